@@ -35,11 +35,11 @@ func TestAlphaForThreshold(t *testing.T) {
 // house is the graph of the hand computation below: a square 0–3–4–2
 // with a roof node 1 on the edge 0–2.
 //
-//	    1
-//	   / \
-//	  0---2
-//	  |   |
-//	  3---4
+//	  1
+//	 / \
+//	0---2
+//	|   |
+//	3---4
 func house(t *testing.T) *Topology {
 	t.Helper()
 	top := newTopology(5)
