@@ -62,7 +62,8 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.n.met.apiRequests.WithLabelValues(pattern).Inc()
-	h.ServeHTTP(w, r)
+	a.mux.ServeHTTP(w, r) // sets the request's path values
+
 }
 
 type statusRecorder struct {

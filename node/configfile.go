@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -56,8 +57,14 @@ func tomlError(err error) error {
 		}
 		return &FieldError{Field: field, Err: fmt.Errorf("line %d: %s", perr.Position.Line, strings.TrimSpace(perr.Message))}
 	}
+	// Type mismatches are plain errors that quote the key.
+	if m := lastKeyRE.FindStringSubmatch(err.Error()); m != nil {
+		return &FieldError{Field: m[1], Err: err}
+	}
 	return &FieldError{Field: "config.toml", Err: err}
 }
+
+var lastKeyRE = regexp.MustCompile(`\(last key "([^"]+)"\)`)
 
 // LoadConfig reads and parses the config.toml at path.
 func LoadConfig(path string) (Config, error) {

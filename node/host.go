@@ -17,6 +17,7 @@ import (
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -58,6 +59,9 @@ func resourceLimits(c Config) rcmgr.ConcreteLimitConfig {
 // enabled), yamux, explicit resource limits, the connection manager, the
 // caller's gater and a per-node Prometheus registry.
 func newHost(c Config, key crypto.PrivKey, gater connmgr.ConnectionGater, reg prometheus.Registerer, states *tlsStates) (host.Host, error) {
+	if err := checkListenAddrs(c.ListenAddrs); err != nil {
+		return nil, err
+	}
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(resourceLimits(c)))
 	if err != nil {
 		return nil, fmt.Errorf("resource manager: %w", err)
@@ -89,9 +93,45 @@ func newHost(c Config, key crypto.PrivKey, gater connmgr.ConnectionGater, reg pr
 	}
 	h, err := libp2p.New(opts...)
 	if err != nil {
+		cm.Close()
+		rm.Close()
 		return nil, listenError(err)
 	}
 	return h, nil
+}
+
+// checkListenAddrs binds each fixed-port TCP or UDP listen address for a
+// moment, so that a port in use fails naming its entry, before libp2p
+// starts anything (a libp2p host that fails to listen leaves goroutines
+// behind).
+func checkListenAddrs(addrs []string) error {
+	for i, s := range addrs {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return fieldErr(fmt.Sprintf("listen_addrs[%d]", i), "invalid multiaddr %q: %w", s, err)
+		}
+		ip, err := m.ValueForProtocol(ma.P_IP4)
+		if err != nil {
+			if ip, err = m.ValueForProtocol(ma.P_IP6); err != nil {
+				continue
+			}
+		}
+		if port, err := m.ValueForProtocol(ma.P_TCP); err == nil && port != "0" {
+			ln, err := net.Listen("tcp", net.JoinHostPort(ip, port))
+			if err != nil {
+				return &FieldError{Field: fmt.Sprintf("listen_addrs[%d]", i), Err: err}
+			}
+			ln.Close()
+		}
+		if port, err := m.ValueForProtocol(ma.P_UDP); err == nil && port != "0" {
+			pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, port))
+			if err != nil {
+				return &FieldError{Field: fmt.Sprintf("listen_addrs[%d]", i), Err: err}
+			}
+			pc.Close()
+		}
+	}
+	return nil
 }
 
 // listenError names listen_addrs when the host failed to listen (a port in
