@@ -1,0 +1,226 @@
+package twin
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Result is what a simulation measured. Times are virtual and in seconds
+// from the start of the run unless a field says otherwise.
+type Result struct {
+	Name  string `json:"name"`
+	Seed  uint64 `json:"seed"`
+	Nodes int    `json:"nodes"`
+	Links int    `json:"links"`
+	Flows int    `json:"flows"`
+	// FailAtSeconds is the time of the first fault, -1 when there was
+	// none.
+	FailAtSeconds float64 `json:"fail_at_seconds"`
+
+	// MTTRSeconds is the time from the first fault until every flow that
+	// could still be served is delivering again: for each such flow (both
+	// ends alive and connected at the end of the run), the arrival of
+	// the first packet sent after its last lost packet, minus the fault
+	// time; the largest of these. A flow that lost no packet after the
+	// fault counts 0. When some flow never recovered, Recovered is false
+	// and MTTRSeconds is the time from the fault to the end of the run.
+	MTTRSeconds float64 `json:"mttr_seconds"`
+	Recovered   bool    `json:"recovered"`
+	// FlowsAffected is how many servable flows lost packets after the
+	// fault; FlowsUnservable how many flows had an end down or cut off.
+	FlowsAffected   int `json:"flows_affected"`
+	FlowsUnservable int `json:"flows_unservable"`
+	// DetectionSeconds is the time from the first fault until the first
+	// engine declared a neighbor across a dead link lost, -1 when none
+	// did.
+	DetectionSeconds float64 `json:"detection_seconds"`
+	// ConnectivityMaintained is the lowest fraction of surviving node
+	// pairs that could reach each other at any time from the first fault
+	// on (1 before any fault).
+	ConnectivityMaintained float64 `json:"connectivity_maintained"`
+	// DeliveryRatio is delivered / sent over the packets sent while their
+	// flow was servable.
+	DeliveryRatio float64 `json:"delivery_ratio"`
+	// ControlOverhead is routing frames transmitted (every non-DATA frame
+	// on every hop, HELLOs included) per application packet sent.
+	ControlOverhead float64 `json:"control_overhead"`
+	// MeanHops is the mean hop count of delivered packets.
+	MeanHops float64 `json:"mean_hops"`
+
+	PacketsSent      uint64 `json:"packets_sent"`
+	PacketsDelivered uint64 `json:"packets_delivered"`
+	ControlFrames    uint64 `json:"control_frames"`
+	DataFrames       uint64 `json:"data_frames"`
+	Drops            Drops  `json:"drops"`
+
+	// Events is the number of simulator events processed.
+	Events uint64 `json:"events"`
+	// VirtualSeconds is the simulated time, drain included.
+	VirtualSeconds float64 `json:"virtual_seconds"`
+	// WallSeconds is the real time the run took; EventsPerSecond and
+	// VirtualPerWall follow from it. These are the only figures that
+	// differ between two runs of the same seed.
+	WallSeconds     float64 `json:"wall_seconds"`
+	EventsPerSecond float64 `json:"events_per_second"`
+	VirtualPerWall  float64 `json:"virtual_per_wall"`
+	// TraceHash identifies the run's event trace: two runs with the same
+	// topology, scenario and seed have the same hash.
+	TraceHash string `json:"trace_hash"`
+
+	// Connectivity is the pair-connectivity fraction over time, one point
+	// per change; Delivery is the delivery ratio of the packets sent in
+	// each sample interval (NaN-free: intervals with no packet are left
+	// out).
+	Connectivity []Point `json:"connectivity"`
+	Delivery     []Point `json:"delivery"`
+	// Timeline lists faults and what the engines reported about the
+	// failed nodes, at most 1000 entries.
+	Timeline []TimelineEntry `json:"timeline"`
+}
+
+// Drops counts frames lost by cause.
+type Drops struct {
+	Loss   uint64 `json:"loss"`    // the link's loss probability
+	Queue  uint64 `json:"queue"`   // the link's queue limit
+	Down   uint64 `json:"down"`    // the link or a node was down
+	NoLink uint64 `json:"no_link"` // the engine sent to a non-neighbor
+	// StepErrors and SendErrors count engine inputs that returned an
+	// error.
+	StepErrors uint64 `json:"step_errors"`
+	SendErrors uint64 `json:"send_errors"`
+}
+
+// Point is one value of a series at a virtual time in seconds.
+type Point struct {
+	T float64 `json:"t"`
+	V float64 `json:"v"`
+}
+
+// TimelineEntry is one notable happening.
+type TimelineEntry struct {
+	At    time.Duration `json:"-"`
+	AtSec float64       `json:"at_seconds"`
+	Node  string        `json:"node,omitempty"`
+	Event string        `json:"event"`
+}
+
+func seconds(ns int64) float64 { return float64(ns) / float64(time.Second) }
+
+// result summarises the run.
+func (s *sim) result(name string) *Result {
+	r := &Result{
+		Name:             name,
+		Seed:             s.sc.Seed,
+		Nodes:            len(s.nodes),
+		Links:            len(s.links),
+		Flows:            len(s.flows),
+		FailAtSeconds:    -1,
+		DetectionSeconds: -1,
+		Recovered:        true,
+		PacketsSent:      s.st.appSent,
+		PacketsDelivered: s.st.delivered,
+		ControlFrames:    s.st.controlTx,
+		DataFrames:       s.st.dataTx,
+		Drops: Drops{
+			Loss: s.st.dropLoss, Queue: s.st.dropQueue, Down: s.st.dropDown, NoLink: s.st.dropNoLink,
+			StepErrors: s.st.stepErrors, SendErrors: s.st.sendErrors,
+		},
+		Events:         s.st.events,
+		VirtualSeconds: seconds(s.end),
+		TraceHash:      fmt.Sprintf("%016x", s.hash),
+	}
+	if s.st.appSent > 0 {
+		r.ControlOverhead = float64(s.st.controlTx) / float64(s.st.appSent)
+	}
+	if s.st.delivered > 0 {
+		r.MeanHops = float64(s.st.hops) / float64(s.st.delivered)
+	}
+	r.ConnectivityMaintained = 1
+	for _, p := range s.conn {
+		r.Connectivity = append(r.Connectivity, Point{T: seconds(p.at), V: p.v})
+		if s.firstAt >= 0 && p.at >= s.firstAt {
+			r.ConnectivityMaintained = math.Min(r.ConnectivityMaintained, p.v)
+		}
+	}
+	for _, e := range s.timeline {
+		e.AtSec = seconds(int64(e.At))
+		r.Timeline = append(r.Timeline, e)
+	}
+	if s.firstAt >= 0 {
+		r.FailAtSeconds = seconds(s.firstAt)
+		if s.detectAt >= 0 {
+			r.DetectionSeconds = seconds(s.detectAt - s.firstAt)
+		}
+	}
+	s.deliveryStats(r)
+	s.mttr(r)
+	return r
+}
+
+func (s *sim) deliveryStats(r *Result) {
+	step := int64(s.sc.SampleInterval)
+	buckets := int(s.end/step) + 1
+	sent := make([]uint32, buckets)
+	got := make([]uint32, buckets)
+	var total, delivered uint64
+	for fi := range s.flows {
+		for _, p := range s.flows[fi].packets {
+			if !p.servable {
+				continue
+			}
+			b := int(p.sent / step)
+			sent[b]++
+			total++
+			if p.arrived >= 0 {
+				got[b]++
+				delivered++
+			}
+		}
+	}
+	if total > 0 {
+		r.DeliveryRatio = float64(delivered) / float64(total)
+	}
+	for b := range sent {
+		if sent[b] > 0 {
+			r.Delivery = append(r.Delivery, Point{T: seconds(int64(b) * step), V: float64(got[b]) / float64(sent[b])})
+		}
+	}
+}
+
+func (s *sim) mttr(r *Result) {
+	if s.firstAt < 0 {
+		return
+	}
+	var worst int64
+	for fi := range s.flows {
+		f := &s.flows[fi]
+		if s.comp[f.src] < 0 || s.comp[f.src] != s.comp[f.dst] {
+			r.FlowsUnservable++
+			continue
+		}
+		lastLost := -1
+		for k, p := range f.packets {
+			if p.sent >= s.firstAt && p.arrived < 0 {
+				lastLost = k
+			}
+		}
+		if lastLost < 0 {
+			continue
+		}
+		r.FlowsAffected++
+		back := int64(-1)
+		for _, p := range f.packets[lastLost+1:] {
+			if p.arrived >= 0 {
+				back = p.arrived
+				break
+			}
+		}
+		if back < 0 {
+			r.Recovered = false
+			back = s.end
+		}
+		worst = max(worst, back-s.firstAt)
+	}
+	r.MTTRSeconds = seconds(worst)
+}

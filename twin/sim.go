@@ -1,0 +1,764 @@
+package twin
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// router is what the simulator needs from one node's routing engine: the
+// inputs and outputs the libp2p driver uses, with neighbors named by node
+// index. The overlay adapter in engine.go is the real implementation.
+type router interface {
+	linkUp(now time.Time, nbr int32)
+	linkDown(now time.Time, nbr int32)
+	step(now time.Time, from int32, frame []byte) error
+	tick(now time.Time)
+	send(now time.Time, dst int32, payload []byte) error
+	// deadline returns when the engine next needs a tick, or false if it
+	// cannot say (then the simulator ticks it periodically).
+	deadline() (time.Time, bool)
+	// drain appends everything the engine has ready to out and
+	// acknowledges it (Ready then Advance).
+	drain(out *output)
+}
+
+// routerFactory builds the engines of one run.
+type routerFactory interface {
+	// newRouter returns the engine of node i on its restart-th start,
+	// seeded from seed.
+	newRouter(i int32, restart uint32, seed uint64) (router, error)
+	// isData reports whether a frame carries application data, as
+	// opposed to routing control.
+	isData(frame []byte) bool
+	// tickInterval is the spacing of periodic ticks.
+	tickInterval() time.Duration
+}
+
+// output is what an engine asked its driver to do.
+type output struct {
+	msgs       []outMsg
+	deliveries []delivery
+	notes      []note
+}
+
+func (o *output) reset() {
+	clear(o.msgs)
+	clear(o.deliveries)
+	o.msgs, o.deliveries, o.notes = o.msgs[:0], o.deliveries[:0], o.notes[:0]
+}
+
+type outMsg struct {
+	to    int32
+	frame []byte
+}
+
+type delivery struct {
+	from    int32
+	payload []byte
+	hops    int
+}
+
+// noteKind classifies the engine events the simulator measures.
+type noteKind uint8
+
+const (
+	noteOther noteKind = iota
+	// noteNeighborLost: the engine declared a neighbor gone.
+	noteNeighborLost
+)
+
+type note struct {
+	kind noteKind
+	peer int32 // -1 when the event names no node
+	text string
+}
+
+type nbrRef struct {
+	node int32
+	link int32
+}
+
+type simNode struct {
+	r       router
+	nbrs    []nbrRef // sorted by node
+	tickAt  int64    // the pending tick, -1 when none
+	restart uint32
+	alive   bool
+}
+
+type linkDir struct {
+	busy int64 // the link is serialising until then
+	last int64 // arrival time of the last frame sent
+}
+
+type simLink struct {
+	a, b   int32
+	prof   LinkProfile
+	epoch  uint32 // bumped whenever the link goes up or down
+	failed bool   // cut by a LinkDown fault
+	cut    bool   // cut by a Partition
+	up     bool
+	dir    [2]linkDir
+	// open says whether the driver at each end (a, b) has called LinkUp
+	// without a LinkDown since.
+	open [2]bool
+}
+
+type packet struct {
+	sent     int64
+	arrived  int64 // -1 until delivered
+	servable bool
+}
+
+type flow struct {
+	src, dst int32
+	packets  []packet
+}
+
+// sim is one run. It is single-goroutine and owns everything it touches.
+type sim struct {
+	sc    Scenario
+	top   *Topology
+	fac   routerFactory
+	base  time.Time
+	now   int64
+	end   int64
+	every int64 // flow packet interval
+	tick  int64 // periodic tick interval
+
+	q      eventQueue
+	rng    *rand.Rand
+	nodes  []simNode
+	links  []simLink
+	faults []Fault
+	flows  []flow
+	out    output
+	uf     *unionFind
+	comp   []int32 // component label of each node, -1 when down
+
+	hash     uint64
+	firstAt  int64 // first fault, -1 when none
+	detectAt int64 // first neighbor-lost note after it, -1 when none
+	connNow  float64
+	conn     []point // connectivity, one point per change
+	samples  []sample
+	timeline []TimelineEntry
+	st       counters
+}
+
+type point struct {
+	at int64
+	v  float64
+}
+
+type sample struct {
+	at   int64
+	conn float64
+}
+
+type counters struct {
+	events       uint64
+	controlTx    uint64
+	dataTx       uint64
+	bytesTx      uint64
+	dropLoss     uint64
+	dropQueue    uint64
+	dropDown     uint64
+	dropNoLink   uint64
+	stepErrors   uint64
+	sendErrors   uint64
+	appSent      uint64
+	misdelivered uint64
+	hops         uint64
+	delivered    uint64
+}
+
+var simEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+const maxTimeline = 1000
+
+func newSim(top *Topology, sc Scenario, fac routerFactory) (*sim, error) {
+	if err := top.Validate(); err != nil {
+		return nil, err
+	}
+	named := make(map[int]bool)
+	faults := slices.Clone(sc.Faults)
+	for i, f := range faults {
+		var err error
+		switch f.Kind {
+		case NodeDown, NodeUp:
+			var k int
+			k, err = top.Index(f.Node)
+			named[k] = true
+		case LinkDown, LinkUp:
+			for _, n := range f.Link {
+				var k int
+				if k, err = top.Index(n); err != nil {
+					break
+				}
+				named[k] = true
+			}
+		case Partition:
+			for _, g := range f.Groups {
+				for _, n := range g {
+					if _, err = top.Index(n); err != nil {
+						break
+					}
+				}
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("fault %d: %w", i, err)
+		}
+	}
+	slices.SortStableFunc(faults, func(a, b Fault) int { return int(a.At - b.At) })
+	sc = sc.withDefaults(len(top.Nodes) - len(named))
+	if err := sc.validate(); err != nil {
+		return nil, err
+	}
+	s := &sim{
+		sc:       sc,
+		top:      top,
+		fac:      fac,
+		base:     simEpoch,
+		end:      int64(sc.Duration + sc.Drain),
+		rng:      rand.New(rand.NewPCG(sc.Seed, 0x7477696e)), // "twin"
+		nodes:    make([]simNode, len(top.Nodes)),
+		links:    make([]simLink, len(top.Links)),
+		faults:   faults,
+		uf:       newUnionFind(len(top.Nodes)),
+		comp:     make([]int32, len(top.Nodes)),
+		hash:     0xcbf29ce484222325,
+		firstAt:  -1,
+		detectAt: -1,
+	}
+	s.every = int64(float64(time.Second) / sc.FlowRate)
+	if sc.FlowRate == 0 || s.every <= 0 {
+		s.every = 0
+	}
+	s.tick = int64(sc.TickInterval)
+	if s.tick == 0 {
+		s.tick = int64(fac.tickInterval())
+	}
+	if s.tick <= 0 {
+		return nil, fmt.Errorf("%w: tick interval %v", ErrScenario, time.Duration(s.tick))
+	}
+	for i, l := range top.Links {
+		s.links[i] = simLink{a: int32(l.A), b: int32(l.B), prof: l.Profile}
+		s.nodes[l.A].nbrs = append(s.nodes[l.A].nbrs, nbrRef{node: int32(l.B), link: int32(i)})
+		s.nodes[l.B].nbrs = append(s.nodes[l.B].nbrs, nbrRef{node: int32(l.A), link: int32(i)})
+	}
+	for i := range s.nodes {
+		n := &s.nodes[i]
+		slices.SortFunc(n.nbrs, func(a, b nbrRef) int { return int(a.node - b.node) })
+		r, err := fac.newRouter(int32(i), 0, sc.Seed)
+		if err != nil {
+			return nil, fmt.Errorf("engine of %q: %w", top.Nodes[i].Name, err)
+		}
+		n.r, n.alive, n.tickAt = r, true, -1
+	}
+	s.pickFlows(named)
+	return s, nil
+}
+
+// pickFlows draws the flows between distinct nodes that no fault names.
+func (s *sim) pickFlows(named map[int]bool) {
+	var free []int32
+	for i := range s.nodes {
+		if !named[i] {
+			free = append(free, int32(i))
+		}
+	}
+	if len(free) < 2 || s.every == 0 {
+		return
+	}
+	seen := make(map[[2]int32]bool, s.sc.Flows)
+	for len(s.flows) < s.sc.Flows {
+		src := free[s.rng.IntN(len(free))]
+		dst := free[s.rng.IntN(len(free))]
+		if src == dst {
+			continue
+		}
+		// Past the number of distinct pairs, repeats are allowed.
+		if seen[[2]int32{src, dst}] && len(seen) < len(free)*(len(free)-1) {
+			continue
+		}
+		seen[[2]int32{src, dst}] = true
+		s.flows = append(s.flows, flow{src: src, dst: dst})
+	}
+}
+
+// run processes events until the end of the scenario or ctx is done.
+func (s *sim) run(ctx context.Context) error {
+	s.start()
+	for s.q.len() > 0 && s.q.peek().at <= s.end {
+		ev := s.q.pop()
+		s.now = ev.at
+		s.process(&ev)
+		if ev.kind == evSample {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	s.now = s.end
+	return nil
+}
+
+// start schedules the opening of every link, the ticks, flows, faults and
+// samples.
+func (s *sim) start() {
+	for li := range s.links {
+		l := &s.links[li]
+		l.up = true
+		s.q.push(event{kind: evNotifyUp, node: l.a, peer: l.b, aux: int32(li)})
+		s.q.push(event{kind: evNotifyUp, node: l.b, peer: l.a, aux: int32(li)})
+	}
+	s.recount()
+	for i := range s.nodes {
+		if _, ok := s.nodes[i].r.deadline(); !ok {
+			s.schedulePeriodicTick(int32(i), s.rng.Int64N(s.tick))
+		}
+	}
+	for fi := range s.flows {
+		at := int64(s.sc.FlowStart) + s.rng.Int64N(s.every)
+		if at < int64(s.sc.Duration) {
+			s.q.push(event{at: at, kind: evFlow, node: s.flows[fi].src, peer: -1, aux: int32(fi)})
+		}
+	}
+	for fi, f := range s.faults {
+		s.q.push(event{at: int64(f.At), kind: evFault, node: -1, peer: -1, aux: int32(fi)})
+	}
+	s.q.push(event{kind: evSample, node: -1, peer: -1})
+}
+
+func (s *sim) process(ev *event) {
+	s.st.events++
+	s.traceEvent(ev)
+	switch ev.kind {
+	case evFrame:
+		s.arrive(ev)
+	case evTick:
+		n := &s.nodes[ev.node]
+		if !n.alive || ev.at != n.tickAt || ev.epoch != n.restart {
+			return
+		}
+		n.tickAt = -1
+		n.r.tick(s.clock())
+		s.pump(ev.node)
+		if _, ok := n.r.deadline(); !ok {
+			s.schedulePeriodicTick(ev.node, s.tick)
+		}
+	case evFlow:
+		s.emit(ev)
+	case evFault:
+		s.apply(s.faults[ev.aux])
+	case evNotifyDown:
+		s.notifyDown(ev)
+	case evNotifyUp:
+		s.notifyUp(ev)
+	case evSample:
+		s.samples = append(s.samples, sample{at: s.now, conn: s.connNow})
+		if s.sc.Progress != nil {
+			s.sc.Progress(time.Duration(s.now), time.Duration(s.end))
+		}
+		if next := s.now + int64(s.sc.SampleInterval); next <= s.end {
+			s.q.push(event{at: next, kind: evSample, node: -1, peer: -1})
+		}
+	}
+}
+
+func (s *sim) clock() time.Time { return s.base.Add(time.Duration(s.now)) }
+
+// traceEvent folds the event into the trace hash (FNV-1a over 64-bit
+// words) and hands it to the Trace hook.
+func (s *sim) traceEvent(ev *event) {
+	s.mix(uint64(ev.at))
+	s.mix(uint64(ev.kind)<<56 ^ uint64(uint32(ev.node))<<24 ^ uint64(uint32(ev.peer)))
+	s.mix(uint64(len(ev.frame)))
+	b := ev.frame
+	for len(b) >= 8 {
+		s.mix(binary.LittleEndian.Uint64(b))
+		b = b[8:]
+	}
+	if len(b) > 0 {
+		var tail [8]byte
+		copy(tail[:], b)
+		s.mix(binary.LittleEndian.Uint64(tail[:]))
+	}
+	if s.sc.Trace != nil {
+		s.sc.Trace(TraceEvent{At: time.Duration(ev.at), Kind: ev.kind.String(), Node: int(ev.node), Peer: int(ev.peer), Frame: ev.frame})
+	}
+}
+
+func (s *sim) mix(v uint64) {
+	s.hash ^= v
+	s.hash *= 0x100000001b3
+}
+
+func (s *sim) schedulePeriodicTick(i int32, after int64) {
+	n := &s.nodes[i]
+	n.tickAt = s.now + after
+	s.q.push(event{at: n.tickAt, kind: evTick, node: i, peer: -1, epoch: n.restart})
+}
+
+// scheduleDeadline asks node i's engine when it next needs a tick and
+// schedules one if it is earlier than the pending one.
+func (s *sim) scheduleDeadline(i int32) {
+	n := &s.nodes[i]
+	d, ok := n.r.deadline()
+	if !ok || !n.alive {
+		return
+	}
+	at := int64(d.Sub(s.base))
+	if at < s.now {
+		at = s.now
+	}
+	if n.tickAt >= 0 && n.tickAt <= at {
+		return
+	}
+	n.tickAt = at
+	s.q.push(event{at: at, kind: evTick, node: i, peer: -1, epoch: n.restart})
+}
+
+// pump carries out everything node i's engine has ready.
+func (s *sim) pump(i int32) {
+	n := &s.nodes[i]
+	s.out.reset()
+	n.r.drain(&s.out)
+	for _, m := range s.out.msgs {
+		s.transmit(i, m.to, m.frame)
+	}
+	for _, d := range s.out.deliveries {
+		s.deliver(i, d)
+	}
+	for _, nt := range s.out.notes {
+		s.noted(i, nt)
+	}
+	s.scheduleDeadline(i)
+}
+
+// linkTo returns the link from node i to neighbor j, or -1.
+func (s *sim) linkTo(i, j int32) int32 {
+	nb := s.nodes[i].nbrs
+	k, ok := slices.BinarySearchFunc(nb, j, func(r nbrRef, j int32) int { return int(r.node - j) })
+	if !ok {
+		return -1
+	}
+	return nb[k].link
+}
+
+// transmit puts a frame from node i on its link to j: it waits for the
+// link to be free, occupies it for its serialisation time, then travels
+// for the latency plus jitter, never overtaking the frame before it.
+func (s *sim) transmit(i, j int32, frame []byte) {
+	if s.fac.isData(frame) {
+		s.st.dataTx++
+	} else {
+		s.st.controlTx++
+	}
+	s.st.bytesTx += uint64(len(frame))
+	li := s.linkTo(i, j)
+	if li < 0 {
+		s.st.dropNoLink++
+		return
+	}
+	l := &s.links[li]
+	if !l.up {
+		s.st.dropDown++
+		return
+	}
+	d := &l.dir[0]
+	if i == l.b {
+		d = &l.dir[1]
+	}
+	p := &l.prof
+	start := max(s.now, d.busy)
+	if p.QueueLimit > 0 && start-s.now > int64(p.QueueLimit) {
+		s.st.dropQueue++
+		return
+	}
+	var tx int64
+	if p.Bandwidth > 0 {
+		tx = int64(len(frame)) * 8 * int64(time.Second) / p.Bandwidth
+	}
+	d.busy = start + tx
+	at := d.busy + int64(p.Latency)
+	if p.Jitter > 0 {
+		at += s.rng.Int64N(int64(p.Jitter))
+	}
+	at = max(at, d.last)
+	d.last = at
+	if p.Loss > 0 && s.rng.Float64() < p.Loss {
+		s.st.dropLoss++
+		return
+	}
+	s.q.push(event{at: at, kind: evFrame, node: j, peer: i, aux: li, epoch: l.epoch, frame: frame})
+}
+
+func (s *sim) arrive(ev *event) {
+	n := &s.nodes[ev.node]
+	l := &s.links[ev.aux]
+	if !n.alive || !l.up || l.epoch != ev.epoch {
+		s.st.dropDown++
+		return
+	}
+	if err := n.r.step(s.clock(), ev.peer, ev.frame); err != nil {
+		s.st.stepErrors++
+		s.sc.Logger.Debug("step", "node", s.top.Nodes[ev.node].Name, "from", s.top.Nodes[ev.peer].Name, "err", err)
+	}
+	s.pump(ev.node)
+}
+
+// payloadHeader is the flow packet header: flow index u32, sequence u32,
+// both big-endian, then padding to the payload size.
+const payloadHeader = 8
+
+func (s *sim) emit(ev *event) {
+	f := &s.flows[ev.aux]
+	if next := ev.at + s.every; next < int64(s.sc.Duration) {
+		s.q.push(event{at: next, kind: evFlow, node: f.src, peer: -1, aux: ev.aux})
+	}
+	n := &s.nodes[f.src]
+	if !n.alive {
+		return
+	}
+	seq := len(f.packets)
+	f.packets = append(f.packets, packet{sent: s.now, arrived: -1, servable: s.comp[f.dst] >= 0 && s.comp[f.src] == s.comp[f.dst]})
+	payload := make([]byte, s.sc.PayloadSize)
+	binary.BigEndian.PutUint32(payload, uint32(ev.aux))
+	binary.BigEndian.PutUint32(payload[4:], uint32(seq))
+	s.st.appSent++
+	if err := n.r.send(s.clock(), f.dst, payload); err != nil {
+		s.st.sendErrors++
+		s.sc.Logger.Debug("send", "node", s.top.Nodes[f.src].Name, "err", err)
+	}
+	s.pump(f.src)
+}
+
+func (s *sim) deliver(at int32, d delivery) {
+	if len(d.payload) < payloadHeader {
+		s.st.misdelivered++
+		return
+	}
+	fi := binary.BigEndian.Uint32(d.payload)
+	seq := binary.BigEndian.Uint32(d.payload[4:])
+	if int(fi) >= len(s.flows) || int(seq) >= len(s.flows[fi].packets) || s.flows[fi].dst != at {
+		s.st.misdelivered++
+		return
+	}
+	p := &s.flows[fi].packets[seq]
+	if p.arrived >= 0 {
+		return // a duplicate
+	}
+	p.arrived = s.now
+	s.st.delivered++
+	s.st.hops += uint64(d.hops)
+}
+
+func (s *sim) noted(at int32, nt note) {
+	if nt.kind == noteNeighborLost && s.firstAt >= 0 && s.detectAt < 0 && nt.peer >= 0 {
+		if li := s.linkTo(at, nt.peer); li >= 0 && !s.links[li].up {
+			s.detectAt = s.now
+			s.addTimeline(at, nt.text)
+			return
+		}
+	}
+	if nt.peer >= 0 && !s.nodes[nt.peer].alive {
+		s.addTimeline(at, nt.text)
+	}
+}
+
+func (s *sim) addTimeline(at int32, text string) {
+	if len(s.timeline) >= maxTimeline {
+		return
+	}
+	node := ""
+	if at >= 0 {
+		node = s.top.Nodes[at].Name
+	}
+	s.timeline = append(s.timeline, TimelineEntry{At: time.Duration(s.now), Node: node, Event: text})
+}
+
+// apply carries out a fault.
+func (s *sim) apply(f Fault) {
+	if s.firstAt < 0 {
+		s.firstAt = s.now
+	}
+	switch f.Kind {
+	case NodeDown, NodeUp:
+		i, _ := s.top.Index(f.Node)
+		n := &s.nodes[i]
+		up := f.Kind == NodeUp
+		if n.alive == up {
+			return
+		}
+		if up {
+			n.restart++
+			r, err := s.fac.newRouter(int32(i), n.restart, s.sc.Seed)
+			if err != nil {
+				s.sc.Logger.Error("restart", "node", f.Node, "err", err)
+				return
+			}
+			n.r = r
+		}
+		n.alive = up
+		n.tickAt = -1
+		if _, ok := n.r.deadline(); up && !ok {
+			s.schedulePeriodicTick(int32(i), s.rng.Int64N(s.tick))
+		}
+		for _, nb := range n.nbrs {
+			l := &s.links[nb.link]
+			if up {
+				// The restarted engine has no links open yet.
+				if l.a == int32(i) {
+					l.open[0] = false
+				} else {
+					l.open[1] = false
+				}
+			}
+			s.refresh(nb.link)
+		}
+	case LinkDown, LinkUp:
+		a, _ := s.top.Index(f.Link[0])
+		b, _ := s.top.Index(f.Link[1])
+		li := s.linkTo(int32(a), int32(b))
+		if li < 0 {
+			s.sc.Logger.Warn("no such link", "a", f.Link[0], "b", f.Link[1])
+			return
+		}
+		s.links[li].failed = f.Kind == LinkDown
+		s.refresh(li)
+	case Partition:
+		group := make([]int, len(s.nodes))
+		for g, names := range f.Groups {
+			for _, name := range names {
+				k, _ := s.top.Index(name)
+				group[k] = g + 1
+			}
+		}
+		for li := range s.links {
+			l := &s.links[li]
+			if group[l.a] != group[l.b] {
+				l.cut = true
+				s.refresh(int32(li))
+			}
+		}
+	case Heal:
+		for li := range s.links {
+			if s.links[li].cut {
+				s.links[li].cut = false
+				s.refresh(int32(li))
+			}
+		}
+	}
+	s.addTimeline(-1, f.describe())
+	s.recount()
+}
+
+func (f Fault) describe() string {
+	switch f.Kind {
+	case NodeDown, NodeUp:
+		return f.Kind.String() + " " + f.Node
+	case LinkDown, LinkUp:
+		return f.Kind.String() + " " + f.Link[0] + "–" + f.Link[1]
+	default:
+		return f.Kind.String()
+	}
+}
+
+// refresh recomputes whether link li is up and, when that changed, tells
+// the drivers at its ends: always when it comes up (a new stream opens),
+// and when it goes down only under Notified detection.
+func (s *sim) refresh(li int32) {
+	l := &s.links[li]
+	up := !l.failed && !l.cut && s.nodes[l.a].alive && s.nodes[l.b].alive
+	if up == l.up {
+		return
+	}
+	l.up = up
+	l.epoch++
+	l.dir = [2]linkDir{}
+	lat := int64(l.prof.Latency)
+	for end, pair := range [2][2]int32{{l.a, l.b}, {l.b, l.a}} {
+		self, peer := pair[0], pair[1]
+		if !s.nodes[self].alive {
+			continue
+		}
+		switch {
+		case up:
+			s.q.push(event{at: s.now + lat, kind: evNotifyUp, node: self, peer: peer, aux: li, epoch: l.epoch})
+		case s.sc.Detection == Notified && l.open[end]:
+			s.q.push(event{at: s.now + lat, kind: evNotifyDown, node: self, peer: peer, aux: li, epoch: l.epoch})
+		}
+	}
+}
+
+func (s *sim) endOf(l *simLink, node int32) int {
+	if node == l.a {
+		return 0
+	}
+	return 1
+}
+
+func (s *sim) notifyDown(ev *event) {
+	n := &s.nodes[ev.node]
+	l := &s.links[ev.aux]
+	end := s.endOf(l, ev.node)
+	if !n.alive || l.epoch != ev.epoch || !l.open[end] {
+		return
+	}
+	l.open[end] = false
+	n.r.linkDown(s.clock(), ev.peer)
+	s.pump(ev.node)
+}
+
+func (s *sim) notifyUp(ev *event) {
+	n := &s.nodes[ev.node]
+	l := &s.links[ev.aux]
+	end := s.endOf(l, ev.node)
+	if !n.alive || !l.up || l.epoch != ev.epoch {
+		return
+	}
+	if l.open[end] {
+		// The old stream died silently; the new one replaces it.
+		n.r.linkDown(s.clock(), ev.peer)
+	}
+	l.open[end] = true
+	n.r.linkUp(s.clock(), ev.peer)
+	s.pump(ev.node)
+}
+
+// recount recomputes the components of the live mesh and the fraction of
+// surviving pairs that can reach each other.
+func (s *sim) recount() {
+	s.uf.reset()
+	for li := range s.links {
+		if l := &s.links[li]; l.up {
+			s.uf.union(l.a, l.b)
+		}
+	}
+	var alive, pairs float64
+	for i := range s.nodes {
+		if !s.nodes[i].alive {
+			s.comp[i] = -1
+			continue
+		}
+		alive++
+		r := s.uf.find(int32(i))
+		s.comp[i] = r
+		if r == int32(i) {
+			k := float64(s.uf.size[r])
+			pairs += k * (k - 1)
+		}
+	}
+	s.connNow = 1
+	if alive >= 2 {
+		s.connNow = pairs / (alive * (alive - 1))
+	}
+	s.conn = append(s.conn, point{at: s.now, v: s.connNow})
+}

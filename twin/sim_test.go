@@ -1,0 +1,364 @@
+package twin
+
+import (
+	"context"
+	"errors"
+	"math"
+	"slices"
+	"testing"
+	"time"
+)
+
+// directRouter is a stand-in engine for testing the simulated network
+// alone: it sends DATA straight to a neighbor destination, delivers what
+// arrives and, on every tick, sends a HELLO to each open neighbor. It
+// routes nothing; the real engine is tested in engine_test.go.
+type directRouter struct {
+	self     int32
+	open     []int32
+	pending  output
+	downs    []int32 // peers the driver reported down, in order
+	interval time.Duration
+}
+
+const (
+	fakeData  = 0x01
+	fakeHello = 0x05
+)
+
+func (r *directRouter) linkUp(_ time.Time, nbr int32) {
+	if i, ok := slices.BinarySearch(r.open, nbr); !ok {
+		r.open = slices.Insert(r.open, i, nbr)
+	}
+}
+
+func (r *directRouter) linkDown(_ time.Time, nbr int32) {
+	r.downs = append(r.downs, nbr)
+	if i, ok := slices.BinarySearch(r.open, nbr); ok {
+		r.open = slices.Delete(r.open, i, i+1)
+	}
+}
+
+func (r *directRouter) step(_ time.Time, from int32, frame []byte) error {
+	if len(frame) == 0 {
+		return errors.New("empty frame")
+	}
+	if frame[0] == fakeData {
+		r.pending.deliveries = append(r.pending.deliveries, delivery{from: from, payload: frame[1:], hops: 1})
+	}
+	return nil
+}
+
+func (r *directRouter) tick(time.Time) {
+	for _, n := range r.open {
+		r.pending.msgs = append(r.pending.msgs, outMsg{to: n, frame: []byte{fakeHello, byte(r.self)}})
+	}
+}
+
+func (r *directRouter) send(_ time.Time, dst int32, payload []byte) error {
+	if _, ok := slices.BinarySearch(r.open, dst); !ok {
+		return errors.New("no route")
+	}
+	r.pending.msgs = append(r.pending.msgs, outMsg{to: dst, frame: append([]byte{fakeData}, payload...)})
+	return nil
+}
+
+func (r *directRouter) deadline() (time.Time, bool) { return time.Time{}, false }
+
+func (r *directRouter) drain(out *output) {
+	out.msgs = append(out.msgs, r.pending.msgs...)
+	out.deliveries = append(out.deliveries, r.pending.deliveries...)
+	r.pending.reset()
+}
+
+type directFactory struct {
+	routers map[int32]*directRouter
+}
+
+func (f *directFactory) newRouter(i int32, _ uint32, _ uint64) (router, error) {
+	r := &directRouter{self: i}
+	if f.routers == nil {
+		f.routers = make(map[int32]*directRouter)
+	}
+	f.routers[i] = r
+	return r, nil
+}
+
+func (f *directFactory) isData(frame []byte) bool  { return len(frame) > 0 && frame[0] == fakeData }
+func (f *directFactory) tickInterval() time.Duration { return time.Second }
+
+func pair(t *testing.T, p LinkProfile) *Topology {
+	t.Helper()
+	top, err := Ring(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top.SetProfile(p)
+	return top
+}
+
+func TestLatencyIsExact(t *testing.T) {
+	top := pair(t, LinkProfile{Latency: 10 * time.Millisecond})
+	s, err := newSim(top, Scenario{Duration: 3 * time.Second, Flows: 1}, &directFactory{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pk := s.flows[0].packets
+	if len(pk) < 15 {
+		t.Fatalf("only %d packets sent", len(pk))
+	}
+	for i, p := range pk {
+		if got := time.Duration(p.arrived - p.sent); got != 10*time.Millisecond {
+			t.Errorf("packet %d took %v, want 10ms", i, got)
+		}
+	}
+	r := s.result("latency")
+	if r.DeliveryRatio != 1 || r.MeanHops != 1 {
+		t.Errorf("delivery %v over %v hops, want 1 over 1", r.DeliveryRatio, r.MeanHops)
+	}
+	// Two nodes tick about 4 times each in 4 s, a HELLO per tick.
+	if r.ControlFrames < 6 || r.ControlFrames > 10 {
+		t.Errorf("control frames = %d, want about 8", r.ControlFrames)
+	}
+}
+
+func TestSerialisationAndQueue(t *testing.T) {
+	top := pair(t, LinkProfile{Latency: time.Millisecond, Bandwidth: 1_000_000, QueueLimit: 15 * time.Millisecond})
+	s, err := newSim(top, Scenario{Duration: time.Second}, &directFactory{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.links[0].up = true
+	frame := make([]byte, 1250) // 10 ms at 1 Mbit/s
+	for range 3 {
+		s.transmit(0, 1, frame)
+	}
+	var arrivals []time.Duration
+	for s.q.len() > 0 {
+		if ev := s.q.pop(); ev.kind == evFrame {
+			arrivals = append(arrivals, time.Duration(ev.at))
+		}
+	}
+	// The first two wait 0 and 10 ms for the link; the third would wait
+	// 20 ms, past the 15 ms queue limit.
+	if want := []time.Duration{11 * time.Millisecond, 21 * time.Millisecond}; !slices.Equal(arrivals, want) {
+		t.Errorf("arrivals %v, want %v", arrivals, want)
+	}
+	if s.st.dropQueue != 1 {
+		t.Errorf("queue drops = %d, want 1", s.st.dropQueue)
+	}
+	// The other direction is a separate queue.
+	s.transmit(1, 0, frame)
+	if ev := s.q.pop(); ev.at != int64(11*time.Millisecond) || ev.node != 0 {
+		t.Errorf("reverse frame at %v to %d, want 11ms to 0", time.Duration(ev.at), ev.node)
+	}
+}
+
+func TestJitterNeverReorders(t *testing.T) {
+	top := pair(t, LinkProfile{Latency: time.Millisecond, Jitter: 5 * time.Millisecond})
+	s, err := newSim(top, Scenario{Duration: time.Second, Seed: 3}, &directFactory{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.links[0].up = true
+	distinct := map[int64]bool{}
+	for k := range 200 {
+		s.now = int64(k) * int64(2*time.Millisecond)
+		s.transmit(0, 1, []byte{fakeData})
+	}
+	last := int64(-1)
+	for s.q.len() > 0 {
+		ev := s.q.pop()
+		if ev.kind != evFrame {
+			continue
+		}
+		if ev.at < last {
+			t.Fatalf("frame overtook: %v after %v", ev.at, last)
+		}
+		last = ev.at
+		distinct[ev.at] = true
+	}
+	if len(distinct) < 150 {
+		t.Errorf("jitter produced only %d distinct arrival times", len(distinct))
+	}
+}
+
+func TestLossRate(t *testing.T) {
+	top := pair(t, LinkProfile{Latency: time.Millisecond, Loss: 0.1})
+	s, err := newSim(top, Scenario{Duration: time.Second, Seed: 9}, &directFactory{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.links[0].up = true
+	for range 10_000 {
+		s.transmit(0, 1, []byte{fakeData})
+	}
+	// Binomial(10 000, 0.1): mean 1000, standard deviation 30.
+	if s.st.dropLoss < 850 || s.st.dropLoss > 1150 {
+		t.Errorf("dropped %d of 10 000 at 10%% loss", s.st.dropLoss)
+	}
+}
+
+func TestFaultsAndConnectivity(t *testing.T) {
+	ring, _ := Ring(6)
+	star, _ := Star(5)
+	tests := []struct {
+		name   string
+		top    *Topology
+		faults []Fault
+		want   []float64 // connectivity after start and after each fault
+		min    float64
+	}{
+		{
+			name:   "ring loses a node",
+			top:    ring,
+			faults: []Fault{{At: 2 * time.Second, Kind: NodeDown, Node: "node-2"}},
+			want:   []float64{1, 1},
+			min:    1,
+		},
+		{
+			name: "ring loses two opposite nodes then one returns",
+			top:  ring,
+			faults: []Fault{
+				{At: 2 * time.Second, Kind: NodeDown, Node: "node-0"},
+				{At: 2 * time.Second, Kind: NodeDown, Node: "node-3"},
+				{At: 4 * time.Second, Kind: NodeUp, Node: "node-3"},
+			},
+			// 5 nodes in a path; then 4 in two pairs: 4 of 12 ordered
+			// pairs; then 5 in a path again.
+			want: []float64{1, 1, 4.0 / 12, 1},
+			min:  4.0 / 12,
+		},
+		{
+			name:   "star loses its hub",
+			top:    star,
+			faults: []Fault{{At: time.Second, Kind: NodeDown, Node: "node-0"}},
+			want:   []float64{1, 0},
+			min:    0,
+		},
+		{
+			name: "ring partition and heal",
+			top:  ring,
+			faults: []Fault{
+				{At: time.Second, Kind: Partition, Groups: [][]string{{"node-0", "node-1", "node-2"}}},
+				{At: 3 * time.Second, Kind: Heal},
+			},
+			// Two groups of 3: 12 of 30 ordered pairs.
+			want: []float64{1, 12.0 / 30, 1},
+			min:  12.0 / 30,
+		},
+		{
+			name: "ring link cut twice",
+			top:  ring,
+			faults: []Fault{
+				{At: time.Second, Kind: LinkDown, Link: [2]string{"node-0", "node-1"}},
+				{At: 2 * time.Second, Kind: LinkDown, Link: [2]string{"node-3", "node-4"}},
+				{At: 3 * time.Second, Kind: LinkUp, Link: [2]string{"node-1", "node-0"}},
+			},
+			// Sides {1,2,3} and {4,5,0}: 12 of 30.
+			want: []float64{1, 1, 12.0 / 30, 1},
+			min:  12.0 / 30,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := newSim(tt.top, Scenario{Duration: 5 * time.Second, Faults: tt.faults}, &directFactory{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			var got []float64
+			for _, p := range s.conn {
+				got = append(got, p.v)
+			}
+			if !floatsEqual(got, tt.want) {
+				t.Errorf("connectivity %v, want %v", got, tt.want)
+			}
+			if r := s.result(tt.name); math.Abs(r.ConnectivityMaintained-tt.min) > 1e-12 {
+				t.Errorf("maintained %v, want %v", r.ConnectivityMaintained, tt.min)
+			}
+		})
+	}
+}
+
+func TestDetectionModes(t *testing.T) {
+	for _, mode := range []Detection{Silent, Notified} {
+		ring, _ := Ring(4)
+		ring.SetProfile(LinkProfile{Latency: 5 * time.Millisecond})
+		fac := &directFactory{}
+		sc := Scenario{Duration: 3 * time.Second, Detection: mode,
+			Faults: []Fault{{At: time.Second, Kind: NodeDown, Node: "node-1"}}}
+		s, err := newSim(ring, sc, fac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		for _, nb := range []int32{0, 2} {
+			downs := fac.routers[nb].downs
+			if mode == Notified && !slices.Equal(downs, []int32{1}) {
+				t.Errorf("notified: node-%d saw downs %v, want [1]", nb, downs)
+			}
+			if mode == Silent && len(downs) != 0 {
+				t.Errorf("silent: node-%d saw downs %v, want none", nb, downs)
+			}
+		}
+	}
+}
+
+func TestSimCoreDeterministic(t *testing.T) {
+	run := func(seed uint64) string {
+		top, _ := Random(40, 0.1, true, seeded(1))
+		top.SetProfile(LinkProfile{Latency: time.Millisecond, Jitter: time.Millisecond, Loss: 0.05})
+		s, err := newSim(top, Scenario{Duration: 5 * time.Second, Seed: seed, Flows: 30,
+			Faults: []Fault{{At: 2 * time.Second, Kind: NodeDown, Node: "node-3"}}}, &directFactory{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return s.result("det").TraceHash
+	}
+	a, b, c := run(1), run(1), run(2)
+	if a != b {
+		t.Errorf("same seed, hashes %s and %s", a, b)
+	}
+	if a == c {
+		t.Errorf("seeds 1 and 2 share hash %s", a)
+	}
+}
+
+func TestRunStopsOnCancel(t *testing.T) {
+	ring, _ := Ring(4)
+	s, err := newSim(ring, Scenario{Duration: time.Hour}, &directFactory{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.run(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("run = %v, want context.Canceled", err)
+	}
+}
+
+func TestScenarioRejects(t *testing.T) {
+	ring, _ := Ring(4)
+	for name, sc := range map[string]Scenario{
+		"no duration":   {},
+		"negative rate": {Duration: time.Second, FlowRate: -1},
+		"tiny payload":  {Duration: time.Second, PayloadSize: 3},
+		"unknown node":  {Duration: time.Second, Faults: []Fault{{Kind: NodeDown, Node: "node-9"}}},
+		"bad kind":      {Duration: time.Second, Faults: []Fault{{Kind: 42}}},
+	} {
+		if _, err := newSim(ring, sc, &directFactory{}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
