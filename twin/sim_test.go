@@ -84,7 +84,7 @@ func (f *directFactory) newRouter(i int32, _ uint32, _ uint64) (router, error) {
 	return r, nil
 }
 
-func (f *directFactory) isData(frame []byte) bool  { return len(frame) > 0 && frame[0] == fakeData }
+func (f *directFactory) isData(frame []byte) bool    { return len(frame) > 0 && frame[0] == fakeData }
 func (f *directFactory) tickInterval() time.Duration { return time.Second }
 
 func pair(t *testing.T, p LinkProfile) *Topology {
