@@ -1,6 +1,64 @@
-// Package protocols defines the wire formats of x0tta6bl4: mesh packets
-// (DATA, RREQ, RREP, RERR, HELLO), gossip messages and signed records, with
-// their encoders, decoders and validators. It performs no I/O.
+// Package protocols defines the wire formats of x0tta6bl4 with their
+// encoders, decoders and validators; it performs no I/O. The mesh packets
+// (DATA, RREQ, RREP, RERR, HELLO) live in the mesh*.go files; other
+// formats (gossip messages, signed records) get files of their own.
 //
-// Nothing lives here yet; the packet formats will.
+// docs/protocol.md is the normative specification of the mesh packets:
+// every field, every limit and what a node does on receipt of each. This
+// comment repeats the byte layouts so that the code can be read alone.
+//
+// # Usage
+//
+// Decode a frame read from a neighbor link with the packet's Decode method,
+// or with Decode when the type is not known yet; encode with AppendBinary:
+//
+//	typ, err := protocols.PeekType(frame)
+//	...
+//	var req protocols.RREQ
+//	if err := req.Decode(frame); err != nil {
+//		// errors.Is(err, protocols.ErrTruncated), ErrField, ...
+//	}
+//	req.TTL--
+//	out, err := req.AppendBinary(buf[:0])
+//
+// Every decoder checks the whole frame: a frame that decodes without error
+// satisfies every rule of the specification, and re-encodes to exactly the
+// same bytes. Encoders apply the same rules and refuse to produce a frame
+// that a decoder would reject. Errors are *FrameError values wrapping one
+// of the sentinel errors (ErrTruncated, ErrLength, ErrTooLarge, ErrVersion,
+// ErrUnknownType, ErrReserved, ErrField).
+//
+// # Addresses
+//
+// A node's mesh address (Addr) is the first 16 bytes of SHA-256 over its
+// libp2p peer ID in binary form; see AddrFromPeerID.
+//
+// # Mesh packet layouts
+//
+// Every mesh packet starts with a version byte (MeshVersion, 1) and a type
+// byte. Multi-byte integers are big-endian; addresses are 16 bytes; times
+// are relative durations, never clock readings. Drivers frame packets on a
+// link (a length prefix) and reject frames longer than MaxFrameSize.
+//
+//	DATA (0x01), 36 + n bytes, n <= 65536
+//	 0 version | 1 type | 2 TTL | 3 hops | 4..19 source | 20..35 destination
+//	 36.. payload
+//
+//	RREQ (0x02), 53 bytes
+//	 0 version | 1 type | 2 flags (0x01 D, 0x02 U) | 3 TTL | 4 hops
+//	 5..8 RREQ ID | 9..12 cost | 13..28 destination | 29..32 destination seq
+//	 33..48 originator | 49..52 originator seq
+//
+//	RREP (0x03), 47 bytes
+//	 0 version | 1 type | 2 hops | 3..6 cost | 7..22 destination
+//	 23..26 destination seq | 27..42 originator | 43..46 lifetime (ms)
+//
+//	RERR (0x04), 3 + 20n bytes, 1 <= n <= 64
+//	 0 version | 1 type | 2 n | then n entries of:
+//	 0..15 unreachable destination | 16..19 its sequence number
+//
+//	HELLO (0x05), 26 bytes
+//	 0 version | 1 type | 2..3 interval (ms) | 4..7 instance | 8..11 seq
+//	 12..15 node seq | 16..19 echo seq | 20..23 echo hold (µs)
+//	 24 window | 25 heard
 package protocols

@@ -1,0 +1,72 @@
+package protocols
+
+// Data is a DATA packet: an opaque application payload travelling from
+// Src to Dst. Relays rewrite TTL and Hops and nothing else.
+//
+//	offset size field
+//	0      1    version (1)
+//	1      1    type (0x01)
+//	2      1    TTL: links the packet may still cross, >= 1
+//	3      1    hops: links crossed before this transmission
+//	4      16   source address, non-zero
+//	20     16   destination address, non-zero, != source
+//	36     n    payload, 0 <= n <= MaxPayloadSize, to the end of the frame
+type Data struct {
+	TTL     uint8
+	Hops    uint8
+	Src     Addr
+	Dst     Addr
+	Payload []byte
+}
+
+// Type returns TypeData.
+func (*Data) Type() Type { return TypeData }
+
+// Size returns the encoded size of p in bytes.
+func (p *Data) Size() int { return DataHeaderSize + len(p.Payload) }
+
+func (p *Data) check(fail func(Type, string, error) error) error {
+	switch {
+	case p.TTL == 0:
+		return fail(TypeData, "ttl", ErrField)
+	case p.Src.IsZero():
+		return fail(TypeData, "src", ErrField)
+	case p.Dst.IsZero() || p.Dst == p.Src:
+		return fail(TypeData, "dst", ErrField)
+	case len(p.Payload) > MaxPayloadSize:
+		return fail(TypeData, "payload", ErrTooLarge)
+	}
+	return nil
+}
+
+// AppendBinary appends the encoding of p to b.
+func (p *Data) AppendBinary(b []byte) ([]byte, error) {
+	if err := p.check(encodeErr); err != nil {
+		return b, err
+	}
+	b = append(b, MeshVersion, byte(TypeData), p.TTL, p.Hops)
+	b = appendAddr(b, p.Src)
+	b = appendAddr(b, p.Dst)
+	return append(b, p.Payload...), nil
+}
+
+// MarshalBinary returns the encoding of p.
+func (p *Data) MarshalBinary() ([]byte, error) {
+	return p.AppendBinary(make([]byte, 0, p.Size()))
+}
+
+// Decode decodes frame into p. p.Payload aliases frame: the caller must
+// copy it to keep it beyond the life of frame.
+func (p *Data) Decode(frame []byte) error {
+	if err := header(frame, TypeData, DataHeaderSize, MaxFrameSize); err != nil {
+		return err
+	}
+	*p = Data{
+		TTL:     frame[2],
+		Hops:    frame[3],
+		Src:     readAddr(frame[4:]),
+		Dst:     readAddr(frame[20:]),
+		Payload: frame[DataHeaderSize:len(frame):len(frame)],
+	}
+	return p.check(decodeErr)
+}

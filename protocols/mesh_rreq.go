@@ -1,0 +1,106 @@
+package protocols
+
+import "encoding/binary"
+
+// RREQ flag bits (offset 2).
+const (
+	rreqDestOnly   = 0x01
+	rreqUnknownSeq = 0x02
+	rreqFlagsMask  = rreqDestOnly | rreqUnknownSeq
+)
+
+// RREQ is a route request, flooded hop by hop from Orig in search of a
+// route to Dst. Multi-byte fields are big-endian.
+//
+//	offset size field
+//	0      1    version (1)
+//	1      1    type (0x02)
+//	2      1    flags: 0x01 D (destination only), 0x02 U (unknown
+//	            destination sequence number); other bits zero
+//	3      1    TTL: links the request may still cross, >= 1
+//	4      1    hops: links between Orig and the sender of this frame
+//	5      4    RREQ ID, with Orig unique per request
+//	9      4    cost: path cost from Orig to the sender of this frame
+//	13     16   destination address, non-zero
+//	29     4    destination sequence number (0 when U is set)
+//	33     16   originator address, non-zero, != destination
+//	49     4    originator sequence number
+type RREQ struct {
+	DestOnly   bool // only the destination itself may answer
+	UnknownSeq bool // the originator knows no sequence number for Dst
+	TTL        uint8
+	Hops       uint8
+	ID         uint32
+	Cost       uint32
+	Dst        Addr
+	DstSeq     uint32
+	Orig       Addr
+	OrigSeq    uint32
+}
+
+// Type returns TypeRREQ.
+func (*RREQ) Type() Type { return TypeRREQ }
+
+func (p *RREQ) check(fail func(Type, string, error) error) error {
+	switch {
+	case p.TTL == 0:
+		return fail(TypeRREQ, "ttl", ErrField)
+	case p.Dst.IsZero():
+		return fail(TypeRREQ, "dst", ErrField)
+	case p.UnknownSeq && p.DstSeq != 0:
+		return fail(TypeRREQ, "dst seq", ErrField)
+	case p.Orig.IsZero() || p.Orig == p.Dst:
+		return fail(TypeRREQ, "orig", ErrField)
+	}
+	return nil
+}
+
+// AppendBinary appends the encoding of p to b.
+func (p *RREQ) AppendBinary(b []byte) ([]byte, error) {
+	if err := p.check(encodeErr); err != nil {
+		return b, err
+	}
+	var flags byte
+	if p.DestOnly {
+		flags |= rreqDestOnly
+	}
+	if p.UnknownSeq {
+		flags |= rreqUnknownSeq
+	}
+	b = append(b, MeshVersion, byte(TypeRREQ), flags, p.TTL, p.Hops)
+	b = binary.BigEndian.AppendUint32(b, p.ID)
+	b = binary.BigEndian.AppendUint32(b, p.Cost)
+	b = appendAddr(b, p.Dst)
+	b = binary.BigEndian.AppendUint32(b, p.DstSeq)
+	b = appendAddr(b, p.Orig)
+	return binary.BigEndian.AppendUint32(b, p.OrigSeq), nil
+}
+
+// MarshalBinary returns the encoding of p.
+func (p *RREQ) MarshalBinary() ([]byte, error) {
+	return p.AppendBinary(make([]byte, 0, RREQSize))
+}
+
+// Decode decodes frame into p.
+func (p *RREQ) Decode(frame []byte) error {
+	if err := header(frame, TypeRREQ, RREQSize, RREQSize); err != nil {
+		return err
+	}
+	flags := frame[2]
+	if flags&^rreqFlagsMask != 0 {
+		return decodeErr(TypeRREQ, "flags", ErrReserved)
+	}
+	*p = RREQ{
+		DestOnly:   flags&rreqDestOnly != 0,
+		UnknownSeq: flags&rreqUnknownSeq != 0,
+		TTL:        frame[3],
+		Hops:       frame[4],
+		ID:         binary.BigEndian.Uint32(frame[5:]),
+		Cost:       binary.BigEndian.Uint32(frame[9:]),
+		Dst:        readAddr(frame[13:]),
+		DstSeq:     binary.BigEndian.Uint32(frame[29:]),
+		Orig:       readAddr(frame[33:]),
+		OrigSeq:    binary.BigEndian.Uint32(frame[49:]),
+	}
+	return p.check(decodeErr)
+}
