@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/node"
+	"github.com/x0tta6bl4/x0tta6bl4/node/devnet"
+)
+
+func runDevnet(ctx context.Context, e *env, args []string) error {
+	fs := e.newFlags("devnet")
+	nodes := fs.Int("nodes", 5, "number of nodes")
+	duration := fs.Duration("duration", 0, "run this long, then report (0: until Ctrl-C)")
+	asJSON := fs.Bool("json", false, "print the summary as one JSON object on stdout, nothing else")
+	status := fs.Duration("status", 3*time.Second, "interval of the live status lines on stderr")
+	memory := fs.Bool("memory", false, "keep datastores in memory instead of pebble")
+	logLevel := fs.String("log-level", "error", "node log level on stderr: debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *nodes < 1 {
+		return usageError{fmt.Sprintf("devnet: --nodes must be at least 1, got %d", *nodes)}
+	}
+	if *duration < 0 {
+		return usageError{fmt.Sprintf("devnet: --duration must not be negative, got %v", *duration)}
+	}
+	cfg := node.DefaultLocalConfig()
+	cfg.LogLevel = *logLevel
+	cfg.APIAddr = "" // many nodes, no operator: no API
+	switch *logLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return usageError{fmt.Sprintf("devnet: --log-level %q: want debug, info, warn or error", *logLevel)}
+	}
+	level := cfg.Level()
+	quietLibp2p(e.stderr)
+	if *duration == 0 {
+		fmt.Fprintln(e.stderr, "devnet: running until Ctrl-C")
+	}
+	s, err := devnet.Run(ctx, devnet.Options{
+		Nodes:          *nodes,
+		Duration:       *duration,
+		StatusInterval: *status,
+		Status:         e.stderr,
+		Logger:         slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
+		Config:         &cfg,
+		InMemory:       *memory,
+	})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		b, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s\n", b)
+	} else {
+		printSummary(e, s)
+	}
+	if !s.OK {
+		return fmt.Errorf("devnet: %d checks failed: %s", len(s.Failures), strings.Join(s.Failures, "; "))
+	}
+	return nil
+}
+
+func printSummary(e *env, s *devnet.Summary) {
+	w := e.stdout
+	fmt.Fprintf(w, "devnet summary (%d nodes, %.1fs)\n", s.Nodes, s.DurationSeconds)
+	fmt.Fprintf(w, "  peers per node     %d..%d\n", s.MinPeers, s.MaxPeers)
+	fmt.Fprintf(w, "  link key exchange  %v\n", s.KeyExchanges)
+	fmt.Fprintf(w, "  DHT put/get        %v\n", s.DHTPutGetOK)
+	fmt.Fprintf(w, "  gossip             %d sent, %d delivered (want %d), p50 %.1f ms, p99 %.1f ms\n",
+		s.GossipSent, s.GossipDelivered, s.GossipSent*(s.Nodes-1), s.GossipP50Ms, s.GossipP99Ms)
+	if s.OK {
+		fmt.Fprintln(w, "  all checks passed")
+	}
+	for _, f := range s.Failures {
+		fmt.Fprintf(w, "  FAILED: %s\n", f)
+	}
+}

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/x0tta6bl4/x0tta6bl4/node"
+)
+
+// repoFlag adds --repo to fs; its value resolves to the default repo.
+func repoFlag(fs *flag.FlagSet) func() (string, error) {
+	p := fs.String("repo", "", "repo dir (default $X0TTA6BL4_REPO, else ~/.x0tta6bl4)")
+	return func() (string, error) {
+		if *p != "" {
+			return *p, nil
+		}
+		return node.DefaultRepoPath()
+	}
+}
+
+func runInit(ctx context.Context, e *env, args []string) error {
+	fs := e.newFlags("init")
+	repoPath := repoFlag(fs)
+	profile := fs.String("profile", node.ProfileLAN, "defaults to start from: lan, wan or local")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	path, err := repoPath()
+	if err != nil {
+		return err
+	}
+	cfg, err := node.ProfileConfig(*profile)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	r, err := node.InitRepo(path, cfg)
+	if err != nil {
+		return err
+	}
+	key, err := r.Key()
+	if err != nil {
+		return err
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "initialized %s\npeer ID %s\n", path, id)
+	return nil
+}
+
+func runDaemon(ctx context.Context, e *env, args []string) error {
+	fs := e.newFlags("daemon")
+	repoPath := repoFlag(fs)
+	var bootstrap, listen listFlag
+	fs.Var(&bootstrap, "bootstrap", "bootstrap peer multiaddr ending in /p2p/<peer ID>, added to config.toml's (repeatable)")
+	fs.Var(&listen, "listen", "listen multiaddr, replacing config.toml's listen_addrs (repeatable)")
+	apiAddr := fs.String("api", "", "API host:port, replacing config.toml's api_addr (port 0 picks one)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	path, err := repoPath()
+	if err != nil {
+		return err
+	}
+	repo, err := node.OpenRepo(path)
+	if err != nil {
+		return err
+	}
+	cfg, err := repo.Config()
+	if err != nil {
+		return err
+	}
+	cfg.BootstrapPeers = append(cfg.BootstrapPeers, bootstrap...)
+	if len(listen) > 0 {
+		cfg.ListenAddrs = listen
+	}
+	if *apiAddr != "" {
+		cfg.APIAddr = *apiAddr
+	}
+	key, err := repo.Key()
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: cfg.Level()}))
+	quietLibp2p(e.stderr)
+	store, err := repo.OpenDatastore(cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	n, err := node.New(cfg, node.Options{Key: key, Datastore: store, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	if err := n.Start(ctx); err != nil {
+		return err
+	}
+	if a := n.APIAddr(); a != "" {
+		if err := repo.WriteAPIAddr(a); err != nil {
+			return err
+		}
+		defer repo.RemoveAPIAddr()
+	}
+	fmt.Fprintf(e.stdout, "peer ID %s\n", n.ID())
+	for _, a := range n.Addrs() {
+		fmt.Fprintf(e.stdout, "listening on %s\n", a)
+	}
+	if a := n.APIAddr(); a != "" {
+		fmt.Fprintf(e.stdout, "api on http://%s\n", a)
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	return nil
+}
+
+// client finds the running daemon of the repo named by the flags.
+func client(repoPath func() (string, error)) (*node.Client, error) {
+	path, err := repoPath()
+	if err != nil {
+		return nil, err
+	}
+	r, err := node.OpenRepo(path)
+	if err != nil {
+		return nil, err
+	}
+	addr, err := r.APIAddr()
+	if err != nil {
+		return nil, fmt.Errorf("%w (start it with x0tta6bl4 daemon)", err)
+	}
+	return node.NewClient(addr), nil
+}
+
+func printJSON(e *env, v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func runID(ctx context.Context, e *env, args []string) error {
+	fs := e.newFlags("id")
+	repoPath := repoFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := client(repoPath)
+	var body node.IDBody
+	switch {
+	case errors.Is(err, node.ErrNotRunning):
+		// No daemon: the ID is still in the repo, the addresses are not.
+		body, err = offlineID(repoPath)
+	case err == nil:
+		body, err = c.ID(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e, body)
+	}
+	fmt.Fprintln(e.stdout, body.ID)
+	for _, a := range body.Addrs {
+		fmt.Fprintln(e.stdout, a)
+	}
+	return nil
+}
+
+func offlineID(repoPath func() (string, error)) (node.IDBody, error) {
+	path, err := repoPath()
+	if err != nil {
+		return node.IDBody{}, err
+	}
+	r, err := node.OpenRepo(path)
+	if err != nil {
+		return node.IDBody{}, err
+	}
+	key, err := r.Key()
+	if err != nil {
+		return node.IDBody{}, err
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return node.IDBody{}, err
+	}
+	return node.IDBody{ID: id.String(), Addrs: []string{}, Agent: node.UserAgent, Protocols: []string{}}, nil
+}
+
+func runPeers(ctx context.Context, e *env, args []string) error {
+	fs := e.newFlags("peers")
+	repoPath := repoFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := client(repoPath)
+	if err != nil {
+		return err
+	}
+	body, err := c.Peers(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e, body)
+	}
+	for _, p := range body.Peers {
+		var links []string
+		for _, l := range p.Links {
+			s := l.Addr
+			if l.Security != nil && l.Security.KeyExchange != "" {
+				s += " (" + l.Security.KeyExchange + ")"
+			}
+			links = append(links, s)
+		}
+		fmt.Fprintf(e.stdout, "%s  %s\n", p.ID, strings.Join(links, ", "))
+	}
+	fmt.Fprintf(e.stdout, "%d peers\n", body.Count)
+	return nil
+}

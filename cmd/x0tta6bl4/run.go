@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// command is one line of the command table. name may have several words
+// ("config show"); args are what follows them.
+type command struct {
+	name    string
+	usage   string // arguments, after the name
+	summary string
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+// commands is the CLI. Each group of commands lives in its own file; a new
+// group adds a file and its lines here.
+var commands = []command{
+	{"init", "[--repo DIR] [--profile lan|wan|local]", "create a repo: identity key and config.toml", runInit},
+	{"daemon", "[--repo DIR] [--bootstrap MULTIADDR]... [--listen MULTIADDR]... [--api HOST:PORT]", "run a node", runDaemon},
+	{"id", "[--repo DIR] [--json]", "show the node's peer ID and addresses", runID},
+	{"peers", "[--repo DIR] [--json]", "list the running node's peers", runPeers},
+	{"config show", "[--repo DIR | --profile lan|wan|local]", "print the effective config.toml", runConfigShow},
+	{"devnet", "[--nodes N] [--duration D] [--json]", "run a local mesh of N nodes on 127.0.0.1 and report", runDevnet},
+}
+
+// env is what commands write to.
+type env struct {
+	stdout, stderr io.Writer
+}
+
+// usageError is a mistake in the command line (exit status 2).
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+// Run executes the command line args (without the program name).
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	e := &env{stdout: stdout, stderr: stderr}
+	if len(args) == 0 {
+		printUsage(stderr)
+		return usageError{"no command"}
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		printUsage(stdout)
+		return nil
+	}
+	c, rest, ok := findCommand(args)
+	if !ok {
+		printUsage(stderr)
+		return usageError{fmt.Sprintf("unknown command %q", strings.Join(args[:min(2, len(args))], " "))}
+	}
+	err := c.run(ctx, e, rest)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+// findCommand picks the command whose words start args, the longest first.
+func findCommand(args []string) (command, []string, bool) {
+	best, bestWords := command{}, 0
+	for _, c := range commands {
+		words := strings.Fields(c.name)
+		if len(words) <= len(args) && slices.Equal(words, args[:len(words)]) && len(words) > bestWords {
+			best, bestWords = c, len(words)
+		}
+	}
+	return best, args[min(bestWords, len(args)):], bestWords > 0
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: x0tta6bl4 COMMAND [flags]")
+	fmt.Fprintln(w)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s   x0tta6bl4 %s %s\n", "", c.name, c.usage)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "The repo defaults to $X0TTA6BL4_REPO, else ~/.x0tta6bl4.")
+}
+
+// newFlags makes a flag set for the named command that reports to stderr.
+func (e *env) newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("x0tta6bl4 "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+// parse parses args and refuses positional arguments.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+	}
+	return nil
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }

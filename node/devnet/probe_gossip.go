@@ -1,0 +1,226 @@
+package devnet
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/x0tta6bl4/x0tta6bl4/node"
+)
+
+// Topic is the gossip probe's test topic.
+const Topic = "x0tta6bl4/devnet/1"
+
+// GossipProbe publishes a Message from every node every Interval on Topic
+// once every node has a topic peer, and counts deliveries and their
+// publish-to-receive latency on every other node. At the end it waits for
+// the last messages to arrive and fails the run unless every message
+// reached every other node: gossip_delivered == gossip_sent × (nodes−1).
+type GossipProbe struct {
+	// Interval between two publications of one node (default 1 s).
+	Interval time.Duration
+
+	nodes   []*node.Node
+	topics  []*pubsub.Topic
+	subs    []*pubsub.Subscription
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	pubDone chan struct{}
+
+	mu        sync.Mutex
+	sent      int
+	delivered int
+	latencies []time.Duration
+	progress  chan struct{} // signalled on every delivery
+}
+
+var _ Probe = (*GossipProbe)(nil)
+
+// Name implements Probe.
+func (p *GossipProbe) Name() string { return "gossip" }
+
+// Start implements Probe.
+func (p *GossipProbe) Start(runCtx context.Context, net *Net) error {
+	if p.Interval <= 0 {
+		p.Interval = time.Second
+	}
+	p.nodes = net.Nodes
+	p.progress = make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	for i, n := range net.Nodes {
+		ps := n.PubSub()
+		err := ps.RegisterTopicValidator(Topic, func(_ context.Context, _ peer.ID, m *pubsub.Message) bool {
+			_, err := UnmarshalMessage(m.Data)
+			return err == nil
+		})
+		if err != nil {
+			return fmt.Errorf("node %d: %w", i, err)
+		}
+		t, err := ps.Join(Topic)
+		if err != nil {
+			return fmt.Errorf("node %d: %w", i, err)
+		}
+		sub, err := t.Subscribe()
+		if err != nil {
+			return fmt.Errorf("node %d: %w", i, err)
+		}
+		p.topics = append(p.topics, t)
+		p.subs = append(p.subs, sub)
+		p.wg.Go(func() { p.receive(ctx, n.ID(), sub) })
+	}
+	p.pubDone = make(chan struct{})
+	go func() {
+		defer close(p.pubDone)
+		p.publish(runCtx)
+	}()
+	return nil
+}
+
+func (p *GossipProbe) receive(ctx context.Context, self peer.ID, sub *pubsub.Subscription) {
+	for {
+		m, err := sub.Next(ctx)
+		if err != nil {
+			return
+		}
+		if m.ReceivedFrom == self {
+			continue // our own publication
+		}
+		msg, err := UnmarshalMessage(m.Data)
+		if err != nil {
+			continue // the validator let nothing like this through
+		}
+		lat := time.Duration(time.Now().UnixNano() - msg.SentUnix)
+		p.mu.Lock()
+		p.delivered++
+		p.latencies = append(p.latencies, lat)
+		p.mu.Unlock()
+		select {
+		case p.progress <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// publish waits until every node knows a peer on the topic and two
+// heartbeats have built the meshes, then publishes until the run ends.
+func (p *GossipProbe) publish(runCtx context.Context) {
+	if len(p.nodes) < 2 {
+		return
+	}
+	for !p.meshed() {
+		if !pause(runCtx, 100*time.Millisecond) {
+			return
+		}
+	}
+	if !pause(runCtx, 2*time.Second) {
+		return
+	}
+	seq := uint64(0)
+	tick := time.NewTicker(p.Interval)
+	defer tick.Stop()
+	for {
+		seq++
+		for _, t := range p.topics {
+			data := Message{Seq: seq, SentUnix: time.Now().UnixNano()}.Marshal()
+			if err := t.Publish(runCtx, data); err != nil {
+				continue
+			}
+			p.mu.Lock()
+			p.sent++
+			p.mu.Unlock()
+		}
+		select {
+		case <-runCtx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (p *GossipProbe) meshed() bool {
+	for _, t := range p.topics {
+		if len(t.ListPeers()) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *GossipProbe) counts() (sent, delivered int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sent, p.delivered
+}
+
+// Status implements Probe.
+func (p *GossipProbe) Status() string {
+	sent, delivered := p.counts()
+	return fmt.Sprintf("gossip=%d/%d delivered", delivered, sent*(len(p.nodes)-1))
+}
+
+// Finish implements Probe.
+func (p *GossipProbe) Finish(ctx context.Context, s *Summary) error {
+	// The publisher stops with the run, which has ended by now; then
+	// wait for the last deliveries.
+	<-p.pubDone
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for {
+			sent, delivered := p.counts()
+			if delivered >= sent*(len(p.nodes)-1) {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.progress:
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	<-drained
+	p.cancel()
+	for _, sub := range p.subs {
+		sub.Cancel()
+	}
+	p.wg.Wait()
+	for _, t := range p.topics {
+		_ = t.Close()
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s.GossipSent = p.sent
+	s.GossipDelivered = p.delivered
+	s.GossipP50Ms = percentileMs(p.latencies, 0.50)
+	s.GossipP99Ms = percentileMs(p.latencies, 0.99)
+	if len(p.nodes) < 2 {
+		return nil
+	}
+	if p.sent == 0 {
+		s.Fail("gossip: no message published (run too short for the meshes to form?)")
+	} else if want := p.sent * (len(p.nodes) - 1); p.delivered != want {
+		s.Fail("gossip: %d deliveries, want %d", p.delivered, want)
+	}
+	return nil
+}
+
+// percentileMs is the q-quantile of ds in milliseconds (nearest rank), 0
+// for none.
+func percentileMs(ds []time.Duration, q float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	sorted := slices.Clone(ds)
+	slices.Sort(sorted)
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	i = max(0, min(i, len(sorted)-1))
+	return float64(sorted[i].Microseconds()) / 1000
+}
