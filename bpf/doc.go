@@ -1,6 +1,78 @@
-// Package bpf holds the eBPF programs that measure the node's network and
-// host, and the collectors that read them (with a /proc and sock_diag
-// fallback where eBPF is not permitted). It publishes nothing itself.
+// Package bpf is the node's telemetry collector: eBPF programs that read the
+// kernel's own per-socket TCP counters, UDP flow volumes and packet drops,
+// with a sock_diag netlink and /proc fallback that produces the same
+// Metrics where eBPF is not permitted. It publishes nothing itself; the
+// overlay gossips what it returns.
 //
-// Nothing lives here yet; the programs and collectors will.
+// # Usage
+//
+//	c, err := bpf.Open(bpf.DefaultConfig(), logger) // eBPF, else procfs
+//	if err != nil { ... }
+//	defer c.Close()
+//	t := time.NewTicker(time.Second)
+//	for now := range t.C {
+//		m, err := c.Collect(now) // m.Source is "ebpf" or "procfs"
+//		...
+//		e, ok := m.TCPEndpoint(remoteAddrPort) // join with a libp2p peer
+//	}
+//
+// Set Config.DisableEBPF for the fallback alone (the CLI's --no-ebpf).
+// Load attaches the programs without a Collector; its Report, also
+// available as Collector.Report, says which programs the kernel accepted
+// and why it refused the others.
+//
+// # Sources
+//
+// The eBPF source (Metrics.Source "ebpf") attaches, each probed on its own:
+//
+//	tp_btf/tcp_probe, tcp_retransmit_skb,   snapshot the socket's struct tcp_sock
+//	tcp_rcv_space_adjust, inet_sock_set_state   (srtt_us via bpf_skc_to_tcp_sock,
+//	                                            total_retrans, bytes_*, segs_*)
+//	tp_btf/kfree_skb (with rx_sk, else without) count drops by skb_drop_reason
+//	cgroup_skb/ingress, egress on cgroup2       count UDP payload bytes and datagrams
+//
+// The procfs source (Metrics.Source "procfs") dumps TCP and UDP sockets with
+// NETLINK_SOCK_DIAG (tcp_info and SK_MEMINFO_DROPS per socket) and reads the
+// namespace's counters from /proc/<pid>/net/{snmp,snmp6,netstat} and host
+// figures from /proc/{stat,meminfo,loadavg} through prometheus/procfs. It
+// cannot count UDP bytes per flow nor see sockets that lived between two
+// readings; Metrics.Unavailable names what is missing.
+//
+// # Namespaces
+//
+// A Collector reports on the network namespace the thread calling Open was
+// in (Metrics.NetNS: cookie and inode). The eBPF programs see every
+// namespace; they record only the target namespace's cookie unless
+// Config.AllNamespaces, in which case each endpoint carries its own cookie.
+// The procfs source always reports its own namespace: run the process in
+// it (ip netns exec).
+//
+// # Map layouts
+//
+// The programs and user space share these records (host byte order but
+// where noted; addresses in network order, IPv4 in the first 4 bytes):
+//
+//	tcp_socks  key   cookie u64 (socket cookie)
+//	           value netns u64 | laddr [16]u8 | raddr [16]u8 | lport u16 | rport u16 |
+//	                 family u8 | state u8 | closed u8 | pad u8 |
+//	                 srtt_us u32 | rttvar_us u32 | total_retrans u32 | segs_in u32 |
+//	                 segs_out u32 | lost u32 | bytes_sent u64 | bytes_retrans u64 |
+//	                 bytes_acked u64 | bytes_received u64 | updated_ns u64   (112 bytes)
+//	udp_flows  key   netns u64 | laddr [16]u8 | raddr [16]u8 | lport u16 | rport u16 |
+//	                 family u8 | proto u8 | pad [2]u8                        (48 bytes)
+//	           value bytes_sent u64 | bytes_received u64 | packets_sent u64 |
+//	                 packets_received u64                                    (32 bytes)
+//	drops      key   flow_key (as udp_flows) | reason u32 | pad u32          (56 bytes)
+//	           value count u64
+//
+// The sock_diag messages the fallback decodes are laid out in inetdiag.go.
+//
+// # Regenerating
+//
+// The compiled objects and their Go bindings (telemetry_bpfel.*,
+// telemetry_bpfeb.*) are committed, so building needs no clang. After
+// editing c/telemetry.c run `go generate ./bpf` (or bpf/generate.sh), which
+// needs clang, llvm, libbpf-dev and linux-libc-dev. c/kernel.h declares the
+// few kernel types read, with CO-RE relocations, so the output does not
+// depend on the kernel of the build machine.
 package bpf
