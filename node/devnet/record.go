@@ -77,6 +77,9 @@ func RecordKey(p peer.ID) string { return "/" + Namespace + "/" + p.String() }
 
 // SealRecord signs r with key into the bytes stored in the DHT.
 func SealRecord(r Record, key crypto.PrivKey) ([]byte, error) {
+	if len(r.Value) > MaxRecordValue {
+		return nil, fmt.Errorf("%w: value of %d bytes exceeds %d", ErrBadRecord, len(r.Value), MaxRecordValue)
+	}
 	env, err := record.Seal(&r, key)
 	if err != nil {
 		return nil, fmt.Errorf("seal probe record: %w", err)
