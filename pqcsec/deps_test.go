@@ -1,0 +1,53 @@
+package pqcsec
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// The package imports the standard library, circl's ML-DSA, SPIFFE IDs and
+// libp2p's key types, nothing else: no I/O stack, no libp2p host, no other
+// package of this module.
+func TestImports(t *testing.T) {
+	allowed := map[string]bool{
+		"github.com/cloudflare/circl/sign/mldsa/mldsa65": true,
+		"github.com/spiffe/go-spiffe/v2/spiffeid":        true,
+		"github.com/libp2p/go-libp2p/core/crypto":        true,
+		"github.com/libp2p/go-libp2p/core/peer":          true,
+	}
+	forbiddenStd := map[string]bool{"net": true, "net/http": true, "log": true, "math/rand": true, "math/rand/v2": true}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		af, err := parser.ParseFile(token.NewFileSet(), f, src, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, im := range af.Imports {
+			p, _ := strconv.Unquote(im.Path.Value)
+			std := !strings.Contains(strings.SplitN(p, "/", 2)[0], ".")
+			if std && forbiddenStd[p] || !std && !allowed[p] {
+				t.Errorf("%s imports %s", f, p)
+			}
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no imports found; wrong directory?")
+	}
+}

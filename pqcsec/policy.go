@@ -1,0 +1,367 @@
+package pqcsec
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+)
+
+// Action is something a peer asks to do.
+type Action uint8
+
+// Actions a PolicyEngine decides on.
+const (
+	ActionConnect          Action = iota + 1 // open a link / session
+	ActionRoute                              // have its DATA routed end to end
+	ActionRelay                              // act as a relay hop for others
+	ActionPublishTelemetry                   // have its telemetry and anomaly gossip accepted
+	ActionVote                               // cast governance votes
+	ActionPropose                            // make governance proposals
+)
+
+var actionNames = [...]string{
+	ActionConnect:          "connect",
+	ActionRoute:            "route",
+	ActionRelay:            "relay",
+	ActionPublishTelemetry: "publish-telemetry",
+	ActionVote:             "vote",
+	ActionPropose:          "propose",
+}
+
+// Actions lists every action, in order.
+func Actions() []Action {
+	return []Action{ActionConnect, ActionRoute, ActionRelay, ActionPublishTelemetry, ActionVote, ActionPropose}
+}
+
+func (a Action) valid() bool { return a >= ActionConnect && a <= ActionPropose }
+
+func (a Action) String() string {
+	if a.valid() {
+		return actionNames[a]
+	}
+	return fmt.Sprintf("action(%d)", uint8(a))
+}
+
+// ParseAction parses an action name as printed by String (for config files).
+func ParseAction(s string) (Action, error) {
+	for _, a := range Actions() {
+		if actionNames[a] == s {
+			return a, nil
+		}
+	}
+	return 0, fmt.Errorf("pqcsec: unknown action %q", s)
+}
+
+// Reason says which rule decided.
+type Reason uint8
+
+// Reasons, in the order the rules are checked.
+const (
+	ReasonUnknownAction      Reason = iota + 1 // the action is not one of Actions()
+	ReasonDenyListed                           // the peer is on the deny list
+	ReasonQuarantined                          // governance quarantined the peer (all but connect)
+	ReasonNoSPIFFEID                           // the peer presented no SPIFFE ID
+	ReasonSPIFFEMismatch                       // the SPIFFE ID names another peer
+	ReasonForeignTrustDomain                   // the SPIFFE ID is in a trust domain not allowed
+	ReasonNotAllowListed                       // an allow list is set and the peer is not on it
+	ReasonNoAttestation                        // the action needs an attestation the peer lacks
+	ReasonStaleAttestation                     // the attestation is too old or from the future
+	ReasonUnknownMeasurement                   // the attestation is not an allowed measurement
+	ReasonAllowed                              // every rule passed
+)
+
+var reasonNames = [...]string{
+	ReasonUnknownAction:      "unknown action",
+	ReasonDenyListed:         "peer on deny list",
+	ReasonQuarantined:        "peer quarantined",
+	ReasonNoSPIFFEID:         "no SPIFFE ID",
+	ReasonSPIFFEMismatch:     "SPIFFE ID names another peer",
+	ReasonForeignTrustDomain: "foreign trust domain",
+	ReasonNotAllowListed:     "peer not on allow list",
+	ReasonNoAttestation:      "attestation required",
+	ReasonStaleAttestation:   "attestation not fresh",
+	ReasonUnknownMeasurement: "measurement not allowed",
+	ReasonAllowed:            "allowed",
+}
+
+func (r Reason) String() string {
+	if r >= ReasonUnknownAction && r <= ReasonAllowed {
+		return reasonNames[r]
+	}
+	return fmt.Sprintf("reason(%d)", uint8(r))
+}
+
+// Decision is the answer to "may this peer do this action", with the rule
+// that decided it.
+type Decision struct {
+	Allow  bool
+	Reason Reason
+}
+
+func (d Decision) String() string {
+	if d.Allow {
+		return "allow: " + d.Reason.String()
+	}
+	return "deny: " + d.Reason.String()
+}
+
+// Subject is what the policy knows about a peer. Build it from a verified
+// record (SubjectOf) or fill it from another verified source; the engine
+// trusts the fields, it does not verify signatures.
+type Subject struct {
+	Peer     peer.ID
+	SPIFFEID spiffeid.ID // zero if the peer presented none
+	Claim    *Claim      // verified attestation claim, or nil
+}
+
+// SubjectOf is the subject described by a verified identity record.
+func SubjectOf(r *Record) Subject {
+	return Subject{Peer: r.PeerID(), SPIFFEID: r.SPIFFEID(), Claim: r.Claim()}
+}
+
+// PolicyConfig is the static part of a policy. Allow, Deny and Measurements
+// can be changed at run time with the engine's setters; the quarantine list
+// lives only in the engine.
+type PolicyConfig struct {
+	// TrustDomains are the SPIFFE trust domains whose nodes are admitted;
+	// any other domain is denied. At least one is required.
+	TrustDomains []spiffeid.TrustDomain
+	// Allow, if not empty, admits only these peers.
+	Allow []peer.ID
+	// Deny refuses these peers everything; it wins over every other rule.
+	Deny []peer.ID
+	// AttestFor lists the actions that need a fresh attestation claim
+	// matching one of Measurements.
+	AttestFor []Action
+	// Measurements are the allowed attestation measurements.
+	Measurements []Measurement
+	// AttestationMaxAge is how old (from Claim.Issued) a claim may be;
+	// zero means DefaultAttestationMaxAge.
+	AttestationMaxAge time.Duration
+}
+
+// DefaultAttestationMaxAge is PolicyConfig.AttestationMaxAge when zero.
+const DefaultAttestationMaxAge = 24 * time.Hour
+
+// DefaultPolicyConfig admits nodes of one trust domain to every action and
+// asks for no attestation.
+func DefaultPolicyConfig(td spiffeid.TrustDomain) PolicyConfig {
+	return PolicyConfig{TrustDomains: []spiffeid.TrustDomain{td}, AttestationMaxAge: DefaultAttestationMaxAge}
+}
+
+func (c *PolicyConfig) validate() error {
+	if len(c.TrustDomains) == 0 {
+		return fmt.Errorf("pqcsec: policy needs at least one trust domain")
+	}
+	for _, td := range c.TrustDomains {
+		if td.IsZero() {
+			return fmt.Errorf("pqcsec: policy has an empty trust domain")
+		}
+	}
+	for _, a := range c.AttestFor {
+		if !a.valid() {
+			return fmt.Errorf("pqcsec: policy attests unknown %s", a)
+		}
+	}
+	if len(c.AttestFor) > 0 && len(c.Measurements) == 0 {
+		return fmt.Errorf("pqcsec: policy requires attestation for %v but allows no measurement", c.AttestFor)
+	}
+	if c.AttestationMaxAge < 0 {
+		return fmt.Errorf("pqcsec: negative attestation max age")
+	}
+	return nil
+}
+
+// PolicyEngine answers whether a peer may do an action. Every method is safe
+// for concurrent use; the setters take effect for decisions that start after
+// they return.
+type PolicyEngine struct {
+	domains   map[spiffeid.TrustDomain]struct{}
+	attestFor [ActionPropose + 1]bool
+	maxAge    time.Duration
+
+	mu           sync.RWMutex
+	allow        map[peer.ID]struct{}
+	deny         map[peer.ID]struct{}
+	quarantine   map[peer.ID]struct{}
+	measurements []Measurement
+}
+
+// NewPolicyEngine checks cfg and returns an engine with an empty quarantine
+// list.
+func NewPolicyEngine(cfg PolicyConfig) (*PolicyEngine, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	e := &PolicyEngine{
+		domains:      make(map[spiffeid.TrustDomain]struct{}, len(cfg.TrustDomains)),
+		maxAge:       cfg.AttestationMaxAge,
+		allow:        peerSet(cfg.Allow),
+		deny:         peerSet(cfg.Deny),
+		quarantine:   map[peer.ID]struct{}{},
+		measurements: slices.Clone(cfg.Measurements),
+	}
+	if e.maxAge == 0 {
+		e.maxAge = DefaultAttestationMaxAge
+	}
+	for _, td := range cfg.TrustDomains {
+		e.domains[td] = struct{}{}
+	}
+	for _, a := range cfg.AttestFor {
+		e.attestFor[a] = true
+	}
+	return e, nil
+}
+
+func peerSet(ps []peer.ID) map[peer.ID]struct{} {
+	m := make(map[peer.ID]struct{}, len(ps))
+	for _, p := range ps {
+		m[p] = struct{}{}
+	}
+	return m
+}
+
+// Decide answers whether s may do a at now. Rules, first match wins:
+// unknown action; deny list; quarantine (every action but connect); missing
+// or mismatched SPIFFE ID; trust domain not allowed; allow list; attestation
+// (present, fresh, allowed measurement) for the actions in AttestFor; else
+// allow.
+func (e *PolicyEngine) Decide(s Subject, a Action, now time.Time) Decision {
+	deny := func(r Reason) Decision { return Decision{Reason: r} }
+	if !a.valid() {
+		return deny(ReasonUnknownAction)
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if _, ok := e.deny[s.Peer]; ok {
+		return deny(ReasonDenyListed)
+	}
+	if _, ok := e.quarantine[s.Peer]; ok && a != ActionConnect {
+		return deny(ReasonQuarantined)
+	}
+	if s.SPIFFEID.IsZero() {
+		return deny(ReasonNoSPIFFEID)
+	}
+	if p, err := PeerFromSPIFFE(s.SPIFFEID); err != nil || p != s.Peer {
+		return deny(ReasonSPIFFEMismatch)
+	}
+	if _, ok := e.domains[s.SPIFFEID.TrustDomain()]; !ok {
+		return deny(ReasonForeignTrustDomain)
+	}
+	if _, ok := e.allow[s.Peer]; len(e.allow) > 0 && !ok {
+		return deny(ReasonNotAllowListed)
+	}
+	if e.attestFor[a] {
+		if s.Claim == nil {
+			return deny(ReasonNoAttestation)
+		}
+		if s.Claim.CheckFresh(now, e.maxAge) != nil {
+			return deny(ReasonStaleAttestation)
+		}
+		if !e.measuredLocked(s.Claim) {
+			return deny(ReasonUnknownMeasurement)
+		}
+	}
+	return Decision{Allow: true, Reason: ReasonAllowed}
+}
+
+func (e *PolicyEngine) measuredLocked(c *Claim) bool {
+	for _, m := range e.measurements {
+		if m.Matches(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// Check is Decide as an error: nil when allowed, else a *DeniedError
+// (errors.Is(err, ErrDenied)).
+func (e *PolicyEngine) Check(s Subject, a Action, now time.Time) error {
+	if d := e.Decide(s, a, now); !d.Allow {
+		return &DeniedError{Action: a, Decision: d}
+	}
+	return nil
+}
+
+// Authorizer returns a HandshakeConfig.Authorize callback that admits the
+// peer of a verified record only if it may do a.
+func (e *PolicyEngine) Authorizer(a Action) func(peer *Record, now time.Time) error {
+	return func(r *Record, now time.Time) error { return e.Check(SubjectOf(r), a, now) }
+}
+
+// VerifyAttestation checks a signed attestation from the holder of pub: the
+// signature, freshness against now and AttestationMaxAge, and that it is an
+// allowed measurement (ErrMeasurement otherwise).
+func (e *PolicyEngine) VerifyAttestation(pub *PublicKeys, att []byte, now time.Time) (Claim, error) {
+	c, err := VerifyAttestation(pub, att, now, e.maxAge)
+	if err != nil {
+		return Claim{}, err
+	}
+	e.mu.RLock()
+	ok := e.measuredLocked(&c)
+	e.mu.RUnlock()
+	if !ok {
+		return Claim{}, fmt.Errorf("%w: binary %x on %s", ErrMeasurement, c.BinarySHA256[:8], c.Platform)
+	}
+	return c, nil
+}
+
+// SetQuarantine replaces the quarantine list (governance feeds the whole
+// decided list).
+func (e *PolicyEngine) SetQuarantine(ps []peer.ID) {
+	m := peerSet(ps)
+	e.mu.Lock()
+	e.quarantine = m
+	e.mu.Unlock()
+}
+
+// Quarantine adds p to the quarantine list.
+func (e *PolicyEngine) Quarantine(p peer.ID) {
+	e.mu.Lock()
+	e.quarantine[p] = struct{}{}
+	e.mu.Unlock()
+}
+
+// Release removes p from the quarantine list.
+func (e *PolicyEngine) Release(p peer.ID) {
+	e.mu.Lock()
+	delete(e.quarantine, p)
+	e.mu.Unlock()
+}
+
+// Quarantined reports whether p is on the quarantine list.
+func (e *PolicyEngine) Quarantined(p peer.ID) bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	_, ok := e.quarantine[p]
+	return ok
+}
+
+// SetAllow replaces the allow list; an empty list admits every peer that
+// passes the other rules.
+func (e *PolicyEngine) SetAllow(ps []peer.ID) {
+	m := peerSet(ps)
+	e.mu.Lock()
+	e.allow = m
+	e.mu.Unlock()
+}
+
+// SetDeny replaces the deny list.
+func (e *PolicyEngine) SetDeny(ps []peer.ID) {
+	m := peerSet(ps)
+	e.mu.Lock()
+	e.deny = m
+	e.mu.Unlock()
+}
+
+// SetMeasurements replaces the allowed measurements.
+func (e *PolicyEngine) SetMeasurements(ms []Measurement) {
+	ms = slices.Clone(ms)
+	e.mu.Lock()
+	e.measurements = ms
+	e.mu.Unlock()
+}

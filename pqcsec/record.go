@@ -1,0 +1,264 @@
+package pqcsec
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+)
+
+// RecordNamespace is the DHT namespace of identity records; the record of
+// peer P is stored under RecordKey(P) = "/x0id/" + string(P) (the binary
+// peer ID, as libp2p's own /pk/ namespace does).
+const RecordNamespace = "x0id"
+
+const recordFormat byte = 0x01
+
+// MaxSPIFFEIDSize bounds the SPIFFE ID carried in a record.
+const MaxSPIFFEIDSize = 255
+
+// MaxRecordSize is the largest encoded identity record:
+// format(1) ‖ keys(3201) ‖ version(8) ‖ expiry(8) ‖ SPIFFE ID(1+255) ‖
+// claim flag(1) ‖ claim(≤146) ‖ signature(3374).
+const MaxRecordSize = 1 + PublicKeysSize + 8 + 8 + 1 + MaxSPIFFEIDSize + 1 + MaxClaimSize + SignatureSize
+
+// Record is a signed identity record: a node's public keys, SPIFFE ID,
+// optional attestation claim, version and expiry, signed by both halves of
+// its hybrid key. A *Record only exists after its signature verified (from
+// ParseRecord or Identity.IssueRecord) and is immutable.
+type Record struct {
+	keys     *PublicKeys
+	spiffeID spiffeid.ID
+	claim    *Claim
+	version  uint64
+	expiry   time.Time
+	raw      []byte
+}
+
+// Keys returns the record's public key set.
+func (r *Record) Keys() *PublicKeys { return r.keys }
+
+// PeerID is the peer the record describes (the peer ID of its Ed25519 key).
+func (r *Record) PeerID() peer.ID { return r.keys.PeerID() }
+
+// SPIFFEID is spiffe://<trust domain>/node/<peer ID>.
+func (r *Record) SPIFFEID() spiffeid.ID { return r.spiffeID }
+
+// Claim returns a copy of the attestation claim, or nil if the record has none.
+func (r *Record) Claim() *Claim {
+	if r.claim == nil {
+		return nil
+	}
+	c := *r.claim
+	return &c
+}
+
+// Version orders records of one peer; higher is newer.
+func (r *Record) Version() uint64 { return r.version }
+
+// Expiry is when the record stops being valid.
+func (r *Record) Expiry() time.Time { return r.expiry }
+
+// Bytes returns the signed encoding (what goes into the DHT).
+func (r *Record) Bytes() []byte { return bytes.Clone(r.raw) }
+
+// Len is the size of the signed encoding.
+func (r *Record) Len() int { return len(r.raw) }
+
+// CheckFresh returns ErrExpired if the record is expired at now.
+func (r *Record) CheckFresh(now time.Time) error {
+	if !now.Before(r.expiry) {
+		return fmt.Errorf("%w: record of %s expired at %s", ErrExpired, r.PeerID(), r.expiry)
+	}
+	return nil
+}
+
+// appendBody appends the signed part of the record layout:
+//
+//	format 0x01 ‖ public keys (PublicKeysSize) ‖ version (8) ‖
+//	expiry (8, ns since 1970) ‖ len(1) SPIFFE ID ‖ claim flag (1: 0 or 1) ‖
+//	claim (if flag is 1)
+//
+// The signature (domain "pqcsec/record") over these bytes follows.
+func (r *Record) appendBody(b []byte) []byte {
+	b = append(b, recordFormat)
+	b = append(b, r.keys.raw...)
+	b = binary.BigEndian.AppendUint64(b, r.version)
+	b = appendTime(b, r.expiry)
+	b = appendStr(b, r.spiffeID.String())
+	if r.claim == nil {
+		return append(b, 0)
+	}
+	return appendClaim(append(b, 1), r.claim)
+}
+
+// ParseRecord decodes an identity record and verifies both halves of its
+// signature. It does not judge expiry (CheckFresh) or which peer should own
+// it (RecordValidator, the handshake).
+func ParseRecord(b []byte) (*Record, error) {
+	if len(b) > MaxRecordSize {
+		return nil, malformed("record: length %d over %d", len(b), MaxRecordSize)
+	}
+	d := decoder{b: b, what: "record"}
+	if f := d.u8("format"); d.err == nil && f != recordFormat {
+		d.fail("unknown format")
+	}
+	keyBytes := d.take(PublicKeysSize, "public keys")
+	r := &Record{}
+	r.version = d.u64("version")
+	r.expiry = d.time("expiry")
+	sid := d.str("spiffe id", 1, MaxSPIFFEIDSize)
+	switch flag := d.u8("claim flag"); {
+	case d.err != nil:
+	case flag == 1:
+		r.claim = decodeClaim(&d)
+	case flag != 0:
+		d.fail("claim flag not 0 or 1")
+	}
+	n := d.off
+	sig := d.take(SignatureSize, "signature")
+	d.end()
+	if d.err != nil {
+		return nil, d.err
+	}
+	if r.version == 0 {
+		return nil, malformed("record: version 0")
+	}
+	var err error
+	if r.keys, err = ParsePublicKeys(keyBytes); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	if r.spiffeID, err = spiffeid.FromString(sid); err != nil {
+		return nil, malformed("record: spiffe id: %v", err)
+	}
+	if p, err := PeerFromSPIFFE(r.spiffeID); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	} else if p != r.keys.PeerID() {
+		return nil, fmt.Errorf("%w: record spiffe id names %s, keys are %s", ErrPeerMismatch, p, r.keys.PeerID())
+	}
+	if err := verify(r.keys, domainRecord, b[:n], sig); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	r.raw = bytes.Clone(b)
+	return r, nil
+}
+
+// NodeID is the SPIFFE ID of a node: spiffe://<td>/node/<peer ID>.
+func NodeID(td spiffeid.TrustDomain, p peer.ID) (spiffeid.ID, error) {
+	if td.IsZero() {
+		return spiffeid.ID{}, errors.New("pqcsec: empty trust domain")
+	}
+	id, err := spiffeid.FromSegments(td, "node", p.String())
+	if err != nil {
+		return spiffeid.ID{}, fmt.Errorf("pqcsec: spiffe id: %w", err)
+	}
+	return id, nil
+}
+
+// PeerFromSPIFFE returns the peer ID named by a node SPIFFE ID
+// (path /node/<peer ID>).
+func PeerFromSPIFFE(id spiffeid.ID) (peer.ID, error) {
+	rest, ok := strings.CutPrefix(id.Path(), "/node/")
+	if !ok || strings.Contains(rest, "/") {
+		return "", malformed("spiffe id %q: path is not /node/<peer ID>", id)
+	}
+	p, err := peer.Decode(rest)
+	if err != nil {
+		return "", malformed("spiffe id %q: %v", id, err)
+	}
+	return p, nil
+}
+
+// RecordKey is the DHT key of p's identity record.
+func RecordKey(p peer.ID) string { return "/" + RecordNamespace + "/" + string(p) }
+
+// RecordValidator validates identity records for the DHT namespace
+// RecordNamespace. Its method set matches libp2p's record.Validator.
+type RecordValidator struct {
+	// Now is the clock records' expiry is judged against. Required.
+	Now func() time.Time
+	// MaxTTL is the longest remaining lifetime accepted; zero means
+	// MaxRecordTTL. It bounds how long a stale record can circulate.
+	MaxTTL time.Duration
+}
+
+// Validate checks that value is a well-formed identity record whose both
+// signatures verify, whose peer is the one named by key, and which is
+// neither expired nor valid for longer than MaxTTL.
+func (v RecordValidator) Validate(key string, value []byte) error {
+	_, err := v.validate(key, value, v.Now())
+	return err
+}
+
+func (v RecordValidator) validate(key string, value []byte, now time.Time) (*Record, error) {
+	rest, ok := strings.CutPrefix(key, "/"+RecordNamespace+"/")
+	if !ok {
+		return nil, malformed("record key %q not in namespace %s", key, RecordNamespace)
+	}
+	p, err := peer.IDFromBytes([]byte(rest))
+	if err != nil {
+		return nil, malformed("record key: %v", err)
+	}
+	r, err := ParseRecord(value)
+	if err != nil {
+		return nil, err
+	}
+	if r.PeerID() != p {
+		return nil, fmt.Errorf("%w: record of %s under key of %s", ErrPeerMismatch, r.PeerID(), p)
+	}
+	if err := r.CheckFresh(now); err != nil {
+		return nil, err
+	}
+	maxTTL := v.MaxTTL
+	if maxTTL <= 0 {
+		maxTTL = MaxRecordTTL
+	}
+	if r.expiry.Sub(now) > maxTTL+MaxClockSkew {
+		return nil, fmt.Errorf("%w: record expiry %s more than %s ahead", ErrNotYetValid, r.expiry, maxTTL)
+	}
+	return r, nil
+}
+
+// Select returns the index of the best valid record: the highest version,
+// then the latest expiry, then the smallest encoding (so every node picks
+// the same one). Invalid values are never selected; if none is valid it
+// returns the first validation error.
+func (v RecordValidator) Select(key string, values [][]byte) (int, error) {
+	now := v.Now()
+	best, bestErr := -1, error(nil)
+	var br *Record
+	for i, val := range values {
+		r, err := v.validate(key, val, now)
+		if err != nil {
+			if bestErr == nil {
+				bestErr = err
+			}
+			continue
+		}
+		if br == nil || better(r, br) {
+			best, br = i, r
+		}
+	}
+	if best < 0 {
+		if bestErr == nil {
+			bestErr = errors.New("pqcsec: no records to select from")
+		}
+		return -1, bestErr
+	}
+	return best, nil
+}
+
+func better(a, b *Record) bool {
+	if a.version != b.version {
+		return a.version > b.version
+	}
+	if !a.expiry.Equal(b.expiry) {
+		return a.expiry.After(b.expiry)
+	}
+	return bytes.Compare(a.raw, b.raw) < 0
+}

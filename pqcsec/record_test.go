@@ -1,0 +1,230 @@
+package pqcsec
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+)
+
+func TestRecordRoundTrip(t *testing.T) {
+	id := testIdentity(t, 1)
+	for _, claim := range []*Claim{nil, testClaim()} {
+		r, err := id.IssueRecord(RecordOptions{TrustDomain: testTD, Claim: claim, TTL: time.Hour}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Len() > MaxRecordSize {
+			t.Errorf("record of %d bytes over %d", r.Len(), MaxRecordSize)
+		}
+		got, err := ParseRecord(r.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSID, _ := NodeID(testTD, id.PeerID())
+		if got.PeerID() != id.PeerID() || got.SPIFFEID() != wantSID || got.Version() != r.Version() ||
+			!got.Expiry().Equal(t0.Add(time.Hour)) || !got.Keys().Equal(id.PublicKeys()) ||
+			!bytes.Equal(got.Bytes(), r.Bytes()) {
+			t.Errorf("decoded record differs: %s %s v%d %s", got.PeerID(), got.SPIFFEID(), got.Version(), got.Expiry())
+		}
+		switch {
+		case claim == nil && got.Claim() != nil:
+			t.Error("claim appeared")
+		case claim != nil && (got.Claim() == nil || !claimsEqual(*got.Claim(), *claim)):
+			t.Errorf("claim %+v, want %+v", got.Claim(), claim)
+		}
+		t.Logf("record with claim=%v: %d bytes", claim != nil, r.Len())
+	}
+}
+
+func claimsEqual(a, b Claim) bool {
+	return a.BinarySHA256 == b.BinarySHA256 && a.ConfigHash == b.ConfigHash && a.GoVersion == b.GoVersion &&
+		a.Platform == b.Platform && a.BootTime.Equal(b.BootTime) && a.Issued.Equal(b.Issued)
+}
+
+// Changing any byte of a record makes it fail to parse.
+func TestRecordTamperEveryByte(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short: verifies a record once per byte")
+	}
+	r := testIdentity(t, 1).Record()
+	b := r.Bytes()
+	for i := range b {
+		bad := bytes.Clone(b)
+		bad[i] ^= 0x20
+		if _, err := ParseRecord(bad); err == nil {
+			t.Fatalf("byte %d flipped: record accepted", i)
+		}
+	}
+}
+
+// signRaw signs an arbitrary record body with id, to build records that the
+// honest encoder would never make.
+func signRaw(id *Identity, r *Record) []byte {
+	body := r.appendBody(nil)
+	return append(body, id.sign(domainRecord, body)...)
+}
+
+func TestParseRecordRejects(t *testing.T) {
+	a, b := testIdentity(t, 1), testIdentity(t, 2)
+	good := a.Record()
+	otherSID, _ := NodeID(testTD, b.PeerID())
+	wrongSID := *good
+	wrongSID.spiffeID = otherSID
+	badPath := *good
+	badPath.spiffeID = spiffeid.RequireFromSegments(testTD, "svc", a.PeerID().String())
+	v0 := *good
+	v0.version = 0
+	bKeys := *good
+	bKeys.keys = b.PublicKeys() // a's SPIFFE ID with b's keys, signed by a
+
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"spiffe id of another peer", signRaw(a, &wrongSID), ErrPeerMismatch},
+		{"spiffe id not /node/", signRaw(a, &badPath), ErrMalformed},
+		{"version 0", signRaw(a, &v0), ErrMalformed},
+		{"keys of another peer", signRaw(a, &bKeys), ErrPeerMismatch},
+		{"signed by another peer", signRaw(b, good), ErrBadSignature},
+		{"empty", nil, ErrMalformed},
+		{"truncated", good.Bytes()[:good.Len()-1], ErrMalformed},
+		{"trailing byte", append(good.Bytes(), 0), ErrMalformed},
+		{"oversized", make([]byte, MaxRecordSize+1), ErrMalformed},
+		{"unknown format", append([]byte{2}, good.Bytes()[1:]...), ErrMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := ParseRecord(tc.b); !errors.Is(err, tc.want) {
+				t.Errorf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRecordValidator(t *testing.T) {
+	a, b := testIdentity(t, 1), testIdentity(t, 2)
+	rec := a.Record()
+	key := RecordKey(a.PeerID())
+	far, err := a.IssueRecord(RecordOptions{TrustDomain: testTD, TTL: MaxRecordTTL}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		key   string
+		value []byte
+		now   time.Time
+		max   time.Duration
+		want  error // nil: valid
+	}{
+		{"valid", key, rec.Bytes(), t0, 0, nil},
+		{"just before expiry", key, rec.Bytes(), rec.Expiry().Add(-time.Nanosecond), 0, nil},
+		{"at expiry", key, rec.Bytes(), rec.Expiry(), 0, ErrExpired},
+		{"under another peer's key", RecordKey(b.PeerID()), rec.Bytes(), t0, 0, ErrPeerMismatch},
+		{"other namespace", "/pk/" + string(a.PeerID()), rec.Bytes(), t0, 0, ErrMalformed},
+		{"text peer id", "/x0id/" + a.PeerID().String(), rec.Bytes(), t0, 0, errAny},
+		{"tampered", key, append(rec.Bytes()[:100], rec.Bytes()[101:]...), t0, 0, ErrMalformed},
+		{"longest ttl", key, far.Bytes(), t0, 0, nil},
+		{"ttl over the validator's max", key, far.Bytes(), t0, time.Hour, ErrNotYetValid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := RecordValidator{Now: func() time.Time { return tc.now }, MaxTTL: tc.max}
+			err := v.Validate(tc.key, tc.value)
+			if tc.want == errAny && err != nil {
+				return
+			}
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Errorf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRecordValidatorSelect(t *testing.T) {
+	a := testIdentity(t, 1)
+	key := RecordKey(a.PeerID())
+	opts := RecordOptions{TrustDomain: testTD, TTL: time.Hour}
+	v1 := a.Record() // version 1, 24 h
+	v2, _ := a.IssueRecord(opts, t0)
+	v3, _ := a.IssueRecord(opts, t0.Add(-time.Minute))
+	other := testIdentity(t, 2).Record()
+	v := RecordValidator{Now: func() time.Time { return t0 }}
+
+	for _, tc := range []struct {
+		name   string
+		values [][]byte
+		want   int // -1: error
+	}{
+		{"one", [][]byte{v1.Bytes()}, 0},
+		{"highest version wins", [][]byte{v1.Bytes(), v3.Bytes(), v2.Bytes()}, 1},
+		{"order does not matter", [][]byte{v3.Bytes(), v2.Bytes(), v1.Bytes()}, 0},
+		{"invalid skipped", [][]byte{[]byte("junk"), other.Bytes(), v2.Bytes()}, 2},
+		{"none valid", [][]byte{[]byte("junk"), other.Bytes()}, -1},
+		{"empty", nil, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := v.Select(key, tc.values)
+			if tc.want < 0 {
+				if err == nil {
+					t.Errorf("selected %d from no valid record", got)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("got %d, %v; want %d", got, err, tc.want)
+			}
+		})
+	}
+
+	// Ties on version break on expiry, then on the encoding: every node
+	// selects the same value.
+	x, y := *v2, *v2
+	x.expiry, y.expiry = t0.Add(time.Hour), t0.Add(2*time.Hour)
+	xb, yb := signRaw(a, &x), signRaw(a, &y)
+	for _, vals := range [][][]byte{{xb, yb}, {yb, xb}} {
+		i, err := v.Select(key, vals)
+		if err != nil || !bytes.Equal(vals[i], yb) {
+			t.Errorf("tie on version: picked %d, %v; want the later expiry", i, err)
+		}
+	}
+}
+
+// errAny in a table's want column accepts any error.
+var errAny = errors.New("any error")
+
+// The validator's method set is libp2p's record.Validator.
+var _ interface {
+	Validate(key string, value []byte) error
+	Select(key string, values [][]byte) (int, error)
+} = RecordValidator{}
+
+func TestSPIFFEIDs(t *testing.T) {
+	a := testIdentity(t, 1)
+	sid, err := NodeID(testTD, a.PeerID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "spiffe://" + testTD.Name() + "/node/" + a.PeerID().String(); sid.String() != want {
+		t.Errorf("%s, want %s", sid, want)
+	}
+	p, err := PeerFromSPIFFE(sid)
+	if err != nil || p != a.PeerID() {
+		t.Errorf("%s, %v", p, err)
+	}
+	for _, s := range []string{
+		"spiffe://" + testTD.Name() + "/node",
+		"spiffe://" + testTD.Name() + "/node/notapeer",
+		"spiffe://" + testTD.Name() + "/node/" + a.PeerID().String() + "/x",
+		"spiffe://" + testTD.Name() + "/workload/" + a.PeerID().String(),
+	} {
+		if _, err := PeerFromSPIFFE(spiffeid.RequireFromString(s)); err == nil {
+			t.Errorf("%s accepted", s)
+		}
+	}
+	if _, err := NodeID(spiffeid.TrustDomain{}, a.PeerID()); err == nil {
+		t.Error("empty trust domain accepted")
+	}
+}
