@@ -1,5 +1,234 @@
 // Package consensus is the mesh's governance: proposals, quadratic votes,
-// their tally, and the signed per-node logs that the DHT replicates.
+// their tally, and the signed, hash-chained per-node logs that the DHT
+// replicates.
 //
-// Nothing lives here yet; the records, logs and tally will.
+// There is no coordinator. Each node appends its own proposals and votes to
+// its own log: every record is signed with the node's hybrid key, names the
+// ID (SHA-256) of the node's previous record and carries a sequence number.
+// Records are stored in the DHT under their ID (/x0rec/), each node's head
+// under its peer ID (/x0log/), and new records are announced on the gossip
+// topic x0tta6bl4/gov/1. The outcome of a proposal is a pure function of the
+// records (Count): every node that holds the same records computes the same
+// tally, to the byte, whatever order they arrived in.
+//
+// # Usage
+//
+// A node opens its Log over its datastore, with its identity, the network's
+// genesis, a Verifier and the policy engine as Admitter:
+//
+//	g, err := consensus.ParseGenesis(genesisFile)
+//	cfg := consensus.DefaultConfig()
+//	cfg.Genesis, cfg.Store = g, ds
+//	cfg.Self = consensus.Author{ID: self, Key: keyBundle, Signer: signer}
+//	cfg.Verifier, cfg.Admitter = verifier, policy
+//	log, err := consensus.Open(ctx, cfg)
+//
+//	p, err := log.CreateProposal(ctx, time.Now(), "quarantine X", "floods", 5*time.Minute,
+//		quorum, threshold, &consensus.Quarantine{Peer: x})
+//	v, err := log.CastVote(ctx, time.Now(), p.ID(), consensus.Yes, 100)
+//	cancel := log.Subscribe(func(d consensus.Decision) { /* apply d.Action */ })
+//	decided, err := log.CheckProposals(ctx, time.Now())
+//
+// CreateProposal and CastVote return only after the record is durably in
+// the datastore (Put, then Sync), so a restarted node still has its own
+// votes and never reuses a sequence number. The Log starts no goroutines
+// and never reads the clock; its driver (the node) has these duties:
+//
+//  1. After CreateProposal or CastVote returns, put the record in the DHT
+//     under RecordKey(r.ID()), put Head() under HeadKey(self), and publish
+//     Announcement(now) on Topic. Never publish before the call returned.
+//  2. Register NewHeadValidator and NewRecordValidator as the DHT's "x0log"
+//     and "x0rec" namespaces (they match libp2p's record.Validator).
+//  3. In the Topic validator, call IngestAnnouncement with the message's
+//     signing peer; ErrDuplicate and ErrStale mean ignore, ReasonFuture
+//     means ignore (the sender's clock is ahead), anything else reject.
+//  4. On start, and after a partition heals: fetch the head of every known
+//     peer (including itself, in case its store was lost) from the DHT and
+//     pass it to IngestHead; then fetch each ID of Missing from the DHT and
+//     pass it to Ingest, until Missing is empty. Only then call
+//     CheckProposals for the first time.
+//  5. Call CheckProposals periodically (every second, say) and hand the
+//     decisions to whoever acts on them; subscribers receive the passed
+//     proposals' actions.
+//  6. Re-publish the head and Announcement every AnnounceMaxAge/2 or so, so
+//     that nodes that missed a message learn of new records.
+//
+// # Records
+//
+// A record is a Draft (seq, prev, time, optional SPIFFE ID claim, and a
+// Proposal or a Vote body) signed by its author. Its ID is the SHA-256 of
+// its encoding; a proposal's ID is the ID of its record. Records bind the
+// author to its key: a record carries the author's peer ID and public key
+// bundle, and the Verifier checks that the bundle belongs to the peer ID
+// (for libp2p Ed25519 identities, the peer ID is the identity multihash of
+// the bundle's Ed25519 half) as well as the signature. The signed message
+// covers the whole record but the signature, including the key bundle, so
+// the post-quantum half of the bundle is bound to the peer ID by both halves
+// of the hybrid signature.
+//
+// # Voting arithmetic (no floating point)
+//
+// Voting power is the square root of the tokens spent, computed in integers
+// as micro-votes: Power(tokens) = isqrt(tokens × 10^12) = floor(sqrt(tokens)
+// × 10^6), with an exact 128-bit integer square root. It is exact for
+// perfect squares (100 tokens → 10 votes, 10,000 → 100), so 100 voters with
+// 100 tokens each (1,000 votes) outweigh one holder of 10,000 (100 votes).
+// Tokens are at most MaxTokens (2^40), so sums of powers fit a uint64.
+//
+// Quorum and threshold are fractions in parts per million (PPM; ParsePPM
+// reads "0.33" exactly) and are compared by integer cross-multiplication
+// with 128-bit products:
+//
+//	quorum met: participating × 10^6 ≥ quorum × total
+//	passed:     quorum met and YES × 10^6 > threshold × (YES + NO)
+//
+// where participating = YES + NO + ABSTAIN (ABSTAIN counts for the quorum
+// only) and total is the total allocatable power: the power of every listed
+// genesis allocation, plus the default allocation's power for each unlisted
+// author that has any record timestamped at or before the deadline. A ratio
+// equal to the threshold fails. Nothing in a decision touches a float, so
+// every platform computes the same bits.
+//
+// A vote counts if it is its voter's latest valid vote on the proposal
+// (highest seq in the voter's own log). A vote is void, with a Reason listed
+// in the tally, if it is timestamped after the deadline, spends more tokens
+// than the voter's allocation, or lies on an equivocating author's forked
+// range; an earlier valid vote of the same voter then counts instead.
+//
+// # Time
+//
+// Time is passed in (now) and never read. A record's time is its author's
+// clock in Unix milliseconds and never decreases along a log. A proposal's
+// deadline is absolute (creation time + duration, on the creator's clock).
+// A vote counts if its time is at or before the deadline.
+//
+// The clock-skew assumption: honest nodes' clocks differ by at most
+// MaxClockSkew (default 2 s; 250 ms in LocalConfig). A record or head
+// timestamped more than MaxClockSkew after the receiver's clock is refused
+// (ReasonFuture; it is accepted once the receiver's clock catches up). A
+// node decides a proposal SettleDelay (≥ MaxClockSkew) after its deadline,
+// leaving time for votes written at the deadline by a slow clock to arrive;
+// it waits up to SyncWait longer while it knows of records it has not
+// fetched. A node decides each proposal once. Agreement between nodes
+// therefore assumes every vote timestamped before the deadline reaches every
+// node within SettleDelay (or is fetched by the sync walk before the node
+// decides). An author can backdate a vote only to no earlier than its own
+// previous record (an earlier time breaks its chain and voids the vote), and
+// a backdated vote that arrives after other nodes decided would be counted
+// only by nodes deciding later; Tally shows the current count at any time.
+//
+// # Equivocation
+//
+// A single writer per log means no merge conflicts; two records of one
+// author with the same seq (a fork), a record whose prev is not its
+// author's record seq−1 or is timestamped after it (a broken chain), or two
+// heads with the same seq naming different records, are equivocation. Each
+// is kept as Evidence (both signed statements, checkable by anyone), and the
+// author's votes from the lowest such seq on are void on every node that
+// holds the records. Proposals of an equivocating author stay valid: each is
+// self-contained and others may have voted on them.
+//
+// # Genesis file
+//
+// TOML, or JSON if the first non-blank byte is '{'. Unknown keys are
+// errors. Allocations apply per vote: a listed peer ID first, else the
+// SPIFFE ID the record claims (the Admitter must confirm the claim), else
+// the default. An allocation of 0 tokens excludes an identity.
+//
+//	trust_domain = "mesh.example"       # SPIFFE trust domain, a bare name
+//	default_allocation = 100           # tokens of any unlisted identity
+//
+//	[[allocations]]
+//	peer = "12D3KooW…"                  # base58 libp2p peer ID
+//	tokens = 10000
+//
+//	[[allocations]]
+//	spiffe_id = "spiffe://mesh.example/node/gw1"
+//	tokens = 400
+//
+//	{"trust_domain": "mesh.example", "default_allocation": 100,
+//	 "allocations": [{"peer": "12D3KooW…", "tokens": 10000},
+//	                 {"spiffe_id": "spiffe://mesh.example/node/gw1", "tokens": 400}]}
+//
+// The genesis ID is the SHA-256 of a canonical binary form (trust domain,
+// default allocation, allocations sorted) that does not depend on the
+// file's format or order. It is mixed into every
+// signature, so a record of one network never verifies in another.
+//
+// # Wire formats
+//
+// All integers are big-endian. Lengths are unsigned. Decoders refuse
+// anything not exactly as below (wrong version, out-of-range lengths, bad
+// UTF-8, trailing bytes) with an error wrapping ErrMalformed or ErrTooLarge.
+//
+// Record (at most MaxRecordSize = 20,480 bytes):
+//
+//	off  size  field
+//	0    1     version = 1
+//	1    1     kind: 1 proposal, 2 vote
+//	2    8     seq, ≥ 1
+//	10   32    prev: ID of the author's record seq−1; all zero iff seq = 1
+//	42   8     time: Unix ms, author's clock, > 0
+//	50   1     A = author length, 1..64
+//	51   A     author: peer ID (binary multihash)
+//	     2     K = key length, 1..4096
+//	     K     key: the author's public key bundle
+//	     1     I = identity length, 0..255
+//	     I     identity: SPIFFE ID claim (spiffe://…), empty for none
+//	     2     B = body length
+//	     B     body (proposal or vote, below)
+//	     2     S = signature length, 1..8192
+//	     S     signature over "x0tta6bl4/gov/record/1\x00" ‖ genesis ID (32) ‖
+//	           every preceding byte of the record
+//
+// Proposal body:
+//
+//	2+T   title, UTF-8, T in 1..256
+//	2+D   description, UTF-8, D in 0..4096
+//	8     deadline: Unix ms, > time, ≤ time + 366 days
+//	4     quorum, PPM, ≤ 1,000,000
+//	4     threshold, PPM, < 1,000,000
+//	1     action kind: 0 none, 1 quarantine, 2 set-parameter, 3 accept-model
+//	2+L   action body, L ≤ 1200 (empty for kind 0):
+//	        quarantine:    1+P peer ID (1..64) ‖ 2+R reason (UTF-8, ≤ 256)
+//	        set-parameter: 1+N name ([a-z0-9._-], 1..64) ‖ 2+V value (UTF-8, ≤ 1024)
+//	        accept-model:  1+N name ([a-z0-9._-], 1..64) ‖ 32 SHA-256 of the model
+//
+// Vote body (41 bytes):
+//
+//	32    proposal ID
+//	1     choice: 1 YES, 2 NO, 3 ABSTAIN
+//	8     tokens, 1..2^40
+//
+// Head, the value under /x0log/<author> (at most MaxHeadSize):
+//
+//	1     version = 1
+//	1+A   author peer ID
+//	2+K   key bundle
+//	8     seq of the latest record, ≥ 1
+//	32    ID of the latest record
+//	8     time the head was signed, Unix ms
+//	2+S   signature over "x0tta6bl4/gov/head/1\x00" ‖ genesis ID ‖ preceding bytes
+//
+// Announcement, the message on x0tta6bl4/gov/1 (at most MaxAnnouncementSize):
+//
+//	1     version = 1
+//	2+H   head (1..MaxHeadSize bytes)
+//	2+R   the record the head names, or R = 0 for a head-only announcement
+//
+// A receiver accepts an announcement only from its author (the pubsub
+// signing peer) and only if the head was signed no more than AnnounceMaxAge
+// before its clock and no more than MaxClockSkew after it.
+//
+// DHT keys: HeadKey = "/x0log/" + base58 peer ID; RecordKey = "/x0rec/" +
+// hex record ID. HeadValidator checks that the head's author is the key's
+// and its signature; its Select prefers the higher seq, then the later
+// signing time, then the smaller encoding. RecordValidator checks that the
+// value hashes to the key and verifies.
+//
+// Datastore keys (values are the encodings above): /gov/genesis (genesis
+// ID; Open refuses a store of another network), /gov/rec/<hex ID> (every
+// accepted record), /gov/self/head (own latest head), /gov/decided/<hex ID>
+// (decision time, Unix ms, 8 bytes ‖ the tally's canonical encoding, see
+// Tally.MarshalBinary).
 package consensus

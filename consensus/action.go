@@ -1,0 +1,195 @@
+package consensus
+
+import (
+	"fmt"
+	"unicode/utf8"
+)
+
+// Action is what a passed proposal asks every node to do. It is one of
+// *Quarantine, *SetParameter or *AcceptModel; subscribers branch with a type
+// switch. The set is closed (the unexported method) because each kind has a
+// wire code.
+type Action interface {
+	// Kind returns the action's wire code.
+	Kind() ActionKind
+	appendBody(b []byte) []byte
+	validate() error
+}
+
+// ActionKind is an action's wire code.
+type ActionKind uint8
+
+// Action kinds. ActionNone marks a proposal without an action (a poll).
+const (
+	ActionNone         ActionKind = 0
+	ActionQuarantine   ActionKind = 1
+	ActionSetParameter ActionKind = 2
+	ActionAcceptModel  ActionKind = 3
+)
+
+func (k ActionKind) String() string {
+	switch k {
+	case ActionNone:
+		return "none"
+	case ActionQuarantine:
+		return "quarantine"
+	case ActionSetParameter:
+		return "set-parameter"
+	case ActionAcceptModel:
+		return "accept-model"
+	}
+	return fmt.Sprintf("action(%d)", uint8(k))
+}
+
+// Limits on action fields.
+const (
+	maxActionBody   = 1200
+	maxReasonLen    = 256
+	maxParamNameLen = 64
+	maxParamValue   = 1024
+)
+
+// Quarantine asks every node to isolate a peer (the policy engine adds it to
+// its quarantine list; routing avoids it).
+type Quarantine struct {
+	Peer   PeerID
+	Reason string // free text for operators, at most 256 bytes
+}
+
+// SetParameter asks every node to set a named network parameter.
+type SetParameter struct {
+	Name  string // 1..64 bytes of [a-z0-9._-]
+	Value string // at most 1024 bytes of UTF-8, interpreted by the parameter's owner
+}
+
+// AcceptModel asks every node to accept an anomaly model, named and pinned
+// by the SHA-256 of its serialized form.
+type AcceptModel struct {
+	Name   string // 1..64 bytes of [a-z0-9._-]
+	Digest Hash
+}
+
+var (
+	_ Action = (*Quarantine)(nil)
+	_ Action = (*SetParameter)(nil)
+	_ Action = (*AcceptModel)(nil)
+)
+
+func (*Quarantine) Kind() ActionKind   { return ActionQuarantine }
+func (*SetParameter) Kind() ActionKind { return ActionSetParameter }
+func (*AcceptModel) Kind() ActionKind  { return ActionAcceptModel }
+
+func (a *Quarantine) appendBody(b []byte) []byte {
+	b = appendBytes8(b, []byte(a.Peer))
+	return appendBytes16(b, []byte(a.Reason))
+}
+
+func (a *SetParameter) appendBody(b []byte) []byte {
+	b = appendBytes8(b, []byte(a.Name))
+	return appendBytes16(b, []byte(a.Value))
+}
+
+func (a *AcceptModel) appendBody(b []byte) []byte {
+	b = appendBytes8(b, []byte(a.Name))
+	return append(b, a.Digest[:]...)
+}
+
+func (a *Quarantine) validate() error {
+	if err := a.Peer.validate(); err != nil {
+		return fmt.Errorf("quarantine: %w", err)
+	}
+	if len(a.Reason) > maxReasonLen || !utf8.ValidString(a.Reason) {
+		return fmt.Errorf("%w: quarantine reason: at most %d bytes of UTF-8", ErrMalformed, maxReasonLen)
+	}
+	return nil
+}
+
+func (a *SetParameter) validate() error {
+	if err := validateName(a.Name); err != nil {
+		return fmt.Errorf("set-parameter: %w", err)
+	}
+	if len(a.Value) > maxParamValue || !utf8.ValidString(a.Value) {
+		return fmt.Errorf("%w: set-parameter value: at most %d bytes of UTF-8", ErrMalformed, maxParamValue)
+	}
+	return nil
+}
+
+func (a *AcceptModel) validate() error {
+	if err := validateName(a.Name); err != nil {
+		return fmt.Errorf("accept-model: %w", err)
+	}
+	return nil
+}
+
+func validateName(s string) error {
+	if len(s) == 0 || len(s) > maxParamNameLen {
+		return fmt.Errorf("%w: name of %d bytes, want 1..%d", ErrMalformed, len(s), maxParamNameLen)
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: name %q: want [a-z0-9._-]", ErrMalformed, s)
+		}
+	}
+	return nil
+}
+
+// appendAction appends kind, body length and body; a nil action is kind 0
+// with an empty body.
+func appendAction(b []byte, a Action) []byte {
+	if a == nil {
+		return appendU16(appendU8(b, uint8(ActionNone)), 0)
+	}
+	b = appendU8(b, uint8(a.Kind()))
+	lenAt := len(b)
+	b = appendU16(b, 0)
+	b = a.appendBody(b)
+	n := len(b) - lenAt - 2
+	b[lenAt], b[lenAt+1] = byte(n>>8), byte(n)
+	return b
+}
+
+// readAction decodes what appendAction wrote.
+func readAction(r *reader) Action {
+	kind := ActionKind(r.u8())
+	body := r.bytes16("action", 0, maxActionBody)
+	if r.err != nil {
+		return nil
+	}
+	br := newReader("action "+kind.String(), body)
+	var a Action
+	switch kind {
+	case ActionNone:
+		if len(body) != 0 {
+			r.fail("action none with a %d-byte body", len(body))
+		}
+		return nil
+	case ActionQuarantine:
+		q := &Quarantine{}
+		q.Peer = PeerID(br.bytes8("peer", 1, maxPeerIDLen))
+		q.Reason = br.text("reason", 0, maxReasonLen)
+		a = q
+	case ActionSetParameter:
+		s := &SetParameter{}
+		s.Name = br.text8("name", 1, maxParamNameLen)
+		s.Value = br.text("value", 0, maxParamValue)
+		a = s
+	case ActionAcceptModel:
+		m := &AcceptModel{}
+		m.Name = br.text8("name", 1, maxParamNameLen)
+		m.Digest = br.hash()
+		a = m
+	default:
+		r.fail("unknown action kind %d", uint8(kind))
+		return nil
+	}
+	if err := br.done(); err != nil {
+		r.err = err
+		return nil
+	}
+	if err := a.validate(); err != nil {
+		r.err = err
+		return nil
+	}
+	return a
+}

@@ -1,0 +1,785 @@
+package consensus
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-datastore"
+	pebbleds "github.com/ipfs/go-ds-pebble"
+)
+
+func TestLogProposeVoteDecide(t *testing.T) {
+	ctx := t.Context()
+	g := mustGenesis(t, 10_000)
+	alice, bob := newTestSigner(1, true), newTestSigner(2, true)
+	la := openLog(t, g, alice.author(), memStore())
+	lb := openLog(t, g, bob.author(), memStore())
+
+	target := newTestSigner(9, false).id
+	p, err := la.CreateProposal(ctx, t0, "quarantine 9", "it floods", 5*time.Minute, ppm(t, "0.1"), ppm(t, "0.5"), &Quarantine{Peer: target, Reason: "floods"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Proposal.Deadline != at(5*time.Minute).UnixMilli() || p.Seq != 1 || !p.Prev.IsZero() {
+		t.Fatalf("proposal record %+v", p.Draft)
+	}
+	if _, err := lb.Ingest(ctx, at(time.Second), p.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lb.Ingest(ctx, at(time.Second), p.Encode()); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("second ingest: %v, want ErrDuplicate", err)
+	}
+
+	v1, err := lb.CastVote(ctx, at(time.Minute), p.ID(), No, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := lb.CastVote(ctx, at(2*time.Minute), p.ID(), Yes, 400) // changes its vote
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2.Seq != 2 || v2.Prev != v1.ID() {
+		t.Fatalf("second vote: seq %d prev %v, want 2 after %v", v2.Seq, v2.Prev, v1.ID())
+	}
+	for _, r := range []*Record{v1, v2} {
+		if _, err := la.Ingest(ctx, at(3*time.Minute), r.Encode()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var got []Decision
+	cancel := la.Subscribe(func(d Decision) { got = append(got, d) })
+	defer cancel()
+	if ds, err := la.CheckProposals(ctx, at(5*time.Minute)); err != nil || len(ds) != 0 {
+		t.Fatalf("at the deadline: %v, %v; want nothing decided before the settle delay", ds, err)
+	}
+	if st := la.Proposals(at(5*time.Minute + time.Millisecond)); len(st) != 1 || st[0].State != StateClosing {
+		t.Fatalf("proposals after the deadline: %+v", st)
+	}
+	ds, err := la.CheckProposals(ctx, at(5*time.Minute+time.Second))
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("after the settle delay: %v, %v", ds, err)
+	}
+	d := ds[0]
+	if d.Outcome != Passed || d.Tally.Yes != Power(400) || d.Tally.No != 0 || len(d.Tally.Void) != 1 {
+		t.Fatalf("decision %+v tally %+v", d, d.Tally)
+	}
+	if q, ok := d.Action.(*Quarantine); !ok || q.Peer != target {
+		t.Fatalf("action %#v", d.Action)
+	}
+	if len(got) != 1 || got[0].Proposal != p.ID() {
+		t.Fatalf("subscriber got %+v", got)
+	}
+	if ds, _ := la.CheckProposals(ctx, at(time.Hour)); len(ds) != 0 {
+		t.Fatalf("decided twice: %+v", ds)
+	}
+	dsB, err := lb.CheckProposals(ctx, at(time.Hour))
+	if err != nil || len(dsB) != 1 || dsB[0].Tally.Digest() != d.Tally.Digest() {
+		t.Fatalf("bob's decision differs: %+v, %v", dsB, err)
+	}
+	if st := la.Proposals(at(time.Hour)); st[0].State != StatePassed {
+		t.Fatalf("state %v", st[0].State)
+	}
+	cancel()
+	cancel()
+}
+
+func TestCastVoteRefusals(t *testing.T) {
+	ctx := t.Context()
+	g := mustGenesis(t, 100)
+	s := newTestSigner(1, false)
+	l := openLog(t, g, s.author(), memStore())
+	p, err := l.CreateProposal(ctx, t0, "t", "", time.Minute, 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := l.CastVote(ctx, at(time.Second), p.ID(), Yes, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		now     time.Time
+		id      Hash
+		tokens  uint64
+		choice  Choice
+		wantErr error
+	}{
+		{"after the deadline", at(time.Minute + time.Millisecond), p.ID(), 1, Yes, ErrAfterDeadline},
+		{"above the allocation", at(time.Second), p.ID(), 101, Yes, ErrOverAllocation},
+		{"zero tokens", at(time.Second), p.ID(), 0, Yes, ErrMalformed},
+		{"bad choice", at(time.Second), p.ID(), 1, Choice(7), ErrMalformed},
+		{"unknown proposal", at(time.Second), Hash{1}, 1, Yes, ErrUnknownProposal},
+		{"a vote is not a proposal", at(time.Second), v.ID(), 1, Yes, ErrNotProposal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := l.CastVote(ctx, tt.now, tt.id, tt.choice, tt.tokens); !errors.Is(err, tt.wantErr) {
+				t.Fatalf("CastVote: %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+	var re *RejectError
+	if _, err := l.CastVote(ctx, at(2*time.Minute), p.ID(), Yes, 1); !errors.As(err, &re) || re.Reason != ReasonAfterDeadline {
+		t.Fatalf("late vote: %v, want a RejectError with ReasonAfterDeadline", err)
+	}
+	if _, err := l.CreateProposal(ctx, t0, "", "", time.Minute, 0, 0, nil); !errors.Is(err, ErrInvalidProposal) {
+		t.Fatalf("empty title: %v", err)
+	}
+	if _, err := l.CreateProposal(ctx, t0, "t", "", 0, 0, 0, nil); !errors.Is(err, ErrInvalidProposal) {
+		t.Fatalf("zero duration: %v", err)
+	}
+
+	denied := newTestSigner(2, false)
+	deny := testConfig(g, denied.author(), memStore())
+	deny.Admitter = AdmitterFunc(func(author PeerID, _ string, _ Kind) error {
+		if author == denied.id {
+			return errors.New("quarantined")
+		}
+		return nil
+	})
+	ld, err := Open(ctx, deny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ld.CreateProposal(ctx, t0, "t", "", time.Minute, 0, 0, nil); !errors.Is(err, ErrNotAdmitted) {
+		t.Fatalf("non-admitted proposer: %v", err)
+	}
+	if _, err := ld.Ingest(ctx, t0, p.Encode()); err != nil {
+		t.Fatal(err) // the proposer itself is admitted
+	}
+	if _, err := ld.CastVote(ctx, t0, p.ID(), Yes, 1); !errors.Is(err, ErrNotAdmitted) {
+		t.Fatalf("non-admitted voter: %v", err)
+	}
+}
+
+// TestLogClockStepsBack: a log's timestamps never decrease, even when the
+// node's clock does.
+func TestLogClockStepsBack(t *testing.T) {
+	ctx := t.Context()
+	l := openLog(t, mustGenesis(t, 100), newTestSigner(1, false).author(), memStore())
+	p, err := l.CreateProposal(ctx, at(time.Minute), "t", "", time.Hour, 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := l.CastVote(ctx, t0, p.ID(), Yes, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Time != p.Time {
+		t.Fatalf("vote time %d after a clock step back, want %d", v.Time, p.Time)
+	}
+}
+
+func TestIngestRefusals(t *testing.T) {
+	ctx := t.Context()
+	const spiffeID = "spiffe://" + testTrustDomain + "/node/m"
+	mallory := newTestSigner(3, true)
+	g := mustGenesis(t, 100, Allocation{Peer: mallory.id, Tokens: 1000})
+	alice, eve := newTestSigner(1, true), newTestSigner(2, true)
+	p := newChain(g, alice).propose(t, t0, time.Hour, 0, 0, nil)
+
+	impostor := &chain{g: g, a: Author{ID: alice.id, Key: eve.key, Signer: eve}}
+	forged := impostor.vote(t, at(time.Minute), p, Yes, 1)
+	stolenKey := &chain{g: g, a: Author{ID: alice.id, Key: alice.key, Signer: eve}}
+	wrongSig := stolenKey.vote(t, at(time.Minute), p, Yes, 1)
+	otherNet := newChain(mustGenesis(t, 99), eve).vote(t, at(time.Minute), p, Yes, 1)
+	foreign := newChain(g, eve)
+	foreign.a.SPIFFEID = "spiffe://other.test/node/e"
+	foreignID := foreign.vote(t, at(time.Minute), p, Yes, 1)
+	future := newChain(g, eve).vote(t, at(time.Hour), p, Yes, 1)
+	over := newChain(g, eve).vote(t, at(time.Minute), p, Yes, 101)
+	bigButListed := newChain(g, mallory).vote(t, at(time.Minute), p, Yes, 1000)
+	claimed := newChain(g, eve)
+	claimed.a.SPIFFEID = spiffeID
+	claimedVote := claimed.vote(t, at(time.Minute), p, Yes, 1)
+	notAdmitted := newChain(g, newTestSigner(4, true)).vote(t, at(time.Minute), p, Yes, 1)
+
+	cfg := testConfig(g, newTestSigner(10, false).author(), memStore())
+	cfg.Admitter = AdmitterFunc(func(author PeerID, spiffe string, _ Kind) error {
+		if author == newTestSigner(4, true).id {
+			return errors.New("quarantined")
+		}
+		if spiffe != "" && author != eve.id {
+			return errors.New("unattested SPIFFE ID")
+		}
+		return nil
+	})
+	l, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := at(2 * time.Minute)
+	tests := []struct {
+		name string
+		rec  []byte
+		want Reason // ReasonNone: accepted
+	}{
+		{"garbage", []byte("garbage"), ReasonMalformed},
+		{"forged author", forged.Encode(), ReasonBadSignature},
+		{"signed by another key", wrongSig.Encode(), ReasonBadSignature},
+		{"signed for another network", otherNet.Encode(), ReasonBadSignature},
+		{"SPIFFE ID of another trust domain", foreignID.Encode(), ReasonTrustDomain},
+		{"timestamp in the future", future.Encode(), ReasonFuture},
+		{"above the default allocation", over.Encode(), ReasonOverAllocation},
+		{"not admitted", notAdmitted.Encode(), ReasonNotAdmitted},
+		{"the proposal", p.Encode(), ReasonNone},
+		{"listed allocation", bigButListed.Encode(), ReasonNone},
+		{"attested SPIFFE ID claim", claimedVote.Encode(), ReasonNone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, err := l.Ingest(ctx, now, tt.rec)
+			if tt.want == ReasonNone {
+				if err != nil {
+					t.Fatalf("Ingest: %v", err)
+				}
+				if _, ok := l.Record(id); !ok {
+					t.Fatalf("accepted record not held")
+				}
+				return
+			}
+			var re *RejectError
+			if !errors.As(err, &re) || re.Reason != tt.want || !errors.Is(err, tt.want.Err()) {
+				t.Fatalf("Ingest: %v, want a RejectError with %v", err, tt.want)
+			}
+			if _, ok := l.Record(id); ok {
+				t.Fatalf("refused record held")
+			}
+			// A second attempt gives the same answer; only a future
+			// timestamp is retried in full.
+			if _, err := l.Ingest(ctx, now, tt.rec); !errors.As(err, &re) || re.Reason != tt.want {
+				t.Fatalf("second Ingest: %v", err)
+			}
+		})
+	}
+	if _, err := l.Ingest(ctx, at(time.Hour), future.Encode()); err != nil {
+		t.Fatalf("record from the future once its time has come: %v", err)
+	}
+}
+
+// TestLateVoteIsStoredAndVoid: a vote after the deadline from another node
+// is kept (so every node holds the same records) and void in the tally.
+func TestLateVoteIsStoredAndVoid(t *testing.T) {
+	ctx := t.Context()
+	g := mustGenesis(t, 100)
+	p := newChain(g, newTestSigner(1, true)).propose(t, t0, time.Minute, 0, 0, nil)
+	late := newChain(g, newTestSigner(2, true)).vote(t, at(time.Minute+time.Millisecond), p, Yes, 100)
+	l := openLog(t, g, newTestSigner(3, false).author(), memStore())
+	for _, r := range []*Record{p, late} {
+		if _, err := l.Ingest(ctx, at(time.Hour), r.Encode()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tl, err := l.Tally(p.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tl.Ballots) != 0 || len(tl.Void) != 1 || tl.Void[0].Reason != ReasonAfterDeadline {
+		t.Fatalf("tally %+v", tl)
+	}
+}
+
+func TestLogEquivocation(t *testing.T) {
+	ctx := t.Context()
+	g := mustGenesis(t, 100)
+	p := newChain(g, newTestSigner(1, true)).propose(t, t0, time.Hour, 0, 0, nil)
+	cheat := newTestSigner(2, true)
+	c := newChain(g, cheat)
+	f := *c
+	a := c.vote(t, at(time.Minute), p, Yes, 100)
+	b := f.vote(t, at(time.Minute), p, No, 100)
+	ha, err := SignHead(g.ID(), cheat.author(), 1, a.ID(), at(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, err := SignHead(g.ID(), cheat.author(), 1, b.ID(), at(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	l := openLog(t, g, newTestSigner(3, false).author(), memStore())
+	now := at(2 * time.Minute)
+	for _, h := range []*Head{ha, hb} {
+		if err := l.IngestHead(ctx, now, h.Encode()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.IngestHead(ctx, now, hb.Encode()); !errors.Is(err, ErrDuplicate) && err != nil {
+		t.Fatalf("same head again: %v", err)
+	}
+	ev := l.Evidence()
+	if len(ev) != 1 || ev[0].Kind != EvidenceHeadFork || ev[0].Author != cheat.id {
+		t.Fatalf("evidence after two heads: %+v", ev)
+	}
+	if miss := l.Missing(); len(miss) != 2 {
+		t.Fatalf("missing %v, want both forked records", miss)
+	}
+	for _, r := range []*Record{p, a, b} {
+		if _, err := l.Ingest(ctx, now, r.Encode()); err != nil {
+			t.Fatalf("ingest: %v", err)
+		}
+	}
+	if miss := l.Missing(); len(miss) != 0 {
+		t.Fatalf("missing %v after fetching both", miss)
+	}
+	ev = l.Evidence()
+	if len(ev) != 2 || ev[0].Kind != EvidenceFork || ev[1].Kind != EvidenceHeadFork {
+		t.Fatalf("evidence %+v, want a record fork and a head fork", ev)
+	}
+	tl, err := l.Tally(p.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tl.Ballots) != 0 || len(tl.Void) != 2 || tl.Void[0].Reason != ReasonEquivocation {
+		t.Fatalf("tally %+v", tl)
+	}
+}
+
+// TestLogPersistence: everything acknowledged survives reopening the store,
+// in memory and on disk.
+func TestLogPersistence(t *testing.T) {
+	for _, backend := range []string{"map", "pebble"} {
+		t.Run(backend, func(t *testing.T) {
+			ctx := t.Context()
+			g := mustGenesis(t, 100)
+			s := newTestSigner(1, true)
+			mem := memStore()
+			dir := t.TempDir()
+			open := func() (*Log, func()) {
+				if backend == "map" {
+					return openLog(t, g, s.author(), mem), func() {}
+				}
+				ds, err := pebbleds.NewDatastore(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return openLog(t, g, s.author(), ds), func() {
+					if err := ds.Close(); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+
+			l, closeStore := open()
+			other := newChain(g, newTestSigner(2, true)).propose(t, t0, time.Minute, 0, 0, nil)
+			if _, err := l.Ingest(ctx, t0, other.Encode()); err != nil {
+				t.Fatal(err)
+			}
+			p, err := l.CreateProposal(ctx, t0, "mine", "", time.Minute, 0, 0, &SetParameter{Name: "x", Value: "1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := l.CastVote(ctx, at(time.Second), other.ID(), Yes, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head, err := l.Head(ctx, at(time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.CheckProposals(ctx, at(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			decisions := l.Decisions()
+			closeStore()
+
+			l, closeStore = open()
+			defer closeStore()
+			for _, r := range []*Record{other, p, v} {
+				if got, ok := l.Record(r.ID()); !ok || !bytes.Equal(got.Encode(), r.Encode()) {
+					t.Fatalf("record %v lost", r.ID())
+				}
+			}
+			if h, err := l.Head(ctx, at(2*time.Second)); err != nil || !bytes.Equal(h.Encode(), head.Encode()) {
+				t.Fatalf("own head lost")
+			}
+			if got := l.Decisions(); len(got) != 2 || got[0].Tally.Digest() != decisions[0].Tally.Digest() || got[1].Action == nil {
+				t.Fatalf("decisions %+v, want %+v", got, decisions)
+			}
+			if ds, err := l.CheckProposals(ctx, at(2*time.Hour)); err != nil || len(ds) != 0 {
+				t.Fatalf("decided again after reopening: %+v, %v", ds, err)
+			}
+			// The log continues where it was, without forking itself.
+			v2, err := l.CastVote(ctx, at(2*time.Second), other.ID(), No, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v2.Seq != 3 || v2.Prev != v.ID() {
+				t.Fatalf("vote after reopening: seq %d prev %v", v2.Seq, v2.Prev)
+			}
+			if ev := l.Evidence(); len(ev) != 0 {
+				t.Fatalf("evidence %+v", ev)
+			}
+		})
+	}
+}
+
+func TestOpenRefusesAnotherGenesis(t *testing.T) {
+	store := memStore()
+	s := newTestSigner(1, false)
+	openLog(t, mustGenesis(t, 100), s.author(), store)
+	if _, err := Open(t.Context(), testConfig(mustGenesis(t, 200), s.author(), store)); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("Open with another genesis: %v", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	g := mustGenesis(t, 1)
+	s := newTestSigner(1, false)
+	tests := []struct {
+		name   string
+		modify func(*Config)
+	}{
+		{"no genesis", func(c *Config) { c.Genesis = nil }},
+		{"no store", func(c *Config) { c.Store = nil }},
+		{"no verifier", func(c *Config) { c.Verifier = nil }},
+		{"no admitter", func(c *Config) { c.Admitter = nil }},
+		{"no signer", func(c *Config) { c.Self.Signer = nil }},
+		{"no key", func(c *Config) { c.Self.Key = nil }},
+		{"bad peer ID", func(c *Config) { c.Self.ID = "x" }},
+		{"identity outside the trust domain", func(c *Config) { c.Self.SPIFFEID = "spiffe://other.test/a" }},
+		{"settle below skew", func(c *Config) { c.SettleDelay = c.MaxClockSkew - 1 }},
+		{"negative sync wait", func(c *Config) { c.SyncWait = -1 }},
+		{"no announce age", func(c *Config) { c.AnnounceMaxAge = 0 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := testConfig(g, s.author(), memStore())
+			tt.modify(&c)
+			if _, err := Open(t.Context(), c); !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("Open: %v, want ErrInvalidConfig", err)
+			}
+		})
+	}
+}
+
+// dht is an in-memory stand-in for the DHT, enforcing the validators.
+type dht struct {
+	t       testing.TB
+	heads   *HeadValidator
+	records *RecordValidator
+	values  map[string][]byte
+}
+
+func newDHT(t testing.TB, g *Genesis) *dht {
+	return &dht{t: t, heads: NewHeadValidator(g, testVerifier), records: NewRecordValidator(g, testVerifier), values: map[string][]byte{}}
+}
+
+func (d *dht) put(key string, value []byte) {
+	d.t.Helper()
+	v := Validator(d.records)
+	if key[:len(headNamespace)] == headNamespace {
+		v = d.heads
+	}
+	if err := v.Validate(key, value); err != nil {
+		d.t.Fatalf("put %s: %v", key, err)
+	}
+	if old, ok := d.values[key]; ok {
+		if i, err := v.Select(key, [][]byte{old, value}); err != nil || i == 0 {
+			return
+		}
+	}
+	d.values[key] = value
+}
+
+// Validator is libp2p's record.Validator, restated for the test.
+type Validator interface {
+	Validate(key string, value []byte) error
+	Select(key string, values [][]byte) (int, error)
+}
+
+// publish is what the driver does after CreateProposal or CastVote: store
+// the record and the head in the DHT and return the announcement.
+func publish(t testing.TB, d *dht, l *Log, r *Record, now time.Time) []byte {
+	t.Helper()
+	d.put(RecordKey(r.ID()), r.Encode())
+	h, err := l.Head(t.Context(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.put(HeadKey(r.Author), h.Encode())
+	a, err := l.Announcement(t.Context(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Encode()
+}
+
+// syncFrom is the late joiner's sync round: fetch the heads of the peers it
+// knows, then fetch whatever is missing until nothing is.
+func syncFrom(t testing.TB, d *dht, l *Log, peers []PeerID, now time.Time) (fetched int) {
+	t.Helper()
+	ctx := context.Background()
+	for _, p := range peers {
+		if v, ok := d.values[HeadKey(p)]; ok {
+			if err := l.IngestHead(ctx, now, v); err != nil && !errors.Is(err, ErrDuplicate) {
+				t.Fatalf("head of %v: %v", p, err)
+			}
+		}
+	}
+	for rounds := 0; ; rounds++ {
+		miss := l.Missing()
+		if len(miss) == 0 {
+			return fetched
+		}
+		if rounds > 100 {
+			t.Fatalf("sync does not converge: %d missing", len(miss))
+		}
+		for _, id := range miss {
+			v, ok := d.values[RecordKey(id)]
+			if !ok {
+				t.Fatalf("record %v not in the DHT", id)
+			}
+			if _, err := l.Ingest(ctx, now, v); err != nil && !errors.Is(err, ErrDuplicate) {
+				t.Fatalf("ingest %v: %v", id, err)
+			}
+			fetched++
+		}
+	}
+}
+
+// TestLateJoinerAndRestart is the scenario on Logs: seven nodes, a
+// proposal on one, votes (some changed) on five, announcements between the
+// live nodes, a node restarted after voting that still has its votes, and a
+// node that joins after the deadline and computes the same decision from
+// the DHT alone.
+func TestLateJoinerAndRestart(t *testing.T) {
+	ctx := t.Context()
+	g := mustGenesis(t, 10_000)
+	d := newDHT(t, g)
+	const n = 7
+	ss := make([]*testSigner, n)
+	stores := make([]*Log, n)
+	backing := make([]datastore.Batching, n)
+	var ids []PeerID
+	for i := range ss {
+		ss[i] = newTestSigner(uint64(100+i), true)
+		ids = append(ids, ss[i].id)
+		m := memStore()
+		backing[i] = m
+		stores[i] = openLog(t, g, ss[i].author(), m)
+	}
+	live := stores[:n-1]
+	gossip := func(from int, msg []byte, now time.Time) {
+		for i, l := range live {
+			if i == from {
+				continue
+			}
+			if err := l.IngestAnnouncement(ctx, now, ss[from].id, msg); err != nil && !errors.Is(err, ErrDuplicate) {
+				t.Fatalf("node %d ingests node %d's announcement: %v", i, from, err)
+			}
+		}
+	}
+
+	p, err := live[0].CreateProposal(ctx, t0, "accept model", "", 30*time.Second, ppm(t, "0.33"), ppm(t, "0.5"),
+		&AcceptModel{Name: "graphsage", Digest: Hash{7}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gossip(0, publish(t, d, live[0], p, t0), t0)
+	choices := []Choice{Yes, Yes, No, Yes, Abstain}
+	for i, c := range choices {
+		node := i + 1
+		now := at(time.Duration(node) * time.Second)
+		r, err := live[node].CastVote(ctx, now, p.ID(), c, 10_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gossip(node, publish(t, d, live[node], r, now), now)
+	}
+	// Node 3 changes its mind.
+	r, err := live[3].CastVote(ctx, at(10*time.Second), p.ID(), Yes, 2500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gossip(3, publish(t, d, live[3], r, at(10*time.Second)), at(10*time.Second))
+
+	// Node 2 restarts from its store and still has its vote.
+	mine := live[2].Records(ss[2].id)
+	live[2] = openLog(t, g, ss[2].author(), backing[2])
+	if got := live[2].Records(ss[2].id); len(got) != len(mine) || got[len(got)-1].ID() != mine[len(mine)-1].ID() {
+		t.Fatalf("restarted node has %d own records, want %d", len(got), len(mine))
+	}
+
+	decideAt := at(30*time.Second + time.Second)
+	var want Hash
+	for i, l := range live {
+		ds, err := l.CheckProposals(ctx, decideAt)
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("node %d: %+v, %v", i, ds, err)
+		}
+		if i == 0 {
+			want = ds[0].Tally.Digest()
+			if ds[0].Outcome != Passed {
+				t.Fatalf("outcome %v, tally %+v", ds[0].Outcome, ds[0].Tally)
+			}
+		} else if ds[0].Tally.Digest() != want {
+			t.Fatalf("node %d computed another tally", i)
+		}
+	}
+
+	late := stores[n-1]
+	joinAt := at(time.Minute)
+	fetched := syncFrom(t, d, late, ids, joinAt)
+	if fetched != 1+len(choices)+1 {
+		t.Fatalf("late joiner fetched %d records, want %d", fetched, 1+len(choices)+1)
+	}
+	ds, err := late.CheckProposals(ctx, joinAt)
+	if err != nil || len(ds) != 1 || ds[0].Tally.Digest() != want {
+		t.Fatalf("late joiner: %+v, %v", ds, err)
+	}
+}
+
+// TestLostStoreRecovery: a node whose store is wiped fetches its own head
+// and records back (driver duty 4) and continues its log without forking.
+func TestLostStoreRecovery(t *testing.T) {
+	ctx := t.Context()
+	g := mustGenesis(t, 100)
+	d := newDHT(t, g)
+	s := newTestSigner(1, true)
+	l := openLog(t, g, s.author(), memStore())
+	p, err := l.CreateProposal(ctx, t0, "t", "", time.Hour, 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, d, l, p, t0)
+	v, err := l.CastVote(ctx, at(time.Second), p.ID(), Yes, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, d, l, v, at(time.Second))
+
+	fresh := openLog(t, g, s.author(), memStore())
+	if n := syncFrom(t, d, fresh, []PeerID{s.id}, at(time.Minute)); n != 2 {
+		t.Fatalf("fetched %d records, want 2", n)
+	}
+	v2, err := fresh.CastVote(ctx, at(2*time.Minute), p.ID(), No, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2.Seq != 3 || v2.Prev != v.ID() {
+		t.Fatalf("vote after recovery: seq %d prev %v, want 3 after %v", v2.Seq, v2.Prev, v.ID())
+	}
+	h, err := fresh.Head(ctx, at(2*time.Minute))
+	if err != nil || h.Seq != 3 || h.Record != v2.ID() {
+		t.Fatalf("head after recovery: %+v, %v", h, err)
+	}
+	if ev := fresh.Evidence(); len(ev) != 0 {
+		t.Fatalf("recovered node forked itself: %+v", ev)
+	}
+}
+
+func TestMissingAndUnavailable(t *testing.T) {
+	ctx := t.Context()
+	g := mustGenesis(t, 100)
+	p := newChain(g, newTestSigner(1, false)).propose(t, t0, time.Minute, 0, 0, nil)
+	c := newChain(g, newTestSigner(2, false))
+	v1 := c.vote(t, at(time.Second), p, Yes, 1)
+	v2 := c.vote(t, at(2*time.Second), p, No, 1)
+
+	l := openLog(t, g, newTestSigner(3, false).author(), memStore())
+	if _, err := l.Ingest(ctx, at(3*time.Second), v2.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	miss := l.Missing()
+	want := []Hash{v1.ID(), p.ID()}
+	if compareHash(want[0], want[1]) > 0 {
+		want[0], want[1] = want[1], want[0]
+	}
+	if len(miss) != 2 || miss[0] != want[0] || miss[1] != want[1] {
+		t.Fatalf("missing %v, want prev and proposal %v", miss, want)
+	}
+	if _, err := l.Ingest(ctx, at(3*time.Second), p.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	// While v1 is missing, the decision waits (up to SyncWait).
+	if ds, _ := l.CheckProposals(ctx, at(time.Minute+2*time.Second)); len(ds) != 0 {
+		t.Fatalf("decided with records missing: %+v", ds)
+	}
+	l.Unavailable(v1.ID())
+	if miss := l.Missing(); len(miss) != 0 {
+		t.Fatalf("missing %v after Unavailable", miss)
+	}
+	ds, err := l.CheckProposals(ctx, at(time.Minute+2*time.Second))
+	if err != nil || len(ds) != 1 || ds[0].Tally.No != Power(1) {
+		t.Fatalf("decision %+v, %v", ds, err)
+	}
+
+	// A refused record is not asked for again.
+	l2 := openLog(t, g, newTestSigner(3, false).author(), memStore())
+	over := newChain(g, newTestSigner(4, false))
+	bad := over.vote(t, at(time.Second), p, Yes, 101)
+	next := over.vote(t, at(2*time.Second), p, Yes, 1)
+	if _, err := l2.Ingest(ctx, at(3*time.Second), bad.Encode()); !errors.Is(err, ErrOverAllocation) {
+		t.Fatalf("over-allocated vote: %v", err)
+	}
+	if _, err := l2.Ingest(ctx, at(3*time.Second), next.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range l2.Missing() {
+		if id == bad.ID() {
+			t.Fatalf("refused record listed as missing")
+		}
+	}
+	// Waiting longer than SyncWait decides anyway.
+	l3 := openLog(t, g, newTestSigner(3, false).author(), memStore())
+	for _, r := range []*Record{p, v2} {
+		if _, err := l3.Ingest(ctx, at(3*time.Second), r.Encode()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ds, _ := l3.CheckProposals(ctx, at(time.Minute+LocalConfig().SettleDelay+LocalConfig().SyncWait)); len(ds) != 1 {
+		t.Fatalf("no decision after the sync wait: %+v", ds)
+	}
+}
+
+func TestAnnouncementFromLog(t *testing.T) {
+	ctx := t.Context()
+	g := mustGenesis(t, 100)
+	alice, bob := newTestSigner(1, true), newTestSigner(2, true)
+	la := openLog(t, g, alice.author(), memStore())
+	lb := openLog(t, g, bob.author(), memStore())
+	if a, err := la.Announcement(ctx, t0); a != nil || err != nil {
+		t.Fatalf("announcement of an empty log: %v, %v", a, err)
+	}
+	p, err := la.CreateProposal(ctx, t0, "t", "", time.Hour, 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1, err := la.Announcement(ctx, at(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a1.Head.Time != t0.UnixMilli() || a1.Record.ID() != p.ID() {
+		t.Fatalf("fresh announcement re-signed its head or names another record")
+	}
+	if err := lb.IngestAnnouncement(ctx, at(time.Minute), bob.id, a1.Encode()); !errors.Is(err, ErrSenderMismatch) {
+		t.Fatalf("relayed as if from bob: %v", err)
+	}
+	if err := lb.IngestAnnouncement(ctx, at(time.Minute), alice.id, a1.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	if err := lb.IngestAnnouncement(ctx, at(time.Minute), alice.id, a1.Encode()); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("same announcement again: %v", err)
+	}
+	if _, ok := lb.Record(p.ID()); !ok {
+		t.Fatalf("announced record not held")
+	}
+	a2, err := la.Announcement(ctx, at(6*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a2.Head.Time != at(6*time.Minute).UnixMilli() {
+		t.Fatalf("old head not re-signed: time %d", a2.Head.Time)
+	}
+	if err := lb.IngestAnnouncement(ctx, at(20*time.Minute), alice.id, a2.Encode()); !errors.Is(err, ErrStale) {
+		t.Fatalf("stale announcement: %v", err)
+	}
+	if err := lb.IngestAnnouncement(ctx, at(6*time.Minute), alice.id, []byte{1, 2}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("garbage announcement: %v", err)
+	}
+}
