@@ -76,9 +76,9 @@ type dropSample struct {
 
 // hostSample is one reading of /proc/stat, /proc/meminfo and /proc/loadavg.
 type hostSample struct {
-	cpuBusy, cpuTotal     float64 // seconds, summed over CPUs
-	memTotal, memAvailable uint64 // bytes
-	load1, load5, load15  float64
+	cpuBusy, cpuTotal      float64 // seconds, summed over CPUs
+	memTotal, memAvailable uint64  // bytes
+	load1, load5, load15   float64
 }
 
 type endpointKey struct {

@@ -5,7 +5,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
-	
+
 	"github.com/cilium/ebpf"
 )
 
@@ -163,4 +163,3 @@ func readMap[K comparable, V any](s *ebpfSource, m *ebpf.Map, keys []K, vals []V
 	}
 	return it.Err()
 }
-

@@ -16,6 +16,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 )
 
 //go:generate sh generate.sh
@@ -109,15 +110,17 @@ func Load(cfg Config, logger *slog.Logger) (*Programs, error) {
 	}
 	p.tcpSocks, p.udpFlows, p.drops = maps[telemetryMapTcpSocks], maps[telemetryMapUdpFlows], maps[telemetryMapDrops]
 
-	cgroupPath, cgroupErr := cfg.CgroupPath, error(nil)
-	if cgroupPath == "" {
-		cgroupPath, cgroupErr = cgroup2Root(filepath.Join(cfg.ProcPath, "self/mountinfo"))
+	cgroupDir, cgroupName, cgroupErr := openCgroup(cfg)
+	cgroupPath := ""
+	if cgroupErr == nil {
+		defer cgroupDir.Close() // the links hold their own reference
+		cgroupPath = fmt.Sprintf("/proc/self/fd/%d", cgroupDir.Fd())
 	}
 
 	cache := btf.NewCache()
 	done := make(map[string]bool)
 	for _, h := range hooks {
-		st := ProgramStatus{Name: h.prog, Feature: h.feature, Hook: hookName(h, cgroupPath)}
+		st := ProgramStatus{Name: h.prog, Feature: h.feature, Hook: hookName(h, cgroupName)}
 		if done[h.slot] {
 			st.Error = "not needed: an alternative is attached"
 			p.report.Programs = append(p.report.Programs, st)
@@ -227,6 +230,40 @@ func (p *Programs) Close() error {
 	p.links, p.progs = nil, nil
 	p.tcpSocks, p.udpFlows, p.drops = nil, nil, nil
 	return errors.Join(errs...)
+}
+
+// openCgroup opens the cgroup v2 directory the UDP programs attach to:
+// cfg.CgroupPath, or the root of the cgroup2 mount in /proc/self/mountinfo.
+// Where this mount namespace has none (`ip netns exec` remounts /sys), it
+// mounts the hierarchy on a temporary directory just long enough to open
+// it. It returns the open directory and a name for reports.
+func openCgroup(cfg Config) (*os.File, string, error) {
+	if cfg.CgroupPath != "" {
+		f, err := os.Open(cfg.CgroupPath)
+		return f, cfg.CgroupPath, err
+	}
+	mp, err := cgroup2Root(filepath.Join(cfg.ProcPath, "self/mountinfo"))
+	if err == nil {
+		f, err := os.Open(mp)
+		return f, mp, err
+	}
+	dir, merr := os.MkdirTemp("", "x0tta6bl4-cgroup2-")
+	if merr != nil {
+		return nil, "", fmt.Errorf("%w; temporary mount point: %w", err, merr)
+	}
+	defer os.Remove(dir)
+	if merr := unix.Mount("cgroup2", dir, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); merr != nil {
+		return nil, "", fmt.Errorf("%w; mount cgroup2: %w", err, merr)
+	}
+	f, oerr := os.Open(dir)
+	if uerr := unix.Unmount(dir, unix.MNT_DETACH); uerr != nil && oerr == nil {
+		f.Close()
+		return nil, "", fmt.Errorf("unmount temporary cgroup2 mount: %w", uerr)
+	}
+	if oerr != nil {
+		return nil, "", oerr
+	}
+	return f, "cgroup2 root (private mount)", nil
 }
 
 // cgroup2Root returns the mount point of the cgroup v2 hierarchy named in

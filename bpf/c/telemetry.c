@@ -329,11 +329,15 @@ static __always_inline void count_drop(struct sk_buff *skb, int reason, struct s
 		sock_addrs(sk, &key.flow.family, key.flow.laddr, key.flow.raddr, &key.flow.lport,
 			   &key.flow.rport);
 		if (key.flow.rport == 0 && packet_flow(skb, &pkt)) {
-			// An unconnected socket: the peer is in the packet.
+			// An unconnected socket: both ends are in the packet, the
+			// local one being the socket's port.
+			key.flow.family = pkt.family;
 			if (pkt.lport == key.flow.lport) {
+				__builtin_memcpy(key.flow.laddr, pkt.laddr, 16);
 				__builtin_memcpy(key.flow.raddr, pkt.raddr, 16);
 				key.flow.rport = pkt.rport;
 			} else {
+				__builtin_memcpy(key.flow.laddr, pkt.raddr, 16);
 				__builtin_memcpy(key.flow.raddr, pkt.laddr, 16);
 				key.flow.rport = pkt.lport;
 			}
