@@ -29,6 +29,14 @@
 //	cancel := log.Subscribe(func(d consensus.Decision) { /* apply d.Action */ })
 //	decided, err := log.CheckProposals(ctx, time.Now())
 //
+// With pqcsec, the three interfaces are one-line adapters: Signer signs
+// with Identity.Sign(SignatureDomain, msg); Verifier calls
+// pqcsec.VerifyPeer(peer.ID(author), key, SignatureDomain, msg, sig), which
+// also checks that the key bundle is the peer's; Admitter asks the policy
+// engine's Check for ActionPropose or ActionVote with the author's node
+// SPIFFE ID, and a subscriber feeds passed Quarantine actions to the
+// engine's Quarantine.
+//
 // CreateProposal and CastVote return only after the record is durably in
 // the datastore (Put, then Sync), so a restarted node still has its own
 // votes and never reuses a sequence number. The Log starts no goroutines

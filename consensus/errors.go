@@ -122,6 +122,12 @@ func reject(reason Reason, h Hash, format string, args ...any) *RejectError {
 	return &RejectError{Reason: reason, Hash: h, Err: err}
 }
 
+// rejectCause builds a RejectError for reason whose Err wraps both the
+// sentinel of reason and cause.
+func rejectCause(reason Reason, h Hash, cause error) *RejectError {
+	return &RejectError{Reason: reason, Hash: h, Err: fmt.Errorf("%w: %w", reason.Err(), cause)}
+}
+
 // rejectWrap builds a RejectError for reason around an error that already
 // wraps the right sentinel.
 func rejectWrap(reason Reason, h Hash, err error) *RejectError {

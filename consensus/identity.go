@@ -1,9 +1,18 @@
 package consensus
 
+import "time"
+
 // The package needs three things from the security layer, stated here as
 // small interfaces so that consensus does not depend on how identities,
 // signatures and policy are implemented (pqcsec provides them in a node;
 // tests provide their own).
+
+// SignatureDomain is the domain separation string a hybrid signer that
+// takes one (pqcsec's Identity.Sign, pqcsec.VerifyPeer) should use for
+// governance messages. The messages themselves also start with their own
+// context string (see doc.go), so a governance signature never verifies as
+// anything else.
+const SignatureDomain = "x0tta6bl4/gov"
 
 // Signer signs this node's records and heads with its hybrid identity.
 type Signer interface {
@@ -35,21 +44,22 @@ var _ Verifier = VerifierFunc(nil)
 // Admitter is the policy engine's answer to "may this identity take part".
 type Admitter interface {
 	// Admit returns nil if author, which claims the SPIFFE ID spiffeID ("" for
-	// no claim), may publish a record of the given kind. A non-nil error
+	// no claim), may publish a record of the given kind, as the policy stands
+	// at now (the asking node's clock). A non-nil error
 	// refuses the record; it should also refuse a SPIFFE ID claim the policy
 	// engine cannot confirm for author, because the claim selects the genesis
 	// allocation. For every node to compute the same tally, admission must be
 	// a function of replicated state (the genesis, decided quarantines,
 	// attested identities), not of one node's local view.
-	Admit(author PeerID, spiffeID string, kind Kind) error
+	Admit(author PeerID, spiffeID string, kind Kind, now time.Time) error
 }
 
 // AdmitterFunc adapts a function to Admitter.
-type AdmitterFunc func(author PeerID, spiffeID string, kind Kind) error
+type AdmitterFunc func(author PeerID, spiffeID string, kind Kind, now time.Time) error
 
 // Admit calls f.
-func (f AdmitterFunc) Admit(author PeerID, spiffeID string, kind Kind) error {
-	return f(author, spiffeID, kind)
+func (f AdmitterFunc) Admit(author PeerID, spiffeID string, kind Kind, now time.Time) error {
+	return f(author, spiffeID, kind, now)
 }
 
 var _ Admitter = AdmitterFunc(nil)

@@ -264,8 +264,8 @@ func (l *Log) CreateProposal(ctx context.Context, now time.Time, title, descript
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.cfg.Admitter.Admit(l.cfg.Self.ID, l.cfg.Self.SPIFFEID, KindProposal); err != nil {
-		return nil, reject(ReasonNotAdmitted, Hash{}, "%v", err)
+	if err := l.cfg.Admitter.Admit(l.cfg.Self.ID, l.cfg.Self.SPIFFEID, KindProposal, now); err != nil {
+		return nil, rejectCause(ReasonNotAdmitted, Hash{}, err)
 	}
 	t := l.nextTime(now)
 	p := &Proposal{
@@ -305,8 +305,8 @@ func (l *Log) CastVote(ctx context.Context, now time.Time, proposal Hash, choice
 	if alloc := l.cfg.Genesis.Allocation(l.cfg.Self.ID, l.cfg.Self.SPIFFEID); tokens > alloc {
 		return nil, reject(ReasonOverAllocation, Hash{}, "%d tokens, allocation %d", tokens, alloc)
 	}
-	if err := l.cfg.Admitter.Admit(l.cfg.Self.ID, l.cfg.Self.SPIFFEID, KindVote); err != nil {
-		return nil, reject(ReasonNotAdmitted, Hash{}, "%v", err)
+	if err := l.cfg.Admitter.Admit(l.cfg.Self.ID, l.cfg.Self.SPIFFEID, KindVote, now); err != nil {
+		return nil, rejectCause(ReasonNotAdmitted, Hash{}, err)
 	}
 	return l.appendLocked(ctx, t, Draft{Vote: &Vote{Proposal: proposal, Choice: choice, Tokens: tokens}})
 }
@@ -418,8 +418,8 @@ func (l *Log) checkRecord(now time.Time, r *Record) *RejectError {
 	if err := r.Verify(l.network, l.cfg.Verifier); err != nil {
 		return rejectWrap(ReasonBadSignature, id, err)
 	}
-	if err := l.cfg.Admitter.Admit(r.Author, r.Identity, r.Kind()); err != nil {
-		return reject(ReasonNotAdmitted, id, "%v", err)
+	if err := l.cfg.Admitter.Admit(r.Author, r.Identity, r.Kind(), now); err != nil {
+		return rejectCause(ReasonNotAdmitted, id, err)
 	}
 	return nil
 }

@@ -9,6 +9,9 @@ import (
 
 	"github.com/ipfs/go-datastore"
 	pebbleds "github.com/ipfs/go-ds-pebble"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 )
 
 func TestLogProposeVoteDecide(t *testing.T) {
@@ -135,7 +138,7 @@ func TestCastVoteRefusals(t *testing.T) {
 
 	denied := newTestSigner(2, false)
 	deny := testConfig(g, denied.author(), memStore())
-	deny.Admitter = AdmitterFunc(func(author PeerID, _ string, _ Kind) error {
+	deny.Admitter = AdmitterFunc(func(author PeerID, _ string, _ Kind, _ time.Time) error {
 		if author == denied.id {
 			return errors.New("quarantined")
 		}
@@ -182,9 +185,9 @@ func TestIngestRefusals(t *testing.T) {
 	alice, eve := newTestSigner(1, true), newTestSigner(2, true)
 	p := newChain(g, alice).propose(t, t0, time.Hour, 0, 0, nil)
 
-	impostor := &chain{g: g, a: Author{ID: alice.id, Key: eve.key, Signer: eve}}
+	impostor := &chain{g: g, a: Author{ID: alice.id, Key: eve.key, Signer: eve.signer}}
 	forged := impostor.vote(t, at(time.Minute), p, Yes, 1)
-	stolenKey := &chain{g: g, a: Author{ID: alice.id, Key: alice.key, Signer: eve}}
+	stolenKey := &chain{g: g, a: Author{ID: alice.id, Key: alice.key, Signer: eve.signer}}
 	wrongSig := stolenKey.vote(t, at(time.Minute), p, Yes, 1)
 	otherNet := newChain(mustGenesis(t, 99), eve).vote(t, at(time.Minute), p, Yes, 1)
 	foreign := newChain(g, eve)
@@ -199,7 +202,7 @@ func TestIngestRefusals(t *testing.T) {
 	notAdmitted := newChain(g, newTestSigner(4, true)).vote(t, at(time.Minute), p, Yes, 1)
 
 	cfg := testConfig(g, newTestSigner(10, false).author(), memStore())
-	cfg.Admitter = AdmitterFunc(func(author PeerID, spiffe string, _ Kind) error {
+	cfg.Admitter = AdmitterFunc(func(author PeerID, spiffe string, _ Kind, _ time.Time) error {
 		if author == newTestSigner(4, true).id {
 			return errors.New("quarantined")
 		}
@@ -781,5 +784,80 @@ func TestAnnouncementFromLog(t *testing.T) {
 	}
 	if err := lb.IngestAnnouncement(ctx, at(6*time.Minute), alice.id, []byte{1, 2}); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("garbage announcement: %v", err)
+	}
+}
+
+// policyAdmitter is how a node admits governance records with pqcsec's
+// policy engine: a record's SPIFFE ID claim, or else the node SPIFFE ID of
+// its peer, is checked for the vote or propose action.
+func policyAdmitter(e *pqcsec.PolicyEngine, td spiffeid.TrustDomain) Admitter {
+	return AdmitterFunc(func(author PeerID, claim string, kind Kind, now time.Time) error {
+		p := peer.ID(author)
+		sid, err := pqcsec.NodeID(td, p)
+		if claim != "" {
+			sid, err = spiffeid.FromString(claim)
+		}
+		if err != nil {
+			return err
+		}
+		action := pqcsec.ActionVote
+		if kind == KindProposal {
+			action = pqcsec.ActionPropose
+		}
+		return e.Check(pqcsec.Subject{Peer: p, SPIFFEID: sid}, action, now)
+	})
+}
+
+// TestQuarantineReachesPolicy closes the loop of the issue: a passed
+// Quarantine proposal is delivered to a subscriber that puts the peer on
+// pqcsec's quarantine list, after which the peer's records are refused as
+// not admitted.
+func TestQuarantineReachesPolicy(t *testing.T) {
+	ctx := t.Context()
+	g := mustGenesis(t, 100)
+	td := spiffeid.RequireTrustDomainFromString(testTrustDomain)
+	engine, err := pqcsec.NewPolicyEngine(pqcsec.DefaultPolicyConfig(td))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, mallory := newTestSigner(1, true), newTestSigner(2, true)
+	cfg := testConfig(g, alice.author(), memStore())
+	cfg.Admitter = policyAdmitter(engine, td)
+	l, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Subscribe(func(d Decision) {
+		if q, ok := d.Action.(*Quarantine); ok {
+			engine.Quarantine(peer.ID(q.Peer))
+		}
+	})
+
+	p, err := l.CreateProposal(ctx, t0, "quarantine mallory", "", time.Minute, 0, ppm(t, "0.5"), &Quarantine{Peer: mallory.id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.CastVote(ctx, at(time.Second), p.ID(), Yes, 100); err != nil {
+		t.Fatal(err)
+	}
+	m := newChain(g, mallory)
+	if _, err := l.Ingest(ctx, at(2*time.Second), m.vote(t, at(2*time.Second), p, No, 1).Encode()); err != nil {
+		t.Fatalf("mallory's vote before the quarantine: %v", err)
+	}
+	ds, err := l.CheckProposals(ctx, at(2*time.Minute))
+	if err != nil || len(ds) != 1 || ds[0].Outcome != Passed {
+		t.Fatalf("decision %+v, %v", ds, err)
+	}
+	if !engine.Quarantined(peer.ID(mallory.id)) {
+		t.Fatalf("the passed quarantine did not reach the policy engine")
+	}
+	q, err := l.CreateProposal(ctx, at(2*time.Minute), "next", "", time.Minute, 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.Ingest(ctx, at(3*time.Minute), m.vote(t, at(3*time.Minute), q, Yes, 1).Encode())
+	var re *RejectError
+	if !errors.As(err, &re) || re.Reason != ReasonNotAdmitted || !errors.Is(err, pqcsec.ErrDenied) {
+		t.Fatalf("quarantined peer's vote: %v, want ReasonNotAdmitted wrapping pqcsec.ErrDenied", err)
 	}
 }

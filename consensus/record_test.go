@@ -174,13 +174,13 @@ func TestVerify(t *testing.T) {
 	other := mustGenesis(t, 101)
 
 	// Mallory signs with her key but names Alice as author.
-	impostor := Author{ID: alice.id, Key: mallory.key, Signer: mallory}
+	impostor := Author{ID: alice.id, Key: mallory.key, Signer: mallory.signer}
 	forged, err := (Draft{Seq: 1, Time: r.Time, Proposal: r.Proposal}).Sign(g.ID(), impostor)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Mallory signs with her key, names Alice and carries Alice's key.
-	stolen := Author{ID: alice.id, Key: alice.key, Signer: mallory}
+	stolen := Author{ID: alice.id, Key: alice.key, Signer: mallory.signer}
 	wrongKey, err := (Draft{Seq: 1, Time: r.Time, Proposal: r.Proposal}).Sign(g.ID(), stolen)
 	if err != nil {
 		t.Fatal(err)

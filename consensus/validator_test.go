@@ -18,7 +18,7 @@ func TestHeadValidator(t *testing.T) {
 		return h.Encode()
 	}
 	good := sign(alice, 3, Hash{3}, 0)
-	forged, err := SignHead(g.ID(), Author{ID: alice.id, Key: bob.key, Signer: bob}, 3, Hash{3}, t0)
+	forged, err := SignHead(g.ID(), Author{ID: alice.id, Key: bob.key, Signer: bob.signer}, 3, Hash{3}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestRecordValidator(t *testing.T) {
 	g := mustGenesis(t, 100)
 	alice, bob := newTestSigner(1, true), newTestSigner(2, true)
 	r := newChain(g, alice).propose(t, t0, time.Hour, 0, 0, nil)
-	forged := (&chain{g: g, a: Author{ID: alice.id, Key: bob.key, Signer: bob}}).propose(t, t0, time.Hour, 0, 0, nil)
+	forged := (&chain{g: g, a: Author{ID: alice.id, Key: bob.key, Signer: bob.signer}}).propose(t, t0, time.Hour, 0, 0, nil)
 	v := NewRecordValidator(g, testVerifier)
 	tests := []struct {
 		name    string
