@@ -35,7 +35,9 @@ func (s pqcSigner) Sign(msg []byte) ([]byte, error) { return s.id.Sign(Signature
 // edSigner signs with a bare Ed25519 key.
 type edSigner ed25519.PrivateKey
 
-func (s edSigner) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(ed25519.PrivateKey(s), msg), nil }
+func (s edSigner) Sign(msg []byte) ([]byte, error) {
+	return ed25519.Sign(ed25519.PrivateKey(s), msg), nil
+}
 
 var (
 	_ Signer = pqcSigner{}
