@@ -4,4 +4,56 @@
 //
 // Node holds no protocol logic; it wires the engines of the other packages
 // to libp2p and to storage.
+//
+// # Usage
+//
+//	repo, err := node.OpenRepo(path)        // or node.InitRepo(path, node.DefaultLANConfig())
+//	cfg, err := repo.Config()               // config.toml, validated
+//	key, err := repo.Key()
+//	store, err := repo.OpenDatastore(cfg)   // pebble; close it after the node
+//	n, err := node.New(cfg, node.Options{Key: key, Datastore: store, Logger: log})
+//	n.RegisterNamespace("x0log", logValidator)   // DHT records under /x0log/
+//	n.Handle("GET /v1/mesh/routes", routesHandler)
+//	n.AddService(meshService)               // started after host, DHT, pubsub
+//	err = n.Start(ctx)
+//	defer n.Close()
+//
+// Tests build nodes with node.New(node.DefaultLocalConfig(), node.Options{})
+// (ephemeral key, in-memory datastore).
+//
+// # What a node is made of
+//
+//   - A libp2p host listening on TCP and QUIC. Links are secured by TLS 1.3
+//     only (Noise only if the config enables it), so with Go 1.26 every
+//     link negotiates the hybrid X25519MLKEM768 key exchange;
+//     Node.LinkSecurity reports it per connection. Explicit resource
+//     manager limits and a connection manager bound the node's footprint.
+//   - A private Kademlia DHT in server mode with protocol prefix /x0tta6bl4
+//     and no public bootstrap peers. Its record validator belongs to the
+//     node: RegisterNamespace adds a namespace at any time, and records of
+//     unregistered namespaces are rejected (ErrUnknownNamespace). The pk
+//     namespace (public keys) is registered from the start.
+//   - GossipSub with StrictSign (every message signed by its author's key)
+//     and peer scoring (behaviour and same-IP penalties; topic owners add
+//     topic weights).
+//   - A connector that dials the bootstrap peers with exponential backoff
+//     and redials them when they drop, advertises the node under the DHT
+//     rendezvous namespace and dials peers found there until TargetPeers
+//     are connected.
+//   - A local HTTP API on 127.0.0.1: GET /v1/id, /v1/peers, /v1/health and
+//     /metrics (the node's own Prometheus registry: libp2p's metrics and
+//     the node's). Errors are {"error":"..."} with a matching status.
+//     Other packages add /v1/ routes with Handle.
+//
+// Services (the Service interface) start in the order added, after the
+// host, DHT and GossipSub are up, and close in reverse order before them.
+// Close leaves no goroutine of the node, the host, the DHT or GossipSub
+// behind.
+//
+// # Repo dir
+//
+//	identity.key   libp2p private key (Ed25519, protobuf), mode 0600
+//	config.toml    the Config; see README.md for every key
+//	datastore/     pebble: DHT records and app state
+//	api            host:port of the running daemon's API (removed on exit)
 package node

@@ -1,0 +1,135 @@
+package devnet
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Mesh-scale benchmarks. Each iteration starts a whole devnet, so run them
+// with -benchtime 1x and -count for medians; sizes give the baseline (5
+// nodes) and the figure of record (20 nodes) in one run.
+
+var meshSizes = []int{5, 20}
+
+// BenchmarkMeshForm is the time from starting N nodes (the first the
+// bootstrap of the rest) until every node has at least 2 peers.
+func BenchmarkMeshForm(b *testing.B) {
+	for _, n := range meshSizes {
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			var total time.Duration
+			for b.Loop() {
+				began := time.Now()
+				net, err := Start(context.Background(), Options{Nodes: n, InMemory: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for !allHave(net, 2) {
+					if time.Since(began) > time.Minute {
+						b.Fatal("mesh did not form in a minute")
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+				total += time.Since(began)
+				b.StopTimer()
+				net.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(total.Seconds()/float64(b.N), "s-to-2-peers")
+		})
+	}
+}
+
+func allHave(net *Net, peers int) bool {
+	for _, n := range net.Nodes {
+		if len(n.Host().Network().Peers()) < peers {
+			return false
+		}
+	}
+	return true
+}
+
+// BenchmarkGossip runs the gossip probe for 10 s on N nodes (every node
+// publishing once a second) and reports the publish-to-receive latency
+// percentiles over all deliveries.
+func BenchmarkGossip(b *testing.B) {
+	for _, n := range meshSizes {
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
+			var p50, p99, delivered float64
+			for b.Loop() {
+				s, err := Run(context.Background(), Options{
+					Nodes:    n,
+					Duration: 10 * time.Second,
+					InMemory: true,
+					Probes:   []Probe{&GossipProbe{}},
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !s.OK {
+					b.Fatalf("gossip checks failed: %v", s.Failures)
+				}
+				p50 += s.GossipP50Ms
+				p99 += s.GossipP99Ms
+				delivered += float64(s.GossipDelivered)
+			}
+			b.ReportMetric(p50/float64(b.N), "p50-ms")
+			b.ReportMetric(p99/float64(b.N), "p99-ms")
+			b.ReportMetric(delivered/float64(b.N), "deliveries/op")
+		})
+	}
+}
+
+// BenchmarkIdleRSS starts N nodes, lets them idle for 10 s and reports the
+// growth of the process's resident set per node.
+func BenchmarkIdleRSS(b *testing.B) {
+	for _, n := range meshSizes {
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
+			var perNode float64
+			for b.Loop() {
+				runtime.GC()
+				before := rssBytes(b)
+				net, err := Start(context.Background(), Options{Nodes: n, InMemory: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				time.Sleep(10 * time.Second)
+				runtime.GC()
+				after := rssBytes(b)
+				perNode += float64(after-before) / float64(n) / (1 << 20)
+				b.StopTimer()
+				net.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(perNode/float64(b.N), "MiB-RSS/node")
+		})
+	}
+}
+
+// rssBytes reads VmRSS from /proc/self/status.
+func rssBytes(b *testing.B) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		b.Skipf("no /proc/self/status: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmRSS in /proc/self/status")
+	return 0
+}

@@ -1,0 +1,48 @@
+// Package devnet runs a local mesh: N nodes in one process on 127.0.0.1
+// with ephemeral repos, the first one the bootstrap peer of the others,
+// measured by probes that fill one Summary.
+//
+// # Usage
+//
+//	s, err := devnet.Run(ctx, devnet.Options{Nodes: 5, Duration: 20 * time.Second, Status: os.Stderr})
+//	json.NewEncoder(os.Stdout).Encode(s)
+//
+// Start and Net give the running nodes to tests and benchmarks without the
+// probes. A probe (the Probe interface) starts with the nodes, may show a
+// fragment of the live status line, and writes its figures and failed
+// checks into the Summary when the run ends. New measurements are new
+// probes in their own files plus a line in DefaultProbes; their figures are
+// Summary fields or top-level JSON fields set with Summary.Set.
+//
+// # Probes
+//
+//   - PeersProbe: peers and DHT routing table size per node; min_peers,
+//     max_peers and the TLS key exchange of every link.
+//   - DHTProbe: the last node puts a Record signed with its libp2p key
+//     under /x0devnet/<its peer ID>; every other node must get it back
+//     (dht_put_get_ok). Every node validates it with RecordValidator.
+//   - GossipProbe: once every node has a peer on the topic x0tta6bl4/devnet/1,
+//     every node publishes a Message every second; every other node must
+//     receive each one (gossip_delivered == gossip_sent × (nodes−1)); the
+//     latency is publish → receive on the same clock.
+//
+// # Wire formats
+//
+// Message, the payload of a GossipSub message on x0tta6bl4/devnet/1
+// (exactly 17 bytes, big-endian):
+//
+//	offset size field
+//	0      1    version, 1
+//	1      8    seq: per publisher, from 1
+//	9      8    sent: publish time, Unix nanoseconds (signed)
+//
+// Record, the payload of a libp2p signed envelope (domain
+// "x0tta6bl4-devnet-record", payload type "/x0tta6bl4/devnet-record/1")
+// stored under /x0devnet/<peer ID>; the envelope must be signed by that
+// peer's key and be at most 4096 bytes:
+//
+//	offset size field
+//	0      1    version, 1
+//	1      8    seq: the highest valid seq wins (big-endian)
+//	9      n    value, n ≤ 1024
+package devnet
