@@ -81,6 +81,9 @@ func LoadConfig(path string) (Config, error) {
 
 // WriteConfig writes cfg as config.toml text, every key present.
 func WriteConfig(w io.Writer, cfg Config) error {
+	if cfg.BootstrapPeers == nil {
+		cfg.BootstrapPeers = []string{} // written as an empty list, not left out
+	}
 	var buf bytes.Buffer
 	buf.WriteString("# x0tta6bl4 node configuration; every key is documented in README.md.\n")
 	if err := toml.NewEncoder(&buf).Encode(cfg); err != nil {
