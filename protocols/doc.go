@@ -44,10 +44,11 @@
 //	 0 version | 1 type | 2 TTL | 3 hops | 4..19 source | 20..35 destination
 //	 36.. payload
 //
-//	RREQ (0x02), 53 bytes
+//	RREQ (0x02), 54 + 16k bytes, k <= 8
 //	 0 version | 1 type | 2 flags (0x01 D, 0x02 U) | 3 TTL | 4 hops
 //	 5..8 RREQ ID | 9..12 cost | 13..28 destination | 29..32 destination seq
-//	 33..48 originator | 49..52 originator seq
+//	 33..48 originator | 49..52 originator seq | 53 k
+//	 54.. k avoided nodes
 //
 //	RREP (0x03), 47 bytes
 //	 0 version | 1 type | 2 hops | 3..6 cost | 7..22 destination

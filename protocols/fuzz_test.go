@@ -15,6 +15,7 @@ func seedFrames(t testing.TB) [][]byte {
 		&Data{TTL: 1, Src: addrA, Dst: addrB},
 		&RREQ{DestOnly: true, TTL: 7, Hops: 3, ID: 9, Cost: 1 << 31, Dst: addrB, DstSeq: 4, Orig: addrA, OrigSeq: 2},
 		&RREQ{UnknownSeq: true, TTL: 1, Dst: addrB, Orig: addrA},
+		&RREQ{TTL: 9, Dst: addrB, DstSeq: 1, Orig: addrA, Avoid: []Addr{addrC, runAddr(0xd0)}},
 		&RREP{Hops: 1, Cost: 7, Dst: addrB, DstSeq: 3, Orig: addrA, Lifetime: time.Second},
 		&RERR{Unreachable: []Unreachable{{addrB, 1}, {addrC, 1 << 31}}},
 		&Hello{Interval: 250 * time.Millisecond, Instance: 5, Seq: 9, NodeSeq: 3, EchoSeq: 8, EchoHold: time.Millisecond, Window: 8, Heard: 7},

@@ -44,8 +44,11 @@ const (
 	// MaxFrameSize bounds every mesh packet: the largest DATA packet.
 	// Drivers reject longer length prefixes before reading the frame.
 	MaxFrameSize = DataHeaderSize + MaxPayloadSize
-	// RREQSize is the exact size of an RREQ packet.
-	RREQSize = 53
+	// RREQMinSize is the size of an RREQ packet with an empty avoid list;
+	// each avoided node adds AddrSize.
+	RREQMinSize = 54
+	// MaxRREQAvoid bounds the avoid list of an RREQ, in nodes.
+	MaxRREQAvoid = 8
 	// RREPSize is the exact size of an RREP packet.
 	RREPSize = 47
 	// RERRHeaderSize is the size of the RERR header before its entries.

@@ -25,6 +25,11 @@ const (
 //	29     4    destination sequence number (0 when U is set)
 //	33     16   originator address, non-zero, != destination
 //	49     4    originator sequence number
+//	53     1    k: number of avoided nodes, 0 <= k <= MaxRREQAvoid
+//	54+16i 16   avoided node i: non-zero, != originator, != destination
+//
+// Nodes on the avoid list neither forward nor answer the request, so the
+// route it finds does not pass through them.
 type RREQ struct {
 	DestOnly   bool // only the destination itself may answer
 	UnknownSeq bool // the originator knows no sequence number for Dst
@@ -36,10 +41,14 @@ type RREQ struct {
 	DstSeq     uint32
 	Orig       Addr
 	OrigSeq    uint32
+	Avoid      []Addr // at most MaxRREQAvoid
 }
 
 // Type returns TypeRREQ.
 func (*RREQ) Type() Type { return TypeRREQ }
+
+// Size returns the encoded size of p in bytes.
+func (p *RREQ) Size() int { return RREQMinSize + AddrSize*len(p.Avoid) }
 
 func (p *RREQ) check(fail func(Type, string, error) error) error {
 	switch {
@@ -51,6 +60,13 @@ func (p *RREQ) check(fail func(Type, string, error) error) error {
 		return fail(TypeRREQ, "dst seq", ErrField)
 	case p.Orig.IsZero() || p.Orig == p.Dst:
 		return fail(TypeRREQ, "orig", ErrField)
+	case len(p.Avoid) > MaxRREQAvoid:
+		return fail(TypeRREQ, "avoid", ErrTooLarge)
+	}
+	for _, a := range p.Avoid {
+		if a.IsZero() || a == p.Orig || a == p.Dst {
+			return fail(TypeRREQ, "avoid", ErrField)
+		}
 	}
 	return nil
 }
@@ -73,22 +89,40 @@ func (p *RREQ) AppendBinary(b []byte) ([]byte, error) {
 	b = appendAddr(b, p.Dst)
 	b = binary.BigEndian.AppendUint32(b, p.DstSeq)
 	b = appendAddr(b, p.Orig)
-	return binary.BigEndian.AppendUint32(b, p.OrigSeq), nil
+	b = binary.BigEndian.AppendUint32(b, p.OrigSeq)
+	b = append(b, byte(len(p.Avoid)))
+	for _, a := range p.Avoid {
+		b = appendAddr(b, a)
+	}
+	return b, nil
 }
 
 // MarshalBinary returns the encoding of p.
 func (p *RREQ) MarshalBinary() ([]byte, error) {
-	return p.AppendBinary(make([]byte, 0, RREQSize))
+	return p.AppendBinary(make([]byte, 0, p.Size()))
 }
 
-// Decode decodes frame into p.
+// Decode decodes frame into p, reusing the capacity of p.Avoid.
 func (p *RREQ) Decode(frame []byte) error {
-	if err := header(frame, TypeRREQ, RREQSize, RREQSize); err != nil {
+	if err := header(frame, TypeRREQ, RREQMinSize, RREQMinSize+AddrSize*MaxRREQAvoid); err != nil {
 		return err
 	}
 	flags := frame[2]
 	if flags&^rreqFlagsMask != 0 {
 		return decodeErr(TypeRREQ, "flags", ErrReserved)
+	}
+	k := int(frame[53])
+	switch {
+	case k > MaxRREQAvoid:
+		return decodeErr(TypeRREQ, "avoid", ErrTooLarge)
+	case len(frame) < RREQMinSize+AddrSize*k:
+		return decodeErr(TypeRREQ, "avoid", ErrTruncated)
+	case len(frame) > RREQMinSize+AddrSize*k:
+		return decodeErr(TypeRREQ, "avoid", ErrLength)
+	}
+	avoid := p.Avoid[:0]
+	for i := range k {
+		avoid = append(avoid, readAddr(frame[RREQMinSize+AddrSize*i:]))
 	}
 	*p = RREQ{
 		DestOnly:   flags&rreqDestOnly != 0,
@@ -101,6 +135,7 @@ func (p *RREQ) Decode(frame []byte) error {
 		DstSeq:     binary.BigEndian.Uint32(frame[29:]),
 		Orig:       readAddr(frame[33:]),
 		OrigSeq:    binary.BigEndian.Uint32(frame[49:]),
+		Avoid:      avoid,
 	}
 	return p.check(decodeErr)
 }

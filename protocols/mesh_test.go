@@ -109,14 +109,23 @@ func TestEncode(t *testing.T) {
 				Dst: addrB, DstSeq: 9, Orig: addrA, OrigSeq: 0xfffffffe},
 			want: `01 02 01 07 03 01020304 0a0b0c0d
 				b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000009
-				a0a1a2a3a4a5a6a7a8a9aaabacadaeaf fffffffe`,
+				a0a1a2a3a4a5a6a7a8a9aaabacadaeaf fffffffe 00`,
 		},
 		{
 			name: "rreq unknown seq",
 			p:    &RREQ{UnknownSeq: true, TTL: 1, ID: 1, Dst: addrB, Orig: addrA, OrigSeq: 1},
 			want: `01 02 02 01 00 00000001 00000000
 				b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000000
-				a0a1a2a3a4a5a6a7a8a9aaabacadaeaf 00000001`,
+				a0a1a2a3a4a5a6a7a8a9aaabacadaeaf 00000001 00`,
+		},
+		{
+			name: "rreq avoid",
+			p: &RREQ{DestOnly: true, TTL: 32, ID: 2, Dst: addrB, DstSeq: 3, Orig: addrA, OrigSeq: 4,
+				Avoid: []Addr{addrC}},
+			want: `01 02 01 20 00 00000002 00000000
+				b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000003
+				a0a1a2a3a4a5a6a7a8a9aaabacadaeaf 00000004
+				01 c0c1c2c3c4c5c6c7c8c9cacbcccdcecf`,
 		},
 		{
 			name: "rrep",
@@ -176,7 +185,8 @@ func TestSizes(t *testing.T) {
 		p    Packet
 		size int
 	}{
-		{&RREQ{TTL: 1, Dst: addrB, Orig: addrA}, RREQSize},
+		{&RREQ{TTL: 1, Dst: addrB, Orig: addrA}, RREQMinSize},
+		{&RREQ{TTL: 1, Dst: addrB, Orig: addrA, Avoid: make([]Addr, MaxRREQAvoid)}, 0}, // zero addresses: invalid
 		{&RREP{Dst: addrB, Orig: addrA, Lifetime: time.Millisecond}, RREPSize},
 		{&Hello{Interval: time.Millisecond, Seq: 1}, HelloSize},
 		{&RERR{Unreachable: make([]Unreachable, MaxRERREntries)}, 0}, // zero dst: invalid
@@ -199,7 +209,7 @@ func TestSizes(t *testing.T) {
 func TestDecodeErrors(t *testing.T) {
 	valid := map[Type]string{
 		TypeData:  "01 01 40 02 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 6869",
-		TypeRREQ:  "01 02 01 07 03 01020304 0a0b0c0d b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000009 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf fffffffe",
+		TypeRREQ:  "01 02 01 07 03 01020304 0a0b0c0d b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000009 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf fffffffe 01 c0c1c2c3c4c5c6c7c8c9cacbcccdcecf",
 		TypeRREP:  "01 03 04 000003e8 b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000011 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf 00001770",
 		TypeRERR:  "01 04 01 b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000005",
 		TypeHello: "01 05 00fa deadbeef 0000002a 00000007 00000029 000005dc 20 1e",
@@ -236,8 +246,13 @@ func TestDecodeErrors(t *testing.T) {
 		{"data zero src", zeroAt(TypeData, 4, 16), ErrField, "src"},
 		{"data zero dst", zeroAt(TypeData, 20, 16), ErrField, "dst"},
 		{"data src is dst", "01 01 01 00" + strings.Repeat("a0", 32), ErrField, "dst"},
-		{"rreq short", cut(TypeRREQ, 52), ErrTruncated, ""},
-		{"rreq long", valid[TypeRREQ] + "00", ErrLength, ""},
+		{"rreq short", cut(TypeRREQ, 53), ErrTruncated, ""},
+		{"rreq long", valid[TypeRREQ] + "00", ErrLength, "avoid"},
+		{"rreq avoid truncated", cut(TypeRREQ, 60), ErrTruncated, "avoid"},
+		{"rreq avoid 9", mutate(TypeRREQ, 53, 9), ErrTooLarge, "avoid"},
+		{"rreq avoid zero", zeroAt(TypeRREQ, 54, 16), ErrField, "avoid"},
+		{"rreq avoid is orig", "01 02 00 07 03 01020304 0a0b0c0d b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000009 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf fffffffe 01 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf", ErrField, "avoid"},
+		{"rreq too long for any k", valid[TypeRREQ] + strings.Repeat("00", 16*8), ErrLength, ""},
 		{"rreq reserved flag", mutate(TypeRREQ, 2, 0x05), ErrReserved, "flags"},
 		{"rreq ttl 0", mutate(TypeRREQ, 3, 0), ErrField, "ttl"},
 		{"rreq zero dst", zeroAt(TypeRREQ, 13, 16), ErrField, "dst"},
@@ -296,6 +311,8 @@ func TestEncodeErrors(t *testing.T) {
 	}{
 		{"data ttl 0", &Data{Src: addrA, Dst: addrB}, ErrField},
 		{"rreq orig is dst", &RREQ{TTL: 1, Dst: addrA, Orig: addrA}, ErrField},
+		{"rreq avoid too long", &RREQ{TTL: 1, Dst: addrB, Orig: addrA, Avoid: make([]Addr, MaxRREQAvoid+1)}, ErrTooLarge},
+		{"rreq avoid dst", &RREQ{TTL: 1, Dst: addrB, Orig: addrA, Avoid: []Addr{addrB}}, ErrField},
 		{"rrep sub-millisecond lifetime", &RREP{Dst: addrB, Orig: addrA, Lifetime: time.Microsecond}, ErrField},
 		{"rrep lifetime overflow", &RREP{Dst: addrB, Orig: addrA, Lifetime: 1 << 62}, ErrField},
 		{"rerr too many", &RERR{Unreachable: make([]Unreachable, MaxRERREntries+1)}, ErrTooLarge},
