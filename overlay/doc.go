@@ -1,5 +1,86 @@
-// Package overlay is the mesh itself: neighbor links over libp2p streams,
-// the routing engine, the gossip topics and each node's view of the mesh.
+// Package overlay is the mesh itself: the routing engine that carries DATA
+// between nodes over paths of neighbor links, and (in later files) its
+// libp2p binding, the gossip topics and each node's view of the mesh.
 //
-// Nothing lives here yet; the routing engine and its libp2p binding will.
+// The routing engine (Engine) follows AODV (RFC 3561) scaled for an
+// overlay: destination sequence numbers, RREQ ID duplicate suppression,
+// expanding-ring search, reverse and forward routes with lifetimes,
+// precursor lists, RERR propagation, local repair, HELLO-based neighbor
+// liveness (a dead neighbor noticed within 1 s), rate limits on RREQ and
+// RERR, and bounded buffering of DATA during discovery. Beyond AODV it
+// measures each link's round-trip time and loss from HELLOs and prefers
+// cheaper routes among equally fresh ones, and it routes around nodes on
+// an avoid list when another route exists. Routing loops never form; the
+// argument is in docs/protocol.md, which specifies the packets
+// (package protocols holds their encoding) and every rule.
+//
+// The engine is a pure state machine: inputs in, outputs out. It has no
+// goroutines, sockets, clock or global randomness; time is passed in with
+// every input and randomness comes from the *rand.Rand given to
+// NewEngine. So the same inputs always give the same outputs, the libp2p
+// driver and the digital twin run the very same code, and tests run on
+// virtual time (package overlaytest simulates a network of engines).
+//
+// # Usage
+//
+//	e, err := overlay.NewEngine(overlay.DefaultLANConfig(), self, rng)
+//	...
+//	e.LinkUp(now, nbr)                     // a neighbor's stream opened
+//	err = e.Step(now, nbr, frame)          // a frame arrived from it
+//	err = e.Send(now, dst, payload)        // the application sends
+//	e.Tick(now)                            // timers (at e.NextDeadline())
+//	for e.HasReady() {
+//		rd := e.Ready()
+//		// write rd.Messages, deliver rd.Deliveries, log rd.Events
+//		e.Advance()
+//	}
+//
+// # The caller's duties
+//
+// One goroutine owns an Engine (it is not safe for concurrent use) and
+// loops over its inputs. The caller must:
+//
+//  1. Report transport links: LinkUp when a neighbor's link is
+//     established, LinkDown when it fails or is closed. A second LinkUp
+//     for a neighbor that is up means the link was re-established (for
+//     example the peer restarted); the engine then forgets what it
+//     learned through the old link. Which connected peers become
+//     neighbors, and how many, is the caller's policy.
+//  2. Pass every frame received from a neighbor to Step with the time of
+//     receipt, in the order received on that link. Step rejects malformed
+//     frames with a *protocols.FrameError and frames from non-neighbors
+//     with ErrNotNeighbor, without changing state; the caller may count
+//     them against the peer. Frames longer than protocols.MaxFrameSize
+//     should be refused by the framing layer before they are read.
+//  3. Call Tick with the current time no later than NextDeadline (or
+//     periodically, every HelloInterval/4 or more often). Ticking late
+//     delays HELLOs, timeouts and dead-neighbor detection by as much.
+//  4. Pass application payloads to Send. A nil error means the engine
+//     took the payload: it is in Ready at once, or buffered while a route
+//     is discovered; EventDiscoveryFailed reports the ones dropped later.
+//  5. After every input, while HasReady is true, carry out Ready: write
+//     each Outbound's frame to the link of its To neighbor in order,
+//     hand each Delivery to the application, record each Event; then call
+//     Advance. The frames and payloads belong to the caller from then on
+//     (the engine never touches them again) but may be shared between
+//     Outbounds of one broadcast, so treat them as read-only; the Ready
+//     slices themselves are reused after Advance. A frame that cannot be
+//     written (a full send queue) may be dropped: the protocol recovers
+//     from loss.
+//  6. On EventLinkDown with ReasonHelloLoss the neighbor has been silent
+//     for AllowedHelloLoss HELLO intervals; the caller may close its link
+//     (and then call LinkDown). A frame from it before that revives it.
+//  7. Call SetAvoid when the set of suspect nodes changes.
+//
+// Routes, Route, NextHop, Neighbors and Stats describe the state for
+// commands like `mesh routes`, metrics and the twin; they are read by the
+// owner goroutine too.
+//
+// # Timers
+//
+// Every timer and limit is a field of Config, documented with its unit;
+// DefaultLANConfig, DefaultWANConfig and DefaultLocalConfig are the
+// profiles. Tick costs time proportional to the timers due, not to the
+// size of the tables: deadlines sit in a queue, and a deadline pushed back
+// (a route refreshed by traffic) is re-queued only when its old one fires.
 package overlay

@@ -1,0 +1,288 @@
+package overlay
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
+
+// ErrInvalidConfig is wrapped by the error NewEngine returns for a Config
+// that fails validation; the message names the field.
+var ErrInvalidConfig = errors.New("overlay: invalid config")
+
+// Config holds every timer and limit of the routing engine. Build one with
+// DefaultLANConfig, DefaultWANConfig or DefaultLocalConfig and adjust
+// fields; NewEngine validates it. Names in capitals in the comments are
+// the RFC 3561 parameters a field corresponds to.
+type Config struct {
+	// HelloInterval is the time between HELLOs to each neighbor
+	// (HELLO_INTERVAL). It travels in HELLOs in whole milliseconds, so it
+	// must be a whole number of milliseconds from 1 ms to 65535 ms.
+	HelloInterval time.Duration
+	// AllowedHelloLoss is how many HELLO intervals a neighbor may stay
+	// silent before the engine declares it dead (ALLOWED_HELLO_LOSS).
+	// Dead after AllowedHelloLoss × max(HelloInterval, the neighbor's
+	// advertised interval) without a frame from it.
+	AllowedHelloLoss int
+	// NodeTraversalTime is a conservative estimate of the time one hop
+	// takes, one way, including processing (NODE_TRAVERSAL_TIME). It sizes
+	// the discovery timeouts: an RREQ with TTL t waits
+	// 2 × NodeTraversalTime × (t + TimeoutBuffer) for a reply, a
+	// network-wide one NetTraversalTime() = 2 × NodeTraversalTime ×
+	// NetDiameter.
+	NodeTraversalTime time.Duration
+	// NetDiameter is the largest number of hops a route may have and the
+	// TTL of a network-wide RREQ (NET_DIAMETER), 1 to 255 hops.
+	NetDiameter int
+	// ActiveRouteTimeout is how long a route stays valid after it last
+	// carried DATA (ACTIVE_ROUTE_TIMEOUT); also the shortest lifetime of a
+	// reverse route.
+	ActiveRouteTimeout time.Duration
+	// MyRouteTimeout is the lifetime a destination puts in its own RREPs
+	// (MY_ROUTE_TIMEOUT), 1 ms to 2^32-1 ms in whole milliseconds.
+	MyRouteTimeout time.Duration
+	// DeletePeriod is how long an invalid route keeps its sequence number
+	// before it is forgotten (DELETE_PERIOD). It must outlast any stale
+	// route elsewhere that still points through this node; at least
+	// ActiveRouteTimeout.
+	DeletePeriod time.Duration
+	// PathDiscoveryTime is how long a node remembers an RREQ it has seen,
+	// for duplicate suppression (PATH_DISCOVERY_TIME).
+	PathDiscoveryTime time.Duration
+	// RREQRetries is how many more network-wide RREQs an originator sends,
+	// each waiting twice as long as the last, after the first one before
+	// it gives up (RREQ_RETRIES).
+	RREQRetries int
+	// TTLStart, TTLIncrement and TTLThreshold shape the expanding-ring
+	// search (TTL_START, TTL_INCREMENT, TTL_THRESHOLD), in hops: the first
+	// RREQ has TTL TTLStart (or the last known hop count plus
+	// TTLIncrement), each retry adds TTLIncrement, and past TTLThreshold
+	// the RREQ goes network-wide with TTL NetDiameter.
+	TTLStart, TTLIncrement, TTLThreshold int
+	// TimeoutBuffer pads the expanding-ring timeout, in hops
+	// (TIMEOUT_BUFFER).
+	TimeoutBuffer int
+	// LocalRepair lets a relay whose next hop fails repair the route
+	// itself, buffering DATA meanwhile, when the destination was at most
+	// MaxRepairTTL hops away; it sends RERR only if the repair fails.
+	LocalRepair bool
+	// MaxRepairTTL is the largest hop count to a destination for which a
+	// relay attempts local repair (MAX_REPAIR_TTL), in hops.
+	MaxRepairTTL int
+	// LocalAddTTL is added to the last known hop count to form the TTL of
+	// a local-repair RREQ (LOCAL_ADD_TTL), in hops.
+	LocalAddTTL int
+	// IntermediateReplies lets a node with a fresh enough route answer an
+	// RREQ for another destination itself.
+	IntermediateReplies bool
+	// DataTTL is the TTL a source puts in its DATA packets, in hops,
+	// NetDiameter to 255.
+	DataTTL int
+	// RREQRateLimit and RREQBurst bound the RREQs this node originates
+	// (RREQ_RATELIMIT): at most RREQBurst at once and RREQRateLimit per
+	// second on average. Discoveries over the limit wait for a token.
+	RREQRateLimit, RREQBurst int
+	// ForwardRateLimit and ForwardBurst bound the RREQs this node forwards
+	// for others, per second and at once; 0 means no limit. Over the limit
+	// an RREQ is dropped, which bounds what a flooding neighbor can make a
+	// node send.
+	ForwardRateLimit, ForwardBurst int
+	// RERRRateLimit and RERRBurst bound the RERR transmissions of this
+	// node (RERR_RATELIMIT), per second and at once. One transmission is
+	// one RERR to each precursor concerned; entries over the limit wait,
+	// merged, for the next token.
+	RERRRateLimit, RERRBurst int
+	// MaxQueuedPerDestination bounds the DATA packets buffered while a
+	// route to one destination is being discovered or repaired, in packets.
+	MaxQueuedPerDestination int
+	// MaxQueuedBytes bounds the DATA payload bytes buffered for all
+	// destinations together.
+	MaxQueuedBytes int
+	// MaxRoutes bounds the routing table, valid and invalid entries, in
+	// entries; information about further destinations is ignored.
+	MaxRoutes int
+	// MaxSeenRREQs bounds the duplicate-suppression cache, in entries;
+	// RREQs that would need a new entry are dropped while it is full.
+	MaxSeenRREQs int
+	// MaxPendingRERR bounds the RERR entries waiting for a rate-limit
+	// token, in entries; further entries are dropped.
+	MaxPendingRERR int
+	// DuplicateRREQLimit is how many further copies of one RREQ a node
+	// processes after the first, each only if it arrived over a path at
+	// least CostImprovement percent cheaper than the best copy so far.
+	// This is what lets link costs and the avoid list choose between
+	// paths; 0 gives plain first-copy-wins AODV.
+	DuplicateRREQLimit int
+	// CostImprovement is the percentage, 0 to 99, by which a later RREQ
+	// copy's path cost must undercut the best copy so far to be processed.
+	CostImprovement int
+	// HopCost is added to every link's measured one-way delay when its
+	// cost is computed, so that hop count still counts on links whose
+	// round-trip time is negligible. At least 1 µs.
+	HopCost time.Duration
+	// AvoidPenalty is added to the cost of a link to a neighbor on the
+	// avoid list (see Engine.SetAvoid); it should exceed the cost of any
+	// detour.
+	AvoidPenalty time.Duration
+}
+
+// DefaultLANConfig returns the profile for nodes on one local network:
+// round trips around a millisecond, a dead neighbor noticed within 750 ms
+// (HELLO every 250 ms, 3 lost).
+func DefaultLANConfig() Config {
+	c := Config{
+		HelloInterval:           250 * time.Millisecond,
+		AllowedHelloLoss:        3,
+		NodeTraversalTime:       10 * time.Millisecond,
+		NetDiameter:             32,
+		ActiveRouteTimeout:      3 * time.Second,
+		RREQRetries:             2,
+		TTLStart:                1,
+		TTLIncrement:            2,
+		TTLThreshold:            7,
+		TimeoutBuffer:           2,
+		LocalRepair:             true,
+		MaxRepairTTL:            10,
+		LocalAddTTL:             2,
+		IntermediateReplies:     true,
+		DataTTL:                 64,
+		RREQRateLimit:           10,
+		RREQBurst:               10,
+		ForwardRateLimit:        200,
+		ForwardBurst:            400,
+		RERRRateLimit:           10,
+		RERRBurst:               10,
+		MaxQueuedPerDestination: 64,
+		MaxQueuedBytes:          1 << 20,
+		MaxRoutes:               1 << 16,
+		MaxSeenRREQs:            1 << 16,
+		MaxPendingRERR:          4096,
+		DuplicateRREQLimit:      2,
+		CostImprovement:         10,
+		HopCost:                 time.Millisecond,
+		AvoidPenalty:            10 * time.Second,
+	}
+	c.derive()
+	return c
+}
+
+// DefaultWANConfig returns the profile for nodes across the internet:
+// LAN timers with slower hops (50 ms), longer-lived routes, and a dead
+// neighbor noticed within 1 s (HELLO every 250 ms, 4 lost).
+func DefaultWANConfig() Config {
+	c := DefaultLANConfig()
+	c.AllowedHelloLoss = 4
+	c.NodeTraversalTime = 50 * time.Millisecond
+	c.ActiveRouteTimeout = 6 * time.Second
+	c.HopCost = 5 * time.Millisecond
+	c.derive()
+	return c
+}
+
+// DefaultLocalConfig returns the profile for nodes on one host (devnet,
+// tests over loopback): LAN limits with fast hops (5 ms) and a dead
+// neighbor noticed within 300 ms (HELLO every 100 ms, 3 lost).
+func DefaultLocalConfig() Config {
+	c := DefaultLANConfig()
+	c.HelloInterval = 100 * time.Millisecond
+	c.NodeTraversalTime = 5 * time.Millisecond
+	c.derive()
+	return c
+}
+
+// derive sets the timers the RFC defines in terms of others.
+func (c *Config) derive() {
+	c.MyRouteTimeout = 2 * c.ActiveRouteTimeout
+	c.DeletePeriod = 5 * max(c.ActiveRouteTimeout, c.HelloInterval)
+	c.PathDiscoveryTime = 2 * c.NetTraversalTime()
+}
+
+// NetTraversalTime is the time a network-wide RREQ waits for its reply
+// before the first retry (NET_TRAVERSAL_TIME):
+// 2 × NodeTraversalTime × NetDiameter.
+func (c *Config) NetTraversalTime() time.Duration {
+	return 2 * c.NodeTraversalTime * time.Duration(c.NetDiameter)
+}
+
+// ringTraversalTime is how long an RREQ with the given TTL waits for a
+// reply (RING_TRAVERSAL_TIME).
+func (c *Config) ringTraversalTime(ttl int) time.Duration {
+	return 2 * c.NodeTraversalTime * time.Duration(ttl+c.TimeoutBuffer)
+}
+
+// DetectionTime is the longest a dead neighbor that sent HELLOs every
+// HelloInterval goes unnoticed: AllowedHelloLoss × HelloInterval, plus
+// however late the caller calls Tick.
+func (c *Config) DetectionTime() time.Duration {
+	return time.Duration(c.AllowedHelloLoss) * c.HelloInterval
+}
+
+func (c *Config) validate() error {
+	bad := func(field string, v any, rule string) error {
+		return fmt.Errorf("%w: %s = %v: %s", ErrInvalidConfig, field, v, rule)
+	}
+	const maxWire = time.Duration(1<<32-1) * time.Millisecond
+	switch {
+	case c.HelloInterval < time.Millisecond || c.HelloInterval > 65535*time.Millisecond ||
+		c.HelloInterval%time.Millisecond != 0:
+		return bad("HelloInterval", c.HelloInterval, "must be whole milliseconds from 1ms to 65535ms")
+	case c.AllowedHelloLoss < 1:
+		return bad("AllowedHelloLoss", c.AllowedHelloLoss, "must be at least 1")
+	case c.NodeTraversalTime <= 0:
+		return bad("NodeTraversalTime", c.NodeTraversalTime, "must be positive")
+	case c.NetDiameter < 1 || c.NetDiameter > 255:
+		return bad("NetDiameter", c.NetDiameter, "must be 1 to 255 hops")
+	case c.ActiveRouteTimeout <= 0:
+		return bad("ActiveRouteTimeout", c.ActiveRouteTimeout, "must be positive")
+	case c.MyRouteTimeout < time.Millisecond || c.MyRouteTimeout > maxWire ||
+		c.MyRouteTimeout%time.Millisecond != 0:
+		return bad("MyRouteTimeout", c.MyRouteTimeout, "must be whole milliseconds from 1ms to 2^32-1 ms")
+	case c.DeletePeriod < c.ActiveRouteTimeout:
+		return bad("DeletePeriod", c.DeletePeriod, "must be at least ActiveRouteTimeout")
+	case c.PathDiscoveryTime <= 0:
+		return bad("PathDiscoveryTime", c.PathDiscoveryTime, "must be positive")
+	case c.RREQRetries < 0:
+		return bad("RREQRetries", c.RREQRetries, "must not be negative")
+	case c.TTLStart < 1 || c.TTLStart > c.NetDiameter:
+		return bad("TTLStart", c.TTLStart, "must be 1 to NetDiameter")
+	case c.TTLIncrement < 1:
+		return bad("TTLIncrement", c.TTLIncrement, "must be at least 1")
+	case c.TTLThreshold < c.TTLStart || c.TTLThreshold > c.NetDiameter:
+		return bad("TTLThreshold", c.TTLThreshold, "must be TTLStart to NetDiameter")
+	case c.TimeoutBuffer < 0:
+		return bad("TimeoutBuffer", c.TimeoutBuffer, "must not be negative")
+	case c.MaxRepairTTL < 0 || c.MaxRepairTTL > c.NetDiameter:
+		return bad("MaxRepairTTL", c.MaxRepairTTL, "must be 0 to NetDiameter")
+	case c.LocalAddTTL < 0:
+		return bad("LocalAddTTL", c.LocalAddTTL, "must not be negative")
+	case c.DataTTL < c.NetDiameter || c.DataTTL > 255:
+		return bad("DataTTL", c.DataTTL, "must be NetDiameter to 255")
+	case c.RREQRateLimit < 1 || c.RREQBurst < 1:
+		return bad("RREQRateLimit/RREQBurst", [2]int{c.RREQRateLimit, c.RREQBurst}, "must be at least 1")
+	case c.ForwardRateLimit < 0 || c.ForwardBurst < 0 || (c.ForwardRateLimit > 0 && c.ForwardBurst < 1):
+		return bad("ForwardRateLimit/ForwardBurst", [2]int{c.ForwardRateLimit, c.ForwardBurst}, "rate 0 (no limit) or rate and burst at least 1")
+	case c.RERRRateLimit < 1 || c.RERRBurst < 1:
+		return bad("RERRRateLimit/RERRBurst", [2]int{c.RERRRateLimit, c.RERRBurst}, "must be at least 1")
+	case c.MaxQueuedPerDestination < 1:
+		return bad("MaxQueuedPerDestination", c.MaxQueuedPerDestination, "must be at least 1")
+	case c.MaxQueuedBytes < protocols.MaxPayloadSize:
+		return bad("MaxQueuedBytes", c.MaxQueuedBytes, "must hold at least one maximal payload")
+	case c.MaxRoutes < 1:
+		return bad("MaxRoutes", c.MaxRoutes, "must be at least 1")
+	case c.MaxSeenRREQs < 1:
+		return bad("MaxSeenRREQs", c.MaxSeenRREQs, "must be at least 1")
+	case c.MaxPendingRERR < 1:
+		return bad("MaxPendingRERR", c.MaxPendingRERR, "must be at least 1")
+	case c.DuplicateRREQLimit < 0:
+		return bad("DuplicateRREQLimit", c.DuplicateRREQLimit, "must not be negative")
+	case c.CostImprovement < 0 || c.CostImprovement > 99:
+		return bad("CostImprovement", c.CostImprovement, "must be 0 to 99 percent")
+	case c.HopCost < time.Microsecond:
+		return bad("HopCost", c.HopCost, "must be at least 1µs")
+	case c.AvoidPenalty < 0:
+		return bad("AvoidPenalty", c.AvoidPenalty, "must not be negative")
+	}
+	return nil
+}

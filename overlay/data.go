@@ -1,0 +1,149 @@
+package overlay
+
+import (
+	"math"
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
+
+// stepData processes a DATA packet from n: deliver it, forward it, buffer
+// it while its route is being repaired, or drop it.
+func (e *Engine) stepData(now time.Time, n *neighbor, p *protocols.Data) {
+	hops := int(p.Hops) + 1
+	switch {
+	case p.Dst == e.self:
+		e.deliver(p.Src, p.Payload, hops)
+		if r := e.routes[p.Src]; r != nil {
+			e.extend(now, r, e.cfg.ActiveRouteTimeout)
+		}
+	case p.Src == e.self:
+		e.drop(ReasonLoop, p.Dst, n.addr, hops)
+	case p.TTL <= 1 || p.Hops == math.MaxUint8:
+		e.drop(ReasonTTL, p.Dst, n.addr, hops)
+	default:
+		e.forward(now, n.addr, p)
+	}
+}
+
+// forward relays p, received from prev, one hop on.
+func (e *Engine) forward(now time.Time, prev protocols.Addr, p *protocols.Data) {
+	r := e.routes[p.Dst]
+	if r != nil && r.valid {
+		if r.next == prev {
+			e.drop(ReasonLoop, p.Dst, prev, int(p.Hops)+1)
+			return
+		}
+		addPrecursor(r, prev)
+		e.stats.Forwarded++
+		e.sendData(now, r, p.Src, p.TTL-1, p.Hops+1, p.Payload)
+		return
+	}
+	if d := e.disc[p.Dst]; d != nil {
+		if !e.canQueue(d, len(p.Payload)) {
+			e.drop(ReasonQueueFull, p.Dst, prev, int(p.Hops)+1)
+			return
+		}
+		e.enqueue(d, p.Src, p.TTL-1, p.Hops+1, p.Payload)
+		return
+	}
+	e.drop(ReasonNoRoute, p.Dst, prev, int(p.Hops)+1)
+	var seq uint32
+	if r != nil {
+		seq = r.seq
+	}
+	if nb := e.nbrs[prev]; nb != nil {
+		e.pendRERR(nb, protocols.Unreachable{Dst: p.Dst, Seq: seq})
+		e.flushRERR(now)
+	}
+}
+
+// sendData puts a DATA packet on route r and keeps the routes it uses
+// alive.
+func (e *Engine) sendData(now time.Time, r *route, src protocols.Addr, ttl, hops uint8, payload []byte) {
+	p := protocols.Data{TTL: ttl, Hops: hops, Src: src, Dst: r.dst, Payload: payload}
+	frame, err := p.AppendBinary(e.arena.alloc(p.Size()))
+	if err != nil {
+		return
+	}
+	e.out(r.next, protocols.TypeData, frame)
+	art := e.cfg.ActiveRouteTimeout
+	r.usedAt = now
+	e.extend(now, r, art)
+	if src != e.self {
+		if back := e.routes[src]; back != nil {
+			e.extend(now, back, art)
+		}
+	}
+	if r.dst != r.next {
+		if hop := e.routes[r.next]; hop != nil {
+			e.extend(now, hop, art)
+		}
+	}
+}
+
+// stepRERR processes an RERR from n: routes through n to the listed
+// destinations become invalid, and their precursors hear of it in turn.
+func (e *Engine) stepRERR(now time.Time, n *neighbor, p *protocols.RERR) {
+	for _, u := range p.Unreachable {
+		r := e.routes[u.Dst]
+		if r == nil || !r.valid || r.next != n.addr {
+			continue
+		}
+		e.invalidate(now, r, u.Seq, ReasonRERR)
+		e.queueRERR(r, n.addr)
+		if e.disc[r.dst] == nil && e.recentlySent(now, r) {
+			e.startDiscovery(now, r.dst, ReasonRefresh)
+		}
+	}
+	e.flushRERR(now)
+}
+
+// queueRERR reports invalid route r to its precursors, except skip, at
+// the next flush, and forgets them.
+func (e *Engine) queueRERR(r *route, skip protocols.Addr) {
+	for _, p := range r.precursors {
+		if nb := e.nbrs[p]; nb != nil && nb.alive && p != skip {
+			e.pendRERR(nb, protocols.Unreachable{Dst: r.dst, Seq: r.seq})
+		}
+	}
+	r.precursors = r.precursors[:0]
+}
+
+// pendRERR adds an entry to the RERR waiting for nb.
+func (e *Engine) pendRERR(nb *neighbor, u protocols.Unreachable) {
+	for i := range nb.rerr {
+		if nb.rerr[i].Dst == u.Dst {
+			nb.rerr[i].Seq = seqMax(nb.rerr[i].Seq, u.Seq)
+			return
+		}
+	}
+	if e.rerrCount >= e.cfg.MaxPendingRERR {
+		e.stats.RERRDropped++
+		return
+	}
+	nb.rerr = append(nb.rerr, u)
+	e.rerrCount++
+}
+
+// flushRERR sends the waiting RERR entries if a token is available, and
+// otherwise waits for one.
+func (e *Engine) flushRERR(now time.Time) {
+	if e.rerrCount == 0 {
+		return
+	}
+	if !e.rerrLimit.allow(now) {
+		e.timers.arm(&e.rerrAt, e.rerrLimit.next(now), timerRERR, protocols.Addr{}, 0)
+		return
+	}
+	for _, n := range e.nbrList {
+		for i := 0; i < len(n.rerr) && n.alive; i += protocols.MaxRERREntries {
+			p := protocols.RERR{Unreachable: n.rerr[i:min(i+protocols.MaxRERREntries, len(n.rerr))]}
+			if frame, err := p.AppendBinary(e.arena.alloc(p.Size())); err == nil {
+				e.out(n.addr, protocols.TypeRERR, frame)
+			}
+		}
+		n.rerr = n.rerr[:0]
+	}
+	e.rerrCount = 0
+}

@@ -1,0 +1,397 @@
+package overlay
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
+
+// Errors returned by the engine. Decode errors from Step are the
+// *protocols.FrameError values of package protocols.
+var (
+	// ErrNotNeighbor: Step got a frame from a node that is not (or no
+	// longer) a neighbor: LinkUp was never called for it, or LinkDown was.
+	ErrNotNeighbor = errors.New("overlay: frame from a node that is not a neighbor")
+	// ErrPayloadTooLarge: Send got more than protocols.MaxPayloadSize bytes.
+	ErrPayloadTooLarge = errors.New("overlay: payload too large")
+	// ErrQueueFull: Send found no route and the discovery buffer for the
+	// destination (MaxQueuedPerDestination) or for all destinations
+	// (MaxQueuedBytes) is full. The payload was not taken.
+	ErrQueueFull = errors.New("overlay: discovery queue full")
+	// ErrUnreachable: Send cannot reach the destination at all: it is the
+	// zero address, or no neighbor link is alive.
+	ErrUnreachable = errors.New("overlay: destination unreachable")
+)
+
+// Engine is one node's routing engine: a deterministic state machine with
+// no goroutines, clock or I/O of its own. See the package documentation
+// for the caller's duties. An Engine is not safe for concurrent use.
+type Engine struct {
+	cfg      Config
+	self     protocols.Addr
+	rng      *rand.Rand
+	instance uint32 // random per engine, carried in HELLOs
+	seq      uint32 // own destination sequence number
+	rreqID   uint32
+
+	nbrs    map[protocols.Addr]*neighbor
+	nbrList []*neighbor // in LinkUp order, for deterministic broadcasts
+	routes  map[protocols.Addr]*route
+	seen    map[seenKey]seenRREQ
+	disc    map[protocols.Addr]*discovery
+	queued  int // payload bytes buffered across discoveries
+	avoid   map[protocols.Addr]struct{}
+	// avoidList is the avoid list in address order, for RREQs.
+	avoidList []protocols.Addr
+
+	timers    timerQueue
+	helloAt   time.Time // queued deadline of the next HELLO round
+	rerrAt    time.Time // queued deadline of the next RERR token
+	rerrCount int       // RERR entries waiting on neighbors
+	rreqLimit limiter
+	fwdLimit  limiter
+	rerrLimit limiter
+
+	ready Ready
+	arena arena
+	stats Stats
+
+	// Decoders reused by Step, so that decoding does not allocate.
+	data  protocols.Data
+	rreq  protocols.RREQ
+	rrep  protocols.RREP
+	rerr  protocols.RERR
+	hello protocols.Hello
+	// scratch holds routes being visited in address order.
+	scratch []*route
+}
+
+// NewEngine returns the engine of the node whose address is self. rng
+// supplies HELLO jitter, the HELLO instance and the first RREQ ID; seed it
+// from crypto/rand in production and from a fixed seed in tests. The
+// engine owns rng from now on.
+func NewEngine(cfg Config, self protocols.Addr, rng *rand.Rand) (*Engine, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if self.IsZero() {
+		return nil, fmt.Errorf("%w: zero self address", ErrInvalidConfig)
+	}
+	if rng == nil {
+		return nil, fmt.Errorf("%w: nil rng", ErrInvalidConfig)
+	}
+	return &Engine{
+		cfg:       cfg,
+		self:      self,
+		rng:       rng,
+		instance:  rng.Uint32(),
+		seq:       1,
+		rreqID:    rng.Uint32(),
+		nbrs:      make(map[protocols.Addr]*neighbor),
+		routes:    make(map[protocols.Addr]*route),
+		seen:      make(map[seenKey]seenRREQ),
+		disc:      make(map[protocols.Addr]*discovery),
+		avoid:     make(map[protocols.Addr]struct{}),
+		rreqLimit: newLimiter(cfg.RREQRateLimit, cfg.RREQBurst),
+		fwdLimit:  newLimiter(cfg.ForwardRateLimit, cfg.ForwardBurst),
+		rerrLimit: newLimiter(cfg.RERRRateLimit, cfg.RERRBurst),
+	}, nil
+}
+
+// Addr returns the node's own address.
+func (e *Engine) Addr() protocols.Addr { return e.self }
+
+// Config returns the engine's configuration.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Seq returns the node's own destination sequence number.
+func (e *Engine) Seq() uint32 { return e.seq }
+
+// Step processes a frame received from the neighbor from. It returns the
+// decode error (a *protocols.FrameError) for a malformed frame and
+// ErrNotNeighbor for a frame from a node that is not a neighbor; the frame
+// is then ignored and the state unchanged. Step does not modify or retain
+// frame.
+func (e *Engine) Step(now time.Time, from protocols.Addr, frame []byte) error {
+	n := e.nbrs[from]
+	if n == nil {
+		return fmt.Errorf("%w: %s", ErrNotNeighbor, from.Short())
+	}
+	typ, err := protocols.PeekType(frame)
+	if err != nil {
+		e.stats.DecodeErrors++
+		return err
+	}
+	switch typ {
+	case protocols.TypeData:
+		if err = e.data.Decode(frame); err == nil {
+			e.heard(now, n)
+			e.stepData(now, n, &e.data)
+		}
+	case protocols.TypeRREQ:
+		if err = e.rreq.Decode(frame); err == nil {
+			e.heard(now, n)
+			e.stepRREQ(now, n, &e.rreq)
+		}
+	case protocols.TypeRREP:
+		if err = e.rrep.Decode(frame); err == nil {
+			e.heard(now, n)
+			e.stepRREP(now, n, &e.rrep)
+		}
+	case protocols.TypeRERR:
+		if err = e.rerr.Decode(frame); err == nil {
+			e.heard(now, n)
+			e.stepRERR(now, n, &e.rerr)
+		}
+	case protocols.TypeHello:
+		if err = e.hello.Decode(frame); err == nil {
+			e.stepHello(now, n, &e.hello)
+		}
+	}
+	if err != nil {
+		e.stats.DecodeErrors++
+		return err
+	}
+	e.stats.Received[typ]++
+	e.stats.ReceivedBytes[typ] += uint64(len(frame))
+	return nil
+}
+
+// Tick fires every timer due at or before now: HELLO rounds, neighbor
+// liveness, route expiry and deletion, discovery timeouts and retries,
+// rate-limit waits. Its cost is proportional to the number of timers due,
+// not to the size of the tables.
+func (e *Engine) Tick(now time.Time) {
+	for {
+		at, ok := e.timers.peek()
+		if !ok || at.After(now) {
+			return
+		}
+		t := e.timers.pop()
+		switch t.kind {
+		case timerHello:
+			if t.at.Equal(e.helloAt) {
+				e.helloAt = time.Time{}
+				e.helloRound(now)
+			}
+		case timerNeighbor:
+			if n := e.nbrs[t.addr]; n != nil && t.at.Equal(n.timerAt) {
+				n.timerAt = time.Time{}
+				e.checkNeighbor(now, n)
+			}
+		case timerRoute:
+			if r := e.routes[t.addr]; r != nil && t.at.Equal(r.timerAt) {
+				r.timerAt = time.Time{}
+				e.expireRoute(now, r)
+			}
+		case timerDiscovery:
+			if d := e.disc[t.addr]; d != nil && t.at.Equal(d.timerAt) {
+				d.timerAt = time.Time{}
+				e.discoveryTimeout(now, d)
+			}
+		case timerSeen:
+			k := seenKey{t.addr, t.id}
+			if s, ok := e.seen[k]; ok && !s.expires.After(now) {
+				delete(e.seen, k)
+			}
+		case timerRERR:
+			if t.at.Equal(e.rerrAt) {
+				e.rerrAt = time.Time{}
+				e.flushRERR(now)
+			}
+		}
+	}
+}
+
+// NextDeadline returns the earliest time at which Tick has work to do,
+// and the zero time if there is none until the next input. Calling Tick
+// earlier or more often is harmless; a driver may also tick periodically
+// (every HelloInterval/4, say) instead.
+func (e *Engine) NextDeadline() time.Time {
+	at, _ := e.timers.peek()
+	return at
+}
+
+// Send queues payload for dst. With a valid route the DATA packet is in
+// Ready at once; otherwise the engine starts (or joins) a route discovery
+// and buffers the payload, which leaves in a later Ready or is reported
+// dropped by an EventDiscoveryFailed. Send copies payload. A payload to
+// the node itself is delivered locally with Hops 0.
+func (e *Engine) Send(now time.Time, dst protocols.Addr, payload []byte) error {
+	switch {
+	case len(payload) > protocols.MaxPayloadSize:
+		return fmt.Errorf("send %d bytes: %w", len(payload), ErrPayloadTooLarge)
+	case dst.IsZero():
+		return fmt.Errorf("send to the zero address: %w", ErrUnreachable)
+	case dst == e.self:
+		e.deliver(e.self, payload, 0)
+		return nil
+	}
+	if r := e.routes[dst]; r != nil && r.valid {
+		e.stats.Originated++
+		r.sentAt = now
+		e.sendData(now, r, e.self, uint8(e.cfg.DataTTL), 0, payload)
+		return nil
+	}
+	if !e.anyAlive() {
+		return fmt.Errorf("send to %s: no neighbor: %w", dst.Short(), ErrUnreachable)
+	}
+	d := e.disc[dst]
+	if d != nil && !e.canQueue(d, len(payload)) {
+		return fmt.Errorf("send to %s: %w", dst.Short(), ErrQueueFull)
+	}
+	e.stats.Originated++
+	if d == nil {
+		d = e.startDiscovery(now, dst, ReasonSend)
+	}
+	e.enqueue(d, e.self, uint8(e.cfg.DataTTL), 0, payload)
+	return nil
+}
+
+// SetAvoid replaces the avoid list: nodes (typically marked suspect by the
+// healing loop) to route around when another route exists. This node's
+// RREQs carry the list (up to protocols.MaxRREQAvoid nodes, in address
+// order), so listed nodes neither forward nor answer them, except in the
+// last retry of a discovery; and links to listed neighbors cost
+// AvoidPenalty more. Every valid route whose next hop is listed, or that
+// carried this node's own DATA in the last ActiveRouteTimeout, is
+// rediscovered at once; the old route stays in use until a better one
+// arrives. Calling SetAvoid again with the same set does nothing.
+func (e *Engine) SetAvoid(now time.Time, addrs []protocols.Addr) {
+	set := make(map[protocols.Addr]struct{}, len(addrs))
+	for _, a := range addrs {
+		if a != e.self && !a.IsZero() {
+			set[a] = struct{}{}
+		}
+	}
+	if maps.Equal(set, e.avoid) {
+		return
+	}
+	e.avoid = set
+	e.avoidList = slices.AppendSeq(e.avoidList[:0], maps.Keys(set))
+	slices.SortFunc(e.avoidList, func(a, b protocols.Addr) int { return bytes.Compare(a[:], b[:]) })
+	for _, r := range e.sortedRoutes(func(r *route) bool {
+		if !r.valid {
+			return false
+		}
+		if _, ok := e.avoid[r.dst]; ok {
+			return false
+		}
+		_, nextAvoided := e.avoid[r.next]
+		return nextAvoided || e.recentlySent(now, r)
+	}) {
+		if e.disc[r.dst] == nil {
+			e.startDiscovery(now, r.dst, ReasonRefresh)
+		}
+	}
+}
+
+// HasReady reports whether Ready has anything for the caller.
+func (e *Engine) HasReady() bool {
+	return len(e.ready.Messages)+len(e.ready.Deliveries)+len(e.ready.Events) > 0
+}
+
+// Ready returns what the caller must do; see the package documentation.
+func (e *Engine) Ready() Ready { return e.ready }
+
+// Advance tells the engine that the caller has carried out the last Ready.
+func (e *Engine) Advance() {
+	clear(e.ready.Messages)
+	clear(e.ready.Deliveries)
+	e.ready.Messages = e.ready.Messages[:0]
+	e.ready.Deliveries = e.ready.Deliveries[:0]
+	e.ready.Events = e.ready.Events[:0]
+}
+
+// Routes returns the routing table, valid and invalid entries, ordered by
+// destination.
+func (e *Engine) Routes() []RouteInfo {
+	rs := e.sortedRoutes(func(*route) bool { return true })
+	out := make([]RouteInfo, len(rs))
+	for i, r := range rs {
+		out[i] = r.info()
+	}
+	return out
+}
+
+// Route returns the routing table entry for dst, if there is one.
+func (e *Engine) Route(dst protocols.Addr) (RouteInfo, bool) {
+	r := e.routes[dst]
+	if r == nil {
+		return RouteInfo{}, false
+	}
+	return r.info(), true
+}
+
+// NextHop returns the neighbor DATA for dst goes to, if the route to dst
+// is valid. It does not allocate.
+func (e *Engine) NextHop(dst protocols.Addr) (protocols.Addr, bool) {
+	if r := e.routes[dst]; r != nil && r.valid {
+		return r.next, true
+	}
+	return protocols.Addr{}, false
+}
+
+// Neighbors returns the neighbor links in the order they came up.
+func (e *Engine) Neighbors() []NeighborInfo {
+	out := make([]NeighborInfo, len(e.nbrList))
+	for i, n := range e.nbrList {
+		out[i] = n.info(e)
+	}
+	return out
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats { return e.stats }
+
+// event appends an event to Ready.
+func (e *Engine) event(ev Event) { e.ready.Events = append(e.ready.Events, ev) }
+
+// out appends a frame for one neighbor to Ready.
+func (e *Engine) out(to protocols.Addr, typ protocols.Type, frame []byte) {
+	e.ready.Messages = append(e.ready.Messages, Outbound{To: to, Frame: frame})
+	e.stats.Sent[typ]++
+	e.stats.SentBytes[typ] += uint64(len(frame))
+}
+
+// deliver hands a payload to the local application.
+func (e *Engine) deliver(src protocols.Addr, payload []byte, hops int) {
+	p := append(e.arena.alloc(len(payload)), payload...)
+	e.ready.Deliveries = append(e.ready.Deliveries, Delivery{From: src, Payload: p, Hops: hops})
+	e.stats.Delivered++
+}
+
+// drop records a dropped DATA packet for dst received from prev.
+func (e *Engine) drop(reason Reason, dst, prev protocols.Addr, hops int) {
+	e.stats.Dropped[reason]++
+	e.event(Event{Kind: EventDrop, Reason: reason, Peer: dst, Via: prev, Hops: hops})
+}
+
+// sortedRoutes returns the routes for which keep is true, ordered by
+// destination, in a slice reused by the next call.
+func (e *Engine) sortedRoutes(keep func(*route) bool) []*route {
+	rs := e.scratch[:0]
+	for _, r := range e.routes {
+		if keep(r) {
+			rs = append(rs, r)
+		}
+	}
+	slices.SortFunc(rs, func(a, b *route) int { return bytes.Compare(a.dst[:], b.dst[:]) })
+	e.scratch = rs
+	return rs
+}
+
+func (e *Engine) anyAlive() bool {
+	for _, n := range e.nbrList {
+		if n.alive {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,196 @@
+package overlay
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
+
+func TestSeqNewer(t *testing.T) {
+	tests := []struct {
+		a, b uint32
+		want bool
+	}{
+		{2, 1, true},
+		{1, 2, false},
+		{5, 5, false},
+		{0, 0xffffffff, true},          // wraps
+		{0x80000000, 1, true},          // 2^31-1 ahead
+		{0x80000001, 1, false},         // exactly 2^31 ahead reads as behind
+		{1, 0x80000002, true},          // more than 2^31 behind reads as ahead
+		{0x7ffffff0, 0xfffffff5, true}, // across the sign boundary
+	}
+	for _, tt := range tests {
+		if got := seqNewer(tt.a, tt.b); got != tt.want {
+			t.Errorf("seqNewer(%#x, %#x) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+	if nextSeq(0xffffffff) != 1 || nextSeq(7) != 8 {
+		t.Errorf("nextSeq skips 0: got %d, %d", nextSeq(0xffffffff), nextSeq(7))
+	}
+	if seqMax(0, 5) != 5 || seqMax(5, 0) != 5 || seqMax(3, 9) != 9 {
+		t.Errorf("seqMax treats 0 as unknown")
+	}
+}
+
+func TestRouteBetter(t *testing.T) {
+	valid := route{seq: 10, cost: 1000, valid: true}
+	invalid := route{seq: 10, cost: 1000}
+	tests := []struct {
+		name      string
+		r         route
+		seq, cost uint32
+		want      bool
+	}{
+		{"newer seq, dearer", valid, 11, 9999, true},
+		{"older seq, cheaper", valid, 9, 1, false},
+		{"same seq, cheaper", valid, 10, 999, true},
+		{"same seq, same cost", valid, 10, 1000, false},
+		{"same seq, dearer", valid, 10, 1001, false},
+		{"same seq over invalid entry", invalid, 10, 99999, true},
+		{"older seq over invalid entry", invalid, 9, 1, false},
+	}
+	for _, tt := range tests {
+		if got := tt.r.better(tt.seq, tt.cost); got != tt.want {
+			t.Errorf("%s: better = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tests := []struct {
+		name        string
+		rate, burst int
+		at          []time.Duration // attempts, relative to t0
+		want        []bool
+	}{
+		{"burst then refuse", 10, 3, []time.Duration{0, 0, 0, 0}, []bool{true, true, true, false}},
+		{"one token per interval", 10, 1,
+			[]time.Duration{0, 50 * time.Millisecond, 100 * time.Millisecond, 150 * time.Millisecond, 200 * time.Millisecond},
+			[]bool{true, false, true, false, true}},
+		{"refills up to the burst only", 10, 2,
+			[]time.Duration{0, 0, 10 * time.Second, 10 * time.Second, 10 * time.Second},
+			[]bool{true, true, true, true, false}},
+		{"no limit", 0, 0, []time.Duration{0, 0, 0}, []bool{true, true, true}},
+	}
+	for _, tt := range tests {
+		l := newLimiter(tt.rate, tt.burst)
+		for i, d := range tt.at {
+			if got := l.allow(t0.Add(d)); got != tt.want[i] {
+				t.Errorf("%s: attempt %d at %v = %v, want %v", tt.name, i, d, got, tt.want[i])
+			}
+		}
+	}
+	l := newLimiter(10, 1)
+	l.allow(t0)
+	if next := l.next(t0); !next.Equal(t0.Add(100 * time.Millisecond)) {
+		t.Errorf("next token at %v, want +100ms", next.Sub(t0))
+	}
+	if !l.allow(l.next(t0)) {
+		t.Errorf("no token at the time next promised")
+	}
+}
+
+func TestTimerQueue(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	var q timerQueue
+	for i, ms := range []int{50, 10, 30, 10, 40, 20, 10} {
+		q.push(timer{at: t0.Add(time.Duration(ms) * time.Millisecond), id: uint32(i)})
+	}
+	var got []uint32
+	for len(q.h) > 0 {
+		got = append(got, q.pop().id)
+	}
+	want := []uint32{1, 3, 6, 5, 2, 4, 0} // by time, ties first in first out
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("pop order %v, want %v", got, want)
+		}
+	}
+	var armed time.Time
+	q.arm(&armed, t0.Add(time.Second), timerRoute, protocols.Addr{}, 0)
+	q.arm(&armed, t0.Add(2*time.Second), timerRoute, protocols.Addr{}, 0) // later: not queued
+	q.arm(&armed, t0.Add(time.Millisecond), timerRoute, protocols.Addr{}, 0)
+	if len(q.h) != 2 || !armed.Equal(t0.Add(time.Millisecond)) {
+		t.Fatalf("arm queued %d timers, armed %v; want 2 and the earliest", len(q.h), armed.Sub(t0))
+	}
+}
+
+func TestArena(t *testing.T) {
+	var a arena
+	x := a.alloc(10)
+	x = append(x, make([]byte, 10)...)
+	y := a.alloc(10)
+	y = append(y, []byte("0123456789")...)
+	if len(x) != 10 || cap(x) != 10 || x[0] != 0 {
+		t.Fatalf("frames overlap: %q %q", x, y)
+	}
+	if x = append(x, 1); &x[0] == &y[0] {
+		t.Fatalf("append past capacity reused the arena")
+	}
+	big := a.alloc(arenaMax + 1)
+	if cap(big) != arenaMax+1 {
+		t.Fatalf("large frame cap %d", cap(big))
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for name, c := range map[string]Config{"lan": DefaultLANConfig(), "wan": DefaultWANConfig(), "local": DefaultLocalConfig()} {
+		if err := c.validate(); err != nil {
+			t.Errorf("%s profile invalid: %v", name, err)
+		}
+		if d := c.DetectionTime(); d > time.Second {
+			t.Errorf("%s profile detects a dead neighbor after %v, want <= 1s", name, d)
+		}
+	}
+	tests := []struct {
+		name  string
+		mod   func(*Config)
+		field string
+	}{
+		{"sub-millisecond hello", func(c *Config) { c.HelloInterval = 1500 * time.Microsecond }, "HelloInterval"},
+		{"hello too long for the wire", func(c *Config) { c.HelloInterval = 70 * time.Second }, "HelloInterval"},
+		{"no hello loss allowed", func(c *Config) { c.AllowedHelloLoss = 0 }, "AllowedHelloLoss"},
+		{"diameter 0", func(c *Config) { c.NetDiameter = 0 }, "NetDiameter"},
+		{"diameter 256", func(c *Config) { c.NetDiameter = 256 }, "NetDiameter"},
+		{"delete before expiry", func(c *Config) { c.DeletePeriod = c.ActiveRouteTimeout / 2 }, "DeletePeriod"},
+		{"threshold past diameter", func(c *Config) { c.TTLThreshold = 40 }, "TTLThreshold"},
+		{"data ttl below diameter", func(c *Config) { c.DataTTL = 16 }, "DataTTL"},
+		{"no rreq rate", func(c *Config) { c.RREQRateLimit = 0 }, "RREQRateLimit"},
+		{"forward rate without burst", func(c *Config) { c.ForwardBurst = 0 }, "ForwardRateLimit"},
+		{"queue smaller than a payload", func(c *Config) { c.MaxQueuedBytes = 1000 }, "MaxQueuedBytes"},
+		{"improvement 100%", func(c *Config) { c.CostImprovement = 100 }, "CostImprovement"},
+		{"zero hop cost", func(c *Config) { c.HopCost = 0 }, "HopCost"},
+		{"route lifetime not in ms", func(c *Config) { c.MyRouteTimeout = time.Microsecond }, "MyRouteTimeout"},
+	}
+	for _, tt := range tests {
+		c := DefaultLANConfig()
+		tt.mod(&c)
+		err := c.validate()
+		if !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: validate = %v, want ErrInvalidConfig", tt.name, err)
+			continue
+		}
+		if got := err.Error(); !strings.Contains(got, tt.field) {
+			t.Errorf("%s: error %q does not name %s", tt.name, got, tt.field)
+		}
+	}
+}
+
+func TestProfilesDerive(t *testing.T) {
+	lan, wan, local := DefaultLANConfig(), DefaultWANConfig(), DefaultLocalConfig()
+	for _, c := range []Config{lan, wan, local} {
+		if c.MyRouteTimeout != 2*c.ActiveRouteTimeout || c.PathDiscoveryTime != 2*c.NetTraversalTime() ||
+			c.DeletePeriod != 5*max(c.ActiveRouteTimeout, c.HelloInterval) {
+			t.Errorf("derived timers not derived: %+v", c)
+		}
+	}
+	if wan.NodeTraversalTime <= lan.NodeTraversalTime || local.HelloInterval >= lan.HelloInterval {
+		t.Errorf("profiles out of order: lan %v/%v wan %v local %v", lan.NodeTraversalTime, lan.HelloInterval,
+			wan.NodeTraversalTime, local.HelloInterval)
+	}
+}

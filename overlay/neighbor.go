@@ -1,0 +1,312 @@
+package overlay
+
+import (
+	"math"
+	"math/bits"
+	"slices"
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
+
+// maxETX caps the expected transmission count of a link: a link that
+// loses nearly everything costs maxETX times a clean one, not infinity.
+const maxETX = 16
+
+// sentRing is how many of its own recent HELLOs per link a node remembers
+// to match echoes; echoes of older ones give no RTT sample.
+const sentRing = 8
+
+// neighbor is the state of one neighbor link.
+type neighbor struct {
+	addr      protocols.Addr
+	alive     bool      // heard within the liveness window
+	lastHeard time.Time // last valid frame of any type
+	timerAt   time.Time
+	interval  time.Duration // the neighbor's advertised HELLO interval, 0 until its first HELLO
+
+	instance    uint32
+	hasInstance bool
+
+	// Our HELLOs on this link.
+	outSeq  uint32
+	sentSeq [sentRing]uint32
+	sentAt  [sentRing]time.Time
+
+	// The neighbor's HELLOs on this link.
+	inSeq  uint32    // the latest
+	inAt   time.Time // when it arrived
+	inBits uint32    // bit i set: HELLO inSeq-i arrived
+	inLen  uint8     // HELLOs covered by inBits, at most protocols.HelloWindow
+
+	// What the neighbor reported about our HELLOs.
+	outWindow, outHeard uint8
+
+	srtt   time.Duration // smoothed RTT
+	hasRTT bool          // srtt holds at least one sample
+	cost   uint32        // link cost in µs, without the avoid penalty
+
+	rerr []protocols.Unreachable // RERR entries waiting for a token
+}
+
+// heard notes a valid frame from n: it keeps or makes the link alive.
+func (e *Engine) heard(now time.Time, n *neighbor) {
+	n.lastHeard = now
+	if !n.alive {
+		n.alive = true
+		e.event(Event{Kind: EventLinkUp, Reason: ReasonHeard, Peer: n.addr})
+	}
+	e.armNeighbor(n)
+}
+
+// liveness returns how long n may stay silent before it is declared dead.
+func (e *Engine) liveness(n *neighbor) time.Duration {
+	return time.Duration(e.cfg.AllowedHelloLoss) * max(e.cfg.HelloInterval, n.interval)
+}
+
+func (e *Engine) armNeighbor(n *neighbor) {
+	e.timers.arm(&n.timerAt, n.lastHeard.Add(e.liveness(n)), timerNeighbor, n.addr, 0)
+}
+
+// checkNeighbor runs when n's liveness deadline may have passed.
+func (e *Engine) checkNeighbor(now time.Time, n *neighbor) {
+	if !n.alive {
+		return
+	}
+	if deadline := n.lastHeard.Add(e.liveness(n)); deadline.After(now) {
+		e.armNeighbor(n)
+		return
+	}
+	n.alive = false
+	e.event(Event{Kind: EventLinkDown, Reason: ReasonHelloLoss, Peer: n.addr})
+	e.breakLink(now, n.addr)
+}
+
+// LinkUp tells the engine that the transport link to nbr is up. The
+// engine sends it a HELLO at once. LinkUp for a neighbor that is already
+// up means the link was re-established (the peer may have restarted):
+// routes through it are invalidated as after LinkDown.
+func (e *Engine) LinkUp(now time.Time, nbr protocols.Addr) {
+	if nbr == e.self || nbr.IsZero() {
+		return
+	}
+	n := e.nbrs[nbr]
+	if n != nil {
+		e.resetLink(now, n)
+		e.event(Event{Kind: EventLinkUp, Reason: ReasonRestart, Peer: nbr})
+	} else {
+		n = &neighbor{addr: nbr}
+		e.nbrs[nbr] = n
+		e.nbrList = append(e.nbrList, n)
+		e.event(Event{Kind: EventLinkUp, Reason: ReasonTransport, Peer: nbr})
+	}
+	n.alive = true
+	n.lastHeard = now
+	e.armNeighbor(n)
+	e.updateCost(n)
+	e.sendHello(now, n)
+	e.armHello(now)
+}
+
+// LinkDown tells the engine that the transport link to nbr is gone. Routes
+// through it are invalidated and RERRs go to their precursors.
+func (e *Engine) LinkDown(now time.Time, nbr protocols.Addr) {
+	n := e.nbrs[nbr]
+	if n == nil {
+		return
+	}
+	delete(e.nbrs, nbr)
+	if i := slices.Index(e.nbrList, n); i >= 0 {
+		e.nbrList = slices.Delete(e.nbrList, i, i+1)
+	}
+	e.rerrCount -= len(n.rerr)
+	e.event(Event{Kind: EventLinkDown, Reason: ReasonTransport, Peer: nbr})
+	if n.alive {
+		e.breakLink(now, nbr)
+	}
+}
+
+// resetLink forgets what was learned through n and its measurements, for
+// a link that was re-established.
+func (e *Engine) resetLink(now time.Time, n *neighbor) {
+	if n.alive {
+		e.breakLink(now, n.addr)
+	}
+	*n = neighbor{
+		addr: n.addr, alive: n.alive, lastHeard: n.lastHeard, timerAt: n.timerAt,
+		outSeq: n.outSeq, rerr: n.rerr,
+	}
+}
+
+func (e *Engine) armHello(now time.Time) {
+	iv := e.cfg.HelloInterval
+	jitter := time.Duration(e.rng.Int64N(int64(iv/8) + 1))
+	e.timers.arm(&e.helloAt, now.Add(iv-jitter), timerHello, protocols.Addr{}, 0)
+}
+
+// helloRound sends a HELLO to every neighbor with a transport link, alive
+// or not, so that a silent one can come back.
+func (e *Engine) helloRound(now time.Time) {
+	for _, n := range e.nbrList {
+		e.sendHello(now, n)
+	}
+	if len(e.nbrList) > 0 {
+		e.armHello(now)
+	}
+}
+
+func (e *Engine) sendHello(now time.Time, n *neighbor) {
+	n.outSeq++
+	if n.outSeq == 0 {
+		n.outSeq = 1
+	}
+	h := protocols.Hello{
+		Interval: e.cfg.HelloInterval,
+		Instance: e.instance,
+		Seq:      n.outSeq,
+		NodeSeq:  e.seq,
+		Window:   n.inLen,
+		Heard:    uint8(bits.OnesCount32(n.inBits & windowMask(n.inLen))),
+	}
+	if n.inSeq != 0 {
+		hold := now.Sub(n.inAt).Truncate(time.Microsecond)
+		if hold >= 0 && hold <= time.Duration(math.MaxUint32)*time.Microsecond {
+			h.EchoSeq, h.EchoHold = n.inSeq, hold
+		}
+	}
+	i := n.outSeq % sentRing
+	n.sentSeq[i], n.sentAt[i] = n.outSeq, now
+	frame, err := h.AppendBinary(e.arena.alloc(protocols.HelloSize))
+	if err != nil {
+		return
+	}
+	e.out(n.addr, protocols.TypeHello, frame)
+}
+
+func windowMask(n uint8) uint32 {
+	if n >= 32 {
+		return math.MaxUint32
+	}
+	return 1<<n - 1
+}
+
+// stepHello processes a HELLO from n.
+func (e *Engine) stepHello(now time.Time, n *neighbor, h *protocols.Hello) {
+	if n.hasInstance && h.Instance != n.instance {
+		e.resetLink(now, n)
+		n.alive = true
+		e.event(Event{Kind: EventLinkUp, Reason: ReasonRestart, Peer: n.addr})
+	}
+	n.instance, n.hasInstance = h.Instance, true
+	n.interval = h.Interval
+	e.heard(now, n)
+
+	// Reception window over the neighbor's HELLO sequence numbers.
+	switch {
+	case n.inLen == 0:
+		n.inSeq, n.inBits, n.inLen = h.Seq, 1, 1
+	case seqNewer(h.Seq, n.inSeq):
+		shift := h.Seq - n.inSeq
+		if shift >= 32 {
+			n.inBits = 1
+		} else {
+			n.inBits = n.inBits<<shift | 1
+		}
+		n.inLen = uint8(min(uint32(n.inLen)+shift, protocols.HelloWindow))
+		n.inSeq = h.Seq
+	default: // late or duplicate
+		if back := n.inSeq - h.Seq; back < uint32(n.inLen) {
+			n.inBits |= 1 << back
+		}
+	}
+	if h.Seq == n.inSeq {
+		n.inAt = now
+	}
+
+	// Round-trip time from the echo of one of our HELLOs.
+	if h.EchoSeq != 0 {
+		i := h.EchoSeq % sentRing
+		if n.sentSeq[i] == h.EchoSeq {
+			if sample := now.Sub(n.sentAt[i]) - h.EchoHold; sample >= 0 {
+				if !n.hasRTT {
+					n.srtt, n.hasRTT = sample, true
+				} else {
+					n.srtt += (sample - n.srtt) / 8
+				}
+			}
+		}
+	}
+	n.outWindow, n.outHeard = h.Window, h.Heard
+	e.updateCost(n)
+
+	e.offer(now, n.addr, n.addr, 1, h.NodeSeq, e.linkCost(n.addr), e.cfg.ActiveRouteTimeout, ReasonHello)
+}
+
+// updateCost recomputes n's link cost from its measurements:
+// ETX × (RTT/2 + HopCost), with ETX = 1/(out delivery × in delivery)
+// capped at maxETX, and 2 × NodeTraversalTime standing in for the RTT
+// until it is measured. In µs, at least 1.
+func (e *Engine) updateCost(n *neighbor) {
+	rtt := n.srtt
+	if !n.hasRTT {
+		rtt = 2 * e.cfg.NodeTraversalTime
+	}
+	base := uint64((rtt/2 + e.cfg.HopCost) / time.Microsecond)
+	num, den := uint64(1), uint64(1)
+	if n.outWindow > 0 {
+		num *= uint64(n.outWindow)
+		den *= uint64(n.outHeard)
+	}
+	if n.inLen > 0 {
+		num *= uint64(n.inLen)
+		den *= uint64(bits.OnesCount32(n.inBits & windowMask(n.inLen)))
+	}
+	var c uint64
+	if den == 0 || num > maxETX*den {
+		c = base * maxETX
+	} else {
+		c = base * num / den
+	}
+	n.cost = uint32(min(max(c, 1), math.MaxUint32))
+}
+
+// linkCost returns the cost of the link to nbr for new routes, with the
+// avoid penalty.
+func (e *Engine) linkCost(nbr protocols.Addr) uint32 {
+	n := e.nbrs[nbr]
+	if n == nil {
+		return math.MaxUint32
+	}
+	c := n.cost
+	if _, ok := e.avoid[nbr]; ok {
+		c = addCost(c, uint32(min(e.cfg.AvoidPenalty/time.Microsecond, math.MaxUint32)))
+	}
+	return c
+}
+
+// addCost adds path costs, saturating.
+func addCost(a, b uint32) uint32 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return math.MaxUint32
+}
+
+func (n *neighbor) info(e *Engine) NeighborInfo {
+	ratio := func(heard, window uint64) float64 {
+		if window == 0 {
+			return 1
+		}
+		return float64(heard) / float64(window)
+	}
+	_, avoided := e.avoid[n.addr]
+	return NeighborInfo{
+		Addr:        n.addr,
+		Alive:       n.alive,
+		RTT:         n.srtt,
+		DeliveryOut: ratio(uint64(n.outHeard), uint64(n.outWindow)),
+		DeliveryIn:  ratio(uint64(bits.OnesCount32(n.inBits&windowMask(n.inLen))), uint64(n.inLen)),
+		Cost:        time.Duration(e.linkCost(n.addr)) * time.Microsecond,
+		Avoided:     avoided,
+	}
+}

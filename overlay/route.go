@@ -1,0 +1,200 @@
+package overlay
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
+
+// route is one routing table entry.
+//
+// The loop-freedom invariant (docs/protocol.md, "Loop freedom"): order
+// route states by (seq, then lower cost); every change of an entry moves
+// it strictly up this order, and a valid entry's next hop held, when the
+// entry was installed, a state strictly above the entry's own. Installing
+// only better states, adding a positive link cost to whatever a neighbor
+// advertises, and raising seq when a valid entry becomes invalid keep it.
+type route struct {
+	dst, next protocols.Addr
+	hops      uint8
+	seq       uint32
+	cost      uint32 // µs; meaningless while invalid
+	valid     bool
+	// expires is the end of the lifetime of a valid entry, and the time
+	// an invalid one is deleted.
+	expires time.Time
+	timerAt time.Time
+	usedAt  time.Time // DATA last forwarded or sent on it
+	sentAt  time.Time // DATA last originated by this node on it
+
+	// precursors are the neighbors that use this node as next hop to dst:
+	// they get an RERR when the route breaks.
+	precursors []protocols.Addr
+}
+
+// seqNewer reports whether sequence number a is newer than b, comparing
+// in signed 32-bit arithmetic so that numbers may wrap.
+func seqNewer(a, b uint32) bool { return int32(a-b) > 0 }
+
+// seqMax returns the newer of two sequence numbers; 0 means unknown and
+// loses to any other.
+func seqMax(a, b uint32) uint32 {
+	if a == 0 || (b != 0 && seqNewer(b, a)) {
+		return b
+	}
+	return a
+}
+
+// nextSeq returns the sequence number after s, skipping 0 (unknown).
+func nextSeq(s uint32) uint32 {
+	if s++; s == 0 {
+		s = 1
+	}
+	return s
+}
+
+// better reports whether the state (seq, cost) beats r's: a newer
+// sequence number, or the same one with a lower cost or over an invalid
+// entry (whose seq was raised when it became invalid, so only news from
+// the destination itself reaches it).
+func (r *route) better(seq, cost uint32) bool {
+	switch {
+	case seqNewer(seq, r.seq):
+		return true
+	case seq != r.seq:
+		return false
+	case !r.valid:
+		return true
+	}
+	return cost < r.cost
+}
+
+// offer considers a route to dst via the neighbor next with the given
+// hop count, sequence number, path cost and lifetime. It installs the
+// route if it beats the entry, or refreshes the lifetime of the entry if it
+// is the same route again, and returns the entry (nil if dst is the node
+// itself or the table is full).
+func (e *Engine) offer(now time.Time, dst, next protocols.Addr, hops uint8, seq, cost uint32, lifetime time.Duration, how Reason) *route {
+	if dst == e.self {
+		return nil
+	}
+	r := e.routes[dst]
+	if r == nil {
+		if len(e.routes) >= e.cfg.MaxRoutes {
+			return nil
+		}
+		r = &route{dst: dst}
+		e.routes[dst] = r
+	} else if !r.better(seq, cost) {
+		if r.valid && r.next == next && r.seq == seq {
+			e.extend(now, r, lifetime)
+		}
+		return r
+	}
+	changed := !r.valid || r.next != next
+	if i := slices.Index(r.precursors, next); i >= 0 {
+		r.precursors = slices.Delete(r.precursors, i, i+1)
+	}
+	r.next, r.hops, r.seq, r.cost, r.valid = next, hops, seq, cost, true
+	r.expires = now.Add(lifetime)
+	e.timers.arm(&r.timerAt, r.expires, timerRoute, dst, 0)
+	if changed {
+		e.event(Event{Kind: EventRouteFound, Reason: how, Peer: dst, Via: next, Hops: int(hops),
+			Cost: time.Duration(cost) * time.Microsecond, Seq: seq})
+	}
+	if d := e.disc[dst]; d != nil {
+		e.discoveryDone(now, d, r)
+	}
+	return r
+}
+
+// extend makes a valid route live at least lifetime from now.
+func (e *Engine) extend(now time.Time, r *route, lifetime time.Duration) {
+	if !r.valid {
+		return
+	}
+	if exp := now.Add(lifetime); exp.After(r.expires) {
+		r.expires = exp // the queued timer finds the new deadline when it fires
+	}
+}
+
+// invalidate makes a valid route invalid, raising its sequence number
+// past both its own and seq, and keeps the entry for DeletePeriod.
+func (e *Engine) invalidate(now time.Time, r *route, seq uint32, why Reason) {
+	r.seq = seqMax(nextSeq(r.seq), seq)
+	r.valid = false
+	r.expires = now.Add(e.cfg.DeletePeriod)
+	e.timers.arm(&r.timerAt, r.expires, timerRoute, r.dst, 0)
+	if why != ReasonNone {
+		e.event(Event{Kind: EventRouteLost, Reason: why, Peer: r.dst, Via: r.next, Seq: r.seq})
+	}
+}
+
+// expireRoute runs when r's lifetime may have ended.
+func (e *Engine) expireRoute(now time.Time, r *route) {
+	if r.expires.After(now) {
+		e.timers.arm(&r.timerAt, r.expires, timerRoute, r.dst, 0)
+		return
+	}
+	if r.valid {
+		e.invalidate(now, r, 0, ReasonNone)
+		return
+	}
+	delete(e.routes, r.dst)
+}
+
+// breakLink invalidates every valid route through the neighbor nbr, whose
+// link just failed. A route that carried DATA for others recently is
+// repaired locally if allowed; the others are reported to their
+// precursors with RERR, and a route that carried this node's own DATA is
+// rediscovered at once.
+func (e *Engine) breakLink(now time.Time, nbr protocols.Addr) {
+	broken := e.sortedRoutes(func(r *route) bool { return r.valid && r.next == nbr })
+	// Discoveries below may sort routes again: work on a copy.
+	broken = append([]*route(nil), broken...)
+	for _, r := range broken {
+		e.invalidate(now, r, 0, ReasonLinkBreak)
+		active := now.Sub(r.usedAt) <= e.cfg.ActiveRouteTimeout
+		switch {
+		case e.disc[r.dst] != nil:
+			// A discovery is already under way; it takes over.
+			e.queueRERR(r, nbr)
+		case active && e.cfg.LocalRepair && len(r.precursors) > 0 && int(r.hops) <= e.cfg.MaxRepairTTL:
+			e.startDiscovery(now, r.dst, ReasonRepair)
+		default:
+			e.queueRERR(r, nbr)
+			if e.recentlySent(now, r) {
+				e.startDiscovery(now, r.dst, ReasonRefresh)
+			}
+		}
+	}
+	e.flushRERR(now)
+}
+
+// recentlySent reports whether this node originated DATA on r within the
+// last ActiveRouteTimeout.
+func (e *Engine) recentlySent(now time.Time, r *route) bool {
+	return !r.sentAt.IsZero() && now.Sub(r.sentAt) <= e.cfg.ActiveRouteTimeout
+}
+
+// addPrecursor records that the neighbor p uses this node as next hop
+// for r.
+func addPrecursor(r *route, p protocols.Addr) {
+	if p == r.next || p.IsZero() || slices.Contains(r.precursors, p) {
+		return
+	}
+	r.precursors = append(r.precursors, p)
+}
+
+func (r *route) info() RouteInfo {
+	cost := time.Duration(r.cost) * time.Microsecond
+	if !r.valid {
+		cost = time.Duration(math.MaxInt64)
+	}
+	return RouteInfo{
+		Dst: r.dst, NextHop: r.next, Hops: int(r.hops), Seq: r.seq, Cost: cost,
+		Valid: r.valid, Expires: r.expires, Precursors: len(r.precursors),
+	}
+}
