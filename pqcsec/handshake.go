@@ -178,7 +178,11 @@ func (h *Initiator) Step(reply []byte, now time.Time) ([]byte, error) {
 	}
 	h3 := mixHash(h2, m.sealed)
 
-	ssS, ct, err := encap(peerRec.keys.kem)
+	peerKEM, err := peerRec.keys.kemKey()
+	if err != nil {
+		return nil, fmt.Errorf("peer record: %w", err)
+	}
+	ssS, ct, err := encap(peerKEM)
 	if err != nil {
 		return nil, err
 	}

@@ -157,7 +157,9 @@ func (id *Identity) setKEM(seed [32]byte) error {
 	if err != nil {
 		return fmt.Errorf("pqcsec: kem key: %w", err)
 	}
-	pub, err := newPublicKeys(id.ed.Public().(ed25519.PublicKey), id.dsaPub, kem.PublicKey(), nil)
+	kemPub := kem.PublicKey()
+	pub, err := newPublicKeys(id.ed.Public().(ed25519.PublicKey), id.dsaPub,
+		func() (hpke.PublicKey, error) { return kemPub, nil }, nil)
 	if err != nil {
 		return err
 	}

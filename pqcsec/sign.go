@@ -5,8 +5,10 @@ import (
 	"crypto/ed25519"
 	"crypto/hpke"
 	"crypto/mlkem"
+	"crypto/sha256"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -60,13 +62,17 @@ var xwing = hpke.MLKEM768X25519()
 type PublicKeys struct {
 	ed  ed25519.PublicKey
 	dsa *mldsa65.PublicKey
-	kem hpke.PublicKey
+	kem func() (hpke.PublicKey, error) // parsed on first use (see ParsePublicKeys)
 	id  peer.ID
 	raw []byte
 }
 
 // ParsePublicKeys decodes and checks an encoded public key set
 // (PublicKeysSize bytes). A suite byte other than SuiteHybrid is ErrDowngrade.
+//
+// The KEM key is checked here (every ML-KEM-768 coefficient below q, as
+// FIPS 203 requires of encapsulation keys) but expanded only when something
+// is first encapsulated to it: most parsed key sets only verify signatures.
 func ParsePublicKeys(b []byte) (*PublicKeys, error) {
 	if len(b) > 0 && b[0] != SuiteHybrid {
 		return nil, fmt.Errorf("%w: public keys suite %#x", ErrDowngrade, b[0])
@@ -80,14 +86,39 @@ func ParsePublicKeys(b []byte) (*PublicKeys, error) {
 	kemb := raw[1+ed25519.PublicKeySize+mldsa65.PublicKeySize:]
 	dsa := new(mldsa65.PublicKey)
 	dsa.Unpack((*[mldsa65.PublicKeySize]byte)(dsab))
-	kem, err := xwing.NewPublicKey(kemb)
-	if err != nil {
-		return nil, malformed("public keys: kem key: %v", err)
+	if !mlkemKeyReduced(kemb[:mlkem.EncapsulationKeySize768]) {
+		return nil, malformed("public keys: kem key: ml-kem-768 coefficient not below q")
 	}
+	kem := sync.OnceValues(func() (hpke.PublicKey, error) {
+		k, err := xwing.NewPublicKey(kemb)
+		if err != nil {
+			return nil, malformed("public keys: kem key: %v", err)
+		}
+		return k, nil
+	})
 	return newPublicKeys(ed25519.PublicKey(edb), dsa, kem, raw)
 }
 
-func newPublicKeys(ed ed25519.PublicKey, dsa *mldsa65.PublicKey, kem hpke.PublicKey, raw []byte) (*PublicKeys, error) {
+// mlkemKeyReduced reports whether every 12-bit coefficient of an ML-KEM-768
+// encapsulation key's vector (its first 1152 bytes; the last 32 are a seed)
+// is below q = 3329.
+func mlkemKeyReduced(ek []byte) bool {
+	const q = 3329
+	v := ek[:len(ek)-32]
+	for i := 0; i+3 <= len(v); i += 3 {
+		a := uint16(v[i]) | uint16(v[i+1]&0x0f)<<8
+		b := uint16(v[i+1]>>4) | uint16(v[i+2])<<4
+		if a >= q || b >= q {
+			return false
+		}
+	}
+	return true
+}
+
+// kemKey is the parsed X-Wing encapsulation key.
+func (p *PublicKeys) kemKey() (hpke.PublicKey, error) { return p.kem() }
+
+func newPublicKeys(ed ed25519.PublicKey, dsa *mldsa65.PublicKey, kem func() (hpke.PublicKey, error), raw []byte) (*PublicKeys, error) {
 	lp, err := crypto.UnmarshalEd25519PublicKey(ed)
 	if err != nil {
 		return nil, malformed("public keys: ed25519 key: %v", err)
@@ -101,7 +132,11 @@ func newPublicKeys(ed ed25519.PublicKey, dsa *mldsa65.PublicKey, kem hpke.Public
 		raw = append(raw, SuiteHybrid)
 		raw = append(raw, ed...)
 		raw = append(raw, dsa.Bytes()...)
-		raw = append(raw, kem.Bytes()...)
+		k, err := kem()
+		if err != nil {
+			return nil, err
+		}
+		raw = append(raw, k.Bytes()...)
 	}
 	return &PublicKeys{ed: ed, dsa: dsa, kem: kem, id: id, raw: raw}, nil
 }
@@ -139,6 +174,13 @@ func (p *PublicKeys) Equal(q *PublicKeys) bool {
 func (p *PublicKeys) SameSigner(q *PublicKeys) bool {
 	n := 1 + ed25519.PublicKeySize + mldsa65.PublicKeySize
 	return p != nil && q != nil && bytes.Equal(p.raw[:n], q.raw[:n])
+}
+
+// Fingerprint is the SHA-256 of the signature keys (Ed25519 ‖ ML-DSA-65, the
+// encoding's bytes 1..1984). It identifies the signer and does not change
+// when the KEM key rotates; policies pin it (PolicyConfig.Pins).
+func (p *PublicKeys) Fingerprint() [32]byte {
+	return sha256.Sum256(p.raw[1 : 1+ed25519.PublicKeySize+mldsa65.PublicKeySize])
 }
 
 // Verify checks a hybrid signature made by Identity.Sign in the given domain.

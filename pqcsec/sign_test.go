@@ -3,6 +3,7 @@ package pqcsec
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/mlkem"
 	"errors"
 	"strings"
 	"testing"
@@ -148,5 +149,34 @@ func TestVerifyPeer(t *testing.T) {
 	}
 	if err := VerifyPeer(a.PeerID(), keys, "routing/hello", []byte("beacon!"), sig); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("other message: %v, want ErrBadSignature", err)
+	}
+}
+
+// The cheap ML-KEM key check agrees with the standard library's full parse,
+// at the boundary q-1 / q for both coefficients packed in three bytes.
+func TestMLKEMKeyReduced(t *testing.T) {
+	keys, _ := testIdentity(t, 1).PublicKeys().MarshalBinary()
+	ek := keys[PublicKeysSize-KEMPublicKeySize : PublicKeysSize-32]
+	put := func(b []byte, first bool, v uint16) {
+		if first {
+			b[0], b[1] = byte(v), b[1]&0xf0|byte(v>>8)
+		} else {
+			b[1], b[2] = b[1]&0x0f|byte(v<<4), byte(v>>4)
+		}
+	}
+	for _, tc := range []struct {
+		at    int
+		first bool
+		v     uint16
+	}{{0, true, 3328}, {0, true, 3329}, {0, false, 3328}, {0, false, 3329}, {1149, true, 4095}, {1149, false, 3329}, {1149, false, 0}} {
+		b := bytes.Clone(ek)
+		put(b[tc.at:], tc.first, tc.v)
+		_, stdErr := mlkem.NewEncapsulationKey768(b)
+		if got := mlkemKeyReduced(b); got != (stdErr == nil) {
+			t.Errorf("coefficient %d at %d (first %v): check says %v, crypto/mlkem says %v", tc.v, tc.at, tc.first, got, stdErr)
+		}
+		if tc.v >= 3329 && stdErr == nil {
+			t.Errorf("crypto/mlkem accepted coefficient %d", tc.v)
+		}
 	}
 }
