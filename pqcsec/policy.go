@@ -2,6 +2,7 @@ package pqcsec
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -64,6 +65,7 @@ const (
 	ReasonUnknownAction      Reason = iota + 1 // the action is not one of Actions()
 	ReasonDenyListed                           // the peer is on the deny list
 	ReasonQuarantined                          // governance quarantined the peer (all but connect)
+	ReasonKeyNotPinned                         // the peer's keys are pinned and these differ
 	ReasonNoSPIFFEID                           // the peer presented no SPIFFE ID
 	ReasonSPIFFEMismatch                       // the SPIFFE ID names another peer
 	ReasonForeignTrustDomain                   // the SPIFFE ID is in a trust domain not allowed
@@ -78,6 +80,7 @@ var reasonNames = [...]string{
 	ReasonUnknownAction:      "unknown action",
 	ReasonDenyListed:         "peer on deny list",
 	ReasonQuarantined:        "peer quarantined",
+	ReasonKeyNotPinned:       "keys differ from the pinned keys",
 	ReasonNoSPIFFEID:         "no SPIFFE ID",
 	ReasonSPIFFEMismatch:     "SPIFFE ID names another peer",
 	ReasonForeignTrustDomain: "foreign trust domain",
@@ -114,13 +117,14 @@ func (d Decision) String() string {
 // trusts the fields, it does not verify signatures.
 type Subject struct {
 	Peer     peer.ID
+	Keys     *PublicKeys // the peer's verified keys, or nil if unknown
 	SPIFFEID spiffeid.ID // zero if the peer presented none
 	Claim    *Claim      // verified attestation claim, or nil
 }
 
 // SubjectOf is the subject described by a verified identity record.
 func SubjectOf(r *Record) Subject {
-	return Subject{Peer: r.PeerID(), SPIFFEID: r.SPIFFEID(), Claim: r.Claim()}
+	return Subject{Peer: r.PeerID(), Keys: r.Keys(), SPIFFEID: r.SPIFFEID(), Claim: r.Claim()}
 }
 
 // PolicyConfig is the static part of a policy. Allow, Deny and Measurements
@@ -134,6 +138,11 @@ type PolicyConfig struct {
 	Allow []peer.ID
 	// Deny refuses these peers everything; it wins over every other rule.
 	Deny []peer.ID
+	// Pins maps peers to the fingerprint of their signature keys
+	// (PublicKeys.Fingerprint); a pinned peer presenting other keys, or
+	// none, is refused. Pinning is what resists an attacker who can forge
+	// Ed25519 (docs/security.md, threat model).
+	Pins map[peer.ID][32]byte
 	// AttestFor lists the actions that need a fresh attestation claim
 	// matching one of Measurements.
 	AttestFor []Action
@@ -187,6 +196,7 @@ type PolicyEngine struct {
 	mu           sync.RWMutex
 	allow        map[peer.ID]struct{}
 	deny         map[peer.ID]struct{}
+	pins         map[peer.ID][32]byte
 	quarantine   map[peer.ID]struct{}
 	measurements []Measurement
 }
@@ -202,6 +212,7 @@ func NewPolicyEngine(cfg PolicyConfig) (*PolicyEngine, error) {
 		maxAge:       cfg.AttestationMaxAge,
 		allow:        peerSet(cfg.Allow),
 		deny:         peerSet(cfg.Deny),
+		pins:         maps.Clone(cfg.Pins),
 		quarantine:   map[peer.ID]struct{}{},
 		measurements: slices.Clone(cfg.Measurements),
 	}
@@ -226,8 +237,8 @@ func peerSet(ps []peer.ID) map[peer.ID]struct{} {
 }
 
 // Decide answers whether s may do a at now. Rules, first match wins:
-// unknown action; deny list; quarantine (every action but connect); missing
-// or mismatched SPIFFE ID; trust domain not allowed; allow list; attestation
+// unknown action; deny list; quarantine (every action but connect); pinned
+// keys that differ; missing or mismatched SPIFFE ID; trust domain not allowed; allow list; attestation
 // (present, fresh, allowed measurement) for the actions in AttestFor; else
 // allow.
 func (e *PolicyEngine) Decide(s Subject, a Action, now time.Time) Decision {
@@ -242,6 +253,9 @@ func (e *PolicyEngine) Decide(s Subject, a Action, now time.Time) Decision {
 	}
 	if _, ok := e.quarantine[s.Peer]; ok && a != ActionConnect {
 		return deny(ReasonQuarantined)
+	}
+	if pin, ok := e.pins[s.Peer]; ok && (s.Keys == nil || s.Keys.PeerID() != s.Peer || s.Keys.Fingerprint() != pin) {
+		return deny(ReasonKeyNotPinned)
 	}
 	if s.SPIFFEID.IsZero() {
 		return deny(ReasonNoSPIFFEID)
@@ -355,6 +369,14 @@ func (e *PolicyEngine) SetDeny(ps []peer.ID) {
 	m := peerSet(ps)
 	e.mu.Lock()
 	e.deny = m
+	e.mu.Unlock()
+}
+
+// SetPins replaces the key pins (peer → PublicKeys.Fingerprint).
+func (e *PolicyEngine) SetPins(pins map[peer.ID][32]byte) {
+	pins = maps.Clone(pins)
+	e.mu.Lock()
+	e.pins = pins
 	e.mu.Unlock()
 }
 

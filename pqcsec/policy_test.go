@@ -32,10 +32,15 @@ func TestPolicyDecisions(t *testing.T) {
 	noSPIFFE.SPIFFEID = spiffeid.ID{}
 	mismatch := member
 	mismatch.SPIFFEID = denied.SPIFFEID
+	impostor := member // a forged record: member's peer ID, other keys
+	impostor.Keys = foreign.Keys
+	unknownKeys := member
+	unknownKeys.Keys = nil
 
 	e, err := NewPolicyEngine(PolicyConfig{
 		TrustDomains: []spiffeid.TrustDomain{testTD},
 		Deny:         []peer.ID{denied.Peer},
+		Pins:         map[peer.ID][32]byte{member.Peer: member.Keys.Fingerprint()},
 		AttestFor:    []Action{ActionVote, ActionPropose},
 		Measurements: []Measurement{{BinarySHA256: member.Claim.BinarySHA256}},
 	})
@@ -77,6 +82,8 @@ func TestPolicyDecisions(t *testing.T) {
 		{"wrong measurement", wrongBinary, attested(ReasonUnknownMeasurement)},
 		{"no SPIFFE ID", noSPIFFE, every(ReasonNoSPIFFEID)},
 		{"SPIFFE ID of another peer", mismatch, every(ReasonSPIFFEMismatch)},
+		{"pinned peer, other keys", impostor, every(ReasonKeyNotPinned)},
+		{"pinned peer, keys unknown", unknownKeys, every(ReasonKeyNotPinned)},
 	} {
 		for _, a := range Actions() {
 			t.Run(fmt.Sprintf("%s/%s", tc.name, a), func(t *testing.T) {
@@ -129,6 +136,20 @@ func TestPolicySetters(t *testing.T) {
 	check("still quarantined", b, ActionVote, ReasonQuarantined)
 	e.SetQuarantine(nil)
 	check("list replaced", b, ActionVote, ReasonAllowed)
+
+	// Pins follow the signature keys, so a KEM rotation keeps matching.
+	id := testIdentity(t, 1)
+	e.SetPins(map[peer.ID][32]byte{a.Peer: id.PublicKeys().Fingerprint()})
+	check("pinned", a, ActionRoute, ReasonAllowed)
+	rotated, err := id.Rotate(testRand(77), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("pinned after rotation", SubjectOf(rotated), ActionRoute, ReasonAllowed)
+	e.SetPins(map[peer.ID][32]byte{a.Peer: {1}})
+	check("pin changed", a, ActionRoute, ReasonKeyNotPinned)
+	e.SetPins(nil)
+	check("pins cleared", a, ActionRoute, ReasonAllowed)
 }
 
 func TestPolicyConfigValidation(t *testing.T) {
