@@ -78,29 +78,46 @@ func (r *Record) CheckFresh(now time.Time) error {
 	return nil
 }
 
-// appendBody appends the signed part of the record layout:
+// recordFields is the layout of a record before any of it is checked
+// cryptographically.
+type recordFields struct {
+	keys     []byte // PublicKeysSize bytes
+	version  uint64
+	expiry   time.Time
+	spiffeID string
+	claim    *Claim
+	sig      []byte
+	bodyLen  int // bytes covered by sig
+}
+
+// appendRecordBody appends the signed part of the record layout:
 //
 //	format 0x01 ‖ public keys (PublicKeysSize) ‖ version (8) ‖
 //	expiry (8, ns since 1970) ‖ len(1) SPIFFE ID ‖ claim flag (1: 0 or 1) ‖
 //	claim (if flag is 1)
 //
 // The signature (domain "pqcsec/record") over these bytes follows.
-func (r *Record) appendBody(b []byte) []byte {
+func appendRecordBody(b []byte, f *recordFields) []byte {
 	b = append(b, recordFormat)
-	b = append(b, r.keys.raw...)
-	b = binary.BigEndian.AppendUint64(b, r.version)
-	b = appendTime(b, r.expiry)
-	b = appendStr(b, r.spiffeID.String())
-	if r.claim == nil {
+	b = append(b, f.keys...)
+	b = binary.BigEndian.AppendUint64(b, f.version)
+	b = appendTime(b, f.expiry)
+	b = appendStr(b, f.spiffeID)
+	if f.claim == nil {
 		return append(b, 0)
 	}
-	return appendClaim(append(b, 1), r.claim)
+	return appendClaim(append(b, 1), f.claim)
 }
 
-// ParseRecord decodes an identity record and verifies both halves of its
-// signature. It does not judge expiry (CheckFresh) or which peer should own
-// it (RecordValidator, the handshake).
-func ParseRecord(b []byte) (*Record, error) {
+func (r *Record) appendBody(b []byte) []byte {
+	return appendRecordBody(b, &recordFields{
+		keys: r.keys.raw, version: r.version, expiry: r.expiry, spiffeID: r.spiffeID.String(), claim: r.claim,
+	})
+}
+
+// decodeRecordFields checks a record's layout and bounds without any
+// cryptography.
+func decodeRecordFields(b []byte) (*recordFields, error) {
 	if len(b) > MaxRecordSize {
 		return nil, malformed("record: length %d over %d", len(b), MaxRecordSize)
 	}
@@ -108,32 +125,43 @@ func ParseRecord(b []byte) (*Record, error) {
 	if f := d.u8("format"); d.err == nil && f != recordFormat {
 		d.fail("unknown format")
 	}
-	keyBytes := d.take(PublicKeysSize, "public keys")
-	r := &Record{}
-	r.version = d.u64("version")
-	r.expiry = d.time("expiry")
-	sid := d.str("spiffe id", 1, MaxSPIFFEIDSize)
+	f := &recordFields{}
+	f.keys = d.take(PublicKeysSize, "public keys")
+	f.version = d.u64("version")
+	if d.err == nil && f.version == 0 {
+		d.fail("version 0")
+	}
+	f.expiry = d.time("expiry")
+	f.spiffeID = d.str("spiffe id", 1, MaxSPIFFEIDSize)
 	switch flag := d.u8("claim flag"); {
 	case d.err != nil:
 	case flag == 1:
-		r.claim = decodeClaim(&d)
+		f.claim = decodeClaim(&d)
 	case flag != 0:
 		d.fail("claim flag not 0 or 1")
 	}
-	n := d.off
-	sig := d.take(SignatureSize, "signature")
+	f.bodyLen = d.off
+	f.sig = d.take(SignatureSize, "signature")
 	d.end()
 	if d.err != nil {
 		return nil, d.err
 	}
-	if r.version == 0 {
-		return nil, malformed("record: version 0")
+	return f, nil
+}
+
+// ParseRecord decodes an identity record and verifies both halves of its
+// signature. It does not judge expiry (CheckFresh) or which peer should own
+// it (RecordValidator, the handshake).
+func ParseRecord(b []byte) (*Record, error) {
+	f, err := decodeRecordFields(b)
+	if err != nil {
+		return nil, err
 	}
-	var err error
-	if r.keys, err = ParsePublicKeys(keyBytes); err != nil {
+	r := &Record{claim: f.claim, version: f.version, expiry: f.expiry}
+	if r.keys, err = ParsePublicKeys(f.keys); err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
-	if r.spiffeID, err = spiffeid.FromString(sid); err != nil {
+	if r.spiffeID, err = spiffeid.FromString(f.spiffeID); err != nil {
 		return nil, malformed("record: spiffe id: %v", err)
 	}
 	if p, err := PeerFromSPIFFE(r.spiffeID); err != nil {
@@ -141,7 +169,7 @@ func ParseRecord(b []byte) (*Record, error) {
 	} else if p != r.keys.PeerID() {
 		return nil, fmt.Errorf("%w: record spiffe id names %s, keys are %s", ErrPeerMismatch, p, r.keys.PeerID())
 	}
-	if err := verify(r.keys, domainRecord, b[:n], sig); err != nil {
+	if err := verify(r.keys, domainRecord, b[:f.bodyLen], f.sig); err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
 	r.raw = bytes.Clone(b)
@@ -230,25 +258,25 @@ func (v RecordValidator) validate(key string, value []byte, now time.Time) (*Rec
 // returns the first validation error.
 func (v RecordValidator) Select(key string, values [][]byte) (int, error) {
 	now := v.Now()
-	best, bestErr := -1, error(nil)
-	var br *Record
+	best, firstErr := -1, error(nil)
+	var bestRec *Record
 	for i, val := range values {
 		r, err := v.validate(key, val, now)
 		if err != nil {
-			if bestErr == nil {
-				bestErr = err
+			if firstErr == nil {
+				firstErr = err
 			}
 			continue
 		}
-		if br == nil || better(r, br) {
-			best, br = i, r
+		if bestRec == nil || better(r, bestRec) {
+			best, bestRec = i, r
 		}
 	}
 	if best < 0 {
-		if bestErr == nil {
-			bestErr = errors.New("pqcsec: no records to select from")
+		if firstErr == nil {
+			firstErr = errors.New("pqcsec: no records to select from")
 		}
-		return -1, bestErr
+		return -1, firstErr
 	}
 	return best, nil
 }
