@@ -1,5 +1,3 @@
-// Command x0tta6bl4 runs and controls an x0tta6bl4 mesh node. See the
-// README for the commands; `x0tta6bl4 help` lists them.
 package main
 
 import (

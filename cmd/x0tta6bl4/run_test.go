@@ -119,3 +119,31 @@ func TestInitIDConfig(t *testing.T) {
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
+
+// TestDevnetJSON: with --json, stdout is one JSON object with the issue's
+// fields and nothing else; the status lines go to stderr.
+func TestDevnetJSON(t *testing.T) {
+	stdout, stderr, err := run(t, "devnet", "--nodes", "3", "--duration", "5s", "--json", "--memory", "--status", "1s")
+	if err != nil {
+		t.Fatalf("devnet: %v\n%s", err, stderr)
+	}
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout)
+	}
+	if dec.More() || strings.Count(stdout, "\n") != 1 {
+		t.Errorf("stdout holds more than one JSON object: %q", stdout)
+	}
+	for _, k := range []string{"nodes", "min_peers", "max_peers", "dht_put_get_ok", "gossip_sent", "gossip_delivered", "gossip_p99_ms"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("summary lacks %s: %s", k, stdout)
+		}
+	}
+	if m["nodes"] != 3.0 || m["dht_put_get_ok"] != true || m["gossip_delivered"] != m["gossip_sent"].(float64)*2 {
+		t.Errorf("summary %s", stdout)
+	}
+	if !strings.Contains(stderr, "peers=[") {
+		t.Errorf("no status line on stderr: %q", stderr)
+	}
+}

@@ -1,0 +1,17 @@
+// Command x0tta6bl4 runs and controls an x0tta6bl4 mesh node.
+//
+// # Usage
+//
+//	x0tta6bl4 init [--repo DIR] [--profile lan|wan|local]
+//	x0tta6bl4 daemon [--repo DIR] [--bootstrap MULTIADDR]... [--listen MULTIADDR]... [--api HOST:PORT]
+//	x0tta6bl4 id [--repo DIR] [--json]
+//	x0tta6bl4 peers [--repo DIR] [--json]
+//	x0tta6bl4 config show [--repo DIR | --profile lan|wan|local]
+//	x0tta6bl4 devnet [--nodes N] [--duration D] [--json]
+//
+// The repo defaults to $X0TTA6BL4_REPO, else ~/.x0tta6bl4. id and peers ask
+// the running daemon through the API address it writes into the repo.
+//
+// The command is thin: main calls Run, Run looks the command up in a table
+// (run.go) and each group of commands lives in its own cmd_*.go file.
+package main
