@@ -47,6 +47,26 @@
 // The procfs source always reports its own namespace: run the process in
 // it (ip netns exec).
 //
+// The UDP programs attach to the root of the cgroup v2 hierarchy, found in
+// /proc/self/mountinfo (not assumed to be /sys/fs/cgroup); where this mount
+// namespace shows none, as under ip netns exec, Load mounts cgroup2 on a
+// temporary directory just long enough to open it. Config.CgroupPath
+// narrows the accounting to one cgroup.
+//
+// # Tests and benchmarks
+//
+// `go test ./bpf/...` as root runs both collectors inside network
+// namespaces it creates and removes (needs iproute2, iptables and
+// /dev/net/tun): exact bytes of a TCP transfer and a UDP exchange,
+// retransmissions and NETFILTER_DROP drops induced by an iptables statistic
+// rule, RTT over a path delayed 25 ms each way by a TUN relay (within 20%),
+// and receive-buffer drops. Without root they skip, saying why.
+// BenchmarkCollect (per source, 10 to 1,000 sockets) and
+// BenchmarkLoopbackTCP (programs none / attached, with the kernel's own
+// run-time accounting of the programs) give the cost figures;
+// `-run TestCollectorCPUAt1Hz -bpf.soak=20s` measures CPU per second at a
+// 1 Hz collection over 1,000 sockets.
+//
 // # Map layouts
 //
 // The programs and user space share these records (host byte order but

@@ -31,6 +31,15 @@ const (
 	tcpStateNewSynRcv = 12
 )
 
+// What the collector asks sock_diag for.
+const (
+	// all TCP states but LISTEN, TIME_WAIT and NEW_SYN_RECV, which have no
+	// tcp_info
+	tcpDiagStates = ^uint32(0) &^ (1<<tcpStateListen | 1<<tcpStateTimeWait | 1<<tcpStateNewSynRcv)
+	diagExtTCP    = 1<<(inetDiagInfo-1) | 1<<(inetDiagSkMeminfo-1)
+	diagExtUDP    = 1 << (inetDiagSkMeminfo - 1)
+)
+
 // diagRequest encodes an inet_diag_req_v2 dump request:
 //
 //	nlmsghdr   len u32 | type u16 = SOCK_DIAG_BY_FAMILY | flags u16 | seq u32 | pid u32

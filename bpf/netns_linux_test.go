@@ -5,7 +5,6 @@ package bpf
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,36 +128,42 @@ func onNetnsThread(ns string, fn func() error) error {
 	return <-errc
 }
 
-// openTun creates the TUN device name (IP packets, no header) in ns.
-func openTun(ns, name string) (*os.File, error) {
-	var f *os.File
+// openTun creates the TUN device name (IP packets, no header) in ns and
+// returns its non-blocking descriptor.
+func openTun(ns, name string) (int, error) {
+	fd := -1
 	err := onNetnsThread(ns, func() error {
-		fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+		tfd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 		if err != nil {
 			return fmt.Errorf("open /dev/net/tun: %w", err)
 		}
 		ifr, err := unix.NewIfreq(name)
 		if err != nil {
-			unix.Close(fd)
+			unix.Close(tfd)
 			return err
 		}
 		ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
-		if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-			unix.Close(fd)
+		if err := unix.IoctlIfreq(tfd, unix.TUNSETIFF, ifr); err != nil {
+			unix.Close(tfd)
 			return fmt.Errorf("TUNSETIFF %s: %w", name, err)
 		}
-		f = os.NewFile(uintptr(fd), name)
+		fd = tfd
 		return nil
 	})
-	return f, err
+	return fd, err
 }
 
 // delayLink joins two namespaces with a point-to-point IP link whose every
 // packet is held for delay in each direction by a user-space relay between
 // two TUN devices. This kernel has no netem; this gives a path with a
 // known RTT of 2*delay.
+//
+// The relay's threads run at real-time priority where allowed and sleep in
+// the kernel (poll, clock_nanosleep), so a busy machine does not stretch
+// the delay by its scheduling latency.
 type delayLink struct {
-	a, b   *os.File
+	a, b   int
+	stop   atomic.Bool
 	wg     sync.WaitGroup
 	closed sync.Once
 }
@@ -177,7 +183,7 @@ func newDelayLink(t testing.TB, nsA, nsB string, delay time.Duration) *delayLink
 	}
 	b, err := openTun(nsB, "x0d0")
 	if err != nil {
-		a.Close()
+		unix.Close(a)
 		t.Skipf("needs TUN devices: %v", err)
 	}
 	l := &delayLink{a: a, b: b}
@@ -196,34 +202,55 @@ type heldPacket struct {
 	pkt []byte
 }
 
+// realtime moves the calling goroutine onto its own thread at real-time
+// priority. The thread is never unlocked, so it ends with the goroutine.
+func realtime() {
+	runtime.LockOSThread()
+	_ = unix.SchedSetAttr(0, &unix.SchedAttr{
+		Size:     unix.SizeofSchedAttr,
+		Policy:   unix.SCHED_FIFO,
+		Priority: 10,
+	}, 0)
+}
+
 // relay copies packets from src to dst, each delay after it was read.
 // The delay is constant, so a FIFO keeps the order.
-func (l *delayLink) relay(src, dst *os.File, delay time.Duration) {
+func (l *delayLink) relay(src, dst int, delay time.Duration) {
 	q := make(chan heldPacket, 4096)
 	l.wg.Add(2)
 	go func() {
 		defer l.wg.Done()
 		defer close(q)
-		for {
-			buf := make([]byte, 65536)
-			n, err := src.Read(buf)
-			if err != nil {
-				return
+		realtime()
+		fds := []unix.PollFd{{Fd: int32(src), Events: unix.POLLIN}}
+		for !l.stop.Load() {
+			if n, err := unix.Poll(fds, 50); err != nil && err != unix.EINTR || n <= 0 {
+				continue
 			}
-			select {
-			case q <- heldPacket{due: time.Now().Add(delay), pkt: buf[:n]}:
-			default: // queue full: the link drops, like a real one
+			for {
+				buf := make([]byte, 65536)
+				n, err := unix.Read(src, buf)
+				if err != nil || n <= 0 {
+					break
+				}
+				select {
+				case q <- heldPacket{due: time.Now().Add(delay), pkt: buf[:n]}:
+				default: // queue full: the link drops, like a real one
+				}
 			}
 		}
 	}()
 	go func() {
 		defer l.wg.Done()
+		realtime()
 		for p := range q {
-			time.Sleep(time.Until(p.due))
-			if _, err := dst.Write(p.pkt); err != nil && errors.Is(err, os.ErrClosed) {
-				for range q {
+			if d := time.Until(p.due); d > 0 {
+				ts := unix.NsecToTimespec(d.Nanoseconds())
+				for unix.ClockNanosleep(unix.CLOCK_MONOTONIC, 0, &ts, &ts) == unix.EINTR {
 				}
-				return
+			}
+			if !l.stop.Load() {
+				_, _ = unix.Write(dst, p.pkt)
 			}
 		}
 	}()
@@ -231,8 +258,9 @@ func (l *delayLink) relay(src, dst *os.File, delay time.Duration) {
 
 func (l *delayLink) close() {
 	l.closed.Do(func() {
-		l.a.Close()
-		l.b.Close()
+		l.stop.Store(true)
 		l.wg.Wait()
+		unix.Close(l.a)
+		unix.Close(l.b)
 	})
 }

@@ -101,14 +101,6 @@ func (s *procfsSource) unavailable() []string {
 
 func (s *procfsSource) close() error { return s.diag.close() }
 
-const (
-	// all TCP states but LISTEN, TIME_WAIT and NEW_SYN_RECV, which have no
-	// tcp_info
-	tcpDiagStates = ^uint32(0) &^ (1<<tcpStateListen | 1<<tcpStateTimeWait | 1<<tcpStateNewSynRcv)
-	diagExtTCP    = 1<<(inetDiagInfo-1) | 1<<(inetDiagSkMeminfo-1)
-	diagExtUDP    = 1 << (inetDiagSkMeminfo - 1)
-)
-
 func (s *procfsSource) observe(obs *observation) error {
 	for _, family := range []uint8{afInet, afInet6} {
 		err := s.diag.dump(family, protoTCP, diagExtTCP, tcpDiagStates, func(d *diagSocket) {

@@ -50,3 +50,14 @@ func (r Report) Missing() []string {
 	}
 	return out
 }
+
+// attachedNames lists the names of the attached programs in load order.
+func (r Report) attachedNames() []string {
+	var out []string
+	for _, p := range r.Programs {
+		if p.Attached {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
