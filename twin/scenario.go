@@ -87,8 +87,8 @@ type Scenario struct {
 	// Detection says whether failures are silent or notified.
 	Detection Detection
 	// Flows is the number of traffic flows, each between a distinct pair
-	// of nodes drawn at random among the nodes no fault names. Default:
-	// min(nodes/2, 50), at least 1 when there are two such nodes.
+	// of nodes drawn at random among the nodes no fault names, distinct
+	// while there are enough pairs. Default: min(pairs, 50).
 	Flows int
 	// FlowRate is the packets per second each flow sends. Default 10.
 	FlowRate float64
@@ -139,10 +139,7 @@ func (sc Scenario) withDefaults(free int) Scenario {
 		sc.Drain = 2 * time.Second
 	}
 	if sc.Flows == 0 {
-		sc.Flows = min(free/2, 50)
-		if sc.Flows == 0 && free >= 2 {
-			sc.Flows = 1
-		}
+		sc.Flows = min(free*(free-1), 50)
 	}
 	if sc.FlowRate == 0 {
 		sc.FlowRate = 10

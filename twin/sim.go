@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/overlay"
 )
 
 // router is what the simulator needs from one node's routing engine: the
@@ -18,8 +20,9 @@ type router interface {
 	step(now time.Time, from int32, frame []byte) error
 	tick(now time.Time)
 	send(now time.Time, dst int32, payload []byte) error
-	// deadline returns when the engine next needs a tick, or false if it
-	// cannot say (then the simulator ticks it periodically).
+	// deadline returns when the engine next needs a tick (the zero time
+	// for not until its next input), or false if it cannot say; then
+	// the simulator ticks it periodically.
 	deadline() (time.Time, bool)
 	// drain appends everything the engine has ready to out and
 	// acknowledges it (Ready then Advance).
@@ -36,6 +39,8 @@ type routerFactory interface {
 	isData(frame []byte) bool
 	// tickInterval is the spacing of periodic ticks.
 	tickInterval() time.Duration
+	// describe renders an engine event for the timeline.
+	describe(note) string
 }
 
 // output is what an engine asked its driver to do.
@@ -74,7 +79,7 @@ const (
 type note struct {
 	kind noteKind
 	peer int32 // -1 when the event names no node
-	text string
+	ev   overlay.Event
 }
 
 type nbrRef struct {
@@ -411,7 +416,7 @@ func (s *sim) schedulePeriodicTick(i int32, after int64) {
 func (s *sim) scheduleDeadline(i int32) {
 	n := &s.nodes[i]
 	d, ok := n.r.deadline()
-	if !ok || !n.alive {
+	if !ok || !n.alive || d.IsZero() {
 		return
 	}
 	at := int64(d.Sub(s.base))
@@ -564,12 +569,12 @@ func (s *sim) noted(at int32, nt note) {
 	if nt.kind == noteNeighborLost && s.firstAt >= 0 && s.detectAt < 0 && nt.peer >= 0 {
 		if li := s.linkTo(at, nt.peer); li >= 0 && !s.links[li].up {
 			s.detectAt = s.now
-			s.addTimeline(at, nt.text)
+			s.addTimeline(at, s.fac.describe(nt))
 			return
 		}
 	}
-	if nt.peer >= 0 && !s.nodes[nt.peer].alive {
-		s.addTimeline(at, nt.text)
+	if nt.peer >= 0 && !s.nodes[nt.peer].alive && len(s.timeline) < maxTimeline {
+		s.addTimeline(at, s.fac.describe(nt))
 	}
 }
 
@@ -586,7 +591,7 @@ func (s *sim) addTimeline(at int32, text string) {
 
 // apply carries out a fault.
 func (s *sim) apply(f Fault) {
-	if s.firstAt < 0 {
+	if s.firstAt < 0 && (f.Kind == NodeDown || f.Kind == LinkDown || f.Kind == Partition) {
 		s.firstAt = s.now
 	}
 	switch f.Kind {

@@ -86,6 +86,7 @@ func (f *directFactory) newRouter(i int32, _ uint32, _ uint64) (router, error) {
 
 func (f *directFactory) isData(frame []byte) bool    { return len(frame) > 0 && frame[0] == fakeData }
 func (f *directFactory) tickInterval() time.Duration { return time.Second }
+func (f *directFactory) describe(n note) string      { return n.ev.Kind.String() }
 
 func pair(t *testing.T, p LinkProfile) *Topology {
 	t.Helper()

@@ -1,0 +1,306 @@
+package twin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// ErrUsage is returned for command-line mistakes, after the usage has
+// been printed.
+var ErrUsage = errors.New("twin: usage")
+
+const cliUsage = `usage: x0tta6bl4 twin <command> [flags]
+
+commands:
+  simulate   run the real routing engine on a simulated mesh and fail nodes
+  cascade    predict a load cascade (Motter–Lai) after a node fails
+
+Run "x0tta6bl4 twin <command> -h" for the flags of a command.
+`
+
+// RunCLI runs the twin command line: args are what follows "twin" (for
+// example simulate --nodes 10 --fail node-3). Results go to stdout,
+// progress, usage and diagnostics to stderr. It never panics on user
+// input; mistakes return an error wrapping ErrUsage.
+func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, cliUsage)
+		return fmt.Errorf("%w: no command", ErrUsage)
+	}
+	switch args[0] {
+	case "simulate":
+		return runSimulate(ctx, args[1:], stdout, stderr)
+	case "cascade":
+		return runCascade(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, cliUsage)
+		return nil
+	default:
+		fmt.Fprint(stderr, cliUsage)
+		return fmt.Errorf("%w: unknown command %q", ErrUsage, args[0])
+	}
+}
+
+// topologyFlags are the flags that choose the mesh, shared by both
+// commands.
+type topologyFlags struct {
+	nodes        int
+	connectivity float64
+	kind         string
+	file         string
+	degree       int
+	beta         float64
+	attach       int
+	disconnected bool
+	seed         uint64
+	latency      time.Duration
+	jitter       time.Duration
+	loss         float64
+	bandwidth    float64
+	queue        time.Duration
+}
+
+func (f *topologyFlags) register(fs *flag.FlagSet) {
+	def := DefaultLinkProfile()
+	fs.IntVar(&f.nodes, "nodes", 10, "number of nodes")
+	fs.Float64Var(&f.connectivity, "connectivity", 0.3, "link probability between any two nodes (random topology)")
+	fs.StringVar(&f.kind, "topology", "random", "random, ring, star, grid, small-world, scale-free or file")
+	fs.StringVar(&f.file, "file", "", "JSON edge list to load (implies --topology file)")
+	fs.IntVar(&f.degree, "degree", 4, "neighbors per node before rewiring (small-world, even)")
+	fs.Float64Var(&f.beta, "rewire", 0.1, "rewiring probability (small-world)")
+	fs.IntVar(&f.attach, "attach", 2, "links per new node (scale-free)")
+	fs.BoolVar(&f.disconnected, "allow-disconnected", false, "do not join the components of a random or small-world topology")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed of every random choice")
+	fs.DurationVar(&f.latency, "latency", def.Latency, "one-way link latency (generated topologies)")
+	fs.DurationVar(&f.jitter, "jitter", def.Jitter, "link jitter bound (generated topologies)")
+	fs.Float64Var(&f.loss, "loss", def.Loss, "link frame loss probability (generated topologies)")
+	fs.Float64Var(&f.bandwidth, "bandwidth", float64(def.Bandwidth)/1e6, "link rate in Mbit/s, 0 unlimited (generated topologies)")
+	fs.DurationVar(&f.queue, "queue", def.QueueLimit, "longest wait for a busy link before a frame is dropped, 0 unlimited")
+}
+
+func (f *topologyFlags) build() (*Topology, error) {
+	if f.file != "" {
+		return LoadTopology(f.file)
+	}
+	rng := topologyRNG(f.seed)
+	var (
+		top *Topology
+		err error
+	)
+	switch f.kind {
+	case "random":
+		top, err = Random(f.nodes, f.connectivity, !f.disconnected, rng)
+	case "ring":
+		top, err = Ring(f.nodes)
+	case "star":
+		top, err = Star(f.nodes)
+	case "grid":
+		top, err = GridN(f.nodes)
+	case "small-world":
+		top, err = SmallWorld(f.nodes, f.degree, f.beta, !f.disconnected, rng)
+	case "scale-free":
+		top, err = ScaleFree(f.nodes, f.attach, rng)
+	case "file":
+		return nil, fmt.Errorf("%w: --topology file needs --file", ErrUsage)
+	default:
+		return nil, fmt.Errorf("%w: unknown topology %q", ErrUsage, f.kind)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	p := LinkProfile{Latency: f.latency, Jitter: f.jitter, Loss: f.loss, Bandwidth: int64(f.bandwidth * 1e6), QueueLimit: f.queue}
+	if err := p.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	top.SetProfile(p)
+	return top, nil
+}
+
+// nodeList is a repeatable, comma-separable flag of node names.
+type nodeList []string
+
+func (n *nodeList) String() string { return strings.Join(*n, ",") }
+
+func (n *nodeList) Set(v string) error {
+	for _, name := range strings.Split(v, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			*n = append(*n, name)
+		}
+	}
+	return nil
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("x0tta6bl4 twin "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	return nil
+}
+
+func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("simulate", stderr)
+	var (
+		topo      topologyFlags
+		fail      nodeList
+		failAt    time.Duration
+		recoverAt time.Duration
+		duration  time.Duration
+		detection string
+		flows     int
+		rate      float64
+		profile   string
+		asJSON    bool
+		plotPath  string
+		progress  bool
+	)
+	topo.register(fs)
+	fs.Var(&fail, "fail", "node to fail (repeatable or comma-separated)")
+	fs.DurationVar(&failAt, "fail-at", 10*time.Second, "virtual time of the failure")
+	fs.DurationVar(&recoverAt, "recover-at", 0, "virtual time the failed nodes restart, 0 never")
+	fs.DurationVar(&duration, "duration", 60*time.Second, "virtual time during which traffic flows")
+	fs.StringVar(&detection, "detection", "silent", "silent (power loss: only HELLO timeouts notice) or notified (killed process: neighbors see the stream reset)")
+	fs.IntVar(&flows, "flows", 0, "number of flows between random node pairs, 0 for min(pairs, 50)")
+	fs.Float64Var(&rate, "rate", 10, "packets per second per flow")
+	fs.StringVar(&profile, "profile", "lan", "routing engine profile: lan or local")
+	fs.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
+	fs.StringVar(&plotPath, "plot", "", "write a PNG of delivery ratio and connectivity over time")
+	fs.BoolVar(&progress, "progress", true, "draw a progress bar on stderr for runs longer than a second")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	top, err := topo.build()
+	if err != nil {
+		return err
+	}
+	tw := New("twin")
+	tw.Seed = topo.seed
+	tw.Topology = top
+	if tw.Routing, err = routingProfile(profile); err != nil {
+		return err
+	}
+	sc := Scenario{Duration: duration, Seed: topo.seed, Flows: flows, FlowRate: rate}
+	switch detection {
+	case "silent":
+		sc.Detection = Silent
+	case "notified":
+		sc.Detection = Notified
+	default:
+		return fmt.Errorf("%w: unknown detection %q", ErrUsage, detection)
+	}
+	if recoverAt > 0 && recoverAt <= failAt {
+		return fmt.Errorf("%w: --recover-at %v is not after --fail-at %v", ErrUsage, recoverAt, failAt)
+	}
+	for _, n := range fail {
+		if _, err := top.Index(n); err != nil {
+			return fmt.Errorf("%w: --fail: %w", ErrUsage, err)
+		}
+		sc.Faults = append(sc.Faults, Fault{At: failAt, Kind: NodeDown, Node: n})
+		if recoverAt > 0 {
+			sc.Faults = append(sc.Faults, Fault{At: recoverAt, Kind: NodeUp, Node: n})
+		}
+	}
+	if len(fail) > 0 {
+		tw.Name = "fail " + fail.String()
+	}
+	var bar *progressBar
+	if progress {
+		bar = newProgressBar(stderr)
+		sc.Progress = bar.update
+	}
+	res, err := tw.Simulate(ctx, sc)
+	bar.finish()
+	if err != nil {
+		return err
+	}
+	if plotPath != "" {
+		if err := SavePlot(plotPath, res); err != nil {
+			return err
+		}
+	}
+	if asJSON {
+		return writeJSON(stdout, res)
+	}
+	printResult(stdout, res)
+	return nil
+}
+
+func runCascade(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("cascade", stderr)
+	var (
+		topo      topologyFlags
+		fail      string
+		threshold float64
+		asJSON    bool
+	)
+	topo.register(fs)
+	fs.StringVar(&fail, "fail", "node-3", "node whose failure triggers the cascade")
+	fs.Float64Var(&threshold, "threshold", 0.5, "utilisation of every node before the failure, in (0, 1]: α = 1/threshold − 1")
+	fs.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	top, err := topo.build()
+	if err != nil {
+		return err
+	}
+	tw := New("cascade")
+	tw.Topology = top
+	res, err := tw.PredictCascadeFailure(fail, threshold)
+	if err != nil {
+		if errors.Is(err, ErrUnknownNode) {
+			return fmt.Errorf("%w: --fail: %w", ErrUsage, err)
+		}
+		return err
+	}
+	if asJSON {
+		return writeJSON(stdout, res)
+	}
+	fmt.Fprintf(stdout, "trigger %s, threshold %g (α = %g), %d nodes\n", res.Trigger, threshold, res.Alpha, len(top.Nodes))
+	for i, r := range res.Rounds {
+		fmt.Fprintf(stdout, "round %d: %s\n", i, strings.Join(r, " "))
+	}
+	fmt.Fprintf(stdout, "failed %d of %d; connected fraction of survivors %.4f; largest component %.4f\n",
+		res.Failed, len(top.Nodes), res.ConnectedFraction, res.LargestComponent)
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	return nil
+}
+
+func printResult(w io.Writer, r *Result) {
+	fmt.Fprintf(w, "%s: %d nodes, %d links, %d flows, seed %d, %.0f s virtual in %.2f s wall (%.0f×, %.0f events/s)\n",
+		r.Name, r.Nodes, r.Links, r.Flows, r.Seed, r.VirtualSeconds, r.WallSeconds, r.VirtualPerWall, r.EventsPerSecond)
+	if r.FailAtSeconds >= 0 {
+		rec := ""
+		if !r.Recovered {
+			rec = " (not all flows recovered)"
+		}
+		fmt.Fprintf(w, "failure at %.1f s: detected after %.3f s, MTTR %.3f s%s, %d flows affected, %d unservable\n",
+			r.FailAtSeconds, r.DetectionSeconds, r.MTTRSeconds, rec, r.FlowsAffected, r.FlowsUnservable)
+	}
+	fmt.Fprintf(w, "connectivity maintained %.4f, delivery ratio %.4f (%d/%d), control overhead %.2f frames per packet, mean hops %.2f\n",
+		r.ConnectivityMaintained, r.DeliveryRatio, r.PacketsDelivered, r.PacketsSent, r.ControlOverhead, r.MeanHops)
+	fmt.Fprintf(w, "trace %s, %d events\n", r.TraceHash, r.Events)
+}

@@ -1,0 +1,172 @@
+package twin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCLIUsageErrors(t *testing.T) {
+	tests := map[string][]string{
+		"no command":         nil,
+		"unknown command":    {"frobnicate"},
+		"unknown flag":       {"cascade", "--colour", "red"},
+		"stray argument":     {"cascade", "extra"},
+		"unknown topology":   {"cascade", "--topology", "torus"},
+		"unknown node":       {"cascade", "--fail", "node-99"},
+		"bad connectivity":   {"cascade", "--connectivity", "2"},
+		"file without path":  {"cascade", "--topology", "file"},
+		"bad link figure":    {"cascade", "--loss", "1"},
+		"sim unknown node":   {"simulate", "--fail", "nobody"},
+		"sim bad detection":  {"simulate", "--detection", "psychic"},
+		"sim early recovery": {"simulate", "--fail", "node-1", "--fail-at", "5s", "--recover-at", "2s"},
+		"sim bad profile":    {"simulate", "--profile", "mars"},
+	}
+	for name, args := range tests {
+		var out, errOut bytes.Buffer
+		err := RunCLI(context.Background(), args, &out, &errOut)
+		if !errors.Is(err, ErrUsage) {
+			t.Errorf("%s: error %v, want ErrUsage", name, err)
+		}
+		if out.Len() != 0 {
+			t.Errorf("%s: wrote %q to stdout", name, out.String())
+		}
+	}
+}
+
+func TestCLICascade(t *testing.T) {
+	tests := []struct {
+		name          string
+		args          []string
+		wantFailed    int
+		wantConnected float64
+	}{
+		{"star hub", []string{"--topology", "star", "--nodes", "8", "--fail", "node-0"}, 1, 0},
+		{"ring", []string{"--topology", "ring", "--nodes", "8", "--fail", "node-3"}, 1, 1},
+		{"file", []string{"--file", "testdata/house.json", "--fail", "gw", "--threshold", "1"}, 2, 1.0 / 3},
+	}
+	for _, tt := range tests {
+		var out, errOut bytes.Buffer
+		args := append([]string{"cascade", "--json"}, tt.args...)
+		if err := RunCLI(context.Background(), args, &out, &errOut); err != nil {
+			t.Fatalf("%s: %v (%s)", tt.name, err, errOut.String())
+		}
+		var res CascadeResult
+		dec := json.NewDecoder(&out)
+		if err := dec.Decode(&res); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if dec.More() {
+			t.Errorf("%s: more than one JSON object", tt.name)
+		}
+		if res.Failed != tt.wantFailed || res.ConnectedFraction != tt.wantConnected {
+			t.Errorf("%s: failed %d connected %v, want %d and %v", tt.name, res.Failed, res.ConnectedFraction, tt.wantFailed, tt.wantConnected)
+		}
+	}
+	var out bytes.Buffer
+	if err := RunCLI(context.Background(), []string{"cascade", "--topology", "star", "--nodes", "5", "--fail", "node-0"}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "round 0: node-0") || !strings.Contains(out.String(), "connected fraction of survivors 0.0000") {
+		t.Errorf("text output lacks the rounds or the fraction:\n%s", out.String())
+	}
+}
+
+func TestRenderProgress(t *testing.T) {
+	tests := []struct {
+		done, total time.Duration
+		want        string
+	}{
+		{0, 62 * time.Second, "[>                             ]   0%  0/62 s virtual  1.5 s wall"},
+		{31 * time.Second, 62 * time.Second, "[===============>              ]  50%  31/62 s virtual  1.5 s wall"},
+		{62 * time.Second, 62 * time.Second, "[==============================] 100%  62/62 s virtual  1.5 s wall"},
+	}
+	for _, tt := range tests {
+		if got := renderProgress(tt.done, tt.total, 1500*time.Millisecond); got != tt.want {
+			t.Errorf("renderProgress(%v, %v)\n got %q\nwant %q", tt.done, tt.total, got, tt.want)
+		}
+	}
+	// Within the first second nothing is drawn.
+	var buf bytes.Buffer
+	bar := newProgressBar(&buf)
+	bar.update(time.Second, 2*time.Second)
+	bar.finish()
+	if buf.Len() != 0 {
+		t.Errorf("drew %q within the first second", buf.String())
+	}
+	var nilBar *progressBar
+	nilBar.update(time.Second, 2*time.Second)
+	nilBar.finish()
+}
+
+func TestPlotWritesPNG(t *testing.T) {
+	r := &Result{
+		Name: "plot", Nodes: 10, Seed: 1, VirtualSeconds: 20, FailAtSeconds: 5, MTTRSeconds: 3, Recovered: true,
+		Connectivity: []Point{{0, 1}, {5, 0.8}},
+		Delivery:     []Point{{1, 1}, {2, 1}, {5, 0.4}, {6, 0.2}, {8, 1}, {19, 1}},
+	}
+	path := filepath.Join(t.TempDir(), "out.png")
+	if err := SavePlot(path, r); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("not a PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() < 400 || b.Dy() < 200 {
+		t.Errorf("image is %v", b)
+	}
+}
+
+func TestCLISimulateJSON(t *testing.T) {
+	plotPath := filepath.Join(t.TempDir(), "run.png")
+	var out, errOut bytes.Buffer
+	args := []string{"simulate", "--nodes", "10", "--connectivity", "0.3", "--seed", "6", "--fail", "node-3",
+		"--fail-at", "5s", "--duration", "20s", "--json", "--plot", plotPath}
+	if err := RunCLI(context.Background(), args, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	dec := json.NewDecoder(&out)
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil {
+		t.Fatal(err)
+	}
+	if dec.More() {
+		t.Error("more than one JSON object")
+	}
+	for _, k := range []string{"mttr_seconds", "connectivity_maintained", "delivery_ratio", "events", "wall_seconds", "trace_hash"} {
+		if _, ok := obj[k]; !ok {
+			t.Errorf("JSON lacks %q", k)
+		}
+	}
+	if obj["fail_at_seconds"] != 5.0 || obj["nodes"] != 10.0 {
+		t.Errorf("fail_at_seconds %v nodes %v, want 5 and 10", obj["fail_at_seconds"], obj["nodes"])
+	}
+	if fi, err := os.Stat(plotPath); err != nil || fi.Size() == 0 {
+		t.Errorf("plot not written: %v", err)
+	}
+
+	out.Reset()
+	args = []string{"simulate", "--topology", "ring", "--nodes", "8", "--fail", "node-3", "--fail-at", "4s", "--recover-at", "8s",
+		"--detection", "notified", "--profile", "local", "--duration", "12s", "--progress=false"}
+	if err := RunCLI(context.Background(), args, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"8 nodes, 8 links", "failure at 4.0 s", "connectivity maintained"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("text output lacks %q:\n%s", want, out.String())
+		}
+	}
+}

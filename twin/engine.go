@@ -1,0 +1,154 @@
+package twin
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/overlay"
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
+
+// routingProfile returns the overlay configuration a CLI profile names.
+func routingProfile(name string) (overlay.Config, error) {
+	switch name {
+	case "lan":
+		return overlay.DefaultLANConfig(), nil
+	case "wan":
+		return overlay.DefaultWANConfig(), nil
+	case "local":
+		return overlay.DefaultLocalConfig(), nil
+	}
+	return overlay.Config{}, fmt.Errorf("%w: unknown routing profile %q (lan, wan or local)", ErrUsage, name)
+}
+
+// NodeAddr is the mesh address the twin gives a node: the address a peer
+// whose binary peer ID were the node's name would have.
+func NodeAddr(name string) protocols.Addr { return protocols.AddrFromPeerID([]byte(name)) }
+
+// addrBook maps node indices to mesh addresses and back for one run.
+type addrBook struct {
+	addr  []protocols.Addr
+	index map[protocols.Addr]int32
+	names []string
+}
+
+func newAddrBook(top *Topology) (*addrBook, error) {
+	b := &addrBook{
+		addr:  make([]protocols.Addr, len(top.Nodes)),
+		index: make(map[protocols.Addr]int32, len(top.Nodes)),
+		names: make([]string, len(top.Nodes)),
+	}
+	for i, n := range top.Nodes {
+		a := NodeAddr(n.Name)
+		if j, dup := b.index[a]; dup {
+			return nil, fmt.Errorf("twin: nodes %q and %q share address %s", top.Nodes[j].Name, n.Name, a.Short())
+		}
+		b.addr[i], b.index[a], b.names[i] = a, int32(i), n.Name
+	}
+	return b, nil
+}
+
+// lookup returns the index of a, or -1 for an address outside the mesh
+// (the zero address of a locally sent drop, say).
+func (b *addrBook) lookup(a protocols.Addr) int32 {
+	if i, ok := b.index[a]; ok {
+		return i
+	}
+	return -1
+}
+
+// overlayFactory builds real overlay engines.
+type overlayFactory struct {
+	cfg  overlay.Config
+	book *addrBook
+}
+
+var _ routerFactory = (*overlayFactory)(nil)
+
+func newOverlayFactory(top *Topology, cfg overlay.Config) (routerFactory, error) {
+	book, err := newAddrBook(top)
+	if err != nil {
+		return nil, err
+	}
+	return &overlayFactory{cfg: cfg, book: book}, nil
+}
+
+func (f *overlayFactory) newRouter(i int32, restart uint32, seed uint64) (router, error) {
+	rng := rand.New(rand.NewPCG(seed, uint64(i)<<32|uint64(restart)))
+	e, err := overlay.NewEngine(f.cfg, f.book.addr[i], rng)
+	if err != nil {
+		return nil, err
+	}
+	return &overlayRouter{e: e, book: f.book}, nil
+}
+
+func (f *overlayFactory) isData(frame []byte) bool {
+	t, err := protocols.PeekType(frame)
+	return err == nil && t == protocols.TypeData
+}
+
+func (f *overlayFactory) tickInterval() time.Duration { return f.cfg.HelloInterval / 4 }
+
+// overlayRouter drives one overlay.Engine exactly as the libp2p driver
+// does, translating node indices to mesh addresses.
+type overlayRouter struct {
+	e    *overlay.Engine
+	book *addrBook
+}
+
+var _ router = (*overlayRouter)(nil)
+
+func (r *overlayRouter) linkUp(now time.Time, nbr int32)   { r.e.LinkUp(now, r.book.addr[nbr]) }
+func (r *overlayRouter) linkDown(now time.Time, nbr int32) { r.e.LinkDown(now, r.book.addr[nbr]) }
+func (r *overlayRouter) tick(now time.Time)                { r.e.Tick(now) }
+
+func (r *overlayRouter) step(now time.Time, from int32, frame []byte) error {
+	return r.e.Step(now, r.book.addr[from], frame)
+}
+
+func (r *overlayRouter) send(now time.Time, dst int32, payload []byte) error {
+	return r.e.Send(now, r.book.addr[dst], payload)
+}
+
+func (r *overlayRouter) deadline() (time.Time, bool) { return r.e.NextDeadline(), true }
+
+// drain copies Ready into out and calls Advance. Frames and payloads
+// belong to the caller once handed out, so only the structs are copied.
+func (r *overlayRouter) drain(out *output) {
+	if !r.e.HasReady() {
+		return
+	}
+	rd := r.e.Ready()
+	for _, m := range rd.Messages {
+		out.msgs = append(out.msgs, outMsg{to: r.book.lookup(m.To), frame: m.Frame})
+	}
+	for _, d := range rd.Deliveries {
+		out.deliveries = append(out.deliveries, delivery{from: r.book.lookup(d.From), payload: d.Payload, hops: d.Hops})
+	}
+	for _, ev := range rd.Events {
+		nt := note{peer: r.book.lookup(ev.Peer), ev: ev}
+		if ev.Kind == overlay.EventLinkDown {
+			nt.kind = noteNeighborLost
+		}
+		out.notes = append(out.notes, nt)
+	}
+	r.e.Advance()
+}
+
+func (f *overlayFactory) describe(n note) string { return f.book.describe(n.ev) }
+
+// describe renders an engine event for the timeline.
+func (b *addrBook) describe(ev overlay.Event) string {
+	s := ev.Kind.String()
+	if ev.Reason != overlay.ReasonNone {
+		s += " (" + ev.Reason.String() + ")"
+	}
+	if i := b.lookup(ev.Peer); i >= 0 {
+		s += " " + b.names[i]
+	}
+	if i := b.lookup(ev.Via); i >= 0 {
+		s += " via " + b.names[i]
+	}
+	return s
+}
