@@ -77,7 +77,7 @@
 //	                 family u8 | state u8 | closed u8 | pad u8 |
 //	                 srtt_us u32 | rttvar_us u32 | total_retrans u32 | segs_in u32 |
 //	                 segs_out u32 | lost u32 | bytes_sent u64 | bytes_retrans u64 |
-//	                 bytes_acked u64 | bytes_received u64 | updated_ns u64   (112 bytes)
+//	                 bytes_acked u64 | bytes_received u64                   (104 bytes)
 //	udp_flows  key   netns u64 | laddr [16]u8 | raddr [16]u8 | lport u16 | rport u16 |
 //	                 family u8 | proto u8 | pad [2]u8                        (48 bytes)
 //	           value bytes_sent u64 | bytes_received u64 | packets_sent u64 |

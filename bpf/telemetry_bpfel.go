@@ -61,7 +61,6 @@ type telemetryTcpStats struct {
 	BytesRetrans  uint64
 	BytesAcked    uint64
 	BytesReceived uint64
-	UpdatedNs     uint64
 }
 
 // Names of all BPF objects in the ELF.

@@ -64,7 +64,6 @@ struct tcp_stats {
 	__u64 bytes_retrans;
 	__u64 bytes_acked;
 	__u64 bytes_received;
-	__u64 updated_ns;
 };
 
 struct flow_key {
@@ -181,7 +180,6 @@ static __always_inline void fill_counters(struct tcp_stats *s, struct tcp_sock *
 	s->bytes_retrans = tp->bytes_retrans;
 	s->bytes_acked = tp->bytes_acked;
 	s->bytes_received = tp->bytes_received;
-	s->updated_ns = bpf_ktime_get_ns();
 }
 
 // snapshot copies the counters of a TCP socket into tcp_socks.
@@ -382,12 +380,15 @@ static __always_inline int count_udp(struct __sk_buff *skb, int egress)
 	__u32 hdr, payload, segs;
 	struct ports_hdr ports;
 
+	__u8 l4;
+
+	// Most packets are TCP: look at the protocol byte alone first.
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct ip4_hdr ip;
 
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+		if (bpf_skb_load_bytes(skb, offsetof(struct ip4_hdr, protocol), &l4, 1) || l4 != PROTO_UDP)
 			return 1;
-		if (ip.protocol != PROTO_UDP)
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
 			return 1;
 		hdr = (ip.version_ihl & 0x0f) * 4;
 		key.family = AF_INET;
@@ -401,9 +402,9 @@ static __always_inline int count_udp(struct __sk_buff *skb, int egress)
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 		struct ip6_hdr ip;
 
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+		if (bpf_skb_load_bytes(skb, offsetof(struct ip6_hdr, nexthdr), &l4, 1) || l4 != PROTO_UDP)
 			return 1;
-		if (ip.nexthdr != PROTO_UDP)
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
 			return 1;
 		hdr = sizeof(ip);
 		key.family = AF_INET6;
