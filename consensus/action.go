@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"encoding/json"
 	"fmt"
 	"unicode/utf8"
 )
@@ -41,6 +42,9 @@ func (k ActionKind) String() string {
 	return fmt.Sprintf("action(%d)", uint8(k))
 }
 
+// MarshalText implements encoding.TextMarshaler.
+func (k ActionKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
 // Limits on action fields.
 const (
 	maxActionBody   = 1200
@@ -52,21 +56,51 @@ const (
 // Quarantine asks every node to isolate a peer (the policy engine adds it to
 // its quarantine list; routing avoids it).
 type Quarantine struct {
-	Peer   PeerID
-	Reason string // free text for operators, at most 256 bytes
+	Peer   PeerID `json:"peer"`
+	Reason string `json:"reason,omitempty"` // free text for operators, at most 256 bytes
 }
 
 // SetParameter asks every node to set a named network parameter.
 type SetParameter struct {
-	Name  string // 1..64 bytes of [a-z0-9._-]
-	Value string // at most 1024 bytes of UTF-8, interpreted by the parameter's owner
+	Name  string `json:"name"`  // 1..64 bytes of [a-z0-9._-]
+	Value string `json:"value"` // at most 1024 bytes of UTF-8, interpreted by the parameter's owner
 }
 
 // AcceptModel asks every node to accept an anomaly model, named and pinned
 // by the SHA-256 of its serialized form.
 type AcceptModel struct {
-	Name   string // 1..64 bytes of [a-z0-9._-]
-	Digest Hash
+	Name   string `json:"name"` // 1..64 bytes of [a-z0-9._-]
+	Digest Hash   `json:"digest"`
+}
+
+// The JSON form of an action carries its kind beside its fields, e.g.
+// {"kind":"quarantine","peer":"12D3KooW…"}.
+
+// MarshalJSON implements json.Marshaler.
+func (a *Quarantine) MarshalJSON() ([]byte, error) {
+	type fields Quarantine
+	return json.Marshal(struct {
+		Kind ActionKind `json:"kind"`
+		*fields
+	}{a.Kind(), (*fields)(a)})
+}
+
+// MarshalJSON implements json.Marshaler.
+func (a *SetParameter) MarshalJSON() ([]byte, error) {
+	type fields SetParameter
+	return json.Marshal(struct {
+		Kind ActionKind `json:"kind"`
+		*fields
+	}{a.Kind(), (*fields)(a)})
+}
+
+// MarshalJSON implements json.Marshaler.
+func (a *AcceptModel) MarshalJSON() ([]byte, error) {
+	type fields AcceptModel
+	return json.Marshal(struct {
+		Kind ActionKind `json:"kind"`
+		*fields
+	}{a.Kind(), (*fields)(a)})
 }
 
 var (

@@ -357,14 +357,29 @@ func (l *Log) appendLocked(ctx context.Context, t int64, d Draft) (*Record, erro
 // storing them keeps every node's record set, and so its tally, the same.
 func (l *Log) Ingest(ctx context.Context, now time.Time, b []byte) (Hash, error) {
 	id := Hash(sha256.Sum256(b))
-	if err := l.precheck(id); err != nil {
-		return id, err
+	return id, l.IngestAll(ctx, now, [][]byte{b})[0]
+}
+
+// IngestAll is Ingest for many records, as a sync routine fetches them:
+// the records are checked one by one but stored with a single Sync. The
+// i-th error is the outcome of values[i] (nil if it was accepted).
+func (l *Log) IngestAll(ctx context.Context, now time.Time, values [][]byte) []error {
+	errs := make([]error, len(values))
+	recs := make([]*Record, len(values))
+	for i, b := range values {
+		id := Hash(sha256.Sum256(b))
+		if errs[i] = l.precheck(id); errs[i] != nil {
+			continue
+		}
+		r, err := DecodeRecord(b)
+		if err != nil {
+			errs[i] = l.refuse(rejectWrap(ReasonMalformed, id, err))
+			continue
+		}
+		recs[i] = r
 	}
-	r, err := DecodeRecord(b)
-	if err != nil {
-		return id, l.refuse(rejectWrap(ReasonMalformed, id, err))
-	}
-	return id, l.ingestDecoded(ctx, now, r)
+	l.ingestDecoded(ctx, now, recs, errs)
+	return errs
 }
 
 // precheck returns ErrDuplicate for a held record and the earlier refusal
@@ -381,23 +396,49 @@ func (l *Log) precheck(id Hash) error {
 	return nil
 }
 
-func (l *Log) ingestDecoded(ctx context.Context, now time.Time, r *Record) error {
-	if err := l.checkRecord(now, r); err != nil {
-		return l.refuse(err)
+// ingestDecoded checks the non-nil records of recs (without the lock),
+// then stores the accepted ones with one Sync and indexes them. It sets
+// errs[i] for every record it does not accept.
+func (l *Log) ingestDecoded(ctx context.Context, now time.Time, recs []*Record, errs []error) {
+	for i, r := range recs {
+		if r == nil {
+			continue
+		}
+		if err := l.checkRecord(now, r); err != nil {
+			errs[i], recs[i] = l.refuse(err), nil
+		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.ix.has(r.ID()) {
-		return ErrDuplicate
+	stored := make([]int, 0, len(recs))
+	seen := make(map[Hash]bool, len(recs))
+	for i, r := range recs {
+		if r == nil {
+			continue
+		}
+		if l.ix.has(r.ID()) || seen[r.ID()] {
+			errs[i] = ErrDuplicate
+			continue
+		}
+		if err := l.cfg.Store.Put(ctx, recordKey(r.ID()), r.Encode()); err != nil {
+			errs[i] = fmt.Errorf("store record: %w", err)
+			continue
+		}
+		seen[r.ID()] = true
+		stored = append(stored, i)
 	}
-	if err := l.cfg.Store.Put(ctx, recordKey(r.ID()), r.Encode()); err != nil {
-		return fmt.Errorf("store record: %w", err)
+	if len(stored) == 0 {
+		return
 	}
 	if err := l.sync(ctx); err != nil {
-		return err
+		for _, i := range stored {
+			errs[i] = err
+		}
+		return
 	}
-	l.insertLocked(r)
-	return nil
+	for _, i := range stored {
+		l.insertLocked(recs[i])
+	}
 }
 
 // checkRecord applies every refusal rule to a decoded record, cheapest
@@ -558,7 +599,9 @@ func (l *Log) IngestAnnouncement(ctx context.Context, now time.Time, from PeerID
 		}
 		return err
 	}
-	return l.ingestDecoded(ctx, now, a.Record)
+	errs := []error{nil}
+	l.ingestDecoded(ctx, now, []*Record{a.Record}, errs)
+	return errs[0]
 }
 
 // Missing returns, sorted, the IDs of records the log knows of but does not

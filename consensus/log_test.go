@@ -532,16 +532,20 @@ func syncFrom(t testing.TB, d *dht, l *Log, peers []PeerID, now time.Time) (fetc
 		if rounds > 100 {
 			t.Fatalf("sync does not converge: %d missing", len(miss))
 		}
-		for _, id := range miss {
+		values := make([][]byte, len(miss))
+		for i, id := range miss {
 			v, ok := d.values[RecordKey(id)]
 			if !ok {
 				t.Fatalf("record %v not in the DHT", id)
 			}
-			if _, err := l.Ingest(ctx, now, v); err != nil && !errors.Is(err, ErrDuplicate) {
-				t.Fatalf("ingest %v: %v", id, err)
-			}
-			fetched++
+			values[i] = v
 		}
+		for i, err := range l.IngestAll(ctx, now, values) {
+			if err != nil && !errors.Is(err, ErrDuplicate) {
+				t.Fatalf("ingest %v: %v", miss[i], err)
+			}
+		}
+		fetched += len(miss)
 	}
 }
 
@@ -859,5 +863,28 @@ func TestQuarantineReachesPolicy(t *testing.T) {
 	var re *RejectError
 	if !errors.As(err, &re) || re.Reason != ReasonNotAdmitted || !errors.Is(err, pqcsec.ErrDenied) {
 		t.Fatalf("quarantined peer's vote: %v, want ReasonNotAdmitted wrapping pqcsec.ErrDenied", err)
+	}
+}
+
+func TestIngestAll(t *testing.T) {
+	ctx := t.Context()
+	g := mustGenesis(t, 100)
+	c := newChain(g, newTestSigner(1, true))
+	p := c.propose(t, t0, time.Hour, 0, 0, nil)
+	v := c.vote(t, at(time.Second), p, Yes, 100)
+	over := newChain(g, newTestSigner(2, true)).vote(t, at(time.Second), p, Yes, 101)
+	l := openLog(t, g, newTestSigner(3, false).author(), memStore())
+	if _, err := l.Ingest(ctx, at(time.Minute), p.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	errs := l.IngestAll(ctx, at(time.Minute), [][]byte{v.Encode(), p.Encode(), over.Encode(), v.Encode(), {1}})
+	want := []error{nil, ErrDuplicate, ErrOverAllocation, ErrDuplicate, ErrMalformed}
+	for i := range want {
+		if !errors.Is(errs[i], want[i]) || (errs[i] == nil) != (want[i] == nil) {
+			t.Errorf("value %d: %v, want %v", i, errs[i], want[i])
+		}
+	}
+	if all := l.All(); len(all) != 2 {
+		t.Fatalf("holds %d records, want 2", len(all))
 	}
 }

@@ -3,6 +3,7 @@ package consensus
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -300,5 +301,35 @@ func TestPeerIDText(t *testing.T) {
 	}
 	if _, err := ParseHash("xyz"); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("ParseHash(xyz): %v", err)
+	}
+}
+
+func TestJSON(t *testing.T) {
+	peer := newTestSigner(1, false).id
+	tests := []struct {
+		v    any
+		want string
+	}{
+		{&Quarantine{Peer: peer, Reason: "r"}, `{"kind":"quarantine","peer":"` + peer.String() + `","reason":"r"}`},
+		{&SetParameter{Name: "n", Value: "v"}, `{"kind":"set-parameter","name":"n","value":"v"}`},
+		{&AcceptModel{Name: "m", Digest: Hash{1}}, `{"kind":"accept-model","name":"m","digest":"01` + zeros(31) + `"}`},
+		{Ballot{Voter: peer, Seq: 1, Record: Hash{2}, Choice: Abstain, Tokens: 4, Power: 2_000_000},
+			`{"voter":"` + peer.String() + `","seq":1,"record":"02` + zeros(31) + `","choice":"abstain","tokens":4,"power":2000000}`},
+		{VoidVote{Voter: peer, Seq: 3, Record: Hash{3}, Reason: ReasonAfterDeadline},
+			`{"voter":"` + peer.String() + `","seq":3,"record":"03` + zeros(31) + `","reason":"after-deadline"}`},
+		{struct {
+			Q PPM
+			O Outcome
+			S State
+		}{330_000, Passed, StateClosing}, `{"Q":"0.33","O":"PASSED","S":"closing"}`},
+	}
+	for _, tt := range tests {
+		got, err := json.Marshal(tt.v)
+		if err != nil {
+			t.Fatalf("%T: %v", tt.v, err)
+		}
+		if string(got) != tt.want {
+			t.Errorf("%T:\n got %s\nwant %s", tt.v, got, tt.want)
+		}
 	}
 }
