@@ -44,6 +44,8 @@
 // in (Metrics.NetNS: cookie and inode). The eBPF programs see every
 // namespace; they record only the target namespace's cookie unless
 // Config.AllNamespaces, in which case each endpoint carries its own cookie.
+// (Kernels before 5.14 give no cookie: NetNS.Cookie is 0 and every
+// namespace is recorded.)
 // The procfs source always reports its own namespace: run the process in
 // it (ip netns exec).
 //
