@@ -50,7 +50,8 @@ type Admitter interface {
 	// engine cannot confirm for author, because the claim selects the genesis
 	// allocation. For every node to compute the same tally, admission must be
 	// a function of replicated state (the genesis, decided quarantines,
-	// attested identities), not of one node's local view.
+	// attested identities), not of one node's local view. The Log may call
+	// Admit with its lock held: Admit must not call the Log.
 	Admit(author PeerID, spiffeID string, kind Kind, now time.Time) error
 }
 

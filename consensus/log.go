@@ -465,11 +465,13 @@ func (l *Log) checkRecord(now time.Time, r *Record) *RejectError {
 	return nil
 }
 
-// refuse remembers a refusal (except ReasonFuture, which may pass later)
-// so that Missing stops asking for the record, and returns it.
+// refuse returns err after remembering the refusal, so that Missing stops
+// asking for the record, if it can never change: a future timestamp passes
+// later and the policy engine may admit an identity later, so those are
+// checked again on every offer.
 func (l *Log) refuse(err *RejectError) error {
 	l.logger.Debug("governance record refused", "id", err.Hash, "reason", err.Reason, "err", err.Err)
-	if err.Reason == ReasonFuture {
+	if err.Reason == ReasonFuture || err.Reason == ReasonNotAdmitted {
 		return err
 	}
 	l.mu.Lock()

@@ -859,10 +859,17 @@ func TestQuarantineReachesPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = l.Ingest(ctx, at(3*time.Minute), m.vote(t, at(3*time.Minute), q, Yes, 1).Encode())
+	late := m.vote(t, at(3*time.Minute), q, Yes, 1)
+	_, err = l.Ingest(ctx, at(3*time.Minute), late.Encode())
 	var re *RejectError
 	if !errors.As(err, &re) || re.Reason != ReasonNotAdmitted || !errors.Is(err, pqcsec.ErrDenied) {
 		t.Fatalf("quarantined peer's vote: %v, want ReasonNotAdmitted wrapping pqcsec.ErrDenied", err)
+	}
+	// Admission is asked again on every offer: once released, the same
+	// record is accepted.
+	engine.Release(peer.ID(mallory.id))
+	if _, err := l.Ingest(ctx, at(3*time.Minute), late.Encode()); err != nil {
+		t.Fatalf("released peer's vote: %v", err)
 	}
 }
 
