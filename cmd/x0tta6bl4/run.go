@@ -28,6 +28,7 @@ var commands = []command{
 	{"peers", "[--repo DIR] [--json]", "list the running node's peers", runPeers},
 	{"config show", "[--repo DIR | --profile lan|wan|local]", "print the effective config.toml", runConfigShow},
 	{"devnet", "[--nodes N] [--duration D] [--json]", "run a local mesh of N nodes on 127.0.0.1 and report", runDevnet},
+	{"twin", "simulate|cascade [--nodes N] [--fail NODE] [--json] ...", "rehearse failures on the digital twin", runTwin},
 }
 
 // env is what commands write to.
