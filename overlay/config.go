@@ -41,12 +41,16 @@ type Config struct {
 	// reverse route.
 	ActiveRouteTimeout time.Duration
 	// MyRouteTimeout is the lifetime a destination puts in its own RREPs
-	// (MY_ROUTE_TIMEOUT), 1 ms to 2^32-1 ms in whole milliseconds.
+	// (MY_ROUTE_TIMEOUT), 1 ms to 2^32-1 ms in whole milliseconds, and the
+	// longest lifetime this node gives any route it learns.
 	MyRouteTimeout time.Duration
 	// DeletePeriod is how long an invalid route keeps its sequence number
-	// before it is forgotten (DELETE_PERIOD). It must outlast any stale
-	// route elsewhere that still points through this node; at least
-	// ActiveRouteTimeout.
+	// before it is forgotten (DELETE_PERIOD), counted from when it became
+	// invalid or, later, from the last DATA for it that this node had to
+	// drop. It must outlast any stale route elsewhere that still points
+	// through this node, which lives at most its MyRouteTimeout: at least
+	// 2 × MyRouteTimeout, and more than the MyRouteTimeout of every other
+	// node of the mesh.
 	DeletePeriod time.Duration
 	// PathDiscoveryTime is how long a node remembers an RREQ it has seen,
 	// for duplicate suppression (PATH_DISCOVERY_TIME).
@@ -239,8 +243,10 @@ func (c *Config) validate() error {
 	case c.MyRouteTimeout < time.Millisecond || c.MyRouteTimeout > maxWire ||
 		c.MyRouteTimeout%time.Millisecond != 0:
 		return bad("MyRouteTimeout", c.MyRouteTimeout, "must be whole milliseconds from 1ms to 2^32-1 ms")
-	case c.DeletePeriod < c.ActiveRouteTimeout:
-		return bad("DeletePeriod", c.DeletePeriod, "must be at least ActiveRouteTimeout")
+	case c.MyRouteTimeout < c.ActiveRouteTimeout:
+		return bad("MyRouteTimeout", c.MyRouteTimeout, "must be at least ActiveRouteTimeout")
+	case c.DeletePeriod < 2*c.MyRouteTimeout:
+		return bad("DeletePeriod", c.DeletePeriod, "must be at least 2 × MyRouteTimeout")
 	case c.PathDiscoveryTime <= 0:
 		return bad("PathDiscoveryTime", c.PathDiscoveryTime, "must be positive")
 	case c.RREQRetries < 0:

@@ -51,6 +51,12 @@ func (e *Engine) forward(now time.Time, prev protocols.Addr, p *protocols.Data) 
 	var seq uint32
 	if r != nil {
 		seq = r.seq
+		// The sender still routes through us: keep the raised sequence
+		// number until its route has expired (docs/protocol.md, "Loop
+		// freedom").
+		if keep := now.Add(e.cfg.DeletePeriod); keep.After(r.expires) {
+			r.expires = keep
+		}
 	}
 	if nb := e.nbrs[prev]; nb != nil {
 		e.pendRERR(nb, protocols.Unreachable{Dst: p.Dst, Seq: seq})

@@ -296,16 +296,14 @@ func (e *Engine) stepRREP(now time.Time, n *neighbor, p *protocols.RREP) {
 	hops := p.Hops + 1
 	cost := addCost(p.Cost, e.linkCost(n.addr))
 	fwd := e.offer(now, p.Dst, n.addr, hops, p.DstSeq, cost, p.Lifetime, ReasonRREP)
-	if p.Orig == e.self {
-		return
+	if p.Orig == e.self || fwd == nil {
+		return // arrived; or the table is full, and we pass on nothing we do not hold
 	}
 	rev := e.routes[p.Orig]
 	if rev == nil || !rev.valid || rev.next == n.addr {
 		return // no way on towards the originator
 	}
-	if fwd != nil {
-		addPrecursor(fwd, rev.next)
-	}
+	addPrecursor(fwd, rev.next)
 	addPrecursor(rev, n.addr)
 	e.extend(now, rev, e.cfg.ActiveRouteTimeout)
 	out := *p

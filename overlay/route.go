@@ -72,14 +72,15 @@ func (r *route) better(seq, cost uint32) bool {
 }
 
 // offer considers a route to dst via the neighbor next with the given
-// hop count, sequence number, path cost and lifetime. It installs the
-// route if it beats the entry, or refreshes the lifetime of the entry if it
-// is the same route again, and returns the entry (nil if dst is the node
-// itself or the table is full).
+// hop count, sequence number, path cost and lifetime (capped at
+// MyRouteTimeout). It installs the route if it beats the entry, or
+// refreshes the lifetime of the entry if it is the same route again, and
+// returns the entry (nil if dst is the node itself or the table is full).
 func (e *Engine) offer(now time.Time, dst, next protocols.Addr, hops uint8, seq, cost uint32, lifetime time.Duration, how Reason) *route {
 	if dst == e.self {
 		return nil
 	}
+	lifetime = min(lifetime, e.cfg.MyRouteTimeout)
 	r := e.routes[dst]
 	if r == nil {
 		if len(e.routes) >= e.cfg.MaxRoutes {
