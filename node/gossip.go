@@ -23,6 +23,11 @@ var scoreThresholds = pubsub.PeerScoreThresholds{
 	OpportunisticGraftThreshold: 5,
 }
 
+const (
+	outboundQueue = 256 // RPCs queued per peer
+	validateQueue = 256 // messages awaiting validation
+)
+
 func scoreParams(c Config) *pubsub.PeerScoreParams {
 	return &pubsub.PeerScoreParams{
 		Topics:                      map[string]*pubsub.TopicScoreParams{},
@@ -47,6 +52,11 @@ func newPubSub(ctx context.Context, h host.Host, c Config) (*pubsub.PubSub, erro
 	ps, err := pubsub.NewGossipSub(ctx, h,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithPeerScore(scoreParams(c), &th),
+		// Deeper queues than the defaults (32) ride out bursts on a busy
+		// machine: a full outbound queue drops the RPC to that peer, a
+		// full validation queue drops the incoming message.
+		pubsub.WithPeerOutboundQueueSize(outboundQueue),
+		pubsub.WithValidateQueueSize(validateQueue),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("gossipsub: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,8 +17,10 @@ import (
 // Topic is the gossip probe's test topic.
 const Topic = "x0tta6bl4/devnet/1"
 
+const subscriptionBuffer = 4096
+
 // GossipProbe publishes a Message from every node every Interval on Topic
-// once every node has a topic peer, and counts deliveries and their
+// once every node's neighbours know it subscribes, and counts deliveries and their
 // publish-to-receive latency on every other node. At the end it waits for
 // the last messages to arrive and fails the run unless every message
 // reached every other node: gossip_delivered == gossip_sent × (nodes−1).
@@ -35,6 +38,9 @@ type GossipProbe struct {
 	mu        sync.Mutex
 	sent      int
 	delivered int
+	index     map[peer.ID]int // node index by peer ID
+	sentBy    []int           // messages published per node
+	got       [][]int         // got[receiver][publisher]: deliveries
 	latencies []time.Duration
 	progress  chan struct{} // signalled on every delivery
 }
@@ -51,6 +57,13 @@ func (p *GossipProbe) Start(runCtx context.Context, net *Net) error {
 	}
 	p.nodes = net.Nodes
 	p.progress = make(chan struct{}, 1)
+	p.index = map[peer.ID]int{}
+	p.sentBy = make([]int, len(net.Nodes))
+	p.got = make([][]int, len(net.Nodes))
+	for i, n := range net.Nodes {
+		p.index[n.ID()] = i
+		p.got[i] = make([]int, len(net.Nodes))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	for i, n := range net.Nodes {
@@ -66,13 +79,15 @@ func (p *GossipProbe) Start(runCtx context.Context, net *Net) error {
 		if err != nil {
 			return fmt.Errorf("node %d: %w", i, err)
 		}
-		sub, err := t.Subscribe()
+		// A subscriber that falls behind its buffer loses messages for
+		// good, so give it room for a burst from every node at once.
+		sub, err := t.Subscribe(pubsub.WithBufferSize(subscriptionBuffer))
 		if err != nil {
 			return fmt.Errorf("node %d: %w", i, err)
 		}
 		p.topics = append(p.topics, t)
 		p.subs = append(p.subs, sub)
-		p.wg.Go(func() { p.receive(ctx, n.ID(), sub) })
+		p.wg.Go(func() { p.receive(ctx, i, n.ID(), sub) })
 	}
 	p.pubDone = make(chan struct{})
 	go func() {
@@ -82,7 +97,7 @@ func (p *GossipProbe) Start(runCtx context.Context, net *Net) error {
 	return nil
 }
 
-func (p *GossipProbe) receive(ctx context.Context, self peer.ID, sub *pubsub.Subscription) {
+func (p *GossipProbe) receive(ctx context.Context, me int, self peer.ID, sub *pubsub.Subscription) {
 	for {
 		m, err := sub.Next(ctx)
 		if err != nil {
@@ -96,7 +111,12 @@ func (p *GossipProbe) receive(ctx context.Context, self peer.ID, sub *pubsub.Sub
 			continue // the validator let nothing like this through
 		}
 		lat := time.Duration(time.Now().UnixNano() - msg.SentUnix)
+		from, ok := p.index[m.GetFrom()]
+		if !ok {
+			continue // not one of ours
+		}
 		p.mu.Lock()
+		p.got[me][from]++
 		p.delivered++
 		p.latencies = append(p.latencies, lat)
 		p.mu.Unlock()
@@ -107,8 +127,8 @@ func (p *GossipProbe) receive(ctx context.Context, self peer.ID, sub *pubsub.Sub
 	}
 }
 
-// publish waits until every node knows a peer on the topic and two
-// heartbeats have built the meshes, then publishes until the run ends.
+// publish waits until the subscriptions are known to every neighbour and
+// two heartbeats have built the meshes, then publishes until the run ends.
 func (p *GossipProbe) publish(runCtx context.Context) {
 	if len(p.nodes) < 2 {
 		return
@@ -126,12 +146,13 @@ func (p *GossipProbe) publish(runCtx context.Context) {
 	defer tick.Stop()
 	for {
 		seq++
-		for _, t := range p.topics {
+		for i, t := range p.topics {
 			data := Message{Seq: seq, SentUnix: time.Now().UnixNano()}.Marshal()
 			if err := t.Publish(runCtx, data); err != nil {
 				continue
 			}
 			p.mu.Lock()
+			p.sentBy[i]++
 			p.sent++
 			p.mu.Unlock()
 		}
@@ -143,10 +164,20 @@ func (p *GossipProbe) publish(runCtx context.Context) {
 	}
 }
 
+// meshed reports whether every node has a peer and knows that each of its
+// peers subscribes to the topic: from then on a publication reaches every
+// neighbour directly and the meshes carry it further.
 func (p *GossipProbe) meshed() bool {
-	for _, t := range p.topics {
-		if len(t.ListPeers()) == 0 {
+	for i, t := range p.topics {
+		peers := p.nodes[i].Host().Network().Peers()
+		if len(peers) == 0 {
 			return false
+		}
+		subscribed := t.ListPeers()
+		for _, q := range peers {
+			if !slices.Contains(subscribed, q) {
+				return false
+			}
 		}
 	}
 	return true
@@ -207,7 +238,7 @@ func (p *GossipProbe) Finish(ctx context.Context, s *Summary) error {
 	if p.sent == 0 {
 		s.Fail("gossip: no message published (run too short for the meshes to form?)")
 	} else if want := p.sent * (len(p.nodes) - 1); p.delivered != want {
-		s.Fail("gossip: %d deliveries, want %d", p.delivered, want)
+		s.Fail("gossip: %d deliveries, want %d (%s)", p.delivered, want, p.shortfalls(3))
 	}
 	return nil
 }
@@ -223,4 +254,26 @@ func percentileMs(ds []time.Duration, q float64) float64 {
 	i := int(math.Ceil(q*float64(len(sorted)))) - 1
 	i = max(0, min(i, len(sorted)-1))
 	return float64(sorted[i].Microseconds()) / 1000
+}
+
+// shortfalls names up to limit receiver/publisher pairs that lack
+// messages. Call with p.mu held.
+func (p *GossipProbe) shortfalls(limit int) string {
+	var out []string
+	total := 0
+	for r, row := range p.got {
+		for pub, n := range row {
+			if r == pub || n == p.sentBy[pub] {
+				continue
+			}
+			total++
+			if len(out) < limit {
+				out = append(out, fmt.Sprintf("node %d got %d of node %d's %d", r, n, pub, p.sentBy[pub]))
+			}
+		}
+	}
+	if total > limit {
+		out = append(out, fmt.Sprintf("%d more pairs", total-limit))
+	}
+	return strings.Join(out, "; ")
 }
