@@ -170,6 +170,8 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		asJSON    bool
 		plotPath  string
 		progress  bool
+
+		granularity time.Duration
 	)
 	topo.register(fs)
 	fs.Var(&fail, "fail", "node to fail (repeatable or comma-separated)")
@@ -183,6 +185,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
 	fs.StringVar(&plotPath, "plot", "", "write a PNG of delivery ratio and connectivity over time")
 	fs.BoolVar(&progress, "progress", true, "draw a progress bar on stderr for runs longer than a second")
+	fs.DurationVar(&granularity, "tick-granularity", 0, "round engine timer deadlines up to this resolution (fewer ticks, timers up to this late); 0 exact")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -196,7 +199,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if tw.Routing, err = routingProfile(profile); err != nil {
 		return err
 	}
-	sc := Scenario{Duration: duration, Seed: topo.seed, Flows: flows, FlowRate: rate}
+	sc := Scenario{Duration: duration, Seed: topo.seed, Flows: flows, FlowRate: rate, TickGranularity: granularity}
 	switch detection {
 	case "silent":
 		sc.Detection = Silent

@@ -105,6 +105,12 @@ type Scenario struct {
 	// node, when the engine cannot say when it next needs a tick.
 	// Default: the engine configuration's HELLO interval.
 	TickInterval time.Duration
+	// TickGranularity rounds every engine deadline up to a multiple of
+	// itself before the engine is ticked, so that timers falling due
+	// close together are served by one Tick, as a driver whose timer
+	// has that resolution would. Timers then fire up to this much late.
+	// 0 ticks at exact deadlines.
+	TickGranularity time.Duration
 	// Progress, if set, is called on the simulator's goroutine at every
 	// sample with the virtual time reached and the total to reach. It
 	// must not call back into the simulation.
@@ -178,6 +184,8 @@ func (sc *Scenario) validate() error {
 		return fmt.Errorf("%w: payload size %d below %d", ErrScenario, sc.PayloadSize, payloadHeader)
 	case sc.SampleInterval < 0:
 		return fmt.Errorf("%w: negative sample interval %v", ErrScenario, sc.SampleInterval)
+	case sc.TickGranularity < 0:
+		return fmt.Errorf("%w: negative tick granularity %v", ErrScenario, sc.TickGranularity)
 	case sc.TickInterval < 0:
 		return fmt.Errorf("%w: negative tick interval %v", ErrScenario, sc.TickInterval)
 	case sc.Detection > Notified:

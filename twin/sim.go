@@ -420,6 +420,9 @@ func (s *sim) scheduleDeadline(i int32) {
 		return
 	}
 	at := int64(d.Sub(s.base))
+	if g := int64(s.sc.TickGranularity); g > 1 {
+		at = (at + g - 1) / g * g
+	}
 	if at < s.now {
 		at = s.now
 	}

@@ -363,3 +363,24 @@ func TestScenarioRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestTickGranularity(t *testing.T) {
+	run := func(g time.Duration) *Result {
+		top, _ := Random(60, 0.1, true, seeded(2))
+		tw := New("granularity")
+		tw.Topology = top
+		res, err := tw.Simulate(context.Background(), Scenario{Duration: 10 * time.Second, TickGranularity: g,
+			Faults: []Fault{{At: 4 * time.Second, Kind: NodeDown, Node: "node-3"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	exact, coarse := run(0), run(50*time.Millisecond)
+	if coarse.Events >= exact.Events*9/10 {
+		t.Errorf("50 ms granularity processed %d events against %d exact, want at least 10%% fewer", coarse.Events, exact.Events)
+	}
+	if coarse.DetectionSeconds <= 0 || coarse.DetectionSeconds > exact.DetectionSeconds+0.3 {
+		t.Errorf("detection %v s coarse against %v s exact", coarse.DetectionSeconds, exact.DetectionSeconds)
+	}
+}
