@@ -3,6 +3,7 @@ package overlay_test
 import (
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -10,6 +11,15 @@ import (
 	"github.com/x0tta6bl4/x0tta6bl4/overlay/overlaytest"
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
+
+// reportCPU reports the CPU time per operation since start as cpu-ns/op
+// (where the platform can measure it).
+func reportCPU(b *testing.B, start time.Duration) {
+	if start == 0 {
+		return
+	}
+	b.ReportMetric(float64(cpuNow()-start)/float64(b.N), "cpu-ns/op")
+}
 
 // benchLine returns a settled line 1-2-3 whose node 2 has routes both
 // ways, for benchmarks that step node 2's engine directly.
@@ -58,6 +68,7 @@ func benchStep(b *testing.B, e *overlay.Engine, now time.Time, from protocols.Ad
 		}[typ]
 		b.ReportAllocs()
 		var i uint32
+		start := cpuNow()
 		for b.Loop() {
 			i++
 			if vary != nil {
@@ -70,11 +81,13 @@ func benchStep(b *testing.B, e *overlay.Engine, now time.Time, from protocols.Ad
 				b.Fatal(err)
 			}
 		}
+		reportCPU(b, start)
 	})
 	b.Run("engine", func(b *testing.B) {
 		b.ReportAllocs()
 		var i uint32
 		var msgs int
+		start := cpuNow()
 		for b.Loop() {
 			i++
 			if vary != nil {
@@ -90,6 +103,7 @@ func benchStep(b *testing.B, e *overlay.Engine, now time.Time, from protocols.Ad
 			msgs += len(e.Ready().Messages)
 			e.Advance()
 		}
+		reportCPU(b, start)
 		b.ReportMetric(float64(msgs)/float64(b.N), "frames/op")
 	})
 }
@@ -176,9 +190,11 @@ func BenchmarkTick(b *testing.B) {
 		b.Run(fmt.Sprintf("idle/routes=%d", routes), func(b *testing.B) {
 			e, now := engineWithRoutes(b, overlay.DefaultLANConfig(), routes, 8)
 			b.ReportAllocs()
+			start := cpuNow()
 			for b.Loop() {
 				e.Tick(now)
 			}
+			reportCPU(b, start)
 		})
 	}
 	for _, nbrs := range []int{8, 64} {
@@ -189,12 +205,14 @@ func BenchmarkTick(b *testing.B) {
 			iv := cfg.HelloInterval
 			b.ReportAllocs()
 			var msgs int
+			start := cpuNow()
 			for b.Loop() {
 				now = now.Add(iv)
 				e.Tick(now)
 				msgs += len(e.Ready().Messages)
 				e.Advance()
 			}
+			reportCPU(b, start)
 			b.ReportMetric(float64(msgs)/float64(b.N), "frames/op")
 		})
 	}
@@ -263,4 +281,49 @@ func controlFrames(net *overlaytest.Network) uint64 {
 		n += st.Sent[protocols.TypeRREQ] + st.Sent[protocols.TypeRREP] + st.Sent[protocols.TypeRERR]
 	}
 	return n
+}
+
+// BenchmarkNetwork runs random connected networks (average degree about
+// 10, like the twin's 10,000 nodes at connectivity 0.001) for one virtual
+// second of HELLO traffic plus a route discovery from every tenth node,
+// through the simulated network. It reports how many virtual seconds one
+// CPU second simulates and the frames per virtual second. The 10,000-node case takes a while:
+// run it with -bench 'Network/nodes=10000'.
+func BenchmarkNetwork(b *testing.B) {
+	for _, n := range []int{100, 1000, 10_000} {
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(uint64(n), 1))
+			net := overlaytest.New(overlay.DefaultLANConfig(), 1)
+			net.AddNodes(n)
+			for _, e := range overlaytest.RandomEdges(rng, n, 4*n) {
+				net.Connect(e[0], e[1])
+			}
+			if err := net.RunFor(time.Second); err != nil {
+				b.Fatal(err)
+			}
+			frames := func() (s uint64) {
+				for _, nd := range net.Nodes() {
+					for _, c := range nd.Engine.Stats().Sent {
+						s += c
+					}
+				}
+				return s
+			}
+			before := frames()
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := cpuNow()
+			for b.Loop() {
+				for i := 1; i <= n; i += 10 {
+					net.Send(i, 1+rng.IntN(n), []byte("x"))
+				}
+				if err := net.RunFor(time.Second); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu := cpuNow() - start
+			b.ReportMetric(float64(b.N)/cpu.Seconds(), "virtual-s/cpu-s")
+			b.ReportMetric(float64(frames()-before)/float64(b.N), "frames/virtual-s")
+		})
+	}
 }

@@ -24,15 +24,14 @@ type seenRREQ struct {
 // discovery is a route discovery under way for one destination, started
 // by local DATA, by local repair or to refresh a route.
 type discovery struct {
-	dst      protocols.Addr
-	reason   Reason
-	ttl      int  // TTL of the current attempt, 0 before the first
-	retries  int  // network-wide attempts made
-	waiting  bool // the current attempt waits for an RREQ token
-	timerAt  time.Time
-	queue    []queued // DATA waiting for the route, oldest first
-	qbytes   int
-	rerrSkip protocols.Addr // local repair: the neighbor whose link broke
+	dst     protocols.Addr
+	reason  Reason
+	ttl     int  // TTL of the current attempt, 0 before the first
+	retries int  // network-wide attempts made
+	waiting bool // the current attempt waits for an RREQ token
+	timerAt time.Time
+	queue   []queued // DATA waiting for the route, oldest first
+	qbytes  int
 }
 
 // queued is a DATA packet waiting for a route.
@@ -108,6 +107,8 @@ func (e *Engine) sendRREQ(now time.Time, d *discovery) {
 	// Route around the avoid list, except in the last attempt: a route
 	// through a suspect beats no route.
 	if last := d.ttl >= e.cfg.NetDiameter && d.retries >= e.cfg.RREQRetries; !last {
+		var buf [protocols.MaxRREQAvoid]protocols.Addr
+		q.Avoid = buf[:0]
 		for _, a := range e.avoidList {
 			if a != d.dst && len(q.Avoid) < protocols.MaxRREQAvoid {
 				q.Avoid = append(q.Avoid, a)
@@ -136,16 +137,13 @@ func (e *Engine) discoveryTimeout(now time.Time, d *discovery) {
 }
 
 // discoveryDone ends d now that r is valid, sending what d buffered.
+// It runs inside offer, right after r was installed.
 func (e *Engine) discoveryDone(now time.Time, d *discovery, r *route) {
 	delete(e.disc, d.dst)
 	e.stats.Queued -= len(d.queue)
 	for _, q := range d.queue {
 		if q.src == e.self {
 			r.sentAt = now
-		}
-		if !r.valid {
-			e.drop(ReasonNoRoute, d.dst, protocols.Addr{}, int(q.hops))
-			continue
 		}
 		e.sendData(now, r, q.src, q.ttl, q.hops, q.payload)
 	}
@@ -192,7 +190,7 @@ func (e *Engine) stepRREQ(now time.Time, n *neighbor, q *protocols.RREQ) {
 		return
 	}
 	hops := q.Hops + 1
-	cost := addCost(q.Cost, e.linkCost(n.addr))
+	cost := addCost(q.Cost, e.linkCost(n))
 
 	// Duplicate suppression: process the first copy, and a few later ones
 	// that came over a clearly cheaper path.
@@ -294,10 +292,12 @@ func (e *Engine) stepRREP(now time.Time, n *neighbor, p *protocols.RREP) {
 		return
 	}
 	hops := p.Hops + 1
-	cost := addCost(p.Cost, e.linkCost(n.addr))
+	cost := addCost(p.Cost, e.linkCost(n))
 	fwd := e.offer(now, p.Dst, n.addr, hops, p.DstSeq, cost, p.Lifetime, ReasonRREP)
-	if p.Orig == e.self || fwd == nil {
-		return // arrived; or the table is full, and we pass on nothing we do not hold
+	if p.Orig == e.self || fwd == nil || !fwd.valid {
+		// Arrived; or we hold no valid route to pass on (stale news, or a
+		// full table).
+		return
 	}
 	rev := e.routes[p.Orig]
 	if rev == nil || !rev.valid || rev.next == n.addr {

@@ -239,7 +239,7 @@ func (e *Engine) stepHello(now time.Time, n *neighbor, h *protocols.Hello) {
 	n.outWindow, n.outHeard = h.Window, h.Heard
 	e.updateCost(n)
 
-	e.offer(now, n.addr, n.addr, 1, h.NodeSeq, e.linkCost(n.addr), e.cfg.ActiveRouteTimeout, ReasonHello)
+	e.offer(now, n.addr, n.addr, 1, h.NodeSeq, e.linkCost(n), e.cfg.ActiveRouteTimeout, ReasonHello)
 }
 
 // updateCost recomputes n's link cost from its measurements:
@@ -270,15 +270,14 @@ func (e *Engine) updateCost(n *neighbor) {
 	n.cost = uint32(min(max(c, 1), math.MaxUint32))
 }
 
-// linkCost returns the cost of the link to nbr for new routes, with the
+// linkCost returns the cost of the link to n for new routes, with the
 // avoid penalty.
-func (e *Engine) linkCost(nbr protocols.Addr) uint32 {
-	n := e.nbrs[nbr]
-	if n == nil {
-		return math.MaxUint32
-	}
+func (e *Engine) linkCost(n *neighbor) uint32 {
 	c := n.cost
-	if _, ok := e.avoid[nbr]; ok {
+	if len(e.avoid) == 0 {
+		return c
+	}
+	if _, ok := e.avoid[n.addr]; ok {
 		c = addCost(c, uint32(min(e.cfg.AvoidPenalty/time.Microsecond, math.MaxUint32)))
 	}
 	return c
@@ -306,7 +305,7 @@ func (n *neighbor) info(e *Engine) NeighborInfo {
 		RTT:         n.srtt,
 		DeliveryOut: ratio(uint64(n.outHeard), uint64(n.outWindow)),
 		DeliveryIn:  ratio(uint64(bits.OnesCount32(n.inBits&windowMask(n.inLen))), uint64(n.inLen)),
-		Cost:        time.Duration(e.linkCost(n.addr)) * time.Microsecond,
+		Cost:        time.Duration(e.linkCost(n)) * time.Microsecond,
 		Avoided:     avoided,
 	}
 }

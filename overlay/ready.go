@@ -185,7 +185,8 @@ type Stats struct {
 	Queued int
 	// DecodeErrors counts frames that failed to decode.
 	DecodeErrors uint64
-	// Duplicates counts RREQs suppressed as duplicates.
+	// Duplicates counts RREQs suppressed as duplicates, or because the
+	// duplicate-suppression cache (MaxSeenRREQs) was full.
 	Duplicates uint64
 	// RateLimited counts RREQs not forwarded because of ForwardRateLimit.
 	RateLimited uint64
