@@ -43,8 +43,9 @@
 // and never reads the clock; its driver (the node) has these duties:
 //
 //  1. After CreateProposal or CastVote returns, put the record in the DHT
-//     under RecordKey(r.ID()), put Head() under HeadKey(self), and publish
-//     Announcement(now) on Topic. Never publish before the call returned.
+//     under RecordKey(r.ID()), put Head(ctx, now) under HeadKey(self), and
+//     publish Announcement(ctx, now) on Topic. Never publish before the
+//     call returned.
 //  2. Register NewHeadValidator and NewRecordValidator as the DHT's "x0log"
 //     and "x0rec" namespaces (they match libp2p's record.Validator).
 //  3. In the Topic validator, call IngestAnnouncement with the message's
@@ -53,13 +54,16 @@
 //  4. On start, and after a partition heals: fetch the head of every known
 //     peer (including itself, in case its store was lost) from the DHT and
 //     pass it to IngestHead; then fetch each ID of Missing from the DHT and
-//     pass it to Ingest, until Missing is empty. Only then call
+//     pass them to IngestAll (one Sync per batch), until Missing is empty;
+//     report IDs the DHT does not have with Unavailable. Only then call
 //     CheckProposals for the first time.
 //  5. Call CheckProposals periodically (every second, say) and hand the
 //     decisions to whoever acts on them; subscribers receive the passed
 //     proposals' actions.
-//  6. Re-publish the head and Announcement every AnnounceMaxAge/2 or so, so
-//     that nodes that missed a message learn of new records.
+//  6. Re-publish Head and Announcement every AnnounceMaxAge/2 or so (both
+//     re-sign the head when it is that old), so that nodes that missed a
+//     message learn of new records; re-put Records(self) in the DHT
+//     periodically, since DHT records expire.
 //
 // # Records
 //

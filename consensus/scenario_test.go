@@ -1,0 +1,219 @@
+package consensus
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/datadriven"
+)
+
+// TestScenarios runs the tally scripts in testdata/scenarios. Commands:
+//
+//	genesis default=<tokens> [alloc=(<name>:<tokens>, …)]
+//	propose <name> id=<label> dur=<duration> quorum=<fraction> threshold=<fraction> [at=<offset>] [quarantine=<name>]
+//	vote <name> <label> yes|no|abstain tokens=<n> [at=<offset>]
+//	votes prefix=<p> n=<count> <label> yes|no|abstain tokens=<n> [at=<offset>]
+//	fork <name>      the name's next record reuses the seq of its last one
+//	tally <label> [shuffles=<n>]
+//
+// Names stand for peers (deterministic Ed25519 keys); offsets are from the
+// scenario's epoch. tally prints the count of the records written so far
+// and checks that shuffles random orders give the same bytes. Rewrite the
+// expected output with go test -run TestScenarios -rewrite.
+func TestScenarios(t *testing.T) {
+	datadriven.Walk(t, "testdata/scenarios", func(t *testing.T, path string) {
+		s := &scenario{chains: map[string]*chain{}, labels: map[string]*Record{}, names: map[PeerID]string{}}
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			return s.run(t, d)
+		})
+	})
+}
+
+type scenario struct {
+	g      *Genesis
+	chains map[string]*chain
+	labels map[string]*Record
+	names  map[PeerID]string
+	recs   []*Record
+}
+
+func scenarioSigner(name string) *testSigner {
+	h := sha256.Sum256([]byte(name))
+	return newTestSigner(uint64(h[0])<<56|uint64(h[1])<<48|uint64(h[2])<<40|uint64(h[3])<<32, false)
+}
+
+func (s *scenario) chainOf(name string) *chain {
+	if c, ok := s.chains[name]; ok {
+		return c
+	}
+	signer := scenarioSigner(name)
+	c := newChain(s.g, signer)
+	s.chains[name] = c
+	s.names[signer.id] = name
+	return c
+}
+
+func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
+	offset := func() time.Time {
+		var at string
+		if d.MaybeScanArgs(t, "at", &at) {
+			dur, err := time.ParseDuration(at)
+			if err != nil {
+				d.Fatalf(t, "at: %v", err)
+			}
+			return t0.Add(dur)
+		}
+		return t0
+	}
+	choice := func(i int) Choice {
+		c, err := ParseChoice(d.CmdArgs[i].Key)
+		if err != nil {
+			d.Fatalf(t, "%v", err)
+		}
+		return c
+	}
+	switch d.Cmd {
+	case "genesis":
+		var def uint64
+		d.ScanArgs(t, "default", &def)
+		var allocs []Allocation
+		if arg, ok := d.Arg("alloc"); ok {
+			for _, v := range arg.Vals {
+				name, tokens, _ := strings.Cut(v, ":")
+				n, err := strconv.ParseUint(tokens, 10, 64)
+				if err != nil {
+					d.Fatalf(t, "alloc %q: %v", v, err)
+				}
+				allocs = append(allocs, Allocation{Peer: scenarioSigner(name).id, Tokens: n})
+			}
+		}
+		g, err := NewGenesis(testTrustDomain, def, allocs)
+		if err != nil {
+			return err.Error()
+		}
+		s.g = g
+		return ""
+
+	case "propose":
+		var label, dur, quorum, threshold string
+		d.ScanArgs(t, "id", &label)
+		d.ScanArgs(t, "dur", &dur)
+		d.ScanArgs(t, "quorum", &quorum)
+		d.ScanArgs(t, "threshold", &threshold)
+		duration, err := time.ParseDuration(dur)
+		if err != nil {
+			d.Fatalf(t, "dur: %v", err)
+		}
+		var action Action
+		var target string
+		if d.MaybeScanArgs(t, "quarantine", &target) {
+			action = &Quarantine{Peer: scenarioSigner(target).id}
+		}
+		r := s.chainOf(d.CmdArgs[0].Key).propose(t, offset(), duration, ppm(t, quorum), ppm(t, threshold), action)
+		s.labels[label] = r
+		s.recs = append(s.recs, r)
+		return fmt.Sprintf("%s seq=%d deadline=+%v", label, r.Seq, time.UnixMilli(r.Proposal.Deadline).Sub(t0))
+
+	case "vote":
+		p := s.labels[d.CmdArgs[1].Key]
+		if p == nil {
+			d.Fatalf(t, "unknown proposal %q", d.CmdArgs[1].Key)
+		}
+		var tokens uint64
+		d.ScanArgs(t, "tokens", &tokens)
+		r := s.chainOf(d.CmdArgs[0].Key).vote(t, offset(), p, choice(2), tokens)
+		s.recs = append(s.recs, r)
+		return fmt.Sprintf("%s seq=%d", d.CmdArgs[0].Key, r.Seq)
+
+	case "votes":
+		var prefix string
+		var n int
+		var tokens uint64
+		d.ScanArgs(t, "prefix", &prefix)
+		d.ScanArgs(t, "n", &n)
+		d.ScanArgs(t, "tokens", &tokens)
+		p := s.labels[d.CmdArgs[2].Key]
+		if p == nil {
+			d.Fatalf(t, "unknown proposal %q", d.CmdArgs[2].Key)
+		}
+		for i := range n {
+			s.recs = append(s.recs, s.chainOf(fmt.Sprintf("%s%03d", prefix, i)).vote(t, offset(), p, choice(3), tokens))
+		}
+		return fmt.Sprintf("%d votes", n)
+
+	case "fork":
+		c := s.chainOf(d.CmdArgs[0].Key)
+		if c.seq == 0 {
+			d.Fatalf(t, "%s has no record to fork from", d.CmdArgs[0].Key)
+		}
+		// Rewind to the state before the last record.
+		var last *Record
+		for _, r := range s.recs {
+			if r.Author == c.a.ID && r.Seq == c.seq {
+				last = r
+			}
+		}
+		c.seq, c.prev = last.Seq-1, last.Prev
+		return ""
+
+	case "tally":
+		p := s.labels[d.CmdArgs[0].Key]
+		if p == nil {
+			d.Fatalf(t, "unknown proposal %q", d.CmdArgs[0].Key)
+		}
+		tl := mustCount(t, s.g, s.recs, p.ID())
+		want := tallyBytes(t, tl)
+		var shuffles int
+		d.MaybeScanArgs(t, "shuffles", &shuffles)
+		rng := rand.New(rand.NewPCG(uint64(len(s.recs)), 1))
+		for range shuffles {
+			recs := slices.Clone(s.recs)
+			rng.Shuffle(len(recs), func(i, j int) { recs[i], recs[j] = recs[j], recs[i] })
+			if !bytes.Equal(tallyBytes(t, mustCount(t, s.g, recs, p.ID())), want) {
+				d.Fatalf(t, "a shuffled record set tallies differently")
+			}
+		}
+		return s.format(tl)
+	}
+	d.Fatalf(t, "unknown command %q", d.Cmd)
+	return ""
+}
+
+func votes(micro uint64) string {
+	return fmt.Sprintf("%d.%06d", micro/PowerScale, micro%PowerScale)
+}
+
+func (s *scenario) format(tl *Tally) string {
+	var b strings.Builder
+	met := "quorum met"
+	if !tl.QuorumMet {
+		met = "quorum not met"
+	}
+	fmt.Fprintf(&b, "%v, %s (quorum %v, threshold %v)\n", tl.Outcome, met, tl.Quorum, tl.Threshold)
+	fmt.Fprintf(&b, "yes %s no %s abstain %s participating %s of %s\n",
+		votes(tl.Yes), votes(tl.No), votes(tl.Abstain), votes(tl.Participating), votes(tl.Total))
+	type line struct{ name, text string }
+	var lines []line
+	for _, x := range tl.Ballots {
+		lines = append(lines, line{s.names[x.Voter], fmt.Sprintf("counted %s seq=%d %v tokens=%d power=%s", s.names[x.Voter], x.Seq, x.Choice, x.Tokens, votes(x.Power))})
+	}
+	for _, x := range tl.Void {
+		lines = append(lines, line{s.names[x.Voter], fmt.Sprintf("void    %s seq=%d %v", s.names[x.Voter], x.Seq, x.Reason)})
+	}
+	if len(lines) > 12 {
+		fmt.Fprintf(&b, "%d ballots, %d void\n", len(tl.Ballots), len(tl.Void))
+		return b.String()
+	}
+	slices.SortStableFunc(lines, func(a, b line) int { return strings.Compare(a.name, b.name) })
+	for _, l := range lines {
+		b.WriteString(l.text + "\n")
+	}
+	return b.String()
+}
