@@ -861,3 +861,90 @@ func TestNamespaces(t *testing.T) {
 		t.Errorf("Metrics.NetNS = %+v, want %+v", mOwn.NetNS, own)
 	}
 }
+
+// TestPreexistingSocketsSeen opens the collector after a transfer: the
+// sockets have no event left to report, yet both sources must show them
+// with their exact counts (the eBPF source walks the sockets at each
+// collection).
+func TestPreexistingSocketsSeen(t *testing.T) {
+	const up, down = 300_007, 4_001
+	for _, src := range sources {
+		t.Run(src, func(t *testing.T) {
+			var ns string
+			if !isChild() {
+				ns = newNetns(t)
+			}
+			inNetns(t, ns, nil, func(t *testing.T) {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ln.Close()
+				client, server := tcpPair(t, ln)
+				exchange(t, client, server, up, down)
+				waitAcked(t, client, server)
+
+				c := openCollector(t, src)
+				m, err := c.Collect(time.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				ce := mustEndpoint(t, m, client.RemoteAddr())
+				se := mustEndpoint(t, m, server.RemoteAddr())
+				if ce.BytesSent != up || ce.BytesReceived != down || se.BytesReceived != up || se.BytesSent != down {
+					t.Errorf("client sent/received %d/%d, server %d/%d; want %d/%d and %d/%d",
+						ce.BytesSent, ce.BytesReceived, se.BytesSent, se.BytesReceived, up, down, down, up)
+				}
+				if ce.Sockets != 1 || ce.SRTTMicros == 0 {
+					t.Errorf("client endpoint %+v, want one open socket with an RTT", ce)
+				}
+			})
+		})
+	}
+}
+
+// TestCollectFromAnotherThread opens the eBPF collector on a thread inside
+// a namespace and collects from threads outside it: the socket walk must
+// still cover the collector's namespace.
+func TestCollectFromAnotherThread(t *testing.T) {
+	ns := newNetns(t)
+	var ln net.Listener
+	var client net.Conn
+	if err := onNetnsThread(ns, func() (err error) {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return err
+		}
+		client, err = net.Dial("tcp", ln.Addr().String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	exchange(t, client, server, 54321, 1)
+	waitAcked(t, client, server)
+
+	var c *Collector
+	if err := onNetnsThread(ns, func() (err error) {
+		c, err = Open(DefaultConfig(), nil)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Source() != SourceEBPF {
+		t.Skipf("eBPF telemetry not available: %v", c.Report().Missing())
+	}
+	m, err := c.Collect(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := mustEndpoint(t, m, client.RemoteAddr()); e.BytesSent != 54321 || e.Sockets != 1 {
+		t.Errorf("endpoint %+v, want 54321 bytes sent over one open socket", e)
+	}
+}

@@ -28,8 +28,14 @@
 //	tp_btf/tcp_probe, tcp_retransmit_skb,   snapshot the socket's struct tcp_sock
 //	tcp_rcv_space_adjust, inet_sock_set_state   (srtt_us via bpf_skc_to_tcp_sock,
 //	                                            total_retrans, bytes_*, segs_*)
+//	iter/tcp                                    the same for every TCP socket of the
+//	                                            namespace, run at each Collect
 //	tp_btf/kfree_skb (with rx_sk, else without) count drops by skb_drop_reason
 //	cgroup_skb/ingress, egress on cgroup2       count UDP payload bytes and datagrams
+//
+// The events keep the counts of sockets that close between two readings;
+// the walk makes every open socket's counts exact at the reading, idle ones
+// included.
 //
 // The procfs source (Metrics.Source "procfs") dumps TCP and UDP sockets with
 // NETLINK_SOCK_DIAG (tcp_info and SK_MEMINFO_DROPS per socket) and reads the

@@ -63,6 +63,16 @@ func (s *ebpfSource) close() error { return s.progs.Close() }
 // observe reads the three maps in batches. Entries of closed sockets are
 // deleted once read: their last counts are in obs.
 func (s *ebpfSource) observe(obs *observation) error {
+	// A failed walk leaves the event-driven snapshots, which are still
+	// right up to their last event: say so once, and go on.
+	if err := s.progs.refresh(); err != nil {
+		if msg := err.Error(); msg != s.progs.refreshErr {
+			s.progs.logger.Warn("tcp socket walk failed; figures of idle sockets may lag", "err", err)
+			s.progs.refreshErr = msg
+		}
+	} else {
+		s.progs.refreshErr = ""
+	}
 	s.closed = s.closed[:0]
 	err := readMap(s, s.progs.tcpSocks, s.tcpKeys, s.tcpVals, func(k uint64, v *telemetryTcpStats) {
 		t := tcpSample{

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -36,6 +37,7 @@ var hooks = []hook{
 	{prog: telemetryProgTcpRetransmit, feature: FeatureTCP, slot: "tcp_retransmit_skb", attach: "tracing"},
 	{prog: telemetryProgTcpRcvSpaceAdjust, feature: FeatureTCP, slot: "tcp_rcv_space_adjust", attach: "tracing"},
 	{prog: telemetryProgInetSockSetState, feature: FeatureTCP, slot: "inet_sock_set_state", attach: "tracing"},
+	{prog: telemetryProgTcpIter, feature: FeatureTCP, slot: "tcp", attach: "iter"},
 	{prog: telemetryProgKfreeSkb, feature: FeatureDrops, slot: "kfree_skb", attach: "tracing"},
 	{prog: telemetryProgKfreeSkbLegacy, feature: FeatureDrops, slot: "kfree_skb", attach: "tracing"},
 	{prog: telemetryProgUdpEgress, feature: FeatureUDP, slot: "udp_egress", attach: "cgroup", cgroup: ebpf.AttachCGroupInetEgress},
@@ -53,6 +55,14 @@ type Programs struct {
 	report   Report
 	netns    uint64
 	reasons  map[uint32]string
+	logger   *slog.Logger
+
+	// iter walks the TCP sockets of the namespace of the thread that
+	// reads it; nsFile and nsInode name the namespace Load ran in.
+	iter       *link.Iter
+	nsFile     *os.File
+	nsInode    uint64
+	refreshErr string
 }
 
 // Load loads and attaches every telemetry program the running kernel
@@ -77,12 +87,13 @@ func Load(cfg Config, logger *slog.Logger) (*Programs, error) {
 		logger.Debug("raise memlock limit", "err", err)
 	}
 
-	p := &Programs{}
+	p := &Programs{logger: logger}
+	nsFile, ns, err := openNetNS()
+	if err != nil {
+		return nil, fmt.Errorf("identify network namespace: %w", err)
+	}
+	p.nsFile, p.nsInode = nsFile, ns.Inode
 	if !cfg.AllNamespaces {
-		ns, err := currentNetNS()
-		if err != nil {
-			return nil, fmt.Errorf("identify network namespace: %w", err)
-		}
 		p.netns = ns.Cookie
 	}
 
@@ -104,6 +115,7 @@ func Load(cfg Config, logger *slog.Logger) (*Programs, error) {
 			for _, m := range maps {
 				m.Close()
 			}
+			nsFile.Close()
 			return nil, fmt.Errorf("create map %s: %w", name, err)
 		}
 		maps[name] = m
@@ -140,6 +152,9 @@ func Load(cfg Config, logger *slog.Logger) (*Programs, error) {
 			done[h.slot] = true
 			p.progs = append(p.progs, prog)
 			p.links = append(p.links, l)
+			if it, ok := l.(*link.Iter); ok {
+				p.iter = it
+			}
 		}
 		p.report.Programs = append(p.report.Programs, st)
 	}
@@ -184,6 +199,8 @@ func (p *Programs) loadOne(spec *ebpf.CollectionSpec, h hook, maps map[string]*e
 		l, err = link.AttachTracing(link.TracingOptions{Program: prog})
 	case "cgroup":
 		l, err = link.AttachCgroup(link.CgroupOptions{Path: cgroupPath, Attach: h.cgroup, Program: prog})
+	case "iter":
+		l, err = link.AttachIter(link.IterOptions{Program: prog})
 	}
 	if err != nil {
 		prog.Close()
@@ -207,6 +224,9 @@ func hookName(h hook, cgroupPath string) string {
 		}
 		return "cgroup_skb/" + dir + " " + cgroupPath
 	}
+	if h.attach == "iter" {
+		return "iter/" + h.slot
+	}
 	return "tp_btf/" + h.slot
 }
 
@@ -227,9 +247,67 @@ func (p *Programs) Close() error {
 			errs = append(errs, m.Close())
 		}
 	}
-	p.links, p.progs = nil, nil
+	if p.nsFile != nil {
+		errs = append(errs, p.nsFile.Close())
+	}
+	p.links, p.progs, p.iter, p.nsFile = nil, nil, nil, nil
 	p.tcpSocks, p.udpFlows, p.drops = nil, nil, nil
 	return errors.Join(errs...)
+}
+
+// refresh runs the TCP iterator, which snapshots every TCP socket of the
+// namespace Load ran in. The iterator walks the namespace of the thread
+// that reads it, so when the calling thread is elsewhere the read happens
+// on a thread moved there for the purpose.
+func (p *Programs) refresh() error {
+	if p.iter == nil {
+		return nil
+	}
+	runtime.LockOSThread()
+	ino, err := threadNetNSInode()
+	if err == nil && ino == p.nsInode {
+		err = p.readIter()
+		runtime.UnlockOSThread()
+		return err
+	}
+	runtime.UnlockOSThread()
+	if p.nsFile == nil {
+		return errors.New("no handle on the target namespace")
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// Left locked, the thread ends with this goroutine unless it gets
+		// back to its own namespace.
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		if err := unix.Setns(int(p.nsFile.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("enter namespace: %w", err)
+			return
+		}
+		err = p.readIter()
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
+	}()
+	return <-errc
+}
+
+func (p *Programs) readIter() error {
+	rd, err := p.iter.Open()
+	if err != nil {
+		return fmt.Errorf("open tcp iterator: %w", err)
+	}
+	defer rd.Close()
+	if _, err := io.Copy(io.Discard, rd); err != nil {
+		return fmt.Errorf("run tcp iterator: %w", err)
+	}
+	return nil
 }
 
 // openCgroup opens the cgroup v2 directory the UDP programs attach to:

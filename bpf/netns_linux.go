@@ -34,3 +34,30 @@ func currentNetNS() (NetNS, error) {
 	}
 	return ns, nil
 }
+
+// openNetNS opens the network namespace of the calling thread, so that a
+// thread can be moved into it later, and identifies it.
+func openNetNS() (*os.File, NetNS, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	f, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		return nil, NetNS{}, fmt.Errorf("open netns: %w", err)
+	}
+	ns, err := currentNetNS()
+	if err != nil {
+		f.Close()
+		return nil, NetNS{}, err
+	}
+	return f, ns, nil
+}
+
+// threadNetNSInode returns the inode of the calling thread's network
+// namespace; the caller locks the thread.
+func threadNetNSInode() (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
+}

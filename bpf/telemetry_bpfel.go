@@ -73,6 +73,7 @@ const (
 	telemetryProgInetSockSetState  = "inet_sock_set_state"
 	telemetryProgKfreeSkb          = "kfree_skb"
 	telemetryProgKfreeSkbLegacy    = "kfree_skb_legacy"
+	telemetryProgTcpIter           = "tcp_iter"
 	telemetryProgTcpProbe          = "tcp_probe"
 	telemetryProgTcpRcvSpaceAdjust = "tcp_rcv_space_adjust"
 	telemetryProgTcpRetransmit     = "tcp_retransmit"
@@ -126,6 +127,7 @@ type telemetryProgramSpecs struct {
 	InetSockSetState  *ebpf.ProgramSpec `ebpf:"inet_sock_set_state"`
 	KfreeSkb          *ebpf.ProgramSpec `ebpf:"kfree_skb"`
 	KfreeSkbLegacy    *ebpf.ProgramSpec `ebpf:"kfree_skb_legacy"`
+	TcpIter           *ebpf.ProgramSpec `ebpf:"tcp_iter"`
 	TcpProbe          *ebpf.ProgramSpec `ebpf:"tcp_probe"`
 	TcpRcvSpaceAdjust *ebpf.ProgramSpec `ebpf:"tcp_rcv_space_adjust"`
 	TcpRetransmit     *ebpf.ProgramSpec `ebpf:"tcp_retransmit"`
@@ -196,6 +198,7 @@ type telemetryPrograms struct {
 	InetSockSetState  *ebpf.Program `ebpf:"inet_sock_set_state"`
 	KfreeSkb          *ebpf.Program `ebpf:"kfree_skb"`
 	KfreeSkbLegacy    *ebpf.Program `ebpf:"kfree_skb_legacy"`
+	TcpIter           *ebpf.Program `ebpf:"tcp_iter"`
 	TcpProbe          *ebpf.Program `ebpf:"tcp_probe"`
 	TcpRcvSpaceAdjust *ebpf.Program `ebpf:"tcp_rcv_space_adjust"`
 	TcpRetransmit     *ebpf.Program `ebpf:"tcp_retransmit"`
@@ -208,6 +211,7 @@ func (p *telemetryPrograms) Close() error {
 		p.InetSockSetState,
 		p.KfreeSkb,
 		p.KfreeSkbLegacy,
+		p.TcpIter,
 		p.TcpProbe,
 		p.TcpRcvSpaceAdjust,
 		p.TcpRetransmit,

@@ -73,6 +73,15 @@ struct sk_buff {
 	struct net_device *dev;
 };
 
+struct bpf_iter_meta {
+	__u64 seq_num;
+};
+
+struct bpf_iter__tcp {
+	struct bpf_iter_meta *meta;
+	struct sock_common *sk_common;
+};
+
 enum skb_drop_reason {
 	SKB_NOT_DROPPED_YET = 0,
 	SKB_CONSUMED = 1,

@@ -7,7 +7,8 @@
 //   tcp_socks  socket cookie -> struct tcp_stats, a snapshot of the kernel's
 //              own per-socket TCP counters, refreshed on every received
 //              segment (tcp_probe), retransmission, read by the application
-//              (tcp_rcv_space_adjust) and state change (inet_sock_set_state).
+//              (tcp_rcv_space_adjust), state change (inet_sock_set_state)
+//              and at each collection for every socket (iter/tcp).
 //              The last snapshot of a socket has closed = 1; user space folds
 //              it into its totals and deletes the entry.
 //   udp_flows  struct flow_key -> struct flow_stats, UDP payload bytes and
@@ -250,6 +251,25 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 	if (newstate == TCP_LISTEN || oldstate == TCP_LISTEN)
 		return 0;
 	snapshot(sk, newstate, newstate == TCP_CLOSE);
+	return 0;
+}
+
+// tcp_iter walks every TCP socket of the namespace of the task that reads
+// the iterator and refreshes its snapshot. User space runs it at each
+// collection, so sockets idle since the programs were loaded are seen and
+// every counter is exact at that instant.
+SEC("iter/tcp")
+int tcp_iter(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	int state;
+
+	if (!skc)
+		return 0;
+	state = skc->skc_state;
+	if (state == TCP_LISTEN || state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV)
+		return 0;
+	snapshot((struct sock *)skc, state, 0);
 	return 0;
 }
 
