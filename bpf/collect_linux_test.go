@@ -28,12 +28,26 @@ import (
 
 var sources = []string{SourceEBPF, SourceProcfs}
 
+// sourceEBPFEvents is the eBPF collector without the socket walk, on the
+// per-segment events alone: what a kernel that refuses iter/tcp runs.
+const sourceEBPFEvents = "ebpf-events"
+
+// tcpVariants are the collectors the TCP tests check.
+var tcpVariants = []string{SourceEBPF, sourceEBPFEvents, SourceProcfs}
+
 func isChild() bool { return os.Getenv(childEnv) != "" }
 
-// openCollector opens a Collector of the given source in the current
-// namespace, skipping when eBPF is asked for and the kernel refuses it.
+// openCollector opens a Collector of the given source (or variant) in the
+// current namespace, skipping when eBPF is asked for and the kernel
+// refuses it.
 func openCollector(t *testing.T, src string) *Collector {
 	t.Helper()
+	if src == sourceEBPFEvents {
+		src = SourceEBPF
+		saved := hooks
+		hooks = slices.DeleteFunc(slices.Clone(hooks), func(h hook) bool { return h.attach == "iter" })
+		defer func() { hooks = saved }()
+	}
 	cfg := DefaultConfig()
 	cfg.DisableEBPF = src == SourceProcfs
 	c, err := Open(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -158,7 +172,7 @@ func exchange(t *testing.T, client, server net.Conn, up, down int) {
 // against a known transfer, in a fresh namespace so nothing else counts.
 func TestTCPTransferBytesExact(t *testing.T) {
 	const up, down = 1_000_003, 77_777
-	for _, src := range sources {
+	for _, src := range tcpVariants {
 		t.Run(src, func(t *testing.T) {
 			var ns string
 			if !isChild() {
@@ -201,8 +215,8 @@ func TestTCPTransferBytesExact(t *testing.T) {
 				if ce.SRTTMicros == 0 {
 					t.Errorf("client srtt = 0 for an open socket")
 				}
-				if m.Source != src {
-					t.Errorf("Source = %q, want %q", m.Source, src)
+				if want := strings.TrimSuffix(src, "-events"); m.Source != want {
+					t.Errorf("Source = %q, want %q", m.Source, want)
 				}
 
 				// Closed sockets leave the live figures but keep their counts.
@@ -246,7 +260,7 @@ func iptablesDrops(t *testing.T, chain string) uint64 {
 // counted, and (eBPF) that the drops appear under NETFILTER_DROP.
 func TestTCPRetransmitsCounted(t *testing.T) {
 	const up = 4 << 20
-	for _, src := range sources {
+	for _, src := range tcpVariants {
 		t.Run(src, func(t *testing.T) {
 			var ns string
 			if !isChild() {
@@ -293,7 +307,7 @@ func TestTCPRetransmitsCounted(t *testing.T) {
 				if m.Network.PacketLossPercent <= 0 {
 					t.Errorf("packet loss = %v%%, want > 0", m.Network.PacketLossPercent)
 				}
-				if src == SourceEBPF {
+				if src != SourceProcfs {
 					want := iptablesDrops(t, "INPUT")
 					if got := m.Network.DropsByReason["NETFILTER_DROP"]; got != want {
 						t.Errorf("NETFILTER_DROP drops = %d, want %d (iptables counter)", got, want)
@@ -316,7 +330,7 @@ func TestTCPRTTDelayedPath(t *testing.T) {
 	const oneWay = 25 * time.Millisecond
 	const wantRTT = 2 * oneWay
 	const rttAttempts = 4
-	for _, src := range sources {
+	for _, src := range tcpVariants {
 		t.Run(src, func(t *testing.T) {
 			var nsA string
 			var env []string

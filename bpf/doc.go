@@ -25,17 +25,20 @@
 //
 // The eBPF source (Metrics.Source "ebpf") attaches, each probed on its own:
 //
-//	tp_btf/tcp_probe, tcp_retransmit_skb,   snapshot the socket's struct tcp_sock
-//	tcp_rcv_space_adjust, inet_sock_set_state   (srtt_us via bpf_skc_to_tcp_sock,
-//	                                            total_retrans, bytes_*, segs_*)
-//	iter/tcp                                    the same for every TCP socket of the
-//	                                            namespace, run at each Collect
+//	iter/tcp                                    snapshot every TCP socket's struct tcp_sock
+//	                                            (srtt_us via bpf_skc_to_tcp_sock,
+//	                                            total_retrans, bytes_*, segs_*), walked
+//	                                            at each Collect
+//	tp_btf/inet_sock_set_state                  the same at each state change, so
+//	                                            sockets closed between readings count
+//	tp_btf/tcp_probe, tcp_retransmit_skb,       the same on every segment: only where
+//	tcp_rcv_space_adjust                        iter/tcp is refused, or for
+//	                                            Config.AllNamespaces
 //	tp_btf/kfree_skb (with rx_sk, else without) count drops by skb_drop_reason
 //	cgroup_skb/ingress, egress on cgroup2       count UDP payload bytes and datagrams
 //
-// The events keep the counts of sockets that close between two readings;
-// the walk makes every open socket's counts exact at the reading, idle ones
-// included.
+// The walk makes every open socket's counts exact at the reading, idle and
+// pre-existing ones included, and keeps the TCP data path free of programs.
 //
 // The procfs source (Metrics.Source "procfs") dumps TCP and UDP sockets with
 // NETLINK_SOCK_DIAG (tcp_info and SK_MEMINFO_DROPS per socket) and reads the

@@ -28,16 +28,21 @@ type hook struct {
 	prog    string
 	feature string
 	slot    string
-	attach  string // "tracing" or an ebpf.AttachType for cgroup programs
+	attach  string // "tracing", "iter" or "cgroup"
 	cgroup  ebpf.AttachType
+	// perSegment hooks run on the data path to keep open sockets' snapshots
+	// current; the socket walk at each collection does that more cheaply,
+	// so they attach only where the walk is unavailable or cannot see
+	// every namespace recorded.
+	perSegment bool
 }
 
 var hooks = []hook{
-	{prog: telemetryProgTcpProbe, feature: FeatureTCP, slot: "tcp_probe", attach: "tracing"},
-	{prog: telemetryProgTcpRetransmit, feature: FeatureTCP, slot: "tcp_retransmit_skb", attach: "tracing"},
-	{prog: telemetryProgTcpRcvSpaceAdjust, feature: FeatureTCP, slot: "tcp_rcv_space_adjust", attach: "tracing"},
-	{prog: telemetryProgInetSockSetState, feature: FeatureTCP, slot: "inet_sock_set_state", attach: "tracing"},
 	{prog: telemetryProgTcpIter, feature: FeatureTCP, slot: "tcp", attach: "iter"},
+	{prog: telemetryProgInetSockSetState, feature: FeatureTCP, slot: "inet_sock_set_state", attach: "tracing"},
+	{prog: telemetryProgTcpProbe, feature: FeatureTCP, slot: "tcp_probe", attach: "tracing", perSegment: true},
+	{prog: telemetryProgTcpRetransmit, feature: FeatureTCP, slot: "tcp_retransmit_skb", attach: "tracing", perSegment: true},
+	{prog: telemetryProgTcpRcvSpaceAdjust, feature: FeatureTCP, slot: "tcp_rcv_space_adjust", attach: "tracing", perSegment: true},
 	{prog: telemetryProgKfreeSkb, feature: FeatureDrops, slot: "kfree_skb", attach: "tracing"},
 	{prog: telemetryProgKfreeSkbLegacy, feature: FeatureDrops, slot: "kfree_skb", attach: "tracing"},
 	{prog: telemetryProgUdpEgress, feature: FeatureUDP, slot: "udp_egress", attach: "cgroup", cgroup: ebpf.AttachCGroupInetEgress},
@@ -69,7 +74,9 @@ type Programs struct {
 // accepts, and reports the ones it does not. Nothing is assumed: each
 // program is loaded (so the verifier and BTF decide) and attached on its
 // own, and alternatives are tried in order (kfree_skb with and without the
-// receiving socket). Unless cfg.AllNamespaces, the programs record only the
+// receiving socket; the per-segment TCP tracepoints only where the iter/tcp
+// socket walk is unavailable or cfg.AllNamespaces asks for namespaces it
+// cannot walk). Unless cfg.AllNamespaces, the programs record only the
 // network namespace of the calling thread.
 //
 // Load fails with a *LoadError (wrapping ErrNoPrograms) only when no program
@@ -135,6 +142,11 @@ func Load(cfg Config, logger *slog.Logger) (*Programs, error) {
 		st := ProgramStatus{Name: h.prog, Feature: h.feature, Hook: hookName(h, cgroupName)}
 		if done[h.slot] {
 			st.Error = "not needed: an alternative is attached"
+			p.report.Programs = append(p.report.Programs, st)
+			continue
+		}
+		if h.perSegment && p.iter != nil && !cfg.AllNamespaces {
+			st.Error = "not needed: iter/tcp reads every socket at each collection"
 			p.report.Programs = append(p.report.Programs, st)
 			continue
 		}
