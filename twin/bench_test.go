@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,10 +46,22 @@ func BenchmarkNetworkModel(b *testing.B) {
 	}
 }
 
+// cpuTime is the CPU time the process has used, user and system, all
+// threads: on a shared machine it tracks the work done better than wall
+// time does.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func benchRun(b *testing.B, mk func() (*sim, error)) {
 	b.ReportAllocs()
 	var events uint64
 	var virtual time.Duration
+	cpu0 := cpuTime()
 	for b.Loop() {
 		s, err := mk()
 		if err != nil {
@@ -61,8 +74,13 @@ func benchRun(b *testing.B, mk func() (*sim, error)) {
 		virtual += time.Duration(s.end)
 	}
 	wall := b.Elapsed().Seconds()
+	cpu := (cpuTime() - cpu0).Seconds()
 	b.ReportMetric(float64(events)/wall, "events/s")
 	b.ReportMetric(virtual.Seconds()/wall, "virtual/wall")
+	if cpu > 0 {
+		b.ReportMetric(float64(events)/cpu, "events/cpu-s")
+		b.ReportMetric(virtual.Seconds()/cpu, "virtual/cpu")
+	}
 	b.ReportMetric(float64(events)/float64(b.N), "events/op")
 }
 
