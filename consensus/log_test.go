@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -893,5 +894,63 @@ func TestIngestAll(t *testing.T) {
 	}
 	if all := l.All(); len(all) != 2 {
 		t.Fatalf("holds %d records, want 2", len(all))
+	}
+}
+
+// TestLogConcurrentUse drives one Log from several goroutines, as a node's
+// API handlers and its sync routine would; run with -race.
+func TestLogConcurrentUse(t *testing.T) {
+	ctx := t.Context()
+	g := mustGenesis(t, 100)
+	self := newTestSigner(1, false)
+	l := openLog(t, g, self.author(), memStore())
+	p, err := l.CreateProposal(ctx, t0, "t", "", time.Hour, 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 4, 25
+	var recs [writers][]*Record
+	for w := range writers {
+		c := newChain(g, newTestSigner(uint64(10+w), false))
+		for i := range each {
+			recs[w] = append(recs[w], c.vote(t, at(time.Duration(i+1)*time.Second), p, Choice(1+i%3), uint64(1+i)))
+		}
+	}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for _, r := range recs[w] {
+				if _, err := l.Ingest(ctx, at(time.Minute), r.Encode()); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range each {
+			if _, err := l.CastVote(ctx, at(time.Duration(i)*time.Second), p.ID(), Yes, 100); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Go(func() {
+		for range each {
+			_ = l.Missing()
+			_ = l.Proposals(at(time.Minute))
+			if _, err := l.Tally(p.ID()); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Wait()
+	tl, err := l.Tally(p.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(tallyBytes(t, tl), tallyBytes(t, mustCount(t, g, l.All(), p.ID()))) {
+		t.Fatalf("tally after concurrent use differs from Count")
+	}
+	if len(tl.Ballots) != writers+1 || len(l.Records(self.id)) != 1+each {
+		t.Fatalf("%d ballots, %d own records", len(tl.Ballots), len(l.Records(self.id)))
 	}
 }
