@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -81,17 +81,20 @@ func openConns(b testing.TB, ns string, n int) {
 }
 
 // BenchmarkCollect measures one Collect over a namespace holding the given
-// number of TCP sockets, for both sources in the same run. cpu-ns/op is the
+// number of TCP sockets, for both sources (and the eBPF source without the
+// socket walk, "ebpf-events") in the same run. cpu-ns/op is the
 // process's CPU time (user+system, so the kernel's work for the map reads
 // and netlink dumps counts) per Collect; cpu%@1Hz is the share of one CPU a
 // collector uses when it collects once a second.
 func BenchmarkCollect(b *testing.B) {
-	for _, src := range sources {
+	for _, variant := range []string{SourceEBPF, sourceEBPFEvents, SourceProcfs} {
 		for _, sockets := range []int{10, 100, 1000} {
-			b.Run(fmt.Sprintf("source=%s/sockets=%d", src, sockets), func(b *testing.B) {
+			b.Run(fmt.Sprintf("source=%s/sockets=%d", variant, sockets), func(b *testing.B) {
 				ns := newNetns(b)
 				cfg := DefaultConfig()
-				cfg.DisableEBPF = src == SourceProcfs
+				cfg.DisableEBPF = variant == SourceProcfs
+				cfg.DisableSocketWalk = variant == sourceEBPFEvents
+				src := strings.TrimSuffix(variant, "-events")
 				var c *Collector
 				if err := onNetnsThread(ns, func() (err error) {
 					c, err = Open(cfg, nil)
@@ -104,6 +107,7 @@ func BenchmarkCollect(b *testing.B) {
 					b.Skipf("eBPF unavailable: %v", c.Report().Missing())
 				}
 				openConns(b, ns, sockets/2)
+				enterNetns(b, ns) // collect from inside, as a node does
 				time.Sleep(20 * time.Millisecond)
 				m, err := c.Collect(time.Now())
 				if err != nil {
@@ -143,15 +147,12 @@ func BenchmarkLoopbackTCP(b *testing.B) {
 			ns := newNetns(b)
 			var p *Programs
 			if programs != "none" {
-				saved := hooks
-				if programs == "events" {
-					hooks = slices.DeleteFunc(slices.Clone(hooks), func(h hook) bool { return h.attach == "iter" })
-				}
+				cfg := DefaultConfig()
+				cfg.DisableSocketWalk = programs == "events"
 				err := onNetnsThread(ns, func() (err error) {
-					p, err = Load(DefaultConfig(), nil)
+					p, err = Load(cfg, nil)
 					return err
 				})
-				hooks = saved
 				if err != nil {
 					b.Skipf("eBPF unavailable: %v", err)
 				}
@@ -259,6 +260,7 @@ func TestCollectorCPUAt1Hz(t *testing.T) {
 				t.Skipf("eBPF unavailable: %v", c.Report().Missing())
 			}
 			openConns(t, ns, 500)
+			enterNetns(t, ns) // collect from inside, as a node does
 			tick := time.NewTicker(time.Second)
 			defer tick.Stop()
 			var ru0, ru1 syscall.Rusage

@@ -29,7 +29,8 @@ import (
 var sources = []string{SourceEBPF, SourceProcfs}
 
 // sourceEBPFEvents is the eBPF collector without the socket walk, on the
-// per-segment events alone: what a kernel that refuses iter/tcp runs.
+// per-segment events alone (Config.DisableSocketWalk, and what a kernel
+// that refuses iter/tcp runs).
 const sourceEBPFEvents = "ebpf-events"
 
 // tcpVariants are the collectors the TCP tests check.
@@ -42,13 +43,11 @@ func isChild() bool { return os.Getenv(childEnv) != "" }
 // refuses it.
 func openCollector(t *testing.T, src string) *Collector {
 	t.Helper()
+	cfg := DefaultConfig()
 	if src == sourceEBPFEvents {
 		src = SourceEBPF
-		saved := hooks
-		hooks = slices.DeleteFunc(slices.Clone(hooks), func(h hook) bool { return h.attach == "iter" })
-		defer func() { hooks = saved }()
+		cfg.DisableSocketWalk = true
 	}
-	cfg := DefaultConfig()
 	cfg.DisableEBPF = src == SourceProcfs
 	c, err := Open(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

@@ -33,7 +33,8 @@
 //	                                            sockets closed between readings count
 //	tp_btf/tcp_probe, tcp_retransmit_skb,       the same on every segment: only where
 //	tcp_rcv_space_adjust                        iter/tcp is refused, or for
-//	                                            Config.AllNamespaces
+//	                                            Config.AllNamespaces or
+//	                                            Config.DisableSocketWalk
 //	tp_btf/kfree_skb (with rx_sk, else without) count drops by skb_drop_reason
 //	cgroup_skb/ingress, egress on cgroup2       count UDP payload bytes and datagrams
 //

@@ -150,6 +150,11 @@ func Load(cfg Config, logger *slog.Logger) (*Programs, error) {
 			p.report.Programs = append(p.report.Programs, st)
 			continue
 		}
+		if h.attach == "iter" && cfg.DisableSocketWalk {
+			st.Error = "disabled by Config.DisableSocketWalk"
+			p.report.Programs = append(p.report.Programs, st)
+			continue
+		}
 		if h.attach == "cgroup" && cgroupErr != nil {
 			st.Error = cgroupErr.Error()
 			p.report.Programs = append(p.report.Programs, st)

@@ -128,6 +128,34 @@ func onNetnsThread(ns string, fn func() error) error {
 	return <-errc
 }
 
+// enterNetns moves the calling goroutine, locked to its thread, into ns
+// until the test ends, as a node running inside ns would be.
+func enterNetns(tb testing.TB, ns string) {
+	tb.Helper()
+	runtime.LockOSThread()
+	orig, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	target, err := os.Open("/run/netns/" + ns)
+	if err != nil {
+		orig.Close()
+		tb.Fatal(err)
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		orig.Close()
+		tb.Fatalf("setns %s: %v", ns, err)
+	}
+	tb.Cleanup(func() {
+		defer orig.Close()
+		// Left locked, the thread ends with the goroutine if it cannot go back.
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err == nil {
+			runtime.UnlockOSThread()
+		}
+	})
+}
+
 // openTun creates the TUN device name (IP packets, no header) in ns and
 // returns its non-blocking descriptor.
 func openTun(ns, name string) (int, error) {
