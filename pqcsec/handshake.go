@@ -198,7 +198,7 @@ func (h *Initiator) Step(reply []byte, now time.Time) ([]byte, error) {
 	i2r, r2i := sessionSecrets(ck, h5)
 	h.session = newSession(h.cfg.Session, peerRec, i2r, r2i, now)
 	h.reply, h.finish = bytes.Clone(reply), msg
-	h.eph = nil
+	h.eph, h.ck, h.h = nil, [32]byte{}, [32]byte{}
 	return bytes.Clone(msg), nil
 }
 
@@ -317,7 +317,7 @@ func (h *Responder) onFinish(msg []byte, now time.Time) error {
 	i2r, r2i := sessionSecrets(ck, h5)
 	h.session = newSession(h.cfg.Session, peerRec, r2i, i2r, now)
 	h.finish = bytes.Clone(msg)
-	h.static = nil
+	h.static, h.ck, h.h = nil, [32]byte{}, [32]byte{}
 	return nil
 }
 

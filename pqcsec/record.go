@@ -153,12 +153,16 @@ func decodeRecordFields(b []byte) (*recordFields, error) {
 // signature. It does not judge expiry (CheckFresh) or which peer should own
 // it (RecordValidator, the handshake).
 func ParseRecord(b []byte) (*Record, error) {
+	if len(b) > MaxRecordSize {
+		return nil, malformed("record: length %d over %d", len(b), MaxRecordSize)
+	}
+	b = bytes.Clone(b) // the record keeps it; its key set shares it
 	f, err := decodeRecordFields(b)
 	if err != nil {
 		return nil, err
 	}
-	r := &Record{claim: f.claim, version: f.version, expiry: f.expiry}
-	if r.keys, err = ParsePublicKeys(f.keys); err != nil {
+	r := &Record{claim: f.claim, version: f.version, expiry: f.expiry, raw: b}
+	if r.keys, err = parsePublicKeys(f.keys, true); err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
 	if r.spiffeID, err = spiffeid.FromString(f.spiffeID); err != nil {
@@ -172,7 +176,6 @@ func ParseRecord(b []byte) (*Record, error) {
 	if err := verify(r.keys, domainRecord, b[:f.bodyLen], f.sig); err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
-	r.raw = bytes.Clone(b)
 	return r, nil
 }
 

@@ -74,13 +74,22 @@ type PublicKeys struct {
 // FIPS 203 requires of encapsulation keys) but expanded only when something
 // is first encapsulated to it: most parsed key sets only verify signatures.
 func ParsePublicKeys(b []byte) (*PublicKeys, error) {
+	return parsePublicKeys(b, false)
+}
+
+// parsePublicKeys is ParsePublicKeys; owned says the caller hands b over
+// (it will never change), so it need not be copied.
+func parsePublicKeys(b []byte, owned bool) (*PublicKeys, error) {
 	if len(b) > 0 && b[0] != SuiteHybrid {
 		return nil, fmt.Errorf("%w: public keys suite %#x", ErrDowngrade, b[0])
 	}
 	if len(b) != PublicKeysSize {
 		return nil, malformed("public keys: length %d, want %d", len(b), PublicKeysSize)
 	}
-	raw := bytes.Clone(b)
+	raw := b[:len(b):len(b)]
+	if !owned {
+		raw = bytes.Clone(b)
+	}
 	edb := raw[1 : 1+ed25519.PublicKeySize]
 	dsab := raw[1+ed25519.PublicKeySize : 1+ed25519.PublicKeySize+mldsa65.PublicKeySize]
 	kemb := raw[1+ed25519.PublicKeySize+mldsa65.PublicKeySize:]
