@@ -218,7 +218,7 @@ func TestSPIFFEIDs(t *testing.T) {
 		"spiffe://" + testTD.Name() + "/node",
 		"spiffe://" + testTD.Name() + "/node/notapeer",
 		"spiffe://" + testTD.Name() + "/node/" + a.PeerID().String() + "/x",
-		"spiffe://" + testTD.Name() + "/workload/" + a.PeerID().String(),
+		"spiffe://" + testTD.Name() + "/service/" + a.PeerID().String(),
 	} {
 		if _, err := PeerFromSPIFFE(spiffeid.RequireFromString(s)); err == nil {
 			t.Errorf("%s accepted", s)
