@@ -270,7 +270,9 @@ func newSim(top *Topology, sc Scenario, fac routerFactory) (*sim, error) {
 	return s, nil
 }
 
-// pickFlows draws the flows between distinct nodes that no fault names.
+// pickFlows draws the flows between distinct nodes that no fault names:
+// first the crossing flows, each made to depend on a node that a NodeDown
+// fault fails, then flows between random pairs.
 func (s *sim) pickFlows(named map[int]bool) {
 	var free []int32
 	for i := range s.nodes {
@@ -282,6 +284,25 @@ func (s *sim) pickFlows(named map[int]bool) {
 		return
 	}
 	seen := make(map[[2]int32]bool, s.sc.Flows)
+	var targets []int32
+	for _, f := range s.faults {
+		if f.Kind == NodeDown {
+			i, _ := s.top.Index(f.Node)
+			if !slices.Contains(targets, int32(i)) {
+				targets = append(targets, int32(i))
+			}
+		}
+	}
+	if len(targets) > 0 && s.sc.CrossingFlows > 0 {
+		bfs := newHopCounter(len(s.nodes))
+		for k := 0; len(s.flows) < s.sc.CrossingFlows && k < 4*s.sc.CrossingFlows; k++ {
+			src, dst, ok := s.crossingPair(targets[k%len(targets)], named, bfs)
+			if ok && !seen[[2]int32{src, dst}] {
+				seen[[2]int32{src, dst}] = true
+				s.flows = append(s.flows, flow{src: src, dst: dst})
+			}
+		}
+	}
 	for len(s.flows) < s.sc.Flows {
 		src := free[s.rng.IntN(len(free))]
 		dst := free[s.rng.IntN(len(free))]
@@ -295,6 +316,79 @@ func (s *sim) pickFlows(named map[int]bool) {
 		seen[[2]int32{src, dst}] = true
 		s.flows = append(s.flows, flow{src: src, dst: dst})
 	}
+}
+
+// crossingPair draws a flow that runs through node x and that x's loss
+// leaves servable. The source is a random neighbor of x; the destination
+// is a random node whose every fewest-hop path from the source crosses x
+// (it is farther without x, yet reachable) or, when there is none, one
+// with at least one such path crossing x. It fails when x has no
+// neighbor with either.
+func (s *sim) crossingPair(x int32, named map[int]bool, h *hopCounter) (src, dst int32, ok bool) {
+	nbrs := s.nodes[x].nbrs
+	fromX := slices.Clone(h.count(s, x, -1))
+	start := s.rng.IntN(len(nbrs) + 1)
+	for k := range nbrs {
+		src = nbrs[(start+k)%len(nbrs)].node
+		if named[int(src)] {
+			continue
+		}
+		with := slices.Clone(h.count(s, src, -1))
+		without := h.count(s, src, x)
+		var every, some []int32
+		for v := range s.nodes {
+			if named[v] || int32(v) == src || without[v] == unreached {
+				continue
+			}
+			switch {
+			case without[v] > with[v]:
+				every = append(every, int32(v))
+			case fromX[v]+1 == with[v]:
+				some = append(some, int32(v))
+			}
+		}
+		if len(every) == 0 {
+			every = some
+		}
+		if len(every) > 0 {
+			return src, every[s.rng.IntN(len(every))], true
+		}
+	}
+	return 0, 0, false
+}
+
+const unreached = int32(1<<31 - 1)
+
+// hopCounter runs breadth-first searches over the topology.
+type hopCounter struct {
+	dist  []int32
+	queue []int32
+}
+
+func newHopCounter(n int) *hopCounter {
+	return &hopCounter{dist: make([]int32, n), queue: make([]int32, 0, n)}
+}
+
+// count returns the hop distance from src to every node avoiding skip
+// (-1 for none), unreached where there is no path. The slice is reused by
+// the next call.
+func (h *hopCounter) count(s *sim, src, skip int32) []int32 {
+	for i := range h.dist {
+		h.dist[i] = unreached
+	}
+	h.dist[src] = 0
+	h.queue = append(h.queue[:0], src)
+	for len(h.queue) > 0 {
+		u := h.queue[0]
+		h.queue = h.queue[1:]
+		for _, nb := range s.nodes[u].nbrs {
+			if v := nb.node; v != skip && h.dist[v] == unreached {
+				h.dist[v] = h.dist[u] + 1
+				h.queue = append(h.queue, v)
+			}
+		}
+	}
+	return h.dist
 }
 
 // run processes events until the end of the scenario or ctx is done.

@@ -384,3 +384,41 @@ func TestTickGranularity(t *testing.T) {
 		t.Errorf("detection %v s coarse against %v s exact", coarse.DetectionSeconds, exact.DetectionSeconds)
 	}
 }
+
+func TestCrossingFlows(t *testing.T) {
+	ring, _ := Ring(8)
+	sc := Scenario{Duration: time.Second, Flows: 6, CrossingFlows: 4,
+		Faults: []Fault{{At: time.Second / 2, Kind: NodeDown, Node: "node-3"}}}
+	s, err := newSim(ring, sc, &directFactory{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.flows) != 6 {
+		t.Fatalf("%d flows, want 6", len(s.flows))
+	}
+	h := newHopCounter(8)
+	for i, f := range s.flows[:4] {
+		with := h.count(s, f.src, -1)[f.dst]
+		without := h.count(s, f.src, 3)[f.dst]
+		// From node-2 or node-4, only node-4/5 or node-1/2 lie farther
+		// without node-3.
+		if (f.src != 2 && f.src != 4) || without <= with {
+			t.Errorf("crossing flow %d: node-%d → node-%d, %d hops, %d without node-3", i, f.src, f.dst, with, without)
+		}
+	}
+	for _, f := range s.flows {
+		if f.src == 3 || f.dst == 3 {
+			t.Errorf("flow node-%d → node-%d involves the failed node", f.src, f.dst)
+		}
+	}
+	// A leaf has no flow through it: the crossing flows are dropped, the
+	// random ones stay.
+	star, _ := Star(5)
+	sc.Faults[0].Node = "node-4"
+	if s, err = newSim(star, sc, &directFactory{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.flows) != 6 {
+		t.Errorf("star: %d flows, want 6", len(s.flows))
+	}
+}
