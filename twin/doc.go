@@ -44,6 +44,10 @@
 // dropped if it would wait longer than QueueLimit, with probability Loss,
 // or if the link or its receiver is down when it lands.
 //
+// Engines are ticked at the deadline overlay.Engine.NextDeadline reports,
+// never on a wall-clock ticker; Scenario.TickGranularity may round those
+// deadlines up so that timers falling due close together share one Tick.
+//
 // Failures are Silent by default: the engines next to a dead node or cut
 // link learn of it only through their own HELLO timeouts. Under Notified
 // detection the driver at each surviving end calls LinkDown one latency
@@ -53,9 +57,12 @@
 //
 // # Measures
 //
-// Traffic is Scenario.Flows flows between random pairs of nodes that no
-// fault names, each sending FlowRate packets per second. A packet is
-// servable when, at its send time, both ends are alive and connected.
+// Traffic is Scenario.Flows flows between pairs of nodes that no fault
+// names, each sending FlowRate packets per second: CrossingFlows of them
+// (a fifth by default) from a neighbor of a failing node to a node a
+// fewest-hop path reaches through it, the rest between random pairs. A
+// packet is servable when, at its send time, both ends are alive and
+// connected.
 //
 //   - MTTR: from the first fault until every flow that can still be served
 //     at the end is delivering again — per flow, the arrival of the first
@@ -70,6 +77,10 @@
 //     per sample interval.
 //   - Control overhead: non-DATA frames transmitted per hop, HELLOs
 //     included, per application packet sent.
+//
+// Scenario scripts in testdata/scenarios (run by TestScenarios, with
+// -rewrite to regenerate) show these figures for rings, stars, grids,
+// partitions and the seed example.
 //
 // # Cascades
 //
