@@ -21,13 +21,13 @@
 //	cfg.Genesis, cfg.Store = g, ds
 //	cfg.Self = consensus.Author{ID: self, Key: keyBundle, Signer: signer}
 //	cfg.Verifier, cfg.Admitter = verifier, policy
-//	log, err := consensus.Open(ctx, cfg)
+//	gov, err := consensus.Open(ctx, cfg)
 //
-//	p, err := log.CreateProposal(ctx, time.Now(), "quarantine X", "floods", 5*time.Minute,
+//	p, err := gov.CreateProposal(ctx, time.Now(), "quarantine X", "floods", 5*time.Minute,
 //		quorum, threshold, &consensus.Quarantine{Peer: x})
-//	v, err := log.CastVote(ctx, time.Now(), p.ID(), consensus.Yes, 100)
-//	cancel := log.Subscribe(func(d consensus.Decision) { /* apply d.Action */ })
-//	decided, err := log.CheckProposals(ctx, time.Now())
+//	v, err := gov.CastVote(ctx, time.Now(), p.ID(), consensus.Yes, 100)
+//	cancel := gov.Subscribe(func(d consensus.Decision) { /* apply d.Action */ })
+//	decided, err := gov.CheckProposals(ctx, time.Now())
 //
 // With pqcsec, the three interfaces are one-line adapters: Signer signs
 // with Identity.Sign(SignatureDomain, msg); Verifier calls

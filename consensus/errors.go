@@ -24,7 +24,6 @@ var (
 	ErrDuplicate       = errors.New("consensus: duplicate record")
 	ErrStale           = errors.New("consensus: stale")
 	ErrWrongKey        = errors.New("consensus: value does not match its key")
-	ErrClosed          = errors.New("consensus: log closed")
 	ErrInvalidGenesis  = errors.New("consensus: invalid genesis")
 	ErrInvalidConfig   = errors.New("consensus: invalid config")
 	ErrSenderMismatch  = errors.New("consensus: sender is not the author")
