@@ -180,3 +180,26 @@ func TestDefaultRepoPath(t *testing.T) {
 		t.Errorf("default: %q, %v", p, err)
 	}
 }
+
+func TestResourceLimits(t *testing.T) {
+	for _, cfg := range []Config{DefaultLANConfig(), DefaultWANConfig(), DefaultLocalConfig()} {
+		l := resourceLimits(cfg).ToPartialLimitConfig()
+		sys, peer := l.System, l.PeerDefault
+		checks := []struct {
+			name      string
+			got, want int64
+		}{
+			{"system conns", int64(sys.Conns), int64(cfg.MaxConns)},
+			{"system streams", int64(sys.Streams), int64(cfg.MaxStreams)},
+			{"system fds", int64(sys.FD), int64(cfg.MaxFDs)},
+			{"system memory", int64(sys.Memory), int64(cfg.MaxMemoryMiB) << 20},
+			{"peer conns", int64(peer.Conns), int64(cfg.MaxConnsPerPeer)},
+			{"peer streams", int64(peer.Streams), int64(cfg.MaxStreamsPerPeer)},
+		}
+		for _, c := range checks {
+			if c.got != c.want {
+				t.Errorf("%s: %s = %d, want %d", cfg.Profile, c.name, c.got, c.want)
+			}
+		}
+	}
+}
