@@ -195,3 +195,23 @@ func TestProfilesDerive(t *testing.T) {
 			wan.NodeTraversalTime, local.HelloInterval)
 	}
 }
+
+func TestEventString(t *testing.T) {
+	a, b := protocols.Addr{0x1a, 0x2b, 0x3c, 0x4d}, protocols.Addr{0x5e, 0x6f, 0x7a, 0x8b}
+	tests := []struct {
+		ev   Event
+		want string
+	}{
+		{Event{Kind: EventRouteFound, Reason: ReasonRREP, Peer: a, Via: b, Hops: 3, Cost: 3 * time.Millisecond, Seq: 7},
+			"route-found 1a2b3c4d via 5e6f7a8b hops=3 cost=3ms seq=7 (rrep)"},
+		{Event{Kind: EventLinkDown, Reason: ReasonHelloLoss, Peer: b}, "link-down 5e6f7a8b (hello-loss)"},
+		{Event{Kind: EventDiscoveryFailed, Reason: ReasonSend, Peer: a, Count: 4}, "discovery-failed 1a2b3c4d dropped=4 (send)"},
+		{Event{Kind: EventDrop, Reason: ReasonTTL, Peer: a, Via: b, Hops: 64}, "drop 1a2b3c4d via 5e6f7a8b hops=64 (ttl)"},
+		{Event{Kind: 99, Reason: 99}, "event(99) (reason(99))"},
+	}
+	for _, tt := range tests {
+		if got := tt.ev.String(); got != tt.want {
+			t.Errorf("String() = %q, want %q", got, tt.want)
+		}
+	}
+}

@@ -1,7 +1,9 @@
 package overlay
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
@@ -133,6 +135,33 @@ type Event struct {
 	Cost   time.Duration
 	Seq    uint32
 	Count  int
+}
+
+// String renders the event for logs, naming nodes by their short address:
+// "route-found 1a2b3c4d via 5e6f7a8b hops=3 cost=3ms seq=7 (rrep)".
+func (ev Event) String() string {
+	var b strings.Builder
+	b.WriteString(ev.Kind.String())
+	if !ev.Peer.IsZero() {
+		b.WriteString(" " + ev.Peer.Short())
+	}
+	if !ev.Via.IsZero() {
+		b.WriteString(" via " + ev.Via.Short())
+	}
+	switch ev.Kind {
+	case EventRouteFound:
+		fmt.Fprintf(&b, " hops=%d cost=%v seq=%d", ev.Hops, ev.Cost, ev.Seq)
+	case EventRouteLost:
+		fmt.Fprintf(&b, " seq=%d", ev.Seq)
+	case EventDiscoveryFailed:
+		fmt.Fprintf(&b, " dropped=%d", ev.Count)
+	case EventDrop:
+		fmt.Fprintf(&b, " hops=%d", ev.Hops)
+	}
+	if ev.Reason != ReasonNone {
+		b.WriteString(" (" + ev.Reason.String() + ")")
+	}
+	return b.String()
 }
 
 // RouteInfo describes one routing table entry.
