@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -345,7 +346,7 @@ type Peer struct {
 // Link is one connection to a peer.
 type Link struct {
 	Addr      string        `json:"addr"`
-	Direction string        `json:"direction"`
+	Direction string        `json:"direction"` // "inbound" or "outbound"
 	Opened    time.Time     `json:"opened"`
 	Security  *LinkSecurity `json:"security,omitempty"`
 }
@@ -360,7 +361,7 @@ func (n *Node) Peers() []Peer {
 		for _, c := range n.host.Network().ConnsToPeer(id) {
 			l := Link{
 				Addr:      c.RemoteMultiaddr().String(),
-				Direction: c.Stat().Direction.String(),
+				Direction: strings.ToLower(c.Stat().Direction.String()),
 				Opened:    c.Stat().Opened,
 			}
 			if ls, ok := linkSecurity(n.tls, c); ok {

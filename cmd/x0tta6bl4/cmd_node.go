@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"syscall"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/x0tta6bl4/x0tta6bl4/node"
@@ -159,6 +160,10 @@ func runID(ctx context.Context, e *env, args []string) error {
 		body, err = offlineID(repoPath)
 	case err == nil:
 		body, err = c.ID(ctx)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			// A daemon that died without removing its api file.
+			body, err = offlineID(repoPath)
+		}
 	}
 	if err != nil {
 		return err
@@ -205,6 +210,9 @@ func runPeers(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	body, err := c.Peers(ctx)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%w (is the daemon still running?)", err)
+	}
 	if err != nil {
 		return err
 	}

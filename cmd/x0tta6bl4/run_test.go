@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,5 +146,30 @@ func TestDevnetJSON(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "peers=[") {
 		t.Errorf("no status line on stderr: %q", stderr)
+	}
+}
+
+func TestStaleAPIFile(t *testing.T) {
+	repo := filepath.Join(t.TempDir(), "r")
+	if _, _, err := run(t, "init", "--repo", repo); err != nil {
+		t.Fatal(err)
+	}
+	// An address nothing listens on, as a daemon killed with -9 leaves.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	r, _ := node.OpenRepo(repo)
+	if err := r.WriteAPIAddr(addr); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := run(t, "id", "--repo", repo, "--json")
+	if err != nil || !strings.Contains(out, "12D3KooW") {
+		t.Errorf("id with a stale api file: %q, %v", out, err)
+	}
+	if _, _, err := run(t, "peers", "--repo", repo); err == nil || !strings.Contains(err.Error(), "still running") {
+		t.Errorf("peers with a stale api file: %v", err)
 	}
 }
