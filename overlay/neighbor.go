@@ -47,6 +47,11 @@ type neighbor struct {
 	cost   uint32        // link cost in µs, without the avoid penalty
 
 	rerr []protocols.Unreachable // RERR entries waiting for a token
+
+	// route caches the routing table entry for this neighbor, nil until
+	// looked up and after the entry is deleted; it saves a table lookup
+	// per HELLO.
+	route *route
 }
 
 // heard notes a valid frame from n: it keeps or makes the link alive.
@@ -239,7 +244,11 @@ func (e *Engine) stepHello(now time.Time, n *neighbor, h *protocols.Hello) {
 	n.outWindow, n.outHeard = h.Window, h.Heard
 	e.updateCost(n)
 
-	e.offer(now, n.addr, n.addr, 1, h.NodeSeq, e.linkCost(n), e.cfg.ActiveRouteTimeout, ReasonHello)
+	r := n.route
+	if r == nil {
+		r = e.routes[n.addr]
+	}
+	n.route = e.offerTo(now, r, n.addr, n.addr, 1, h.NodeSeq, e.linkCost(n), e.cfg.ActiveRouteTimeout, ReasonHello)
 }
 
 // updateCost recomputes n's link cost from its measurements:

@@ -80,8 +80,13 @@ func (e *Engine) offer(now time.Time, dst, next protocols.Addr, hops uint8, seq,
 	if dst == e.self {
 		return nil
 	}
+	return e.offerTo(now, e.routes[dst], dst, next, hops, seq, cost, lifetime, how)
+}
+
+// offerTo is offer for a caller that has looked up the entry r for dst
+// already (nil if there is none).
+func (e *Engine) offerTo(now time.Time, r *route, dst, next protocols.Addr, hops uint8, seq, cost uint32, lifetime time.Duration, how Reason) *route {
 	lifetime = min(lifetime, e.cfg.MyRouteTimeout)
-	r := e.routes[dst]
 	if r == nil {
 		if len(e.routes) >= e.cfg.MaxRoutes {
 			return nil
@@ -144,6 +149,9 @@ func (e *Engine) expireRoute(now time.Time, r *route) {
 		return
 	}
 	delete(e.routes, r.dst)
+	if n := e.nbrs[r.dst]; n != nil && n.route == r {
+		n.route = nil
+	}
 }
 
 // breakLink invalidates every valid route through the neighbor nbr, whose
