@@ -20,7 +20,7 @@ const Topic = "x0tta6bl4/devnet/1"
 const subscriptionBuffer = 4096
 
 // GossipProbe publishes a Message from every node every Interval on Topic
-// once every node's neighbours know it subscribes, and counts deliveries and their
+// once every node's neighbours know it subscribes (see meshed), and counts deliveries and their
 // publish-to-receive latency on every other node. At the end it waits for
 // the last messages to arrive and fails the run unless every message
 // reached every other node: gossip_delivered == gossip_sent × (nodes−1).
@@ -38,6 +38,7 @@ type GossipProbe struct {
 	mu        sync.Mutex
 	sent      int
 	delivered int
+	waiting   int             // nodes not yet known as subscribers
 	index     map[peer.ID]int // node index by peer ID
 	sentBy    []int           // messages published per node
 	got       [][]int         // got[receiver][publisher]: deliveries
@@ -127,13 +128,21 @@ func (p *GossipProbe) receive(ctx context.Context, me int, self peer.ID, sub *pu
 	}
 }
 
-// publish waits until the subscriptions are known to every neighbour and
-// two heartbeats have built the meshes, then publishes until the run ends.
+// publish waits until every node is known as a subscriber by enough
+// neighbours and two heartbeats have built the meshes, then publishes
+// until the run ends.
 func (p *GossipProbe) publish(runCtx context.Context) {
 	if len(p.nodes) < 2 {
 		return
 	}
-	for !p.meshed() {
+	for {
+		ok, waiting := p.meshed()
+		p.mu.Lock()
+		p.waiting = waiting
+		p.mu.Unlock()
+		if ok {
+			break
+		}
 		if !pause(runCtx, 100*time.Millisecond) {
 			return
 		}
@@ -164,23 +173,29 @@ func (p *GossipProbe) publish(runCtx context.Context) {
 	}
 }
 
-// meshed reports whether every node has a peer and knows that each of its
-// peers subscribes to the topic: from then on a publication reaches every
-// neighbour directly and the meshes carry it further.
-func (p *GossipProbe) meshed() bool {
-	for i, t := range p.topics {
-		peers := p.nodes[i].Host().Network().Peers()
-		if len(peers) == 0 {
-			return false
-		}
-		subscribed := t.ListPeers()
-		for _, q := range peers {
-			if !slices.Contains(subscribed, q) {
-				return false
-			}
+// minKnownBy is how many neighbours must know a node subscribes before
+// publishing starts (fewer if it has fewer neighbours).
+const minKnownBy = 3
+
+// meshed reports whether publishing may start: every node knows a peer on
+// the topic and is known as a subscriber by minKnownBy of its neighbours,
+// which will graft it into their meshes or gossip to it. It also returns
+// how many nodes are not there yet.
+func (p *GossipProbe) meshed() (bool, int) {
+	knownBy := make(map[peer.ID]int, len(p.nodes))
+	for _, t := range p.topics {
+		for _, q := range t.ListPeers() {
+			knownBy[q]++
 		}
 	}
-	return true
+	waiting := 0
+	for i, t := range p.topics {
+		peers := len(p.nodes[i].Host().Network().Peers())
+		if peers == 0 || len(t.ListPeers()) == 0 || knownBy[p.nodes[i].ID()] < min(minKnownBy, peers) {
+			waiting++
+		}
+	}
+	return waiting == 0, waiting
 }
 
 func (p *GossipProbe) counts() (sent, delivered int) {
@@ -191,8 +206,12 @@ func (p *GossipProbe) counts() (sent, delivered int) {
 
 // Status implements Probe.
 func (p *GossipProbe) Status() string {
-	sent, delivered := p.counts()
-	return fmt.Sprintf("gossip=%d/%d delivered", delivered, sent*(len(p.nodes)-1))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sent == 0 && p.waiting > 0 {
+		return fmt.Sprintf("gossip=waiting for %d subscriptions", p.waiting)
+	}
+	return fmt.Sprintf("gossip=%d/%d delivered", p.delivered, p.sent*(len(p.nodes)-1))
 }
 
 // Finish implements Probe.
