@@ -20,6 +20,10 @@
 // NewEngine. So the same inputs always give the same outputs, the libp2p
 // driver and the digital twin run the very same code, and tests run on
 // virtual time (package overlaytest simulates a network of engines).
+// TestEnginePurity reads the engine's source and fails on imports of the
+// network, the OS, synchronisation or libp2p, on wall-clock calls, on the
+// global random source and on goroutines; drivers live in files named
+// *_libp2p.go, which it skips.
 //
 // # Usage
 //

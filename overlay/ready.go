@@ -171,7 +171,8 @@ type RouteInfo struct {
 	Hops    int            `json:"hops"`
 	Seq     uint32         `json:"seq"`
 	// Cost is the path cost: the expected one-way delivery time, with
-	// loss and the avoid penalty folded in (see docs/protocol.md).
+	// loss and the avoid penalty folded in (see docs/protocol.md); 0 for
+	// an invalid route.
 	Cost time.Duration `json:"cost_ns"`
 	// Valid routes carry DATA; invalid ones are kept until Expires to
 	// remember their sequence number.

@@ -1,7 +1,6 @@
 package overlay
 
 import (
-	"math"
 	"slices"
 	"time"
 
@@ -198,9 +197,9 @@ func addPrecursor(r *route, p protocols.Addr) {
 }
 
 func (r *route) info() RouteInfo {
-	cost := time.Duration(r.cost) * time.Microsecond
-	if !r.valid {
-		cost = time.Duration(math.MaxInt64)
+	var cost time.Duration
+	if r.valid {
+		cost = time.Duration(r.cost) * time.Microsecond
 	}
 	return RouteInfo{
 		Dst: r.dst, NextHop: r.next, Hops: int(r.hops), Seq: r.seq, Cost: cost,
