@@ -350,3 +350,107 @@ func TestHandshakeOpsListed(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRatios measures each target ratio directly: the path and its
+// baseline run in alternating small batches inside one loop, so a change in
+// the machine's load hits both alike. It reports, per op pair,
+//
+//	throughput-wall, throughput-cpu: raw AES-GCM time / session time (target ≥ 0.9)
+//	cost-wall, cost-cpu: handshake time / its primitives' time (target ≤ 1.3)
+func BenchmarkRatios(b *testing.B) {
+	for _, sz := range benchSizes {
+		batch := max(1, (256<<10)/sz.n) // about 256 KiB per batch
+		b.Run("seal-"+sz.name, func(b *testing.B) {
+			s, _ := testSessions(b, SessionConfig{})
+			g := benchGCM(b)
+			pt := make([]byte, sz.n)
+			dst := make([]byte, 0, sz.n+FrameOverhead)
+			var nonce [12]byte
+			var ctr uint64
+			benchPair(b, "throughput", true, func() {
+				for range batch {
+					dst, _ = s.Seal(dst[:0], pt, t0)
+				}
+			}, func() {
+				for range batch {
+					ctr++
+					binary.BigEndian.PutUint64(nonce[4:], ctr)
+					dst = g.Seal(dst[:0], nonce[:], pt, nil)
+				}
+			})
+		})
+		b.Run("open-"+sz.name, func(b *testing.B) {
+			sa, sb := testSessions(b, SessionConfig{})
+			frame, _ := sa.Seal(nil, make([]byte, sz.n), t0)
+			counter := binary.BigEndian.Uint64(frame[5:13])
+			g := benchGCM(b)
+			var nonce [12]byte
+			ct := g.Seal(nil, nonce[:], make([]byte, sz.n), nil)
+			out := make([]byte, 0, sz.n)
+			benchPair(b, "throughput", true, func() {
+				for range batch {
+					out, _ = sb.Open(out[:0], frame)
+					sb.window.bits[(counter/64)%windowWords] &^= 1 << (counter % 64)
+				}
+			}, func() {
+				for range batch {
+					out, _ = g.Open(out[:0], nonce[:], ct, nil)
+				}
+			})
+		})
+	}
+	b.Run("handshake", func(b *testing.B) {
+		a, r := testIdentity(b, 1), testIdentity(b, 2)
+		ca := HandshakeConfig{Identity: a, Rand: rand.Reader}
+		cr := HandshakeConfig{Identity: r, Rand: rand.Reader}
+		p := newPrimitives(b)
+		benchPair(b, "cost", false, func() {
+			i, init, _ := NewInitiator(ca, r.PeerID(), t0)
+			resp, _ := NewResponder(cr)
+			reply, _ := resp.Step(init, t0)
+			fin, err := i.Step(reply, t0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := resp.Step(fin, t0); err != nil {
+				b.Fatal(err)
+			}
+		}, func() {
+			for _, op := range primitiveOps {
+				for range handshakeOps[op] {
+					p.do(b, op)
+				}
+			}
+		})
+	})
+}
+
+// benchPair alternates path and baseline once per iteration and reports
+// their time ratio: baseline/path when throughput (higher is better),
+// path/baseline otherwise.
+func benchPair(b *testing.B, name string, throughput bool, path, baseline func()) {
+	var wallP, wallB, cpuP, cpuB time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		w, c := time.Now(), processCPU()
+		path()
+		w2, c2 := time.Now(), processCPU()
+		baseline()
+		w3, c3 := time.Now(), processCPU()
+		wallP, cpuP = wallP+w2.Sub(w), cpuP+c2-c
+		wallB, cpuB = wallB+w3.Sub(w2), cpuB+c3-c2
+	}
+	ratio := func(p, q time.Duration) float64 {
+		if throughput {
+			p, q = q, p
+		}
+		if q == 0 {
+			return 0
+		}
+		return float64(p) / float64(q)
+	}
+	b.ReportMetric(ratio(wallP, wallB), name+"-wall")
+	if cpuP > 0 && cpuB > 0 {
+		b.ReportMetric(ratio(cpuP, cpuB), name+"-cpu")
+	}
+}
