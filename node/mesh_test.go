@@ -105,11 +105,27 @@ func TestMesh(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		key, value := "/x0test/greeting", []byte("ok:hello mesh")
-		if err := nodes[3].DHT().PutValue(ctx, key, value); err != nil {
+		var err error
+		for {
+			if err = nodes[3].DHT().PutValue(ctx, key, value); err == nil || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
 			t.Fatalf("put: %v", err)
 		}
 		for i, n := range nodes {
-			got, err := n.DHT().GetValue(ctx, key)
+			// A lookup can race the routing tables on a loaded machine;
+			// retry until the deadline.
+			var got []byte
+			var err error
+			for {
+				if got, err = n.DHT().GetValue(ctx, key); err == nil || ctx.Err() != nil {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 			if err != nil {
 				t.Fatalf("node %d get: %v", i, err)
 			}
