@@ -75,8 +75,8 @@ type Result struct {
 
 	// Connectivity is the pair-connectivity fraction over time, one point
 	// per change; Delivery is the delivery ratio of the packets sent in
-	// each sample interval (NaN-free: intervals with no packet are left
-	// out).
+	// each sample interval, at the interval's middle (intervals with no
+	// packet are left out).
 	Connectivity []Point `json:"connectivity"`
 	Delivery     []Point `json:"delivery"`
 	// Timeline lists faults and what the engines reported about the
@@ -188,7 +188,8 @@ func (s *sim) deliveryStats(r *Result) {
 	}
 	for b := range sent {
 		if sent[b] > 0 {
-			r.Delivery = append(r.Delivery, Point{T: seconds(int64(b) * step), V: float64(got[b]) / float64(sent[b])})
+			// Plotted at the middle of the interval the packets were sent in.
+			r.Delivery = append(r.Delivery, Point{T: seconds(int64(b)*step + step/2), V: float64(got[b]) / float64(sent[b])})
 		}
 	}
 }
