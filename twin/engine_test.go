@@ -10,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/x0tta6bl4/x0tta6bl4/overlay"
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -160,5 +161,26 @@ func TestRingOfEight(t *testing.T) {
 	}
 	if mttr[Notified] > mttr[Silent] {
 		t.Errorf("notified MTTR %v s exceeds silent %v s", mttr[Notified], mttr[Silent])
+	}
+}
+
+func TestAddrBook(t *testing.T) {
+	top, _ := Random(3000, 0.001, false, topologyRNG(1))
+	b, err := newAddrBook(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range top.Nodes {
+		if got := b.lookup(NodeAddr(n.Name)); got != int32(i) {
+			t.Fatalf("lookup(%s) = %d, want %d", n.Name, got, i)
+		}
+	}
+	for _, stranger := range []string{"", "node-3000", "nobody"} {
+		if got := b.lookup(NodeAddr(stranger)); got != -1 {
+			t.Errorf("lookup(%q) = %d, want -1", stranger, got)
+		}
+	}
+	if got := b.lookup(protocols.Addr{}); got != -1 {
+		t.Errorf("lookup(zero) = %d, want -1", got)
 	}
 }
