@@ -71,6 +71,11 @@ func (r *directRouter) drain(out *output) {
 	r.pending.reset()
 }
 
+var (
+	_ router        = (*directRouter)(nil)
+	_ routerFactory = (*directFactory)(nil)
+)
+
 type directFactory struct {
 	routers map[int32]*directRouter
 }
