@@ -93,11 +93,11 @@ func parsePublicKeys(b []byte, owned bool) (*PublicKeys, error) {
 	edb := raw[1 : 1+ed25519.PublicKeySize]
 	dsab := raw[1+ed25519.PublicKeySize : 1+ed25519.PublicKeySize+mldsa65.PublicKeySize]
 	kemb := raw[1+ed25519.PublicKeySize+mldsa65.PublicKeySize:]
-	dsa := new(mldsa65.PublicKey)
-	dsa.Unpack((*[mldsa65.PublicKeySize]byte)(dsab))
 	if !mlkemKeyReduced(kemb[:mlkem.EncapsulationKeySize768]) {
 		return nil, malformed("public keys: kem key: ml-kem-768 coefficient not below q")
 	}
+	dsa := new(mldsa65.PublicKey)
+	dsa.Unpack((*[mldsa65.PublicKeySize]byte)(dsab))
 	kem := sync.OnceValues(func() (hpke.PublicKey, error) {
 		k, err := xwing.NewPublicKey(kemb)
 		if err != nil {
