@@ -26,6 +26,9 @@ type Result struct {
 	// time; the largest of these. A flow that lost no packet after the
 	// fault counts 0. When some flow never recovered, Recovered is false
 	// and MTTRSeconds is the time from the fault to the end of the run.
+	// Every lost packet counts, so on links with a loss probability the
+	// last random loss ends the repair; leave Loss at 0 to measure the
+	// routing alone.
 	MTTRSeconds float64 `json:"mttr_seconds"`
 	Recovered   bool    `json:"recovered"`
 	// FlowsAffected is how many servable flows lost packets after the
