@@ -111,7 +111,8 @@ type Scenario struct {
 	SampleInterval time.Duration
 	// TickInterval is how often each engine is ticked, staggered per
 	// node, when the engine cannot say when it next needs a tick.
-	// Default: the engine configuration's HELLO interval.
+	// Default: a quarter of the engine's HELLO interval. (overlay.Engine
+	// reports its deadlines, so this applies only to stand-in engines.)
 	TickInterval time.Duration
 	// TickGranularity rounds every engine deadline up to a multiple of
 	// itself before the engine is ticked, so that timers falling due
