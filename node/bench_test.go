@@ -25,6 +25,7 @@ func BenchmarkStart(b *testing.B) {
 				libp2p.Transport(tcp.NewTCPTransport),
 				libp2p.Transport(libp2pquic.NewTransport),
 				libp2p.Security(libp2ptls.ID, libp2ptls.New),
+				libp2p.DisableRelay(),
 			)
 			if err != nil {
 				b.Fatal(err)

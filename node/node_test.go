@@ -2,12 +2,14 @@ package node
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/gologshim"
 	"go.uber.org/goleak"
 )
 
@@ -15,7 +17,16 @@ import (
 // closed node stops everything of its own and of libp2p, the DHT,
 // GossipSub and pebble, so nothing needs ignoring.
 func TestMain(m *testing.M) {
+	quietLibp2p()
 	goleak.VerifyTestMain(m)
+}
+
+// quietLibp2p drops libp2p's own logs (it logs routine closes as errors)
+// unless X0TTA6BL4_TEST_LOG is set.
+func quietLibp2p() {
+	if os.Getenv("X0TTA6BL4_TEST_LOG") == "" {
+		gologshim.SetDefaultHandler(slog.NewTextHandler(io.Discard, nil))
+	}
 }
 
 func testLogger(t testing.TB) *slog.Logger {

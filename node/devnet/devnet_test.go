@@ -4,13 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/gologshim"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
+	// libp2p logs routine closes as errors; keep test output readable.
+	if os.Getenv("X0TTA6BL4_TEST_LOG") == "" {
+		gologshim.SetDefaultHandler(slog.NewTextHandler(io.Discard, nil))
+	}
 	goleak.VerifyTestMain(m)
 }
 
