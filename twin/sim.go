@@ -150,7 +150,6 @@ type sim struct {
 	detectAt int64 // first neighbor-lost note after it, -1 when none
 	connNow  float64
 	conn     []point // connectivity, one point per change
-	samples  []sample
 	timeline []TimelineEntry
 	st       counters
 }
@@ -158,11 +157,6 @@ type sim struct {
 type point struct {
 	at int64
 	v  float64
-}
-
-type sample struct {
-	at   int64
-	conn float64
 }
 
 type counters struct {
@@ -461,7 +455,6 @@ func (s *sim) process(ev *event) {
 	case evNotifyUp:
 		s.notifyUp(ev)
 	case evSample:
-		s.samples = append(s.samples, sample{at: s.now, conn: s.connNow})
 		if s.sc.Progress != nil {
 			s.sc.Progress(time.Duration(s.now), time.Duration(s.end))
 		}
