@@ -16,7 +16,7 @@ const (
 	evNotifyDown
 	// evNotifyUp: the driver at node sees its link to peer open.
 	evNotifyUp
-	// evSample: record the series and report progress.
+	// evSample: report progress and check for cancellation.
 	evSample
 )
 
