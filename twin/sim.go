@@ -1,6 +1,7 @@
 package twin
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -202,10 +203,11 @@ func newSim(top *Topology, sc Scenario, fac routerFactory) (*sim, error) {
 				named[k] = true
 			}
 		case Partition:
+		groups:
 			for _, g := range f.Groups {
 				for _, n := range g {
 					if _, err = top.Index(n); err != nil {
-						break
+						break groups
 					}
 				}
 			}
@@ -214,7 +216,7 @@ func newSim(top *Topology, sc Scenario, fac routerFactory) (*sim, error) {
 			return nil, fmt.Errorf("fault %d: %w", i, err)
 		}
 	}
-	slices.SortStableFunc(faults, func(a, b Fault) int { return int(a.At - b.At) })
+	slices.SortStableFunc(faults, func(a, b Fault) int { return cmp.Compare(a.At, b.At) })
 	sc = sc.withDefaults(len(top.Nodes) - len(named))
 	if err := sc.validate(); err != nil {
 		return nil, err

@@ -362,6 +362,9 @@ func TestScenarioRejects(t *testing.T) {
 		"tiny payload":  {Duration: time.Second, PayloadSize: 3},
 		"unknown node":  {Duration: time.Second, Faults: []Fault{{Kind: NodeDown, Node: "node-9"}}},
 		"bad kind":      {Duration: time.Second, Faults: []Fault{{Kind: 42}}},
+		"unknown in partition": {Duration: time.Second, Faults: []Fault{{Kind: Partition,
+			Groups: [][]string{{"node-0", "nobody"}, {"node-1"}}}}},
+		"unknown link end": {Duration: time.Second, Faults: []Fault{{Kind: LinkDown, Link: [2]string{"nobody", "node-1"}}}},
 	} {
 		if _, err := newSim(ring, sc, &directFactory{}); err == nil {
 			t.Errorf("%s: accepted", name)
