@@ -408,9 +408,11 @@ func sealAuth(id *Identity, own *Record, domain string, key, confirmKey []byte, 
 	sig := id.sign(domain, hs[:])
 	hc := mixHash(hs, sig)
 	confirm := mac(confirmKey, hc)
-	payload := appendAuthPayload(make([]byte, 0, 2+len(own.raw)+SignatureSize+confirmSize), own.raw, sig, confirm)
+	// Build the payload where its ciphertext goes and seal it in place.
+	msg = appendAuthPayload(prefix, own.raw, sig, confirm)
 	var zero [12]byte
-	msg = newGCM(key).Seal(prefix, zero[:], payload, h[:])
+	newGCM(key).Seal(msg[len(prefix):len(prefix)], zero[:], msg[len(prefix):], h[:])
+	msg = msg[:len(msg)+16]
 	return msg, msg[len(prefix):]
 }
 
@@ -427,7 +429,7 @@ func openAuth(m authMsg, key, confirmKey []byte, h [32]byte, domain string, now 
 	if err != nil {
 		return nil, err
 	}
-	rec, err := ParseRecord(recBytes)
+	rec, err := parseRecord(recBytes, true) // the payload is ours alone
 	if err != nil {
 		return nil, fmt.Errorf("peer record: %w", err)
 	}

@@ -152,11 +152,18 @@ func decodeRecordFields(b []byte) (*recordFields, error) {
 // ParseRecord decodes an identity record and verifies both halves of its
 // signature. It does not judge expiry (CheckFresh) or which peer should own
 // it (RecordValidator, the handshake).
-func ParseRecord(b []byte) (*Record, error) {
+func ParseRecord(b []byte) (*Record, error) { return parseRecord(b, false) }
+
+// parseRecord is ParseRecord; owned says the caller hands b over (nothing
+// else will change it), so the record keeps it without a copy.
+func parseRecord(b []byte, owned bool) (*Record, error) {
 	if len(b) > MaxRecordSize {
 		return nil, malformed("record: length %d over %d", len(b), MaxRecordSize)
 	}
-	b = bytes.Clone(b) // the record keeps it; its key set shares it
+	if !owned {
+		b = bytes.Clone(b) // the record keeps it; its key set shares it
+	}
+	b = b[:len(b):len(b)]
 	f, err := decodeRecordFields(b)
 	if err != nil {
 		return nil, err
