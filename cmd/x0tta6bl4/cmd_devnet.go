@@ -23,8 +23,8 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *nodes < 1 {
-		return usageError{fmt.Sprintf("devnet: --nodes must be at least 1, got %d", *nodes)}
+	if *nodes < 2 {
+		return usageError{fmt.Sprintf("devnet: --nodes must be at least 2 (a mesh), got %d", *nodes)}
 	}
 	if *duration < 0 {
 		return usageError{fmt.Sprintf("devnet: --duration must not be negative, got %v", *duration)}

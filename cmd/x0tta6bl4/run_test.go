@@ -33,7 +33,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"config", "burn"}, "unknown command"},
 		{[]string{"id", "--nope"}, "flag provided but not defined"},
 		{[]string{"id", "extra"}, "unexpected argument"},
-		{[]string{"devnet", "--nodes", "0"}, "at least 1"},
+		{[]string{"devnet", "--nodes", "1"}, "at least 2"},
 		{[]string{"devnet", "--nodes", "many"}, "invalid value"},
 		{[]string{"devnet", "--log-level", "loud"}, "log-level"},
 		{[]string{"init", "--profile", "moon"}, "unknown profile"},
