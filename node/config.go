@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
 // Profiles name the three sets of defaults. A config.toml picks one with its
@@ -127,6 +128,17 @@ type Config struct {
 	// LogLevel is the daemon's log level: "debug", "info", "warn" or
 	// "error".
 	LogLevel string `toml:"log_level"`
+
+	// TrustDomain is the SPIFFE trust domain of the mesh: the node's
+	// SPIFFE ID is spiffe://<TrustDomain>/node/<peer ID>, and the policy
+	// engine admits only peers whose identity records name this domain.
+	TrustDomain string `toml:"trust_domain"`
+
+	// Attest makes the node measure its own binary and config (SHA-256s,
+	// Go version, OS/arch, boot time) and carry that signed claim in its
+	// identity record. Hashing the executable costs tens of milliseconds,
+	// so the local profile leaves it off.
+	Attest bool `toml:"attest"`
 }
 
 // DefaultLANConfig is for nodes on one local network: fixed ports, short
@@ -159,6 +171,8 @@ func DefaultLANConfig() Config {
 		GossipColocationThreshold: 4,
 		Datastore:                 "pebble",
 		LogLevel:                  "info",
+		TrustDomain:               "x0tta6bl4.mesh",
+		Attest:                    true,
 	}
 }
 
@@ -200,6 +214,7 @@ func DefaultLocalConfig() Config {
 	c.GossipColocationWeight = 0
 	c.MaxMemoryMiB = 256
 	c.MaxFDs = 256
+	c.Attest = false
 	return c
 }
 
@@ -242,6 +257,9 @@ func fieldErr(field string, format string, args ...any) error {
 func (c *Config) validate() error {
 	if _, err := ProfileConfig(c.Profile); err != nil {
 		return err
+	}
+	if _, err := spiffeid.TrustDomainFromString(c.TrustDomain); err != nil {
+		return fieldErr("trust_domain", "invalid SPIFFE trust domain %q: %w", c.TrustDomain, err)
 	}
 	if len(c.ListenAddrs) == 0 {
 		return fieldErr("listen_addrs", "at least one address is required")

@@ -11,6 +11,8 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 )
 
 // connectedComponents counts the components of the graph whose vertices
@@ -140,6 +142,35 @@ func TestMesh(t *testing.T) {
 		}
 		if err := nodes[3].DHT().PutValue(ctx, "/x0nobody/k", []byte("ok:")); !errors.Is(err, ErrUnknownNamespace) {
 			t.Errorf("put under an unknown namespace: err = %v, want ErrUnknownNamespace", err)
+		}
+	})
+
+	t.Run("every node's hybrid identity record is found by all", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		target := nodes[size-1]
+		want := target.Identity().PublicKeys().Fingerprint()
+		for i, n := range nodes {
+			var err error
+			for {
+				var rec *pqcsec.Record
+				if rec, err = n.LookupIdentity(ctx, target.ID()); err == nil {
+					if got := rec.Keys().Fingerprint(); got != want {
+						t.Fatalf("node %d: record keys %x, want %x", i, got, want)
+					}
+					if rec.SPIFFEID().TrustDomain() != n.TrustDomain() {
+						t.Fatalf("node %d: record trust domain %s", i, rec.SPIFFEID().TrustDomain())
+					}
+					break
+				}
+				if ctx.Err() != nil {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if err != nil {
+				t.Fatalf("node %d: look up identity: %v", i, err)
+			}
 		}
 	})
 

@@ -24,6 +24,9 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 )
 
 // DHTPrefix is the protocol prefix of the private Kademlia DHT: its
@@ -51,6 +54,9 @@ type Options struct {
 	// Registry collects the node's metrics, libp2p's included; nil makes
 	// a fresh one. Give each node in a process its own.
 	Registry *prometheus.Registry
+	// Identity is the node's hybrid identity for Key (pqcsec); nil makes
+	// an ephemeral one. A daemon loads it from its repo dir.
+	Identity *pqcsec.Identity
 }
 
 // Service is a component whose life the node manages: Start runs after
@@ -80,6 +86,12 @@ type Node struct {
 	api    *api
 	met    *metrics
 	conn   *connector
+
+	identity    *pqcsec.Identity
+	policy      *pqcsec.PolicyEngine
+	trustDomain spiffeid.TrustDomain
+	recMu       sync.Mutex
+	record      *pqcsec.Record // latest identity record issued
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -155,6 +167,9 @@ func New(cfg Config, opts Options) (_ *Node, err error) {
 	if n.pubsub, err = newPubSub(n.ctx, n.host, cfg); err != nil {
 		return nil, err
 	}
+	if err := n.setupIdentity(opts); err != nil {
+		return nil, err
+	}
 	if n.met, err = newMetrics(n); err != nil {
 		return nil, err
 	}
@@ -198,6 +213,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.log.Info("api listening", "addr", n.api.addr())
 	}
 	n.conn.start()
+	n.goRun(n.publishIdentity)
 	return nil
 }
 

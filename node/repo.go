@@ -13,6 +13,8 @@ import (
 	dssync "github.com/ipfs/go-datastore/sync"
 	pebbleds "github.com/ipfs/go-ds-pebble"
 	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 )
 
 // Files and directories of a repo dir.
@@ -61,7 +63,7 @@ func InitRepo(path string, cfg Config) (*Repo, error) {
 		return nil, err
 	}
 	r := &Repo{Path: path}
-	for _, f := range []string{KeyFile, ConfigFile} {
+	for _, f := range []string{KeyFile, pqcsec.KeyFileName, ConfigFile} {
 		if _, err := os.Stat(r.file(f)); err == nil {
 			return nil, fmt.Errorf("%s: %w", r.file(f), ErrRepoExists)
 		} else if !errors.Is(err, fs.ErrNotExist) {
@@ -81,6 +83,9 @@ func InitRepo(path string, cfg Config) (*Repo, error) {
 	}
 	if err := writeNew(r.file(KeyFile), raw, 0o600); err != nil {
 		return nil, err
+	}
+	if _, err := pqcsec.LoadOrCreateIdentity(path, key, rand.Reader); err != nil {
+		return nil, fmt.Errorf("init hybrid identity: %w", err)
 	}
 	var sb strings.Builder
 	if err := WriteConfig(&sb, cfg); err != nil {
@@ -145,6 +150,16 @@ func (r *Repo) Key() (crypto.PrivKey, error) {
 		return nil, fmt.Errorf("decode identity %s: %w", path, err)
 	}
 	return key, nil
+}
+
+// Identity loads the node's hybrid identity for key (the ML-DSA-65 and
+// KEM keys in pqcsec.KeyFileName, mode 0600), creating it on first use.
+func (r *Repo) Identity(key crypto.PrivKey) (*pqcsec.Identity, error) {
+	id, err := pqcsec.LoadOrCreateIdentity(r.Path, key, rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("hybrid identity: %w", err)
+	}
+	return id, nil
 }
 
 // Config reads config.toml.

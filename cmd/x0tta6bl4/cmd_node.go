@@ -89,6 +89,10 @@ func runDaemon(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	identity, err := repo.Identity(key)
+	if err != nil {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: cfg.Level()}))
 	quietLibp2p(e.stderr)
 	store, err := repo.OpenDatastore(cfg)
@@ -96,7 +100,7 @@ func runDaemon(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer store.Close()
-	n, err := node.New(cfg, node.Options{Key: key, Datastore: store, Logger: log})
+	n, err := node.New(cfg, node.Options{Key: key, Identity: identity, Datastore: store, Logger: log})
 	if err != nil {
 		return err
 	}
