@@ -1,7 +1,8 @@
 // Package protocols defines the wire formats of x0tta6bl4 with their
 // encoders, decoders and validators; it performs no I/O. The mesh packets
 // (DATA, RREQ, RREP, RERR, HELLO) live in the mesh*.go files; other
-// formats (gossip messages, signed records) get files of their own.
+// formats (gossip messages, signed records) get files of their own, such
+// as the telemetry message in telemetry.go.
 //
 // docs/protocol.md is the normative specification of the mesh packets:
 // every field, every limit and what a node does on receipt of each. This
@@ -62,4 +63,27 @@
 //	 0 version | 1 type | 2..3 interval (ms) | 4..7 instance | 8..11 seq
 //	 12..15 node seq | 16..19 echo seq | 20..23 echo hold (µs)
 //	 24 window | 25 heard
+//
+// # Telemetry message layout
+//
+// Each node gossips one Telemetry message per interval on the GossipSub
+// topic TelemetryTopic (x0tta6bl4/telemetry/1): its own figures and one
+// entry per neighbor link. It starts with its own version byte
+// (TelemetryVersion, 1); integers are big-endian, fixed-point figures are
+// hundredths of a percent, thousandths of a load, whole microseconds; see
+// Telemetry for every field's rule. Receivers reject messages longer than
+// MaxTelemetrySize (12,104 bytes) before decoding them.
+//
+//	Telemetry, 119 + 47k bytes, k <= 255
+//	 0 version | 1 source (0 none, 1 ebpf, 2 procfs) | 2..17 node
+//	 18..25 time (Unix ns) | 26..29 seq | 30..33 interval (ms)
+//	 34..35 cpu (0.01%) | 36..43 memory used | 44..51 memory total
+//	 52..55 load1 | 56..59 load5 | 60..63 load15 (0.001)
+//	 64..67 latency (µs) | 68..69 loss (0.01%) | 70..77 retransmits
+//	 78..85 bytes sent | 86..93 bytes received | 94..101 packets sent
+//	 102..109 packets received | 110..117 drops | 118 k
+//	 119.. k links, ascending by peer, of 47 bytes:
+//	 0..15 peer | 16 flags (bits 0-1 RTT measure, 2-3 loss measure,
+//	 0x10 TCP, 0x20 UDP) | 17..20 RTT (µs) | 21..22 loss (0.01%)
+//	 23..30 retransmits | 31..38 bytes sent | 39..46 bytes received
 package protocols
