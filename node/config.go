@@ -139,6 +139,10 @@ type Config struct {
 	// identity record. Hashing the executable costs tens of milliseconds,
 	// so the local profile leaves it off.
 	Attest bool `toml:"attest"`
+
+	// Telemetry is the [telemetry] section: how the node measures itself
+	// and gossips its figures (see TelemetryConfig).
+	Telemetry TelemetryConfig `toml:"telemetry"`
 }
 
 // DefaultLANConfig is for nodes on one local network: fixed ports, short
@@ -173,6 +177,7 @@ func DefaultLANConfig() Config {
 		LogLevel:                  "info",
 		TrustDomain:               "x0tta6bl4.mesh",
 		Attest:                    true,
+		Telemetry:                 DefaultTelemetryConfig(),
 	}
 }
 
@@ -340,6 +345,9 @@ func (c *Config) validate() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return &FieldError{Field: "log_level", Err: err}
+	}
+	if err := c.Telemetry.validate(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -87,6 +87,8 @@ type Node struct {
 	met    *metrics
 	conn   *connector
 
+	telemetry *Telemetry // gossips the node's figures, holds its view (telemetry.go)
+
 	identity    *pqcsec.Identity
 	policy      *pqcsec.PolicyEngine
 	trustDomain spiffeid.TrustDomain
@@ -175,6 +177,9 @@ func New(cfg Config, opts Options) (_ *Node, err error) {
 	}
 	if cfg.APIAddr != "" {
 		n.api = newAPI(n)
+	}
+	if err := n.setupTelemetry(); err != nil {
+		return nil, err
 	}
 	if n.conn, err = newConnector(n); err != nil {
 		return nil, err
