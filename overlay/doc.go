@@ -87,4 +87,8 @@
 // profiles. Tick costs time proportional to the timers due, not to the
 // size of the tables: deadlines sit in a queue, and a deadline pushed back
 // (a route refreshed by traffic) is re-queued only when its old one fires.
+// Neighbor liveness has no timer per neighbor: each HELLO round checks
+// every neighbor, and a liveness timer is queued only for a deadline that
+// falls before the next round, so a silent neighbor is still declared dead
+// exactly at its deadline while healthy links cost no timers.
 package overlay

@@ -52,6 +52,7 @@ type Engine struct {
 
 	timers    timerQueue
 	helloAt   time.Time // queued deadline of the next HELLO round
+	liveAt    time.Time // queued deadline of a liveness check between rounds
 	rerrAt    time.Time // queued deadline of the next RERR token
 	rerrCount int       // RERR entries waiting on neighbors
 	rreqLimit limiter
@@ -180,10 +181,10 @@ func (e *Engine) Tick(now time.Time) {
 				e.helloAt = time.Time{}
 				e.helloRound(now)
 			}
-		case timerNeighbor:
-			if n := e.nbrs[t.addr]; n != nil && t.at.Equal(n.timerAt) {
-				n.timerAt = time.Time{}
-				e.checkNeighbor(now, n)
+		case timerLiveness:
+			if t.at.Equal(e.liveAt) {
+				e.liveAt = time.Time{}
+				e.armLiveness(e.checkLiveness(now))
 			}
 		case timerRoute:
 			if r := e.routes[t.addr]; r != nil && t.at.Equal(r.timerAt) {

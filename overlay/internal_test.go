@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -213,5 +214,94 @@ func TestEventString(t *testing.T) {
 		if got := tt.ev.String(); got != tt.want {
 			t.Errorf("String() = %q, want %q", got, tt.want)
 		}
+	}
+}
+
+// TestLivenessTimer drives an engine with three neighbors that send
+// HELLOs every 240 ms, ticking it only at NextDeadline, then silences one:
+// it must be declared dead exactly at its last HELLO plus the liveness
+// window, whether a HELLO round or the liveness timer notices, and while
+// all are healthy with AllowedHelloLoss ≥ 2 no liveness timer is queued.
+func TestLivenessTimer(t *testing.T) {
+	tests := []struct {
+		name      string
+		loss      int
+		wantQuiet bool // no liveness timer while every neighbor is healthy
+	}{
+		{"loss=1", 1, false},
+		{"loss=2", 2, true},
+		{"loss=3", 3, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultLANConfig()
+			cfg.AllowedHelloLoss = tt.loss
+			self := protocols.Addr{0xee}
+			e, err := NewEngine(cfg, self, rand.New(rand.NewPCG(1, 2)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t0 := time.Unix(1000, 0)
+			const period = 240 * time.Millisecond
+			silentAt := t0.Add(3 * time.Second) // neighbor 1's last HELLO is before this
+			end := t0.Add(5 * time.Second)
+			nbrs := []protocols.Addr{{1}, {2}, {3}}
+			next := make([]time.Time, len(nbrs))
+			seq := make([]uint32, len(nbrs))
+			for i, a := range nbrs {
+				e.LinkUp(t0, a)
+				next[i] = t0.Add(time.Duration(i+1) * 70 * time.Millisecond)
+			}
+			e.Advance()
+			var lastHeard time.Time
+			var downs []Event
+			var downAt []time.Time
+			collect := func(now time.Time) {
+				for _, ev := range e.Ready().Events {
+					if ev.Kind == EventLinkDown {
+						downs = append(downs, ev)
+						downAt = append(downAt, now)
+					}
+				}
+				e.Advance()
+			}
+			for {
+				k := 0
+				for i := range next {
+					if next[i].Before(next[k]) {
+						k = i
+					}
+				}
+				if d := e.NextDeadline(); !d.IsZero() && !d.After(next[k]) {
+					e.Tick(d)
+					collect(d)
+					continue
+				}
+				now := next[k]
+				if now.After(end) {
+					break
+				}
+				next[k] = now.Add(period)
+				if k == 0 && !now.Before(silentAt) {
+					continue // silent from now on
+				}
+				seq[k]++
+				f, _ := (&protocols.Hello{Interval: cfg.HelloInterval, Instance: 7, Seq: seq[k], NodeSeq: 1}).MarshalBinary()
+				if err := e.Step(now, nbrs[k], f); err != nil {
+					t.Fatal(err)
+				}
+				if k == 0 {
+					lastHeard = now
+				}
+				if tt.wantQuiet && now.Before(silentAt) && !e.liveAt.IsZero() {
+					t.Fatalf("liveness timer queued at %v while every neighbor is healthy", e.liveAt.Sub(t0))
+				}
+				collect(now)
+			}
+			want := lastHeard.Add(time.Duration(tt.loss) * cfg.HelloInterval)
+			if len(downs) != 1 || downs[0].Peer != nbrs[0] || !downAt[0].Equal(want) {
+				t.Fatalf("link-down events %v at %v, want one for %s at %v", downs, downAt, nbrs[0].Short(), want.Sub(t0))
+			}
+		})
 	}
 }

@@ -20,9 +20,8 @@ const sentRing = 8
 // neighbor is the state of one neighbor link.
 type neighbor struct {
 	addr      protocols.Addr
-	alive     bool      // heard within the liveness window
-	lastHeard time.Time // last valid frame of any type
-	timerAt   time.Time
+	alive     bool          // heard within the liveness window
+	lastHeard time.Time     // last valid frame of any type
 	interval  time.Duration // the neighbor's advertised HELLO interval, 0 until its first HELLO
 
 	instance    uint32
@@ -61,7 +60,7 @@ func (e *Engine) heard(now time.Time, n *neighbor) {
 		n.alive = true
 		e.event(Event{Kind: EventLinkUp, Reason: ReasonHeard, Peer: n.addr})
 	}
-	e.armNeighbor(n)
+	e.armLiveness(e.deadline(n))
 }
 
 // liveness returns how long n may stay silent before it is declared dead.
@@ -69,22 +68,44 @@ func (e *Engine) liveness(n *neighbor) time.Duration {
 	return time.Duration(e.cfg.AllowedHelloLoss) * max(e.cfg.HelloInterval, n.interval)
 }
 
-func (e *Engine) armNeighbor(n *neighbor) {
-	e.timers.arm(&n.timerAt, n.lastHeard.Add(e.liveness(n)), timerNeighbor, n.addr, 0)
+// deadline returns when n is declared dead unless heard before.
+func (e *Engine) deadline(n *neighbor) time.Time { return n.lastHeard.Add(e.liveness(n)) }
+
+// armLiveness makes sure a liveness check happens no later than at, the
+// deadline of an alive neighbor. Liveness is checked for all neighbors at
+// once: at every HELLO round, which walks the neighbors anyway, and by
+// the liveness timer, queued only when a deadline falls before the next
+// round. While every neighbor is heard at least once per liveness window
+// minus a HELLO interval, as on any healthy link with AllowedHelloLoss of
+// 2 or more, the timer is never queued; a silent neighbor is still
+// declared dead exactly at its deadline.
+func (e *Engine) armLiveness(at time.Time) {
+	if at.IsZero() || (!e.helloAt.IsZero() && !at.Before(e.helloAt)) {
+		return // the next HELLO round checks in time
+	}
+	e.timers.arm(&e.liveAt, at, timerLiveness, protocols.Addr{}, 0)
 }
 
-// checkNeighbor runs when n's liveness deadline may have passed.
-func (e *Engine) checkNeighbor(now time.Time, n *neighbor) {
-	if !n.alive {
-		return
+// checkLiveness declares dead every alive neighbor whose deadline has
+// passed, and returns the earliest deadline of the others (zero if none).
+func (e *Engine) checkLiveness(now time.Time) time.Time {
+	var next time.Time
+	for i := 0; i < len(e.nbrList); i++ {
+		n := e.nbrList[i]
+		if !n.alive {
+			continue
+		}
+		if d := e.deadline(n); d.After(now) {
+			if next.IsZero() || d.Before(next) {
+				next = d
+			}
+			continue
+		}
+		n.alive = false
+		e.event(Event{Kind: EventLinkDown, Reason: ReasonHelloLoss, Peer: n.addr})
+		e.breakLink(now, n.addr)
 	}
-	if deadline := n.lastHeard.Add(e.liveness(n)); deadline.After(now) {
-		e.armNeighbor(n)
-		return
-	}
-	n.alive = false
-	e.event(Event{Kind: EventLinkDown, Reason: ReasonHelloLoss, Peer: n.addr})
-	e.breakLink(now, n.addr)
+	return next
 }
 
 // LinkUp tells the engine that the transport link to nbr is up. The
@@ -107,10 +128,10 @@ func (e *Engine) LinkUp(now time.Time, nbr protocols.Addr) {
 	}
 	n.alive = true
 	n.lastHeard = now
-	e.armNeighbor(n)
 	e.updateCost(n)
 	e.sendHello(now, n)
 	e.armHello(now)
+	e.armLiveness(e.deadline(n))
 }
 
 // LinkDown tells the engine that the transport link to nbr is gone. Routes
@@ -138,7 +159,7 @@ func (e *Engine) resetLink(now time.Time, n *neighbor) {
 		e.breakLink(now, n.addr)
 	}
 	*n = neighbor{
-		addr: n.addr, alive: n.alive, lastHeard: n.lastHeard, timerAt: n.timerAt,
+		addr: n.addr, alive: n.alive, lastHeard: n.lastHeard,
 		outSeq: n.outSeq, rerr: n.rerr,
 	}
 }
@@ -149,15 +170,18 @@ func (e *Engine) armHello(now time.Time) {
 	e.timers.arm(&e.helloAt, now.Add(iv-jitter), timerHello, protocols.Addr{}, 0)
 }
 
-// helloRound sends a HELLO to every neighbor with a transport link, alive
-// or not, so that a silent one can come back.
+// helloRound checks the neighbors' liveness, then sends a HELLO to every
+// neighbor with a transport link, alive or not, so that a silent one can
+// come back.
 func (e *Engine) helloRound(now time.Time) {
+	next := e.checkLiveness(now)
 	for _, n := range e.nbrList {
 		e.sendHello(now, n)
 	}
 	if len(e.nbrList) > 0 {
 		e.armHello(now)
 	}
+	e.armLiveness(next)
 }
 
 func (e *Engine) sendHello(now time.Time, n *neighbor) {

@@ -11,7 +11,7 @@ type timerKind uint8
 
 const (
 	timerHello     timerKind = iota // the engine's HELLO round
-	timerNeighbor                   // a neighbor's liveness deadline
+	timerLiveness                   // a neighbor's liveness deadline before the next HELLO round
 	timerRoute                      // a route's expiry or deletion
 	timerDiscovery                  // a discovery's reply timeout or rate-limit wait
 	timerSeen                       // a duplicate-suppression entry's expiry
