@@ -58,7 +58,7 @@ func (e *Engine) forward(now time.Time, prev protocols.Addr, p *protocols.Data) 
 			r.expires = keep
 		}
 	}
-	if nb := e.nbrs[prev]; nb != nil {
+	if nb := e.nbrs.get(prev); nb != nil {
 		e.pendRERR(nb, protocols.Unreachable{Dst: p.Dst, Seq: seq})
 		e.flushRERR(now)
 	}
@@ -109,7 +109,7 @@ func (e *Engine) stepRERR(now time.Time, n *neighbor, p *protocols.RERR) {
 // the next flush, and forgets them.
 func (e *Engine) queueRERR(r *route, skip protocols.Addr) {
 	for _, p := range r.precursors {
-		if nb := e.nbrs[p]; nb != nil && nb.alive && p != skip {
+		if nb := e.nbrs.get(p); nb != nil && nb.alive && p != skip {
 			e.pendRERR(nb, protocols.Unreachable{Dst: r.dst, Seq: r.seq})
 		}
 	}
@@ -142,7 +142,7 @@ func (e *Engine) flushRERR(now time.Time) {
 		e.timers.arm(&e.rerrAt, e.rerrLimit.next(now), timerRERR, protocols.Addr{}, 0)
 		return
 	}
-	for _, n := range e.nbrList {
+	for _, n := range e.nbrs.list {
 		for i := 0; i < len(n.rerr) && n.alive; i += protocols.MaxRERREntries {
 			p := protocols.RERR{Unreachable: n.rerr[i:min(i+protocols.MaxRERREntries, len(n.rerr))]}
 			if frame, err := p.AppendBinary(e.arena.alloc(p.Size())); err == nil {

@@ -272,7 +272,7 @@ func (e *Engine) stepRREQ(now time.Time, n *neighbor, q *protocols.RREQ) {
 // broadcastRREQ sends an RREQ to every alive neighbor except skip and
 // those on its avoid list, which would drop it.
 func (e *Engine) broadcastRREQ(frame []byte, skip protocols.Addr, avoid []protocols.Addr) {
-	for _, n := range e.nbrList {
+	for _, n := range e.nbrs.list {
 		if n.alive && n.addr != skip && !slices.Contains(avoid, n.addr) {
 			e.out(n.addr, protocols.TypeRREQ, frame)
 		}

@@ -40,13 +40,12 @@ type Engine struct {
 	seq      uint32 // own destination sequence number
 	rreqID   uint32
 
-	nbrs    map[protocols.Addr]*neighbor
-	nbrList []*neighbor // in LinkUp order, for deterministic broadcasts
-	routes  map[protocols.Addr]*route
-	seen    map[seenKey]seenRREQ
-	disc    map[protocols.Addr]*discovery
-	queued  int // payload bytes buffered across discoveries
-	avoid   map[protocols.Addr]struct{}
+	nbrs   neighborTable
+	routes map[protocols.Addr]*route
+	seen   map[seenKey]seenRREQ
+	disc   map[protocols.Addr]*discovery
+	queued int // payload bytes buffered across discoveries
+	avoid  map[protocols.Addr]struct{}
 	// avoidList is the avoid list in address order, for RREQs.
 	avoidList []protocols.Addr
 
@@ -94,7 +93,6 @@ func NewEngine(cfg Config, self protocols.Addr, rng *rand.Rand) (*Engine, error)
 		instance:  rng.Uint32(),
 		seq:       1,
 		rreqID:    rng.Uint32(),
-		nbrs:      make(map[protocols.Addr]*neighbor),
 		routes:    make(map[protocols.Addr]*route),
 		seen:      make(map[seenKey]seenRREQ),
 		disc:      make(map[protocols.Addr]*discovery),
@@ -120,7 +118,7 @@ func (e *Engine) Seq() uint32 { return e.seq }
 // is then ignored and the state unchanged. Step does not modify or retain
 // frame.
 func (e *Engine) Step(now time.Time, from protocols.Addr, frame []byte) error {
-	n := e.nbrs[from]
+	n := e.nbrs.get(from)
 	if n == nil {
 		return fmt.Errorf("%w: %s", ErrNotNeighbor, from.Short())
 	}
@@ -341,8 +339,8 @@ func (e *Engine) NextHop(dst protocols.Addr) (protocols.Addr, bool) {
 
 // Neighbors returns the neighbor links in the order they came up.
 func (e *Engine) Neighbors() []NeighborInfo {
-	out := make([]NeighborInfo, len(e.nbrList))
-	for i, n := range e.nbrList {
+	out := make([]NeighborInfo, len(e.nbrs.list))
+	for i, n := range e.nbrs.list {
 		out[i] = n.info(e)
 	}
 	return out
@@ -389,7 +387,7 @@ func (e *Engine) sortedRoutes(keep func(*route) bool) []*route {
 }
 
 func (e *Engine) anyAlive() bool {
-	for _, n := range e.nbrList {
+	for _, n := range e.nbrs.list {
 		if n.alive {
 			return true
 		}

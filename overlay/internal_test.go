@@ -3,6 +3,7 @@ package overlay
 import (
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -303,5 +304,67 @@ func TestLivenessTimer(t *testing.T) {
 				t.Fatalf("link-down events %v at %v, want one for %s at %v", downs, downAt, nbrs[0].Short(), want.Sub(t0))
 			}
 		})
+	}
+}
+
+// TestNeighborTable adds and removes neighbors, including addresses that
+// share their first 8 bytes, and checks that every lookup agrees with a
+// plain map and that the list keeps LinkUp order.
+func TestNeighborTable(t *testing.T) {
+	addr := func(i int) protocols.Addr {
+		var a protocols.Addr
+		if i%3 == 0 {
+			a[15] = byte(i) // only the second half differs
+			a[14] = byte(i >> 8)
+		} else {
+			a = protocols.AddrFromPeerID([]byte{byte(i), byte(i >> 8)})
+		}
+		return a
+	}
+	tests := []struct {
+		name   string
+		add    int   // neighbors 1..add come up
+		remove []int // then these go down
+	}{
+		{"empty", 0, nil},
+		{"one", 1, nil},
+		{"grows past the first index", 9, nil},
+		{"remove first, middle, last", 20, []int{1, 10, 20}},
+		{"many colliding", 300, []int{3, 6, 9, 150, 299}},
+		{"remove all", 5, []int{1, 2, 3, 4, 5}},
+	}
+	for _, tt := range tests {
+		var tab neighborTable
+		want := map[protocols.Addr]*neighbor{}
+		var order []protocols.Addr
+		for i := 1; i <= tt.add; i++ {
+			n := &neighbor{addr: addr(i)}
+			tab.add(n)
+			want[n.addr] = n
+			order = append(order, n.addr)
+		}
+		for _, i := range tt.remove {
+			a := addr(i)
+			tab.remove(want[a])
+			delete(want, a)
+			order = slices.DeleteFunc(order, func(b protocols.Addr) bool { return b == a })
+		}
+		for i := 0; i <= tt.add+5; i++ {
+			a := addr(i)
+			if got := tab.get(a); got != want[a] {
+				t.Errorf("%s: get(%d) = %v, want %v", tt.name, i, got, want[a])
+			}
+		}
+		if len(tab.list) != len(order) {
+			t.Fatalf("%s: %d neighbors listed, want %d", tt.name, len(tab.list), len(order))
+		}
+		for i, n := range tab.list {
+			if n.addr != order[i] {
+				t.Errorf("%s: list[%d] = %s, want %s", tt.name, i, n.addr.Short(), order[i].Short())
+			}
+		}
+		if len(tab.slots) > 0 && 2*len(tab.list) > len(tab.slots) {
+			t.Errorf("%s: index of %d slots holds %d neighbors", tt.name, len(tab.slots), len(tab.list))
+		}
 	}
 }

@@ -3,7 +3,6 @@ package overlay
 import (
 	"math"
 	"math/bits"
-	"slices"
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
@@ -90,8 +89,8 @@ func (e *Engine) armLiveness(at time.Time) {
 // passed, and returns the earliest deadline of the others (zero if none).
 func (e *Engine) checkLiveness(now time.Time) time.Time {
 	var next time.Time
-	for i := 0; i < len(e.nbrList); i++ {
-		n := e.nbrList[i]
+	for i := 0; i < len(e.nbrs.list); i++ {
+		n := e.nbrs.list[i]
 		if !n.alive {
 			continue
 		}
@@ -116,14 +115,13 @@ func (e *Engine) LinkUp(now time.Time, nbr protocols.Addr) {
 	if nbr == e.self || nbr.IsZero() {
 		return
 	}
-	n := e.nbrs[nbr]
+	n := e.nbrs.get(nbr)
 	if n != nil {
 		e.resetLink(now, n)
 		e.event(Event{Kind: EventLinkUp, Reason: ReasonRestart, Peer: nbr})
 	} else {
 		n = &neighbor{addr: nbr}
-		e.nbrs[nbr] = n
-		e.nbrList = append(e.nbrList, n)
+		e.nbrs.add(n)
 		e.event(Event{Kind: EventLinkUp, Reason: ReasonTransport, Peer: nbr})
 	}
 	n.alive = true
@@ -137,14 +135,11 @@ func (e *Engine) LinkUp(now time.Time, nbr protocols.Addr) {
 // LinkDown tells the engine that the transport link to nbr is gone. Routes
 // through it are invalidated and RERRs go to their precursors.
 func (e *Engine) LinkDown(now time.Time, nbr protocols.Addr) {
-	n := e.nbrs[nbr]
+	n := e.nbrs.get(nbr)
 	if n == nil {
 		return
 	}
-	delete(e.nbrs, nbr)
-	if i := slices.Index(e.nbrList, n); i >= 0 {
-		e.nbrList = slices.Delete(e.nbrList, i, i+1)
-	}
+	e.nbrs.remove(n)
 	e.rerrCount -= len(n.rerr)
 	e.event(Event{Kind: EventLinkDown, Reason: ReasonTransport, Peer: nbr})
 	if n.alive {
@@ -175,10 +170,10 @@ func (e *Engine) armHello(now time.Time) {
 // come back.
 func (e *Engine) helloRound(now time.Time) {
 	next := e.checkLiveness(now)
-	for _, n := range e.nbrList {
+	for _, n := range e.nbrs.list {
 		e.sendHello(now, n)
 	}
-	if len(e.nbrList) > 0 {
+	if len(e.nbrs.list) > 0 {
 		e.armHello(now)
 	}
 	e.armLiveness(next)

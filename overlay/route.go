@@ -148,7 +148,7 @@ func (e *Engine) expireRoute(now time.Time, r *route) {
 		return
 	}
 	delete(e.routes, r.dst)
-	if n := e.nbrs[r.dst]; n != nil && n.route == r {
+	if n := e.nbrs.get(r.dst); n != nil && n.route == r {
 		n.route = nil
 	}
 }
