@@ -1,0 +1,568 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"math"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/x0tta6bl4/x0tta6bl4/bpf"
+	"github.com/x0tta6bl4/x0tta6bl4/overlay"
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
+
+func TestTelemetryConfigValidate(t *testing.T) {
+	tests := []struct {
+		field  string
+		mutate func(*TelemetryConfig)
+	}{
+		{"telemetry.interval", func(c *TelemetryConfig) { c.Interval = 10 * time.Millisecond }},
+		{"telemetry.interval", func(c *TelemetryConfig) { c.Interval = 1500 * time.Microsecond }},
+		{"telemetry.interval", func(c *TelemetryConfig) { c.Interval = 50 * 24 * time.Hour }},
+		{"telemetry.source", func(c *TelemetryConfig) { c.Source = "kprobe" }},
+		{"telemetry.max_skew", func(c *TelemetryConfig) { c.MaxSkew = 0 }},
+		{"telemetry.hold_intervals", func(c *TelemetryConfig) { c.HoldIntervals = 1 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.field, func(t *testing.T) {
+			cfg := DefaultLocalConfig()
+			tt.mutate(&cfg.Telemetry)
+			err := cfg.validate()
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.field || !errors.Is(err, ErrConfig) {
+				t.Fatalf("validate = %v, want a FieldError on %s", err, tt.field)
+			}
+		})
+	}
+	for _, p := range []string{ProfileLAN, ProfileWAN, ProfileLocal} {
+		cfg, _ := ProfileConfig(p)
+		if cfg.Telemetry != DefaultTelemetryConfig() {
+			t.Errorf("profile %s telemetry = %+v", p, cfg.Telemetry)
+		}
+	}
+}
+
+func TestTelemetryConfigFile(t *testing.T) {
+	cfg, err := ParseConfig([]byte("profile = \"local\"\n[telemetry]\ninterval = \"250ms\"\nsource = \"procfs\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultTelemetryConfig()
+	want.Interval, want.Source = 250*time.Millisecond, TelemetryProcfs
+	if cfg.Telemetry != want {
+		t.Fatalf("telemetry = %+v, want %+v", cfg.Telemetry, want)
+	}
+	for text, field := range map[string]string{
+		"[telemetry]\nintervall = \"1s\"\n": "telemetry.intervall",
+		"[telemetry]\nsource = \"bpf\"\n":   "telemetry.source",
+		"[telemetry]\nmax_skew = \"0s\"\n":  "telemetry.max_skew",
+	} {
+		_, err := ParseConfig([]byte(text))
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != field {
+			t.Errorf("%q: %v, want a FieldError on %s", text, err, field)
+		}
+	}
+	var b strings.Builder
+	if err := WriteConfig(&b, DefaultLANConfig()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "[telemetry]\n  interval = \"1s\"") {
+		t.Errorf("written config lacks the telemetry section:\n%s", b.String())
+	}
+}
+
+// testPeer is a peer identity for validator tests.
+func testPeer(t *testing.T) peer.ID {
+	t.Helper()
+	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// encodeTelemetry encodes a minimal valid message of p made at at.
+func encodeTelemetry(t *testing.T, p peer.ID, at time.Time, seq uint32) []byte {
+	t.Helper()
+	m := &protocols.Telemetry{Node: protocols.AddrFromPeerID([]byte(p)), Time: at, Seq: seq, Interval: time.Second}
+	b, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestTelemetryCheck runs the topic validator's decision on messages a
+// peer could send.
+func TestTelemetryCheck(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	alice, bob := testPeer(t), testPeer(t)
+	view, err := overlay.NewView(overlay.DefaultViewConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &Telemetry{cfg: DefaultTelemetryConfig(), view: view}
+	held := &protocols.Telemetry{Node: protocols.AddrFromPeerID([]byte(alice)), Time: now.Add(-time.Second), Seq: 5, Interval: time.Second}
+	if err := view.Update(now, held, ""); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		from   peer.ID
+		data   []byte
+		result pubsub.ValidationResult
+		reason string
+	}{
+		{"fresh", bob, encodeTelemetry(t, bob, now, 1), pubsub.ValidationAccept, telemetryAccepted},
+		{"newer than held", alice, encodeTelemetry(t, alice, now, 6), pubsub.ValidationAccept, telemetryAccepted},
+		{"oversize", bob, make([]byte, protocols.MaxTelemetrySize+1), pubsub.ValidationReject, telemetrySize},
+		{"garbage", bob, []byte("{\"cpu\": 3}"), pubsub.ValidationReject, telemetryDecode},
+		{"empty", bob, nil, pubsub.ValidationReject, telemetryDecode},
+		{"forged sender", bob, encodeTelemetry(t, alice, now, 9), pubsub.ValidationReject, telemetrySender},
+		{"stale", bob, encodeTelemetry(t, bob, now.Add(-31*time.Second), 1), pubsub.ValidationReject, telemetryStale},
+		{"from the future", bob, encodeTelemetry(t, bob, now.Add(31*time.Second), 1), pubsub.ValidationReject, telemetryFuture},
+		{"within the skew", bob, encodeTelemetry(t, bob, now.Add(-29*time.Second), 1), pubsub.ValidationAccept, telemetryAccepted},
+		{"replay of the held one", alice, encodeTelemetry(t, alice, now.Add(-time.Second), 5), pubsub.ValidationIgnore, telemetryOld},
+		{"older than held", alice, encodeTelemetry(t, alice, now.Add(-2*time.Second), 4), pubsub.ValidationIgnore, telemetryOld},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, reason, m := svc.check(now, tt.from, tt.data)
+			if res != tt.result || reason != tt.reason {
+				t.Fatalf("check = %v %q, want %v %q", res, reason, tt.result, tt.reason)
+			}
+			if (m != nil) != (res == pubsub.ValidationAccept) {
+				t.Fatalf("message %v with result %v", m, res)
+			}
+		})
+	}
+}
+
+func TestAddrPort(t *testing.T) {
+	tests := []struct {
+		addr string
+		want string // "" = none
+	}{
+		{"/ip4/127.0.0.1/tcp/4001", "127.0.0.1:4001"},
+		{"/ip4/10.0.0.2/udp/9740/quic-v1", "10.0.0.2:9740"},
+		{"/ip6/::1/tcp/80", "[::1]:80"},
+		{"/ip6/::ffff:192.0.2.1/tcp/80", "192.0.2.1:80"},
+		{"/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf", "127.0.0.1:4001"},
+		{"/dns4/example.com/tcp/1", ""},
+		{"/ip4/127.0.0.1", ""},
+	}
+	for _, tt := range tests {
+		got, ok := addrPort(ma.StringCast(tt.addr))
+		if tt.want == "" {
+			if ok {
+				t.Errorf("addrPort(%s) = %v, want none", tt.addr, got)
+			}
+			continue
+		}
+		if !ok || got != netip.MustParseAddrPort(tt.want) {
+			t.Errorf("addrPort(%s) = %v, %v; want %s", tt.addr, got, ok, tt.want)
+		}
+	}
+}
+
+// TestCollectorPool checks that nodes share one collector per source and
+// one reading per interval, and that the last release closes it.
+func TestCollectorPool(t *testing.T) {
+	opened := 0
+	pool := newCollectorPool(func(c bpf.Config, l *slog.Logger) (*bpf.Collector, error) {
+		opened++
+		c.DisableEBPF = true // cheap and root-free; sharing is what is tested
+		return bpf.Open(c, l)
+	})
+	a, err := pool.acquire(TelemetryAuto, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := pool.acquire(TelemetryAuto, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b || opened != 1 {
+		t.Fatalf("two acquires: same %v, opened %d", a == b, opened)
+	}
+	if _, err := pool.acquire(TelemetryNone, nil); err == nil {
+		t.Fatal("acquired a collector for source none")
+	}
+	now := time.Now()
+	r1, err := a.reading(now, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := b.reading(now.Add(500*time.Millisecond), time.Second)
+	if err != nil || r2 != r1 {
+		t.Fatalf("reading within maxAge: new %v, err %v", r2 != r1, err)
+	}
+	r3, err := b.reading(now.Add(time.Second), time.Second)
+	if err != nil || r3 == r1 || !r3.m.Time.Equal(now.Add(time.Second)) {
+		t.Fatalf("reading after maxAge: new %v, err %v", r3 != r1, err)
+	}
+	if err := a.release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.reading(now.Add(2*time.Second), time.Second); err != nil {
+		t.Fatalf("reading after one of two releases: %v", err)
+	}
+	if err := b.release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.reading(now.Add(3*time.Second), time.Second); !errors.Is(err, bpf.ErrClosed) {
+		t.Fatalf("reading after the last release: %v, want ErrClosed", err)
+	}
+	c, err := pool.acquire(TelemetryAuto, nil)
+	if err != nil || c == a || opened != 2 {
+		t.Fatalf("acquire after close: reopened %v, opened %d, %v", c != a, opened, err)
+	}
+	if err := c.release(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fakeMeter is a routing layer that measured the given links.
+type fakeMeter []overlay.NeighborInfo
+
+func (f fakeMeter) LinkStats() []overlay.NeighborInfo { return f }
+
+// TestTelemetryLinks checks the join of a node's links: connected peers
+// get libp2p or kernel figures, and the routing layer's HELLO figures
+// take precedence, its neighbors included even when not connected.
+func TestTelemetryLinks(t *testing.T) {
+	cfg := localConfig()
+	cfg.Telemetry.Source = TelemetryNone
+	a := startNode(t, cfg)
+	b := startNode(t, localConfig(a))
+	waitFor(t, 20*time.Second, "b to connect", func() bool { return len(a.Host().Network().Peers()) == 1 })
+	addrB := protocols.AddrFromPeerID([]byte(b.ID()))
+	var addrC protocols.Addr
+	addrC[0] = 0xcc
+	svc := a.Telemetry()
+
+	msg := svc.build(nil, nil)
+	if len(msg.Links) != 1 || msg.Links[0].Peer != addrB || msg.Links[0].LossBy != protocols.MeasureNone {
+		t.Fatalf("links without a meter = %+v", msg.Links)
+	}
+	meter := fakeMeter{
+		{Addr: addrB, Alive: true, RTT: 7 * time.Millisecond, DeliveryOut: 0.9, DeliveryIn: 0.8},
+		{Addr: addrC, Alive: true, RTT: 3 * time.Millisecond, DeliveryOut: 1, DeliveryIn: 1},
+		{Addr: svc.self, Alive: true, RTT: time.Millisecond},
+	}
+	msg = svc.build(nil, meter)
+	msg.Seq, msg.Time = 1, time.Now()
+	msg.Round()
+	if len(msg.Links) != 2 {
+		t.Fatalf("links with a meter = %+v", msg.Links)
+	}
+	lb, _ := msg.Link(addrB)
+	lc, _ := msg.Link(addrC)
+	if lb.RTT != 7*time.Millisecond || lb.RTTBy != protocols.MeasureHello || lb.LossPercent != 15 || lb.LossBy != protocols.MeasureHello {
+		t.Errorf("link to b = %+v", lb)
+	}
+	if lc.RTT != 3*time.Millisecond || lc.LossPercent != 0 || lc.LossBy != protocols.MeasureHello || lc.TCP || lc.UDP {
+		t.Errorf("link to c = %+v", lc)
+	}
+	if _, err := msg.MarshalBinary(); err != nil {
+		t.Fatalf("built message does not encode: %v", err)
+	}
+}
+
+// TestTelemetryMesh runs five real nodes with a 250 ms interval: every
+// node's view must come to hold every node with plausible figures, the
+// API and /metrics must show them, and a peer that forges a sender or
+// sends stale messages must be rejected and lose its standing.
+func TestTelemetryMesh(t *testing.T) {
+	const size = 5
+	cfg := localConfig()
+	cfg.Telemetry.Interval = 250 * time.Millisecond
+	boot := startNode(t, cfg)
+	nodes := []*Node{boot}
+	for range size - 1 {
+		c := cfg
+		c.BootstrapPeers = []string{boot.Addrs()[0].String()}
+		nodes = append(nodes, startNode(t, c))
+	}
+	waitFor(t, 30*time.Second, "every view to hold every node", func() bool {
+		for _, n := range nodes {
+			for _, m := range nodes {
+				if !n.Telemetry().Holds(m.ID()) {
+					return false
+				}
+			}
+		}
+		return true
+	})
+
+	t.Run("plausible figures", func(t *testing.T) {
+		src := nodes[0].Telemetry().Source()
+		if src != bpf.SourceEBPF && src != bpf.SourceProcfs {
+			t.Fatalf("source %q", src)
+		}
+		for i, n := range nodes {
+			g := n.Telemetry().Graph()
+			if len(g.Nodes) != size {
+				t.Fatalf("node %d: %d nodes in view", i, len(g.Nodes))
+			}
+			for _, gn := range g.Nodes {
+				checkPlausible(t, gn, src)
+			}
+			own, ok := g.Node(protocols.AddrFromPeerID([]byte(n.ID())))
+			if !ok || own.Peer != n.ID().String() {
+				t.Fatalf("node %d: own entry %+v", i, own)
+			}
+			links := g.LinksFrom(own.Addr)
+			if len(links) == 0 || len(links) < len(n.Host().Network().Peers())-1 {
+				t.Errorf("node %d reports %d links, has %d peers", i, len(links), len(n.Host().Network().Peers()))
+			}
+			measured := 0
+			for _, l := range links {
+				if !l.Known {
+					continue // a peer that is not one of ours (none here)
+				}
+				if l.RTTBy != protocols.MeasureNone {
+					measured++
+					if l.RTT <= 0 || l.RTT > 5*time.Second {
+						t.Errorf("node %d: implausible link RTT %+v", i, l)
+					}
+				}
+				if l.TCP && l.BytesSent == 0 && l.BytesReceived == 0 {
+					t.Errorf("node %d: TCP link without bytes %+v", i, l)
+				}
+			}
+			if measured == 0 {
+				t.Errorf("node %d: no link has an RTT: %+v", i, links)
+			}
+		}
+	})
+
+	t.Run("api and metrics", func(t *testing.T) {
+		var g overlay.Graph
+		if err := NewClient(nodes[2].APIAddr()).Get(context.Background(), "/v1/mesh/view", &g); err != nil {
+			t.Fatal(err)
+		}
+		if len(g.Nodes) != size || len(g.Links) == 0 {
+			t.Fatalf("GET /v1/mesh/view: %d nodes, %d links", len(g.Nodes), len(g.Links))
+		}
+		families := gather(t, nodes[2])
+		for _, name := range []string{
+			"x0tta6bl4_telemetry_source_info", "x0tta6bl4_telemetry_cpu_percent",
+			"x0tta6bl4_telemetry_memory_total_bytes", "x0tta6bl4_telemetry_bytes_total",
+			"x0tta6bl4_telemetry_link_rtt_seconds", "x0tta6bl4_telemetry_view_nodes",
+		} {
+			if families[name] == nil {
+				t.Errorf("/metrics lacks %s", name)
+			}
+		}
+		if v := families["x0tta6bl4_telemetry_view_nodes"]; v != nil && v.Metric[0].GetGauge().GetValue() != size {
+			t.Errorf("view_nodes = %v", v.Metric[0].GetGauge().GetValue())
+		}
+		if mt := families["x0tta6bl4_telemetry_memory_total_bytes"]; mt != nil && mt.Metric[0].GetGauge().GetValue() <= 0 {
+			t.Error("memory_total_bytes is zero")
+		}
+	})
+
+	t.Run("forged sender and stale timestamp", func(t *testing.T) {
+		testForgedAndStale(t, nodes[1], nodes[2])
+	})
+}
+
+// checkPlausible fails unless gn's figures could describe a live node on
+// this host, measured by source.
+func checkPlausible(t *testing.T, gn overlay.GraphNode, source string) {
+	t.Helper()
+	if gn.Source.String() != source || gn.Interval != 250*time.Millisecond || gn.Seq == 0 {
+		t.Errorf("%s: source %v interval %v seq %d", gn.Peer, gn.Source, gn.Interval, gn.Seq)
+	}
+	if gn.CPUPercent < 0 || gn.CPUPercent > 100 || gn.MemoryTotal == 0 || gn.MemoryUsed == 0 ||
+		gn.MemoryUsed > gn.MemoryTotal || gn.Load1 < 0 || math.IsNaN(gn.Load1) {
+		t.Errorf("%s: host figures %+v", gn.Peer, gn)
+	}
+	if gn.PacketsSent == 0 && gn.BytesSent == 0 {
+		t.Errorf("%s: no traffic counted: %+v", gn.Peer, gn)
+	}
+	if gn.Age < 0 || gn.Age > 5*time.Second {
+		t.Errorf("%s: age %v", gn.Peer, gn.Age)
+	}
+}
+
+func gather(t *testing.T, n *Node) map[string]*dto.MetricFamily {
+	t.Helper()
+	mfs, err := n.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		out[mf.GetName()] = mf
+	}
+	return out
+}
+
+// eventually polls cond for up to d and reports whether it came to hold.
+func eventually(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
+// telemetryRejects returns how many telemetry messages n rejected for
+// reason.
+func telemetryRejects(n *Node, reason string) float64 {
+	c, err := n.telemetry.met.messages.GetMetricWithLabelValues("reject", reason)
+	if err != nil {
+		return 0
+	}
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
+}
+
+// testForgedAndStale connects an attacker (a libp2p host with its own
+// GossipSub, signing with its own key) to target only and has it publish
+// a valid message about itself, a stale one and messages that name
+// victim as their sender. target must take the first, reject the others
+// (keeping the victim's own figures), and once enough rejects have
+// counted against the attacker ignore it even when it sends a valid
+// message again.
+func testForgedAndStale(t *testing.T, target, victim *Node) {
+	h, err := newAttackerHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ps, err := pubsub.NewGossipSub(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(protocols.TelemetryTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topic.Close()
+	sub, err := topic.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Cancel()
+	if err := h.Connect(ctx, peer.AddrInfo{ID: target.ID(), Addrs: target.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the attacker to see the target on the topic", func() bool {
+		return len(topic.ListPeers()) > 0
+	})
+	self := protocols.AddrFromPeerID([]byte(h.ID()))
+	publish := func(m *protocols.Telemetry) {
+		t.Helper()
+		b, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := topic.Publish(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	honest := func(seq uint32) *protocols.Telemetry {
+		return &protocols.Telemetry{Node: self, Time: time.Now(), Seq: seq, Interval: 250 * time.Millisecond, CPUPercent: 1}
+	}
+
+	// The first messages may go out before the attacker's stream to the
+	// target is up; repeat until one arrives.
+	seq := uint32(0)
+	waitFor(t, 10*time.Second, "the target to take the attacker's honest message", func() bool {
+		if target.Telemetry().Holds(h.ID()) {
+			return true
+		}
+		seq++
+		publish(honest(seq))
+		return false
+	})
+	time.Sleep(200 * time.Millisecond) // the last honest messages land
+	accepted, _ := target.Telemetry().Graph().Node(self)
+
+	stale := honest(seq + 1)
+	stale.Time = time.Now().Add(-time.Minute)
+	publish(stale)
+	waitFor(t, 10*time.Second, "the target to reject the stale message", func() bool {
+		return telemetryRejects(target, telemetryStale) == 1
+	})
+	// Forged messages one at a time, each until the target rejects it,
+	// until one goes unread: the rejects took the attacker's score below
+	// the graylist threshold (-10 × rejects² < -1000 after 11 rejects).
+	victimAddr := protocols.AddrFromPeerID([]byte(victim.ID()))
+	forged := 0
+	for forged < 30 {
+		before := telemetryRejects(target, telemetrySender)
+		publish(&protocols.Telemetry{Node: victimAddr, Time: time.Now(), Seq: uint32(1000 + forged), Interval: time.Second, CPUPercent: 99.99})
+		if !eventually(2*time.Second, func() bool { return telemetryRejects(target, telemetrySender) > before }) {
+			break
+		}
+		forged++
+	}
+	t.Logf("%d forged messages rejected before the attacker was ignored", forged)
+	if forged < 8 || forged > 14 {
+		t.Errorf("%d forged messages rejected before the attacker was ignored, want about 10", forged)
+	}
+	g := target.Telemetry().Graph()
+	if v, ok := g.Node(victimAddr); !ok || v.CPUPercent == 99.99 || v.Peer != victim.ID().String() {
+		t.Errorf("the victim's entry took forged figures: %+v", v)
+	}
+	if a, _ := g.Node(self); a.Seq != accepted.Seq {
+		t.Errorf("the attacker's entry has seq %d, want %d (the stale one taken?)", a.Seq, accepted.Seq)
+	}
+
+	// Graylisted, the attacker's RPCs are dropped unread, valid or not.
+	mine, _ := victim.Telemetry().Latest()
+	from := mine.Seq
+	publish(honest(seq + 2))
+	waitFor(t, 20*time.Second, "three more messages of the victim at the target", func() bool {
+		v, ok := target.Telemetry().Graph().Node(victimAddr)
+		return ok && v.Seq >= from+3
+	})
+	if a, ok := target.Telemetry().Graph().Node(self); ok && a.Seq == seq+2 {
+		t.Errorf("the target took a message of a peer it should have graylisted")
+	}
+	if n := telemetryRejects(target, telemetrySender); n != float64(forged) {
+		t.Errorf("%v rejects for the sender, %d forged messages rejected", n, forged)
+	}
+}
+
+// newAttackerHost is a plain libp2p host on loopback, not a node.
+func newAttackerHost() (host.Host, error) {
+	return libp2p.New(
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(libp2ptls.ID, libp2ptls.New),
+		libp2p.DisableRelay(),
+	)
+}
