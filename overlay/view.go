@@ -327,7 +327,7 @@ func rate(a, b uint64, dt time.Duration) float64 {
 }
 
 // Node returns the node at addr, if g holds it.
-func (g *Graph) Node(addr protocols.Addr) (GraphNode, bool) {
+func (g Graph) Node(addr protocols.Addr) (GraphNode, bool) {
 	i, ok := slices.BinarySearchFunc(g.Nodes, addr, func(n GraphNode, a protocols.Addr) int {
 		return bytes.Compare(n.Addr[:], a[:])
 	})
@@ -339,7 +339,7 @@ func (g *Graph) Node(addr protocols.Addr) (GraphNode, bool) {
 
 // LinksFrom returns the links addr reported, sorted by To; the slice is
 // part of g.
-func (g *Graph) LinksFrom(addr protocols.Addr) []GraphLink {
+func (g Graph) LinksFrom(addr protocols.Addr) []GraphLink {
 	cmp := func(l GraphLink, a protocols.Addr) int { return bytes.Compare(l.From[:], a[:]) }
 	lo, _ := slices.BinarySearchFunc(g.Links, addr, cmp)
 	hi := lo
@@ -350,7 +350,7 @@ func (g *Graph) LinksFrom(addr protocols.Addr) []GraphLink {
 }
 
 // Link returns the link from → to, if from reported one.
-func (g *Graph) Link(from, to protocols.Addr) (GraphLink, bool) {
+func (g Graph) Link(from, to protocols.Addr) (GraphLink, bool) {
 	for _, l := range g.LinksFrom(from) {
 		if l.To == to {
 			return l, true
