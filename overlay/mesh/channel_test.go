@@ -1,0 +1,515 @@
+package mesh
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
+
+// t0 is the virtual start of every channel test.
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+var testTD = spiffeid.RequireTrustDomainFromString("mesh.x0tta6bl4.test")
+
+func testRand(seed uint64) io.Reader {
+	var s [32]byte
+	binary.LittleEndian.PutUint64(s[:], seed)
+	return mrand.NewChaCha8(s)
+}
+
+// testIdentity is an identity with a record issued at t0.
+func testIdentity(t testing.TB, seed uint64) *pqcsec.Identity {
+	t.Helper()
+	key, _, err := crypto.GenerateEd25519Key(testRand(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := pqcsec.NewIdentity(key, testRand(seed+1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := id.IssueRecord(pqcsec.RecordOptions{TrustDomain: testTD}, t0); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// chanNet connects channels directly, each packet crossing Hops links
+// in no time, with a hook to drop packets and a copy of every packet
+// as a relay would see it.
+type chanNet struct {
+	t      testing.TB
+	now    time.Time
+	nodes  []*chanNode
+	byAddr map[protocols.Addr]*chanNode
+	peers  map[protocols.Addr]peer.ID
+	// drop, if set, decides whether a packet is lost.
+	drop func(from, to *chanNode, env Envelope) bool
+	// wire holds every packet sent.
+	wire [][]byte
+}
+
+type chanNode struct {
+	name   string
+	id     *pqcsec.Identity
+	addr   protocols.Addr
+	ch     *Channel
+	policy *pqcsec.PolicyEngine
+	got    []Delivery
+	events []ChannelEvent
+}
+
+func newChanNet(t testing.TB, n int, tune func(*ChannelConfig)) *chanNet {
+	t.Helper()
+	net := &chanNet{t: t, now: t0, byAddr: map[protocols.Addr]*chanNode{}, peers: map[protocols.Addr]peer.ID{}}
+	for i := range n {
+		id := testIdentity(t, uint64(i+1))
+		nd := &chanNode{name: string(rune('A' + i)), id: id, addr: protocols.AddrFromPeerID([]byte(id.PeerID()))}
+		net.peers[nd.addr] = id.PeerID()
+		net.byAddr[nd.addr] = nd
+		net.nodes = append(net.nodes, nd)
+		net.restart(nd, uint64(i+1), tune)
+	}
+	return net
+}
+
+// restart gives nd a fresh channel, as after a process restart.
+func (net *chanNet) restart(nd *chanNode, seed uint64, tune func(*ChannelConfig)) {
+	var err error
+	nd.policy, err = pqcsec.NewPolicyEngine(pqcsec.DefaultPolicyConfig(testTD))
+	if err != nil {
+		net.t.Fatal(err)
+	}
+	cfg := ChannelConfig{
+		Handshake: pqcsec.HandshakeConfig{Identity: nd.id, Rand: testRand(seed + 2000), Authorize: nd.policy.Authorizer(pqcsec.ActionRoute)},
+	}
+	cfg.Initiate = func(dst protocols.Addr, now time.Time) (*pqcsec.Initiator, []byte, error) {
+		return pqcsec.NewInitiator(cfg.Handshake, net.peers[dst], now)
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	if nd.ch, err = NewChannel(cfg, nd.addr); err != nil {
+		net.t.Fatal(err)
+	}
+}
+
+// settle carries packets until no channel has anything ready.
+func (net *chanNet) settle() {
+	for range 1000 {
+		busy := false
+		for _, nd := range net.nodes {
+			for nd.ch.HasReady() {
+				busy = true
+				rd := nd.ch.Ready()
+				nd.got = append(nd.got, slices.Clone(rd.Deliveries)...)
+				nd.events = append(nd.events, slices.Clone(rd.Events)...)
+				pkts := slices.Clone(rd.Packets)
+				nd.ch.Advance()
+				for _, p := range pkts {
+					net.wire = append(net.wire, bytes.Clone(p.Payload))
+					to := net.byAddr[p.To]
+					if to == nil {
+						continue
+					}
+					env, err := ParseEnvelope(p.Payload)
+					if err != nil {
+						net.t.Fatalf("%s sent a malformed packet: %v", nd.name, err)
+					}
+					if net.drop != nil && net.drop(nd, to, env) {
+						continue
+					}
+					_ = to.ch.Receive(net.now, nd.addr, bytes.Clone(p.Payload), 3)
+				}
+			}
+		}
+		if !busy {
+			return
+		}
+	}
+	net.t.Fatal("channels never settled")
+}
+
+// run advances virtual time by d, ticking every channel at its deadlines.
+func (net *chanNet) run(d time.Duration) {
+	end := net.now.Add(d)
+	for {
+		net.settle()
+		next := end
+		for _, nd := range net.nodes {
+			if at := nd.ch.NextDeadline(); !at.IsZero() && at.Before(next) {
+				next = at
+			}
+		}
+		if next.Before(net.now) {
+			next = net.now
+		}
+		net.now = next
+		for _, nd := range net.nodes {
+			nd.ch.Tick(net.now)
+		}
+		net.settle()
+		if !net.now.Before(end) {
+			return
+		}
+	}
+}
+
+func (net *chanNet) send(from, to *chanNode, text string) error {
+	err := from.ch.Send(net.now, to.addr, []byte(text))
+	net.settle()
+	return err
+}
+
+func texts(ds []Delivery) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, string(d.Payload))
+	}
+	return out
+}
+
+func eventsOf(nd *chanNode, k ChannelEventKind) []ChannelEvent {
+	var out []ChannelEvent
+	for _, ev := range nd.events {
+		if ev.Kind == k {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func TestChannelRoundTrip(t *testing.T) {
+	net := newChanNet(t, 2, nil)
+	a, b := net.nodes[0], net.nodes[1]
+	for i := range 3 {
+		if err := net.send(a, b, fmt.Sprintf("secret message %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := net.send(b, a, "and back"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := texts(b.got), []string{"secret message 0", "secret message 1", "secret message 2"}; !slices.Equal(got, want) {
+		t.Errorf("B got %q, want %q", got, want)
+	}
+	if got := texts(a.got); !slices.Equal(got, []string{"and back"}) {
+		t.Errorf("A got %q", got)
+	}
+	if d := b.got[0]; d.Peer.PeerID() != a.id.PeerID() || d.From != a.addr || d.Hops != 3 {
+		t.Errorf("delivery from %s (%s) hops %d, want A", d.Peer.PeerID(), d.From.Short(), d.Hops)
+	}
+	// A relay sees handshake messages and ciphertext only.
+	for _, w := range net.wire {
+		if bytes.Contains(w, []byte("secret")) || bytes.Contains(w, []byte("and back")) {
+			t.Fatalf("plaintext on the wire: %q", w)
+		}
+	}
+	if n := len(eventsOf(a, ChannelEstablished)) + len(eventsOf(b, ChannelEstablished)); n != 2 {
+		t.Errorf("%d established events, want 2 (one per side): %v %v", n, a.events, b.events)
+	}
+	st := a.ch.Stats()
+	if st.Sealed != 3 || st.Opened != 1 || st.Handshakes != 1 || st.Sessions != 1 || st.Queued != 0 {
+		t.Errorf("A stats %+v", st)
+	}
+	if ss := a.ch.Sessions(); len(ss) != 1 || !ss[0].Initiator || !ss[0].Sending || ss[0].Record.PeerID() != b.id.PeerID() {
+		t.Errorf("A sessions %+v", ss)
+	}
+}
+
+func TestChannelLoss(t *testing.T) {
+	tests := []struct {
+		name string
+		lose func(kind Kind, seen int) bool // seen counts packets of that kind so far
+	}{
+		{"first init", func(k Kind, n int) bool { return k == KindInit && n == 0 }},
+		{"first two inits", func(k Kind, n int) bool { return k == KindInit && n < 2 }},
+		{"first reply", func(k Kind, n int) bool { return k == KindReply && n == 0 }},
+		{"first finish", func(k Kind, n int) bool { return k == KindFinish && n == 0 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			net := newChanNet(t, 2, nil)
+			a, b := net.nodes[0], net.nodes[1]
+			seen := map[Kind]int{}
+			net.drop = func(_, _ *chanNode, env Envelope) bool {
+				lost := tt.lose(env.Kind, seen[env.Kind])
+				seen[env.Kind]++
+				return lost
+			}
+			for i := range 3 {
+				if err := net.send(a, b, fmt.Sprint("m", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			net.run(5 * time.Second)
+			if got := texts(b.got); !slices.Equal(got, []string{"m0", "m1", "m2"}) {
+				t.Errorf("B got %q, want m0 m1 m2 in order (packets %v)", got, seen)
+			}
+			if f := eventsOf(a, ChannelFailed); len(f) > 0 {
+				t.Errorf("A failed: %v", f)
+			}
+		})
+	}
+}
+
+func TestChannelHandshakeTimeout(t *testing.T) {
+	net := newChanNet(t, 2, func(c *ChannelConfig) { c.HandshakeTimeout = 100 * time.Millisecond; c.HandshakeRetries = 3 })
+	a, b := net.nodes[0], net.nodes[1]
+	inits := 0
+	net.drop = func(_, _ *chanNode, env Envelope) bool {
+		if env.Kind == KindInit {
+			inits++
+		}
+		return true
+	}
+	_ = net.send(a, b, "x")
+	_ = net.send(a, b, "y")
+	net.run(1400 * time.Millisecond) // 100+200+400+800 ms
+	if f := eventsOf(a, ChannelFailed); len(f) != 0 {
+		t.Fatalf("failed before the last retry ran out: %v", f)
+	}
+	net.run(200 * time.Millisecond)
+	f := eventsOf(a, ChannelFailed)
+	if len(f) != 1 || f[0].Dropped != 2 || !errors.Is(f[0].Err, ErrHandshakeTimeout) {
+		t.Fatalf("failures %v, want one timeout dropping 2", f)
+	}
+	if inits != 4 {
+		t.Errorf("%d inits sent, want 1 + 3 retries", inits)
+	}
+	if st := a.ch.Stats(); st.Queued != 0 || st.Dropped != 2 || a.ch.queued != 0 {
+		t.Errorf("after failure: %+v, %d bytes queued", st, a.ch.queued)
+	}
+	// The next plaintext starts afresh.
+	net.drop = nil
+	_ = net.send(a, b, "z")
+	if got := texts(b.got); !slices.Equal(got, []string{"z"}) {
+		t.Errorf("B got %q after the retry", got)
+	}
+}
+
+func TestChannelPolicy(t *testing.T) {
+	t.Run("initiator refuses the responder", func(t *testing.T) {
+		net := newChanNet(t, 2, nil)
+		a, b := net.nodes[0], net.nodes[1]
+		a.policy.SetDeny([]peer.ID{b.id.PeerID()})
+		_ = net.send(a, b, "x")
+		f := eventsOf(a, ChannelFailed)
+		if len(f) != 1 || !errors.Is(f[0].Err, pqcsec.ErrDenied) || f[0].Dropped != 1 {
+			t.Fatalf("A events %v, want a denial dropping 1", a.events)
+		}
+		if len(b.got) != 0 || len(eventsOf(b, ChannelEstablished)) != 0 {
+			t.Errorf("B got %v, events %v", b.got, b.events)
+		}
+	})
+	t.Run("responder refuses the initiator", func(t *testing.T) {
+		net := newChanNet(t, 2, nil)
+		a, b := net.nodes[0], net.nodes[1]
+		b.policy.Quarantine(a.id.PeerID())
+		_ = net.send(a, b, "x")
+		net.run(3 * time.Second)
+		if len(b.got) != 0 || len(eventsOf(b, ChannelEstablished)) != 0 {
+			t.Fatalf("B accepted a quarantined peer: %v", b.got)
+		}
+		r := eventsOf(b, ChannelRejected)
+		if len(r) == 0 || !errors.Is(r[0].Err, pqcsec.ErrDenied) {
+			t.Errorf("B rejections %v, want a denial", r)
+		}
+	})
+}
+
+func TestChannelRekey(t *testing.T) {
+	net := newChanNet(t, 2, func(c *ChannelConfig) { c.RekeyInterval = time.Second; c.SessionGrace = 500 * time.Millisecond })
+	a, b := net.nodes[0], net.nodes[1]
+	var want []string
+	for i := range 30 {
+		msg := fmt.Sprint("m", i)
+		want = append(want, msg)
+		if err := net.send(a, b, msg); err != nil {
+			t.Fatal(err)
+		}
+		net.run(100 * time.Millisecond)
+	}
+	if got := texts(b.got); !slices.Equal(got, want) {
+		t.Fatalf("B got %q", got)
+	}
+	st := a.ch.Stats()
+	if st.Handshakes < 2 || st.Handshakes > 4 {
+		t.Errorf("%d handshakes over 3 s with a 1 s rekey interval", st.Handshakes)
+	}
+	if rk := eventsOf(a, ChannelEstablished); len(rk) < 2 || !rk[1].Rekey {
+		t.Errorf("A established %v, want a rekey", rk)
+	}
+	if st.Sessions > 2 || b.ch.Stats().Sessions > 2 {
+		t.Errorf("retired sessions kept: A %d, B %d", st.Sessions, b.ch.Stats().Sessions)
+	}
+}
+
+func TestChannelPeerRestart(t *testing.T) {
+	net := newChanNet(t, 2, nil)
+	a, b := net.nodes[0], net.nodes[1]
+	_ = net.send(a, b, "before")
+	net.restart(b, 99, nil)
+	b.got = nil
+	_ = net.send(a, b, "lost") // under the session B forgot
+	if r := eventsOf(a, ChannelReset); len(r) != 1 {
+		t.Fatalf("A events %v, want a reset", a.events)
+	}
+	_ = net.send(a, b, "after")
+	if got := texts(b.got); !slices.Equal(got, []string{"after"}) {
+		t.Errorf("restarted B got %q, want [after]", got)
+	}
+}
+
+func TestChannelSimultaneousOpen(t *testing.T) {
+	net := newChanNet(t, 2, nil)
+	a, b := net.nodes[0], net.nodes[1]
+	if err := a.ch.Send(net.now, b.addr, []byte("a1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ch.Send(net.now, a.addr, []byte("b1")); err != nil {
+		t.Fatal(err)
+	}
+	net.settle()
+	_ = net.send(a, b, "a2")
+	_ = net.send(b, a, "b2")
+	if got := texts(b.got); !slices.Equal(got, []string{"a1", "a2"}) {
+		t.Errorf("B got %q", got)
+	}
+	if got := texts(a.got); !slices.Equal(got, []string{"b1", "b2"}) {
+		t.Errorf("A got %q", got)
+	}
+}
+
+func TestChannelRefusals(t *testing.T) {
+	net := newChanNet(t, 3, nil)
+	a, b, c := net.nodes[0], net.nodes[1], net.nodes[2]
+	_ = net.send(a, b, "one")
+	var data []byte
+	for _, w := range slices.Backward(net.wire) {
+		if env, _ := ParseEnvelope(w); env.Kind == KindData {
+			data = w
+			break
+		}
+	}
+	init := appendHandshake(nil, make([]byte, pqcsec.InitSize))
+	init[1] = pqcsec.MsgInit
+	tests := []struct {
+		name    string
+		from    protocols.Addr
+		payload []byte
+		want    error
+	}{
+		{"replayed data", a.addr, data, pqcsec.ErrReplay},
+		{"data from another address", c.addr, data, ErrUnknownSession},
+		{"empty", a.addr, nil, ErrMalformed},
+		{"wrong version", a.addr, append([]byte{2}, data[1:]...), ErrVersion},
+		{"unknown kind", a.addr, append([]byte{1, 9}, data[2:]...), ErrMalformed},
+		{"short init", a.addr, init[:len(init)-1], ErrMalformed},
+		{"garbage init", a.addr, init, pqcsec.ErrDowngrade},
+		{"stray reply", c.addr, append([]byte{1, 2}, data[2:]...), ErrUnexpected},
+		{"stray finish", c.addr, append([]byte{1, 3}, data[2:]...), ErrUnexpected},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(b.got)
+			err := b.ch.Receive(net.now, tt.from, bytes.Clone(tt.payload), 1)
+			if !errors.Is(err, tt.want) {
+				t.Errorf("err = %v, want %v", err, tt.want)
+			}
+			net.settle()
+			if len(b.got) != before {
+				t.Errorf("a refused message was delivered")
+			}
+		})
+	}
+	if got := texts(b.got); !slices.Equal(got, []string{"one"}) {
+		t.Errorf("B got %q", got)
+	}
+	if st := b.ch.Stats(); st.Rejected != uint64(len(tests)) {
+		t.Errorf("B counted %d rejections, want %d", st.Rejected, len(tests))
+	}
+}
+
+// TestChannelAddressBinding: a handshake relayed under another node's
+// source address completes nothing.
+func TestChannelAddressBinding(t *testing.T) {
+	net := newChanNet(t, 3, nil)
+	a, b, c := net.nodes[0], net.nodes[1], net.nodes[2]
+	// Everything A sends to B arrives claiming to come from C.
+	net.drop = func(from, to *chanNode, env Envelope) bool {
+		if from == a && to == b {
+			_ = b.ch.Receive(net.now, c.addr, appendEnvelope(env), 1)
+			return true
+		}
+		return false
+	}
+	_ = net.send(a, b, "x")
+	net.run(time.Second)
+	if len(b.got) != 0 || len(eventsOf(b, ChannelEstablished)) != 0 || len(eventsOf(a, ChannelEstablished)) != 0 {
+		t.Fatalf("a session was made across a spoofed address: B %v, A %v", b.events, a.events)
+	}
+}
+
+// appendEnvelope re-encodes a parsed envelope.
+func appendEnvelope(env Envelope) []byte {
+	switch env.Kind {
+	case KindData:
+		b := []byte{ChannelVersion, byte(env.Kind)}
+		b = append(b, env.Session[:]...)
+		return append(b, env.Body...)
+	case KindUnknown:
+		return appendUnknown(nil, env.Session)
+	}
+	return appendHandshake(nil, env.Body)
+}
+
+func TestChannelBounds(t *testing.T) {
+	net := newChanNet(t, 2, func(c *ChannelConfig) { c.MaxQueued = 2 })
+	a, b := net.nodes[0], net.nodes[1]
+	net.drop = func(*chanNode, *chanNode, Envelope) bool { return true }
+	for i, want := range []error{nil, nil, ErrQueueFull} {
+		if err := a.ch.Send(net.now, b.addr, []byte{byte(i)}); !errors.Is(err, want) {
+			t.Errorf("send %d: %v, want %v", i, err, want)
+		}
+	}
+	if err := a.ch.Send(net.now, b.addr, make([]byte, MaxPlaintext+1)); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("oversized: %v", err)
+	}
+	if err := a.ch.Send(net.now, a.addr, nil); !errors.Is(err, ErrSelf) {
+		t.Errorf("to self: %v", err)
+	}
+	if _, err := NewChannel(ChannelConfig{}, a.addr); err == nil {
+		t.Error("a channel without identity was made")
+	}
+}
+
+// TestChannelForgetsIdlePeers: a peer without traffic for IdleTimeout
+// leaves no state, and nothing is left to tick.
+func TestChannelForgetsIdlePeers(t *testing.T) {
+	net := newChanNet(t, 2, func(c *ChannelConfig) { c.IdleTimeout = 2 * time.Second; c.RekeyInterval = time.Hour })
+	a, b := net.nodes[0], net.nodes[1]
+	_ = net.send(a, b, "x")
+	net.run(3 * time.Second)
+	for _, nd := range []*chanNode{a, b} {
+		if st := nd.ch.Stats(); st.Peers != 0 || st.Sessions != 0 || len(nd.ch.pending) != 0 {
+			t.Errorf("%s keeps %+v, %d responders", nd.name, st, len(nd.ch.pending))
+		}
+		if at := nd.ch.NextDeadline(); !at.IsZero() {
+			t.Errorf("%s still has a deadline at %v", nd.name, at)
+		}
+	}
+}

@@ -1,0 +1,528 @@
+package mesh
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
+
+// link is the stream to one neighbor with its send queue. The owner
+// goroutine creates and closes it and fills the queue; a writer
+// goroutine drains the queue into the stream and a reader goroutine
+// hands frames read from it to the owner.
+type link struct {
+	m        *Router
+	addr     protocols.Addr
+	peer     peer.ID
+	s        network.Stream
+	outbound bool
+	opened   time.Time
+
+	// Owner only.
+	parked    []*sendReq // sends waiting for the queue to drain
+	deadSince time.Time  // when the engine declared the neighbor dead, zero if alive
+
+	mu     sync.Mutex
+	q      [][]byte
+	qBytes int // queued and not yet written
+	closed bool
+	wake   chan struct{}
+	done   chan struct{}
+
+	wantDrain atomic.Bool // the owner has parked sends on this link
+}
+
+func newLink(m *Router, p peer.ID, s network.Stream, outbound bool, now time.Time) *link {
+	return &link{
+		m: m, addr: protocols.AddrFromPeerID([]byte(p)), peer: p, s: s, outbound: outbound, opened: now,
+		wake: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+}
+
+// enqueue adds a frame to the send queue, or reports false if the queue
+// is full (see Config.QueueFrames) or the link closed.
+func (l *link) enqueue(frame []byte, typ protocols.Type) bool {
+	maxFrames, maxBytes := l.m.cfg.QueueFrames, l.m.cfg.QueueBytes
+	if typ != protocols.TypeData {
+		maxFrames, maxBytes = 2*maxFrames, maxBytes+maxBytes/4
+	}
+	l.mu.Lock()
+	if l.closed || len(l.q) >= maxFrames || l.qBytes+len(frame) > maxBytes {
+		l.mu.Unlock()
+		return false
+	}
+	l.q = append(l.q, frame)
+	l.qBytes += len(frame)
+	l.mu.Unlock()
+	wakeup(l.wake)
+	return true
+}
+
+// congested reports whether local sends should wait for this link.
+func (l *link) congested() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.qBytes > l.m.cfg.QueueBytes/2
+}
+
+func (l *link) queued() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.qBytes
+}
+
+// close stops the link's goroutines and resets the stream. Owner only.
+func (l *link) close() {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.closed = true
+	l.q = nil
+	l.mu.Unlock()
+	close(l.done)
+	_ = l.s.Reset()
+}
+
+// writeLoop drains the send queue into the stream, flushing whenever the
+// queue runs empty.
+func (l *link) writeLoop() {
+	bw := bufio.NewWriterSize(l.s, 64<<10)
+	var batch [][]byte
+	var prefix [binary.MaxVarintLen64]byte
+	for {
+		l.mu.Lock()
+		for len(l.q) == 0 && !l.closed {
+			l.mu.Unlock()
+			select {
+			case <-l.wake:
+			case <-l.done:
+				return
+			}
+			l.mu.Lock()
+		}
+		if l.closed {
+			l.mu.Unlock()
+			return
+		}
+		batch, l.q = l.q, batch[:0]
+		l.mu.Unlock()
+		n := 0
+		var err error
+		for i, f := range batch {
+			if err == nil {
+				if _, err = bw.Write(binary.AppendUvarint(prefix[:0], uint64(len(f)))); err == nil {
+					_, err = bw.Write(f)
+				}
+			}
+			n += len(f)
+			batch[i] = nil
+		}
+		if err == nil {
+			err = bw.Flush()
+		}
+		if err != nil {
+			l.m.post(linkFailed{l: l, err: err})
+			return
+		}
+		l.mu.Lock()
+		l.qBytes -= n
+		drained := l.qBytes <= l.m.cfg.QueueBytes/4
+		l.mu.Unlock()
+		if drained && l.wantDrain.CompareAndSwap(true, false) {
+			select {
+			case l.m.drained <- l:
+			case <-l.done:
+				return
+			case <-l.m.ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// readLoop reads frames and hands them to the owner, which processes
+// them in order; while the owner is busy the stream's flow control holds
+// the sender back.
+func (l *link) readLoop() {
+	br := bufio.NewReaderSize(l.s, 16<<10)
+	for {
+		n, err := readLength(br)
+		var in inFrame
+		if err == nil {
+			in = inFrame{l: l}
+			if n > smallFrame {
+				in.buf = framePool.Get().(*[]byte)
+				in.frame = (*in.buf)[:n]
+			} else {
+				in.frame = make([]byte, n)
+			}
+			if _, err = readFull(br, in.frame); err != nil {
+				releaseFrame(in.buf)
+			}
+		}
+		if err != nil {
+			l.m.post(linkFailed{l: l, err: err})
+			return
+		}
+		in.at = time.Now()
+		select {
+		case l.m.frames <- in:
+		case <-l.done:
+			releaseFrame(in.buf)
+			return
+		case <-l.m.ctx.Done():
+			releaseFrame(in.buf)
+			return
+		}
+	}
+}
+
+// smallFrame is the size up to which a frame read gets a buffer of its
+// own; larger ones use pooled buffers of MaxFrameSize bytes.
+const smallFrame = 4 << 10
+
+var framePool = sync.Pool{New: func() any {
+	b := make([]byte, protocols.MaxFrameSize)
+	return &b
+}}
+
+func releaseFrame(b *[]byte) {
+	if b != nil {
+		framePool.Put(b)
+	}
+}
+
+func readFull(br *bufio.Reader, b []byte) (int, error) {
+	n, err := io.ReadFull(br, b)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// candidate is a connected peer the router considers as a neighbor.
+type candidate struct {
+	id        peer.ID
+	connected bool
+	// Admission.
+	admitted  bool
+	checking  bool
+	checkedAt time.Time
+	retryAt   time.Time
+	backoff   time.Duration
+	// Stream opening (by the side with the lower peer ID).
+	opening     bool
+	openRetryAt time.Time
+	openBackoff time.Duration
+	// pending is an inbound stream waiting for the admission.
+	pending network.Stream
+}
+
+// Events posted to the owner goroutine.
+type (
+	linkFailed struct {
+		l   *link
+		err error
+	}
+	admitResult struct {
+		p   peer.ID
+		err error
+	}
+	streamOpened struct {
+		p   peer.ID
+		s   network.Stream
+		err error
+	}
+	streamInbound struct{ s network.Stream }
+)
+
+const (
+	minBackoff    = 250 * time.Millisecond
+	maxBackoff    = 5 * time.Second
+	maxAdmissions = 8 // Admit calls at once
+	openTimeout   = 10 * time.Second
+)
+
+func grow(b time.Duration) time.Duration {
+	if b == 0 {
+		return minBackoff
+	}
+	return min(2*b, maxBackoff)
+}
+
+func (m *Router) handleStream(s network.Stream) {
+	if !m.post(streamInbound{s}) {
+		_ = s.Reset()
+	}
+}
+
+func (m *Router) onEvent(now time.Time, ev any) {
+	switch ev := ev.(type) {
+	case linkFailed:
+		if m.links[ev.l.addr] == ev.l {
+			m.log.Debug("mesh link failed", "peer", ev.l.peer, "err", ev.err)
+			m.closeLink(now, ev.l, true)
+			if c := m.cands[ev.l.peer]; c != nil {
+				c.openRetryAt = now.Add(c.openBackoff)
+				c.openBackoff = grow(c.openBackoff)
+			}
+			m.maintain(now)
+		}
+	case admitResult:
+		m.onAdmit(now, ev)
+	case streamOpened:
+		m.onOpened(now, ev)
+	case streamInbound:
+		m.onInbound(now, ev.s)
+	}
+}
+
+// room reports whether another neighbor link fits under MaxNeighbors.
+func (m *Router) room() bool {
+	n := len(m.links)
+	for _, c := range m.cands {
+		if c.opening {
+			n++
+		}
+	}
+	return n < m.cfg.MaxNeighbors
+}
+
+// maintain compares the candidates with the connected peers and moves
+// each along: admission, stream opening, rechecks, stale links.
+func (m *Router) maintain(now time.Time) {
+	if m.ctx.Err() != nil {
+		return
+	}
+	nbs := m.engine.Neighbors()
+	m.linkStats.Store(&nbs)
+	connected := map[peer.ID]bool{}
+	for _, p := range m.h.Network().Peers() {
+		connected[p] = true
+		if m.cands[p] == nil {
+			m.cands[p] = &candidate{id: p}
+		}
+	}
+	checking := 0
+	for _, c := range m.cands {
+		if c.checking {
+			checking++
+		}
+	}
+	for p, c := range m.cands {
+		c.connected = connected[p]
+		addr := protocols.AddrFromPeerID([]byte(p))
+		l := m.links[addr]
+		if !c.connected {
+			if l != nil {
+				m.closeLink(now, l, true)
+			}
+			if c.pending != nil {
+				_ = c.pending.Reset()
+				c.pending = nil
+			}
+			if !c.checking && !c.opening {
+				delete(m.cands, p)
+			}
+			continue
+		}
+		if l != nil && !l.deadSince.IsZero() && now.Sub(l.deadSince) >= m.cfg.StaleLink {
+			m.st.resets++
+			m.closeLink(now, l, true)
+			l = nil
+		}
+		switch {
+		case c.checking:
+		case !c.admitted && !now.Before(c.retryAt) && checking < maxAdmissions && (l != nil || m.room()):
+			checking++
+			m.admit(now, c)
+		case c.admitted && now.Sub(c.checkedAt) >= m.cfg.AdmitRecheck && checking < maxAdmissions:
+			checking++
+			m.admit(now, c)
+		}
+		if c.admitted && l == nil && !c.opening && m.h.ID() < p && !now.Before(c.openRetryAt) && m.room() {
+			c.opening = true
+			m.wg.Go(func() { m.open(p) })
+		}
+	}
+}
+
+// admit asks the neighbor policy about c.
+func (m *Router) admit(now time.Time, c *candidate) {
+	if m.cfg.Admit == nil {
+		c.admitted, c.checkedAt = true, now
+		return
+	}
+	c.checking = true
+	p := c.id
+	m.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.AdmitTimeout)
+		err := m.cfg.Admit(ctx, p)
+		cancel()
+		m.post(admitResult{p: p, err: err})
+	})
+}
+
+func (m *Router) onAdmit(now time.Time, r admitResult) {
+	c := m.cands[r.p]
+	if c == nil {
+		return
+	}
+	c.checking = false
+	c.checkedAt = now
+	addr := protocols.AddrFromPeerID([]byte(r.p))
+	if r.err != nil {
+		denied := errors.Is(r.err, pqcsec.ErrDenied)
+		m.log.Debug("mesh neighbor not admitted", "peer", r.p, "err", r.err)
+		if denied || !c.admitted {
+			c.admitted = false
+			if denied {
+				c.retryAt = now.Add(m.cfg.AdmitRecheck)
+			} else {
+				c.backoff = grow(c.backoff)
+				c.retryAt = now.Add(c.backoff)
+			}
+			if l := m.links[addr]; l != nil && denied {
+				m.st.resets++
+				m.closeLink(now, l, true)
+			}
+			if c.pending != nil {
+				_ = c.pending.Reset()
+				c.pending = nil
+			}
+		}
+		return
+	}
+	c.admitted, c.backoff = true, 0
+	if s := c.pending; s != nil {
+		c.pending = nil
+		if m.links[addr] == nil && !m.room() {
+			m.st.resets++
+			_ = s.Reset()
+			return
+		}
+		m.linkUp(now, r.p, s, false)
+	}
+	m.maintain(now)
+}
+
+// open opens a stream to p for a link; it runs on its own goroutine.
+func (m *Router) open(p peer.ID) {
+	ctx, cancel := context.WithTimeout(m.ctx, openTimeout)
+	s, err := m.h.NewStream(ctx, p, ProtocolID)
+	cancel()
+	if !m.post(streamOpened{p: p, s: s, err: err}) && s != nil {
+		_ = s.Reset()
+	}
+}
+
+func (m *Router) onOpened(now time.Time, o streamOpened) {
+	c := m.cands[o.p]
+	if c != nil {
+		c.opening = false
+	}
+	if o.err != nil {
+		m.log.Debug("mesh stream not opened", "peer", o.p, "err", o.err)
+		if c != nil {
+			c.openBackoff = grow(c.openBackoff)
+			c.openRetryAt = now.Add(c.openBackoff)
+		}
+		return
+	}
+	addr := protocols.AddrFromPeerID([]byte(o.p))
+	if c == nil || !c.admitted || !c.connected || m.links[addr] != nil || !m.room() {
+		m.st.resets++
+		_ = o.s.Reset()
+		return
+	}
+	c.openBackoff = 0
+	m.linkUp(now, o.p, o.s, true)
+}
+
+func (m *Router) onInbound(now time.Time, s network.Stream) {
+	p := s.Conn().RemotePeer()
+	c := m.cands[p]
+	if c == nil {
+		c = &candidate{id: p, connected: true}
+		m.cands[p] = c
+	}
+	addr := protocols.AddrFromPeerID([]byte(p))
+	switch {
+	case c.admitted:
+		if m.links[addr] == nil && !m.room() {
+			m.st.resets++
+			_ = s.Reset()
+			return
+		}
+		m.linkUp(now, p, s, false)
+	case !c.checking && now.Before(c.retryAt):
+		m.st.resets++
+		_ = s.Reset() // refused recently
+	default:
+		if c.pending != nil {
+			_ = c.pending.Reset()
+		}
+		c.pending = s
+		if !c.checking {
+			m.admit(now, c)
+			if c.admitted { // no Admit function
+				c.pending = nil
+				m.linkUp(now, p, s, false)
+			}
+		}
+	}
+}
+
+// linkUp makes s the link to p, replacing an older one, and tells the
+// engine.
+func (m *Router) linkUp(now time.Time, p peer.ID, s network.Stream, outbound bool) {
+	l := newLink(m, p, s, outbound, now)
+	if old := m.links[l.addr]; old != nil {
+		m.st.resets++
+		old.close() // the engine hears a second LinkUp instead of LinkDown
+		m.trace(TraceEvent{Kind: TraceLinkDown, Peer: old.addr, Outbound: old.outbound})
+		l.parked = old.parked
+	}
+	m.links[l.addr] = l
+	m.peerOf[l.addr] = p
+	m.wg.Go(l.readLoop)
+	m.wg.Go(l.writeLoop)
+	m.trace(TraceEvent{Kind: TraceLinkUp, Peer: l.addr, Outbound: outbound})
+	m.log.Debug("mesh link up", "peer", p, "outbound", outbound)
+	m.engine.LinkUp(now, l.addr)
+}
+
+// closeLink resets l and tells the engine. With rerun, sends parked on l
+// are tried again (over another route if there is one).
+func (m *Router) closeLink(now time.Time, l *link, rerun bool) {
+	if m.links[l.addr] != l {
+		return
+	}
+	delete(m.links, l.addr)
+	l.close()
+	m.trace(TraceEvent{Kind: TraceLinkDown, Peer: l.addr, Outbound: l.outbound})
+	m.log.Debug("mesh link down", "peer", l.peer)
+	m.engine.LinkDown(now, l.addr)
+	parked := l.parked
+	l.parked = nil
+	for _, r := range parked {
+		if rerun {
+			m.onSend(now, r)
+		} else {
+			r.reply <- ErrClosed
+		}
+	}
+}

@@ -1,0 +1,886 @@
+package mesh
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/x0tta6bl4/x0tta6bl4/overlay"
+	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
+
+// ProtocolID is the libp2p protocol of mesh links: one long-lived stream
+// per neighbor pair carrying length-prefixed mesh packets.
+const ProtocolID = protocol.ID("/x0tta6bl4/mesh/1.0.0")
+
+// Router errors.
+var (
+	// ErrClosed: the router is closed or was never started.
+	ErrClosed = errors.New("mesh: router closed")
+	// ErrNoNeighbor: Send or Ping found no neighbor link at all.
+	ErrNoNeighbor = errors.New("mesh: no neighbor")
+	// ErrPayloadTooLarge: more than MaxPayloadSize bytes.
+	ErrPayloadTooLarge = errors.New("mesh: payload too large")
+)
+
+// Config configures a Router. Zero fields take the defaults named in
+// their comments.
+type Config struct {
+	// Routing holds the routing engine's timers and limits
+	// (overlay.DefaultLANConfig and friends). Required.
+	Routing overlay.Config
+	// Identity is the node's hybrid identity; it must have issued a
+	// record before Start (node.IdentityRecord does). Required.
+	Identity *pqcsec.Identity
+	// Authorize checks the verified record of every end-to-end peer
+	// (both sides of every handshake): the policy engine's
+	// Authorizer(pqcsec.ActionRoute). nil admits every verified peer.
+	Authorize func(peer *pqcsec.Record, now time.Time) error
+	// Admit is the neighbor policy: it decides whether a connected peer
+	// may become a neighbor, that is relay for this node (typically: its
+	// identity record from the DHT passes the policy engine's
+	// ActionRelay check). It runs on its own goroutine with a context
+	// bounded by AdmitTimeout; an error keeps the peer out, and is
+	// retried with backoff. nil admits every connected peer.
+	Admit func(ctx context.Context, p peer.ID) error
+	// AdmitTimeout bounds one Admit call (default 10 s).
+	AdmitTimeout time.Duration
+	// AdmitRecheck is how often Admit is asked again about each
+	// neighbor; a neighbor it now refuses with pqcsec.ErrDenied loses
+	// its link (default 1 min).
+	AdmitRecheck time.Duration
+	// MaxNeighbors caps the neighbor links. Connected peers beyond it
+	// are not used; a link that closes frees a place (default 16).
+	MaxNeighbors int
+	// QueueFrames and QueueBytes bound each link's send queue. A DATA
+	// frame is dropped (tail drop) when its queue holds QueueFrames
+	// frames or would exceed QueueBytes; routing frames may use twice
+	// the frames and a quarter more bytes, so HELLOs and route replies
+	// still pass a queue full of DATA. Send waits (backpressure) while
+	// the first hop's queue holds more than QueueBytes/2 bytes not yet
+	// written to the stream (defaults 1024 frames, 4 MiB).
+	QueueFrames int
+	QueueBytes  int
+	// StaleLink is how long a neighbor the engine declared dead (HELLO
+	// loss) keeps its stream in case it comes back; then the stream is
+	// reset (default 10 s).
+	StaleLink time.Duration
+	// Channel tunes the end-to-end channel (timeouts, queues, rekeying).
+	// Its Handshake and Initiate are set by the router.
+	Channel ChannelConfig
+	// Logger receives the router's logs; nil discards them.
+	Logger *slog.Logger
+	// Rand seeds the routing engine and supplies handshake randomness
+	// (default crypto/rand.Reader).
+	Rand io.Reader
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Identity == nil {
+		return c, errors.New("mesh: router needs an identity")
+	}
+	if c.AdmitTimeout == 0 {
+		c.AdmitTimeout = 10 * time.Second
+	}
+	if c.AdmitRecheck == 0 {
+		c.AdmitRecheck = time.Minute
+	}
+	if c.MaxNeighbors == 0 {
+		c.MaxNeighbors = 16
+	}
+	if c.QueueFrames == 0 {
+		c.QueueFrames = 1024
+	}
+	if c.QueueBytes == 0 {
+		c.QueueBytes = 4 << 20
+	}
+	if c.StaleLink == 0 {
+		c.StaleLink = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Rand == nil {
+		c.Rand = crand.Reader
+	}
+	switch {
+	case c.MaxNeighbors < 1:
+		return c, fmt.Errorf("mesh: max neighbors %d must be at least 1", c.MaxNeighbors)
+	case c.QueueFrames < 1 || c.QueueBytes < protocols.MaxFrameSize:
+		return c, fmt.Errorf("mesh: send queue of %d frames and %d bytes cannot hold one maximal frame", c.QueueFrames, c.QueueBytes)
+	case c.AdmitTimeout < 0 || c.AdmitRecheck < 0 || c.StaleLink < 0:
+		return c, errors.New("mesh: negative duration")
+	}
+	return c, nil
+}
+
+// Router is a node's mesh: the routing engine and the end-to-end channel
+// driven over libp2p streams to neighbors. One owner goroutine runs both
+// (see the package documentation); the methods below talk to it and are
+// safe for concurrent use.
+type Router struct {
+	cfg     Config
+	h       host.Host
+	self    protocols.Addr
+	log     *slog.Logger
+	engine  *overlay.Engine
+	channel *Channel
+
+	// Owned by the owner goroutine.
+	links  map[protocols.Addr]*link
+	cands  map[peer.ID]*candidate
+	peerOf map[protocols.Addr]peer.ID
+	pings  map[uint64]*pingWait
+	st     counters
+	ready  ChannelReady // the channel's last Ready, being carried out
+
+	frames   chan inFrame
+	events   chan any
+	requests chan request
+	drained  chan *link
+	kick     chan struct{}
+
+	tracer    atomic.Pointer[tracerBox]
+	linkStats atomic.Pointer[[]overlay.NeighborInfo] // refreshed by maintain
+	subMu     sync.RWMutex
+	subs      map[*subscription]struct{}
+	pingSeq   atomic.Uint64
+	pingBase  uint64
+
+	mu       sync.Mutex
+	state    int // 0 new, 1 started, 2 closed
+	ctx      context.Context
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when the owner goroutine has ended
+	wg       sync.WaitGroup
+	notifiee *network.NotifyBundle
+}
+
+type tracerBox struct{ t Tracer }
+
+// counters are the router's own statistics, kept by the owner.
+type counters struct {
+	framesIn, framesOut, queueDrops [6]uint64
+	noLink, badFrames, resets       uint64
+	delivered, badPlaintext         uint64
+	sendErrors                      uint64
+}
+
+// inFrame is a frame read from a link.
+type inFrame struct {
+	l     *link
+	frame []byte
+	buf   *[]byte // pooled buffer to return, nil if frame was allocated
+	at    time.Time
+}
+
+// request runs fn on the owner goroutine.
+type request struct{ fn func(now time.Time) }
+
+// New returns a router for host h. It does nothing until Start.
+func New(h host.Host, cfg Config) (*Router, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	var seed [24]byte
+	if _, err := io.ReadFull(cfg.Rand, seed[:]); err != nil {
+		return nil, fmt.Errorf("mesh: seed: %w", err)
+	}
+	self := protocols.AddrFromPeerID([]byte(h.ID()))
+	rng := rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:16])))
+	engine, err := overlay.NewEngine(cfg.Routing, self, rng)
+	if err != nil {
+		return nil, err
+	}
+	m := &Router{
+		cfg:      cfg,
+		h:        h,
+		self:     self,
+		log:      cfg.Logger,
+		engine:   engine,
+		links:    map[protocols.Addr]*link{},
+		cands:    map[peer.ID]*candidate{},
+		peerOf:   map[protocols.Addr]peer.ID{self: h.ID()},
+		pings:    map[uint64]*pingWait{},
+		frames:   make(chan inFrame, 256),
+		events:   make(chan any, 64),
+		requests: make(chan request, 64),
+		drained:  make(chan *link, 16),
+		kick:     make(chan struct{}, 1),
+		subs:     map[*subscription]struct{}{},
+		pingBase: binary.LittleEndian.Uint64(seed[16:]),
+		done:     make(chan struct{}),
+	}
+	ccfg := cfg.Channel
+	ccfg.Handshake = pqcsec.HandshakeConfig{
+		Identity:  cfg.Identity,
+		Rand:      cfg.Rand,
+		Authorize: cfg.Authorize,
+		Session:   cfg.Channel.Handshake.Session,
+	}
+	ccfg.Initiate = func(dst protocols.Addr, now time.Time) (*pqcsec.Initiator, []byte, error) {
+		p, ok := m.peerOf[dst]
+		if !ok {
+			return nil, nil, fmt.Errorf("mesh: no peer ID known for %s", dst.Short())
+		}
+		return pqcsec.NewInitiator(ccfg.Handshake, p, now)
+	}
+	if m.channel, err = NewChannel(ccfg, self); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Addr is the node's mesh address.
+func (m *Router) Addr() protocols.Addr { return m.self }
+
+// SetTracer installs t (nil removes it). Safe at any time.
+func (m *Router) SetTracer(t Tracer) {
+	if t == nil {
+		m.tracer.Store(nil)
+		return
+	}
+	m.tracer.Store(&tracerBox{t})
+}
+
+func (m *Router) trace(ev TraceEvent) {
+	if b := m.tracer.Load(); b != nil {
+		b.t.Trace(ev)
+	}
+}
+
+// Start registers the mesh protocol and starts the owner goroutine. The
+// router runs until ctx ends or Close.
+func (m *Router) Start(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state != 0 {
+		return fmt.Errorf("mesh: start: %w", ErrClosed)
+	}
+	m.state = 1
+	m.ctx, m.cancel = context.WithCancel(ctx)
+	m.h.SetStreamHandler(ProtocolID, m.handleStream)
+	m.notifiee = &network.NotifyBundle{
+		ConnectedF:    func(network.Network, network.Conn) { wakeup(m.kick) },
+		DisconnectedF: func(network.Network, network.Conn) { wakeup(m.kick) },
+	}
+	m.h.Network().Notify(m.notifiee)
+	m.wg.Go(func() {
+		defer close(m.done)
+		m.run(m.ctx)
+	})
+	return nil
+}
+
+// Close stops the router: it resets every link, ends its goroutines and
+// waits for them. It is safe to call more than once.
+func (m *Router) Close() error {
+	m.mu.Lock()
+	state := m.state
+	m.state = 2
+	m.mu.Unlock()
+	switch state {
+	case 0:
+		close(m.done)
+		return nil
+	case 2:
+		return nil
+	}
+	m.cancel()
+	m.wg.Wait()
+	return nil
+}
+
+func wakeup(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// post hands an event to the owner; false if the router is closing.
+func (m *Router) post(ev any) bool {
+	select {
+	case m.events <- ev:
+		return true
+	case <-m.ctx.Done():
+		return false
+	}
+}
+
+// do runs fn on the owner goroutine and waits for it.
+func (m *Router) do(ctx context.Context, fn func(now time.Time)) error {
+	ran := make(chan struct{})
+	if err := m.submit(ctx, func(now time.Time) { fn(now); close(ran) }); err != nil {
+		return err
+	}
+	select {
+	case <-ran:
+		return nil
+	case <-m.done:
+		return ErrClosed
+	}
+}
+
+// submit queues fn for the owner goroutine without waiting for it.
+func (m *Router) submit(ctx context.Context, fn func(now time.Time)) error {
+	select {
+	case <-m.done:
+		return ErrClosed
+	default:
+	}
+	select {
+	case m.requests <- request{fn}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-m.done:
+		return ErrClosed
+	}
+}
+
+// Message is an application payload that reached this node over an
+// end-to-end session.
+type Message struct {
+	// From is the sender, authenticated by the session's handshake.
+	From peer.ID
+	// Payload is shared by every subscriber: read it, do not modify it.
+	Payload []byte
+	// Hops is the number of links it crossed (0 from the node itself).
+	Hops     int
+	Received time.Time
+}
+
+type subscription struct {
+	ch      chan Message
+	dropped atomic.Uint64
+}
+
+// Subscribe returns a channel of the messages this node receives, with
+// room for buffer of them; a message that finds it full is dropped for
+// this subscriber. cancel ends the subscription and closes the channel.
+func (m *Router) Subscribe(buffer int) (msgs <-chan Message, cancel func()) {
+	s := &subscription{ch: make(chan Message, max(buffer, 1))}
+	m.subMu.Lock()
+	m.subs[s] = struct{}{}
+	m.subMu.Unlock()
+	var once sync.Once
+	return s.ch, func() {
+		once.Do(func() {
+			m.subMu.Lock()
+			delete(m.subs, s)
+			close(s.ch)
+			m.subMu.Unlock()
+		})
+	}
+}
+
+func (m *Router) publish(msg Message) {
+	m.subMu.RLock()
+	defer m.subMu.RUnlock()
+	for s := range m.subs {
+		select {
+		case s.ch <- msg:
+		default:
+			s.dropped.Add(1)
+		}
+	}
+	m.st.delivered++
+}
+
+// Send sends payload to dst over an end-to-end session, setting one up
+// first if needed. It returns once the payload is taken: sealed and
+// queued on the first hop, or queued while the session or the route is
+// being set up; delivery is not confirmed (see Ping). It waits while the
+// first hop's send queue is congested. An error from ctx may come after
+// the payload was taken.
+func (m *Router) Send(ctx context.Context, dst peer.ID, payload []byte) error {
+	if len(payload) > MaxPayloadSize {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrPayloadTooLarge, len(payload), MaxPayloadSize)
+	}
+	if err := dst.Validate(); err != nil {
+		return fmt.Errorf("mesh: send to %q: %w", dst, err)
+	}
+	pt, _ := AppendPlaintext(make([]byte, 0, 1+len(payload)), Plaintext{Kind: AppMessage, Payload: payload})
+	r := &sendReq{ctx: ctx, dst: dst, addr: protocols.AddrFromPeerID([]byte(dst)), pt: pt, reply: make(chan error, 1)}
+	if err := m.submit(ctx, func(now time.Time) { m.onSend(now, r) }); err != nil {
+		return err
+	}
+	select {
+	case err := <-r.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-m.done:
+		return ErrClosed
+	}
+}
+
+// sendReq is a Send (or Ping) waiting for the owner.
+type sendReq struct {
+	ctx   context.Context
+	dst   peer.ID
+	addr  protocols.Addr
+	pt    []byte
+	reply chan error
+}
+
+// onSend hands a send to the channel, or parks it on a congested first
+// hop until that drains.
+func (m *Router) onSend(now time.Time, r *sendReq) {
+	if err := r.ctx.Err(); err != nil {
+		r.reply <- err
+		return
+	}
+	if r.addr == m.self {
+		if p, err := ParsePlaintext(r.pt); err == nil && p.Kind == AppMessage {
+			m.publish(Message{From: r.dst, Payload: p.Payload, Received: now})
+		}
+		r.reply <- nil
+		return
+	}
+	m.learn(r.addr, r.dst)
+	if len(m.links) == 0 {
+		r.reply <- fmt.Errorf("send to %s: %w", r.dst, ErrNoNeighbor)
+		return
+	}
+	if next, ok := m.engine.NextHop(r.addr); ok {
+		if l := m.links[next]; l != nil && l.congested() {
+			l.parked = append(l.parked, r)
+			l.wantDrain.Store(true)
+			return
+		}
+	}
+	r.reply <- m.channel.Send(now, r.addr, r.pt)
+}
+
+// learn remembers the peer ID behind a mesh address, for handshakes and
+// for naming routes.
+func (m *Router) learn(a protocols.Addr, p peer.ID) {
+	if _, ok := m.peerOf[a]; !ok && len(m.peerOf) < maxKnownPeers {
+		m.peerOf[a] = p
+	}
+}
+
+// maxKnownPeers bounds the address → peer ID table.
+const maxKnownPeers = 1 << 16
+
+// PingResult is the answer to a Ping.
+type PingResult struct {
+	Peer peer.ID `json:"peer"`
+	// RTT is from sending the ping to receiving its pong, session setup
+	// and route discovery included for a first ping.
+	RTT time.Duration `json:"rtt_ns"`
+	// Hops is the links the ping crossed, HopsBack the links the pong
+	// crossed.
+	Hops     int `json:"hops"`
+	HopsBack int `json:"hops_back"`
+	// NextHop is the neighbor the route to Peer leads through, when the
+	// route is still valid.
+	NextHop peer.ID `json:"next_hop,omitempty"`
+}
+
+type pingWait struct {
+	addr  protocols.Addr
+	sent  time.Time
+	reply chan pongAt
+}
+
+type pongAt struct {
+	hops, back int
+	at         time.Time
+	next       peer.ID
+}
+
+// Ping sends an echo request to dst over an end-to-end session and waits
+// for the reply until ctx ends.
+func (m *Router) Ping(ctx context.Context, dst peer.ID) (PingResult, error) {
+	if err := dst.Validate(); err != nil {
+		return PingResult{}, fmt.Errorf("mesh: ping %q: %w", dst, err)
+	}
+	id := m.pingBase + m.pingSeq.Add(1)
+	addr := protocols.AddrFromPeerID([]byte(dst))
+	w := &pingWait{addr: addr, reply: make(chan pongAt, 1)}
+	errc := make(chan error, 1)
+	start := time.Now()
+	err := m.submit(ctx, func(now time.Time) {
+		if addr == m.self {
+			w.reply <- pongAt{at: now}
+			return
+		}
+		m.learn(addr, dst)
+		if len(m.links) == 0 {
+			errc <- fmt.Errorf("ping %s: %w", dst, ErrNoNeighbor)
+			return
+		}
+		pt, _ := AppendPlaintext(nil, Plaintext{Kind: AppPing, ID: id})
+		m.pings[id] = w
+		if err := m.channel.Send(now, addr, pt); err != nil {
+			delete(m.pings, id)
+			errc <- err
+		}
+	})
+	if err != nil {
+		return PingResult{}, err
+	}
+	select {
+	case pong := <-w.reply:
+		return PingResult{Peer: dst, RTT: pong.at.Sub(start), Hops: pong.hops, HopsBack: pong.back, NextHop: pong.next}, nil
+	case err := <-errc:
+		return PingResult{}, err
+	case <-ctx.Done():
+		_ = m.submit(context.Background(), func(time.Time) { delete(m.pings, id) })
+		return PingResult{}, fmt.Errorf("ping %s: %w", dst, ctx.Err())
+	case <-m.done:
+		return PingResult{}, ErrClosed
+	}
+}
+
+// Route is one routing table entry with the peer IDs known for its
+// addresses ("" when unknown).
+type Route struct {
+	overlay.RouteInfo
+	DstPeer     peer.ID `json:"dst_peer,omitempty"`
+	NextHopPeer peer.ID `json:"next_hop_peer,omitempty"`
+}
+
+// Routes returns the routing table, ordered by destination address.
+func (m *Router) Routes(ctx context.Context) ([]Route, error) {
+	var out []Route
+	err := m.do(ctx, func(time.Time) {
+		for _, ri := range m.engine.Routes() {
+			out = append(out, Route{RouteInfo: ri, DstPeer: m.peerOf[ri.Dst], NextHopPeer: m.peerOf[ri.NextHop]})
+		}
+	})
+	return out, err
+}
+
+// Neighbor is one neighbor link.
+type Neighbor struct {
+	overlay.NeighborInfo
+	Peer peer.ID `json:"peer"`
+	// Outbound is true when this node opened the stream.
+	Outbound bool      `json:"outbound"`
+	Opened   time.Time `json:"opened"`
+	// Queued is the bytes waiting in the link's send queue.
+	Queued int `json:"queued_bytes"`
+}
+
+// Neighbors returns the neighbor links in the order they came up.
+func (m *Router) Neighbors(ctx context.Context) ([]Neighbor, error) {
+	var out []Neighbor
+	err := m.do(ctx, func(time.Time) {
+		for _, ni := range m.engine.Neighbors() {
+			nb := Neighbor{NeighborInfo: ni, Peer: m.peerOf[ni.Addr]}
+			if l := m.links[ni.Addr]; l != nil {
+				nb.Outbound, nb.Opened, nb.Queued = l.outbound, l.opened, l.queued()
+			}
+			out = append(out, nb)
+		}
+	})
+	return out, err
+}
+
+// LinkStats returns the neighbor links as the engine measures them with
+// HELLOs (round-trip time, delivery each way), as of at most
+// maintainInterval ago. It never blocks: telemetry calls it.
+func (m *Router) LinkStats() []overlay.NeighborInfo {
+	if p := m.linkStats.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Session describes one end-to-end session.
+type Session struct {
+	Peer        peer.ID             `json:"peer"`
+	Initiator   bool                `json:"initiator"`
+	Sending     bool                `json:"sending"`
+	Established time.Time           `json:"established"`
+	Stats       pqcsec.SessionStats `json:"stats"`
+}
+
+// Sessions lists the end-to-end sessions.
+func (m *Router) Sessions(ctx context.Context) ([]Session, error) {
+	var out []Session
+	err := m.do(ctx, func(time.Time) {
+		for _, s := range m.channel.Sessions() {
+			out = append(out, Session{Peer: s.Record.PeerID(), Initiator: s.Initiator, Sending: s.Sending,
+				Established: s.Established, Stats: s.Stats})
+		}
+	})
+	return out, err
+}
+
+// Stats are the router's counters.
+type Stats struct {
+	Engine  overlay.Stats `json:"engine"`
+	Channel ChannelStats  `json:"channel"`
+	// Neighbors is the number of neighbor links.
+	Neighbors int `json:"neighbors"`
+	// FramesIn and FramesOut count frames by packet type (index
+	// protocols.Type) read from and queued on links; QueueDrops those
+	// dropped because a send queue was full.
+	FramesIn   [6]uint64 `json:"frames_in"`
+	FramesOut  [6]uint64 `json:"frames_out"`
+	QueueDrops [6]uint64 `json:"queue_drops"`
+	// NoLink counts frames for a neighbor whose link had just gone;
+	// BadFrames frames the engine refused; Resets links reset by this
+	// node (refused, stale or replaced).
+	NoLink    uint64 `json:"no_link"`
+	BadFrames uint64 `json:"bad_frames"`
+	Resets    uint64 `json:"resets"`
+	// Delivered counts application messages handed to subscribers;
+	// BadPlaintext opened plaintexts that did not parse; SendErrors
+	// channel packets the engine refused.
+	Delivered    uint64 `json:"delivered"`
+	BadPlaintext uint64 `json:"bad_plaintext"`
+	SendErrors   uint64 `json:"send_errors"`
+}
+
+// Stats returns the router's counters.
+func (m *Router) Stats(ctx context.Context) (Stats, error) {
+	var st Stats
+	err := m.do(ctx, func(time.Time) {
+		st = Stats{
+			Engine: m.engine.Stats(), Channel: m.channel.Stats(), Neighbors: len(m.links),
+			FramesIn: m.st.framesIn, FramesOut: m.st.framesOut, QueueDrops: m.st.queueDrops,
+			NoLink: m.st.noLink, BadFrames: m.st.badFrames, Resets: m.st.resets,
+			Delivered: m.st.delivered, BadPlaintext: m.st.badPlaintext, SendErrors: m.st.sendErrors,
+		}
+	})
+	return st, err
+}
+
+// maintainInterval is how often the owner looks over the connected peers
+// (admissions, streams to open, stale links) without being woken.
+const maintainInterval = 250 * time.Millisecond
+
+// run is the owner goroutine: the only one that touches the engine, the
+// channel and the link table.
+func (m *Router) run(ctx context.Context) {
+	defer m.shutdown()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var timerAt time.Time
+	maintain := time.NewTicker(maintainInterval)
+	defer maintain.Stop()
+	m.maintain(time.Now())
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case in := <-m.frames:
+			m.onFrame(in)
+		case ev := <-m.events:
+			m.onEvent(time.Now(), ev)
+		case r := <-m.requests:
+			r.fn(time.Now())
+		case l := <-m.drained:
+			m.onDrained(time.Now(), l)
+		case <-timer.C:
+			timerAt = time.Time{}
+		case <-m.kick:
+			m.maintain(time.Now())
+		case <-maintain.C:
+			m.maintain(time.Now())
+		}
+		now := time.Now()
+		m.tick(now)
+		m.flush(now)
+		next := m.engine.NextDeadline()
+		if cd := m.channel.NextDeadline(); !cd.IsZero() && (next.IsZero() || cd.Before(next)) {
+			next = cd
+		}
+		if !next.Equal(timerAt) {
+			timerAt = next
+			if next.IsZero() {
+				timer.Stop()
+			} else {
+				timer.Reset(next.Sub(now))
+			}
+		}
+	}
+}
+
+// tick runs the engine's and the channel's timers that are due.
+func (m *Router) tick(now time.Time) {
+	if d := m.engine.NextDeadline(); !d.IsZero() && !d.After(now) {
+		m.engine.Tick(now)
+	}
+	if d := m.channel.NextDeadline(); !d.IsZero() && !d.After(now) {
+		m.channel.Tick(now)
+	}
+}
+
+// flush carries out what the channel and the engine ask, until neither
+// asks anything: channel packets go to the engine, engine frames to the
+// links, engine deliveries to the channel, channel deliveries to the
+// application.
+func (m *Router) flush(now time.Time) {
+	for m.channel.HasReady() || m.engine.HasReady() {
+		if m.channel.HasReady() {
+			// Handling a delivery may make the channel send (a pong), so
+			// take its Ready out before going through it.
+			rd := m.channel.Ready()
+			m.ready.Packets = append(m.ready.Packets[:0], rd.Packets...)
+			m.ready.Deliveries = append(m.ready.Deliveries[:0], rd.Deliveries...)
+			m.ready.Events = append(m.ready.Events[:0], rd.Events...)
+			m.channel.Advance()
+			for _, p := range m.ready.Packets {
+				if err := m.engine.Send(now, p.To, p.Payload); err != nil {
+					m.st.sendErrors++
+					m.log.Debug("mesh packet refused", "to", p.To.Short(), "err", err)
+				}
+			}
+			for _, d := range m.ready.Deliveries {
+				m.onDelivery(now, d)
+			}
+			for _, ev := range m.ready.Events {
+				m.onChannelEvent(ev)
+			}
+			clear(m.ready.Packets)
+			clear(m.ready.Deliveries)
+			clear(m.ready.Events)
+		}
+		if m.engine.HasReady() {
+			rd := m.engine.Ready()
+			for _, o := range rd.Messages {
+				m.write(o)
+			}
+			for _, d := range rd.Deliveries {
+				_ = m.channel.Receive(now, d.From, d.Payload, d.Hops) // refusals are channel events
+			}
+			for _, ev := range rd.Events {
+				m.onEngineEvent(now, ev)
+			}
+			m.engine.Advance()
+		}
+	}
+}
+
+// write queues an engine frame on its neighbor's link.
+func (m *Router) write(o overlay.Outbound) {
+	typ := protocols.Type(o.Frame[1])
+	l := m.links[o.To]
+	if l == nil {
+		m.st.noLink++
+		m.trace(TraceEvent{Kind: TraceFrameDropped, Peer: o.To, Frame: o.Frame})
+		return
+	}
+	if !l.enqueue(o.Frame, typ) {
+		m.st.queueDrops[typ]++
+		m.trace(TraceEvent{Kind: TraceFrameDropped, Peer: o.To, Frame: o.Frame})
+		return
+	}
+	m.st.framesOut[typ]++
+	m.trace(TraceEvent{Kind: TraceFrameOut, Peer: o.To, Frame: o.Frame})
+}
+
+func (m *Router) onFrame(in inFrame) {
+	defer releaseFrame(in.buf)
+	if m.links[in.l.addr] != in.l {
+		return // from a link closed since
+	}
+	m.trace(TraceEvent{Kind: TraceFrameIn, Peer: in.l.addr, Frame: in.frame})
+	if err := m.engine.Step(in.at, in.l.addr, in.frame); err != nil {
+		m.st.badFrames++
+		m.log.Debug("mesh frame refused", "from", in.l.peer, "err", err)
+		return
+	}
+	m.st.framesIn[in.frame[1]]++
+}
+
+func (m *Router) onDelivery(now time.Time, d Delivery) {
+	pt, err := ParsePlaintext(d.Payload)
+	if err != nil {
+		m.st.badPlaintext++
+		return
+	}
+	from := d.Peer.PeerID()
+	m.learn(d.From, from)
+	switch pt.Kind {
+	case AppMessage:
+		m.publish(Message{From: from, Payload: pt.Payload, Hops: d.Hops, Received: now})
+	case AppPing:
+		pong, _ := AppendPlaintext(nil, Plaintext{Kind: AppPong, ID: pt.ID, Hops: uint8(min(d.Hops, 255))})
+		if err := m.channel.Send(now, d.From, pong); err != nil {
+			m.log.Debug("pong not sent", "to", from, "err", err)
+		}
+	case AppPong:
+		if w := m.pings[pt.ID]; w != nil && w.addr == d.From {
+			delete(m.pings, pt.ID)
+			next, _ := m.engine.NextHop(d.From)
+			w.reply <- pongAt{hops: int(pt.Hops), back: d.Hops, at: now, next: m.peerOf[next]}
+		}
+	}
+}
+
+func (m *Router) onChannelEvent(ev ChannelEvent) {
+	m.trace(TraceEvent{Kind: TraceChannel, Channel: ev})
+	switch ev.Kind {
+	case ChannelEstablished:
+		m.learn(ev.Peer, ev.Record.PeerID())
+		m.log.Debug("mesh session established", "peer", ev.Record.PeerID(), "initiator", ev.Initiator, "rekey", ev.Rekey)
+	case ChannelFailed, ChannelRejected:
+		m.log.Debug("mesh channel", "event", ev.String())
+	}
+}
+
+func (m *Router) onEngineEvent(now time.Time, ev overlay.Event) {
+	m.trace(TraceEvent{Kind: TraceEngine, Engine: ev})
+	switch ev.Kind {
+	case overlay.EventLinkDown:
+		if l := m.links[ev.Peer]; l != nil && ev.Reason == overlay.ReasonHelloLoss {
+			l.deadSince = now
+		}
+		m.log.Debug("mesh neighbor lost", "peer", m.peerOf[ev.Peer], "reason", ev.Reason)
+	case overlay.EventLinkUp:
+		if l := m.links[ev.Peer]; l != nil {
+			l.deadSince = time.Time{}
+		}
+	case overlay.EventRouteFound, overlay.EventRouteLost, overlay.EventDiscoveryFailed:
+		m.log.Debug("mesh route", "event", ev.String())
+	}
+}
+
+// onDrained runs the sends parked on l now that its queue has drained.
+func (m *Router) onDrained(now time.Time, l *link) {
+	parked := l.parked
+	l.parked = nil
+	for _, r := range parked {
+		m.onSend(now, r)
+		m.flush(now)
+	}
+}
+
+// shutdown runs when the owner goroutine ends: it stops taking streams
+// and resets every link.
+func (m *Router) shutdown() {
+	m.h.RemoveStreamHandler(ProtocolID)
+	m.h.Network().StopNotify(m.notifiee)
+	now := time.Now()
+	for _, l := range m.links {
+		m.closeLink(now, l, false)
+	}
+	for _, c := range m.cands {
+		if c.pending != nil {
+			_ = c.pending.Reset()
+		}
+	}
+}
