@@ -1,0 +1,103 @@
+// Package replication is the network driver of the governance log: it
+// carries a node's consensus.Log records to and from other nodes through a
+// DHT and a gossip topic, keeps a node that missed messages in step by
+// walking other authors' logs, decides proposals when they are due and
+// delivers the decided actions.
+//
+// consensus stays pure (no I/O, no clock, no goroutines); this package is
+// the thin, impure part around it, and it still does not import libp2p. It
+// reaches the network through the Network interface, which the node
+// implements over its private Kademlia DHT, GossipSub and host, and which
+// the tests implement in memory, so that the driver's rules (what to fetch,
+// when to decide, what a gossip message is worth) run in a test without a
+// socket, under testing/synctest's fake clock.
+//
+// # Usage
+//
+//	d, err := replication.New(replication.Config{
+//		Log: gov, Self: self, Genesis: g, Network: netw, Ready: n.Ready(),
+//		SettleDelay: consensusCfg.SettleDelay, AnnounceMaxAge: consensusCfg.AnnounceMaxAge,
+//	})
+//	d.Subscribe(func(dec consensus.Decision) { /* apply dec.Action */ })
+//	err = d.Start(ctx)                         // one sync goroutine, one publisher goroutine
+//	defer d.Close()
+//
+//	// In the gossip topic's validator:
+//	verdict, err := d.Validate(ctx, consensus.PeerID(msg.GetFrom()), msg.Data)
+//	// In the DHT's /x0log/ validator, after a head validated:
+//	d.SeeHead(value)
+//
+//	p, err := d.Propose(ctx, "quarantine X", "floods", 5*time.Minute, quorum, threshold, &consensus.Quarantine{Peer: x})
+//	v, err := d.Vote(ctx, p.ID(), consensus.Yes, 100)
+//
+// # What the driver does
+//
+// It carries out the duties listed in consensus/doc.go:
+//
+//  1. Propose and Vote append to the Log (durably), publish the Log's
+//     Announcement on the gossip topic at once, then wake the publisher,
+//     which puts every own record not yet put under consensus.RecordKey,
+//     then the head under consensus.HeadKey(self), and advertises the node
+//     as an author in the DHT. Failed puts are retried with backoff; all
+//     own records, the head and the advertisement are put again every
+//     RepublishInterval (DHT records expire), and the announcement is
+//     published again every AnnounceMaxAge/2, when the Log re-signs the
+//     head, so that a fresh head reaches every node and ones that missed a
+//     message learn of the author's latest record.
+//  2. Validate is the gossip validator: it calls Log.IngestAnnouncement
+//     with the message's signing peer and maps the outcome to a Verdict.
+//     Accept: something was new. Ignore: nothing new (ErrDuplicate), a
+//     stale or future head (ErrStale, ErrFuture, the sender's clock is
+//     off), or a local failure (the datastore) that is no fault of the
+//     sender. Reject, which counts against the peer in the topic's score:
+//     oversize, undecodable, sent by someone other than its author,
+//     forged, over-allocated, not admitted, or outside the trust domain.
+//     The node's own messages are accepted without ingesting (the Log
+//     already holds them). A message that names records the Log lacks
+//     wakes the sync goroutine.
+//  3. Heads the node sees anywhere (gossip, DHT gets, and values the DHT
+//     validates for other nodes' puts and gets, passed in with SeeHead) are
+//     ingested, so that two heads of one author with the same sequence
+//     number become evidence of equivocation wherever they meet.
+//  4. Sync. Once Ready is closed the sync goroutine runs a full round
+//     before it decides anything: it fetches from the DHT the head of every
+//     author it knows of and walks the logs back (Log.Missing, then the
+//     records by ID, ingested with IngestAll, until nothing is missing).
+//     Authors are known from the genesis (listed peers), from announcements
+//     and heads seen, from the records held (their authors), from the
+//     Network's peers (connected and in the routing table, each probed once
+//     after it is first seen) and from the DHT (peers that advertised a
+//     log). A round where some head could not be fetched (not "not found":
+//     a timeout, no route) is retried, up to five times with backoff, before
+//     the node decides; a node with no peer at all has nothing to wait for.
+//     After that, a round of the known authors runs every SyncInterval, and
+//     a walk whenever a message names a missing record. A record the DHT
+//     does not have is asked for again after RetryInterval and given up
+//     (Log.Unavailable) after three misses, so that a record announced
+//     before its author's put landed is still found.
+//  5. Decide. Every CheckInterval the driver calls Log.CheckProposals.
+//     When a proposal reaches its deadline + SettleDelay it first runs a
+//     sync round over every known author whose latest head seen was
+//     signed before the deadline (a later head already covers every vote
+//     cast by the deadline), so that a vote whose announcement was lost is
+//     fetched from the DHT before the node decides.
+//  6. Deliver. Subscribers receive each passed decision that carries an
+//     action: at Start, every one the Log decided before (the policy
+//     engine's quarantine list lives in memory and must be rebuilt after a
+//     restart), then each new one as it is taken.
+//
+// Agreement between nodes rests on consensus's rules (see its doc.go):
+// nodes that hold the same records compute the same tally, to the byte; the
+// driver's job is to make every node hold the same records by the time it
+// decides, which the pre-decision sync round makes robust to lost gossip.
+//
+// # Concurrency
+//
+// The driver runs two goroutines between Start and Close: the sync
+// goroutine (heads, walks, sync rounds, CheckProposals and the subscribers,
+// which run on it) and the publisher (puts, advertisement, periodic
+// announcements). Validate and SeeHead are called from the network's
+// goroutines and never block on either; Propose, Vote and Subscribe may be
+// called from any goroutine. Close stops both goroutines and waits for them;
+// it is safe to call more than once.
+package replication
