@@ -29,6 +29,7 @@ var commands = []command{
 	{"config show", "[--repo DIR | --profile lan|wan|local]", "print the effective config.toml", runConfigShow},
 	{"devnet", "[--nodes N] [--duration D] [--json]", "run a local mesh of N nodes on 127.0.0.1 and report", runDevnet},
 	{"twin", "simulate|cascade [--nodes N] [--fail NODE] [--json] ...", "rehearse failures on the digital twin", runTwin},
+	{"telemetry", "[--once] [--json] [--no-ebpf] [--interval D]", "this host's telemetry figures and their source (no daemon needed)", runTelemetry},
 }
 
 // env is what commands write to.
