@@ -143,6 +143,10 @@ type Config struct {
 	// Telemetry is the [telemetry] section: how the node measures itself
 	// and gossips its figures (see TelemetryConfig).
 	Telemetry TelemetryConfig `toml:"telemetry"`
+
+	// Governance is the [governance] section: the network's genesis file
+	// and the governance log's timing (see GovernanceConfig).
+	Governance GovernanceConfig `toml:"governance"`
 }
 
 // DefaultLANConfig is for nodes on one local network: fixed ports, short
@@ -178,6 +182,7 @@ func DefaultLANConfig() Config {
 		TrustDomain:               "x0tta6bl4.mesh",
 		Attest:                    true,
 		Telemetry:                 DefaultTelemetryConfig(),
+		Governance:                DefaultGovernanceConfig(),
 	}
 }
 
@@ -220,6 +225,7 @@ func DefaultLocalConfig() Config {
 	c.MaxMemoryMiB = 256
 	c.MaxFDs = 256
 	c.Attest = false
+	c.Governance = LocalGovernanceConfig()
 	return c
 }
 
@@ -347,6 +353,9 @@ func (c *Config) validate() error {
 		return &FieldError{Field: "log_level", Err: err}
 	}
 	if err := c.Telemetry.validate(); err != nil {
+		return err
+	}
+	if err := c.Governance.validate(); err != nil {
 		return err
 	}
 	return nil

@@ -89,6 +89,8 @@ type Node struct {
 
 	telemetry *Telemetry // gossips the node's figures, holds its view (telemetry.go)
 
+	gov *Governance // proposals, votes and their replication (governance.go)
+
 	identity    *pqcsec.Identity
 	policy      *pqcsec.PolicyEngine
 	trustDomain spiffeid.TrustDomain
@@ -182,6 +184,9 @@ func New(cfg Config, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	if n.conn, err = newConnector(n); err != nil {
+		return nil, err
+	}
+	if err := n.setupGovernance(); err != nil {
 		return nil, err
 	}
 	n.log.Info("node up", "id", n.host.ID(), "addrs", n.host.Addrs())

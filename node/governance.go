@@ -1,0 +1,396 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/discovery"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/routing"
+	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/x0tta6bl4/x0tta6bl4/consensus"
+	"github.com/x0tta6bl4/x0tta6bl4/consensus/replication"
+	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
+)
+
+// Governance is the node's governance service: its consensus.Log in the
+// node's datastore, signed with the node's hybrid identity and admitted by
+// its policy engine, replicated by a consensus/replication driver over the
+// node's DHT (namespaces /x0log/ and /x0rec/, and an author advertisement)
+// and the gossip topic consensus.Topic. Passed quarantine proposals feed
+// the policy engine. Its methods are safe for concurrent use.
+type Governance struct {
+	n       *Node
+	cfg     GovernanceConfig
+	genesis *consensus.Genesis
+	log     *consensus.Log
+	driver  *replication.Driver
+	netw    *govNetwork
+
+	mu      sync.Mutex
+	topic   *pubsub.Topic
+	sub     *pubsub.Subscription
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started bool
+	closed  bool
+}
+
+var _ Service = (*Governance)(nil)
+
+// setupGovernance gives the node its governance service: the Log, the DHT
+// namespaces, the driver, the API routes and the metrics. It runs in New,
+// after the identity, the policy engine and the connector exist.
+func (n *Node) setupGovernance() error {
+	cfg := n.cfg.Governance
+	g, err := cfg.genesis(n.cfg.TrustDomain)
+	if err != nil {
+		return err
+	}
+	key, err := n.identity.PublicKeys().MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("governance: encode key bundle: %w", err)
+	}
+	self := consensus.PeerID(n.ID())
+	sid, err := pqcsec.NodeID(n.trustDomain, n.ID())
+	if err != nil {
+		return fmt.Errorf("governance: node SPIFFE ID: %w", err)
+	}
+	lg := n.log.With("service", "governance")
+	lc := cfg.consensusConfig()
+	lc.Genesis = g
+	lc.Store = n.ds
+	lc.Self = consensus.Author{ID: self, Key: key, SPIFFEID: sid.String(), Signer: govSigner{n.identity}}
+	lc.Verifier = govVerifier
+	lc.Admitter = govAdmitter(n.policy, n.trustDomain)
+	lc.Logger = lg
+	log, err := consensus.Open(n.ctx, lc)
+	if err != nil {
+		if errors.Is(err, consensus.ErrInvalidConfig) {
+			return fieldErr("governance.genesis", "%w (a datastore keeps the genesis it was first used with)", err)
+		}
+		return fmt.Errorf("governance: %w", err)
+	}
+	gov := &Governance{
+		n:       n,
+		cfg:     cfg,
+		genesis: g,
+		log:     log,
+		netw:    &govNetwork{n: n, disc: drouting.NewRoutingDiscovery(n.dht), ns: authorsNamespace(g), ttl: 2 * cfg.RepublishInterval},
+	}
+	rc := replication.DefaultConfig()
+	rc.Log, rc.Self, rc.Genesis, rc.Network = log, self, g, gov.netw
+	rc.Logger, rc.Ready = lg, n.Ready()
+	rc.SettleDelay, rc.AnnounceMaxAge = cfg.SettleDelay, cfg.AnnounceMaxAge
+	rc.CheckInterval, rc.SyncInterval = cfg.CheckInterval, cfg.SyncInterval
+	rc.RepublishInterval, rc.FetchTimeout = cfg.RepublishInterval, cfg.FetchTimeout
+	if gov.driver, err = replication.New(rc); err != nil {
+		return fmt.Errorf("governance: %w", err)
+	}
+	// A passed quarantine puts the peer on the policy engine's list, on
+	// every node (and again after a restart: the list lives in memory).
+	gov.driver.Subscribe(func(d consensus.Decision) {
+		if q, ok := d.Action.(*consensus.Quarantine); ok {
+			n.policy.Quarantine(peer.ID(q.Peer))
+			lg.Warn("peer quarantined by governance", "peer", peer.ID(q.Peer), "proposal", d.Proposal, "reason", q.Reason)
+		}
+	})
+	if err := n.RegisterNamespace(govLogNamespace, govHeadTap{consensus.NewHeadValidator(g, govVerifier), gov.driver.SeeHead}); err != nil {
+		return err
+	}
+	if err := n.RegisterNamespace(govRecordNamespace, consensus.NewRecordValidator(g, govVerifier)); err != nil {
+		return err
+	}
+	if err := n.reg.Register(govCollector{gov}); err != nil {
+		return fmt.Errorf("governance metrics: %w", err)
+	}
+	if n.api != nil {
+		if err := gov.routes(n.api); err != nil {
+			return err
+		}
+	}
+	n.gov = gov
+	lg.Debug("governance log open", "genesis", cfg.genesisName(), "genesis_id", g.ID(), "records", len(log.All()))
+	return n.AddService(gov)
+}
+
+// DHT namespaces of the governance log (consensus.HeadKey, RecordKey).
+const (
+	govLogNamespace    = "x0log"
+	govRecordNamespace = "x0rec"
+)
+
+// authorsNamespace is the DHT rendezvous under which authors of one
+// network's governance logs advertise themselves.
+func authorsNamespace(g *consensus.Genesis) string {
+	return "x0tta6bl4/gov/1/authors/" + g.ID().String()[:32]
+}
+
+// Governance is the node's governance service.
+func (n *Node) Governance() *Governance { return n.gov }
+
+// govScoreParams make every rejected governance message count against the
+// peer that delivered it (GossipSub's invalid-message penalty, weight ×
+// count²): a few forged or malformed announcements take a peer below the
+// graylist threshold. The count decays to 1% in ten minutes.
+var govScoreParams = &pubsub.TopicScoreParams{
+	SkipAtomicValidation:           true,
+	TopicWeight:                    1,
+	TimeInMeshQuantum:              time.Second, // unused (weight 0), but GossipSub divides by it
+	InvalidMessageDeliveriesWeight: -100,
+	InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(10 * time.Minute),
+}
+
+// Start joins the governance topic with its validator and starts the
+// driver.
+func (g *Governance) Start(ctx context.Context) error {
+	ps := g.n.pubsub
+	if err := ps.RegisterTopicValidator(consensus.Topic, g.validate); err != nil {
+		return fmt.Errorf("governance validator: %w", err)
+	}
+	topic, err := ps.Join(consensus.Topic)
+	if err != nil {
+		return errors.Join(fmt.Errorf("join governance topic: %w", err), ps.UnregisterTopicValidator(consensus.Topic))
+	}
+	if err := topic.SetScoreParams(govScoreParams); err != nil {
+		return errors.Join(fmt.Errorf("governance topic score: %w", err), topic.Close(), ps.UnregisterTopicValidator(consensus.Topic))
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		return errors.Join(fmt.Errorf("subscribe to governance: %w", err), topic.Close(), ps.UnregisterTopicValidator(consensus.Topic))
+	}
+	g.mu.Lock()
+	g.topic, g.sub, g.started = topic, sub, true
+	g.mu.Unlock()
+	g.netw.setTopic(topic)
+	ctx, g.cancel = context.WithCancel(ctx)
+	// The validator ingests every message; the subscription only keeps
+	// the node in the topic's mesh.
+	g.wg.Go(func() {
+		for {
+			if _, err := sub.Next(ctx); err != nil {
+				return
+			}
+		}
+	})
+	return g.driver.Start(ctx)
+}
+
+// Close stops the driver and leaves the topic. It is safe to call more
+// than once.
+func (g *Governance) Close() error {
+	g.mu.Lock()
+	if g.closed || !g.started {
+		g.closed = true
+		g.mu.Unlock()
+		return g.driver.Close()
+	}
+	g.closed = true
+	g.mu.Unlock()
+	err := g.driver.Close()
+	g.cancel()
+	g.wg.Wait()
+	g.sub.Cancel()
+	g.netw.setTopic(nil)
+	err = errors.Join(err, g.topic.Close(), g.n.pubsub.UnregisterTopicValidator(consensus.Topic))
+	if g.n.ctx.Err() != nil {
+		err = nil // GossipSub stops with the node: leaving the topic is moot
+	}
+	return err
+}
+
+// validate is the governance topic's validator. GossipSub has checked the
+// message's signature against From's key (StrictSign) before calling it.
+func (g *Governance) validate(ctx context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	v, err := g.driver.Validate(ctx, consensus.PeerID(msg.GetFrom()), msg.Data)
+	switch v {
+	case replication.Accept:
+		return pubsub.ValidationAccept
+	case replication.Ignore:
+		return pubsub.ValidationIgnore
+	}
+	g.n.log.Debug("governance message rejected", "from", msg.GetFrom(), "err", err)
+	return pubsub.ValidationReject
+}
+
+// Log is the node's governance log: proposals, votes, tallies, decisions.
+func (g *Governance) Log() *consensus.Log { return g.log }
+
+// Genesis is the network's genesis.
+func (g *Governance) Genesis() *consensus.Genesis { return g.genesis }
+
+// Stats are the replication driver's counters.
+func (g *Governance) Stats() replication.Stats { return g.driver.Stats() }
+
+// Propose creates a proposal on the node's log and publishes it (see
+// replication.Driver.Propose).
+func (g *Governance) Propose(ctx context.Context, title, description string, duration time.Duration, quorum, threshold consensus.PPM, action consensus.Action) (*consensus.Record, error) {
+	return g.driver.Propose(ctx, title, description, duration, quorum, threshold, action)
+}
+
+// Vote casts the node's vote and publishes it (see
+// replication.Driver.Vote).
+func (g *Governance) Vote(ctx context.Context, proposal consensus.Hash, choice consensus.Choice, tokens uint64) (*consensus.Record, error) {
+	return g.driver.Vote(ctx, proposal, choice, tokens)
+}
+
+// Subscribe calls fn with every passed decision that carries an action:
+// those taken before Start at Start, then each new one (see
+// replication.Driver.Subscribe).
+func (g *Governance) Subscribe(fn func(consensus.Decision)) (cancel func()) {
+	return g.driver.Subscribe(fn)
+}
+
+// Allocation is the tokens the node may spend on one vote.
+func (g *Governance) Allocation() uint64 {
+	sid, _ := pqcsec.NodeID(g.n.trustDomain, g.n.ID())
+	return g.genesis.Allocation(consensus.PeerID(g.n.ID()), sid.String())
+}
+
+// govSigner signs governance records and heads with the node's hybrid
+// identity.
+type govSigner struct{ id *pqcsec.Identity }
+
+func (s govSigner) Sign(msg []byte) ([]byte, error) {
+	return s.id.Sign(consensus.SignatureDomain, msg)
+}
+
+var _ consensus.Signer = govSigner{}
+
+// govVerifier checks a hybrid signature and that the key bundle is the
+// author's (its Ed25519 half is the peer ID's key).
+var govVerifier = consensus.VerifierFunc(func(author consensus.PeerID, key, msg, sig []byte) error {
+	return pqcsec.VerifyPeer(peer.ID(author), key, consensus.SignatureDomain, msg, sig)
+})
+
+// govAdmitter admits a record's author if the policy engine lets the
+// SPIFFE ID the record claims, or else the author's node SPIFFE ID, vote
+// or propose. A claim the engine cannot tie to the author is refused.
+func govAdmitter(e *pqcsec.PolicyEngine, td spiffeid.TrustDomain) consensus.Admitter {
+	return consensus.AdmitterFunc(func(author consensus.PeerID, claim string, kind consensus.Kind, now time.Time) error {
+		p := peer.ID(author)
+		sid, err := pqcsec.NodeID(td, p)
+		if claim != "" {
+			sid, err = spiffeid.FromString(claim)
+		}
+		if err != nil {
+			return err
+		}
+		action := pqcsec.ActionVote
+		if kind == consensus.KindProposal {
+			action = pqcsec.ActionPropose
+		}
+		return e.Check(pqcsec.Subject{Peer: p, SPIFFEID: sid}, action, now)
+	})
+}
+
+// govHeadTap is the /x0log/ validator: consensus's, and every head it finds
+// valid is shown to the driver, so that heads seen anywhere in the DHT
+// (this node's gets, other nodes' puts) reveal equivocation.
+type govHeadTap struct {
+	*consensus.HeadValidator
+	seen func([]byte)
+}
+
+var _ Validator = govHeadTap{}
+
+// Validate implements Validator.
+func (t govHeadTap) Validate(key string, value []byte) error {
+	if err := t.HeadValidator.Validate(key, value); err != nil {
+		return err
+	}
+	t.seen(value)
+	return nil
+}
+
+// govNetwork is the driver's Network over the node's DHT, GossipSub topic
+// and host.
+type govNetwork struct {
+	n    *Node
+	disc *drouting.RoutingDiscovery
+	ns   string
+	ttl  time.Duration
+
+	mu    sync.Mutex
+	topic *pubsub.Topic
+}
+
+var _ replication.Network = (*govNetwork)(nil)
+
+func (w *govNetwork) setTopic(t *pubsub.Topic) {
+	w.mu.Lock()
+	w.topic = t
+	w.mu.Unlock()
+}
+
+// Put implements replication.Network.
+func (w *govNetwork) Put(ctx context.Context, key string, value []byte) error {
+	return w.n.dht.PutValue(ctx, key, value)
+}
+
+// Get implements replication.Network. A record is content-addressed, so
+// the first valid copy will do; a head is looked up at every close peer,
+// for the latest.
+func (w *govNetwork) Get(ctx context.Context, key string) ([]byte, error) {
+	var opts []routing.Option
+	if strings.HasPrefix(key, "/"+govRecordNamespace+"/") {
+		opts = append(opts, dht.Quorum(1))
+	}
+	v, err := w.n.dht.GetValue(ctx, key, opts...)
+	if errors.Is(err, routing.ErrNotFound) {
+		return nil, fmt.Errorf("%s: %w", key, replication.ErrNotFound)
+	}
+	return v, err
+}
+
+// Publish implements replication.Network.
+func (w *govNetwork) Publish(ctx context.Context, data []byte) error {
+	w.mu.Lock()
+	t := w.topic
+	w.mu.Unlock()
+	if t == nil {
+		return fmt.Errorf("governance topic not joined")
+	}
+	return t.Publish(ctx, data)
+}
+
+// Advertise implements replication.Network.
+func (w *govNetwork) Advertise(ctx context.Context) error {
+	_, err := w.disc.Advertise(ctx, w.ns, discovery.TTL(w.ttl))
+	return err
+}
+
+// Authors implements replication.Network.
+func (w *govNetwork) Authors(ctx context.Context) ([]consensus.PeerID, error) {
+	found, err := w.disc.FindPeers(ctx, w.ns)
+	if err != nil {
+		return nil, err
+	}
+	var out []consensus.PeerID
+	for ai := range found {
+		out = append(out, consensus.PeerID(ai.ID))
+	}
+	return out, nil
+}
+
+// Peers implements replication.Network: connected peers and the DHT's
+// routing table.
+func (w *govNetwork) Peers() []consensus.PeerID {
+	ids := append(w.n.host.Network().Peers(), w.n.dht.RoutingTable().ListPeers()...)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	out := make([]consensus.PeerID, len(ids))
+	for i, id := range ids {
+		out[i] = consensus.PeerID(id)
+	}
+	return out
+}

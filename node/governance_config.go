@@ -1,0 +1,173 @@
+package node
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/consensus"
+)
+
+// GovernanceConfig is the [governance] section of config.toml: the
+// network's genesis and the timing of the governance log (see package
+// consensus and consensus/replication). Every node of one network must use
+// the same genesis; the timing may differ between nodes but the clock
+// bounds (max_clock_skew, settle_delay) should not.
+type GovernanceConfig struct {
+	// Genesis is the path of the network's genesis file (TOML, or JSON if
+	// it starts with '{'; format in consensus/doc.go). A relative path is
+	// relative to the directory of config.toml. Empty means the default
+	// genesis: trust domain = trust_domain, every identity allocated
+	// DefaultAllocation tokens, none listed.
+	Genesis string `toml:"genesis"`
+
+	// DefaultAllocation is the tokens each identity may spend on one vote
+	// under the default genesis (ignored when Genesis is set: the file
+	// says). 0..2^40.
+	DefaultAllocation uint64 `toml:"default_allocation"`
+
+	// MaxClockSkew bounds the difference between honest nodes' clocks: a
+	// record or head timestamped more than this after the receiver's clock
+	// is refused until the clock catches up.
+	MaxClockSkew time.Duration `toml:"max_clock_skew"`
+
+	// SettleDelay is how long after a proposal's deadline a node decides
+	// it, leaving time for votes cast at the deadline to arrive. At least
+	// MaxClockSkew.
+	SettleDelay time.Duration `toml:"settle_delay"`
+
+	// SyncWait is how much longer a node postpones a decision while it
+	// knows of records it could not fetch yet.
+	SyncWait time.Duration `toml:"sync_wait"`
+
+	// AnnounceMaxAge is the oldest head an announcement may carry; the
+	// node re-announces its head every AnnounceMaxAge/2.
+	AnnounceMaxAge time.Duration `toml:"announce_max_age"`
+
+	// CheckInterval is how often the node looks for proposals to decide.
+	CheckInterval time.Duration `toml:"check_interval"`
+
+	// SyncInterval is how often the node fetches the heads of the authors
+	// it knows from the DHT and walks their logs, to catch records whose
+	// announcement it missed.
+	SyncInterval time.Duration `toml:"sync_interval"`
+
+	// RepublishInterval is how often the node puts its own records, head
+	// and author advertisement in the DHT again (DHT records expire after
+	// 36 hours).
+	RepublishInterval time.Duration `toml:"republish_interval"`
+
+	// FetchTimeout bounds one DHT get or put of the governance log.
+	FetchTimeout time.Duration `toml:"fetch_timeout"`
+}
+
+// DefaultGovernanceConfig is the governance timing of the LAN and WAN
+// profiles: consensus.DefaultConfig's clock bounds, a sync round a minute.
+func DefaultGovernanceConfig() GovernanceConfig {
+	c := consensus.DefaultConfig()
+	return GovernanceConfig{
+		DefaultAllocation: 100,
+		MaxClockSkew:      c.MaxClockSkew,
+		SettleDelay:       c.SettleDelay,
+		SyncWait:          c.SyncWait,
+		AnnounceMaxAge:    c.AnnounceMaxAge,
+		CheckInterval:     time.Second,
+		SyncInterval:      time.Minute,
+		RepublishInterval: time.Hour,
+		FetchTimeout:      10 * time.Second,
+	}
+}
+
+// LocalGovernanceConfig is DefaultGovernanceConfig for nodes sharing one
+// machine's clock (the local profile): consensus.LocalConfig's bounds,
+// shorter rounds.
+func LocalGovernanceConfig() GovernanceConfig {
+	c := DefaultGovernanceConfig()
+	lc := consensus.LocalConfig()
+	c.MaxClockSkew = lc.MaxClockSkew
+	c.SettleDelay = lc.SettleDelay
+	c.SyncWait = lc.SyncWait
+	c.AnnounceMaxAge = time.Minute
+	c.CheckInterval = 250 * time.Millisecond
+	c.SyncInterval = 10 * time.Second
+	c.FetchTimeout = 5 * time.Second
+	return c
+}
+
+func (c *GovernanceConfig) validate() error {
+	if c.DefaultAllocation > consensus.MaxTokens {
+		return fieldErr("governance.default_allocation", "must be at most %d, got %d", consensus.MaxTokens, c.DefaultAllocation)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"governance.max_clock_skew", c.MaxClockSkew},
+		{"governance.settle_delay", c.SettleDelay},
+		{"governance.sync_wait", c.SyncWait},
+		{"governance.announce_max_age", c.AnnounceMaxAge},
+		{"governance.check_interval", c.CheckInterval},
+		{"governance.sync_interval", c.SyncInterval},
+		{"governance.republish_interval", c.RepublishInterval},
+		{"governance.fetch_timeout", c.FetchTimeout},
+	} {
+		if d.v <= 0 {
+			return fieldErr(d.name, "must be a positive duration, got %v", d.v)
+		}
+	}
+	if c.SettleDelay < c.MaxClockSkew {
+		return fieldErr("governance.settle_delay", "must be at least max_clock_skew (%v), got %v", c.MaxClockSkew, c.SettleDelay)
+	}
+	return nil
+}
+
+// resolve makes a relative genesis path relative to dir (the directory of
+// config.toml).
+func (c *GovernanceConfig) resolve(dir string) {
+	if c.Genesis != "" && !filepath.IsAbs(c.Genesis) {
+		c.Genesis = filepath.Join(dir, c.Genesis)
+	}
+}
+
+// genesis loads the network's genesis: the file Genesis names, or the
+// default one of trustDomain. The file's trust domain must be the node's.
+func (c *GovernanceConfig) genesis(trustDomain string) (*consensus.Genesis, error) {
+	if c.Genesis == "" {
+		g, err := consensus.NewGenesis(trustDomain, c.DefaultAllocation, nil)
+		if err != nil {
+			return nil, fieldErr("trust_domain", "default governance genesis: %w", err)
+		}
+		return g, nil
+	}
+	data, err := os.ReadFile(c.Genesis)
+	if err != nil {
+		return nil, fieldErr("governance.genesis", "%w", err)
+	}
+	g, err := consensus.ParseGenesis(data)
+	if err != nil {
+		return nil, fieldErr("governance.genesis", "%s: %w", c.Genesis, err)
+	}
+	if g.TrustDomain() != trustDomain {
+		return nil, fieldErr("governance.genesis", "%s is for trust domain %q, the node's trust_domain is %q", c.Genesis, g.TrustDomain(), trustDomain)
+	}
+	return g, nil
+}
+
+// consensusConfig is the Log's timing.
+func (c *GovernanceConfig) consensusConfig() consensus.Config {
+	lc := consensus.DefaultConfig()
+	lc.MaxClockSkew = c.MaxClockSkew
+	lc.SettleDelay = c.SettleDelay
+	lc.SyncWait = c.SyncWait
+	lc.AnnounceMaxAge = c.AnnounceMaxAge
+	return lc
+}
+
+// genesisName names the genesis for logs.
+func (c *GovernanceConfig) genesisName() string {
+	if c.Genesis == "" {
+		return fmt.Sprintf("default (%d tokens each)", c.DefaultAllocation)
+	}
+	return c.Genesis
+}
