@@ -2,14 +2,13 @@ package overlay
 
 import (
 	"math"
-	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
 // stepData processes a DATA packet from n: deliver it, forward it, buffer
 // it while its route is being repaired, or drop it.
-func (e *Engine) stepData(now time.Time, n *neighbor, p *protocols.Data) {
+func (e *Engine) stepData(now instant, n *neighbor, p *protocols.Data) {
 	hops := int(p.Hops) + 1
 	switch {
 	case p.Dst == e.self:
@@ -27,7 +26,7 @@ func (e *Engine) stepData(now time.Time, n *neighbor, p *protocols.Data) {
 }
 
 // forward relays p, received from prev, one hop on.
-func (e *Engine) forward(now time.Time, prev protocols.Addr, p *protocols.Data) {
+func (e *Engine) forward(now instant, prev protocols.Addr, p *protocols.Data) {
 	r := e.routes[p.Dst]
 	if r != nil && r.valid {
 		if r.next == prev {
@@ -54,7 +53,7 @@ func (e *Engine) forward(now time.Time, prev protocols.Addr, p *protocols.Data) 
 		// The sender still routes through us: keep the raised sequence
 		// number until its route has expired (docs/protocol.md, "Loop
 		// freedom").
-		if keep := now.Add(e.cfg.DeletePeriod); keep.After(r.expires) {
+		if keep := now.after(e.cfg.DeletePeriod); keep > r.expires {
 			r.expires = keep
 		}
 	}
@@ -66,7 +65,7 @@ func (e *Engine) forward(now time.Time, prev protocols.Addr, p *protocols.Data) 
 
 // sendData puts a DATA packet on route r and keeps the routes it uses
 // alive.
-func (e *Engine) sendData(now time.Time, r *route, src protocols.Addr, ttl, hops uint8, payload []byte) {
+func (e *Engine) sendData(now instant, r *route, src protocols.Addr, ttl, hops uint8, payload []byte) {
 	p := protocols.Data{TTL: ttl, Hops: hops, Src: src, Dst: r.dst, Payload: payload}
 	frame, err := p.AppendBinary(e.arena.alloc(p.Size()))
 	if err != nil {
@@ -90,7 +89,7 @@ func (e *Engine) sendData(now time.Time, r *route, src protocols.Addr, ttl, hops
 
 // stepRERR processes an RERR from n: routes through n to the listed
 // destinations become invalid, and their precursors hear of it in turn.
-func (e *Engine) stepRERR(now time.Time, n *neighbor, p *protocols.RERR) {
+func (e *Engine) stepRERR(now instant, n *neighbor, p *protocols.RERR) {
 	for _, u := range p.Unreachable {
 		r := e.routes[u.Dst]
 		if r == nil || !r.valid || r.next != n.addr {
@@ -134,12 +133,12 @@ func (e *Engine) pendRERR(nb *neighbor, u protocols.Unreachable) {
 
 // flushRERR sends the waiting RERR entries if a token is available, and
 // otherwise waits for one.
-func (e *Engine) flushRERR(now time.Time) {
+func (e *Engine) flushRERR(now instant) {
 	if e.rerrCount == 0 {
 		return
 	}
 	if !e.rerrLimit.allow(now) {
-		e.timers.arm(&e.rerrAt, e.rerrLimit.next(now), timerRERR, protocols.Addr{}, 0)
+		e.timers.arm(&e.rerrAt, e.rerrLimit.next(now), timer{kind: timerRERR})
 		return
 	}
 	for _, n := range e.nbrs.list {

@@ -18,7 +18,7 @@ type seenKey struct {
 type seenRREQ struct {
 	best    uint32 // lowest path cost of a processed copy
 	copies  int    // copies processed after the first
-	expires time.Time
+	expires instant
 }
 
 // discovery is a route discovery under way for one destination, started
@@ -29,7 +29,7 @@ type discovery struct {
 	ttl     int  // TTL of the current attempt, 0 before the first
 	retries int  // network-wide attempts made
 	waiting bool // the current attempt waits for an RREQ token
-	timerAt time.Time
+	timerAt instant
 	queue   []queued // DATA waiting for the route, oldest first
 	qbytes  int
 }
@@ -42,7 +42,7 @@ type queued struct {
 }
 
 // startDiscovery starts a route discovery for dst.
-func (e *Engine) startDiscovery(now time.Time, dst protocols.Addr, why Reason) *discovery {
+func (e *Engine) startDiscovery(now instant, dst protocols.Addr, why Reason) *discovery {
 	d := &discovery{dst: dst, reason: why}
 	e.disc[dst] = d
 	e.event(Event{Kind: EventDiscovery, Reason: why, Peer: dst})
@@ -52,7 +52,7 @@ func (e *Engine) startDiscovery(now time.Time, dst protocols.Addr, why Reason) *
 
 // nextAttempt picks the TTL of d's next RREQ (expanding ring, then
 // network-wide with retries) and sends it, or gives up.
-func (e *Engine) nextAttempt(now time.Time, d *discovery) {
+func (e *Engine) nextAttempt(now instant, d *discovery) {
 	c := &e.cfg
 	r := e.routes[d.dst]
 	switch {
@@ -81,10 +81,10 @@ func (e *Engine) nextAttempt(now time.Time, d *discovery) {
 }
 
 // sendRREQ sends d's current RREQ, or waits for a token.
-func (e *Engine) sendRREQ(now time.Time, d *discovery) {
+func (e *Engine) sendRREQ(now instant, d *discovery) {
 	if !e.rreqLimit.allow(now) {
 		d.waiting = true
-		e.timers.arm(&d.timerAt, e.rreqLimit.next(now), timerDiscovery, d.dst, 0)
+		e.timers.arm(&d.timerAt, e.rreqLimit.next(now), timer{kind: timerDiscovery, d: d})
 		return
 	}
 	d.waiting = false
@@ -124,11 +124,11 @@ func (e *Engine) sendRREQ(now time.Time, d *discovery) {
 	if d.ttl >= e.cfg.NetDiameter {
 		timeout = e.cfg.NetTraversalTime() << min(d.retries, 16)
 	}
-	e.timers.arm(&d.timerAt, now.Add(timeout), timerDiscovery, d.dst, 0)
+	e.timers.arm(&d.timerAt, now.after(timeout), timer{kind: timerDiscovery, d: d})
 }
 
 // discoveryTimeout runs when d's token wait or reply wait is over.
-func (e *Engine) discoveryTimeout(now time.Time, d *discovery) {
+func (e *Engine) discoveryTimeout(now instant, d *discovery) {
 	if d.waiting {
 		e.sendRREQ(now, d)
 		return
@@ -138,8 +138,9 @@ func (e *Engine) discoveryTimeout(now time.Time, d *discovery) {
 
 // discoveryDone ends d now that r is valid, sending what d buffered.
 // It runs inside offer, right after r was installed.
-func (e *Engine) discoveryDone(now time.Time, d *discovery, r *route) {
+func (e *Engine) discoveryDone(now instant, d *discovery, r *route) {
 	delete(e.disc, d.dst)
+	d.timerAt = 0 // its queued timer, if any, is now stale
 	e.stats.Queued -= len(d.queue)
 	for _, q := range d.queue {
 		if q.src == e.self {
@@ -152,8 +153,9 @@ func (e *Engine) discoveryDone(now time.Time, d *discovery, r *route) {
 
 // discoveryFailed ends d without a route, dropping what it buffered. A
 // failed local repair reports the destination to the route's precursors.
-func (e *Engine) discoveryFailed(now time.Time, d *discovery) {
+func (e *Engine) discoveryFailed(now instant, d *discovery) {
 	delete(e.disc, d.dst)
+	d.timerAt = 0 // its queued timer, if any, is now stale
 	e.queued -= d.qbytes
 	e.stats.Queued -= len(d.queue)
 	e.stats.Dropped[ReasonDiscoveryFailed] += uint64(len(d.queue))
@@ -183,7 +185,7 @@ func (e *Engine) enqueue(d *discovery, src protocols.Addr, ttl, hops uint8, payl
 }
 
 // stepRREQ processes an RREQ from n.
-func (e *Engine) stepRREQ(now time.Time, n *neighbor, q *protocols.RREQ) {
+func (e *Engine) stepRREQ(now instant, n *neighbor, q *protocols.RREQ) {
 	if q.Orig == e.self || q.Hops == math.MaxUint8 || slices.Contains(q.Avoid, e.self) {
 		// Our own request coming back, a hop count that cannot grow, or a
 		// request that wants a route without us.
@@ -209,9 +211,9 @@ func (e *Engine) stepRREQ(now time.Time, n *neighbor, q *protocols.RREQ) {
 			e.stats.Duplicates++
 			return
 		}
-		s := seenRREQ{best: cost, expires: now.Add(e.cfg.PathDiscoveryTime)}
+		s := seenRREQ{best: cost, expires: now.after(e.cfg.PathDiscoveryTime)}
 		e.seen[k] = s
-		e.timers.push(timer{at: s.expires, kind: timerSeen, addr: q.Orig, id: q.ID})
+		e.seenQ.push(seenTimer{key: k, at: s.expires, n: e.timers.next()})
 	}
 
 	// Reverse route to the originator, living at least long enough for
@@ -234,8 +236,8 @@ func (e *Engine) stepRREQ(now time.Time, n *neighbor, q *protocols.RREQ) {
 	r := e.routes[q.Dst]
 	if c.IntermediateReplies && !q.DestOnly && r != nil && r.valid && r.next != n.addr &&
 		(q.UnknownSeq || !seqNewer(q.DstSeq, r.seq)) {
-		left := r.expires.Sub(now).Truncate(time.Millisecond)
-		back := rev.expires.Sub(now).Truncate(time.Millisecond)
+		left := r.expires.since(now).Truncate(time.Millisecond)
+		back := rev.expires.since(now).Truncate(time.Millisecond)
 		if left >= time.Millisecond && back >= time.Millisecond {
 			addPrecursor(r, rev.next)
 			addPrecursor(rev, r.next)
@@ -287,7 +289,7 @@ func (e *Engine) sendRREP(rev *route, p protocols.RREP) {
 }
 
 // stepRREP processes an RREP from n.
-func (e *Engine) stepRREP(now time.Time, n *neighbor, p *protocols.RREP) {
+func (e *Engine) stepRREP(now instant, n *neighbor, p *protocols.RREP) {
 	if p.Dst == e.self || p.Hops == math.MaxUint8 {
 		return
 	}

@@ -49,11 +49,16 @@ type Engine struct {
 	// avoidList is the avoid list in address order, for RREQs.
 	avoidList []protocols.Addr
 
+	// base is the time.Time of instant 0 (see Engine.at).
+	base    time.Time
+	hasBase bool
+
 	timers    timerQueue
-	helloAt   time.Time // queued deadline of the next HELLO round
-	liveAt    time.Time // queued deadline of a liveness check between rounds
-	rerrAt    time.Time // queued deadline of the next RERR token
-	rerrCount int       // RERR entries waiting on neighbors
+	seenQ     seenQueue
+	helloAt   instant // queued deadline of the next HELLO round
+	liveAt    instant // queued deadline of a liveness check between rounds
+	rerrAt    instant // queued deadline of the next RERR token
+	rerrCount int     // RERR entries waiting on neighbors
 	rreqLimit limiter
 	fwdLimit  limiter
 	rerrLimit limiter
@@ -117,7 +122,7 @@ func (e *Engine) Seq() uint32 { return e.seq }
 // ErrNotNeighbor for a frame from a node that is not a neighbor; the frame
 // is then ignored and the state unchanged. Step does not modify or retain
 // frame.
-func (e *Engine) Step(now time.Time, from protocols.Addr, frame []byte) error {
+func (e *Engine) Step(when time.Time, from protocols.Addr, frame []byte) error {
 	n := e.nbrs.get(from)
 	if n == nil {
 		return fmt.Errorf("%w: %s", ErrNotNeighbor, from.Short())
@@ -127,6 +132,7 @@ func (e *Engine) Step(now time.Time, from protocols.Addr, frame []byte) error {
 		e.stats.DecodeErrors++
 		return err
 	}
+	now := e.at(when)
 	switch typ {
 	case protocols.TypeData:
 		if err = e.data.Decode(frame); err == nil {
@@ -166,42 +172,45 @@ func (e *Engine) Step(now time.Time, from protocols.Addr, frame []byte) error {
 // liveness, route expiry and deletion, discovery timeouts and retries,
 // rate-limit waits. Its cost is proportional to the number of timers due,
 // not to the size of the tables.
-func (e *Engine) Tick(now time.Time) {
+func (e *Engine) Tick(when time.Time) {
+	now := e.at(when)
 	for {
-		at, ok := e.timers.peek()
-		if !ok || at.After(now) {
+		if st, ok := e.seenQ.due(now); ok &&
+			(len(e.timers.h) == 0 || before(st.at, st.n, e.timers.h[0].at, e.timers.h[0].n)) {
+			t := e.seenQ.pop()
+			if s, ok := e.seen[t.key]; ok && s.expires <= now {
+				delete(e.seen, t.key)
+			}
+			continue
+		}
+		if len(e.timers.h) == 0 || e.timers.top > now {
 			return
 		}
 		t := e.timers.pop()
 		switch t.kind {
 		case timerHello:
-			if t.at.Equal(e.helloAt) {
-				e.helloAt = time.Time{}
+			if t.at == e.helloAt {
+				e.helloAt = 0
 				e.helloRound(now)
 			}
 		case timerLiveness:
-			if t.at.Equal(e.liveAt) {
-				e.liveAt = time.Time{}
+			if t.at == e.liveAt {
+				e.liveAt = 0
 				e.armLiveness(e.checkLiveness(now))
 			}
 		case timerRoute:
-			if r := e.routes[t.addr]; r != nil && t.at.Equal(r.timerAt) {
-				r.timerAt = time.Time{}
+			if r := t.r; t.at == r.timerAt {
+				r.timerAt = 0
 				e.expireRoute(now, r)
 			}
 		case timerDiscovery:
-			if d := e.disc[t.addr]; d != nil && t.at.Equal(d.timerAt) {
-				d.timerAt = time.Time{}
+			if d := t.d; t.at == d.timerAt {
+				d.timerAt = 0
 				e.discoveryTimeout(now, d)
 			}
-		case timerSeen:
-			k := seenKey{t.addr, t.id}
-			if s, ok := e.seen[k]; ok && !s.expires.After(now) {
-				delete(e.seen, k)
-			}
 		case timerRERR:
-			if t.at.Equal(e.rerrAt) {
-				e.rerrAt = time.Time{}
+			if t.at == e.rerrAt {
+				e.rerrAt = 0
 				e.flushRERR(now)
 			}
 		}
@@ -213,8 +222,11 @@ func (e *Engine) Tick(now time.Time) {
 // earlier or more often is harmless; a driver may also tick periodically
 // (every HelloInterval/4, say) instead.
 func (e *Engine) NextDeadline() time.Time {
-	at, _ := e.timers.peek()
-	return at
+	at := e.seenQ.first
+	if len(e.timers.h) > 0 && (at == 0 || e.timers.top < at) {
+		at = e.timers.top
+	}
+	return e.time(at)
 }
 
 // Send queues payload for dst. With a valid route the DATA packet is in
@@ -222,7 +234,7 @@ func (e *Engine) NextDeadline() time.Time {
 // and buffers the payload, which leaves in a later Ready or is reported
 // dropped by an EventDiscoveryFailed. Send copies payload. A payload to
 // the node itself is delivered locally with Hops 0.
-func (e *Engine) Send(now time.Time, dst protocols.Addr, payload []byte) error {
+func (e *Engine) Send(when time.Time, dst protocols.Addr, payload []byte) error {
 	switch {
 	case len(payload) > protocols.MaxPayloadSize:
 		return fmt.Errorf("send %d bytes: %w", len(payload), ErrPayloadTooLarge)
@@ -232,6 +244,7 @@ func (e *Engine) Send(now time.Time, dst protocols.Addr, payload []byte) error {
 		e.deliver(e.self, payload, 0)
 		return nil
 	}
+	now := e.at(when)
 	if r := e.routes[dst]; r != nil && r.valid {
 		e.stats.Originated++
 		r.sentAt = now
@@ -262,7 +275,8 @@ func (e *Engine) Send(now time.Time, dst protocols.Addr, payload []byte) error {
 // carried this node's own DATA in the last ActiveRouteTimeout, is
 // rediscovered at once; the old route stays in use until a better one
 // arrives. Calling SetAvoid again with the same set does nothing.
-func (e *Engine) SetAvoid(now time.Time, addrs []protocols.Addr) {
+func (e *Engine) SetAvoid(when time.Time, addrs []protocols.Addr) {
+	now := e.at(when)
 	set := make(map[protocols.Addr]struct{}, len(addrs))
 	for _, a := range addrs {
 		if a != e.self && !a.IsZero() {
@@ -314,7 +328,7 @@ func (e *Engine) Routes() []RouteInfo {
 	rs := e.sortedRoutes(func(*route) bool { return true })
 	out := make([]RouteInfo, len(rs))
 	for i, r := range rs {
-		out[i] = r.info()
+		out[i] = r.info(e)
 	}
 	return out
 }
@@ -325,7 +339,7 @@ func (e *Engine) Route(dst protocols.Addr) (RouteInfo, bool) {
 	if r == nil {
 		return RouteInfo{}, false
 	}
-	return r.info(), true
+	return r.info(e), true
 }
 
 // NextHop returns the neighbor DATA for dst goes to, if the route to dst

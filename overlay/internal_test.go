@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -63,7 +64,7 @@ func TestRouteBetter(t *testing.T) {
 }
 
 func TestLimiter(t *testing.T) {
-	t0 := time.Unix(1000, 0)
+	t0 := instant(time.Hour)
 	tests := []struct {
 		name        string
 		rate, burst int
@@ -82,15 +83,15 @@ func TestLimiter(t *testing.T) {
 	for _, tt := range tests {
 		l := newLimiter(tt.rate, tt.burst)
 		for i, d := range tt.at {
-			if got := l.allow(t0.Add(d)); got != tt.want[i] {
+			if got := l.allow(t0.after(d)); got != tt.want[i] {
 				t.Errorf("%s: attempt %d at %v = %v, want %v", tt.name, i, d, got, tt.want[i])
 			}
 		}
 	}
 	l := newLimiter(10, 1)
 	l.allow(t0)
-	if next := l.next(t0); !next.Equal(t0.Add(100 * time.Millisecond)) {
-		t.Errorf("next token at %v, want +100ms", next.Sub(t0))
+	if next := l.next(t0); next != t0.after(100*time.Millisecond) {
+		t.Errorf("next token at %v, want +100ms", next.since(t0))
 	}
 	if !l.allow(l.next(t0)) {
 		t.Errorf("no token at the time next promised")
@@ -98,27 +99,124 @@ func TestLimiter(t *testing.T) {
 }
 
 func TestTimerQueue(t *testing.T) {
-	t0 := time.Unix(0, 0)
+	t0 := instant(time.Hour)
 	var q timerQueue
-	for i, ms := range []int{50, 10, 30, 10, 40, 20, 10} {
-		q.push(timer{at: t0.Add(time.Duration(ms) * time.Millisecond), id: uint32(i)})
+	ms := []int{50, 10, 30, 10, 40, 20, 10}
+	for _, m := range ms {
+		q.push(timer{at: t0.after(time.Duration(m) * time.Millisecond)})
+	}
+	if q.top != t0.after(10*time.Millisecond) {
+		t.Fatalf("top %v, want the earliest deadline", q.top.since(t0))
 	}
 	var got []uint32
 	for len(q.h) > 0 {
-		got = append(got, q.pop().id)
+		top := q.top
+		tm := q.pop()
+		if tm.at != top {
+			t.Fatalf("popped %v with top %v", tm.at.since(t0), top.since(t0))
+		}
+		got = append(got, tm.n)
 	}
-	want := []uint32{1, 3, 6, 5, 2, 4, 0} // by time, ties first in first out
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("pop order %v, want %v", got, want)
+	want := []uint32{2, 4, 7, 6, 3, 5, 1} // by time, ties first in first out
+	if !slices.Equal(got, want) {
+		t.Fatalf("pop order %v, want %v", got, want)
+	}
+	if q.top != 0 {
+		t.Fatalf("top %v of an empty queue", q.top)
+	}
+	var armed instant
+	q.arm(&armed, t0.after(time.Second), timer{kind: timerRoute})
+	q.arm(&armed, t0.after(2*time.Second), timer{kind: timerRoute}) // later: not queued
+	q.arm(&armed, t0.after(time.Millisecond), timer{kind: timerRoute})
+	if len(q.h) != 2 || armed != t0.after(time.Millisecond) {
+		t.Fatalf("arm queued %d timers, armed %v; want 2 and the earliest", len(q.h), armed.since(t0))
+	}
+}
+
+// TestTimerOrderWraps checks that insertion numbers order ties across
+// their wrap-around.
+func TestTimerOrderWraps(t *testing.T) {
+	q := timerQueue{n: math.MaxUint32 - 2}
+	for range 6 {
+		q.push(timer{at: 7})
+	}
+	var got []uint32
+	for len(q.h) > 0 {
+		got = append(got, q.pop().n)
+	}
+	if want := []uint32{math.MaxUint32 - 1, math.MaxUint32, 0, 1, 2, 3}; !slices.Equal(got, want) {
+		t.Fatalf("pop order %v, want %v", got, want)
+	}
+}
+
+func TestSeenQueue(t *testing.T) {
+	var s seenQueue
+	if _, ok := s.due(math.MaxInt64); ok || s.first != 0 {
+		t.Fatal("empty queue has something due")
+	}
+	const n = 5000 // past the compaction threshold, several times
+	popped := 0
+	for i := range n {
+		s.push(seenTimer{key: seenKey{id: uint32(i)}, at: instant(i + 1)})
+		if i%3 == 2 { // pop two of every three as they fall due
+			for range 2 {
+				st, ok := s.due(instant(i + 1))
+				if !ok || st.key.id != uint32(popped) {
+					t.Fatalf("after %d pushes: due %v %v, want id %d", i+1, st, ok, popped)
+				}
+				if got := s.pop(); got.key.id != uint32(popped) {
+					t.Fatalf("popped id %d, want %d", got.key.id, popped)
+				}
+				popped++
+			}
 		}
 	}
-	var armed time.Time
-	q.arm(&armed, t0.Add(time.Second), timerRoute, protocols.Addr{}, 0)
-	q.arm(&armed, t0.Add(2*time.Second), timerRoute, protocols.Addr{}, 0) // later: not queued
-	q.arm(&armed, t0.Add(time.Millisecond), timerRoute, protocols.Addr{}, 0)
-	if len(q.h) != 2 || !armed.Equal(t0.Add(time.Millisecond)) {
-		t.Fatalf("arm queued %d timers, armed %v; want 2 and the earliest", len(q.h), armed.Sub(t0))
+	if _, ok := s.due(instant(popped)); ok {
+		t.Fatalf("expiry %d reported due at %d", s.first, popped)
+	}
+	for popped < n {
+		st, ok := s.due(math.MaxInt64)
+		if !ok || st.key.id != uint32(popped) || s.first != st.at {
+			t.Fatalf("draining: due %v %v first %d, want id %d", st, ok, s.first, popped)
+		}
+		s.pop()
+		popped++
+	}
+	if _, ok := s.due(math.MaxInt64); ok || s.first != 0 {
+		t.Fatal("drained queue has something due")
+	}
+	if cap(s.q) > 4*n {
+		t.Fatalf("queue grew to %d entries for %d pushes", cap(s.q), n)
+	}
+}
+
+// TestClock checks the conversion between times and instants: exact,
+// never zero for the first input or later ones, monotonic readings kept,
+// and saturating far in the future.
+func TestClock(t *testing.T) {
+	var e Engine
+	t0 := time.Now() // with a monotonic reading
+	i0 := e.at(t0)
+	if i0 <= 0 || i0.since(0) != clockLead {
+		t.Fatalf("first input at instant %d, want %v", i0, clockLead)
+	}
+	for _, d := range []time.Duration{0, 1, time.Millisecond, -time.Minute, 1000 * time.Hour} {
+		i := e.at(t0.Add(d))
+		if i.since(i0) != d {
+			t.Errorf("%v after the first input: instant %v after it", d, i.since(i0))
+		}
+		if back := e.time(i); !back.Equal(t0.Add(d)) || back.Sub(t0) != d {
+			t.Errorf("round trip of %v gives %v", d, back.Sub(t0))
+		}
+	}
+	if e.time(0) != (time.Time{}) {
+		t.Errorf("instant 0 converts to %v, want the zero time", e.time(0))
+	}
+	if got := i0.after(math.MaxInt64); got != math.MaxInt64 {
+		t.Errorf("after(max) = %d, want saturation", got)
+	}
+	if got := instant(5).after(-3); got != 2 {
+		t.Errorf("after(-3) = %d", got)
 	}
 }
 
@@ -294,8 +392,8 @@ func TestLivenessTimer(t *testing.T) {
 				if k == 0 {
 					lastHeard = now
 				}
-				if tt.wantQuiet && now.Before(silentAt) && !e.liveAt.IsZero() {
-					t.Fatalf("liveness timer queued at %v while every neighbor is healthy", e.liveAt.Sub(t0))
+				if tt.wantQuiet && now.Before(silentAt) && e.liveAt != 0 {
+					t.Fatalf("liveness timer queued at %v while every neighbor is healthy", e.time(e.liveAt).Sub(t0))
 				}
 				collect(now)
 			}

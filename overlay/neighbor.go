@@ -16,44 +16,45 @@ const maxETX = 16
 // to match echoes; echoes of older ones give no RTT sample.
 const sentRing = 8
 
-// neighbor is the state of one neighbor link.
+// neighbor is the state of one neighbor link. The fields a HELLO touches
+// come first, so that receiving one reads as few cache lines as it can.
 type neighbor struct {
 	addr      protocols.Addr
-	alive     bool          // heard within the liveness window
-	lastHeard time.Time     // last valid frame of any type
+	lastHeard instant       // last valid frame of any type
 	interval  time.Duration // the neighbor's advertised HELLO interval, 0 until its first HELLO
-
-	instance    uint32
-	hasInstance bool
-
-	// Our HELLOs on this link.
-	outSeq  uint32
-	sentSeq [sentRing]uint32
-	sentAt  [sentRing]time.Time
-
-	// The neighbor's HELLOs on this link.
-	inSeq  uint32    // the latest
-	inAt   time.Time // when it arrived
-	inBits uint32    // bit i set: HELLO inSeq-i arrived
-	inLen  uint8     // HELLOs covered by inBits, at most protocols.HelloWindow
-
-	// What the neighbor reported about our HELLOs.
-	outWindow, outHeard uint8
-
-	srtt   time.Duration // smoothed RTT
-	hasRTT bool          // srtt holds at least one sample
-	cost   uint32        // link cost in µs, without the avoid penalty
-
-	rerr []protocols.Unreachable // RERR entries waiting for a token
 
 	// route caches the routing table entry for this neighbor, nil until
 	// looked up and after the entry is deleted; it saves a table lookup
 	// per HELLO.
 	route *route
+
+	// The neighbor's HELLOs on this link.
+	inSeq  uint32  // the latest
+	inBits uint32  // bit i set: HELLO inSeq-i arrived
+	inAt   instant // when it arrived
+
+	srtt     time.Duration // smoothed RTT
+	cost     uint32        // link cost in µs, without the avoid penalty
+	instance uint32
+	outSeq   uint32 // our latest HELLO on this link
+
+	inLen uint8 // HELLOs covered by inBits, at most protocols.HelloWindow
+	// What the neighbor reported about our HELLOs.
+	outWindow, outHeard uint8
+
+	alive       bool // heard within the liveness window
+	hasInstance bool
+	hasRTT      bool // srtt holds at least one sample
+
+	// Our recent HELLOs on this link.
+	sentSeq [sentRing]uint32
+	sentAt  [sentRing]instant
+
+	rerr []protocols.Unreachable // RERR entries waiting for a token
 }
 
 // heard notes a valid frame from n: it keeps or makes the link alive.
-func (e *Engine) heard(now time.Time, n *neighbor) {
+func (e *Engine) heard(now instant, n *neighbor) {
 	n.lastHeard = now
 	if !n.alive {
 		n.alive = true
@@ -68,7 +69,7 @@ func (e *Engine) liveness(n *neighbor) time.Duration {
 }
 
 // deadline returns when n is declared dead unless heard before.
-func (e *Engine) deadline(n *neighbor) time.Time { return n.lastHeard.Add(e.liveness(n)) }
+func (e *Engine) deadline(n *neighbor) instant { return n.lastHeard.after(e.liveness(n)) }
 
 // armLiveness makes sure a liveness check happens no later than at, the
 // deadline of an alive neighbor. Liveness is checked for all neighbors at
@@ -78,24 +79,24 @@ func (e *Engine) deadline(n *neighbor) time.Time { return n.lastHeard.Add(e.live
 // minus a HELLO interval, as on any healthy link with AllowedHelloLoss of
 // 2 or more, the timer is never queued; a silent neighbor is still
 // declared dead exactly at its deadline.
-func (e *Engine) armLiveness(at time.Time) {
-	if at.IsZero() || (!e.helloAt.IsZero() && !at.Before(e.helloAt)) {
+func (e *Engine) armLiveness(at instant) {
+	if at == 0 || (e.helloAt != 0 && at >= e.helloAt) {
 		return // the next HELLO round checks in time
 	}
-	e.timers.arm(&e.liveAt, at, timerLiveness, protocols.Addr{}, 0)
+	e.timers.arm(&e.liveAt, at, timer{kind: timerLiveness})
 }
 
 // checkLiveness declares dead every alive neighbor whose deadline has
 // passed, and returns the earliest deadline of the others (zero if none).
-func (e *Engine) checkLiveness(now time.Time) time.Time {
-	var next time.Time
+func (e *Engine) checkLiveness(now instant) instant {
+	var next instant
 	for i := 0; i < len(e.nbrs.list); i++ {
 		n := e.nbrs.list[i]
 		if !n.alive {
 			continue
 		}
-		if d := e.deadline(n); d.After(now) {
-			if next.IsZero() || d.Before(next) {
+		if d := e.deadline(n); d > now {
+			if next == 0 || d < next {
 				next = d
 			}
 			continue
@@ -111,10 +112,11 @@ func (e *Engine) checkLiveness(now time.Time) time.Time {
 // engine sends it a HELLO at once. LinkUp for a neighbor that is already
 // up means the link was re-established (the peer may have restarted):
 // routes through it are invalidated as after LinkDown.
-func (e *Engine) LinkUp(now time.Time, nbr protocols.Addr) {
+func (e *Engine) LinkUp(when time.Time, nbr protocols.Addr) {
 	if nbr == e.self || nbr.IsZero() {
 		return
 	}
+	now := e.at(when)
 	n := e.nbrs.get(nbr)
 	if n != nil {
 		e.resetLink(now, n)
@@ -134,11 +136,12 @@ func (e *Engine) LinkUp(now time.Time, nbr protocols.Addr) {
 
 // LinkDown tells the engine that the transport link to nbr is gone. Routes
 // through it are invalidated and RERRs go to their precursors.
-func (e *Engine) LinkDown(now time.Time, nbr protocols.Addr) {
+func (e *Engine) LinkDown(when time.Time, nbr protocols.Addr) {
 	n := e.nbrs.get(nbr)
 	if n == nil {
 		return
 	}
+	now := e.at(when)
 	e.nbrs.remove(n)
 	e.rerrCount -= len(n.rerr)
 	e.event(Event{Kind: EventLinkDown, Reason: ReasonTransport, Peer: nbr})
@@ -149,7 +152,7 @@ func (e *Engine) LinkDown(now time.Time, nbr protocols.Addr) {
 
 // resetLink forgets what was learned through n and its measurements, for
 // a link that was re-established.
-func (e *Engine) resetLink(now time.Time, n *neighbor) {
+func (e *Engine) resetLink(now instant, n *neighbor) {
 	if n.alive {
 		e.breakLink(now, n.addr)
 	}
@@ -159,16 +162,16 @@ func (e *Engine) resetLink(now time.Time, n *neighbor) {
 	}
 }
 
-func (e *Engine) armHello(now time.Time) {
+func (e *Engine) armHello(now instant) {
 	iv := e.cfg.HelloInterval
 	jitter := time.Duration(e.rng.Int64N(int64(iv/8) + 1))
-	e.timers.arm(&e.helloAt, now.Add(iv-jitter), timerHello, protocols.Addr{}, 0)
+	e.timers.arm(&e.helloAt, now.after(iv-jitter), timer{kind: timerHello})
 }
 
 // helloRound checks the neighbors' liveness, then sends a HELLO to every
 // neighbor with a transport link, alive or not, so that a silent one can
 // come back.
-func (e *Engine) helloRound(now time.Time) {
+func (e *Engine) helloRound(now instant) {
 	next := e.checkLiveness(now)
 	for _, n := range e.nbrs.list {
 		e.sendHello(now, n)
@@ -179,7 +182,7 @@ func (e *Engine) helloRound(now time.Time) {
 	e.armLiveness(next)
 }
 
-func (e *Engine) sendHello(now time.Time, n *neighbor) {
+func (e *Engine) sendHello(now instant, n *neighbor) {
 	n.outSeq++
 	if n.outSeq == 0 {
 		n.outSeq = 1
@@ -193,7 +196,7 @@ func (e *Engine) sendHello(now time.Time, n *neighbor) {
 		Heard:    uint8(bits.OnesCount32(n.inBits & windowMask(n.inLen))),
 	}
 	if n.inSeq != 0 {
-		hold := now.Sub(n.inAt).Truncate(time.Microsecond)
+		hold := now.since(n.inAt).Truncate(time.Microsecond)
 		if hold >= 0 && hold <= time.Duration(math.MaxUint32)*time.Microsecond {
 			h.EchoSeq, h.EchoHold = n.inSeq, hold
 		}
@@ -215,7 +218,7 @@ func windowMask(n uint8) uint32 {
 }
 
 // stepHello processes a HELLO from n.
-func (e *Engine) stepHello(now time.Time, n *neighbor, h *protocols.Hello) {
+func (e *Engine) stepHello(now instant, n *neighbor, h *protocols.Hello) {
 	if n.hasInstance && h.Instance != n.instance {
 		e.resetLink(now, n)
 		n.alive = true
@@ -251,7 +254,7 @@ func (e *Engine) stepHello(now time.Time, n *neighbor, h *protocols.Hello) {
 	if h.EchoSeq != 0 {
 		i := h.EchoSeq % sentRing
 		if n.sentSeq[i] == h.EchoSeq {
-			if sample := now.Sub(n.sentAt[i]) - h.EchoHold; sample >= 0 {
+			if sample := now.since(n.sentAt[i]) - h.EchoHold; sample >= 0 {
 				if !n.hasRTT {
 					n.srtt, n.hasRTT = sample, true
 				} else {

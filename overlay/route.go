@@ -17,16 +17,16 @@ import (
 // advertises, and raising seq when a valid entry becomes invalid keep it.
 type route struct {
 	dst, next protocols.Addr
-	hops      uint8
 	seq       uint32
 	cost      uint32 // µs; meaningless while invalid
-	valid     bool
 	// expires is the end of the lifetime of a valid entry, and the time
 	// an invalid one is deleted.
-	expires time.Time
-	timerAt time.Time
-	usedAt  time.Time // DATA last forwarded or sent on it
-	sentAt  time.Time // DATA last originated by this node on it
+	expires instant
+	timerAt instant
+	usedAt  instant // DATA last forwarded or sent on it
+	sentAt  instant // DATA last originated by this node on it
+	hops    uint8
+	valid   bool
 
 	// precursors are the neighbors that use this node as next hop to dst:
 	// they get an RERR when the route breaks.
@@ -75,7 +75,7 @@ func (r *route) better(seq, cost uint32) bool {
 // MyRouteTimeout). It installs the route if it beats the entry, or
 // refreshes the lifetime of the entry if it is the same route again, and
 // returns the entry (nil if dst is the node itself or the table is full).
-func (e *Engine) offer(now time.Time, dst, next protocols.Addr, hops uint8, seq, cost uint32, lifetime time.Duration, how Reason) *route {
+func (e *Engine) offer(now instant, dst, next protocols.Addr, hops uint8, seq, cost uint32, lifetime time.Duration, how Reason) *route {
 	if dst == e.self {
 		return nil
 	}
@@ -84,7 +84,7 @@ func (e *Engine) offer(now time.Time, dst, next protocols.Addr, hops uint8, seq,
 
 // offerTo is offer for a caller that has looked up the entry r for dst
 // already (nil if there is none).
-func (e *Engine) offerTo(now time.Time, r *route, dst, next protocols.Addr, hops uint8, seq, cost uint32, lifetime time.Duration, how Reason) *route {
+func (e *Engine) offerTo(now instant, r *route, dst, next protocols.Addr, hops uint8, seq, cost uint32, lifetime time.Duration, how Reason) *route {
 	lifetime = min(lifetime, e.cfg.MyRouteTimeout)
 	if r == nil {
 		if len(e.routes) >= e.cfg.MaxRoutes {
@@ -103,8 +103,8 @@ func (e *Engine) offerTo(now time.Time, r *route, dst, next protocols.Addr, hops
 		r.precursors = slices.Delete(r.precursors, i, i+1)
 	}
 	r.next, r.hops, r.seq, r.cost, r.valid = next, hops, seq, cost, true
-	r.expires = now.Add(lifetime)
-	e.timers.arm(&r.timerAt, r.expires, timerRoute, dst, 0)
+	r.expires = now.after(lifetime)
+	e.timers.arm(&r.timerAt, r.expires, timer{kind: timerRoute, r: r})
 	if changed {
 		e.event(Event{Kind: EventRouteFound, Reason: how, Peer: dst, Via: next, Hops: int(hops),
 			Cost: time.Duration(cost) * time.Microsecond, Seq: seq})
@@ -116,31 +116,31 @@ func (e *Engine) offerTo(now time.Time, r *route, dst, next protocols.Addr, hops
 }
 
 // extend makes a valid route live at least lifetime from now.
-func (e *Engine) extend(now time.Time, r *route, lifetime time.Duration) {
+func (e *Engine) extend(now instant, r *route, lifetime time.Duration) {
 	if !r.valid {
 		return
 	}
-	if exp := now.Add(lifetime); exp.After(r.expires) {
+	if exp := now.after(lifetime); exp > r.expires {
 		r.expires = exp // the queued timer finds the new deadline when it fires
 	}
 }
 
 // invalidate makes a valid route invalid, raising its sequence number
 // past both its own and seq, and keeps the entry for DeletePeriod.
-func (e *Engine) invalidate(now time.Time, r *route, seq uint32, why Reason) {
+func (e *Engine) invalidate(now instant, r *route, seq uint32, why Reason) {
 	r.seq = seqMax(nextSeq(r.seq), seq)
 	r.valid = false
-	r.expires = now.Add(e.cfg.DeletePeriod)
-	e.timers.arm(&r.timerAt, r.expires, timerRoute, r.dst, 0)
+	r.expires = now.after(e.cfg.DeletePeriod)
+	e.timers.arm(&r.timerAt, r.expires, timer{kind: timerRoute, r: r})
 	if why != ReasonNone {
 		e.event(Event{Kind: EventRouteLost, Reason: why, Peer: r.dst, Via: r.next, Seq: r.seq})
 	}
 }
 
 // expireRoute runs when r's lifetime may have ended.
-func (e *Engine) expireRoute(now time.Time, r *route) {
-	if r.expires.After(now) {
-		e.timers.arm(&r.timerAt, r.expires, timerRoute, r.dst, 0)
+func (e *Engine) expireRoute(now instant, r *route) {
+	if r.expires > now {
+		e.timers.arm(&r.timerAt, r.expires, timer{kind: timerRoute, r: r})
 		return
 	}
 	if r.valid {
@@ -158,13 +158,13 @@ func (e *Engine) expireRoute(now time.Time, r *route) {
 // repaired locally if allowed; the others are reported to their
 // precursors with RERR, and a route that carried this node's own DATA is
 // rediscovered at once.
-func (e *Engine) breakLink(now time.Time, nbr protocols.Addr) {
+func (e *Engine) breakLink(now instant, nbr protocols.Addr) {
 	broken := e.sortedRoutes(func(r *route) bool { return r.valid && r.next == nbr })
 	// Discoveries below may sort routes again: work on a copy.
 	broken = append([]*route(nil), broken...)
 	for _, r := range broken {
 		e.invalidate(now, r, 0, ReasonLinkBreak)
-		active := now.Sub(r.usedAt) <= e.cfg.ActiveRouteTimeout
+		active := r.usedAt != 0 && now.since(r.usedAt) <= e.cfg.ActiveRouteTimeout
 		switch {
 		case e.disc[r.dst] != nil:
 			// A discovery is already under way; it takes over.
@@ -183,8 +183,8 @@ func (e *Engine) breakLink(now time.Time, nbr protocols.Addr) {
 
 // recentlySent reports whether this node originated DATA on r within the
 // last ActiveRouteTimeout.
-func (e *Engine) recentlySent(now time.Time, r *route) bool {
-	return !r.sentAt.IsZero() && now.Sub(r.sentAt) <= e.cfg.ActiveRouteTimeout
+func (e *Engine) recentlySent(now instant, r *route) bool {
+	return r.sentAt != 0 && now.since(r.sentAt) <= e.cfg.ActiveRouteTimeout
 }
 
 // addPrecursor records that the neighbor p uses this node as next hop
@@ -196,13 +196,13 @@ func addPrecursor(r *route, p protocols.Addr) {
 	r.precursors = append(r.precursors, p)
 }
 
-func (r *route) info() RouteInfo {
+func (r *route) info(e *Engine) RouteInfo {
 	var cost time.Duration
 	if r.valid {
 		cost = time.Duration(r.cost) * time.Microsecond
 	}
 	return RouteInfo{
 		Dst: r.dst, NextHop: r.next, Hops: int(r.hops), Seq: r.seq, Cost: cost,
-		Valid: r.valid, Expires: r.expires, Precursors: len(r.precursors),
+		Valid: r.valid, Expires: e.time(r.expires), Precursors: len(r.precursors),
 	}
 }

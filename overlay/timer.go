@@ -1,10 +1,51 @@
 package overlay
 
 import (
+	"math"
 	"time"
-
-	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
+
+// instant is a point in time on the engine's own clock: nanoseconds since
+// a base an hour before the first time the engine was given (see
+// Engine.at). Tables hold instants rather than time.Time values: a third
+// of the size, and compared with one instruction. Zero means "none"; no
+// time the engine is given maps to it unless it lies an hour or more
+// before the first.
+type instant int64
+
+// clockLead is how far before the first input the engine's clock starts.
+const clockLead = time.Hour
+
+// after returns the instant d after i, saturating instead of wrapping for
+// the very long durations a configuration may hold.
+func (i instant) after(d time.Duration) instant {
+	if d > 0 && i > math.MaxInt64-instant(d) {
+		return math.MaxInt64
+	}
+	return i + instant(d)
+}
+
+// since returns the time from j to i.
+func (i instant) since(j instant) time.Duration { return time.Duration(i - j) }
+
+// at converts a time given to the engine into an instant, fixing the
+// clock's base on first use. Differences follow time.Time.Sub: monotonic
+// readings when both times have them, so a driver that passes time.Now
+// keeps its timers immune to wall-clock steps.
+func (e *Engine) at(t time.Time) instant {
+	if !e.hasBase {
+		e.base, e.hasBase = t.Add(-clockLead), true
+	}
+	return instant(t.Sub(e.base))
+}
+
+// time converts an instant back into a time.Time.
+func (e *Engine) time(i instant) time.Time {
+	if i == 0 {
+		return time.Time{}
+	}
+	return e.base.Add(time.Duration(i))
+}
 
 // timerKind says what a deadline belongs to.
 type timerKind uint8
@@ -14,8 +55,8 @@ const (
 	timerLiveness                   // a neighbor's liveness deadline before the next HELLO round
 	timerRoute                      // a route's expiry or deletion
 	timerDiscovery                  // a discovery's reply timeout or rate-limit wait
-	timerSeen                       // a duplicate-suppression entry's expiry
 	timerRERR                       // the next RERR token, with entries pending
+	timerSeen                       // a duplicate-suppression entry's expiry (in seenQueue)
 )
 
 // timer is one deadline in the queue. Objects record the deadline they
@@ -23,34 +64,49 @@ const (
 // queued another deadline is stale and skipped. A deadline moved later is
 // not re-queued: the entry fires, the handler sees the object's real
 // deadline and queues it. So each object has at most one live entry and
-// Tick touches only what is due.
+// Tick touches only what is due. The entry points at its route or
+// discovery, so that firing it needs no table lookup.
 type timer struct {
-	at   time.Time
-	n    uint64 // insertion order: ties fire first-in first-out
+	at   instant
+	r    *route     // timerRoute
+	d    *discovery // timerDiscovery
+	n    uint32     // insertion order: ties fire first-in first-out
 	kind timerKind
-	addr protocols.Addr
-	id   uint32
+}
+
+// before orders deadlines by time, then by insertion. Insertion numbers
+// may wrap: the entries queued at any moment are far fewer than 2^31
+// apart.
+func before(at instant, n uint32, bt instant, bn uint32) bool {
+	if at != bt {
+		return at < bt
+	}
+	return int32(n-bn) < 0
 }
 
 // timerQueue is a binary min-heap of timers ordered by (at, n). It is
 // written out rather than built on container/heap to avoid boxing each
-// timer in an interface.
+// timer in an interface. top caches the earliest deadline, so that
+// NextDeadline does not touch the heap.
 type timerQueue struct {
-	h []timer
-	n uint64
+	h   []timer
+	n   uint32
+	top instant // h[0].at, 0 when empty
 }
 
 func (q *timerQueue) less(i, j int) bool {
 	a, b := &q.h[i], &q.h[j]
-	if !a.at.Equal(b.at) {
-		return a.at.Before(b.at)
-	}
-	return a.n < b.n
+	return before(a.at, a.n, b.at, b.n)
+}
+
+// next returns an insertion number.
+func (q *timerQueue) next() uint32 {
+	q.n++
+	return q.n
 }
 
 func (q *timerQueue) push(t timer) {
-	q.n++
-	t.n = q.n
+	t.n = q.next()
 	q.h = append(q.h, t)
 	i := len(q.h) - 1
 	for i > 0 {
@@ -61,14 +117,7 @@ func (q *timerQueue) push(t timer) {
 		q.h[i], q.h[p] = q.h[p], q.h[i]
 		i = p
 	}
-}
-
-// peek returns the earliest deadline; ok is false when the queue is empty.
-func (q *timerQueue) peek() (at time.Time, ok bool) {
-	if len(q.h) == 0 {
-		return time.Time{}, false
-	}
-	return q.h[0].at, true
+	q.top = q.h[0].at
 }
 
 // pop removes and returns the earliest timer.
@@ -93,17 +142,70 @@ func (q *timerQueue) pop() timer {
 		q.h[i], q.h[m] = q.h[m], q.h[i]
 		i = m
 	}
+	q.top = 0
+	if last > 0 {
+		q.top = q.h[0].at
+	}
 	return t
 }
 
 // arm queues a deadline for an object whose queued deadline is *armed
 // (zero if none). It queues only if the new deadline is earlier.
-func (q *timerQueue) arm(armed *time.Time, at time.Time, kind timerKind, addr protocols.Addr, id uint32) {
-	if !armed.IsZero() && !at.Before(*armed) {
+func (q *timerQueue) arm(armed *instant, at instant, t timer) {
+	if *armed != 0 && at >= *armed {
 		return
 	}
 	*armed = at
-	q.push(timer{at: at, kind: kind, addr: addr, id: id})
+	t.at = at
+	q.push(t)
+}
+
+// seenTimer is the expiry of a duplicate-suppression entry.
+type seenTimer struct {
+	key seenKey
+	at  instant
+	n   uint32 // insertion number from the timer queue, for ties with it
+}
+
+// seenQueue holds the expiries of the duplicate-suppression entries. All
+// of them live PathDiscoveryTime, so they fall due in the order they were
+// made: a FIFO does what the heap would, for a fraction of the cost (a
+// node sees every RREQ flooded through the mesh).
+type seenQueue struct {
+	q     []seenTimer
+	head  int
+	first instant // q[head].at, 0 when empty
+}
+
+func (s *seenQueue) push(t seenTimer) {
+	if s.head > 0 && s.head == len(s.q) {
+		s.q, s.head = s.q[:0], 0
+	} else if s.head >= 1024 && 2*s.head >= len(s.q) {
+		n := copy(s.q, s.q[s.head:])
+		clear(s.q[n:])
+		s.q, s.head = s.q[:n], 0
+	}
+	s.q = append(s.q, t)
+	s.first = s.q[s.head].at
+}
+
+// due returns the earliest expiry if it is due at now.
+func (s *seenQueue) due(now instant) (t *seenTimer, ok bool) {
+	if s.head == len(s.q) || s.first > now {
+		return nil, false
+	}
+	return &s.q[s.head], true
+}
+
+func (s *seenQueue) pop() seenTimer {
+	t := s.q[s.head]
+	s.q[s.head] = seenTimer{}
+	s.head++
+	s.first = 0
+	if s.head < len(s.q) {
+		s.first = s.q[s.head].at
+	}
+	return t
 }
 
 // limiter is a token bucket in its GCRA form: tat is the theoretical
@@ -111,7 +213,7 @@ func (q *timerQueue) arm(armed *time.Time, at time.Time, kind timerKind, addr pr
 type limiter struct {
 	interval  time.Duration // 1/rate
 	tolerance time.Duration // (burst-1) × interval
-	tat       time.Time
+	tat       instant
 }
 
 func newLimiter(perSecond, burst int) limiter {
@@ -123,28 +225,21 @@ func newLimiter(perSecond, burst int) limiter {
 }
 
 // allow takes a token if one is available at now.
-func (l *limiter) allow(now time.Time) bool {
+func (l *limiter) allow(now instant) bool {
 	if l.interval == 0 {
 		return true
 	}
-	t := l.tat
-	if t.Before(now) {
-		t = now
-	}
-	if t.Sub(now) > l.tolerance {
+	t := max(l.tat, now)
+	if t.since(now) > l.tolerance {
 		return false
 	}
-	l.tat = t.Add(l.interval)
+	l.tat = t.after(l.interval)
 	return true
 }
 
 // next returns the earliest time at which allow will succeed.
-func (l *limiter) next(now time.Time) time.Time {
-	at := l.tat.Add(-l.tolerance)
-	if at.Before(now) {
-		return now
-	}
-	return at
+func (l *limiter) next(now instant) instant {
+	return max(l.tat-instant(l.tolerance), now)
 }
 
 // arena hands out frame buffers carved from shared chunks, so that the
