@@ -29,6 +29,11 @@ var commands = []command{
 	{"config show", "[--repo DIR | --profile lan|wan|local]", "print the effective config.toml", runConfigShow},
 	{"devnet", "[--nodes N] [--duration D] [--json]", "run a local mesh of N nodes on 127.0.0.1 and report", runDevnet},
 	{"twin", "simulate|cascade [--nodes N] [--fail NODE] [--json] ...", "rehearse failures on the digital twin", runTwin},
+	{"gov propose", "--title T [--description D] [--duration 5m] [--quorum 0.33] [--threshold 0.5] [--action quarantine:<peer>] [--json]", "propose a governance decision from the running node", runGovPropose},
+	{"gov vote", "<proposal ID> yes|no|abstain --tokens N [--json]", "vote on a proposal as the running node", runGovVote},
+	{"gov list", "[--json]", "list the governance proposals the node holds", runGovList},
+	{"gov show", "<proposal ID> [--json]", "a proposal with its tally, voters and state", runGovShow},
+	{"gov status", "[--json]", "the node's genesis, allocation and governance log", runGovStatus},
 	{"telemetry", "[--once] [--json] [--no-ebpf] [--interval D]", "this host's telemetry figures and their source (no daemon needed)", runTelemetry},
 }
 
