@@ -25,6 +25,10 @@
 //     every node publishes a Message every second; every other node must
 //     receive each one (gossip_delivered == gossip_sent × (nodes−1)); the
 //     latency is publish → receive on the same clock.
+//   - TelemetryProbe: the nodes' own telemetry on x0tta6bl4/telemetry/1;
+//     telemetry_source, and view_complete once every node's view of the
+//     mesh holds every other node (the run fails without it), with
+//     telemetry message latencies.
 //
 // # Wire formats
 //

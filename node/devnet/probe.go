@@ -24,5 +24,6 @@ func DefaultProbes() []Probe {
 		&PeersProbe{},
 		&DHTProbe{},
 		&GossipProbe{},
+		&TelemetryProbe{},
 	}
 }
