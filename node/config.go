@@ -147,6 +147,10 @@ type Config struct {
 	// Governance is the [governance] section: the network's genesis file
 	// and the governance log's timing (see GovernanceConfig).
 	Governance GovernanceConfig `toml:"governance"`
+
+	// Mesh is the [mesh] section: the routing engine's profile, the
+	// neighbor set and the end-to-end channels (see MeshConfig).
+	Mesh MeshConfig `toml:"mesh"`
 }
 
 // DefaultLANConfig is for nodes on one local network: fixed ports, short
@@ -183,6 +187,7 @@ func DefaultLANConfig() Config {
 		Attest:                    true,
 		Telemetry:                 DefaultTelemetryConfig(),
 		Governance:                DefaultGovernanceConfig(),
+		Mesh:                      DefaultMeshConfig(),
 	}
 }
 
@@ -356,6 +361,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.Governance.validate(); err != nil {
+		return err
+	}
+	if err := c.Mesh.validate(); err != nil {
 		return err
 	}
 	return nil

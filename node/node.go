@@ -91,6 +91,8 @@ type Node struct {
 
 	gov *Governance // proposals, votes and their replication (governance.go)
 
+	mesh *meshService // the mesh router: routing and end-to-end channels (mesh.go)
+
 	identity    *pqcsec.Identity
 	policy      *pqcsec.PolicyEngine
 	trustDomain spiffeid.TrustDomain
@@ -187,6 +189,9 @@ func New(cfg Config, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	if err := n.setupGovernance(); err != nil {
+		return nil, err
+	}
+	if err := n.setupMesh(); err != nil {
 		return nil, err
 	}
 	n.log.Info("node up", "id", n.host.ID(), "addrs", n.host.Addrs())
