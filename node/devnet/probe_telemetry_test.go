@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/node"
 )
 
 func TestTelemetryProbe(t *testing.T) {
@@ -94,6 +96,44 @@ func BenchmarkTelemetryGossip(b *testing.B) {
 			b.ReportMetric(ratio/N, "p99-ratio")
 			b.ReportMetric(complete/N, "s-to-view-complete")
 			b.ReportMetric(size/N, "telemetry-B/msg")
+		})
+	}
+}
+
+// BenchmarkTelemetryCost runs 10 nodes for 20 s with the telemetry probe
+// alone, the nodes' telemetry source "none" (no collector: link figures
+// from libp2p only), "procfs" or "auto" (eBPF here), and reports the
+// process's CPU time per node and second of the run. The difference to
+// "none" is what collection and its join with the connections cost a
+// node, with one collector shared by the process's nodes. Run with
+// -benchtime 1x and -count for medians; -count runs the three in turn.
+func BenchmarkTelemetryCost(b *testing.B) {
+	const nodes = 10
+	for _, src := range []string{node.TelemetryNone, node.TelemetryProcfs, node.TelemetryAuto} {
+		b.Run("source="+src, func(b *testing.B) {
+			var cpu, nodeSeconds float64
+			for b.Loop() {
+				cfg := node.DefaultLocalConfig()
+				cfg.APIAddr = ""
+				cfg.Telemetry.Source = src
+				cpu0, t0 := cpuSeconds(b), time.Now()
+				s, err := Run(context.Background(), Options{
+					Nodes:    nodes,
+					Duration: 20 * time.Second,
+					InMemory: true,
+					Config:   &cfg,
+					Probes:   []Probe{&TelemetryProbe{}},
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !s.OK {
+					b.Fatalf("checks failed: %v", s.Failures)
+				}
+				cpu += cpuSeconds(b) - cpu0
+				nodeSeconds += nodes * time.Since(t0).Seconds()
+			}
+			b.ReportMetric(cpu/nodeSeconds*1e3, "cpu-ms/node-s")
 		})
 	}
 }
