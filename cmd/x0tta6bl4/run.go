@@ -35,6 +35,7 @@ var commands = []command{
 	{"gov show", "<proposal ID> [--json]", "a proposal with its tally, voters and state", runGovShow},
 	{"gov status", "[--json]", "the node's genesis, allocation and governance log", runGovStatus},
 	{"telemetry", "[--once] [--json] [--no-ebpf] [--interval D]", "this host's telemetry figures and their source (no daemon needed)", runTelemetry},
+	{"mesh", "ping|routes|send ... (x0tta6bl4 mesh help)", "the running node's mesh: ping a peer, list routes, send a message", runMesh},
 }
 
 // env is what commands write to.
