@@ -22,6 +22,7 @@ var meshCommands = []command{
 	{"ping", "PEER [--count N] [--interval D] [--timeout D] [--json] [--repo DIR]", "ping a peer over the mesh: route, hops, round-trip time", runMeshPing},
 	{"routes", "[--json] [--repo DIR]", "list the routing table and the neighbor links", runMeshRoutes},
 	{"send", "PEER TEXT... [--repo DIR]", "send a text to a peer, end-to-end encrypted", runMeshSend},
+	{"view", "[--json] [--repo DIR]", "the mesh as gossiped telemetry shows it: nodes, links and their figures", runMeshView},
 }
 
 // runMesh is the "mesh" command group: it runs the subcommand named by

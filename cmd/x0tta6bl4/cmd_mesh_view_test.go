@@ -46,33 +46,32 @@ func TestMeshView(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	var out bytes.Buffer
-	e := &env{stdout: &out, stderr: &out}
-	if err := runMeshView(context.Background(), e, []string{"--repo", dir, "--json"}); err != nil {
+	stdout, _, err := run(t, "mesh", "view", "--repo", dir, "--json")
+	if err != nil {
 		t.Fatal(err)
 	}
 	var g overlay.Graph
-	if err := json.Unmarshal(out.Bytes(), &g); err != nil {
-		t.Fatalf("%v in %s", err, out.String())
+	if err := json.Unmarshal([]byte(stdout), &g); err != nil {
+		t.Fatalf("%v in %s", err, stdout)
 	}
 	if len(g.Nodes) != 1 || g.Nodes[0].Peer != n.ID().String() || g.Nodes[0].MemoryTotal == 0 {
 		t.Fatalf("view %+v", g)
 	}
 
-	out.Reset()
-	if err := runMeshView(context.Background(), e, []string{"--repo", dir}); err != nil {
+	stdout, _, err = run(t, "mesh", "view", "--repo", dir)
+	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"1 nodes, 0 links", g.Nodes[0].Addr.Short(), "cpu%"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
 	}
 
 	if err := repo.RemoveAPIAddr(); err != nil {
 		t.Fatal(err)
 	}
-	if err := runMeshView(context.Background(), e, []string{"--repo", dir}); err == nil {
+	if _, _, err := run(t, "mesh", "view", "--repo", dir); err == nil {
 		t.Error("mesh view without a daemon succeeded")
 	}
 }
