@@ -9,6 +9,7 @@
 //	x0tta6bl4 config show [--repo DIR | --profile lan|wan|local]
 //	x0tta6bl4 devnet [--nodes N] [--duration D] [--json]
 //	x0tta6bl4 telemetry [--once] [--json] [--no-ebpf] [--interval D]
+//	x0tta6bl4 mesh view [--repo DIR] [--json]
 //
 // The repo defaults to $X0TTA6BL4_REPO, else ~/.x0tta6bl4. id and peers ask
 // the running daemon through the API address it writes into the repo.
