@@ -44,6 +44,16 @@
 //     /metrics (the node's own Prometheus registry: libp2p's metrics and
 //     the node's). Errors are {"error":"..."} with a matching status.
 //     Other packages add /v1/ routes with Handle.
+//   - Telemetry (Node.Telemetry, telemetry.go): every [telemetry] interval
+//     the node reads its host through a bpf.Collector shared by the
+//     process's nodes (one eBPF load per process, one reading per
+//     interval; each node picks its links out of it by its connections'
+//     addresses), adds the mesh's HELLO figures (LinkMeter), and gossips a
+//     protocols.Telemetry message on x0tta6bl4/telemetry/1. The topic
+//     validator rejects oversize, undecodable, forged-sender and stale
+//     messages (a topic score makes rejects count against the peer); the
+//     valid ones feed an overlay.View, served at GET /v1/mesh/view, and
+//     /metrics exports the figures.
 //
 // Services (the Service interface) start in the order added, after the
 // host, DHT and GossipSub are up, and close in reverse order before them.
