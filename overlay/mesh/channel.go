@@ -342,6 +342,30 @@ func NewChannel(cfg ChannelConfig, self protocols.Addr) (*Channel, error) {
 // session is up (an EventFailed reports it dropped if that never
 // happens).
 func (c *Channel) Send(now time.Time, dst protocols.Addr, plaintext []byte) error {
+	return c.send(now, dst, plaintext, nil)
+}
+
+// Room SendBuffer wants around a plaintext to seal it in place.
+const (
+	// Headroom is the channel header and the session frame header.
+	Headroom = HeaderSize + pqcsec.FrameHeaderSize
+	// Tailroom is the session frame's tag.
+	Tailroom = pqcsec.FrameTagSize
+)
+
+// SendBuffer is Send for a plaintext at buf[Headroom:], with at least
+// Tailroom bytes of spare capacity after it. The channel takes buf over
+// and, with a session up, seals the plaintext in place, sparing a copy.
+func (c *Channel) SendBuffer(now time.Time, dst protocols.Addr, buf []byte) error {
+	if len(buf) < Headroom || cap(buf)-len(buf) < Tailroom {
+		return fmt.Errorf("mesh: send buffer without room to seal in place")
+	}
+	return c.send(now, dst, buf[Headroom:], buf)
+}
+
+// send is Send; with owned set, plaintext lies in it at Headroom and
+// belongs to the channel.
+func (c *Channel) send(now time.Time, dst protocols.Addr, plaintext, owned []byte) error {
 	switch {
 	case len(plaintext) > MaxPlaintext:
 		return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(plaintext), MaxPlaintext)
@@ -355,7 +379,12 @@ func (c *Channel) Send(now time.Time, dst protocols.Addr, plaintext []byte) erro
 	p.active = now
 	defer c.schedule(now, p)
 	if s := p.send; s != nil {
-		err := c.seal(now, p, s, plaintext)
+		var err error
+		if owned != nil {
+			err = c.sealInPlace(now, p, s, owned)
+		} else {
+			err = c.seal(now, p, s, plaintext)
+		}
 		if err == nil {
 			c.rekeyIfDue(now, p)
 			return nil
@@ -373,7 +402,10 @@ func (c *Channel) Send(now time.Time, dst protocols.Addr, plaintext []byte) erro
 			return err
 		}
 	}
-	p.queue = append(p.queue, bytes.Clone(plaintext))
+	if owned == nil {
+		plaintext = bytes.Clone(plaintext)
+	}
+	p.queue = append(p.queue, plaintext)
 	p.queueBytes += len(plaintext)
 	c.queued += len(plaintext)
 	return nil
@@ -523,6 +555,19 @@ func (c *Channel) seal(now time.Time, p *peerState, s *session, plaintext []byte
 		return err
 	}
 	c.out(p.addr, msg)
+	c.stats.Sealed++
+	return nil
+}
+
+// sealInPlace seals the plaintext at buf[Headroom:] into buf.
+func (c *Channel) sealInPlace(now time.Time, p *peerState, s *session, buf []byte) error {
+	hdr := append(buf[:0], ChannelVersion, byte(KindData))
+	hdr = append(hdr, s.id[:]...)
+	frame, err := s.s.Seal(buf[HeaderSize:HeaderSize], buf[Headroom:], now)
+	if err != nil {
+		return err
+	}
+	c.out(p.addr, buf[:len(hdr)+len(frame)])
 	c.stats.Sealed++
 	return nil
 }

@@ -513,3 +513,27 @@ func TestChannelForgetsIdlePeers(t *testing.T) {
 		}
 	}
 }
+
+// TestChannelSendBuffer: plaintexts handed over in a buffer with room
+// arrive like copied ones, queued before the session and sealed in place
+// after it.
+func TestChannelSendBuffer(t *testing.T) {
+	net := newChanNet(t, 2, nil)
+	a, b := net.nodes[0], net.nodes[1]
+	buf := func(s string) []byte {
+		b := make([]byte, Headroom, Headroom+len(s)+Tailroom)
+		return append(b, s...)
+	}
+	for _, s := range []string{"queued", "in place"} {
+		if err := a.ch.SendBuffer(net.now, b.addr, buf(s)); err != nil {
+			t.Fatal(err)
+		}
+		net.settle()
+	}
+	if got := texts(b.got); !slices.Equal(got, []string{"queued", "in place"}) {
+		t.Errorf("B got %q", got)
+	}
+	if err := a.ch.SendBuffer(net.now, b.addr, []byte("no room")); err == nil {
+		t.Error("a buffer without headroom was taken")
+	}
+}

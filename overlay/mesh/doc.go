@@ -60,7 +60,12 @@
 // may use twice the frames and a quarter more bytes, so HELLOs, RREPs and
 // RERRs still pass a queue full of DATA. Local senders get backpressure
 // instead of drops: Send waits while the first hop's queue holds more
-// than QueueBytes/2 bytes not yet written, until it falls to a quarter.
+// than half its bytes or frames not yet written, until it falls to a
+// quarter. Relays pass the pressure upstream: while the link a DATA
+// frame was forwarded on is over half full, the link it came from is not
+// read (for at most a HELLO interval at a time, so that the neighbor is
+// not declared dead), and the stream's flow control holds the sender
+// back.
 //
 // Observation: SetTracer installs a Tracer that sees every frame in and
 // out, every drop and every engine and channel event; LinkStats gives the

@@ -31,14 +31,21 @@ type link struct {
 
 	// Owner only.
 	parked    []*sendReq // sends waiting for the queue to drain
+	pausedBy  []*link    // links whose reading waits for this queue to drain
 	deadSince time.Time  // when the engine declared the neighbor dead, zero if alive
 
-	mu     sync.Mutex
-	q      [][]byte
-	qBytes int // queued and not yet written
-	closed bool
-	wake   chan struct{}
-	done   chan struct{}
+	// paused stops the reader before its next frame (hop-by-hop
+	// backpressure); resume wakes it.
+	paused atomic.Bool
+	resume chan struct{}
+
+	mu      sync.Mutex
+	q       [][]byte
+	qBytes  int // queued and not yet written
+	qFrames int // likewise, in frames
+	closed  bool
+	wake    chan struct{}
+	done    chan struct{}
 
 	wantDrain atomic.Bool // the owner has parked sends on this link
 }
@@ -46,7 +53,7 @@ type link struct {
 func newLink(m *Router, p peer.ID, s network.Stream, outbound bool, now time.Time) *link {
 	return &link{
 		m: m, addr: protocols.AddrFromPeerID([]byte(p)), peer: p, s: s, outbound: outbound, opened: now,
-		wake: make(chan struct{}, 1), done: make(chan struct{}),
+		wake: make(chan struct{}, 1), done: make(chan struct{}), resume: make(chan struct{}, 1),
 	}
 }
 
@@ -58,12 +65,13 @@ func (l *link) enqueue(frame []byte, typ protocols.Type) bool {
 		maxFrames, maxBytes = 2*maxFrames, maxBytes+maxBytes/4
 	}
 	l.mu.Lock()
-	if l.closed || len(l.q) >= maxFrames || l.qBytes+len(frame) > maxBytes {
+	if l.closed || l.qFrames >= maxFrames || l.qBytes+len(frame) > maxBytes {
 		l.mu.Unlock()
 		return false
 	}
 	l.q = append(l.q, frame)
 	l.qBytes += len(frame)
+	l.qFrames++
 	l.mu.Unlock()
 	wakeup(l.wake)
 	return true
@@ -73,7 +81,7 @@ func (l *link) enqueue(frame []byte, typ protocols.Type) bool {
 func (l *link) congested() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.qBytes > l.m.cfg.QueueBytes/2
+	return l.qBytes > l.m.cfg.QueueBytes/2 || l.qFrames > l.m.cfg.QueueFrames/2
 }
 
 func (l *link) queued() int {
@@ -139,7 +147,8 @@ func (l *link) writeLoop() {
 		}
 		l.mu.Lock()
 		l.qBytes -= n
-		drained := l.qBytes <= l.m.cfg.QueueBytes/4
+		l.qFrames -= len(batch)
+		drained := l.qBytes <= l.m.cfg.QueueBytes/4 && l.qFrames <= l.m.cfg.QueueFrames/4
 		l.mu.Unlock()
 		if drained && l.wantDrain.CompareAndSwap(true, false) {
 			select {
@@ -158,7 +167,11 @@ func (l *link) writeLoop() {
 // the sender back.
 func (l *link) readLoop() {
 	br := bufio.NewReaderSize(l.s, 16<<10)
+	maxPause := l.m.cfg.Routing.HelloInterval
 	for {
+		if l.paused.Load() && !l.waitResume(maxPause) {
+			return
+		}
 		n, err := readLength(br)
 		var in inFrame
 		if err == nil {
@@ -188,6 +201,24 @@ func (l *link) readLoop() {
 			return
 		}
 	}
+}
+
+// waitResume waits while the owner keeps the link paused, but at most
+// maxPause (a HELLO interval): a neighbor whose frames stay unread
+// longer would be declared dead. false if the link closed.
+func (l *link) waitResume(maxPause time.Duration) bool {
+	t := time.NewTimer(maxPause)
+	defer t.Stop()
+	for l.paused.Load() {
+		select {
+		case <-l.resume:
+		case <-t.C:
+			l.paused.Store(false)
+		case <-l.done:
+			return false
+		}
+	}
+	return true
 }
 
 // smallFrame is the size up to which a frame read gets a buffer of its
@@ -516,6 +547,7 @@ func (m *Router) closeLink(now time.Time, l *link, rerun bool) {
 	m.trace(TraceEvent{Kind: TraceLinkDown, Peer: l.addr, Outbound: l.outbound})
 	m.log.Debug("mesh link down", "peer", l.peer)
 	m.engine.LinkDown(now, l.addr)
+	m.resumeReaders(l)
 	parked := l.parked
 	l.parked = nil
 	for _, r := range parked {

@@ -71,8 +71,10 @@ type Config struct {
 	// frames or would exceed QueueBytes; routing frames may use twice
 	// the frames and a quarter more bytes, so HELLOs and route replies
 	// still pass a queue full of DATA. Send waits (backpressure) while
-	// the first hop's queue holds more than QueueBytes/2 bytes not yet
-	// written to the stream (defaults 1024 frames, 4 MiB).
+	// the first hop's queue holds more than half of either not yet
+	// written to the stream, and a relay stops reading the link DATA
+	// comes from while the link it goes to is that full (defaults 1024
+	// frames, 4 MiB).
 	QueueFrames int
 	QueueBytes  int
 	// StaleLink is how long a neighbor the engine declared dead (HELLO
@@ -217,7 +219,7 @@ func New(h host.Host, cfg Config) (*Router, error) {
 		cands:    map[peer.ID]*candidate{},
 		peerOf:   map[protocols.Addr]peer.ID{self: h.ID()},
 		pings:    map[uint64]*pingWait{},
-		frames:   make(chan inFrame, 256),
+		frames:   make(chan inFrame, 16),
 		events:   make(chan any, 64),
 		requests: make(chan request, 64),
 		drained:  make(chan *link, 16),
@@ -416,7 +418,9 @@ func (m *Router) Send(ctx context.Context, dst peer.ID, payload []byte) error {
 	if err := dst.Validate(); err != nil {
 		return fmt.Errorf("mesh: send to %q: %w", dst, err)
 	}
-	pt, _ := AppendPlaintext(make([]byte, 0, 1+len(payload)), Plaintext{Kind: AppMessage, Payload: payload})
+	// The plaintext is built where the channel seals it in place.
+	pt := make([]byte, Headroom, Headroom+1+len(payload)+Tailroom)
+	pt, _ = AppendPlaintext(pt, Plaintext{Kind: AppMessage, Payload: payload})
 	r := &sendReq{ctx: ctx, dst: dst, addr: protocols.AddrFromPeerID([]byte(dst)), pt: pt, reply: make(chan error, 1)}
 	if err := m.submit(ctx, func(now time.Time) { m.onSend(now, r) }); err != nil {
 		return err
@@ -436,7 +440,7 @@ type sendReq struct {
 	ctx   context.Context
 	dst   peer.ID
 	addr  protocols.Addr
-	pt    []byte
+	pt    []byte // the plaintext at pt[Headroom:], room to seal in place
 	reply chan error
 }
 
@@ -448,7 +452,7 @@ func (m *Router) onSend(now time.Time, r *sendReq) {
 		return
 	}
 	if r.addr == m.self {
-		if p, err := ParsePlaintext(r.pt); err == nil && p.Kind == AppMessage {
+		if p, err := ParsePlaintext(r.pt[Headroom:]); err == nil && p.Kind == AppMessage {
 			m.publish(Message{From: r.dst, Payload: p.Payload, Received: now})
 		}
 		r.reply <- nil
@@ -466,7 +470,7 @@ func (m *Router) onSend(now time.Time, r *sendReq) {
 			return
 		}
 	}
-	r.reply <- m.channel.Send(now, r.addr, r.pt)
+	r.reply <- m.channel.SendBuffer(now, r.addr, r.pt)
 }
 
 // learn remembers the peer ID behind a mesh address, for handshakes and
@@ -687,6 +691,7 @@ func (m *Router) run(ctx context.Context) {
 			return
 		case in := <-m.frames:
 			m.onFrame(in)
+			m.drainFrames()
 		case ev := <-m.events:
 			m.onEvent(time.Now(), ev)
 		case r := <-m.requests:
@@ -714,6 +719,23 @@ func (m *Router) run(ctx context.Context) {
 			} else {
 				timer.Reset(next.Sub(now))
 			}
+		}
+	}
+}
+
+// maxBatch bounds the frames the owner takes in one go before it
+// carries out Ready and looks at its other inputs.
+const maxBatch = 64
+
+// drainFrames steps the frames already waiting, so that their output goes
+// to the links in one batch.
+func (m *Router) drainFrames() {
+	for range maxBatch - 1 {
+		select {
+		case in := <-m.frames:
+			m.onFrame(in)
+		default:
+			return
 		}
 	}
 }
@@ -804,6 +826,38 @@ func (m *Router) onFrame(in inFrame) {
 		return
 	}
 	m.st.framesIn[in.frame[1]]++
+	if protocols.Type(in.frame[1]) == protocols.TypeData {
+		m.flush(in.at) // queue what the frame made before judging congestion
+		m.backpressure(in.l, protocols.Addr(in.frame[20:36]))
+	}
+}
+
+// backpressure pauses reading from in while the link that DATA from it
+// to dst is forwarded on is congested, so that a relay slows its
+// upstream down (through the stream's flow control) instead of dropping.
+func (m *Router) backpressure(in *link, dst protocols.Addr) {
+	if dst == m.self || in.paused.Load() {
+		return
+	}
+	next, ok := m.engine.NextHop(dst)
+	if !ok {
+		return
+	}
+	if out := m.links[next]; out != nil && out != in && out.congested() {
+		in.paused.Store(true)
+		out.pausedBy = append(out.pausedBy, in)
+		out.wantDrain.Store(true)
+	}
+}
+
+// resumeReaders lets the links paused by l read again.
+func (m *Router) resumeReaders(l *link) {
+	for _, in := range l.pausedBy {
+		in.paused.Store(false)
+		wakeup(in.resume)
+	}
+	clear(l.pausedBy)
+	l.pausedBy = l.pausedBy[:0]
 }
 
 func (m *Router) onDelivery(now time.Time, d Delivery) {
@@ -861,6 +915,7 @@ func (m *Router) onEngineEvent(now time.Time, ev overlay.Event) {
 
 // onDrained runs the sends parked on l now that its queue has drained.
 func (m *Router) onDrained(now time.Time, l *link) {
+	m.resumeReaders(l)
 	parked := l.parked
 	l.parked = nil
 	for _, r := range parked {

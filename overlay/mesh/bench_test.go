@@ -1,0 +1,205 @@
+package mesh
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
+)
+
+// benchProtocol carries the direct-stream baseline.
+const benchProtocol = protocol.ID("/x0tta6bl4/bench/1.0.0")
+
+// benchLine is four hosts A-B-C-D in a line for the mesh, plus a direct
+// libp2p connection A-D that the mesh may not use (A and D refuse each
+// other as neighbors), for the baseline between the same two hosts.
+func benchLine(b *testing.B) *testMesh {
+	b.Helper()
+	edges := append(lineEdges(4), [2]int{0, 3})
+	tm := startMesh(b, 4, edges, func(i int, c *Config, peers []peer.ID) {
+		if i == 0 || i == 3 {
+			other := peers[3-i]
+			c.Admit = func(_ context.Context, p peer.ID) error {
+				if p == other {
+					return &pqcsec.DeniedError{Action: pqcsec.ActionRelay}
+				}
+				return nil
+			}
+		}
+	})
+	tm.waitNeighbors([]int{1, 2, 2, 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := 1; i < 4; i++ {
+		if _, err := tm.routers[0].Ping(ctx, tm.hosts[i].ID()); err != nil {
+			b.Fatalf("ping node %d: %v", i, err)
+		}
+	}
+	return tm
+}
+
+// BenchmarkThroughput sends b.N payloads from A to D, through the mesh
+// (3 hops, end-to-end sealed) and, as the baseline, over one direct
+// libp2p stream framed the same way. MB/s is payload bytes delivered.
+func BenchmarkThroughput(b *testing.B) {
+	tm := benchLine(b)
+	a, d := tm.hosts[0], tm.hosts[3]
+	var direct atomic.Int64 // payload frames received on the direct stream
+	d.SetStreamHandler(benchProtocol, func(s network.Stream) {
+		br := bufio.NewReaderSize(s, 64<<10)
+		buf := make([]byte, 0, 64<<10)
+		for {
+			f, err := ReadFrame(br, buf)
+			if err != nil {
+				_ = s.Reset()
+				return
+			}
+			buf = f[:0]
+			direct.Add(1)
+		}
+	})
+	defer d.RemoveStreamHandler(benchProtocol)
+	msgs, cancel := tm.routers[3].Subscribe(1 << 16)
+	defer cancel()
+
+	for _, size := range []int{1 << 10, 16 << 10, 60 << 10} {
+		payload := make([]byte, size)
+		b.Run(fmt.Sprintf("path=direct/size=%d", size), func(b *testing.B) {
+			s, err := a.NewStream(context.Background(), d.ID(), benchProtocol)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			bw := bufio.NewWriterSize(s, 64<<10)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			start := direct.Load()
+			var f []byte
+			cpu0 := cpuNow()
+			b.ResetTimer()
+			for range b.N {
+				f, _ = AppendFrame(f[:0], payload)
+				if _, err := bw.Write(f); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := bw.Flush(); err != nil {
+				b.Fatal(err)
+			}
+			waitCount(b, func() int64 { return direct.Load() - start }, int64(b.N))
+			b.StopTimer()
+			reportCPU(b, cpuNow()-cpu0, size)
+		})
+		b.Run(fmt.Sprintf("path=mesh-3-hops/size=%d", size), func(b *testing.B) {
+			ctx := context.Background()
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			var got atomic.Int64
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for got.Load() < int64(b.N) {
+					select {
+					case <-msgs:
+						got.Add(1)
+					case <-time.After(5 * time.Second):
+						return
+					}
+				}
+			}()
+			cpu0 := cpuNow()
+			b.ResetTimer()
+			for range b.N {
+				if err := tm.routers[0].Send(ctx, d.ID(), payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+			<-done
+			b.StopTimer()
+			reportCPU(b, cpuNow()-cpu0, size)
+			if n := got.Load(); n < int64(b.N) {
+				for i, r := range tm.routers {
+					st, _ := r.Stats(ctx)
+					b.Logf("node %d: queue drops %v, engine drops %v, no link %d, channel %+v", i, st.QueueDrops, st.Engine.Dropped, st.NoLink, st.Channel)
+				}
+				b.Fatalf("%d of %d delivered", n, b.N)
+			}
+		})
+	}
+}
+
+// reportCPU reports the process's CPU time per payload byte, every host
+// and thread included: a figure the machine's other load skews far less
+// than MB/s.
+func reportCPU(b *testing.B, cpu time.Duration, size int) {
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/float64(size), "cpu-ns/B")
+}
+
+// waitCount waits until count() reaches n.
+func waitCount(b *testing.B, count func() int64, n int64) {
+	deadline := time.Now().Add(30 * time.Second)
+	for count() < n {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d received", count(), n)
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
+// BenchmarkLatency measures round trips from A: a ping over the mesh to
+// the node 1, 2 and 3 hops away (sessions up, routes known), and as the
+// baseline a 1-byte echo over a direct stream A-D. The per-hop figure is
+// the growth of the round trip per hop, halved: what one hop adds one
+// way.
+func BenchmarkLatency(b *testing.B) {
+	tm := benchLine(b)
+	a, d := tm.hosts[0], tm.hosts[3]
+	d.SetStreamHandler(benchProtocol, func(s network.Stream) {
+		_, _ = io.Copy(s, s)
+		_ = s.Close()
+	})
+	defer d.RemoveStreamHandler(benchProtocol)
+	b.Run("path=direct-echo", func(b *testing.B) {
+		s, err := a.NewStream(context.Background(), d.ID(), benchProtocol)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Reset()
+		one := []byte{1}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			if _, err := s.Write(one); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(s, one); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for hops := 1; hops <= 3; hops++ {
+		b.Run(fmt.Sprintf("path=mesh-ping/hops=%d", hops), func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				res, err := tm.routers[0].Ping(ctx, tm.hosts[hops].ID())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Hops != hops {
+					b.Fatalf("ping took %d hops, want %d", res.Hops, hops)
+				}
+			}
+		})
+	}
+}
