@@ -45,6 +45,7 @@ type queued struct {
 func (e *Engine) startDiscovery(now instant, dst protocols.Addr, why Reason) *discovery {
 	d := &discovery{dst: dst, reason: why}
 	e.disc[dst] = d
+	e.ndisc++
 	e.event(Event{Kind: EventDiscovery, Reason: why, Peer: dst})
 	e.nextAttempt(now, d)
 	return d
@@ -140,6 +141,7 @@ func (e *Engine) discoveryTimeout(now instant, d *discovery) {
 // It runs inside offer, right after r was installed.
 func (e *Engine) discoveryDone(now instant, d *discovery, r *route) {
 	delete(e.disc, d.dst)
+	e.ndisc--
 	d.timerAt = 0 // its queued timer, if any, is now stale
 	e.stats.Queued -= len(d.queue)
 	for _, q := range d.queue {
@@ -155,6 +157,7 @@ func (e *Engine) discoveryDone(now instant, d *discovery, r *route) {
 // failed local repair reports the destination to the route's precursors.
 func (e *Engine) discoveryFailed(now instant, d *discovery) {
 	delete(e.disc, d.dst)
+	e.ndisc--
 	d.timerAt = 0 // its queued timer, if any, is now stale
 	e.queued -= d.qbytes
 	e.stats.Queued -= len(d.queue)

@@ -31,6 +31,8 @@
 //	...
 //	e.LinkUp(now, nbr)                     // a neighbor's stream opened
 //	err = e.Step(now, nbr, frame)          // a frame arrived from it
+//	l := e.Link(nbr)                       // or keep a handle with the stream
+//	err = e.StepLink(now, l, frame)        // and skip the lookup
 //	err = e.Send(now, dst, payload)        // the application sends
 //	e.Tick(now)                            // timers (at e.NextDeadline())
 //	for e.HasReady() {
@@ -50,7 +52,8 @@
 //     example the peer restarted); the engine then forgets what it
 //     learned through the old link. Which connected peers become
 //     neighbors, and how many, is the caller's policy.
-//  2. Pass every frame received from a neighbor to Step with the time of
+//  2. Pass every frame received from a neighbor to Step (or StepLink,
+//     with the handle Link returned after LinkUp) with the time of
 //     receipt, in the order received on that link. Step rejects malformed
 //     frames with a *protocols.FrameError and frames from non-neighbors
 //     with ErrNotNeighbor, without changing state; the caller may count

@@ -33,6 +33,26 @@ var (
 // no goroutines, clock or I/O of its own. See the package documentation
 // for the caller's duties. An Engine is not safe for concurrent use.
 type Engine struct {
+	// What every frame and every HELLO round touches comes first and
+	// together: with thousands of engines in one process (the twin),
+	// each further cache line an input reads is a miss.
+	nbrs    neighborTable
+	base    time.Time // the time.Time of instant 0 (see Engine.at)
+	helloAt instant   // queued deadline of the next HELLO round
+	liveAt  instant   // queued deadline of a liveness check between rounds
+	timers  timerQueue
+	ready   Ready
+	seenQ   seenQueue
+	arena   arena
+	hasBase bool
+	// Copies of the Config fields a HELLO needs.
+	helloInterval, allowedLoss, hopCost, nodeTraversal, activeRoute, myRoute time.Duration
+	// avoidList is the avoid list in address order, for RREQs.
+	avoidList []protocols.Addr
+	ndisc     int // len(disc)
+	// frames counts frames by packet type, for Stats.
+	frames [6]frameCount
+
 	cfg      Config
 	self     protocols.Addr
 	rng      *rand.Rand
@@ -40,42 +60,31 @@ type Engine struct {
 	seq      uint32 // own destination sequence number
 	rreqID   uint32
 
-	nbrs   neighborTable
 	routes map[protocols.Addr]*route
 	seen   map[seenKey]seenRREQ
 	disc   map[protocols.Addr]*discovery
 	queued int // payload bytes buffered across discoveries
 	avoid  map[protocols.Addr]struct{}
-	// avoidList is the avoid list in address order, for RREQs.
-	avoidList []protocols.Addr
 
-	// base is the time.Time of instant 0 (see Engine.at).
-	base    time.Time
-	hasBase bool
-
-	timers    timerQueue
-	seenQ     seenQueue
-	helloAt   instant // queued deadline of the next HELLO round
-	liveAt    instant // queued deadline of a liveness check between rounds
 	rerrAt    instant // queued deadline of the next RERR token
 	rerrCount int     // RERR entries waiting on neighbors
 	rreqLimit limiter
 	fwdLimit  limiter
 	rerrLimit limiter
 
-	ready Ready
-	arena arena
-	stats Stats
+	stats Stats // all but the frame counts
 
 	// Decoders reused by Step, so that decoding does not allocate.
-	data  protocols.Data
-	rreq  protocols.RREQ
-	rrep  protocols.RREP
-	rerr  protocols.RERR
-	hello protocols.Hello
+	data protocols.Data
+	rreq protocols.RREQ
+	rrep protocols.RREP
+	rerr protocols.RERR
 	// scratch holds routes being visited in address order.
 	scratch []*route
 }
+
+// frameCount counts the frames of one packet type.
+type frameCount struct{ sent, received, sentBytes, receivedBytes uint64 }
 
 // NewEngine returns the engine of the node whose address is self. rng
 // supplies HELLO jitter, the HELLO instance and the first RREQ ID; seed it
@@ -92,19 +101,25 @@ func NewEngine(cfg Config, self protocols.Addr, rng *rand.Rand) (*Engine, error)
 		return nil, fmt.Errorf("%w: nil rng", ErrInvalidConfig)
 	}
 	return &Engine{
-		cfg:       cfg,
-		self:      self,
-		rng:       rng,
-		instance:  rng.Uint32(),
-		seq:       1,
-		rreqID:    rng.Uint32(),
-		routes:    make(map[protocols.Addr]*route),
-		seen:      make(map[seenKey]seenRREQ),
-		disc:      make(map[protocols.Addr]*discovery),
-		avoid:     make(map[protocols.Addr]struct{}),
-		rreqLimit: newLimiter(cfg.RREQRateLimit, cfg.RREQBurst),
-		fwdLimit:  newLimiter(cfg.ForwardRateLimit, cfg.ForwardBurst),
-		rerrLimit: newLimiter(cfg.RERRRateLimit, cfg.RERRBurst),
+		helloInterval: cfg.HelloInterval,
+		allowedLoss:   time.Duration(cfg.AllowedHelloLoss),
+		hopCost:       cfg.HopCost,
+		nodeTraversal: cfg.NodeTraversalTime,
+		activeRoute:   cfg.ActiveRouteTimeout,
+		myRoute:       cfg.MyRouteTimeout,
+		cfg:           cfg,
+		self:          self,
+		rng:           rng,
+		instance:      rng.Uint32(),
+		seq:           1,
+		rreqID:        rng.Uint32(),
+		routes:        make(map[protocols.Addr]*route),
+		seen:          make(map[seenKey]seenRREQ),
+		disc:          make(map[protocols.Addr]*discovery),
+		avoid:         make(map[protocols.Addr]struct{}),
+		rreqLimit:     newLimiter(cfg.RREQRateLimit, cfg.RREQBurst),
+		fwdLimit:      newLimiter(cfg.ForwardRateLimit, cfg.ForwardBurst),
+		rerrLimit:     newLimiter(cfg.RERRRateLimit, cfg.RERRBurst),
 	}, nil
 }
 
@@ -127,6 +142,26 @@ func (e *Engine) Step(when time.Time, from protocols.Addr, frame []byte) error {
 	if n == nil {
 		return fmt.Errorf("%w: %s", ErrNotNeighbor, from.Short())
 	}
+	return e.step(when, n, frame)
+}
+
+// StepLink is Step for the neighbor whose handle Link returned, without
+// looking it up: a driver that keeps the handle with the link's stream
+// saves a table lookup per frame. A handle from before the neighbor's
+// LinkDown, or from another engine, gets ErrNotNeighbor.
+func (e *Engine) StepLink(when time.Time, l *Link, frame []byte) error {
+	n := (*neighbor)(l)
+	if n == nil || n.owner != e {
+		var addr protocols.Addr
+		if n != nil {
+			addr = n.addr
+		}
+		return fmt.Errorf("%w: %s", ErrNotNeighbor, addr.Short())
+	}
+	return e.step(when, n, frame)
+}
+
+func (e *Engine) step(when time.Time, n *neighbor, frame []byte) error {
 	typ, err := protocols.PeekType(frame)
 	if err != nil {
 		e.stats.DecodeErrors++
@@ -155,16 +190,18 @@ func (e *Engine) Step(when time.Time, from protocols.Addr, frame []byte) error {
 			e.stepRERR(now, n, &e.rerr)
 		}
 	case protocols.TypeHello:
-		if err = e.hello.Decode(frame); err == nil {
-			e.stepHello(now, n, &e.hello)
+		var h protocols.Hello
+		if err = h.Decode(frame); err == nil {
+			e.stepHello(now, n, &h)
 		}
 	}
 	if err != nil {
 		e.stats.DecodeErrors++
 		return err
 	}
-	e.stats.Received[typ]++
-	e.stats.ReceivedBytes[typ] += uint64(len(frame))
+	c := &e.frames[typ]
+	c.received++
+	c.receivedBytes += uint64(len(frame))
 	return nil
 }
 
@@ -361,7 +398,13 @@ func (e *Engine) Neighbors() []NeighborInfo {
 }
 
 // Stats returns the engine's counters.
-func (e *Engine) Stats() Stats { return e.stats }
+func (e *Engine) Stats() Stats {
+	st := e.stats
+	for t, c := range e.frames {
+		st.Sent[t], st.Received[t], st.SentBytes[t], st.ReceivedBytes[t] = c.sent, c.received, c.sentBytes, c.receivedBytes
+	}
+	return st
+}
 
 // event appends an event to Ready.
 func (e *Engine) event(ev Event) { e.ready.Events = append(e.ready.Events, ev) }
@@ -369,8 +412,9 @@ func (e *Engine) event(ev Event) { e.ready.Events = append(e.ready.Events, ev) }
 // out appends a frame for one neighbor to Ready.
 func (e *Engine) out(to protocols.Addr, typ protocols.Type, frame []byte) {
 	e.ready.Messages = append(e.ready.Messages, Outbound{To: to, Frame: frame})
-	e.stats.Sent[typ]++
-	e.stats.SentBytes[typ] += uint64(len(frame))
+	c := &e.frames[typ]
+	c.sent++
+	c.sentBytes += uint64(len(frame))
 }
 
 // deliver hands a payload to the local application.

@@ -97,6 +97,73 @@ func TestStepErrors(t *testing.T) {
 	}
 }
 
+// TestStepLink checks the handle path: StepLink gives what Step gives for
+// the same frames, a handle survives a second LinkUp (a restart), and a
+// handle after LinkDown, from another engine or nil is refused.
+func TestStepLink(t *testing.T) {
+	nbr := overlaytest.AddrOf(2)
+	byAddr, byLink := newEngine(t, overlay.DefaultLANConfig(), 1), newEngine(t, overlay.DefaultLANConfig(), 1)
+	other := newEngine(t, overlay.DefaultLANConfig(), 3)
+	for _, e := range []*overlay.Engine{byAddr, byLink, other} {
+		e.LinkUp(t0, nbr)
+		e.Advance()
+	}
+	l := byLink.Link(nbr)
+	if l == nil || byLink.Link(overlaytest.AddrOf(9)) != nil {
+		t.Fatalf("Link(neighbor) = %p, Link(stranger) = %p", l, byLink.Link(overlaytest.AddrOf(9)))
+	}
+	for i := range uint32(20) {
+		now := t0.Add(time.Duration(i) * 100 * time.Millisecond)
+		f, _ := (&protocols.Hello{Interval: 250 * time.Millisecond, Instance: 5, Seq: i + 1, NodeSeq: 1}).MarshalBinary()
+		if i == 10 { // the link is re-established: the handle stays
+			byAddr.LinkUp(now, nbr)
+			byLink.LinkUp(now, nbr)
+		}
+		errA, errL := byAddr.Step(now, nbr, f), byLink.StepLink(now, l, f)
+		if errA != nil || errL != nil {
+			t.Fatalf("HELLO %d: Step = %v, StepLink = %v", i, errA, errL)
+		}
+		if a, b := fmt.Sprint(byAddr.Ready()), fmt.Sprint(byLink.Ready()); a != b {
+			t.Fatalf("HELLO %d: Step gives %s, StepLink %s", i, a, b)
+		}
+		byAddr.Advance()
+		byLink.Advance()
+		byAddr.Tick(now)
+		byLink.Tick(now)
+		byAddr.Advance()
+		byLink.Advance()
+	}
+	if a, b := byAddr.Stats(), byLink.Stats(); a != b {
+		t.Fatalf("stats differ: Step %+v, StepLink %+v", a, b)
+	}
+	hello, _ := (&protocols.Hello{Interval: time.Second, Instance: 5, Seq: 99}).MarshalBinary()
+	stale := byLink.Link(nbr)
+	byLink.LinkDown(t0, nbr)
+	byLink.LinkUp(t0, nbr) // a new link: the old handle stays stale
+	byLink.Advance()
+	tests := []struct {
+		name string
+		e    *overlay.Engine
+		l    *overlay.Link
+	}{
+		{"nil handle", byLink, nil},
+		{"after LinkDown", byLink, stale},
+		{"another engine's", byLink, other.Link(nbr)},
+	}
+	for _, tt := range tests {
+		before := tt.e.Stats()
+		if err := tt.e.StepLink(t0, tt.l, hello); !errors.Is(err, overlay.ErrNotNeighbor) {
+			t.Errorf("%s: StepLink = %v, want ErrNotNeighbor", tt.name, err)
+		}
+		if tt.e.HasReady() || tt.e.Stats() != before {
+			t.Errorf("%s: a refused frame changed the engine", tt.name)
+		}
+	}
+	if err := byLink.StepLink(t0, byLink.Link(nbr), hello); err != nil {
+		t.Errorf("fresh handle after the new LinkUp: %v", err)
+	}
+}
+
 func TestSendErrors(t *testing.T) {
 	cfg := overlay.DefaultLANConfig()
 	cfg.MaxQueuedPerDestination = 3

@@ -20,6 +20,7 @@ const sentRing = 8
 // come first, so that receiving one reads as few cache lines as it can.
 type neighbor struct {
 	addr      protocols.Addr
+	owner     *Engine       // nil once the link is down: a stale Link handle
 	lastHeard instant       // last valid frame of any type
 	interval  time.Duration // the neighbor's advertised HELLO interval, 0 until its first HELLO
 
@@ -65,7 +66,7 @@ func (e *Engine) heard(now instant, n *neighbor) {
 
 // liveness returns how long n may stay silent before it is declared dead.
 func (e *Engine) liveness(n *neighbor) time.Duration {
-	return time.Duration(e.cfg.AllowedHelloLoss) * max(e.cfg.HelloInterval, n.interval)
+	return e.allowedLoss * max(e.helloInterval, n.interval)
 }
 
 // deadline returns when n is declared dead unless heard before.
@@ -108,6 +109,15 @@ func (e *Engine) checkLiveness(now instant) instant {
 	return next
 }
 
+// Link is the engine's handle on one neighbor link, for StepLink. It is
+// valid from the LinkUp that created the link until its LinkDown; a
+// LinkUp for a neighbor that is up keeps the handle.
+type Link neighbor
+
+// Link returns the handle on the link to nbr, nil if nbr is not a
+// neighbor.
+func (e *Engine) Link(nbr protocols.Addr) *Link { return (*Link)(e.nbrs.get(nbr)) }
+
 // LinkUp tells the engine that the transport link to nbr is up. The
 // engine sends it a HELLO at once. LinkUp for a neighbor that is already
 // up means the link was re-established (the peer may have restarted):
@@ -122,7 +132,7 @@ func (e *Engine) LinkUp(when time.Time, nbr protocols.Addr) {
 		e.resetLink(now, n)
 		e.event(Event{Kind: EventLinkUp, Reason: ReasonRestart, Peer: nbr})
 	} else {
-		n = &neighbor{addr: nbr}
+		n = &neighbor{addr: nbr, owner: e}
 		e.nbrs.add(n)
 		e.event(Event{Kind: EventLinkUp, Reason: ReasonTransport, Peer: nbr})
 	}
@@ -143,6 +153,7 @@ func (e *Engine) LinkDown(when time.Time, nbr protocols.Addr) {
 	}
 	now := e.at(when)
 	e.nbrs.remove(n)
+	n.owner = nil
 	e.rerrCount -= len(n.rerr)
 	e.event(Event{Kind: EventLinkDown, Reason: ReasonTransport, Peer: nbr})
 	if n.alive {
@@ -157,13 +168,13 @@ func (e *Engine) resetLink(now instant, n *neighbor) {
 		e.breakLink(now, n.addr)
 	}
 	*n = neighbor{
-		addr: n.addr, alive: n.alive, lastHeard: n.lastHeard,
+		addr: n.addr, owner: n.owner, alive: n.alive, lastHeard: n.lastHeard,
 		outSeq: n.outSeq, rerr: n.rerr,
 	}
 }
 
 func (e *Engine) armHello(now instant) {
-	iv := e.cfg.HelloInterval
+	iv := e.helloInterval
 	jitter := time.Duration(e.rng.Int64N(int64(iv/8) + 1))
 	e.timers.arm(&e.helloAt, now.after(iv-jitter), timer{kind: timerHello})
 }
@@ -188,7 +199,7 @@ func (e *Engine) sendHello(now instant, n *neighbor) {
 		n.outSeq = 1
 	}
 	h := protocols.Hello{
-		Interval: e.cfg.HelloInterval,
+		Interval: e.helloInterval,
 		Instance: e.instance,
 		Seq:      n.outSeq,
 		NodeSeq:  e.seq,
@@ -270,7 +281,7 @@ func (e *Engine) stepHello(now instant, n *neighbor, h *protocols.Hello) {
 	if r == nil {
 		r = e.routes[n.addr]
 	}
-	n.route = e.offerTo(now, r, n.addr, n.addr, 1, h.NodeSeq, e.linkCost(n), e.cfg.ActiveRouteTimeout, ReasonHello)
+	n.route = e.offerTo(now, r, n.addr, n.addr, 1, h.NodeSeq, e.linkCost(n), e.activeRoute, ReasonHello)
 }
 
 // updateCost recomputes n's link cost from its measurements:
@@ -280,9 +291,9 @@ func (e *Engine) stepHello(now instant, n *neighbor, h *protocols.Hello) {
 func (e *Engine) updateCost(n *neighbor) {
 	rtt := n.srtt
 	if !n.hasRTT {
-		rtt = 2 * e.cfg.NodeTraversalTime
+		rtt = 2 * e.nodeTraversal
 	}
-	base := uint64((rtt/2 + e.cfg.HopCost) / time.Microsecond)
+	base := uint64((rtt/2 + e.hopCost) / time.Microsecond)
 	num, den := uint64(1), uint64(1)
 	if n.outWindow > 0 {
 		num *= uint64(n.outWindow)
@@ -305,7 +316,7 @@ func (e *Engine) updateCost(n *neighbor) {
 // avoid penalty.
 func (e *Engine) linkCost(n *neighbor) uint32 {
 	c := n.cost
-	if len(e.avoid) == 0 {
+	if len(e.avoidList) == 0 {
 		return c
 	}
 	if _, ok := e.avoid[n.addr]; ok {

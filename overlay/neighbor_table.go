@@ -10,13 +10,13 @@ import (
 // neighborTable holds the neighbor links in the order they came up (for
 // deterministic broadcasts) and finds one by address. Every frame a node
 // receives starts with that lookup, so it is an open-addressing table of
-// list positions, linear probing, at most half full: one small array
-// probed, where a Go map keyed by 16-byte addresses touches several
-// structures. A removal rebuilds the index, which is as cheap as the
-// list shift it follows.
+// the neighbors, linear probing, at most half full: one small array
+// probed, then the neighbor itself, where a Go map keyed by 16-byte
+// addresses touches several structures. A removal rebuilds the index,
+// which is as cheap as the list shift it follows.
 type neighborTable struct {
 	list  []*neighbor
-	slots []int32 // position in list + 1, 0 when empty; len a power of two
+	slots []*neighbor // nil when empty; len a power of two
 }
 
 // slot returns where a's probe sequence starts. Addresses are hash
@@ -35,11 +35,8 @@ func (t *neighborTable) get(a protocols.Addr) *neighbor {
 	}
 	mask := len(t.slots) - 1
 	for k := t.slot(a); ; k = (k + 1) & mask {
-		v := t.slots[k]
-		if v == 0 {
-			return nil
-		}
-		if n := t.list[v-1]; n.addr == a {
+		n := t.slots[k]
+		if n == nil || n.addr == a {
 			return n
 		}
 	}
@@ -52,7 +49,7 @@ func (t *neighborTable) add(n *neighbor) {
 		t.reindex()
 		return
 	}
-	t.place(len(t.list) - 1)
+	t.place(n)
 }
 
 // remove deletes n from the table, keeping the order of the others.
@@ -70,20 +67,20 @@ func (t *neighborTable) reindex() {
 		size <<= 1
 	}
 	if len(t.slots) != size {
-		t.slots = make([]int32, size)
+		t.slots = make([]*neighbor, size)
 	} else {
 		clear(t.slots)
 	}
-	for i := range t.list {
-		t.place(i)
+	for _, n := range t.list {
+		t.place(n)
 	}
 }
 
-func (t *neighborTable) place(i int) {
+func (t *neighborTable) place(n *neighbor) {
 	mask := len(t.slots) - 1
-	k := t.slot(t.list[i].addr)
-	for t.slots[k] != 0 {
+	k := t.slot(n.addr)
+	for t.slots[k] != nil {
 		k = (k + 1) & mask
 	}
-	t.slots[k] = int32(i) + 1
+	t.slots[k] = n
 }

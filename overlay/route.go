@@ -23,10 +23,10 @@ type route struct {
 	// an invalid one is deleted.
 	expires instant
 	timerAt instant
-	usedAt  instant // DATA last forwarded or sent on it
-	sentAt  instant // DATA last originated by this node on it
 	hops    uint8
 	valid   bool
+	usedAt  instant // DATA last forwarded or sent on it
+	sentAt  instant // DATA last originated by this node on it
 
 	// precursors are the neighbors that use this node as next hop to dst:
 	// they get an RERR when the route breaks.
@@ -85,7 +85,7 @@ func (e *Engine) offer(now instant, dst, next protocols.Addr, hops uint8, seq, c
 // offerTo is offer for a caller that has looked up the entry r for dst
 // already (nil if there is none).
 func (e *Engine) offerTo(now instant, r *route, dst, next protocols.Addr, hops uint8, seq, cost uint32, lifetime time.Duration, how Reason) *route {
-	lifetime = min(lifetime, e.cfg.MyRouteTimeout)
+	lifetime = min(lifetime, e.myRoute)
 	if r == nil {
 		if len(e.routes) >= e.cfg.MaxRoutes {
 			return nil
@@ -109,8 +109,10 @@ func (e *Engine) offerTo(now instant, r *route, dst, next protocols.Addr, hops u
 		e.event(Event{Kind: EventRouteFound, Reason: how, Peer: dst, Via: next, Hops: int(hops),
 			Cost: time.Duration(cost) * time.Microsecond, Seq: seq})
 	}
-	if d := e.disc[dst]; d != nil {
-		e.discoveryDone(now, d, r)
+	if e.ndisc > 0 {
+		if d := e.disc[dst]; d != nil {
+			e.discoveryDone(now, d, r)
+		}
 	}
 	return r
 }
