@@ -86,6 +86,9 @@ func (b *addrBook) lookup(a protocols.Addr) int32 {
 type overlayFactory struct {
 	cfg  overlay.Config
 	book *addrBook
+	// first holds the drivers of every node's first engine side by side,
+	// so that reaching one from the next event is one dense array away.
+	first []overlayRouter
 }
 
 var _ routerFactory = (*overlayFactory)(nil)
@@ -95,7 +98,7 @@ func newOverlayFactory(top *Topology, cfg overlay.Config) (routerFactory, error)
 	if err != nil {
 		return nil, err
 	}
-	return &overlayFactory{cfg: cfg, book: book}, nil
+	return &overlayFactory{cfg: cfg, book: book, first: make([]overlayRouter, len(top.Nodes))}, nil
 }
 
 func (f *overlayFactory) newRouter(i int32, restart uint32, seed uint64) (router, error) {
@@ -103,6 +106,10 @@ func (f *overlayFactory) newRouter(i int32, restart uint32, seed uint64) (router
 	e, err := overlay.NewEngine(f.cfg, f.book.addr[i], rng)
 	if err != nil {
 		return nil, err
+	}
+	if restart == 0 && int(i) < len(f.first) && f.first[i].e == nil {
+		f.first[i] = overlayRouter{e: e, book: f.book}
+		return &f.first[i], nil
 	}
 	return &overlayRouter{e: e, book: f.book}, nil
 }
@@ -123,11 +130,27 @@ type overlayRouter struct {
 
 var _ router = (*overlayRouter)(nil)
 
-func (r *overlayRouter) linkUp(now time.Time, nbr int32)   { r.e.LinkUp(now, r.book.addr[nbr]) }
-func (r *overlayRouter) linkDown(now time.Time, nbr int32) { r.e.LinkDown(now, r.book.addr[nbr]) }
-func (r *overlayRouter) tick(now time.Time)                { r.e.Tick(now) }
+func (r *overlayRouter) linkUp(now time.Time, nbr int32, end *linkEnd) {
+	a := r.book.addr[nbr]
+	r.e.LinkUp(now, a)
+	end.handle = r.e.Link(a)
+}
 
-func (r *overlayRouter) step(now time.Time, from int32, frame []byte) error {
+func (r *overlayRouter) linkDown(now time.Time, nbr int32, end *linkEnd) {
+	r.e.LinkDown(now, r.book.addr[nbr])
+	end.handle = nil
+}
+
+func (r *overlayRouter) tick(now time.Time) { r.e.Tick(now) }
+
+// step passes a frame to the engine by the link's handle, as a driver
+// that keeps it with the stream does; without one (the link is not open
+// at this end) by address, which the engine refuses as from a
+// non-neighbor.
+func (r *overlayRouter) step(now time.Time, from int32, end *linkEnd, frame []byte) error {
+	if end.handle != nil {
+		return r.e.StepLink(now, end.handle, frame)
+	}
 	return r.e.Step(now, r.book.addr[from], frame)
 }
 

@@ -1,5 +1,11 @@
 package twin
 
+import (
+	"cmp"
+	"math"
+	"slices"
+)
+
 // eventKind says what an event does when its time comes.
 type eventKind uint8
 
@@ -41,8 +47,8 @@ func (k eventKind) String() string {
 // then by seq, the order in which they were scheduled, so that two events
 // at the same instant always run in the same order.
 type event struct {
-	at    int64 // virtual nanoseconds since the start
-	seq   uint64
+	at    int64  // virtual nanoseconds since the start
+	seq   uint64 // scheduling order, set by pop
 	frame []byte
 	node  int32
 	peer  int32
@@ -51,69 +57,127 @@ type event struct {
 	kind  eventKind
 }
 
-func (a *event) before(b *event) bool {
-	if a.at != b.at {
-		return a.at < b.at
-	}
-	return a.seq < b.seq
-}
-
 // arity is the number of children of a node of the event heap: four
 // halve the depth of a binary heap, and with it the cache misses of a pop.
 const arity = 4
 
-// eventQueue is a 4-ary min-heap of events held by value, so that a
-// million pending events cost no allocations beyond the backing array.
-type eventQueue struct {
-	h   []event
-	seq uint64
+// eventKey is an event's place in the heap: its time, then its
+// scheduling number in the high half of ord, its slot in the low half.
+// Sixteen bytes, so that the four children of a heap node share one
+// cache line; the events themselves stay put in their slots.
+type eventKey struct {
+	at  int64
+	ord uint64
 }
 
-func (q *eventQueue) len() int { return len(q.h) }
+func (a eventKey) before(b eventKey) bool {
+	return a.at < b.at || (a.at == b.at && a.ord < b.ord)
+}
 
-// push schedules e, stamping it with the next sequence number.
+// heapBase is where the root sits in eventQueue.h: three unused entries
+// before it put every group of four siblings at a multiple of 64 bytes
+// from the start of the array.
+const heapBase = arity - 1
+
+// eventQueue is a 4-ary min-heap of event keys over a slab of events, so
+// that a million pending events cost no allocations beyond the backing
+// arrays and a pop moves 16-byte keys, not whole events.
+type eventQueue struct {
+	h    []eventKey // h[heapBase:] is the heap
+	slab []event
+	free []uint32
+	seq  uint64 // last scheduling number handed out
+}
+
+func (q *eventQueue) len() int { return max(len(q.h)-heapBase, 0) }
+
+// push schedules e, stamping it with the next scheduling number.
 func (q *eventQueue) push(e event) {
+	if q.h == nil {
+		q.h = make([]eventKey, heapBase, 1024)
+	}
+	if q.seq == math.MaxUint32 {
+		q.renumber()
+	}
 	q.seq++
-	e.seq = q.seq
-	q.h = append(q.h, e)
-	i := len(q.h) - 1
+	var slot uint32
+	if n := len(q.free); n > 0 {
+		slot = q.free[n-1]
+		q.free = q.free[:n-1]
+		q.slab[slot] = e
+	} else {
+		slot = uint32(len(q.slab))
+		q.slab = append(q.slab, e)
+	}
+	k := eventKey{at: e.at, ord: q.seq<<32 | uint64(slot)}
+	q.h = append(q.h, k)
+	i := len(q.h) - 1 - heapBase
 	for i > 0 {
 		p := (i - 1) / arity
-		if !q.h[i].before(&q.h[p]) {
+		pk := q.h[heapBase+p]
+		if !k.before(pk) {
 			break
 		}
-		q.h[i], q.h[p] = q.h[p], q.h[i]
+		q.h[heapBase+i] = pk
 		i = p
 	}
+	q.h[heapBase+i] = k
 }
 
-// peek returns the earliest event without removing it.
-func (q *eventQueue) peek() *event { return &q.h[0] }
+// renumber gives the pending events scheduling numbers 1 to n in their
+// order, before the numbers would overflow their 32 bits (after four
+// billion events); a sorted array is a heap.
+func (q *eventQueue) renumber() {
+	heap := q.h[heapBase:]
+	slices.SortFunc(heap, func(a, b eventKey) int {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ord, b.ord)
+	})
+	for i := range heap {
+		heap[i].ord = uint64(i+1)<<32 | heap[i].ord&math.MaxUint32
+	}
+	q.seq = uint64(len(heap))
+}
+
+// nextAt returns the time of the earliest event; the queue must not be
+// empty.
+func (q *eventQueue) nextAt() int64 { return q.h[heapBase].at }
 
 // pop removes and returns the earliest event.
 func (q *eventQueue) pop() event {
-	top := q.h[0]
+	top := q.h[heapBase]
 	last := len(q.h) - 1
-	q.h[0] = q.h[last]
-	q.h[last] = event{}
+	k := q.h[last]
 	q.h = q.h[:last]
-	i, n := 0, last
-	for {
-		c := arity*i + 1
-		if c >= n {
-			break
-		}
-		m := c
-		for k := c + 1; k < min(c+arity, n); k++ {
-			if q.h[k].before(&q.h[m]) {
-				m = k
+	n := last - heapBase
+	if n > 0 {
+		i := 0
+		for {
+			c := arity*i + 1
+			if c >= n {
+				break
 			}
+			m := c
+			mk := q.h[heapBase+c]
+			for j := c + 1; j < min(c+arity, n); j++ {
+				if jk := q.h[heapBase+j]; jk.before(mk) {
+					m, mk = j, jk
+				}
+			}
+			if !mk.before(k) {
+				break
+			}
+			q.h[heapBase+i] = mk
+			i = m
 		}
-		if !q.h[m].before(&q.h[i]) {
-			break
-		}
-		q.h[i], q.h[m] = q.h[m], q.h[i]
-		i = m
+		q.h[heapBase+i] = k
 	}
-	return top
+	slot := uint32(top.ord)
+	e := q.slab[slot]
+	q.slab[slot] = event{} // drop the frame for the collector
+	q.free = append(q.free, slot)
+	e.seq = top.ord >> 32
+	return e
 }

@@ -1,6 +1,7 @@
 package twin
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -47,5 +48,48 @@ func TestEventQueueOrder(t *testing.T) {
 	}
 	if q.len() != 0 {
 		t.Fatalf("%d events left", q.len())
+	}
+}
+
+// TestEventQueueRenumber runs the queue across the overflow of its 32-bit
+// scheduling numbers: pending events keep their order, ties included, and
+// slots are reused.
+func TestEventQueueRenumber(t *testing.T) {
+	tests := []struct {
+		name    string
+		pending int // events queued before the numbers run out
+	}{
+		{"empty", 0},
+		{"one", 1},
+		{"many ties", 300},
+	}
+	for _, tt := range tests {
+		q := eventQueue{seq: math.MaxUint32 - uint64(tt.pending) - 5}
+		var want []int32
+		push := func(i int) {
+			q.push(event{at: int64(i % 4), aux: int32(i)})
+		}
+		for i := range tt.pending + 20 { // crosses the overflow
+			push(i)
+		}
+		for i := range tt.pending + 20 {
+			want = append(want, int32(i))
+		}
+		slices.SortStableFunc(want, func(a, b int32) int { return int(a%4) - int(b%4) })
+		for k, w := range want {
+			ev := q.pop()
+			if ev.aux != w {
+				t.Fatalf("%s: pop %d = event %d, want %d", tt.name, k, ev.aux, w)
+			}
+		}
+		if q.len() != 0 || q.seq > math.MaxUint32 {
+			t.Fatalf("%s: %d left, seq %d", tt.name, q.len(), q.seq)
+		}
+		for i := range 10 {
+			push(i)
+		}
+		if len(q.slab) != tt.pending+20 {
+			t.Fatalf("%s: slab of %d for at most %d pending events", tt.name, len(q.slab), tt.pending+20)
+		}
 	}
 }

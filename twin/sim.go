@@ -16,9 +16,11 @@ import (
 // inputs and outputs the libp2p driver uses, with neighbors named by node
 // index. The overlay adapter in engine.go is the real implementation.
 type router interface {
-	linkUp(now time.Time, nbr int32)
-	linkDown(now time.Time, nbr int32)
-	step(now time.Time, from int32, frame []byte) error
+	// linkUp, linkDown and step name the driver's state at this node's
+	// end of the link too, where an engine may keep its handle on it.
+	linkUp(now time.Time, nbr int32, end *linkEnd)
+	linkDown(now time.Time, nbr int32, end *linkEnd)
+	step(now time.Time, from int32, end *linkEnd, frame []byte) error
 	tick(now time.Time)
 	send(now time.Time, dst int32, payload []byte) error
 	// deadline returns when the engine next needs a tick (the zero time
@@ -109,9 +111,19 @@ type simLink struct {
 	cut    bool   // cut by a Partition
 	up     bool
 	dir    [2]linkDir
-	// open says whether the driver at each end (a, b) has called LinkUp
-	// without a LinkDown since.
-	open [2]bool
+	// ends is the driver's state at each end (a, b).
+	ends [2]linkEnd
+}
+
+// linkEnd is the driver's state at one end of a link, as the libp2p
+// driver keeps it with a neighbor's stream.
+type linkEnd struct {
+	// open says whether the driver has called LinkUp without a LinkDown
+	// since.
+	open bool
+	// handle is the engine's handle on the link, for StepLink; nil for
+	// routers that have none.
+	handle *overlay.Link
 }
 
 type packet struct {
@@ -390,7 +402,7 @@ func (h *hopCounter) count(s *sim, src, skip int32) []int32 {
 // run processes events until the end of the scenario or ctx is done.
 func (s *sim) run(ctx context.Context) error {
 	s.start()
-	for s.q.len() > 0 && s.q.peek().at <= s.end {
+	for s.q.len() > 0 && s.q.nextAt() <= s.end {
 		ev := s.q.pop()
 		s.now = ev.at
 		s.process(&ev)
@@ -604,7 +616,7 @@ func (s *sim) arrive(ev *event) {
 		s.st.dropDown++
 		return
 	}
-	if err := n.r.step(s.clock(), ev.peer, ev.frame); err != nil {
+	if err := n.r.step(s.clock(), ev.peer, &l.ends[s.endOf(l, ev.node)], ev.frame); err != nil {
 		s.st.stepErrors++
 		s.sc.Logger.Debug("step", "node", s.top.Nodes[ev.node].Name, "from", s.top.Nodes[ev.peer].Name, "err", err)
 	}
@@ -712,11 +724,7 @@ func (s *sim) apply(f Fault) {
 			l := &s.links[nb.link]
 			if up {
 				// The restarted engine has no links open yet.
-				if l.a == int32(i) {
-					l.open[0] = false
-				} else {
-					l.open[1] = false
-				}
+				l.ends[s.endOf(l, int32(i))] = linkEnd{}
 			}
 			s.refresh(nb.link)
 		}
@@ -789,7 +797,7 @@ func (s *sim) refresh(li int32) {
 		switch {
 		case up:
 			s.q.push(event{at: s.now + lat, kind: evNotifyUp, node: self, peer: peer, aux: li, epoch: l.epoch})
-		case s.sc.Detection == Notified && l.open[end]:
+		case s.sc.Detection == Notified && l.ends[end].open:
 			s.q.push(event{at: s.now + lat, kind: evNotifyDown, node: self, peer: peer, aux: li, epoch: l.epoch})
 		}
 	}
@@ -805,28 +813,28 @@ func (s *sim) endOf(l *simLink, node int32) int {
 func (s *sim) notifyDown(ev *event) {
 	n := &s.nodes[ev.node]
 	l := &s.links[ev.aux]
-	end := s.endOf(l, ev.node)
-	if !n.alive || l.epoch != ev.epoch || !l.open[end] {
+	end := &l.ends[s.endOf(l, ev.node)]
+	if !n.alive || l.epoch != ev.epoch || !end.open {
 		return
 	}
-	l.open[end] = false
-	n.r.linkDown(s.clock(), ev.peer)
+	end.open = false
+	n.r.linkDown(s.clock(), ev.peer, end)
 	s.pump(ev.node)
 }
 
 func (s *sim) notifyUp(ev *event) {
 	n := &s.nodes[ev.node]
 	l := &s.links[ev.aux]
-	end := s.endOf(l, ev.node)
+	end := &l.ends[s.endOf(l, ev.node)]
 	if !n.alive || !l.up || l.epoch != ev.epoch {
 		return
 	}
-	if l.open[end] {
+	if end.open {
 		// The old stream died silently; the new one replaces it.
-		n.r.linkDown(s.clock(), ev.peer)
+		n.r.linkDown(s.clock(), ev.peer, end)
 	}
-	l.open[end] = true
-	n.r.linkUp(s.clock(), ev.peer)
+	end.open = true
+	n.r.linkUp(s.clock(), ev.peer, end)
 	s.pump(ev.node)
 }
 

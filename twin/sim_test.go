@@ -26,20 +26,20 @@ const (
 	fakeHello = 0x05
 )
 
-func (r *directRouter) linkUp(_ time.Time, nbr int32) {
+func (r *directRouter) linkUp(_ time.Time, nbr int32, _ *linkEnd) {
 	if i, ok := slices.BinarySearch(r.open, nbr); !ok {
 		r.open = slices.Insert(r.open, i, nbr)
 	}
 }
 
-func (r *directRouter) linkDown(_ time.Time, nbr int32) {
+func (r *directRouter) linkDown(_ time.Time, nbr int32, _ *linkEnd) {
 	r.downs = append(r.downs, nbr)
 	if i, ok := slices.BinarySearch(r.open, nbr); ok {
 		r.open = slices.Delete(r.open, i, i+1)
 	}
 }
 
-func (r *directRouter) step(_ time.Time, from int32, frame []byte) error {
+func (r *directRouter) step(_ time.Time, from int32, _ *linkEnd, frame []byte) error {
 	if len(frame) == 0 {
 		return errors.New("empty frame")
 	}
