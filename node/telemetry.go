@@ -544,6 +544,11 @@ func (t *Telemetry) links(r *hostReading, meter LinkMeter) []protocols.Telemetry
 		index[l.Peer] = len(out)
 		out = append(out, l)
 	}
+	for a := range t.prevLinks {
+		if _, ok := index[a]; !ok {
+			delete(t.prevLinks, a) // the peer is gone
+		}
+	}
 	var nbrs []overlay.NeighborInfo
 	if meter != nil {
 		nbrs = meter.LinkStats()

@@ -253,6 +253,7 @@ func (f fakeMeter) LinkStats() []overlay.NeighborInfo { return f }
 func TestTelemetryLinks(t *testing.T) {
 	cfg := localConfig()
 	cfg.Telemetry.Source = TelemetryNone
+	cfg.Telemetry.Interval = time.Hour // the test calls build itself
 	a := startNode(t, cfg)
 	b := startNode(t, localConfig(a))
 	waitFor(t, 20*time.Second, "b to connect", func() bool { return len(a.Host().Network().Peers()) == 1 })
@@ -286,6 +287,71 @@ func TestTelemetryLinks(t *testing.T) {
 	}
 	if _, err := msg.MarshalBinary(); err != nil {
 		t.Fatalf("built message does not encode: %v", err)
+	}
+}
+
+// TestTelemetryJoin checks how a node's links pick their figures out of a
+// reading: a TCP connection's endpoint by its remote address (RTT, bytes,
+// and loss over the interval from the second reading on), a QUIC
+// connection's UDP flows by both addresses.
+func TestTelemetryJoin(t *testing.T) {
+	tests := []struct {
+		transport string
+		listen    string
+	}{
+		{"tcp", "/ip4/127.0.0.1/tcp/0"},
+		{"quic", "/ip4/127.0.0.1/udp/0/quic-v1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.transport, func(t *testing.T) {
+			cfg := localConfig()
+			cfg.ListenAddrs = []string{tt.listen}
+			cfg.Telemetry.Source = TelemetryNone
+			cfg.Telemetry.Interval = time.Hour // the test calls build itself
+			a := startNode(t, cfg)
+			cfg.BootstrapPeers = []string{a.Addrs()[0].String()}
+			b := startNode(t, cfg)
+			waitFor(t, 20*time.Second, "b to connect", func() bool { return len(a.Host().Network().ConnsToPeer(b.ID())) > 0 })
+			conn := a.Host().Network().ConnsToPeer(b.ID())[0]
+			local, _ := addrPort(conn.LocalMultiaddr())
+			remote, _ := addrPort(conn.RemoteMultiaddr())
+			other := netip.AddrPortFrom(local.Addr(), local.Port()+1)
+			reading := func(retrans, segs uint64) *hostReading {
+				r := &hostReading{
+					m:   bpf.Metrics{Source: bpf.SourceEBPF},
+					tcp: map[netip.AddrPort]*bpf.TCPEndpoint{},
+					udp: map[netip.AddrPort][]*bpf.UDPFlow{},
+				}
+				r.tcp[remote] = &bpf.TCPEndpoint{Remote: remote, Local: local, SRTTMicros: 250,
+					Retransmits: retrans, SegmentsSent: segs, BytesSent: 1000, BytesReceived: 2000}
+				r.udp[remote] = []*bpf.UDPFlow{
+					{Remote: remote, Local: local, BytesSent: 5, BytesReceived: 6},
+					{Remote: remote, Local: other, BytesSent: 99, BytesReceived: 99}, // another node's flow
+				}
+				return r
+			}
+			svc := a.Telemetry()
+			first := svc.build(reading(2, 100), nil)
+			second := svc.build(reading(7, 200), nil)
+			if first.Source != protocols.TelemetrySourceEBPF || len(first.Links) != 1 || len(second.Links) != 1 {
+				t.Fatalf("messages %+v, %+v", first, second)
+			}
+			l1, l2 := first.Links[0], second.Links[0]
+			switch tt.transport {
+			case "tcp":
+				if !l1.TCP || l1.UDP || l1.RTT != 250*time.Microsecond || l1.RTTBy != protocols.MeasureTCP ||
+					l1.BytesSent != 1000 || l1.BytesReceived != 2000 || l1.Retransmits != 2 || l1.LossBy != protocols.MeasureNone {
+					t.Errorf("first TCP link %+v", l1)
+				}
+				if l2.LossBy != protocols.MeasureTCP || l2.LossPercent != 5 {
+					t.Errorf("second TCP link %+v, want 5%% loss (5 of 100 segments)", l2)
+				}
+			case "quic":
+				if l1.TCP || !l1.UDP || l1.BytesSent != 5 || l1.BytesReceived != 6 || l1.Retransmits != 0 || l2.LossBy != protocols.MeasureNone {
+					t.Errorf("QUIC link %+v, then %+v", l1, l2)
+				}
+			}
+		})
 	}
 }
 
