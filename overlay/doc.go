@@ -14,6 +14,15 @@
 // argument is in docs/protocol.md, which specifies the packets
 // (package protocols holds their encoding) and every rule.
 //
+// View (view.go) is a node's view of the whole mesh: the latest
+// telemetry message (protocols.Telemetry) of every node heard from
+// recently, each dropped after a number of its sender's intervals without
+// a newer one, and from them the Graph of nodes and directed links with
+// their figures that anomaly scoring and dashboards read. It is pure like
+// the engine (the time is passed in); a Graph is a plain value any
+// goroutine may read. The node's telemetry service feeds it from the
+// gossip topic x0tta6bl4/telemetry/1.
+//
 // The engine is a pure state machine: inputs in, outputs out. It has no
 // goroutines, sockets, clock or global randomness; time is passed in with
 // every input and randomness comes from the *rand.Rand given to
