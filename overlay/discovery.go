@@ -187,6 +187,22 @@ func (e *Engine) enqueue(d *discovery, src protocols.Addr, ttl, hops uint8, payl
 	e.stats.Queued++
 }
 
+// expireSeen forgets the duplicate-suppression entries that expired by
+// now. Until then stepRREQ treats them as absent.
+func (e *Engine) expireSeen(now instant) {
+	for {
+		t, ok := e.seenQ.due(now)
+		if !ok {
+			return
+		}
+		k := t.key
+		e.seenQ.pop()
+		if s, ok := e.seen[k]; ok && s.expires <= now {
+			delete(e.seen, k)
+		}
+	}
+}
+
 // stepRREQ processes an RREQ from n.
 func (e *Engine) stepRREQ(now instant, n *neighbor, q *protocols.RREQ) {
 	if q.Orig == e.self || q.Hops == math.MaxUint8 || slices.Contains(q.Avoid, e.self) {
@@ -200,7 +216,7 @@ func (e *Engine) stepRREQ(now instant, n *neighbor, q *protocols.RREQ) {
 	// Duplicate suppression: process the first copy, and a few later ones
 	// that came over a clearly cheaper path.
 	k := seenKey{q.Orig, q.ID}
-	if s, ok := e.seen[k]; ok {
+	if s, ok := e.seen[k]; ok && s.expires > now {
 		limit := uint64(s.best) * uint64(100-e.cfg.CostImprovement) / 100
 		if s.copies >= e.cfg.DuplicateRREQLimit || uint64(cost) >= limit {
 			e.stats.Duplicates++
@@ -211,12 +227,15 @@ func (e *Engine) stepRREQ(now instant, n *neighbor, q *protocols.RREQ) {
 		e.seen[k] = s
 	} else {
 		if len(e.seen) >= e.cfg.MaxSeenRREQs {
+			e.expireSeen(now)
+		}
+		if len(e.seen) >= e.cfg.MaxSeenRREQs {
 			e.stats.Duplicates++
 			return
 		}
 		s := seenRREQ{best: cost, expires: now.after(e.cfg.PathDiscoveryTime)}
 		e.seen[k] = s
-		e.seenQ.push(seenTimer{key: k, at: s.expires, n: e.timers.next()})
+		e.seenQ.push(seenTimer{key: k, at: s.expires})
 	}
 
 	// Reverse route to the originator, living at least long enough for

@@ -100,7 +100,7 @@ func TestLimiter(t *testing.T) {
 
 func TestTimerQueue(t *testing.T) {
 	t0 := instant(time.Hour)
-	var q timerQueue
+	q := timerQueue{top: never}
 	ms := []int{50, 10, 30, 10, 40, 20, 10}
 	for _, m := range ms {
 		q.push(timer{at: t0.after(time.Duration(m) * time.Millisecond)})
@@ -121,8 +121,8 @@ func TestTimerQueue(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("pop order %v, want %v", got, want)
 	}
-	if q.top != 0 {
-		t.Fatalf("top %v of an empty queue", q.top)
+	if q.top != never {
+		t.Fatalf("top %v of an empty queue, want never", q.top)
 	}
 	var armed instant
 	q.arm(&armed, t0.after(time.Second), timer{kind: timerRoute})
@@ -136,7 +136,7 @@ func TestTimerQueue(t *testing.T) {
 // TestTimerOrderWraps checks that insertion numbers order ties across
 // their wrap-around.
 func TestTimerOrderWraps(t *testing.T) {
-	q := timerQueue{n: math.MaxUint32 - 2}
+	q := timerQueue{n: math.MaxUint32 - 2, top: never}
 	for range 6 {
 		q.push(timer{at: 7})
 	}
@@ -464,5 +464,61 @@ func TestNeighborTable(t *testing.T) {
 		if len(tab.slots) > 0 && 2*len(tab.list) > len(tab.slots) {
 			t.Errorf("%s: index of %d slots holds %d neighbors", tt.name, len(tab.slots), len(tab.list))
 		}
+	}
+}
+
+// TestSeenExpiry checks that duplicate-suppression entries expire exactly
+// PathDiscoveryTime after they were made even when no Tick clears them,
+// and that a full cache makes room from expired entries.
+func TestSeenExpiry(t *testing.T) {
+	cfg := DefaultLANConfig()
+	cfg.MaxSeenRREQs = 2
+	e, err := NewEngine(cfg, protocols.Addr{0xee}, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1000, 0)
+	nbr := protocols.Addr{1}
+	e.LinkUp(t0, nbr)
+	e.Advance()
+	rreq := func(id uint32) []byte {
+		f, _ := (&protocols.RREQ{TTL: 1, ID: id, UnknownSeq: true, Dst: protocols.Addr{9},
+			Orig: protocols.Addr{7}, OrigSeq: id}).MarshalBinary()
+		return f
+	}
+	pdt := cfg.PathDiscoveryTime
+	tests := []struct {
+		name    string
+		at      time.Duration
+		id      uint32
+		wantDup bool // suppressed: a duplicate, or no room in the cache
+	}{
+		{"first", 0, 1, false},
+		{"second", 0, 2, false},
+		{"copy of the first", pdt - 1, 1, true},
+		{"cache full", pdt - 1, 3, true},
+		{"first again once expired", pdt, 1, false},
+		{"room made from the expired second", pdt, 4, false},
+		{"full again", pdt, 5, true},
+	}
+	for _, tt := range tests {
+		before := e.Stats().Duplicates
+		if err := e.Step(t0.Add(tt.at), nbr, rreq(tt.id)); err != nil {
+			t.Fatal(err)
+		}
+		e.Advance()
+		if got := e.Stats().Duplicates > before; got != tt.wantDup {
+			t.Errorf("%s: suppressed = %v, want %v", tt.name, got, tt.wantDup)
+		}
+		if len(e.seen) > cfg.MaxSeenRREQs {
+			t.Errorf("%s: %d entries cached, limit %d", tt.name, len(e.seen), cfg.MaxSeenRREQs)
+		}
+	}
+	e.Tick(t0.Add(3 * pdt))
+	if len(e.seen) != 0 || len(e.seenQ.q)-e.seenQ.head != 0 {
+		t.Errorf("after all expired: %d entries, %d expiries queued", len(e.seen), len(e.seenQ.q)-e.seenQ.head)
+	}
+	if !e.NextDeadline().After(t0.Add(3 * pdt)) {
+		t.Errorf("NextDeadline %v reports work already done", e.NextDeadline())
 	}
 }

@@ -291,7 +291,7 @@ func (e *Engine) stepHello(now instant, n *neighbor, h *protocols.Hello) {
 func (e *Engine) updateCost(n *neighbor) {
 	rtt := n.srtt
 	if !n.hasRTT {
-		rtt = 2 * e.nodeTraversal
+		rtt = 2 * e.cfg.NodeTraversalTime
 	}
 	base := uint64((rtt/2 + e.hopCost) / time.Microsecond)
 	num, den := uint64(1), uint64(1)
@@ -316,7 +316,7 @@ func (e *Engine) updateCost(n *neighbor) {
 // avoid penalty.
 func (e *Engine) linkCost(n *neighbor) uint32 {
 	c := n.cost
-	if len(e.avoidList) == 0 {
+	if !e.avoiding {
 		return c
 	}
 	if _, ok := e.avoid[n.addr]; ok {

@@ -56,7 +56,6 @@ const (
 	timerRoute                      // a route's expiry or deletion
 	timerDiscovery                  // a discovery's reply timeout or rate-limit wait
 	timerRERR                       // the next RERR token, with entries pending
-	timerSeen                       // a duplicate-suppression entry's expiry (in seenQueue)
 )
 
 // timer is one deadline in the queue. Objects record the deadline they
@@ -87,26 +86,25 @@ func before(at instant, n uint32, bt instant, bn uint32) bool {
 // timerQueue is a binary min-heap of timers ordered by (at, n). It is
 // written out rather than built on container/heap to avoid boxing each
 // timer in an interface. top caches the earliest deadline, so that
-// NextDeadline does not touch the heap.
+// NextDeadline does not touch the heap; the zero queue is not ready for
+// use (top must start at never).
 type timerQueue struct {
 	h   []timer
 	n   uint32
-	top instant // h[0].at, 0 when empty
+	top instant // h[0].at, never when empty
 }
+
+// never is the deadline of an empty queue.
+const never = instant(math.MaxInt64)
 
 func (q *timerQueue) less(i, j int) bool {
 	a, b := &q.h[i], &q.h[j]
 	return before(a.at, a.n, b.at, b.n)
 }
 
-// next returns an insertion number.
-func (q *timerQueue) next() uint32 {
-	q.n++
-	return q.n
-}
-
 func (q *timerQueue) push(t timer) {
-	t.n = q.next()
+	q.n++
+	t.n = q.n
 	q.h = append(q.h, t)
 	i := len(q.h) - 1
 	for i > 0 {
@@ -142,7 +140,7 @@ func (q *timerQueue) pop() timer {
 		q.h[i], q.h[m] = q.h[m], q.h[i]
 		i = m
 	}
-	q.top = 0
+	q.top = never
 	if last > 0 {
 		q.top = q.h[0].at
 	}
@@ -164,13 +162,14 @@ func (q *timerQueue) arm(armed *instant, at instant, t timer) {
 type seenTimer struct {
 	key seenKey
 	at  instant
-	n   uint32 // insertion number from the timer queue, for ties with it
 }
 
 // seenQueue holds the expiries of the duplicate-suppression entries. All
 // of them live PathDiscoveryTime, so they fall due in the order they were
-// made: a FIFO does what the heap would, for a fraction of the cost (a
-// node sees every RREQ flooded through the mesh).
+// made: a FIFO does what a heap would, for a fraction of the cost (a
+// node sees every RREQ flooded through the mesh). Expired entries are
+// treated as absent where they are read, so the queue needs no deadline
+// of its own: whichever Tick comes next clears them away.
 type seenQueue struct {
 	q     []seenTimer
 	head  int

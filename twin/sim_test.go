@@ -373,20 +373,28 @@ func TestScenarioRejects(t *testing.T) {
 }
 
 func TestTickGranularity(t *testing.T) {
-	run := func(g time.Duration) *Result {
+	run := func(g time.Duration) (*Result, int) {
 		top, _ := Random(60, 0.1, true, seeded(2))
 		tw := New("granularity")
 		tw.Topology = top
+		ticks := 0
 		res, err := tw.Simulate(context.Background(), Scenario{Duration: 10 * time.Second, TickGranularity: g,
-			Faults: []Fault{{At: 4 * time.Second, Kind: NodeDown, Node: "node-3"}}})
+			Faults: []Fault{{At: 4 * time.Second, Kind: NodeDown, Node: "node-3"}},
+			Trace: func(ev TraceEvent) {
+				if ev.Kind == "tick" {
+					ticks++
+				}
+			}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return res
+		return res, ticks
 	}
-	exact, coarse := run(0), run(50*time.Millisecond)
-	if coarse.Events >= exact.Events*9/10 {
-		t.Errorf("50 ms granularity processed %d events against %d exact, want at least 10%% fewer", coarse.Events, exact.Events)
+	exact, exactTicks := run(0)
+	coarse, coarseTicks := run(50 * time.Millisecond)
+	if coarseTicks >= exactTicks*9/10 || coarse.Events >= exact.Events {
+		t.Errorf("50 ms granularity: %d ticks and %d events against %d and %d exact, want at least 10%% fewer ticks",
+			coarseTicks, coarse.Events, exactTicks, exact.Events)
 	}
 	if coarse.DetectionSeconds <= 0 || coarse.DetectionSeconds > exact.DetectionSeconds+0.3 {
 		t.Errorf("detection %v s coarse against %v s exact", coarse.DetectionSeconds, exact.DetectionSeconds)
