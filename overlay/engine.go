@@ -40,12 +40,12 @@ type Engine struct {
 	timers timerQueue
 	// The second: deadlines, copies of the Config fields a HELLO needs,
 	// flags.
-	helloAt                                                  instant // queued deadline of the next HELLO round
-	liveAt                                                   instant // queued deadline of a liveness check between rounds
+	helloAt                                                   instant // queued deadline of the next HELLO round
+	liveAt                                                    instant // queued deadline of a liveness check between rounds
 	helloInterval, allowedLoss, hopCost, activeRoute, myRoute time.Duration
-	ndisc                                                    int32 // len(disc)
-	hasBase                                                  bool
-	avoiding                                                 bool // len(avoidList) > 0
+	ndisc                                                     int32 // len(disc)
+	hasBase                                                   bool
+	avoiding                                                  bool // len(avoidList) > 0
 	// The third.
 	ready Ready
 	// The fourth: HELLO frame counts, then the neighbors.
