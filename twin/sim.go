@@ -98,11 +98,6 @@ type simNode struct {
 	alive   bool
 }
 
-type linkDir struct {
-	busy int64 // the link is serialising until then
-	last int64 // arrival time of the last frame sent
-}
-
 type simLink struct {
 	a, b   int32
 	prof   LinkProfile
@@ -110,21 +105,35 @@ type simLink struct {
 	failed bool   // cut by a LinkDown fault
 	cut    bool   // cut by a Partition
 	up     bool
-	dir    [2]linkDir
-	// ends is the driver's state at each end (a, b).
-	ends [2]linkEnd
+	// open says whether the driver at each end (a, b) has called LinkUp
+	// without a LinkDown since.
+	open [2]bool
+}
+
+// linkDir is one direction of a link: everything a frame on it needs when
+// it is sent and when it arrives, in 32 bytes, so that both directions
+// of a link share one cache line. sim.dirs[2*li+d] carries the frames of
+// link li from its end d (0 for a, 1 for b).
+type linkDir struct {
+	busy int64 // the direction is serialising until then
+	last int64 // arrival time of the last frame sent
+	// rx is the driver's state at the receiving end.
+	rx    linkEnd
+	epoch uint32 // the link's epoch
+	prof  uint16 // index into sim.profiles
+	up    bool   // the link's state
 }
 
 // linkEnd is the driver's state at one end of a link, as the libp2p
 // driver keeps it with a neighbor's stream.
 type linkEnd struct {
-	// open says whether the driver has called LinkUp without a LinkDown
-	// since.
-	open bool
 	// handle is the engine's handle on the link, for StepLink; nil for
 	// routers that have none.
 	handle *overlay.Link
 }
+
+// maxProfiles bounds the distinct link profiles of one run (linkDir.prof).
+const maxProfiles = 1 << 16
 
 type packet struct {
 	sent     int64
@@ -148,10 +157,13 @@ type sim struct {
 	every int64 // flow packet interval
 	tick  int64 // periodic tick interval
 
-	q      eventQueue
-	rng    *rand.Rand
-	nodes  []simNode
-	links  []simLink
+	q        eventQueue
+	rng      *rand.Rand
+	nodes    []simNode
+	links    []simLink
+	dirs     []linkDir // two per link
+	profiles []LinkProfile
+	frames   framePool
 	faults []Fault
 	flows  []flow
 	out    output
@@ -260,8 +272,20 @@ func newSim(top *Topology, sc Scenario, fac routerFactory) (*sim, error) {
 	if s.tick <= 0 {
 		return nil, fmt.Errorf("%w: tick interval %v", ErrScenario, time.Duration(s.tick))
 	}
+	s.dirs = make([]linkDir, 2*len(top.Links))
+	profile := make(map[LinkProfile]uint16)
 	for i, l := range top.Links {
 		s.links[i] = simLink{a: int32(l.A), b: int32(l.B), prof: l.Profile}
+		k, ok := profile[l.Profile]
+		if !ok {
+			if len(s.profiles) == maxProfiles {
+				return nil, fmt.Errorf("%w: more than %d distinct link profiles", ErrScenario, maxProfiles)
+			}
+			k = uint16(len(s.profiles))
+			profile[l.Profile] = k
+			s.profiles = append(s.profiles, l.Profile)
+		}
+		s.dirs[2*i].prof, s.dirs[2*i+1].prof = k, k
 		s.nodes[l.A].nbrs = append(s.nodes[l.A].nbrs, nbrRef{node: int32(l.B), link: int32(i)})
 		s.nodes[l.B].nbrs = append(s.nodes[l.B].nbrs, nbrRef{node: int32(l.A), link: int32(i)})
 	}
@@ -422,6 +446,7 @@ func (s *sim) start() {
 	for li := range s.links {
 		l := &s.links[li]
 		l.up = true
+		s.dirs[2*li].up, s.dirs[2*li+1].up = true, true
 		s.q.push(event{kind: evNotifyUp, node: l.a, peer: l.b, aux: int32(li)})
 		s.q.push(event{kind: evNotifyUp, node: l.b, peer: l.a, aux: int32(li)})
 	}
@@ -576,16 +601,16 @@ func (s *sim) transmit(i, j int32, frame []byte) {
 		s.st.dropNoLink++
 		return
 	}
-	l := &s.links[li]
-	if !l.up {
+	di := 2 * li
+	if i != s.links[li].a {
+		di++
+	}
+	d := &s.dirs[di]
+	if !d.up {
 		s.st.dropDown++
 		return
 	}
-	d := &l.dir[0]
-	if i == l.b {
-		d = &l.dir[1]
-	}
-	p := &l.prof
+	p := &s.profiles[d.prof]
 	start := max(s.now, d.busy)
 	if p.QueueLimit > 0 && start-s.now > int64(p.QueueLimit) {
 		s.st.dropQueue++
@@ -606,17 +631,18 @@ func (s *sim) transmit(i, j int32, frame []byte) {
 		s.st.dropLoss++
 		return
 	}
-	s.q.push(event{at: at, kind: evFrame, node: j, peer: i, aux: li, epoch: l.epoch, frame: frame})
+	s.q.push(event{at: at, kind: evFrame, node: j, peer: i, aux: di, epoch: d.epoch, frame: s.frames.copy(frame)})
 }
 
 func (s *sim) arrive(ev *event) {
+	defer s.frames.release(ev.frame)
 	n := &s.nodes[ev.node]
-	l := &s.links[ev.aux]
-	if !n.alive || !l.up || l.epoch != ev.epoch {
+	d := &s.dirs[ev.aux]
+	if !n.alive || !d.up || d.epoch != ev.epoch {
 		s.st.dropDown++
 		return
 	}
-	if err := n.r.step(s.clock(), ev.peer, &l.ends[s.endOf(l, ev.node)], ev.frame); err != nil {
+	if err := n.r.step(s.clock(), ev.peer, &d.rx, ev.frame); err != nil {
 		s.st.stepErrors++
 		s.sc.Logger.Debug("step", "node", s.top.Nodes[ev.node].Name, "from", s.top.Nodes[ev.peer].Name, "err", err)
 	}
@@ -724,7 +750,9 @@ func (s *sim) apply(f Fault) {
 			l := &s.links[nb.link]
 			if up {
 				// The restarted engine has no links open yet.
-				l.ends[s.endOf(l, int32(i))] = linkEnd{}
+				end := s.endOf(l, int32(i))
+				l.open[end] = false
+				*s.rxEnd(nb.link, end) = linkEnd{}
 			}
 			s.refresh(nb.link)
 		}
@@ -787,7 +815,10 @@ func (s *sim) refresh(li int32) {
 	}
 	l.up = up
 	l.epoch++
-	l.dir = [2]linkDir{}
+	for k := 2 * li; k < 2*li+2; k++ {
+		d := &s.dirs[k]
+		d.busy, d.last, d.epoch, d.up = 0, 0, l.epoch, up
+	}
 	lat := int64(l.prof.Latency)
 	for end, pair := range [2][2]int32{{l.a, l.b}, {l.b, l.a}} {
 		self, peer := pair[0], pair[1]
@@ -797,7 +828,7 @@ func (s *sim) refresh(li int32) {
 		switch {
 		case up:
 			s.q.push(event{at: s.now + lat, kind: evNotifyUp, node: self, peer: peer, aux: li, epoch: l.epoch})
-		case s.sc.Detection == Notified && l.ends[end].open:
+		case s.sc.Detection == Notified && l.open[end]:
 			s.q.push(event{at: s.now + lat, kind: evNotifyDown, node: self, peer: peer, aux: li, epoch: l.epoch})
 		}
 	}
@@ -810,31 +841,35 @@ func (s *sim) endOf(l *simLink, node int32) int {
 	return 1
 }
 
+// rxEnd returns the driver's state at end e of link li, which lives with
+// the direction towards it.
+func (s *sim) rxEnd(li int32, e int) *linkEnd { return &s.dirs[2*int(li)+1-e].rx }
+
 func (s *sim) notifyDown(ev *event) {
 	n := &s.nodes[ev.node]
 	l := &s.links[ev.aux]
-	end := &l.ends[s.endOf(l, ev.node)]
-	if !n.alive || l.epoch != ev.epoch || !end.open {
+	e := s.endOf(l, ev.node)
+	if !n.alive || l.epoch != ev.epoch || !l.open[e] {
 		return
 	}
-	end.open = false
-	n.r.linkDown(s.clock(), ev.peer, end)
+	l.open[e] = false
+	n.r.linkDown(s.clock(), ev.peer, s.rxEnd(ev.aux, e))
 	s.pump(ev.node)
 }
 
 func (s *sim) notifyUp(ev *event) {
 	n := &s.nodes[ev.node]
 	l := &s.links[ev.aux]
-	end := &l.ends[s.endOf(l, ev.node)]
+	e := s.endOf(l, ev.node)
 	if !n.alive || !l.up || l.epoch != ev.epoch {
 		return
 	}
-	if end.open {
+	if l.open[e] {
 		// The old stream died silently; the new one replaces it.
-		n.r.linkDown(s.clock(), ev.peer, end)
+		n.r.linkDown(s.clock(), ev.peer, s.rxEnd(ev.aux, e))
 	}
-	end.open = true
-	n.r.linkUp(s.clock(), ev.peer, end)
+	l.open[e] = true
+	n.r.linkUp(s.clock(), ev.peer, s.rxEnd(ev.aux, e))
 	s.pump(ev.node)
 }
 

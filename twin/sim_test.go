@@ -131,13 +131,19 @@ func TestLatencyIsExact(t *testing.T) {
 	}
 }
 
+// setUp marks link li up without notifying its ends, as start does.
+func setUp(s *sim, li int) {
+	s.links[li].up = true
+	s.dirs[2*li].up, s.dirs[2*li+1].up = true, true
+}
+
 func TestSerialisationAndQueue(t *testing.T) {
 	top := pair(t, LinkProfile{Latency: time.Millisecond, Bandwidth: 1_000_000, QueueLimit: 15 * time.Millisecond})
 	s, err := newSim(top, Scenario{Duration: time.Second}, &directFactory{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.links[0].up = true
+	setUp(s, 0)
 	frame := make([]byte, 1250) // 10 ms at 1 Mbit/s
 	for range 3 {
 		s.transmit(0, 1, frame)
@@ -169,7 +175,7 @@ func TestJitterNeverReorders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.links[0].up = true
+	setUp(s, 0)
 	distinct := map[int64]bool{}
 	for k := range 200 {
 		s.now = int64(k) * int64(2*time.Millisecond)
@@ -198,7 +204,7 @@ func TestLossRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.links[0].up = true
+	setUp(s, 0)
 	for range 10_000 {
 		s.transmit(0, 1, []byte{fakeData})
 	}
