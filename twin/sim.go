@@ -164,11 +164,11 @@ type sim struct {
 	dirs     []linkDir // two per link
 	profiles []LinkProfile
 	frames   framePool
-	faults []Fault
-	flows  []flow
-	out    output
-	uf     *unionFind
-	comp   []int32 // component label of each node, -1 when down
+	faults   []Fault
+	flows    []flow
+	out      output
+	uf       *unionFind
+	comp     []int32 // component label of each node, -1 when down
 
 	hash     uint64
 	firstAt  int64 // first fault, -1 when none
