@@ -53,7 +53,7 @@ type event struct {
 	node  int32
 	peer  int32
 	aux   int32
-	epoch uint32 // link epoch at send time, for evFrame
+	epoch uint32 // link epoch at send time, for evFrame and the notifications
 	kind  eventKind
 }
 
@@ -64,11 +64,15 @@ const arity = 4
 // eventKey is an event's place in the heap: its time, then its
 // scheduling number in the high half of ord, its slot in the low half.
 // Sixteen bytes, so that the four children of a heap node share one
-// cache line; the events themselves stay put in their slots.
+// cache line; the events themselves stay put in their slots. A tick, the
+// commonest event after frames and the longest to wait, needs no slot:
+// tickKey in the low half marks one, with its node in the bits below.
 type eventKey struct {
 	at  int64
 	ord uint64
 }
+
+const tickKey = 1 << 31
 
 func (a eventKey) before(b eventKey) bool {
 	return a.at < b.at || (a.at == b.at && a.ord < b.ord)
@@ -93,13 +97,6 @@ func (q *eventQueue) len() int { return max(len(q.h)-heapBase, 0) }
 
 // push schedules e, stamping it with the next scheduling number.
 func (q *eventQueue) push(e event) {
-	if q.h == nil {
-		q.h = make([]eventKey, heapBase, 1024)
-	}
-	if q.seq == math.MaxUint32 {
-		q.renumber()
-	}
-	q.seq++
 	var slot uint32
 	if n := len(q.free); n > 0 {
 		slot = q.free[n-1]
@@ -109,7 +106,22 @@ func (q *eventQueue) push(e event) {
 		slot = uint32(len(q.slab))
 		q.slab = append(q.slab, e)
 	}
-	k := eventKey{at: e.at, ord: q.seq<<32 | uint64(slot)}
+	q.pushKey(e.at, slot)
+}
+
+// pushTick schedules a tick of node at, as push(event{at: at, kind:
+// evTick, node: node, peer: -1}) would.
+func (q *eventQueue) pushTick(at int64, node int32) { q.pushKey(at, tickKey|uint32(node)) }
+
+func (q *eventQueue) pushKey(at int64, low uint32) {
+	if q.h == nil {
+		q.h = make([]eventKey, heapBase, 1024)
+	}
+	if q.seq == math.MaxUint32 {
+		q.renumber()
+	}
+	q.seq++
+	k := eventKey{at: at, ord: q.seq<<32 | uint64(low)}
 	q.h = append(q.h, k)
 	i := len(q.h) - 1 - heapBase
 	for i > 0 {
@@ -174,10 +186,13 @@ func (q *eventQueue) pop() event {
 		}
 		q.h[heapBase+i] = k
 	}
-	slot := uint32(top.ord)
-	e := q.slab[slot]
-	q.slab[slot] = event{} // drop the frame for the collector
-	q.free = append(q.free, slot)
+	low := uint32(top.ord)
+	if low&tickKey != 0 {
+		return event{at: top.at, seq: top.ord >> 32, kind: evTick, node: int32(low &^ tickKey), peer: -1}
+	}
+	e := q.slab[low]
+	q.slab[low] = event{} // drop the frame for the collector
+	q.free = append(q.free, low)
 	e.seq = top.ord >> 32
 	return e
 }

@@ -93,3 +93,41 @@ func TestEventQueueRenumber(t *testing.T) {
 		}
 	}
 }
+
+// TestEventQueueTicks mixes slot-free ticks with other events: ties keep
+// scheduling order across both, and a tick comes back with its node.
+func TestEventQueueTicks(t *testing.T) {
+	var q eventQueue
+	type want struct {
+		kind eventKind
+		node int32
+	}
+	var wants []want
+	for i := range 40 {
+		if i%3 == 0 {
+			q.pushTick(int64(i%2), int32(1000+i))
+			wants = append(wants, want{evTick, int32(1000 + i)})
+		} else {
+			q.push(event{at: int64(i % 2), kind: evFrame, node: int32(i)})
+			wants = append(wants, want{evFrame, int32(i)})
+		}
+	}
+	// Time 0 first (even i), then time 1, each in scheduling order.
+	var order []want
+	for _, parity := range []int{0, 1} {
+		for i, w := range wants {
+			if i%2 == parity {
+				order = append(order, w)
+			}
+		}
+	}
+	for k, w := range order {
+		ev := q.pop()
+		if ev.kind != w.kind || ev.node != w.node || (ev.kind == evTick && ev.peer != -1) {
+			t.Fatalf("pop %d = %v %d (peer %d), want %v %d", k, ev.kind, ev.node, ev.peer, w.kind, w.node)
+		}
+	}
+	if len(q.slab) > 40-14 {
+		t.Errorf("ticks took slab slots: %d slots for 26 other events", len(q.slab))
+	}
+}

@@ -88,6 +88,7 @@ type note struct {
 type nbrRef struct {
 	node int32
 	link int32
+	dir  int32 // index in sim.dirs of the direction towards node
 }
 
 type simNode struct {
@@ -286,8 +287,8 @@ func newSim(top *Topology, sc Scenario, fac routerFactory) (*sim, error) {
 			s.profiles = append(s.profiles, l.Profile)
 		}
 		s.dirs[2*i].prof, s.dirs[2*i+1].prof = k, k
-		s.nodes[l.A].nbrs = append(s.nodes[l.A].nbrs, nbrRef{node: int32(l.B), link: int32(i)})
-		s.nodes[l.B].nbrs = append(s.nodes[l.B].nbrs, nbrRef{node: int32(l.A), link: int32(i)})
+		s.nodes[l.A].nbrs = append(s.nodes[l.A].nbrs, nbrRef{node: int32(l.B), link: int32(i), dir: int32(2 * i)})
+		s.nodes[l.B].nbrs = append(s.nodes[l.B].nbrs, nbrRef{node: int32(l.A), link: int32(i), dir: int32(2*i + 1)})
 	}
 	for i := range s.nodes {
 		n := &s.nodes[i]
@@ -475,8 +476,11 @@ func (s *sim) process(ev *event) {
 	case evFrame:
 		s.arrive(ev)
 	case evTick:
+		// Only the node's pending tick fires. A tick left over from
+		// before a restart fires only if the new engine asked for one at
+		// the very same instant, which is then this one.
 		n := &s.nodes[ev.node]
-		if !n.alive || ev.at != n.tickAt || ev.epoch != n.restart {
+		if !n.alive || ev.at != n.tickAt {
 			return
 		}
 		n.tickAt = -1
@@ -534,7 +538,7 @@ func (s *sim) mix(v uint64) {
 func (s *sim) schedulePeriodicTick(i int32, after int64) {
 	n := &s.nodes[i]
 	n.tickAt = s.now + after
-	s.q.push(event{at: n.tickAt, kind: evTick, node: i, peer: -1, epoch: n.restart})
+	s.q.pushTick(n.tickAt, i)
 }
 
 // scheduleDeadline asks node i's engine when it next needs a tick and
@@ -556,7 +560,7 @@ func (s *sim) scheduleDeadline(i int32) {
 		return
 	}
 	n.tickAt = at
-	s.q.push(event{at: at, kind: evTick, node: i, peer: -1, epoch: n.restart})
+	s.q.pushTick(at, i)
 }
 
 // pump carries out everything node i's engine has ready.
@@ -578,12 +582,20 @@ func (s *sim) pump(i int32) {
 
 // linkTo returns the link from node i to neighbor j, or -1.
 func (s *sim) linkTo(i, j int32) int32 {
+	if r := s.nbrRef(i, j); r != nil {
+		return r.link
+	}
+	return -1
+}
+
+// nbrRef returns node i's reference to neighbor j, or nil.
+func (s *sim) nbrRef(i, j int32) *nbrRef {
 	nb := s.nodes[i].nbrs
 	k, ok := slices.BinarySearchFunc(nb, j, func(r nbrRef, j int32) int { return int(r.node - j) })
 	if !ok {
-		return -1
+		return nil
 	}
-	return nb[k].link
+	return &nb[k]
 }
 
 // transmit puts a frame from node i on its link to j: it waits for the
@@ -596,15 +608,12 @@ func (s *sim) transmit(i, j int32, frame []byte) {
 		s.st.controlTx++
 	}
 	s.st.bytesTx += uint64(len(frame))
-	li := s.linkTo(i, j)
-	if li < 0 {
+	r := s.nbrRef(i, j)
+	if r == nil {
 		s.st.dropNoLink++
 		return
 	}
-	di := 2 * li
-	if i != s.links[li].a {
-		di++
-	}
+	di := r.dir
 	d := &s.dirs[di]
 	if !d.up {
 		s.st.dropDown++
