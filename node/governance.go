@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -88,7 +87,7 @@ func (n *Node) setupGovernance() error {
 		netw:    &govNetwork{n: n, disc: drouting.NewRoutingDiscovery(n.dht), ns: authorsNamespace(g), ttl: 2 * cfg.RepublishInterval},
 	}
 	rc := replication.DefaultConfig()
-	rc.Log, rc.Self, rc.Genesis, rc.Network = log, self, g, gov.netw
+	rc.Log, rc.Author, rc.Genesis, rc.Network = log, lc.Self, g, gov.netw
 	rc.Logger, rc.Ready = lg, n.Ready()
 	rc.SettleDelay, rc.AnnounceMaxAge = cfg.SettleDelay, cfg.AnnounceMaxAge
 	rc.CheckInterval, rc.SyncInterval = cfg.CheckInterval, cfg.SyncInterval
@@ -337,17 +336,27 @@ func (w *govNetwork) Put(ctx context.Context, key string, value []byte) error {
 	return w.n.dht.PutValue(ctx, key, value)
 }
 
+// headQuorum is how many answers a head lookup waits for beyond the first:
+// the best of five. A head is put at the twenty peers closest to its key,
+// so five stale answers in a row would take five peers that all missed
+// the author's latest put; waiting for every close peer instead costs
+// seconds on a loaded mesh.
+const headQuorum = 4
+
 // Get implements replication.Network. A record is content-addressed, so
-// the first valid copy will do; a head is looked up at every close peer,
-// for the latest.
+// the first valid copy will do; a head is the best of headQuorum+1
+// answers, and when ctx ends first the best head received by then.
 func (w *govNetwork) Get(ctx context.Context, key string) ([]byte, error) {
-	var opts []routing.Option
+	opts := []routing.Option{dht.Quorum(headQuorum)}
 	if strings.HasPrefix(key, "/"+govRecordNamespace+"/") {
-		opts = append(opts, dht.Quorum(1))
+		opts = []routing.Option{dht.Quorum(1)}
 	}
 	v, err := w.n.dht.GetValue(ctx, key, opts...)
-	if errors.Is(err, routing.ErrNotFound) {
+	switch {
+	case errors.Is(err, routing.ErrNotFound):
 		return nil, fmt.Errorf("%s: %w", key, replication.ErrNotFound)
+	case err != nil && v != nil && ctx.Err() != nil:
+		return v, nil
 	}
 	return v, err
 }
@@ -369,25 +378,45 @@ func (w *govNetwork) Advertise(ctx context.Context) error {
 	return err
 }
 
-// Authors implements replication.Network.
+// authorsGrace is how long Authors keeps collecting after the first
+// answer: every peer that stores the advertisements holds all of them, so
+// the first few answers are the whole list, and the rest of the lookup
+// only confirms that no closer peer knows more.
+const authorsGrace = 250 * time.Millisecond
+
+// Authors implements replication.Network. It returns when the lookup ends,
+// or authorsGrace after the first author was found.
 func (w *govNetwork) Authors(ctx context.Context) ([]consensus.PeerID, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	found, err := w.disc.FindPeers(ctx, w.ns)
 	if err != nil {
 		return nil, err
 	}
 	var out []consensus.PeerID
-	for ai := range found {
-		out = append(out, consensus.PeerID(ai.ID))
+	var grace <-chan time.Time
+	for {
+		select {
+		case ai, ok := <-found:
+			if !ok {
+				return out, nil
+			}
+			out = append(out, consensus.PeerID(ai.ID))
+			if grace == nil {
+				t := time.NewTimer(authorsGrace)
+				defer t.Stop()
+				grace = t.C
+			}
+		case <-grace:
+			return out, nil
+		}
 	}
-	return out, nil
 }
 
-// Peers implements replication.Network: connected peers and the DHT's
-// routing table.
+// Peers implements replication.Network: the DHT's routing table, the
+// connected peers a lookup can ask.
 func (w *govNetwork) Peers() []consensus.PeerID {
-	ids := append(w.n.host.Network().Peers(), w.n.dht.RoutingTable().ListPeers()...)
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
+	ids := w.n.dht.RoutingTable().ListPeers()
 	out := make([]consensus.PeerID, len(ids))
 	for i, id := range ids {
 		out[i] = consensus.PeerID(id)

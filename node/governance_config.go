@@ -86,11 +86,13 @@ func LocalGovernanceConfig() GovernanceConfig {
 	c := DefaultGovernanceConfig()
 	lc := consensus.LocalConfig()
 	c.MaxClockSkew = lc.MaxClockSkew
-	c.SettleDelay = lc.SettleDelay
+	// Above consensus.LocalConfig's 1 s: a devnet of 20 nodes on two
+	// loaded cores sees gossip delays of a second.
+	c.SettleDelay = 2 * time.Second
 	c.SyncWait = lc.SyncWait
 	c.AnnounceMaxAge = time.Minute
 	c.CheckInterval = 250 * time.Millisecond
-	c.SyncInterval = 10 * time.Second
+	c.SyncInterval = 30 * time.Second
 	c.FetchTimeout = 5 * time.Second
 	return c
 }

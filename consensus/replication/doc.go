@@ -15,7 +15,7 @@
 // # Usage
 //
 //	d, err := replication.New(replication.Config{
-//		Log: gov, Self: self, Genesis: g, Network: netw, Ready: n.Ready(),
+//		Log: gov, Author: self, Genesis: g, Network: netw, Ready: n.Ready(),
 //		SettleDelay: consensusCfg.SettleDelay, AnnounceMaxAge: consensusCfg.AnnounceMaxAge,
 //	})
 //	d.Subscribe(func(dec consensus.Decision) { /* apply dec.Action */ })
@@ -59,28 +59,38 @@
 //     validates for other nodes' puts and gets, passed in with SeeHead) are
 //     ingested, so that two heads of one author with the same sequence
 //     number become evidence of equivocation wherever they meet.
-//  4. Sync. Once Ready is closed the sync goroutine runs a full round
-//     before it decides anything: it fetches from the DHT the head of every
-//     author it knows of and walks the logs back (Log.Missing, then the
-//     records by ID, ingested with IngestAll, until nothing is missing).
-//     Authors are known from the genesis (listed peers), from announcements
-//     and heads seen, from the records held (their authors), from the
-//     Network's peers (connected and in the routing table, each probed once
-//     after it is first seen) and from the DHT (peers that advertised a
-//     log). A round where some head could not be fetched (not "not found":
-//     a timeout, no route) is retried, up to five times with backoff, before
-//     the node decides; a node with no peer at all has nothing to wait for.
-//     After that, a round of the known authors runs every SyncInterval, and
-//     a walk whenever a message names a missing record. A record the DHT
-//     does not have is asked for again after RetryInterval and given up
-//     (Log.Unavailable) after three misses, so that a record announced
-//     before its author's put landed is still found.
+//  4. Sync. Once Ready is closed (and the Network lists a peer, or
+//     FetchTimeout passed) the sync goroutine runs an initial round before
+//     it decides anything: it fetches from the DHT the head of every known
+//     author and walks the logs back (Log.Missing, then the records by ID,
+//     ingested with IngestAll, until nothing is missing), then repeats for
+//     authors it learned of on the way. Known authors are those of the
+//     records held, those whose heads it has seen (gossip, DHT) and those
+//     that advertised a log in the DHT. Other peers, from the genesis and
+//     the Network's peer list, are candidates: in the initial round, all
+//     of them when the DHT could not say who advertised (lookup failed, or
+//     found nobody twice); otherwise a few never-probed ones per periodic
+//     round; and the node's own head at start, in case its store was lost.
+//     A known author's head that could not be fetched (other than "not
+//     found": a timeout, no route) makes the initial round incomplete; it
+//     is retried up to five times with backoff before the node decides
+//     anyway. After that a periodic round runs every SyncInterval for the
+//     authors whose latest head seen is older than AnnounceMaxAge/2 +
+//     SyncInterval (their periodic announcement went missing), and a walk
+//     runs whenever a message names a missing record. A record the DHT
+//     does not have (or could not deliver) is asked for again after
+//     RetryInterval and given up (Log.Unavailable) after three failures,
+//     so a record announced before its author's put landed is still found.
 //  5. Decide. Every CheckInterval the driver calls Log.CheckProposals.
-//     When a proposal reaches its deadline + SettleDelay it first runs a
-//     sync round over every known author whose latest head seen was
-//     signed before the deadline (a later head already covers every vote
-//     cast by the deadline), so that a vote whose announcement was lost is
-//     fetched from the DHT before the node decides.
+//     When a proposal's deadline passes, every node with a log announces a
+//     head-only announcement signed then (a closing head): every record
+//     its author timestamped at or before the deadline precedes it. When
+//     the proposal reaches deadline + SettleDelay the driver runs a
+//     decision round over the known authors whose closing head (or any
+//     head signed after the deadline) has not arrived, so that a vote whose
+//     announcement was lost is fetched from the DHT before the node
+//     decides. With every closing head delivered by gossip the decision
+//     round fetches nothing, so deciding costs no DHT lookup of a head.
 //  6. Deliver. Subscribers receive each passed decision that carries an
 //     action: at Start, every one the Log decided before (the policy
 //     engine's quarantine list lives in memory and must be rebuilt after a
@@ -95,7 +105,8 @@
 //
 // The driver runs two goroutines between Start and Close: the sync
 // goroutine (heads, walks, sync rounds, CheckProposals and the subscribers,
-// which run on it) and the publisher (puts, advertisement, periodic
+// which run on it; it waits for up to FetchConcurrency DHT gets of its own
+// at a time) and the publisher (puts, advertisement, periodic
 // announcements). Validate and SeeHead are called from the network's
 // goroutines and never block on either; Propose, Vote and Subscribe may be
 // called from any goroutine. Close stops both goroutines and waits for them;

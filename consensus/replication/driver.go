@@ -13,13 +13,14 @@ import (
 	"github.com/x0tta6bl4/x0tta6bl4/consensus"
 )
 
-// Config configures a Driver. Log, Self, Genesis and Network are required;
+// Config configures a Driver. Log, Author, Genesis and Network are required;
 // the timing fields default to DefaultConfig's when zero.
 type Config struct {
 	// Log is the node's governance log.
 	Log *consensus.Log
-	// Self is the node's peer ID, the author of Log's own records.
-	Self consensus.PeerID
+	// Author is the node's identity, the author of Log's own records (the
+	// Log's Config.Self): the driver signs closing heads with it.
+	Author consensus.Author
 	// Genesis is the genesis Log was opened with; its listed peers are
 	// known authors.
 	Genesis *consensus.Genesis
@@ -72,7 +73,7 @@ func DefaultConfig() Config {
 		SyncInterval:      time.Minute,
 		RepublishInterval: time.Hour,
 		FetchTimeout:      10 * time.Second,
-		FetchConcurrency:  8,
+		FetchConcurrency:  4,
 		RetryInterval:     time.Second,
 	}
 }
@@ -85,8 +86,8 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("replication: config has no network")
 	case c.Genesis == nil:
 		return fmt.Errorf("replication: config has no genesis")
-	case c.Self == "":
-		return fmt.Errorf("replication: config has no self")
+	case c.Author.ID == "" || c.Author.Signer == nil:
+		return fmt.Errorf("replication: config has no author with a signer")
 	}
 	d := DefaultConfig()
 	setDuration := func(v *time.Duration, def time.Duration) {
@@ -344,6 +345,32 @@ func (d *Driver) announce(ctx context.Context) {
 	}
 	if err := d.net.Publish(ctx, a.Encode()); err != nil {
 		d.lg.Debug("governance announcement not published", "err", err)
+		return
+	}
+	d.count(func(s *Stats) { s.Published++ })
+}
+
+// announceClosing publishes a head-only announcement of the node's log
+// signed now, after a proposal's deadline (see syncer.check); nothing if
+// the node has written no record.
+func (d *Driver) announceClosing(ctx context.Context, now time.Time) {
+	h, err := d.log.Head(ctx, now)
+	if err != nil || h == nil {
+		return
+	}
+	if h.Time < now.UnixMilli() {
+		if h, err = consensus.SignHead(d.cfg.Genesis.ID(), d.cfg.Author, h.Seq, h.Record, now); err != nil {
+			d.lg.Warn("governance closing head", "err", err)
+			return
+		}
+	}
+	a, err := consensus.NewAnnouncement(h, nil)
+	if err != nil {
+		d.lg.Warn("governance closing head", "err", err)
+		return
+	}
+	if err := d.net.Publish(ctx, a.Encode()); err != nil {
+		d.lg.Debug("governance closing head not published", "err", err)
 		return
 	}
 	d.count(func(s *Stats) { s.Published++ })

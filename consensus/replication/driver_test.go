@@ -133,6 +133,15 @@ func TestAgreement(t *testing.T) {
 						t.Errorf("node %d delivered no action", i)
 					}
 				}
+				if tt.name == "gossip" {
+					// Every vote and every closing head came by gossip:
+					// no node had to look a head up before deciding.
+					for i, n := range nodes {
+						if st := n.d.Stats(); st.HeadsFetched != 0 {
+							t.Errorf("node %d fetched %d heads from the DHT", i, st.HeadsFetched)
+						}
+					}
+				}
 				if tt.deaf >= 0 {
 					if st := nodes[tt.deaf].d.Stats(); st.RecordsFetched == 0 || st.Accepted != 1 {
 						t.Errorf("deaf node: %+v; want the votes fetched from the DHT, the proposal alone by gossip", st)
@@ -314,6 +323,44 @@ func TestRestart(t *testing.T) {
 		}
 		if !f.authors[n.author.ID] {
 			t.Error("not advertised as an author")
+		}
+	})
+}
+
+// TestLostStore: a node whose datastore was lost fetches its own log back
+// from the DHT at start and continues it, rather than forking it.
+func TestLostStore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		f := newFakeNet(testGenesis(t, 1, 2))
+		n, other := f.addNode(t, 1, nil), f.addNode(t, 2, nil)
+		n.start(t)
+		other.start(t)
+		p, err := n.d.Propose(ctx, "poll", "", time.Minute, 0, ppm(t, "0.5"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.d.Vote(ctx, p.ID(), consensus.Yes, 100); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Second) // the publisher puts both records and the head
+		n.d.Close()
+
+		f.mu.Lock()
+		delete(f.members, n.author.ID)
+		f.mu.Unlock()
+		fresh := f.addNode(t, 1, nil) // same identity, empty store
+		fresh.start(t)
+		time.Sleep(5 * time.Second)
+		if got := len(fresh.log.Records(fresh.author.ID)); got != 2 {
+			t.Fatalf("%d own records after the sync, want 2", got)
+		}
+		v, err := fresh.d.Vote(ctx, p.ID(), consensus.No, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Seq != 3 || len(fresh.log.Evidence()) != 0 {
+			t.Errorf("new vote at seq %d with %d evidence; want seq 3 and no fork", v.Seq, len(fresh.log.Evidence()))
 		}
 	})
 }

@@ -251,7 +251,7 @@ func (f *fakeNet) addNode(t testing.TB, seed uint64, store ds.Batching) *testNod
 		t.Fatal(err)
 	}
 	n.m = &member{f: f, id: n.author.ID}
-	cfg := testTiming(Config{Log: n.log, Self: n.author.ID, Genesis: f.genesis, Network: n.m})
+	cfg := testTiming(Config{Log: n.log, Author: n.author, Genesis: f.genesis, Network: n.m})
 	cfg.SettleDelay = lc.SettleDelay
 	if f.tweak != nil {
 		f.tweak(&cfg)

@@ -32,7 +32,8 @@ type Network interface {
 	Advertise(ctx context.Context) error
 	// Authors returns the peers that advertised a governance log.
 	Authors(ctx context.Context) ([]consensus.PeerID, error)
-	// Peers returns the peers this node knows of now: those connected and
-	// those in the DHT's routing table.
+	// Peers returns the peers a DHT lookup can ask now (for a Kademlia
+	// DHT, its routing table). With none, the driver does not wait for
+	// lookups that cannot succeed.
 	Peers() []consensus.PeerID
 }

@@ -70,7 +70,7 @@ func (d *Driver) runPublisher(ctx context.Context) {
 // advertisement; false if any of them failed.
 func (p *publisher) flush(ctx context.Context) bool {
 	d := p.d
-	recs := d.log.Records(d.cfg.Self)
+	recs := d.log.Records(d.cfg.Author.ID)
 	if len(recs) == 0 {
 		return true
 	}
@@ -91,7 +91,7 @@ func (p *publisher) flush(ctx context.Context) bool {
 		return false
 	}
 	if h := consensus.Hash(sha256.Sum256(head.Encode())); h != p.headPut {
-		if err := p.store(ctx, consensus.HeadKey(d.cfg.Self), head.Encode()); err != nil {
+		if err := p.store(ctx, consensus.HeadKey(d.cfg.Author.ID), head.Encode()); err != nil {
 			d.lg.Debug("governance head put failed", "seq", head.Seq, "err", err)
 			return false
 		}

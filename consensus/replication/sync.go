@@ -24,22 +24,33 @@ const (
 	seenHeads = 4096
 )
 
-// roundKind says which authors a sync round fetches the heads of.
+// roundKind says which authors a sync round fetches the heads of. Every
+// round fetches the known authors: this node, the authors of the records
+// it holds, those whose heads it has seen, and those advertised in the DHT
+// (minus those whose head seen is recent enough for the round). A failed
+// fetch of a known author's head (other than "not found") makes the
+// initial round incomplete, so it is retried. Other peers, listed in the
+// genesis or in the routing table, are candidates: each is probed once, a
+// few per periodic round, or all in the initial round when the DHT could
+// not say who advertised a log; a failure there blocks nothing.
 type roundKind uint8
 
 const (
-	// roundFull: every author known from any source.
-	roundFull roundKind = iota
-	// roundPeriodic: authors with a log (advertised, seen or held) and
-	// peers never probed.
-	roundPeriodic
+	roundInitial  roundKind = iota // before the first decision
+	roundPeriodic                  // every SyncInterval
+	roundDecision                  // before deciding a proposal
 )
+
+func (k roundKind) String() string {
+	return [...]string{"initial", "periodic", "decision"}[k]
+}
 
 // syncer is the state of the sync goroutine; only it touches the fields.
 type syncer struct {
 	d         *Driver
 	misses    map[consensus.Hash]int  // not-found answers per record
 	presynced map[consensus.Hash]bool // proposals whose pre-decision round ran
+	closed    map[consensus.Hash]bool // proposals whose closing head was announced
 	seen      map[consensus.Hash]bool // head encodings already ingested
 	retry     *time.Timer
 	retryOn   bool
@@ -53,6 +64,7 @@ func (d *Driver) runSync(ctx context.Context) {
 		d:         d,
 		misses:    make(map[consensus.Hash]int),
 		presynced: make(map[consensus.Hash]bool),
+		closed:    make(map[consensus.Hash]bool),
 		seen:      make(map[consensus.Hash]bool),
 		retry:     time.NewTimer(time.Hour),
 	}
@@ -66,8 +78,16 @@ func (d *Driver) runSync(ctx context.Context) {
 		}
 	}
 	began := d.cfg.Now()
+	// Ready means a bootstrap peer is connected; the DHT takes a moment
+	// more to list it. A node that finds no peer at all in FetchTimeout
+	// has nobody to sync from.
+	for wait := time.Duration(0); len(d.net.Peers()) == 0 && wait < d.cfg.FetchTimeout; wait += d.cfg.FetchTimeout / 50 {
+		if !sleep(ctx, d.cfg.FetchTimeout/50) {
+			return
+		}
+	}
 	for attempt := 1; ; attempt++ {
-		failed := s.round(ctx, roundFull, 0)
+		failed := s.round(ctx, roundInitial, 0)
 		if ctx.Err() != nil {
 			return
 		}
@@ -102,7 +122,11 @@ func (d *Driver) runSync(ctx context.Context) {
 			s.retryOn = false
 			s.walk(ctx)
 		case <-periodic.C:
-			s.round(ctx, roundPeriodic, 0)
+			// An author's periodic announcement re-signs its head every
+			// AnnounceMaxAge/2: a head seen later than that (and a
+			// round) ago leaves nothing to catch up on.
+			stale := d.cfg.Now().Add(-d.cfg.AnnounceMaxAge/2 - d.cfg.SyncInterval)
+			s.round(ctx, roundPeriodic, stale.UnixMilli())
 		case <-check.C:
 			s.check(ctx)
 		}
@@ -112,27 +136,39 @@ func (d *Driver) runSync(ctx context.Context) {
 // round fetches the heads of the authors of kind (skipping those whose
 // latest head seen was signed after notBefore, if it is not 0), walks their
 // logs, and repeats for authors it learns of on the way. It returns how
-// many heads could not be fetched for a reason other than "not found".
+// many known authors' heads could not be fetched for a reason other than
+// "not found".
 func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (failed int) {
 	d := s.d
-	defer d.count(func(st *Stats) { st.SyncRounds++ })
+	began, fetched := time.Now(), 0
+	defer func() {
+		d.count(func(st *Stats) { st.SyncRounds++ })
+		d.lg.Debug("governance sync round", "kind", kind, "heads_asked", fetched, "failed", failed, "took", time.Since(began))
+	}()
 	done := make(map[consensus.PeerID]bool)
 	for pass := 0; ctx.Err() == nil; pass++ {
-		authors := s.authors(ctx, kind, pass == 0)
+		known, candidates := s.authors(ctx, kind, pass == 0)
 		var todo []consensus.PeerID
+		isKnown := make(map[consensus.PeerID]bool, len(known))
 		d.mu.Lock()
-		for _, a := range authors {
-			if done[a] || (notBefore > 0 && d.headTime[a] > notBefore) {
-				continue
+		for _, list := range [][]consensus.PeerID{known, candidates} {
+			for _, a := range list {
+				if done[a] || (notBefore > 0 && d.headTime[a] > notBefore) {
+					continue
+				}
+				done[a] = true
+				todo = append(todo, a)
 			}
-			done[a] = true
-			todo = append(todo, a)
 		}
 		d.mu.Unlock()
+		for _, a := range known {
+			isKnown[a] = true
+		}
 		if len(todo) == 0 {
 			break
 		}
-		results := s.fetch(ctx, todo, consensus.HeadKey)
+		results := fetch(ctx, d, todo, consensus.HeadKey)
+		fetched += len(todo)
 		for i, r := range results {
 			d.mu.Lock()
 			d.probed[todo[i]] = true
@@ -143,7 +179,10 @@ func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (fa
 				s.ingestHead(ctx, r.value)
 			case errors.Is(r.err, ErrNotFound):
 			default:
-				failed++
+				if isKnown[todo[i]] {
+					failed++
+				}
+				d.count(func(st *Stats) { st.FetchErrors++ })
 				d.lg.Debug("governance head fetch failed", "author", todo[i], "err", r.err)
 			}
 		}
@@ -152,12 +191,16 @@ func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (fa
 	return failed
 }
 
-// authors lists the authors a round of kind fetches the heads of, sorted.
-// network says whether to ask the DHT for advertised authors (once per
-// round: later passes only add the authors of records just fetched).
-func (s *syncer) authors(ctx context.Context, kind roundKind, network bool) []consensus.PeerID {
+// authors lists, sorted, the known authors and the candidates of a round
+// of kind. network says whether to ask the Network (the DHT's
+// advertisements, the peers); a round asks once, and its later passes only
+// add the authors of records just fetched. The node itself is a candidate
+// of the initial round only (its head is fetched in case its store was
+// lost), never a known author.
+func (s *syncer) authors(ctx context.Context, kind roundKind, network bool) (known, candidates []consensus.PeerID) {
 	d := s.d
-	set := map[consensus.PeerID]bool{d.cfg.Self: true}
+	self := d.cfg.Author.ID
+	set := map[consensus.PeerID]bool{}
 	for _, r := range d.log.All() {
 		set[r.Author] = true
 	}
@@ -166,36 +209,81 @@ func (s *syncer) authors(ctx context.Context, kind roundKind, network bool) []co
 		set[a] = true
 	}
 	d.mu.Unlock()
+	defer func() {
+		delete(set, self)
+		known = slices.Sorted(maps.Keys(set))
+	}()
 	if !network {
-		return slices.Sorted(maps.Keys(set))
-	}
-	if kind == roundFull {
-		for _, a := range d.cfg.Genesis.Allocations() {
-			if a.Peer != "" {
-				set[a.Peer] = true
-			}
-		}
+		return nil, nil
 	}
 	peers := d.net.Peers()
-	d.mu.Lock()
-	for _, p := range peers {
-		if kind == roundFull || !d.probed[p] {
-			set[p] = true
-		}
-	}
-	d.mu.Unlock()
+	advertisedOK := false
 	if len(peers) > 0 {
-		actx, cancel := context.WithTimeout(ctx, d.cfg.FetchTimeout)
-		advertised, err := d.net.Authors(actx)
-		cancel()
-		if err != nil {
-			d.lg.Debug("governance authors lookup failed", "err", err)
-		}
+		var advertised []consensus.PeerID
+		advertisedOK, advertised = s.advertised(ctx, kind == roundInitial)
 		for _, a := range advertised {
 			set[a] = true
 		}
 	}
-	return slices.Sorted(maps.Keys(set))
+	limit := 0 // how many never-probed peers to add
+	switch {
+	case kind == roundInitial && !advertisedOK:
+		limit = -1 // all of them
+	case kind == roundPeriodic:
+		limit = max(1, d.cfg.FetchConcurrency)
+	}
+	if kind == roundInitial {
+		candidates = append(candidates, self)
+	}
+	if limit == 0 {
+		return nil, candidates
+	}
+	others := map[consensus.PeerID]bool{}
+	for _, a := range d.cfg.Genesis.Allocations() {
+		if a.Peer != "" {
+			others[a.Peer] = true
+		}
+	}
+	for _, p := range peers {
+		others[p] = true
+	}
+	d.mu.Lock()
+	for p := range others {
+		if set[p] || d.probed[p] || p == self {
+			delete(others, p)
+		}
+	}
+	d.mu.Unlock()
+	more := slices.Sorted(maps.Keys(others))
+	if limit > 0 && len(more) > limit {
+		more = more[:limit]
+	}
+	return nil, append(candidates, more...)
+}
+
+// advertised asks the DHT which authors advertised a log. ok says whether
+// the answer can be trusted as the full list: the lookup completed, or it
+// was cut short but found some (every peer that stores the advertisements
+// holds all of them, so one answer is as good as all). patient gives a
+// lookup that found nothing in FetchTimeout a second try, twice as long,
+// before the caller falls back to probing every peer.
+func (s *syncer) advertised(ctx context.Context, patient bool) (ok bool, authors []consensus.PeerID) {
+	d := s.d
+	for attempt, timeout := 0, d.cfg.FetchTimeout; ; attempt, timeout = attempt+1, 2*timeout {
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		found, err := d.net.Authors(actx)
+		if err == nil && actx.Err() != nil && len(found) == 0 {
+			err = actx.Err()
+		}
+		cancel()
+		if err == nil {
+			return true, found
+		}
+		d.lg.Debug("governance authors lookup failed", "err", err, "found", len(found))
+		if !patient || attempt == 1 || ctx.Err() != nil {
+			return false, found
+		}
+	}
 }
 
 // fetched is the outcome of one DHT get.
@@ -322,17 +410,28 @@ func (s *syncer) walk(ctx context.Context) {
 	}
 }
 
-// check runs the pre-decision round for proposals that just became due,
-// then decides.
+// check announces a head signed after the deadline of every proposal
+// that just closed, runs the pre-decision round for proposals that just
+// became due, then decides.
+//
+// The closing head tells every node that the author's log as of the
+// deadline is at most that head: every record timestamped at or before the
+// deadline precedes it. So the pre-decision round needs to fetch only the
+// heads of authors whose closing head has not arrived.
 func (s *syncer) check(ctx context.Context) {
 	d := s.d
 	now := d.cfg.Now()
 	var due int64
+	closing := false
 	for _, p := range d.log.Proposals(now) {
-		if p.State != consensus.StateClosing || s.presynced[p.ID] {
+		if p.State != consensus.StateClosing {
 			continue
 		}
-		if now.Before(time.UnixMilli(p.Deadline).Add(d.cfg.SettleDelay)) {
+		if !s.closed[p.ID] {
+			s.closed[p.ID] = true
+			closing = true
+		}
+		if s.presynced[p.ID] || now.Before(time.UnixMilli(p.Deadline).Add(d.cfg.SettleDelay)) {
 			continue
 		}
 		s.presynced[p.ID] = true
@@ -340,8 +439,11 @@ func (s *syncer) check(ctx context.Context) {
 			due = p.Deadline
 		}
 	}
+	if closing {
+		d.announceClosing(ctx, now)
+	}
 	if due != 0 {
-		s.round(ctx, roundFull, due)
+		s.round(ctx, roundDecision, due)
 	}
 	decisions, err := d.log.CheckProposals(ctx, d.cfg.Now())
 	if err != nil {
@@ -350,6 +452,7 @@ func (s *syncer) check(ctx context.Context) {
 	}
 	for _, dec := range decisions {
 		delete(s.presynced, dec.Proposal)
+		delete(s.closed, dec.Proposal)
 		d.count(func(st *Stats) { st.Decisions++ })
 		d.lg.Info("governance decision", "proposal", dec.Proposal, "title", dec.Title,
 			"outcome", dec.Outcome, "yes", dec.Tally.Yes, "no", dec.Tally.No,

@@ -57,7 +57,7 @@ func (d *Driver) validate(ctx context.Context, from consensus.PeerID, data []byt
 	if len(data) > consensus.MaxAnnouncementSize {
 		return Reject, fmt.Errorf("%w: announcement of %d bytes, limit %d", consensus.ErrTooLarge, len(data), consensus.MaxAnnouncementSize)
 	}
-	if from == d.cfg.Self {
+	if from == d.cfg.Author.ID {
 		// Our own publication, on its way out: the Log wrote it.
 		if _, err := consensus.DecodeAnnouncement(data); err != nil {
 			return Reject, err
