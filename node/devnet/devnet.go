@@ -10,10 +10,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/connmgr"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/x0tta6bl4/x0tta6bl4/node"
 )
 
@@ -42,6 +45,10 @@ type Options struct {
 	Gater func(i int) connmgr.ConnectionGater
 	// Probes measure the run; nil means DefaultProbes().
 	Probes []Probe
+	// HoldBack keeps the last HoldBack nodes out of Start: their repos and
+	// keys exist (the devnet's governance genesis lists them), but they
+	// start only when a probe calls Net.StartHeld, to join late.
+	HoldBack int
 }
 
 func (o *Options) defaults() error {
@@ -50,6 +57,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Nodes < 1 {
 		return fmt.Errorf("devnet: nodes must be at least 1, got %d", o.Nodes)
+	}
+	if o.HoldBack < 0 || o.HoldBack >= o.Nodes {
+		return fmt.Errorf("devnet: hold back 0..%d nodes, not %d", o.Nodes-1, o.HoldBack)
 	}
 	if o.Duration < 0 {
 		return fmt.Errorf("devnet: duration must not be negative, got %v", o.Duration)
@@ -68,11 +78,17 @@ func (o *Options) defaults() error {
 
 // Net is a running devnet: nodes on 127.0.0.1 with ephemeral repos.
 type Net struct {
-	// Nodes are the running nodes; Nodes[0] is the bootstrap node.
+	// Nodes are the running nodes; Nodes[0] is the bootstrap node. Nodes
+	// held back are appended by StartHeld (read Running while it may run).
 	Nodes []*node.Node
 
 	dir    string
 	stores []ds.Batching
+	opts   Options
+	base   node.Config
+	repos  []*node.Repo
+	keys   []crypto.PrivKey
+	mu     sync.Mutex // guards Nodes and stores while StartHeld may run
 }
 
 // Start brings up opts.Nodes nodes, the first as bootstrap peer for the
@@ -89,47 +105,102 @@ func Start(ctx context.Context, opts Options) (_ *Net, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("devnet: %w", err)
 	}
-	net := &Net{dir: dir}
+	net := &Net{dir: dir, opts: opts, base: base}
 	defer func() {
 		if err != nil {
 			net.Close()
 		}
 	}()
+	// Every node's identity first, so that the genesis can list them all.
+	ids := make([]peer.ID, opts.Nodes)
 	for i := range opts.Nodes {
-		cfg := base
-		cfg.BootstrapPeers = slices.Clone(base.BootstrapPeers)
-		if i > 0 {
-			cfg.BootstrapPeers = append(cfg.BootstrapPeers, net.Nodes[0].Addrs()[0].String())
+		repo, err := node.InitRepo(filepath.Join(net.dir, fmt.Sprintf("node%d", i)), base)
+		if err != nil {
+			return nil, fmt.Errorf("devnet: node %d: %w", i, err)
 		}
-		if opts.InMemory {
-			cfg.Datastore = "memory"
+		key, err := repo.Key()
+		if err != nil {
+			return nil, fmt.Errorf("devnet: node %d: %w", i, err)
 		}
-		n, err := net.startNode(ctx, i, cfg, opts)
+		if ids[i], err = peer.IDFromPrivateKey(key); err != nil {
+			return nil, fmt.Errorf("devnet: node %d: %w", i, err)
+		}
+		net.repos, net.keys = append(net.repos, repo), append(net.keys, key)
+	}
+	if net.base.Governance.Genesis == "" {
+		if net.base.Governance.Genesis, err = writeGenesis(dir, base.TrustDomain, ids); err != nil {
+			return nil, err
+		}
+	}
+	for i := range opts.Nodes - opts.HoldBack {
+		n, err := net.startNode(ctx, i)
 		if err != nil {
 			return nil, fmt.Errorf("devnet: node %d: %w", i, err)
 		}
 		net.Nodes = append(net.Nodes, n)
 	}
 	for i, n := range net.Nodes {
-		select {
-		case <-n.Ready():
-		case <-ctx.Done():
-			return nil, fmt.Errorf("devnet: waiting for node %d: %w", i, ctx.Err())
-		case <-time.After(30 * time.Second):
-			return nil, fmt.Errorf("devnet: node %d did not reach the bootstrap node in 30s", i)
+		if err := waitReady(ctx, i, n); err != nil {
+			return nil, err
 		}
 	}
 	return net, nil
 }
 
-func (net *Net) startNode(ctx context.Context, i int, cfg node.Config, opts Options) (*node.Node, error) {
-	repo, err := node.InitRepo(filepath.Join(net.dir, fmt.Sprintf("node%d", i)), cfg)
-	if err != nil {
-		return nil, err
+// waitReady waits until node i has reached the bootstrap node.
+func waitReady(ctx context.Context, i int, n *node.Node) error {
+	select {
+	case <-n.Ready():
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("devnet: waiting for node %d: %w", i, ctx.Err())
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("devnet: node %d did not reach the bootstrap node in 30s", i)
 	}
-	key, err := repo.Key()
+}
+
+// Held is how many nodes are still held back.
+func (net *Net) Held() int {
+	net.mu.Lock()
+	defer net.mu.Unlock()
+	return len(net.repos) - len(net.Nodes)
+}
+
+// Running returns the nodes started so far, held-back ones that StartHeld
+// started included.
+func (net *Net) Running() []*node.Node {
+	net.mu.Lock()
+	defer net.mu.Unlock()
+	return slices.Clone(net.Nodes)
+}
+
+// StartHeld starts the next node held back (Options.HoldBack), with the
+// first node as its bootstrap peer, waits until it has reached it, and
+// appends it to Nodes.
+func (net *Net) StartHeld(ctx context.Context) (*node.Node, error) {
+	net.mu.Lock()
+	defer net.mu.Unlock()
+	i := len(net.Nodes)
+	if i >= len(net.repos) {
+		return nil, fmt.Errorf("devnet: no node held back")
+	}
+	n, err := net.startNode(ctx, i)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("devnet: node %d: %w", i, err)
+	}
+	net.Nodes = append(net.Nodes, n)
+	return n, waitReady(ctx, i, n)
+}
+
+func (net *Net) startNode(ctx context.Context, i int) (*node.Node, error) {
+	opts, repo, key := net.opts, net.repos[i], net.keys[i]
+	cfg := net.base
+	cfg.BootstrapPeers = slices.Clone(cfg.BootstrapPeers)
+	if i > 0 {
+		cfg.BootstrapPeers = append(cfg.BootstrapPeers, net.Nodes[0].Addrs()[0].String())
+	}
+	if opts.InMemory {
+		cfg.Datastore = "memory"
 	}
 	store, err := repo.OpenDatastore(cfg)
 	if err != nil {
@@ -157,6 +228,8 @@ func (net *Net) startNode(ctx context.Context, i int, cfg node.Config, opts Opti
 
 // Close stops every node and removes the repos.
 func (net *Net) Close() error {
+	net.mu.Lock()
+	defer net.mu.Unlock()
 	var errs []error
 	for _, n := range net.Nodes {
 		errs = append(errs, n.Close())
@@ -225,7 +298,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	}
 	status("devnet: finishing")
 
-	s := &Summary{Nodes: len(net.Nodes)}
+	s := &Summary{Nodes: opts.Nodes}
 	finishCtx, cancelFinish := context.WithTimeout(context.Background(), finishTimeout)
 	defer cancelFinish()
 	for _, p := range started {
