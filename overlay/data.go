@@ -55,6 +55,7 @@ func (e *Engine) forward(now instant, prev protocols.Addr, p *protocols.Data) {
 		// freedom").
 		if keep := now.after(e.cfg.DeletePeriod); keep > r.expires {
 			r.expires = keep
+			r.cache()
 		}
 	}
 	if nb := e.nbrs.get(prev); nb != nil {

@@ -26,8 +26,16 @@ type neighbor struct {
 
 	// route caches the routing table entry for this neighbor, nil until
 	// looked up and after the entry is deleted; it saves a table lookup
-	// per HELLO.
-	route *route
+	// per HELLO. While it is set, rSeq, rCost, rExpires and rDirect copy
+	// the entry's sequence number, cost, expiry and whether it is valid
+	// with the neighbor itself as next hop (route.cache keeps them), so
+	// that a HELLO that changes nothing but the lifetime need not read
+	// the entry: it only writes the new expiry.
+	route    *route
+	rExpires instant
+	rSeq     uint32
+	rCost    uint32
+	rDirect  bool
 
 	// The neighbor's HELLOs on this link.
 	inSeq  uint32  // the latest
@@ -277,11 +285,25 @@ func (e *Engine) stepHello(now instant, n *neighbor, h *protocols.Hello) {
 	n.outWindow, n.outHeard = h.Window, h.Heard
 	e.updateCost(n)
 
+	// Offer the route to the neighbor. When the entry is this very route
+	// with the same sequence number and no dearer, the offer would only
+	// extend its lifetime: do that from the cached copy.
+	cost := e.linkCost(n)
+	if r := n.route; r != nil && n.rDirect && n.rSeq == h.NodeSeq && cost >= n.rCost {
+		if exp := now.after(min(e.activeRoute, e.myRoute)); exp > n.rExpires {
+			r.expires, n.rExpires = exp, exp
+		}
+		return
+	}
 	r := n.route
 	if r == nil {
 		r = e.routes[n.addr]
 	}
-	n.route = e.offerTo(now, r, n.addr, n.addr, 1, h.NodeSeq, e.linkCost(n), e.activeRoute, ReasonHello)
+	if r = e.offerTo(now, r, n.addr, n.addr, 1, h.NodeSeq, cost, e.activeRoute, ReasonHello); r != nil {
+		r.nbr = n
+	}
+	n.route = r
+	r.cache()
 }
 
 // updateCost recomputes n's link cost from its measurements:

@@ -118,6 +118,11 @@ func propertyRun(t *testing.T, seed uint64) (tot propertyTotals) {
 		if err := net.CheckLoops(); err != nil {
 			fail("%v", err)
 		}
+		for _, nd := range net.Nodes() {
+			if err := overlay.CheckRouteCaches(nd.Engine); err != nil {
+				fail("node %d: %v", nd.ID, err)
+			}
+		}
 	}
 	// Engines replaced by Restart take their counters with them.
 	var retired []overlay.Stats

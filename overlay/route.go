@@ -31,6 +31,21 @@ type route struct {
 	// precursors are the neighbors that use this node as next hop to dst:
 	// they get an RERR when the route breaks.
 	precursors []protocols.Addr
+	// nbr is the neighbor dst, if it has cached this entry (its route
+	// field); every change of seq, cost, expires, valid or next goes
+	// through cache to keep its copy right.
+	nbr *neighbor
+}
+
+// cache refreshes the copy of r that its neighbor keeps, if any; r may
+// be nil.
+func (r *route) cache() {
+	if r == nil {
+		return
+	}
+	if n := r.nbr; n != nil && n.route == r {
+		n.rSeq, n.rCost, n.rExpires, n.rDirect = r.seq, r.cost, r.expires, r.valid && r.next == r.dst
+	}
 }
 
 // seqNewer reports whether sequence number a is newer than b, comparing
@@ -104,6 +119,7 @@ func (e *Engine) offerTo(now instant, r *route, dst, next protocols.Addr, hops u
 	}
 	r.next, r.hops, r.seq, r.cost, r.valid = next, hops, seq, cost, true
 	r.expires = now.after(lifetime)
+	r.cache()
 	e.timers.arm(&r.timerAt, r.expires, timer{kind: timerRoute, r: r})
 	if changed {
 		e.event(Event{Kind: EventRouteFound, Reason: how, Peer: dst, Via: next, Hops: int(hops),
@@ -124,6 +140,7 @@ func (e *Engine) extend(now instant, r *route, lifetime time.Duration) {
 	}
 	if exp := now.after(lifetime); exp > r.expires {
 		r.expires = exp // the queued timer finds the new deadline when it fires
+		r.cache()
 	}
 }
 
@@ -133,6 +150,7 @@ func (e *Engine) invalidate(now instant, r *route, seq uint32, why Reason) {
 	r.seq = seqMax(nextSeq(r.seq), seq)
 	r.valid = false
 	r.expires = now.after(e.cfg.DeletePeriod)
+	r.cache()
 	e.timers.arm(&r.timerAt, r.expires, timer{kind: timerRoute, r: r})
 	if why != ReasonNone {
 		e.event(Event{Kind: EventRouteLost, Reason: why, Peer: r.dst, Via: r.next, Seq: r.seq})
@@ -150,9 +168,10 @@ func (e *Engine) expireRoute(now instant, r *route) {
 		return
 	}
 	delete(e.routes, r.dst)
-	if n := e.nbrs.get(r.dst); n != nil && n.route == r {
+	if n := r.nbr; n != nil && n.route == r {
 		n.route = nil
 	}
+	r.nbr = nil
 }
 
 // breakLink invalidates every valid route through the neighbor nbr, whose
