@@ -20,6 +20,7 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 	status := fs.Duration("status", 3*time.Second, "interval of the live status lines on stderr")
 	memory := fs.Bool("memory", false, "keep datastores in memory instead of pebble")
 	logLevel := fs.String("log-level", "error", "node log level on stderr: debug, info, warn or error")
+	topology := fs.String("topology", "full", "which nodes may connect: line, ring, grid or full (traffic between others crosses the mesh)")
 	scenario := fs.String("scenario", "", "add a scenario to the checks: governance (a proposal, votes, and the last node joining after the deadline)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -32,6 +33,10 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 		probes, holdBack = append(devnet.DefaultProbes(), &devnet.GovProbe{}), 1
 	default:
 		return usageError{fmt.Sprintf("devnet: --scenario %q: want governance", *scenario)}
+	}
+	topo, err := devnet.ParseTopology(*topology)
+	if err != nil {
+		return usageError{err.Error()}
 	}
 	if *nodes < 2 {
 		return usageError{fmt.Sprintf("devnet: --nodes must be at least 2 (a mesh), got %d", *nodes)}
@@ -62,6 +67,7 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 		InMemory:       *memory,
 		Probes:         probes,
 		HoldBack:       holdBack,
+		Topology:       topo,
 	})
 	if err != nil {
 		return err
@@ -94,6 +100,16 @@ func printSummary(e *env, s *devnet.Summary, held int) {
 	if n, ok := s.Extra["gov_decided_nodes"]; ok {
 		fmt.Fprintf(w, "  governance         %v of %d nodes decided %v, agree %v; deadline to decision %v ms, late joiner %v ms\n",
 			n, s.Nodes, s.Extra["gov_outcome"], s.Extra["gov_agree"], s.Extra["gov_decision_lag_ms"], s.Extra["gov_late_sync_ms"])
+	}
+	if sent, ok := s.Extra["mesh_sent"]; ok {
+		fmt.Fprintf(w, "  mesh (%v)%*s%v sent, %v delivered, at most %v hops, p50 %v ms, p99 %v ms\n", s.Extra["topology"],
+			max(1, 11-len(fmt.Sprint(s.Extra["topology"]))), "", sent, s.Extra["mesh_delivered"], s.Extra["mesh_max_hops"],
+			s.Extra["mesh_p50_ms"], s.Extra["mesh_p99_ms"])
+	}
+	if waived, ok := s.Extra["waived"].([]string); ok {
+		for _, f := range waived {
+			fmt.Fprintf(w, "  not checked: %s\n", f)
+		}
 	}
 	if s.OK {
 		fmt.Fprintln(w, "  all checks passed")

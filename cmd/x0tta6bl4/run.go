@@ -27,7 +27,7 @@ var commands = []command{
 	{"id", "[--repo DIR] [--json]", "show the node's peer ID and addresses", runID},
 	{"peers", "[--repo DIR] [--json]", "list the running node's peers", runPeers},
 	{"config show", "[--repo DIR | --profile lan|wan|local]", "print the effective config.toml", runConfigShow},
-	{"devnet", "[--nodes N] [--duration D] [--scenario governance] [--json]", "run a local mesh of N nodes on 127.0.0.1 and report", runDevnet},
+	{"devnet", "[--nodes N] [--duration D] [--topology line|ring|grid|full] [--scenario governance] [--json]", "run a local mesh of N nodes on 127.0.0.1 and report", runDevnet},
 	{"twin", "simulate|cascade [--nodes N] [--fail NODE] [--json] ...", "rehearse failures on the digital twin", runTwin},
 	{"gov propose", "--title T [--description D] [--duration 5m] [--quorum 0.33] [--threshold 0.5] [--action quarantine:<peer>] [--json]", "propose a governance decision from the running node", runGovPropose},
 	{"gov vote", "<proposal ID> yes|no|abstain --tokens N [--json]", "vote on a proposal as the running node", runGovVote},

@@ -43,6 +43,9 @@ type Options struct {
 	InMemory bool
 	// Gater, if set, gives node i its connection gater.
 	Gater func(i int) connmgr.ConnectionGater
+	// Topology restricts which nodes may connect, with a connection gater
+	// on every node (not with Gater); "" is full. See Topology.
+	Topology Topology
 	// Probes measure the run; nil means DefaultProbes().
 	Probes []Probe
 	// HoldBack keeps the last HoldBack nodes out of Start: their repos and
@@ -60,6 +63,9 @@ func (o *Options) defaults() error {
 	}
 	if o.HoldBack < 0 || o.HoldBack >= o.Nodes {
 		return fmt.Errorf("devnet: hold back 0..%d nodes, not %d", o.Nodes-1, o.HoldBack)
+	}
+	if err := o.checkTopology(); err != nil {
+		return err
 	}
 	if o.Duration < 0 {
 		return fmt.Errorf("devnet: duration must not be negative, got %v", o.Duration)
@@ -89,6 +95,7 @@ type Net struct {
 	repos  []*node.Repo
 	keys   []crypto.PrivKey
 	mu     sync.Mutex // guards Nodes and stores while StartHeld may run
+	gate   *gate      // the topology's gaters, nil for full
 }
 
 // Start brings up opts.Nodes nodes, the first as bootstrap peer for the
@@ -105,7 +112,7 @@ func Start(ctx context.Context, opts Options) (_ *Net, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("devnet: %w", err)
 	}
-	net := &Net{dir: dir, opts: opts, base: base}
+	net := &Net{dir: dir, opts: opts, base: base, gate: newGate(opts.Topology, opts.Nodes)}
 	defer func() {
 		if err != nil {
 			net.Close()
@@ -196,8 +203,8 @@ func (net *Net) startNode(ctx context.Context, i int) (*node.Node, error) {
 	opts, repo, key := net.opts, net.repos[i], net.keys[i]
 	cfg := net.base
 	cfg.BootstrapPeers = slices.Clone(cfg.BootstrapPeers)
-	if i > 0 {
-		cfg.BootstrapPeers = append(cfg.BootstrapPeers, net.Nodes[0].Addrs()[0].String())
+	for _, j := range opts.Topology.Bootstraps(i, opts.Nodes) {
+		cfg.BootstrapPeers = append(cfg.BootstrapPeers, net.Nodes[j].Addrs()[0].String())
 	}
 	if opts.InMemory {
 		cfg.Datastore = "memory"
@@ -212,8 +219,8 @@ func (net *Net) startNode(ctx context.Context, i int) (*node.Node, error) {
 		Datastore: store,
 		Logger:    opts.Logger.With("node", i),
 	}
-	if opts.Gater != nil {
-		nopts.Gater = opts.Gater(i)
+	if nopts.Gater, err = net.gater(i, key, opts); err != nil {
+		return nil, err
 	}
 	n, err := node.New(cfg, nopts)
 	if err != nil {
@@ -302,9 +309,11 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	finishCtx, cancelFinish := context.WithTimeout(context.Background(), finishTimeout)
 	defer cancelFinish()
 	for _, p := range started {
+		before := len(s.Failures)
 		if err := p.Finish(finishCtx, s); err != nil {
 			errs = append(errs, fmt.Errorf("probe %s: %w", p.Name(), err))
 		}
+		net.waive(s, p.Name(), before)
 	}
 	s.DurationSeconds = time.Since(began).Seconds()
 	for _, err := range errs {

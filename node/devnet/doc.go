@@ -1,5 +1,6 @@
 // Package devnet runs a local mesh: N nodes in one process on 127.0.0.1
-// with ephemeral repos, the first one the bootstrap peer of the others,
+// with ephemeral repos, connected as a topology allows (by default all
+// to all, the first one the bootstrap peer of the others),
 // measured by probes that fill one Summary.
 //
 // # Usage
@@ -29,6 +30,34 @@
 //     telemetry_source, and view_complete once every node's view of the
 //     mesh holds every other node (the run fails without it), with
 //     telemetry message latencies.
+//   - MeshProbe: DATA over the mesh (overlay/mesh) between random pairs
+//     of nodes, end-to-end encrypted, after every pair has been set up with
+//     a ping (mesh_setup_s); every message must arrive (mesh_delivered ==
+//     mesh_sent, mesh_send_errors == 0); mesh_max_hops, mesh_p50_ms and
+//     mesh_p99_ms (send → receive) describe the paths.
+//
+// # Topologies
+//
+// Options.Topology (devnet --topology) restricts which nodes may connect:
+// line (node i with i±1), ring (the line closed) or grid (⌈√n⌉ columns,
+// each node with its left, right, upper and lower neighbour); full, the
+// default, restricts nothing. A connection gater on every node refuses
+// dials to and connections from other nodes, so traffic between
+// non-neighbours must cross the mesh in several hops. Each node dials, as
+// its bootstrap peers, its neighbours that started before it.
+//
+// Some checks assume that any node can reach any other. Under a topology
+// that breaks that assumption a probe's failed checks are moved to the
+// summary's "waived" list, with the reason, instead of failing the run;
+// its figures are reported as usual. Today that concerns the DHT check
+// (dht_put_get_ok) under any restricted topology, where a record may be
+// stored on nodes the reader cannot reach, and min_peers ≥ 2 when the
+// topology gives a node fewer neighbours (the ends of a line). The
+// summary's "topology" field names the topology.
+//
+// Flows and Net.Kill measure recovery from a failure the way the digital
+// twin does (TestMeshRingKill): fixed flows at a fixed rate, a node that
+// fails, the MTTR over the flows whose ends survive.
 //
 // # Wire formats
 //
@@ -49,4 +78,12 @@
 //	0      1    version, 1
 //	1      8    seq: the highest valid seq wins (big-endian)
 //	9      n    value, n ≤ 1024
+//
+// MeshMessage, the start of the payload the mesh probe and Flows send over
+// the mesh (17 bytes, big-endian, then padding to the probe's size):
+//
+//	offset size field
+//	0      1    version, 1
+//	1      8    ID: node << 48 | seq (probe), flow << 32 | seq (Flows)
+//	9      8    sent: send time, Unix nanoseconds (signed)
 package devnet

@@ -25,5 +25,6 @@ func DefaultProbes() []Probe {
 		&DHTProbe{},
 		&GossipProbe{},
 		&TelemetryProbe{},
+		&MeshProbe{},
 	}
 }
