@@ -29,7 +29,7 @@ const ProtocolID = protocol.ID("/x0tta6bl4/mesh/1.0.0")
 
 // Router errors.
 var (
-	// ErrClosed: the router is closed or was never started.
+	// ErrClosed: the router is closed or not started.
 	ErrClosed = errors.New("mesh: router closed")
 	// ErrNoNeighbor: Send or Ping found no neighbor link at all.
 	ErrNoNeighbor = errors.New("mesh: no neighbor")
@@ -162,6 +162,7 @@ type Router struct {
 	subs      map[*subscription]struct{}
 	pingSeq   atomic.Uint64
 	pingBase  uint64
+	running   atomic.Bool // between Start and Close
 
 	mu       sync.Mutex
 	state    int // 0 new, 1 started, 2 closed
@@ -282,6 +283,7 @@ func (m *Router) Start(ctx context.Context) error {
 		DisconnectedF: func(network.Network, network.Conn) { wakeup(m.kick) },
 	}
 	m.h.Network().Notify(m.notifiee)
+	m.running.Store(true)
 	m.wg.Go(func() {
 		defer close(m.done)
 		m.run(m.ctx)
@@ -296,6 +298,7 @@ func (m *Router) Close() error {
 	state := m.state
 	m.state = 2
 	m.mu.Unlock()
+	m.running.Store(false)
 	switch state {
 	case 0:
 		close(m.done)
@@ -341,6 +344,9 @@ func (m *Router) do(ctx context.Context, fn func(now time.Time)) error {
 
 // submit queues fn for the owner goroutine without waiting for it.
 func (m *Router) submit(ctx context.Context, fn func(now time.Time)) error {
+	if !m.running.Load() {
+		return ErrClosed // not started yet, or closed
+	}
 	select {
 	case <-m.done:
 		return ErrClosed

@@ -372,6 +372,14 @@ func TestRouterClose(t *testing.T) {
 	if err := r.Start(ctx); err == nil {
 		t.Error("a closed router started again")
 	}
+	fresh, err := New(tm.hosts[0], Config{Routing: overlay.DefaultLocalConfig(), Identity: tm.ids[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.Send(ctx, tm.hosts[1].ID(), []byte("x")); !errors.Is(err, ErrClosed) {
+		t.Errorf("send before start: %v", err)
+	}
+	_ = fresh.Close()
 	// The other side sees the link go.
 	tm.routers = tm.routers[1:]
 	tm.waitNeighbors([]int{0})
