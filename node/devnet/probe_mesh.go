@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/x0tta6bl4/x0tta6bl4/node"
+	"github.com/x0tta6bl4/x0tta6bl4/overlay"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay/mesh"
 )
 
@@ -296,12 +297,38 @@ func (p *MeshProbe) Finish(ctx context.Context, s *Summary) error {
 	case p.sent == 0:
 		s.Fail("mesh: no message sent")
 	case p.delivered != p.sent:
-		s.Fail("mesh: %d of %d messages delivered", p.delivered, p.sent)
+		s.Fail("mesh: %d of %d messages delivered (%s)", p.delivered, p.sent, p.losses())
 	}
 	if p.sendErrs > 0 {
 		s.Fail("mesh: %d sends refused, the last: %v", p.sendErrs, p.lastErr)
 	}
 	return nil
+}
+
+// losses sums, over every node, what the mesh counted as lost: DATA the
+// routing engines dropped, by reason, frames dropped on full send queues,
+// and failed handshakes. Call with p.mu held.
+func (p *MeshProbe) losses() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	dropped := map[string]uint64{}
+	var queue, failed uint64
+	for _, n := range p.nodes {
+		st, err := n.Mesh().Stats(ctx)
+		if err != nil {
+			continue
+		}
+		for r, v := range st.Engine.Dropped {
+			if v > 0 {
+				dropped[overlay.Reason(r).String()] += v
+			}
+		}
+		for _, v := range st.QueueDrops {
+			queue += v
+		}
+		failed += st.Channel.Failed
+	}
+	return fmt.Sprintf("engine drops %v, queue drops %d, failed handshakes %d", dropped, queue, failed)
 }
 
 // MeshMessageSize is the size of a MeshMessage; payloads may be longer

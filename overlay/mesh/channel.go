@@ -302,10 +302,13 @@ type ChannelStats struct {
 	// handshakes of this node's.
 	Handshakes, Established, Failed uint64
 	Rejected                        uint64 // messages refused
-	Dropped                         uint64 // queued plaintexts dropped by failed handshakes
-	Queued                          int    // plaintexts queued now (a gauge)
-	Sessions                        int    // sessions held now (a gauge)
-	Peers                           int    // peers with state now (a gauge)
+	// Collisions counts handshakes both ends started at once (one of
+	// the two is given up).
+	Collisions uint64
+	Dropped    uint64 // queued plaintexts dropped by failed handshakes
+	Queued     int    // plaintexts queued now (a gauge)
+	Sessions   int    // sessions held now (a gauge)
+	Peers      int    // peers with state now (a gauge)
 }
 
 // SessionInfo describes one session.
@@ -397,7 +400,8 @@ func (c *Channel) send(now time.Time, dst protocols.Addr, plaintext, owned []byt
 	if len(p.queue) >= c.cfg.MaxQueued || c.queued+len(plaintext) > c.cfg.MaxQueuedBytes {
 		return fmt.Errorf("%w: for %s", ErrQueueFull, dst.Short())
 	}
-	if p.init == nil {
+	if p.init == nil && !responding(p) {
+		// (While the peer's own handshake runs, its session will do.)
 		if err := c.initiate(now, p, false); err != nil {
 			return err
 		}
@@ -592,9 +596,20 @@ func (c *Channel) initiate(now time.Time, p *peerState, rekey bool) error {
 // it is old enough: RekeyInterval for its initiator, twice that for the
 // responder, so that both ends do not rekey at once.
 func (c *Channel) rekeyIfDue(now time.Time, p *peerState) {
-	if s := p.send; s != nil && p.init == nil && !now.Before(c.rekeyAt(s)) {
+	if s := p.send; s != nil && p.init == nil && !responding(p) && !now.Before(c.rekeyAt(s)) {
 		_ = c.initiate(now, p, true) // failure is an event; the old session goes on
 	}
+}
+
+// responding reports whether a handshake the peer started is in
+// progress.
+func responding(p *peerState) bool {
+	for _, rs := range p.responders {
+		if rs.h.Session() == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Channel) rekeyAt(s *session) time.Time {
@@ -673,6 +688,17 @@ func (c *Channel) onInit(now time.Time, src protocols.Addr, m Envelope) error {
 	p, err := c.peer(src)
 	if err != nil {
 		return err
+	}
+	if p.init != nil {
+		// Both ends started a handshake at once. The end with the lower
+		// address keeps its own and ignores the other's; the other gives
+		// its own up and answers, so that both agree on one session.
+		if bytes.Compare(c.self[:], src[:]) < 0 {
+			c.stats.Collisions++
+			return nil
+		}
+		p.init = nil
+		c.stats.Collisions++
 	}
 	if len(c.pending) >= c.cfg.MaxPending || len(p.responders) >= maxRespondersPerPeer {
 		return fmt.Errorf("%w: init from %s ignored", ErrBusy, src.Short())
@@ -764,7 +790,6 @@ func (c *Channel) onFinish(now time.Time, src protocols.Addr, m Envelope) error 
 	s := &session{id: rs.id, s: ps, peer: ps.Peer()}
 	c.install(now, p, s, len(p.sessions) > 0)
 	rs.expires = now.Add(c.cfg.SessionGrace)
-	rs.reply = nil
 	for _, f := range rs.early {
 		if err := c.open(now, p, s, f.frame, f.hops); err != nil {
 			c.stats.Rejected++
@@ -894,6 +919,10 @@ func (c *Channel) tickPeer(now time.Time, p *peerState) bool {
 	}
 	if p.send != nil && now.Sub(p.active) < c.cfg.RekeyInterval {
 		c.rekeyIfDue(now, p)
+	}
+	if p.init == nil && p.send == nil && len(p.queue) > 0 && !busy {
+		// The peer's handshake, which these waited for, came to nothing.
+		_ = c.initiate(now, p, false)
 	}
 	if p.init == nil && len(p.queue) == 0 && !busy && now.Sub(p.active) >= c.cfg.IdleTimeout {
 		for _, rs := range slices.Clone(p.responders) {

@@ -384,13 +384,65 @@ func TestChannelSimultaneousOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	net.settle()
-	_ = net.send(a, b, "a2")
-	_ = net.send(b, a, "b2")
-	if got := texts(b.got); !slices.Equal(got, []string{"a1", "a2"}) {
+	// Both ends must settle on one session, or each would retire the
+	// one the other sends with once SessionGrace has passed.
+	sa, sb := a.ch.Sessions(), b.ch.Sessions()
+	if len(sa) != 1 || len(sb) != 1 || sa[0].ID != sb[0].ID {
+		t.Fatalf("sessions after a simultaneous open: A %+v, B %+v", sa, sb)
+	}
+	if a.ch.Stats().Collisions+b.ch.Stats().Collisions != 2 {
+		t.Errorf("collisions: A %d, B %d", a.ch.Stats().Collisions, b.ch.Stats().Collisions)
+	}
+	var wantA, wantB = []string{"b1"}, []string{"a1"}
+	for i := range 8 {
+		net.run(5 * time.Second) // past SessionGrace
+		_ = net.send(a, b, fmt.Sprint("a", i+2))
+		_ = net.send(b, a, fmt.Sprint("b", i+2))
+		wantA, wantB = append(wantA, fmt.Sprint("b", i+2)), append(wantB, fmt.Sprint("a", i+2))
+	}
+	if got := texts(b.got); !slices.Equal(got, wantB) {
+		t.Errorf("B got %q, want %q", got, wantB)
+	}
+	if got := texts(a.got); !slices.Equal(got, wantA) {
+		t.Errorf("A got %q, want %q", got, wantA)
+	}
+}
+
+// TestChannelWaitsForPeerHandshake: a node that is answering a peer's
+// handshake queues its own plaintexts for the session that handshake
+// makes instead of starting a second one.
+func TestChannelWaitsForPeerHandshake(t *testing.T) {
+	net := newChanNet(t, 2, nil)
+	a, b := net.nodes[0], net.nodes[1]
+	var held [][]byte // B's messages to A, held back
+	net.drop = func(from, to *chanNode, env Envelope) bool {
+		if from == b && env.Kind == KindFinish {
+			held = append(held, appendEnvelope(env))
+			return true
+		}
+		return false
+	}
+	_ = net.send(b, a, "from b")
+	if err := a.ch.Send(net.now, b.addr, []byte("from a")); err != nil {
+		t.Fatal(err)
+	}
+	net.settle()
+	if st := a.ch.Stats(); st.Handshakes != 0 || st.Queued != 1 {
+		t.Fatalf("A while answering: %+v", st)
+	}
+	net.drop = nil
+	for _, m := range held {
+		_ = a.ch.Receive(net.now, b.addr, m, 1)
+	}
+	net.settle()
+	if got := texts(b.got); !slices.Equal(got, []string{"from a"}) {
 		t.Errorf("B got %q", got)
 	}
-	if got := texts(a.got); !slices.Equal(got, []string{"b1", "b2"}) {
+	if got := texts(a.got); !slices.Equal(got, []string{"from b"}) {
 		t.Errorf("A got %q", got)
+	}
+	if n := len(a.ch.Sessions()); n != 1 {
+		t.Errorf("A holds %d sessions, want 1", n)
 	}
 }
 
