@@ -48,10 +48,11 @@ func (k roundKind) String() string {
 // syncer is the state of the sync goroutine; only it touches the fields.
 type syncer struct {
 	d         *Driver
-	misses    map[consensus.Hash]int  // not-found answers per record
-	presynced map[consensus.Hash]bool // proposals whose pre-decision round ran
-	closed    map[consensus.Hash]bool // proposals whose closing head was announced
-	seen      map[consensus.Hash]bool // head encodings already ingested
+	misses    map[consensus.Hash]int     // not-found answers per record
+	presynced map[consensus.Hash]bool    // proposals whose pre-decision round ran
+	closed    map[consensus.Hash]bool    // proposals whose closing head was announced
+	seen      map[consensus.Hash]bool    // head encodings already ingested
+	asked     map[consensus.PeerID]int64 // when each author's head was last got from the DHT (ms, own clock)
 	retry     *time.Timer
 	retryOn   bool
 }
@@ -66,6 +67,7 @@ func (d *Driver) runSync(ctx context.Context) {
 		presynced: make(map[consensus.Hash]bool),
 		closed:    make(map[consensus.Hash]bool),
 		seen:      make(map[consensus.Hash]bool),
+		asked:     make(map[consensus.PeerID]int64),
 		retry:     time.NewTimer(time.Hour),
 	}
 	s.retry.Stop()
@@ -133,9 +135,12 @@ func (d *Driver) runSync(ctx context.Context) {
 	}
 }
 
-// round fetches the heads of the authors of kind (skipping those whose
-// latest head seen was signed after notBefore, if it is not 0), walks their
-// logs, and repeats for authors it learns of on the way. It returns how
+// round fetches the heads of the authors of kind, walks their logs, and
+// repeats for authors it learns of on the way. If notBefore is not 0 it
+// skips the authors whose state as of notBefore is known: their latest
+// head seen was signed after notBefore, or the DHT was asked for it more
+// than SettleDelay after notBefore (by when a head put at notBefore has
+// landed). It returns how
 // many known authors' heads could not be fetched for a reason other than
 // "not found".
 func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (failed int) {
@@ -153,7 +158,7 @@ func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (fa
 		d.mu.Lock()
 		for _, list := range [][]consensus.PeerID{known, candidates} {
 			for _, a := range list {
-				if done[a] || (notBefore > 0 && d.headTime[a] > notBefore) {
+				if done[a] || (notBefore > 0 && (d.headTime[a] > notBefore || s.asked[a] > notBefore+d.cfg.SettleDelay.Milliseconds())) {
 					continue
 				}
 				done[a] = true
@@ -167,6 +172,7 @@ func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (fa
 		if len(todo) == 0 {
 			break
 		}
+		asked := d.cfg.Now().UnixMilli()
 		results := fetch(ctx, d, todo, consensus.HeadKey)
 		fetched += len(todo)
 		for i, r := range results {
@@ -176,8 +182,10 @@ func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (fa
 			switch {
 			case r.err == nil:
 				d.count(func(st *Stats) { st.HeadsFetched++ })
+				s.asked[todo[i]] = asked
 				s.ingestHead(ctx, r.value)
 			case errors.Is(r.err, ErrNotFound):
+				s.asked[todo[i]] = asked
 			default:
 				if isKnown[todo[i]] {
 					failed++

@@ -56,9 +56,11 @@ func writeGenesis(dir, trustDomain string, ids []peer.ID) (string, error) {
 // computed a decision (gov_decided_nodes, the late joiners included) and
 // whether all computed the same outcome and tally digest (gov_agree), with
 // gov_outcome, the time from the deadline to the last on-time node's
-// decision (gov_decision_lag_ms), the late joiners' time from start to
-// decision (gov_late_sync_ms, the slowest) and how many nodes quarantined
-// the peer (gov_quarantined). It fails the run unless every node decided,
+// decision (gov_decision_lag_ms), the late joiners' time from start to a
+// completed sync of their governance logs (gov_late_sync_ms) and to their
+// decision (gov_late_decision_ms; a late joiner too waits for the settle
+// delay after the deadline), the slowest of each, and how many nodes
+// quarantined the peer (gov_quarantined). It fails the run unless every node decided,
 // alike, and quarantined the peer.
 type GovProbe struct {
 	// Duration is the proposal's voting time (default 8 s).
@@ -298,7 +300,7 @@ func (p *GovProbe) Finish(ctx context.Context, s *Summary) error {
 	defer p.mu.Unlock()
 	decided, agree, quarantined := 0, true, 0
 	var first *consensus.Decision
-	var lag, lateSync time.Duration
+	var lag, lateSync, lateDecision time.Duration
 	for i, d := range ds {
 		if nodes[i].Policy().Quarantined(p.target) {
 			quarantined++
@@ -316,7 +318,10 @@ func (p *GovProbe) Finish(ctx context.Context, s *Summary) error {
 		if i < p.started {
 			lag = max(lag, at.Sub(p.deadline))
 		} else {
-			lateSync = max(lateSync, at.Sub(p.lateStart))
+			lateDecision = max(lateDecision, at.Sub(p.lateStart))
+			if st := nodes[i].Governance().Stats(); st.Synced {
+				lateSync = max(lateSync, st.SyncedAt.Sub(p.lateStart))
+			}
 		}
 	}
 	agree = agree && decided > 0
@@ -328,6 +333,7 @@ func (p *GovProbe) Finish(ctx context.Context, s *Summary) error {
 	}
 	s.Set("gov_decision_lag_ms", float64(lag.Microseconds())/1000)
 	s.Set("gov_late_sync_ms", float64(lateSync.Microseconds())/1000)
+	s.Set("gov_late_decision_ms", float64(lateDecision.Microseconds())/1000)
 	s.Set("gov_quarantined", quarantined)
 	if p.err != nil {
 		s.Fail("governance: %v", p.err)
