@@ -312,7 +312,7 @@ func (p *MeshProbe) losses() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	dropped := map[string]uint64{}
-	var queue, failed uint64
+	var queue, failed, helloLoss, routesLost uint64
 	for _, n := range p.nodes {
 		st, err := n.Mesh().Stats(ctx)
 		if err != nil {
@@ -327,8 +327,11 @@ func (p *MeshProbe) losses() string {
 			queue += v
 		}
 		failed += st.Channel.Failed
+		helloLoss += st.HelloLoss
+		routesLost += st.RoutesLost
 	}
-	return fmt.Sprintf("engine drops %v, queue drops %d, failed handshakes %d", dropped, queue, failed)
+	return fmt.Sprintf("engine drops %v, queue drops %d, failed handshakes %d, neighbours lost to HELLO loss %d, routes broken %d",
+		dropped, queue, failed, helloLoss, routesLost)
 }
 
 // MeshMessageSize is the size of a MeshMessage; payloads may be longer

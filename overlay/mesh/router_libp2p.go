@@ -181,6 +181,7 @@ type counters struct {
 	noLink, badFrames, resets       uint64
 	delivered, badPlaintext         uint64
 	sendErrors                      uint64
+	helloLoss, routesLost, discFail uint64
 }
 
 // inFrame is a frame read from a link.
@@ -661,6 +662,12 @@ type Stats struct {
 	Delivered    uint64 `json:"delivered"`
 	BadPlaintext uint64 `json:"bad_plaintext"`
 	SendErrors   uint64 `json:"send_errors"`
+	// HelloLoss counts neighbors the engine declared dead for HELLO
+	// loss, RoutesLost valid routes that broke (link break or RERR),
+	// DiscoveriesFailed route discoveries that gave up.
+	HelloLoss         uint64 `json:"hello_loss"`
+	RoutesLost        uint64 `json:"routes_lost"`
+	DiscoveriesFailed uint64 `json:"discoveries_failed"`
 }
 
 // Stats returns the router's counters.
@@ -672,6 +679,7 @@ func (m *Router) Stats(ctx context.Context) (Stats, error) {
 			FramesIn: m.st.framesIn, FramesOut: m.st.framesOut, QueueDrops: m.st.queueDrops,
 			NoLink: m.st.noLink, BadFrames: m.st.badFrames, Resets: m.st.resets,
 			Delivered: m.st.delivered, BadPlaintext: m.st.badPlaintext, SendErrors: m.st.sendErrors,
+			HelloLoss: m.st.helloLoss, RoutesLost: m.st.routesLost, DiscoveriesFailed: m.st.discFail,
 		}
 	})
 	return st, err
@@ -906,15 +914,24 @@ func (m *Router) onEngineEvent(now time.Time, ev overlay.Event) {
 	m.trace(TraceEvent{Kind: TraceEngine, Engine: ev})
 	switch ev.Kind {
 	case overlay.EventLinkDown:
-		if l := m.links[ev.Peer]; l != nil && ev.Reason == overlay.ReasonHelloLoss {
-			l.deadSince = now
+		if ev.Reason == overlay.ReasonHelloLoss {
+			m.st.helloLoss++
+			if l := m.links[ev.Peer]; l != nil {
+				l.deadSince = now
+			}
 		}
 		m.log.Debug("mesh neighbor lost", "peer", m.peerOf[ev.Peer], "reason", ev.Reason)
 	case overlay.EventLinkUp:
 		if l := m.links[ev.Peer]; l != nil {
 			l.deadSince = time.Time{}
 		}
-	case overlay.EventRouteFound, overlay.EventRouteLost, overlay.EventDiscoveryFailed:
+	case overlay.EventRouteLost:
+		m.st.routesLost++
+		m.log.Debug("mesh route", "event", ev.String())
+	case overlay.EventDiscoveryFailed:
+		m.st.discFail++
+		m.log.Debug("mesh route", "event", ev.String())
+	case overlay.EventRouteFound:
 		m.log.Debug("mesh route", "event", ev.String())
 	}
 }
