@@ -54,6 +54,14 @@
 //     messages (a topic score makes rejects count against the peer); the
 //     valid ones feed an overlay.View, served at GET /v1/mesh/view, and
 //     /metrics exports the figures.
+//   - Governance (Node.Governance, governance*.go): the node's
+//     consensus.Log in its datastore, signed with its hybrid identity and
+//     admitted by its policy engine, under the genesis that [governance]
+//     names (or the default one of trust_domain), replicated by a
+//     consensus/replication driver over the DHT namespaces /x0log/ and
+//     /x0rec/, an author advertisement, and the topic x0tta6bl4/gov/1
+//     (validated, with a topic score). Passed quarantines feed the policy
+//     engine. Routes under /v1/gov; the CLI's gov group uses them.
 //
 // Services (the Service interface) start in the order added, after the
 // host, DHT and GossipSub are up, and close in reverse order before them.

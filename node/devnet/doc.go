@@ -35,6 +35,12 @@
 //     a ping (mesh_setup_s); every message must arrive (mesh_delivered ==
 //     mesh_sent, mesh_send_errors == 0); mesh_max_hops, mesh_p50_ms and
 //     mesh_p99_ms (send → receive) describe the paths.
+//   - GovProbe (devnet --scenario governance, not a default probe): a
+//     quarantine proposal, votes from five nodes, and the nodes held back
+//     (Options.HoldBack) started after the deadline; every node must decide
+//     alike (gov_decided_nodes == nodes, gov_agree) and quarantine the
+//     peer. Every devnet writes a genesis listing its nodes (Allocation
+//     tokens each), so held-back nodes are listed too.
 //
 // # Topologies
 //
