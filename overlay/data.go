@@ -118,9 +118,10 @@ func (e *Engine) queueRERR(r *route, skip protocols.Addr) {
 
 // pendRERR adds an entry to the RERR waiting for nb.
 func (e *Engine) pendRERR(nb *neighbor, u protocols.Unreachable) {
-	for i := range nb.rerr {
-		if nb.rerr[i].Dst == u.Dst {
-			nb.rerr[i].Seq = seqMax(nb.rerr[i].Seq, u.Seq)
+	q := nb.pendingRERR()
+	for i := range q {
+		if q[i].Dst == u.Dst {
+			q[i].Seq = seqMax(q[i].Seq, u.Seq)
 			return
 		}
 	}
@@ -128,8 +129,19 @@ func (e *Engine) pendRERR(nb *neighbor, u protocols.Unreachable) {
 		e.stats.RERRDropped++
 		return
 	}
-	nb.rerr = append(nb.rerr, u)
+	if nb.rerr == nil {
+		nb.rerr = new([]protocols.Unreachable)
+	}
+	*nb.rerr = append(q, u)
 	e.rerrCount++
+}
+
+// pendingRERR returns the RERR entries waiting for n.
+func (n *neighbor) pendingRERR() []protocols.Unreachable {
+	if n.rerr == nil {
+		return nil
+	}
+	return *n.rerr
 }
 
 // flushRERR sends the waiting RERR entries if a token is available, and
@@ -143,13 +155,16 @@ func (e *Engine) flushRERR(now instant) {
 		return
 	}
 	for _, n := range e.nbrs.list {
-		for i := 0; i < len(n.rerr) && n.alive; i += protocols.MaxRERREntries {
-			p := protocols.RERR{Unreachable: n.rerr[i:min(i+protocols.MaxRERREntries, len(n.rerr))]}
+		q := n.pendingRERR()
+		for i := 0; i < len(q) && n.alive; i += protocols.MaxRERREntries {
+			p := protocols.RERR{Unreachable: q[i:min(i+protocols.MaxRERREntries, len(q))]}
 			if frame, err := p.AppendBinary(e.arena.alloc(p.Size())); err == nil {
 				e.out(n.addr, protocols.TypeRERR, frame)
 			}
 		}
-		n.rerr = n.rerr[:0]
+		if n.rerr != nil {
+			*n.rerr = q[:0]
+		}
 	}
 	e.rerrCount = 0
 }

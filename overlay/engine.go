@@ -33,30 +33,32 @@ var (
 // no goroutines, clock or I/O of its own. See the package documentation
 // for the caller's duties. An Engine is not safe for concurrent use.
 type Engine struct {
-	// What a HELLO, the most frequent input by far, reads comes first, in
-	// four cache lines: with thousands of engines in one process (the
-	// twin) each further line an input touches is a miss. The first line:
+	// What a HELLO, the most frequent input by far, reads of the engine
+	// fits in its first two cache lines (TestLayout): with thousands of
+	// engines in one process (the twin) each further line an input
+	// touches is a miss. The first line:
 	base   time.Time // the time.Time of instant 0 (see Engine.at)
 	timers timerQueue
 	// The second: deadlines, copies of the Config fields a HELLO needs,
-	// flags.
-	helloAt                                                   instant // queued deadline of the next HELLO round
-	liveAt                                                    instant // queued deadline of a liveness check between rounds
-	helloInterval, allowedLoss, hopCost, activeRoute, myRoute time.Duration
-	ndisc                                                     int32 // len(disc)
-	hasBase                                                   bool
-	avoiding                                                  bool // len(avoidList) > 0
-	// The third.
+	// HELLO counts (a HELLO is always HelloSize bytes), flags.
+	helloAt                    instant // queued deadline of the next HELLO round
+	liveAt                     instant // queued deadline of a liveness check between rounds
+	helloInterval, hopCost     time.Duration
+	helloLife                  time.Duration // min(ActiveRouteTimeout, MyRouteTimeout): what a HELLO gives its route
+	hellosSent, hellosReceived uint64
+	pending                    int32 // entries in ready, for HasReady
+	hasBase                    bool
+	avoiding                   bool // len(avoidList) > 0
+
 	ready Ready
-	// The fourth: HELLO frame counts, then the neighbors.
-	hellos frameCount
-	nbrs   neighborTable
+	nbrs  neighborTable
 	// frames counts the frames of the other packet types, for Stats.
 	frames [6]frameCount
 	arena  arena
 	seenQ  seenQueue
 	// avoidList is the avoid list in address order, for RREQs.
 	avoidList []protocols.Addr
+	ndisc     int // len(disc)
 
 	cfg      Config
 	self     protocols.Addr
@@ -107,10 +109,8 @@ func NewEngine(cfg Config, self protocols.Addr, rng *rand.Rand) (*Engine, error)
 	}
 	return &Engine{
 		helloInterval: cfg.HelloInterval,
-		allowedLoss:   time.Duration(cfg.AllowedHelloLoss),
 		hopCost:       cfg.HopCost,
-		activeRoute:   cfg.ActiveRouteTimeout,
-		myRoute:       cfg.MyRouteTimeout,
+		helloLife:     min(cfg.ActiveRouteTimeout, cfg.MyRouteTimeout),
 		timers:        timerQueue{top: never},
 		cfg:           cfg,
 		self:          self,
@@ -204,10 +204,11 @@ func (e *Engine) step(when time.Time, n *neighbor, frame []byte) error {
 		e.stats.DecodeErrors++
 		return err
 	}
-	c := &e.frames[typ]
 	if typ == protocols.TypeHello {
-		c = &e.hellos
+		e.hellosReceived++
+		return nil
 	}
+	c := &e.frames[typ]
 	c.received++
 	c.receivedBytes += uint64(len(frame))
 	return nil
@@ -344,7 +345,7 @@ func (e *Engine) SetAvoid(when time.Time, addrs []protocols.Addr) {
 
 // HasReady reports whether Ready has anything for the caller.
 func (e *Engine) HasReady() bool {
-	return len(e.ready.Messages)+len(e.ready.Deliveries)+len(e.ready.Events) > 0
+	return e.pending > 0
 }
 
 // Ready returns what the caller must do; see the package documentation.
@@ -357,6 +358,7 @@ func (e *Engine) Advance() {
 	e.ready.Messages = e.ready.Messages[:0]
 	e.ready.Deliveries = e.ready.Deliveries[:0]
 	e.ready.Events = e.ready.Events[:0]
+	e.pending = 0
 }
 
 // Routes returns the routing table, valid and invalid entries, ordered by
@@ -401,7 +403,8 @@ func (e *Engine) Neighbors() []NeighborInfo {
 func (e *Engine) Stats() Stats {
 	st := e.stats
 	frames := e.frames
-	frames[protocols.TypeHello] = e.hellos
+	frames[protocols.TypeHello] = frameCount{sent: e.hellosSent, received: e.hellosReceived,
+		sentBytes: e.hellosSent * protocols.HelloSize, receivedBytes: e.hellosReceived * protocols.HelloSize}
 	for t, c := range frames {
 		st.Sent[t], st.Received[t], st.SentBytes[t], st.ReceivedBytes[t] = c.sent, c.received, c.sentBytes, c.receivedBytes
 	}
@@ -409,15 +412,20 @@ func (e *Engine) Stats() Stats {
 }
 
 // event appends an event to Ready.
-func (e *Engine) event(ev Event) { e.ready.Events = append(e.ready.Events, ev) }
+func (e *Engine) event(ev Event) {
+	e.ready.Events = append(e.ready.Events, ev)
+	e.pending++
+}
 
 // out appends a frame for one neighbor to Ready.
 func (e *Engine) out(to protocols.Addr, typ protocols.Type, frame []byte) {
 	e.ready.Messages = append(e.ready.Messages, Outbound{To: to, Frame: frame})
-	c := &e.frames[typ]
+	e.pending++
 	if typ == protocols.TypeHello {
-		c = &e.hellos
+		e.hellosSent++
+		return
 	}
+	c := &e.frames[typ]
 	c.sent++
 	c.sentBytes += uint64(len(frame))
 }
@@ -426,6 +434,7 @@ func (e *Engine) out(to protocols.Addr, typ protocols.Type, frame []byte) {
 func (e *Engine) deliver(src protocols.Addr, payload []byte, hops int) {
 	p := append(e.arena.alloc(len(payload)), payload...)
 	e.ready.Deliveries = append(e.ready.Deliveries, Delivery{From: src, Payload: p, Hops: hops})
+	e.pending++
 	e.stats.Delivered++
 }
 

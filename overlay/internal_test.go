@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
@@ -520,5 +521,51 @@ func TestSeenExpiry(t *testing.T) {
 	}
 	if !e.NextDeadline().After(t0.Add(3 * pdt)) {
 		t.Errorf("NextDeadline %v reports work already done", e.NextDeadline())
+	}
+}
+
+// TestLayout keeps what a HELLO reads where the comments say: the
+// engine's in its first two cache lines, and a neighbor in three (192
+// bytes with its size class, whose objects start on a line boundary).
+func TestLayout(t *testing.T) {
+	var e Engine
+	var n neighbor
+	type field struct {
+		name       string
+		off, size  uintptr
+		line, span uintptr // the field must lie within lines [line, line+span)
+	}
+	tests := []field{
+		{"Engine.base", unsafe.Offsetof(e.base), unsafe.Sizeof(e.base), 0, 1},
+		{"Engine.timers", unsafe.Offsetof(e.timers), unsafe.Sizeof(e.timers), 0, 1},
+		{"Engine.helloAt", unsafe.Offsetof(e.helloAt), 8, 1, 1},
+		{"Engine.liveAt", unsafe.Offsetof(e.liveAt), 8, 1, 1},
+		{"Engine.hopCost", unsafe.Offsetof(e.hopCost), 8, 1, 1},
+		{"Engine.helloLife", unsafe.Offsetof(e.helloLife), 8, 1, 1},
+		{"Engine.hellosReceived", unsafe.Offsetof(e.hellosReceived), 8, 1, 1},
+		{"Engine.pending", unsafe.Offsetof(e.pending), 4, 1, 1},
+		{"Engine.hasBase", unsafe.Offsetof(e.hasBase), 1, 1, 1},
+		{"Engine.avoiding", unsafe.Offsetof(e.avoiding), 1, 1, 1},
+		{"neighbor.owner", unsafe.Offsetof(n.owner), 8, 0, 1},
+		{"neighbor.lastHeard", unsafe.Offsetof(n.lastHeard), 8, 0, 1},
+		{"neighbor.live", unsafe.Offsetof(n.live), 8, 0, 1},
+		{"neighbor.route", unsafe.Offsetof(n.route), 8, 0, 1},
+		{"neighbor.rExpires", unsafe.Offsetof(n.rExpires), 8, 0, 1},
+		{"neighbor.rCost", unsafe.Offsetof(n.rCost), 4, 0, 1},
+		{"neighbor.inAt", unsafe.Offsetof(n.inAt), 8, 0, 1},
+		{"neighbor.srtt", unsafe.Offsetof(n.srtt), 8, 0, 1},
+		{"neighbor.addr", unsafe.Offsetof(n.addr), 16, 1, 1},
+		{"neighbor.intervalMS", unsafe.Offsetof(n.intervalMS), 2, 1, 1},
+		{"neighbor.rDirect", unsafe.Offsetof(n.rDirect), 1, 1, 1},
+		{"neighbor.sentAt", unsafe.Offsetof(n.sentAt), unsafe.Sizeof(n.sentAt), 1, 2},
+	}
+	for _, f := range tests {
+		if f.off < 64*f.line || f.off+f.size > 64*(f.line+f.span) {
+			t.Errorf("%s at bytes %d-%d, want within cache line %d (+%d)", f.name, f.off, f.off+f.size, f.line, f.span-1)
+		}
+	}
+	// Allocated in the 192-byte size class, whose objects start on a line.
+	if s := unsafe.Sizeof(n); s <= 176 || s > 192 {
+		t.Errorf("neighbor is %d bytes, want 177 to 192", s)
 	}
 }

@@ -16,13 +16,14 @@ const maxETX = 16
 // to match echoes; echoes of older ones give no RTT sample.
 const sentRing = 8
 
-// neighbor is the state of one neighbor link. The fields a HELLO touches
-// come first, so that receiving one reads as few cache lines as it can.
+// neighbor is the state of one neighbor link, 192 bytes laid out in
+// three cache lines (TestLayout): the first holds what every frame from
+// the neighbor reads, the second the rest of what a HELLO reads, the
+// third the send times of our recent HELLOs.
 type neighbor struct {
-	addr      protocols.Addr
 	owner     *Engine       // nil once the link is down: a stale Link handle
 	lastHeard instant       // last valid frame of any type
-	interval  time.Duration // the neighbor's advertised HELLO interval, 0 until its first HELLO
+	live      time.Duration // how long it may stay silent (Engine.liveness)
 
 	// route caches the routing table entry for this neighbor, nil until
 	// looked up and after the entry is deleted; it saves a table lookup
@@ -33,33 +34,32 @@ type neighbor struct {
 	// the entry: it only writes the new expiry.
 	route    *route
 	rExpires instant
-	rSeq     uint32
-	rCost    uint32
-	rDirect  bool
 
-	// The neighbor's HELLOs on this link.
-	inSeq  uint32  // the latest
-	inBits uint32  // bit i set: HELLO inSeq-i arrived
-	inAt   instant // when it arrived
+	inAt  instant       // when its latest HELLO arrived
+	srtt  time.Duration // smoothed RTT
+	rSeq  uint32
+	rCost uint32
 
-	srtt     time.Duration // smoothed RTT
-	cost     uint32        // link cost in µs, without the avoid penalty
+	addr     protocols.Addr
+	inSeq    uint32 // the latest of its HELLOs
+	inBits   uint32 // bit i set: HELLO inSeq-i arrived
+	cost     uint32 // link cost in µs, without the avoid penalty
 	instance uint32
 	outSeq   uint32 // our latest HELLO on this link
-
-	inLen uint8 // HELLOs covered by inBits, at most protocols.HelloWindow
+	inLen    uint8  // HELLOs covered by inBits, at most protocols.HelloWindow
 	// What the neighbor reported about our HELLOs.
 	outWindow, outHeard uint8
+	alive               bool // heard within the liveness window
+	hasInstance         bool
+	hasRTT              bool // srtt holds at least one sample
+	rDirect             bool
+	intervalMS          uint16 // its advertised HELLO interval, 0 until its first HELLO
+	// rerr holds RERR entries waiting for a token, nil when none have.
+	rerr *[]protocols.Unreachable
 
-	alive       bool // heard within the liveness window
-	hasInstance bool
-	hasRTT      bool // srtt holds at least one sample
-
-	// Our recent HELLOs on this link.
-	sentSeq [sentRing]uint32
-	sentAt  [sentRing]instant
-
-	rerr []protocols.Unreachable // RERR entries waiting for a token
+	// sentAt[s % sentRing] is when we sent our HELLO s on this link, for
+	// the last sentRing of them (0: not since the link was set up).
+	sentAt [sentRing]instant
 }
 
 // heard notes a valid frame from n: it keeps or makes the link alive.
@@ -72,13 +72,14 @@ func (e *Engine) heard(now instant, n *neighbor) {
 	e.armLiveness(e.deadline(n))
 }
 
-// liveness returns how long n may stay silent before it is declared dead.
-func (e *Engine) liveness(n *neighbor) time.Duration {
-	return e.allowedLoss * max(e.helloInterval, n.interval)
+// liveness returns how long a neighbor that advertises the HELLO
+// interval iv (0 if none yet) may stay silent before it is declared dead.
+func (e *Engine) liveness(iv time.Duration) time.Duration {
+	return time.Duration(e.cfg.AllowedHelloLoss) * max(e.helloInterval, iv)
 }
 
 // deadline returns when n is declared dead unless heard before.
-func (e *Engine) deadline(n *neighbor) instant { return n.lastHeard.after(e.liveness(n)) }
+func (e *Engine) deadline(n *neighbor) instant { return n.lastHeard.after(n.live) }
 
 // armLiveness makes sure a liveness check happens no later than at, the
 // deadline of an alive neighbor. Liveness is checked for all neighbors at
@@ -140,7 +141,7 @@ func (e *Engine) LinkUp(when time.Time, nbr protocols.Addr) {
 		e.resetLink(now, n)
 		e.event(Event{Kind: EventLinkUp, Reason: ReasonRestart, Peer: nbr})
 	} else {
-		n = &neighbor{addr: nbr, owner: e}
+		n = &neighbor{addr: nbr, owner: e, live: e.liveness(0)}
 		e.nbrs.add(n)
 		e.event(Event{Kind: EventLinkUp, Reason: ReasonTransport, Peer: nbr})
 	}
@@ -162,7 +163,7 @@ func (e *Engine) LinkDown(when time.Time, nbr protocols.Addr) {
 	now := e.at(when)
 	e.nbrs.remove(n)
 	n.owner = nil
-	e.rerrCount -= len(n.rerr)
+	e.rerrCount -= len(n.pendingRERR())
 	e.event(Event{Kind: EventLinkDown, Reason: ReasonTransport, Peer: nbr})
 	if n.alive {
 		e.breakLink(now, nbr)
@@ -177,7 +178,7 @@ func (e *Engine) resetLink(now instant, n *neighbor) {
 	}
 	*n = neighbor{
 		addr: n.addr, owner: n.owner, alive: n.alive, lastHeard: n.lastHeard,
-		outSeq: n.outSeq, rerr: n.rerr,
+		live: e.liveness(0), outSeq: n.outSeq, rerr: n.rerr,
 	}
 }
 
@@ -221,7 +222,7 @@ func (e *Engine) sendHello(now instant, n *neighbor) {
 		}
 	}
 	i := n.outSeq % sentRing
-	n.sentSeq[i], n.sentAt[i] = n.outSeq, now
+	n.sentAt[i] = now
 	frame, err := h.AppendBinary(e.arena.alloc(protocols.HelloSize))
 	if err != nil {
 		return
@@ -244,7 +245,9 @@ func (e *Engine) stepHello(now instant, n *neighbor, h *protocols.Hello) {
 		e.event(Event{Kind: EventLinkUp, Reason: ReasonRestart, Peer: n.addr})
 	}
 	n.instance, n.hasInstance = h.Instance, true
-	n.interval = h.Interval
+	if ms := uint16(h.Interval / time.Millisecond); ms != n.intervalMS {
+		n.intervalMS, n.live = ms, e.liveness(h.Interval)
+	}
 	e.heard(now, n)
 
 	// Reception window over the neighbor's HELLO sequence numbers.
@@ -272,7 +275,8 @@ func (e *Engine) stepHello(now instant, n *neighbor, h *protocols.Hello) {
 	// Round-trip time from the echo of one of our HELLOs.
 	if h.EchoSeq != 0 {
 		i := h.EchoSeq % sentRing
-		if n.sentSeq[i] == h.EchoSeq {
+		// One of our last sentRing HELLOs: the slot has not been reused.
+		if back := n.outSeq - h.EchoSeq; back < sentRing && n.sentAt[i] != 0 {
 			if sample := now.since(n.sentAt[i]) - h.EchoHold; sample >= 0 {
 				if !n.hasRTT {
 					n.srtt, n.hasRTT = sample, true
@@ -290,7 +294,7 @@ func (e *Engine) stepHello(now instant, n *neighbor, h *protocols.Hello) {
 	// extend its lifetime: do that from the cached copy.
 	cost := e.linkCost(n)
 	if r := n.route; r != nil && n.rDirect && n.rSeq == h.NodeSeq && cost >= n.rCost {
-		if exp := now.after(min(e.activeRoute, e.myRoute)); exp > n.rExpires {
+		if exp := now.after(e.helloLife); exp > n.rExpires {
 			r.expires, n.rExpires = exp, exp
 		}
 		return
@@ -299,7 +303,7 @@ func (e *Engine) stepHello(now instant, n *neighbor, h *protocols.Hello) {
 	if r == nil {
 		r = e.routes[n.addr]
 	}
-	if r = e.offerTo(now, r, n.addr, n.addr, 1, h.NodeSeq, cost, e.activeRoute, ReasonHello); r != nil {
+	if r = e.offerTo(now, r, n.addr, n.addr, 1, h.NodeSeq, cost, e.cfg.ActiveRouteTimeout, ReasonHello); r != nil {
 		r.nbr = n
 	}
 	n.route = r

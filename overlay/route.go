@@ -100,7 +100,7 @@ func (e *Engine) offer(now instant, dst, next protocols.Addr, hops uint8, seq, c
 // offerTo is offer for a caller that has looked up the entry r for dst
 // already (nil if there is none).
 func (e *Engine) offerTo(now instant, r *route, dst, next protocols.Addr, hops uint8, seq, cost uint32, lifetime time.Duration, how Reason) *route {
-	lifetime = min(lifetime, e.myRoute)
+	lifetime = min(lifetime, e.cfg.MyRouteTimeout)
 	if r == nil {
 		if len(e.routes) >= e.cfg.MaxRoutes {
 			return nil
