@@ -6,11 +6,11 @@ package twin
 // moment ago and is likely still in cache, rather than the sender's
 // frame, written long before in memory the receiver never otherwise
 // touches; and the buffer is reused as soon as the frame is processed.
-// Frames longer than a buffer travel as they are. Every frame of at most
-// frameBuf bytes in an event comes from the pool.
+// Frames longer than a buffer travel as they are. Buffers are named by
+// number, so that the free list holds no pointers.
 type framePool struct {
-	free  [][]byte
-	chunk []byte
+	chunks [][]byte
+	free   []uint32 // numbers of free buffers
 }
 
 const (
@@ -18,30 +18,36 @@ const (
 	frameChunk = 256
 )
 
-// copy returns a pooled copy of f, or f itself if it is too long.
-func (p *framePool) copy(f []byte) []byte {
+// copy returns a pooled copy of f and its buffer's number, or f itself
+// and 0 if f is too long.
+func (p *framePool) copy(f []byte) ([]byte, uint32) {
 	if len(f) > frameBuf {
-		return f
+		return f, 0
 	}
-	var b []byte
+	var id uint32
 	if n := len(p.free); n > 0 {
-		b = p.free[n-1]
-		p.free[n-1] = nil
+		id = p.free[n-1]
 		p.free = p.free[:n-1]
 	} else {
-		if len(p.chunk) == 0 {
-			p.chunk = make([]byte, frameBuf*frameChunk)
+		id = uint32(len(p.chunks)*frameChunk) + 1
+		p.chunks = append(p.chunks, make([]byte, frameBuf*frameChunk))
+		for k := uint32(frameChunk) - 1; k > 0; k-- {
+			p.free = append(p.free, id+k)
 		}
-		b = p.chunk[:0:frameBuf]
-		p.chunk = p.chunk[frameBuf:]
 	}
-	return append(b[:0], f...)
+	return append(p.buf(id), f...), id
 }
 
-// release returns the buffer of a frame that copy made once the frame is
-// processed; longer frames are left alone.
-func (p *framePool) release(f []byte) {
-	if len(f) <= frameBuf && cap(f) == frameBuf {
-		p.free = append(p.free, f[:0])
+// buf returns buffer id, empty.
+func (p *framePool) buf(id uint32) []byte {
+	i := int(id - 1)
+	off := i % frameChunk * frameBuf
+	return p.chunks[i/frameChunk][off : off : off+frameBuf]
+}
+
+// release returns buffer id (0: none) once its frame is processed.
+func (p *framePool) release(id uint32) {
+	if id != 0 {
+		p.free = append(p.free, id)
 	}
 }

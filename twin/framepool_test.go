@@ -22,32 +22,43 @@ func TestFramePool(t *testing.T) {
 	}
 	for _, tt := range tests {
 		f := bytes.Repeat([]byte{0xab}, tt.size)
-		c := p.copy(f)
+		c, id := p.copy(f)
 		if !bytes.Equal(c, f) {
 			t.Fatalf("%s: copy changed the bytes", tt.name)
 		}
-		if pooled := tt.size > 0 && &c[0] != &f[0] || tt.size == 0 && cap(c) == frameBuf; pooled != tt.pooled {
+		if pooled := id != 0; pooled != tt.pooled {
 			t.Errorf("%s: pooled = %v, want %v", tt.name, pooled, tt.pooled)
 		}
-		p.release(c)
+		if !tt.pooled && len(f) > 0 && &c[0] != &f[0] {
+			t.Errorf("%s: a long frame was copied", tt.name)
+		}
+		p.release(id)
 		if !bytes.Equal(f, bytes.Repeat([]byte{0xab}, tt.size)) {
 			t.Fatalf("%s: release touched the original", tt.name)
 		}
 	}
 	// Buffers in use are never handed out twice; released ones are reused.
 	var p2 framePool
-	a, b := p2.copy([]byte("first")), p2.copy([]byte("second"))
-	if &a[:1][0] == &b[:1][0] {
-		t.Fatal("one buffer handed out twice")
-	}
-	p2.release(a)
-	if c := p2.copy([]byte("third")); &c[:1][0] != &a[:1][0] || string(b) != "second" {
-		t.Errorf("released buffer not reused, or a live one overwritten: %q", b)
-	}
+	live := map[uint32][]byte{}
 	for i := range 3 * frameChunk {
-		if f := p2.copy([]byte{byte(i)}); f[0] != byte(i) || cap(f) != frameBuf {
-			t.Fatalf("frame %d: %v cap %d", i, f, cap(f))
+		f, id := p2.copy([]byte{byte(i), byte(i >> 8)})
+		if _, dup := live[id]; dup || id == 0 || cap(f) != frameBuf {
+			t.Fatalf("frame %d: buffer %d (cap %d) handed out twice or not pooled", i, id, cap(f))
 		}
+		live[id] = f
+	}
+	for id, f := range live {
+		if want := []byte{f[0], f[1]}; !bytes.Equal(f, want) {
+			t.Fatalf("buffer %d overwritten", id)
+		}
+	}
+	a, ida := p2.copy([]byte("first"))
+	p2.release(ida)
+	if b, idb := p2.copy([]byte("third")); idb != ida || &b[0] != &a[0] {
+		t.Errorf("released buffer %d not reused (got %d)", ida, idb)
+	}
+	if len(p2.chunks) != 4 {
+		t.Errorf("%d chunks for %d live buffers", len(p2.chunks), 3*frameChunk+1)
 	}
 }
 

@@ -54,6 +54,7 @@ type event struct {
 	peer  int32
 	aux   int32
 	epoch uint32 // link epoch at send time, for evFrame and the notifications
+	buf   uint32 // the frame's buffer in sim.frames, 0 if none
 	kind  eventKind
 }
 

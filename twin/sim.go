@@ -640,21 +640,23 @@ func (s *sim) transmit(i, j int32, frame []byte) {
 		s.st.dropLoss++
 		return
 	}
-	s.q.push(event{at: at, kind: evFrame, node: j, peer: i, aux: di, epoch: d.epoch, frame: s.frames.copy(frame)})
+	frame, buf := s.frames.copy(frame)
+	s.q.push(event{at: at, kind: evFrame, node: j, peer: i, aux: di, epoch: d.epoch, frame: frame, buf: buf})
 }
 
 func (s *sim) arrive(ev *event) {
-	defer s.frames.release(ev.frame)
 	n := &s.nodes[ev.node]
 	d := &s.dirs[ev.aux]
 	if !n.alive || !d.up || d.epoch != ev.epoch {
 		s.st.dropDown++
+		s.frames.release(ev.buf)
 		return
 	}
 	if err := n.r.step(s.clock(), ev.peer, &d.rx, ev.frame); err != nil {
 		s.st.stepErrors++
 		s.sc.Logger.Debug("step", "node", s.top.Nodes[ev.node].Name, "from", s.top.Nodes[ev.peer].Name, "err", err)
 	}
+	s.frames.release(ev.buf) // the engine does not keep frames
 	s.pump(ev.node)
 }
 
