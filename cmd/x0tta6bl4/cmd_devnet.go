@@ -101,6 +101,14 @@ func printSummary(e *env, s *devnet.Summary, held int) {
 		fmt.Fprintf(w, "  governance         %v of %d nodes decided %v, agree %v; deadline to decision %v ms, late joiner %v ms\n",
 			n, s.Nodes, s.Extra["gov_outcome"], s.Extra["gov_agree"], s.Extra["gov_decision_lag_ms"], s.Extra["gov_late_sync_ms"])
 	}
+	if src, ok := s.Extra["telemetry_source"]; ok {
+		first := "never"
+		if at, ok := s.Extra["view_complete_s"].(float64); ok {
+			first = fmt.Sprintf("first after %.1fs", at)
+		}
+		fmt.Fprintf(w, "  telemetry          source %v, every view complete %v (%s), p50 %.1f ms, p99 %.1f ms\n",
+			src, s.Extra["view_complete"], first, s.Extra["telemetry_p50_ms"], s.Extra["telemetry_p99_ms"])
+	}
 	if sent, ok := s.Extra["mesh_sent"]; ok {
 		fmt.Fprintf(w, "  mesh (%v)%*s%v sent, %v delivered, at most %v hops, p50 %v ms, p99 %v ms\n", s.Extra["topology"],
 			max(1, 11-len(fmt.Sprint(s.Extra["topology"]))), "", sent, s.Extra["mesh_delivered"], s.Extra["mesh_max_hops"],
