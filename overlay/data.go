@@ -12,10 +12,10 @@ func (e *Engine) stepData(now instant, n *neighbor, p *protocols.Data) {
 	hops := int(p.Hops) + 1
 	switch {
 	case p.Dst == e.self:
+		// The route back to the source is not extended: the packet may
+		// have come another way, and a route kept alive here while the
+		// relays along it see no traffic would outlive theirs.
 		e.deliver(p.Src, p.Payload, hops)
-		if r := e.routes[p.Src]; r != nil {
-			e.extend(now, r, e.cfg.ActiveRouteTimeout)
-		}
 	case p.Src == e.self:
 		e.drop(ReasonLoop, p.Dst, n.addr, hops)
 	case p.TTL <= 1 || p.Hops == math.MaxUint8:
@@ -38,15 +38,6 @@ func (e *Engine) forward(now instant, prev protocols.Addr, p *protocols.Data) {
 		e.sendData(now, r, p.Src, p.TTL-1, p.Hops+1, p.Payload)
 		return
 	}
-	if d := e.disc[p.Dst]; d != nil {
-		if !e.canQueue(d, len(p.Payload)) {
-			e.drop(ReasonQueueFull, p.Dst, prev, int(p.Hops)+1)
-			return
-		}
-		e.enqueue(d, p.Src, p.TTL-1, p.Hops+1, p.Payload)
-		return
-	}
-	e.drop(ReasonNoRoute, p.Dst, prev, int(p.Hops)+1)
 	var seq uint32
 	if r != nil {
 		seq = r.seq
@@ -58,6 +49,22 @@ func (e *Engine) forward(now instant, prev protocols.Addr, p *protocols.Data) {
 			r.cache()
 		}
 	}
+	d := e.disc[p.Dst]
+	if d == nil && r != nil && e.cfg.LocalRepair && int(r.hops) <= e.cfg.MaxRepairTTL {
+		// The route expired here while the sender still uses it (the
+		// lifetimes along a path drift apart): repair it, as after a link
+		// break, rather than lose the packet.
+		d = e.startDiscovery(now, p.Dst, ReasonRepair)
+	}
+	if d != nil {
+		if !e.canQueue(d, len(p.Payload)) {
+			e.drop(ReasonQueueFull, p.Dst, prev, int(p.Hops)+1)
+			return
+		}
+		e.enqueue(d, p.Src, p.TTL-1, p.Hops+1, p.Payload)
+		return
+	}
+	e.drop(ReasonNoRoute, p.Dst, prev, int(p.Hops)+1)
 	if nb := e.nbrs.get(prev); nb != nil {
 		e.pendRERR(nb, protocols.Unreachable{Dst: p.Dst, Seq: seq})
 		e.flushRERR(now)
@@ -76,11 +83,6 @@ func (e *Engine) sendData(now instant, r *route, src protocols.Addr, ttl, hops u
 	art := e.cfg.ActiveRouteTimeout
 	r.usedAt = now
 	e.extend(now, r, art)
-	if src != e.self {
-		if back := e.routes[src]; back != nil {
-			e.extend(now, back, art)
-		}
-	}
 	if r.dst != r.next {
 		if hop := e.routes[r.next]; hop != nil {
 			e.extend(now, hop, art)
