@@ -410,3 +410,34 @@ func FuzzParseGovAction(f *testing.F) {
 		}
 	})
 }
+
+// TestGovHeadTap: the /x0log/ validator shows the driver every head it
+// finds valid, and nothing else.
+func TestGovHeadTap(t *testing.T) {
+	n := startNode(t, DefaultLocalConfig())
+	gov := n.Governance()
+	if _, err := gov.Propose(context.Background(), "poll", "", time.Minute, 0, mustPPM(t, "0.5"), nil); err != nil {
+		t.Fatal(err)
+	}
+	head, err := gov.Log().Head(context.Background(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen [][]byte
+	tap := govHeadTap{consensus.NewHeadValidator(gov.Genesis(), govVerifier), func(b []byte) { seen = append(seen, b) }}
+	key := consensus.HeadKey(consensus.PeerID(n.ID()))
+	if err := tap.Validate(key, head.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	forged := append([]byte(nil), head.Encode()...)
+	forged[len(forged)-1] ^= 1
+	if err := tap.Validate(key, forged); err == nil {
+		t.Error("a forged head validated")
+	}
+	if err := tap.Validate(consensus.HeadKey(consensus.PeerID(peer.ID("x"))), head.Encode()); err == nil {
+		t.Error("a head under another author's key validated")
+	}
+	if len(seen) != 1 || string(seen[0]) != string(head.Encode()) {
+		t.Errorf("the driver saw %d heads, want the valid one", len(seen))
+	}
+}

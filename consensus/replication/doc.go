@@ -101,6 +101,15 @@
 // driver's job is to make every node hold the same records by the time it
 // decides, which the pre-decision sync round makes robust to lost gossip.
 //
+// # Wire formats
+//
+// None of its own: the driver moves consensus's records, heads and
+// announcements (byte layouts in consensus/doc.go) under consensus's DHT
+// keys and topic. A closing head is an ordinary head-only announcement.
+// The author advertisement is a DHT provider record under the rendezvous
+// the Network chooses (a node uses "x0tta6bl4/gov/1/authors/" and the
+// first 32 hex digits of the genesis ID).
+//
 // # Concurrency
 //
 // The driver runs two goroutines between Start and Close: the sync
