@@ -719,6 +719,10 @@ func (m *Router) run(ctx context.Context) {
 		case <-maintain.C:
 			m.maintain(time.Now())
 		}
+		// Frames already read go to the engine before its timers run: a
+		// loop that fell behind (a loaded machine) must not declare a
+		// neighbor dead whose HELLO is waiting in the queue.
+		m.drainFrames()
 		now := time.Now()
 		m.tick(now)
 		m.flush(now)
@@ -744,7 +748,7 @@ const maxBatch = 64
 // drainFrames steps the frames already waiting, so that their output goes
 // to the links in one batch.
 func (m *Router) drainFrames() {
-	for range maxBatch - 1 {
+	for range maxBatch {
 		select {
 		case in := <-m.frames:
 			m.onFrame(in)
