@@ -36,9 +36,10 @@
 //
 //  1. Propose and Vote append to the Log (durably), publish the Log's
 //     Announcement on the gossip topic at once, then wake the publisher,
-//     which puts every own record not yet put under consensus.RecordKey,
-//     then the head under consensus.HeadKey(self), and advertises the node
-//     as an author in the DHT. Failed puts are retried with backoff; all
+//     which puts every own record not yet put under consensus.RecordKey
+//     and the head under consensus.HeadKey(self), all at once, then
+//     advertises the node as an author in the DHT (after the head, so that
+//     whoever finds the node through the advertisement finds its head). Failed puts are retried with backoff; all
 //     own records, the head and the advertisement are put again every
 //     RepublishInterval (DHT records expire), and the announcement is
 //     published again every AnnounceMaxAge/2, when the Log re-signs the
@@ -71,9 +72,9 @@
 //     of them when the DHT could not say who advertised (lookup failed, or
 //     found nobody twice); otherwise a few never-probed ones per periodic
 //     round; and the node's own head at start, in case its store was lost.
-//     A known author's head that could not be fetched (other than "not
-//     found": a timeout, no route) makes the initial round incomplete; it
-//     is retried up to five times with backoff before the node decides
+//     A known author's head that could not be got (a timeout, no route,
+//     or not found: a known author has a log) makes the initial round
+//     incomplete; it is retried up to five times with backoff before the node decides
 //     anyway. After that a periodic round runs every SyncInterval for the
 //     authors whose latest head seen is older than AnnounceMaxAge/2 +
 //     SyncInterval (their periodic announcement went missing), and a walk

@@ -73,7 +73,7 @@ func DefaultConfig() Config {
 		SyncInterval:      time.Minute,
 		RepublishInterval: time.Hour,
 		FetchTimeout:      10 * time.Second,
-		FetchConcurrency:  4,
+		FetchConcurrency:  8,
 		RetryInterval:     time.Second,
 	}
 }

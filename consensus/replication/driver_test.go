@@ -176,8 +176,8 @@ func TestLoneNodeDecides(t *testing.T) {
 		if !ok || dec.Outcome != consensus.Passed {
 			t.Fatalf("decision %+v, %v", dec, ok)
 		}
-		if f.gets != 0 {
-			t.Errorf("%d DHT gets with nobody to ask", f.gets)
+		if gets := f.getCount(); gets != 0 {
+			t.Errorf("%d DHT gets with nobody to ask", gets)
 		}
 		select {
 		case d := <-n.got:
@@ -230,12 +230,15 @@ func TestEquivocationFromHeads(t *testing.T) {
 		if v, err := a.d.Validate(ctx, m1.author.ID, ann.Encode()); v != Accept {
 			t.Fatalf("m1's announcement: %v %v", v, err)
 		}
+		// m1's own puts land in the DHT too.
+		f.set(consensus.HeadKey(m1.author.ID), ann.Head.Encode())
+		f.set(consensus.RecordKey(v1.ID()), v1.Encode())
 		// m2's head and record reach the DHT, whose validator shows a the head.
 		h2, err := m2.log.Head(ctx, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.values[consensus.RecordKey(v2.ID())] = v2.Encode()
+		f.set(consensus.RecordKey(v2.ID()), v2.Encode())
 		a.d.SeeHead(h2.Encode())
 		time.Sleep(2 * time.Second)
 
@@ -297,7 +300,9 @@ func TestRestart(t *testing.T) {
 		n.d.Close()
 
 		// The DHT forgot everything; the node restarts on its store.
+		f.mu.Lock()
 		clear(f.values)
+		f.mu.Unlock()
 		f.mu.Lock()
 		delete(f.members, n.author.ID)
 		f.mu.Unlock()
@@ -317,11 +322,14 @@ func TestRestart(t *testing.T) {
 			t.Errorf("own vote after restart: %+v, %v", r, ok)
 		}
 		for _, key := range []string{consensus.RecordKey(p.ID()), consensus.RecordKey(vote.ID()), consensus.HeadKey(n.author.ID)} {
-			if _, ok := f.values[key]; !ok {
+			if _, ok := f.value(key); !ok {
 				t.Errorf("%s not put again after the restart", key)
 			}
 		}
-		if !f.authors[n.author.ID] {
+		f.mu.Lock()
+		advertised := f.authors[n.author.ID]
+		f.mu.Unlock()
+		if !advertised {
 			t.Error("not advertised as an author")
 		}
 	})

@@ -57,6 +57,26 @@ func newFakeNet(g *consensus.Genesis) *fakeNet {
 
 var errOffline = errors.New("fake network: offline")
 
+// value, set and getCount reach the DHT map under the lock.
+func (f *fakeNet) value(key string) ([]byte, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.values[key]
+	return v, ok
+}
+
+func (f *fakeNet) set(key string, v []byte) {
+	f.mu.Lock()
+	f.values[key] = v
+	f.mu.Unlock()
+}
+
+func (f *fakeNet) getCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.gets
+}
+
 // member is one node's view of the fake network: its Network.
 type member struct {
 	f  *fakeNet

@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"crypto/sha256"
+	"sync"
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/consensus"
@@ -66,36 +67,56 @@ func (d *Driver) runPublisher(ctx context.Context) {
 	}
 }
 
-// flush puts every own record not put yet, then the head, then the author
-// advertisement; false if any of them failed.
+// flush puts every own record not put yet and the head, all at once,
+// then the author advertisement (so that whoever finds the node through it
+// finds its head); false if any of them failed.
 func (p *publisher) flush(ctx context.Context) bool {
 	d := p.d
 	recs := d.log.Records(d.cfg.Author.ID)
 	if len(recs) == 0 {
 		return true
 	}
-	ok := true
-	for _, r := range recs {
-		if p.put[r.ID()] {
-			continue
-		}
-		if err := p.store(ctx, consensus.RecordKey(r.ID()), r.Encode()); err != nil {
-			d.lg.Debug("governance record put failed", "id", r.ID(), "err", err)
-			ok = false
-			continue
-		}
-		p.put[r.ID()] = true
-	}
 	head, err := d.log.Head(ctx, d.cfg.Now())
 	if err != nil || head == nil {
 		return false
 	}
-	if h := consensus.Hash(sha256.Sum256(head.Encode())); h != p.headPut {
-		if err := p.store(ctx, consensus.HeadKey(d.cfg.Author.ID), head.Encode()); err != nil {
-			d.lg.Debug("governance head put failed", "seq", head.Seq, "err", err)
-			return false
+	type put struct {
+		key   string
+		value []byte
+		done  func()
+	}
+	var puts []put
+	for _, r := range recs {
+		if !p.put[r.ID()] {
+			id := r.ID()
+			puts = append(puts, put{consensus.RecordKey(id), r.Encode(), func() { p.put[id] = true }})
 		}
-		p.headPut = h
+	}
+	if h := consensus.Hash(sha256.Sum256(head.Encode())); h != p.headPut {
+		puts = append(puts, put{consensus.HeadKey(d.cfg.Author.ID), head.Encode(), func() { p.headPut = h }})
+	}
+	errs := make([]error, len(puts))
+	sem := make(chan struct{}, max(1, d.cfg.FetchConcurrency))
+	var wg sync.WaitGroup
+	for i, x := range puts {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = p.store(ctx, x.key, x.value)
+		})
+	}
+	wg.Wait()
+	ok := true
+	for i, x := range puts {
+		if errs[i] != nil {
+			d.lg.Debug("governance put failed", "key", x.key, "err", errs[i])
+			ok = false
+			continue
+		}
+		x.done()
+	}
+	if !ok {
+		return false
 	}
 	if !p.advertised {
 		actx, cancel := context.WithTimeout(ctx, d.cfg.FetchTimeout)
@@ -107,7 +128,7 @@ func (p *publisher) flush(ctx context.Context) bool {
 		}
 		p.advertised = true
 	}
-	return ok
+	return true
 }
 
 func (p *publisher) store(ctx context.Context, key string, value []byte) error {

@@ -140,9 +140,8 @@ func (d *Driver) runSync(ctx context.Context) {
 // skips the authors whose state as of notBefore is known: their latest
 // head seen was signed after notBefore, or the DHT was asked for it more
 // than SettleDelay after notBefore (by when a head put at notBefore has
-// landed). It returns how
-// many known authors' heads could not be fetched for a reason other than
-// "not found".
+// landed). It returns how many known authors' heads it could not get
+// (every known author has a log, so "not found" counts too).
 func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (failed int) {
 	d := s.d
 	began, fetched := time.Now(), 0
@@ -185,7 +184,12 @@ func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (fa
 				s.asked[todo[i]] = asked
 				s.ingestHead(ctx, r.value)
 			case errors.Is(r.err, ErrNotFound):
-				s.asked[todo[i]] = asked
+				// A known author has a log: its head has not landed
+				// yet (it advertises after its puts, but heads seen in
+				// gossip may run ahead of them). Worth a retry.
+				if isKnown[todo[i]] {
+					failed++
+				}
 			default:
 				if isKnown[todo[i]] {
 					failed++
