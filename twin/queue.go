@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"time"
 )
 
 // eventKind says what an event does when its time comes.
@@ -79,22 +80,91 @@ func (a eventKey) before(b eventKey) bool {
 	return a.at < b.at || (a.at == b.at && a.ord < b.ord)
 }
 
-// heapBase is where the root sits in eventQueue.h: three unused entries
+// heapBase is where the root sits in a keyHeap: three unused entries
 // before it put every group of four siblings at a multiple of 64 bytes
 // from the start of the array.
 const heapBase = arity - 1
 
-// eventQueue is a 4-ary min-heap of event keys over a slab of events, so
-// that a million pending events cost no allocations beyond the backing
-// arrays and a pop moves 16-byte keys, not whole events.
-type eventQueue struct {
-	h    []eventKey // h[heapBase:] is the heap
-	slab []event
-	free []uint32
-	seq  uint64 // last scheduling number handed out
+// keyHeap is a 4-ary min-heap of event keys.
+type keyHeap struct {
+	h []eventKey // h[heapBase:] is the heap
 }
 
-func (q *eventQueue) len() int { return max(len(q.h)-heapBase, 0) }
+func (kh *keyHeap) len() int { return max(len(kh.h)-heapBase, 0) }
+
+// top returns the earliest key; the heap must not be empty.
+func (kh *keyHeap) top() eventKey { return kh.h[heapBase] }
+
+func (kh *keyHeap) push(k eventKey) {
+	if kh.h == nil {
+		kh.h = make([]eventKey, heapBase, 1024)
+	}
+	kh.h = append(kh.h, k)
+	i := len(kh.h) - 1 - heapBase
+	for i > 0 {
+		p := (i - 1) / arity
+		pk := kh.h[heapBase+p]
+		if !k.before(pk) {
+			break
+		}
+		kh.h[heapBase+i] = pk
+		i = p
+	}
+	kh.h[heapBase+i] = k
+}
+
+// pop removes the earliest key.
+func (kh *keyHeap) pop() {
+	last := len(kh.h) - 1
+	k := kh.h[last]
+	kh.h = kh.h[:last]
+	n := last - heapBase
+	if n == 0 {
+		return
+	}
+	i := 0
+	for {
+		c := arity*i + 1
+		if c >= n {
+			break
+		}
+		m := c
+		mk := kh.h[heapBase+c]
+		for j := c + 1; j < min(c+arity, n); j++ {
+			if jk := kh.h[heapBase+j]; jk.before(mk) {
+				m, mk = j, jk
+			}
+		}
+		if !mk.before(k) {
+			break
+		}
+		kh.h[heapBase+i] = mk
+		i = m
+	}
+	kh.h[heapBase+i] = k
+}
+
+// nearWindow splits the queue: events due within it of the time last
+// popped go to the near heap, the others to the far one. Frames, most of
+// the events, arrive within a few milliseconds and so churn a small heap
+// that stays in cache, while ticks, a HELLO interval ahead, wait in the
+// far heap; which heap holds an event changes only the cost of a pop,
+// never its result.
+const nearWindow = int64(20 * time.Millisecond)
+
+// eventQueue is a priority queue of events in two 4-ary heaps of keys
+// over a slab of events, so that a million pending events cost no
+// allocations beyond the backing arrays and a pop moves 16-byte keys,
+// not whole events.
+type eventQueue struct {
+	near, far keyHeap
+	slab      []event
+	free      []uint32
+	seq       uint64 // last scheduling number handed out
+	now       int64  // time of the last event popped
+}
+
+func (q *eventQueue) len() int { return q.near.len() + q.far.len() }
 
 // push schedules e, stamping it with the next scheduling number.
 func (q *eventQueue) push(e event) {
@@ -115,78 +185,66 @@ func (q *eventQueue) push(e event) {
 func (q *eventQueue) pushTick(at int64, node int32) { q.pushKey(at, tickKey|uint32(node)) }
 
 func (q *eventQueue) pushKey(at int64, low uint32) {
-	if q.h == nil {
-		q.h = make([]eventKey, heapBase, 1024)
-	}
 	if q.seq == math.MaxUint32 {
 		q.renumber()
 	}
 	q.seq++
 	k := eventKey{at: at, ord: q.seq<<32 | uint64(low)}
-	q.h = append(q.h, k)
-	i := len(q.h) - 1 - heapBase
-	for i > 0 {
-		p := (i - 1) / arity
-		pk := q.h[heapBase+p]
-		if !k.before(pk) {
-			break
-		}
-		q.h[heapBase+i] = pk
-		i = p
+	if at-q.now < nearWindow {
+		q.near.push(k)
+	} else {
+		q.far.push(k)
 	}
-	q.h[heapBase+i] = k
 }
 
 // renumber gives the pending events scheduling numbers 1 to n in their
 // order, before the numbers would overflow their 32 bits (after four
 // billion events); a sorted array is a heap.
 func (q *eventQueue) renumber() {
-	heap := q.h[heapBase:]
-	slices.SortFunc(heap, func(a, b eventKey) int {
+	byKey := func(a, b eventKey) int {
 		if c := cmp.Compare(a.at, b.at); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.ord, b.ord)
-	})
-	for i := range heap {
-		heap[i].ord = uint64(i+1)<<32 | heap[i].ord&math.MaxUint32
 	}
-	q.seq = uint64(len(heap))
+	near, far := q.near.h[min(heapBase, len(q.near.h)):], q.far.h[min(heapBase, len(q.far.h)):]
+	slices.SortFunc(near, byKey)
+	slices.SortFunc(far, byKey)
+	// Merge the two orders to number them as one.
+	var seq uint64
+	for i, j := 0, 0; i < len(near) || j < len(far); {
+		seq++
+		if j == len(far) || (i < len(near) && near[i].before(far[j])) {
+			near[i].ord = seq<<32 | near[i].ord&math.MaxUint32
+			i++
+		} else {
+			far[j].ord = seq<<32 | far[j].ord&math.MaxUint32
+			j++
+		}
+	}
+	q.seq = seq
 }
 
 // nextAt returns the time of the earliest event; the queue must not be
 // empty.
-func (q *eventQueue) nextAt() int64 { return q.h[heapBase].at }
+func (q *eventQueue) nextAt() int64 {
+	if q.far.len() == 0 || (q.near.len() > 0 && q.near.top().before(q.far.top())) {
+		return q.near.top().at
+	}
+	return q.far.top().at
+}
 
 // pop removes and returns the earliest event.
 func (q *eventQueue) pop() event {
-	top := q.h[heapBase]
-	last := len(q.h) - 1
-	k := q.h[last]
-	q.h = q.h[:last]
-	n := last - heapBase
-	if n > 0 {
-		i := 0
-		for {
-			c := arity*i + 1
-			if c >= n {
-				break
-			}
-			m := c
-			mk := q.h[heapBase+c]
-			for j := c + 1; j < min(c+arity, n); j++ {
-				if jk := q.h[heapBase+j]; jk.before(mk) {
-					m, mk = j, jk
-				}
-			}
-			if !mk.before(k) {
-				break
-			}
-			q.h[heapBase+i] = mk
-			i = m
-		}
-		q.h[heapBase+i] = k
+	var top eventKey
+	if q.far.len() == 0 || (q.near.len() > 0 && q.near.top().before(q.far.top())) {
+		top = q.near.top()
+		q.near.pop()
+	} else {
+		top = q.far.top()
+		q.far.pop()
 	}
+	q.now = top.at
 	low := uint32(top.ord)
 	if low&tickKey != 0 {
 		return event{at: top.at, seq: top.ord >> 32, kind: evTick, node: int32(low &^ tickKey), peer: -1}

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestEventQueueOrder(t *testing.T) {
@@ -16,7 +17,9 @@ func TestEventQueueOrder(t *testing.T) {
 	}
 	var want []key
 	for i := range 5000 {
-		at := rng.Int64N(100) // many ties, broken by scheduling order
+		// Many ties, broken by scheduling order, and times on both sides
+		// of the near heap's window.
+		at := rng.Int64N(100) * int64(time.Millisecond)
 		q.push(event{at: at, aux: int32(i)})
 		want = append(want, key{at, uint64(i + 1)})
 		if i%7 == 0 {
@@ -66,8 +69,8 @@ func TestEventQueueRenumber(t *testing.T) {
 	for _, tt := range tests {
 		q := eventQueue{seq: math.MaxUint32 - uint64(tt.pending) - 5}
 		var want []int32
-		push := func(i int) {
-			q.push(event{at: int64(i % 4), aux: int32(i)})
+		push := func(i int) { // two times in the near heap, two in the far one
+			q.push(event{at: int64(i%4) * nearWindow / 2, aux: int32(i)})
 		}
 		for i := range tt.pending + 20 { // crosses the overflow
 			push(i)
