@@ -47,6 +47,10 @@
 // Engines are ticked at the deadline overlay.Engine.NextDeadline reports,
 // never on a wall-clock ticker; Scenario.TickGranularity may round those
 // deadlines up so that timers falling due close together share one Tick.
+// An engine whose deadline has come when an input reaches it is ticked
+// first, so timers due at an instant act before inputs at that instant
+// (a route that expires as a packet is sent is gone for that packet),
+// whatever order the simultaneous events were scheduled in.
 //
 // Failures are Silent by default: the engines next to a dead node or cut
 // link learn of it only through their own HELLO timeouts. Under Notified

@@ -479,15 +479,8 @@ func (s *sim) process(ev *event) {
 		// Only the node's pending tick fires. A tick left over from
 		// before a restart fires only if the new engine asked for one at
 		// the very same instant, which is then this one.
-		n := &s.nodes[ev.node]
-		if !n.alive || ev.at != n.tickAt {
-			return
-		}
-		n.tickAt = -1
-		n.r.tick(s.clock())
-		s.pump(ev.node)
-		if _, ok := n.r.deadline(); !ok {
-			s.schedulePeriodicTick(ev.node, s.tick)
+		if n := &s.nodes[ev.node]; n.alive && ev.at == n.tickAt {
+			s.fireTick(ev.node)
 		}
 	case evFlow:
 		s.emit(ev)
@@ -644,6 +637,28 @@ func (s *sim) transmit(i, j int32, frame []byte) {
 	s.q.push(event{at: at, kind: evFrame, node: j, peer: i, aux: di, epoch: d.epoch, frame: frame, buf: buf})
 }
 
+// fireTick ticks node i's engine now, its pending tick being due.
+func (s *sim) fireTick(i int32) {
+	n := &s.nodes[i]
+	n.tickAt = -1
+	n.r.tick(s.clock())
+	s.pump(i)
+	if _, ok := n.r.deadline(); !ok {
+		s.schedulePeriodicTick(i, s.tick)
+	}
+}
+
+// catchUp fires node i's pending tick if it is due, before the driver
+// hands the engine an input stamped now. Timers due at an instant thus
+// always act before inputs at that instant, whatever order the events
+// were scheduled in: the order of simultaneous events depends on how
+// ticks happen to be queued, and results should not.
+func (s *sim) catchUp(i int32) {
+	if n := &s.nodes[i]; n.tickAt >= 0 && n.tickAt <= s.now {
+		s.fireTick(i)
+	}
+}
+
 func (s *sim) arrive(ev *event) {
 	n := &s.nodes[ev.node]
 	d := &s.dirs[ev.aux]
@@ -652,6 +667,7 @@ func (s *sim) arrive(ev *event) {
 		s.frames.release(ev.buf)
 		return
 	}
+	s.catchUp(ev.node)
 	if err := n.r.step(s.clock(), ev.peer, &d.rx, ev.frame); err != nil {
 		s.st.stepErrors++
 		s.sc.Logger.Debug("step", "node", s.top.Nodes[ev.node].Name, "from", s.top.Nodes[ev.peer].Name, "err", err)
@@ -679,6 +695,7 @@ func (s *sim) emit(ev *event) {
 	binary.BigEndian.PutUint32(payload, uint32(ev.aux))
 	binary.BigEndian.PutUint32(payload[4:], uint32(seq))
 	s.st.appSent++
+	s.catchUp(f.src)
 	if err := n.r.send(s.clock(), f.dst, payload); err != nil {
 		s.st.sendErrors++
 		s.sc.Logger.Debug("send", "node", s.top.Nodes[f.src].Name, "err", err)
@@ -864,6 +881,7 @@ func (s *sim) notifyDown(ev *event) {
 		return
 	}
 	l.open[e] = false
+	s.catchUp(ev.node)
 	n.r.linkDown(s.clock(), ev.peer, s.rxEnd(ev.aux, e))
 	s.pump(ev.node)
 }
@@ -875,6 +893,7 @@ func (s *sim) notifyUp(ev *event) {
 	if !n.alive || !l.up || l.epoch != ev.epoch {
 		return
 	}
+	s.catchUp(ev.node)
 	if l.open[e] {
 		// The old stream died silently; the new one replaces it.
 		n.r.linkDown(s.clock(), ev.peer, s.rxEnd(ev.aux, e))

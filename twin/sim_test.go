@@ -19,6 +19,7 @@ type directRouter struct {
 	pending  output
 	downs    []int32 // peers the driver reported down, in order
 	interval time.Duration
+	calls    []string // "tick", "send" and "step", in order
 }
 
 const (
@@ -40,6 +41,7 @@ func (r *directRouter) linkDown(_ time.Time, nbr int32, _ *linkEnd) {
 }
 
 func (r *directRouter) step(_ time.Time, from int32, _ *linkEnd, frame []byte) error {
+	r.calls = append(r.calls, "step")
 	if len(frame) == 0 {
 		return errors.New("empty frame")
 	}
@@ -50,12 +52,14 @@ func (r *directRouter) step(_ time.Time, from int32, _ *linkEnd, frame []byte) e
 }
 
 func (r *directRouter) tick(time.Time) {
+	r.calls = append(r.calls, "tick")
 	for _, n := range r.open {
 		r.pending.msgs = append(r.pending.msgs, outMsg{to: n, frame: []byte{fakeHello, byte(r.self)}})
 	}
 }
 
 func (r *directRouter) send(_ time.Time, dst int32, payload []byte) error {
+	r.calls = append(r.calls, "send")
 	if _, ok := slices.BinarySearch(r.open, dst); !ok {
 		return errors.New("no route")
 	}
@@ -128,6 +132,42 @@ func TestLatencyIsExact(t *testing.T) {
 	// Two nodes tick about 4 times each in 4 s, a HELLO per tick.
 	if r.ControlFrames < 6 || r.ControlFrames > 10 {
 		t.Errorf("control frames = %d, want about 8", r.ControlFrames)
+	}
+}
+
+// TestTimersBeforeInputs checks that an engine's timers due at an instant
+// act before an input at that instant, whichever was scheduled first.
+func TestTimersBeforeInputs(t *testing.T) {
+	for _, tickFirst := range []bool{false, true} {
+		fac := &directFactory{}
+		s, err := newSim(pair(t, DefaultLinkProfile()), Scenario{Duration: time.Second, Flows: 1}, fac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		setUp(s, 0)
+		const at = int64(300 * time.Millisecond)
+		flow := event{at: at, kind: evFlow, node: s.flows[0].src, peer: -1}
+		if !tickFirst {
+			s.q.push(flow)
+		}
+		n := &s.nodes[s.flows[0].src]
+		n.tickAt = at
+		s.q.pushTick(at, s.flows[0].src)
+		if tickFirst {
+			s.q.push(flow)
+		}
+		for s.q.len() > 0 && s.q.nextAt() <= at {
+			ev := s.q.pop()
+			s.now = ev.at
+			s.process(&ev)
+		}
+		r := fac.routers[s.flows[0].src]
+		if len(r.calls) < 2 || r.calls[0] != "tick" || r.calls[1] != "send" {
+			t.Errorf("tick queued first %v: engine calls %v, want the tick before the send", tickFirst, r.calls)
+		}
+		if c := slices.Index(r.calls[1:], "tick"); c >= 0 {
+			t.Errorf("tick queued first %v: ticked twice at one instant: %v", tickFirst, r.calls)
+		}
 	}
 }
 
