@@ -102,5 +102,7 @@
 // Neighbor liveness has no timer per neighbor: each HELLO round checks
 // every neighbor, and a liveness timer is queued only for a deadline that
 // falls before the next round, so a silent neighbor is still declared dead
-// exactly at its deadline while healthy links cost no timers.
+// exactly at its deadline while healthy links cost no timers. The route to
+// each neighbor through itself, which every HELLO from it extends, rides
+// on the HELLO rounds the same way.
 package overlay

@@ -17,9 +17,21 @@ func CheckRouteCaches(e *Engine) error {
 		if r.nbr != n {
 			return fmt.Errorf("neighbor %s: its route points back to another neighbor", n.addr.Short())
 		}
-		if n.rSeq != r.seq || n.rCost != r.cost || n.rExpires != r.expires || n.rDirect != (r.valid && r.next == r.dst) {
-			return fmt.Errorf("neighbor %s: cached seq %d cost %d expires %d direct %v, entry %d %d %d %v/%s",
-				n.addr.Short(), n.rSeq, n.rCost, n.rExpires, n.rDirect, r.seq, r.cost, r.expires, r.valid, r.next.Short())
+		if n.rSeq != r.seq || n.rCost != r.cost || n.rExpires != r.expires || n.rDirect != (r.valid && r.next == r.dst) ||
+			n.rRiding != (r.timerAt == 0) {
+			return fmt.Errorf("neighbor %s: cached seq %d cost %d expires %d direct %v riding %v, entry %d %d %d %v/%s timer %d",
+				n.addr.Short(), n.rSeq, n.rCost, n.rExpires, n.rDirect, n.rRiding, r.seq, r.cost, r.expires, r.valid, r.next.Short(), r.timerAt)
+		}
+	}
+	// Every route has a timer, except a neighbor route riding on the
+	// HELLO rounds, which expires no earlier than the next one.
+	for _, r := range e.routes {
+		if r.timerAt != 0 {
+			continue
+		}
+		if !e.canRide(r) {
+			return fmt.Errorf("route to %s has no timer (valid %v via %s, expires %d, next round %d)",
+				r.dst.Short(), r.valid, r.next.Short(), r.expires, e.helloAt)
 		}
 	}
 	return nil

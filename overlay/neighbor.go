@@ -53,6 +53,7 @@ type neighbor struct {
 	hasInstance         bool
 	hasRTT              bool // srtt holds at least one sample
 	rDirect             bool
+	rRiding             bool   // the route has no timer (canRide)
 	intervalMS          uint16 // its advertised HELLO interval, 0 until its first HELLO
 	// rerr holds RERR entries waiting for a token, nil when none have.
 	rerr *[]protocols.Unreachable
@@ -200,6 +201,7 @@ func (e *Engine) helloRound(now instant) {
 		e.armHello(now)
 	}
 	e.armLiveness(next)
+	e.rideRound(now)
 }
 
 func (e *Engine) sendHello(now instant, n *neighbor) {

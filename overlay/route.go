@@ -44,7 +44,40 @@ func (r *route) cache() {
 		return
 	}
 	if n := r.nbr; n != nil && n.route == r {
-		n.rSeq, n.rCost, n.rExpires, n.rDirect = r.seq, r.cost, r.expires, r.valid && r.next == r.dst
+		n.rSeq, n.rCost, n.rExpires = r.seq, r.cost, r.expires
+		n.rDirect, n.rRiding = r.valid && r.next == r.dst, r.timerAt == 0
+	}
+}
+
+// A valid route to a neighbor through the neighbor itself, cached by it,
+// goes without a timer while its expiry lies beyond the next HELLO round:
+// the neighbor's HELLOs push the expiry on, and every HELLO round checks
+// it (rideRound), queuing the route's timer only for an expiry before the
+// next round. Healthy neighbor routes so cost no timers, and one that
+// stops being refreshed still expires exactly on time.
+
+// canRide reports whether r may go without a timer.
+func (e *Engine) canRide(r *route) bool {
+	n := r.nbr
+	return n != nil && n.route == r && n.alive && r.valid && r.next == r.dst &&
+		e.helloAt != 0 && r.expires >= e.helloAt
+}
+
+// rideRound runs in each HELLO round, once the next is queued: it expires
+// the timerless neighbor routes due now and gives a timer to those that
+// would expire before the next round.
+func (e *Engine) rideRound(now instant) {
+	for _, n := range e.nbrs.list {
+		if !n.rRiding || !n.rDirect || n.route == nil {
+			continue
+		}
+		switch r := n.route; {
+		case n.rExpires <= now:
+			e.expireRoute(now, r)
+		case e.helloAt == 0 || n.rExpires < e.helloAt:
+			e.timers.arm(&r.timerAt, r.expires, timer{kind: timerRoute, r: r})
+			r.cache()
+		}
 	}
 }
 
@@ -119,8 +152,8 @@ func (e *Engine) offerTo(now instant, r *route, dst, next protocols.Addr, hops u
 	}
 	r.next, r.hops, r.seq, r.cost, r.valid = next, hops, seq, cost, true
 	r.expires = now.after(lifetime)
-	r.cache()
 	e.timers.arm(&r.timerAt, r.expires, timer{kind: timerRoute, r: r})
+	r.cache()
 	if changed {
 		e.event(Event{Kind: EventRouteFound, Reason: how, Peer: dst, Via: next, Hops: int(hops),
 			Cost: time.Duration(cost) * time.Microsecond, Seq: seq})
@@ -150,8 +183,8 @@ func (e *Engine) invalidate(now instant, r *route, seq uint32, why Reason) {
 	r.seq = seqMax(nextSeq(r.seq), seq)
 	r.valid = false
 	r.expires = now.after(e.cfg.DeletePeriod)
-	r.cache()
 	e.timers.arm(&r.timerAt, r.expires, timer{kind: timerRoute, r: r})
+	r.cache()
 	if why != ReasonNone {
 		e.event(Event{Kind: EventRouteLost, Reason: why, Peer: r.dst, Via: r.next, Seq: r.seq})
 	}
@@ -160,7 +193,10 @@ func (e *Engine) invalidate(now instant, r *route, seq uint32, why Reason) {
 // expireRoute runs when r's lifetime may have ended.
 func (e *Engine) expireRoute(now instant, r *route) {
 	if r.expires > now {
-		e.timers.arm(&r.timerAt, r.expires, timer{kind: timerRoute, r: r})
+		if !e.canRide(r) {
+			e.timers.arm(&r.timerAt, r.expires, timer{kind: timerRoute, r: r})
+		}
+		r.cache()
 		return
 	}
 	if r.valid {
