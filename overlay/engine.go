@@ -48,6 +48,7 @@ type Engine struct {
 	hellosSent, hellosReceived uint64
 	pending                    int32 // entries in ready, for HasReady
 	hasBase                    bool
+	wallBase                   bool // base has no monotonic reading
 	avoiding                   bool // len(avoidList) > 0
 
 	ready Ready

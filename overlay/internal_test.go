@@ -192,28 +192,47 @@ func TestSeenQueue(t *testing.T) {
 }
 
 // TestClock checks the conversion between times and instants: exact,
-// never zero for the first input or later ones, monotonic readings kept,
-// and saturating far in the future.
+// never zero for the first input or later ones, monotonic readings kept
+// when the driver has them, the same on wall-clock times (the twin's),
+// near the base and far from it, and saturating far in the future.
 func TestClock(t *testing.T) {
-	var e Engine
-	t0 := time.Now() // with a monotonic reading
-	i0 := e.at(t0)
-	if i0 <= 0 || i0.since(0) != clockLead {
-		t.Fatalf("first input at instant %d, want %v", i0, clockLead)
-	}
-	for _, d := range []time.Duration{0, 1, time.Millisecond, -time.Minute, 1000 * time.Hour} {
-		i := e.at(t0.Add(d))
-		if i.since(i0) != d {
-			t.Errorf("%v after the first input: instant %v after it", d, i.since(i0))
+	for _, tt := range []struct {
+		name string
+		t0   time.Time
+	}{
+		{"monotonic", time.Now()},
+		{"wall clock", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"wall clock, odd nanoseconds", time.Unix(1_700_000_000, 999_999_999)},
+	} {
+		var e Engine
+		t0 := tt.t0
+		i0 := e.at(t0)
+		if i0 <= 0 || i0.since(0) != clockLead {
+			t.Fatalf("%s: first input at instant %d, want %v", tt.name, i0, clockLead)
 		}
-		if back := e.time(i); !back.Equal(t0.Add(d)) || back.Sub(t0) != d {
-			t.Errorf("round trip of %v gives %v", d, back.Sub(t0))
+		if e.wallBase != (tt.name != "monotonic") {
+			t.Errorf("%s: wallBase = %v", tt.name, e.wallBase)
+		}
+		const year = 365 * 24 * time.Hour
+		for _, d := range []time.Duration{0, 1, -1, time.Millisecond, -time.Minute, 1000 * time.Hour,
+			-2 * time.Hour, 280 * year, 290 * year} {
+			i := e.at(t0.Add(d))
+			if got := i.since(i0); got != d {
+				t.Errorf("%s: %v after the first input: instant %v after it", tt.name, d, got)
+			}
+			if back := e.time(i); !back.Equal(t0.Add(d)) || back.Sub(t0) != d {
+				t.Errorf("%s: round trip of %v gives %v", tt.name, d, back.Sub(t0))
+			}
+		}
+		// Past what an instant holds from this base: saturates, as Sub.
+		if got, want := e.at(t0.AddDate(300, 0, 0)), instant(math.MaxInt64); got != want {
+			t.Errorf("%s: 300 years on: instant %d, want %d", tt.name, got, want)
+		}
+		if e.time(0) != (time.Time{}) {
+			t.Errorf("%s: instant 0 converts to %v, want the zero time", tt.name, e.time(0))
 		}
 	}
-	if e.time(0) != (time.Time{}) {
-		t.Errorf("instant 0 converts to %v, want the zero time", e.time(0))
-	}
-	if got := i0.after(math.MaxInt64); got != math.MaxInt64 {
+	if got := instant(time.Hour).after(math.MaxInt64); got != math.MaxInt64 {
 		t.Errorf("after(max) = %d, want saturation", got)
 	}
 	if got := instant(5).after(-3); got != 2 {

@@ -35,9 +35,22 @@ func (i instant) since(j instant) time.Duration { return time.Duration(i - j) }
 func (e *Engine) at(t time.Time) instant {
 	if !e.hasBase {
 		e.base, e.hasBase = t.Add(-clockLead), true
+		e.wallBase = e.base == e.base.Round(0)
+	}
+	if e.wallBase {
+		// Without a monotonic reading in the base, Sub takes the wall
+		// clocks' difference and then checks it against overflow, the
+		// costly part; within ±285 years of the base there is none.
+		if s := t.Unix() - e.base.Unix(); -maxWallSec < s && s < maxWallSec {
+			return instant(s*int64(time.Second) + int64(t.Nanosecond()-e.base.Nanosecond()))
+		}
 	}
 	return instant(t.Sub(e.base))
 }
+
+// maxWallSec bounds the seconds between a time and the clock's base for
+// which at computes the difference itself.
+const maxWallSec = 9e9
 
 // time converts an instant back into a time.Time.
 func (e *Engine) time(i instant) time.Time {

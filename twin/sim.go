@@ -502,6 +502,17 @@ func (s *sim) process(ev *event) {
 
 func (s *sim) clock() time.Time { return s.base.Add(time.Duration(s.now)) }
 
+// virtual returns the virtual time of t, a deadline an engine computed
+// from the times clock gave it: t.Sub(s.base) without the overflow check
+// that makes Sub costly on times without monotonic readings, which the
+// simulator's are, unless t is centuries away.
+func (s *sim) virtual(t time.Time) int64 {
+	if sec := t.Unix() - s.base.Unix(); -9e9 < sec && sec < 9e9 {
+		return sec*int64(time.Second) + int64(t.Nanosecond()-s.base.Nanosecond())
+	}
+	return int64(t.Sub(s.base))
+}
+
 // traceEvent folds the event into the trace hash (FNV-1a over 64-bit
 // words) and hands it to the Trace hook.
 func (s *sim) traceEvent(ev *event) {
@@ -542,7 +553,7 @@ func (s *sim) scheduleDeadline(i int32) {
 	if !ok || !n.alive || d.IsZero() {
 		return
 	}
-	at := int64(d.Sub(s.base))
+	at := s.virtual(d)
 	if g := int64(s.sc.TickGranularity); g > 1 {
 		at = (at + g - 1) / g * g
 	}

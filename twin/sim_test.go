@@ -484,3 +484,17 @@ func TestCrossingFlows(t *testing.T) {
 		t.Errorf("star: %d flows, want 6", len(s.flows))
 	}
 }
+
+func TestVirtualTime(t *testing.T) {
+	s := &sim{base: simEpoch}
+	for _, d := range []time.Duration{0, 1, -1, 999_999_999, time.Second + 1, -time.Hour - 7,
+		62 * time.Second, 100 * 365 * 24 * time.Hour, math.MaxInt64, math.MinInt64 + 1} {
+		at := s.base.Add(d)
+		if got, want := s.virtual(at), int64(at.Sub(s.base)); got != want {
+			t.Errorf("virtual(base%+v) = %d, want %d", d, got, want)
+		}
+	}
+	if got := s.virtual(s.base.AddDate(400, 0, 0)); got != math.MaxInt64 {
+		t.Errorf("400 years on: %d, want saturation as Sub", got)
+	}
+}
