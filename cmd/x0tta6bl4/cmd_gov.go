@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/node"
@@ -48,7 +47,7 @@ func runGovPropose(ctx context.Context, e *env, args []string) error {
 	}
 	p, err := c.GovPropose(ctx, req)
 	if err != nil {
-		return apiFailure(err)
+		return daemonError(err)
 	}
 	if *asJSON {
 		return printJSON(e, p)
@@ -81,7 +80,7 @@ func runGovVote(ctx context.Context, e *env, args []string) error {
 	}
 	v, err := c.GovVote(ctx, pos[0], node.GovVoteRequest{Choice: pos[1], Tokens: *tokens})
 	if err != nil {
-		return apiFailure(err)
+		return daemonError(err)
 	}
 	if *asJSON {
 		return printJSON(e, v)
@@ -104,7 +103,7 @@ func runGovList(ctx context.Context, e *env, args []string) error {
 	}
 	body, err := c.GovProposals(ctx)
 	if err != nil {
-		return apiFailure(err)
+		return daemonError(err)
 	}
 	if *asJSON {
 		return printJSON(e, body)
@@ -134,7 +133,7 @@ func runGovShow(ctx context.Context, e *env, args []string) error {
 	}
 	p, err := c.GovProposal(ctx, pos[0])
 	if err != nil {
-		return apiFailure(err)
+		return daemonError(err)
 	}
 	if *asJSON {
 		return printJSON(e, p)
@@ -201,7 +200,7 @@ func runGovStatus(ctx context.Context, e *env, args []string) error {
 	}
 	st, err := c.GovStatus(ctx)
 	if err != nil {
-		return apiFailure(err)
+		return daemonError(err)
 	}
 	if *asJSON {
 		return printJSON(e, st)
@@ -241,14 +240,6 @@ func parseGov(fs *flag.FlagSet, args []string, want int, usage string) ([]string
 		return nil, usageError{fmt.Sprintf("usage: x0tta6bl4 %s", usage)}
 	}
 	return pos, nil
-}
-
-// apiFailure adds a hint to an error reaching the daemon.
-func apiFailure(err error) error {
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("%w (is the daemon still running?)", err)
-	}
-	return err
 }
 
 // votes formats micro-votes as a decimal number of votes.

@@ -88,14 +88,6 @@ func meshPeer(cmd, s string) (peer.ID, error) {
 	return p, nil
 }
 
-// apiErr adds a hint to an error talking to the daemon.
-func apiErr(err error) error {
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("%w (is the daemon still running?)", err)
-	}
-	return err
-}
-
 // MeshPingReport is what "mesh ping --json" prints.
 type MeshPingReport struct {
 	Peer     peer.ID           `json:"peer"`
@@ -138,7 +130,7 @@ func runMeshPing(ctx context.Context, e *env, args []string) error {
 		rep.Sent++
 		res, err := c.MeshPing(ctx, p, *timeout)
 		if errors.Is(err, syscall.ECONNREFUSED) {
-			return apiErr(err)
+			return daemonError(err)
 		}
 		if err != nil {
 			rep.Errors = append(rep.Errors, err.Error())
@@ -195,7 +187,7 @@ func runMeshRoutes(ctx context.Context, e *env, args []string) error {
 	}
 	body, err := c.MeshRoutes(ctx)
 	if err != nil {
-		return apiErr(err)
+		return daemonError(err)
 	}
 	if *asJSON {
 		return printJSON(e, body)
@@ -266,7 +258,7 @@ func runMeshSend(ctx context.Context, e *env, args []string) error {
 	}
 	body, err := c.MeshSend(ctx, p, text)
 	if err != nil {
-		return apiErr(err)
+		return daemonError(err)
 	}
 	fmt.Fprintf(e.stdout, "sent %d bytes to %s\n", body.Bytes, body.Peer)
 	return nil

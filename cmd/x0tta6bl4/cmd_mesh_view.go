@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"syscall"
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/overlay"
@@ -24,12 +22,8 @@ func runMeshView(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	var g overlay.Graph
-	err = c.Get(ctx, "/v1/mesh/view", &g)
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("%w (is the daemon still running?)", err)
-	}
-	if err != nil {
-		return err
+	if err := c.Get(ctx, "/v1/mesh/view", &g); err != nil {
+		return daemonError(err)
 	}
 	if *asJSON {
 		return printJSON(e, g)

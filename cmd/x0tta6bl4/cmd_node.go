@@ -143,6 +143,14 @@ func client(repoPath func() (string, error)) (*node.Client, error) {
 	return node.NewClient(addr), nil
 }
 
+// daemonError adds a hint to an error talking to the daemon's API.
+func daemonError(err error) error {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%w (is the daemon still running?)", err)
+	}
+	return err
+}
+
 func printJSON(e *env, v any) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
@@ -214,11 +222,8 @@ func runPeers(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	body, err := c.Peers(ctx)
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("%w (is the daemon still running?)", err)
-	}
 	if err != nil {
-		return err
+		return daemonError(err)
 	}
 	if *asJSON {
 		return printJSON(e, body)
