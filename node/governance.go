@@ -386,29 +386,28 @@ const authorsGrace = 250 * time.Millisecond
 
 // Authors implements replication.Network. It returns when the lookup ends,
 // or authorsGrace after the first author was found.
-func (w *govNetwork) Authors(ctx context.Context) ([]consensus.PeerID, error) {
+func (w *govNetwork) Authors(ctx context.Context, found func(consensus.PeerID)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	found, err := w.disc.FindPeers(ctx, w.ns)
+	ch, err := w.disc.FindPeers(ctx, w.ns)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []consensus.PeerID
 	var grace <-chan time.Time
 	for {
 		select {
-		case ai, ok := <-found:
+		case ai, ok := <-ch:
 			if !ok {
-				return out, nil
+				return nil
 			}
-			out = append(out, consensus.PeerID(ai.ID))
+			found(consensus.PeerID(ai.ID))
 			if grace == nil {
 				t := time.NewTimer(authorsGrace)
 				defer t.Stop()
 				grace = t.C
 			}
 		case <-grace:
-			return out, nil
+			return nil
 		}
 	}
 }

@@ -64,14 +64,21 @@
 //     FetchTimeout passed) the sync goroutine runs an initial round before
 //     it decides anything: it fetches from the DHT the head of every known
 //     author and walks the logs back (Log.Missing, then the records by ID,
-//     ingested with IngestAll, until nothing is missing), then repeats for
-//     authors it learned of on the way. Known authors are those of the
-//     records held, those whose heads it has seen (gossip, DHT) and those
-//     that advertised a log in the DHT. Other peers, from the genesis and
-//     the Network's peer list, are candidates: in the initial round, all
-//     of them when the DHT could not say who advertised (lookup failed, or
-//     found nobody twice); otherwise a few never-probed ones per periodic
-//     round; and the node's own head at start, in case its store was lost.
+//     ingested with IngestAll, until nothing is missing). Known authors are
+//     those of the records held, those whose heads it has seen (gossip,
+//     DHT) and those that advertised a log in the DHT; the round fetches
+//     each author's head as soon as it learns of the author (the
+//     advertisement lookup streams them; a walk names the authors of the
+//     records it fetched) and walks each log as soon as its head arrives.
+//     Other peers, from the genesis and the Network's peer list, are
+//     candidates: nothing says they have a log, and a head nobody stored
+//     costs a whole DHT lookup to not find (seconds on a large mesh), so
+//     they are probed once each, in the background, and a head found joins
+//     the heads seen: a few never-probed ones per periodic round, and the
+//     node itself in the initial round, in case its store was lost (waited
+//     for when the node finds its own advertisement). Only when the DHT
+//     could not say who advertised (lookup failed, or found nobody twice)
+//     does the initial round probe every candidate and wait for them.
 //     A known author's head that could not be got (a timeout, no route,
 //     or not found: a known author has a log) makes the initial round
 //     incomplete; it is retried up to five times with backoff before the node decides
@@ -116,8 +123,11 @@
 // The driver runs two goroutines between Start and Close: the sync
 // goroutine (heads, walks, sync rounds, CheckProposals and the subscribers,
 // which run on it; it waits for up to FetchConcurrency DHT gets of its own
-// at a time) and the publisher (puts, advertisement, periodic
-// announcements). Validate and SeeHead are called from the network's
+// at a time, each on a short-lived goroutine, and the advertisement lookup
+// of a round) and the publisher (puts, advertisement, periodic
+// announcements). Candidates are probed on one more goroutine, one batch
+// at a time (up to FetchConcurrency gets), which hands the heads it finds
+// to the sync goroutine. Validate and SeeHead are called from the network's
 // goroutines and never block on either; Propose, Vote and Subscribe may be
 // called from any goroutine. Close stops both goroutines and waits for them;
 // it is safe to call more than once.

@@ -187,6 +187,77 @@ func TestLoneNodeDecides(t *testing.T) {
 	})
 }
 
+// TestLateJoinerSync: a node that joins after a vote fetches every log
+// from the DHT. When the DHT lists the authors, the genesis peers that
+// never wrote a record (and the node itself) are probed in the background:
+// their heads are found nowhere, which takes a whole lookup, and the sync
+// of the authors' logs must not wait for that. When it cannot list them,
+// every peer is probed before the node counts itself synced.
+func TestLateJoinerSync(t *testing.T) {
+	const found, notFound = 20 * time.Millisecond, time.Hour // not found: until FetchTimeout
+	tests := []struct {
+		name    string
+		noAds   bool
+		maxSync time.Duration // from start to synced, on the fake clock
+		minSync time.Duration
+	}{
+		{name: "authors advertised", maxSync: 10 * found},
+		{name: "no advertisements", noAds: true, minSync: testTiming(Config{}).FetchTimeout, maxSync: 3 * testTiming(Config{}).FetchTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				seeds := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+				f := newFakeNet(testGenesis(t, seeds...))
+				f.tweak = func(c *Config) { c.SyncInterval = time.Hour }
+				var nodes []*testNode
+				for _, seed := range seeds[:9] { // the tenth is the late joiner
+					n := f.addNode(t, seed, nil)
+					n.start(t)
+					nodes = append(nodes, n)
+				}
+				p, err := nodes[0].d.Propose(ctx, "poll", "", 5*time.Second, 0, ppm(t, "0.5"), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, n := range nodes[1:3] {
+					if _, err := n.d.Vote(ctx, p.ID(), consensus.Yes, 100); err != nil {
+						t.Fatal(err)
+					}
+				}
+				time.Sleep(8 * time.Second) // past the deadline and the settle delay; every record put
+				f.mu.Lock()
+				f.found, f.notFound, f.noAds = found, notFound, tt.noAds
+				f.mu.Unlock()
+
+				late := f.addNode(t, seeds[9], nil)
+				began := time.Now()
+				late.start(t)
+				time.Sleep(20 * time.Second)
+				st := late.d.Stats()
+				if !st.Synced {
+					t.Fatalf("late joiner not synced: %+v", st)
+				}
+				if took := st.SyncedAt.Sub(began); took > tt.maxSync || took < tt.minSync {
+					t.Errorf("synced after %v, want %v..%v", took, tt.minSync, tt.maxSync)
+				}
+				if got := len(late.log.All()); got != 3 {
+					t.Errorf("late joiner holds %d records, want 3", got)
+				}
+				if st.HeadsFetched < 3 {
+					t.Errorf("%d heads fetched, want the 3 authors'", st.HeadsFetched)
+				}
+				dec, ok := late.log.Decision(p.ID())
+				want, _ := nodes[0].log.Decision(p.ID())
+				if !ok || want == nil || dec.Tally.Digest() != want.Tally.Digest() {
+					t.Errorf("late joiner decided %+v (%v), node 0 %+v", dec, ok, want)
+				}
+			})
+		})
+	}
+}
+
 // TestEquivocationFromHeads: an author that signs two different records
 // with the same sequence number, one announced on gossip and the other
 // seen as a DHT head, is caught by a node that sees both; its vote on the

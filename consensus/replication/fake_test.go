@@ -38,8 +38,14 @@ type fakeNet struct {
 	deaf     map[consensus.PeerID]bool // receives no gossip
 	offline  map[consensus.PeerID]bool // reaches nothing, reached by nobody
 	failPuts int                       // the next failPuts puts fail
+	noAds    bool                      // the advertisement lookup fails
 	gets     int
 	tweak    func(*Config) // applied to every driver's config by addNode
+	// found and notFound are how long a get takes that finds a value and
+	// one that finds none: a Kademlia lookup returns as soon as enough
+	// peers answered with the value, but asks every close peer before it
+	// concludes there is none. Either ends early when ctx does.
+	found, notFound time.Duration
 }
 
 func newFakeNet(g *consensus.Genesis) *fakeNet {
@@ -119,12 +125,26 @@ func (m *member) Put(ctx context.Context, key string, value []byte) error {
 func (m *member) Get(ctx context.Context, key string) ([]byte, error) {
 	f := m.f
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.gets++
-	if f.offline[m.id] {
+	offline := f.offline[m.id]
+	v, ok := f.values[key]
+	wait := f.found
+	if !ok {
+		wait = f.notFound
+	}
+	f.mu.Unlock()
+	if offline {
 		return nil, errOffline
 	}
-	v, ok := f.values[key]
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("get %s: %w", key, ctx.Err())
+		}
+	}
 	if !ok {
 		return nil, fmt.Errorf("get %s: %w", key, ErrNotFound)
 	}
@@ -161,13 +181,18 @@ func (m *member) Advertise(ctx context.Context) error {
 	return nil
 }
 
-func (m *member) Authors(ctx context.Context) ([]consensus.PeerID, error) {
+func (m *member) Authors(ctx context.Context, found func(consensus.PeerID)) error {
 	m.f.mu.Lock()
-	defer m.f.mu.Unlock()
-	if m.f.offline[m.id] {
-		return nil, errOffline
+	if m.f.offline[m.id] || m.f.noAds {
+		m.f.mu.Unlock()
+		return errOffline
 	}
-	return slices.Sorted(maps.Keys(m.f.authors)), nil
+	authors := slices.Sorted(maps.Keys(m.f.authors))
+	m.f.mu.Unlock()
+	for _, a := range authors {
+		found(a)
+	}
+	return nil
 }
 
 func (m *member) Peers() []consensus.PeerID {

@@ -30,8 +30,12 @@ type Network interface {
 	Publish(ctx context.Context, data []byte) error
 	// Advertise records in the DHT that this node writes a governance log.
 	Advertise(ctx context.Context) error
-	// Authors returns the peers that advertised a governance log.
-	Authors(ctx context.Context) ([]consensus.PeerID, error)
+	// Authors calls found with each peer that advertised a governance
+	// log, as the lookup finds it (the caller fetches the author's head at
+	// once), and returns when the lookup ends: nil if it completed or was
+	// cut short by ctx, an error if it failed. found is called on the
+	// caller's goroutine, never after Authors returns.
+	Authors(ctx context.Context, found func(consensus.PeerID)) error
 	// Peers returns the peers a DHT lookup can ask now (for a Kademlia
 	// DHT, its routing table). With none, the driver does not wait for
 	// lookups that cannot succeed.

@@ -25,14 +25,26 @@ const (
 )
 
 // roundKind says which authors a sync round fetches the heads of. Every
-// round fetches the known authors: this node, the authors of the records
-// it holds, those whose heads it has seen, and those advertised in the DHT
-// (minus those whose head seen is recent enough for the round). A failed
-// fetch of a known author's head (other than "not found") makes the
-// initial round incomplete, so it is retried. Other peers, listed in the
-// genesis or in the routing table, are candidates: each is probed once, a
-// few per periodic round, or all in the initial round when the DHT could
-// not say who advertised a log; a failure there blocks nothing.
+// round fetches the known authors: the authors of the records the node
+// holds, those whose heads it has seen, and those advertised in the DHT
+// (minus those whose head seen is recent enough for the round). The round
+// fetches each known author's head as soon as it learns of the author (an
+// advertisement the lookup just found, a record just fetched), walks its
+// log as soon as the head arrives, and ends when every known author's head
+// has been answered for and the advertisement lookup has ended. A failed
+// fetch of a known author's head (not found included) makes the initial
+// round incomplete, so it is retried.
+//
+// Other peers, listed in the genesis or in the routing table, are
+// candidates: nothing says they have a log, and asking the DHT for a head
+// nobody stored takes a whole lookup (every close peer asked, seconds on a
+// large mesh). So each is probed once, in the background: a head found
+// joins the heads seen, a failure blocks nothing. Candidates are a few
+// never-probed peers per periodic round, and the node itself in the
+// initial round (its head is fetched in case its store was lost). Only
+// when the DHT could not say who advertised a log (the lookup failed, or
+// found nobody twice) does the initial round wait for candidates: then
+// every peer is one, as they are the only way to find the authors.
 type roundKind uint8
 
 const (
@@ -53,6 +65,8 @@ type syncer struct {
 	closed    map[consensus.Hash]bool    // proposals whose closing head was announced
 	seen      map[consensus.Hash]bool    // head encodings already ingested
 	asked     map[consensus.PeerID]int64 // when each author's head was last got from the DHT (ms, own clock)
+	learned   map[consensus.PeerID]bool  // authors of records walks ingested, for the running round
+	probing   chan struct{}              // holds a token while background probes run
 	retry     *time.Timer
 	retryOn   bool
 }
@@ -68,6 +82,8 @@ func (d *Driver) runSync(ctx context.Context) {
 		closed:    make(map[consensus.Hash]bool),
 		seen:      make(map[consensus.Hash]bool),
 		asked:     make(map[consensus.PeerID]int64),
+		learned:   make(map[consensus.PeerID]bool),
+		probing:   make(chan struct{}, 1),
 		retry:     time.NewTimer(time.Hour),
 	}
 	s.retry.Stop()
@@ -135,165 +151,296 @@ func (d *Driver) runSync(ctx context.Context) {
 	}
 }
 
-// round fetches the heads of the authors of kind, walks their logs, and
-// repeats for authors it learns of on the way. If notBefore is not 0 it
-// skips the authors whose state as of notBefore is known: their latest
-// head seen was signed after notBefore, or the DHT was asked for it more
-// than SettleDelay after notBefore (by when a head put at notBefore has
-// landed). It returns how many known authors' heads it could not get
-// (every known author has a log, so "not found" counts too).
+// headGot is the answer to one head get of a round.
+type headGot struct {
+	author consensus.PeerID
+	known  bool // the author has a log: a failure counts
+	value  []byte
+	err    error
+}
+
+// advertisement is one author the advertisement lookup found, or (end)
+// the end of the lookup, with whether its list can be trusted.
+type advertisement struct {
+	author consensus.PeerID
+	end    bool
+	ok     bool
+}
+
+// round fetches the heads of the authors of kind and walks their logs, as
+// described at roundKind. If notBefore is not 0 it skips the authors whose
+// state as of notBefore is known: their latest head seen was signed after
+// notBefore, or the DHT was asked for it more than SettleDelay after
+// notBefore (by when a head put at notBefore has landed). It returns how
+// many known authors' heads it could not get (every known author has a
+// log, so "not found" counts too).
 func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (failed int) {
 	d := s.d
-	began, fetched := time.Now(), 0
+	self := d.cfg.Author.ID
+	began, asked := time.Now(), 0
 	defer func() {
 		d.count(func(st *Stats) { st.SyncRounds++ })
-		d.lg.Debug("governance sync round", "kind", kind, "heads_asked", fetched, "failed", failed, "took", time.Since(began))
+		d.lg.Debug("governance sync round", "kind", kind, "heads_asked", asked, "failed", failed, "took", time.Since(began))
 	}()
-	done := make(map[consensus.PeerID]bool)
-	for pass := 0; ctx.Err() == nil; pass++ {
-		known, candidates := s.authors(ctx, kind, pass == 0)
-		var todo []consensus.PeerID
-		isKnown := make(map[consensus.PeerID]bool, len(known))
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+
+	peers := d.net.Peers()
+	sem := make(chan struct{}, max(1, d.cfg.FetchConcurrency))
+	got := make(chan headGot)
+	done := map[consensus.PeerID]bool{} // heads asked for in this round
+	pending := 0                        // gets the round waits for
+	// wanted says whether a known author's head is due in this round (the
+	// node itself is only ever a candidate).
+	wanted := func(a consensus.PeerID) bool {
+		if done[a] || a == self {
+			return false
+		}
 		d.mu.Lock()
-		for _, list := range [][]consensus.PeerID{known, candidates} {
-			for _, a := range list {
-				if done[a] || (notBefore > 0 && (d.headTime[a] > notBefore || s.asked[a] > notBefore+d.cfg.SettleDelay.Milliseconds())) {
-					continue
+		defer d.mu.Unlock()
+		return notBefore == 0 || (d.headTime[a] <= notBefore && s.asked[a] <= notBefore+d.cfg.SettleDelay.Milliseconds())
+	}
+	get := func(a consensus.PeerID, known bool) {
+		if done[a] {
+			return
+		}
+		done[a] = true
+		pending++
+		asked++
+		wg.Go(func() {
+			r := headGot{author: a, known: known, err: ErrNotFound} // nobody to ask: nothing to wait for
+			if len(peers) > 0 {
+				select {
+				case sem <- struct{}{}:
+					gctx, cancel := context.WithTimeout(rctx, d.cfg.FetchTimeout)
+					r.value, r.err = d.net.Get(gctx, consensus.HeadKey(a))
+					cancel()
+					<-sem
+				case <-rctx.Done():
+					r.err = rctx.Err()
 				}
-				done[a] = true
-				todo = append(todo, a)
+			}
+			select {
+			case got <- r:
+			case <-rctx.Done():
+			}
+		})
+	}
+	fetchKnown := func() {
+		for _, a := range slices.Sorted(maps.Keys(s.learned)) {
+			if wanted(a) {
+				get(a, true)
 			}
 		}
-		d.mu.Unlock()
-		for _, a := range known {
-			isKnown[a] = true
-		}
-		if len(todo) == 0 {
-			break
-		}
-		asked := d.cfg.Now().UnixMilli()
-		results := fetch(ctx, d, todo, consensus.HeadKey)
-		fetched += len(todo)
-		for i, r := range results {
+		clear(s.learned)
+	}
+
+	// The authors the node knows of already: of the records it holds, and
+	// of the heads it has seen.
+	clear(s.learned)
+	for _, r := range d.log.All() {
+		s.learned[r.Author] = true
+	}
+	d.mu.Lock()
+	for a := range d.headTime {
+		s.learned[a] = true
+	}
+	d.mu.Unlock()
+	fetchKnown()
+
+	// The authors the DHT knows of, fetched as the lookup finds them.
+	var adverts chan advertisement
+	if len(peers) > 0 {
+		adverts = make(chan advertisement)
+		wg.Go(func() {
+			ok := s.advertised(rctx, kind == roundInitial, func(a consensus.PeerID) {
+				select {
+				case adverts <- advertisement{author: a}:
+				case <-rctx.Done():
+				}
+			})
+			select {
+			case adverts <- advertisement{end: true, ok: ok}:
+			case <-rctx.Done():
+			}
+		})
+	} else {
+		s.candidates(ctx, kind, false, false, peers, done, get)
+	}
+	selfAdvertised := false
+	for (pending > 0 || adverts != nil) && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case ad := <-adverts:
+			switch {
+			case !ad.end:
+				if ad.author == self {
+					selfAdvertised = true
+				} else if wanted(ad.author) {
+					get(ad.author, true)
+				}
+			default:
+				adverts = nil
+				s.candidates(ctx, kind, ad.ok, selfAdvertised, peers, done, get)
+			}
+		case r := <-got:
+			pending--
 			d.mu.Lock()
-			d.probed[todo[i]] = true
+			d.probed[r.author] = true
 			d.mu.Unlock()
 			switch {
 			case r.err == nil:
 				d.count(func(st *Stats) { st.HeadsFetched++ })
-				s.asked[todo[i]] = asked
-				s.ingestHead(ctx, r.value)
+				s.asked[r.author] = d.cfg.Now().UnixMilli()
+				s.ingestHead(ctx, r.value) // walks the author's log
 			case errors.Is(r.err, ErrNotFound):
 				// A known author has a log: its head has not landed
 				// yet (it advertises after its puts, but heads seen in
 				// gossip may run ahead of them). Worth a retry.
-				if isKnown[todo[i]] {
+				if r.known {
 					failed++
 				}
 			default:
-				if isKnown[todo[i]] {
+				if r.known {
 					failed++
 				}
 				d.count(func(st *Stats) { st.FetchErrors++ })
-				d.lg.Debug("governance head fetch failed", "author", todo[i], "err", r.err)
+				d.lg.Debug("governance head fetch failed", "author", r.author, "err", r.err)
 			}
+			fetchKnown() // authors of the records the walk fetched
 		}
-		s.walk(ctx)
 	}
 	return failed
 }
 
-// authors lists, sorted, the known authors and the candidates of a round
-// of kind. network says whether to ask the Network (the DHT's
-// advertisements, the peers); a round asks once, and its later passes only
-// add the authors of records just fetched. The node itself is a candidate
-// of the initial round only (its head is fetched in case its store was
-// lost), never a known author.
-func (s *syncer) authors(ctx context.Context, kind roundKind, network bool) (known, candidates []consensus.PeerID) {
+// candidates has the round fetch the heads of peers not known to have a
+// log (see roundKind) once the advertisement lookup has ended: through
+// get, which the round waits for, when they are the only way to find the
+// authors (an initial round whose lookup failed: every genesis peer and
+// every peer in the routing table, the node itself included), and
+// otherwise in the background: a few never-probed peers in a periodic
+// round, the node itself in the initial round. selfAdvertised says the
+// node advertised a log in an earlier life: its head is then awaited.
+// done lists the heads the round asked for already.
+func (s *syncer) candidates(ctx context.Context, kind roundKind, advertisedOK, selfAdvertised bool, peers []consensus.PeerID, done map[consensus.PeerID]bool, get func(consensus.PeerID, bool)) {
 	d := s.d
 	self := d.cfg.Author.ID
-	set := map[consensus.PeerID]bool{}
-	for _, r := range d.log.All() {
-		set[r.Author] = true
-	}
-	d.mu.Lock()
-	for a := range d.headTime {
-		set[a] = true
-	}
-	d.mu.Unlock()
-	defer func() {
-		delete(set, self)
-		known = slices.Sorted(maps.Keys(set))
-	}()
-	if !network {
-		return nil, nil
-	}
-	peers := d.net.Peers()
-	advertisedOK := false
-	if len(peers) > 0 {
-		var advertised []consensus.PeerID
-		advertisedOK, advertised = s.advertised(ctx, kind == roundInitial)
-		for _, a := range advertised {
-			set[a] = true
+	all := kind == roundInitial && !advertisedOK
+	var background []consensus.PeerID
+	if kind == roundInitial {
+		if all || selfAdvertised {
+			get(self, false)
+		} else {
+			background = append(background, self)
 		}
 	}
-	limit := 0 // how many never-probed peers to add
+	limit := 0 // how many never-probed peers to probe
 	switch {
-	case kind == roundInitial && !advertisedOK:
-		limit = -1 // all of them
+	case all:
+		limit = -1
 	case kind == roundPeriodic:
 		limit = max(1, d.cfg.FetchConcurrency)
 	}
-	if kind == roundInitial {
-		candidates = append(candidates, self)
-	}
-	if limit == 0 {
-		return nil, candidates
-	}
-	others := map[consensus.PeerID]bool{}
-	for _, a := range d.cfg.Genesis.Allocations() {
-		if a.Peer != "" {
-			others[a.Peer] = true
+	if limit != 0 {
+		others := map[consensus.PeerID]bool{}
+		for _, a := range d.cfg.Genesis.Allocations() {
+			if a.Peer != "" {
+				others[a.Peer] = true
+			}
+		}
+		for _, p := range peers {
+			others[p] = true
+		}
+		d.mu.Lock()
+		for p := range others {
+			if _, seen := d.headTime[p]; seen || done[p] || d.probed[p] || p == self {
+				delete(others, p)
+			}
+		}
+		d.mu.Unlock()
+		more := slices.Sorted(maps.Keys(others))
+		if limit > 0 && len(more) > limit {
+			more = more[:limit]
+		}
+		for _, p := range more {
+			if all {
+				get(p, false)
+			} else {
+				background = append(background, p)
+			}
 		}
 	}
-	for _, p := range peers {
-		others[p] = true
-	}
-	d.mu.Lock()
-	for p := range others {
-		if set[p] || d.probed[p] || p == self {
-			delete(others, p)
-		}
-	}
-	d.mu.Unlock()
-	more := slices.Sorted(maps.Keys(others))
-	if limit > 0 && len(more) > limit {
-		more = more[:limit]
-	}
-	return nil, append(candidates, more...)
+	s.probe(ctx, background)
 }
 
-// advertised asks the DHT which authors advertised a log. ok says whether
-// the answer can be trusted as the full list: the lookup completed, or it
-// was cut short but found some (every peer that stores the advertisements
-// holds all of them, so one answer is as good as all). patient gives a
-// lookup that found nothing in FetchTimeout a second try, twice as long,
-// before the caller falls back to probing every peer.
-func (s *syncer) advertised(ctx context.Context, patient bool) (ok bool, authors []consensus.PeerID) {
+// probe fetches the heads of peers on a goroutine of its own, and offers
+// each head found to the sync goroutine as a head seen. It does nothing
+// while an earlier probe runs (a peer left out is probed in a later
+// round, as it is still unprobed).
+func (s *syncer) probe(ctx context.Context, peers []consensus.PeerID) {
 	d := s.d
+	if len(peers) == 0 || len(d.net.Peers()) == 0 {
+		return
+	}
+	select {
+	case s.probing <- struct{}{}:
+	default:
+		return
+	}
+	d.mu.Lock()
+	for _, p := range peers {
+		d.probed[p] = true
+	}
+	d.mu.Unlock()
+	d.wg.Go(func() {
+		defer func() { <-s.probing }()
+		for _, r := range fetch(ctx, d, peers, consensus.HeadKey) {
+			if r.err != nil {
+				continue
+			}
+			d.count(func(st *Stats) { st.HeadsFetched++ })
+			select {
+			case d.heads <- r.value:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+}
+
+// advertised asks the DHT which authors advertised a log, calling found
+// with each as the lookup finds it. ok says whether the answer can be
+// trusted as the full list: the lookup completed, or it was cut short but
+// found some (every peer that stores the advertisements holds all of
+// them, so one answer is as good as all). patient gives a lookup that
+// found nothing in FetchTimeout a second try, twice as long, before the
+// caller falls back to probing every peer.
+func (s *syncer) advertised(ctx context.Context, patient bool, found func(consensus.PeerID)) (ok bool) {
+	d := s.d
+	n := 0
 	for attempt, timeout := 0, d.cfg.FetchTimeout; ; attempt, timeout = attempt+1, 2*timeout {
 		actx, cancel := context.WithTimeout(ctx, timeout)
-		found, err := d.net.Authors(actx)
-		if err == nil && actx.Err() != nil && len(found) == 0 {
+		err := d.net.Authors(actx, func(a consensus.PeerID) {
+			n++
+			found(a)
+		})
+		if err == nil && actx.Err() != nil && n == 0 {
 			err = actx.Err()
 		}
 		cancel()
-		if err == nil {
-			return true, found
+		if err == nil || n > 0 {
+			if err != nil {
+				d.lg.Debug("governance authors lookup cut short", "err", err, "found", n)
+			}
+			return true
 		}
-		d.lg.Debug("governance authors lookup failed", "err", err, "found", len(found))
+		d.lg.Debug("governance authors lookup failed", "err", err)
 		if !patient || attempt == 1 || ctx.Err() != nil {
-			return false, found
+			return false
 		}
 	}
 }
@@ -333,10 +480,6 @@ func fetch[T any](ctx context.Context, d *Driver, xs []T, key func(T) string) []
 	}
 	wg.Wait()
 	return out
-}
-
-func (s *syncer) fetch(ctx context.Context, authors []consensus.PeerID, key func(consensus.PeerID) string) []fetched {
-	return fetch(ctx, s.d, authors, key)
 }
 
 // ingestHead passes a head to the Log once per distinct encoding and notes
@@ -404,9 +547,12 @@ func (s *syncer) walk(ctx context.Context) {
 		}
 		if len(values) > 0 {
 			d.count(func(st *Stats) { st.RecordsFetched += uint64(len(values)) })
-			for _, err := range d.log.IngestAll(ctx, d.cfg.Now(), values) {
+			for i, err := range d.log.IngestAll(ctx, d.cfg.Now(), values) {
 				if err == nil {
 					progress = true
+					if r, ok := d.log.Record(sha256.Sum256(values[i])); ok {
+						s.learned[r.Author] = true
+					}
 				} else if !errors.Is(err, consensus.ErrDuplicate) {
 					d.lg.Debug("governance record refused", "err", err)
 				}
