@@ -66,6 +66,7 @@ type syncer struct {
 	seen      map[consensus.Hash]bool    // head encodings already ingested
 	asked     map[consensus.PeerID]int64 // when each author's head was last got from the DHT (ms, own clock)
 	learned   map[consensus.PeerID]bool  // authors of records walks ingested, for the running round
+	gets      chan struct{}              // a slot per DHT get of the sync goroutine in flight: FetchConcurrency
 	probing   chan struct{}              // holds a token while background probes run
 	retry     *time.Timer
 	retryOn   bool
@@ -83,6 +84,7 @@ func (d *Driver) runSync(ctx context.Context) {
 		seen:      make(map[consensus.Hash]bool),
 		asked:     make(map[consensus.PeerID]int64),
 		learned:   make(map[consensus.PeerID]bool),
+		gets:      make(chan struct{}, max(1, d.cfg.FetchConcurrency)),
 		probing:   make(chan struct{}, 1),
 		retry:     time.NewTimer(time.Hour),
 	}
@@ -190,7 +192,6 @@ func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (fa
 	}()
 
 	peers := d.net.Peers()
-	sem := make(chan struct{}, max(1, d.cfg.FetchConcurrency))
 	got := make(chan headGot)
 	done := map[consensus.PeerID]bool{} // heads asked for in this round
 	pending := 0                        // gets the round waits for
@@ -215,11 +216,11 @@ func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (fa
 			r := headGot{author: a, known: known, err: ErrNotFound} // nobody to ask: nothing to wait for
 			if len(peers) > 0 {
 				select {
-				case sem <- struct{}{}:
+				case s.gets <- struct{}{}:
 					gctx, cancel := context.WithTimeout(rctx, d.cfg.FetchTimeout)
 					r.value, r.err = d.net.Get(gctx, consensus.HeadKey(a))
 					cancel()
-					<-sem
+					<-s.gets // before handing the head over: the walk it starts needs the slot
 				case <-rctx.Done():
 					r.err = rctx.Err()
 				}
@@ -398,7 +399,7 @@ func (s *syncer) probe(ctx context.Context, peers []consensus.PeerID) {
 	d.mu.Unlock()
 	d.wg.Go(func() {
 		defer func() { <-s.probing }()
-		for _, r := range fetch(ctx, d, peers, consensus.HeadKey) {
+		for _, r := range fetch(ctx, d, make(chan struct{}, cap(s.gets)), peers, consensus.HeadKey) {
 			if r.err != nil {
 				continue
 			}
@@ -451,10 +452,10 @@ type fetched struct {
 	err   error
 }
 
-// fetch gets the value under key(x) for every x, FetchConcurrency at a
-// time, each within FetchTimeout. Without any peer it fails every get at
+// fetch gets the value under key(x) for every x, as many at a time as sem
+// holds, each within FetchTimeout. Without any peer it fails every get at
 // once rather than wait for a lookup that cannot succeed.
-func fetch[T any](ctx context.Context, d *Driver, xs []T, key func(T) string) []fetched {
+func fetch[T any](ctx context.Context, d *Driver, sem chan struct{}, xs []T, key func(T) string) []fetched {
 	out := make([]fetched, len(xs))
 	if len(d.net.Peers()) == 0 {
 		for i := range out {
@@ -462,7 +463,6 @@ func fetch[T any](ctx context.Context, d *Driver, xs []T, key func(T) string) []
 		}
 		return out
 	}
-	sem := make(chan struct{}, max(1, d.cfg.FetchConcurrency))
 	var wg sync.WaitGroup
 	for i, x := range xs {
 		select {
@@ -521,7 +521,7 @@ func (s *syncer) walk(ctx context.Context) {
 		if len(missing) == 0 {
 			return
 		}
-		results := fetch(ctx, d, missing, consensus.RecordKey)
+		results := fetch(ctx, d, s.gets, missing, consensus.RecordKey)
 		var values [][]byte
 		progress, pending := false, false
 		for i, r := range results {
