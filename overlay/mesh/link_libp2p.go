@@ -33,6 +33,7 @@ type link struct {
 	parked    []*sendReq // sends waiting for the queue to drain
 	pausedBy  []*link    // links whose reading waits for this queue to drain
 	deadSince time.Time  // when the engine declared the neighbor dead, zero if alive
+	heard     bool       // a frame has come in on the link
 
 	// paused stops the reader before its next frame (hop-by-hop
 	// backpressure); resume wakes it.
@@ -479,7 +480,11 @@ func (m *Router) onOpened(now time.Time, o streamOpened) {
 		_ = o.s.Reset()
 		return
 	}
-	c.openBackoff = 0
+	// The backoff stays: the stream is open on this side, but the remote
+	// may still refuse it (no room, policy); only a frame from the remote
+	// shows that the link works (onFrame clears the backoff then).
+	// Clearing it here let two peers, one without room, open and reset
+	// a link thousands of times a second.
 	m.linkUp(now, o.p, o.s, true)
 }
 
@@ -511,6 +516,11 @@ func (m *Router) onInbound(now time.Time, s network.Stream) {
 			m.admit(now, c)
 			if c.admitted { // no Admit function
 				c.pending = nil
+				if m.links[addr] == nil && !m.room() {
+					m.st.resets++
+					_ = s.Reset()
+					return
+				}
 				m.linkUp(now, p, s, false)
 			}
 		}

@@ -838,6 +838,12 @@ func (m *Router) onFrame(in inFrame) {
 		return // from a link closed since
 	}
 	m.trace(TraceEvent{Kind: TraceFrameIn, Peer: in.l.addr, Frame: in.frame})
+	if !in.l.heard {
+		in.l.heard = true
+		if c := m.cands[in.l.peer]; c != nil {
+			c.openBackoff = 0 // the remote took the link: open again at once if it fails
+		}
+	}
 	if err := m.engine.Step(in.at, in.l.addr, in.frame); err != nil {
 		m.st.badFrames++
 		m.log.Debug("mesh frame refused", "from", in.l.peer, "err", err)

@@ -388,3 +388,48 @@ func TestRouterClose(t *testing.T) {
 	}
 	tm.routers = append([]*Router{r}, tm.routers...)
 }
+
+// TestRouterFullNeighborBacksOff: a node without room for another
+// neighbor refuses the stream of a peer that has room; the peer must back
+// off rather than reopen at once, which made the two reopen and reset a
+// link thousands of times a second.
+func TestRouterFullNeighborBacksOff(t *testing.T) {
+	full := -1
+	tm := startMesh(t, 3, [][2]int{{0, 1}, {1, 2}, {0, 2}}, func(i int, c *Config, peers []peer.ID) {
+		if full < 0 {
+			full = 0
+			for j, p := range peers {
+				if p > peers[full] {
+					full = j
+				}
+			}
+		}
+		if i == full {
+			c.MaxNeighbors = 1 // the two others, both lower IDs, open to it
+		}
+		c.Admit = func(context.Context, peer.ID) error { return nil } // as a node's policy check
+	})
+	waitFor(t, 20*time.Second, func() error {
+		nbs, err := tm.routers[full].Neighbors(context.Background())
+		if err != nil || len(nbs) != 1 || !nbs[0].Alive {
+			return fmt.Errorf("the full node has neighbors %+v (%v), want one", nbs, err)
+		}
+		return nil
+	})
+	before, err := tm.routers[full].Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	after, err := tm.routers[full].Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// With the backoff (250 ms doubling to 5 s) the refused peer tries
+	// about four times in 3 s; without it, hundreds.
+	n := after.Resets - before.Resets
+	t.Logf("the full node reset %d streams in 3 s", n)
+	if n > 12 {
+		t.Errorf("the full node reset %d streams in 3 s: the refused peer does not back off", n)
+	}
+}
