@@ -2,6 +2,7 @@ package pqcsec
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -160,6 +161,10 @@ func parseRecord(b []byte, owned bool) (*Record, error) {
 	if len(b) > MaxRecordSize {
 		return nil, malformed("record: length %d over %d", len(b), MaxRecordSize)
 	}
+	h := sha256.Sum256(b)
+	if r, ok := recordMemo.get(h); ok {
+		return r, nil // a Record is immutable
+	}
 	if !owned {
 		b = bytes.Clone(b) // the record keeps it; its key set shares it
 	}
@@ -183,6 +188,7 @@ func parseRecord(b []byte, owned bool) (*Record, error) {
 	if err := verify(r.keys, domainRecord, b[:f.bodyLen], f.sig); err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
+	recordMemo.put(h, r)
 	return r, nil
 }
 

@@ -228,3 +228,52 @@ func TestSPIFFEIDs(t *testing.T) {
 		t.Error("empty trust domain accepted")
 	}
 }
+
+// TestMemo: a record or key set met again is the one parsed before; a
+// changed byte is parsed (and refused) afresh; the memo stays bounded and
+// can be turned off.
+func TestMemo(t *testing.T) {
+	id := testIdentity(t, 1)
+	rec, err := id.IssueRecord(RecordOptions{TrustDomain: testTD, TTL: time.Hour}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := rec.Bytes()
+	r1, err := ParseRecord(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := ParseRecord(bytes.Clone(b))
+	if err != nil || r2 != r1 {
+		t.Errorf("second parse: %p, %v; want the memoized %p", r2, err, r1)
+	}
+	bad := bytes.Clone(b)
+	bad[len(bad)-1] ^= 1
+	if _, err := ParseRecord(bad); err == nil {
+		t.Error("a record with a flipped signature byte parsed (memo hit?)")
+	}
+	keys, _ := id.PublicKeys().MarshalBinary()
+	k1, err := ParsePublicKeys(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k2, _ := ParsePublicKeys(keys); k2 != k1 {
+		t.Error("the same key set parsed twice into different values")
+	}
+
+	m := newMemo[int](2)
+	for i := range 5 {
+		m.put([32]byte{byte(i)}, i)
+		if len(m.m) > 2 {
+			t.Fatalf("memo of 2 holds %d", len(m.m))
+		}
+	}
+	if v, ok := m.get([32]byte{4}); !ok || v != 4 {
+		t.Errorf("latest entry: %d, %v", v, ok)
+	}
+	m.resize(0)
+	m.put([32]byte{9}, 9)
+	if _, ok := m.get([32]byte{9}); ok {
+		t.Error("a memo turned off remembered")
+	}
+}

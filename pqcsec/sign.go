@@ -86,6 +86,10 @@ func parsePublicKeys(b []byte, owned bool) (*PublicKeys, error) {
 	if len(b) != PublicKeysSize {
 		return nil, malformed("public keys: length %d, want %d", len(b), PublicKeysSize)
 	}
+	h := sha256.Sum256(b)
+	if k, ok := keysMemo.get(h); ok {
+		return k, nil // a PublicKeys is immutable
+	}
 	raw := b[:len(b):len(b)]
 	if !owned {
 		raw = bytes.Clone(b)
@@ -105,7 +109,11 @@ func parsePublicKeys(b []byte, owned bool) (*PublicKeys, error) {
 		}
 		return k, nil
 	})
-	return newPublicKeys(ed25519.PublicKey(edb), dsa, kem, raw)
+	k, err := newPublicKeys(ed25519.PublicKey(edb), dsa, kem, raw)
+	if err == nil {
+		keysMemo.put(h, k)
+	}
+	return k, err
 }
 
 // mlkemKeyReduced reports whether every 12-bit coefficient of an ML-KEM-768
