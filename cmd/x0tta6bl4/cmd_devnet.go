@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,7 +95,7 @@ func printSummary(e *env, s *devnet.Summary, held int) {
 	w := e.stdout
 	fmt.Fprintf(w, "devnet summary (%d nodes, %.1fs)\n", s.Nodes, s.DurationSeconds)
 	fmt.Fprintf(w, "  peers per node     %d..%d\n", s.MinPeers, s.MaxPeers)
-	fmt.Fprintf(w, "  link key exchange  %v\n", s.KeyExchanges)
+	fmt.Fprintf(w, "  link key exchange  %s\n", formatCounts(s.KeyExchanges, "link ends"))
 	fmt.Fprintf(w, "  DHT put/get        %v\n", s.DHTPutGetOK)
 	fmt.Fprintf(w, "  gossip             %d sent, %d delivered (want %d), p50 %.1f ms, p99 %.1f ms\n",
 		s.GossipSent, s.GossipDelivered, s.GossipSent*(s.Nodes-1-held), s.GossipP50Ms, s.GossipP99Ms)
@@ -110,8 +112,8 @@ func printSummary(e *env, s *devnet.Summary, held int) {
 			src, s.Extra["view_complete"], first, s.Extra["telemetry_p50_ms"], s.Extra["telemetry_p99_ms"])
 	}
 	if sent, ok := s.Extra["mesh_sent"]; ok {
-		fmt.Fprintf(w, "  mesh (%v)%*s%v sent, %v delivered, at most %v hops, p50 %v ms, p99 %v ms\n", s.Extra["topology"],
-			max(1, 11-len(fmt.Sprint(s.Extra["topology"]))), "", sent, s.Extra["mesh_delivered"], s.Extra["mesh_max_hops"],
+		fmt.Fprintf(w, "  %-19s%v sent, %v delivered, at most %v hops, p50 %v ms, p99 %v ms\n",
+			fmt.Sprintf("mesh (%v)", s.Extra["topology"]), sent, s.Extra["mesh_delivered"], s.Extra["mesh_max_hops"],
 			s.Extra["mesh_p50_ms"], s.Extra["mesh_p99_ms"])
 	}
 	if waived, ok := s.Extra["waived"].([]string); ok {
@@ -125,4 +127,17 @@ func printSummary(e *env, s *devnet.Summary, held int) {
 	for _, f := range s.Failures {
 		fmt.Fprintf(w, "  FAILED: %s\n", f)
 	}
+}
+
+// formatCounts writes counts by name, sorted, as "A on 3, B on 1 link
+// ends" (what names the unit), or "none".
+func formatCounts(counts map[string]int, what string) string {
+	if len(counts) == 0 {
+		return "none"
+	}
+	parts := make([]string, 0, len(counts))
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%s on %d", k, counts[k]))
+	}
+	return strings.Join(parts, ", ") + " " + what
 }
