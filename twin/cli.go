@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 )
@@ -54,6 +55,7 @@ type topologyFlags struct {
 	connectivity float64
 	kind         string
 	file         string
+	view         string
 	degree       int
 	beta         float64
 	attach       int
@@ -72,6 +74,7 @@ func (f *topologyFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.connectivity, "connectivity", 0.3, "link probability between any two nodes (random topology)")
 	fs.StringVar(&f.kind, "topology", "random", "random, ring, star, grid, small-world, scale-free or file")
 	fs.StringVar(&f.file, "file", "", "JSON edge list to load (implies --topology file)")
+	fs.StringVar(&f.view, "view", "", "a live mesh's view to simulate: a file holding the output of \"x0tta6bl4 mesh view --json\" (GET /v1/mesh/view), - for stdin; links get their measured RTT/2 and loss, the rest from the link flags")
 	fs.IntVar(&f.degree, "degree", 4, "neighbors per node before rewiring (small-world, even)")
 	fs.Float64Var(&f.beta, "rewire", 0.1, "rewiring probability (small-world)")
 	fs.IntVar(&f.attach, "attach", 2, "links per new node (scale-free)")
@@ -85,8 +88,18 @@ func (f *topologyFlags) register(fs *flag.FlagSet) {
 }
 
 func (f *topologyFlags) build() (*Topology, error) {
+	if f.file != "" && f.view != "" {
+		return nil, fmt.Errorf("%w: --file and --view both name a topology", ErrUsage)
+	}
 	if f.file != "" {
 		return LoadTopology(f.file)
+	}
+	p := LinkProfile{Latency: f.latency, Jitter: f.jitter, Loss: f.loss, Bandwidth: int64(f.bandwidth * 1e6), QueueLimit: f.queue}
+	if err := p.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	if f.view != "" {
+		return LoadView(f.view, os.Stdin, p)
 	}
 	rng := topologyRNG(f.seed)
 	var (
@@ -112,10 +125,6 @@ func (f *topologyFlags) build() (*Topology, error) {
 		return nil, fmt.Errorf("%w: unknown topology %q", ErrUsage, f.kind)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
-	}
-	p := LinkProfile{Latency: f.latency, Jitter: f.jitter, Loss: f.loss, Bandwidth: int64(f.bandwidth * 1e6), QueueLimit: f.queue}
-	if err := p.validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	top.SetProfile(p)
