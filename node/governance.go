@@ -344,14 +344,17 @@ func (w *govNetwork) Put(ctx context.Context, key string, value []byte) error {
 const headQuorum = 4
 
 // Get implements replication.Network. A record is content-addressed, so
-// the first valid copy will do; a head is the best of headQuorum+1
-// answers, and when ctx ends first the best head received by then.
+// the first valid copy will do: the lookup ends with it. (kad-dht's
+// Quorum(n) waits for n+1 answers, so even Quorum(1) waits for a second
+// holder, and when none answers runs the whole lookup: as long as for a
+// value nobody stored, seconds on a large mesh.) A head is the best of
+// headQuorum+1 answers, and when ctx ends first the best head received by
+// then.
 func (w *govNetwork) Get(ctx context.Context, key string) ([]byte, error) {
-	opts := []routing.Option{dht.Quorum(headQuorum)}
 	if strings.HasPrefix(key, "/"+govRecordNamespace+"/") {
-		opts = []routing.Option{dht.Quorum(1)}
+		return w.getFirst(ctx, key)
 	}
-	v, err := w.n.dht.GetValue(ctx, key, opts...)
+	v, err := w.n.dht.GetValue(ctx, key, dht.Quorum(headQuorum))
 	switch {
 	case errors.Is(err, routing.ErrNotFound):
 		return nil, fmt.Errorf("%s: %w", key, replication.ErrNotFound)
@@ -359,6 +362,24 @@ func (w *govNetwork) Get(ctx context.Context, key string) ([]byte, error) {
 		return v, nil
 	}
 	return v, err
+}
+
+// getFirst returns the first valid value the DHT holds under key and ends
+// the lookup.
+func (w *govNetwork) getFirst(ctx context.Context, key string) ([]byte, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := w.n.dht.SearchValue(sctx, key, dht.Quorum(1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	if v, ok := <-ch; ok {
+		return v, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return nil, fmt.Errorf("%s: %w", key, replication.ErrNotFound)
 }
 
 // Publish implements replication.Network.
