@@ -88,7 +88,7 @@ func FromView(g overlay.Graph, base LinkProfile) (*Topology, error) {
 
 // ReadView reads a mesh view as JSON (at most 64 MiB, the body of GET
 // /v1/mesh/view or the output of "x0tta6bl4 mesh view --json") and builds
-// its topology with FromView.
+// its topology with FromView. Every error wraps ErrTopologyFile.
 func ReadView(r io.Reader, base LinkProfile) (*Topology, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxTopologyFile+1))
 	if err != nil {
@@ -101,7 +101,11 @@ func ReadView(r io.Reader, base LinkProfile) (*Topology, error) {
 	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&g); err != nil {
 		return nil, fmt.Errorf("%w: view: %w", ErrTopologyFile, err)
 	}
-	return FromView(g, base)
+	t, err := FromView(g, base)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTopologyFile, err)
+	}
+	return t, nil
 }
 
 // LoadView reads a mesh view from a file, or from stdin for "-".

@@ -79,8 +79,33 @@ func TestFromView(t *testing.T) {
 	for _, bad := range []string{`{"nodes":[]}`, `{"nodes":[{"addr":"zz"}]}`, `[`} {
 		if _, err := ReadView(strings.NewReader(bad), base); err == nil {
 			t.Errorf("view %s read without error", bad)
-		} else if bad != `{"nodes":[]}` && !errors.Is(err, ErrTopologyFile) {
+		} else if !errors.Is(err, ErrTopologyFile) {
 			t.Errorf("view %s: %v does not wrap ErrTopologyFile", bad, err)
 		}
 	}
+}
+
+// FuzzReadView: any view either reads into a valid topology or fails with
+// ErrTopologyFile, never a panic.
+func FuzzReadView(f *testing.F) {
+	f.Add([]byte(`{"nodes":[{"addr":"01000000000000000000000000000000","peer":"a"}],` +
+		`"links":[{"from":"01000000000000000000000000000000","to":"02000000000000000000000000000000",` +
+		`"rtt_ns":1000000,"rtt_by":"hello","loss_percent":1.5,"loss_by":"hello"}]}`))
+	f.Add([]byte(`{"links":[{"from":"01000000000000000000000000000000","to":"01000000000000000000000000000000","rtt_ns":-5}]}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 1<<16 {
+			return
+		}
+		top, err := ReadView(bytes.NewReader(data), DefaultLinkProfile())
+		if err != nil {
+			if !errors.Is(err, ErrTopologyFile) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if err := top.Validate(); err != nil {
+			t.Fatalf("read an invalid topology: %v", err)
+		}
+	})
 }
