@@ -378,7 +378,7 @@ var (
 	meshQueueDropDesc = prometheus.NewDesc("x0tta6bl4_mesh_queue_drops_total", "Mesh frames dropped on a full send queue, by packet type.", []string{"type"}, nil)
 	meshDataDesc      = prometheus.NewDesc("x0tta6bl4_mesh_data_total", "DATA packets originated, forwarded and delivered by the routing engine.", []string{"what"}, nil)
 	meshDroppedDesc   = prometheus.NewDesc("x0tta6bl4_mesh_data_dropped_total", "DATA packets the routing engine dropped, by reason.", []string{"reason"}, nil)
-	meshHandshakeDesc = prometheus.NewDesc("x0tta6bl4_mesh_handshakes_total", "End-to-end handshakes by result (started, established, failed).", []string{"result"}, nil)
+	meshHandshakeDesc = prometheus.NewDesc("x0tta6bl4_mesh_handshakes_total", "End-to-end handshakes by result (started, established, failed; rate-limited: inits from peers not answered).", []string{"result"}, nil)
 )
 
 func (meshCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -419,4 +419,5 @@ func (c meshCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(meshHandshakeDesc, st.Channel.Handshakes, "started")
 	counter(meshHandshakeDesc, st.Channel.Established, "established")
 	counter(meshHandshakeDesc, st.Channel.Failed, "failed")
+	counter(meshHandshakeDesc, st.Channel.RateLimited, "rate-limited")
 }

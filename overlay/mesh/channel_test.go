@@ -589,3 +589,46 @@ func TestChannelSendBuffer(t *testing.T) {
 		t.Error("a buffer without headroom was taken")
 	}
 }
+
+// TestChannelInitRateLimit: fresh handshake inits are answered up to the
+// per-source burst, then at PeerInitRate; across sources up to InitRate's
+// burst; a repeated init is answered without counting.
+func TestChannelInitRateLimit(t *testing.T) {
+	net := newChanNet(t, 3, func(c *ChannelConfig) { c.InitRate = 3; c.MaxPending = 100 })
+	a, b, c := net.nodes[0], net.nodes[1], net.nodes[2]
+	init := func(from *chanNode, seed uint64) []byte {
+		_, msg, err := pqcsec.NewInitiator(pqcsec.HandshakeConfig{Identity: from.id, Rand: testRand(seed)}, b.id.PeerID(), net.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return appendHandshake(nil, msg)
+	}
+	now := net.now
+	first := init(a, 1)
+	for i, tt := range []struct {
+		from *chanNode
+		msg  []byte
+		at   time.Duration
+		want error
+	}{
+		{a, first, 0, nil},
+		{a, first, 0, nil}, // repeated: the same answer, no token
+		{a, init(a, 2), 0, nil},
+		{a, init(a, 3), 0, nil},
+		{a, init(a, 4), 0, nil},            // the source's burst of 4 is spent
+		{a, init(a, 5), 0, ErrRateLimited}, // over PeerInitRate
+		{c, init(c, 6), 0, nil},            // fresh inits 5 and 6 of InitRate 3 × burst 2
+		{c, init(c, 7), 0, nil},
+		{c, init(c, 8), 0, ErrRateLimited}, // over InitRate
+		{c, init(c, 9), time.Second, nil},  // a second later, 3 more
+	} {
+		err := b.ch.Receive(now.Add(tt.at), tt.from.addr, tt.msg, 1)
+		if !errors.Is(err, tt.want) {
+			t.Errorf("init %d from %s: %v, want %v", i, tt.from.name, err, tt.want)
+		}
+		b.ch.Advance()
+	}
+	if st := b.ch.Stats(); st.RateLimited != 2 {
+		t.Errorf("RateLimited = %d, want 2", st.RateLimited)
+	}
+}
