@@ -91,32 +91,18 @@ func runGovVote(ctx context.Context, e *env, args []string) error {
 }
 
 func runGovList(ctx context.Context, e *env, args []string) error {
-	fs := e.newFlags("gov list")
-	repoPath := repoFlag(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := client(repoPath)
-	if err != nil {
-		return err
-	}
-	body, err := c.GovProposals(ctx)
-	if err != nil {
-		return daemonError(err)
-	}
-	if *asJSON {
-		return printJSON(e, body)
-	}
+	return showDaemon(ctx, e, "gov list", "print JSON", args, (*node.Client).GovProposals, printProposals)
+}
+
+func printProposals(e *env, body node.GovProposalsBody) {
 	if body.Count == 0 {
 		fmt.Fprintln(e.stdout, "no proposals")
-		return nil
+		return
 	}
 	fmt.Fprintf(e.stdout, "%-16s  %-8s  %-20s  %s\n", "ID", "STATE", "DEADLINE", "TITLE")
 	for _, p := range body.Proposals {
 		fmt.Fprintf(e.stdout, "%-16s  %-8s  %-20s  %s\n", p.ID[:16], p.State, p.Deadline.Local().Format("2006-01-02 15:04:05"), p.Title)
 	}
-	return nil
 }
 
 func runGovShow(ctx context.Context, e *env, args []string) error {
@@ -188,23 +174,10 @@ func runGovShow(ctx context.Context, e *env, args []string) error {
 }
 
 func runGovStatus(ctx context.Context, e *env, args []string) error {
-	fs := e.newFlags("gov status")
-	repoPath := repoFlag(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := client(repoPath)
-	if err != nil {
-		return err
-	}
-	st, err := c.GovStatus(ctx)
-	if err != nil {
-		return daemonError(err)
-	}
-	if *asJSON {
-		return printJSON(e, st)
-	}
+	return showDaemon(ctx, e, "gov status", "print JSON", args, (*node.Client).GovStatus, printGovStatus)
+}
+
+func printGovStatus(e *env, st node.GovStatus) {
 	w := e.stdout
 	fmt.Fprintf(w, "genesis     %s (trust domain %s, %d listed, default %d tokens)\n", st.GenesisID, st.TrustDomain, st.ListedAllocations, st.DefaultAllocation)
 	fmt.Fprintf(w, "allocation  %d tokens per vote\n", st.Allocation)
@@ -213,7 +186,6 @@ func runGovStatus(ctx context.Context, e *env, args []string) error {
 	for _, ev := range st.Evidence {
 		fmt.Fprintf(w, "EQUIVOCATION %s by %s from seq %d\n", ev.Kind, ev.Author, ev.Seq)
 	}
-	return nil
 }
 
 // parseGov parses flags that may come before, between or after want

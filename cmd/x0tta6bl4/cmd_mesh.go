@@ -175,25 +175,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 func runMeshRoutes(ctx context.Context, e *env, args []string) error {
-	fs := e.newFlags("mesh routes")
-	repoPath := repoFlag(fs)
-	asJSON := fs.Bool("json", false, "print JSON (the API's answer)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := client(repoPath)
-	if err != nil {
-		return err
-	}
-	body, err := c.MeshRoutes(ctx)
-	if err != nil {
-		return daemonError(err)
-	}
-	if *asJSON {
-		return printJSON(e, body)
-	}
-	printRoutes(e, body)
-	return nil
+	return showDaemon(ctx, e, "mesh routes", "print JSON (the API's answer)", args, (*node.Client).MeshRoutes, printRoutes)
 }
 
 func printRoutes(e *env, b node.MeshRoutesBody) {

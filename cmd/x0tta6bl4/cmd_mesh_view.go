@@ -5,31 +5,17 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/x0tta6bl4/x0tta6bl4/node"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay"
 )
 
 // runMeshView prints the running daemon's view of the mesh: every node
 // whose telemetry it holds, and the links they report.
 func runMeshView(ctx context.Context, e *env, args []string) error {
-	fs := e.newFlags("mesh view")
-	repoPath := repoFlag(fs)
-	asJSON := fs.Bool("json", false, "print the view as JSON (the API's answer)")
-	if err := parse(fs, args); err != nil {
-		return err
+	get := func(c *node.Client, ctx context.Context) (g overlay.Graph, err error) {
+		return g, c.Get(ctx, "/v1/mesh/view", &g)
 	}
-	c, err := client(repoPath)
-	if err != nil {
-		return err
-	}
-	var g overlay.Graph
-	if err := c.Get(ctx, "/v1/mesh/view", &g); err != nil {
-		return daemonError(err)
-	}
-	if *asJSON {
-		return printJSON(e, g)
-	}
-	printGraph(e, g)
-	return nil
+	return showDaemon(ctx, e, "mesh view", "print the view as JSON (the API's answer)", args, get, printGraph)
 }
 
 func printGraph(e *env, g overlay.Graph) {

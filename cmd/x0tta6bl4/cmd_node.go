@@ -143,6 +143,31 @@ func client(repoPath func() (string, error)) (*node.Client, error) {
 	return node.NewClient(addr), nil
 }
 
+// showDaemon is a read-only command: --repo and --json flags, one call
+// to the running daemon's API, then its answer as JSON or as text.
+func showDaemon[T any](ctx context.Context, e *env, name, jsonUsage string, args []string,
+	get func(*node.Client, context.Context) (T, error), text func(*env, T)) error {
+	fs := e.newFlags(name)
+	repoPath := repoFlag(fs)
+	asJSON := fs.Bool("json", false, jsonUsage)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := client(repoPath)
+	if err != nil {
+		return err
+	}
+	body, err := get(c, ctx)
+	if err != nil {
+		return daemonError(err)
+	}
+	if *asJSON {
+		return printJSON(e, body)
+	}
+	text(e, body)
+	return nil
+}
+
 // daemonError adds a hint to an error talking to the daemon's API.
 func daemonError(err error) error {
 	if errors.Is(err, syscall.ECONNREFUSED) {
@@ -211,23 +236,10 @@ func offlineID(repoPath func() (string, error)) (node.IDBody, error) {
 }
 
 func runPeers(ctx context.Context, e *env, args []string) error {
-	fs := e.newFlags("peers")
-	repoPath := repoFlag(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := client(repoPath)
-	if err != nil {
-		return err
-	}
-	body, err := c.Peers(ctx)
-	if err != nil {
-		return daemonError(err)
-	}
-	if *asJSON {
-		return printJSON(e, body)
-	}
+	return showDaemon(ctx, e, "peers", "print JSON", args, (*node.Client).Peers, printPeers)
+}
+
+func printPeers(e *env, body node.PeersBody) {
 	for _, p := range body.Peers {
 		var links []string
 		for _, l := range p.Links {
@@ -240,5 +252,4 @@ func runPeers(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "%s  %s\n", p.ID, strings.Join(links, ", "))
 	}
 	fmt.Fprintf(e.stdout, "%d peers\n", body.Count)
-	return nil
 }
