@@ -1,13 +1,10 @@
 package bpf
 
 import (
-	"go/parser"
-	"go/token"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/x0tta6bl4/x0tta6bl4/internal/deptest"
 )
 
 // TestImports keeps the package a collector: it publishes nothing itself
@@ -20,34 +17,17 @@ func TestImports(t *testing.T) {
 		"net/http",
 		"github.com/prometheus/client_golang",
 	}
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	checked := 0
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := parser.ParseFile(token.NewFileSet(), name, src, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checked++
-		for _, imp := range f.Imports {
-			path, _ := strconv.Unquote(imp.Path.Value)
+	files := deptest.Parse(t, []string{"*.go"}, nil)
+	for _, f := range files {
+		for _, path := range f.Imports() {
 			for _, bad := range forbidden {
 				if strings.HasPrefix(path, bad) {
-					t.Errorf("%s imports %s", name, path)
+					t.Errorf("%s imports %s", f.Name, path)
 				}
 			}
 		}
 	}
-	if checked == 0 {
+	if len(files) == 0 {
 		t.Fatal("no source files checked")
 	}
 }

@@ -1,13 +1,10 @@
 package overlay_test
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/x0tta6bl4/x0tta6bl4/internal/deptest"
 )
 
 // TestEnginePurity reads the source of the routing engine, its test
@@ -28,52 +25,17 @@ func TestEnginePurity(t *testing.T) {
 		"rand": {"Int", "IntN", "Int32", "Int32N", "Int64", "Int64N", "Uint32", "Uint32N", "Uint64",
 			"Uint64N", "UintN", "N", "Float32", "Float64", "Perm", "Shuffle", "ExpFloat64", "NormFloat64"},
 	}
-	var files []string
-	for _, dir := range []string{".", "overlaytest", "../protocols"} {
-		m, err := filepath.Glob(filepath.Join(dir, "*.go"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range m {
-			if !strings.HasSuffix(f, "_test.go") && !strings.HasSuffix(f, "_libp2p.go") {
-				files = append(files, f)
-			}
-		}
-	}
+	files := deptest.Parse(t, []string{"*.go", "overlaytest/*.go", "../protocols/*.go"},
+		func(name string) bool { return strings.HasSuffix(name, "_libp2p.go") })
 	if len(files) < 10 {
 		t.Fatalf("found only %d source files: wrong directory?", len(files))
 	}
-	fset := token.NewFileSet()
-	for _, name := range files {
-		f, err := parser.ParseFile(fset, name, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, imp := range f.Imports {
-			path, _ := strconv.Unquote(imp.Path.Value)
+	for _, f := range files {
+		for _, path := range f.Imports() {
 			if path == "math/rand" {
-				t.Errorf("%s imports math/rand: use math/rand/v2 with an injected source", name)
-			}
-			for _, bad := range forbiddenImports {
-				if path == bad || strings.HasPrefix(path, bad+"/") {
-					t.Errorf("%s imports %s", name, path)
-				}
+				t.Errorf("%s imports math/rand: use math/rand/v2 with an injected source", f.Name)
 			}
 		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			switch n := n.(type) {
-			case *ast.GoStmt:
-				t.Errorf("%s: goroutine started at %v", name, fset.Position(n.Pos()))
-			case *ast.SelectorExpr:
-				if id, ok := n.X.(*ast.Ident); ok {
-					for _, fn := range forbiddenCalls[id.Name] {
-						if n.Sel.Name == fn {
-							t.Errorf("%s: %s.%s at %v", name, id.Name, fn, fset.Position(n.Pos()))
-						}
-					}
-				}
-			}
-			return true
-		})
 	}
+	deptest.CheckPure(t, files, forbiddenImports, forbiddenCalls)
 }

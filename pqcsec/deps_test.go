@@ -1,13 +1,10 @@
 package pqcsec
 
 import (
-	"go/parser"
-	"go/token"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/x0tta6bl4/x0tta6bl4/internal/deptest"
 )
 
 // The package imports the standard library, circl's ML-DSA, SPIFFE IDs and
@@ -21,28 +18,12 @@ func TestImports(t *testing.T) {
 		"github.com/libp2p/go-libp2p/core/peer":          true,
 	}
 	forbiddenStd := map[string]bool{"net": true, "net/http": true, "log": true, "math/rand": true, "math/rand/v2": true}
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
 	checked := 0
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		af, err := parser.ParseFile(token.NewFileSet(), f, src, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, im := range af.Imports {
-			p, _ := strconv.Unquote(im.Path.Value)
+	for _, f := range deptest.Parse(t, []string{"*.go"}, nil) {
+		for _, p := range f.Imports() {
 			std := !strings.Contains(strings.SplitN(p, "/", 2)[0], ".")
 			if std && forbiddenStd[p] || !std && !allowed[p] {
-				t.Errorf("%s imports %s", f, p)
+				t.Errorf("%s imports %s", f.Name, p)
 			}
 			checked++
 		}

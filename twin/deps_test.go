@@ -1,20 +1,17 @@
 package twin
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/x0tta6bl4/x0tta6bl4/internal/deptest"
 )
 
 // TestDependencies keeps the twin a simulation: it may drive the routing
 // engine and read the packet formats, but never open a socket, reach
 // libp2p or assemble a node.
 func TestDependencies(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Skipf("go list unavailable: %v", err)
-	}
-	for _, dep := range strings.Fields(string(out)) {
+	for _, dep := range deptest.Deps(t) {
 		switch {
 		case dep == "net" || strings.HasPrefix(dep, "net/"),
 			strings.Contains(dep, "libp2p"),
