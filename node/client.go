@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -30,29 +31,55 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("api: %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
 }
 
+// maxAnswer bounds the API answer a client reads.
+const maxAnswer = 16 << 20
+
 // Get fetches path (e.g. "/v1/id") and decodes the JSON answer into v.
 func (c *Client) Get(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.addr+path, nil)
+	return c.call(ctx, http.MethodGet, path, nil, v)
+}
+
+// post sends body as JSON to path and decodes the JSON answer into v.
+func (c *Client) post(ctx context.Context, path string, body, v any) error {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("api %s: encode: %w", path, err)
+	}
+	return c.call(ctx, http.MethodPost, path, data, v)
+}
+
+// call makes one request (with a JSON body unless body is nil) and
+// decodes the JSON answer into v; a non-2xx answer is an *APIError whose
+// Message is the answer's "error", or the whole answer without one.
+func (c *Client) call(ctx context.Context, method, path string, body []byte, v any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+c.addr+path, rd)
 	if err != nil {
 		return fmt.Errorf("api request: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("api %s: %w", path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
 		return fmt.Errorf("api %s: %w", path, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		var eb ErrorBody
-		if json.Unmarshal(body, &eb) != nil || eb.Error == "" {
-			eb.Error = string(body)
+		if json.Unmarshal(answer, &eb) != nil || eb.Error == "" {
+			eb.Error = string(answer)
 		}
 		return &APIError{Status: resp.StatusCode, Message: eb.Error}
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := json.Unmarshal(answer, v); err != nil {
 		return fmt.Errorf("api %s: decode: %w", path, err)
 	}
 	return nil
@@ -70,8 +97,8 @@ func (c *Client) Peers(ctx context.Context) (PeersBody, error) {
 	return b, c.Get(ctx, "/v1/peers", &b)
 }
 
-// Health is GET /v1/health; a degraded node answers 503 with the body,
-// which is returned along with the *APIError.
+// Health is GET /v1/health; a degraded node answers 503, an *APIError
+// whose Message is the body.
 func (c *Client) Health(ctx context.Context) (HealthBody, error) {
 	var b HealthBody
 	return b, c.Get(ctx, "/v1/health", &b)

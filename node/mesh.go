@@ -1,12 +1,10 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -318,53 +316,13 @@ func (c *Client) MeshRoutes(ctx context.Context) (MeshRoutesBody, error) {
 // MeshPing is POST /v1/mesh/ping.
 func (c *Client) MeshPing(ctx context.Context, p peer.ID, timeout time.Duration) (mesh.PingResult, error) {
 	var b mesh.PingResult
-	return b, c.meshPost(ctx, "/v1/mesh/ping", MeshPingRequest{Peer: p.String(), TimeoutMs: int(timeout.Milliseconds())}, &b)
+	return b, c.post(ctx, "/v1/mesh/ping", MeshPingRequest{Peer: p.String(), TimeoutMs: int(timeout.Milliseconds())}, &b)
 }
 
 // MeshSend is POST /v1/mesh/send with a text payload.
 func (c *Client) MeshSend(ctx context.Context, p peer.ID, text string) (MeshSendBody, error) {
 	var b MeshSendBody
-	return b, c.meshPost(ctx, "/v1/mesh/send", MeshSendRequest{Peer: p.String(), Text: text}, &b)
-}
-
-func (c *Client) meshPost(ctx context.Context, path string, body, v any) error {
-	req, err := newJSONRequest(ctx, "http://"+c.addr+path, body)
-	if err != nil {
-		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("api %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return fmt.Errorf("api %s: %w", path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		var eb ErrorBody
-		if json.Unmarshal(b, &eb) != nil || eb.Error == "" {
-			eb.Error = string(b)
-		}
-		return &APIError{Status: resp.StatusCode, Message: eb.Error}
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("api %s: decode: %w", path, err)
-	}
-	return nil
-}
-
-func newJSONRequest(ctx context.Context, url string, body any) (*http.Request, error) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return nil, fmt.Errorf("api request: %w", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("api request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	return req, nil
+	return b, c.post(ctx, "/v1/mesh/send", MeshSendRequest{Peer: p.String(), Text: text}, &b)
 }
 
 // meshCollector exports the router's counters to Prometheus.
