@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -24,7 +22,7 @@ func runGovPropose(ctx context.Context, e *env, args []string) error {
 	quorum := fs.String("quorum", "0.33", "participating power / total allocatable power must reach this fraction")
 	threshold := fs.String("threshold", "0.5", "YES / (YES + NO) must exceed this fraction")
 	action := fs.String("action", "", "what a pass does: quarantine:<peer>[:<reason>], set:<name>=<value> or model:<name>@<sha256>")
-	if _, err := parseGov(fs, args, 0, ""); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if strings.TrimSpace(*title) == "" {
@@ -62,7 +60,7 @@ func runGovVote(ctx context.Context, e *env, args []string) error {
 	repoPath := repoFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	tokens := fs.Uint64("tokens", 0, "tokens to spend (required; voting power is their square root)")
-	pos, err := parseGov(fs, args, 2, "gov vote <proposal ID> yes|no|abstain --tokens N")
+	pos, err := parseWant(fs, args, 2, "gov vote <proposal ID> yes|no|abstain --tokens N")
 	if err != nil {
 		return err
 	}
@@ -109,7 +107,7 @@ func runGovShow(ctx context.Context, e *env, args []string) error {
 	fs := e.newFlags("gov show")
 	repoPath := repoFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseGov(fs, args, 1, "gov show <proposal ID>")
+	pos, err := parseWant(fs, args, 1, "gov show <proposal ID>")
 	if err != nil {
 		return err
 	}
@@ -188,33 +186,7 @@ func printGovStatus(e *env, st node.GovStatus) {
 	}
 }
 
-// parseGov parses flags that may come before, between or after want
-// positional arguments (gov vote <id> yes --tokens 100).
-func parseGov(fs *flag.FlagSet, args []string, want int, usage string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usageError{err.Error()}
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	if len(pos) != want {
-		if want == 0 {
-			return nil, usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), pos[0])}
-		}
-		return nil, usageError{fmt.Sprintf("usage: x0tta6bl4 %s", usage)}
-	}
-	return pos, nil
-}
-
-// votes formats micro-votes as a decimal number of votes.
+// formatVotes formats micro-votes as a decimal number of votes.
 func formatVotes(micro uint64) string {
 	whole, frac := micro/1_000_000, micro%1_000_000
 	if frac == 0 {

@@ -55,30 +55,6 @@ func printMeshUsage(w io.Writer) {
 	}
 }
 
-// parseArgs parses flags that may come before, between or after the
-// positional arguments, and returns the positional ones ("--" ends the
-// flags).
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usageError{err.Error()}
-		}
-		rest := fs.Args()
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
 // meshPeer parses a peer ID argument.
 func meshPeer(cmd, s string) (peer.ID, error) {
 	p, err := peer.Decode(s)

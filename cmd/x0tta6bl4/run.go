@@ -102,18 +102,50 @@ func (e *env) newFlags(name string) *flag.FlagSet {
 	return fs
 }
 
+// parseArgs parses flags that may come before, between or after the
+// positional arguments, and returns the positional ones ("--" ends the
+// flags). It is the one flag parser of the commands.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
 // parse parses args and refuses positional arguments.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	_, err := parseWant(fs, args, 0, "")
+	return err
+}
+
+// parseWant parses args for a command that takes want positional
+// arguments; synopsis is its usage line, for the error when they are
+// not there.
+func parseWant(fs *flag.FlagSet, args []string, want int, synopsis string) ([]string, error) {
+	pos, err := parseArgs(fs, args)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(pos) == want:
+		return pos, nil
+	case want == 0:
+		return nil, usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), pos[0])}
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
-	}
-	return nil
+	return nil, usageError{fmt.Sprintf("usage: x0tta6bl4 %s", synopsis)}
 }
 
 // listFlag is a repeatable string flag.
