@@ -25,7 +25,7 @@ func benchSizes() []int {
 func benchTopology(b *testing.B, n int) *Topology {
 	b.Helper()
 	p := 10 / float64(n-1)
-	top, err := Random(n, min(p, 1), true, topologyRNG(1))
+	top, err := Random(n, min(p, 1), true, TopologyRNG(1))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -23,8 +23,9 @@
 // Any scenario: set Twin.Topology (Random, Ring, Star, Grid, GridN,
 // SmallWorld, ScaleFree or LoadTopology) and call Simulate with a Scenario
 // listing Faults (NodeDown, NodeUp, LinkDown, LinkUp, Partition, Heal),
-// flows and Detection. WritePlot draws a Result. RunCLI is the
-// "x0tta6bl4 twin" command (simulate, cascade).
+// flows and Detection. WritePlot (SavePlot to a file) draws a Result.
+// The "x0tta6bl4 twin" command (simulate, cascade) turns its flags into
+// these calls.
 //
 // # Simulator
 //

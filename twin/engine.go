@@ -2,6 +2,7 @@ package twin
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -10,8 +11,13 @@ import (
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
-// routingProfile returns the overlay configuration a CLI profile names.
-func routingProfile(name string) (overlay.Config, error) {
+// ErrUnknownProfile is returned for a routing profile name other than
+// lan, wan and local.
+var ErrUnknownProfile = errors.New("twin: unknown routing profile")
+
+// RoutingProfile returns the routing engine configuration of a profile
+// name: "lan", "wan" or "local" (overlay.DefaultLANConfig and the rest).
+func RoutingProfile(name string) (overlay.Config, error) {
 	switch name {
 	case "lan":
 		return overlay.DefaultLANConfig(), nil
@@ -20,7 +26,7 @@ func routingProfile(name string) (overlay.Config, error) {
 	case "local":
 		return overlay.DefaultLocalConfig(), nil
 	}
-	return overlay.Config{}, fmt.Errorf("%w: unknown routing profile %q (lan, wan or local)", ErrUsage, name)
+	return overlay.Config{}, fmt.Errorf("%w %q (lan, wan or local)", ErrUnknownProfile, name)
 }
 
 // NodeAddr is the mesh address the twin gives a node: the address a peer

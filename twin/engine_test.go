@@ -82,7 +82,7 @@ type traceLine struct {
 
 func traceOf(t *testing.T, seed uint64) ([]traceLine, *Result) {
 	t.Helper()
-	top, err := Random(30, 0.15, true, topologyRNG(1))
+	top, err := Random(30, 0.15, true, TopologyRNG(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestRingOfEight(t *testing.T) {
 }
 
 func TestAddrBook(t *testing.T) {
-	top, _ := Random(3000, 0.001, false, topologyRNG(1))
+	top, _ := Random(3000, 0.001, false, TopologyRNG(1))
 	b, err := newAddrBook(top)
 	if err != nil {
 		t.Fatal(err)

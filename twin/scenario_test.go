@@ -100,7 +100,7 @@ func scriptTopology(t *testing.T, d *datadriven.TestData) (*Topology, error) {
 	d.ScanArgs(t, "n", &n)
 	d.MaybeScanArgs(t, "p", &p)
 	d.MaybeScanArgs(t, "seed", &seed)
-	rng := topologyRNG(seed)
+	rng := TopologyRNG(seed)
 	switch kind {
 	case "ring":
 		return Ring(n)
@@ -150,7 +150,7 @@ func scriptSimulate(t *testing.T, d *datadriven.TestData, top *Topology) (*Resul
 	}
 	tw := New("script")
 	tw.Topology = top
-	if tw.Routing, err = routingProfile(profile); err != nil {
+	if tw.Routing, err = RoutingProfile(profile); err != nil {
 		return nil, err
 	}
 	return tw.Simulate(context.Background(), sc)

@@ -63,7 +63,9 @@ func DefaultLinkProfile() LinkProfile {
 	}
 }
 
-func (p LinkProfile) validate() error {
+// Validate reports a figure out of its range: a negative duration or
+// rate, or a loss outside [0, 1).
+func (p LinkProfile) Validate() error {
 	switch {
 	case p.Latency < 0:
 		return fmt.Errorf("twin: negative latency %v", p.Latency)
@@ -165,7 +167,7 @@ func (t *Topology) Validate() error {
 			return fmt.Errorf("twin: link %d duplicates %q–%q", i, t.Nodes[l.A].Name, t.Nodes[l.B].Name)
 		}
 		seen[k] = struct{}{}
-		if err := l.Profile.validate(); err != nil {
+		if err := l.Profile.Validate(); err != nil {
 			return fmt.Errorf("link %d: %w", i, err)
 		}
 	}

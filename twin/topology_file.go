@@ -76,7 +76,7 @@ func (f *linkFigures) apply(p LinkProfile) (LinkProfile, error) {
 		}
 		p.Bandwidth = int64(math.Round(v * 1e6))
 	}
-	if err := p.validate(); err != nil {
+	if err := p.Validate(); err != nil {
 		return p, fmt.Errorf("%w: %w", ErrTopologyFile, err)
 	}
 	return p, nil

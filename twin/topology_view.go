@@ -22,7 +22,7 @@ import (
 // the two ends' reports where both report); figures not measured, and
 // jitter, bandwidth and queue, come from base.
 func FromView(g overlay.Graph, base LinkProfile) (*Topology, error) {
-	if err := base.validate(); err != nil {
+	if err := base.Validate(); err != nil {
 		return nil, fmt.Errorf("view: %w", err)
 	}
 	t := &Topology{}

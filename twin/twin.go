@@ -45,16 +45,16 @@ func New(name string) *Twin {
 // MeshDigitalTwin is New under the name the seed API used.
 func MeshDigitalTwin(name string) *Twin { return New(name) }
 
-// topologyRNG returns the generator for topology draws from seed,
+// TopologyRNG returns the generator for topology draws from seed,
 // separate from the simulation's so that flows do not depend on how the
 // topology was made.
-func topologyRNG(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x746f706f)) } // "topo"
+func TopologyRNG(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x746f706f)) } // "topo"
 
 // CreateTestTopology sets a random topology of numNodes nodes where each
 // pair is linked with probability connectivity, joined into one component
 // (see Random), with DefaultLinkProfile links.
 func (t *Twin) CreateTestTopology(numNodes int, connectivity float64) error {
-	top, err := Random(numNodes, connectivity, true, topologyRNG(t.Seed))
+	top, err := Random(numNodes, connectivity, true, TopologyRNG(t.Seed))
 	if err != nil {
 		return err
 	}

@@ -1,19 +1,25 @@
-package twin
+package main
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/twin"
 )
 
-func TestCLIUsageErrors(t *testing.T) {
+// twinRun runs "x0tta6bl4 twin args...".
+func twinRun(args []string, stdout, stderr *bytes.Buffer) error {
+	return Run(context.Background(), append([]string{"twin"}, args...), stdout, stderr)
+}
+
+func TestTwinUsageErrors(t *testing.T) {
 	tests := map[string][]string{
 		"no command":         nil,
 		"unknown command":    {"frobnicate"},
@@ -31,9 +37,10 @@ func TestCLIUsageErrors(t *testing.T) {
 	}
 	for name, args := range tests {
 		var out, errOut bytes.Buffer
-		err := RunCLI(context.Background(), args, &out, &errOut)
-		if !errors.Is(err, ErrUsage) {
-			t.Errorf("%s: error %v, want ErrUsage", name, err)
+		err := twinRun(args, &out, &errOut)
+		var u usageError
+		if !errors.As(err, &u) || !strings.HasPrefix(err.Error(), "twin: usage: ") {
+			t.Errorf("%s: error %v, want a twin usage error", name, err)
 		}
 		if out.Len() != 0 {
 			t.Errorf("%s: wrote %q to stdout", name, out.String())
@@ -41,7 +48,7 @@ func TestCLIUsageErrors(t *testing.T) {
 	}
 }
 
-func TestCLICascade(t *testing.T) {
+func TestTwinCascade(t *testing.T) {
 	tests := []struct {
 		name          string
 		args          []string
@@ -50,15 +57,15 @@ func TestCLICascade(t *testing.T) {
 	}{
 		{"star hub", []string{"--topology", "star", "--nodes", "8", "--fail", "node-0"}, 1, 0},
 		{"ring", []string{"--topology", "ring", "--nodes", "8", "--fail", "node-3"}, 1, 1},
-		{"file", []string{"--file", "testdata/house.json", "--fail", "gw", "--threshold", "1"}, 2, 1.0 / 3},
+		{"file", []string{"--file", "../../twin/testdata/house.json", "--fail", "gw", "--threshold", "1"}, 2, 1.0 / 3},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer
 		args := append([]string{"cascade", "--json"}, tt.args...)
-		if err := RunCLI(context.Background(), args, &out, &errOut); err != nil {
+		if err := twinRun(args, &out, &errOut); err != nil {
 			t.Fatalf("%s: %v (%s)", tt.name, err, errOut.String())
 		}
-		var res CascadeResult
+		var res twin.CascadeResult
 		dec := json.NewDecoder(&out)
 		if err := dec.Decode(&res); err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
@@ -71,7 +78,7 @@ func TestCLICascade(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	if err := RunCLI(context.Background(), []string{"cascade", "--topology", "star", "--nodes", "5", "--fail", "node-0"}, &out, &out); err != nil {
+	if err := twinRun([]string{"cascade", "--topology", "star", "--nodes", "5", "--fail", "node-0"}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "round 0: node-0") || !strings.Contains(out.String(), "connected fraction of survivors 0.0000") {
@@ -106,36 +113,12 @@ func TestRenderProgress(t *testing.T) {
 	nilBar.finish()
 }
 
-func TestPlotWritesPNG(t *testing.T) {
-	r := &Result{
-		Name: "plot", Nodes: 10, Seed: 1, VirtualSeconds: 20, FailAtSeconds: 5, MTTRSeconds: 3, Recovered: true,
-		Connectivity: []Point{{0, 1}, {5, 0.8}},
-		Delivery:     []Point{{1, 1}, {2, 1}, {5, 0.4}, {6, 0.2}, {8, 1}, {19, 1}},
-	}
-	path := filepath.Join(t.TempDir(), "out.png")
-	if err := SavePlot(path, r); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("not a PNG: %v", err)
-	}
-	if b := img.Bounds(); b.Dx() < 400 || b.Dy() < 200 {
-		t.Errorf("image is %v", b)
-	}
-}
-
-func TestCLISimulateJSON(t *testing.T) {
+func TestTwinSimulate(t *testing.T) {
 	plotPath := filepath.Join(t.TempDir(), "run.png")
 	var out, errOut bytes.Buffer
 	args := []string{"simulate", "--nodes", "10", "--connectivity", "0.3", "--seed", "6", "--fail", "node-3",
 		"--fail-at", "5s", "--duration", "20s", "--json", "--plot", plotPath}
-	if err := RunCLI(context.Background(), args, &out, &errOut); err != nil {
+	if err := twinRun(args, &out, &errOut); err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
 	dec := json.NewDecoder(&out)
@@ -161,7 +144,7 @@ func TestCLISimulateJSON(t *testing.T) {
 	out.Reset()
 	args = []string{"simulate", "--topology", "ring", "--nodes", "8", "--fail", "node-3", "--fail-at", "4s", "--recover-at", "8s",
 		"--detection", "notified", "--profile", "local", "--duration", "12s", "--progress=false"}
-	if err := RunCLI(context.Background(), args, &out, &errOut); err != nil {
+	if err := twinRun(args, &out, &errOut); err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
 	for _, want := range []string{"8 nodes, 8 links", "failure at 4.0 s", "connectivity maintained"} {

@@ -1,4 +1,4 @@
-package twin
+package main
 
 import (
 	"context"
@@ -10,13 +10,11 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/twin"
 )
 
-// ErrUsage is returned for command-line mistakes, after the usage has
-// been printed.
-var ErrUsage = errors.New("twin: usage")
-
-const cliUsage = `usage: x0tta6bl4 twin <command> [flags]
+const twinUsage = `usage: x0tta6bl4 twin <command> [flags]
 
 commands:
   simulate   run the real routing engine on a simulated mesh and fail nodes
@@ -25,32 +23,36 @@ commands:
 Run "x0tta6bl4 twin <command> -h" for the flags of a command.
 `
 
-// RunCLI runs the twin command line: args are what follows "twin" (for
-// example simulate --nodes 10 --fail node-3). Results go to stdout,
-// progress, usage and diagnostics to stderr. It never panics on user
-// input; mistakes return an error wrapping ErrUsage.
-func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, cliUsage)
-		return fmt.Errorf("%w: no command", ErrUsage)
-	}
-	switch args[0] {
-	case "simulate":
-		return runSimulate(ctx, args[1:], stdout, stderr)
-	case "cascade":
-		return runCascade(args[1:], stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, cliUsage)
+// runTwin is the "twin" command group: simulate and cascade on the
+// digital twin. Results go to stdout; progress, usage and diagnostics to
+// stderr. Its usage errors read "twin: usage: ...".
+func runTwin(ctx context.Context, e *env, args []string) error {
+	var err error
+	switch {
+	case len(args) == 0:
+		fmt.Fprint(e.stderr, twinUsage)
+		err = usageError{"no command"}
+	case args[0] == "simulate":
+		err = runTwinSimulate(ctx, e, args[1:])
+	case args[0] == "cascade":
+		err = runTwinCascade(e, args[1:])
+	case args[0] == "help" || args[0] == "-h" || args[0] == "--help":
+		fmt.Fprint(e.stdout, twinUsage)
 		return nil
 	default:
-		fmt.Fprint(stderr, cliUsage)
-		return fmt.Errorf("%w: unknown command %q", ErrUsage, args[0])
+		fmt.Fprint(e.stderr, twinUsage)
+		err = usageError{fmt.Sprintf("unknown command %q", args[0])}
 	}
+	var u usageError
+	if errors.As(err, &u) {
+		return usageError{"twin: usage: " + u.msg}
+	}
+	return err
 }
 
-// topologyFlags are the flags that choose the mesh, shared by both
+// twinTopologyFlags are the flags that choose the mesh, shared by both
 // commands.
-type topologyFlags struct {
+type twinTopologyFlags struct {
 	nodes        int
 	connectivity float64
 	kind         string
@@ -68,8 +70,8 @@ type topologyFlags struct {
 	queue        time.Duration
 }
 
-func (f *topologyFlags) register(fs *flag.FlagSet) {
-	def := DefaultLinkProfile()
+func (f *twinTopologyFlags) register(fs *flag.FlagSet) {
+	def := twin.DefaultLinkProfile()
 	fs.IntVar(&f.nodes, "nodes", 10, "number of nodes")
 	fs.Float64Var(&f.connectivity, "connectivity", 0.3, "link probability between any two nodes (random topology)")
 	fs.StringVar(&f.kind, "topology", "random", "random, ring, star, grid, small-world, scale-free or file")
@@ -87,45 +89,45 @@ func (f *topologyFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.queue, "queue", def.QueueLimit, "longest wait for a busy link before a frame is dropped, 0 unlimited")
 }
 
-func (f *topologyFlags) build() (*Topology, error) {
+func (f *twinTopologyFlags) build() (*twin.Topology, error) {
 	if f.file != "" && f.view != "" {
-		return nil, fmt.Errorf("%w: --file and --view both name a topology", ErrUsage)
+		return nil, usageError{"--file and --view both name a topology"}
 	}
 	if f.file != "" {
-		return LoadTopology(f.file)
+		return twin.LoadTopology(f.file)
 	}
-	p := LinkProfile{Latency: f.latency, Jitter: f.jitter, Loss: f.loss, Bandwidth: int64(f.bandwidth * 1e6), QueueLimit: f.queue}
-	if err := p.validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+	p := twin.LinkProfile{Latency: f.latency, Jitter: f.jitter, Loss: f.loss, Bandwidth: int64(f.bandwidth * 1e6), QueueLimit: f.queue}
+	if err := p.Validate(); err != nil {
+		return nil, usageError{err.Error()}
 	}
 	if f.view != "" {
-		return LoadView(f.view, os.Stdin, p)
+		return twin.LoadView(f.view, os.Stdin, p)
 	}
-	rng := topologyRNG(f.seed)
+	rng := twin.TopologyRNG(f.seed)
 	var (
-		top *Topology
+		top *twin.Topology
 		err error
 	)
 	switch f.kind {
 	case "random":
-		top, err = Random(f.nodes, f.connectivity, !f.disconnected, rng)
+		top, err = twin.Random(f.nodes, f.connectivity, !f.disconnected, rng)
 	case "ring":
-		top, err = Ring(f.nodes)
+		top, err = twin.Ring(f.nodes)
 	case "star":
-		top, err = Star(f.nodes)
+		top, err = twin.Star(f.nodes)
 	case "grid":
-		top, err = GridN(f.nodes)
+		top, err = twin.GridN(f.nodes)
 	case "small-world":
-		top, err = SmallWorld(f.nodes, f.degree, f.beta, !f.disconnected, rng)
+		top, err = twin.SmallWorld(f.nodes, f.degree, f.beta, !f.disconnected, rng)
 	case "scale-free":
-		top, err = ScaleFree(f.nodes, f.attach, rng)
+		top, err = twin.ScaleFree(f.nodes, f.attach, rng)
 	case "file":
-		return nil, fmt.Errorf("%w: --topology file needs --file", ErrUsage)
+		return nil, usageError{"--topology file needs --file"}
 	default:
-		return nil, fmt.Errorf("%w: unknown topology %q", ErrUsage, f.kind)
+		return nil, usageError{fmt.Sprintf("unknown topology %q", f.kind)}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+		return nil, usageError{err.Error()}
 	}
 	top.SetProfile(p)
 	return top, nil
@@ -145,29 +147,10 @@ func (n *nodeList) Set(v string) error {
 	return nil
 }
 
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("x0tta6bl4 twin "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
-
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %w", ErrUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
-	}
-	return nil
-}
-
-func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("simulate", stderr)
+func runTwinSimulate(ctx context.Context, e *env, args []string) error {
+	fs := e.newFlags("twin simulate")
 	var (
-		topo      topologyFlags
+		topo      twinTopologyFlags
 		fail      nodeList
 		failAt    time.Duration
 		recoverAt time.Duration
@@ -202,31 +185,31 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	tw := New("twin")
+	tw := twin.New("twin")
 	tw.Seed = topo.seed
 	tw.Topology = top
-	if tw.Routing, err = routingProfile(profile); err != nil {
-		return err
+	if tw.Routing, err = twin.RoutingProfile(profile); err != nil {
+		return usageError{fmt.Sprintf("unknown routing profile %q (lan, wan or local)", profile)}
 	}
-	sc := Scenario{Duration: duration, Seed: topo.seed, Flows: flows, FlowRate: rate, TickGranularity: granularity}
+	sc := twin.Scenario{Duration: duration, Seed: topo.seed, Flows: flows, FlowRate: rate, TickGranularity: granularity}
 	switch detection {
 	case "silent":
-		sc.Detection = Silent
+		sc.Detection = twin.Silent
 	case "notified":
-		sc.Detection = Notified
+		sc.Detection = twin.Notified
 	default:
-		return fmt.Errorf("%w: unknown detection %q", ErrUsage, detection)
+		return usageError{fmt.Sprintf("unknown detection %q", detection)}
 	}
 	if recoverAt > 0 && recoverAt <= failAt {
-		return fmt.Errorf("%w: --recover-at %v is not after --fail-at %v", ErrUsage, recoverAt, failAt)
+		return usageError{fmt.Sprintf("--recover-at %v is not after --fail-at %v", recoverAt, failAt)}
 	}
 	for _, n := range fail {
 		if _, err := top.Index(n); err != nil {
-			return fmt.Errorf("%w: --fail: %w", ErrUsage, err)
+			return usageError{fmt.Sprintf("--fail: %v", err)}
 		}
-		sc.Faults = append(sc.Faults, Fault{At: failAt, Kind: NodeDown, Node: n})
+		sc.Faults = append(sc.Faults, twin.Fault{At: failAt, Kind: twin.NodeDown, Node: n})
 		if recoverAt > 0 {
-			sc.Faults = append(sc.Faults, Fault{At: recoverAt, Kind: NodeUp, Node: n})
+			sc.Faults = append(sc.Faults, twin.Fault{At: recoverAt, Kind: twin.NodeUp, Node: n})
 		}
 	}
 	if len(fail) > 0 {
@@ -234,7 +217,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	var bar *progressBar
 	if progress {
-		bar = newProgressBar(stderr)
+		bar = newProgressBar(e.stderr)
 		sc.Progress = bar.update
 	}
 	res, err := tw.Simulate(ctx, sc)
@@ -243,21 +226,21 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	if plotPath != "" {
-		if err := SavePlot(plotPath, res); err != nil {
+		if err := twin.SavePlot(plotPath, res); err != nil {
 			return err
 		}
 	}
 	if asJSON {
-		return writeJSON(stdout, res)
+		return writeJSONLine(e.stdout, res)
 	}
-	printResult(stdout, res)
+	printTwinResult(e.stdout, res)
 	return nil
 }
 
-func runCascade(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("cascade", stderr)
+func runTwinCascade(e *env, args []string) error {
+	fs := e.newFlags("twin cascade")
 	var (
-		topo      topologyFlags
+		topo      twinTopologyFlags
 		fail      string
 		threshold float64
 		asJSON    bool
@@ -273,35 +256,37 @@ func runCascade(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tw := New("cascade")
+	tw := twin.New("cascade")
 	tw.Topology = top
 	res, err := tw.PredictCascadeFailure(fail, threshold)
 	if err != nil {
-		if errors.Is(err, ErrUnknownNode) {
-			return fmt.Errorf("%w: --fail: %w", ErrUsage, err)
+		if errors.Is(err, twin.ErrUnknownNode) {
+			return usageError{fmt.Sprintf("--fail: %v", err)}
 		}
 		return err
 	}
 	if asJSON {
-		return writeJSON(stdout, res)
+		return writeJSONLine(e.stdout, res)
 	}
-	fmt.Fprintf(stdout, "trigger %s, threshold %g (α = %g), %d nodes\n", res.Trigger, threshold, res.Alpha, len(top.Nodes))
+	w := e.stdout
+	fmt.Fprintf(w, "trigger %s, threshold %g (α = %g), %d nodes\n", res.Trigger, threshold, res.Alpha, len(top.Nodes))
 	for i, r := range res.Rounds {
-		fmt.Fprintf(stdout, "round %d: %s\n", i, strings.Join(r, " "))
+		fmt.Fprintf(w, "round %d: %s\n", i, strings.Join(r, " "))
 	}
-	fmt.Fprintf(stdout, "failed %d of %d; connected fraction of survivors %.4f; largest component %.4f\n",
+	fmt.Fprintf(w, "failed %d of %d; connected fraction of survivors %.4f; largest component %.4f\n",
 		res.Failed, len(top.Nodes), res.ConnectedFraction, res.LargestComponent)
 	return nil
 }
 
-func writeJSON(w io.Writer, v any) error {
+// writeJSONLine writes v as one line of JSON.
+func writeJSONLine(w io.Writer, v any) error {
 	if err := json.NewEncoder(w).Encode(v); err != nil {
 		return fmt.Errorf("write result: %w", err)
 	}
 	return nil
 }
 
-func printResult(w io.Writer, r *Result) {
+func printTwinResult(w io.Writer, r *twin.Result) {
 	fmt.Fprintf(w, "%s: %d nodes, %d links, %d flows, seed %d, %.0f s virtual in %.2f s wall (%.0f×, %.0f events/s)\n",
 		r.Name, r.Nodes, r.Links, r.Flows, r.Seed, r.VirtualSeconds, r.WallSeconds, r.VirtualPerWall, r.EventsPerSecond)
 	if r.FailAtSeconds >= 0 {
