@@ -2,12 +2,15 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/x0tta6bl4/x0tta6bl4/overlay"
 )
 
 // Peer-score thresholds: a peer below GossipThreshold gets no gossip from
@@ -62,4 +65,77 @@ func newPubSub(ctx context.Context, h host.Host, c Config) (*pubsub.PubSub, erro
 		return nil, fmt.Errorf("gossipsub: %w", err)
 	}
 	return ps, nil
+}
+
+// gossip is the node's GossipSub as its services use it: they join
+// their topics through it.
+type gossip struct {
+	ps *pubsub.PubSub
+	// ctx ends when GossipSub stops, with the node.
+	ctx context.Context
+}
+
+// topicRules are what a service sets on the topic it joins: the
+// validator every message must pass (a pubsub.ValidatorEx), its options,
+// the topic's score parameters, and the subscription's options.
+type topicRules struct {
+	validate      pubsub.ValidatorEx
+	validatorOpts []pubsub.ValidatorOpt
+	score         *pubsub.TopicScoreParams
+	subOpts       []pubsub.SubOpt
+}
+
+// joinedTopic is a topic a service joined with its rules and subscribed
+// to. Leave it once.
+type joinedTopic struct {
+	g    gossip
+	name string
+	*pubsub.Topic
+	sub *pubsub.Subscription
+}
+
+// join registers the rules' validator for the topic name, joins it, sets
+// its score and subscribes; on an error it undoes what it did.
+func (g gossip) join(name string, r topicRules) (*joinedTopic, error) {
+	if err := g.ps.RegisterTopicValidator(name, r.validate, r.validatorOpts...); err != nil {
+		return nil, fmt.Errorf("%s validator: %w", name, err)
+	}
+	topic, err := g.ps.Join(name)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("join %s: %w", name, err), g.ps.UnregisterTopicValidator(name))
+	}
+	if err := topic.SetScoreParams(r.score); err != nil {
+		return nil, errors.Join(fmt.Errorf("%s score: %w", name, err), topic.Close(), g.ps.UnregisterTopicValidator(name))
+	}
+	sub, err := topic.Subscribe(r.subOpts...)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("subscribe to %s: %w", name, err), topic.Close(), g.ps.UnregisterTopicValidator(name))
+	}
+	return &joinedTopic{g: g, name: name, Topic: topic, sub: sub}, nil
+}
+
+// Next returns the next message of the subscription.
+func (t *joinedTopic) Next(ctx context.Context) (*pubsub.Message, error) { return t.sub.Next(ctx) }
+
+// leave cancels the subscription, leaves the topic and removes its
+// validator. Once GossipSub has stopped, with the node, leaving is moot
+// and reports no error.
+func (t *joinedTopic) leave() error {
+	t.sub.Cancel()
+	err := errors.Join(t.Topic.Close(), t.g.ps.UnregisterTopicValidator(t.name))
+	if t.g.ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// validationResult is GossipSub's name for a topic rule's action.
+func validationResult(a overlay.GossipAction) pubsub.ValidationResult {
+	switch a {
+	case overlay.GossipAccept:
+		return pubsub.ValidationAccept
+	case overlay.GossipIgnore:
+		return pubsub.ValidationIgnore
+	}
+	return pubsub.ValidationReject
 }

@@ -96,11 +96,19 @@ func (c *MeshConfig) RoutingConfig(profile string) overlay.Config {
 
 // meshService runs the node's mesh router as a node service.
 type meshService struct {
-	n *Node
-	r *mesh.Router
+	r       *mesh.Router
+	records recordIssuer
 }
 
 var _ Service = (*meshService)(nil)
+
+// recordIssuer issues the node's identity record, which the mesh's
+// handshakes carry.
+type recordIssuer interface {
+	IdentityRecord(now time.Time) (*pqcsec.Record, error)
+}
+
+var _ recordIssuer = (*Node)(nil)
 
 // setupMesh gives the node its mesh router: neighbors are connected peers
 // whose DHT identity record the policy engine allows to relay; end-to-end
@@ -122,7 +130,7 @@ func (n *Node) setupMesh() error {
 	if err != nil {
 		return fmt.Errorf("mesh: %w", err)
 	}
-	s := &meshService{n: n, r: r}
+	s := &meshService{r: r, records: n}
 	n.mesh = s
 	if err := n.reg.Register(meshCollector{r}); err != nil {
 		return fmt.Errorf("register mesh metrics: %w", err)
@@ -144,22 +152,14 @@ func (n *Node) setupMesh() error {
 // Start issues the identity record the handshakes carry and starts the
 // router.
 func (s *meshService) Start(ctx context.Context) error {
-	if _, err := s.n.IdentityRecord(time.Now()); err != nil {
+	if _, err := s.records.IdentityRecord(time.Now()); err != nil {
 		return err
-	}
-	if t := s.n.telemetry; t != nil {
-		t.SetLinkMeter(s.r)
 	}
 	return s.r.Start(ctx)
 }
 
 // Close stops the router.
-func (s *meshService) Close() error {
-	if t := s.n.telemetry; t != nil {
-		t.SetLinkMeter(nil)
-	}
-	return s.r.Close()
-}
+func (s *meshService) Close() error { return s.r.Close() }
 
 // Mesh is the node's mesh router: Send, Ping and Subscribe for
 // end-to-end encrypted DATA, Routes and Neighbors for its state.

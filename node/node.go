@@ -182,16 +182,18 @@ func New(cfg Config, opts Options) (_ *Node, err error) {
 	if cfg.APIAddr != "" {
 		n.api = newAPI(n)
 	}
-	if err := n.setupTelemetry(); err != nil {
-		return nil, err
-	}
 	if n.conn, err = newConnector(n); err != nil {
 		return nil, err
 	}
-	if err := n.setupGovernance(); err != nil {
+	// Services in the order of the data: what one consumes is built (and
+	// started) before it.
+	if err := n.setupMesh(); err != nil {
 		return nil, err
 	}
-	if err := n.setupMesh(); err != nil {
+	if err := n.setupTelemetry(n.mesh.r); err != nil {
+		return nil, err
+	}
+	if err := n.setupGovernance(); err != nil {
 		return nil, err
 	}
 	n.log.Info("node up", "id", n.host.ID(), "addrs", n.host.Addrs())

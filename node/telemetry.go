@@ -1,96 +1,50 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 
 	"github.com/x0tta6bl4/x0tta6bl4/bpf"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay"
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
-// TelemetryConfig is the [telemetry] section of config.toml: how the node
-// measures itself and gossips its figures on protocols.TelemetryTopic,
-// and how long it keeps what others gossip.
-type TelemetryConfig struct {
-	// Interval is the time between two telemetry messages of the node,
-	// and so between two readings of its collector: whole milliseconds,
-	// at least 50 ms. Other nodes hold the node in their views for
-	// HoldIntervals of these.
-	Interval time.Duration `toml:"interval"`
-
-	// Source is what measures the node's own figures: "auto" (eBPF
-	// where the kernel allows it, else sock_diag netlink and /proc),
-	// "procfs" (sock_diag and /proc only) or "none" (no collector; the
-	// node gossips only link figures from the routing layer and libp2p).
-	// All nodes of one process share one collector per source.
-	Source string `toml:"source"`
-
-	// MaxSkew bounds how far a message's time may lie from the
-	// receiver's clock, either way; a message beyond it is rejected as
-	// stale (or from the future) and counts against the peer that relayed
-	// it. It must exceed the clock skew between hosts plus the gossip
-	// delay.
-	MaxSkew time.Duration `toml:"max_skew"`
-
-	// HoldIntervals is how many of a node's intervals its latest message
-	// stays in this node's view (at least 3 s and at most 5 minutes), so
-	// that a node that misses HoldIntervals messages in a row drops out.
-	// At least 2.
-	HoldIntervals int `toml:"hold_intervals"`
-}
-
-// DefaultTelemetryConfig is every profile's telemetry: a message a
-// second, eBPF where possible, 30 s of clock skew, held 5 intervals.
-func DefaultTelemetryConfig() TelemetryConfig {
-	return TelemetryConfig{
-		Interval:      time.Second,
-		Source:        TelemetryAuto,
-		MaxSkew:       30 * time.Second,
-		HoldIntervals: 5,
-	}
-}
-
-// minTelemetryInterval is the shortest telemetry interval a config may set.
-const minTelemetryInterval = 50 * time.Millisecond
-
-func (c *TelemetryConfig) validate() error {
-	switch {
-	case c.Interval < minTelemetryInterval || c.Interval%time.Millisecond != 0 ||
-		c.Interval > time.Duration(1<<32-1)*time.Millisecond:
-		return fieldErr("telemetry.interval", "must be whole milliseconds, at least %v, got %v", minTelemetryInterval, c.Interval)
-	case c.Source != TelemetryAuto && c.Source != TelemetryProcfs && c.Source != TelemetryNone:
-		return fieldErr("telemetry.source", "unknown source %q (want auto, procfs or none)", c.Source)
-	case c.MaxSkew <= 0:
-		return fieldErr("telemetry.max_skew", "must be a positive duration, got %v", c.MaxSkew)
-	case c.HoldIntervals < 2:
-		return fieldErr("telemetry.hold_intervals", "must be at least 2, got %d", c.HoldIntervals)
-	}
-	return nil
-}
-
 // LinkMeter is what the telemetry service needs of the routing layer: the
 // neighbor links it measures with HELLOs (round-trip time and delivery in
-// each direction). The node's mesh service provides it; LinkStats is
+// each direction). The node's mesh router provides it; LinkStats is
 // called once per telemetry interval from the telemetry goroutine and
 // must not block.
 type LinkMeter interface {
 	LinkStats() []overlay.NeighborInfo
 }
+
+// peerConns is what telemetry reads of the node's connections: the
+// connected peers and the connections to each (the host's
+// network.Network).
+type peerConns interface {
+	Peers() []peer.ID
+	ConnsToPeer(p peer.ID) []network.Conn
+}
+
+var _ peerConns = network.Network(nil)
+
+// rttEstimates is libp2p's moving average of each peer's round trips
+// (the host's peerstore).
+type rttEstimates interface {
+	LatencyEWMA(p peer.ID) time.Duration
+}
+
+var _ rttEstimates = peerstore.Peerstore(nil)
 
 // TelemetryDelivery is one telemetry message the node took into its view.
 type TelemetryDelivery struct {
@@ -103,31 +57,33 @@ type TelemetryDelivery struct {
 	Received time.Time
 }
 
-// Telemetry is the node's telemetry service. Every interval it reads the
-// host's figures (through a collector shared by the process's nodes),
-// joins them with the node's connections and the routing layer's link
-// measurements, and publishes one protocols.Telemetry message on
-// protocols.TelemetryTopic. It validates every message on the topic
-// (size, decoding, sender = signer, freshness) and keeps the valid ones,
-// its own included, in an overlay.View: the node's view of the mesh. Its
-// methods are safe for concurrent use.
+// Telemetry is the node's telemetry service, the driver of the telemetry
+// topic's rules (overlay.CheckTelemetry, overlay.LinkFigures) and of the
+// node's overlay.View. Every interval it reads the host's figures
+// (through a collector shared by the process's nodes), joins them with
+// the node's connections and the routing layer's link measurements, and
+// publishes one protocols.Telemetry message on protocols.TelemetryTopic.
+// It validates every message on the topic and keeps the valid ones, its
+// own included, in the view: the node's view of the mesh. Its methods
+// are safe for concurrent use.
 type Telemetry struct {
-	n    *Node
-	cfg  TelemetryConfig
-	log  *slog.Logger
-	self protocols.Addr
-	pool *collectorPool
-	now  func() time.Time
+	cfg    TelemetryConfig
+	log    *slog.Logger
+	self   protocols.Addr
+	gossip gossip
+	conns  peerConns
+	rtts   rttEstimates
+	meter  LinkMeter // nil without a routing layer
+	pool   *collectorPool
+	now    func() time.Time
 
-	topic  *pubsub.Topic
-	sub    *pubsub.Subscription
+	topic  *joinedTopic
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	met    *telemetryMetrics
 
 	mu        sync.Mutex
 	view      *overlay.View
-	meter     LinkMeter
 	latest    *protocols.Telemetry // the node's last published message
 	drops     map[string]uint64    // drops by reason of the last reading
 	source    string               // the collector's source; "" before the first reading
@@ -137,23 +93,37 @@ type Telemetry struct {
 	closed    bool
 
 	// Owned by the publishing goroutine.
-	coll      *sharedCollector
-	seq       uint32
-	prevLinks map[protocols.Addr]tcpCounters
+	coll  *sharedCollector
+	seq   uint32
+	links *overlay.LinkFigures
 }
 
 var _ Service = (*Telemetry)(nil)
 
-// tcpCounters are a link's TCP counters at the previous message, for
-// its loss over the interval.
-type tcpCounters struct {
-	retransmits, segmentsSent uint64
+// telemetryParts are what the telemetry service uses of the node.
+type telemetryParts struct {
+	self   peer.ID
+	gossip gossip
+	conns  peerConns
+	rtts   rttEstimates
+	meter  LinkMeter // nil without a routing layer
+	pool   *collectorPool
+	log    *slog.Logger
 }
 
-// setupTelemetry gives the node its telemetry service: metrics, the
-// /v1/mesh/view route and a service that starts with the node.
-func (n *Node) setupTelemetry() error {
-	t, err := newTelemetry(n, n.cfg.Telemetry, hostCollectors)
+// setupTelemetry gives the node its telemetry service, fed by the mesh
+// router's link measurements: metrics, the /v1/mesh/view route and a
+// service that starts with the node.
+func (n *Node) setupTelemetry(meter LinkMeter) error {
+	t, err := newTelemetry(n.cfg.Telemetry, telemetryParts{
+		self:   n.host.ID(),
+		gossip: gossip{ps: n.pubsub, ctx: n.ctx},
+		conns:  n.host.Network(),
+		rtts:   n.host.Peerstore(),
+		meter:  meter,
+		pool:   hostCollectors,
+		log:    n.log,
+	})
 	if err != nil {
 		return err
 	}
@@ -169,7 +139,7 @@ func (n *Node) setupTelemetry() error {
 	return n.AddService(t)
 }
 
-func newTelemetry(n *Node, cfg TelemetryConfig, pool *collectorPool) (*Telemetry, error) {
+func newTelemetry(cfg TelemetryConfig, p telemetryParts) (*Telemetry, error) {
 	vc := overlay.DefaultViewConfig()
 	vc.HoldIntervals = cfg.HoldIntervals
 	view, err := overlay.NewView(vc)
@@ -177,15 +147,18 @@ func newTelemetry(n *Node, cfg TelemetryConfig, pool *collectorPool) (*Telemetry
 		return nil, fmt.Errorf("telemetry view: %w", err)
 	}
 	t := &Telemetry{
-		n:         n,
 		cfg:       cfg,
-		log:       n.log.With("service", "telemetry"),
-		self:      protocols.AddrFromPeerID([]byte(n.host.ID())),
-		pool:      pool,
+		log:       p.log.With("service", "telemetry"),
+		self:      protocols.AddrFromPeerID([]byte(p.self)),
+		gossip:    p.gossip,
+		conns:     p.conns,
+		rtts:      p.rtts,
+		meter:     p.meter,
+		pool:      p.pool,
 		now:       time.Now,
 		view:      view,
 		observers: map[int]func(TelemetryDelivery){},
-		prevLinks: map[protocols.Addr]tcpCounters{},
+		links:     overlay.NewLinkFigures(),
 	}
 	t.met = newTelemetryMetrics(t)
 	return t, nil
@@ -215,23 +188,17 @@ const telemetryBuffer = 1024
 // Start joins the telemetry topic with its validator and starts
 // publishing and receiving.
 func (t *Telemetry) Start(ctx context.Context) error {
-	ps := t.n.pubsub
-	if err := ps.RegisterTopicValidator(protocols.TelemetryTopic, t.validate, pubsub.WithValidatorInline(true)); err != nil {
-		return fmt.Errorf("telemetry validator: %w", err)
-	}
-	topic, err := ps.Join(protocols.TelemetryTopic)
+	topic, err := t.gossip.join(protocols.TelemetryTopic, topicRules{
+		validate:      t.validate,
+		validatorOpts: []pubsub.ValidatorOpt{pubsub.WithValidatorInline(true)},
+		score:         telemetryScoreParams,
+		subOpts:       []pubsub.SubOpt{pubsub.WithBufferSize(telemetryBuffer)},
+	})
 	if err != nil {
-		return errors.Join(fmt.Errorf("join telemetry topic: %w", err), ps.UnregisterTopicValidator(protocols.TelemetryTopic))
-	}
-	if err := topic.SetScoreParams(telemetryScoreParams); err != nil {
-		return errors.Join(fmt.Errorf("telemetry topic score: %w", err), topic.Close(), ps.UnregisterTopicValidator(protocols.TelemetryTopic))
-	}
-	sub, err := topic.Subscribe(pubsub.WithBufferSize(telemetryBuffer))
-	if err != nil {
-		return errors.Join(fmt.Errorf("subscribe to telemetry: %w", err), topic.Close(), ps.UnregisterTopicValidator(protocols.TelemetryTopic))
+		return fmt.Errorf("telemetry: %w", err)
 	}
 	t.mu.Lock()
-	t.topic, t.sub, t.started = topic, sub, true
+	t.topic, t.started = topic, true
 	t.mu.Unlock()
 	ctx, t.cancel = context.WithCancel(ctx)
 	t.wg.Go(func() { t.receive(ctx) })
@@ -252,22 +219,7 @@ func (t *Telemetry) Close() error {
 	t.mu.Unlock()
 	t.cancel()
 	t.wg.Wait()
-	t.sub.Cancel()
-	err := errors.Join(t.topic.Close(), t.n.pubsub.UnregisterTopicValidator(protocols.TelemetryTopic))
-	if t.n.ctx.Err() != nil {
-		// GossipSub stops with the node: leaving the topic is moot.
-		err = nil
-	}
-	return err
-}
-
-// SetLinkMeter gives the service the routing layer's link measurements;
-// from the next message on, its links carry HELLO round-trip times and
-// loss. nil removes it.
-func (t *Telemetry) SetLinkMeter(m LinkMeter) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.meter = m
+	return t.topic.leave()
 }
 
 // OnDelivery calls f with every message the node takes into its view,
@@ -335,63 +287,27 @@ func (t *Telemetry) serveView(w http.ResponseWriter, _ *http.Request) {
 	WriteJSON(w, http.StatusOK, t.Graph())
 }
 
-// Validation outcomes, the reason label of
-// x0tta6bl4_telemetry_messages_total.
-const (
-	telemetryAccepted = "accepted"
-	telemetrySize     = "size"   // longer than protocols.MaxTelemetrySize
-	telemetryDecode   = "decode" // not a valid message
-	telemetrySender   = "sender" // names a node other than its signer
-	telemetryStale    = "stale"  // older than MaxSkew
-	telemetryFuture   = "future" // newer than MaxSkew
-	telemetryOld      = "old"    // not newer than what the view holds
-)
-
-// check decides on a message signed by from with payload data, received
-// at now: the outcome for GossipSub, the reason and, when accepted, the
-// decoded message.
-func (t *Telemetry) check(now time.Time, from peer.ID, data []byte) (pubsub.ValidationResult, string, *protocols.Telemetry) {
-	if len(data) > protocols.MaxTelemetrySize {
-		return pubsub.ValidationReject, telemetrySize, nil
-	}
-	m := new(protocols.Telemetry)
-	if err := m.Decode(data); err != nil {
-		return pubsub.ValidationReject, telemetryDecode, nil
-	}
-	if m.Node != protocols.AddrFromPeerID([]byte(from)) {
-		return pubsub.ValidationReject, telemetrySender, nil
-	}
-	switch skew := now.Sub(m.Time); {
-	case skew > t.cfg.MaxSkew:
-		return pubsub.ValidationReject, telemetryStale, nil
-	case skew < -t.cfg.MaxSkew:
-		return pubsub.ValidationReject, telemetryFuture, nil
-	}
-	t.mu.Lock()
-	newer := t.view.Newer(now, m.Node, m.Time)
-	t.mu.Unlock()
-	if !newer {
-		// A replay, or reordering: not worth relaying, no fault of the
-		// peer that did.
-		return pubsub.ValidationIgnore, telemetryOld, nil
-	}
-	return pubsub.ValidationAccept, telemetryAccepted, m
-}
-
-// validate is the topic validator. GossipSub has checked the signature
-// against From's key (StrictSign) before calling it.
+// validate is the topic validator: overlay.CheckTelemetry against the
+// node's view. GossipSub has checked the signature against From's key
+// (StrictSign) before calling it.
 func (t *Telemetry) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-	res, reason, m := t.check(t.now(), msg.GetFrom(), msg.Data)
-	t.met.outcome(res, reason)
+	now := t.now()
+	newer := func(node protocols.Addr, made time.Time) bool {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		return t.view.Newer(now, node, made)
+	}
+	verdict, m := overlay.CheckTelemetry(now, protocols.AddrFromPeerID([]byte(msg.GetFrom())), msg.Data, t.cfg.MaxSkew, newer)
+	t.met.outcome(verdict)
 	if m != nil {
 		msg.ValidatorData = m
 	}
-	return res
+	return validationResult(verdict.Action())
 }
 
 func (t *Telemetry) receive(ctx context.Context) {
 	for {
-		msg, err := t.sub.Next(ctx)
+		msg, err := t.topic.Next(ctx)
 		if err != nil {
 			return
 		}
@@ -470,11 +386,12 @@ func (t *Telemetry) publish(ctx context.Context) error {
 			t.log.Debug("telemetry reading", "err", err)
 		}
 	}
-	t.mu.Lock()
-	meter := t.meter
-	t.mu.Unlock()
+	var nbrs []overlay.NeighborInfo
+	if t.meter != nil {
+		nbrs = t.meter.LinkStats()
+	}
 	t.seq++
-	msg := t.build(r, meter)
+	msg := t.build(r, nbrs)
 	msg.Time = t.now()
 	msg.Round()
 	data, err := msg.MarshalBinary()
@@ -497,8 +414,8 @@ func (t *Telemetry) publish(ctx context.Context) error {
 }
 
 // build makes the node's message from a reading (nil without one) and the
-// routing layer's links (nil without it).
-func (t *Telemetry) build(r *hostReading, meter LinkMeter) *protocols.Telemetry {
+// routing layer's neighbor links.
+func (t *Telemetry) build(r *hostReading, nbrs []overlay.NeighborInfo) *protocols.Telemetry {
 	msg := &protocols.Telemetry{Node: t.self, Seq: t.seq, Interval: t.cfg.Interval}
 	if r != nil {
 		switch r.m.Source {
@@ -516,156 +433,21 @@ func (t *Telemetry) build(r *hostReading, meter LinkMeter) *protocols.Telemetry 
 		msg.Retransmits, msg.BytesSent, msg.BytesReceived = nw.Retransmits, nw.BytesSent, nw.BytesReceived
 		msg.PacketsSent, msg.PacketsReceived, msg.Drops = nw.PacketsSent, nw.PacketsReceived, nw.Drops
 	}
-	msg.Links = t.links(r, meter)
+	msg.Links = t.links.Merge(t.self, t.samples(r), nbrs)
 	return msg
 }
 
-// links returns the node's link figures: one per connected peer and per
-// neighbor of the routing layer, at most protocols.MaxTelemetryLinks.
-// RTT comes from HELLOs where the routing layer measures the link, else
-// from the kernel's smoothed RTT of its TCP sockets, else from libp2p's
-// moving average; loss from HELLOs, else from TCP retransmissions over
-// the interval; counters from the link's TCP sockets and UDP flows.
-func (t *Telemetry) links(r *hostReading, meter LinkMeter) []protocols.TelemetryLink {
-	nw := t.n.host.Network()
-	ps := t.n.host.Peerstore()
-	var out []protocols.TelemetryLink
-	index := map[protocols.Addr]int{}
-	for _, p := range nw.Peers() {
-		l := protocols.TelemetryLink{Peer: protocols.AddrFromPeerID([]byte(p))}
+// samples are the node's connected peers, each with what the reading r
+// (nil without one) and libp2p measured of its connections.
+func (t *Telemetry) samples(r *hostReading) []overlay.LinkSample {
+	peers := t.conns.Peers()
+	out := make([]overlay.LinkSample, 0, len(peers))
+	for _, p := range peers {
+		s := overlay.LinkSample{Peer: protocols.AddrFromPeerID([]byte(p)), TransportRTT: t.rtts.LatencyEWMA(p)}
 		if r != nil {
-			t.joinConns(&l, nw.ConnsToPeer(p), r)
+			r.join(&s, t.conns.ConnsToPeer(p))
 		}
-		if l.RTTBy == protocols.MeasureNone {
-			if d := ps.LatencyEWMA(p); d > 0 {
-				l.RTT, l.RTTBy = d, protocols.MeasureLibp2p
-			}
-		}
-		index[l.Peer] = len(out)
-		out = append(out, l)
-	}
-	for a := range t.prevLinks {
-		if _, ok := index[a]; !ok {
-			delete(t.prevLinks, a) // the peer is gone
-		}
-	}
-	var nbrs []overlay.NeighborInfo
-	if meter != nil {
-		nbrs = meter.LinkStats()
-	}
-	for _, nb := range nbrs {
-		if nb.Addr == t.self || nb.Addr.IsZero() {
-			continue
-		}
-		i, ok := index[nb.Addr]
-		if !ok {
-			i = len(out)
-			index[nb.Addr] = i
-			out = append(out, protocols.TelemetryLink{Peer: nb.Addr})
-		}
-		l := &out[i]
-		if nb.RTT > 0 {
-			l.RTT, l.RTTBy = nb.RTT, protocols.MeasureHello
-		}
-		if nb.Alive {
-			l.LossPercent = 100 * (1 - (nb.DeliveryOut+nb.DeliveryIn)/2)
-			l.LossBy = protocols.MeasureHello
-		}
-	}
-	slices.SortFunc(out, func(a, b protocols.TelemetryLink) int { return bytes.Compare(a.Peer[:], b.Peer[:]) })
-	if len(out) > protocols.MaxTelemetryLinks {
-		out = out[:protocols.MaxTelemetryLinks]
+		out = append(out, s)
 	}
 	return out
-}
-
-// joinConns adds to l the figures of the sockets of conns found in the
-// reading: a TCP connection joins the TCP endpoint of its remote address,
-// a QUIC connection the UDP flows between its two addresses. On a host
-// that runs one node this is exact; where several nodes of one host
-// connect to the same remote address (a devnet), the TCP endpoint sums
-// their sockets.
-func (t *Telemetry) joinConns(l *protocols.TelemetryLink, conns []network.Conn, r *hostReading) {
-	var segs uint64
-	seenTCP := map[*bpf.TCPEndpoint]bool{}
-	seenUDP := map[*bpf.UDPFlow]bool{}
-	for _, c := range conns {
-		local, lok := addrPort(c.LocalMultiaddr())
-		remote, rok := addrPort(c.RemoteMultiaddr())
-		if !lok || !rok {
-			continue
-		}
-		if isTCP(c.RemoteMultiaddr()) {
-			e := r.tcp[remote]
-			if e == nil || seenTCP[e] {
-				continue
-			}
-			seenTCP[e] = true
-			l.TCP = true
-			if e.SRTTMicros > 0 && l.RTTBy == protocols.MeasureNone {
-				l.RTT, l.RTTBy = time.Duration(e.SRTTMicros)*time.Microsecond, protocols.MeasureTCP
-			}
-			l.Retransmits += e.Retransmits
-			l.BytesSent += e.BytesSent
-			l.BytesReceived += e.BytesReceived
-			segs += e.SegmentsSent
-			continue
-		}
-		for _, f := range r.udp[remote] {
-			if seenUDP[f] || f.Local.Port() != local.Port() ||
-				(!local.Addr().IsUnspecified() && f.Local.Addr() != local.Addr()) {
-				continue
-			}
-			seenUDP[f] = true
-			l.UDP = true
-			l.BytesSent += f.BytesSent
-			l.BytesReceived += f.BytesReceived
-		}
-	}
-	if !l.TCP {
-		delete(t.prevLinks, l.Peer)
-		return
-	}
-	prev, ok := t.prevLinks[l.Peer]
-	t.prevLinks[l.Peer] = tcpCounters{retransmits: l.Retransmits, segmentsSent: segs}
-	if !ok || l.Retransmits < prev.retransmits || segs < prev.segmentsSent {
-		return // no earlier reading, or the counters restarted
-	}
-	l.LossBy = protocols.MeasureTCP
-	if d := segs - prev.segmentsSent; d > 0 {
-		l.LossPercent = min(100, 100*float64(l.Retransmits-prev.retransmits)/float64(d))
-	}
-}
-
-// addrPort returns the IP address and TCP or UDP port of m.
-func addrPort(m ma.Multiaddr) (netip.AddrPort, bool) {
-	var ip netip.Addr
-	var port uint16
-	var havePort bool
-	for _, c := range m {
-		switch c.Code() {
-		case ma.P_IP4, ma.P_IP6:
-			a, ok := netip.AddrFromSlice(c.RawValue())
-			if !ok {
-				return netip.AddrPort{}, false
-			}
-			ip = a.Unmap()
-		case ma.P_TCP, ma.P_UDP:
-			p, err := strconv.ParseUint(c.Value(), 10, 16)
-			if err != nil {
-				return netip.AddrPort{}, false
-			}
-			port, havePort = uint16(p), true
-		}
-	}
-	if !ip.IsValid() || !havePort {
-		return netip.AddrPort{}, false
-	}
-	return netip.AddrPortFrom(ip, port), true
-}
-
-// isTCP reports whether m is a TCP address.
-func isTCP(m ma.Multiaddr) bool {
-	_, err := m.ValueForProtocol(ma.P_TCP)
-	return err == nil
 }

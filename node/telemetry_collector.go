@@ -5,22 +5,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
-	"github.com/x0tta6bl4/x0tta6bl4/bpf"
-)
+	"github.com/libp2p/go-libp2p/core/network"
+	ma "github.com/multiformats/go-multiaddr"
 
-// Telemetry sources a node can be configured with (telemetry.source).
-const (
-	// TelemetryAuto collects with eBPF where the kernel allows it, else
-	// with sock_diag netlink and /proc.
-	TelemetryAuto = "auto"
-	// TelemetryProcfs collects with sock_diag netlink and /proc only.
-	TelemetryProcfs = "procfs"
-	// TelemetryNone runs no collector: the node gossips only its link
-	// figures (from the routing layer and libp2p).
-	TelemetryNone = "none"
+	"github.com/x0tta6bl4/x0tta6bl4/bpf"
+	"github.com/x0tta6bl4/x0tta6bl4/overlay"
 )
 
 // hostCollectors is the process's pool of collectors. Every node of a
@@ -138,4 +131,82 @@ func (s *sharedCollector) reading(now time.Time, maxAge time.Duration) (*hostRea
 	}
 	s.last = r
 	return r, nil
+}
+
+// join adds to s the figures of the sockets of conns found in the
+// reading: a TCP connection joins the TCP endpoint of its remote address,
+// a QUIC connection the UDP flows between its two addresses. On a host
+// that runs one node this is exact; where several nodes of one host
+// connect to the same remote address (a devnet), the TCP endpoint sums
+// their sockets.
+func (r *hostReading) join(s *overlay.LinkSample, conns []network.Conn) {
+	s.Kernel = true
+	seenTCP := map[*bpf.TCPEndpoint]bool{}
+	seenUDP := map[*bpf.UDPFlow]bool{}
+	for _, c := range conns {
+		local, lok := addrPort(c.LocalMultiaddr())
+		remote, rok := addrPort(c.RemoteMultiaddr())
+		if !lok || !rok {
+			continue
+		}
+		if isTCP(c.RemoteMultiaddr()) {
+			e := r.tcp[remote]
+			if e == nil || seenTCP[e] {
+				continue
+			}
+			seenTCP[e] = true
+			s.TCP = true
+			if e.SRTTMicros > 0 && s.SRTT == 0 {
+				s.SRTT = time.Duration(e.SRTTMicros) * time.Microsecond
+			}
+			s.Retransmits += e.Retransmits
+			s.SegmentsSent += e.SegmentsSent
+			s.BytesSent += e.BytesSent
+			s.BytesReceived += e.BytesReceived
+			continue
+		}
+		for _, f := range r.udp[remote] {
+			if seenUDP[f] || f.Local.Port() != local.Port() ||
+				(!local.Addr().IsUnspecified() && f.Local.Addr() != local.Addr()) {
+				continue
+			}
+			seenUDP[f] = true
+			s.UDP = true
+			s.BytesSent += f.BytesSent
+			s.BytesReceived += f.BytesReceived
+		}
+	}
+}
+
+// addrPort returns the IP address and TCP or UDP port of m.
+func addrPort(m ma.Multiaddr) (netip.AddrPort, bool) {
+	var ip netip.Addr
+	var port uint16
+	var havePort bool
+	for _, c := range m {
+		switch c.Code() {
+		case ma.P_IP4, ma.P_IP6:
+			a, ok := netip.AddrFromSlice(c.RawValue())
+			if !ok {
+				return netip.AddrPort{}, false
+			}
+			ip = a.Unmap()
+		case ma.P_TCP, ma.P_UDP:
+			p, err := strconv.ParseUint(c.Value(), 10, 16)
+			if err != nil {
+				return netip.AddrPort{}, false
+			}
+			port, havePort = uint16(p), true
+		}
+	}
+	if !ip.IsValid() || !havePort {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(ip, port), true
+}
+
+// isTCP reports whether m is a TCP address.
+func isTCP(m ma.Multiaddr) bool {
+	_, err := m.ValueForProtocol(ma.P_TCP)
+	return err == nil
 }

@@ -5,9 +5,9 @@ import (
 	"maps"
 	"slices"
 
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/x0tta6bl4/x0tta6bl4/overlay"
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
@@ -53,15 +53,9 @@ func (m *telemetryMetrics) register(reg prometheus.Registerer) error {
 	return nil
 }
 
-func (m *telemetryMetrics) outcome(res pubsub.ValidationResult, reason string) {
-	result := "accept"
-	switch res {
-	case pubsub.ValidationReject:
-		result = "reject"
-	case pubsub.ValidationIgnore:
-		result = "ignore"
-	}
-	m.messages.WithLabelValues(result, reason).Inc()
+// outcome counts one validation by its action and reason.
+func (m *telemetryMetrics) outcome(v overlay.TelemetryVerdict) {
+	m.messages.WithLabelValues(v.Action().String(), v.String()).Inc()
 }
 
 // telemetryFigures exports the figures of the node's last published

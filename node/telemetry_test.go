@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"log/slog"
 	"math"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
@@ -84,77 +82,6 @@ func TestTelemetryConfigFile(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "[telemetry]\n  interval = \"1s\"") {
 		t.Errorf("written config lacks the telemetry section:\n%s", b.String())
-	}
-}
-
-// testPeer is a peer identity for validator tests.
-func testPeer(t *testing.T) peer.ID {
-	t.Helper()
-	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
-// encodeTelemetry encodes a minimal valid message of p made at at.
-func encodeTelemetry(t *testing.T, p peer.ID, at time.Time, seq uint32) []byte {
-	t.Helper()
-	m := &protocols.Telemetry{Node: protocols.AddrFromPeerID([]byte(p)), Time: at, Seq: seq, Interval: time.Second}
-	b, err := m.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// TestTelemetryCheck runs the topic validator's decision on messages a
-// peer could send.
-func TestTelemetryCheck(t *testing.T) {
-	now := time.Unix(1_700_000_000, 0)
-	alice, bob := testPeer(t), testPeer(t)
-	view, err := overlay.NewView(overlay.DefaultViewConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := &Telemetry{cfg: DefaultTelemetryConfig(), view: view}
-	held := &protocols.Telemetry{Node: protocols.AddrFromPeerID([]byte(alice)), Time: now.Add(-time.Second), Seq: 5, Interval: time.Second}
-	if err := view.Update(now, held, ""); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name   string
-		from   peer.ID
-		data   []byte
-		result pubsub.ValidationResult
-		reason string
-	}{
-		{"fresh", bob, encodeTelemetry(t, bob, now, 1), pubsub.ValidationAccept, telemetryAccepted},
-		{"newer than held", alice, encodeTelemetry(t, alice, now, 6), pubsub.ValidationAccept, telemetryAccepted},
-		{"oversize", bob, make([]byte, protocols.MaxTelemetrySize+1), pubsub.ValidationReject, telemetrySize},
-		{"garbage", bob, []byte("{\"cpu\": 3}"), pubsub.ValidationReject, telemetryDecode},
-		{"empty", bob, nil, pubsub.ValidationReject, telemetryDecode},
-		{"forged sender", bob, encodeTelemetry(t, alice, now, 9), pubsub.ValidationReject, telemetrySender},
-		{"stale", bob, encodeTelemetry(t, bob, now.Add(-31*time.Second), 1), pubsub.ValidationReject, telemetryStale},
-		{"from the future", bob, encodeTelemetry(t, bob, now.Add(31*time.Second), 1), pubsub.ValidationReject, telemetryFuture},
-		{"within the skew", bob, encodeTelemetry(t, bob, now.Add(-29*time.Second), 1), pubsub.ValidationAccept, telemetryAccepted},
-		{"replay of the held one", alice, encodeTelemetry(t, alice, now.Add(-time.Second), 5), pubsub.ValidationIgnore, telemetryOld},
-		{"older than held", alice, encodeTelemetry(t, alice, now.Add(-2*time.Second), 4), pubsub.ValidationIgnore, telemetryOld},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res, reason, m := svc.check(now, tt.from, tt.data)
-			if res != tt.result || reason != tt.reason {
-				t.Fatalf("check = %v %q, want %v %q", res, reason, tt.result, tt.reason)
-			}
-			if (m != nil) != (res == pubsub.ValidationAccept) {
-				t.Fatalf("message %v with result %v", m, res)
-			}
-		})
 	}
 }
 
@@ -242,14 +169,10 @@ func TestCollectorPool(t *testing.T) {
 	}
 }
 
-// fakeMeter is a routing layer that measured the given links.
-type fakeMeter []overlay.NeighborInfo
-
-func (f fakeMeter) LinkStats() []overlay.NeighborInfo { return f }
-
-// TestTelemetryLinks checks the join of a node's links: connected peers
-// get libp2p or kernel figures, and the routing layer's HELLO figures
-// take precedence, its neighbors included even when not connected.
+// TestTelemetryLinks checks the links of a node's message: connected
+// peers get libp2p's figures, and the routing layer's neighbors and their
+// HELLO figures reach the message (overlay.LinkFigures merges them; its
+// tests cover the rules).
 func TestTelemetryLinks(t *testing.T) {
 	cfg := localConfig()
 	cfg.Telemetry.Source = TelemetryNone
@@ -266,12 +189,12 @@ func TestTelemetryLinks(t *testing.T) {
 	if len(msg.Links) != 1 || msg.Links[0].Peer != addrB || msg.Links[0].LossBy != protocols.MeasureNone {
 		t.Fatalf("links without a meter = %+v", msg.Links)
 	}
-	meter := fakeMeter{
+	nbrs := []overlay.NeighborInfo{
 		{Addr: addrB, Alive: true, RTT: 7 * time.Millisecond, DeliveryOut: 0.9, DeliveryIn: 0.8},
 		{Addr: addrC, Alive: true, RTT: 3 * time.Millisecond, DeliveryOut: 1, DeliveryIn: 1},
 		{Addr: svc.self, Alive: true, RTT: time.Millisecond},
 	}
-	msg = svc.build(nil, meter)
+	msg = svc.build(nil, nbrs)
 	msg.Seq, msg.Time = 1, time.Now()
 	msg.Round()
 	if len(msg.Links) != 2 {
@@ -580,7 +503,7 @@ func testForgedAndStale(t *testing.T, target, victim *Node) {
 	stale.Time = time.Now().Add(-time.Minute)
 	publish(stale)
 	waitFor(t, 10*time.Second, "the target to reject the stale message", func() bool {
-		return telemetryRejects(target, telemetryStale) == 1
+		return telemetryRejects(target, overlay.TelemetryStale.String()) == 1
 	})
 	if a, _ := target.Telemetry().Graph().Node(self); a.Seq != accepted.Seq {
 		t.Errorf("the attacker's entry has seq %d, want %d (the stale one taken?)", a.Seq, accepted.Seq)
@@ -591,9 +514,9 @@ func testForgedAndStale(t *testing.T, target, victim *Node) {
 	victimAddr := protocols.AddrFromPeerID([]byte(victim.ID()))
 	forged := 0
 	for forged < 30 {
-		before := telemetryRejects(target, telemetrySender)
+		before := telemetryRejects(target, overlay.TelemetryForged.String())
 		publish(&protocols.Telemetry{Node: victimAddr, Time: time.Now(), Seq: uint32(1000 + forged), Interval: time.Second, CPUPercent: 99.99})
-		if !eventually(5*time.Second, func() bool { return telemetryRejects(target, telemetrySender) > before }) {
+		if !eventually(5*time.Second, func() bool { return telemetryRejects(target, overlay.TelemetryForged.String()) > before }) {
 			break
 		}
 		forged++
@@ -621,7 +544,7 @@ func testForgedAndStale(t *testing.T, target, victim *Node) {
 	if target.Telemetry().Holds(h.ID()) {
 		t.Errorf("the target took a message of a peer it should have graylisted")
 	}
-	if n := telemetryRejects(target, telemetrySender); n != float64(forged) {
+	if n := telemetryRejects(target, overlay.TelemetryForged.String()); n != float64(forged) {
 		t.Errorf("%v rejects for the sender, %d forged messages rejected", n, forged)
 	}
 }
