@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -28,16 +29,19 @@ import (
 // and the gossip topic consensus.Topic. Passed quarantine proposals feed
 // the policy engine. Its methods are safe for concurrent use.
 type Governance struct {
-	n       *Node
-	cfg     GovernanceConfig
 	genesis *consensus.Genesis
 	log     *consensus.Log
 	driver  *replication.Driver
 	netw    *govNetwork
+	gossip  gossip
+	logger  *slog.Logger
+	// self and selfSID are the node's peer ID and node SPIFFE ID, for its
+	// allocation.
+	self    consensus.PeerID
+	selfSID string
 
 	mu      sync.Mutex
-	topic   *pubsub.Topic
-	sub     *pubsub.Subscription
+	topic   *joinedTopic
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	started bool
@@ -80,11 +84,14 @@ func (n *Node) setupGovernance() error {
 		return fmt.Errorf("governance: %w", err)
 	}
 	gov := &Governance{
-		n:       n,
-		cfg:     cfg,
 		genesis: g,
 		log:     log,
-		netw:    &govNetwork{n: n, disc: drouting.NewRoutingDiscovery(n.dht), ns: authorsNamespace(g), ttl: 2 * cfg.RepublishInterval},
+		netw: &govNetwork{values: n.dht, table: n.dht.RoutingTable(), disc: drouting.NewRoutingDiscovery(n.dht),
+			ns: authorsNamespace(g), ttl: 2 * cfg.RepublishInterval},
+		gossip:  gossip{ps: n.pubsub, ctx: n.ctx},
+		logger:  lg,
+		self:    self,
+		selfSID: sid.String(),
 	}
 	rc := replication.DefaultConfig()
 	rc.Log, rc.Author, rc.Genesis, rc.Network = log, lc.Self, g, gov.netw
@@ -152,31 +159,20 @@ var govScoreParams = &pubsub.TopicScoreParams{
 // Start joins the governance topic with its validator and starts the
 // driver.
 func (g *Governance) Start(ctx context.Context) error {
-	ps := g.n.pubsub
-	if err := ps.RegisterTopicValidator(consensus.Topic, g.validate); err != nil {
-		return fmt.Errorf("governance validator: %w", err)
-	}
-	topic, err := ps.Join(consensus.Topic)
+	topic, err := g.gossip.join(consensus.Topic, topicRules{validate: g.validate, score: govScoreParams})
 	if err != nil {
-		return errors.Join(fmt.Errorf("join governance topic: %w", err), ps.UnregisterTopicValidator(consensus.Topic))
-	}
-	if err := topic.SetScoreParams(govScoreParams); err != nil {
-		return errors.Join(fmt.Errorf("governance topic score: %w", err), topic.Close(), ps.UnregisterTopicValidator(consensus.Topic))
-	}
-	sub, err := topic.Subscribe()
-	if err != nil {
-		return errors.Join(fmt.Errorf("subscribe to governance: %w", err), topic.Close(), ps.UnregisterTopicValidator(consensus.Topic))
+		return fmt.Errorf("governance: %w", err)
 	}
 	g.mu.Lock()
-	g.topic, g.sub, g.started = topic, sub, true
+	g.topic, g.started = topic, true
 	g.mu.Unlock()
-	g.netw.setTopic(topic)
+	g.netw.setTopic(topic.Topic)
 	ctx, g.cancel = context.WithCancel(ctx)
 	// The validator ingests every message; the subscription only keeps
 	// the node in the topic's mesh.
 	g.wg.Go(func() {
 		for {
-			if _, err := sub.Next(ctx); err != nil {
+			if _, err := topic.Next(ctx); err != nil {
 				return
 			}
 		}
@@ -198,13 +194,8 @@ func (g *Governance) Close() error {
 	err := g.driver.Close()
 	g.cancel()
 	g.wg.Wait()
-	g.sub.Cancel()
 	g.netw.setTopic(nil)
-	err = errors.Join(err, g.topic.Close(), g.n.pubsub.UnregisterTopicValidator(consensus.Topic))
-	if g.n.ctx.Err() != nil {
-		err = nil // GossipSub stops with the node: leaving the topic is moot
-	}
-	return err
+	return errors.Join(err, g.topic.leave())
 }
 
 // validate is the governance topic's validator. GossipSub has checked the
@@ -217,7 +208,7 @@ func (g *Governance) validate(ctx context.Context, _ peer.ID, msg *pubsub.Messag
 	case replication.Ignore:
 		return pubsub.ValidationIgnore
 	}
-	g.n.log.Debug("governance message rejected", "from", msg.GetFrom(), "err", err)
+	g.logger.Debug("governance message rejected", "from", msg.GetFrom(), "err", err)
 	return pubsub.ValidationReject
 }
 
@@ -251,8 +242,7 @@ func (g *Governance) Subscribe(fn func(consensus.Decision)) (cancel func()) {
 
 // Allocation is the tokens the node may spend on one vote.
 func (g *Governance) Allocation() uint64 {
-	sid, _ := pqcsec.NodeID(g.n.trustDomain, g.n.ID())
-	return g.genesis.Allocation(consensus.PeerID(g.n.ID()), sid.String())
+	return g.genesis.Allocation(g.self, g.selfSID)
 }
 
 // govSigner signs governance records and heads with the node's hybrid
@@ -311,19 +301,26 @@ func (t govHeadTap) Validate(key string, value []byte) error {
 	return nil
 }
 
-// govNetwork is the driver's Network over the node's DHT, GossipSub topic
-// and host.
+// govNetwork is the driver's Network over the node's DHT (its values,
+// routing table and rendezvous) and the governance topic.
 type govNetwork struct {
-	n    *Node
-	disc *drouting.RoutingDiscovery
-	ns   string
-	ttl  time.Duration
+	values routing.ValueStore
+	table  routingTable
+	disc   discovery.Discovery
+	ns     string
+	ttl    time.Duration
 
 	mu    sync.Mutex
 	topic *pubsub.Topic
 }
 
 var _ replication.Network = (*govNetwork)(nil)
+
+// routingTable lists the peers of the DHT's routing table (its
+// *kbucket.RoutingTable).
+type routingTable interface {
+	ListPeers() []peer.ID
+}
 
 func (w *govNetwork) setTopic(t *pubsub.Topic) {
 	w.mu.Lock()
@@ -333,7 +330,7 @@ func (w *govNetwork) setTopic(t *pubsub.Topic) {
 
 // Put implements replication.Network.
 func (w *govNetwork) Put(ctx context.Context, key string, value []byte) error {
-	return w.n.dht.PutValue(ctx, key, value)
+	return w.values.PutValue(ctx, key, value)
 }
 
 // headQuorum is how many answers a head lookup waits for beyond the first:
@@ -354,7 +351,7 @@ func (w *govNetwork) Get(ctx context.Context, key string) ([]byte, error) {
 	if strings.HasPrefix(key, "/"+govRecordNamespace+"/") {
 		return w.getFirst(ctx, key)
 	}
-	v, err := w.n.dht.GetValue(ctx, key, dht.Quorum(headQuorum))
+	v, err := w.values.GetValue(ctx, key, dht.Quorum(headQuorum))
 	switch {
 	case errors.Is(err, routing.ErrNotFound):
 		return nil, fmt.Errorf("%s: %w", key, replication.ErrNotFound)
@@ -369,7 +366,7 @@ func (w *govNetwork) Get(ctx context.Context, key string) ([]byte, error) {
 func (w *govNetwork) getFirst(ctx context.Context, key string) ([]byte, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ch, err := w.n.dht.SearchValue(sctx, key, dht.Quorum(1))
+	ch, err := w.values.SearchValue(sctx, key, dht.Quorum(1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
@@ -436,7 +433,7 @@ func (w *govNetwork) Authors(ctx context.Context, found func(consensus.PeerID)) 
 // Peers implements replication.Network: the DHT's routing table, the
 // connected peers a lookup can ask.
 func (w *govNetwork) Peers() []consensus.PeerID {
-	ids := w.n.dht.RoutingTable().ListPeers()
+	ids := w.table.ListPeers()
 	out := make([]consensus.PeerID, len(ids))
 	for i, id := range ids {
 		out[i] = consensus.PeerID(id)
