@@ -39,13 +39,22 @@ func (c *Client) Get(ctx context.Context, path string, v any) error {
 	return c.call(ctx, http.MethodGet, path, nil, v)
 }
 
-// post sends body as JSON to path and decodes the JSON answer into v.
-func (c *Client) post(ctx context.Context, path string, body, v any) error {
+// get is GET path, its JSON answer decoded as a T.
+func get[T any](ctx context.Context, c *Client, path string) (T, error) {
+	var v T
+	err := c.Get(ctx, path, &v)
+	return v, err
+}
+
+// post is POST path with body as JSON, the JSON answer decoded as a T.
+func post[T any](ctx context.Context, c *Client, path string, body any) (T, error) {
+	var v T
 	data, err := json.Marshal(body)
 	if err != nil {
-		return fmt.Errorf("api %s: encode: %w", path, err)
+		return v, fmt.Errorf("api %s: encode: %w", path, err)
 	}
-	return c.call(ctx, http.MethodPost, path, data, v)
+	err = c.call(ctx, http.MethodPost, path, data, &v)
+	return v, err
 }
 
 // call makes one request (with a JSON body unless body is nil) and
@@ -87,19 +96,16 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, v a
 
 // ID is GET /v1/id.
 func (c *Client) ID(ctx context.Context) (IDBody, error) {
-	var b IDBody
-	return b, c.Get(ctx, "/v1/id", &b)
+	return get[IDBody](ctx, c, "/v1/id")
 }
 
 // Peers is GET /v1/peers.
 func (c *Client) Peers(ctx context.Context) (PeersBody, error) {
-	var b PeersBody
-	return b, c.Get(ctx, "/v1/peers", &b)
+	return get[PeersBody](ctx, c, "/v1/peers")
 }
 
 // Health is GET /v1/health; a degraded node answers 503, an *APIError
 // whose Message is the body.
 func (c *Client) Health(ctx context.Context) (HealthBody, error) {
-	var b HealthBody
-	return b, c.Get(ctx, "/v1/health", &b)
+	return get[HealthBody](ctx, c, "/v1/health")
 }

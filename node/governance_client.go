@@ -7,30 +7,25 @@ import (
 
 // GovStatus is GET /v1/gov.
 func (c *Client) GovStatus(ctx context.Context) (GovStatus, error) {
-	var b GovStatus
-	return b, c.Get(ctx, "/v1/gov", &b)
+	return get[GovStatus](ctx, c, "/v1/gov")
 }
 
 // GovProposals is GET /v1/gov/proposals.
 func (c *Client) GovProposals(ctx context.Context) (GovProposalsBody, error) {
-	var b GovProposalsBody
-	return b, c.Get(ctx, "/v1/gov/proposals", &b)
+	return get[GovProposalsBody](ctx, c, "/v1/gov/proposals")
 }
 
 // GovProposal is GET /v1/gov/proposals/{id}; id may be a unique prefix.
 func (c *Client) GovProposal(ctx context.Context, id string) (GovProposal, error) {
-	var b GovProposal
-	return b, c.Get(ctx, "/v1/gov/proposals/"+url.PathEscape(id), &b)
+	return get[GovProposal](ctx, c, "/v1/gov/proposals/"+url.PathEscape(id))
 }
 
 // GovPropose is POST /v1/gov/proposals.
 func (c *Client) GovPropose(ctx context.Context, req GovProposeRequest) (GovProposal, error) {
-	var b GovProposal
-	return b, c.post(ctx, "/v1/gov/proposals", req, &b)
+	return post[GovProposal](ctx, c, "/v1/gov/proposals", req)
 }
 
 // GovVote is POST /v1/gov/proposals/{id}/votes.
 func (c *Client) GovVote(ctx context.Context, id string, req GovVoteRequest) (GovVote, error) {
-	var b GovVote
-	return b, c.post(ctx, "/v1/gov/proposals/"+url.PathEscape(id)+"/votes", req, &b)
+	return post[GovVote](ctx, c, "/v1/gov/proposals/"+url.PathEscape(id)+"/votes", req)
 }

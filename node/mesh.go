@@ -309,20 +309,17 @@ func meshStatus(err error) int {
 
 // MeshRoutes is GET /v1/mesh/routes.
 func (c *Client) MeshRoutes(ctx context.Context) (MeshRoutesBody, error) {
-	var b MeshRoutesBody
-	return b, c.Get(ctx, "/v1/mesh/routes", &b)
+	return get[MeshRoutesBody](ctx, c, "/v1/mesh/routes")
 }
 
 // MeshPing is POST /v1/mesh/ping.
 func (c *Client) MeshPing(ctx context.Context, p peer.ID, timeout time.Duration) (mesh.PingResult, error) {
-	var b mesh.PingResult
-	return b, c.post(ctx, "/v1/mesh/ping", MeshPingRequest{Peer: p.String(), TimeoutMs: int(timeout.Milliseconds())}, &b)
+	return post[mesh.PingResult](ctx, c, "/v1/mesh/ping", MeshPingRequest{Peer: p.String(), TimeoutMs: int(timeout.Milliseconds())})
 }
 
 // MeshSend is POST /v1/mesh/send with a text payload.
 func (c *Client) MeshSend(ctx context.Context, p peer.ID, text string) (MeshSendBody, error) {
-	var b MeshSendBody
-	return b, c.post(ctx, "/v1/mesh/send", MeshSendRequest{Peer: p.String(), Text: text}, &b)
+	return post[MeshSendBody](ctx, c, "/v1/mesh/send", MeshSendRequest{Peer: p.String(), Text: text})
 }
 
 // meshCollector exports the router's counters to Prometheus.

@@ -287,6 +287,11 @@ func (t *Telemetry) serveView(w http.ResponseWriter, _ *http.Request) {
 	WriteJSON(w, http.StatusOK, t.Graph())
 }
 
+// MeshView is GET /v1/mesh/view: the node's view of the mesh.
+func (c *Client) MeshView(ctx context.Context) (overlay.Graph, error) {
+	return get[overlay.Graph](ctx, c, "/v1/mesh/view")
+}
+
 // validate is the topic validator: overlay.CheckTelemetry against the
 // node's view. GossipSub has checked the signature against From's key
 // (StrictSign) before calling it.

@@ -12,10 +12,7 @@ import (
 // runMeshView prints the running daemon's view of the mesh: every node
 // whose telemetry it holds, and the links they report.
 func runMeshView(ctx context.Context, e *env, args []string) error {
-	get := func(c *node.Client, ctx context.Context) (g overlay.Graph, err error) {
-		return g, c.Get(ctx, "/v1/mesh/view", &g)
-	}
-	return showDaemon(ctx, e, "mesh view", "print the view as JSON (the API's answer)", args, get, printGraph)
+	return showDaemon(ctx, e, "mesh view", "print the view as JSON (the API's answer)", args, (*node.Client).MeshView, printGraph)
 }
 
 func printGraph(e *env, g overlay.Graph) {

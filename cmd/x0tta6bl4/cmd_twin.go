@@ -89,6 +89,15 @@ func (f *twinTopologyFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.queue, "queue", def.QueueLimit, "longest wait for a busy link before a frame is dropped, 0 unlimited")
 }
 
+// parse parses a command's flags, these among them, and returns the
+// topology they choose.
+func (f *twinTopologyFlags) parse(fs *flag.FlagSet, args []string) (*twin.Topology, error) {
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	return f.build()
+}
+
 func (f *twinTopologyFlags) build() (*twin.Topology, error) {
 	if f.file != "" && f.view != "" {
 		return nil, usageError{"--file and --view both name a topology"}
@@ -178,10 +187,7 @@ func runTwinSimulate(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&plotPath, "plot", "", "write a PNG of delivery ratio and connectivity over time")
 	fs.BoolVar(&progress, "progress", true, "draw a progress bar on stderr for runs longer than a second")
 	fs.DurationVar(&granularity, "tick-granularity", 0, "round engine timer deadlines up to this resolution (fewer ticks, timers up to this late); 0 exact")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	top, err := topo.build()
+	top, err := topo.parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -249,10 +255,7 @@ func runTwinCascade(e *env, args []string) error {
 	fs.StringVar(&fail, "fail", "node-3", "node whose failure triggers the cascade")
 	fs.Float64Var(&threshold, "threshold", 0.5, "utilisation of every node before the failure, in (0, 1]: α = 1/threshold − 1")
 	fs.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	top, err := topo.build()
+	top, err := topo.parse(fs, args)
 	if err != nil {
 		return err
 	}
