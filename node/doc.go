@@ -44,16 +44,22 @@
 //     /metrics (the node's own Prometheus registry: libp2p's metrics and
 //     the node's). Errors are {"error":"..."} with a matching status.
 //     Other packages add /v1/ routes with Handle.
-//   - Telemetry (Node.Telemetry, telemetry.go): every [telemetry] interval
-//     the node reads its host through a bpf.Collector shared by the
-//     process's nodes (one eBPF load per process, one reading per
-//     interval; each node picks its links out of it by its connections'
-//     addresses), adds the mesh's HELLO figures (LinkMeter), and gossips a
-//     protocols.Telemetry message on x0tta6bl4/telemetry/1. The topic
-//     validator rejects oversize, undecodable, forged-sender and stale
-//     messages (a topic score makes rejects count against the peer); the
-//     valid ones feed an overlay.View, served at GET /v1/mesh/view, and
-//     /metrics exports the figures.
+//   - The mesh router (Node.Mesh, mesh.go): overlay/mesh's libp2p driver
+//     of the routing engine and the end-to-end channels; neighbors are
+//     connected peers whose identity record the policy engine lets relay.
+//     Routes GET /v1/mesh/routes, POST /v1/mesh/ping and /v1/mesh/send.
+//   - Telemetry (Node.Telemetry, telemetry*.go), the driver of the
+//     telemetry topic: every [telemetry] interval the node reads its host
+//     through a bpf.Collector shared by the process's nodes (one eBPF load
+//     per process, one reading per interval; each node picks its links
+//     out of it by its connections' addresses), merges its links' figures
+//     with the mesh's HELLO figures (overlay.LinkFigures), and gossips a
+//     protocols.Telemetry message on x0tta6bl4/telemetry/1. The topic's
+//     validator applies overlay.CheckTelemetry, which rejects oversize,
+//     undecodable, forged-sender and stale messages (a topic score makes
+//     rejects count against the peer); the valid ones feed an
+//     overlay.View, served at GET /v1/mesh/view, and /metrics exports the
+//     figures.
 //   - Governance (Node.Governance, governance*.go): the node's
 //     consensus.Log in its datastore, signed with its hybrid identity and
 //     admitted by its policy engine, under the genesis that [governance]
@@ -65,6 +71,10 @@
 //
 // Services (the Service interface) start in the order added, after the
 // host, DHT and GossipSub are up, and close in reverse order before them.
+// New builds its own in the order of the data (the mesh, then telemetry,
+// which reads the mesh's link figures, then governance), handing each
+// the few parts of the node it uses, so nothing is wired after start.
+// Protocol rules live in the engines' packages; node only drives them.
 // Close leaves no goroutine of the node, the host, the DHT or GossipSub
 // behind.
 //

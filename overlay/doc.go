@@ -21,7 +21,11 @@
 // their figures that anomaly scoring and dashboards read. It is pure like
 // the engine (the time is passed in); a Graph is a plain value any
 // goroutine may read. The node's telemetry service feeds it from the
-// gossip topic x0tta6bl4/telemetry/1.
+// gossip topic x0tta6bl4/telemetry/1, under that topic's rules, which
+// live here too: CheckTelemetry (telemetry_topic.go) decides on each
+// message (accept, ignore a replay, reject and blame the relaying peer),
+// and LinkFigures (link_figures.go) merges the figures of a node's own
+// links from HELLOs, the kernel and the transport for its messages.
 //
 // The engine is a pure state machine: inputs in, outputs out. It has no
 // goroutines, sockets, clock or global randomness; time is passed in with
