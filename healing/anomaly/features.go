@@ -1,0 +1,284 @@
+package anomaly
+
+import (
+	"bytes"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/overlay"
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
+
+// DataPlane holds the DATA-plane figures that telemetry does not carry
+// yet, as rates over each node's last interval: what makes a relay that
+// drops or delays the DATA it should forward visible, since HELLOs (which
+// such a relay still answers) show nothing. A live node has none of them
+// until they are on the wire; the twin can give them all. Features reads
+// what is present and sets the "data_reported" flags.
+type DataPlane struct {
+	// Nodes are the figures each node reports about itself.
+	Nodes map[protocols.Addr]NodeData
+	// Links are the figures each node reports about each of its links,
+	// keyed by reporter (From) and neighbour (To).
+	Links map[LinkKey]LinkData
+}
+
+// LinkKey names a directed link by its reporter and its neighbour.
+type LinkKey struct {
+	From, To protocols.Addr
+}
+
+// NodeData is what a node measures of the DATA it handles, per second
+// over its last interval (from its routing engine's counters and its mesh
+// driver's timestamps).
+type NodeData struct {
+	// ForwardRate: DATA frames it relayed (overlay.Stats.Forwarded).
+	ForwardRate float64
+	// DropRate: DATA frames it took and then dropped, all reasons
+	// (overlay.Stats.Dropped).
+	DropRate float64
+	// ForwardDelay: the mean time from reading a DATA frame it relays to
+	// writing it to the next hop, measured by its mesh driver; 0 when it
+	// relayed nothing.
+	ForwardDelay time.Duration
+}
+
+// LinkData is what a node counts of the DATA frames on one of its links,
+// per second over its last interval.
+type LinkData struct {
+	// SentRate and ReceivedRate: DATA frames written to and read from the
+	// neighbour.
+	SentRate, ReceivedRate float64
+	// TransitSentRate: of SentRate, the frames whose destination is not
+	// the neighbour (the neighbour must relay them).
+	TransitSentRate float64
+	// TransitReceivedRate: of ReceivedRate, the frames whose source is
+	// not the neighbour (the neighbour relayed them).
+	TransitReceivedRate float64
+}
+
+// Features turns the mesh as a view sees it into a Sample of
+// CurrentSchema: a node per node of g, and a link per link of g whose
+// ends are both in g. prev, if not nil, is the graph of the same view one
+// interval earlier, for the figures that need two messages (counter rates,
+// links lost and new); data, if not nil, adds the DATA-plane figures.
+// interval is the telemetry interval the Sample stands for. The result is
+// unlabelled and shares nothing with its inputs.
+//
+// A live node and the twin both call it, so that the detector sees the
+// same inputs in training and in service.
+func Features(g overlay.Graph, prev *overlay.Graph, data *DataPlane, interval time.Duration) *Sample {
+	nodes := make([]overlay.GraphNode, len(g.Nodes))
+	copy(nodes, g.Nodes)
+	slices.SortFunc(nodes, func(a, b overlay.GraphNode) int { return bytes.Compare(a.Addr[:], b.Addr[:]) })
+	nodes = slices.CompactFunc(nodes, func(a, b overlay.GraphNode) bool { return a.Addr == b.Addr })
+	index := make(map[protocols.Addr]int32, len(nodes))
+	s := &Sample{Time: g.Time, Interval: interval, NodeDim: numNodeFeatures, LinkDim: numLinkFeatures}
+	s.Nodes = make([]protocols.Addr, len(nodes))
+	for i, n := range nodes {
+		s.Nodes[i] = n.Addr
+		index[n.Addr] = int32(i)
+	}
+
+	cur := make(map[LinkKey]*overlay.GraphLink, len(g.Links))
+	for i := range g.Links {
+		l := &g.Links[i]
+		cur[LinkKey{l.From, l.To}] = l
+	}
+	var prevNodes map[protocols.Addr]*overlay.GraphNode
+	var prevLinks map[LinkKey]*overlay.GraphLink
+	if prev != nil {
+		prevNodes = make(map[protocols.Addr]*overlay.GraphNode, len(prev.Nodes))
+		for i := range prev.Nodes {
+			prevNodes[prev.Nodes[i].Addr] = &prev.Nodes[i]
+		}
+		prevLinks = make(map[LinkKey]*overlay.GraphLink, len(prev.Links))
+		for i := range prev.Links {
+			l := &prev.Links[i]
+			prevLinks[LinkKey{l.From, l.To}] = l
+		}
+	}
+
+	// Links between known nodes, and each node's reported peers now and
+	// before, for links lost and new.
+	for k := range cur {
+		f, okF := index[k.From]
+		t, okT := index[k.To]
+		if okF && okT && f != t {
+			s.Links = append(s.Links, Link{From: f, To: t})
+		}
+	}
+	slices.SortFunc(s.Links, cmpLink)
+	// Links lost and new between nodes in both graphs: a link that
+	// failed or came back, not a node that left or joined.
+	lost := make([]int, len(nodes))
+	added := make([]int, len(nodes))
+	if prev != nil {
+		for k := range cur {
+			i, ok := index[k.From]
+			if pn := prevNodes[k.From]; ok && pn != nil && pn.Seq != nodes[i].Seq && prevLinks[k] == nil && prevNodes[k.To] != nil {
+				added[i]++
+			}
+		}
+		for k := range prevLinks {
+			_, toNow := index[k.To]
+			if i, ok := index[k.From]; ok && toNow && cur[k] == nil {
+				lost[i]++
+			}
+		}
+	}
+	// The transit each node's neighbours sent it, as far as it agrees it
+	// got the frames, and what they got back from it: a node cannot make
+	// a neighbour look like a blackhole by claiming frames it never sent.
+	var asked, relayed []float64
+	if data != nil {
+		asked, relayed = make([]float64, len(nodes)), make([]float64, len(nodes))
+		for _, l := range s.Links {
+			from, to := s.Nodes[l.From], s.Nodes[l.To]
+			d, ok := data.Links[LinkKey{from, to}]
+			if !ok {
+				continue
+			}
+			got := finite(d.TransitSentRate)
+			if back, ok := data.Links[LinkKey{to, from}]; ok {
+				got = min(got, finite(back.ReceivedRate))
+			}
+			asked[l.To] += got
+			relayed[l.To] += finite(d.TransitReceivedRate)
+		}
+	}
+	s.NodeX = make([]float64, len(nodes)*numNodeFeatures)
+	for i := range nodes {
+		n := &nodes[i]
+		x := s.NodeX[i*numNodeFeatures : (i+1)*numNodeFeatures]
+		var p *overlay.GraphNode
+		if prevNodes != nil {
+			p = prevNodes[n.Addr]
+		}
+		nodeFeatures(x, n, p, lost[i], added[i])
+		x[NodeRelayBalance] = 1
+		if data != nil {
+			x[NodeRelayBalance] = min(1, (relayed[i]+1)/(asked[i]+1))
+			if d, ok := data.Nodes[n.Addr]; ok {
+				x[NodeDataReported] = 1
+				x[NodeForwardRate] = log1p(d.ForwardRate)
+				x[NodeDataDropRate] = log1p(d.DropRate)
+				x[NodeForwardDelay] = log1p(ms(d.ForwardDelay))
+			}
+		}
+	}
+
+	s.LinkX = make([]float64, len(s.Links)*numLinkFeatures)
+	for k, sl := range s.Links {
+		from, to := s.Nodes[sl.From], s.Nodes[sl.To]
+		l := cur[LinkKey{from, to}]
+		x := s.LinkX[k*numLinkFeatures : (k+1)*numLinkFeatures]
+		var pl *overlay.GraphLink
+		var dt time.Duration
+		if prev != nil {
+			pl = prevLinks[LinkKey{from, to}]
+			if pn := prevNodes[from]; pn != nil {
+				dt = nodes[sl.From].Time.Sub(pn.Time)
+				if pl == nil && pn.Seq != nodes[sl.From].Seq {
+					x[LinkNew] = 1
+				}
+			}
+		}
+		linkFeatures(x, l, pl, dt)
+		if data != nil {
+			d, ok := data.Links[LinkKey{from, to}]
+			if ok {
+				x[LinkDataReported] = 1
+				x[LinkDataSent] = log1p(d.SentRate)
+				x[LinkDataReceived] = log1p(d.ReceivedRate)
+				x[LinkTransitSent] = log1p(d.TransitSentRate)
+				x[LinkTransitReceived] = log1p(d.TransitReceivedRate)
+			}
+			x[LinkDataDelivery] = 1
+			if back, okBack := data.Links[LinkKey{to, from}]; ok && okBack {
+				x[LinkDataDelivery] = min(1, (finite(back.ReceivedRate)+1)/(finite(d.SentRate)+1))
+			}
+		} else {
+			x[LinkDataDelivery] = 1
+		}
+	}
+	s.index()
+	return s
+}
+
+// nodeFeatures fills x from n and, if not nil, the node's previous entry.
+func nodeFeatures(x []float64, n, p *overlay.GraphNode, lost, added int) {
+	if n.Source != protocols.TelemetrySourceNone {
+		x[NodeCollector] = 1
+	}
+	x[NodeCPU] = clamp01(n.CPUPercent / 100)
+	x[NodeLoad1] = log1p(n.Load1)
+	if n.MemoryTotal > 0 {
+		x[NodeMemory] = clamp01(float64(n.MemoryUsed) / float64(n.MemoryTotal))
+	}
+	x[NodeTCPLatency] = log1p(ms(n.Latency))
+	x[NodeTCPLoss] = clamp01(n.LossPercent / 100)
+	x[NodeSendRate] = log1p(n.SendRate / 1024)
+	x[NodeReceiveRate] = log1p(n.ReceiveRate / 1024)
+	if p != nil && n.Seq != p.Seq {
+		dt := n.Time.Sub(p.Time)
+		x[NodeRetransmitRate] = log1p(counterRate(p.Retransmits, n.Retransmits, dt))
+		x[NodeKernelDropRate] = log1p(counterRate(p.Drops, n.Drops, dt))
+	}
+	x[NodeDegree] = log1p(float64(n.Degree))
+	x[NodeLinksLost] = log1p(float64(lost))
+	x[NodeLinksNew] = log1p(float64(added))
+	if total := n.Messages + n.Missed; total > 0 {
+		x[NodeGossipMissed] = float64(n.Missed) / float64(total)
+	}
+	if n.Interval > 0 {
+		x[NodeGossipAge] = min(10, max(0, float64(n.Age)/float64(n.Interval)))
+	}
+}
+
+// linkFeatures fills x from l and, if not nil, its previous entry p, dt
+// apart by the reporter's clock.
+func linkFeatures(x []float64, l, p *overlay.GraphLink, dt time.Duration) {
+	if l.RTTBy != protocols.MeasureNone {
+		x[LinkRTT] = log1p(ms(l.RTT))
+		x[LinkRTTMeasured] = 1
+	}
+	if l.LossBy != protocols.MeasureNone {
+		x[LinkLoss] = clamp01(l.LossPercent / 100)
+		x[LinkLossMeasured] = 1
+	}
+	if l.Mutual {
+		x[LinkMutual] = 1
+	}
+	x[LinkSendRate] = log1p(l.SendRate / 1024)
+	x[LinkReceiveRate] = log1p(l.ReceiveRate / 1024)
+	if p != nil {
+		x[LinkRetransmitRate] = log1p(counterRate(p.Retransmits, l.Retransmits, dt))
+	}
+}
+
+// counterRate is (b-a)/dt per second; 0 if the counter went back (a
+// restart) or dt is not positive.
+func counterRate(a, b uint64, dt time.Duration) float64 {
+	if b < a || dt <= 0 {
+		return 0
+	}
+	return float64(b-a) / dt.Seconds()
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// log1p is ln(1+x) of a rate or duration, with negative and non-finite
+// values taken as 0.
+func log1p(x float64) float64 { return math.Log1p(finite(x)) }
+
+// finite returns x, or 0 if x is negative, NaN or infinite.
+func finite(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) || x < 0 {
+		return 0
+	}
+	return x
+}
+
+func clamp01(x float64) float64 { return min(1, finite(x)) }
