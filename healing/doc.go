@@ -2,5 +2,7 @@
 // analyze, plan, execute over a knowledge base) and the GraphSAGE anomaly
 // detector over the mesh graph.
 //
-// Nothing lives here yet; the loop and the detector will.
+// The detector lives in healing/anomaly: features from a node's view of
+// the mesh, GraphSAGE and three baselines, their training, evaluation and
+// model blobs. The loop will live here.
 package healing

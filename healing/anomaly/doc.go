@@ -1,0 +1,167 @@
+// Package anomaly is the mesh's anomaly detector: it turns a node's view
+// of the mesh into per-node feature vectors, scores every node with a
+// GraphSAGE model over the graph or with one of three baselines, trains
+// and evaluates them, and reads and writes their model blobs.
+//
+// Like the routing engine it is pure: no goroutines, no sockets, no clock
+// (time comes in the samples, and Evaluate times itself only through a
+// clock it is given), no global random source (training takes a seed).
+// TestPurity checks this. So a live node and the twin, given the same
+// telemetry, compute the same scores, and the same data and seed train
+// the same model, bit for bit.
+//
+// # Usage
+//
+// A node scores its neighbourhood once per telemetry interval:
+//
+//	det, err := anomaly.DefaultModel()              // or DecodeModel(blob)
+//	s := anomaly.Features(view.Graph(now), &prevGraph, nil, interval)
+//	preds, err := det.ScoreGraph(s, neighbourIndexes) // nil: every node
+//	// preds[k].Score, .IsAnomaly (Score >= 0.6), .Confidence, .Contributing
+//
+// Suspicion needs several witnesses: Suspects applies the quorum rule (a
+// node is suspect when at least q distinct neighbours flag it, q = 2 by
+// default), so one liar cannot frame a node.
+//
+// Training and evaluation, as `x0tta6bl4 anomaly train|eval` will run them:
+//
+//	det, stats, err := anomaly.Train(anomaly.DefaultTrainConfig(anomaly.KindGraphSAGE), episodes)
+//	blob, err := det.MarshalBinary()                // anomaly.DigestHex(blob) names it
+//	report, err := anomaly.Compare(detectors, heldOut, anomaly.DefaultEvalConfig())
+//	// report.Shipped: ChooseShipped's pick; its JSON is `anomaly eval --json`'s
+//
+// # Data
+//
+// A Sample is one graph at one time: the nodes a view holds (sorted by
+// address), each with a vector of node features, the directed links
+// between them (a link is reported by its From node about its neighbour
+// To) each with a vector of link features, and, for training and
+// evaluation, a Label per node (Healthy or the gray fault's Class, with a
+// fault number shared by the nodes one fault labels). An Episode is a run
+// of samples one interval apart.
+//
+// Features makes a Sample of CurrentSchema from an overlay.Graph, the
+// graph one interval earlier (for counter rates and links lost and new)
+// and, when available, the DataPlane figures. The schema's Doc fields
+// give each feature's source, unit and transform; Schema.Hash names the
+// schema in model blobs, so a model for another schema is refused.
+//
+// # What a node can see of each gray fault
+//
+//   - blackhole (answers HELLOs, drops the DATA it should relay): nothing
+//     in today's telemetry. Its HELLO RTT and loss are normal and its own
+//     report may be too. Its neighbours see it once they count DATA: they
+//     send it transit frames and get none back (relay_balance; the
+//     transit_* link features), and what it claims to send them does not
+//     arrive (data_delivery).
+//   - slow (adds D ms to each frame it relays): nothing in today's
+//     telemetry either, since HELLOs are not relayed. Its own driver sees
+//     it as the time from reading a frame to relay to writing it on
+//     (forward_delay).
+//   - overload: CPU and load (its own report), the RTT of HELLOs to and
+//     from it (its neighbours' reports), late and missed telemetry.
+//   - lossy (a link loses a fraction p of its frames, HELLOs mostly
+//     pass): a little HELLO loss, TCP retransmits when a collector runs,
+//     and, with DATA counts at both ends, the link's delivery. At p = 5%
+//     and one-second intervals the counts are noisy: this is the weakest
+//     class.
+//   - flap (a link goes down and up every T): the link leaves both ends'
+//     reports and comes back (links_lost and links_new count only links
+//     between nodes that stay in the view, so a node that restarts is not
+//     a flap of its neighbours' links), half-reported links (mutual 0)
+//     and HELLO loss as it comes back.
+//
+// The DATA-plane figures (DataPlane: per node ForwardRate, DropRate and
+// ForwardDelay; per link SentRate, ReceivedRate, TransitSentRate and
+// TransitReceivedRate) are not on the wire yet. Features accepts them
+// now, zero with their data_reported flags 0 when absent, so that adding
+// them to telemetry is a change of the wire format and of the node, not
+// of the detector.
+//
+// # Detectors
+//
+// Every detector implements Detector with the same normalisation
+// (Normaliser: median and interquartile range per feature, clipped to
+// ±10, shipped in the model) and the same calibration (the raw score
+// that Train found to maximise event-level F1 on its validation split
+// maps to the threshold, 0.6 by default).
+//
+//   - GraphSAGE: two GraphSAGE layers with the mean aggregator whose
+//     messages carry both ways of the link, then a logistic output; its
+//     Contributing come from occluding each input (setting it to its
+//     median) and measuring the fall of the score. Trained by Adam on
+//     class-weighted cross-entropy with input dropout, stopped early on
+//     the validation split's average precision.
+//   - MAD: the largest robust z-score (median and MAD of healthy training
+//     nodes) of a node's flat input: its own features and the means of
+//     its inbound and outbound links' (Sample.FlatInput).
+//   - EWMA: the largest residual of the flat input from the node's own
+//     exponentially weighted mean and variance.
+//   - IsolationForest: an isolation forest over healthy flat inputs.
+//
+// GraphMargin says how much better GraphSAGE must do to be shipped
+// rather than the best baseline (ChooseShipped).
+//
+// # Evaluation
+//
+// Evaluate scores by event: a fault episode counts once, detected if any
+// node it labels is suspect (after the quorum rule) in any of its
+// intervals, without point-adjust; a false alarm is a run of suspect
+// intervals on a healthy node, beyond a grace of one interval after the
+// node's own fault. It reports precision, recall, F1, false alarms per
+// healthy node-hour, detection delay p50 and p95 in intervals, recall per
+// class and microseconds per node scored.
+//
+// # Model blob
+//
+// A model is a blob of at most MaxModelSize bytes. Multi-byte integers
+// are big-endian, floats IEEE 754 binary64 big-endian and finite;
+// scales, spreads and alphas are positive.
+//
+//	offset size    field
+//	0      4       magic "x0am"
+//	4      1       format version (1)
+//	5      1       kind: 1 graphsage, 2 mad, 3 ewma, 4 iforest
+//	6      2       reserved, 0
+//	8      32      schema hash (Schema.Hash)
+//	40     1       name length n, at most 64
+//	41     n       name, UTF-8
+//	.      8       threshold, in (0, 1)
+//	.      8       calibration cut: the raw score that maps to the threshold
+//	.      8       calibration spread: Score = sigmoid((raw-cut)/spread + logit(threshold))
+//	.      2       Fn, node features (1..256)
+//	.      2       Fe, link features (1..256)
+//	.      16·Fn   per node feature: center, scale
+//	.      16·Fe   per link feature: center, scale
+//	.      ...     body, by kind (D = Fn + 2·Fe, the flat input's size)
+//	end-32 32      SHA-256 of every byte before it
+//
+//	graphsage: hidden sizes h1, h2 (2 bytes each, 1..256), then the
+//	           weights: W1 (h1 rows of 2Fn+A, A = 2Fe+2), b1 (h1),
+//	           W2 (h2 rows of 2h1+A), b2 (h2), wo (h2), bo (1)
+//	mad:       D × (center, scale)
+//	ewma:      alpha (8, in (0, 1]), warmup (2), D × floor
+//	iforest:   ψ (2, 1..4096), trees t (2, 1..1024), then per tree its
+//	           node count m (2, 1..2ψ-1) and m nodes, each a tag byte and
+//	           0 (leaf): size (4, at most ψ), or
+//	           1 (split): dimension (2, < D), split value (8), left (2),
+//	           right (2), children after the node and within the tree
+//
+// DecodeModel checks all of it and refuses a blob with a *ModelError
+// wrapping one of ErrTooLarge, ErrTruncated, ErrLength, ErrMagic,
+// ErrVersion, ErrKind, ErrSchema, ErrChecksum and ErrField; a blob it
+// accepts re-encodes to the same bytes. Digest (SHA-256 of the whole
+// blob, what sha256sum prints) names a model for governance.
+//
+// # Default model
+//
+// default_model.bin is embedded (DefaultModel, DefaultModelBlob) with its
+// name, kind and SHA-256 in default_model.go, and TestDefaultModelGolden
+// pins its predictions on a stored sample. `go generate
+// ./healing/anomaly` regenerates all three and the evaluation in
+// testdata/default_model_eval.json: internal/genmodel trains every kind
+// on package anomalytest's synthetic meshes, evaluates them on held-out
+// ones (other sizes and topologies, weaker faults) and embeds the one
+// ChooseShipped picks. It is a stand-in until the twin emits the same
+// features; then genmodel's data source changes and nothing else.
+package anomaly
