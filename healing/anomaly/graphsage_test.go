@@ -59,17 +59,24 @@ func identityNorm(fn, fe int) Normaliser {
 	return n
 }
 
+// randomGraphSAGE returns a model with an identity normaliser and
+// weights drawn from N(0, 0.25).
+func randomGraphSAGE(rng *rand.Rand, fn, fe, h1, h2 int) *GraphSAGE {
+	g := &GraphSAGE{model: model{threshold: 0.6, norm: identityNorm(fn, fe), cal: calibration{logit(0.6), 1}}, h1: h1, h2: h2}
+	g.p = make([]float64, numParams(fn, fe, h1, h2))
+	for i := range g.p {
+		g.p[i] = rng.NormFloat64() * 0.5
+	}
+	return g
+}
+
 // TestGraphSAGENeighbourhood checks that scoring some nodes reads only
 // what it needs and gives the very scores of a pass over the whole graph.
 func TestGraphSAGENeighbourhood(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	const fn, fe = 4, 3
 	s := randomSample(t, rng, 40, fn, fe, 0.06)
-	g := &GraphSAGE{model: model{threshold: 0.6, norm: identityNorm(fn, fe), cal: calibration{logit(0.6), 1}}, h1: 5, h2: 4}
-	g.p = make([]float64, numParams(fn, fe, g.h1, g.h2))
-	for i := range g.p {
-		g.p[i] = rng.NormFloat64() * 0.5
-	}
+	g := randomGraphSAGE(rng, fn, fe, 5, 4)
 	all, err := g.ScoreGraph(s, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -12,11 +12,7 @@ func TestGraphSAGEGradient(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	const fn, fe = 3, 2
 	s := randomSample(t, rng, 7, fn, fe, 0.35)
-	g := &GraphSAGE{model: model{threshold: 0.6, norm: identityNorm(fn, fe), cal: calibration{logit(0.6), 1}}, h1: 4, h2: 3}
-	g.p = make([]float64, numParams(fn, fe, g.h1, g.h2))
-	for i := range g.p {
-		g.p[i] = rng.NormFloat64() * 0.5
-	}
+	g := randomGraphSAGE(rng, fn, fe, 4, 3)
 	const posWeight = 2.5
 	var ws workspace
 	grad := make([]float64, len(g.p))
