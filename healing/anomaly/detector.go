@@ -77,12 +77,14 @@ type Prediction struct {
 }
 
 // Contribution is how much one feature raised a node's score. Feature is
-// a name from Schema.InputNames ("cpu", "in.transit_received", ...).
+// a name from Schema.InputNames ("cpu", "in.transit_received", ...) and
+// Index its position there (what an anomaly score message carries).
 // Weight is, for GraphSAGE and the isolation forest, how much the score
 // falls when the feature is set to its median (occlusion), and for MAD
 // and EWMA the feature's absolute z-score.
 type Contribution struct {
 	Feature string  `json:"feature"`
+	Index   int     `json:"index"`
 	Weight  float64 `json:"weight"`
 }
 
@@ -206,7 +208,7 @@ func topContributions(weights []float64, names []string) []Contribution {
 	var out []Contribution
 	for i, w := range weights {
 		if w > 1e-9 {
-			out = append(out, Contribution{Feature: names[i], Weight: w})
+			out = append(out, Contribution{Feature: names[i], Index: i, Weight: w})
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Contribution) int { return cmp.Compare(b.Weight, a.Weight) })

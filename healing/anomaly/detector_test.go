@@ -64,8 +64,8 @@ func TestMAD(t *testing.T) {
 			t.Errorf("node %d: %+v, want anomalous %v", i, preds[i], want)
 		}
 	}
-	if c := preds[2].Contributing; len(c) != 1 || c[0].Feature != "x0" || c[0].Weight != 9 {
-		t.Errorf("contributions %+v, want x0 with |z| 9", c)
+	if c := preds[2].Contributing; len(c) != 1 || c[0].Feature != "x0" || c[0].Index != 0 || c[0].Weight != 9 {
+		t.Errorf("contributions %+v, want x0 (index 0) with |z| 9", c)
 	}
 	if _, err := d.Predict(protocols.Addr{1}, []float64{1, 2}); !errors.Is(err, ErrInvalidSample) {
 		t.Errorf("Predict of a short input: %v", err)

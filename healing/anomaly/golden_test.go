@@ -107,7 +107,8 @@ func TestDefaultModelGolden(t *testing.T) {
 			continue
 		}
 		for k, c := range p.Contributing {
-			if c.Feature != w.Contributing[k].Feature || math.Abs(c.Weight-w.Contributing[k].Weight) > 1e-9 {
+			if c.Feature != w.Contributing[k].Feature || c.Index != w.Contributing[k].Index ||
+				math.Abs(c.Weight-w.Contributing[k].Weight) > 1e-9 {
 				t.Errorf("node %d contribution %d: %+v, want %+v", i, k, c, w.Contributing[k])
 			}
 		}
