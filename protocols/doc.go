@@ -1,8 +1,16 @@
-// Package protocols defines the wire formats of x0tta6bl4 with their
-// encoders, decoders and validators; it performs no I/O. The mesh packets
-// (DATA, RREQ, RREP, RERR, HELLO) live in the mesh*.go files; other
-// formats (gossip messages, signed records) get files of their own, such
-// as the telemetry message in telemetry.go.
+// Package protocols defines the wire formats of the mesh with their
+// encoders, decoders, validators and field accessors; it performs no I/O.
+// The mesh packets (DATA, RREQ, RREP, RERR, HELLO) live in the mesh*.go
+// files, the telemetry gossip message in telemetry.go. Drivers read a
+// frame's fields through this package (PeekType, PeekDst), never by
+// offset.
+//
+// Formats that belong to one engine or layer live with it, each with its
+// layout in its package documentation: the end-to-end channel messages
+// carried in DATA payloads, and the plaintexts inside them, in
+// overlay/e2e; the length-prefixed stream framing of mesh links in
+// overlay/mesh; identity records, hybrid signatures and the handshake in
+// pqcsec; governance records, heads and announcements in consensus.
 //
 // docs/protocol.md is the normative specification of the mesh packets:
 // every field, every limit and what a node does on receipt of each. This
@@ -14,6 +22,7 @@
 // or with Decode when the type is not known yet; encode with AppendBinary:
 //
 //	typ, err := protocols.PeekType(frame)
+//	dst, err := protocols.PeekDst(frame)       // DATA only
 //	...
 //	var req protocols.RREQ
 //	if err := req.Decode(frame); err != nil {

@@ -86,7 +86,16 @@ func addSeeds(f *testing.F) {
 
 func FuzzData(f *testing.F) {
 	addSeeds(f)
-	f.Fuzz(func(t *testing.T, frame []byte) { fuzzRoundTrip(t, frame, new(Data), new(Data)) })
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		fuzzRoundTrip(t, frame, new(Data), new(Data))
+		// PeekDst agrees with Decode on every frame Decode takes.
+		var p Data
+		if p.Decode(frame) == nil {
+			if dst, err := PeekDst(frame); err != nil || dst != p.Dst {
+				t.Fatalf("PeekDst = %v, %v; Decode found %v", dst, err, p.Dst)
+			}
+		}
+	})
 }
 
 func FuzzRREQ(f *testing.F) {

@@ -18,6 +18,11 @@ const (
 	TypeHello Type = 0x05 // neighbor keepalive and link measurement
 )
 
+// TypeCount is the length of an array indexed by Type, such as per-type
+// frame counters: every type PeekType accepts is below it (index 0, no
+// type, stays unused).
+const TypeCount = int(TypeHello) + 1
+
 // String returns the packet type's name as the specification spells it.
 func (t Type) String() string {
 	switch t {

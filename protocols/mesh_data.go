@@ -70,3 +70,14 @@ func (p *Data) Decode(frame []byte) error {
 	}
 	return p.check(decodeErr)
 }
+
+// PeekDst checks a DATA frame's header and returns its destination
+// without decoding the rest, for a driver that has handed the frame to
+// the engine and wants to know where it goes. It fails for frames of
+// other types and for frames shorter than the DATA header.
+func PeekDst(frame []byte) (Addr, error) {
+	if err := header(frame, TypeData, DataHeaderSize, MaxFrameSize); err != nil {
+		return Addr{}, err
+	}
+	return readAddr(frame[20:]), nil
+}

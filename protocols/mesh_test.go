@@ -362,3 +362,41 @@ func TestRERRDecodeReusesCapacity(t *testing.T) {
 		t.Fatalf("allocs = %v, entries = %v", allocs, p.Unreachable)
 	}
 }
+
+// TestPeek: the field accessors drivers use instead of offsets read the
+// same values the decoders do, and refuse what is not their packet.
+func TestPeek(t *testing.T) {
+	data, err := (&Data{TTL: 3, Hops: 1, Src: addrA, Dst: addrB, Payload: []byte("x")}).AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rrep, err := (&RREP{Dst: addrB, Orig: addrA, Lifetime: time.Second}).AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dst, err := PeekDst(data); err != nil || dst != addrB {
+		t.Errorf("PeekDst(DATA) = %v, %v; want %v", dst, err, addrB)
+	}
+	if dst, err := PeekDst(data[:DataHeaderSize]); err != nil || dst != addrB {
+		t.Errorf("PeekDst(empty DATA) = %v, %v; want %v", dst, err, addrB)
+	}
+	for _, tt := range []struct {
+		name  string
+		frame []byte
+		want  error
+	}{
+		{"RREP", rrep, ErrUnknownType},
+		{"truncated", data[:DataHeaderSize-1], ErrTruncated},
+		{"version", append([]byte{2}, data[1:]...), ErrVersion},
+		{"empty", nil, ErrTruncated},
+	} {
+		if _, err := PeekDst(tt.frame); !errors.Is(err, tt.want) {
+			t.Errorf("PeekDst(%s) = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	for b := range 256 {
+		if typ, err := PeekType([]byte{MeshVersion, byte(b)}); err == nil && int(typ) >= TypeCount {
+			t.Errorf("PeekType accepts type %d, beyond TypeCount %d", typ, TypeCount)
+		}
+	}
+}
