@@ -1,6 +1,9 @@
 // Package overlay is the mesh itself: the routing engine that carries DATA
-// between nodes over paths of neighbor links, and (in later files) its
-// libp2p binding, the gossip topics and each node's view of the mesh.
+// between nodes over paths of neighbor links, and each node's view of the
+// mesh. Its subpackages hold the rest: overlay/e2e the end-to-end
+// post-quantum channel engine whose messages DATA carries, overlay/mesh
+// the libp2p driver that runs both engines over streams to neighbors,
+// overlay/overlaytest a simulated network of engines for tests.
 //
 // The routing engine (Engine) follows AODV (RFC 3561) scaled for an
 // overlay: destination sequence numbers, RREQ ID duplicate suppression,
@@ -35,8 +38,8 @@
 // virtual time (package overlaytest simulates a network of engines).
 // TestEnginePurity reads the engine's source and fails on imports of the
 // network, the OS, synchronisation or libp2p, on wall-clock calls, on the
-// global random source and on goroutines; drivers live in files named
-// *_libp2p.go, which it skips.
+// global random source and on goroutines; drivers live in other packages
+// (overlay/mesh over libp2p, twin over a simulated network).
 //
 // # Usage
 //

@@ -54,7 +54,7 @@ type Engine struct {
 	ready Ready
 	nbrs  neighborTable
 	// frames counts the frames of the other packet types, for Stats.
-	frames [6]frameCount
+	frames [protocols.TypeCount]frameCount
 	arena  arena
 	seenQ  seenQueue
 	// avoidList is the avoid list in address order, for RREQs.

@@ -202,9 +202,9 @@ type Stats struct {
 	// Sent and Received count frames by packet type (index
 	// protocols.Type; index 0 is unused). A broadcast counts once per
 	// neighbor.
-	Sent, Received [6]uint64
+	Sent, Received [protocols.TypeCount]uint64
 	// SentBytes and ReceivedBytes count frame bytes by packet type.
-	SentBytes, ReceivedBytes [6]uint64
+	SentBytes, ReceivedBytes [protocols.TypeCount]uint64
 	// Originated, Forwarded and Delivered count DATA packets.
 	Originated, Forwarded, Delivered uint64
 	// Dropped counts DATA packets the engine took and then dropped, by
