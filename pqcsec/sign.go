@@ -161,6 +161,11 @@ func newPublicKeys(ed ed25519.PublicKey, dsa *mldsa65.PublicKey, kem func() (hpk
 // PeerID is the libp2p peer ID of the Ed25519 half.
 func (p *PublicKeys) PeerID() peer.ID { return p.id }
 
+// PeerID is the libp2p peer ID an identity's Ed25519 key derives, under
+// this package's name, so that pure engines built on pqcsec (overlay/e2e)
+// can take one as an input without importing libp2p themselves.
+type PeerID = peer.ID
+
 // Ed25519 returns the classical signature key (the libp2p identity key).
 func (p *PublicKeys) Ed25519() ed25519.PublicKey { return bytes.Clone(p.ed) }
 
