@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/x0tta6bl4/x0tta6bl4/overlay"
+	"github.com/x0tta6bl4/x0tta6bl4/overlay/e2e"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay/mesh"
 	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
@@ -124,7 +125,7 @@ func (n *Node) setupMesh() error {
 		MaxNeighbors: c.MaxNeighbors,
 		QueueFrames:  c.QueueFrames,
 		QueueBytes:   c.QueueBytes,
-		Channel:      mesh.ChannelConfig{HandshakeTimeout: c.HandshakeTimeout, RekeyInterval: c.RekeyInterval},
+		Channel:      e2e.Config{HandshakeTimeout: c.HandshakeTimeout, RekeyInterval: c.RekeyInterval},
 		Logger:       n.log.With("service", "mesh"),
 	})
 	if err != nil {
@@ -296,12 +297,12 @@ func (s *meshService) postSend(w http.ResponseWriter, r *http.Request) {
 // meshStatus maps a mesh error to an HTTP status.
 func meshStatus(err error) int {
 	switch {
-	case errors.Is(err, mesh.ErrPayloadTooLarge), errors.Is(err, mesh.ErrTooLarge):
+	case errors.Is(err, mesh.ErrPayloadTooLarge), errors.Is(err, e2e.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
-	case errors.Is(err, mesh.ErrNoNeighbor), errors.Is(err, mesh.ErrQueueFull), errors.Is(err, mesh.ErrClosed),
-		errors.Is(err, mesh.ErrTooManyPeers):
+	case errors.Is(err, mesh.ErrNoNeighbor), errors.Is(err, e2e.ErrQueueFull), errors.Is(err, mesh.ErrClosed),
+		errors.Is(err, e2e.ErrTooManyPeers):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

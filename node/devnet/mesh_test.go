@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/node"
+	"github.com/x0tta6bl4/x0tta6bl4/overlay/e2e"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay/mesh"
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
@@ -166,7 +167,7 @@ func TestMeshLine(t *testing.T) {
 		if err := d.Decode(f); err != nil {
 			t.Fatalf("relay forwarded a bad DATA frame: %v", err)
 		}
-		sawSecret = sawSecret || d.Dst == last.Mesh().Addr() && len(d.Payload) >= len(secret)+mesh.DataOverhead
+		sawSecret = sawSecret || d.Dst == last.Mesh().Addr() && len(d.Payload) >= len(secret)+e2e.DataOverhead
 		if bytes.Contains(f, secret[:16]) {
 			t.Fatalf("the relay forwarded plaintext: %q", f)
 		}

@@ -1,13 +1,15 @@
-// Package mesh is the overlay's live mesh: the routing engine of package
-// overlay driven over libp2p streams to neighbor nodes, with end-to-end
-// post-quantum channels (package pqcsec) for the data it carries. Relays
-// forward DATA they cannot read.
+// Package mesh is the overlay's live mesh: the libp2p driver that runs
+// the routing engine (package overlay) and the end-to-end channel engine
+// (package overlay/e2e) of one node over libp2p streams to its neighbor
+// nodes. It holds the neighbor links, the stream framing and the owner
+// loop that feeds both engines and carries out what they ask; the
+// protocol rules are the engines'. Relays forward DATA they cannot read.
 //
 // It is a package of its own, not files of package overlay, so that the
-// engine and the digital twin that imports it stay free of libp2p and
+// engines and the digital twin that drives them stay free of libp2p and
 // the network; the libp2p driver lives in the *_libp2p.go files, the
-// pure parts (Channel, the stream framing, the message formats) in the
-// others, and TestPurity keeps those free of the world.
+// pure parts (the stream framing, the trace types) in the others, and
+// TestPurity keeps those free of the world.
 //
 // # Usage
 //
@@ -28,14 +30,14 @@
 //
 // # The driver
 //
-// One owner goroutine, started by Start, runs the engine and the channel
-// in a select loop: a frame read from a neighbor's stream goes to
-// Engine.Step; a timer set to the earlier of Engine.NextDeadline and
-// Channel.NextDeadline fires Tick; Send, Ping and the queries run as
-// requests on the loop. After every input the loop carries out what the
-// engine and the channel ask (Ready): channel packets go to Engine.Send,
-// engine frames to the neighbors' send queues, engine deliveries to
-// Channel.Receive, channel deliveries to subscribers (or answer pings).
+// One owner goroutine, started by Start, runs both engines in a select
+// loop: a frame read from a neighbor's stream goes to overlay.Engine.Step;
+// a timer set to the earlier of the two engines' NextDeadline fires their
+// Tick; Send, Ping and the queries run as requests on the loop. After
+// every input the loop carries out what the engines ask (Ready): channel
+// packets go to overlay.Engine.Send, routing frames to the neighbors'
+// send queues, routing deliveries to e2e.Engine.Step, channel deliveries
+// to subscribers (or answer pings).
 // Per neighbor link a reader goroutine frames the stream and a writer
 // goroutine drains its send queue. Close ends them all and waits.
 //
@@ -73,24 +75,15 @@
 //
 // # End-to-end channels
 //
-// Channel runs, per destination, the pqcsec handshake inside DATA
-// payloads: NewInitiator's message travels to the destination, which
-// answers with a Responder's reply; the finish completes both sides,
-// each having verified the other's signed identity record (which must
-// own the mesh address it speaks from) and asked the policy engine
-// (Authorize). Plaintexts sent meanwhile are queued (MaxQueued per
-// destination), then sealed with the session. The initiator resends its
-// first message on HandshakeTimeout, doubling, HandshakeRetries times;
-// a responder resends its reply when data outruns a lost finish. Sessions
-// are replaced by a new handshake after RekeyInterval (the old one still
-// opens frames for SessionGrace); within a session pqcsec ratchets keys. A
-// node that receives data under a session it does not hold (it
-// restarted) answers with an unknown-session notice, and the sender
-// drops that session and handshakes again with its next plaintext.
-//
-// Like the engine, Channel is a pure state machine (Send, Receive, Tick
-// in; Ready out) with time and randomness injected, tested without
-// libp2p.
+// Send and Ping hand their plaintext (package e2e's application layer:
+// a message, a ping or a pong) to the channel engine with the
+// destination's mesh address and peer ID; the engine handshakes, seals,
+// retransmits, rekeys and recovers as package e2e describes. Its packets
+// go to Engine.Send as DATA payloads, and DATA the routing engine
+// delivers goes to its Step. Opened plaintexts go to subscribers, pings
+// are answered with pongs, pongs end the Ping waiting for them.
+// Config.Identity and Config.Authorize become the handshake's identity
+// and policy check; Config.Channel tunes the rest.
 //
 // # Wire formats
 //
@@ -102,27 +95,7 @@
 //
 //	length (uvarint) ‖ mesh packet (length bytes)
 //
-// Channel messages, the payload of a DATA packet (integers big-endian):
-//
-//	offset size field
-//	0      1    version, 1
-//	1      1    kind: 0x01 init, 0x02 reply, 0x03 finish, 0x04 data,
-//	            0x05 unknown-session
-//	2      8    session: the ID of the handshake that made the session
-//	init, reply, finish: bytes 1.. are the pqcsec handshake message itself
-//	            (its type byte is the kind, its handshake ID the session);
-//	            init is exactly 1226 bytes after the version, reply and
-//	            finish at most 11548
-//	data:       10.. a pqcsec session frame: 0x04 ‖ epoch (4) ‖
-//	            counter (8) ‖ AES-256-GCM ciphertext ‖ tag (16)
-//	unknown-session: nothing after the session (10 bytes in all)
-//
-// A data message adds DataOverhead (39) bytes to its plaintext, so a
-// plaintext is at most MaxPlaintext (65497) bytes.
-//
-// Plaintexts, inside a data message:
-//
-//	0x01 ‖ payload                 an application message (MaxPayloadSize, 65496 bytes at most)
-//	0x02 ‖ ID (8)                  ping
-//	0x03 ‖ ID (8) ‖ hops (1)       pong: the ping's ID and the links it crossed
+// The packets are package protocols' (the driver reads their fields
+// through PeekType and PeekDst); the channel messages inside DATA
+// payloads and the plaintexts inside those are package e2e's.
 package mesh

@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"testing"
+	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
@@ -10,7 +11,7 @@ import (
 // have a reserve beyond them, and congestion starts at half the bounds.
 func TestSendQueue(t *testing.T) {
 	m := &Router{cfg: Config{QueueFrames: 8, QueueBytes: 1000}}
-	l := newLink(m, "", nil, false, t0)
+	l := newLink(m, "", nil, false, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	frame := make([]byte, 100)
 	tests := []struct {
 		typ       protocols.Type

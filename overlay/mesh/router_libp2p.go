@@ -19,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/x0tta6bl4/x0tta6bl4/overlay"
+	"github.com/x0tta6bl4/x0tta6bl4/overlay/e2e"
 	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
@@ -36,6 +37,10 @@ var (
 	// ErrPayloadTooLarge: more than MaxPayloadSize bytes.
 	ErrPayloadTooLarge = errors.New("mesh: payload too large")
 )
+
+// MaxPayloadSize is the largest application payload Send takes: what an
+// application message plaintext of package e2e holds.
+const MaxPayloadSize = e2e.MaxPayloadSize
 
 // Config configures a Router. Zero fields take the defaults named in
 // their comments.
@@ -81,9 +86,10 @@ type Config struct {
 	// loss) keeps its stream in case it comes back; then the stream is
 	// reset (default 10 s).
 	StaleLink time.Duration
-	// Channel tunes the end-to-end channel (timeouts, queues, rekeying).
-	// Its Handshake and Initiate are set by the router.
-	Channel ChannelConfig
+	// Channel tunes the end-to-end channel engine (timeouts, queues,
+	// rekeying). Its Handshake is set by the router, but for
+	// Handshake.Session.
+	Channel e2e.Config
 	// Logger receives the router's logs; nil discards them.
 	Logger *slog.Logger
 	// Rand seeds the routing engine and supplies handshake randomness
@@ -140,7 +146,7 @@ type Router struct {
 	self    protocols.Addr
 	log     *slog.Logger
 	engine  *overlay.Engine
-	channel *Channel
+	channel *e2e.Engine
 
 	// Owned by the owner goroutine.
 	links  map[protocols.Addr]*link
@@ -148,7 +154,7 @@ type Router struct {
 	peerOf map[protocols.Addr]peer.ID
 	pings  map[uint64]*pingWait
 	st     counters
-	ready  ChannelReady // the channel's last Ready, being carried out
+	ready  e2e.Ready // the channel's last Ready, being carried out
 
 	frames   chan inFrame
 	events   chan any
@@ -177,7 +183,7 @@ type tracerBox struct{ t Tracer }
 
 // counters are the router's own statistics, kept by the owner.
 type counters struct {
-	framesIn, framesOut, queueDrops [6]uint64
+	framesIn, framesOut, queueDrops [protocols.TypeCount]uint64
 	noLink, badFrames, resets       uint64
 	delivered, badPlaintext         uint64
 	sendErrors                      uint64
@@ -237,14 +243,7 @@ func New(h host.Host, cfg Config) (*Router, error) {
 		Authorize: cfg.Authorize,
 		Session:   cfg.Channel.Handshake.Session,
 	}
-	ccfg.Initiate = func(dst protocols.Addr, now time.Time) (*pqcsec.Initiator, []byte, error) {
-		p, ok := m.peerOf[dst]
-		if !ok {
-			return nil, nil, fmt.Errorf("mesh: no peer ID known for %s", dst.Short())
-		}
-		return pqcsec.NewInitiator(ccfg.Handshake, p, now)
-	}
-	if m.channel, err = NewChannel(ccfg, self); err != nil {
+	if m.channel, err = e2e.NewEngine(ccfg, self); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -426,8 +425,8 @@ func (m *Router) Send(ctx context.Context, dst peer.ID, payload []byte) error {
 		return fmt.Errorf("mesh: send to %q: %w", dst, err)
 	}
 	// The plaintext is built where the channel seals it in place.
-	pt := make([]byte, Headroom, Headroom+1+len(payload)+Tailroom)
-	pt, _ = AppendPlaintext(pt, Plaintext{Kind: AppMessage, Payload: payload})
+	pt := make([]byte, e2e.Headroom, e2e.Headroom+1+len(payload)+e2e.Tailroom)
+	pt, _ = e2e.AppendPlaintext(pt, e2e.Plaintext{Kind: e2e.AppMessage, Payload: payload})
 	r := &sendReq{ctx: ctx, dst: dst, addr: protocols.AddrFromPeerID([]byte(dst)), pt: pt, reply: make(chan error, 1)}
 	if err := m.submit(ctx, func(now time.Time) { m.onSend(now, r) }); err != nil {
 		return err
@@ -447,7 +446,7 @@ type sendReq struct {
 	ctx   context.Context
 	dst   peer.ID
 	addr  protocols.Addr
-	pt    []byte // the plaintext at pt[Headroom:], room to seal in place
+	pt    []byte // the plaintext at pt[e2e.Headroom:], room to seal in place
 	reply chan error
 }
 
@@ -459,7 +458,7 @@ func (m *Router) onSend(now time.Time, r *sendReq) {
 		return
 	}
 	if r.addr == m.self {
-		if p, err := ParsePlaintext(r.pt[Headroom:]); err == nil && p.Kind == AppMessage {
+		if p, err := e2e.ParsePlaintext(r.pt[e2e.Headroom:]); err == nil && p.Kind == e2e.AppMessage {
 			m.publish(Message{From: r.dst, Payload: p.Payload, Received: now})
 		}
 		r.reply <- nil
@@ -477,11 +476,11 @@ func (m *Router) onSend(now time.Time, r *sendReq) {
 			return
 		}
 	}
-	r.reply <- m.channel.SendBuffer(now, r.addr, r.pt)
+	r.reply <- m.channel.SendBuffer(now, r.addr, r.dst, r.pt)
 }
 
-// learn remembers the peer ID behind a mesh address, for handshakes and
-// for naming routes.
+// learn remembers the peer ID behind a mesh address, for naming routes
+// and neighbors.
 func (m *Router) learn(a protocols.Addr, p peer.ID) {
 	if _, ok := m.peerOf[a]; !ok && len(m.peerOf) < maxKnownPeers {
 		m.peerOf[a] = p
@@ -539,9 +538,9 @@ func (m *Router) Ping(ctx context.Context, dst peer.ID) (PingResult, error) {
 			errc <- fmt.Errorf("ping %s: %w", dst, ErrNoNeighbor)
 			return
 		}
-		pt, _ := AppendPlaintext(nil, Plaintext{Kind: AppPing, ID: id})
+		pt, _ := e2e.AppendPlaintext(nil, e2e.Plaintext{Kind: e2e.AppPing, ID: id})
 		m.pings[id] = w
-		if err := m.channel.Send(now, addr, pt); err != nil {
+		if err := m.channel.Send(now, addr, dst, pt); err != nil {
 			delete(m.pings, id)
 			errc <- err
 		}
@@ -641,15 +640,15 @@ func (m *Router) Sessions(ctx context.Context) ([]Session, error) {
 // Stats are the router's counters.
 type Stats struct {
 	Engine  overlay.Stats `json:"engine"`
-	Channel ChannelStats  `json:"channel"`
+	Channel e2e.Stats     `json:"channel"`
 	// Neighbors is the number of neighbor links.
 	Neighbors int `json:"neighbors"`
 	// FramesIn and FramesOut count frames by packet type (index
 	// protocols.Type) read from and queued on links; QueueDrops those
 	// dropped because a send queue was full.
-	FramesIn   [6]uint64 `json:"frames_in"`
-	FramesOut  [6]uint64 `json:"frames_out"`
-	QueueDrops [6]uint64 `json:"queue_drops"`
+	FramesIn   [protocols.TypeCount]uint64 `json:"frames_in"`
+	FramesOut  [protocols.TypeCount]uint64 `json:"frames_out"`
+	QueueDrops [protocols.TypeCount]uint64 `json:"queue_drops"`
 	// NoLink counts frames for a neighbor whose link had just gone;
 	// BadFrames frames the engine refused; Resets links reset by this
 	// node (refused, stale or replaced).
@@ -804,7 +803,7 @@ func (m *Router) flush(now time.Time) {
 				m.write(o)
 			}
 			for _, d := range rd.Deliveries {
-				_ = m.channel.Receive(now, d.From, d.Payload, d.Hops) // refusals are channel events
+				_ = m.channel.Step(now, d.From, d.Payload, d.Hops) // refusals are channel events
 			}
 			for _, ev := range rd.Events {
 				m.onEngineEvent(now, ev)
@@ -816,7 +815,7 @@ func (m *Router) flush(now time.Time) {
 
 // write queues an engine frame on its neighbor's link.
 func (m *Router) write(o overlay.Outbound) {
-	typ := protocols.Type(o.Frame[1])
+	typ, _ := protocols.PeekType(o.Frame) // the engine's frames are valid
 	l := m.links[o.To]
 	if l == nil {
 		m.st.noLink++
@@ -849,10 +848,13 @@ func (m *Router) onFrame(in inFrame) {
 		m.log.Debug("mesh frame refused", "from", in.l.peer, "err", err)
 		return
 	}
-	m.st.framesIn[in.frame[1]]++
-	if protocols.Type(in.frame[1]) == protocols.TypeData {
+	typ, _ := protocols.PeekType(in.frame) // Step took it: it is valid
+	m.st.framesIn[typ]++
+	if typ == protocols.TypeData {
 		m.flush(in.at) // queue what the frame made before judging congestion
-		m.backpressure(in.l, protocols.Addr(in.frame[20:36]))
+		if dst, err := protocols.PeekDst(in.frame); err == nil {
+			m.backpressure(in.l, dst)
+		}
 	}
 }
 
@@ -884,8 +886,8 @@ func (m *Router) resumeReaders(l *link) {
 	l.pausedBy = l.pausedBy[:0]
 }
 
-func (m *Router) onDelivery(now time.Time, d Delivery) {
-	pt, err := ParsePlaintext(d.Payload)
+func (m *Router) onDelivery(now time.Time, d e2e.Delivery) {
+	pt, err := e2e.ParsePlaintext(d.Payload)
 	if err != nil {
 		m.st.badPlaintext++
 		return
@@ -893,14 +895,14 @@ func (m *Router) onDelivery(now time.Time, d Delivery) {
 	from := d.Peer.PeerID()
 	m.learn(d.From, from)
 	switch pt.Kind {
-	case AppMessage:
+	case e2e.AppMessage:
 		m.publish(Message{From: from, Payload: pt.Payload, Hops: d.Hops, Received: now})
-	case AppPing:
-		pong, _ := AppendPlaintext(nil, Plaintext{Kind: AppPong, ID: pt.ID, Hops: uint8(min(d.Hops, 255))})
-		if err := m.channel.Send(now, d.From, pong); err != nil {
+	case e2e.AppPing:
+		pong, _ := e2e.AppendPlaintext(nil, e2e.Plaintext{Kind: e2e.AppPong, ID: pt.ID, Hops: uint8(min(d.Hops, 255))})
+		if err := m.channel.Send(now, d.From, from, pong); err != nil {
 			m.log.Debug("pong not sent", "to", from, "err", err)
 		}
-	case AppPong:
+	case e2e.AppPong:
 		if w := m.pings[pt.ID]; w != nil && w.addr == d.From {
 			delete(m.pings, pt.ID)
 			next, _ := m.engine.NextHop(d.From)
@@ -909,13 +911,13 @@ func (m *Router) onDelivery(now time.Time, d Delivery) {
 	}
 }
 
-func (m *Router) onChannelEvent(ev ChannelEvent) {
+func (m *Router) onChannelEvent(ev e2e.Event) {
 	m.trace(TraceEvent{Kind: TraceChannel, Channel: ev})
 	switch ev.Kind {
-	case ChannelEstablished:
+	case e2e.EventEstablished:
 		m.learn(ev.Peer, ev.Record.PeerID())
 		m.log.Debug("mesh session established", "peer", ev.Record.PeerID(), "initiator", ev.Initiator, "rekey", ev.Rekey)
-	case ChannelFailed, ChannelRejected:
+	case e2e.EventFailed, e2e.EventRejected:
 		m.log.Debug("mesh channel", "event", ev.String())
 	}
 }

@@ -20,6 +20,7 @@ import (
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"go.uber.org/goleak"
 
 	"github.com/x0tta6bl4/x0tta6bl4/overlay"
@@ -28,6 +29,8 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var testTD = spiffeid.RequireTrustDomainFromString("mesh.x0tta6bl4.test")
 
 // edgeGater lets a host connect only to the peers its edges name.
 type edgeGater struct {
@@ -197,7 +200,7 @@ type relayTap struct {
 }
 
 func (r *relayTap) Trace(ev TraceEvent) {
-	if ev.Kind != TraceFrameOut || ev.Frame[1] != byte(protocols.TypeData) {
+	if typ, _ := protocols.PeekType(ev.Frame); ev.Kind != TraceFrameOut || typ != protocols.TypeData {
 		return
 	}
 	r.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/x0tta6bl4/x0tta6bl4/overlay"
+	"github.com/x0tta6bl4/x0tta6bl4/overlay/e2e"
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
@@ -57,7 +58,7 @@ type TraceEvent struct {
 	Frame    []byte
 	Outbound bool
 	Engine   overlay.Event
-	Channel  ChannelEvent
+	Channel  e2e.Event
 }
 
 // TracerFunc adapts a function to Tracer.

@@ -1,4 +1,4 @@
-package mesh
+package e2e
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ import (
 // t0 is the virtual start of every channel test.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-var testTD = spiffeid.RequireTrustDomainFromString("mesh.x0tta6bl4.test")
+var testTD = spiffeid.RequireTrustDomainFromString("e2e.x0tta6bl4.test")
 
 func testRand(seed uint64) io.Reader {
 	var s [32]byte
@@ -55,7 +55,6 @@ type chanNet struct {
 	now    time.Time
 	nodes  []*chanNode
 	byAddr map[protocols.Addr]*chanNode
-	peers  map[protocols.Addr]peer.ID
 	// drop, if set, decides whether a packet is lost.
 	drop func(from, to *chanNode, env Envelope) bool
 	// wire holds every packet sent.
@@ -66,19 +65,18 @@ type chanNode struct {
 	name   string
 	id     *pqcsec.Identity
 	addr   protocols.Addr
-	ch     *Channel
+	ch     *Engine
 	policy *pqcsec.PolicyEngine
 	got    []Delivery
-	events []ChannelEvent
+	events []Event
 }
 
-func newChanNet(t testing.TB, n int, tune func(*ChannelConfig)) *chanNet {
+func newChanNet(t testing.TB, n int, tune func(*Config)) *chanNet {
 	t.Helper()
-	net := &chanNet{t: t, now: t0, byAddr: map[protocols.Addr]*chanNode{}, peers: map[protocols.Addr]peer.ID{}}
+	net := &chanNet{t: t, now: t0, byAddr: map[protocols.Addr]*chanNode{}}
 	for i := range n {
 		id := testIdentity(t, uint64(i+1))
 		nd := &chanNode{name: string(rune('A' + i)), id: id, addr: protocols.AddrFromPeerID([]byte(id.PeerID()))}
-		net.peers[nd.addr] = id.PeerID()
 		net.byAddr[nd.addr] = nd
 		net.nodes = append(net.nodes, nd)
 		net.restart(nd, uint64(i+1), tune)
@@ -87,22 +85,19 @@ func newChanNet(t testing.TB, n int, tune func(*ChannelConfig)) *chanNet {
 }
 
 // restart gives nd a fresh channel, as after a process restart.
-func (net *chanNet) restart(nd *chanNode, seed uint64, tune func(*ChannelConfig)) {
+func (net *chanNet) restart(nd *chanNode, seed uint64, tune func(*Config)) {
 	var err error
 	nd.policy, err = pqcsec.NewPolicyEngine(pqcsec.DefaultPolicyConfig(testTD))
 	if err != nil {
 		net.t.Fatal(err)
 	}
-	cfg := ChannelConfig{
+	cfg := Config{
 		Handshake: pqcsec.HandshakeConfig{Identity: nd.id, Rand: testRand(seed + 2000), Authorize: nd.policy.Authorizer(pqcsec.ActionRoute)},
-	}
-	cfg.Initiate = func(dst protocols.Addr, now time.Time) (*pqcsec.Initiator, []byte, error) {
-		return pqcsec.NewInitiator(cfg.Handshake, net.peers[dst], now)
 	}
 	if tune != nil {
 		tune(&cfg)
 	}
-	if nd.ch, err = NewChannel(cfg, nd.addr); err != nil {
+	if nd.ch, err = NewEngine(cfg, nd.addr); err != nil {
 		net.t.Fatal(err)
 	}
 }
@@ -132,7 +127,7 @@ func (net *chanNet) settle() {
 					if net.drop != nil && net.drop(nd, to, env) {
 						continue
 					}
-					_ = to.ch.Receive(net.now, nd.addr, bytes.Clone(p.Payload), 3)
+					_ = to.ch.Step(net.now, nd.addr, bytes.Clone(p.Payload), 3)
 				}
 			}
 		}
@@ -169,7 +164,7 @@ func (net *chanNet) run(d time.Duration) {
 }
 
 func (net *chanNet) send(from, to *chanNode, text string) error {
-	err := from.ch.Send(net.now, to.addr, []byte(text))
+	err := from.ch.Send(net.now, to.addr, to.id.PeerID(), []byte(text))
 	net.settle()
 	return err
 }
@@ -182,8 +177,8 @@ func texts(ds []Delivery) []string {
 	return out
 }
 
-func eventsOf(nd *chanNode, k ChannelEventKind) []ChannelEvent {
-	var out []ChannelEvent
+func eventsOf(nd *chanNode, k EventKind) []Event {
+	var out []Event
 	for _, ev := range nd.events {
 		if ev.Kind == k {
 			out = append(out, ev)
@@ -192,7 +187,7 @@ func eventsOf(nd *chanNode, k ChannelEventKind) []ChannelEvent {
 	return out
 }
 
-func TestChannelRoundTrip(t *testing.T) {
+func TestRoundTrip(t *testing.T) {
 	net := newChanNet(t, 2, nil)
 	a, b := net.nodes[0], net.nodes[1]
 	for i := range 3 {
@@ -218,7 +213,7 @@ func TestChannelRoundTrip(t *testing.T) {
 			t.Fatalf("plaintext on the wire: %q", w)
 		}
 	}
-	if n := len(eventsOf(a, ChannelEstablished)) + len(eventsOf(b, ChannelEstablished)); n != 2 {
+	if n := len(eventsOf(a, EventEstablished)) + len(eventsOf(b, EventEstablished)); n != 2 {
 		t.Errorf("%d established events, want 2 (one per side): %v %v", n, a.events, b.events)
 	}
 	st := a.ch.Stats()
@@ -230,7 +225,7 @@ func TestChannelRoundTrip(t *testing.T) {
 	}
 }
 
-func TestChannelLoss(t *testing.T) {
+func TestLoss(t *testing.T) {
 	tests := []struct {
 		name string
 		lose func(kind Kind, seen int) bool // seen counts packets of that kind so far
@@ -259,15 +254,15 @@ func TestChannelLoss(t *testing.T) {
 			if got := texts(b.got); !slices.Equal(got, []string{"m0", "m1", "m2"}) {
 				t.Errorf("B got %q, want m0 m1 m2 in order (packets %v)", got, seen)
 			}
-			if f := eventsOf(a, ChannelFailed); len(f) > 0 {
+			if f := eventsOf(a, EventFailed); len(f) > 0 {
 				t.Errorf("A failed: %v", f)
 			}
 		})
 	}
 }
 
-func TestChannelHandshakeTimeout(t *testing.T) {
-	net := newChanNet(t, 2, func(c *ChannelConfig) { c.HandshakeTimeout = 100 * time.Millisecond; c.HandshakeRetries = 3 })
+func TestEventHandshakeTimeout(t *testing.T) {
+	net := newChanNet(t, 2, func(c *Config) { c.HandshakeTimeout = 100 * time.Millisecond; c.HandshakeRetries = 3 })
 	a, b := net.nodes[0], net.nodes[1]
 	inits := 0
 	net.drop = func(_, _ *chanNode, env Envelope) bool {
@@ -279,11 +274,11 @@ func TestChannelHandshakeTimeout(t *testing.T) {
 	_ = net.send(a, b, "x")
 	_ = net.send(a, b, "y")
 	net.run(1400 * time.Millisecond) // 100+200+400+800 ms
-	if f := eventsOf(a, ChannelFailed); len(f) != 0 {
+	if f := eventsOf(a, EventFailed); len(f) != 0 {
 		t.Fatalf("failed before the last retry ran out: %v", f)
 	}
 	net.run(200 * time.Millisecond)
-	f := eventsOf(a, ChannelFailed)
+	f := eventsOf(a, EventFailed)
 	if len(f) != 1 || f[0].Dropped != 2 || !errors.Is(f[0].Err, ErrHandshakeTimeout) {
 		t.Fatalf("failures %v, want one timeout dropping 2", f)
 	}
@@ -301,17 +296,17 @@ func TestChannelHandshakeTimeout(t *testing.T) {
 	}
 }
 
-func TestChannelPolicy(t *testing.T) {
+func TestPolicy(t *testing.T) {
 	t.Run("initiator refuses the responder", func(t *testing.T) {
 		net := newChanNet(t, 2, nil)
 		a, b := net.nodes[0], net.nodes[1]
 		a.policy.SetDeny([]peer.ID{b.id.PeerID()})
 		_ = net.send(a, b, "x")
-		f := eventsOf(a, ChannelFailed)
+		f := eventsOf(a, EventFailed)
 		if len(f) != 1 || !errors.Is(f[0].Err, pqcsec.ErrDenied) || f[0].Dropped != 1 {
 			t.Fatalf("A events %v, want a denial dropping 1", a.events)
 		}
-		if len(b.got) != 0 || len(eventsOf(b, ChannelEstablished)) != 0 {
+		if len(b.got) != 0 || len(eventsOf(b, EventEstablished)) != 0 {
 			t.Errorf("B got %v, events %v", b.got, b.events)
 		}
 	})
@@ -321,18 +316,18 @@ func TestChannelPolicy(t *testing.T) {
 		b.policy.Quarantine(a.id.PeerID())
 		_ = net.send(a, b, "x")
 		net.run(3 * time.Second)
-		if len(b.got) != 0 || len(eventsOf(b, ChannelEstablished)) != 0 {
+		if len(b.got) != 0 || len(eventsOf(b, EventEstablished)) != 0 {
 			t.Fatalf("B accepted a quarantined peer: %v", b.got)
 		}
-		r := eventsOf(b, ChannelRejected)
+		r := eventsOf(b, EventRejected)
 		if len(r) == 0 || !errors.Is(r[0].Err, pqcsec.ErrDenied) {
 			t.Errorf("B rejections %v, want a denial", r)
 		}
 	})
 }
 
-func TestChannelRekey(t *testing.T) {
-	net := newChanNet(t, 2, func(c *ChannelConfig) { c.RekeyInterval = time.Second; c.SessionGrace = 500 * time.Millisecond })
+func TestRekey(t *testing.T) {
+	net := newChanNet(t, 2, func(c *Config) { c.RekeyInterval = time.Second; c.SessionGrace = 500 * time.Millisecond })
 	a, b := net.nodes[0], net.nodes[1]
 	var want []string
 	for i := range 30 {
@@ -350,7 +345,7 @@ func TestChannelRekey(t *testing.T) {
 	if st.Handshakes < 2 || st.Handshakes > 4 {
 		t.Errorf("%d handshakes over 3 s with a 1 s rekey interval", st.Handshakes)
 	}
-	if rk := eventsOf(a, ChannelEstablished); len(rk) < 2 || !rk[1].Rekey {
+	if rk := eventsOf(a, EventEstablished); len(rk) < 2 || !rk[1].Rekey {
 		t.Errorf("A established %v, want a rekey", rk)
 	}
 	if st.Sessions > 2 || b.ch.Stats().Sessions > 2 {
@@ -358,14 +353,14 @@ func TestChannelRekey(t *testing.T) {
 	}
 }
 
-func TestChannelPeerRestart(t *testing.T) {
+func TestPeerRestart(t *testing.T) {
 	net := newChanNet(t, 2, nil)
 	a, b := net.nodes[0], net.nodes[1]
 	_ = net.send(a, b, "before")
 	net.restart(b, 99, nil)
 	b.got = nil
 	_ = net.send(a, b, "lost") // under the session B forgot
-	if r := eventsOf(a, ChannelReset); len(r) != 1 {
+	if r := eventsOf(a, EventReset); len(r) != 1 {
 		t.Fatalf("A events %v, want a reset", a.events)
 	}
 	_ = net.send(a, b, "after")
@@ -374,13 +369,13 @@ func TestChannelPeerRestart(t *testing.T) {
 	}
 }
 
-func TestChannelSimultaneousOpen(t *testing.T) {
+func TestSimultaneousOpen(t *testing.T) {
 	net := newChanNet(t, 2, nil)
 	a, b := net.nodes[0], net.nodes[1]
-	if err := a.ch.Send(net.now, b.addr, []byte("a1")); err != nil {
+	if err := a.ch.Send(net.now, b.addr, b.id.PeerID(), []byte("a1")); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.ch.Send(net.now, a.addr, []byte("b1")); err != nil {
+	if err := b.ch.Send(net.now, a.addr, a.id.PeerID(), []byte("b1")); err != nil {
 		t.Fatal(err)
 	}
 	net.settle()
@@ -411,7 +406,7 @@ func TestChannelSimultaneousOpen(t *testing.T) {
 // TestChannelWaitsForPeerHandshake: a node that is answering a peer's
 // handshake queues its own plaintexts for the session that handshake
 // makes instead of starting a second one.
-func TestChannelWaitsForPeerHandshake(t *testing.T) {
+func TestWaitsForPeerHandshake(t *testing.T) {
 	net := newChanNet(t, 2, nil)
 	a, b := net.nodes[0], net.nodes[1]
 	var held [][]byte // B's messages to A, held back
@@ -423,7 +418,7 @@ func TestChannelWaitsForPeerHandshake(t *testing.T) {
 		return false
 	}
 	_ = net.send(b, a, "from b")
-	if err := a.ch.Send(net.now, b.addr, []byte("from a")); err != nil {
+	if err := a.ch.Send(net.now, b.addr, b.id.PeerID(), []byte("from a")); err != nil {
 		t.Fatal(err)
 	}
 	net.settle()
@@ -432,7 +427,7 @@ func TestChannelWaitsForPeerHandshake(t *testing.T) {
 	}
 	net.drop = nil
 	for _, m := range held {
-		_ = a.ch.Receive(net.now, b.addr, m, 1)
+		_ = a.ch.Step(net.now, b.addr, m, 1)
 	}
 	net.settle()
 	if got := texts(b.got); !slices.Equal(got, []string{"from a"}) {
@@ -446,7 +441,7 @@ func TestChannelWaitsForPeerHandshake(t *testing.T) {
 	}
 }
 
-func TestChannelRefusals(t *testing.T) {
+func TestRefusals(t *testing.T) {
 	net := newChanNet(t, 3, nil)
 	a, b, c := net.nodes[0], net.nodes[1], net.nodes[2]
 	_ = net.send(a, b, "one")
@@ -478,7 +473,7 @@ func TestChannelRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(b.got)
-			err := b.ch.Receive(net.now, tt.from, bytes.Clone(tt.payload), 1)
+			err := b.ch.Step(net.now, tt.from, bytes.Clone(tt.payload), 1)
 			if !errors.Is(err, tt.want) {
 				t.Errorf("err = %v, want %v", err, tt.want)
 			}
@@ -498,20 +493,20 @@ func TestChannelRefusals(t *testing.T) {
 
 // TestChannelAddressBinding: a handshake relayed under another node's
 // source address completes nothing.
-func TestChannelAddressBinding(t *testing.T) {
+func TestAddressBinding(t *testing.T) {
 	net := newChanNet(t, 3, nil)
 	a, b, c := net.nodes[0], net.nodes[1], net.nodes[2]
 	// Everything A sends to B arrives claiming to come from C.
 	net.drop = func(from, to *chanNode, env Envelope) bool {
 		if from == a && to == b {
-			_ = b.ch.Receive(net.now, c.addr, appendEnvelope(env), 1)
+			_ = b.ch.Step(net.now, c.addr, appendEnvelope(env), 1)
 			return true
 		}
 		return false
 	}
 	_ = net.send(a, b, "x")
 	net.run(time.Second)
-	if len(b.got) != 0 || len(eventsOf(b, ChannelEstablished)) != 0 || len(eventsOf(a, ChannelEstablished)) != 0 {
+	if len(b.got) != 0 || len(eventsOf(b, EventEstablished)) != 0 || len(eventsOf(a, EventEstablished)) != 0 {
 		t.Fatalf("a session was made across a spoofed address: B %v, A %v", b.events, a.events)
 	}
 }
@@ -520,7 +515,7 @@ func TestChannelAddressBinding(t *testing.T) {
 func appendEnvelope(env Envelope) []byte {
 	switch env.Kind {
 	case KindData:
-		b := []byte{ChannelVersion, byte(env.Kind)}
+		b := []byte{Version, byte(env.Kind)}
 		b = append(b, env.Session[:]...)
 		return append(b, env.Body...)
 	case KindUnknown:
@@ -529,30 +524,30 @@ func appendEnvelope(env Envelope) []byte {
 	return appendHandshake(nil, env.Body)
 }
 
-func TestChannelBounds(t *testing.T) {
-	net := newChanNet(t, 2, func(c *ChannelConfig) { c.MaxQueued = 2 })
+func TestBounds(t *testing.T) {
+	net := newChanNet(t, 2, func(c *Config) { c.MaxQueued = 2 })
 	a, b := net.nodes[0], net.nodes[1]
 	net.drop = func(*chanNode, *chanNode, Envelope) bool { return true }
 	for i, want := range []error{nil, nil, ErrQueueFull} {
-		if err := a.ch.Send(net.now, b.addr, []byte{byte(i)}); !errors.Is(err, want) {
+		if err := a.ch.Send(net.now, b.addr, b.id.PeerID(), []byte{byte(i)}); !errors.Is(err, want) {
 			t.Errorf("send %d: %v, want %v", i, err, want)
 		}
 	}
-	if err := a.ch.Send(net.now, b.addr, make([]byte, MaxPlaintext+1)); !errors.Is(err, ErrTooLarge) {
+	if err := a.ch.Send(net.now, b.addr, b.id.PeerID(), make([]byte, MaxPlaintext+1)); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("oversized: %v", err)
 	}
-	if err := a.ch.Send(net.now, a.addr, nil); !errors.Is(err, ErrSelf) {
+	if err := a.ch.Send(net.now, a.addr, a.id.PeerID(), nil); !errors.Is(err, ErrSelf) {
 		t.Errorf("to self: %v", err)
 	}
-	if _, err := NewChannel(ChannelConfig{}, a.addr); err == nil {
+	if _, err := NewEngine(Config{}, a.addr); err == nil {
 		t.Error("a channel without identity was made")
 	}
 }
 
 // TestChannelForgetsIdlePeers: a peer without traffic for IdleTimeout
 // leaves no state, and nothing is left to tick.
-func TestChannelForgetsIdlePeers(t *testing.T) {
-	net := newChanNet(t, 2, func(c *ChannelConfig) { c.IdleTimeout = 2 * time.Second; c.RekeyInterval = time.Hour })
+func TestForgetsIdlePeers(t *testing.T) {
+	net := newChanNet(t, 2, func(c *Config) { c.IdleTimeout = 2 * time.Second; c.RekeyInterval = time.Hour })
 	a, b := net.nodes[0], net.nodes[1]
 	_ = net.send(a, b, "x")
 	net.run(3 * time.Second)
@@ -569,7 +564,7 @@ func TestChannelForgetsIdlePeers(t *testing.T) {
 // TestChannelSendBuffer: plaintexts handed over in a buffer with room
 // arrive like copied ones, queued before the session and sealed in place
 // after it.
-func TestChannelSendBuffer(t *testing.T) {
+func TestSendBuffer(t *testing.T) {
 	net := newChanNet(t, 2, nil)
 	a, b := net.nodes[0], net.nodes[1]
 	buf := func(s string) []byte {
@@ -577,7 +572,7 @@ func TestChannelSendBuffer(t *testing.T) {
 		return append(b, s...)
 	}
 	for _, s := range []string{"queued", "in place"} {
-		if err := a.ch.SendBuffer(net.now, b.addr, buf(s)); err != nil {
+		if err := a.ch.SendBuffer(net.now, b.addr, b.id.PeerID(), buf(s)); err != nil {
 			t.Fatal(err)
 		}
 		net.settle()
@@ -585,7 +580,7 @@ func TestChannelSendBuffer(t *testing.T) {
 	if got := texts(b.got); !slices.Equal(got, []string{"queued", "in place"}) {
 		t.Errorf("B got %q", got)
 	}
-	if err := a.ch.SendBuffer(net.now, b.addr, []byte("no room")); err == nil {
+	if err := a.ch.SendBuffer(net.now, b.addr, b.id.PeerID(), []byte("no room")); err == nil {
 		t.Error("a buffer without headroom was taken")
 	}
 }
@@ -593,8 +588,8 @@ func TestChannelSendBuffer(t *testing.T) {
 // TestChannelInitRateLimit: fresh handshake inits are answered up to the
 // per-source burst, then at PeerInitRate; across sources up to InitRate's
 // burst; a repeated init is answered without counting.
-func TestChannelInitRateLimit(t *testing.T) {
-	net := newChanNet(t, 3, func(c *ChannelConfig) { c.InitRate = 3; c.MaxPending = 100 })
+func TestInitRateLimit(t *testing.T) {
+	net := newChanNet(t, 3, func(c *Config) { c.InitRate = 3; c.MaxPending = 100 })
 	a, b, c := net.nodes[0], net.nodes[1], net.nodes[2]
 	init := func(from *chanNode, seed uint64) []byte {
 		_, msg, err := pqcsec.NewInitiator(pqcsec.HandshakeConfig{Identity: from.id, Rand: testRand(seed)}, b.id.PeerID(), net.now)
@@ -622,7 +617,7 @@ func TestChannelInitRateLimit(t *testing.T) {
 		{c, init(c, 8), 0, ErrRateLimited}, // over InitRate
 		{c, init(c, 9), time.Second, nil},  // a second later, 3 more
 	} {
-		err := b.ch.Receive(now.Add(tt.at), tt.from.addr, tt.msg, 1)
+		err := b.ch.Step(now.Add(tt.at), tt.from.addr, tt.msg, 1)
 		if !errors.Is(err, tt.want) {
 			t.Errorf("init %d from %s: %v, want %v", i, tt.from.name, err, tt.want)
 		}
@@ -630,5 +625,92 @@ func TestChannelInitRateLimit(t *testing.T) {
 	}
 	if st := b.ch.Stats(); st.RateLimited != 2 {
 		t.Errorf("RateLimited = %d, want 2", st.RateLimited)
+	}
+}
+
+// TestPeerID: the peer ID of a destination arrives with Send. A handshake
+// needs one, and one that owns the destination's address; once a session
+// is up the engine knows it (rekeys need no Send at all).
+func TestPeerID(t *testing.T) {
+	net := newChanNet(t, 3, func(c *Config) { c.RekeyInterval = time.Second })
+	a, b, c := net.nodes[0], net.nodes[1], net.nodes[2]
+	if err := a.ch.Send(net.now, b.addr, "", []byte("x")); err == nil {
+		t.Fatal("a handshake started without a peer ID")
+	}
+	err := a.ch.Send(net.now, b.addr, c.id.PeerID(), []byte("x"))
+	if !errors.Is(err, ErrAddrMismatch) {
+		t.Fatalf("send to B naming C's peer ID: %v, want ErrAddrMismatch", err)
+	}
+	if f := eventsOf(a, EventFailed); len(f) != 0 {
+		t.Fatalf("failures reported before settling: %v", f)
+	}
+	net.settle()
+	if f := eventsOf(a, EventFailed); len(f) != 2 || !errors.Is(f[1].Err, ErrAddrMismatch) {
+		t.Fatalf("A failures %v, want two, the second an address mismatch", f)
+	}
+	if err := net.send(a, b, "one"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ch.Send(net.now, b.addr, "", []byte("two")); err != nil {
+		t.Fatalf("send under a session without a peer ID: %v", err)
+	}
+	net.run(1500 * time.Millisecond) // past the rekey interval
+	if err := a.ch.Send(net.now, b.addr, "", []byte("three")); err != nil {
+		t.Fatal(err)
+	}
+	net.settle()
+	if got := texts(b.got); !slices.Equal(got, []string{"one", "two", "three"}) {
+		t.Errorf("B got %q", got)
+	}
+	if rk := eventsOf(a, EventHandshake); len(rk) != 2 || !rk[1].Rekey {
+		t.Errorf("A handshakes %v, want the first and a rekey", rk)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	id := testIdentity(t, 1)
+	good := func() Config {
+		return Config{Handshake: pqcsec.HandshakeConfig{Identity: id, Rand: testRand(1)}}
+	}
+	self := protocols.AddrFromPeerID([]byte(id.PeerID()))
+	tests := []struct {
+		name  string
+		tweak func(*Config)
+		ok    bool
+	}{
+		{"defaults", func(*Config) {}, true},
+		{"no identity", func(c *Config) { c.Handshake.Identity = nil }, false},
+		{"no rand", func(c *Config) { c.Handshake.Rand = nil }, false},
+		{"negative timeout", func(c *Config) { c.HandshakeTimeout = -time.Second }, false},
+		{"16 retries", func(c *Config) { c.HandshakeRetries = 16 }, true},
+		{"17 retries", func(c *Config) { c.HandshakeRetries = 17 }, false},
+		{"negative rekey", func(c *Config) { c.RekeyInterval = -1 }, false},
+		{"negative grace", func(c *Config) { c.SessionGrace = -1 }, false},
+		{"negative idle", func(c *Config) { c.IdleTimeout = -1 }, false},
+		{"negative queue", func(c *Config) { c.MaxQueued = -1 }, false},
+		{"negative queue bytes", func(c *Config) { c.MaxQueuedBytes = -1 }, false},
+		{"negative pending", func(c *Config) { c.MaxPending = -1 }, false},
+		{"negative peers", func(c *Config) { c.MaxPeers = -1 }, false},
+		{"negative init rate", func(c *Config) { c.InitRate = -1 }, false},
+		{"negative peer init rate", func(c *Config) { c.PeerInitRate = -1 }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := good()
+			tt.tweak(&cfg)
+			e, err := NewEngine(cfg, self)
+			if tt.ok != (err == nil) {
+				t.Fatalf("NewEngine: %v, want ok=%v", err, tt.ok)
+			}
+			if err != nil && !errors.Is(err, ErrInvalidConfig) {
+				t.Errorf("error %v does not wrap ErrInvalidConfig", err)
+			}
+			if err == nil && e.Config().MaxPeers != DefaultConfig().MaxPeers {
+				t.Errorf("defaults not filled in: %+v", e.Config())
+			}
+		})
+	}
+	if _, err := NewEngine(good(), protocols.Addr{}); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("zero self address: %v", err)
 	}
 }
