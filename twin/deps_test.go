@@ -1,26 +1,43 @@
 package twin
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/x0tta6bl4/x0tta6bl4/internal/deptest"
 )
 
-// TestDependencies keeps the twin a simulation: it may drive the routing
-// engine and read the packet formats, but never open a socket, reach
-// libp2p or assemble a node.
+// TestDependencies keeps the twin a simulation: it drives the routing
+// and channel engines and reads the packet formats, but never opens a
+// socket, reaches libp2p's networking or assembles a node. The channel's
+// identities bring libp2p's key and peer ID types, and with the peer
+// IDs' address types package net; those are allowed as dependencies, but
+// the twin itself imports no network package, and HTTP, libp2p hosts,
+// streams and transports stay out altogether.
 func TestDependencies(t *testing.T) {
+	const module = "github.com/x0tta6bl4/x0tta6bl4"
+	own := []string{module + "/twin", module + "/overlay", module + "/overlay/e2e", module + "/protocols", module + "/pqcsec"}
+	keyTypes := []string{ // and everything under them
+		"github.com/libp2p/go-libp2p/core/crypto", "github.com/libp2p/go-libp2p/core/peer",
+		"github.com/libp2p/go-libp2p/core/record", "github.com/libp2p/go-libp2p/core/internal/catch",
+		"github.com/libp2p/go-buffer-pool",
+	}
+	under := func(dep string, roots []string) bool {
+		return slices.ContainsFunc(roots, func(r string) bool { return dep == r || strings.HasPrefix(dep, r+"/") })
+	}
 	for _, dep := range deptest.Deps(t) {
 		switch {
-		case dep == "net" || strings.HasPrefix(dep, "net/"),
-			strings.Contains(dep, "libp2p"),
+		case dep == "net/http" || strings.HasPrefix(dep, "net/http/"),
 			dep == "os/exec",
-			strings.HasPrefix(dep, "github.com/x0tta6bl4/x0tta6bl4/") &&
-				dep != "github.com/x0tta6bl4/x0tta6bl4/twin" &&
-				dep != "github.com/x0tta6bl4/x0tta6bl4/overlay" &&
-				dep != "github.com/x0tta6bl4/x0tta6bl4/protocols":
+			strings.Contains(dep, "libp2p") && !under(dep, keyTypes),
+			strings.HasPrefix(dep, module+"/") && !slices.Contains(own, dep):
 			t.Errorf("twin depends on %s", dep)
+		}
+	}
+	for _, imp := range deptest.Imports(t) {
+		if imp == "net" || strings.HasPrefix(imp, "net/") {
+			t.Errorf("twin imports %s", imp)
 		}
 	}
 }

@@ -1,13 +1,19 @@
 // Package twin is the mesh's digital twin: a deterministic discrete-event
-// simulator that runs the real overlay routing engine on every simulated
-// node, over simulated links and a virtual clock, with topology
-// generators, failure injection, MTTR and connectivity measurement, and a
+// simulator that runs the real overlay routing engine (and, on request,
+// the real end-to-end channel engine over it) on every simulated node,
+// over simulated links and a virtual clock, with topology generators,
+// failure injection, MTTR and connectivity measurement, and a
 // Motter–Lai cascade predictor.
 //
-// It holds no second model of the routing protocol: each simulated node
-// is an overlay.Engine driven through exactly the calls the libp2p driver
-// makes (LinkUp, LinkDown, Step, Tick, Send, then carrying out Ready and
-// calling Advance).
+// It holds no second model of the protocols: each simulated node is an
+// overlay.Engine driven through exactly the calls the libp2p driver makes
+// (LinkUp, LinkDown, Step, Tick, Send, then carrying out Ready and
+// calling Advance). With Scenario.Channel each node also runs an
+// e2e.Engine the way overlay/mesh runs it: flow packets are application
+// messages handed to its Send, its packets go to the routing engine's
+// Send, the DATA the routing engine delivers to its Step, and a node
+// that restarts gets fresh engines of both kinds (but keeps its
+// identity).
 //
 // # Usage
 //
@@ -23,9 +29,20 @@
 // Any scenario: set Twin.Topology (Random, Ring, Star, Grid, GridN,
 // SmallWorld, ScaleFree or LoadTopology) and call Simulate with a Scenario
 // listing Faults (NodeDown, NodeUp, LinkDown, LinkUp, Partition, Heal),
-// flows and Detection. WritePlot (SavePlot to a file) draws a Result.
-// The "x0tta6bl4 twin" command (simulate, cascade) turns its flags into
-// these calls.
+// flows (a number drawn at random, or Pairs by name) and Detection; set
+// Scenario.Channel to run the end-to-end channel too:
+//
+//	res, err := tw.Simulate(ctx, twin.Scenario{
+//		Duration: 30 * time.Second,
+//		Pairs:    [][2]string{{"node-0", "node-3"}},
+//		Channel:  &e2e.Config{RekeyInterval: 5 * time.Second},
+//		Faults:   []twin.Fault{{At: 10 * time.Second, Kind: twin.NodeDown, Node: "node-3"},
+//			{At: 12 * time.Second, Kind: twin.NodeUp, Node: "node-3"}},
+//	})
+//	// res.Channel.Handshakes, .Rekeys, .Resets (the restart's recovery)
+//
+// WritePlot (SavePlot to a file) draws a Result. The "x0tta6bl4 twin"
+// command (simulate, cascade) turns its flags into these calls.
 //
 // # Simulator
 //
@@ -36,7 +53,12 @@
 // seeded from Scenario.Seed. The same topology, scenario and seed
 // therefore give the same sequence of events bit for bit; Result.TraceHash
 // is an FNV-1a hash over every event's time, kind, endpoints and frame
-// bytes, and Scenario.Trace sees each event.
+// bytes, and Scenario.Trace sees each event. With the channel on, the
+// nodes' identities and handshake randomness come from the seed too, but
+// the KEM encapsulation draws its own (the standard library's), so the
+// ciphertext in DATA frames differs from run to run: the hash then covers
+// a DATA frame's length and its mesh and channel headers only, and the
+// events, their times and those bytes are still the same every run.
 //
 // A link is two independent directions. A frame of s bytes waits until
 // the direction is free, occupies it for 8·s/bandwidth, then arrives
@@ -82,10 +104,14 @@
 //     per sample interval.
 //   - Control overhead: non-DATA frames transmitted per hop, HELLOs
 //     included, per application packet sent.
+//   - Channel (with Scenario.Channel): handshakes started, rekeys among
+//     them, sessions established, resets (sessions dropped because the
+//     peer had restarted), failed handshakes and refused messages, summed
+//     over every node.
 //
 // Scenario scripts in testdata/scenarios (run by TestScenarios, with
 // -rewrite to regenerate) show these figures for rings, stars, grids,
-// partitions and the seed example.
+// partitions, the seed example and the end-to-end channel.
 //
 // # Cascades
 //

@@ -44,7 +44,9 @@ type addrBook struct {
 	slots []int32 // node index + 1, 0 when empty; len is a power of two
 }
 
-func newAddrBook(top *Topology) (*addrBook, error) {
+// newAddrBook gives every node of top the address of its index in addrs,
+// or, when addrs is nil, the address of its name (NodeAddr).
+func newAddrBook(top *Topology, addrs []protocols.Addr) (*addrBook, error) {
 	n := len(top.Nodes)
 	size := 1
 	for size < 2*n {
@@ -56,7 +58,12 @@ func newAddrBook(top *Topology) (*addrBook, error) {
 		slots: make([]int32, size),
 	}
 	for i, node := range top.Nodes {
-		a := NodeAddr(node.Name)
+		var a protocols.Addr
+		if addrs != nil {
+			a = addrs[i]
+		} else {
+			a = NodeAddr(node.Name)
+		}
 		if j := b.lookup(a); j >= 0 {
 			return nil, fmt.Errorf("twin: nodes %q and %q share address %s", top.Nodes[j].Name, node.Name, a.Short())
 		}
@@ -99,17 +106,23 @@ type overlayFactory struct {
 
 var _ routerFactory = (*overlayFactory)(nil)
 
-func newOverlayFactory(top *Topology, cfg overlay.Config) (routerFactory, error) {
-	book, err := newAddrBook(top)
+func newOverlayFactory(top *Topology, cfg overlay.Config) (*overlayFactory, error) {
+	book, err := newAddrBook(top, nil)
 	if err != nil {
 		return nil, err
 	}
 	return &overlayFactory{cfg: cfg, book: book, first: make([]overlayRouter, len(top.Nodes))}, nil
 }
 
-func (f *overlayFactory) newRouter(i int32, restart uint32, seed uint64) (router, error) {
+// newEngine returns the routing engine of node i on its restart-th
+// start, seeded from seed.
+func (f *overlayFactory) newEngine(i int32, restart uint32, seed uint64) (*overlay.Engine, error) {
 	rng := rand.New(rand.NewPCG(seed, uint64(i)<<32|uint64(restart)))
-	e, err := overlay.NewEngine(f.cfg, f.book.addr[i], rng)
+	return overlay.NewEngine(f.cfg, f.book.addr[i], rng)
+}
+
+func (f *overlayFactory) newRouter(i int32, restart uint32, seed uint64) (router, error) {
+	e, err := f.newEngine(i, restart, seed)
 	if err != nil {
 		return nil, err
 	}
@@ -173,20 +186,30 @@ func (r *overlayRouter) drain(out *output) {
 		return
 	}
 	rd := r.e.Ready()
-	for _, m := range rd.Messages {
-		out.msgs = append(out.msgs, outMsg{to: r.book.lookup(m.To), frame: m.Frame})
-	}
+	r.takeMessages(out, rd.Messages)
 	for _, d := range rd.Deliveries {
 		out.deliveries = append(out.deliveries, delivery{from: r.book.lookup(d.From), payload: d.Payload, hops: d.Hops})
 	}
-	for _, ev := range rd.Events {
+	r.takeEvents(out, rd.Events)
+	r.e.Advance()
+}
+
+// takeMessages appends the engine's outbound frames to out.
+func (r *overlayRouter) takeMessages(out *output, msgs []overlay.Outbound) {
+	for _, m := range msgs {
+		out.msgs = append(out.msgs, outMsg{to: r.book.lookup(m.To), frame: m.Frame})
+	}
+}
+
+// takeEvents appends the engine's events to out as notes.
+func (r *overlayRouter) takeEvents(out *output, evs []overlay.Event) {
+	for _, ev := range evs {
 		nt := note{peer: r.book.lookup(ev.Peer), ev: ev}
 		if ev.Kind == overlay.EventLinkDown {
 			nt.kind = noteNeighborLost
 		}
 		out.notes = append(out.notes, nt)
 	}
-	r.e.Advance()
 }
 
 func (f *overlayFactory) describe(n note) string { return f.book.describe(n.ev) }

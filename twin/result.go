@@ -82,9 +82,14 @@ type Result struct {
 	// packet are left out).
 	Connectivity []Point `json:"connectivity"`
 	Delivery     []Point `json:"delivery"`
-	// Timeline lists faults and what the engines reported about the
-	// failed nodes, at most 1000 entries.
+	// Timeline lists faults, what the engines reported about the failed
+	// nodes and, with the channel, its resets and failed handshakes, at
+	// most 1000 entries.
 	Timeline []TimelineEntry `json:"timeline"`
+
+	// Channel counts what the end-to-end channels did, in runs with
+	// Scenario.Channel; nil in others.
+	Channel *ChannelResult `json:"channel,omitempty"`
 }
 
 // Drops counts frames lost by cause.
@@ -160,6 +165,10 @@ func (s *sim) result(name string) *Result {
 		if s.detectAt >= 0 {
 			r.DetectionSeconds = seconds(s.detectAt - s.firstAt)
 		}
+	}
+	if s.sc.Channel != nil {
+		c := s.st.channel
+		r.Channel = &c
 	}
 	s.deliveryStats(r)
 	s.mttr(r)

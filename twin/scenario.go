@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"math"
 	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/overlay/e2e"
+	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 )
 
 // FaultKind is what a Fault does.
@@ -98,6 +101,11 @@ type Scenario struct {
 	// large mesh, and a rehearsal of that node's loss is about the
 	// traffic it carries. Default Flows/5; negative for none.
 	CrossingFlows int
+	// Pairs, if set, are the flows, each named by its source and its
+	// destination node, instead of flows drawn at random. They may name
+	// nodes that faults name, such as a node that restarts. Flows and
+	// CrossingFlows must then be zero.
+	Pairs [][2]string
 	// FlowRate is the packets per second each flow sends. Default 10.
 	FlowRate float64
 	// FlowStart is when flows begin sending, each at a random offset
@@ -114,6 +122,22 @@ type Scenario struct {
 	// Default: a quarter of the engine's HELLO interval. (overlay.Engine
 	// reports its deadlines, so this applies only to stand-in engines.)
 	TickInterval time.Duration
+	// Channel, if set, runs the end-to-end channel engine (package
+	// overlay/e2e) on every node over its routing engine, driven as
+	// overlay/mesh drives it: each flow packet is an application message
+	// sealed for its destination once a real hybrid handshake has set up
+	// a session, sessions are replaced every Channel.RekeyInterval, and
+	// the peers of a node that restarts (losing its sessions) recover
+	// through unknown-session notices. Fields left zero take e2e's
+	// defaults. Handshake.Identity and Handshake.Rand are the twin's:
+	// each node gets an identity drawn from Seed, whose peer ID gives
+	// its mesh address, and handshake randomness drawn from Seed, so
+	// that a seed gives one trace (Result.TraceHash covers the mesh and
+	// channel headers of DATA frames, not the ciphertext: the KEM
+	// encapsulation draws its own randomness). A handshake costs about
+	// 2 ms of CPU, so keep nodes and flows few. Result.Channel counts
+	// what the channels did.
+	Channel *e2e.Config
 	// TickGranularity rounds every engine deadline up to a multiple of
 	// itself before the engine is ticked, so that timers falling due
 	// close together are served by one Tick, as a driver whose timer
@@ -153,10 +177,10 @@ func (sc Scenario) withDefaults(free int) Scenario {
 	if sc.Drain == 0 {
 		sc.Drain = 2 * time.Second
 	}
-	if sc.Flows == 0 {
+	if sc.Flows == 0 && len(sc.Pairs) == 0 {
 		sc.Flows = min(free*(free-1), 50)
 	}
-	if sc.CrossingFlows == 0 {
+	if sc.CrossingFlows == 0 && len(sc.Pairs) == 0 {
 		sc.CrossingFlows = sc.Flows / 5
 	}
 	if sc.FlowRate == 0 {
@@ -188,6 +212,8 @@ func (sc *Scenario) validate() error {
 		return fmt.Errorf("%w: negative drain %v", ErrScenario, sc.Drain)
 	case sc.Flows < 0:
 		return fmt.Errorf("%w: negative flow count %d", ErrScenario, sc.Flows)
+	case len(sc.Pairs) > 0 && (sc.Flows != 0 || sc.CrossingFlows != 0):
+		return fmt.Errorf("%w: flows given as pairs and as counts", ErrScenario)
 	case sc.CrossingFlows > sc.Flows:
 		return fmt.Errorf("%w: %d crossing flows of %d", ErrScenario, sc.CrossingFlows, sc.Flows)
 	case sc.FlowRate < 0 || math.IsNaN(sc.FlowRate) || math.IsInf(sc.FlowRate, 0):
@@ -204,6 +230,8 @@ func (sc *Scenario) validate() error {
 		return fmt.Errorf("%w: negative tick interval %v", ErrScenario, sc.TickInterval)
 	case sc.Detection > Notified:
 		return fmt.Errorf("%w: detection %d", ErrScenario, sc.Detection)
+	case sc.Channel != nil && sc.Duration+sc.Drain > pqcsec.MaxRecordTTL:
+		return fmt.Errorf("%w: a run of %v with the channel outlives the identity records (%v)", ErrScenario, sc.Duration+sc.Drain, pqcsec.MaxRecordTTL)
 	}
 	for i, f := range sc.Faults {
 		if f.At < 0 {

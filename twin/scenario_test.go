@@ -1,6 +1,7 @@
 package twin
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/datadriven"
+
+	"github.com/x0tta6bl4/x0tta6bl4/overlay/e2e"
 )
 
 // TestScenarios runs the scripts in testdata/scenarios: each builds a
@@ -18,6 +21,8 @@ import (
 //	topology kind=ring|star|grid|random|small-world|scale-free n=N [p=P] [seed=S]
 //	topology file=PATH
 //	cascade fail=NODE threshold=T
+//	channel [rekey=D] [grace=D] [handshake-timeout=D]   (the end-to-end channel
+//	channel off                      on following simulate runs, or off again)
 //	simulate duration=D [flows=F] [seed=S] [profile=lan|local] [detection=silent|notified]
 //	node-down NODE at=D        (input lines of simulate, one fault each)
 //	node-up NODE at=D
@@ -25,11 +30,38 @@ import (
 //	link-up A B at=D
 //	partition A,B,... | C,... at=D
 //	heal at=D
+//	flow SRC DST               (input lines of simulate: the flows, instead of drawn ones)
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata/scenarios", func(t *testing.T, path string) {
-		var top *Topology
+		var (
+			top     *Topology
+			channel *e2e.Config
+		)
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			switch d.Cmd {
+			case "channel":
+				if d.HasArg("off") {
+					channel = nil
+					return "end-to-end channel off"
+				}
+				channel = &e2e.Config{}
+				for _, arg := range []struct {
+					key string
+					to  *time.Duration
+				}{{"rekey", &channel.RekeyInterval}, {"grace", &channel.SessionGrace}, {"handshake-timeout", &channel.HandshakeTimeout}} {
+					if d.HasArg(arg.key) {
+						var v string
+						d.ScanArgs(t, arg.key, &v)
+						var err error
+						if *arg.to, err = time.ParseDuration(v); err != nil {
+							return "error: " + err.Error()
+						}
+					}
+				}
+				def := e2e.DefaultConfig()
+				return fmt.Sprintf("end-to-end channel on: rekey every %v, session grace %v, handshake timeout %v",
+					cmp.Or(channel.RekeyInterval, def.RekeyInterval), cmp.Or(channel.SessionGrace, def.SessionGrace),
+					cmp.Or(channel.HandshakeTimeout, def.HandshakeTimeout))
 			case "topology":
 				var err error
 				top, err = scriptTopology(t, d)
@@ -57,7 +89,7 @@ func TestScenarios(t *testing.T) {
 				fmt.Fprintf(&b, "failed %d, connected fraction %.4f, largest component %.4f", res.Failed, res.ConnectedFraction, res.LargestComponent)
 				return b.String()
 			case "simulate":
-				res, err := scriptSimulate(t, d, top)
+				res, err := scriptSimulate(t, d, top, channel)
 				if err != nil {
 					return "error: " + err.Error()
 				}
@@ -65,10 +97,20 @@ func TestScenarios(t *testing.T) {
 				if !res.Recovered {
 					rec = "NOT recovered"
 				}
-				return fmt.Sprintf("mttr %.3f s (%s), detection %.3f s, max delay %.3f s\n"+
+				out := fmt.Sprintf("mttr %.3f s (%s), detection %.3f s, max delay %.3f s\n"+
 					"connectivity maintained %.4f, delivery %.4f, overhead %.3f, flows affected %d, unservable %d",
 					res.MTTRSeconds, rec, res.DetectionSeconds, res.MaxDelaySeconds,
 					res.ConnectivityMaintained, res.DeliveryRatio, res.ControlOverhead, res.FlowsAffected, res.FlowsUnservable)
+				if c := res.Channel; c != nil {
+					out += fmt.Sprintf("\nchannel: handshakes %d (rekeys %d), established %d, resets %d, failed %d, rejected %d",
+						c.Handshakes, c.Rekeys, c.Established, c.Resets, c.Failed, c.Rejected)
+					for _, e := range res.Timeline {
+						if strings.HasPrefix(e.Event, "channel ") {
+							out += fmt.Sprintf("\n  %.3f s %s: %s", e.AtSec, e.Node, e.Event)
+						}
+					}
+				}
+				return out
 			default:
 				t.Fatalf("unknown command %q", d.Cmd)
 				return ""
@@ -118,7 +160,7 @@ func scriptTopology(t *testing.T, d *datadriven.TestData) (*Topology, error) {
 	return nil, fmt.Errorf("unknown kind %q", kind)
 }
 
-func scriptSimulate(t *testing.T, d *datadriven.TestData, top *Topology) (*Result, error) {
+func scriptSimulate(t *testing.T, d *datadriven.TestData, top *Topology, channel *e2e.Config) (*Result, error) {
 	var (
 		duration  time.Duration
 		dur       string
@@ -139,7 +181,16 @@ func scriptSimulate(t *testing.T, d *datadriven.TestData, top *Topology) (*Resul
 	if detection == "notified" {
 		sc.Detection = Notified
 	}
+	sc.Channel = channel
 	for _, line := range strings.Split(strings.TrimSpace(d.Input), "\n") {
+		if ends, ok := strings.CutPrefix(strings.TrimSpace(line), "flow "); ok {
+			names := strings.Fields(ends)
+			if len(names) != 2 {
+				return nil, fmt.Errorf("flow %q: want a source and a destination", line)
+			}
+			sc.Pairs = append(sc.Pairs, [2]string{names[0], names[1]})
+			continue
+		}
 		if line = strings.TrimSpace(line); line != "" {
 			f, err := parseFault(line)
 			if err != nil {

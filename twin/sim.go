@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/overlay"
+	"github.com/x0tta6bl4/x0tta6bl4/overlay/e2e"
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
 // router is what the simulator needs from one node's routing engine: the
@@ -51,12 +53,18 @@ type output struct {
 	msgs       []outMsg
 	deliveries []delivery
 	notes      []note
+	// channel holds the end-to-end channel's events, refused the
+	// channel packets the routing engine refused (with the channel on).
+	channel []channelNote
+	refused uint64
 }
 
 func (o *output) reset() {
 	clear(o.msgs)
 	clear(o.deliveries)
-	o.msgs, o.deliveries, o.notes = o.msgs[:0], o.deliveries[:0], o.notes[:0]
+	clear(o.channel)
+	o.msgs, o.deliveries, o.notes, o.channel = o.msgs[:0], o.deliveries[:0], o.notes[:0], o.channel[:0]
+	o.refused = 0
 }
 
 type outMsg struct {
@@ -83,6 +91,13 @@ type note struct {
 	kind noteKind
 	peer int32 // -1 when the event names no node
 	ev   overlay.Event
+}
+
+// channelNote is an end-to-end channel event about node peer (-1 for a
+// node outside the mesh).
+type channelNote struct {
+	peer int32
+	ev   e2e.Event
 }
 
 type nbrRef struct {
@@ -171,13 +186,14 @@ type sim struct {
 	uf       *unionFind
 	comp     []int32 // component label of each node, -1 when down
 
-	hash     uint64
-	firstAt  int64 // first fault, -1 when none
-	detectAt int64 // first neighbor-lost note after it, -1 when none
-	connNow  float64
-	conn     []point // connectivity, one point per change
-	timeline []TimelineEntry
-	st       counters
+	hash       uint64
+	hashPrefix int   // hash only this much of DATA frames, 0 for all
+	firstAt    int64 // first fault, -1 when none
+	detectAt   int64 // first neighbor-lost note after it, -1 when none
+	connNow    float64
+	conn       []point // connectivity, one point per change
+	timeline   []TimelineEntry
+	st         counters
 }
 
 type point struct {
@@ -200,6 +216,7 @@ type counters struct {
 	misdelivered uint64
 	hops         uint64
 	delivered    uint64
+	channel      ChannelResult
 }
 
 var simEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -239,6 +256,19 @@ func newSim(top *Topology, sc Scenario, fac routerFactory) (*sim, error) {
 		}
 		if err != nil {
 			return nil, fmt.Errorf("fault %d: %w", i, err)
+		}
+	}
+	pairs := make([][2]int32, len(sc.Pairs))
+	for i, p := range sc.Pairs {
+		for k, name := range p {
+			j, err := top.Index(name)
+			if err != nil {
+				return nil, fmt.Errorf("flow %d: %w", i, err)
+			}
+			pairs[i][k] = int32(j)
+		}
+		if pairs[i][0] == pairs[i][1] {
+			return nil, fmt.Errorf("%w: flow %d from %s to itself", ErrScenario, i, p[0])
 		}
 	}
 	slices.SortStableFunc(faults, func(a, b Fault) int { return cmp.Compare(a.At, b.At) })
@@ -299,7 +329,20 @@ func newSim(top *Topology, sc Scenario, fac routerFactory) (*sim, error) {
 		}
 		n.r, n.alive, n.tickAt = r, true, -1
 	}
-	s.pickFlows(named)
+	switch {
+	case len(pairs) == 0:
+		s.pickFlows(named)
+	case s.every > 0:
+		for _, p := range pairs {
+			s.flows = append(s.flows, flow{src: p[0], dst: p[1]})
+		}
+	}
+	if sc.Channel != nil {
+		// Only the headers of DATA frames are the same in every run with
+		// one seed: the KEM encapsulation draws its own randomness, and so
+		// do the keys of the sessions it makes.
+		s.hashPrefix = protocols.DataHeaderSize + e2e.HeaderSize
+	}
 	return s, nil
 }
 
@@ -520,6 +563,9 @@ func (s *sim) traceEvent(ev *event) {
 	s.mix(uint64(ev.kind)<<56 ^ uint64(uint32(ev.node))<<24 ^ uint64(uint32(ev.peer)))
 	s.mix(uint64(len(ev.frame)))
 	b := ev.frame
+	if s.hashPrefix > 0 && len(b) > s.hashPrefix && s.fac.isData(b) {
+		b = b[:s.hashPrefix]
+	}
 	for len(b) >= 8 {
 		s.mix(binary.LittleEndian.Uint64(b))
 		b = b[8:]
@@ -581,6 +627,10 @@ func (s *sim) pump(i int32) {
 	for _, nt := range s.out.notes {
 		s.noted(i, nt)
 	}
+	for _, cn := range s.out.channel {
+		s.channelNoted(i, cn)
+	}
+	s.st.sendErrors += s.out.refused
 	s.scheduleDeadline(i)
 }
 
@@ -745,6 +795,35 @@ func (s *sim) noted(at int32, nt note) {
 	if nt.peer >= 0 && !s.nodes[nt.peer].alive && len(s.timeline) < maxTimeline {
 		s.addTimeline(at, s.fac.describe(nt))
 	}
+}
+
+// channelNoted counts an end-to-end channel event of node at and puts
+// resets and failed handshakes on the timeline.
+func (s *sim) channelNoted(at int32, cn channelNote) {
+	c := &s.st.channel
+	switch cn.ev.Kind {
+	case e2e.EventHandshake:
+		c.Handshakes++
+		if cn.ev.Rekey {
+			c.Rekeys++
+		}
+		return
+	case e2e.EventEstablished:
+		c.Established++
+		return
+	case e2e.EventRejected:
+		c.Rejected++
+		return
+	case e2e.EventReset:
+		c.Resets++
+	case e2e.EventFailed:
+		c.Failed++
+	}
+	text := "channel " + cn.ev.Kind.String()
+	if cn.peer >= 0 {
+		text += " " + s.top.Nodes[cn.peer].Name
+	}
+	s.addTimeline(at, text)
 }
 
 func (s *sim) addTimeline(at int32, text string) {

@@ -7,6 +7,9 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/overlay/e2e"
+	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 )
 
 // directRouter is a stand-in engine for testing the simulated network
@@ -411,10 +414,28 @@ func TestScenarioRejects(t *testing.T) {
 		"unknown in partition": {Duration: time.Second, Faults: []Fault{{Kind: Partition,
 			Groups: [][]string{{"node-0", "nobody"}, {"node-1"}}}}},
 		"unknown link end": {Duration: time.Second, Faults: []Fault{{Kind: LinkDown, Link: [2]string{"nobody", "node-1"}}}},
+		"pairs and counts": {Duration: time.Second, Flows: 2, Pairs: [][2]string{{"node-0", "node-1"}}},
+		"unknown flow end": {Duration: time.Second, Pairs: [][2]string{{"node-0", "nobody"}}},
+		"flow to itself":   {Duration: time.Second, Pairs: [][2]string{{"node-2", "node-2"}}},
+		"channel too long": {Duration: pqcsec.MaxRecordTTL, Channel: &e2e.Config{}},
 	} {
 		if _, err := newSim(ring, sc, &directFactory{}); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestPairs: flows given by name run between exactly those nodes, in
+// order, even when a fault names one of them.
+func TestPairs(t *testing.T) {
+	ring, _ := Ring(4)
+	s, err := newSim(ring, Scenario{Duration: time.Second, Pairs: [][2]string{{"node-0", "node-2"}, {"node-3", "node-1"}},
+		Faults: []Fault{{At: 500 * time.Millisecond, Kind: NodeDown, Node: "node-2"}}}, &directFactory{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []flow{{src: 0, dst: 2}, {src: 3, dst: 1}}; !slices.EqualFunc(s.flows, want, func(a, b flow) bool { return a.src == b.src && a.dst == b.dst }) {
+		t.Errorf("flows %+v, want %+v", s.flows, want)
 	}
 }
 

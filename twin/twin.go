@@ -76,7 +76,8 @@ func (t *Twin) SimulateNodeFailure(node string, duration time.Duration) (*Result
 }
 
 // Simulate runs one scenario on the twin's topology, every node running
-// the real routing engine. Seed, when zero in sc, is the twin's.
+// the real routing engine (and, with sc.Channel, the real end-to-end
+// channel engine over it). Seed, when zero in sc, is the twin's.
 func (t *Twin) Simulate(ctx context.Context, sc Scenario) (*Result, error) {
 	if t.Topology == nil {
 		return nil, ErrNoTopology
@@ -90,7 +91,12 @@ func (t *Twin) Simulate(ctx context.Context, sc Scenario) (*Result, error) {
 	fac := t.routers
 	if fac == nil {
 		var err error
-		if fac, err = newOverlayFactory(t.Topology, t.Routing); err != nil {
+		if sc.Channel != nil {
+			fac, err = newChannelFactory(t.Topology, t.Routing, *sc.Channel, sc.Seed)
+		} else {
+			fac, err = newOverlayFactory(t.Topology, t.Routing)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
