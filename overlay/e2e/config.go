@@ -27,9 +27,9 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// HandshakeRetries is how many times the first message is sent
 	// again before the handshake fails and its queued plaintexts are
-	// dropped, 0 to 16 (default 4: a handshake gives up after
-	// (2^(retries+1) − 1) × HandshakeTimeout, 15.5 × the timeout or
-	// 7.75 s by default, longer than a failing route discovery).
+	// dropped, 0 to 16 (default 4). A handshake gives up after
+	// (2^(retries+1) − 1) × HandshakeTimeout: 31 × 500 ms = 15.5 s by
+	// default, longer than a failing route discovery.
 	HandshakeRetries int
 	// RekeyInterval is the age at which the initiator of a session
 	// replaces it with a fresh handshake (the responder does so after

@@ -29,7 +29,10 @@
 // randomness; TestPurity reads its source and fails on imports of the
 // network, the OS, synchronisation, libp2p or the node, on wall-clock
 // calls and on goroutines. The libp2p driver (overlay/mesh) and the
-// digital twin (twin, with Scenario.Channel) drive the same engine.
+// digital twin (twin, with Scenario.Channel) drive the same engine, and
+// the scripts in testdata (TestScenarios) show it as protocol traces:
+// handshakes and their losses, a restarted peer, a collision, a denial,
+// rekeys.
 //
 // # Usage
 //

@@ -8,6 +8,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +58,9 @@ type chanNet struct {
 	byAddr map[protocols.Addr]*chanNode
 	// drop, if set, decides whether a packet is lost.
 	drop func(from, to *chanNode, env Envelope) bool
+	// trace, if set, sees every packet (and whether it was lost), every
+	// delivery and every event, in order.
+	trace func(line string)
 	// wire holds every packet sent.
 	wire [][]byte
 }
@@ -112,6 +116,14 @@ func (net *chanNet) settle() {
 				rd := nd.ch.Ready()
 				nd.got = append(nd.got, slices.Clone(rd.Deliveries)...)
 				nd.events = append(nd.events, slices.Clone(rd.Events)...)
+				if net.trace != nil {
+					for _, ev := range rd.Events {
+						net.trace(nd.name + ": " + net.names(ev.String()))
+					}
+					for _, d := range rd.Deliveries {
+						net.trace(fmt.Sprintf("%s: delivered %q from %s", nd.name, d.Payload, net.byAddr[d.From].name))
+					}
+				}
 				pkts := slices.Clone(rd.Packets)
 				nd.ch.Advance()
 				for _, p := range pkts {
@@ -124,7 +136,15 @@ func (net *chanNet) settle() {
 					if err != nil {
 						net.t.Fatalf("%s sent a malformed packet: %v", nd.name, err)
 					}
-					if net.drop != nil && net.drop(nd, to, env) {
+					lost := net.drop != nil && net.drop(nd, to, env)
+					if net.trace != nil {
+						line := fmt.Sprintf("%s -> %s %s (%d bytes)", nd.name, to.name, env.Kind, len(p.Payload))
+						if lost {
+							line += ", lost"
+						}
+						net.trace(line)
+					}
+					if lost {
 						continue
 					}
 					_ = to.ch.Step(net.now, nd.addr, bytes.Clone(p.Payload), 3)
@@ -136,6 +156,14 @@ func (net *chanNet) settle() {
 		}
 	}
 	net.t.Fatal("channels never settled")
+}
+
+// names replaces the short addresses in s with the nodes' names.
+func (net *chanNet) names(s string) string {
+	for _, nd := range net.nodes {
+		s = strings.ReplaceAll(s, nd.addr.Short(), nd.name)
+	}
+	return s
 }
 
 // run advances virtual time by d, ticking every channel at its deadlines.
