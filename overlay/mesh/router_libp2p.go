@@ -87,8 +87,8 @@ type Config struct {
 	// reset (default 10 s).
 	StaleLink time.Duration
 	// Channel tunes the end-to-end channel engine (timeouts, queues,
-	// rekeying). Its Handshake is set by the router, but for
-	// Handshake.Session.
+	// rekeying). The router fills in its Handshake from Identity,
+	// Authorize and Rand; only Handshake.Session is taken from here.
 	Channel e2e.Config
 	// Logger receives the router's logs; nil discards them.
 	Logger *slog.Logger
