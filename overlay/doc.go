@@ -1,6 +1,6 @@
 // Package overlay is the mesh itself: the routing engine that carries DATA
-// between nodes over paths of neighbor links, and each node's view of the
-// mesh. Its subpackages hold the rest: overlay/e2e the end-to-end
+// between nodes over paths of neighbor links, each node's view of the
+// mesh and the rules of the telemetry topic that feeds it. Its subpackages hold the rest: overlay/e2e the end-to-end
 // post-quantum channel engine whose messages DATA carries, overlay/mesh
 // the libp2p driver that runs both engines over streams to neighbors,
 // overlay/overlaytest a simulated network of engines for tests.
