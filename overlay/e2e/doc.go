@@ -58,8 +58,9 @@
 //
 //  1. Pass every plaintext for another node to Send, with the
 //     destination's mesh address and the peer ID that owns it (the
-//     handshake authenticates that peer; an empty ID will do once a
-//     session is up). SendBuffer takes a buffer with Headroom and
+//     handshake authenticates that peer; an ID that does not own the
+//     address is refused with ErrAddrMismatch, and an empty one will do
+//     once a session is up). SendBuffer takes a buffer with Headroom and
 //     Tailroom around the plaintext and seals it in place. A nil error
 //     means the engine took the plaintext: it is in Ready at once, or
 //     queued while a handshake runs; EventFailed reports the ones

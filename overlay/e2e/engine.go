@@ -146,8 +146,8 @@ func (e *Engine) Config() Config { return e.cfg }
 
 // Send seals plaintext for dst, or queues it and starts a handshake if
 // there is no session yet. id is the peer ID that owns dst, which the
-// handshake authenticates; it may be empty while a session is up or the
-// engine has learned it before. Send copies plaintext. A nil error means
+// handshake authenticates (ErrAddrMismatch if it does not own dst); it
+// may be empty while a session is up or once the engine has learned it. Send copies plaintext. A nil error means
 // the engine took it: a packet is in Ready, or it is queued until the
 // session is up (an EventFailed reports it dropped if that never
 // happens).
@@ -186,7 +186,10 @@ func (e *Engine) send(now time.Time, dst protocols.Addr, id pqcsec.PeerID, plain
 	if err != nil {
 		return err
 	}
-	if id != "" {
+	if id != "" && id != p.id {
+		if a := protocols.AddrFromPeerID([]byte(id)); a != dst {
+			return fmt.Errorf("%w: %s is %s, not %s", ErrAddrMismatch, id, a.Short(), dst.Short())
+		}
 		p.id = id
 	}
 	p.active = now
