@@ -16,6 +16,7 @@ func TestImports(t *testing.T) {
 		"github.com/spiffe/go-spiffe/v2/spiffeid":        true,
 		"github.com/libp2p/go-libp2p/core/crypto":        true,
 		"github.com/libp2p/go-libp2p/core/peer":          true,
+		"golang.org/x/sys/cpu":                           true,
 	}
 	forbiddenStd := map[string]bool{"net": true, "net/http": true, "log": true, "math/rand": true, "math/rand/v2": true}
 	checked := 0

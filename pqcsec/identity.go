@@ -143,7 +143,7 @@ func ed25519Key(key crypto.PrivKey) (ed25519.PrivateKey, error) {
 }
 
 func newIdentity(ed ed25519.PrivateKey, dsaSeed, kemSeed [32]byte, version uint64) (*Identity, error) {
-	dsaPub, dsa := mldsa65.NewKeyFromSeed(&dsaSeed)
+	dsaPub, dsa := dsaKeyFromSeed(&dsaSeed)
 	id := &Identity{ed: ed, dsa: dsa, dsaPub: dsaPub, dsaSeed: dsaSeed, version: version}
 	if err := id.setKEM(kemSeed); err != nil {
 		return nil, err
@@ -210,7 +210,7 @@ func (id *Identity) sign(domain string, msg []byte) []byte {
 	sig[0] = SuiteHybrid
 	copy(sig[1:], ed25519.Sign(id.ed, m))
 	// Deterministic ML-DSA (FIPS 204): randomness is never drawn implicitly.
-	if err := mldsa65.SignTo(id.dsa, m, nil, false, sig[1+ed25519.SignatureSize:]); err != nil {
+	if err := dsaSign(id.dsa, m, sig[1+ed25519.SignatureSize:]); err != nil {
 		panic("pqcsec: ml-dsa sign: " + err.Error()) // only fails for a context over 255 bytes
 	}
 	return sig

@@ -100,8 +100,7 @@ func parsePublicKeys(b []byte, owned bool) (*PublicKeys, error) {
 	if !mlkemKeyReduced(kemb[:mlkem.EncapsulationKeySize768]) {
 		return nil, malformed("public keys: kem key: ml-kem-768 coefficient not below q")
 	}
-	dsa := new(mldsa65.PublicKey)
-	dsa.Unpack((*[mldsa65.PublicKeySize]byte)(dsab))
+	dsa := dsaUnpack((*[mldsa65.PublicKeySize]byte)(dsab))
 	kem := sync.OnceValues(func() (hpke.PublicKey, error) {
 		k, err := xwing.NewPublicKey(kemb)
 		if err != nil {
@@ -228,7 +227,7 @@ func verify(pub *PublicKeys, domain string, msg, sig []byte) error {
 	}
 	m := signedMessage(domain, msg)
 	edOK := ed25519.Verify(pub.ed, m, sig[1:1+ed25519.SignatureSize])
-	dsaOK := mldsa65.Verify(pub.dsa, m, nil, sig[1+ed25519.SignatureSize:])
+	dsaOK := dsaVerify(pub.dsa, m, sig[1+ed25519.SignatureSize:])
 	switch {
 	case !edOK && !dsaOK:
 		return fmt.Errorf("%w: both halves", ErrBadSignature)
