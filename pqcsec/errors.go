@@ -40,6 +40,11 @@ var (
 	// ErrNoRecord: the identity has not issued a record yet, so it cannot
 	// take part in a handshake or rotate.
 	ErrNoRecord = errors.New("pqcsec: no identity record issued")
+	// ErrSPIFFEIDTooLong: a node's SPIFFE ID
+	// (spiffe://<trust domain>/node/<peer ID>) would be longer than the
+	// MaxSPIFFEIDSize bytes a record can carry; the trust domain is too
+	// long.
+	ErrSPIFFEIDTooLong = errors.New("pqcsec: spiffe id too long")
 	// ErrKeyMismatch: the key file in the repo dir belongs to another libp2p
 	// identity, or the libp2p key is not Ed25519.
 	ErrKeyMismatch = errors.New("pqcsec: key mismatch")

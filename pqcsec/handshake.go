@@ -144,7 +144,16 @@ func (h *Initiator) ID() [HandshakeIDSize]byte { return h.id }
 // Step processes the responder's reply and returns the finish message to
 // send; Session is then ready. Feeding the same reply again returns the same
 // finish message (for retransmission).
+//
+// Checks, in order: a message that is not a reply (type 0x02) is
+// ErrMalformed; after the session exists, anything but the same reply is
+// ErrUnexpected; a reply of the wrong length is ErrMalformed, one for
+// another handshake ID ErrUnexpected; then the reply's contents
+// (docs/security.md, §6).
 func (h *Initiator) Step(reply []byte, now time.Time) ([]byte, error) {
+	if len(reply) == 0 || reply[0] != MsgReply {
+		return nil, malformed("message type %s is not a reply", msgType(reply))
+	}
 	if h.session != nil {
 		if bytes.Equal(reply, h.reply) {
 			return bytes.Clone(h.finish), nil
@@ -211,7 +220,8 @@ func (h *Initiator) Session() *Session { return h.session }
 // handshake. It is a pure state machine, not safe for concurrent use; a
 // message that fails any check leaves the state unchanged.
 type Responder struct {
-	cfg HandshakeConfig
+	cfg  HandshakeConfig
+	from peer.ID // the initiator the transport names, or "" (NewResponder)
 
 	init, reply []byte // nil until the first message was accepted
 	id          [HandshakeIDSize]byte
@@ -223,7 +233,10 @@ type Responder struct {
 	session *Session
 }
 
-// NewResponder returns a responder waiting for a first message.
+// NewResponder returns a responder waiting for a first message, for a
+// transport that cannot say which peer the messages come from. It checks
+// the initiator's record against nothing but itself; NewResponderFrom
+// binds it to the transport's peer.
 func NewResponder(cfg HandshakeConfig) (*Responder, error) {
 	cfg, err := cfg.check()
 	if err != nil {
@@ -232,13 +245,37 @@ func NewResponder(cfg HandshakeConfig) (*Responder, error) {
 	return &Responder{cfg: cfg}, nil
 }
 
+// NewResponderFrom returns a responder for a handshake the transport says
+// comes from peer from (a libp2p stream's remote peer, or the owner of a
+// mesh source address). The initiator's record must name from: a finish
+// from anyone else is ErrPeerMismatch, checked before Authorize and with
+// no change of state, as the initiator checks the dialled peer in the
+// reply (docs/security.md, §6).
+func NewResponderFrom(cfg HandshakeConfig, from peer.ID) (*Responder, error) {
+	if err := from.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: responder for %q: %v", ErrPeerMismatch, from, err)
+	}
+	h, err := NewResponder(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h.from = from
+	return h, nil
+}
+
 // Step processes the next message from the initiator. For the first message
 // it returns the reply to send; for the finish message it returns nil and
 // Session is ready. Repeating an already accepted message returns what it
 // returned the first time.
+//
+// Checks, in order: a message that is neither an init (0x01) nor a finish
+// (0x03) is ErrMalformed; one the state does not expect (a second,
+// different init; a finish before the init; a different finish after the
+// session) is ErrUnexpected; then its layout (ErrMalformed), its
+// handshake ID (ErrUnexpected) and its contents (docs/security.md, §6).
 func (h *Responder) Step(msg []byte, now time.Time) ([]byte, error) {
-	if len(msg) == 0 {
-		return nil, malformed("empty handshake message")
+	if len(msg) == 0 || msg[0] != MsgInit && msg[0] != MsgFinish {
+		return nil, malformed("message type %s is not an init or a finish", msgType(msg))
 	}
 	switch {
 	case h.init == nil && msg[0] == MsgInit:
@@ -249,8 +286,6 @@ func (h *Responder) Step(msg []byte, now time.Time) ([]byte, error) {
 		return nil, h.onFinish(msg, now)
 	case h.session != nil && bytes.Equal(msg, h.finish):
 		return nil, nil
-	case msg[0] != MsgInit && msg[0] != MsgFinish:
-		return nil, malformed("message type %#x is not a handshake message for a responder", msg[0])
 	}
 	return nil, fmt.Errorf("%w: message type %#x", ErrUnexpected, msg[0])
 }
@@ -308,6 +343,9 @@ func (h *Responder) onFinish(msg []byte, now time.Time) error {
 	if peerRec.PeerID() == h.own.PeerID() {
 		return fmt.Errorf("%w: initiator claims to be this node", ErrPeerMismatch)
 	}
+	if h.from != "" && peerRec.PeerID() != h.from {
+		return fmt.Errorf("%w: initiator is %s, the transport says %s", ErrPeerMismatch, peerRec.PeerID(), h.from)
+	}
 	if h.cfg.Authorize != nil {
 		if err := h.cfg.Authorize(peerRec, now); err != nil {
 			return err
@@ -324,6 +362,14 @@ func (h *Responder) onFinish(msg []byte, now time.Time) error {
 // Session is the established session, or nil before the finish message was
 // accepted.
 func (h *Responder) Session() *Session { return h.session }
+
+// msgType names a message's type byte for error text.
+func msgType(msg []byte) string {
+	if len(msg) == 0 {
+		return "(empty)"
+	}
+	return fmt.Sprintf("%#02x", msg[0])
+}
 
 // HandshakeID returns the handshake ID of a handshake message (bytes 1..8 of
 // every MsgInit, MsgReply and MsgFinish), so a transport can route it to the
@@ -347,6 +393,9 @@ func decodeInit(msg []byte) (id [HandshakeIDSize]byte, ek hpke.PublicKey, err er
 		return id, nil, malformed("init: length %d, want %d", len(msg), InitSize)
 	}
 	copy(id[:], msg[1:])
+	if err := checkKEMKey(msg[1+HandshakeIDSize+1:]); err != nil {
+		return id, nil, fmt.Errorf("init: ephemeral key: %w", err)
+	}
 	ek, err = xwing.NewPublicKey(msg[1+HandshakeIDSize+1:])
 	if err != nil {
 		return id, nil, malformed("init: ephemeral key: %v", err)
@@ -433,7 +482,7 @@ func openAuth(m authMsg, key, confirmKey []byte, h [32]byte, domain string, now 
 	if err != nil {
 		return nil, fmt.Errorf("peer record: %w", err)
 	}
-	if err := rec.CheckFresh(now); err != nil {
+	if err := rec.checkValid(now, MaxRecordTTL); err != nil {
 		return nil, fmt.Errorf("peer record: %w", err)
 	}
 	hs := mixHash(h, recBytes)

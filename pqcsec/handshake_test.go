@@ -468,3 +468,184 @@ func TestWireSizes(t *testing.T) {
 		}
 	}
 }
+
+// withExpiry replaces id's current record by one that expires at exp,
+// signed by id (IssueRecord refuses a lifetime over MaxRecordTTL; a
+// modified or malicious peer need not).
+func withExpiry(id *Identity, exp time.Time) {
+	r := *id.Record()
+	r.expiry = exp
+	r.raw = signRaw(id, &r)
+	id.mu.Lock()
+	id.record = &r
+	id.mu.Unlock()
+}
+
+// A handshake refuses a peer record that expires more than MaxRecordTTL
+// (plus MaxClockSkew) ahead, as the DHT validator does: a record valid for
+// a year would otherwise outlive any rotation (issue 19). Both directions;
+// the longest accepted lifetime passes.
+func TestHandshakeBoundsRecordLifetime(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		far                  int // 1: the initiator's record, 2: the responder's
+		exp                  time.Time
+		wantReply, wantFinal error
+	}{
+		{"responder's a year out", 2, t0.AddDate(1, 0, 0), ErrNotYetValid, nil},
+		{"initiator's a year out", 1, t0.AddDate(1, 0, 0), nil, ErrNotYetValid},
+		{"responder's at the limit", 2, t0.Add(MaxRecordTTL + MaxClockSkew), nil, nil},
+		{"initiator's at the limit", 1, t0.Add(MaxRecordTTL + MaxClockSkew), nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := testIdentity(t, 1), testIdentity(t, 2)
+			withExpiry([]*Identity{a, b}[tc.far-1], tc.exp)
+			i, init, err := NewInitiator(HandshakeConfig{Identity: a, Rand: testRand(3)}, b.PeerID(), t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, _ := NewResponder(HandshakeConfig{Identity: b, Rand: testRand(4)})
+			reply, err := r.Step(init, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fin, err := i.Step(reply, t0)
+			if !errors.Is(err, tc.wantReply) || tc.wantReply == nil && err != nil {
+				t.Fatalf("initiator: %v, want %v", err, tc.wantReply)
+			}
+			if err != nil {
+				return
+			}
+			if _, err := r.Step(fin, t0); !errors.Is(err, tc.wantFinal) || tc.wantFinal == nil && err != nil {
+				t.Fatalf("responder: %v, want %v", err, tc.wantFinal)
+			}
+		})
+	}
+}
+
+// NewResponderFrom binds the initiator's record to the peer the transport
+// names: a finish from another identity is ErrPeerMismatch before the
+// policy is asked, and changes nothing.
+func TestResponderFromBindsInitiator(t *testing.T) {
+	a, b, c := testIdentity(t, 1), testIdentity(t, 2), testIdentity(t, 3)
+	for _, tc := range []struct {
+		name string
+		from *Identity
+		want error
+	}{
+		{"the initiator", a, nil},
+		{"another peer", c, ErrPeerMismatch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			asked := false
+			auth := func(*Record, time.Time) error { asked = true; return nil }
+			i, init, err := NewInitiator(HandshakeConfig{Identity: a, Rand: testRand(3)}, b.PeerID(), t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := NewResponderFrom(HandshakeConfig{Identity: b, Rand: testRand(4), Authorize: auth}, tc.from.PeerID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			reply, err := r.Step(init, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fin, err := i.Step(reply, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = r.Step(fin, t0)
+			if !errors.Is(err, tc.want) || tc.want == nil && err != nil {
+				t.Fatalf("finish: %v, want %v", err, tc.want)
+			}
+			if tc.want == nil {
+				if r.Session() == nil || r.Session().Peer().PeerID() != a.PeerID() || !asked {
+					t.Fatal("bound to the right peer, but no session with it")
+				}
+				return
+			}
+			if r.Session() != nil || asked {
+				t.Fatalf("mismatched finish: session %v, policy asked %v", r.Session() != nil, asked)
+			}
+		})
+	}
+	if _, err := NewResponderFrom(HandshakeConfig{Identity: b, Rand: testRand(4)}, ""); !errors.Is(err, ErrPeerMismatch) {
+		t.Errorf("empty peer: %v, want ErrPeerMismatch", err)
+	}
+}
+
+// Which error each side returns for a message of the wrong kind, state,
+// length or handshake: a type the side never accepts and a wrong length
+// are ErrMalformed, a message the state does not expect or of another
+// handshake is ErrUnexpected (docs/security.md §6, issue 19's third
+// point). Every refusal leaves the handshake able to finish.
+func TestHandshakeErrorKinds(t *testing.T) {
+	a, b := testIdentity(t, 1), testIdentity(t, 2)
+	other := runHandshake(t, a, b, t0) // messages of another handshake
+	fresh := func(t *testing.T) (*Initiator, []byte, *Responder) {
+		i, init, err := NewInitiator(HandshakeConfig{Identity: a, Rand: testRand(13)}, b.PeerID(), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := NewResponder(HandshakeConfig{Identity: b, Rand: testRand(14)})
+		return i, init, r
+	}
+	i, init, r := fresh(t)
+	check := func(t *testing.T, who string, err, want error) {
+		t.Helper()
+		if !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", who, err, want)
+		}
+	}
+	// Responder before the init.
+	_, err := r.Step(nil, t0)
+	check(t, "responder, empty", err, ErrMalformed)
+	_, err = r.Step(other.reply, t0)
+	check(t, "responder, a reply", err, ErrMalformed)
+	_, err = r.Step([]byte{MsgData, 0, 0}, t0)
+	check(t, "responder, a data frame", err, ErrMalformed)
+	_, err = r.Step(other.finish, t0)
+	check(t, "responder, a finish before any init", err, ErrUnexpected)
+	_, err = r.Step(init[:len(init)-1], t0)
+	check(t, "responder, a short init", err, ErrMalformed)
+	reply, err := r.Step(init, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Responder waiting for the finish.
+	_, err = r.Step(other.init, t0)
+	check(t, "responder, a second, different init", err, ErrUnexpected)
+	_, err = r.Step(other.finish, t0)
+	check(t, "responder, the finish of another handshake", err, ErrUnexpected)
+	_, err = r.Step(other.finish[:authPrefixSize], t0)
+	check(t, "responder, a short finish", err, ErrMalformed)
+
+	// Initiator waiting for the reply.
+	_, err = i.Step(nil, t0)
+	check(t, "initiator, empty", err, ErrMalformed)
+	_, err = i.Step(init, t0)
+	check(t, "initiator, an init", err, ErrMalformed)
+	_, err = i.Step(other.finish, t0)
+	check(t, "initiator, a finish", err, ErrMalformed)
+	_, err = i.Step(reply[:authPrefixSize], t0)
+	check(t, "initiator, a short reply", err, ErrMalformed)
+	_, err = i.Step(other.reply, t0)
+	check(t, "initiator, the reply of another handshake", err, ErrUnexpected)
+	fin, err := i.Step(reply, t0)
+	if err != nil {
+		t.Fatalf("the genuine reply after the refusals: %v", err)
+	}
+	// Both done.
+	if _, err := r.Step(fin, t0); err != nil {
+		t.Fatalf("the genuine finish after the refusals: %v", err)
+	}
+	_, err = i.Step(other.reply, t0)
+	check(t, "initiator done, another reply", err, ErrUnexpected)
+	_, err = i.Step(other.finish, t0)
+	check(t, "initiator done, a finish", err, ErrMalformed)
+	_, err = r.Step(other.finish, t0)
+	check(t, "responder done, another finish", err, ErrUnexpected)
+	_, err = r.Step(other.reply, t0)
+	check(t, "responder done, a reply", err, ErrMalformed)
+}

@@ -71,10 +71,25 @@ func (r *Record) Bytes() []byte { return bytes.Clone(r.raw) }
 // Len is the size of the signed encoding.
 func (r *Record) Len() int { return len(r.raw) }
 
-// CheckFresh returns ErrExpired if the record is expired at now.
+// CheckFresh returns ErrExpired if the record is expired at now: a record
+// is valid while now is before its expiry, and expired from that instant.
 func (r *Record) CheckFresh(now time.Time) error {
 	if !now.Before(r.expiry) {
 		return fmt.Errorf("%w: record of %s expired at %s", ErrExpired, r.PeerID(), r.expiry)
+	}
+	return nil
+}
+
+// checkValid is what every use of a record requires at now: unexpired
+// (CheckFresh), and expiring at most maxTTL + MaxClockSkew after now
+// (ErrNotYetValid otherwise), so that no record outlives a rotation by
+// more than maxTTL whatever expiry its signer wrote.
+func (r *Record) checkValid(now time.Time, maxTTL time.Duration) error {
+	if err := r.CheckFresh(now); err != nil {
+		return err
+	}
+	if r.expiry.Sub(now) > maxTTL+MaxClockSkew {
+		return fmt.Errorf("%w: record of %s expires %s, more than %s ahead", ErrNotYetValid, r.PeerID(), r.expiry, maxTTL)
 	}
 	return nil
 }
@@ -192,7 +207,11 @@ func parseRecord(b []byte, owned bool) (*Record, error) {
 	return r, nil
 }
 
-// NodeID is the SPIFFE ID of a node: spiffe://<td>/node/<peer ID>.
+// NodeID is the SPIFFE ID of a node: spiffe://<td>/node/<peer ID>, the
+// peer ID in its canonical text form (peer.ID.String(), base58btc). An ID
+// longer than MaxSPIFFEIDSize bytes, which no record can carry, is
+// ErrSPIFFEIDTooLong: with an Ed25519 peer ID (52 characters) the trust
+// domain may have at most 188 bytes.
 func NodeID(td spiffeid.TrustDomain, p peer.ID) (spiffeid.ID, error) {
 	if td.IsZero() {
 		return spiffeid.ID{}, errors.New("pqcsec: empty trust domain")
@@ -201,11 +220,15 @@ func NodeID(td spiffeid.TrustDomain, p peer.ID) (spiffeid.ID, error) {
 	if err != nil {
 		return spiffeid.ID{}, fmt.Errorf("pqcsec: spiffe id: %w", err)
 	}
+	if n := len(id.String()); n > MaxSPIFFEIDSize {
+		return spiffeid.ID{}, fmt.Errorf("%w: %d bytes (trust domain of %d), at most %d", ErrSPIFFEIDTooLong, n, len(td.Name()), MaxSPIFFEIDSize)
+	}
 	return id, nil
 }
 
-// PeerFromSPIFFE returns the peer ID named by a node SPIFFE ID
-// (path /node/<peer ID>).
+// PeerFromSPIFFE returns the peer ID named by a node SPIFFE ID (path
+// /node/<peer ID>). The peer ID must be in its canonical text form, as
+// NodeID writes it (ErrMalformed otherwise): each node has one SPIFFE ID.
 func PeerFromSPIFFE(id spiffeid.ID) (peer.ID, error) {
 	rest, ok := strings.CutPrefix(id.Path(), "/node/")
 	if !ok || strings.Contains(rest, "/") {
@@ -214,6 +237,9 @@ func PeerFromSPIFFE(id spiffeid.ID) (peer.ID, error) {
 	p, err := peer.Decode(rest)
 	if err != nil {
 		return "", malformed("spiffe id %q: %v", id, err)
+	}
+	if p.String() != rest {
+		return "", malformed("spiffe id %q: peer ID not in its canonical form %s", id, p)
 	}
 	return p, nil
 }
@@ -255,15 +281,12 @@ func (v RecordValidator) validate(key string, value []byte, now time.Time) (*Rec
 	if r.PeerID() != p {
 		return nil, fmt.Errorf("%w: record of %s under key of %s", ErrPeerMismatch, r.PeerID(), p)
 	}
-	if err := r.CheckFresh(now); err != nil {
-		return nil, err
-	}
 	maxTTL := v.MaxTTL
 	if maxTTL <= 0 {
 		maxTTL = MaxRecordTTL
 	}
-	if r.expiry.Sub(now) > maxTTL+MaxClockSkew {
-		return nil, fmt.Errorf("%w: record expiry %s more than %s ahead", ErrNotYetValid, r.expiry, maxTTL)
+	if err := r.checkValid(now, maxTTL); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

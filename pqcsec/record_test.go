@@ -3,9 +3,11 @@ package pqcsec
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
@@ -275,5 +277,98 @@ func TestMemo(t *testing.T) {
 	m.put([32]byte{9}, 9)
 	if _, ok := m.get([32]byte{9}); ok {
 		t.Error("a memo turned off remembered")
+	}
+}
+
+// A trust domain of 189 to 253 bytes makes a SPIFFE ID longer than a
+// record can carry. IssueRecord used to write its length byte modulo 256
+// and sign a record ParseRecord refuses (issue 19); it now refuses with
+// ErrSPIFFEIDTooLong and consumes no version. 188 bytes is the longest
+// trust domain that fits with an Ed25519 peer ID.
+func TestIssueRecordTrustDomainLength(t *testing.T) {
+	id, err := NewIdentity(testKey(t, 1), testRand(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := func(n int) spiffeid.TrustDomain {
+		t.Helper()
+		name := strings.Repeat("a", n-5) + ".test"
+		d, err := spiffeid.TrustDomainFromString(name)
+		if err != nil {
+			t.Fatalf("%d-byte trust domain: %v", n, err)
+		}
+		return d
+	}
+	r, err := id.IssueRecord(RecordOptions{TrustDomain: td(188)}, t0)
+	if err != nil {
+		t.Fatalf("188-byte trust domain: %v", err)
+	}
+	if len(r.SPIFFEID().String()) != MaxSPIFFEIDSize {
+		t.Errorf("SPIFFE ID of %d bytes, want exactly %d", len(r.SPIFFEID().String()), MaxSPIFFEIDSize)
+	}
+	if _, err := ParseRecord(r.Bytes()); err != nil {
+		t.Fatalf("the record issued for a 188-byte trust domain does not parse: %v", err)
+	}
+	for _, n := range []int{189, 200, 253} {
+		if _, err := id.IssueRecord(RecordOptions{TrustDomain: td(n)}, t0); !errors.Is(err, ErrSPIFFEIDTooLong) {
+			t.Errorf("%d-byte trust domain: %v, want ErrSPIFFEIDTooLong", n, err)
+		}
+		if _, err := NodeID(td(n), id.PeerID()); !errors.Is(err, ErrSPIFFEIDTooLong) {
+			t.Errorf("NodeID, %d-byte trust domain: %v", n, err)
+		}
+	}
+	if id.Version() != 1 {
+		t.Errorf("version %d after one record and three refusals, want 1", id.Version())
+	}
+}
+
+// A record is valid while now is before its expiry and expired at that
+// instant; the validator and the handshake accept an expiry at most
+// MaxRecordTTL + MaxClockSkew ahead, that instant included.
+func TestRecordValidityEdges(t *testing.T) {
+	a := testIdentity(t, 1)
+	rec := a.Record()
+	exp := rec.Expiry()
+	if err := rec.CheckFresh(exp.Add(-time.Nanosecond)); err != nil {
+		t.Errorf("a nanosecond before expiry: %v", err)
+	}
+	if err := rec.CheckFresh(exp); !errors.Is(err, ErrExpired) {
+		t.Errorf("at the instant of expiry: %v, want ErrExpired", err)
+	}
+	earliest := exp.Add(-MaxRecordTTL - MaxClockSkew) // the earliest now the record is accepted at
+	for _, tc := range []struct {
+		now  time.Time
+		want error
+	}{
+		{earliest, nil},
+		{earliest.Add(-time.Nanosecond), ErrNotYetValid},
+		{exp.Add(-time.Nanosecond), nil},
+		{exp, ErrExpired},
+	} {
+		v := RecordValidator{Now: func() time.Time { return tc.now }}
+		if err := v.Validate(RecordKey(a.PeerID()), rec.Bytes()); !errors.Is(err, tc.want) || tc.want == nil && err != nil {
+			t.Errorf("validator at expiry%+v: %v, want %v", tc.now.Sub(exp), err, tc.want)
+		}
+		if err := rec.checkValid(tc.now, MaxRecordTTL); !errors.Is(err, tc.want) || tc.want == nil && err != nil {
+			t.Errorf("handshake check at expiry%+v: %v, want %v", tc.now.Sub(exp), err, tc.want)
+		}
+	}
+}
+
+// The peer ID in a node SPIFFE ID must be in its canonical text form: the
+// same peer written as a CID is refused, in a record too.
+func TestSPIFFEIDCanonicalPeerID(t *testing.T) {
+	a := testIdentity(t, 1)
+	asCID := spiffeid.RequireFromSegments(testTD, "node", peer.ToCid(a.PeerID()).String())
+	if p, err := peer.Decode(peer.ToCid(a.PeerID()).String()); err != nil || p != a.PeerID() {
+		t.Fatalf("the CID form does not decode to the peer: %v", err)
+	}
+	if _, err := PeerFromSPIFFE(asCID); !errors.Is(err, ErrMalformed) {
+		t.Errorf("CID form: %v, want ErrMalformed", err)
+	}
+	r := *a.Record()
+	r.spiffeID = asCID
+	if _, err := ParseRecord(signRaw(a, &r)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("record with the CID form: %v, want ErrMalformed", err)
 	}
 }

@@ -71,8 +71,10 @@ type PublicKeys struct {
 // (PublicKeysSize bytes). A suite byte other than SuiteHybrid is ErrDowngrade.
 //
 // The KEM key is checked here (every ML-KEM-768 coefficient below q, as
-// FIPS 203 requires of encapsulation keys) but expanded only when something
-// is first encapsulated to it: most parsed key sets only verify signatures.
+// FIPS 203 requires of encapsulation keys; the X25519 key canonical and
+// not of small order), a bad one is ErrMalformed; it is expanded only when
+// something is first encapsulated to it: most parsed key sets only verify
+// signatures.
 func ParsePublicKeys(b []byte) (*PublicKeys, error) {
 	return parsePublicKeys(b, false)
 }
@@ -97,8 +99,8 @@ func parsePublicKeys(b []byte, owned bool) (*PublicKeys, error) {
 	edb := raw[1 : 1+ed25519.PublicKeySize]
 	dsab := raw[1+ed25519.PublicKeySize : 1+ed25519.PublicKeySize+mldsa65.PublicKeySize]
 	kemb := raw[1+ed25519.PublicKeySize+mldsa65.PublicKeySize:]
-	if !mlkemKeyReduced(kemb[:mlkem.EncapsulationKeySize768]) {
-		return nil, malformed("public keys: kem key: ml-kem-768 coefficient not below q")
+	if err := checkKEMKey(kemb); err != nil {
+		return nil, fmt.Errorf("public keys: %w", err)
 	}
 	dsa := dsaUnpack((*[mldsa65.PublicKeySize]byte)(dsab))
 	kem := sync.OnceValues(func() (hpke.PublicKey, error) {
@@ -113,22 +115,6 @@ func parsePublicKeys(b []byte, owned bool) (*PublicKeys, error) {
 		keysMemo.put(h, k)
 	}
 	return k, err
-}
-
-// mlkemKeyReduced reports whether every 12-bit coefficient of an ML-KEM-768
-// encapsulation key's vector (its first 1152 bytes; the last 32 are a seed)
-// is below q = 3329.
-func mlkemKeyReduced(ek []byte) bool {
-	const q = 3329
-	v := ek[:len(ek)-32]
-	for i := 0; i+3 <= len(v); i += 3 {
-		a := uint16(v[i]) | uint16(v[i+1]&0x0f)<<8
-		b := uint16(v[i+1]>>4) | uint16(v[i+2])<<4
-		if a >= q || b >= q {
-			return false
-		}
-	}
-	return true
 }
 
 // kemKey is the parsed X-Wing encapsulation key.
