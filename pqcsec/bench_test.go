@@ -53,8 +53,8 @@ var benchSizes = []struct {
 // the handshake figures quote: without it the same two identities would
 // be parsed and verified once, then remembered.
 func withoutMemos(tb testing.TB) {
-	k, r := keysMemo.resize(0), recordMemo.resize(0)
-	tb.Cleanup(func() { keysMemo.resize(k); recordMemo.resize(r) })
+	k, r, v := keysMemo.resize(0), recordMemo.resize(0), svidMemo.resize(0)
+	tb.Cleanup(func() { keysMemo.resize(k); recordMemo.resize(r); svidMemo.resize(v) })
 }
 
 func BenchmarkHandshake(b *testing.B) {

@@ -12,11 +12,13 @@ import (
 // package of this module.
 func TestImports(t *testing.T) {
 	allowed := map[string]bool{
-		"github.com/cloudflare/circl/sign/mldsa/mldsa65": true,
-		"github.com/spiffe/go-spiffe/v2/spiffeid":        true,
-		"github.com/libp2p/go-libp2p/core/crypto":        true,
-		"github.com/libp2p/go-libp2p/core/peer":          true,
-		"golang.org/x/sys/cpu":                           true,
+		"github.com/cloudflare/circl/sign/mldsa/mldsa65":   true,
+		"github.com/spiffe/go-spiffe/v2/spiffeid":          true,
+		"github.com/spiffe/go-spiffe/v2/svid/x509svid":     true,
+		"github.com/spiffe/go-spiffe/v2/bundle/x509bundle": true,
+		"github.com/libp2p/go-libp2p/core/crypto":          true,
+		"github.com/libp2p/go-libp2p/core/peer":            true,
+		"golang.org/x/sys/cpu":                             true,
 	}
 	forbiddenStd := map[string]bool{"net": true, "net/http": true, "log": true, "math/rand": true, "math/rand/v2": true}
 	checked := 0

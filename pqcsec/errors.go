@@ -40,6 +40,15 @@ var (
 	// ErrNoRecord: the identity has not issued a record yet, so it cannot
 	// take part in a handshake or rotate.
 	ErrNoRecord = errors.New("pqcsec: no identity record issued")
+	// ErrNoSVID: a record carries no X.509-SVID binding, so it has no
+	// verified SPIFFE ID.
+	ErrNoSVID = errors.New("pqcsec: no svid binding")
+	// ErrBadSVID: a record's X.509-SVID binding does not verify: the chain
+	// fails against the trust bundle (or there is none for its trust
+	// domain), the SVID is expired, in another trust domain than the
+	// record claims, not an SVID leaf, or its key did not sign this
+	// record's peer and keys.
+	ErrBadSVID = errors.New("pqcsec: svid binding does not verify")
 	// ErrSPIFFEIDTooLong: a node's SPIFFE ID
 	// (spiffe://<trust domain>/node/<peer ID>) would be longer than the
 	// MaxSPIFFEIDSize bytes a record can carry; the trust domain is too

@@ -2,8 +2,12 @@ package pqcsec
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"testing"
+
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 )
 
 // Fuzz targets for every decoder of bytes that come from a peer. Each checks
@@ -61,24 +65,47 @@ func FuzzVerify(f *testing.F) {
 	})
 }
 
+// fuzzSVID is an X.509-SVID whose certificates and binding signatures are
+// the same in every process (Ed25519 keys from fixed seeds), and the
+// bundle that verifies it.
+func fuzzSVID(tb testing.TB) (*x509svid.SVID, *x509bundle.Bundle) {
+	ca := newTestCAKey(tb, testTD, ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32)))
+	return ca.svid(tb, "/workload/fuzz", leafOpts{key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, 32))}), ca.bundle()
+}
+
 func FuzzParseRecord(f *testing.F) {
 	id := testIdentity(f, 1)
 	withClaim := id.Record().Bytes()
 	bare, _ := id.IssueRecord(RecordOptions{TrustDomain: testTD}, t0)
+	svid, bundle := fuzzSVID(f)
+	withSVID, err := id.IssueRecord(RecordOptions{SVID: svid}, t0)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Add(withClaim)
 	f.Add(bare.Bytes())
+	f.Add(withSVID.Bytes())
 	f.Add(withClaim[:len(withClaim)-SignatureSize])
 	f.Add([]byte{recordFormat})
+	f.Add([]byte{recordFormatSVID})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := ParseRecord(b)
 		if err != nil {
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrDowngrade) &&
+				!errors.Is(err, ErrBadSignature) && !errors.Is(err, ErrPeerMismatch) {
+				t.Fatalf("untyped error %v", err)
+			}
 			return
 		}
 		if !bytes.Equal(r.Bytes(), b) || !bytes.Equal(r.appendBody(nil), b[:len(b)-SignatureSize]) {
 			t.Fatal("accepted record re-encodes differently")
 		}
-		if !bytes.Equal(b, withClaim) && !bytes.Equal(b, bare.Bytes()) {
+		if !bytes.Equal(b, withClaim) && !bytes.Equal(b, bare.Bytes()) && !bytes.Equal(b, withSVID.Bytes()) {
 			t.Fatal("a record the identity never signed was accepted")
+		}
+		vid, err := r.VerifySVID(bundle, t0)
+		if r.HasSVID() && (err != nil || vid != svid.ID) || !r.HasSVID() && !errors.Is(err, ErrNoSVID) {
+			t.Fatalf("svid: %q, %v", vid, err)
 		}
 	})
 }
@@ -90,7 +117,14 @@ func FuzzDecodeRecordFields(f *testing.F) {
 	f.Add(id.Record().Bytes())
 	bare, _ := id.IssueRecord(RecordOptions{TrustDomain: testTD}, t0)
 	f.Add(bare.Bytes())
+	svid, _ := fuzzSVID(f)
+	withSVID, err := id.IssueRecord(RecordOptions{SVID: svid}, t0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(withSVID.Bytes())
 	f.Add([]byte{recordFormat})
+	f.Add([]byte{recordFormatSVID})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fields, err := decodeRecordFields(b)
 		if err != nil {

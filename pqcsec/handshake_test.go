@@ -458,9 +458,9 @@ func TestWireSizes(t *testing.T) {
 		{"SignatureSize", SignatureSize, 3374},
 		{"MaxClaimSize", MaxClaimSize, 146},
 		{"MaxAttestationSize", MaxAttestationSize, 3521},
-		{"MaxRecordSize", MaxRecordSize, 6995},
+		{"MaxRecordSize", MaxRecordSize, 11607},
 		{"InitSize", InitSize, 1226},
-		{"MaxReplySize", MaxReplySize, 11548},
+		{"MaxReplySize", MaxReplySize, 16160},
 		{"FrameOverhead", FrameOverhead, 29},
 	} {
 		if c.got != c.want {

@@ -19,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 )
 
 // KeyFileName is the file in the node's repo dir that holds the post-quantum
@@ -66,6 +67,14 @@ type RecordOptions struct {
 	// TTL is how long the record is valid from its issue time; zero means
 	// DefaultRecordTTL, and more than MaxRecordTTL is refused.
 	TTL time.Duration
+	// SVID, if set, is the node's X.509-SVID (from the SPIFFE Workload
+	// API): its key signs the peer ID and signature keys, and the record
+	// carries the chain and that signature (format 0x02), so peers holding
+	// the trust bundle can verify the SPIFFE ID (Record.VerifySVID). It
+	// must be valid at the issue time and in TrustDomain (which it sets
+	// when TrustDomain is zero). The binding holds only while the SVID is
+	// valid: issue a new record when the Workload API rotates the SVID.
+	SVID *x509svid.SVID
 }
 
 // NewIdentity makes an in-memory identity from the node's libp2p Ed25519 key
@@ -240,16 +249,30 @@ func (id *Identity) issueLocked(opts RecordOptions, now time.Time) (*Record, err
 		}
 		opts.Claim = &c
 	}
+	if opts.SVID != nil {
+		switch svidTD := opts.SVID.ID.TrustDomain(); {
+		case opts.TrustDomain.IsZero():
+			opts.TrustDomain = svidTD
+		case opts.TrustDomain != svidTD:
+			return nil, fmt.Errorf("pqcsec: svid %s is not in the record's trust domain %s", opts.SVID.ID, opts.TrustDomain)
+		}
+	}
 	sid, err := NodeID(opts.TrustDomain, id.pub.PeerID())
 	if err != nil {
 		return nil, err
+	}
+	var svid *svidBinding
+	if opts.SVID != nil {
+		if svid, err = newSVIDBinding(opts.SVID, id.pub.PeerID(), id.pub, now); err != nil {
+			return nil, err
+		}
 	}
 	version := id.version + 1
 	if err := id.save(id.kemSeed, version); err != nil {
 		return nil, err
 	}
 	id.version = version
-	r := &Record{keys: id.pub, spiffeID: sid, claim: opts.Claim, version: version, expiry: now.Add(opts.TTL).UTC()}
+	r := &Record{keys: id.pub, spiffeID: sid, claim: opts.Claim, svid: svid, version: version, expiry: now.Add(opts.TTL).UTC()}
 	body := r.appendBody(make([]byte, 0, MaxRecordSize))
 	r.raw = append(body, id.sign(domainRecord, body)...)
 	id.opts, id.record = &opts, r

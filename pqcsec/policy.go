@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
@@ -67,6 +68,7 @@ const (
 	ReasonQuarantined                          // governance quarantined the peer (all but connect)
 	ReasonKeyNotPinned                         // the peer's keys are pinned and these differ
 	ReasonNoSPIFFEID                           // the peer presented no SPIFFE ID
+	ReasonNoSVID                               // an SVID is required and the peer has no verified one
 	ReasonSPIFFEMismatch                       // the SPIFFE ID names another peer
 	ReasonForeignTrustDomain                   // the SPIFFE ID is in a trust domain not allowed
 	ReasonNotAllowListed                       // an allow list is set and the peer is not on it
@@ -82,6 +84,7 @@ var reasonNames = [...]string{
 	ReasonQuarantined:        "peer quarantined",
 	ReasonKeyNotPinned:       "keys differ from the pinned keys",
 	ReasonNoSPIFFEID:         "no SPIFFE ID",
+	ReasonNoSVID:             "no verified X.509-SVID",
 	ReasonSPIFFEMismatch:     "SPIFFE ID names another peer",
 	ReasonForeignTrustDomain: "foreign trust domain",
 	ReasonNotAllowListed:     "peer not on allow list",
@@ -113,18 +116,27 @@ func (d Decision) String() string {
 }
 
 // Subject is what the policy knows about a peer. Build it from a verified
-// record (SubjectOf) or fill it from another verified source; the engine
-// trusts the fields, it does not verify signatures.
+// record (PolicyEngine.SubjectOf, SubjectOf) or fill it from another
+// verified source; the engine trusts the fields, it does not verify
+// signatures.
 type Subject struct {
-	Peer     peer.ID
-	Keys     *PublicKeys // the peer's verified keys, or nil if unknown
-	SPIFFEID spiffeid.ID // zero if the peer presented none
-	Claim    *Claim      // verified attestation claim, or nil
+	Peer peer.ID
+	Keys *PublicKeys // the peer's verified keys, or nil if unknown
+	// SPIFFEID is the SPIFFE ID the peer claims (its record's
+	// ClaimedSPIFFEID), zero if none: a string any key holder can write.
+	SPIFFEID spiffeid.ID
+	// VerifiedSPIFFEID is the ID of an X.509-SVID that chains to a trust
+	// bundle and is bound to Keys (Record.VerifySVID), zero if none. Only
+	// this one says the trust domain vouches for the peer.
+	VerifiedSPIFFEID spiffeid.ID
+	Claim            *Claim // verified attestation claim, or nil
 }
 
-// SubjectOf is the subject described by a verified identity record.
+// SubjectOf is the subject described by a verified identity record,
+// without a verified SPIFFE ID (it holds no trust bundle to check one
+// against); PolicyEngine.SubjectOf adds it.
 func SubjectOf(r *Record) Subject {
-	return Subject{Peer: r.PeerID(), Keys: r.Keys(), SPIFFEID: r.SPIFFEID(), Claim: r.Claim()}
+	return Subject{Peer: r.PeerID(), Keys: r.Keys(), SPIFFEID: r.ClaimedSPIFFEID(), Claim: r.Claim()}
 }
 
 // PolicyConfig is the static part of a policy. Allow, Deny and Measurements
@@ -151,6 +163,16 @@ type PolicyConfig struct {
 	// AttestationMaxAge is how old (from Claim.Issued) a claim may be;
 	// zero means DefaultAttestationMaxAge.
 	AttestationMaxAge time.Duration
+	// Bundles are the SPIFFE trust bundles records' X.509-SVIDs are
+	// verified against (SubjectOf, Authorizer); nil verifies none. The
+	// Workload API's bundle set, or one loaded from a bundle file;
+	// SetBundles replaces it.
+	Bundles x509bundle.Source
+	// RequireSVID makes the SPIFFE rules read the verified SPIFFE ID only:
+	// a peer without one is denied (ReasonNoSVID), and the trust domain
+	// rule judges the SVID's. Without it they read the claimed ID, which
+	// proves nothing about the trust domain (docs/security.md §9).
+	RequireSVID bool
 }
 
 // DefaultAttestationMaxAge is PolicyConfig.AttestationMaxAge when zero.
@@ -176,6 +198,9 @@ func (c *PolicyConfig) validate() error {
 			return fmt.Errorf("pqcsec: policy attests unknown %s", a)
 		}
 	}
+	if c.RequireSVID && c.Bundles == nil {
+		return fmt.Errorf("pqcsec: policy requires an SVID but has no trust bundle")
+	}
 	if len(c.AttestFor) > 0 && len(c.Measurements) == 0 {
 		return fmt.Errorf("pqcsec: policy requires attestation for %v but allows no measurement", c.AttestFor)
 	}
@@ -189,9 +214,10 @@ func (c *PolicyConfig) validate() error {
 // for concurrent use; the setters take effect for decisions that start after
 // they return.
 type PolicyEngine struct {
-	domains   map[spiffeid.TrustDomain]struct{}
-	attestFor [ActionPropose + 1]bool
-	maxAge    time.Duration
+	domains     map[spiffeid.TrustDomain]struct{}
+	attestFor   [ActionPropose + 1]bool
+	maxAge      time.Duration
+	requireSVID bool
 
 	mu           sync.RWMutex
 	allow        map[peer.ID]struct{}
@@ -199,6 +225,7 @@ type PolicyEngine struct {
 	pins         map[peer.ID][32]byte
 	quarantine   map[peer.ID]struct{}
 	measurements []Measurement
+	bundles      x509bundle.Source
 }
 
 // NewPolicyEngine checks cfg and returns an engine with an empty quarantine
@@ -215,6 +242,8 @@ func NewPolicyEngine(cfg PolicyConfig) (*PolicyEngine, error) {
 		pins:         maps.Clone(cfg.Pins),
 		quarantine:   map[peer.ID]struct{}{},
 		measurements: slices.Clone(cfg.Measurements),
+		bundles:      cfg.Bundles,
+		requireSVID:  cfg.RequireSVID,
 	}
 	if e.maxAge == 0 {
 		e.maxAge = DefaultAttestationMaxAge
@@ -263,7 +292,14 @@ func (e *PolicyEngine) Decide(s Subject, a Action, now time.Time) Decision {
 	if p, err := PeerFromSPIFFE(s.SPIFFEID); err != nil || p != s.Peer {
 		return deny(ReasonSPIFFEMismatch)
 	}
-	if _, ok := e.domains[s.SPIFFEID.TrustDomain()]; !ok {
+	td := s.SPIFFEID.TrustDomain()
+	if e.requireSVID {
+		if s.VerifiedSPIFFEID.IsZero() {
+			return deny(ReasonNoSVID)
+		}
+		td = s.VerifiedSPIFFEID.TrustDomain()
+	}
+	if _, ok := e.domains[td]; !ok {
 		return deny(ReasonForeignTrustDomain)
 	}
 	if _, ok := e.allow[s.Peer]; len(e.allow) > 0 && !ok {
@@ -301,10 +337,27 @@ func (e *PolicyEngine) Check(s Subject, a Action, now time.Time) error {
 	return nil
 }
 
+// SubjectOf is the subject described by a verified identity record, with
+// its verified SPIFFE ID when the record's X.509-SVID verifies at now
+// against the engine's bundles (Record.VerifySVID); a record without one,
+// or whose SVID fails, gets none.
+func (e *PolicyEngine) SubjectOf(r *Record, now time.Time) Subject {
+	s := SubjectOf(r)
+	e.mu.RLock()
+	bundles := e.bundles
+	e.mu.RUnlock()
+	if bundles != nil && r.HasSVID() {
+		if id, err := r.VerifySVID(bundles, now); err == nil {
+			s.VerifiedSPIFFEID = id
+		}
+	}
+	return s
+}
+
 // Authorizer returns a HandshakeConfig.Authorize callback that admits the
-// peer of a verified record only if it may do a.
+// peer of a verified record (SVID included, SubjectOf) only if it may do a.
 func (e *PolicyEngine) Authorizer(a Action) func(peer *Record, now time.Time) error {
-	return func(r *Record, now time.Time) error { return e.Check(SubjectOf(r), a, now) }
+	return func(r *Record, now time.Time) error { return e.Check(e.SubjectOf(r, now), a, now) }
 }
 
 // VerifyAttestation checks a signed attestation from the holder of pub: the
@@ -377,6 +430,14 @@ func (e *PolicyEngine) SetPins(pins map[peer.ID][32]byte) {
 	pins = maps.Clone(pins)
 	e.mu.Lock()
 	e.pins = pins
+	e.mu.Unlock()
+}
+
+// SetBundles replaces the trust bundles SVIDs are verified against (the
+// Workload API streams new ones as the trust domain rotates its keys).
+func (e *PolicyEngine) SetBundles(b x509bundle.Source) {
+	e.mu.Lock()
+	e.bundles = b
 	e.mu.Unlock()
 }
 

@@ -18,24 +18,33 @@ import (
 // peer ID, as libp2p's own /pk/ namespace does).
 const RecordNamespace = "x0id"
 
-const recordFormat byte = 0x01
+// Record formats: 0x01 without an SVID binding, 0x02 with one (the same
+// layout plus the binding before the signature).
+const (
+	recordFormat     byte = 0x01
+	recordFormatSVID byte = 0x02
+)
 
 // MaxSPIFFEIDSize bounds the SPIFFE ID carried in a record.
 const MaxSPIFFEIDSize = 255
 
 // MaxRecordSize is the largest encoded identity record:
 // format(1) ‖ keys(3201) ‖ version(8) ‖ expiry(8) ‖ SPIFFE ID(1+255) ‖
-// claim flag(1) ‖ claim(≤146) ‖ signature(3374).
-const MaxRecordSize = 1 + PublicKeysSize + 8 + 8 + 1 + MaxSPIFFEIDSize + 1 + MaxClaimSize + SignatureSize
+// claim flag(1) ‖ claim(≤146) ‖ [SVID chain(2+≤4096) ‖ SVID
+// signature(2+≤512)] ‖ signature(3374) = 11607 bytes.
+const MaxRecordSize = 1 + PublicKeysSize + 8 + 8 + 1 + MaxSPIFFEIDSize + 1 + MaxClaimSize +
+	2 + MaxSVIDChainSize + 2 + MaxSVIDSignatureSize + SignatureSize
 
-// Record is a signed identity record: a node's public keys, SPIFFE ID,
-// optional attestation claim, version and expiry, signed by both halves of
-// its hybrid key. A *Record only exists after its signature verified (from
-// ParseRecord or Identity.IssueRecord) and is immutable.
+// Record is a signed identity record: a node's public keys, claimed
+// SPIFFE ID, optional attestation claim, optional X.509-SVID binding,
+// version and expiry, signed by both halves of its hybrid key. A *Record
+// only exists after its signature verified (from ParseRecord or
+// Identity.IssueRecord) and is immutable.
 type Record struct {
 	keys     *PublicKeys
 	spiffeID spiffeid.ID
 	claim    *Claim
+	svid     *svidBinding
 	version  uint64
 	expiry   time.Time
 	raw      []byte
@@ -47,7 +56,16 @@ func (r *Record) Keys() *PublicKeys { return r.keys }
 // PeerID is the peer the record describes (the peer ID of its Ed25519 key).
 func (r *Record) PeerID() peer.ID { return r.keys.PeerID() }
 
-// SPIFFEID is spiffe://<trust domain>/node/<peer ID>.
+// ClaimedSPIFFEID is the SPIFFE ID the record states,
+// spiffe://<trust domain>/node/<peer ID>: a string its key holder wrote,
+// which proves nothing about the trust domain. VerifySVID gives the
+// SPIFFE ID that counts.
+func (r *Record) ClaimedSPIFFEID() spiffeid.ID { return r.spiffeID }
+
+// SPIFFEID is ClaimedSPIFFEID.
+//
+// Deprecated: the name hides that the ID is only claimed; use
+// ClaimedSPIFFEID, or VerifySVID for one that counts.
 func (r *Record) SPIFFEID() spiffeid.ID { return r.spiffeID }
 
 // Claim returns a copy of the attestation claim, or nil if the record has none.
@@ -102,32 +120,44 @@ type recordFields struct {
 	expiry   time.Time
 	spiffeID string
 	claim    *Claim
+	svid     *svidBinding // format 0x02 only
 	sig      []byte
 	bodyLen  int // bytes covered by sig
 }
 
 // appendRecordBody appends the signed part of the record layout:
 //
-//	format 0x01 ‖ public keys (PublicKeysSize) ‖ version (8) ‖
-//	expiry (8, ns since 1970) ‖ len(1) SPIFFE ID ‖ claim flag (1: 0 or 1) ‖
-//	claim (if flag is 1)
+//	format (0x01, or 0x02 with an SVID) ‖ public keys (PublicKeysSize) ‖
+//	version (8) ‖ expiry (8, ns since 1970) ‖ len(1) SPIFFE ID ‖
+//	claim flag (1: 0 or 1) ‖ claim (if flag is 1) ‖
+//	SVID binding (format 0x02: chain len(2) ‖ DER chain ‖ sig len(2) ‖ sig)
 //
 // The signature (domain "pqcsec/record") over these bytes follows.
 func appendRecordBody(b []byte, f *recordFields) []byte {
-	b = append(b, recordFormat)
+	if f.svid == nil {
+		b = append(b, recordFormat)
+	} else {
+		b = append(b, recordFormatSVID)
+	}
 	b = append(b, f.keys...)
 	b = binary.BigEndian.AppendUint64(b, f.version)
 	b = appendTime(b, f.expiry)
 	b = appendStr(b, f.spiffeID)
 	if f.claim == nil {
-		return append(b, 0)
+		b = append(b, 0)
+	} else {
+		b = appendClaim(append(b, 1), f.claim)
 	}
-	return appendClaim(append(b, 1), f.claim)
+	if f.svid != nil {
+		b = appendSVIDBinding(b, f.svid)
+	}
+	return b
 }
 
 func (r *Record) appendBody(b []byte) []byte {
 	return appendRecordBody(b, &recordFields{
-		keys: r.keys.raw, version: r.version, expiry: r.expiry, spiffeID: r.spiffeID.String(), claim: r.claim,
+		keys: r.keys.raw, version: r.version, expiry: r.expiry, spiffeID: r.spiffeID.String(),
+		claim: r.claim, svid: r.svid,
 	})
 }
 
@@ -138,7 +168,8 @@ func decodeRecordFields(b []byte) (*recordFields, error) {
 		return nil, malformed("record: length %d over %d", len(b), MaxRecordSize)
 	}
 	d := decoder{b: b, what: "record"}
-	if f := d.u8("format"); d.err == nil && f != recordFormat {
+	format := d.u8("format")
+	if d.err == nil && format != recordFormat && format != recordFormatSVID {
 		d.fail("unknown format")
 	}
 	f := &recordFields{}
@@ -155,6 +186,9 @@ func decodeRecordFields(b []byte) (*recordFields, error) {
 		f.claim = decodeClaim(&d)
 	case flag != 0:
 		d.fail("claim flag not 0 or 1")
+	}
+	if format == recordFormatSVID {
+		f.svid = decodeSVIDBinding(&d)
 	}
 	f.bodyLen = d.off
 	f.sig = d.take(SignatureSize, "signature")
@@ -188,7 +222,7 @@ func parseRecord(b []byte, owned bool) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Record{claim: f.claim, version: f.version, expiry: f.expiry, raw: b}
+	r := &Record{claim: f.claim, svid: f.svid, version: f.version, expiry: f.expiry, raw: b}
 	if r.keys, err = parsePublicKeys(f.keys, true); err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
