@@ -40,7 +40,7 @@ const (
 	maxAuthPayload = 2 + MaxRecordSize + SignatureSize + confirmSize
 	minAuthPayload = 2 + 1 + SignatureSize + confirmSize
 	// MaxReplySize bounds the reply and finish messages:
-	// prefix(1129) ‖ sealed payload (≤ 10403) ‖ tag(16) = 11548.
+	// prefix(1129) ‖ sealed payload (≤ 15015) ‖ tag(16) = 16160.
 	MaxReplySize  = authPrefixSize + maxAuthPayload + 16
 	MaxFinishSize = MaxReplySize
 	confirmSize   = 32
