@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
 // Benchmarks and their baselines run in one invocation so ratios can be read
@@ -371,6 +372,9 @@ func TestHandshakeOpsListed(t *testing.T) {
 //	cost-wall, cost-cpu: handshake time / its primitives' time (target ≤ 1.3)
 //	penalty-wall: SHA-256 or AES-256-GCM of 4 KiB right after a hybrid
 //	  Sign or Verify / the same alone (target ≤ 1.2; see benchAfter)
+//	svid-wall, svid-cpu: a record's checks with its X.509-SVID verified /
+//	  the same record kind without an SVID (BenchmarkSVIDRatios; target
+//	  ≤ 1.2 for ingest)
 func BenchmarkRatios(b *testing.B) {
 	for _, sz := range benchSizes {
 		batch := max(1, (256<<10)/sz.n) // about 256 KiB per batch
@@ -541,4 +545,70 @@ func benchPair(b *testing.B, name string, throughput bool, path, baseline func()
 	if cpuP > 0 && cpuB > 0 {
 		b.ReportMetric(ratio(cpuP, cpuB), name+"-cpu")
 	}
+}
+
+// BenchmarkSVIDRatios measures what verifying SVID bindings adds, each
+// path against its baseline in alternation (benchPair), reporting svid-wall
+// and svid-cpu:
+//
+//	record-first-contact: ParseRecord + VerifySVID of a record with an
+//	  ECDSA P-256 SVID, memos off (a peer met for the first time, or after
+//	  it rotated its SVID) / ParseRecord of a record without one, memos off;
+//	record-again: the same with the memos on (the same records met again,
+//	  as every DHT answer and handshake does);
+//	ingest: what a node does per governance record of an author, whose
+//	  identity record it met before: the author's record from the memo, the
+//	  policy's subject and check, the record's hybrid signature verified;
+//	  with RequireSVID and the SVID verified / the claimed SPIFFE ID only.
+func BenchmarkSVIDRatios(b *testing.B) {
+	ca := newTestCA(b, testTD)
+	svid := ca.svid(b, "/workload/bench", leafOpts{})
+	withSVID := svidIdentity(b, 1, svid)
+	plain := testIdentity(b, 2)
+	svidRec, plainRec := withSVID.Record().Bytes(), plain.Record().Bytes()
+	bundle := ca.bundle()
+	parseVerify := func(rec []byte, svid bool) {
+		r, err := ParseRecord(rec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if svid {
+			if _, err := r.VerifySVID(bundle, t0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("record-first-contact", func(b *testing.B) {
+		withoutMemos(b)
+		benchPair(b, "svid", false, func() { parseVerify(svidRec, true) }, func() { parseVerify(plainRec, false) })
+	})
+	b.Run("record-again", func(b *testing.B) {
+		benchPair(b, "svid", false, func() { parseVerify(svidRec, true) }, func() { parseVerify(plainRec, false) })
+	})
+	b.Run("ingest", func(b *testing.B) {
+		strict, err := NewPolicyEngine(PolicyConfig{TrustDomains: []spiffeid.TrustDomain{testTD}, Bundles: bundle, RequireSVID: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		lax, err := NewPolicyEngine(DefaultPolicyConfig(testTD))
+		if err != nil {
+			b.Fatal(err)
+		}
+		vote := []byte("a governance record of about a hundred bytes: proposal 7, yes, 42 tokens, at 2026-03-01")
+		sigS, _ := withSVID.Sign("consensus/record", vote)
+		sigP, _ := plain.Sign("consensus/record", vote)
+		ingest := func(e *PolicyEngine, rec, sig []byte) {
+			r, err := ParseRecord(rec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := e.Check(e.SubjectOf(r, t0), ActionVote, t0); err != nil {
+				b.Fatal(err)
+			}
+			if err := Verify(r.Keys(), "consensus/record", vote, sig); err != nil {
+				b.Fatal(err)
+			}
+		}
+		benchPair(b, "svid", false, func() { ingest(strict, svidRec, sigS) }, func() { ingest(lax, plainRec, sigP) })
+	})
 }

@@ -11,6 +11,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -41,6 +43,25 @@ type svidBinding struct {
 	chain []byte // DER certificates, leaf first, as on the wire
 	certs []*x509.Certificate
 	sig   []byte
+
+	// last is the last successful VerifySVID of the record holding this
+	// binding, so a record met again (ParseRecord returns the remembered
+	// *Record) is checked against the same bundle without hashing.
+	last atomic.Pointer[svidCheck]
+}
+
+// svidCheck is a successful verification for a record's keys against one
+// bundle's authorities (compared by identity: a bundle the Workload API
+// sends again holds new certificate values, and is checked afresh).
+type svidCheck struct {
+	keys        *PublicKeys
+	authorities []*x509.Certificate
+	svidResult
+}
+
+// matches reports whether c was made for keys and authorities and holds at now.
+func (c *svidCheck) matches(keys *PublicKeys, authorities []*x509.Certificate, now time.Time) bool {
+	return c.validAt(now) && (c.keys == keys || c.keys.Equal(keys)) && slices.Equal(c.authorities, authorities)
 }
 
 // svidBindingMessage is what the SVID key signs:
@@ -217,8 +238,13 @@ func (r *Record) VerifySVID(bundles x509bundle.Source, now time.Time) (spiffeid.
 	if err != nil {
 		return spiffeid.ID{}, fmt.Errorf("%w: %v", ErrBadSVID, err)
 	}
-	key := r.svid.memoKey(r.PeerID(), r.keys, bundle)
-	if v, ok := svidMemo.get(key); ok && !now.Before(v.notBefore) && !now.After(v.notAfter) {
+	authorities := bundle.X509Authorities()
+	if c := r.svid.last.Load(); c != nil && c.matches(r.keys, authorities, now) {
+		return c.id, nil
+	}
+	key := r.svid.memoKey(r.PeerID(), r.keys, authorities)
+	if v, ok := svidMemo.get(key); ok && v.validAt(now) {
+		r.svid.last.Store(&svidCheck{keys: r.keys, authorities: authorities, svidResult: v})
 		return v.id, nil
 	}
 	id, chains, err := x509svid.Verify(r.svid.certs, bundle, x509svid.WithTime(now))
@@ -241,12 +267,13 @@ func (r *Record) VerifySVID(bundles x509bundle.Source, now time.Time) (spiffeid.
 		}
 	}
 	svidMemo.put(key, v)
+	r.svid.last.Store(&svidCheck{keys: r.keys, authorities: authorities, svidResult: v})
 	return id, nil
 }
 
 // memoKey names one verification: this binding, for this peer and keys,
 // against these authorities.
-func (s *svidBinding) memoKey(p peer.ID, keys *PublicKeys, bundle *x509bundle.Bundle) [sha256.Size]byte {
+func (s *svidBinding) memoKey(p peer.ID, keys *PublicKeys, authorities []*x509.Certificate) [sha256.Size]byte {
 	h := sha256.New()
 	var n [2]byte
 	for _, part := range [][]byte{s.chain, s.sig, []byte(p), keys.raw} {
@@ -254,7 +281,7 @@ func (s *svidBinding) memoKey(p peer.ID, keys *PublicKeys, bundle *x509bundle.Bu
 		h.Write(n[:])
 		h.Write(part)
 	}
-	for _, a := range bundle.X509Authorities() {
+	for _, a := range authorities {
 		binary.BigEndian.PutUint16(n[:], uint16(len(a.Raw)))
 		h.Write(n[:])
 		h.Write(a.Raw)
@@ -266,6 +293,10 @@ func (s *svidBinding) memoKey(p peer.ID, keys *PublicKeys, bundle *x509bundle.Bu
 type svidResult struct {
 	id                  spiffeid.ID
 	notBefore, notAfter time.Time // when every certificate of the chain is valid
+}
+
+func (v *svidResult) validAt(now time.Time) bool {
+	return !now.Before(v.notBefore) && !now.After(v.notAfter)
 }
 
 const svidMemoSize = 512

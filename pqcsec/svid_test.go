@@ -262,6 +262,17 @@ func TestVerifySVIDRefuses(t *testing.T) {
 	if id, err := victim.Record().VerifySVID(ca.bundle(), t0); err != nil || id.IsZero() {
 		t.Fatalf("the genuine record: %v", err)
 	}
+	// The remembered success of the victim's record does not carry over to
+	// another record holding the very same binding value.
+	bundle := ca.bundle()
+	if _, err := victim.Record().VerifySVID(bundle, t0); err != nil {
+		t.Fatal(err)
+	}
+	shared := *attacker.Record()
+	shared.svid = victim.Record().svid
+	if id, err := shared.VerifySVID(bundle, t0); !errors.Is(err, ErrBadSVID) {
+		t.Fatalf("a record sharing the victim's checked binding: %q, %v", id, err)
+	}
 }
 
 func sha256Of(b []byte) []byte {
