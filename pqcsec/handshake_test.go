@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
@@ -469,6 +470,20 @@ func TestWireSizes(t *testing.T) {
 	}
 }
 
+// replyFrom starts a handshake from ca's identity to remote and has r
+// answer the first message.
+func replyFrom(t testing.TB, ca HandshakeConfig, remote peer.ID, r *Responder) (i *Initiator, init, reply []byte) {
+	t.Helper()
+	i, init, err := NewInitiator(ca, remote, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply, err = r.Step(init, t0); err != nil {
+		t.Fatal(err)
+	}
+	return i, init, reply
+}
+
 // withExpiry replaces id's current record by one that expires at exp,
 // signed by id (IssueRecord refuses a lifetime over MaxRecordTTL; a
 // modified or malicious peer need not).
@@ -500,15 +515,8 @@ func TestHandshakeBoundsRecordLifetime(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := testIdentity(t, 1), testIdentity(t, 2)
 			withExpiry([]*Identity{a, b}[tc.far-1], tc.exp)
-			i, init, err := NewInitiator(HandshakeConfig{Identity: a, Rand: testRand(3)}, b.PeerID(), t0)
-			if err != nil {
-				t.Fatal(err)
-			}
 			r, _ := NewResponder(HandshakeConfig{Identity: b, Rand: testRand(4)})
-			reply, err := r.Step(init, t0)
-			if err != nil {
-				t.Fatal(err)
-			}
+			i, _, reply := replyFrom(t, HandshakeConfig{Identity: a, Rand: testRand(3)}, b.PeerID(), r)
 			fin, err := i.Step(reply, t0)
 			if !errors.Is(err, tc.wantReply) || tc.wantReply == nil && err != nil {
 				t.Fatalf("initiator: %v, want %v", err, tc.wantReply)
@@ -539,18 +547,11 @@ func TestResponderFromBindsInitiator(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			asked := false
 			auth := func(*Record, time.Time) error { asked = true; return nil }
-			i, init, err := NewInitiator(HandshakeConfig{Identity: a, Rand: testRand(3)}, b.PeerID(), t0)
-			if err != nil {
-				t.Fatal(err)
-			}
 			r, err := NewResponderFrom(HandshakeConfig{Identity: b, Rand: testRand(4), Authorize: auth}, tc.from.PeerID())
 			if err != nil {
 				t.Fatal(err)
 			}
-			reply, err := r.Step(init, t0)
-			if err != nil {
-				t.Fatal(err)
-			}
+			i, _, reply := replyFrom(t, HandshakeConfig{Identity: a, Rand: testRand(3)}, b.PeerID(), r)
 			fin, err := i.Step(reply, t0)
 			if err != nil {
 				t.Fatal(err)
@@ -583,15 +584,11 @@ func TestResponderFromBindsInitiator(t *testing.T) {
 func TestHandshakeErrorKinds(t *testing.T) {
 	a, b := testIdentity(t, 1), testIdentity(t, 2)
 	other := runHandshake(t, a, b, t0) // messages of another handshake
-	fresh := func(t *testing.T) (*Initiator, []byte, *Responder) {
-		i, init, err := NewInitiator(HandshakeConfig{Identity: a, Rand: testRand(13)}, b.PeerID(), t0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, _ := NewResponder(HandshakeConfig{Identity: b, Rand: testRand(14)})
-		return i, init, r
+	i, init, err := NewInitiator(HandshakeConfig{Identity: a, Rand: testRand(13)}, b.PeerID(), t0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	i, init, r := fresh(t)
+	r, _ := NewResponder(HandshakeConfig{Identity: b, Rand: testRand(14)})
 	check := func(t *testing.T, who string, err, want error) {
 		t.Helper()
 		if !errors.Is(err, want) {
@@ -599,7 +596,7 @@ func TestHandshakeErrorKinds(t *testing.T) {
 		}
 	}
 	// Responder before the init.
-	_, err := r.Step(nil, t0)
+	_, err = r.Step(nil, t0)
 	check(t, "responder, empty", err, ErrMalformed)
 	_, err = r.Step(other.reply, t0)
 	check(t, "responder, a reply", err, ErrMalformed)
