@@ -51,11 +51,18 @@ func testIdentity(t testing.TB, seed uint64) *Identity {
 
 func testIdentityIn(t testing.TB, seed uint64, td spiffeid.TrustDomain) *Identity {
 	t.Helper()
+	return testIdentityWith(t, seed, RecordOptions{TrustDomain: td, Claim: testClaim()})
+}
+
+// testIdentityWith is an in-memory identity with a record issued at t0
+// with opts.
+func testIdentityWith(t testing.TB, seed uint64, opts RecordOptions) *Identity {
+	t.Helper()
 	id, err := NewIdentity(testKey(t, seed), testRand(seed+1000))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := id.IssueRecord(RecordOptions{TrustDomain: td, Claim: testClaim()}, t0); err != nil {
+	if _, err := id.IssueRecord(opts, t0); err != nil {
 		t.Fatal(err)
 	}
 	return id

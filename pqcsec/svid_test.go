@@ -124,14 +124,7 @@ func (ca *testCA) svid(t testing.TB, path string, o leafOpts) *x509svid.SVID {
 // svidIdentity is a test identity whose record carries svid.
 func svidIdentity(t testing.TB, seed uint64, svid *x509svid.SVID) *Identity {
 	t.Helper()
-	id, err := NewIdentity(testKey(t, seed), testRand(seed+1000))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := id.IssueRecord(RecordOptions{SVID: svid, Claim: testClaim()}, t0); err != nil {
-		t.Fatal(err)
-	}
-	return id
+	return testIdentityWith(t, seed, RecordOptions{SVID: svid, Claim: testClaim()})
 }
 
 func TestSVIDRecordRoundTrip(t *testing.T) {
