@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -26,16 +27,38 @@ type SVID struct {
 
 // FetchSVID asks the SPIFFE Workload API at addr (for example
 // "unix:///run/spire/agent.sock", as a SPIRE agent serves it) for the
-// node's X.509-SVID and the trust bundles, once. When the API offers
-// several SVIDs the first (its default) is taken. ctx bounds the call; the
-// Workload API keeps a call open until the agent has an SVID for the
-// workload.
+// node's X.509-SVID and the trust bundles. When the API offers several
+// SVIDs the first (its default) is taken. An agent that has no SVID for
+// the workload yet (it has not synced its registration entries, or none
+// matches) answers with an error; FetchSVID keeps asking, with backoff,
+// until it gets one or ctx ends, and then returns the last error.
 func FetchSVID(ctx context.Context, addr string) (SVID, error) {
-	x, err := workloadapi.FetchX509Context(ctx, workloadapi.WithAddr(addr))
-	if err != nil {
-		return SVID{}, fmt.Errorf("node: fetch x509-svid from %s: %w", addr, err)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu      sync.Mutex
+		got     SVID
+		lastErr error
+	)
+	err := WatchSVID(ctx, addr, func(s SVID) {
+		mu.Lock()
+		got = s
+		mu.Unlock()
+		cancel()
+	}, func(err error) {
+		mu.Lock()
+		lastErr = err
+		mu.Unlock()
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	switch {
+	case got.SVID != nil:
+		return got, nil
+	case lastErr != nil:
+		return SVID{}, fmt.Errorf("node: fetch x509-svid from %s: %w", addr, lastErr)
 	}
-	return svidOf(x)
+	return SVID{}, fmt.Errorf("node: fetch x509-svid from %s: %w", addr, err)
 }
 
 func svidOf(x *workloadapi.X509Context) (SVID, error) {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -28,10 +30,10 @@ type spire struct {
 	dir, addr string
 }
 
-// startSPIRE starts a SPIRE server and agent for the trust domain of id
-// with id registered for this process's user, and stops them when t ends.
-// It skips t only when the SPIRE binaries are not built.
-func startSPIRE(t *testing.T, id spiffeid.ID) spire {
+// startSPIRE starts a SPIRE server and agent for the trust domain of each
+// id (at once), with the id registered for this process's user, and stops
+// them when t ends. It skips t only when the SPIRE binaries are not built.
+func startSPIRE(t *testing.T, ids ...spiffeid.ID) []spire {
 	t.Helper()
 	out, err := exec.Command(spireScript, "bindir").Output()
 	if err != nil {
@@ -43,33 +45,52 @@ func startSPIRE(t *testing.T, id spiffeid.ID) spire {
 			t.Skipf("SPIRE is not built (%s missing): run scripts/spire.sh build first (about 6 minutes; .ci/run does)", filepath.Join(bin, b))
 		}
 	}
-	// Unix socket paths are limited to 108 bytes; t.TempDir's can be long.
-	dir, err := os.MkdirTemp("", "x0pq-spire-")
-	if err != nil {
+	ss := make([]spire, len(ids))
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		// Unix socket paths are limited to 108 bytes; t.TempDir's can be long.
+		dir, err := os.MkdirTemp("", "x0pq-spire-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss[i].dir = dir
+		t.Cleanup(func() { stopSPIRE(t, dir) })
+		wg.Go(func() { ss[i].addr, errs[i] = upSPIRE(dir, id) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := exec.Command(spireScript, "down", dir).Run(); err != nil {
-			t.Errorf("%s down: %v", spireScript, err)
-		}
-		if t.Failed() {
-			for _, f := range []string{"server.log", "agent.log"} {
-				b, _ := os.ReadFile(filepath.Join(dir, f))
-				t.Logf("%s:\n%s", f, b)
-			}
-		}
-		os.RemoveAll(dir)
-	})
+	return ss
+}
+
+// upSPIRE runs scripts/spire.sh up and returns the Workload API address.
+func upSPIRE(dir string, id spiffeid.ID) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, spireScript, "up", dir, id.String())
+	cmd.Env = append(os.Environ(), "X0TTA6BL4_SPIRE_OWNER="+strconv.Itoa(os.Getpid()))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	out, err = cmd.Output()
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("%s up: %v\n%s", spireScript, err, stderr.String())
+		return "", fmt.Errorf("%s up %s: %w\n%s", spireScript, id, err, stderr.String())
 	}
-	return spire{dir: dir, addr: strings.TrimSpace(string(out))}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func stopSPIRE(t *testing.T, dir string) {
+	if err := exec.Command(spireScript, "down", dir).Run(); err != nil {
+		t.Errorf("%s down: %v", spireScript, err)
+	}
+	if t.Failed() {
+		for _, f := range []string{"server.log", "agent.log"} {
+			b, _ := os.ReadFile(filepath.Join(dir, f))
+			t.Logf("%s %s:\n%s", dir, f, b)
+		}
+	}
+	os.RemoveAll(dir)
 }
 
 // fetch gets this process's SVID from the agent.
@@ -97,19 +118,23 @@ func newTestIdentity(t *testing.T) *pqcsec.Identity {
 	return id
 }
 
-// TestSPIRESVIDBinding runs a real SPIRE server and agent (two of each,
-// for two trust domains), fetches this workload's X.509-SVID through the
-// Workload API and binds it into an identity record. A verifier holding
-// the trust domain's bundle counts the SVID's SPIFFE ID; a record that
+// TestSPIRE runs a real SPIRE server and agent (two of each, for two trust
+// domains) and fetches this workload's X.509-SVIDs through the Workload API.
+//
+// binding: the SVID bound into an identity record gets its SPIFFE ID
+// counted by a verifier holding the trust domain's bundle; a record that
 // only claims a SPIFFE ID, or carries an SVID of another trust domain,
 // gets none counted.
-func TestSPIRESVIDBinding(t *testing.T) {
+//
+// watch: WatchSVID delivers the SVID and returns when its context ends.
+func TestSPIRE(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	td := spiffeid.RequireTrustDomainFromString("x0pq.test")
 	otherTD := spiffeid.RequireTrustDomainFromString("x0pq-other.test")
 	nodeID := spiffeid.RequireFromPath(td, "/x0tta6bl4/node-a")
 	otherID := spiffeid.RequireFromPath(otherTD, "/x0tta6bl4/node-b")
-	home, away := startSPIRE(t, nodeID), startSPIRE(t, otherID)
+	spires := startSPIRE(t, nodeID, otherID)
+	home, away := spires[0], spires[1]
 	mine, theirs := home.fetch(t), away.fetch(t)
 	if mine.SVID.ID != nodeID || theirs.SVID.ID != otherID {
 		t.Fatalf("SVIDs for %s and %s, want %s and %s", mine.SVID.ID, theirs.SVID.ID, nodeID, otherID)
@@ -126,7 +151,7 @@ func TestSPIRESVIDBinding(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, bundles := range map[string]x509bundle.Source{"workload api": mine.Bundles, "bundle file": fileBundle} {
-		t.Run(name, func(t *testing.T) {
+		t.Run("binding/"+name, func(t *testing.T) {
 			policy, err := pqcsec.NewPolicyEngine(pqcsec.PolicyConfig{
 				TrustDomains: []spiffeid.TrustDomain{td}, Bundles: bundles, RequireSVID: true,
 			})
@@ -192,43 +217,35 @@ func TestSPIRESVIDBinding(t *testing.T) {
 			}
 		})
 	}
-}
 
-// TestSPIREWatchSVID: WatchSVID delivers the SVID from a real agent and
-// returns when its context ends, leaving no goroutine behind.
-func TestSPIREWatchSVID(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	id := spiffeid.RequireFromString("spiffe://x0pq.test/x0tta6bl4/watch")
-	s := startSPIRE(t, id)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var (
-		mu  sync.Mutex
-		got []SVID
-	)
-	done := make(chan error, 1)
-	go func() {
-		done <- WatchSVID(ctx, s.addr, func(v SVID) {
+	t.Run("watch", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		var (
+			mu  sync.Mutex
+			got []SVID
+		)
+		err := WatchSVID(ctx, home.addr, func(v SVID) {
 			mu.Lock()
 			got = append(got, v)
 			mu.Unlock()
 			cancel()
 		}, nil)
-	}()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("WatchSVID returned %v, want context.Canceled", err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got) == 0 || got[0].SVID.ID != id || got[0].Bundles == nil {
-		t.Fatalf("updates: %+v", got)
-	}
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("WatchSVID returned %v, want context.Canceled", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) == 0 || got[0].SVID.ID != nodeID || got[0].Bundles == nil {
+			t.Fatalf("updates: %+v", got)
+		}
+	})
 }
 
 // FetchSVID against a socket where nothing listens fails within its
 // context, and an empty answer is ErrNoSVID.
 func TestFetchSVIDErrors(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if _, err := FetchSVID(ctx, "unix://"+filepath.Join(t.TempDir(), "none.sock")); err == nil {
 		t.Error("fetch from no agent succeeded")

@@ -15,7 +15,9 @@
 #       attest the agent with a join token, and register SPIFFE_ID for
 #       workloads of the calling user (selector unix:uid:<uid>). Waits until
 #       the agent serves the Workload API, then prints its address
-#       (unix://DIR/agent.sock). The trust domain is SPIFFE_ID's.
+#       (unix://DIR/agent.sock). The trust domain is SPIFFE_ID's. If
+#       X0TTA6BL4_SPIRE_OWNER names a process ID, both stop when that process
+#       ends, so a killed test leaves nothing running.
 #   scripts/spire.sh entry DIR SPIFFE_ID
 #       Register one more SPIFFE_ID for the calling user's workloads.
 #   scripts/spire.sh down DIR
@@ -160,22 +162,40 @@ EOF
 	echo $! >"$dir/agent.pid"
 	wait_for 150 "$bin/spire-agent" healthcheck -socketPath "$dir/agent.sock" ||
 		die "agent did not come up (see $dir/agent.log)"
+	# Healthy is not synced: wait until the agent issues the registered SVID.
+	wait_for 150 "$bin/spire-agent" api fetch x509 -socketPath "$dir/agent.sock" ||
+		die "agent issued no SVID for uid $(id -u) (see $dir/agent.log)"
+	if [[ -n ${X0TTA6BL4_SPIRE_OWNER:-} ]]; then
+		local owner=$X0TTA6BL4_SPIRE_OWNER server agent
+		server=$(cat "$dir/server.pid")
+		agent=$(cat "$dir/agent.pid")
+		(
+			while kill -0 "$owner" 2>/dev/null; do sleep 1; done
+			kill "$agent" "$server" 2>/dev/null
+		) </dev/null >/dev/null 2>&1 &
+		echo $! >"$dir/watchdog.pid"
+	fi
 	echo "unix://$dir/agent.sock"
 }
 
 down() {
-	local dir=$1 pid
+	local dir=$1 pids=()
+	if [[ -f $dir/watchdog.pid ]]; then
+		kill "$(cat "$dir/watchdog.pid")" 2>/dev/null || true
+		rm -f "$dir/watchdog.pid"
+	fi
 	for f in "$dir/agent.pid" "$dir/server.pid"; do
 		[[ -f $f ]] || continue
-		pid=$(cat "$f")
-		kill "$pid" 2>/dev/null || true
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null || true
+		pids+=("$(cat "$f")")
 		rm -f "$f"
 	done
+	[[ ${#pids[@]} -gt 0 ]] || return 0
+	kill "${pids[@]}" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "${pids[@]}" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -9 "${pids[@]}" 2>/dev/null || true
 }
 
 case ${1:-} in
