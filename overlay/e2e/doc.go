@@ -101,7 +101,7 @@
 //	init, reply, finish: bytes 1.. are the pqcsec handshake message itself
 //	            (its type byte is the kind, its handshake ID the session);
 //	            init is exactly 1226 bytes after the version, reply and
-//	            finish at most 11548
+//	            finish at most 16160
 //	data:       10.. a pqcsec session frame: 0x04 ‖ epoch (4) ‖
 //	            counter (8) ‖ AES-256-GCM ciphertext ‖ tag (16)
 //	unknown-session: nothing after the session (10 bytes in all)
