@@ -1,0 +1,137 @@
+package healing
+
+import (
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
+
+// history keeps the latest plans, the oldest dropped first.
+type history struct {
+	plans []*Plan
+	next  int // where the next plan goes once full
+	size  int
+}
+
+func (h *history) add(p *Plan) {
+	if len(h.plans) < h.size {
+		h.plans = append(h.plans, p)
+		return
+	}
+	h.plans[h.next] = p
+	h.next = (h.next + 1) % h.size
+}
+
+// History returns copies of the latest plans (at most HistorySize), the
+// oldest first: what `heal history` shows.
+func (e *Engine) History() []Plan {
+	h := &e.hist
+	out := make([]Plan, 0, len(h.plans))
+	for i := range h.plans {
+		out = append(out, *h.plans[(h.next+i)%len(h.plans)])
+	}
+	return out
+}
+
+// Cycle is what one MAPE-K cycle saw.
+type Cycle struct {
+	Time time.Time `json:"time"`
+	// ViewNodes counts the nodes of the view; Suspects those a quorum
+	// flags, and Anomalous is their share.
+	ViewNodes int     `json:"view_nodes"`
+	Suspects  int     `json:"suspects"`
+	Anomalous float64 `json:"anomalous"`
+	// Diagnoses are the symptoms found, the strongest first.
+	Diagnoses []Diagnosis `json:"diagnoses"`
+	// Held says why the cycle made no plan ("" if it could).
+	Held string `json:"held,omitempty"`
+}
+
+// Incident is a symptom under treatment, for Summary.
+type Incident struct {
+	ID        uint64         `json:"id"`
+	Cause     Cause          `json:"cause"`
+	Subject   protocols.Addr `json:"subject,omitzero"`
+	Opened    time.Time      `json:"opened"`
+	Ladder    []Choice       `json:"ladder"`
+	Step      int            `json:"step"`
+	Plan      uint64         `json:"plan,omitempty"`
+	Status    Status         `json:"status,omitempty"`
+	Exhausted bool           `json:"exhausted"`
+}
+
+// Counter counts the plans of one strategy that reached one status.
+type Counter struct {
+	Strategy Strategy `json:"strategy"`
+	Status   Status   `json:"status"`
+	Count    uint64   `json:"count"`
+}
+
+// Summary is the engine's state for `heal status` and GET /v1/heal:
+// plain data, JSON-tagged.
+type Summary struct {
+	Mode        Mode   `json:"mode"`
+	Paused      bool   `json:"paused"`
+	PauseReason string `json:"pause_reason,omitempty"`
+	// Cycles counts the cycles run, Held those that could make no plan.
+	Cycles    uint64     `json:"cycles"`
+	Held      uint64     `json:"held_cycles"`
+	LastCycle Cycle      `json:"last_cycle"`
+	Incidents []Incident `json:"incidents"`
+	// Active are the actions in force; Avoid is the avoid list.
+	Active    []Action         `json:"active"`
+	Avoid     []protocols.Addr `json:"avoid"`
+	Knowledge []Entry          `json:"knowledge"`
+	Counters  []Counter        `json:"counters"`
+}
+
+// Summary returns the engine's state.
+func (e *Engine) Summary() Summary {
+	s := Summary{
+		Mode: e.cfg.Mode, Paused: e.paused, PauseReason: e.pauseReason,
+		Cycles: e.cycles, Held: e.held, LastCycle: e.last,
+		Incidents: []Incident{}, Active: []Action{}, Avoid: e.Avoid(),
+		Knowledge: e.Knowledge(), Counters: e.Counters(),
+	}
+	for _, inc := range e.incidents {
+		i := Incident{
+			ID: inc.id, Cause: inc.key.cause, Subject: inc.key.subject, Opened: inc.opened,
+			Ladder: inc.ladder, Step: inc.tried, Exhausted: inc.exhausted,
+		}
+		if inc.plan != nil {
+			i.Plan, i.Status = inc.plan.ID, inc.plan.Status
+		}
+		s.Incidents = append(s.Incidents, i)
+	}
+	for _, ac := range e.active {
+		s.Active = append(s.Active, ac.Action)
+	}
+	return s
+}
+
+// Knowledge returns every entry with an outcome, by cause then strategy.
+func (e *Engine) Knowledge() []Entry {
+	out := []Entry{}
+	for _, c := range Causes {
+		for _, st := range Strategies {
+			if Applies(c, st) {
+				if en := *e.know.get(c, st); en.Tries() > 0 {
+					out = append(out, en)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Counters returns, for /metrics, how many plans of each strategy
+// reached each status since the engine started, every pair listed.
+func (e *Engine) Counters() []Counter {
+	out := make([]Counter, 0, numStrategies*numStatuses)
+	for _, st := range Strategies {
+		for _, s := range Statuses {
+			out = append(out, Counter{Strategy: st, Status: s, Count: e.counters[st][s]})
+		}
+	}
+	return out
+}
