@@ -91,8 +91,7 @@ type incidentKey struct {
 // active is an executed action still in force.
 type active struct {
 	Action
-	ttl  time.Duration // what a re-confirmation extends it by
-	incK incidentKey   // the symptom that re-confirms it
+	ttl time.Duration // what a re-confirmation extends it by
 }
 
 // actionKey names an action for its rate limit: a strategy against a
@@ -298,10 +297,14 @@ func (e *Engine) cycle(now time.Time) {
 	}
 
 	// Actions in force whose symptom persists are re-confirmed, unless
-	// automation is paused or held.
-	if hold == "" && !e.paused {
+	// automation is paused, held or only observing: an avoid while its
+	// target is suspect or at the end of a bad link, a shed while this
+	// node is overloaded.
+	if hold == "" && !e.paused && e.cfg.Mode == ModeEnforce {
 		for _, ac := range e.active {
-			if confirmable(ac.Kind) && present[ac.incK] != nil {
+			switch {
+			case ac.Kind == StrategyAvoid && (present[incidentKey{CauseNode, ac.Target}] != nil || present[incidentKey{CauseLink, ac.Target}] != nil),
+				ac.Kind == StrategyShed && present[incidentKey{CauseSelf, e.self}] != nil:
 				ac.Expires = now.Add(ac.ttl)
 			}
 		}
@@ -514,7 +517,7 @@ func (e *Engine) execute(now time.Time, inc *incident, p *Plan) {
 
 	e.ready.Actions = append(e.ready.Actions, p.Action)
 	if p.Action.Expires.After(now) {
-		e.active = append(e.active, &active{Action: p.Action, ttl: p.Action.Expires.Sub(now), incK: inc.key})
+		e.active = append(e.active, &active{Action: p.Action, ttl: p.Action.Expires.Sub(now)})
 		if p.Strategy == StrategyAvoid {
 			e.avoidChanged = true
 		}

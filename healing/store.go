@@ -30,14 +30,14 @@ func NewStore(ds datastore.Datastore) *Store { return &Store{ds: ds} }
 
 // Save writes the entries, each under its own key.
 func (s *Store) Save(ctx context.Context, entries []Entry) error {
-	var buf []byte
 	for _, en := range entries {
-		var err error
-		buf, err = EncodeEntry(buf[:0], en)
+		// A fresh buffer each time: a datastore may keep the slice it
+		// is given (the in-memory one does).
+		b, err := EncodeEntry(make([]byte, 0, EntrySize), en)
 		if err != nil {
 			return err
 		}
-		if err := s.ds.Put(ctx, entryKey(en.Cause, en.Strategy), buf); err != nil {
+		if err := s.ds.Put(ctx, entryKey(en.Cause, en.Strategy), b); err != nil {
 			return fmt.Errorf("healing: save knowledge: %w", err)
 		}
 	}
