@@ -20,19 +20,8 @@ func benchMesh(b *testing.B, side int) (*overlay.View, [][2]int) {
 		b.Fatal(err)
 	}
 	n := side * side
-	var edges [][2]int
+	edges := gridEdges(side, side)
 	nbrs := make([][]int, n+1)
-	for i := range side {
-		for j := range side {
-			u := i*side + j + 1
-			if j+1 < side {
-				edges = append(edges, [2]int{u, u + 1})
-			}
-			if i+1 < side {
-				edges = append(edges, [2]int{u, u + side})
-			}
-		}
-	}
 	for _, e := range edges {
 		nbrs[e[0]] = append(nbrs[e[0]], e[1])
 		nbrs[e[1]] = append(nbrs[e[1]], e[0])

@@ -291,17 +291,7 @@ func (s *scenario) cmdTopology(t *testing.T, td *datadriven.TestData) string {
 		r, _ := strconv.Atoi(rs)
 		c, _ := strconv.Atoi(cs)
 		nodes = r * c
-		for i := range r {
-			for j := range c {
-				n := i*c + j + 1
-				if j+1 < c {
-					edges = append(edges, [2]int{n, n + 1})
-				}
-				if i+1 < r {
-					edges = append(edges, [2]int{n, n + c})
-				}
-			}
-		}
+		edges = gridEdges(r, c)
 	case "edges":
 		for _, v := range arg.Vals {
 			a, b, _ := strings.Cut(v, "-")
@@ -330,6 +320,24 @@ func (s *scenario) cmdTopology(t *testing.T, td *datadriven.TestData) string {
 		nbrs = append(nbrs, name(l.Addr))
 	}
 	return fmt.Sprintf("view: %d nodes, %d links; n%d's neighbours: %s", nodes, len(edges), s.self, strings.Join(nbrs, " "))
+}
+
+// gridEdges returns the links of an r×c grid of nodes 1..r·c, numbered
+// row by row.
+func gridEdges(r, c int) [][2]int {
+	var edges [][2]int
+	for i := range r {
+		for j := range c {
+			n := i*c + j + 1
+			if j+1 < c {
+				edges = append(edges, [2]int{n, n + 1})
+			}
+			if i+1 < r {
+				edges = append(edges, [2]int{n, n + c})
+			}
+		}
+	}
+	return edges
 }
 
 // graphOf is the graph of nodes 1..n with the given links, both ways.

@@ -44,18 +44,7 @@ func newWorldConfig(t testing.TB, cfg healing.Config, n int) *world {
 		t.Fatal(err)
 	}
 	side := int(math.Sqrt(float64(n)))
-	var edges [][2]int
-	for i := range side {
-		for j := range side {
-			v := i*side + j + 1
-			if j+1 < side {
-				edges = append(edges, [2]int{v, v + 1})
-			}
-			if i+1 < side {
-				edges = append(edges, [2]int{v, v + side})
-			}
-		}
-	}
+	edges := gridEdges(side, side)
 	w := &world{
 		t: t, e: e, now: t0, graph: graphOf(t0, side*side, edges),
 		rehearsal: healing.Rehearsal{Connectivity: 1, DeliveryBefore: 0.5, DeliveryAfter: 1, HealedIn: time.Second},
