@@ -397,7 +397,6 @@ func (e *Engine) planNext(now time.Time, inc *incident) {
 			return
 		}
 		if e.cfg.SkipRehearsal {
-			e.setStatus(p, StatusRehearsing, "")
 			e.decide(now, inc, p)
 			return
 		}

@@ -49,15 +49,20 @@ type Cycle struct {
 
 // Incident is a symptom under treatment, for Summary.
 type Incident struct {
-	ID        uint64         `json:"id"`
-	Cause     Cause          `json:"cause"`
-	Subject   protocols.Addr `json:"subject,omitzero"`
-	Opened    time.Time      `json:"opened"`
-	Ladder    []Choice       `json:"ladder"`
-	Step      int            `json:"step"`
-	Plan      uint64         `json:"plan,omitempty"`
-	Status    Status         `json:"status,omitempty"`
-	Exhausted bool           `json:"exhausted"`
+	ID      uint64         `json:"id"`
+	Cause   Cause          `json:"cause"`
+	Subject protocols.Addr `json:"subject,omitzero"`
+	Opened  time.Time      `json:"opened"`
+	Ladder  []Choice       `json:"ladder"`
+	Step    int            `json:"step"`
+	Plan    uint64         `json:"plan,omitempty"`
+	Status  Status         `json:"status,omitempty"`
+	// Exhausted says every rung was tried; Waiting is when the next
+	// plan may be made (a backoff), if later than now.
+	Exhausted bool      `json:"exhausted"`
+	Waiting   time.Time `json:"waiting_until,omitzero"`
+	// Observed says observe mode recorded its plan.
+	Observed bool `json:"observed"`
 }
 
 // Counter counts the plans of one strategy that reached one status.
@@ -96,7 +101,10 @@ func (e *Engine) Summary() Summary {
 	for _, inc := range e.incidents {
 		i := Incident{
 			ID: inc.id, Cause: inc.key.cause, Subject: inc.key.subject, Opened: inc.opened,
-			Ladder: inc.ladder, Step: inc.tried, Exhausted: inc.exhausted,
+			Ladder: inc.ladder, Step: inc.tried, Exhausted: inc.exhausted, Observed: inc.observed,
+		}
+		if inc.waitUntil.After(e.last.Time) {
+			i.Waiting = inc.waitUntil
 		}
 		if inc.plan != nil {
 			i.Plan, i.Status = inc.plan.ID, inc.plan.Status
