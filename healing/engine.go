@@ -327,7 +327,9 @@ func (e *Engine) cycle(now time.Time) {
 		case p != nil && p.Status == StatusRehearsing && !inc.present:
 			e.drop(now, inc, "symptom gone before the rehearsal answered")
 		case p != nil && p.Status == StatusCleared && inc.present:
-			e.fail(now, inc, fmt.Sprintf("symptom back %v after it cleared", now.Sub(p.Executed)-p.ClearedIn))
+			// A relapse: the ladder is ranked and climbed afresh, since
+			// what cleared the symptom before may have expired.
+			e.fail(now, inc, fmt.Sprintf("symptom back %v after it cleared", now.Sub(p.Executed)-p.ClearedIn), true)
 		case p == nil && !inc.present:
 			continue // closed
 		}
@@ -603,7 +605,7 @@ func (e *Engine) timers(now time.Time) {
 		case StatusRehearsing:
 			e.drop(now, inc, fmt.Sprintf("rehearsal timed out after %v", e.cfg.RehearsalTimeout))
 		case StatusExecuted:
-			e.fail(now, inc, fmt.Sprintf("not cleared within %v", e.cfg.Strategies[p.Strategy].Timeout))
+			e.fail(now, inc, fmt.Sprintf("not cleared within %v", e.cfg.Strategies[p.Strategy].Timeout), false)
 		case StatusCleared:
 			e.succeed(now, inc)
 		}
@@ -634,8 +636,8 @@ func (e *Engine) revert(ac *active) {
 }
 
 // fail ends the incident's executed plan as failed, learns from it, and
-// moves up the ladder.
-func (e *Engine) fail(now time.Time, inc *incident, why string) {
+// moves up the ladder, or starts it afresh.
+func (e *Engine) fail(now time.Time, inc *incident, why string, afresh bool) {
 	p := inc.plan
 	p.Ended = now
 	e.setStatus(p, StatusFailed, why)
@@ -644,6 +646,9 @@ func (e *Engine) fail(now time.Time, inc *incident, why string) {
 		lm.fails++
 	}
 	inc.plan = nil
+	if afresh {
+		inc.ladder, inc.tried = e.rank(&inc.diag), 0
+	}
 	if inc.present {
 		e.planNext(now, inc)
 	}
@@ -694,7 +699,7 @@ func (e *Engine) ActionFailed(now time.Time, action uint64, err error) error {
 		if err != nil {
 			why += ": " + err.Error()
 		}
-		e.fail(now, inc, why)
+		e.fail(now, inc, why, false)
 		return nil
 	}
 	return fmt.Errorf("%w: action %d", ErrUnknownPlan, action)
