@@ -127,7 +127,8 @@ type Config struct {
 	// successes plus failures exceed it both are halved, so the posterior
 	// follows a mesh that changes. At least 2.
 	KnowledgeCap uint32
-	// HistorySize is how many plans History keeps. Positive.
+	// HistorySize is how many plans History keeps, and how many cycles
+	// Cycles keeps. Positive.
 	HistorySize int
 }
 

@@ -141,9 +141,9 @@
 //  6. At start, Load the knowledge from the Store and Restore it before
 //     the first Tick.
 //
-// Summary, History, Knowledge, Avoid and Counters describe the state for
-// `heal status|history`, GET /v1/heal and /metrics; they are read by the
-// owner goroutine too (or copied out by it).
+// Summary, History, Cycles, Knowledge, Avoid and Counters describe the
+// state for `heal status|history`, GET /v1/heal and /metrics; they are
+// read by the owner goroutine too (or copied out by it).
 //
 // # Knowledge entry
 //

@@ -47,7 +47,8 @@ type Engine struct {
 	last      Cycle
 	cycles    uint64
 	held      uint64
-	hist      history
+	plans     ring[*Plan]
+	cycleLog  ring[Cycle]
 	counters  [numStrategies + 1][numStatuses + 1]uint64
 
 	ready        Ready
@@ -134,7 +135,8 @@ func NewEngine(cfg Config, self protocols.Addr, rng *rand.Rand) (*Engine, error)
 		limits:   map[actionKey]*limit{},
 		offences: map[protocols.Addr]offence{},
 		know:     knowledge{cap: cfg.KnowledgeCap},
-		hist:     history{size: cfg.HistorySize},
+		plans:    ring[*Plan]{size: cfg.HistorySize},
+		cycleLog: ring[Cycle]{size: cfg.HistorySize},
 		persist:  map[[2]uint8]Entry{},
 	}
 	e.graph.Nodes, e.graph.Links = []overlay.GraphNode{}, []overlay.GraphLink{}
@@ -295,6 +297,7 @@ func (e *Engine) cycle(now time.Time) {
 		Time: now, ViewNodes: e.topo.nView, Suspects: a.suspects, Anomalous: a.fraction,
 		Diagnoses: a.diags, Held: hold,
 	}
+	e.logCycle(e.last)
 
 	// Actions in force whose symptom persists are re-confirmed, unless
 	// automation is paused, held or only observing: an avoid while its
@@ -392,7 +395,7 @@ func (e *Engine) planNext(now time.Time, inc *incident) {
 		}
 		p.Action = e.action(now, &inc.diag, s)
 		p.Action.Plan = p.ID
-		e.hist.add(p)
+		e.plans.add(p)
 		inc.plan = p
 		if lm := e.limits[keyOf(&p.Action)]; lm != nil && now.Before(lm.next) {
 			e.hold(now, inc, p, fmt.Sprintf("backoff: next allowed in %v", lm.next.Sub(now).Round(time.Millisecond)), lm.next)

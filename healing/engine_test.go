@@ -354,3 +354,23 @@ func TestNames(t *testing.T) {
 		t.Error("the default mode is not observe")
 	}
 }
+
+// TestCycles: the cycle log records what changed, not every cycle.
+func TestCycles(t *testing.T) {
+	w := newWorld(t, healing.ModeObserve, 9)
+	w.runFor(10 * time.Second)
+	if got := w.e.Cycles(); len(got) != 0 {
+		t.Fatalf("healthy cycles logged: %+v", got)
+	}
+	w.suspect(5, 2, 4, 6, 8)
+	w.runFor(10 * time.Second)
+	w.clear()
+	w.runFor(10 * time.Second)
+	got := w.e.Cycles()
+	if len(got) != 2 || len(got[0].Diagnoses) != 1 || got[0].Diagnoses[0].Subject != addr(5) || len(got[1].Diagnoses) != 0 {
+		t.Fatalf("cycles %+v, want node 5 suspect then nothing", got)
+	}
+	if s := w.e.Summary(); s.Cycles != 31 {
+		t.Fatalf("%d cycles run, want 31", s.Cycles)
+	}
+}

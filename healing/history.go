@@ -6,31 +6,74 @@ import (
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
-// history keeps the latest plans, the oldest dropped first.
-type history struct {
-	plans []*Plan
-	next  int // where the next plan goes once full
+// ring keeps the latest size items, the oldest dropped first.
+type ring[T any] struct {
+	items []T
+	next  int // where the next item goes once full
 	size  int
 }
 
-func (h *history) add(p *Plan) {
-	if len(h.plans) < h.size {
-		h.plans = append(h.plans, p)
+func (r *ring[T]) add(x T) {
+	if len(r.items) < r.size {
+		r.items = append(r.items, x)
 		return
 	}
-	h.plans[h.next] = p
-	h.next = (h.next + 1) % h.size
+	r.items[r.next] = x
+	r.next = (r.next + 1) % r.size
+}
+
+// last returns the latest item, if any.
+func (r *ring[T]) last() (T, bool) {
+	var zero T
+	if len(r.items) == 0 {
+		return zero, false
+	}
+	return r.items[(r.next+len(r.items)-1)%len(r.items)], true
+}
+
+// each calls f on the items, the oldest first.
+func (r *ring[T]) each(f func(T)) {
+	for i := range r.items {
+		f(r.items[(r.next+i)%len(r.items)])
+	}
 }
 
 // History returns copies of the latest plans (at most HistorySize), the
 // oldest first: what `heal history` shows.
 func (e *Engine) History() []Plan {
-	h := &e.hist
-	out := make([]Plan, 0, len(h.plans))
-	for i := range h.plans {
-		out = append(out, *h.plans[(h.next+i)%len(h.plans)])
-	}
+	out := make([]Plan, 0, len(e.plans.items))
+	e.plans.each(func(p *Plan) { out = append(out, *p) })
 	return out
+}
+
+// Cycles returns the latest cycles that changed what the engine saw (at
+// most HistorySize): each cycle whose symptoms (causes and subjects) or
+// hold differ from the cycle recorded before it, the oldest first. A run
+// of healthy cycles records nothing; the first cycle after symptoms went
+// records their going.
+func (e *Engine) Cycles() []Cycle {
+	out := make([]Cycle, 0, len(e.cycleLog.items))
+	e.cycleLog.each(func(c Cycle) { out = append(out, c) })
+	return out
+}
+
+// logCycle records c if it changed what the engine saw.
+func (e *Engine) logCycle(c Cycle) {
+	prev, ok := e.cycleLog.last()
+	if !ok && len(c.Diagnoses) == 0 && c.Held == "" {
+		return
+	}
+	if ok && prev.Held == c.Held && len(prev.Diagnoses) == len(c.Diagnoses) {
+		same := true
+		for i, d := range c.Diagnoses {
+			p := prev.Diagnoses[i]
+			same = same && p.Cause == d.Cause && p.Subject == d.Subject
+		}
+		if same {
+			return
+		}
+	}
+	e.cycleLog.add(c)
 }
 
 // Cycle is what one MAPE-K cycle saw.
