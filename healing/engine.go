@@ -95,25 +95,6 @@ type active struct {
 	ttl time.Duration // what a re-confirmation extends it by
 }
 
-// actionKey names an action for its rate limit: a strategy against a
-// target.
-type actionKey struct {
-	kind   Strategy
-	target protocols.Addr
-}
-
-// limit is the backoff of one actionKey.
-type limit struct {
-	next  time.Time // no execution before
-	fails int       // failures in a row
-}
-
-// offence remembers that the engine acted against a node.
-type offence struct {
-	count int
-	last  time.Time
-}
-
 // NewEngine returns the engine of the node whose address is self. rng
 // jitters the backoffs; seed it from crypto/rand in production and from
 // a fixed seed in tests. The engine owns rng from now on.
@@ -159,55 +140,6 @@ func (e *Engine) Restore(entries []Entry) error {
 		}
 		*e.know.get(en.Cause, en.Strategy) = en
 	}
-	return nil
-}
-
-// SetView gives the engine the node's latest view of the mesh
-// (overlay.View.Graph). The engine keeps g until the next SetView and
-// reads it, never modifies it; the caller must not modify it either.
-func (e *Engine) SetView(now time.Time, g overlay.Graph) {
-	e.graph = g
-	e.topoDirty = true
-}
-
-// View returns the graph last given to SetView, what a plan's rehearsal
-// runs on.
-func (e *Engine) View() overlay.Graph { return e.graph }
-
-// SetLinks gives the engine the figures of the node's own neighbour
-// links (overlay.Engine.Neighbors), once per cycle. The engine copies
-// them.
-func (e *Engine) SetLinks(now time.Time, links []overlay.NeighborInfo) {
-	e.links = append(e.links[:0], links...)
-	e.updateBases(links)
-	e.topoDirty = true
-}
-
-// SetLoad gives the engine the node's own load, once per cycle.
-func (e *Engine) SetLoad(now time.Time, l Load) error {
-	if l.CPUPercent < 0 || l.CPUPercent > 100 || l.CPUPercent != l.CPUPercent || l.QueueLen < 0 || l.QueueCap < 0 {
-		return fmt.Errorf("%w: load %+v", ErrInvalidInput, l)
-	}
-	e.load, e.hasLoad = l, true
-	return nil
-}
-
-// SetPeers gives the engine the peers the node is connected to (or could
-// link to) besides its neighbours: the candidates of reconnect. Without
-// any, reconnect picks from the view's nodes. The engine copies them.
-func (e *Engine) SetPeers(now time.Time, peers []protocols.Addr) {
-	e.peers = append(e.peers[:0], peers...)
-}
-
-// Report takes one member's anomaly score of a node, received at now. It
-// replaces the reporter's earlier report on the same subject. A reporter
-// holds at most MaxReportsPerReporter reports (its oldest goes first) and
-// the engine MaxReports in all.
-func (e *Engine) Report(now time.Time, r Report) error {
-	if err := r.validate(); err != nil {
-		return err
-	}
-	e.reports.put(now, &r)
 	return nil
 }
 
@@ -544,58 +476,6 @@ func (e *Engine) execute(now time.Time, inc *incident, p *Plan) {
 		e.offences[t] = o
 	}
 }
-
-// globalAllowed applies MaxActionsPerMinute.
-func (e *Engine) globalAllowed(now time.Time) bool {
-	i := 0
-	for i < len(e.recent) && now.Sub(e.recent[i]) >= time.Minute {
-		i++
-	}
-	e.recent = append(e.recent[:0], e.recent[i:]...)
-	return len(e.recent) < e.cfg.MaxActionsPerMinute
-}
-
-// backoff returns BackoffBase·2^fails, capped at BackoffMax, jittered.
-func (e *Engine) backoff(fails int) time.Duration {
-	d := e.cfg.BackoffBase
-	for i := 0; i < fails && d < e.cfg.BackoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, e.cfg.BackoffMax)
-	if j := e.cfg.BackoffJitter; j > 0 {
-		d = time.Duration(float64(d) * (1 + j*(2*e.rng.Float64()-1)))
-	}
-	return d
-}
-
-// offenceTTL doubles ttl for each time the engine acted against target
-// within OffenceMemory, up to MaxTTL.
-func (e *Engine) offenceTTL(now time.Time, target protocols.Addr, ttl time.Duration) time.Duration {
-	o, ok := e.offences[target]
-	if !ok || now.Sub(o.last) > e.cfg.OffenceMemory {
-		return ttl
-	}
-	for i := 0; i < o.count && ttl < e.cfg.MaxTTL; i++ {
-		ttl *= 2
-	}
-	return min(ttl, e.cfg.MaxTTL)
-}
-
-// pruneLimits forgets backoffs and offences long past.
-func (e *Engine) pruneLimits(now time.Time) {
-	for k, lm := range e.limits {
-		if now.Sub(lm.next) > e.cfg.BackoffMax {
-			delete(e.limits, k)
-		}
-	}
-	for a, o := range e.offences {
-		if now.Sub(o.last) > e.cfg.OffenceMemory {
-			delete(e.offences, a)
-		}
-	}
-}
-
-func keyOf(a *Action) actionKey { return actionKey{a.Kind, a.Target} }
 
 // timers fires what is due by now.
 func (e *Engine) timers(now time.Time) {

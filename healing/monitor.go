@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/overlay"
@@ -161,138 +160,51 @@ func (t *reportTable) evictOldest(reporter protocols.Addr) {
 	}
 }
 
-// topology is the mesh as the analysis reads it: the view's nodes and
-// every node a link names, with undirected adjacency (a link counts if
-// either end reports it, or, for this node, if its own link is alive).
-type topology struct {
-	index  map[protocols.Addr]int32
-	addrs  []protocols.Addr
-	peers  []string
-	inView []bool
-	adj    [][]int32
-	self   int32
-	nView  int
-	// scratch for searches
-	seen  []uint32
-	epoch uint32
-	queue []int32
+// SetView gives the engine the node's latest view of the mesh
+// (overlay.View.Graph). The engine keeps g until the next SetView and
+// reads it, never modifies it; the caller must not modify it either.
+func (e *Engine) SetView(now time.Time, g overlay.Graph) {
+	e.graph = g
+	e.topoDirty = true
 }
 
-// build makes the topology of g plus this node's live own links.
-func (t *topology) build(self protocols.Addr, g *overlay.Graph, links []overlay.NeighborInfo) {
-	if t.index == nil {
-		t.index = make(map[protocols.Addr]int32, len(g.Nodes)+1)
-	} else {
-		clear(t.index)
-	}
-	t.addrs, t.peers, t.inView = t.addrs[:0], t.peers[:0], t.inView[:0]
-	for i := range t.adj {
-		t.adj[i] = t.adj[i][:0]
-	}
-	t.nView = 0
-	for _, n := range g.Nodes {
-		i := t.vertex(n.Addr)
-		t.peers[i] = n.Peer
-		if !t.inView[i] {
-			t.inView[i] = true
-			t.nView++
-		}
-	}
-	t.self = t.vertex(self)
-	for _, l := range g.Links {
-		if l.From != l.To {
-			t.edge(t.vertex(l.From), t.vertex(l.To))
-		}
-	}
-	for _, l := range links {
-		if l.Alive && l.Addr != self && !l.Addr.IsZero() {
-			t.edge(t.self, t.vertex(l.Addr))
-		}
-	}
-	for i := range t.adj {
-		slices.Sort(t.adj[i])
-		t.adj[i] = slices.Compact(t.adj[i])
-	}
+// View returns the graph last given to SetView, what a plan's rehearsal
+// runs on.
+func (e *Engine) View() overlay.Graph { return e.graph }
+
+// SetLinks gives the engine the figures of the node's own neighbour
+// links (overlay.Engine.Neighbors), once per cycle. The engine copies
+// them.
+func (e *Engine) SetLinks(now time.Time, links []overlay.NeighborInfo) {
+	e.links = append(e.links[:0], links...)
+	e.updateBases(links)
+	e.topoDirty = true
 }
 
-func (t *topology) vertex(a protocols.Addr) int32 {
-	if i, ok := t.index[a]; ok {
-		return i
+// SetLoad gives the engine the node's own load, once per cycle.
+func (e *Engine) SetLoad(now time.Time, l Load) error {
+	if l.CPUPercent < 0 || l.CPUPercent > 100 || l.CPUPercent != l.CPUPercent || l.QueueLen < 0 || l.QueueCap < 0 {
+		return fmt.Errorf("%w: load %+v", ErrInvalidInput, l)
 	}
-	i := int32(len(t.addrs))
-	t.index[a] = i
-	t.addrs = append(t.addrs, a)
-	t.peers = append(t.peers, "")
-	t.inView = append(t.inView, false)
-	if len(t.adj) <= int(i) {
-		t.adj = append(t.adj, nil)
-	}
-	return i
+	e.load, e.hasLoad = l, true
+	return nil
 }
 
-func (t *topology) edge(a, b int32) {
-	t.adj[a] = append(t.adj[a], b)
-	t.adj[b] = append(t.adj[b], a)
+// SetPeers gives the engine the peers the node is connected to (or could
+// link to) besides its neighbours: the candidates of reconnect. Without
+// any, reconnect picks from the view's nodes. The engine copies them.
+func (e *Engine) SetPeers(now time.Time, peers []protocols.Addr) {
+	e.peers = append(e.peers[:0], peers...)
 }
 
-// adjacent reports whether a and b share a link.
-func (t *topology) adjacent(a, b protocols.Addr) bool {
-	i, ok1 := t.index[a]
-	j, ok2 := t.index[b]
-	if !ok1 || !ok2 {
-		return false
+// Report takes one member's anomaly score of a node, received at now. It
+// replaces the reporter's earlier report on the same subject. A reporter
+// holds at most MaxReportsPerReporter reports (its oldest goes first) and
+// the engine MaxReports in all.
+func (e *Engine) Report(now time.Time, r Report) error {
+	if err := r.validate(); err != nil {
+		return err
 	}
-	_, found := slices.BinarySearch(t.adj[i], j)
-	return found
-}
-
-// reach returns how many view nodes (this one included, if in view) the
-// search from this node reaches without passing through skip (-1 for
-// none), and marks them in t.seen with the returned epoch.
-func (t *topology) reach(skip int32) (int, uint32) {
-	if len(t.seen) < len(t.addrs) {
-		t.seen = make([]uint32, len(t.addrs))
-		t.epoch = 0
-	}
-	t.epoch++
-	if t.epoch == 0 { // wrapped: start the marks afresh
-		clear(t.seen)
-		t.epoch = 1
-	}
-	ep := t.epoch
-	t.queue = append(t.queue[:0], t.self)
-	t.seen[t.self] = ep
-	n := 0
-	for len(t.queue) > 0 {
-		v := t.queue[len(t.queue)-1]
-		t.queue = t.queue[:len(t.queue)-1]
-		if t.inView[v] {
-			n++
-		}
-		for _, w := range t.adj[v] {
-			if w != skip && t.seen[w] != ep {
-				t.seen[w] = ep
-				t.queue = append(t.queue, w)
-			}
-		}
-	}
-	return n, ep
-}
-
-// routesAround reports whether every view node this node reaches now
-// stays reachable without the node at v: whether avoiding v leaves
-// another route to everyone.
-func (t *topology) routesAround(v int32) bool {
-	if v == t.self {
-		return false
-	}
-	before, ep := t.reach(-1)
-	if t.seen[v] != ep {
-		return true // not reachable anyway: avoiding it changes nothing
-	}
-	if t.inView[v] {
-		before--
-	}
-	after, _ := t.reach(v)
-	return after >= before
+	e.reports.put(now, &r)
+	return nil
 }
