@@ -37,11 +37,7 @@ func (e *Engine) globalAllowed(now time.Time) bool {
 
 // backoff returns BackoffBase·2^fails, capped at BackoffMax, jittered.
 func (e *Engine) backoff(fails int) time.Duration {
-	d := e.cfg.BackoffBase
-	for i := 0; i < fails && d < e.cfg.BackoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, e.cfg.BackoffMax)
+	d := doubled(e.cfg.BackoffBase, fails, e.cfg.BackoffMax)
 	if j := e.cfg.BackoffJitter; j > 0 {
 		d = time.Duration(float64(d) * (1 + j*(2*e.rng.Float64()-1)))
 	}
@@ -55,10 +51,18 @@ func (e *Engine) offenceTTL(now time.Time, target protocols.Addr, ttl time.Durat
 	if !ok || now.Sub(o.last) > e.cfg.OffenceMemory {
 		return ttl
 	}
-	for i := 0; i < o.count && ttl < e.cfg.MaxTTL; i++ {
-		ttl *= 2
+	return doubled(ttl, o.count, e.cfg.MaxTTL)
+}
+
+// doubled returns d·2^n, or limit if that is more, without overflowing.
+func doubled(d time.Duration, n int, limit time.Duration) time.Duration {
+	for range n {
+		if d > limit/2 {
+			return limit
+		}
+		d *= 2
 	}
-	return min(ttl, e.cfg.MaxTTL)
+	return min(d, limit)
 }
 
 // pruneLimits forgets backoffs and offences long past.
