@@ -408,6 +408,8 @@ func (e *Engine) Rehearsed(now time.Time, plan uint64, r Rehearsal, err error) e
 
 // drop ends the incident's plan as dropped and plans the next rung.
 func (e *Engine) drop(now time.Time, inc *incident, why string) {
+	// A request not handed out yet is withdrawn.
+	e.ready.Rehearse = slices.DeleteFunc(e.ready.Rehearse, func(p Plan) bool { return p.ID == inc.plan.ID })
 	e.setStatus(inc.plan, StatusDropped, why)
 	inc.plan.Ended = now
 	inc.plan = nil
