@@ -271,6 +271,11 @@ func peerSet(ps []peer.ID) map[peer.ID]struct{} {
 // (present, fresh, allowed measurement) for the actions in AttestFor; else
 // allow.
 func (e *PolicyEngine) Decide(s Subject, a Action, now time.Time) Decision {
+	return e.decide(s, a, now, true)
+}
+
+// decide is Decide, with the quarantine rule applied only if quarantine.
+func (e *PolicyEngine) decide(s Subject, a Action, now time.Time, quarantine bool) Decision {
 	deny := func(r Reason) Decision { return Decision{Reason: r} }
 	if !a.valid() {
 		return deny(ReasonUnknownAction)
@@ -280,7 +285,7 @@ func (e *PolicyEngine) Decide(s Subject, a Action, now time.Time) Decision {
 	if _, ok := e.deny[s.Peer]; ok {
 		return deny(ReasonDenyListed)
 	}
-	if _, ok := e.quarantine[s.Peer]; ok && a != ActionConnect {
+	if _, ok := e.quarantine[s.Peer]; ok && quarantine && a != ActionConnect {
 		return deny(ReasonQuarantined)
 	}
 	if pin, ok := e.pins[s.Peer]; ok && (s.Keys == nil || s.Keys.PeerID() != s.Peer || s.Keys.Fingerprint() != pin) {
@@ -352,6 +357,19 @@ func (e *PolicyEngine) SubjectOf(r *Record, now time.Time) Subject {
 		}
 	}
 	return s
+}
+
+// CheckIgnoringQuarantine is Check with every rule but the quarantine
+// list. Governance admits records with it: the quarantine list is
+// governance's own output, which its tally applies at each proposal's
+// place in deadline order; refusing a quarantined peer's records when they
+// arrive would make nodes that decided at different moments hold different
+// records, and so compute different tallies.
+func (e *PolicyEngine) CheckIgnoringQuarantine(s Subject, a Action, now time.Time) error {
+	if d := e.decide(s, a, now, false); !d.Allow {
+		return &DeniedError{Action: a, Decision: d}
+	}
+	return nil
 }
 
 // Authorizer returns a HandshakeConfig.Authorize callback that admits the

@@ -134,6 +134,14 @@ func TestPolicySetters(t *testing.T) {
 	e.Release(a.Peer)
 	check("released", a, ActionRelay, ReasonAllowed)
 	check("still quarantined", b, ActionVote, ReasonQuarantined)
+	if err := e.CheckIgnoringQuarantine(b, ActionVote, t0); err != nil {
+		t.Errorf("CheckIgnoringQuarantine of a quarantined peer: %v", err)
+	}
+	e.SetDeny([]peer.ID{b.Peer})
+	if err := e.CheckIgnoringQuarantine(b, ActionVote, t0); !errors.Is(err, ErrDenied) {
+		t.Errorf("CheckIgnoringQuarantine of a deny-listed peer: %v", err)
+	}
+	e.SetDeny(nil)
 	e.SetQuarantine(nil)
 	check("list replaced", b, ActionVote, ReasonAllowed)
 
