@@ -7,8 +7,10 @@ import (
 )
 
 // Action is what a passed proposal asks every node to do. It is one of
-// *Quarantine, *SetParameter or *AcceptModel; subscribers branch with a type
-// switch. The set is closed (the unexported method) because each kind has a
+// *Quarantine, *SetParameter, *AcceptModel, *Admit or *Evict; whoever acts
+// on decisions branches with a type switch. Admit, Evict and Quarantine
+// change the membership, which the Log applies itself, in deadline order,
+// when it tallies later proposals (see Membership). The set is closed (the unexported method) because each kind has a
 // wire code.
 type Action interface {
 	// Kind returns the action's wire code.
@@ -26,6 +28,8 @@ const (
 	ActionQuarantine   ActionKind = 1
 	ActionSetParameter ActionKind = 2
 	ActionAcceptModel  ActionKind = 3
+	ActionAdmit        ActionKind = 4
+	ActionEvict        ActionKind = 5
 )
 
 func (k ActionKind) String() string {
@@ -38,6 +42,10 @@ func (k ActionKind) String() string {
 		return "set-parameter"
 	case ActionAcceptModel:
 		return "accept-model"
+	case ActionAdmit:
+		return "admit"
+	case ActionEvict:
+		return "evict"
 	}
 	return fmt.Sprintf("action(%d)", uint8(k))
 }
@@ -73,6 +81,20 @@ type AcceptModel struct {
 	Digest Hash   `json:"digest"`
 }
 
+// Admit makes a peer a member holding Tokens (0 makes it a member without
+// votes: it may take part where membership is required, but not vote). It
+// replaces what the genesis lists for the peer and lifts a quarantine.
+type Admit struct {
+	Peer   PeerID `json:"peer"`
+	Tokens uint64 `json:"tokens"` // 0..MaxTokens
+}
+
+// Evict ends a peer's membership: it holds no tokens from then on, whatever
+// the genesis lists for its peer ID, until admitted again.
+type Evict struct {
+	Peer PeerID `json:"peer"`
+}
+
 // The JSON form of an action carries its kind beside its fields, e.g.
 // {"kind":"quarantine","peer":"12D3KooW…"}.
 
@@ -103,15 +125,37 @@ func (a *AcceptModel) MarshalJSON() ([]byte, error) {
 	}{a.Kind(), (*fields)(a)})
 }
 
+// MarshalJSON implements json.Marshaler.
+func (a *Admit) MarshalJSON() ([]byte, error) {
+	type fields Admit
+	return json.Marshal(struct {
+		Kind ActionKind `json:"kind"`
+		*fields
+	}{a.Kind(), (*fields)(a)})
+}
+
+// MarshalJSON implements json.Marshaler.
+func (a *Evict) MarshalJSON() ([]byte, error) {
+	type fields Evict
+	return json.Marshal(struct {
+		Kind ActionKind `json:"kind"`
+		*fields
+	}{a.Kind(), (*fields)(a)})
+}
+
 var (
 	_ Action = (*Quarantine)(nil)
 	_ Action = (*SetParameter)(nil)
 	_ Action = (*AcceptModel)(nil)
+	_ Action = (*Admit)(nil)
+	_ Action = (*Evict)(nil)
 )
 
 func (*Quarantine) Kind() ActionKind   { return ActionQuarantine }
 func (*SetParameter) Kind() ActionKind { return ActionSetParameter }
 func (*AcceptModel) Kind() ActionKind  { return ActionAcceptModel }
+func (*Admit) Kind() ActionKind        { return ActionAdmit }
+func (*Evict) Kind() ActionKind        { return ActionEvict }
 
 func (a *Quarantine) appendBody(b []byte) []byte {
 	b = appendBytes8(b, []byte(a.Peer))
@@ -126,6 +170,29 @@ func (a *SetParameter) appendBody(b []byte) []byte {
 func (a *AcceptModel) appendBody(b []byte) []byte {
 	b = appendBytes8(b, []byte(a.Name))
 	return append(b, a.Digest[:]...)
+}
+
+func (a *Admit) appendBody(b []byte) []byte {
+	return appendU64(appendBytes8(b, []byte(a.Peer)), a.Tokens)
+}
+
+func (a *Evict) appendBody(b []byte) []byte { return appendBytes8(b, []byte(a.Peer)) }
+
+func (a *Admit) validate() error {
+	if err := a.Peer.validate(); err != nil {
+		return fmt.Errorf("admit: %w", err)
+	}
+	if a.Tokens > MaxTokens {
+		return fmt.Errorf("%w: admit: %d tokens above %d", ErrMalformed, a.Tokens, MaxTokens)
+	}
+	return nil
+}
+
+func (a *Evict) validate() error {
+	if err := a.Peer.validate(); err != nil {
+		return fmt.Errorf("evict: %w", err)
+	}
+	return nil
 }
 
 func (a *Quarantine) validate() error {
@@ -213,6 +280,13 @@ func readAction(r *reader) Action {
 		m.Name = br.text8("name", 1, maxParamNameLen)
 		m.Digest = br.hash()
 		a = m
+	case ActionAdmit:
+		m := &Admit{}
+		m.Peer = PeerID(br.bytes8("peer", 1, maxPeerIDLen))
+		m.Tokens = br.u64()
+		a = m
+	case ActionEvict:
+		a = &Evict{Peer: PeerID(br.bytes8("peer", 1, maxPeerIDLen))}
 	default:
 		r.fail("unknown action kind %d", uint8(kind))
 		return nil

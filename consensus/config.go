@@ -25,6 +25,10 @@ type Config struct {
 	Verifier Verifier
 	// Admitter is the policy engine. Required.
 	Admitter Admitter
+	// Binder confirms SPIFFE ID claims. Nil confirms none: records that
+	// claim a SPIFFE ID are refused (ReasonUnbound), and only allocations
+	// listed by peer ID, or granted by an admit decision, hold tokens.
+	Binder Binder
 	// Logger receives refusals (debug) and equivocation (warn). Nil discards.
 	Logger *slog.Logger
 

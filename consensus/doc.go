@@ -9,38 +9,68 @@
 // under its peer ID (/x0log/), and new records are announced on the gossip
 // topic x0tta6bl4/gov/1. The outcome of a proposal is a pure function of the
 // records (Count): every node that holds the same records computes the same
-// tally, to the byte, whatever order they arrived in.
+// tally, to the byte, whatever order they arrived in and whenever it
+// decided.
+//
+// Membership has a root of trust and no coordinator: the genesis lists the
+// founding members and their tokens; an identity it does not list holds
+// nothing; members join and leave by governance (Admit, Evict, and
+// Quarantine to isolate one), and those decisions take effect in the tally
+// of every later proposal, in deadline order, on every node alike (see
+// Membership).
 //
 // # Usage
 //
+// A network starts from a genesis file that lists its founders (the CLI's
+// genesis command writes one from a list of peers):
+//
+//	var allocs []consensus.Allocation
+//	for _, s := range []string{"12D3KooW…", "12D3KooW…=400"} {
+//		a, err := consensus.ParseAllocation(s, 10_000) // 10,000 tokens unless "=n"
+//		allocs = append(allocs, a)
+//	}
+//	g, err := consensus.NewGenesis("mesh.example", 0, allocs)
+//	file, err := g.MarshalTOML()
+//
 // A node opens its Log over its datastore, with its identity, the network's
-// genesis, a Verifier and the policy engine as Admitter:
+// genesis, a Verifier, the policy engine as Admitter and, where SPIFFE IDs
+// are proven (SVIDs), a Binder:
 //
 //	g, err := consensus.ParseGenesis(genesisFile)
 //	cfg := consensus.DefaultConfig()
 //	cfg.Genesis, cfg.Store = g, ds
 //	cfg.Self = consensus.Author{ID: self, Key: keyBundle, Signer: signer}
-//	cfg.Verifier, cfg.Admitter = verifier, policy
+//	cfg.Verifier, cfg.Admitter, cfg.Binder = verifier, policy, nil
 //	gov, err := consensus.Open(ctx, cfg)
+//	// ... the first sync round (duty 4), then:
+//	gov.SyncDone()
 //
-//	p, err := gov.CreateProposal(ctx, time.Now(), "quarantine X", "floods", 5*time.Minute,
-//		quorum, threshold, &consensus.Quarantine{Peer: x})
+//	p, err := gov.CreateProposal(ctx, time.Now(), "admit X", "new gateway", 5*time.Minute,
+//		quorum, threshold, &consensus.Admit{Peer: x, Tokens: 100})
 //	v, err := gov.CastVote(ctx, time.Now(), p.ID(), consensus.Yes, 100)
-//	cancel := gov.Subscribe(func(d consensus.Decision) { /* apply d.Action */ })
 //	decided, err := gov.CheckProposals(ctx, time.Now())
+//	for _, d := range decided { /* act on d: the one place decisions leave the Log */ }
+//	quarantined := gov.Membership().Quarantine()
 //
-// With pqcsec, the three interfaces are one-line adapters: Signer signs
-// with Identity.Sign(SignatureDomain, msg); Verifier calls
+// With pqcsec, the interfaces are one-line adapters: Signer signs with
+// Identity.Sign(SignatureDomain, msg); Verifier calls
 // pqcsec.VerifyPeer(peer.ID(author), key, SignatureDomain, msg, sig), which
 // also checks that the key bundle is the peer's; Admitter asks the policy
-// engine's Check for ActionPropose or ActionVote with the author's node
-// SPIFFE ID, and a subscriber feeds passed Quarantine actions to the
-// engine's Quarantine.
+// engine's CheckIgnoringQuarantine for ActionPropose or ActionVote with the
+// author's keys (so that key pins hold) and node SPIFFE ID, leaving out the
+// quarantine list, which is governance's own output: the tally applies it.
+// The node sets the engine's quarantine list from Membership after each
+// decision, for routing and relaying.
 //
 // CreateProposal and CastVote return only after the record is durably in
 // the datastore (Put, then Sync), so a restarted node still has its own
-// votes and never reuses a sequence number. The Log starts no goroutines
-// and never reads the clock; its driver (the node) has these duties:
+// votes and never reuses a sequence number. A Log opened on an empty store
+// (a new node, or one that lost its store) or one with damaged records
+// refuses to write (ErrNotSynced) until SyncDone, and so does a Log that
+// knows of a later record of its own than it holds: a node never writes a
+// second record at a sequence number it used before. The Log starts no
+// goroutines, never reads the clock and calls nobody back: its outputs are
+// return values. Its driver (the node) has these duties:
 //
 //  1. After CreateProposal or CastVote returns, put the record in the DHT
 //     under RecordKey(r.ID()), put Head(ctx, now) under HeadKey(self), and
@@ -55,11 +85,12 @@
 //     peer (including itself, in case its store was lost) from the DHT and
 //     pass it to IngestHead; then fetch each ID of Missing from the DHT and
 //     pass them to IngestAll (one Sync per batch), until Missing is empty;
-//     report IDs the DHT does not have with Unavailable. Only then call
-//     CheckProposals for the first time.
+//     report IDs the DHT does not have with Unavailable. Then call SyncDone
+//     (the Log writes again) and, only then, CheckProposals for the first
+//     time.
 //  5. Call CheckProposals periodically (every second, say) and hand the
-//     decisions to whoever acts on them; subscribers receive the passed
-//     proposals' actions.
+//     decisions it returns to the one consumer that acts on them (after a
+//     restart, Decisions lists the earlier ones again).
 //  6. Re-publish Head and Announcement every AnnounceMaxAge/2 or so (both
 //     re-sign the head when it is that old), so that nodes that missed a
 //     message learn of new records; re-put Records(self) in the DHT
@@ -95,17 +126,40 @@
 //	passed:     quorum met and YES × 10^6 > threshold × (YES + NO)
 //
 // where participating = YES + NO + ABSTAIN (ABSTAIN counts for the quorum
-// only) and total is the total allocatable power: the power of every listed
-// genesis allocation, plus the default allocation's power for each unlisted
-// author that has any record timestamped at or before the deadline. A ratio
-// equal to the threshold fails. Nothing in a decision touches a float, so
-// every platform computes the same bits.
+// only) and total is the total allocatable power that exists at the
+// proposal's place in deadline order: the power of every allocation in
+// force (the genesis's, with every earlier Admit, Evict and Quarantine
+// applied: nothing for an evicted or quarantined peer), plus the default
+// allocation's power for each counted voter that holds it. An identity
+// that holds nothing adds nothing to the total, however many records it
+// writes. A ratio equal to the threshold fails; a proposal whose author
+// is quarantined at its place in the order fails whatever the votes.
+// Nothing in a decision touches a float, so every platform computes the
+// same bits.
 //
 // A vote counts if it is its voter's latest valid vote on the proposal
 // (highest seq in the voter's own log). A vote is void, with a Reason listed
-// in the tally, if it is timestamped after the deadline, spends more tokens
-// than the voter's allocation, or lies on an equivocating author's forked
-// range; an earlier valid vote of the same voter then counts instead.
+// in the tally, if it lies on an equivocating author's forked range, if the
+// voter is quarantined, holds no tokens (not-member) or fewer than it
+// spends (over-allocation), or if it is timestamped after the deadline; an
+// earlier valid vote of the same voter then counts instead. Tokens are
+// judged by the tally, not at ingest, because allocations change by
+// governance.
+//
+// # Membership
+//
+// The membership in force for a proposal P is a pure fold: start from the
+// genesis; take every proposal whose action is Admit, Evict or Quarantine
+// and that comes before P in (deadline, ID) order; tally each, in that
+// order, under the membership its predecessors made; apply the action of
+// each that passed. Admit gives a peer its tokens (0: a member without
+// votes) and lifts a quarantine; Evict takes all of a peer's tokens,
+// whatever the genesis lists; Quarantine isolates a peer (no votes, its
+// proposals rejected) until admitted again. A decision therefore depends
+// only on the records up to each deadline: a node that decided a
+// quarantine early and one that decided it late, having received the same
+// records in different orders, compute the same tallies. Log.Membership
+// is the membership after every proposal the node has decided.
 //
 // # Time
 //
@@ -143,12 +197,17 @@
 // # Genesis file
 //
 // TOML, or JSON if the first non-blank byte is '{'. Unknown keys are
-// errors. Allocations apply per vote: a listed peer ID first, else the
-// SPIFFE ID the record claims (the Admitter must confirm the claim), else
-// the default. An allocation of 0 tokens excludes an identity.
+// errors. The peer ID is the root of an identity: a listed peer ID's
+// allocation applies first (0 tokens excludes it). A SPIFFE ID counts only
+// when the Binder confirms that it is bound to the author's keys (an SVID;
+// a SPIFFE ID string alone proves nothing): then its listed allocation
+// applies, or else the default allocation. An identity neither listed nor
+// with a bound SPIFFE ID holds nothing, so a fresh key earns no votes and a
+// node excluded by SPIFFE ID gains nothing by claiming none. Admit and
+// Evict decisions override all of this for a peer.
 //
 //	trust_domain = "mesh.example"       # SPIFFE trust domain, a bare name
-//	default_allocation = 100           # tokens of any unlisted identity
+//	default_allocation = 0             # tokens of an unlisted identity with a bound SPIFFE ID (default 0)
 //
 //	[[allocations]]
 //	peer = "12D3KooW…"                  # base58 libp2p peer ID
@@ -158,7 +217,7 @@
 //	spiffe_id = "spiffe://mesh.example/node/gw1"
 //	tokens = 400
 //
-//	{"trust_domain": "mesh.example", "default_allocation": 100,
+//	{"trust_domain": "mesh.example", "default_allocation": 0,
 //	 "allocations": [{"peer": "12D3KooW…", "tokens": 10000},
 //	                 {"spiffe_id": "spiffe://mesh.example/node/gw1", "tokens": 400}]}
 //
@@ -200,11 +259,19 @@
 //	8     deadline: Unix ms, > time, ≤ time + 366 days
 //	4     quorum, PPM, ≤ 1,000,000
 //	4     threshold, PPM, < 1,000,000
-//	1     action kind: 0 none, 1 quarantine, 2 set-parameter, 3 accept-model
+//	1     action kind: 0 none, 1 quarantine, 2 set-parameter, 3 accept-model,
+//	      4 admit, 5 evict
 //	2+L   action body, L ≤ 1200 (empty for kind 0):
 //	        quarantine:    1+P peer ID (1..64) ‖ 2+R reason (UTF-8, ≤ 256)
 //	        set-parameter: 1+N name ([a-z0-9._-], 1..64) ‖ 2+V value (UTF-8, ≤ 1024)
 //	        accept-model:  1+N name ([a-z0-9._-], 1..64) ‖ 32 SHA-256 of the model
+//	        admit:         1+P peer ID (1..64) ‖ 8 tokens (0..2^40)
+//	        evict:         1+P peer ID (1..64)
+//
+// The text form of an action (ParseAction, FormatAction; the CLI's
+// --action and the API take it) is quarantine:<peer>[:<reason>],
+// admit:<peer>[:<tokens>], evict:<peer>, set:<name>=<value> or
+// model:<name>@<sha256 hex>.
 //
 // Vote body (41 bytes):
 //
@@ -240,7 +307,13 @@
 //
 // Datastore keys (values are the encodings above): /gov/genesis (genesis
 // ID; Open refuses a store of another network), /gov/rec/<hex ID> (every
-// accepted record), /gov/self/head (own latest head), /gov/decided/<hex ID>
-// (decision time, Unix ms, 8 bytes ‖ the tally's canonical encoding, see
-// Tally.MarshalBinary).
+// accepted record; the key is the value's SHA-256), /gov/self/head (own
+// latest head), /gov/decided/<hex ID> (format 1 (1 byte) ‖ decision time,
+// Unix ms, 8 bytes ‖ the tally's canonical encoding, see
+// Tally.MarshalBinary ‖ SHA-256 of the preceding bytes). Open checks every
+// record against its key and every decision against its checksum and its
+// proposal; a damaged value is moved to /gov/damaged/<the same path below
+// /gov>, counted in Status and logged, and the node starts without it: a
+// damaged record is wanted again (Missing), a damaged decision is taken
+// again.
 package consensus

@@ -28,6 +28,14 @@ var (
 	ErrInvalidConfig   = errors.New("consensus: invalid config")
 	ErrSenderMismatch  = errors.New("consensus: sender is not the author")
 	ErrInvalidProposal = errors.New("consensus: invalid proposal")
+	ErrUnbound         = errors.New("consensus: SPIFFE ID claim not bound to the author")
+	ErrNotMember       = errors.New("consensus: not a member")
+	ErrQuarantined     = errors.New("consensus: quarantined by governance")
+	// ErrNotSynced refuses a write (proposal or vote) while the log may
+	// lack some of this node's own earlier records: its store was empty or
+	// damaged when it opened, and no sync has completed since. Writing then
+	// could reuse a sequence number and equivocate against itself.
+	ErrNotSynced = errors.New("consensus: own log not synced")
 )
 
 // Reason says why a record was refused or why a vote does not count. Its
@@ -35,8 +43,11 @@ var (
 // change meaning.
 type Reason uint8
 
-// Reasons. The first group refuses a record at ingest; the second voids a
-// stored vote in the tally.
+// Reasons. Those up to ReasonFuture, and ReasonUnbound, refuse a record at
+// ingest; the others void a stored vote in the tally (ReasonQuarantined
+// also bars a proposal). ReasonOverAllocation no longer refuses a record at
+// ingest: allocations change by governance (admit, evict), so only the
+// tally can judge a vote's tokens.
 const (
 	ReasonNone           Reason = 0
 	ReasonMalformed      Reason = 1 // bytes do not decode, or break a limit
@@ -48,6 +59,11 @@ const (
 	ReasonAfterDeadline  Reason = 7 // vote timestamped after the proposal's deadline
 	ReasonEquivocation   Reason = 8 // vote on the author's forked range
 	ReasonSuperseded     Reason = 9 // a later vote by the same voter counts instead
+
+	ReasonUnbound Reason = 10 // refused: a SPIFFE ID claim the Binder does not confirm for the author
+
+	ReasonNotMember   Reason = 11 // void: the voter holds no tokens when the proposal is decided
+	ReasonQuarantined Reason = 12 // void: the voter (or proposer) was quarantined by an earlier decision
 )
 
 var reasonNames = [...]string{
@@ -61,6 +77,9 @@ var reasonNames = [...]string{
 	ReasonAfterDeadline:  "after-deadline",
 	ReasonEquivocation:   "equivocation",
 	ReasonSuperseded:     "superseded",
+	ReasonUnbound:        "unbound",
+	ReasonNotMember:      "not-member",
+	ReasonQuarantined:    "quarantined",
 }
 
 var reasonErrors = [...]error{
@@ -73,6 +92,9 @@ var reasonErrors = [...]error{
 	ReasonAfterDeadline:  ErrAfterDeadline,
 	ReasonEquivocation:   ErrEquivocation,
 	ReasonSuperseded:     ErrSuperseded,
+	ReasonUnbound:        ErrUnbound,
+	ReasonNotMember:      ErrNotMember,
+	ReasonQuarantined:    ErrQuarantined,
 }
 
 // String returns the reason's stable kebab-case name.

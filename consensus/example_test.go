@@ -41,6 +41,14 @@ tokens = 10000
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(g.TrustDomain(), g.Allocation("", "spiffe://mesh.example/node/gw1"), g.Allocation("", ""))
-	// Output: mesh.example 10000 100
+	// A SPIFFE ID counts once the Binder confirmed it is the peer's: then
+	// a listed one selects its allocation and any other the default. A
+	// peer without a bound SPIFFE ID that the genesis does not list holds
+	// nothing.
+	peer, _ := consensus.ParsePeerID("12D3KooWGRUVh2UH2CeC6UNdgBYZ5JsZ9JbNGoVM1vbPjyJb9Qvx")
+	fmt.Println(g.TrustDomain(),
+		g.Allocation(peer, "spiffe://mesh.example/node/gw1"),
+		g.Allocation(peer, "spiffe://mesh.example/node/gw2"),
+		g.Allocation(peer, ""))
+	// Output: mesh.example 10000 100 0
 }

@@ -35,10 +35,22 @@ func testConfig(g *Genesis, a Author, store datastore.Datastore) Config {
 	c.Store = store
 	c.Verifier = testVerifier
 	c.Admitter = admitAll
+	c.Binder = bindNodeIDs
 	return c
 }
 
+// openLog opens a log and, as a driver does after its first sync, lets it
+// write at once (see openUnsynced).
 func openLog(t testing.TB, g *Genesis, a Author, store datastore.Datastore) *Log {
+	t.Helper()
+	l := openUnsynced(t, g, a, store)
+	l.SyncDone()
+	return l
+}
+
+// openUnsynced opens a log as Open leaves it: one on an empty store
+// refuses to write until SyncDone.
+func openUnsynced(t testing.TB, g *Genesis, a Author, store datastore.Datastore) *Log {
 	t.Helper()
 	l, err := Open(context.Background(), testConfig(g, a, store))
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -20,7 +21,9 @@ const (
 )
 
 // Genesis is the network's founding document: its SPIFFE trust domain and
-// who may spend how many tokens on a vote. Its ID (a hash of its canonical
+// its founding members, who may spend how many tokens on a vote. Members
+// join and leave later by governance (Admit, Evict); the genesis itself
+// never changes. Its ID (a hash of its canonical
 // form) is mixed into every signature, so records of one network never
 // verify in another. A Genesis is immutable and safe for concurrent use.
 type Genesis struct {
@@ -29,7 +32,8 @@ type Genesis struct {
 	allocations       []Allocation // sorted: peers by ID, then SPIFFE IDs
 	byPeer            map[PeerID]uint64
 	bySPIFFE          map[string]uint64
-	listedPower       uint64
+	peerPower         uint64 // power of the peer allocations
+	spiffePower       uint64 // power of the SPIFFE ID allocations
 	id                Hash
 }
 
@@ -38,6 +42,40 @@ type Allocation struct {
 	Peer     PeerID // set for a peer allocation
 	SPIFFEID string // set for a SPIFFE ID allocation
 	Tokens   uint64 // 0..MaxTokens; 0 excludes the identity from voting
+}
+
+// ParseAllocation reads one genesis entry as the genesis command takes it:
+// a base58 peer ID or a spiffe:// ID, optionally followed by "=<tokens>";
+// an entry without "=" gets tokens.
+func ParseAllocation(s string, tokens uint64) (Allocation, error) {
+	id, t, hasTokens := strings.Cut(strings.TrimSpace(s), "=")
+	if hasTokens {
+		if t == "" || strings.Trim(t, "0123456789") != "" {
+			return Allocation{}, fmt.Errorf("%w: allocation %q: tokens %q: want a decimal number", ErrInvalidGenesis, s, t)
+		}
+		n, err := strconv.ParseUint(t, 10, 64)
+		if err != nil || n > MaxTokens {
+			return Allocation{}, fmt.Errorf("%w: allocation %q: tokens: want 0..%d", ErrInvalidGenesis, s, MaxTokens)
+		}
+		tokens = n
+	}
+	if tokens > MaxTokens {
+		return Allocation{}, fmt.Errorf("%w: allocation %q: %d tokens above %d", ErrInvalidGenesis, s, tokens, MaxTokens)
+	}
+	if strings.HasPrefix(id, "spiffe://") {
+		if len(id) > maxIdentityLen {
+			return Allocation{}, fmt.Errorf("%w: allocation %q: SPIFFE ID longer than %d bytes", ErrInvalidGenesis, s, maxIdentityLen)
+		}
+		if _, err := spiffeid.FromString(id); err != nil {
+			return Allocation{}, fmt.Errorf("%w: allocation %q: %w", ErrInvalidGenesis, s, err)
+		}
+		return Allocation{SPIFFEID: id, Tokens: tokens}, nil
+	}
+	p, err := ParsePeerID(id)
+	if err != nil {
+		return Allocation{}, fmt.Errorf("%w: allocation %q: %w", ErrInvalidGenesis, s, err)
+	}
+	return Allocation{Peer: p, Tokens: tokens}, nil
 }
 
 // NewGenesis validates its arguments and returns the genesis they describe.
@@ -73,6 +111,7 @@ func NewGenesis(trustDomain string, defaultAllocation uint64, allocations []Allo
 				return nil, fmt.Errorf("%w: peer %v allocated twice", ErrInvalidGenesis, a.Peer)
 			}
 			g.byPeer[a.Peer] = a.Tokens
+			g.peerPower = addSat(g.peerPower, Power(a.Tokens))
 		case a.SPIFFEID != "" && a.Peer == "":
 			id, err := spiffeid.FromString(a.SPIFFEID)
 			if err != nil {
@@ -88,10 +127,10 @@ func NewGenesis(trustDomain string, defaultAllocation uint64, allocations []Allo
 				return nil, fmt.Errorf("%w: SPIFFE ID %q allocated twice", ErrInvalidGenesis, a.SPIFFEID)
 			}
 			g.bySPIFFE[a.SPIFFEID] = a.Tokens
+			g.spiffePower = addSat(g.spiffePower, Power(a.Tokens))
 		default:
 			return nil, fmt.Errorf("%w: allocation %d: set exactly one of peer and spiffe_id", ErrInvalidGenesis, i)
 		}
-		g.listedPower = addSat(g.listedPower, Power(a.Tokens))
 	}
 	slices.SortFunc(g.allocations, func(a, b Allocation) int {
 		if c := cmp.Compare(a.SPIFFEID, b.SPIFFEID); c != 0 {
@@ -133,35 +172,46 @@ func (g *Genesis) ID() Hash { return g.id }
 func (g *Genesis) TrustDomain() string { return g.trustDomain.Name() }
 
 // DefaultAllocation returns the tokens of an identity the genesis does not
-// list.
+// list but whose SPIFFE ID in the trust domain is bound to its keys (see
+// Binder). An identity with neither a listing nor a bound SPIFFE ID holds
+// nothing, whatever the default.
 func (g *Genesis) DefaultAllocation() uint64 { return g.defaultAllocation }
 
 // Allocations returns a copy of the listed allocations in canonical order.
 func (g *Genesis) Allocations() []Allocation { return slices.Clone(g.allocations) }
 
-// Allocation returns the tokens author may spend on one vote: its peer
-// allocation if listed, else the allocation of its SPIFFE ID claim if
-// listed, else the default.
+// Allocation returns the tokens author may spend on one vote under the
+// genesis alone (before any admit or evict decision, see Membership). The
+// peer ID is the root: its allocation, if listed, is the answer (0 excludes
+// it). Otherwise spiffeID counts only if it is bound to the author (a claim
+// the Binder confirmed; "" for none): its listed allocation if any, else
+// the default allocation. An unlisted identity without a bound SPIFFE ID
+// holds 0 tokens, so neither a fresh key nor an identity that keeps quiet
+// about its SPIFFE ID gains anything.
 func (g *Genesis) Allocation(author PeerID, spiffeID string) uint64 {
-	if t, ok := g.byPeer[author]; ok {
-		return t
-	}
-	if spiffeID != "" {
-		if t, ok := g.bySPIFFE[spiffeID]; ok {
-			return t
-		}
-	}
-	return g.defaultAllocation
+	t, _ := g.allocation(author, spiffeID)
+	return t
 }
 
-// listed reports whether author, claiming spiffeID, matches a listed
-// allocation.
-func (g *Genesis) listed(author PeerID, spiffeID string) bool {
-	if _, ok := g.byPeer[author]; ok {
-		return true
+// allocation is Allocation, and whether the tokens are the default
+// allocation (an unlisted identity with a bound SPIFFE ID).
+func (g *Genesis) allocation(author PeerID, spiffeID string) (tokens uint64, byDefault bool) {
+	if t, ok := g.byPeer[author]; ok {
+		return t, false
 	}
-	_, ok := g.bySPIFFE[spiffeID]
-	return ok && spiffeID != ""
+	if spiffeID == "" {
+		return 0, false
+	}
+	if t, ok := g.bySPIFFE[spiffeID]; ok {
+		return t, false
+	}
+	return g.defaultAllocation, true
+}
+
+// Listed reports whether the genesis lists peer by its peer ID.
+func (g *Genesis) Listed(peer PeerID) bool {
+	_, ok := g.byPeer[peer]
+	return ok
 }
 
 // checkIdentity checks that a SPIFFE ID claim lies in the trust domain.

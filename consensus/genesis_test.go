@@ -54,15 +54,15 @@ tokens = 10000
 		{alice, "spiffe://mesh.test/node/b", 10_000}, // peer entry first
 		{bob, "", 0},
 		{newTestSigner(3, false).id, "spiffe://mesh.test/node/b", 400},
-		{newTestSigner(3, false).id, "spiffe://mesh.test/node/c", 100},
-		{newTestSigner(3, false).id, "", 100},
+		{newTestSigner(3, false).id, "spiffe://mesh.test/node/c", 100}, // bound, unlisted: the default
+		{newTestSigner(3, false).id, "", 0},                            // a bare key holds nothing
 	} {
 		if got := gj.Allocation(tt.peer, tt.spiffe); got != tt.want {
 			t.Errorf("Allocation(%v, %q) = %d, want %d", tt.peer, tt.spiffe, got, tt.want)
 		}
 	}
-	if gj.listedPower != Power(10_000)+Power(400) {
-		t.Errorf("listed power %d", gj.listedPower)
+	if gj.peerPower != Power(10_000) || gj.spiffePower != Power(400) {
+		t.Errorf("listed power %d + %d", gj.peerPower, gj.spiffePower)
 	}
 
 	for name, marshal := range map[string]func() ([]byte, error){"json": gj.MarshalJSON, "toml": gj.MarshalTOML} {
@@ -80,6 +80,63 @@ tokens = 10000
 	}
 	if other := mustGenesis(t, 101); other.ID() == mustGenesis(t, 100).ID() {
 		t.Fatalf("different default allocations share an ID")
+	}
+}
+
+// TestSPIFFEExclusionHolds is the bypass: a genesis that excludes
+// a SPIFFE ID (0 tokens) while unlisted identities get a default. The peer
+// ID is the root; a SPIFFE ID counts only when bound, and the default
+// only for a bound SPIFFE ID, so the excluded node gains nothing by
+// claiming no SPIFFE ID (on the old code it got the default, 100 tokens).
+func TestSPIFFEExclusionHolds(t *testing.T) {
+	const excluded = "spiffe://mesh.test/node/gw9"
+	g := mustGenesis(t, 100, Allocation{SPIFFEID: excluded, Tokens: 0})
+	node := newTestSigner(7, true).id
+	for _, tt := range []struct {
+		name  string
+		claim string
+		want  uint64
+	}{
+		{"claiming the excluded ID", excluded, 0},
+		{"claiming no SPIFFE ID", "", 0},
+		{"another bound ID of the domain", "spiffe://mesh.test/node/gw1", 100},
+	} {
+		if got := g.Allocation(node, tt.claim); got != tt.want {
+			t.Errorf("%s: allocation %d, want %d", tt.name, got, tt.want)
+		}
+		if got := newMembership(g).Allocation(node, tt.claim); got != tt.want {
+			t.Errorf("%s: membership allocation %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestParseAllocation(t *testing.T) {
+	alice := newTestSigner(1, false).id
+	for _, tt := range []struct {
+		in   string
+		want Allocation
+		ok   bool
+	}{
+		{alice.String(), Allocation{Peer: alice, Tokens: 500}, true},
+		{alice.String() + "=7", Allocation{Peer: alice, Tokens: 7}, true},
+		{" " + alice.String() + "=0 ", Allocation{Peer: alice}, true},
+		{"spiffe://mesh.test/node/gw1=40", Allocation{SPIFFEID: "spiffe://mesh.test/node/gw1", Tokens: 40}, true},
+		{"spiffe://mesh.test/node/gw1", Allocation{SPIFFEID: "spiffe://mesh.test/node/gw1", Tokens: 500}, true},
+		{alice.String() + "=", Allocation{}, false},
+		{alice.String() + "=-1", Allocation{}, false},
+		{alice.String() + "=+1", Allocation{}, false},
+		{fmt.Sprintf("%s=%d", alice, MaxTokens+1), Allocation{}, false},
+		{"nope=1", Allocation{}, false},
+		{"spiffe://Bad Domain/x", Allocation{}, false},
+		{"", Allocation{}, false},
+	} {
+		got, err := ParseAllocation(tt.in, 500)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseAllocation(%q) = %+v, %v; want %+v, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
+		if err != nil && !errors.Is(err, ErrInvalidGenesis) {
+			t.Errorf("ParseAllocation(%q): %v does not wrap ErrInvalidGenesis", tt.in, err)
+		}
 	}
 }
 

@@ -20,6 +20,17 @@ type index struct {
 	proposals map[Hash]*Record   // proposal records
 	authors   map[PeerID]*authorIndex
 	breaks    map[Hash]Hash // record ID → its prev, for records that break their chain
+
+	// members lists the proposals whose action changes the membership
+	// (Admit, Evict, Quarantine), by deadline then ID: the order in which
+	// their outcomes fold into the membership.
+	members []*Record
+	// gen counts additions; passed[i] is the outcome of members[i] as of
+	// generation foldGen (valid when foldOK).
+	gen     uint64
+	foldGen uint64
+	foldOK  bool
+	passed  []bool
 }
 
 type slotKey struct {
@@ -29,11 +40,7 @@ type slotKey struct {
 
 // authorIndex is what the index knows about one author.
 type authorIndex struct {
-	maxSeq  uint64
-	minTime int64 // earliest record time
-	// minListedClaim is the earliest time of a record whose SPIFFE ID claim
-	// matches a listed genesis allocation, or 0 if none.
-	minListedClaim int64
+	maxSeq uint64
 	// forkSeq is the lowest seq from which the author's log is proven forked
 	// or broken, or 0 if it is not.
 	forkSeq uint64
@@ -65,18 +72,13 @@ func (ix *index) add(r *Record) (added, forked bool) {
 		return false, false
 	}
 	ix.records[id] = r
+	ix.gen++
 	a := ix.authors[r.Author]
 	if a == nil {
-		a = &authorIndex{minTime: r.Time}
+		a = &authorIndex{}
 		ix.authors[r.Author] = a
 	}
 	a.maxSeq = max(a.maxSeq, r.Seq)
-	a.minTime = min(a.minTime, r.Time)
-	if r.Identity != "" {
-		if _, ok := ix.g.bySPIFFE[r.Identity]; ok && (a.minListedClaim == 0 || r.Time < a.minListedClaim) {
-			a.minListedClaim = r.Time
-		}
-	}
 
 	key := slotKey{r.Author, r.Seq}
 	slot := ix.slots[key]
@@ -104,6 +106,10 @@ func (ix *index) add(r *Record) (added, forked bool) {
 	switch r.Kind() {
 	case KindProposal:
 		ix.proposals[id] = r
+		if changesMembership(r.Proposal.Action) {
+			i, _ := slices.BinarySearchFunc(ix.members, r, compareFold)
+			ix.members = slices.Insert(ix.members, i, r)
+		}
 	case KindVote:
 		ix.votesFor[r.Vote.Proposal] = append(ix.votesFor[r.Vote.Proposal], r)
 	}
@@ -135,25 +141,57 @@ func (ix *index) forkSeq(author PeerID) uint64 {
 	return 0
 }
 
-// unlistedBefore counts the authors the genesis does not list (by peer ID,
-// or by a SPIFFE ID claimed at or before deadline) that have a record at or
-// before deadline. Each adds the default allocation to the total allocatable
-// power of a proposal with that deadline.
-func (ix *index) unlistedBefore(deadline int64) uint64 {
-	var n uint64
-	for id, a := range ix.authors {
-		if a.minTime > deadline {
-			continue
-		}
-		if _, ok := ix.g.byPeer[id]; ok {
-			continue
-		}
-		if a.minListedClaim != 0 && a.minListedClaim <= deadline {
-			continue
-		}
-		n++
+// compareFold orders proposals as the membership fold takes them: by
+// deadline, then ID.
+func compareFold(a, b *Record) int {
+	return cmp.Or(cmp.Compare(a.Proposal.Deadline, b.Proposal.Deadline), compareHash(a.ID(), b.ID()))
+}
+
+// fold brings the outcomes of the membership proposals up to date: each is
+// tallied under the membership its predecessors make, in fold order.
+func (ix *index) fold() {
+	if ix.foldOK && ix.foldGen == ix.gen {
+		return
 	}
-	return n
+	ix.passed = slices.Grow(ix.passed[:0], len(ix.members))[:len(ix.members)]
+	m := newMembership(ix.g)
+	for i, q := range ix.members {
+		ix.passed[i] = ix.count(q, m).Outcome == Passed
+		if ix.passed[i] {
+			m.apply(q.Proposal.Action)
+		}
+	}
+	ix.foldGen, ix.foldOK = ix.gen, true
+}
+
+// membershipAt returns the membership in force at proposal p's place in
+// the fold: after every membership proposal ordered before p, and after p
+// itself too if through is set.
+func (ix *index) membershipAt(p *Record, through bool) *Membership {
+	ix.fold()
+	m := newMembership(ix.g)
+	for i, q := range ix.members {
+		if c := compareFold(q, p); c > 0 || (c == 0 && !through) {
+			break
+		}
+		if ix.passed[i] {
+			m.apply(q.Proposal.Action)
+		}
+	}
+	return m
+}
+
+// membershipAfterAll returns the membership after every membership
+// proposal the index holds.
+func (ix *index) membershipAfterAll() *Membership {
+	ix.fold()
+	m := newMembership(ix.g)
+	for i, q := range ix.members {
+		if ix.passed[i] {
+			m.apply(q.Proposal.Action)
+		}
+	}
+	return m
 }
 
 // evidence lists every proof of equivocation in the set, in a deterministic

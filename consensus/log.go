@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ var (
 	keyOwnHead    = datastore.NewKey("/gov/self/head")
 	prefixRecord  = datastore.NewKey("/gov/rec")
 	prefixDecided = datastore.NewKey("/gov/decided")
+	prefixDamaged = datastore.NewKey("/gov/damaged")
 )
 
 func recordKey(id Hash) datastore.Key  { return prefixRecord.ChildString(id.String()) }
@@ -37,8 +39,10 @@ const maxRefused = 1 << 14
 // Log is one node's governance state: its own hash-chained log, every
 // record it has accepted from other authors, and the decisions it has taken.
 // It persists to the datastore before acknowledging anything, computes
-// tallies with the pure rules of Count, and starts no goroutines. It is
-// safe for concurrent use; time is always passed in.
+// tallies with the pure rules of Count, and starts no goroutines. Its
+// outputs are return values: CheckProposals returns the decisions it takes
+// (once each), and whoever drives the Log hands them on. It is safe for
+// concurrent use; time is always passed in.
 type Log struct {
 	cfg     Config
 	logger  *slog.Logger
@@ -52,8 +56,17 @@ type Log struct {
 	headEv  []*Evidence
 	own     ownLog
 	decided map[Hash]*Decision
-	subs    map[uint64]func(Decision)
-	nextSub uint64
+	damaged damage
+	// unsynced says why the log refuses to write (ErrNotSynced) until
+	// SyncDone: its store was empty or damaged when it opened, so it may
+	// lack some of this node's own records. "" once writes are safe.
+	unsynced string
+}
+
+// damage counts what Open found damaged in the store and set aside.
+type damage struct {
+	records   int
+	decisions int
 }
 
 // ownLog is the tip of this node's own log.
@@ -133,13 +146,16 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		refused: make(map[Hash]Reason),
 		heads:   make(map[PeerID]*Head),
 		decided: make(map[Hash]*Decision),
-		subs:    make(map[uint64]func(Decision)),
 	}
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
-	if err := l.checkGenesis(ctx); err != nil {
+	fresh, err := l.checkGenesis(ctx)
+	if err != nil {
 		return nil, err
+	}
+	if fresh {
+		l.unsynced = "the store was empty (a new node, or one that lost its store)"
 	}
 	if err := l.load(ctx); err != nil {
 		return nil, err
@@ -147,36 +163,44 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	return l, nil
 }
 
-func (l *Log) checkGenesis(ctx context.Context) error {
+// checkGenesis stores the genesis ID in an empty store (fresh) and refuses
+// a store of another network.
+func (l *Log) checkGenesis(ctx context.Context) (fresh bool, err error) {
 	v, err := l.cfg.Store.Get(ctx, keyGenesis)
 	switch {
 	case errors.Is(err, datastore.ErrNotFound):
 		if err := l.cfg.Store.Put(ctx, keyGenesis, l.network[:]); err != nil {
-			return fmt.Errorf("store genesis ID: %w", err)
+			return false, fmt.Errorf("store genesis ID: %w", err)
 		}
-		return l.sync(ctx)
+		return true, l.sync(ctx)
 	case err != nil:
-		return fmt.Errorf("read genesis ID: %w", err)
+		return false, fmt.Errorf("read genesis ID: %w", err)
 	case !bytes.Equal(v, l.network[:]):
-		return fmt.Errorf("%w: store belongs to genesis %x, not %v", ErrInvalidConfig, v, l.network)
+		return false, fmt.Errorf("%w: store belongs to genesis %x, not %v", ErrInvalidConfig, v, l.network)
 	}
-	return nil
+	return false, nil
 }
 
 // load rebuilds the in-memory state from the store. Stored records were
-// verified when accepted, so they are decoded but not verified again.
+// verified when accepted, so they are decoded but not verified again; a
+// record whose bytes no longer hash to its key, or do not decode, and a
+// decision whose checksum fails, are damaged: each is moved under
+// /gov/damaged, counted (Status), and logged, and the node starts without
+// it. A damaged record is wanted again (Missing names it, so the sync
+// refetches it); a damaged decision is taken again when CheckProposals
+// next runs.
 func (l *Log) load(ctx context.Context) error {
 	var recs []*Record
+	var bad []datastore.Key
 	for e, err := range datastore.QueryIter(ctx, l.cfg.Store, query.Query{Prefix: prefixRecord.String()}) {
 		if err != nil {
 			return fmt.Errorf("load records: %w", err)
 		}
-		r, err := DecodeRecord(bytes.Clone(e.Value))
+		r, err := loadRecord(e.Key, e.Value)
 		if err != nil {
-			return fmt.Errorf("load record %s: %w", e.Key, err)
-		}
-		if e.Key != recordKey(r.ID()).String() {
-			return fmt.Errorf("%w: load record %s: content hash %v", ErrMalformed, e.Key, r.ID())
+			l.logger.Warn("governance record damaged in the store; set aside to refetch", "key", e.Key, "err", err)
+			bad = append(bad, datastore.NewKey(e.Key))
+			continue
 		}
 		recs = append(recs, r)
 	}
@@ -185,6 +209,20 @@ func (l *Log) load(ctx context.Context) error {
 	}
 	for _, r := range recs {
 		l.wantRefs(r)
+	}
+	if len(bad) > 0 {
+		if err := l.setAside(ctx, bad); err != nil {
+			return err
+		}
+		l.damaged.records = len(bad)
+		// One of them may have been this node's own: its log may now look
+		// shorter than it is.
+		l.unsynced = fmt.Sprintf("%d damaged records were set aside", len(bad))
+		for _, k := range bad {
+			if id, err := ParseHash(k.BaseNamespace()); err == nil {
+				l.want(id)
+			}
+		}
 	}
 	if a := l.ix.authors[l.cfg.Self.ID]; a != nil {
 		l.own.seq = a.maxSeq
@@ -196,46 +234,124 @@ func (l *Log) load(ctx context.Context) error {
 			}
 		}
 	}
-	if b, err := l.cfg.Store.Get(ctx, keyOwnHead); err == nil {
-		h, err := DecodeHead(b)
-		if err == nil && h.Author == l.cfg.Self.ID && h.Seq == l.own.seq && h.Record == l.own.last {
-			l.own.head = h
-		}
-	} else if !errors.Is(err, datastore.ErrNotFound) {
-		return fmt.Errorf("load own head: %w", err)
+	if err := l.loadOwnHead(ctx); err != nil {
+		return err
 	}
 
+	bad = bad[:0]
 	for e, err := range datastore.QueryIter(ctx, l.cfg.Store, query.Query{Prefix: prefixDecided.String()}) {
 		if err != nil {
 			return fmt.Errorf("load decisions: %w", err)
 		}
-		d, err := l.decodeDecision(e.Value)
+		d, err := l.decodeDecision(e.Key, e.Value)
 		if err != nil {
-			return fmt.Errorf("load decision %s: %w", e.Key, err)
+			l.logger.Warn("governance decision damaged in the store; set aside to decide again", "key", e.Key, "err", err)
+			bad = append(bad, datastore.NewKey(e.Key))
+			continue
 		}
 		l.decided[d.Proposal] = d
+	}
+	if len(bad) > 0 {
+		if err := l.setAside(ctx, bad); err != nil {
+			return err
+		}
+		l.damaged.decisions = len(bad)
 	}
 	return nil
 }
 
-// Decisions are stored as decided-at i64 followed by the tally's canonical
-// encoding.
-func encodeDecision(d *Decision) []byte {
-	t, _ := d.Tally.MarshalBinary()
-	return append(appendI64(nil, d.DecidedAt), t...)
+// loadRecord decodes a stored record and checks it against its key (the
+// key names the SHA-256 of the value: the checksum).
+func loadRecord(key string, value []byte) (*Record, error) {
+	if want := datastore.NewKey(key).BaseNamespace(); want != Hash(sha256.Sum256(value)).String() {
+		return nil, fmt.Errorf("%w: content does not hash to its key", ErrMalformed)
+	}
+	return DecodeRecord(bytes.Clone(value))
 }
 
-func (l *Log) decodeDecision(b []byte) (*Decision, error) {
-	if len(b) < 8 {
-		return nil, fmt.Errorf("%w: decision of %d bytes", ErrMalformed, len(b))
+// loadOwnHead reads this node's own head. A head that names a later record
+// than the log holds (the store lost some of the node's own records), or
+// one that does not decode, makes the log unsynced, with the head's record
+// wanted.
+func (l *Log) loadOwnHead(ctx context.Context) error {
+	b, err := l.cfg.Store.Get(ctx, keyOwnHead)
+	switch {
+	case errors.Is(err, datastore.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("load own head: %w", err)
+	}
+	h, err := DecodeHead(b)
+	switch {
+	case err != nil || h.Author != l.cfg.Self.ID:
+		l.logger.Warn("own governance head damaged in the store; writing waits for a sync", "err", err)
+		l.unsynced = "the node's own head was damaged"
+	case h.Seq > l.own.seq || (h.Seq == l.own.seq && h.Record != l.own.last):
+		l.unsynced = fmt.Sprintf("the node's own head names record %d, the store holds %d", h.Seq, l.own.seq)
+		l.want(h.Record)
+	case h.Seq == l.own.seq:
+		l.own.head = h
+	}
+	return nil
+}
+
+// setAside moves damaged values under /gov/damaged (same path below /gov),
+// where an operator can inspect them, and syncs.
+func (l *Log) setAside(ctx context.Context, keys []datastore.Key) error {
+	for _, k := range keys {
+		v, err := l.cfg.Store.Get(ctx, k)
+		if err != nil {
+			return fmt.Errorf("set aside %s: %w", k, err)
+		}
+		rel := strings.TrimPrefix(k.String(), keyGovernance.String())
+		if err := l.cfg.Store.Put(ctx, prefixDamaged.Child(datastore.NewKey(rel)), v); err != nil {
+			return fmt.Errorf("set aside %s: %w", k, err)
+		}
+		if err := l.cfg.Store.Delete(ctx, k); err != nil {
+			return fmt.Errorf("set aside %s: %w", k, err)
+		}
+	}
+	return l.sync(ctx)
+}
+
+// decisionFormat is the first byte of a stored decision.
+const decisionFormat = 1
+
+// Decisions are stored as
+//
+//	format u8 (1) | decided-at i64 | the tally's canonical encoding | SHA-256 of the preceding bytes
+//
+// The checksum catches a damaged value that would still decode (a flipped
+// bit in a threshold reads back as another threshold).
+func encodeDecision(d *Decision) []byte {
+	t, _ := d.Tally.MarshalBinary()
+	b := appendI64(appendU8(make([]byte, 0, 1+8+len(t)+sha256.Size), decisionFormat), d.DecidedAt)
+	b = append(b, t...)
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...)
+}
+
+func (l *Log) decodeDecision(key string, b []byte) (*Decision, error) {
+	if len(b) < 1+8+sha256.Size || b[0] != decisionFormat {
+		return nil, fmt.Errorf("%w: decision of %d bytes, not of format %d", ErrMalformed, len(b), decisionFormat)
+	}
+	body, sum := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
+	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
+		return nil, fmt.Errorf("%w: decision checksum", ErrMalformed)
 	}
 	t := &Tally{}
-	if err := t.UnmarshalBinary(b[8:]); err != nil {
+	if err := t.UnmarshalBinary(body[9:]); err != nil {
 		return nil, err
+	}
+	if want := datastore.NewKey(key).BaseNamespace(); t.Proposal.String() != want {
+		return nil, fmt.Errorf("%w: decision of %v under %s", ErrMalformed, t.Proposal, key)
 	}
 	p, ok := l.ix.records[t.Proposal]
 	if !ok || p.Proposal == nil {
 		return nil, fmt.Errorf("%w: decided proposal %v not in store", ErrUnknownProposal, t.Proposal)
+	}
+	if t.Deadline != p.Proposal.Deadline || t.Quorum != p.Proposal.Quorum || t.Threshold != p.Proposal.Threshold {
+		return nil, fmt.Errorf("%w: decision does not match proposal %v", ErrMalformed, t.Proposal)
 	}
 	return &Decision{
 		Proposal:  t.Proposal,
@@ -243,7 +359,7 @@ func (l *Log) decodeDecision(b []byte) (*Decision, error) {
 		Outcome:   t.Outcome,
 		Tally:     t,
 		Action:    p.Proposal.Action,
-		DecidedAt: newReader("decision", b[:8]).i64(),
+		DecidedAt: newReader("decision", body[1:9]).i64(),
 	}, nil
 }
 
@@ -257,15 +373,21 @@ func (l *Log) sync(ctx context.Context) error {
 // CreateProposal appends a proposal to this node's log and returns its
 // record; the proposal's ID is the record's ID. The deadline is now +
 // duration (whole milliseconds). It returns after the record is durably
-// stored; the caller then publishes it (Announcement, Head).
+// stored; the caller then publishes it (Announcement, Head). It refuses
+// with ErrNotSynced before SyncDone when the log may lack some of this
+// node's own records, and with a *RejectError (ReasonNotAdmitted,
+// ReasonUnbound, ReasonQuarantined) when the node may not propose.
 func (l *Log) CreateProposal(ctx context.Context, now time.Time, title, description string, duration time.Duration, quorum, threshold PPM, action Action) (*Record, error) {
 	if duration < time.Millisecond || duration > MaxProposalDuration {
 		return nil, fmt.Errorf("%w: duration %v: want 1ms..%v", ErrInvalidProposal, duration, MaxProposalDuration)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.cfg.Admitter.Admit(l.cfg.Self.ID, l.cfg.Self.SPIFFEID, KindProposal, now); err != nil {
-		return nil, rejectCause(ReasonNotAdmitted, Hash{}, err)
+	if err := l.writableLocked(now, KindProposal); err != nil {
+		return nil, err
+	}
+	if l.membershipLocked().Quarantined(l.cfg.Self.ID) {
+		return nil, reject(ReasonQuarantined, Hash{}, "this node is quarantined")
 	}
 	t := l.nextTime(now)
 	p := &Proposal{
@@ -285,9 +407,12 @@ func (l *Log) CreateProposal(ctx context.Context, now time.Time, title, descript
 // CastVote appends a vote on proposal to this node's log and returns its
 // record. The voter is this node. Voting again on the same proposal changes
 // the vote (the latest in the log counts). It refuses, with a *RejectError,
-// a vote after the proposal's deadline (ReasonAfterDeadline), above this
-// node's allocation (ReasonOverAllocation) or by a non-admitted node
-// (ReasonNotAdmitted). It returns after the record is durably stored.
+// a vote after the proposal's deadline (ReasonAfterDeadline), by a node
+// that holds no tokens at the proposal's place in deadline order
+// (ReasonNotMember, ReasonQuarantined) or fewer than tokens
+// (ReasonOverAllocation), or by a non-admitted node (ReasonNotAdmitted,
+// ReasonUnbound); and with ErrNotSynced as CreateProposal does. It
+// returns after the record is durably stored.
 func (l *Log) CastVote(ctx context.Context, now time.Time, proposal Hash, choice Choice, tokens uint64) (*Record, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -298,17 +423,68 @@ func (l *Log) CastVote(ctx context.Context, now time.Time, proposal Hash, choice
 	if pr.Proposal == nil {
 		return nil, fmt.Errorf("%w: %v is a %v", ErrNotProposal, proposal, pr.Kind())
 	}
+	if err := l.writableLocked(now, KindVote); err != nil {
+		return nil, err
+	}
 	t := l.nextTime(now)
 	if t > pr.Proposal.Deadline {
 		return nil, reject(ReasonAfterDeadline, Hash{}, "vote at %d, deadline %d", t, pr.Proposal.Deadline)
 	}
-	if alloc := l.cfg.Genesis.Allocation(l.cfg.Self.ID, l.cfg.Self.SPIFFEID); tokens > alloc {
+	m := l.ix.membershipAt(pr, false)
+	switch alloc := m.Allocation(l.cfg.Self.ID, l.cfg.Self.SPIFFEID); {
+	case m.Quarantined(l.cfg.Self.ID):
+		return nil, reject(ReasonQuarantined, Hash{}, "this node is quarantined")
+	case alloc == 0:
+		return nil, reject(ReasonNotMember, Hash{}, "this node holds no tokens (allocation 0)")
+	case tokens > alloc:
 		return nil, reject(ReasonOverAllocation, Hash{}, "%d tokens, allocation %d", tokens, alloc)
 	}
-	if err := l.cfg.Admitter.Admit(l.cfg.Self.ID, l.cfg.Self.SPIFFEID, KindVote, now); err != nil {
-		return nil, rejectCause(ReasonNotAdmitted, Hash{}, err)
-	}
 	return l.appendLocked(ctx, t, Draft{Vote: &Vote{Proposal: proposal, Choice: choice, Tokens: tokens}})
+}
+
+// writableLocked refuses a write while the log is unsynced or knows of a
+// later record of its own than it holds, and when the node's own identity
+// is not admitted or its SPIFFE ID claim not bound.
+func (l *Log) writableLocked(now time.Time, kind Kind) error {
+	if l.unsynced != "" {
+		return fmt.Errorf("%w: %s; writing resumes after the first sync", ErrNotSynced, l.unsynced)
+	}
+	if h := l.heads[l.cfg.Self.ID]; h != nil && h.Seq > l.own.seq {
+		return fmt.Errorf("%w: this node's head names record %d, the log holds %d (fetching it)", ErrNotSynced, h.Seq, l.own.seq)
+	}
+	self := l.cfg.Self
+	if self.SPIFFEID != "" {
+		if err := l.bind(self.ID, self.Key, self.SPIFFEID, now); err != nil {
+			return rejectCause(ReasonUnbound, Hash{}, err)
+		}
+	}
+	if err := l.cfg.Admitter.Admit(self.ID, self.Key, self.SPIFFEID, kind, now); err != nil {
+		return rejectCause(ReasonNotAdmitted, Hash{}, err)
+	}
+	return nil
+}
+
+// bind asks the Binder about a SPIFFE ID claim; without one, no claim is
+// bound.
+func (l *Log) bind(author PeerID, key []byte, spiffeID string, at time.Time) error {
+	if l.cfg.Binder == nil {
+		return errors.New("no binder: SPIFFE ID claims are not accepted")
+	}
+	return l.cfg.Binder.Bind(author, key, spiffeID, at)
+}
+
+// SyncDone tells the log that a sync round has completed: it fetched the
+// heads it could reach, this node's own included, and walked their logs.
+// A log that opened on an empty or damaged store refuses writes
+// (ErrNotSynced) until then, so that a node that lost its store never
+// writes a second record with a sequence number it used before.
+func (l *Log) SyncDone() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.unsynced != "" {
+		l.logger.Debug("governance log synced; writing resumes", "was", l.unsynced, "own_seq", l.own.seq)
+		l.unsynced = ""
+	}
 }
 
 // nextTime is now in Unix milliseconds, but never before the log's last
@@ -442,7 +618,9 @@ func (l *Log) ingestDecoded(ctx context.Context, now time.Time, recs []*Record, 
 }
 
 // checkRecord applies every refusal rule to a decoded record, cheapest
-// first. It holds no lock: verification is the expensive part.
+// first. It holds no lock: verification is the expensive part. It does not
+// judge a vote's tokens: allocations change by governance, so the tally
+// does, at the vote's proposal's place in deadline order.
 func (l *Log) checkRecord(now time.Time, r *Record) *RejectError {
 	id := r.ID()
 	if err := l.cfg.Genesis.checkIdentity(r.Identity); err != nil {
@@ -451,36 +629,39 @@ func (l *Log) checkRecord(now time.Time, r *Record) *RejectError {
 	if limit := now.Add(l.cfg.MaxClockSkew).UnixMilli(); r.Time > limit {
 		return reject(ReasonFuture, id, "timestamp %d, receiver's limit %d", r.Time, limit)
 	}
-	if v := r.Vote; v != nil {
-		if alloc := l.cfg.Genesis.Allocation(r.Author, r.Identity); v.Tokens > alloc {
-			return reject(ReasonOverAllocation, id, "%d tokens, allocation %d", v.Tokens, alloc)
-		}
-	}
 	if err := r.Verify(l.network, l.cfg.Verifier); err != nil {
 		return rejectWrap(ReasonBadSignature, id, err)
 	}
-	if err := l.cfg.Admitter.Admit(r.Author, r.Identity, r.Kind(), now); err != nil {
+	if r.Identity != "" {
+		if err := l.bind(r.Author, r.Key, r.Identity, r.TimeOf()); err != nil {
+			return rejectCause(ReasonUnbound, id, err)
+		}
+	}
+	if err := l.cfg.Admitter.Admit(r.Author, r.Key, r.Identity, r.Kind(), now); err != nil {
 		return rejectCause(ReasonNotAdmitted, id, err)
 	}
 	return nil
 }
 
 // refuse returns err after remembering the refusal, so that Missing stops
-// asking for the record, if it can never change: a future timestamp passes
-// later and the policy engine may admit an identity later, so those are
-// checked again on every offer.
+// asking for the record. A refusal that may change is not remembered (a
+// future timestamp passes later; the policy engine may admit an identity,
+// and the Binder learn a binding, later): the record is then only no longer
+// wanted, so that decisions do not wait for it, until a head or record
+// names it again.
 func (l *Log) refuse(err *RejectError) error {
 	l.logger.Debug("governance record refused", "id", err.Hash, "reason", err.Reason, "err", err.Err)
-	if err.Reason == ReasonFuture || err.Reason == ReasonNotAdmitted {
-		return err
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	delete(l.wanted, err.Hash)
+	switch err.Reason {
+	case ReasonFuture, ReasonNotAdmitted, ReasonUnbound:
+		return err
+	}
 	if len(l.refused) >= maxRefused {
 		clear(l.refused)
 	}
 	l.refused[err.Hash] = err.Reason
-	delete(l.wanted, err.Hash)
 	return err
 }
 
@@ -755,8 +936,11 @@ func (l *Log) Proposals(now time.Time) []ProposalInfo {
 // passed at now and returns the new decisions, by deadline then ID; each
 // proposal is returned once, ever. While records are missing (see Missing)
 // it waits up to SyncWait longer. Decisions are stored durably before they
-// are returned; then the subscribers receive the passed ones that carry an
-// action, on the caller's goroutine.
+// are returned. The returned decisions are the Log's only output of them:
+// the caller hands them to whatever acts on them (Decisions lists them all
+// again, after a restart say). A passed Admit, Evict or Quarantine also
+// changes the membership that later proposals are tallied under, on its own
+// (see Membership): nothing needs feeding back.
 //
 // A node that has just started, or rejoined after a partition, should
 // complete a sync round (fetch heads, walk logs) before calling it.
@@ -809,17 +993,7 @@ func (l *Log) CheckProposals(ctx context.Context, now time.Time) ([]Decision, er
 			l.logger.Warn("governance decision taken with records missing", "proposal", d.Proposal, "missing", len(l.wanted))
 		}
 	}
-	subs := slices.Collect(maps.Values(l.subs))
 	l.mu.Unlock()
-
-	for _, d := range out {
-		if d.Outcome != Passed || d.Action == nil {
-			continue
-		}
-		for _, fn := range subs {
-			fn(d)
-		}
-	}
 	return out, nil
 }
 
@@ -837,21 +1011,64 @@ func (l *Log) Decisions() []Decision {
 	return out
 }
 
-// Subscribe registers fn to receive every passed decision that carries an
-// action (a *Quarantine for the policy engine, say), as CheckProposals
-// takes it. fn runs on the goroutine calling CheckProposals, without the
-// log's lock held, so it may call the Log; it must not block. Decisions
-// taken before Subscribe are not replayed (see Decisions). The returned
-// function unsubscribes; calling it twice is harmless.
-func (l *Log) Subscribe(fn func(Decision)) (cancel func()) {
+// Membership returns the membership in force after every proposal this
+// node has decided: the genesis, then each passed Admit, Evict and
+// Quarantine in deadline order (outcomes as the records held now tally
+// them). The node feeds its policy engine's quarantine list from it.
+func (l *Log) Membership() *Membership {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	id := l.nextSub
-	l.nextSub++
-	l.subs[id] = fn
-	return func() {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		delete(l.subs, id)
+	return l.membershipLocked()
+}
+
+func (l *Log) membershipLocked() *Membership {
+	var last *Record
+	for id := range l.decided {
+		r := l.ix.proposals[id]
+		if r != nil && changesMembership(r.Proposal.Action) && (last == nil || compareFold(r, last) > 0) {
+			last = r
+		}
 	}
+	if last == nil {
+		return newMembership(l.cfg.Genesis)
+	}
+	return l.ix.membershipAt(last, true)
+}
+
+// Status is a summary of the log for operators (gov status, /metrics).
+type Status struct {
+	Records   int `json:"records"`
+	Authors   int `json:"authors"`
+	Proposals int `json:"proposals"`
+	Decided   int `json:"decided"`
+	// Missing counts records the log knows of but does not hold.
+	Missing  int `json:"missing"`
+	Evidence int `json:"evidence"`
+	// DamagedRecords and DamagedDecisions count the values Open found
+	// damaged in the store and set aside under /gov/damaged (records are
+	// refetched, decisions taken again).
+	DamagedRecords   int `json:"damaged_records"`
+	DamagedDecisions int `json:"damaged_decisions"`
+	// Writable is false while the log refuses to write (ErrNotSynced);
+	// NotSynced then says why.
+	Writable  bool   `json:"writable"`
+	NotSynced string `json:"not_synced,omitempty"`
+}
+
+// Status returns the log's summary.
+func (l *Log) Status() Status {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := Status{
+		Records: len(l.ix.records), Authors: len(l.ix.authors), Proposals: len(l.ix.proposals),
+		Decided: len(l.decided), Missing: len(l.wanted),
+		Evidence:       len(l.ix.evidence()) + len(l.headEv),
+		DamagedRecords: l.damaged.records, DamagedDecisions: l.damaged.decisions,
+		Writable: l.unsynced == "", NotSynced: l.unsynced,
+	}
+	if h := l.heads[l.cfg.Self.ID]; st.Writable && h != nil && h.Seq > l.own.seq {
+		st.Writable = false
+		st.NotSynced = fmt.Sprintf("this node's head names record %d, the log holds %d", h.Seq, l.own.seq)
+	}
+	return st
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,9 +55,6 @@ func TestLogProposeVoteDecide(t *testing.T) {
 		}
 	}
 
-	var got []Decision
-	cancel := la.Subscribe(func(d Decision) { got = append(got, d) })
-	defer cancel()
 	if ds, err := la.CheckProposals(ctx, at(5*time.Minute)); err != nil || len(ds) != 0 {
 		t.Fatalf("at the deadline: %v, %v; want nothing decided before the settle delay", ds, err)
 	}
@@ -74,8 +72,8 @@ func TestLogProposeVoteDecide(t *testing.T) {
 	if q, ok := d.Action.(*Quarantine); !ok || q.Peer != target {
 		t.Fatalf("action %#v", d.Action)
 	}
-	if len(got) != 1 || got[0].Proposal != p.ID() {
-		t.Fatalf("subscriber got %+v", got)
+	if got := la.Decisions(); len(got) != 1 || got[0].Proposal != p.ID() {
+		t.Fatalf("decisions %+v", got)
 	}
 	if ds, _ := la.CheckProposals(ctx, at(time.Hour)); len(ds) != 0 {
 		t.Fatalf("decided twice: %+v", ds)
@@ -87,8 +85,6 @@ func TestLogProposeVoteDecide(t *testing.T) {
 	if st := la.Proposals(at(time.Hour)); st[0].State != StatePassed {
 		t.Fatalf("state %v", st[0].State)
 	}
-	cancel()
-	cancel()
 }
 
 func TestCastVoteRefusals(t *testing.T) {
@@ -139,9 +135,9 @@ func TestCastVoteRefusals(t *testing.T) {
 
 	denied := newTestSigner(2, false)
 	deny := testConfig(g, denied.author(), memStore())
-	deny.Admitter = AdmitterFunc(func(author PeerID, _ string, _ Kind, _ time.Time) error {
+	deny.Admitter = AdmitterFunc(func(author PeerID, _ []byte, _ string, _ Kind, _ time.Time) error {
 		if author == denied.id {
-			return errors.New("quarantined")
+			return errors.New("deny-listed")
 		}
 		return nil
 	})
@@ -149,6 +145,7 @@ func TestCastVoteRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ld.SyncDone()
 	if _, err := ld.CreateProposal(ctx, t0, "t", "", time.Minute, 0, 0, nil); !errors.Is(err, ErrNotAdmitted) {
 		t.Fatalf("non-admitted proposer: %v", err)
 	}
@@ -199,16 +196,21 @@ func TestIngestRefusals(t *testing.T) {
 	bigButListed := newChain(g, mallory).vote(t, at(time.Minute), p, Yes, 1000)
 	claimed := newChain(g, eve)
 	claimed.a.SPIFFEID = spiffeID
-	claimedVote := claimed.vote(t, at(time.Minute), p, Yes, 1)
+	unboundVote := claimed.vote(t, at(time.Minute), p, Yes, 1)
+	boundVote := newChain(g, eve).vote(t, at(2*time.Minute), p, Yes, 1)
 	notAdmitted := newChain(g, newTestSigner(4, true)).vote(t, at(time.Minute), p, Yes, 1)
 
+	keys := map[PeerID][]byte{}
+	for _, s := range []*testSigner{alice, eve, mallory, newTestSigner(4, true)} {
+		keys[s.id] = s.key
+	}
 	cfg := testConfig(g, newTestSigner(10, false).author(), memStore())
-	cfg.Admitter = AdmitterFunc(func(author PeerID, spiffe string, _ Kind, _ time.Time) error {
+	cfg.Admitter = AdmitterFunc(func(author PeerID, key []byte, spiffe string, _ Kind, _ time.Time) error {
 		if author == newTestSigner(4, true).id {
-			return errors.New("quarantined")
+			return errors.New("deny-listed")
 		}
-		if spiffe != "" && author != eve.id {
-			return errors.New("unattested SPIFFE ID")
+		if !bytes.Equal(key, keys[author]) {
+			return errors.New("the admitter was not given the author's key")
 		}
 		return nil
 	})
@@ -228,11 +230,14 @@ func TestIngestRefusals(t *testing.T) {
 		{"signed for another network", otherNet.Encode(), ReasonBadSignature},
 		{"SPIFFE ID of another trust domain", foreignID.Encode(), ReasonTrustDomain},
 		{"timestamp in the future", future.Encode(), ReasonFuture},
-		{"above the default allocation", over.Encode(), ReasonOverAllocation},
+		{"SPIFFE ID claim not bound to the author", unboundVote.Encode(), ReasonUnbound},
 		{"not admitted", notAdmitted.Encode(), ReasonNotAdmitted},
 		{"the proposal", p.Encode(), ReasonNone},
+		// Tokens are the tally's to judge: allocations change by admit
+		// and evict decisions, so a vote above today's is stored (void).
+		{"above the default allocation", over.Encode(), ReasonNone},
 		{"listed allocation", bigButListed.Encode(), ReasonNone},
-		{"attested SPIFFE ID claim", claimedVote.Encode(), ReasonNone},
+		{"bound SPIFFE ID claim", boundVote.Encode(), ReasonNone},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -642,8 +647,11 @@ func TestLateJoinerAndRestart(t *testing.T) {
 	}
 }
 
-// TestLostStoreRecovery: a node whose store is wiped fetches its own head
-// and records back (driver duty 4) and continues its log without forking.
+// TestLostStoreRecovery: a node whose store is wiped refuses to write
+// until its first sync (on the old code it wrote a second record with seq
+// 1 at once, voiding its own votes as equivocation for ever); it fetches
+// its own head and records back (driver duty 4) and continues its log
+// without forking.
 func TestLostStoreRecovery(t *testing.T) {
 	ctx := t.Context()
 	g := mustGenesis(t, 100)
@@ -661,9 +669,31 @@ func TestLostStoreRecovery(t *testing.T) {
 	}
 	publish(t, d, l, v, at(time.Second))
 
-	fresh := openLog(t, g, s.author(), memStore())
-	if n := syncFrom(t, d, fresh, []PeerID{s.id}, at(time.Minute)); n != 2 {
-		t.Fatalf("fetched %d records, want 2", n)
+	fresh := openUnsynced(t, g, s.author(), memStore())
+	if _, err := fresh.Ingest(ctx, at(time.Minute), p.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fresh.CastVote(ctx, at(time.Minute), p.ID(), No, 1); !errors.Is(err, ErrNotSynced) {
+		t.Fatalf("vote before the first sync: %v, want ErrNotSynced", err)
+	}
+	if st := fresh.Status(); st.Writable || st.NotSynced == "" {
+		t.Fatalf("status before the sync: %+v", st)
+	}
+	// Its own head arrives first (gossip, or the sync's head fetch): even
+	// after SyncDone, a log that knows of a later own record than it holds
+	// does not write.
+	if err := fresh.IngestHead(ctx, at(time.Minute), d.values[HeadKey(s.id)]); err != nil {
+		t.Fatal(err)
+	}
+	fresh.SyncDone()
+	if _, err := fresh.CastVote(ctx, at(time.Minute), p.ID(), No, 1); !errors.Is(err, ErrNotSynced) {
+		t.Fatalf("vote with its own records missing: %v, want ErrNotSynced", err)
+	}
+	if n := syncFrom(t, d, fresh, []PeerID{s.id}, at(time.Minute)); n != 1 {
+		t.Fatalf("fetched %d records, want its own vote", n)
+	}
+	if st := fresh.Status(); !st.Writable {
+		t.Fatalf("status after the sync: %+v", st)
 	}
 	v2, err := fresh.CastVote(ctx, at(2*time.Minute), p.ID(), No, 1)
 	if err != nil {
@@ -678,6 +708,147 @@ func TestLostStoreRecovery(t *testing.T) {
 	}
 	if ev := fresh.Evidence(); len(ev) != 0 {
 		t.Fatalf("recovered node forked itself: %+v", ev)
+	}
+}
+
+// TestDamagedStoreRestart: a node restarts on a store with a damaged record
+// and a damaged decision. On the old code the record stopped the node from
+// starting, and the decision (a bit flipped in its threshold) loaded
+// silently. Now both are detected by their checksums (the record's key is
+// its SHA-256; a decision carries one), set aside under /gov/damaged and
+// counted; the node starts, refetches the record, decides again to the
+// same tally, and writes only after a sync (the damaged record could have
+// been its own).
+func TestDamagedStoreRestart(t *testing.T) {
+	ctx := t.Context()
+	g := mustGenesis(t, 100)
+	s := newTestSigner(1, true)
+	dir := t.TempDir()
+	open := func() (*pebbleds.Datastore, *Log) {
+		store, err := pebbleds.NewDatastore(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store, openUnsynced(t, g, s.author(), store)
+	}
+	store, l := open()
+	l.SyncDone()
+	other := newChain(g, newTestSigner(2, true))
+	p := other.propose(t, t0, time.Minute, 0, ppm(t, "0.5"), nil)
+	v := other.vote(t, at(time.Second), p, Yes, 100)
+	for _, r := range []*Record{p, v} {
+		if _, err := l.Ingest(ctx, at(time.Second), r.Encode()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, err := l.CheckProposals(ctx, at(time.Hour))
+	if err != nil || len(ds) != 1 || ds[0].Outcome != Passed {
+		t.Fatalf("decision %+v, %v", ds, err)
+	}
+	want := ds[0].Tally.Digest()
+
+	// Damage the stored vote and the decision's threshold (byte 1+8+1+32+8).
+	flip := func(k datastore.Key, at int) {
+		b, err := store.Get(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[at] ^= 0x10
+		if err := store.Put(ctx, k, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flip(recordKey(v.ID()), 60)
+	flip(decidedKey(p.ID()), 1+8+1+32+8+4)
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	store, l = open()
+	defer store.Close()
+	st := l.Status()
+	if st.DamagedRecords != 1 || st.DamagedDecisions != 1 || st.Writable || st.Records != 1 {
+		t.Fatalf("status after the restart: %+v", st)
+	}
+	for _, k := range []datastore.Key{recordKey(v.ID()), decidedKey(p.ID())} {
+		if _, err := store.Get(ctx, k); !errors.Is(err, datastore.ErrNotFound) {
+			t.Errorf("%s still in place: %v", k, err)
+		}
+		aside := prefixDamaged.Child(datastore.NewKey(strings.TrimPrefix(k.String(), "/gov")))
+		if _, err := store.Get(ctx, aside); err != nil {
+			t.Errorf("%s not set aside: %v", k, err)
+		}
+	}
+	if _, ok := l.Decision(p.ID()); ok {
+		t.Fatal("damaged decision loaded")
+	}
+	if miss := l.Missing(); len(miss) != 1 || miss[0] != v.ID() {
+		t.Fatalf("missing %v, want the damaged record", miss)
+	}
+	if _, err := l.CreateProposal(ctx, at(time.Hour), "t", "", time.Minute, 0, 0, nil); !errors.Is(err, ErrNotSynced) {
+		t.Fatalf("proposal before a sync: %v, want ErrNotSynced", err)
+	}
+	if _, err := l.Ingest(ctx, at(time.Hour), v.Encode()); err != nil {
+		t.Fatalf("refetched record: %v", err)
+	}
+	ds, err = l.CheckProposals(ctx, at(time.Hour))
+	if err != nil || len(ds) != 1 || ds[0].Tally.Digest() != want || ds[0].Tally.Threshold != ppm(t, "0.5") {
+		t.Fatalf("decision taken again: %+v, %v", ds, err)
+	}
+	l.SyncDone()
+	if _, err := l.CreateProposal(ctx, at(time.Hour), "t", "", time.Minute, 0, 0, nil); err != nil {
+		t.Fatalf("proposal after the sync: %v", err)
+	}
+}
+
+// TestRefusedNotMissing: a record the policy refuses (not admitted) is no
+// longer listed as missing, so decisions do not wait an extra SyncWait for
+// it (on the old code it stayed missing for ever). It is not remembered as
+// refused either: the policy may admit the author later.
+func TestRefusedNotMissing(t *testing.T) {
+	ctx := t.Context()
+	g := mustGenesis(t, 100)
+	p := newChain(g, newTestSigner(1, true)).propose(t, t0, time.Minute, 0, 0, nil)
+	denied := newTestSigner(2, true)
+	xv := newChain(g, denied).vote(t, at(time.Second), p, Yes, 1)
+	h, err := SignHead(g.ID(), denied.author(), 1, xv.ID(), at(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admit := false
+	cfg := testConfig(g, newTestSigner(3, false).author(), memStore())
+	cfg.Admitter = AdmitterFunc(func(author PeerID, _ []byte, _ string, _ Kind, _ time.Time) error {
+		if author == denied.id && !admit {
+			return errors.New("deny-listed")
+		}
+		return nil
+	})
+	l, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Ingest(ctx, at(2*time.Second), p.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.IngestHead(ctx, at(2*time.Second), h.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	if miss := l.Missing(); len(miss) != 1 || miss[0] != xv.ID() {
+		t.Fatalf("missing %v, want the denied author's vote", miss)
+	}
+	if _, err := l.Ingest(ctx, at(2*time.Second), xv.Encode()); !errors.Is(err, ErrNotAdmitted) {
+		t.Fatalf("denied vote: %v", err)
+	}
+	if miss := l.Missing(); len(miss) != 0 {
+		t.Fatalf("missing %v after the refusal", miss)
+	}
+	// Decided at deadline + settle delay, not a SyncWait later.
+	if ds, err := l.CheckProposals(ctx, at(time.Minute+LocalConfig().SettleDelay)); err != nil || len(ds) != 1 {
+		t.Fatalf("decision %+v, %v", ds, err)
+	}
+	admit = true
+	if _, err := l.Ingest(ctx, at(2*time.Second), xv.Encode()); err != nil {
+		t.Fatalf("vote once admitted: %v", err)
 	}
 }
 
@@ -720,10 +891,12 @@ func TestMissingAndUnavailable(t *testing.T) {
 	// A refused record is not asked for again.
 	l2 := openLog(t, g, newTestSigner(3, false).author(), memStore())
 	over := newChain(g, newTestSigner(4, false))
-	bad := over.vote(t, at(time.Second), p, Yes, 101)
+	over.a.SPIFFEID = "spiffe://other.test/node/x"
+	bad := over.vote(t, at(time.Second), p, Yes, 1)
+	over.a.SPIFFEID = ""
 	next := over.vote(t, at(2*time.Second), p, Yes, 1)
-	if _, err := l2.Ingest(ctx, at(3*time.Second), bad.Encode()); !errors.Is(err, ErrOverAllocation) {
-		t.Fatalf("over-allocated vote: %v", err)
+	if _, err := l2.Ingest(ctx, at(3*time.Second), bad.Encode()); !errors.Is(err, ErrTrustDomain) {
+		t.Fatalf("vote claiming a foreign SPIFFE ID: %v", err)
 	}
 	if _, err := l2.Ingest(ctx, at(3*time.Second), next.Encode()); err != nil {
 		t.Fatal(err)
@@ -794,9 +967,11 @@ func TestAnnouncementFromLog(t *testing.T) {
 
 // policyAdmitter is how a node admits governance records with pqcsec's
 // policy engine: a record's SPIFFE ID claim, or else the node SPIFFE ID of
-// its peer, is checked for the vote or propose action.
+// its peer, is checked for the vote or propose action, with the author's
+// verified keys (so that key pins hold), and without the quarantine list,
+// which is governance's own output (the tally applies it).
 func policyAdmitter(e *pqcsec.PolicyEngine, td spiffeid.TrustDomain) Admitter {
-	return AdmitterFunc(func(author PeerID, claim string, kind Kind, now time.Time) error {
+	return AdmitterFunc(func(author PeerID, key []byte, claim string, kind Kind, now time.Time) error {
 		p := peer.ID(author)
 		sid, err := pqcsec.NodeID(td, p)
 		if claim != "" {
@@ -805,19 +980,23 @@ func policyAdmitter(e *pqcsec.PolicyEngine, td spiffeid.TrustDomain) Admitter {
 		if err != nil {
 			return err
 		}
+		keys, err := pqcsec.ParsePublicKeys(key)
+		if err != nil {
+			return err
+		}
 		action := pqcsec.ActionVote
 		if kind == KindProposal {
 			action = pqcsec.ActionPropose
 		}
-		return e.Check(pqcsec.Subject{Peer: p, SPIFFEID: sid}, action, now)
+		return e.CheckIgnoringQuarantine(pqcsec.Subject{Peer: p, Keys: keys, SPIFFEID: sid}, action, now)
 	})
 }
 
-// TestQuarantineReachesPolicy closes the loop of the issue: a passed
-// Quarantine proposal is delivered to a subscriber that puts the peer on
-// pqcsec's quarantine list, after which the peer's records are refused as
-// not admitted.
-func TestQuarantineReachesPolicy(t *testing.T) {
+// TestPinnedKeysAdmitted is the issue's pin trap: pinning a peer's keys in
+// the policy engine made every governance record of that peer be refused,
+// because the admitter asked without the keys. Pinned to its own keys the
+// peer is admitted; pinned to others it is not.
+func TestPinnedKeysAdmitted(t *testing.T) {
 	ctx := t.Context()
 	g := mustGenesis(t, 100)
 	td := spiffeid.RequireTrustDomainFromString(testTrustDomain)
@@ -825,52 +1004,29 @@ func TestQuarantineReachesPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice, mallory := newTestSigner(1, true), newTestSigner(2, true)
-	cfg := testConfig(g, alice.author(), memStore())
+	pinned, other := newTestSigner(1, true), newTestSigner(2, true)
+	cfg := testConfig(g, newTestSigner(3, true).author(), memStore())
 	cfg.Admitter = policyAdmitter(engine, td)
 	l, err := Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Subscribe(func(d Decision) {
-		if q, ok := d.Action.(*Quarantine); ok {
-			engine.Quarantine(peer.ID(q.Peer))
+	fingerprint := func(s *testSigner) [32]byte {
+		k, err := pqcsec.ParsePublicKeys(s.key)
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-
-	p, err := l.CreateProposal(ctx, t0, "quarantine mallory", "", time.Minute, 0, ppm(t, "0.5"), &Quarantine{Peer: mallory.id})
-	if err != nil {
-		t.Fatal(err)
+		return k.Fingerprint()
 	}
-	if _, err := l.CastVote(ctx, at(time.Second), p.ID(), Yes, 100); err != nil {
-		t.Fatal(err)
+	c := newChain(g, pinned)
+	engine.SetPins(map[peer.ID][32]byte{peer.ID(pinned.id): fingerprint(pinned)})
+	if _, err := l.Ingest(ctx, t0, c.propose(t, t0, time.Hour, 0, 0, nil).Encode()); err != nil {
+		t.Fatalf("record of a peer pinned to its own keys: %v", err)
 	}
-	m := newChain(g, mallory)
-	if _, err := l.Ingest(ctx, at(2*time.Second), m.vote(t, at(2*time.Second), p, No, 1).Encode()); err != nil {
-		t.Fatalf("mallory's vote before the quarantine: %v", err)
-	}
-	ds, err := l.CheckProposals(ctx, at(2*time.Minute))
-	if err != nil || len(ds) != 1 || ds[0].Outcome != Passed {
-		t.Fatalf("decision %+v, %v", ds, err)
-	}
-	if !engine.Quarantined(peer.ID(mallory.id)) {
-		t.Fatalf("the passed quarantine did not reach the policy engine")
-	}
-	q, err := l.CreateProposal(ctx, at(2*time.Minute), "next", "", time.Minute, 0, 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	late := m.vote(t, at(3*time.Minute), q, Yes, 1)
-	_, err = l.Ingest(ctx, at(3*time.Minute), late.Encode())
-	var re *RejectError
-	if !errors.As(err, &re) || re.Reason != ReasonNotAdmitted || !errors.Is(err, pqcsec.ErrDenied) {
-		t.Fatalf("quarantined peer's vote: %v, want ReasonNotAdmitted wrapping pqcsec.ErrDenied", err)
-	}
-	// Admission is asked again on every offer: once released, the same
-	// record is accepted.
-	engine.Release(peer.ID(mallory.id))
-	if _, err := l.Ingest(ctx, at(3*time.Minute), late.Encode()); err != nil {
-		t.Fatalf("released peer's vote: %v", err)
+	engine.SetPins(map[peer.ID][32]byte{peer.ID(pinned.id): fingerprint(other)})
+	_, err = l.Ingest(ctx, t0, c.propose(t, t0, time.Hour, 0, 0, nil).Encode())
+	if !errors.Is(err, ErrNotAdmitted) || !errors.Is(err, pqcsec.ErrDenied) {
+		t.Fatalf("record of a peer pinned to other keys: %v, want not admitted", err)
 	}
 }
 
@@ -880,13 +1036,15 @@ func TestIngestAll(t *testing.T) {
 	c := newChain(g, newTestSigner(1, true))
 	p := c.propose(t, t0, time.Hour, 0, 0, nil)
 	v := c.vote(t, at(time.Second), p, Yes, 100)
-	over := newChain(g, newTestSigner(2, true)).vote(t, at(time.Second), p, Yes, 101)
+	foreign := newChain(g, newTestSigner(2, true))
+	foreign.a.SPIFFEID = "spiffe://other.test/node/x"
+	over := foreign.vote(t, at(time.Second), p, Yes, 1)
 	l := openLog(t, g, newTestSigner(3, false).author(), memStore())
 	if _, err := l.Ingest(ctx, at(time.Minute), p.Encode()); err != nil {
 		t.Fatal(err)
 	}
 	errs := l.IngestAll(ctx, at(time.Minute), [][]byte{v.Encode(), p.Encode(), over.Encode(), v.Encode(), {1}})
-	want := []error{nil, ErrDuplicate, ErrOverAllocation, ErrDuplicate, ErrMalformed}
+	want := []error{nil, ErrDuplicate, ErrTrustDomain, ErrDuplicate, ErrMalformed}
 	for i := range want {
 		if !errors.Is(errs[i], want[i]) || (errs[i] == nil) != (want[i] == nil) {
 			t.Errorf("value %d: %v, want %v", i, errs[i], want[i])

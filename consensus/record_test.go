@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -76,6 +77,9 @@ func TestActionsRoundTrip(t *testing.T) {
 		&Quarantine{Peer: newTestSigner(2, false).id, Reason: strings.Repeat("x", maxReasonLen)},
 		&SetParameter{Name: "routing.hello-interval_ms", Value: "250"},
 		&AcceptModel{Name: "graphsage-v2", Digest: Hash{1, 2, 3}},
+		&Admit{Peer: newTestSigner(3, true).id, Tokens: MaxTokens},
+		&Admit{Peer: newTestSigner(3, true).id},
+		&Evict{Peer: newTestSigner(4, false).id},
 	} {
 		r := c.propose(t, t0, time.Minute, 0, 0, a)
 		back, err := DecodeRecord(r.Encode())
@@ -85,6 +89,101 @@ func TestActionsRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(back.Proposal.Action, a) {
 			t.Fatalf("action %#v, want %#v", back.Proposal.Action, a)
 		}
+	}
+}
+
+// TestActionEncoding pins the membership actions' wire bodies: kind,
+// body length, then the fields (doc.go's layout).
+func TestActionEncoding(t *testing.T) {
+	peer := PeerID([]byte{0x00, 0x01, 0x09})
+	for _, tt := range []struct {
+		a    Action
+		want string
+	}{
+		{&Admit{Peer: peer, Tokens: 100}, "04" + "000c" + "03000109" + "0000000000000064"},
+		{&Admit{Peer: peer}, "04" + "000c" + "03000109" + "0000000000000000"},
+		{&Evict{Peer: peer}, "05" + "0004" + "03000109"},
+		{nil, "00" + "0000"},
+	} {
+		got := appendAction(nil, tt.a)
+		if hex.EncodeToString(got) != tt.want {
+			t.Errorf("%#v:\n got %x\nwant %s", tt.a, got, tt.want)
+		}
+		rd := newReader("test", got)
+		back := readAction(rd)
+		if err := rd.done(); err != nil || !reflect.DeepEqual(back, tt.a) {
+			t.Errorf("%#v: decoded %#v, %v", tt.a, back, err)
+		}
+	}
+	for name, b := range map[string]string{
+		"admit without tokens":   "04" + "0004" + "03000109",
+		"admit with extra bytes": "04" + "000d" + "03000109" + "0000000000000064" + "00",
+		"admit above the limit":  "04" + "000c" + "03000109" + "0000010000000001",
+		"evict with tokens":      "05" + "000c" + "03000109" + "0000000000000064",
+		"evict of no peer":       "05" + "0001" + "00",
+		"unknown kind":           "06" + "0000",
+	} {
+		raw, _ := hex.DecodeString(b)
+		rd := newReader("test", raw)
+		if a := readAction(rd); rd.done() == nil {
+			t.Errorf("%s: decoded %#v", name, a)
+		} else if !errors.Is(rd.done(), ErrMalformed) {
+			t.Errorf("%s: %v does not wrap ErrMalformed", name, rd.done())
+		}
+	}
+}
+
+func TestParseAction(t *testing.T) {
+	peer := newTestSigner(1, true).id
+	ps := peer.String()
+	digest := strings.Repeat("0f", 32)
+	d, _ := ParseHash(digest)
+	tests := []struct {
+		in   string
+		want Action // nil: an error
+	}{
+		{"quarantine:" + ps, &Quarantine{Peer: peer}},
+		{"quarantine:" + ps + ":floods: a lot", &Quarantine{Peer: peer, Reason: "floods: a lot"}},
+		{"admit:" + ps, &Admit{Peer: peer}},
+		{"admit:" + ps + ":10000", &Admit{Peer: peer, Tokens: 10_000}},
+		{"evict:" + ps, &Evict{Peer: peer}},
+		{"set:gossip.d=8", &SetParameter{Name: "gossip.d", Value: "8"}},
+		{"set:x=a=b", &SetParameter{Name: "x", Value: "a=b"}},
+		{"model:graphsage@" + digest, &AcceptModel{Name: "graphsage", Digest: d}},
+		{"admit:" + ps + ":", nil},
+		{"admit:" + ps + ":-1", nil},
+		{"admit:" + ps + ":0x10", nil},
+		{fmt.Sprintf("admit:%s:%d", ps, MaxTokens+1), nil},
+		{"admit:nobody", nil},
+		{"evict:" + ps + ":1", nil},
+		{"evict:", nil},
+		{"quarantine:nobody", nil},
+		{"set:Bad=1", nil},
+		{"set:x", nil},
+		{"model:m@xyz", nil},
+		{"ban:" + ps, nil},
+		{"quarantine", nil},
+		{"", nil},
+		{"quarantine:" + ps + ":" + strings.Repeat("r", maxReasonLen+1), nil},
+	}
+	for _, tt := range tests {
+		got, err := ParseAction(tt.in)
+		if tt.want == nil {
+			if err == nil || !errors.Is(err, ErrMalformed) {
+				t.Errorf("ParseAction(%q) = %#v, %v; want an error wrapping ErrMalformed", tt.in, got, err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("ParseAction(%q) = %#v, %v; want %#v", tt.in, got, err, tt.want)
+			continue
+		}
+		if back, err := ParseAction(FormatAction(got)); err != nil || !reflect.DeepEqual(back, got) {
+			t.Errorf("FormatAction(%#v) = %q reads back as %#v, %v", got, FormatAction(got), back, err)
+		}
+	}
+	if FormatAction(nil) != "" {
+		t.Errorf("FormatAction(nil) = %q", FormatAction(nil))
 	}
 }
 
@@ -119,6 +218,9 @@ func TestRecordRules(t *testing.T) {
 		{"quarantine of a bad peer", Draft{Seq: 1, Time: 1000, Proposal: &Proposal{Title: "t", Deadline: 2000, Action: &Quarantine{Peer: "x"}}}},
 		{"parameter with a bad name", Draft{Seq: 1, Time: 1000, Proposal: &Proposal{Title: "t", Deadline: 2000, Action: &SetParameter{Name: "Bad Name"}}}},
 		{"model without a name", Draft{Seq: 1, Time: 1000, Proposal: &Proposal{Title: "t", Deadline: 2000, Action: &AcceptModel{}}}},
+		{"admission of a bad peer", Draft{Seq: 1, Time: 1000, Proposal: &Proposal{Title: "t", Deadline: 2000, Action: &Admit{Peer: "x", Tokens: 1}}}},
+		{"admission above the token limit", Draft{Seq: 1, Time: 1000, Proposal: &Proposal{Title: "t", Deadline: 2000, Action: &Admit{Peer: tinyAuthor.ID, Tokens: MaxTokens + 1}}}},
+		{"eviction of a bad peer", Draft{Seq: 1, Time: 1000, Proposal: &Proposal{Title: "t", Deadline: 2000, Action: &Evict{}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -313,6 +415,8 @@ func TestJSON(t *testing.T) {
 		{&Quarantine{Peer: peer, Reason: "r"}, `{"kind":"quarantine","peer":"` + peer.String() + `","reason":"r"}`},
 		{&SetParameter{Name: "n", Value: "v"}, `{"kind":"set-parameter","name":"n","value":"v"}`},
 		{&AcceptModel{Name: "m", Digest: Hash{1}}, `{"kind":"accept-model","name":"m","digest":"01` + zeros(31) + `"}`},
+		{&Admit{Peer: peer, Tokens: 64}, `{"kind":"admit","peer":"` + peer.String() + `","tokens":64}`},
+		{&Evict{Peer: peer}, `{"kind":"evict","peer":"` + peer.String() + `"}`},
 		{Ballot{Voter: peer, Seq: 1, Record: Hash{2}, Choice: Abstain, Tokens: 4, Power: 2_000_000},
 			`{"voter":"` + peer.String() + `","seq":1,"record":"02` + zeros(31) + `","choice":"abstain","tokens":4,"power":2000000}`},
 		{VoidVote{Voter: peer, Seq: 3, Record: Hash{3}, Reason: ReasonAfterDeadline},

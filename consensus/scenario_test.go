@@ -17,15 +17,20 @@ import (
 // TestScenarios runs the tally scripts in testdata/scenarios. Commands:
 //
 //	genesis default=<tokens> [alloc=(<name>:<tokens>, …)]
-//	propose <name> id=<label> dur=<duration> quorum=<fraction> threshold=<fraction> [at=<offset>] [quarantine=<name>]
+//	propose <name> id=<label> dur=<duration> quorum=<fraction> threshold=<fraction> [at=<offset>]
+//	        [quarantine=<name> | admit=<name>[:<tokens>] | evict=<name>]
 //	vote <name> <label> yes|no|abstain tokens=<n> [at=<offset>]
 //	votes prefix=<p> n=<count> <label> yes|no|abstain tokens=<n> [at=<offset>]
 //	fork <name>      the name's next record reuses the seq of its last one
 //	tally <label> [shuffles=<n>]
+//	membership [shuffles=<n>]
 //
 // Names stand for peers (deterministic Ed25519 keys); offsets are from the
 // scenario's epoch. tally prints the count of the records written so far
-// and checks that shuffles random orders give the same bytes. Rewrite the
+// and checks that shuffles random orders give the same bytes; membership
+// prints the membership after every membership proposal written so far
+// (quarantined names, then the peer allocations in force) and checks that
+// random orders give the same. Rewrite the
 // expected output with go test -run TestScenarios -rewrite.
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata/scenarios", func(t *testing.T, path string) {
@@ -91,7 +96,7 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 				if err != nil {
 					d.Fatalf(t, "alloc %q: %v", v, err)
 				}
-				allocs = append(allocs, Allocation{Peer: scenarioSigner(name).id, Tokens: n})
+				allocs = append(allocs, Allocation{Peer: s.peerOf(name), Tokens: n})
 			}
 		}
 		g, err := NewGenesis(testTrustDomain, def, allocs)
@@ -114,7 +119,22 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 		var action Action
 		var target string
 		if d.MaybeScanArgs(t, "quarantine", &target) {
-			action = &Quarantine{Peer: scenarioSigner(target).id}
+			action = &Quarantine{Peer: s.peerOf(target)}
+		}
+		if d.MaybeScanArgs(t, "admit", &target) {
+			name, tokens, _ := strings.Cut(target, ":")
+			a := &Admit{Peer: s.peerOf(name)}
+			if tokens != "" {
+				n, err := strconv.ParseUint(tokens, 10, 64)
+				if err != nil {
+					d.Fatalf(t, "admit %q: %v", target, err)
+				}
+				a.Tokens = n
+			}
+			action = a
+		}
+		if d.MaybeScanArgs(t, "evict", &target) {
+			action = &Evict{Peer: s.peerOf(target)}
 		}
 		r := s.chainOf(d.CmdArgs[0].Key).propose(t, offset(), duration, ppm(t, quorum), ppm(t, threshold), action)
 		s.labels[label] = r
@@ -181,9 +201,54 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 			}
 		}
 		return s.format(tl)
+
+	case "membership":
+		want := s.membership(s.recs)
+		var shuffles int
+		d.MaybeScanArgs(t, "shuffles", &shuffles)
+		rng := rand.New(rand.NewPCG(uint64(len(s.recs)), 2))
+		for range shuffles {
+			recs := slices.Clone(s.recs)
+			rng.Shuffle(len(recs), func(i, j int) { recs[i], recs[j] = recs[j], recs[i] })
+			if got := s.membership(recs); got != want {
+				d.Fatalf(t, "a shuffled record set folds to another membership:\n%s", got)
+			}
+		}
+		return want
 	}
 	d.Fatalf(t, "unknown command %q", d.Cmd)
 	return ""
+}
+
+// peerOf is the peer ID of a name, remembered for printing.
+func (s *scenario) peerOf(name string) PeerID {
+	id := scenarioSigner(name).id
+	s.names[id] = name
+	return id
+}
+
+// membership folds recs and prints the result.
+func (s *scenario) membership(recs []*Record) string {
+	ix := newIndex(s.g)
+	for _, r := range recs {
+		ix.add(r)
+	}
+	m := ix.membershipAfterAll()
+	var b strings.Builder
+	var q []string
+	for _, p := range m.Quarantine() {
+		q = append(q, s.names[p])
+	}
+	slices.Sort(q)
+	fmt.Fprintf(&b, "quarantined: %s\n", strings.Join(q, " "))
+	var peers []string
+	for _, a := range m.Peers() {
+		peers = append(peers, fmt.Sprintf("%s:%d", s.names[a.Peer], a.Tokens))
+	}
+	slices.Sort(peers)
+	fmt.Fprintf(&b, "members: %s\n", strings.Join(peers, " "))
+	fmt.Fprintf(&b, "power: %s\n", votes(m.Power()))
+	return b.String()
 }
 
 func votes(micro uint64) string {
@@ -197,6 +262,9 @@ func (s *scenario) format(tl *Tally) string {
 		met = "quorum not met"
 	}
 	fmt.Fprintf(&b, "%v, %s (quorum %v, threshold %v)\n", tl.Outcome, met, tl.Quorum, tl.Threshold)
+	if tl.Barred != ReasonNone {
+		fmt.Fprintf(&b, "barred: the proposer is %v\n", tl.Barred)
+	}
 	fmt.Fprintf(&b, "yes %s no %s abstain %s participating %s of %s\n",
 		votes(tl.Yes), votes(tl.No), votes(tl.Abstain), votes(tl.Participating), votes(tl.Total))
 	type line struct{ name, text string }

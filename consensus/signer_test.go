@@ -76,7 +76,28 @@ func peerIDFromEd25519(pub ed25519.PublicKey) PeerID {
 	return PeerID(append([]byte{0x00, 0x24, 0x08, 0x01, 0x12, 0x20}, pub...))
 }
 
-func (s *testSigner) author() Author { return Author{ID: s.id, Key: s.key, Signer: s.signer} }
+// author is the signer as an Author that claims its node SPIFFE ID, which
+// bindNodeIDs confirms: a test identity stands for a node holding an SVID,
+// so an unlisted one earns the genesis's default allocation.
+func (s *testSigner) author() Author {
+	return Author{ID: s.id, Key: s.key, SPIFFEID: nodeSPIFFE(s.id), Signer: s.signer}
+}
+
+// bare is the signer as an Author that claims no SPIFFE ID: a fresh key,
+// which holds nothing unless the genesis lists it or a decision admits it.
+func (s *testSigner) bare() Author { return Author{ID: s.id, Key: s.key, Signer: s.signer} }
+
+// nodeSPIFFE is the node SPIFFE ID of id in the test trust domain.
+func nodeSPIFFE(id PeerID) string { return "spiffe://" + testTrustDomain + "/node/" + id.String() }
+
+// bindNodeIDs confirms exactly the claims of a node SPIFFE ID naming the
+// author, as a Binder backed by SVIDs would for nodes that hold one.
+var bindNodeIDs = BinderFunc(func(author PeerID, _ []byte, spiffeID string, _ time.Time) error {
+	if spiffeID != nodeSPIFFE(author) {
+		return fmt.Errorf("%q is not bound to %v", spiffeID, author)
+	}
+	return nil
+})
 
 var errTestVerify = errors.New("test verifier: invalid")
 
@@ -97,4 +118,4 @@ var testVerifier = VerifierFunc(func(author PeerID, key, msg, sig []byte) error 
 })
 
 // admitAll admits every identity.
-var admitAll = AdmitterFunc(func(PeerID, string, Kind, time.Time) error { return nil })
+var admitAll = AdmitterFunc(func(PeerID, []byte, string, Kind, time.Time) error { return nil })

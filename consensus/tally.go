@@ -32,7 +32,9 @@ func (o Outcome) String() string {
 func (o Outcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
 
 // Tally is the count of one proposal: a pure function of the proposal, the
-// votes naming it, the genesis and the evidence in the record set. Powers
+// votes naming it, the membership in force at its place in deadline order
+// (the genesis and the membership proposals before it, see Membership) and
+// the evidence in the record set. Powers
 // are in micro-votes (see Power). Slices are sorted, so two tallies of the
 // same record set are equal field by field and their MarshalBinary bytes are
 // identical.
@@ -46,13 +48,20 @@ type Tally struct {
 	No            uint64 `json:"no"`
 	Abstain       uint64 `json:"abstain"`
 	Participating uint64 `json:"participating"` // Yes + No + Abstain
-	// Total is the total allocatable power: the power of every listed
-	// allocation plus the default allocation's power for every unlisted
-	// author with a record at or before the deadline.
+	// Total is the total allocatable power: the power of every allocation
+	// in force (listed in the genesis or granted by Admit; none for an
+	// evicted or quarantined peer), plus the default allocation's power
+	// for each counted voter that holds it (an unlisted identity with a
+	// bound SPIFFE ID). Authors that hold nothing add nothing, however
+	// many records they write.
 	Total uint64 `json:"total"`
 
 	QuorumMet bool    `json:"quorum_met"`
 	Outcome   Outcome `json:"outcome"`
+	// Barred is ReasonQuarantined if the proposer was quarantined at the
+	// proposal's place in deadline order: the proposal is then rejected
+	// whatever the votes. ReasonNone otherwise.
+	Barred Reason `json:"barred,omitempty"`
 
 	Ballots []Ballot   `json:"ballots"` // counted votes, one per voter, by voter
 	Void    []VoidVote `json:"void"`    // votes that do not count, by voter, seq, ID
@@ -77,7 +86,8 @@ type VoidVote struct {
 }
 
 // Count tallies proposal over records, a set of records that have passed
-// Verify (Count trusts its input; order and duplicates do not matter). It
+// Verify and whose SPIFFE ID claims the Binder confirmed (Count trusts its
+// input, as the Log's records are; order and duplicates do not matter). It
 // applies every rule of the tally, so records the Log would have refused
 // (an over-allocated vote, say) are void here rather than counted. It
 // returns ErrUnknownProposal if records hold no proposal with that ID.
@@ -89,16 +99,8 @@ func Count(g *Genesis, records []*Record, proposal Hash) (*Tally, error) {
 	return ix.tally(proposal)
 }
 
-// tally counts proposal p over the index:
-//
-//  1. A vote is void if its author's log is forked or broken at or below
-//     its seq (equivocation), if its tokens exceed the author's allocation,
-//     or if its time is after the deadline.
-//  2. Of each voter's remaining votes, the one with the highest seq counts;
-//     the others are superseded.
-//  3. Power = isqrt(tokens × 10^12) micro-votes; YES, NO and ABSTAIN sum it.
-//  4. Quorum: participating × 10^6 ≥ quorum × total.
-//     Passed: quorum met and YES × 10^6 > threshold × (YES + NO).
+// tally counts proposal p over the index, under the membership in force
+// at its place in the fold.
 func (ix *index) tally(p Hash) (*Tally, error) {
 	pr, ok := ix.records[p]
 	if !ok {
@@ -107,9 +109,27 @@ func (ix *index) tally(p Hash) (*Tally, error) {
 	if pr.Proposal == nil {
 		return nil, fmt.Errorf("%w: %v is a %v", ErrNotProposal, p, pr.Kind())
 	}
+	return ix.count(pr, ix.membershipAt(pr, false)), nil
+}
+
+// count tallies the proposal record pr under membership m:
+//
+//  1. A vote is void if its author's log is forked or broken at or below
+//     its seq (equivocation), if its author is quarantined, holds no
+//     tokens (not a member) or fewer than it spends (over-allocation), or
+//     if its time is after the deadline.
+//  2. Of each voter's remaining votes, the one with the highest seq counts;
+//     the others are superseded.
+//  3. Power = isqrt(tokens × 10^12) micro-votes; YES, NO and ABSTAIN sum it.
+//  4. Total = the membership's power + the default allocation's power for
+//     each counted voter that holds the default allocation.
+//  5. Quorum: participating × 10^6 ≥ quorum × total.
+//     Passed: the proposer is not quarantined, quorum met and
+//     YES × 10^6 > threshold × (YES + NO).
+func (ix *index) count(pr *Record, m *Membership) *Tally {
 	prop := pr.Proposal
 	t := &Tally{
-		Proposal:  p,
+		Proposal:  pr.ID(),
 		Deadline:  prop.Deadline,
 		Quorum:    prop.Quorum,
 		Threshold: prop.Threshold,
@@ -118,12 +138,17 @@ func (ix *index) tally(p Hash) (*Tally, error) {
 	}
 
 	best := make(map[PeerID]*Record)
-	for _, v := range ix.votesFor[p] {
+	for _, v := range ix.votesFor[pr.ID()] {
+		alloc, _ := m.allocation(v.Author, v.Identity)
 		reason := ReasonNone
 		switch fs := ix.forkSeq(v.Author); {
 		case fs != 0 && v.Seq >= fs:
 			reason = ReasonEquivocation
-		case v.Vote.Tokens > ix.g.Allocation(v.Author, v.Identity):
+		case m.Quarantined(v.Author):
+			reason = ReasonQuarantined
+		case alloc == 0:
+			reason = ReasonNotMember
+		case v.Vote.Tokens > alloc:
 			reason = ReasonOverAllocation
 		case v.Time > prop.Deadline:
 			reason = ReasonAfterDeadline
@@ -145,7 +170,11 @@ func (ix *index) tally(p Hash) (*Tally, error) {
 		}
 	}
 
+	defaults := uint64(0) // counted voters holding the default allocation
 	for _, v := range best {
+		if _, def := m.allocation(v.Author, v.Identity); def {
+			defaults++
+		}
 		power := Power(v.Vote.Tokens)
 		t.Ballots = append(t.Ballots, Ballot{
 			Voter: v.Author, Seq: v.Seq, Record: v.ID(),
@@ -166,27 +195,30 @@ func (ix *index) tally(p Hash) (*Tally, error) {
 	})
 
 	t.Participating = addSat(addSat(t.Yes, t.No), t.Abstain)
-	hi, lo := bits.Mul64(Power(ix.g.defaultAllocation), ix.unlistedBefore(prop.Deadline))
+	hi, lo := bits.Mul64(Power(ix.g.defaultAllocation), defaults)
 	if hi != 0 {
 		lo = ^uint64(0)
 	}
-	t.Total = addSat(ix.g.listedPower, lo)
+	t.Total = addSat(m.Power(), lo)
 	t.QuorumMet = quorumMet(t.Participating, t.Total, t.Quorum)
+	if m.Quarantined(pr.Author) {
+		t.Barred = ReasonQuarantined
+	}
 	t.Outcome = Rejected
-	if t.QuorumMet && thresholdPassed(t.Yes, t.No, t.Threshold) {
+	if t.Barred == ReasonNone && t.QuorumMet && thresholdPassed(t.Yes, t.No, t.Threshold) {
 		t.Outcome = Passed
 	}
-	return t, nil
+	return t
 }
 
-const tallyVersion = 1
+const tallyVersion = 2
 
 // MarshalBinary returns the tally's canonical encoding, identical on every
 // node that holds the same records:
 //
-//	version u8 (1) | proposal [32] | deadline i64 | quorum u32 | threshold u32
+//	version u8 (2) | proposal [32] | deadline i64 | quorum u32 | threshold u32
 //	yes u64 | no u64 | abstain u64 | participating u64 | total u64
-//	quorum met u8 | outcome u8
+//	quorum met u8 | outcome u8 | barred u8 (a Reason)
 //	ballots u32, each: len u8, voter, seq u64, record [32], choice u8, tokens u64, power u64
 //	void u32, each: len u8, voter, seq u64, record [32], reason u8
 func (t *Tally) MarshalBinary() ([]byte, error) {
@@ -205,6 +237,7 @@ func (t *Tally) MarshalBinary() ([]byte, error) {
 	}
 	b = appendU8(b, met)
 	b = appendU8(b, uint8(t.Outcome))
+	b = appendU8(b, uint8(t.Barred))
 	b = appendU32(b, uint32(len(t.Ballots)))
 	for _, x := range t.Ballots {
 		b = appendBytes8(b, []byte(x.Voter))
@@ -245,6 +278,10 @@ func (t *Tally) UnmarshalBinary(b []byte) error {
 	n.Outcome = Outcome(rd.u8())
 	if rd.err == nil && n.Outcome != Passed && n.Outcome != Rejected {
 		rd.fail("outcome %d", n.Outcome)
+	}
+	n.Barred = Reason(rd.u8())
+	if rd.err == nil && n.Barred != ReasonNone && n.Barred != ReasonQuarantined {
+		rd.fail("barred %d", n.Barred)
 	}
 	// Each ballot takes at least 58 bytes and each void vote 42, which
 	// bounds the counts by the input size before anything is allocated.

@@ -2,7 +2,7 @@
 // carries a node's consensus.Log records to and from other nodes through a
 // DHT and a gossip topic, keeps a node that missed messages in step by
 // walking other authors' logs, decides proposals when they are due and
-// delivers the decided actions.
+// hands the decisions to one consumer.
 //
 // consensus stays pure (no I/O, no clock, no goroutines); this package is
 // the thin, impure part around it, and it still does not import libp2p. It
@@ -17,8 +17,8 @@
 //	d, err := replication.New(replication.Config{
 //		Log: gov, Author: self, Genesis: g, Network: netw, Ready: n.Ready(),
 //		SettleDelay: consensusCfg.SettleDelay, AnnounceMaxAge: consensusCfg.AnnounceMaxAge,
+//		Apply: func(dec consensus.Decision) { /* act on dec */ },
 //	})
-//	d.Subscribe(func(dec consensus.Decision) { /* apply dec.Action */ })
 //	err = d.Start(ctx)                         // one sync goroutine, one publisher goroutine
 //	defer d.Close()
 //
@@ -52,7 +52,8 @@
 //     off), or a local failure (the datastore) that is no fault of the
 //     sender. Reject, which counts against the peer in the topic's score:
 //     oversize, undecodable, sent by someone other than its author,
-//     forged, over-allocated, not admitted, or outside the trust domain.
+//     forged, not admitted, claiming a SPIFFE ID nothing binds to it, or
+//     outside the trust domain.
 //     The node's own messages are accepted without ingesting (the Log
 //     already holds them). A message that names records the Log lacks
 //     wakes the sync goroutine.
@@ -82,7 +83,10 @@
 //     A known author's head that could not be got (a timeout, no route,
 //     or not found: a known author has a log) makes the initial round
 //     incomplete; it is retried up to five times with backoff before the node decides
-//     anyway. After that a periodic round runs every SyncInterval for the
+//     anyway. When the initial round ends the driver calls Log.SyncDone:
+//     a node that lost its store has fetched its own log back by then,
+//     and may write again (until then Propose and Vote fail with
+//     consensus.ErrNotSynced). After that a periodic round runs every SyncInterval for the
 //     authors whose latest head seen is older than AnnounceMaxAge/2 +
 //     SyncInterval (their periodic announcement went missing), and a walk
 //     runs whenever a message names a missing record. A record the DHT
@@ -99,10 +103,13 @@
 //     announcement was lost is fetched from the DHT before the node
 //     decides. With every closing head delivered by gossip the decision
 //     round fetches nothing, so deciding costs no DHT lookup of a head.
-//  6. Deliver. Subscribers receive each passed decision that carries an
-//     action: at Start, every one the Log decided before (the policy
-//     engine's quarantine list lives in memory and must be rebuilt after a
-//     restart), then each new one as it is taken.
+//  6. Hand on. The decisions leave the Log only as CheckProposals's
+//     return value, and the driver hands them to one consumer, Apply:
+//     at Start every decision the Log took before (state a node keeps in
+//     memory, its policy engine's quarantine list, must be rebuilt after a
+//     restart), then each new one as it is taken. Nothing is fed back:
+//     membership changes (admit, evict, quarantine) are the Log's own
+//     fold.
 //
 // Agreement between nodes rests on consensus's rules (see its doc.go):
 // nodes that hold the same records compute the same tally, to the byte; the
@@ -121,14 +128,14 @@
 // # Concurrency
 //
 // The driver runs two goroutines between Start and Close: the sync
-// goroutine (heads, walks, sync rounds, CheckProposals and the subscribers,
-// which run on it; it waits for up to FetchConcurrency DHT gets of its own
+// goroutine (heads, walks, sync rounds, CheckProposals and Apply, which
+// runs on it; it waits for up to FetchConcurrency DHT gets of its own
 // at a time, each on a short-lived goroutine, and the advertisement lookup
 // of a round) and the publisher (puts, advertisement, periodic
 // announcements). Candidates are probed on one more goroutine, one batch
 // at a time (up to FetchConcurrency gets), which hands the heads it finds
 // to the sync goroutine. Validate and SeeHead are called from the network's
-// goroutines and never block on either; Propose, Vote and Subscribe may be
-// called from any goroutine. Close stops both goroutines and waits for them;
+// goroutines and never block on either; Propose and Vote may be called from
+// any goroutine. Close stops both goroutines and waits for them;
 // it is safe to call more than once.
 package replication

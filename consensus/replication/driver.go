@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
-	"slices"
 	"sync"
 	"time"
 
@@ -35,6 +33,13 @@ type Config struct {
 	Ready <-chan struct{}
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Apply receives the decisions, the driver's one output of them: at
+	// Start every decision the Log took before (in deadline order, so that
+	// state kept in memory, a policy engine's quarantine list, is rebuilt
+	// after a restart), then each new one as the Log takes it. It runs on
+	// the sync goroutine and must not block; it may call the Log. Nil
+	// discards the decisions (they are still logged and in the Log).
+	Apply func(consensus.Decision)
 
 	// SettleDelay must be the Log's: a proposal is due for a decision at
 	// its deadline + SettleDelay, when the driver runs the pre-decision
@@ -128,7 +133,7 @@ func (c *Config) defaults() error {
 }
 
 // Driver replicates one node's governance log and decides its proposals.
-// Build it with New, Subscribe, then Start it; Close it once done.
+// Build it with New, Start it, Close it once done.
 type Driver struct {
 	cfg Config
 	log *consensus.Log
@@ -139,14 +144,11 @@ type Driver struct {
 	heads chan []byte   // heads seen in the DHT
 	dirty chan struct{} // own log grew: put it
 
-	mu        sync.Mutex
-	headTime  map[consensus.PeerID]int64 // latest signing time of a head seen, per author (ms)
-	probed    map[consensus.PeerID]bool  // peers whose head was fetched at least once
-	subs      map[uint64]func(consensus.Decision)
-	nextSub   uint64
-	stats     Stats
-	state     int // stateNew, stateStarted, stateClosed
-	cancelSub func()
+	mu       sync.Mutex
+	headTime map[consensus.PeerID]int64 // latest signing time of a head seen, per author (ms)
+	probed   map[consensus.PeerID]bool  // peers whose head was fetched at least once
+	stats    Stats
+	state    int // stateNew, stateStarted, stateClosed
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -199,9 +201,7 @@ func New(cfg Config) (*Driver, error) {
 		dirty:    make(chan struct{}, 1),
 		headTime: make(map[consensus.PeerID]int64),
 		probed:   make(map[consensus.PeerID]bool),
-		subs:     make(map[uint64]func(consensus.Decision)),
 	}
-	d.cancelSub = d.log.Subscribe(d.dispatch)
 	return d, nil
 }
 
@@ -220,8 +220,8 @@ func (d *Driver) Stats() Stats {
 }
 
 // Start starts the sync and publisher goroutines. They wait for Ready,
-// then deliver the decisions already taken to the subscribers, sync, and
-// run until ctx ends or Close.
+// then hand the decisions already taken to Apply, sync, and run until ctx
+// ends or Close.
 func (d *Driver) Start(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -253,45 +253,13 @@ func (d *Driver) Close() error {
 		cancel()
 	}
 	d.wg.Wait()
-	d.cancelSub()
 	return nil
 }
 
-// Subscribe registers fn to receive every passed decision that carries an
-// action. A subscriber registered before Start receives, at Start, the
-// decisions the Log took before (in deadline order), then each new one; one
-// registered later receives the earlier ones at once, on the caller's
-// goroutine, and may then receive a decision taken meanwhile twice. fn runs
-// on the sync goroutine and must not block; it may call the driver and the
-// Log. The returned function unsubscribes.
-func (d *Driver) Subscribe(fn func(consensus.Decision)) (cancel func()) {
-	d.mu.Lock()
-	id := d.nextSub
-	d.nextSub++
-	d.subs[id] = fn
-	replay := d.state != stateNew
-	d.mu.Unlock()
-	if replay {
-		for _, dec := range d.log.Decisions() {
-			if dec.Outcome == consensus.Passed && dec.Action != nil {
-				fn(dec)
-			}
-		}
-	}
-	return func() {
-		d.mu.Lock()
-		delete(d.subs, id)
-		d.mu.Unlock()
-	}
-}
-
-// dispatch hands a decision the Log delivered to every subscriber.
-func (d *Driver) dispatch(dec consensus.Decision) {
-	d.mu.Lock()
-	subs := slices.Collect(maps.Values(d.subs))
-	d.mu.Unlock()
-	for _, fn := range subs {
-		fn(dec)
+// apply hands a decision to Apply.
+func (d *Driver) apply(dec consensus.Decision) {
+	if d.cfg.Apply != nil {
+		d.cfg.Apply(dec)
 	}
 }
 

@@ -286,6 +286,8 @@ func TestEquivocationFromHeads(t *testing.T) {
 		if err := m2.log.IngestAll(ctx, time.Now(), [][]byte{p.Encode()})[0]; err != nil {
 			t.Fatal(err)
 		}
+		m1.log.SyncDone() // mallory's logs write without syncing: that is the fork
+		m2.log.SyncDone()
 		v1, err := m1.log.CastVote(ctx, time.Now(), p.ID(), consensus.Yes, 10_000)
 		if err != nil {
 			t.Fatal(err)
@@ -428,8 +430,22 @@ func TestLostStore(t *testing.T) {
 		f.mu.Lock()
 		delete(f.members, n.author.ID)
 		f.mu.Unlock()
+		ready := make(chan struct{})
+		f.tweak = func(c *Config) { c.Ready = ready }
 		fresh := f.addNode(t, 1, nil) // same identity, empty store
-		fresh.start(t)
+		f.tweak = nil
+		fresh.begin(t)
+		// Before its first sync it does not know its own log: it refuses
+		// to vote (on the old code it wrote seq 1 again, a fork that voided
+		// its own votes for ever).
+		if _, err := fresh.log.Ingest(ctx, time.Now(), p.Encode()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fresh.d.Vote(ctx, p.ID(), consensus.No, 100); !errors.Is(err, consensus.ErrNotSynced) {
+			t.Fatalf("vote before the first sync: %v, want ErrNotSynced", err)
+		}
+		close(ready)
+		fresh.waitSynced(t)
 		time.Sleep(5 * time.Second)
 		if got := len(fresh.log.Records(fresh.author.ID)); got != 2 {
 			t.Fatalf("%d own records after the sync, want 2", got)
@@ -486,7 +502,10 @@ func TestValidate(t *testing.T) {
 		f := newFakeNet(testGenesis(t, 1, 2))
 		a, b := f.addNode(t, 1, nil), f.addNode(t, 2, nil)
 		// b writes without gossip reaching a, so each case starts fresh.
+		// Neither driver runs: their logs are told they synced.
 		b.m.f = newFakeNet(f.genesis)
+		a.log.SyncDone()
+		b.log.SyncDone()
 		p, err := b.d.Propose(ctx, "poll", "", time.Minute, 0, ppm(t, "0.5"), nil)
 		if err != nil {
 			t.Fatal(err)

@@ -224,7 +224,7 @@ var verifier = consensus.VerifierFunc(func(author consensus.PeerID, key, msg, si
 	return pqcsec.VerifyPeer(peer.ID(author), key, consensus.SignatureDomain, msg, sig)
 })
 
-var admitAll = consensus.AdmitterFunc(func(consensus.PeerID, string, consensus.Kind, time.Time) error { return nil })
+var admitAll = consensus.AdmitterFunc(func(consensus.PeerID, []byte, string, consensus.Kind, time.Time) error { return nil })
 
 var (
 	identityMu    sync.Mutex
@@ -277,7 +277,7 @@ type testNode struct {
 	log   *consensus.Log
 	d     *Driver
 	m     *member
-	got   chan consensus.Decision // passed decisions with actions delivered
+	got   chan consensus.Decision // passed decisions with actions applied
 }
 
 // addNode opens a log for identity seed over store (a fresh one if nil)
@@ -298,13 +298,17 @@ func (f *fakeNet) addNode(t testing.TB, seed uint64, store ds.Batching) *testNod
 	n.m = &member{f: f, id: n.author.ID}
 	cfg := testTiming(Config{Log: n.log, Author: n.author, Genesis: f.genesis, Network: n.m})
 	cfg.SettleDelay = lc.SettleDelay
+	cfg.Apply = func(d consensus.Decision) {
+		if d.Outcome == consensus.Passed && d.Action != nil {
+			n.got <- d
+		}
+	}
 	if f.tweak != nil {
 		f.tweak(&cfg)
 	}
 	if n.d, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
-	n.d.Subscribe(func(d consensus.Decision) { n.got <- d })
 	f.mu.Lock()
 	n.m.d = n.d
 	f.members[n.author.ID] = n.m
@@ -312,12 +316,31 @@ func (f *fakeNet) addNode(t testing.TB, seed uint64, store ds.Batching) *testNod
 	return n
 }
 
+// start starts the driver and waits for its first sync, after which the
+// node may write (a node on a fresh store refuses to write before).
 func (n *testNode) start(t testing.TB) {
+	t.Helper()
+	n.begin(t)
+	n.waitSynced(t)
+}
+
+// begin starts the driver without waiting.
+func (n *testNode) begin(t testing.TB) {
 	t.Helper()
 	if err := n.d.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.d.Close() })
+}
+
+// waitSynced waits (on synctest's clock) for the driver's first sync.
+func (n *testNode) waitSynced(t testing.TB) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !n.d.Stats().Synced; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("node %v never synced", n.author.ID)
+		}
+	}
 }
 
 // testGenesis lists the identities of seeds with 10,000 tokens each; the

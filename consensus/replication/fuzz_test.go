@@ -20,6 +20,8 @@ func FuzzValidate(f *testing.F) {
 	net := newFakeNet(testGenesis(f, 1, 2))
 	a, b := net.addNode(f, 1, nil), net.addNode(f, 2, nil)
 	b.m.f = newFakeNet(net.genesis) // b's gossip does not reach a
+	a.log.SyncDone()                // neither driver runs
+	b.log.SyncDone()
 	p, err := b.d.Propose(ctx, "poll", "fuzz seed", time.Minute, 0, ppm(f, "0.5"), &consensus.Quarantine{Peer: a.author.ID})
 	if err != nil {
 		f.Fatal(err)

@@ -91,11 +91,9 @@ func (d *Driver) runSync(ctx context.Context) {
 	s.retry.Stop()
 	defer s.retry.Stop()
 
-	// Deliver what was decided before a restart.
+	// Hand on what was decided before a restart.
 	for _, dec := range d.log.Decisions() {
-		if dec.Outcome == consensus.Passed && dec.Action != nil {
-			d.dispatch(dec)
-		}
+		d.apply(dec)
 	}
 	began := d.cfg.Now()
 	// Ready means a bootstrap peer is connected; the DHT takes a moment
@@ -121,6 +119,9 @@ func (d *Driver) runSync(ctx context.Context) {
 			return
 		}
 	}
+	// The node's own head and records were fetched back too, if its store
+	// lost them: it may write again without reusing a sequence number.
+	d.log.SyncDone()
 	now := d.cfg.Now()
 	d.count(func(st *Stats) { st.Synced, st.SyncedAt = true, now })
 	d.lg.Debug("governance synced", "took", now.Sub(began), "records", len(d.log.All()))
@@ -615,5 +616,6 @@ func (s *syncer) check(ctx context.Context) {
 		d.lg.Info("governance decision", "proposal", dec.Proposal, "title", dec.Title,
 			"outcome", dec.Outcome, "yes", dec.Tally.Yes, "no", dec.Tally.No,
 			"abstain", dec.Tally.Abstain, "total", dec.Tally.Total, "digest", dec.Tally.Digest())
+		d.apply(dec)
 	}
 }

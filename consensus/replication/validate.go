@@ -103,7 +103,7 @@ func verdictOf(err error) Verdict {
 	for _, reject := range []error{
 		consensus.ErrSenderMismatch, consensus.ErrMalformed, consensus.ErrTooLarge,
 		consensus.ErrBadSignature, consensus.ErrTrustDomain, consensus.ErrNotAdmitted,
-		consensus.ErrOverAllocation,
+		consensus.ErrUnbound, consensus.ErrOverAllocation,
 	} {
 		if errors.Is(err, reject) {
 			return Reject
