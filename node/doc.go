@@ -62,12 +62,15 @@
 //     figures.
 //   - Governance (Node.Governance, governance*.go): the node's
 //     consensus.Log in its datastore, signed with its hybrid identity and
-//     admitted by its policy engine, under the genesis that [governance]
-//     names (or the default one of trust_domain), replicated by a
-//     consensus/replication driver over the DHT namespaces /x0log/ and
-//     /x0rec/, an author advertisement, and the topic x0tta6bl4/gov/1
-//     (validated, with a topic score). Passed quarantines feed the policy
-//     engine. Routes under /v1/gov; the CLI's gov group uses them.
+//     admitted by its policy engine (its quarantine list aside: the tally
+//     applies quarantine), under the genesis that [governance] names,
+//     replicated by a consensus/replication driver over the DHT namespaces
+//     /x0log/ and /x0rec/, an author advertisement, and the topic
+//     x0tta6bl4/gov/1 (validated, with a topic score). The driver hands
+//     each decision to Governance, which sets the policy engine's
+//     quarantine list from the membership. Routes under /v1/gov; the CLI's
+//     gov group uses them. Without a genesis (and no default_allocation)
+//     governance is off: Node.Governance is nil and the routes answer 503.
 //
 // Services (the Service interface) start in the order added, after the
 // host, DHT and GossipSub are up, and close in reverse order before them.

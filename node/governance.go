@@ -26,8 +26,9 @@ import (
 // node's datastore, signed with the node's hybrid identity and admitted by
 // its policy engine, replicated by a consensus/replication driver over the
 // node's DHT (namespaces /x0log/ and /x0rec/, and an author advertisement)
-// and the gossip topic consensus.Topic. Passed quarantine proposals feed
-// the policy engine. Its methods are safe for concurrent use.
+// and the gossip topic consensus.Topic. Each decision sets the policy
+// engine's quarantine list from the membership it leaves. Its methods are
+// safe for concurrent use.
 type Governance struct {
 	genesis *consensus.Genesis
 	log     *consensus.Log
@@ -35,10 +36,10 @@ type Governance struct {
 	netw    *govNetwork
 	gossip  gossip
 	logger  *slog.Logger
-	// self and selfSID are the node's peer ID and node SPIFFE ID, for its
-	// allocation.
-	self    consensus.PeerID
-	selfSID string
+	// self is the node's peer ID, for its allocation.
+	self consensus.PeerID
+	// quarantine receives the quarantined peers after each decision.
+	quarantine quarantineList
 
 	mu      sync.Mutex
 	topic   *joinedTopic
@@ -52,27 +53,35 @@ var _ Service = (*Governance)(nil)
 
 // setupGovernance gives the node its governance service: the Log, the DHT
 // namespaces, the driver, the API routes and the metrics. It runs in New,
-// after the identity, the policy engine and the connector exist.
+// after the identity, the policy engine and the connector exist. Without
+// a genesis governance is off: the routes answer 503 with ErrGovernanceOff.
 func (n *Node) setupGovernance() error {
 	cfg := n.cfg.Governance
 	g, err := cfg.genesis(n.cfg.TrustDomain)
 	if err != nil {
 		return err
 	}
+	if g == nil {
+		n.log.Info("governance off: no genesis file", "hint", "set [governance] genesis; x0tta6bl4 genesis writes one")
+		if n.api != nil {
+			return govOffRoutes(n.api)
+		}
+		return nil
+	}
 	key, err := n.identity.PublicKeys().MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("governance: encode key bundle: %w", err)
 	}
 	self := consensus.PeerID(n.ID())
-	sid, err := pqcsec.NodeID(n.trustDomain, n.ID())
-	if err != nil {
-		return fmt.Errorf("governance: node SPIFFE ID: %w", err)
-	}
 	lg := n.log.With("service", "governance")
 	lc := cfg.consensusConfig()
 	lc.Genesis = g
 	lc.Store = n.ds
-	lc.Self = consensus.Author{ID: self, Key: key, SPIFFEID: sid.String(), Signer: govSigner{n.identity}}
+	// No SPIFFE ID claim: the node's SPIFFE ID is its peer ID's
+	// (/node/<peer>), which proves nothing a key does not, and there is
+	// no Binder to prove another (no SVIDs yet), so claims would be
+	// refused.
+	lc.Self = consensus.Author{ID: self, Key: key, Signer: govSigner{n.identity}}
 	lc.Verifier = govVerifier
 	lc.Admitter = govAdmitter(n.policy, n.trustDomain)
 	lc.Logger = lg
@@ -88,10 +97,10 @@ func (n *Node) setupGovernance() error {
 		log:     log,
 		netw: &govNetwork{values: n.dht, table: n.dht.RoutingTable(), disc: drouting.NewRoutingDiscovery(n.dht),
 			ns: authorsNamespace(g), ttl: 2 * cfg.RepublishInterval},
-		gossip:  gossip{ps: n.pubsub, ctx: n.ctx},
-		logger:  lg,
-		self:    self,
-		selfSID: sid.String(),
+		gossip:     gossip{ps: n.pubsub, ctx: n.ctx},
+		logger:     lg,
+		self:       self,
+		quarantine: n.policy,
 	}
 	rc := replication.DefaultConfig()
 	rc.Log, rc.Author, rc.Genesis, rc.Network = log, lc.Self, g, gov.netw
@@ -99,17 +108,10 @@ func (n *Node) setupGovernance() error {
 	rc.SettleDelay, rc.AnnounceMaxAge = cfg.SettleDelay, cfg.AnnounceMaxAge
 	rc.CheckInterval, rc.SyncInterval = cfg.CheckInterval, cfg.SyncInterval
 	rc.RepublishInterval, rc.FetchTimeout = cfg.RepublishInterval, cfg.FetchTimeout
+	rc.Apply = gov.apply
 	if gov.driver, err = replication.New(rc); err != nil {
 		return fmt.Errorf("governance: %w", err)
 	}
-	// A passed quarantine puts the peer on the policy engine's list, on
-	// every node (and again after a restart: the list lives in memory).
-	gov.driver.Subscribe(func(d consensus.Decision) {
-		if q, ok := d.Action.(*consensus.Quarantine); ok {
-			n.policy.Quarantine(peer.ID(q.Peer))
-			lg.Warn("peer quarantined by governance", "peer", peer.ID(q.Peer), "proposal", d.Proposal, "reason", q.Reason)
-		}
-	})
 	if err := n.RegisterNamespace(govLogNamespace, govHeadTap{consensus.NewHeadValidator(g, govVerifier), gov.driver.SeeHead}); err != nil {
 		return err
 	}
@@ -141,8 +143,42 @@ func authorsNamespace(g *consensus.Genesis) string {
 	return "x0tta6bl4/gov/1/authors/" + g.ID().String()[:32]
 }
 
-// Governance is the node's governance service.
+// Governance is the node's governance service, nil when governance is off
+// (no genesis).
 func (n *Node) Governance() *Governance { return n.gov }
+
+// quarantineList is where governance puts the peers it quarantined: the
+// policy engine, which routing and relaying ask.
+type quarantineList interface {
+	SetQuarantine([]peer.ID)
+}
+
+var _ quarantineList = (*pqcsec.PolicyEngine)(nil)
+
+// apply is the one consumer of the driver's decisions: it sets the policy
+// engine's quarantine list from the membership the decisions leave (the
+// list lives in memory, so the driver replays earlier decisions at start)
+// and logs the membership changes that passed.
+func (g *Governance) apply(d consensus.Decision) {
+	q := g.log.Membership().Quarantine()
+	ids := make([]peer.ID, len(q))
+	for i, p := range q {
+		ids[i] = peer.ID(p)
+	}
+	g.quarantine.SetQuarantine(ids)
+	if d.Outcome != consensus.Passed {
+		return
+	}
+	lg := g.logger.With("proposal", d.Proposal)
+	switch a := d.Action.(type) {
+	case *consensus.Quarantine:
+		lg.Warn("peer quarantined by governance", "peer", peer.ID(a.Peer), "reason", a.Reason)
+	case *consensus.Admit:
+		lg.Info("peer admitted by governance", "peer", peer.ID(a.Peer), "tokens", a.Tokens)
+	case *consensus.Evict:
+		lg.Warn("peer evicted by governance", "peer", peer.ID(a.Peer))
+	}
+}
 
 // govScoreParams make every rejected governance message count against the
 // peer that delivered it (GossipSub's invalid-message penalty, weight ×
@@ -233,16 +269,10 @@ func (g *Governance) Vote(ctx context.Context, proposal consensus.Hash, choice c
 	return g.driver.Vote(ctx, proposal, choice, tokens)
 }
 
-// Subscribe calls fn with every passed decision that carries an action:
-// those taken before Start at Start, then each new one (see
-// replication.Driver.Subscribe).
-func (g *Governance) Subscribe(fn func(consensus.Decision)) (cancel func()) {
-	return g.driver.Subscribe(fn)
-}
-
-// Allocation is the tokens the node may spend on one vote.
+// Allocation is the tokens the node may spend on one vote, as the
+// membership stands after the proposals it has decided.
 func (g *Governance) Allocation() uint64 {
-	return g.genesis.Allocation(g.self, g.selfSID)
+	return g.log.Membership().Allocation(g.self, "")
 }
 
 // govSigner signs governance records and heads with the node's hybrid
@@ -261,11 +291,15 @@ var govVerifier = consensus.VerifierFunc(func(author consensus.PeerID, key, msg,
 	return pqcsec.VerifyPeer(peer.ID(author), key, consensus.SignatureDomain, msg, sig)
 })
 
-// govAdmitter admits a record's author if the policy engine lets the
-// SPIFFE ID the record claims, or else the author's node SPIFFE ID, vote
-// or propose. A claim the engine cannot tie to the author is refused.
+// govAdmitter admits a record's author if the policy engine lets it vote
+// or propose: with the author's verified keys (so that key pins hold) and
+// the SPIFFE ID the record claims (bound, or the record was refused before)
+// or else its node SPIFFE ID. It leaves out the quarantine list: that is
+// governance's own output, which the tally applies at each proposal's
+// place in deadline order; refusing a quarantined peer's records on
+// arrival made nodes that decided at different moments disagree.
 func govAdmitter(e *pqcsec.PolicyEngine, td spiffeid.TrustDomain) consensus.Admitter {
-	return consensus.AdmitterFunc(func(author consensus.PeerID, claim string, kind consensus.Kind, now time.Time) error {
+	return consensus.AdmitterFunc(func(author consensus.PeerID, key []byte, claim string, kind consensus.Kind, now time.Time) error {
 		p := peer.ID(author)
 		sid, err := pqcsec.NodeID(td, p)
 		if claim != "" {
@@ -274,11 +308,15 @@ func govAdmitter(e *pqcsec.PolicyEngine, td spiffeid.TrustDomain) consensus.Admi
 		if err != nil {
 			return err
 		}
+		keys, err := pqcsec.ParsePublicKeys(key)
+		if err != nil {
+			return err
+		}
 		action := pqcsec.ActionVote
 		if kind == consensus.KindProposal {
 			action = pqcsec.ActionPropose
 		}
-		return e.Check(pqcsec.Subject{Peer: p, SPIFFEID: sid}, action, now)
+		return e.CheckIgnoringQuarantine(pqcsec.Subject{Peer: p, Keys: keys, SPIFFEID: sid}, action, now)
 	})
 }
 

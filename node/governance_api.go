@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,12 +20,14 @@ import (
 // prefix of at least 8 digits.
 
 // GovAction is a proposal's action in the API: Kind "quarantine" (Peer,
-// optional Reason), "set-parameter" (Name, Value) or "accept-model" (Name,
-// Digest: the model's SHA-256 in hex).
+// optional Reason), "admit" (Peer, Tokens: what it may spend on a vote, 0
+// for a member without votes), "evict" (Peer), "set-parameter" (Name,
+// Value) or "accept-model" (Name, Digest: the model's SHA-256 in hex).
 type GovAction struct {
 	Kind   string `json:"kind"`
 	Peer   string `json:"peer,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	Tokens uint64 `json:"tokens,omitempty"`
 	Name   string `json:"name,omitempty"`
 	Value  string `json:"value,omitempty"`
 	Digest string `json:"digest,omitempty"`
@@ -131,15 +134,31 @@ type GovStatus struct {
 	TrustDomain       string `json:"trust_domain"`
 	DefaultAllocation uint64 `json:"default_allocation"`
 	ListedAllocations int    `json:"listed_allocations"`
-	// Allocation is the tokens this node may spend on one vote.
+	// Allocation is the tokens this node may spend on one vote, as the
+	// membership stands after the proposals it decided.
 	Allocation uint64 `json:"allocation"`
-	Records    int    `json:"records"`
-	Authors    int    `json:"authors"`
-	Proposals  int    `json:"proposals"`
+	// Members counts the peer-keyed members in force (the genesis's, with
+	// admissions and evictions applied); Quarantined lists the peers
+	// governance quarantined.
+	Members     int      `json:"members"`
+	Quarantined []string `json:"quarantined"`
+	Records     int      `json:"records"`
+	Authors     int      `json:"authors"`
+	Proposals   int      `json:"proposals"`
 	// Missing counts records the node knows of but does not hold yet.
-	Missing  int           `json:"missing"`
-	Evidence []GovEvidence `json:"evidence"`
-	Synced   bool          `json:"synced"`
+	Missing int `json:"missing"`
+	// DamagedRecords and DamagedDecisions count values found damaged in
+	// the datastore at start and set aside (records are fetched again,
+	// decisions taken again).
+	DamagedRecords   int           `json:"damaged_records"`
+	DamagedDecisions int           `json:"damaged_decisions"`
+	Evidence         []GovEvidence `json:"evidence"`
+	// Writable is false while the node refuses to propose or vote (503)
+	// because it may lack some of its own records (a new or lost store,
+	// before its first sync); NotSynced says why.
+	Writable  bool   `json:"writable"`
+	NotSynced string `json:"not_synced,omitempty"`
+	Synced    bool   `json:"synced"`
 	// Sync and gossip counters of the replication driver.
 	SyncRounds     uint64 `json:"sync_rounds"`
 	HeadsFetched   uint64 `json:"heads_fetched"`
@@ -191,70 +210,58 @@ func (f GovFraction) PPM(def consensus.PPM) (consensus.PPM, error) {
 	return consensus.ParsePPM(string(f))
 }
 
-// ParseGovAction reads the CLI form of an action: "quarantine:<peer>" or
-// "quarantine:<peer>:<reason>", "set:<name>=<value>", or
+// ParseGovAction reads the CLI form of an action (see
+// consensus.ParseAction): "quarantine:<peer>[:<reason>]",
+// "admit:<peer>[:<tokens>]", "evict:<peer>", "set:<name>=<value>" or
 // "model:<name>@<sha256 hex>".
 func ParseGovAction(s string) (*GovAction, error) {
-	kind, rest, ok := strings.Cut(s, ":")
-	if !ok || rest == "" {
-		return nil, fmt.Errorf("action %q: want quarantine:<peer>[:<reason>], set:<name>=<value> or model:<name>@<sha256>", s)
+	a, err := consensus.ParseAction(s)
+	if err != nil {
+		return nil, err
 	}
-	switch kind {
-	case "quarantine":
-		p, reason, _ := strings.Cut(rest, ":")
-		return &GovAction{Kind: consensus.ActionQuarantine.String(), Peer: p, Reason: reason}, nil
-	case "set":
-		name, value, ok := strings.Cut(rest, "=")
-		if !ok {
-			return nil, fmt.Errorf("action %q: want set:<name>=<value>", s)
-		}
-		return &GovAction{Kind: consensus.ActionSetParameter.String(), Name: name, Value: value}, nil
-	case "model":
-		name, digest, ok := strings.Cut(rest, "@")
-		if !ok {
-			return nil, fmt.Errorf("action %q: want model:<name>@<sha256 hex>", s)
-		}
-		return &GovAction{Kind: consensus.ActionAcceptModel.String(), Name: name, Digest: digest}, nil
-	}
-	return nil, fmt.Errorf("action %q: unknown kind %q (want quarantine, set or model)", s, kind)
+	return govActionOf(a), nil
 }
 
-// String is the CLI form ParseGovAction reads.
+// String is the CLI form ParseGovAction reads, or the kind if the action
+// is not valid.
 func (a *GovAction) String() string {
-	switch a.Kind {
-	case consensus.ActionQuarantine.String():
-		if a.Reason != "" {
-			return "quarantine:" + a.Peer + ":" + a.Reason
-		}
-		return "quarantine:" + a.Peer
-	case consensus.ActionSetParameter.String():
-		return "set:" + a.Name + "=" + a.Value
-	case consensus.ActionAcceptModel.String():
-		return "model:" + a.Name + "@" + a.Digest
+	ca, err := a.action()
+	if err != nil {
+		return a.Kind
 	}
-	return a.Kind
+	return consensus.FormatAction(ca)
 }
 
 // action turns the API form into a consensus action, naming the field at
 // fault.
 func (a *GovAction) action() (consensus.Action, error) {
+	var ca consensus.Action
 	switch a.Kind {
-	case consensus.ActionQuarantine.String():
+	case consensus.ActionQuarantine.String(), consensus.ActionAdmit.String(), consensus.ActionEvict.String():
 		p, err := consensus.ParsePeerID(a.Peer)
 		if err != nil {
 			return nil, fmt.Errorf("action.peer: %w", err)
 		}
-		return &consensus.Quarantine{Peer: p, Reason: a.Reason}, nil
+		switch a.Kind {
+		case consensus.ActionQuarantine.String():
+			ca = &consensus.Quarantine{Peer: p, Reason: a.Reason}
+		case consensus.ActionAdmit.String():
+			ca = &consensus.Admit{Peer: p, Tokens: a.Tokens}
+		default:
+			ca = &consensus.Evict{Peer: p}
+		}
 	case consensus.ActionSetParameter.String():
-		return &consensus.SetParameter{Name: a.Name, Value: a.Value}, nil
+		ca = &consensus.SetParameter{Name: a.Name, Value: a.Value}
 	case consensus.ActionAcceptModel.String():
 		d, err := consensus.ParseHash(a.Digest)
 		if err != nil {
 			return nil, fmt.Errorf("action.digest: %w", err)
 		}
-		return &consensus.AcceptModel{Name: a.Name, Digest: d}, nil
+		ca = &consensus.AcceptModel{Name: a.Name, Digest: d}
+	default:
+		return nil, fmt.Errorf("action.kind: unknown %q (want quarantine, admit, evict, set-parameter or accept-model)", a.Kind)
 	}
-	return nil, fmt.Errorf("action.kind: unknown %q (want quarantine, set-parameter or accept-model)", a.Kind)
+	return ca, nil
 }
 
 func govActionOf(a consensus.Action) *GovAction {
@@ -265,6 +272,10 @@ func govActionOf(a consensus.Action) *GovAction {
 		return &GovAction{Kind: a.Kind().String(), Name: a.Name, Value: a.Value}
 	case *consensus.AcceptModel:
 		return &GovAction{Kind: a.Kind().String(), Name: a.Name, Digest: a.Digest.String()}
+	case *consensus.Admit:
+		return &GovAction{Kind: a.Kind().String(), Peer: a.Peer.String(), Tokens: a.Tokens}
+	case *consensus.Evict:
+		return &GovAction{Kind: a.Kind().String(), Peer: a.Peer.String()}
 	}
 	return nil
 }
@@ -313,19 +324,33 @@ func (g *Governance) proposalOf(p consensus.ProposalInfo, withTally bool) (GovPr
 	return out, nil
 }
 
+// govPatterns are the governance routes.
+var govPatterns = [...]string{
+	"GET /v1/gov",
+	"GET /v1/gov/proposals",
+	"POST /v1/gov/proposals",
+	"GET /v1/gov/proposals/{id}",
+	"POST /v1/gov/proposals/{id}/votes",
+}
+
 // routes adds the governance routes to the API.
 func (g *Governance) routes(a *api) error {
-	for _, r := range []struct {
-		pattern string
-		h       http.HandlerFunc
-	}{
-		{"GET /v1/gov", g.getStatus},
-		{"GET /v1/gov/proposals", g.getProposals},
-		{"POST /v1/gov/proposals", g.postProposal},
-		{"GET /v1/gov/proposals/{id}", g.getProposal},
-		{"POST /v1/gov/proposals/{id}/votes", g.postVote},
-	} {
-		if err := a.handle(r.pattern, r.h); err != nil {
+	for i, h := range [len(govPatterns)]http.HandlerFunc{g.getStatus, g.getProposals, g.postProposal, g.getProposal, g.postVote} {
+		if err := a.handle(govPatterns[i], h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// govOffRoutes answers every governance route of a node without
+// governance with 503 and ErrGovernanceOff.
+func govOffRoutes(a *api) error {
+	off := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		WriteError(w, http.StatusServiceUnavailable, ErrGovernanceOff)
+	})
+	for _, p := range govPatterns {
+		if err := a.handle(p, off); err != nil {
 			return err
 		}
 	}
@@ -334,19 +359,20 @@ func (g *Governance) routes(a *api) error {
 
 func (g *Governance) getStatus(w http.ResponseWriter, r *http.Request) {
 	st := g.driver.Stats()
-	recs := g.log.All()
-	authors := map[consensus.PeerID]bool{}
-	for _, r := range recs {
-		authors[r.Author] = true
-	}
+	ls := g.log.Status()
+	m := g.log.Membership()
 	body := GovStatus{
 		GenesisID: g.genesis.ID().String(), TrustDomain: g.genesis.TrustDomain(),
 		DefaultAllocation: g.genesis.DefaultAllocation(), ListedAllocations: len(g.genesis.Allocations()),
-		Allocation: g.Allocation(), Records: len(recs), Authors: len(authors),
-		Proposals: len(g.log.Proposals(time.Now())), Missing: len(g.log.Missing()),
-		Evidence: []GovEvidence{}, Synced: st.Synced,
+		Allocation: m.Allocation(g.self, ""), Members: len(m.Peers()), Quarantined: []string{},
+		Records: ls.Records, Authors: ls.Authors, Proposals: ls.Proposals, Missing: ls.Missing,
+		DamagedRecords: ls.DamagedRecords, DamagedDecisions: ls.DamagedDecisions,
+		Evidence: []GovEvidence{}, Writable: ls.Writable, NotSynced: ls.NotSynced, Synced: st.Synced,
 		SyncRounds: st.SyncRounds, HeadsFetched: st.HeadsFetched, RecordsFetched: st.RecordsFetched,
 		Accepted: st.Accepted, Ignored: st.Ignored, Rejected: st.Rejected,
+	}
+	for _, p := range m.Quarantine() {
+		body.Quarantined = append(body.Quarantined, p.String())
 	}
 	for _, e := range g.log.Evidence() {
 		body.Evidence = append(body.Evidence, GovEvidence{Author: e.Author.String(), Seq: e.Seq, Kind: e.Kind.String()})
@@ -511,13 +537,18 @@ func (g *Governance) findProposal(id string) (consensus.ProposalInfo, int, error
 	return consensus.ProposalInfo{}, http.StatusBadRequest, fmt.Errorf("proposal ID prefix %s is ambiguous: %d proposals", id, len(found))
 }
 
-// govStatusOf is the HTTP status of an error of Propose or Vote.
+// govStatusOf is the HTTP status of an error of Propose or Vote: 503 while
+// the node may not write yet (its own log not synced), 403 for a node the
+// policy or the membership refuses.
 func govStatusOf(err error) int {
 	var rej *consensus.RejectError
+	isReason := func(rs ...consensus.Reason) bool { return errors.As(err, &rej) && slices.Contains(rs, rej.Reason) }
 	switch {
-	case errors.As(err, &rej) && rej.Reason == consensus.ReasonNotAdmitted:
+	case errors.Is(err, consensus.ErrNotSynced):
+		return http.StatusServiceUnavailable
+	case isReason(consensus.ReasonNotAdmitted, consensus.ReasonUnbound, consensus.ReasonNotMember, consensus.ReasonQuarantined):
 		return http.StatusForbidden
-	case errors.As(err, &rej) && rej.Reason == consensus.ReasonAfterDeadline:
+	case isReason(consensus.ReasonAfterDeadline):
 		return http.StatusConflict
 	case errors.As(err, &rej), errors.Is(err, consensus.ErrInvalidProposal), errors.Is(err, consensus.ErrMalformed):
 		return http.StatusBadRequest

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,15 +17,20 @@ import (
 // bounds (max_clock_skew, settle_delay) should not.
 type GovernanceConfig struct {
 	// Genesis is the path of the network's genesis file (TOML, or JSON if
-	// it starts with '{'; format in consensus/doc.go). A relative path is
-	// relative to the directory of config.toml. Empty means the default
-	// genesis: trust domain = trust_domain, every identity allocated
-	// DefaultAllocation tokens, none listed.
+	// it starts with '{'; format in consensus/doc.go; `x0tta6bl4 genesis`
+	// writes one from a list of peers). A relative path is relative to the
+	// directory of config.toml. Empty means no listed members: with
+	// DefaultAllocation 0 (the default) governance is off (the node runs,
+	// and its /v1/gov routes answer 503 saying why), since a network whose
+	// genesis lists nobody would either trust every key or nobody.
 	Genesis string `toml:"genesis"`
 
-	// DefaultAllocation is the tokens each identity may spend on one vote
-	// under the default genesis (ignored when Genesis is set: the file
-	// says). 0..2^40.
+	// DefaultAllocation, without a genesis file, makes the default
+	// genesis: trust domain = trust_domain, nobody listed, and this many
+	// tokens for each identity whose SPIFFE ID in the trust domain is bound
+	// to its keys (an X.509-SVID; a SPIFFE ID string alone earns nothing).
+	// Ignored when Genesis is set: the file says. 0..2^40; 0 (the default)
+	// means no default genesis.
 	DefaultAllocation uint64 `toml:"default_allocation"`
 
 	// MaxClockSkew bounds the difference between honest nodes' clocks: a
@@ -67,7 +73,6 @@ type GovernanceConfig struct {
 func DefaultGovernanceConfig() GovernanceConfig {
 	c := consensus.DefaultConfig()
 	return GovernanceConfig{
-		DefaultAllocation: 100,
 		MaxClockSkew:      c.MaxClockSkew,
 		SettleDelay:       c.SettleDelay,
 		SyncWait:          c.SyncWait,
@@ -132,10 +137,18 @@ func (c *GovernanceConfig) resolve(dir string) {
 	}
 }
 
+// ErrGovernanceOff answers governance requests of a node that runs without
+// governance.
+var ErrGovernanceOff = errors.New("node: governance is off: no genesis file ([governance] genesis; x0tta6bl4 genesis writes one)")
+
 // genesis loads the network's genesis: the file Genesis names, or the
-// default one of trustDomain. The file's trust domain must be the node's.
+// default one of trustDomain if DefaultAllocation is set, else nil
+// (governance is off). The file's trust domain must be the node's.
 func (c *GovernanceConfig) genesis(trustDomain string) (*consensus.Genesis, error) {
 	if c.Genesis == "" {
+		if c.DefaultAllocation == 0 {
+			return nil, nil
+		}
 		g, err := consensus.NewGenesis(trustDomain, c.DefaultAllocation, nil)
 		if err != nil {
 			return nil, fieldErr("trust_domain", "default governance genesis: %w", err)
@@ -169,7 +182,7 @@ func (c *GovernanceConfig) consensusConfig() consensus.Config {
 // genesisName names the genesis for logs.
 func (c *GovernanceConfig) genesisName() string {
 	if c.Genesis == "" {
-		return fmt.Sprintf("default (%d tokens each)", c.DefaultAllocation)
+		return fmt.Sprintf("default (%d tokens for each bound SPIFFE ID)", c.DefaultAllocation)
 	}
 	return c.Genesis
 }

@@ -24,12 +24,16 @@ var (
 	govRoundsDesc    = prometheus.NewDesc("x0tta6bl4_gov_sync_rounds_total", "Governance sync rounds completed.", nil, nil)
 	govPublishedDesc = prometheus.NewDesc("x0tta6bl4_gov_announcements_total", "Own governance announcements published.", nil, nil)
 	govDecisionsDesc = prometheus.NewDesc("x0tta6bl4_gov_decisions_total", "Governance proposals decided since start.", nil, nil)
+	govDamagedDesc   = prometheus.NewDesc("x0tta6bl4_gov_damaged", "Governance values found damaged in the datastore at start and set aside, by kind (record, decision).", []string{"kind"}, nil)
+	govWritableDesc  = prometheus.NewDesc("x0tta6bl4_gov_writable", "1 when the node may propose and vote; 0 while it waits for its first sync after an empty or damaged store.", nil, nil)
+	govMembersDesc   = prometheus.NewDesc("x0tta6bl4_gov_members", "Governance members in force (listed or admitted peers), and quarantined peers, by kind (member, quarantined).", []string{"kind"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c govCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{govRecordsDesc, govProposalsDesc, govMissingDesc, govEvidenceDesc, govSyncedDesc,
-		govMessagesDesc, govFetchesDesc, govPutsDesc, govRoundsDesc, govPublishedDesc, govDecisionsDesc} {
+		govMessagesDesc, govFetchesDesc, govPutsDesc, govRoundsDesc, govPublishedDesc, govDecisionsDesc,
+		govDamagedDesc, govWritableDesc, govMembersDesc} {
 		ch <- d
 	}
 }
@@ -44,7 +48,8 @@ func (c govCollector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	gauge(govRecordsDesc, float64(len(g.log.All())))
+	ls := g.log.Status()
+	gauge(govRecordsDesc, float64(ls.Records))
 	states := map[string]int{"open": 0, "closing": 0, "passed": 0, "rejected": 0}
 	for _, p := range g.log.Proposals(time.Now()) {
 		states[p.State.String()]++
@@ -52,8 +57,18 @@ func (c govCollector) Collect(ch chan<- prometheus.Metric) {
 	for s, v := range states {
 		gauge(govProposalsDesc, float64(v), s)
 	}
-	gauge(govMissingDesc, float64(len(g.log.Missing())))
-	gauge(govEvidenceDesc, float64(len(g.log.Evidence())))
+	gauge(govMissingDesc, float64(ls.Missing))
+	gauge(govEvidenceDesc, float64(ls.Evidence))
+	gauge(govDamagedDesc, float64(ls.DamagedRecords), "record")
+	gauge(govDamagedDesc, float64(ls.DamagedDecisions), "decision")
+	writable := 0.0
+	if ls.Writable {
+		writable = 1
+	}
+	gauge(govWritableDesc, writable)
+	m := g.log.Membership()
+	gauge(govMembersDesc, float64(len(m.Peers())), "member")
+	gauge(govMembersDesc, float64(len(m.Quarantine())), "quarantined")
 	synced := 0.0
 	if st.Synced {
 		synced = 1

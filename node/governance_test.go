@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/x0tta6bl4/x0tta6bl4/consensus"
 	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
@@ -52,14 +54,15 @@ func (m *govMember) stop() {
 	}
 }
 
-// writeGenesis writes a genesis file listing ids with tokens each.
-func writeGenesis(t *testing.T, dir string, tokens uint64, ids ...peer.ID) string {
+// writeGenesis writes a genesis file listing ids with tokens each; other
+// identities hold nothing.
+func writeGenesis(t testing.TB, dir string, tokens uint64, ids ...peer.ID) string {
 	t.Helper()
 	allocs := make([]consensus.Allocation, len(ids))
 	for i, id := range ids {
 		allocs[i] = consensus.Allocation{Peer: consensus.PeerID(id), Tokens: tokens}
 	}
-	g, err := consensus.NewGenesis(DefaultLocalConfig().TrustDomain, 100, allocs)
+	g, err := consensus.NewGenesis(DefaultLocalConfig().TrustDomain, 0, allocs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,12 +215,35 @@ func mustPPM(t testing.TB, s string) consensus.PPM {
 	return p
 }
 
+// startGovNode starts a node under a genesis that lists it with tokens.
+func startGovNode(t testing.TB, cfg Config, tokens uint64) *Node {
+	t.Helper()
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Governance.Genesis = writeGenesis(t, t.TempDir(), tokens, id)
+	n, err := New(cfg, Options{Key: key, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("new node: %v", err)
+	}
+	t.Cleanup(func() { n.Close() })
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	return n
+}
+
 // TestGovernanceAPI drives one node's governance through the HTTP API and
 // its client, errors included.
 func TestGovernanceAPI(t *testing.T) {
 	cfg := DefaultLocalConfig()
 	cfg.Governance.CheckInterval = 50 * time.Millisecond
-	n := startNode(t, cfg)
+	n := startGovNode(t, cfg, 100)
 	c := NewClient(n.APIAddr())
 	ctx := context.Background()
 	waitFor(t, 10*time.Second, "governance to sync", func() bool { return n.Governance().Stats().Synced })
@@ -226,7 +252,8 @@ func TestGovernanceAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Allocation != 100 || st.TrustDomain != cfg.TrustDomain || st.Records != 0 || !st.Synced {
+	if st.Allocation != 100 || st.TrustDomain != cfg.TrustDomain || st.Records != 0 || !st.Synced ||
+		!st.Writable || st.Members != 1 || st.DefaultAllocation != 0 || st.DamagedRecords != 0 {
 		t.Fatalf("status %+v", st)
 	}
 
@@ -300,6 +327,10 @@ func TestGovernanceAPI(t *testing.T) {
 			_, err := c.GovPropose(ctx, GovProposeRequest{Title: "x", Duration: "1m", Action: &GovAction{Kind: "quarantine", Peer: "nobody"}})
 			return err
 		}, http.StatusBadRequest, "action.peer"},
+		{"admission above the token limit", func() error {
+			_, err := c.GovPropose(ctx, GovProposeRequest{Title: "x", Duration: "1m", Action: &GovAction{Kind: "admit", Peer: target, Tokens: consensus.MaxTokens + 1}})
+			return err
+		}, http.StatusBadRequest, "tokens"},
 	}
 	for _, tt := range errTests {
 		err := tt.do()
@@ -328,6 +359,131 @@ func TestGovernanceAPI(t *testing.T) {
 	if !n.Policy().Quarantined(tp) {
 		t.Error("the passed quarantine did not reach the policy engine")
 	}
+	if st, err := c.GovStatus(ctx); err != nil || len(st.Quarantined) != 1 || st.Quarantined[0] != target {
+		t.Errorf("status after the quarantine: %+v, %v", st, err)
+	}
+
+	// Admit a peer by vote: it is a member with its tokens once decided.
+	admit, err := ParseGovAction("admit:" + target + ":49")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = c.GovPropose(ctx, GovProposeRequest{Title: "admit", Duration: "1s", Quorum: "0.5", Action: admit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Action == nil || p.Action.Kind != "admit" || p.Action.Tokens != 49 {
+		t.Fatalf("admission proposal %+v", p.Action)
+	}
+	if _, err := c.GovVote(ctx, p.ID, GovVoteRequest{Choice: "yes", Tokens: 100}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the admission", func() bool {
+		got, err = c.GovProposal(ctx, p.ID)
+		return err == nil && got.State == "passed"
+	})
+	st, err = c.GovStatus(ctx)
+	if err != nil || st.Members != 2 || len(st.Quarantined) != 0 {
+		t.Fatalf("status after the admission: %+v, %v", st, err)
+	}
+	if n.Policy().Quarantined(tp) {
+		t.Error("an admission did not lift the quarantine in the policy engine")
+	}
+}
+
+// TestGovernanceOff: a node without a genesis runs, without governance;
+// its governance routes answer 503 saying why (on the old code it made up
+// a genesis that gave every key 100 tokens).
+func TestGovernanceOff(t *testing.T) {
+	n := startNode(t, DefaultLocalConfig())
+	if n.Governance() != nil {
+		t.Fatal("governance without a genesis")
+	}
+	c := NewClient(n.APIAddr())
+	_, err := c.GovStatus(context.Background())
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable || !strings.Contains(ae.Message, "genesis") {
+		t.Fatalf("gov status: %v; want 503 naming the genesis", err)
+	}
+	_, err = c.GovPropose(context.Background(), GovProposeRequest{Title: "x", Duration: "1m"})
+	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable {
+		t.Fatalf("gov propose: %v; want 503", err)
+	}
+}
+
+// TestGovStatusOf maps the Log's refusals to HTTP statuses; a node that
+// may not write yet answers 503 with the reason.
+func TestGovStatusOf(t *testing.T) {
+	rej := func(r consensus.Reason) error { return &consensus.RejectError{Reason: r, Err: r.Err()} }
+	for _, tt := range []struct {
+		err  error
+		want int
+	}{
+		{fmt.Errorf("%w: the store was empty", consensus.ErrNotSynced), http.StatusServiceUnavailable},
+		{rej(consensus.ReasonNotAdmitted), http.StatusForbidden},
+		{rej(consensus.ReasonNotMember), http.StatusForbidden},
+		{rej(consensus.ReasonQuarantined), http.StatusForbidden},
+		{rej(consensus.ReasonUnbound), http.StatusForbidden},
+		{rej(consensus.ReasonAfterDeadline), http.StatusConflict},
+		{rej(consensus.ReasonOverAllocation), http.StatusBadRequest},
+		{fmt.Errorf("x: %w", consensus.ErrUnknownProposal), http.StatusNotFound},
+		{errors.New("disk"), http.StatusInternalServerError},
+	} {
+		if got := govStatusOf(tt.err); got != tt.want {
+			t.Errorf("%v: %d, want %d", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestGovAdmitter: the node's admission of governance records. A peer
+// whose keys are pinned is admitted with its own keys (on the old code
+// every record of a pinned peer was refused: the keys were not passed to
+// the policy engine) and refused with others; a quarantined peer is still
+// admitted, since the tally applies quarantine at decision time (on the
+// old code its records were refused on arrival, by each node's clock).
+func TestGovAdmitter(t *testing.T) {
+	td := spiffeid.RequireTrustDomainFromString(DefaultLocalConfig().TrustDomain)
+	e, err := pqcsec.NewPolicyEngine(pqcsec.DefaultPolicyConfig(td))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func() (*pqcsec.Identity, []byte) {
+		k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := pqcsec.NewIdentity(k, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := id.PublicKeys().MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id, b
+	}
+	a, aKey := key()
+	b, _ := key()
+	admit := govAdmitter(e, td)
+	author := consensus.PeerID(a.PeerID())
+	now := time.Now()
+	e.SetPins(map[peer.ID][32]byte{a.PeerID(): a.PublicKeys().Fingerprint()})
+	if err := admit.Admit(author, aKey, "", consensus.KindVote, now); err != nil {
+		t.Errorf("pinned to its own keys: %v", err)
+	}
+	e.SetPins(map[peer.ID][32]byte{a.PeerID(): b.PublicKeys().Fingerprint()})
+	if err := admit.Admit(author, aKey, "", consensus.KindVote, now); !errors.Is(err, pqcsec.ErrDenied) {
+		t.Errorf("pinned to other keys: %v", err)
+	}
+	e.SetPins(nil)
+	e.Quarantine(a.PeerID())
+	if err := admit.Admit(author, aKey, "", consensus.KindProposal, now); err != nil {
+		t.Errorf("quarantined: %v", err)
+	}
+	e.SetDeny([]peer.ID{a.PeerID()})
+	if err := admit.Admit(author, aKey, "", consensus.KindVote, now); !errors.Is(err, pqcsec.ErrDenied) {
+		t.Errorf("deny-listed: %v", err)
+	}
 }
 
 func TestGovernanceConfig(t *testing.T) {
@@ -338,7 +494,8 @@ func TestGovernanceConfig(t *testing.T) {
 		toml  string // config.toml in dir
 		field string // FieldError field of New, "" for success
 	}{
-		{"default genesis", "profile = \"local\"\n", ""},
+		{"no genesis (governance off)", "profile = \"local\"\n", ""},
+		{"default genesis for bound SPIFFE IDs", "profile = \"local\"\n[governance]\ndefault_allocation = 5\n", ""},
 		{"relative genesis", "profile = \"local\"\n[governance]\ngenesis = \"genesis.toml\"\n", ""},
 		{"missing genesis", "profile = \"local\"\n[governance]\ngenesis = \"nope.toml\"\n", "governance.genesis"},
 		{"foreign trust domain", "profile = \"local\"\ntrust_domain = \"other.mesh\"\n[governance]\ngenesis = \"genesis.toml\"\n", "governance.genesis"},
@@ -378,13 +535,18 @@ func TestGovernanceGenesisChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := DefaultLocalConfig()
+	cfg.Governance.Genesis = writeGenesis(t, t.TempDir(), 10, id)
 	n, err := New(cfg, Options{Key: key, Datastore: store})
 	if err != nil {
 		t.Fatal(err)
 	}
 	n.Close()
-	cfg.Governance.DefaultAllocation = 1000 // another default genesis
+	cfg.Governance.Genesis = writeGenesis(t, t.TempDir(), 20, id) // another genesis
 	_, err = New(cfg, Options{Key: key, Datastore: store})
 	var fe *FieldError
 	if !errors.As(err, &fe) || fe.Field != "governance.genesis" || !errors.Is(err, consensus.ErrInvalidConfig) {
@@ -396,6 +558,7 @@ func TestGovernanceGenesisChange(t *testing.T) {
 // writes, and never panics.
 func FuzzParseGovAction(f *testing.F) {
 	for _, s := range []string{"quarantine:12D3KooWGRUVh2UH2CeC6UNdgBYZ5JsZ9JbNGoVM1vbPjyJb9Qvx", "quarantine:p:why", "set:gossip.d=8",
+		"admit:12D3KooWGRUVh2UH2CeC6UNdgBYZ5JsZ9JbNGoVM1vbPjyJb9Qvx:100", "evict:12D3KooWGRUVh2UH2CeC6UNdgBYZ5JsZ9JbNGoVM1vbPjyJb9Qvx",
 		"model:graphsage@" + strings.Repeat("0f", 32), "nope", ":", "set:x"} {
 		f.Add(s)
 	}
@@ -414,8 +577,9 @@ func FuzzParseGovAction(f *testing.F) {
 // TestGovHeadTap: the /x0log/ validator shows the driver every head it
 // finds valid, and nothing else.
 func TestGovHeadTap(t *testing.T) {
-	n := startNode(t, DefaultLocalConfig())
+	n := startGovNode(t, DefaultLocalConfig(), 100)
 	gov := n.Governance()
+	waitFor(t, 10*time.Second, "governance to sync", func() bool { return gov.Stats().Synced })
 	if _, err := gov.Propose(context.Background(), "poll", "", time.Minute, 0, mustPPM(t, "0.5"), nil); err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,8 @@
 //     (Options.HoldBack) started after the deadline; every node must decide
 //     alike (gov_decided_nodes == nodes, gov_agree) and quarantine the
 //     peer. Every devnet writes a genesis listing its nodes (Allocation
-//     tokens each), so held-back nodes are listed too.
+//     tokens each; an identity it does not list holds nothing), so
+//     held-back nodes are listed too.
 //
 // # Topologies
 //

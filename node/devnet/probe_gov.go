@@ -18,11 +18,11 @@ import (
 )
 
 // Allocation is the tokens the devnet genesis gives each of its nodes (100
-// votes); identities it does not list get DefaultAllocation.
-const (
-	Allocation        = 10_000
-	DefaultAllocation = 100
-)
+// votes); an identity it does not list holds nothing.
+const Allocation = 10_000
+
+// abstainTokens is what the abstaining voter of the scenario spends.
+const abstainTokens = 100
 
 // writeGenesis writes the devnet's genesis file into dir: the trust domain
 // of the nodes' config, every node listed with Allocation tokens.
@@ -31,7 +31,7 @@ func writeGenesis(dir, trustDomain string, ids []peer.ID) (string, error) {
 	for i, id := range ids {
 		allocs[i] = consensus.Allocation{Peer: consensus.PeerID(id), Tokens: Allocation}
 	}
-	g, err := consensus.NewGenesis(trustDomain, DefaultAllocation, allocs)
+	g, err := consensus.NewGenesis(trustDomain, 0, allocs)
 	if err != nil {
 		return "", fmt.Errorf("devnet genesis: %w", err)
 	}
@@ -193,7 +193,7 @@ func (p *GovProbe) run(ctx context.Context) error {
 			case 2:
 				choice, tokens = consensus.No, Allocation/4
 			case 4:
-				choice, tokens = consensus.Abstain, DefaultAllocation
+				choice, tokens = consensus.Abstain, abstainTokens
 			}
 			if _, err := gov.Vote(ctx, rec.ID(), choice, tokens); err != nil {
 				errs[i] = fmt.Errorf("node %d vote: %w", i, err)
