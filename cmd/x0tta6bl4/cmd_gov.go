@@ -21,7 +21,7 @@ func runGovPropose(ctx context.Context, e *env, args []string) error {
 	duration := fs.Duration("duration", 5*time.Minute, "voting time from now")
 	quorum := fs.String("quorum", "0.33", "participating power / total allocatable power must reach this fraction")
 	threshold := fs.String("threshold", "0.5", "YES / (YES + NO) must exceed this fraction")
-	action := fs.String("action", "", "what a pass does: quarantine:<peer>[:<reason>], set:<name>=<value> or model:<name>@<sha256>")
+	action := fs.String("action", "", "what a pass does: quarantine:<peer>[:<reason>], admit:<peer>[:<tokens>], evict:<peer>, set:<name>=<value> or model:<name>@<sha256>")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -179,7 +179,14 @@ func printGovStatus(e *env, st node.GovStatus) {
 	w := e.stdout
 	fmt.Fprintf(w, "genesis     %s (trust domain %s, %d listed, default %d tokens)\n", st.GenesisID, st.TrustDomain, st.ListedAllocations, st.DefaultAllocation)
 	fmt.Fprintf(w, "allocation  %d tokens per vote\n", st.Allocation)
+	fmt.Fprintf(w, "members     %d, quarantined %d %s\n", st.Members, len(st.Quarantined), strings.Join(st.Quarantined, " "))
 	fmt.Fprintf(w, "log         %d records by %d authors, %d proposals, %d missing, synced %v\n", st.Records, st.Authors, st.Proposals, st.Missing, st.Synced)
+	if st.DamagedRecords+st.DamagedDecisions > 0 {
+		fmt.Fprintf(w, "DAMAGED     %d records, %d decisions set aside at start (records refetched, decisions taken again)\n", st.DamagedRecords, st.DamagedDecisions)
+	}
+	if !st.Writable {
+		fmt.Fprintf(w, "NOT WRITING %s\n", st.NotSynced)
+	}
 	fmt.Fprintf(w, "gossip      %d accepted, %d ignored, %d rejected\n", st.Accepted, st.Ignored, st.Rejected)
 	for _, ev := range st.Evidence {
 		fmt.Fprintf(w, "EQUIVOCATION %s by %s from seq %d\n", ev.Kind, ev.Author, ev.Seq)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/x0tta6bl4/x0tta6bl4/node"
 )
 
@@ -28,6 +30,16 @@ func govNode(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The network's genesis lists the node with 100 tokens, as
+	// `x0tta6bl4 genesis` writes it.
+	cfg.Governance.Genesis = filepath.Join(path, "genesis.toml")
+	if _, _, err := run(t, "genesis", "--trust-domain", cfg.TrustDomain, "--out", cfg.Governance.Genesis, id.String()+"=100"); err != nil {
+		t.Fatal(err)
+	}
 	n, err := node.New(cfg, node.Options{Key: key})
 	if err != nil {
 		t.Fatal(err)
@@ -38,6 +50,12 @@ func govNode(t *testing.T) string {
 	}
 	if err := repo.WriteAPIAddr(n.APIAddr()); err != nil {
 		t.Fatal(err)
+	}
+	// A node on a new store writes after its first governance sync.
+	for deadline := time.Now().Add(15 * time.Second); !n.Governance().Stats().Synced; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("governance never synced")
+		}
 	}
 	return path
 }
