@@ -45,11 +45,22 @@ func votePool(b *testing.B, hybrid bool, voters, perVoter int) *benchPool {
 	if p, ok := poolOnce.Load(key); ok {
 		return p.(*benchPool)
 	}
-	g := mustGenesis(b, uint64(perVoter)*10+10)
-	prop := newChain(g, newTestSigner(1, hybrid)).propose(b, t0, time.Hour, 0, 0, nil)
+	// The voters are listed in the genesis and claim no SPIFFE ID, as the
+	// nodes of a network are.
+	signers := make([]*testSigner, voters)
+	allocs := make([]Allocation, voters)
+	for v := range signers {
+		signers[v] = newTestSigner(uint64(10_000+v), hybrid)
+		allocs[v] = Allocation{Peer: signers[v].id, Tokens: uint64(perVoter)*10 + 10}
+	}
+	g := mustGenesis(b, 0, allocs...)
+	proposer := newChain(g, newTestSigner(1, hybrid))
+	proposer.a = newTestSigner(1, hybrid).bare()
+	prop := proposer.propose(b, t0, time.Hour, 0, 0, nil)
 	recs := []*Record{prop}
 	for v := range voters {
-		c := newChain(g, newTestSigner(uint64(10_000+v), hybrid))
+		c := newChain(g, signers[v])
+		c.a = signers[v].bare()
 		for i := range perVoter {
 			recs = append(recs, c.vote(b, at(time.Duration(i+1)*time.Millisecond), prop, Choice(1+(v+i)%3), uint64(1+i%10)))
 		}
@@ -231,14 +242,20 @@ func BenchmarkCount(b *testing.B) {
 func BenchmarkLateJoinerSync(b *testing.B) {
 	for _, nodes := range []int{7, 20} {
 		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) {
-			g := mustGenesis(b, 100)
+			var signers []*testSigner
+			var allocs []Allocation
+			for i := range nodes {
+				s := newTestSigner(uint64(300+i), true)
+				signers = append(signers, s)
+				allocs = append(allocs, Allocation{Peer: s.id, Tokens: 100})
+			}
+			g := mustGenesis(b, 0, allocs...)
 			d := newDHT(b, g)
 			var ids []PeerID
 			var logs []*Log
-			for i := range nodes {
-				s := newTestSigner(uint64(300+i), true)
+			for _, s := range signers {
 				ids = append(ids, s.id)
-				logs = append(logs, openLog(b, g, s.author(), memStore()))
+				logs = append(logs, openLog(b, g, s.bare(), memStore()))
 			}
 			ctx := context.Background()
 			p, err := logs[0].CreateProposal(ctx, t0, "p", "", time.Minute, 0, 0, nil)
@@ -263,7 +280,7 @@ func BenchmarkLateJoinerSync(b *testing.B) {
 			b.ReportAllocs()
 			cpu := startCPU()
 			for b.Loop() {
-				late := openLog(b, g, newTestSigner(1, false).author(), memStore())
+				late := openLog(b, g, newTestSigner(1, false).bare(), memStore())
 				if got := syncFrom(b, d, late, ids, at(2*time.Minute)); got != want {
 					b.Fatalf("fetched %d records, want %d", got, want)
 				}
