@@ -21,27 +21,6 @@ import (
 // devnet wrote before the fix: the members listed, and a default of 100
 // tokens for any identity it does not list.
 
-// hybridSigners returns n pqcsec identities from seed base, cached: key
-// generation is the slow part.
-func hybridSigners(n int, base uint64) []*testSigner {
-	out := make([]*testSigner, n)
-	for i := range out {
-		out[i] = cachedHybrid(base + uint64(i))
-	}
-	return out
-}
-
-var hybridCache = map[uint64]*testSigner{}
-
-func cachedHybrid(seed uint64) *testSigner {
-	if s, ok := hybridCache[seed]; ok {
-		return s
-	}
-	s := newTestSigner(seed, true)
-	hybridCache[seed] = s
-	return s
-}
-
 // nodeLog opens the log of an honest node as a node wires it: the policy
 // engine's admission, no Binder (no SPIRE), synced.
 func nodeLog(t *testing.T, g *Genesis, self *testSigner) (*Log, *pqcsec.PolicyEngine) {
@@ -104,8 +83,8 @@ func TestSybilTakeover(t *testing.T) {
 		{"5 members at 10,000 tokens, 51 fresh keys", 10_000, 51, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			members := hybridSigners(5, 100)
-			sybils := hybridSigners(tt.sybils, 1000)
+			members := signerRange(5, 100, true)
+			sybils := signerRange(tt.sybils, 1000, true)
 			g := mustGenesis(t, 100, listed(tt.memberTokens, members...)...)
 			l, _ := nodeLog(t, g, members[0])
 			victim := members[1]
@@ -164,8 +143,8 @@ func TestSybilTakeover(t *testing.T) {
 func TestQuorumVeto(t *testing.T) {
 	for _, bound := range []bool{false, true} {
 		t.Run(fmt.Sprintf("bound=%v", bound), func(t *testing.T) {
-			members := hybridSigners(5, 100)
-			fresh := hybridSigners(60, 2000)
+			members := signerRange(5, 100, true)
+			fresh := signerRange(60, 2000, true)
 			g := mustGenesis(t, 100, listed(10_000, members...)...)
 			l, _ := nodeLog(t, g, members[0])
 			if bound {
@@ -212,7 +191,7 @@ type quarantineStory struct {
 
 func newQuarantineStory(t *testing.T) *quarantineStory {
 	s := &quarantineStory{}
-	ids := hybridSigners(4, 300)
+	ids := signerRange(4, 300, true)
 	s.alice, s.bob, s.carol, s.mal = ids[0], ids[1], ids[2], ids[3]
 	s.g = mustGenesis(t, 0, listed(100, ids...)...)
 	chains := map[*testSigner]*chain{}
@@ -293,9 +272,9 @@ func TestQuarantineAppliedAtDecision(t *testing.T) {
 // records are in, every node holds the same records and computes the same
 // tally digests, decisions and membership.
 func TestArrivalOrderProperty(t *testing.T) {
-	ids := hybridSigners(6, 400)
+	ids := signerRange(6, 400, true)
 	a, b, c, d, e, newcomer := ids[0], ids[1], ids[2], ids[3], ids[4], ids[5]
-	sybil := cachedHybrid(499)
+	sybil := signerRange(1, 499, true)[0]
 	g := mustGenesis(t, 0, listed(100, a, b, c, d, e)...)
 	chains := map[*testSigner]*chain{}
 	ch := func(x *testSigner) *chain {
@@ -336,7 +315,7 @@ func TestArrivalOrderProperty(t *testing.T) {
 		records    int
 	}
 	run := func(order []*Record, rng *rand.Rand) outcome {
-		l, engine := nodeLog(t, g, cachedHybrid(450))
+		l, engine := nodeLog(t, g, signerRange(1, 450, true)[0])
 		for _, r := range order {
 			if rng != nil && rng.IntN(3) == 0 {
 				var q []peer.ID

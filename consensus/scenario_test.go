@@ -1,7 +1,6 @@
 package consensus
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
@@ -189,35 +188,31 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 			d.Fatalf(t, "unknown proposal %q", d.CmdArgs[0].Key)
 		}
 		tl := mustCount(t, s.g, s.recs, p.ID())
-		want := tallyBytes(t, tl)
-		var shuffles int
-		d.MaybeScanArgs(t, "shuffles", &shuffles)
-		rng := rand.New(rand.NewPCG(uint64(len(s.recs)), 1))
-		for range shuffles {
-			recs := slices.Clone(s.recs)
-			rng.Shuffle(len(recs), func(i, j int) { recs[i], recs[j] = recs[j], recs[i] })
-			if !bytes.Equal(tallyBytes(t, mustCount(t, s.g, recs, p.ID())), want) {
-				d.Fatalf(t, "a shuffled record set tallies differently")
-			}
-		}
+		s.checkShuffles(t, d, 1, func(recs []*Record) string { return string(tallyBytes(t, mustCount(t, s.g, recs, p.ID()))) })
 		return s.format(tl)
 
 	case "membership":
-		want := s.membership(s.recs)
-		var shuffles int
-		d.MaybeScanArgs(t, "shuffles", &shuffles)
-		rng := rand.New(rand.NewPCG(uint64(len(s.recs)), 2))
-		for range shuffles {
-			recs := slices.Clone(s.recs)
-			rng.Shuffle(len(recs), func(i, j int) { recs[i], recs[j] = recs[j], recs[i] })
-			if got := s.membership(recs); got != want {
-				d.Fatalf(t, "a shuffled record set folds to another membership:\n%s", got)
-			}
-		}
-		return want
+		s.checkShuffles(t, d, 2, s.membership)
+		return s.membership(s.recs)
 	}
 	d.Fatalf(t, "unknown command %q", d.Cmd)
 	return ""
+}
+
+// checkShuffles checks that render gives the same for the records written
+// so far in as many random orders as the command's shuffles argument asks.
+func (s *scenario) checkShuffles(t *testing.T, d *datadriven.TestData, salt uint64, render func([]*Record) string) {
+	var shuffles int
+	d.MaybeScanArgs(t, "shuffles", &shuffles)
+	want := render(s.recs)
+	rng := rand.New(rand.NewPCG(uint64(len(s.recs)), salt))
+	for range shuffles {
+		recs := slices.Clone(s.recs)
+		rng.Shuffle(len(recs), func(i, j int) { recs[i], recs[j] = recs[j], recs[i] })
+		if render(recs) != want {
+			d.Fatalf(t, "%s: a shuffled record set gives another result", d.Cmd)
+		}
+	}
 }
 
 // peerOf is the peer ID of a name, remembered for printing.

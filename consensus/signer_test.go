@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -68,6 +69,31 @@ func newTestSigner(seed uint64, hybrid bool) *testSigner {
 	}
 	return &testSigner{id: PeerID(id.PeerID()), key: key, signer: pqcSigner{id}}
 }
+
+// signerRange returns the signers of seeds base..base+n-1. Hybrid ones are
+// remembered: key generation is the slow part.
+func signerRange(n int, base uint64, hybrid bool) []*testSigner {
+	out := make([]*testSigner, n)
+	for i := range out {
+		seed := base + uint64(i)
+		if !hybrid {
+			out[i] = newTestSigner(seed, false)
+			continue
+		}
+		hybridMu.Lock()
+		if hybridCache[seed] == nil {
+			hybridCache[seed] = newTestSigner(seed, true)
+		}
+		out[i] = hybridCache[seed]
+		hybridMu.Unlock()
+	}
+	return out
+}
+
+var (
+	hybridMu    sync.Mutex
+	hybridCache = map[uint64]*testSigner{}
+)
 
 // peerIDFromEd25519 is libp2p's peer ID of an Ed25519 key: the identity
 // multihash (0x00, length 0x24) of the protobuf PublicKey message

@@ -13,13 +13,7 @@ import (
 
 // signers returns n Ed25519-only signers starting at seed base (fast to
 // create; Count does not verify).
-func signers(n int, base uint64) []*testSigner {
-	out := make([]*testSigner, n)
-	for i := range out {
-		out[i] = newTestSigner(base+uint64(i), false)
-	}
-	return out
-}
+func signers(n int, base uint64) []*testSigner { return signerRange(n, base, false) }
 
 // TestSeedArithmetic is the example: 100 voters with 100 tokens
 // each (10 votes each, 1,000 in all) beat one holder of 10,000 tokens (100

@@ -215,8 +215,8 @@ func mustPPM(t testing.TB, s string) consensus.PPM {
 	return p
 }
 
-// startGovNode starts a node under a genesis that lists it with tokens.
-func startGovNode(t testing.TB, cfg Config, tokens uint64) *Node {
+// newKey makes a libp2p identity key and its peer ID.
+func newKey(t testing.TB) (crypto.PrivKey, peer.ID) {
 	t.Helper()
 	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
@@ -226,6 +226,13 @@ func startGovNode(t testing.TB, cfg Config, tokens uint64) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return key, id
+}
+
+// startGovNode starts a node under a genesis that lists it with tokens.
+func startGovNode(t testing.TB, cfg Config, tokens uint64) *Node {
+	t.Helper()
+	key, id := newKey(t)
 	cfg.Governance.Genesis = writeGenesis(t, t.TempDir(), tokens, id)
 	n, err := New(cfg, Options{Key: key, Logger: testLogger(t)})
 	if err != nil {
@@ -531,14 +538,7 @@ func TestGovernanceConfig(t *testing.T) {
 // used with; a node given another one refuses to start, naming the key.
 func TestGovernanceGenesisChange(t *testing.T) {
 	store := MemoryDatastore()
-	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, id := newKey(t)
 	cfg := DefaultLocalConfig()
 	cfg.Governance.Genesis = writeGenesis(t, t.TempDir(), 10, id)
 	n, err := New(cfg, Options{Key: key, Datastore: store})
