@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -24,13 +22,10 @@ func runGenesis(ctx context.Context, e *env, args []string) error {
 	peersFile := fs.String("peers", "", "file of founders, one per line (# comments)")
 	out := fs.String("out", "", "write the genesis here (mode 0644) instead of to stdout")
 	asJSON := fs.Bool("json", false, "write JSON instead of TOML")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	entries, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
-	entries := fs.Args()
 	if *peersFile != "" {
 		lines, err := readFounders(*peersFile)
 		if err != nil {
@@ -43,7 +38,6 @@ func runGenesis(ctx context.Context, e *env, args []string) error {
 	}
 	allocs := make([]consensus.Allocation, len(entries))
 	for i, s := range entries {
-		var err error
 		if allocs[i], err = consensus.ParseAllocation(s, *tokens); err != nil {
 			return usageError{"genesis: " + err.Error()}
 		}

@@ -7,6 +7,7 @@
 //	x0tta6bl4 id [--repo DIR] [--json]
 //	x0tta6bl4 peers [--repo DIR] [--json]
 //	x0tta6bl4 config show [--repo DIR | --profile lan|wan|local]
+//	x0tta6bl4 genesis [--trust-domain D] [--tokens N] [--peers FILE] [--out FILE] FOUNDER...
 //	x0tta6bl4 devnet [--nodes N] [--duration D] [--topology line|ring|grid|full] [--scenario governance] [--json]
 //	x0tta6bl4 telemetry [--once] [--json] [--no-ebpf] [--interval D]
 //	x0tta6bl4 mesh ping|routes|send|view ...
