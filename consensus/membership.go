@@ -125,6 +125,20 @@ func (m *Membership) Peers() []Allocation {
 	return out
 }
 
+// Members returns the peers that are members, sorted: those admitted by a
+// decision and not evicted since, and those the genesis lists by peer ID
+// with tokens (not evicted). Members by a bound SPIFFE ID are not known by
+// peer ID and so not listed.
+func (m *Membership) Members() []PeerID {
+	var out []PeerID
+	for _, a := range m.Peers() {
+		if m.Member(a.Peer, "") {
+			out = append(out, a.Peer)
+		}
+	}
+	return out
+}
+
 // Power returns the total power the membership allocates, in micro-votes:
 // the power of every peer allocation in force (none for a quarantined or
 // evicted peer) and of every SPIFFE ID allocation of the genesis. It is

@@ -15,7 +15,7 @@ import (
 
 // TestScenarios runs the tally scripts in testdata/scenarios. Commands:
 //
-//	genesis default=<tokens> [alloc=(<name>:<tokens>, …)]
+//	genesis default=<tokens> [alloc=(<name>:<tokens>, …)]   (starts a new network)
 //	propose <name> id=<label> dur=<duration> quorum=<fraction> threshold=<fraction> [at=<offset>]
 //	        [quarantine=<name> | admit=<name>[:<tokens>] | evict=<name>]
 //	vote <name> <label> yes|no|abstain tokens=<n> [at=<offset>]
@@ -102,7 +102,10 @@ func (s *scenario) run(t *testing.T, d *datadriven.TestData) string {
 		if err != nil {
 			return err.Error()
 		}
-		s.g = g
+		// A new network: the records written so far belong to the old one.
+		s.g, s.recs = g, nil
+		clear(s.chains)
+		clear(s.labels)
 		return ""
 
 	case "propose":
@@ -241,7 +244,13 @@ func (s *scenario) membership(recs []*Record) string {
 		peers = append(peers, fmt.Sprintf("%s:%d", s.names[a.Peer], a.Tokens))
 	}
 	slices.Sort(peers)
-	fmt.Fprintf(&b, "members: %s\n", strings.Join(peers, " "))
+	fmt.Fprintf(&b, "allocations: %s\n", strings.Join(peers, " "))
+	var members []string
+	for _, p := range m.Members() {
+		members = append(members, s.names[p])
+	}
+	slices.Sort(members)
+	fmt.Fprintf(&b, "members: %s\n", strings.Join(members, " "))
 	fmt.Fprintf(&b, "power: %s\n", votes(m.Power()))
 	return b.String()
 }

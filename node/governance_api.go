@@ -137,9 +137,9 @@ type GovStatus struct {
 	// Allocation is the tokens this node may spend on one vote, as the
 	// membership stands after the proposals it decided.
 	Allocation uint64 `json:"allocation"`
-	// Members counts the peer-keyed members in force (the genesis's, with
-	// admissions and evictions applied); Quarantined lists the peers
-	// governance quarantined.
+	// Members counts the members known by peer ID (listed with tokens or
+	// admitted, not evicted); Quarantined lists the peers governance
+	// quarantined.
 	Members     int      `json:"members"`
 	Quarantined []string `json:"quarantined"`
 	Records     int      `json:"records"`
@@ -364,7 +364,7 @@ func (g *Governance) getStatus(w http.ResponseWriter, r *http.Request) {
 	body := GovStatus{
 		GenesisID: g.genesis.ID().String(), TrustDomain: g.genesis.TrustDomain(),
 		DefaultAllocation: g.genesis.DefaultAllocation(), ListedAllocations: len(g.genesis.Allocations()),
-		Allocation: m.Allocation(g.self, ""), Members: len(m.Peers()), Quarantined: []string{},
+		Allocation: m.Allocation(g.self, ""), Members: len(m.Members()), Quarantined: []string{},
 		Records: ls.Records, Authors: ls.Authors, Proposals: ls.Proposals, Missing: ls.Missing,
 		DamagedRecords: ls.DamagedRecords, DamagedDecisions: ls.DamagedDecisions,
 		Evidence: []GovEvidence{}, Writable: ls.Writable, NotSynced: ls.NotSynced, Synced: st.Synced,

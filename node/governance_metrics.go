@@ -67,7 +67,7 @@ func (c govCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(govWritableDesc, writable)
 	m := g.log.Membership()
-	gauge(govMembersDesc, float64(len(m.Peers())), "member")
+	gauge(govMembersDesc, float64(len(m.Members())), "member")
 	gauge(govMembersDesc, float64(len(m.Quarantine())), "quarantined")
 	synced := 0.0
 	if st.Synced {
