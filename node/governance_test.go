@@ -234,15 +234,7 @@ func startGovNode(t testing.TB, cfg Config, tokens uint64) *Node {
 	t.Helper()
 	key, id := newKey(t)
 	cfg.Governance.Genesis = writeGenesis(t, t.TempDir(), tokens, id)
-	n, err := New(cfg, Options{Key: key, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatalf("new node: %v", err)
-	}
-	t.Cleanup(func() { n.Close() })
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	return n
+	return startNodeWith(t, cfg, Options{Key: key})
 }
 
 // TestGovernanceAPI drives one node's governance through the HTTP API and

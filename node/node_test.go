@@ -39,7 +39,17 @@ func testLogger(t testing.TB) *slog.Logger {
 // startNode builds and starts a node on loopback; the test closes it.
 func startNode(t testing.TB, cfg Config) *Node {
 	t.Helper()
-	n, err := New(cfg, Options{Logger: testLogger(t)})
+	return startNodeWith(t, cfg, Options{})
+}
+
+// startNodeWith is startNode with options (a key, say); the logger
+// defaults to the test's.
+func startNodeWith(t testing.TB, cfg Config, opts Options) *Node {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
+	n, err := New(cfg, opts)
 	if err != nil {
 		t.Fatalf("new node: %v", err)
 	}
