@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -100,7 +101,15 @@ func (a *api) handle(pattern string, h http.Handler) (err error) {
 }
 
 func (a *api) listen() error {
-	ln, err := net.Listen("tcp", a.n.cfg.APIAddr)
+	network, address := "tcp", a.n.cfg.APIAddr
+	if path, ok := strings.CutPrefix(address, UnixAPIPrefix); ok {
+		// A socket left by a daemon that was killed would refuse the bind.
+		if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			_ = os.Remove(path)
+		}
+		network, address = "unix", path
+	}
+	ln, err := net.Listen(network, address)
 	if err != nil {
 		return &FieldError{Field: "api_addr", Err: err}
 	}
@@ -121,6 +130,9 @@ func (a *api) addr() string {
 	defer a.mu.Unlock()
 	if a.ln == nil {
 		return ""
+	}
+	if a.ln.Addr().Network() == "unix" {
+		return UnixAPIPrefix + a.ln.Addr().String()
 	}
 	return a.ln.Addr().String()
 }

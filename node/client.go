@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -16,9 +18,20 @@ type Client struct {
 	http *http.Client
 }
 
-// NewClient returns a client of the API at host:port.
+// NewClient returns a client of the API at host:port, or at the unix
+// socket that "unix:/path" names.
 func NewClient(addr string) *Client {
-	return &Client{addr: addr, http: &http.Client{Timeout: 10 * time.Second}}
+	c := &Client{addr: addr, http: &http.Client{Timeout: 10 * time.Second}}
+	if path, ok := strings.CutPrefix(addr, UnixAPIPrefix); ok {
+		c.addr = "unix" // the URL's host; the transport dials the socket
+		c.http.Transport = &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", path)
+			},
+		}
+	}
+	return c
 }
 
 // APIError is a non-2xx answer of the API.

@@ -43,6 +43,9 @@ type Config struct {
 
 	// APIAddr is host:port of the local HTTP API. The host must be a
 	// loopback address; port 0 picks a free port; "" disables the API.
+	// "unix:PATH" serves it on a unix socket instead (a relative PATH is
+	// relative to config.toml's directory), which reaches a daemon in
+	// another network namespace.
 	APIAddr string `toml:"api_addr"`
 
 	// EnableNoise also offers the Noise handshake, after TLS, for interop
@@ -371,7 +374,16 @@ func (c *Config) validate() error {
 
 // checkLoopbackAddr accepts host:port with a loopback host and a port in
 // 0..65535.
+// UnixAPIPrefix starts an api_addr that names a unix socket.
+const UnixAPIPrefix = "unix:"
+
 func checkLoopbackAddr(s string) error {
+	if path, ok := strings.CutPrefix(s, UnixAPIPrefix); ok {
+		if path == "" {
+			return errors.New("unix: needs a socket path")
+		}
+		return nil
+	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
 		return fmt.Errorf("want host:port: %w", err)

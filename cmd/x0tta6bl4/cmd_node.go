@@ -62,7 +62,7 @@ func runDaemon(ctx context.Context, e *env, args []string) error {
 	var bootstrap, listen listFlag
 	fs.Var(&bootstrap, "bootstrap", "bootstrap peer multiaddr ending in /p2p/<peer ID>, added to config.toml's (repeatable)")
 	fs.Var(&listen, "listen", "listen multiaddr, replacing config.toml's listen_addrs (repeatable)")
-	apiAddr := fs.String("api", "", "API host:port, replacing config.toml's api_addr (port 0 picks one)")
+	apiAddr := fs.String("api", "", "API host:port or unix:PATH, replacing config.toml's api_addr (port 0 picks one)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -118,7 +118,9 @@ func runDaemon(ctx context.Context, e *env, args []string) error {
 	for _, a := range n.Addrs() {
 		fmt.Fprintf(e.stdout, "listening on %s\n", a)
 	}
-	if a := n.APIAddr(); a != "" {
+	if a := n.APIAddr(); strings.HasPrefix(a, node.UnixAPIPrefix) {
+		fmt.Fprintf(e.stdout, "api on %s\n", a)
+	} else if a != "" {
 		fmt.Fprintf(e.stdout, "api on http://%s\n", a)
 	}
 	<-ctx.Done()
