@@ -29,6 +29,7 @@ func NewClient(addr string) *Client {
 				var d net.Dialer
 				return d.DialContext(ctx, "unix", path)
 			},
+			MaxIdleConnsPerHost: 32,
 		}
 	}
 	return c

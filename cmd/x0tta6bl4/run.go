@@ -37,6 +37,7 @@ var commands = []command{
 	{"gov status", "[--json]", "the node's genesis, allocation and governance log", runGovStatus},
 	{"telemetry", "[--once] [--json] [--no-ebpf] [--interval D]", "this host's telemetry figures and their source (no daemon needed)", runTelemetry},
 	{"mesh", "ping|routes|send ... (x0tta6bl4 mesh help)", "the running node's mesh: ping a peer, list routes, send a message", runMesh},
+	{"lab", "run|clean ... (x0tta6bl4 lab help)", "real daemons in network namespaces on shaped links, with faults (root)", runLab},
 }
 
 // env is what commands write to.

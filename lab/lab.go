@@ -1,0 +1,212 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/lab/scenario"
+	"github.com/x0tta6bl4/x0tta6bl4/twin"
+)
+
+// ErrEnvironment is returned when the machine cannot host the lab: not
+// root, or iproute2 and iptables missing. Tests skip on it.
+var ErrEnvironment = errors.New("lab: environment")
+
+// ErrConfig wraps every invalid Config.
+var ErrConfig = errors.New("lab: invalid config")
+
+// Config is one lab run.
+type Config struct {
+	// Binary is the x0tta6bl4 executable each daemon runs.
+	Binary string
+	// Topology says which nodes are linked and how each link is shaped.
+	Topology scenario.TopologySpec
+	// Faults happen at their times from the start of traffic.
+	Faults []scenario.Fault
+	// Duration is how long traffic runs. Default 30 s.
+	Duration time.Duration
+	// Flows is the number of probe flows (default: one per node, at
+	// least 30 where there are that many pairs: a notified failure costs
+	// a flow a packet only if one was in flight through the failed node,
+	// so it takes many flows for the worst one to mean something),
+	// CrossingFlows how many of them cross a failing node (default a
+	// fifth, at least one per failing node; negative for none), FlowRate
+	// each flow's probes per second (default 10).
+	Flows         int
+	CrossingFlows int
+	FlowRate      float64
+	// PingTimeout is how long a probe may take before it counts as lost.
+	// Default 3 s: a probe that an engine held while it repaired a route
+	// arrives late, not lost, as in the twin.
+	PingTimeout time.Duration
+	// Routing is the daemons' [mesh] routing profile: local (the
+	// default: HELLO every 100 ms, a neighbour dead after 3 lost), lan or
+	// wan.
+	Routing string
+	// Twin runs the same topology, link profile (from the gate's
+	// measurements), faults and flow counts in the digital twin too.
+	Twin bool
+	// Seed draws the random topology, the flows and the twin. Default 1.
+	Seed uint64
+	// TempDir holds the run's directory. Default os.TempDir().
+	TempDir string
+	// Keep leaves the run's directory (repos, daemon logs) in place, for
+	// a look after the run; the next run removes it.
+	Keep bool
+	// ReadyTimeout bounds the wait for every node's mesh neighbours and
+	// every flow's first answer. Default 90 s.
+	ReadyTimeout time.Duration
+	// Logger receives progress; nil discards it.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults(nodes int) Config {
+	if c.Duration == 0 {
+		c.Duration = 30 * time.Second
+	}
+	if c.Flows == 0 {
+		c.Flows = min(max(nodes, 30), nodes*(nodes-1))
+	}
+	if c.CrossingFlows == 0 {
+		c.CrossingFlows = max(c.Flows/5, len(scenario.Failed(c.Faults)))
+	}
+	c.CrossingFlows = min(max(c.CrossingFlows, 0), c.Flows)
+	if c.FlowRate == 0 {
+		c.FlowRate = 10
+	}
+	if c.PingTimeout == 0 {
+		c.PingTimeout = 3 * time.Second
+	}
+	if c.Routing == "" {
+		c.Routing = "local"
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.ReadyTimeout == 0 {
+		c.ReadyTimeout = 90 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Binary == "":
+		return fmt.Errorf("%w: no daemon binary", ErrConfig)
+	case c.Duration < time.Second:
+		return fmt.Errorf("%w: duration %v under 1s", ErrConfig, c.Duration)
+	case c.Flows < 0:
+		return fmt.Errorf("%w: negative flow count", ErrConfig)
+	case c.FlowRate <= 0 || c.FlowRate > 1000:
+		return fmt.Errorf("%w: flow rate %v not in (0, 1000]", ErrConfig, c.FlowRate)
+	case c.PingTimeout < 10*time.Millisecond || c.PingTimeout > time.Minute:
+		return fmt.Errorf("%w: ping timeout %v not in 10ms..1m", ErrConfig, c.PingTimeout)
+	case c.Routing != "local" && c.Routing != "lan" && c.Routing != "wan":
+		return fmt.Errorf("%w: routing profile %q (want local, lan or wan)", ErrConfig, c.Routing)
+	}
+	for _, f := range c.Faults {
+		if f.At >= c.Duration {
+			return fmt.Errorf("%w: fault %s after the traffic ends (%v)", ErrConfig, f, c.Duration)
+		}
+	}
+	return nil
+}
+
+// Report is what a run measured; with --json the command prints it.
+type Report struct {
+	Topology string `json:"topology"`
+	Nodes    int    `json:"nodes"`
+	Links    int    `json:"links"`
+	// Processes is how many daemon processes ran at the start of traffic;
+	// Namespaces how many distinct network namespaces of the run they ran
+	// in (one each).
+	Processes  int     `json:"processes"`
+	Namespaces int     `json:"namespaces"`
+	Shaping    Shaping `json:"shaping"`
+	// SetupSeconds is from the first daemon's start until every node had
+	// its mesh neighbours and every flow its first answer.
+	SetupSeconds float64 `json:"setup_s"`
+	// DetectSeconds is from the first failing fault until a neighbour's
+	// routing table first showed a failed node (or a cut link) as lost
+	// (-1 when none did, or there was no such fault).
+	DetectSeconds float64 `json:"detect_s"`
+	// MTTR per affected flow, pooled over the fault windows (see
+	// scenario.Measure), and the delivery ratio of servable probes.
+	MTTRP50       float64 `json:"mttr_p50_s"`
+	MTTRP99       float64 `json:"mttr_p99_s"`
+	MTTRMax       float64 `json:"mttr_max_s"`
+	DeliveryRatio float64 `json:"delivery_ratio"`
+	// Flows, FlowsCrossing (every fewest-hop path crosses a failing
+	// node) and FlowsAffected (lost a probe after a fault).
+	Flows         int `json:"flows"`
+	FlowsCrossing int `json:"flows_crossing"`
+	FlowsAffected int `json:"flows_affected"`
+	ProbesSent    int `json:"probes_sent"`
+	// LatencyP50 and P99 are probes' one-way times (half the round
+	// trip), in milliseconds.
+	LatencyMsP50 float64 `json:"latency_ms_p50"`
+	LatencyMsP99 float64 `json:"latency_ms_p99"`
+	// ControlOverhead is mesh routing frames sent (HELLO, RREQ, RREP,
+	// RERR; every hop) per probe packet (a ping and its pong are two).
+	ControlOverhead float64 `json:"control_overhead"`
+	// RSSMiBMax is the largest resident set of any daemon; CPUPercent
+	// the mean and largest share of one CPU a daemon used while traffic
+	// ran.
+	RSSMiBMax        float64 `json:"rss_mib_max"`
+	CPUPercentMean   float64 `json:"cpu_percent_mean"`
+	CPUPercentMax    float64 `json:"cpu_percent_max"`
+	LabCPUPercent    float64 `json:"lab_cpu_percent"`
+	DelayLinePackets uint64  `json:"delay_line_packets"`
+	// Windows has the figures after each fault time; LostPerSecond the
+	// servable probes lost by second of traffic.
+	Windows       []scenario.Window `json:"windows"`
+	LostPerSecond []int             `json:"lost_per_s"`
+	// Twin is the same run in the digital twin (with --twin), and
+	// TwinMTTRRatio its MTTR over the lab's largest per-flow MTTR (the
+	// twin's MTTR is its largest), 0 when either is 0.
+	Twin          *TwinReport `json:"twin,omitempty"`
+	TwinMTTRRatio float64     `json:"twin_mttr_ratio"`
+	DurationS     float64     `json:"duration_s"`
+	OK            bool        `json:"ok"`
+	Failures      []string    `json:"failures"`
+	// Cleaned lists leftovers of earlier runs that this run removed.
+	Cleaned []string `json:"cleaned,omitempty"`
+}
+
+// TwinReport is the twin's side of the comparison.
+type TwinReport struct {
+	MTTRSeconds      float64 `json:"mttr_s"`
+	DeliveryRatio    float64 `json:"delivery_ratio"`
+	DetectionSeconds float64 `json:"detect_s"`
+	FlowsAffected    int     `json:"flows_affected"`
+	Recovered        bool    `json:"recovered"`
+	// LatencyMs and JitterMs are the link profile given to the twin,
+	// from the gate: the lowest delays (p1) and a uniform jitter whose
+	// median lands on the measured p50.
+	LatencyMs float64 `json:"latency_ms"`
+	JitterMs  float64 `json:"jitter_ms"`
+	Loss      float64 `json:"loss"`
+	Detection string  `json:"detection"`
+	// Skipped lists faults the twin cannot model.
+	Skipped []string `json:"skipped,omitempty"`
+}
+
+// twinProfile is the link profile the twin gets from the gate: latency
+// the measured p1, jitter twice (p50 − p1), so that the twin's uniform
+// delays start where the delay line's do and have its median. Loss is
+// 0: the daemons' links are TCP, which turns a lost packet into a
+// retransmission, not a lost frame (see the report's notes).
+func twinProfile(s Shaping) twin.LinkProfile {
+	p1 := time.Duration(s.DelayMsP1 * float64(time.Millisecond))
+	p50 := time.Duration(s.DelayMsP50 * float64(time.Millisecond))
+	p := twin.DefaultLinkProfile()
+	p.Latency = p1
+	p.Jitter = max(0, 2*(p50-p1))
+	p.Loss = 0
+	return p
+}

@@ -1,0 +1,171 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/x0tta6bl4/x0tta6bl4/lab/scenario"
+	"github.com/x0tta6bl4/x0tta6bl4/node"
+)
+
+// traffic sends each flow's probes as mesh pings through the source
+// node's API and records when each arrived: the send time plus half the
+// round trip the node measured (the probe's one-way time), or never.
+type traffic struct {
+	clients []*node.Client
+	ids     []peer.ID
+	timeout time.Duration
+	t0      time.Time
+}
+
+// once pings dst from src and returns the one-way time, or false.
+func (tr *traffic) once(ctx context.Context, f scenario.Flow) (time.Duration, bool) {
+	ctx, cancel := context.WithTimeout(ctx, tr.timeout+2*time.Second)
+	defer cancel()
+	res, err := tr.clients[f.Src].MeshPing(ctx, tr.ids[f.Dst], tr.timeout)
+	if err != nil {
+		return 0, false
+	}
+	return res.RTT / 2, true
+}
+
+// setup pings every flow until it answers once (routes found, sessions
+// set up), or ctx ends.
+func (tr *traffic) setup(ctx context.Context, flows []scenario.Flow) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(flows))
+	for i, f := range flows {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if _, ok := tr.once(ctx, f); ok {
+					return
+				}
+				select {
+				case <-ctx.Done():
+					errs[i] = fmt.Errorf("flow %d→%d never answered", f.Src, f.Dst)
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// run sends rate probes a second on every flow until ctx ends, then
+// waits for the probes in flight, and returns each flow's record.
+func (tr *traffic) run(ctx context.Context, flows []scenario.Flow, rate float64) []scenario.FlowRecord {
+	recs := make([]scenario.FlowRecord, len(flows))
+	var mu sync.Mutex
+	var inflight sync.WaitGroup
+	var senders sync.WaitGroup
+	// Probes in flight outlive ctx by up to the ping timeout.
+	probeCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	for i, f := range flows {
+		recs[i].Flow = f
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			interval := time.Duration(float64(time.Second) / rate)
+			// Spread the flows' phases over one interval.
+			phase := interval * time.Duration(i) / time.Duration(len(flows))
+			next := time.Now().Add(phase)
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Until(next)):
+				}
+				next = next.Add(interval)
+				sent := time.Since(tr.t0)
+				mu.Lock()
+				k := len(recs[i].Probes)
+				recs[i].Probes = append(recs[i].Probes, scenario.Probe{Sent: sent, Arrived: -1})
+				mu.Unlock()
+				inflight.Add(1)
+				go func() {
+					defer inflight.Done()
+					if oneWay, ok := tr.once(probeCtx, f); ok {
+						mu.Lock()
+						recs[i].Probes[k].Arrived = sent + oneWay
+						mu.Unlock()
+					}
+				}()
+			}
+		}()
+	}
+	senders.Wait()
+	inflight.Wait()
+	return recs
+}
+
+// unixHTTP is an HTTP client that reaches the server on a unix socket,
+// whatever the URL's host.
+func unixHTTP(socket string) *http.Client {
+	return &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		}},
+	}
+}
+
+// controlFrames returns the routing frames (every type but DATA) a node
+// has sent, from its /metrics.
+func controlFrames(ctx context.Context, c *http.Client) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://node/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	return sumControl(resp.Body)
+}
+
+// sumControl adds up x0tta6bl4_mesh_frames_sent_total over every type
+// but DATA in a Prometheus text exposition.
+func sumControl(r io.Reader) (float64, error) {
+	const name = "x0tta6bl4_mesh_frames_sent_total{"
+	var sum float64
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok {
+			continue
+		}
+		labels, value, ok := strings.Cut(rest, "} ")
+		if !ok || strings.Contains(strings.ToUpper(labels), `"DATA"`) {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err == nil {
+			sum += v
+		}
+	}
+	return sum, sc.Err()
+}

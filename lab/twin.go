@@ -1,0 +1,116 @@
+package lab
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/lab/scenario"
+	"github.com/x0tta6bl4/x0tta6bl4/overlay"
+	"github.com/x0tta6bl4/x0tta6bl4/twin"
+)
+
+// twinFlowStart is when the twin's flows start; the lab's fault times
+// are from the start of traffic, so the twin's are shifted by it.
+const twinFlowStart = time.Second
+
+// routingConfig is the routing engine configuration of a [mesh] routing
+// profile.
+func routingConfig(profile string) overlay.Config {
+	switch profile {
+	case "lan":
+		return overlay.DefaultLANConfig()
+	case "wan":
+		return overlay.DefaultWANConfig()
+	}
+	return overlay.DefaultLocalConfig()
+}
+
+// twinScenario is the lab run as a twin scenario: the same faults (kill
+// and stop as NodeDown, resume and restart as NodeUp, partition and
+// heal), notified detection when every failure is a kill (the kernel
+// closes a killed process's connections) and silent otherwise, and the
+// same numbers of flows, crossing flows and probes per second. It lists
+// the faults the twin cannot model.
+func twinScenario(top *twin.Topology, cfg Config, flows, crossing int) (twin.Scenario, []string) {
+	sc := twin.Scenario{
+		Duration:      twinFlowStart + cfg.Duration,
+		Seed:          cfg.Seed,
+		Flows:         flows,
+		CrossingFlows: crossing,
+		FlowRate:      cfg.FlowRate,
+		FlowStart:     twinFlowStart,
+		Detection:     twin.Notified,
+	}
+	if crossing == 0 {
+		sc.CrossingFlows = -1
+	}
+	var skipped []string
+	names := func(nodes []int) []string {
+		out := make([]string, len(nodes))
+		for i, n := range nodes {
+			out[i] = top.Nodes[n].Name
+		}
+		return out
+	}
+	for _, f := range cfg.Faults {
+		at := twinFlowStart + f.At
+		switch f.Kind {
+		case scenario.Kill, scenario.Stop:
+			if f.Kind == scenario.Stop {
+				sc.Detection = twin.Silent
+			}
+			for _, n := range names(f.Nodes) {
+				sc.Faults = append(sc.Faults, twin.Fault{At: at, Kind: twin.NodeDown, Node: n})
+			}
+		case scenario.Resume, scenario.Restart:
+			for _, n := range names(f.Nodes) {
+				sc.Faults = append(sc.Faults, twin.Fault{At: at, Kind: twin.NodeUp, Node: n})
+			}
+		case scenario.Partition:
+			sc.Detection = twin.Silent
+			g := twin.Fault{At: at, Kind: twin.Partition}
+			for _, grp := range f.Groups {
+				g.Groups = append(g.Groups, names(grp))
+			}
+			sc.Faults = append(sc.Faults, g)
+		case scenario.Heal:
+			sc.Faults = append(sc.Faults, twin.Fault{At: at, Kind: twin.Heal})
+		default:
+			skipped = append(skipped, f.String())
+		}
+	}
+	return sc, skipped
+}
+
+// runTwin runs the lab's topology, faults and flow counts in the twin
+// with the link profile the gate measured.
+func runTwin(ctx context.Context, top *twin.Topology, cfg Config, flows, crossing int, s Shaping) (*TwinReport, error) {
+	prof := twinProfile(s)
+	t := twin.New("lab")
+	t.Seed = cfg.Seed
+	t.Routing = routingConfig(cfg.Routing)
+	t.Topology = &twin.Topology{Nodes: slices.Clone(top.Nodes), Links: slices.Clone(top.Links)}
+	t.Topology.SetProfile(prof)
+	sc, skipped := twinScenario(top, cfg, flows, crossing)
+	res, err := t.Simulate(ctx, sc)
+	if err != nil {
+		return nil, err
+	}
+	det := "notified"
+	if sc.Detection == twin.Silent {
+		det = "silent"
+	}
+	return &TwinReport{
+		MTTRSeconds:      res.MTTRSeconds,
+		DeliveryRatio:    res.DeliveryRatio,
+		DetectionSeconds: res.DetectionSeconds,
+		FlowsAffected:    res.FlowsAffected,
+		Recovered:        res.Recovered,
+		LatencyMs:        ms(prof.Latency),
+		JitterMs:         ms(prof.Jitter),
+		Loss:             prof.Loss,
+		Detection:        det,
+		Skipped:          skipped,
+	}, nil
+}
