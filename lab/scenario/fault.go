@@ -51,7 +51,7 @@ type Fault struct {
 	Link [2]int
 	// Shape for degrade: the fields that SetDelay, SetJitter and SetLoss
 	// say are to change.
-	Shape                       Shape
+	Shape                        Shape
 	SetDelay, SetJitter, SetLoss bool
 }
 
