@@ -67,10 +67,10 @@ func (c Config) withDefaults(nodes int) Config {
 		c.Duration = 30 * time.Second
 	}
 	if c.Flows == 0 {
-		c.Flows = min(max(nodes, 30), nodes*(nodes-1))
+		c.Flows = scenario.DefaultFlows(nodes)
 	}
 	if c.CrossingFlows == 0 {
-		c.CrossingFlows = max(c.Flows/5, len(scenario.Failed(c.Faults)))
+		c.CrossingFlows = scenario.DefaultCrossing(c.Flows, c.Faults)
 	}
 	c.CrossingFlows = min(max(c.CrossingFlows, 0), c.Flows)
 	if c.FlowRate == 0 {

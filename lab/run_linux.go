@@ -129,7 +129,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		tr.ids = append(tr.ids, d.id)
 	}
 	log.Info("lab: setting up the flows", "flows", len(flows))
-	if err := tr.setup(rctx, flows); err != nil {
+	if err := scenario.Setup(rctx, flows, tr.once); err != nil {
 		return failed(rep, begin, err), nil
 	}
 	rep.SetupSeconds = time.Since(setupStart).Seconds()
@@ -144,7 +144,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	applied := make(chan []scenario.AppliedFault, 1)
 	detect := make(chan float64, 1)
 	go func() { applied <- runFaults(tctx, cfg, tr.t0, nw, ds, top, detect, log) }()
-	recs := tr.run(tctx, flows, cfg.FlowRate)
+	recs := scenario.RunFlows(tctx, flows, cfg.FlowRate, tr.t0, tr.once)
 	end := time.Since(tr.t0)
 	faults := <-applied
 	obs.end(context.WithoutCancel(ctx))

@@ -3,13 +3,11 @@ package lab
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -37,85 +35,6 @@ func (tr *traffic) once(ctx context.Context, f scenario.Flow) (time.Duration, bo
 		return 0, false
 	}
 	return res.RTT / 2, true
-}
-
-// setup pings every flow until it answers once (routes found, sessions
-// set up), or ctx ends.
-func (tr *traffic) setup(ctx context.Context, flows []scenario.Flow) error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(flows))
-	for i, f := range flows {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				if _, ok := tr.once(ctx, f); ok {
-					return
-				}
-				select {
-				case <-ctx.Done():
-					errs[i] = fmt.Errorf("flow %d→%d never answered", f.Src, f.Dst)
-					return
-				case <-time.After(100 * time.Millisecond):
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// run sends rate probes a second on every flow until ctx ends, then
-// waits for the probes in flight, and returns each flow's record.
-func (tr *traffic) run(ctx context.Context, flows []scenario.Flow, rate float64) []scenario.FlowRecord {
-	recs := make([]scenario.FlowRecord, len(flows))
-	var mu sync.Mutex
-	var inflight sync.WaitGroup
-	var senders sync.WaitGroup
-	// Probes in flight outlive ctx by up to the ping timeout.
-	probeCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	for i, f := range flows {
-		recs[i].Flow = f
-		senders.Add(1)
-		go func() {
-			defer senders.Done()
-			interval := time.Duration(float64(time.Second) / rate)
-			// Spread the flows' phases over one interval.
-			phase := interval * time.Duration(i) / time.Duration(len(flows))
-			next := time.Now().Add(phase)
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(time.Until(next)):
-				}
-				next = next.Add(interval)
-				sent := time.Since(tr.t0)
-				mu.Lock()
-				k := len(recs[i].Probes)
-				recs[i].Probes = append(recs[i].Probes, scenario.Probe{Sent: sent, Arrived: -1})
-				mu.Unlock()
-				inflight.Add(1)
-				go func() {
-					defer inflight.Done()
-					if oneWay, ok := tr.once(probeCtx, f); ok {
-						mu.Lock()
-						recs[i].Probes[k].Arrived = sent + oneWay
-						mu.Unlock()
-					}
-				}()
-			}
-		}()
-	}
-	senders.Wait()
-	inflight.Wait()
-	return recs
 }
 
 // unixHTTP is an HTTP client that reaches the server on a unix socket,
