@@ -1,0 +1,167 @@
+package lab
+
+import (
+	"encoding/hex"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/lab/scenario"
+	"github.com/x0tta6bl4/x0tta6bl4/twin"
+)
+
+// The schedule delays every packet by at least the delay, by at most
+// delay + jitter unless the packet ahead was released later, and never
+// lets a packet overtake the one before it.
+func TestScheduleNeverReorders(t *testing.T) {
+	s := newSchedule(scenario.Shape{Delay: 5 * time.Millisecond, Jitter: 4 * time.Millisecond}, 1)
+	now := time.Unix(0, 0)
+	var last time.Time
+	for i := range 10_000 {
+		now = now.Add(time.Duration(i%7) * 100 * time.Microsecond)
+		due := s.next(now)
+		if due.Before(last) {
+			t.Fatalf("packet %d released at %v before the one ahead (%v)", i, due, last)
+		}
+		if d := due.Sub(now); d < 5*time.Millisecond || (d >= 9*time.Millisecond && !due.Equal(last)) {
+			t.Fatalf("packet %d delayed %v", i, d)
+		}
+		last = due
+	}
+	// A shorter delay set live still never lets a packet overtake.
+	s.set(scenario.Shape{})
+	if due := s.next(now); due.Before(last) {
+		t.Fatalf("after a shorter delay a packet is due at %v, before %v", due, last)
+	}
+}
+
+func TestJudge(t *testing.T) {
+	set := scenario.Shape{Delay: 5 * time.Millisecond, Loss: 0.01}
+	delays := func(n int, d time.Duration) []time.Duration {
+		out := make([]time.Duration, n)
+		for i := range out {
+			out[i] = d
+		}
+		return out
+	}
+	good := []direction{{from: 0, to: 1, set: set, sent: 1000, delays: delays(990, 5400*time.Microsecond)}}
+	if s := judge(good); !s.OK || s.LossMeasured != 0.01 || s.DelayMsP50 != 5.4 {
+		t.Errorf("good shaping judged %+v", s)
+	}
+	for name, dirs := range map[string][]direction{
+		"slow":     {{set: set, sent: 1000, delays: delays(990, 7*time.Millisecond)}},
+		"tail":     {{set: set, sent: 1000, delays: append(delays(970, 5*time.Millisecond), delays(20, 20*time.Millisecond)...)}},
+		"bypassed": {{set: set, sent: 1000, delays: append(delays(989, 5*time.Millisecond), 100*time.Microsecond)}},
+		"lossy":    {{set: set, sent: 1000, delays: delays(950, 5*time.Millisecond)}},
+		"silent":   {{set: set, sent: 1000}},
+		"lossless": {{set: scenario.Shape{Delay: time.Millisecond}, sent: 100, delays: delays(99, time.Millisecond)}},
+	} {
+		if s := judge(dirs); s.OK || len(s.Failures) == 0 {
+			t.Errorf("%s shaping passed: %+v", name, s)
+		}
+	}
+}
+
+func TestProbeCount(t *testing.T) {
+	if n := probeCount(0, 20); n != 200 {
+		t.Errorf("lossless: %d probes per direction", n)
+	}
+	// 1% loss over 20 directions: about 22,000 probes in all.
+	if n := probeCount(0.01, 20); n*20 < 20_000 || n*20 > 25_000 {
+		t.Errorf("1%% loss: %d probes per direction", n)
+	}
+}
+
+func TestProbeRoundTrip(t *testing.T) {
+	at := time.Unix(1700000000, 123456789)
+	b := encodeProbe(nil, 42, at)
+	if got := hex.EncodeToString(b); got != "000000000000002a"+"17979cfe3d85cd15" {
+		t.Errorf("probe = %s", got)
+	}
+	seq, sent, err := decodeProbe(b)
+	if err != nil || seq != 42 || !sent.Equal(at) {
+		t.Errorf("decodeProbe = %d, %v, %v", seq, sent, err)
+	}
+	if _, _, err := decodeProbe(b[:15]); !errors.Is(err, errProbe) {
+		t.Errorf("short probe: %v", err)
+	}
+}
+
+// Probes come back from the network: whatever arrives, decoding never
+// panics and accepts exactly the probe size.
+func FuzzDecodeProbe(f *testing.F) {
+	f.Add(encodeProbe(nil, 1, time.Unix(0, 0)))
+	f.Add([]byte{})
+	f.Add(make([]byte, 64))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		seq, sent, err := decodeProbe(b)
+		if (err == nil) != (len(b) == probeSize) {
+			t.Fatalf("len %d: err %v", len(b), err)
+		}
+		if err == nil {
+			if again := encodeProbe(nil, seq, sent); string(again) != string(b) {
+				t.Fatalf("round trip %x → %x", b, again)
+			}
+		}
+	})
+}
+
+func TestSumControl(t *testing.T) {
+	text := `# HELP x0tta6bl4_mesh_frames_sent_total Mesh frames queued on neighbor links, by packet type.
+# TYPE x0tta6bl4_mesh_frames_sent_total counter
+x0tta6bl4_mesh_frames_sent_total{type="DATA"} 500
+x0tta6bl4_mesh_frames_sent_total{type="HELLO"} 40
+x0tta6bl4_mesh_frames_sent_total{type="RREQ"} 2
+x0tta6bl4_mesh_frames_received_total{type="HELLO"} 1000
+`
+	if got, err := sumControl(strings.NewReader(text)); err != nil || got != 42 {
+		t.Errorf("sumControl = %v, %v, want 42", got, err)
+	}
+}
+
+func TestNames(t *testing.T) {
+	if pid, ok := parseNSName(nsName(1234, 7)); !ok || pid != 1234 {
+		t.Errorf("parseNSName(%q) = %d, %v", nsName(1234, 7), pid, ok)
+	}
+	for _, bad := range []string{"x0lab", "x0labn3", "x0labxn3", "other12n3", "x0lab-3"} {
+		if _, ok := parseNSName(bad); ok {
+			t.Errorf("parseNSName(%q) accepted", bad)
+		}
+	}
+	if len(ifName(99999)) > 15 {
+		t.Errorf("interface name %q over IFNAMSIZ", ifName(99999))
+	}
+	a, b := linkAddrs(0)
+	if a.String() != "198.18.0.1" || b.String() != "198.18.0.2" {
+		t.Errorf("link 0: %v %v", a, b)
+	}
+	a, _ = linkAddrs(maxLinks - 1)
+	if a.String() != "198.19.255.253" {
+		t.Errorf("last link: %v", a)
+	}
+}
+
+// The twin gets the lab's faults: kills are notified, a stop makes the
+// run silent, degrade has no twin counterpart.
+func TestTwinScenario(t *testing.T) {
+	top, _ := twin.Ring(5)
+	cfg := Config{Duration: 20 * time.Second, FlowRate: 10, Seed: 1, Faults: []scenario.Fault{
+		{At: 5 * time.Second, Kind: scenario.Kill, Nodes: []int{1}},
+		{At: 8 * time.Second, Kind: scenario.Restart, Nodes: []int{1}},
+		{At: 9 * time.Second, Kind: scenario.Degrade, Link: [2]int{2, 3}, SetDelay: true},
+	}}
+	sc, skipped := twinScenario(top, cfg, 10, 2)
+	if sc.Detection != twin.Notified || len(sc.Faults) != 2 || sc.Faults[0].At != 6*time.Second ||
+		sc.Faults[0].Node != "node-1" || sc.Faults[1].Kind != twin.NodeUp || len(skipped) != 1 {
+		t.Errorf("scenario %+v, skipped %v", sc, skipped)
+	}
+	cfg.Faults = []scenario.Fault{{At: 5 * time.Second, Kind: scenario.Stop, Nodes: []int{1}}}
+	if sc, _ := twinScenario(top, cfg, 10, 2); sc.Detection != twin.Silent {
+		t.Errorf("a stop gave %v detection", sc.Detection)
+	}
+	p := twinProfile(Shaping{DelayMsP1: 5, DelayMsP50: 5.5})
+	if p.Latency != 5*time.Millisecond || p.Jitter != time.Millisecond || p.Loss != 0 {
+		t.Errorf("twin profile %+v", p)
+	}
+}
