@@ -49,7 +49,7 @@ type daemon struct {
 // listening on the node's link addresses, API on a unix socket in the
 // repo), a genesis listing every node, and each daemon's command line,
 // bootstrapped from its topology neighbours.
-func prepareDaemons(dir, binary string, nw *network, routing string) ([]*daemon, error) {
+func prepareDaemons(dir, binary string, nw *network, routing string, nice int) ([]*daemon, error) {
 	ds := make([]*daemon, len(nw.names))
 	var allocs []consensus.Allocation
 	trust := node.DefaultLocalConfig().TrustDomain
@@ -98,7 +98,9 @@ func prepareDaemons(dir, binary string, nw *network, routing string) ([]*daemon,
 		return nil, err
 	}
 	for i, d := range ds {
-		d.args = []string{"netns", "exec", d.ns, binary, "daemon", "--repo", d.repo}
+		// nice adds to the value the process starts with, which is 0: the
+		// lab's real-time threads reset it for every process they start.
+		d.args = []string{"-n", strconv.Itoa(nice), "ip", "netns", "exec", d.ns, binary, "daemon", "--repo", d.repo}
 		for _, e := range nw.ends[i] {
 			for _, pe := range nw.ends[e.peer] {
 				if pe.link == e.link {
@@ -116,7 +118,7 @@ func prepareDaemons(dir, binary string, nw *network, routing string) ([]*daemon,
 func (d *daemon) start() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	cmd := exec.Command("ip", d.args...)
+	cmd := exec.Command("nice", d.args...)
 	cmd.Stdout, cmd.Stderr = d.log, d.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

@@ -46,6 +46,14 @@ func daemonBinary(t *testing.T) string {
 	return daemonPath
 }
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if daemonPath != "" {
+		os.RemoveAll(filepath.Dir(daemonPath))
+	}
+	os.Exit(code)
+}
+
 func needLab(t *testing.T) {
 	t.Helper()
 	if err := requireTools(); err != nil {

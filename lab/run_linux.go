@@ -91,7 +91,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, nil
 	}
 
-	ds, err := prepareDaemons(dir, cfg.Binary, nw, cfg.Routing)
+	ds, err := prepareDaemons(dir, cfg.Binary, nw, cfg.Routing, *cfg.DaemonNice)
 	if err != nil {
 		return nil, err
 	}
@@ -190,8 +190,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			rep.Failures = append(rep.Failures, "twin: "+err.Error())
 		} else {
 			rep.Twin = tw
-			if tw.MTTRSeconds > 0 && rep.MTTRMax > 0 {
-				rep.TwinMTTRRatio = tw.MTTRSeconds / rep.MTTRMax
+			if tw.MTTRSeconds > 0 && rep.MTTRP50 > 0 {
+				rep.TwinMTTRRatio = tw.MTTRSeconds / rep.MTTRP50
 			}
 		}
 	}

@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/x0tta6bl4/x0tta6bl4/lab"
 	"github.com/x0tta6bl4/x0tta6bl4/lab/scenario"
@@ -67,6 +69,7 @@ func runLabRun(ctx context.Context, e *env, args []string) error {
 	flowRate := fs.Float64("flow-rate", 10, "probes per second per flow")
 	pingTimeout := fs.Duration("ping-timeout", 0, "a probe not answered in this long is lost (default 3s)")
 	routing := fs.String("routing", "local", "the daemons' routing profile: local, lan or wan")
+	daemonNice := fs.Int("daemon-nice", -10, "the daemons' nice value (-20..19): ahead of a busy machine's other work, as a node alone on its host would be")
 	withTwin := fs.Bool("twin", false, "run the same topology, measured link profile, faults and flows in the digital twin")
 	seed := fs.Uint64("seed", 1, "draws the random topology, the flows and the twin")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object on stdout, progress on stderr")
@@ -87,6 +90,19 @@ func runLabRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A Ctrl-C ends the run; the ones after it (a terminal signals the
+	// whole process group, and go run passes it on) must not kill the
+	// lab before it has removed its namespaces and daemons.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		for range sigs {
+			if ctx.Err() != nil {
+				fmt.Fprintln(e.stderr, "lab: removing the run's namespaces and daemons, please wait")
+			}
+		}
+	}()
 	level := slog.LevelWarn
 	if *verbose || *asJSON {
 		level = slog.LevelInfo
@@ -104,6 +120,7 @@ func runLabRun(ctx context.Context, e *env, args []string) error {
 		FlowRate:      *flowRate,
 		PingTimeout:   *pingTimeout,
 		Routing:       *routing,
+		DaemonNice:    daemonNice,
 		Twin:          *withTwin,
 		Seed:          *seed,
 		Keep:          *keep,
@@ -163,8 +180,8 @@ func printLabReport(w io.Writer, r *lab.Report) {
 	fmt.Fprintf(w, "control overhead %.2f frames per probe packet; daemons: RSS max %.1f MiB, CPU mean %.1f%% max %.1f%%; lab %.1f%% CPU\n",
 		r.ControlOverhead, r.RSSMiBMax, r.CPUPercentMean, r.CPUPercentMax, r.LabCPUPercent)
 	if t := r.Twin; t != nil {
-		fmt.Fprintf(w, "twin (%s, links %.2f ms + jitter %.2f ms): MTTR %.3f s, delivery %.4f; twin/lab MTTR %.2f\n",
-			t.Detection, t.LatencyMs, t.JitterMs, t.MTTRSeconds, t.DeliveryRatio, r.TwinMTTRRatio)
+		fmt.Fprintf(w, "twin (%s, links %.2f ms + jitter %.2f ms): MTTR per flow p50 %.3f s (%d flows), run max %.3f s, delivery %.4f; twin/lab MTTR p50 %.2f\n",
+			t.Detection, t.LatencyMs, t.JitterMs, t.MTTRSeconds, t.FlowSamples, t.MTTRMaxSeconds, t.DeliveryRatio, r.TwinMTTRRatio)
 	}
 	fmt.Fprintf(w, "%s in %.1f s\n", okWord(r.OK), r.DurationS)
 	for _, f := range r.Failures {

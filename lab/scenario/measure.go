@@ -76,6 +76,17 @@ type Window struct {
 	Affected   int      `json:"flows_affected"`
 	Unservable int      `json:"flows_unservable"`
 	Recovered  bool     `json:"recovered"`
+	// AffectedFlows lists the affected flows: how many probes each lost
+	// in the window, the send time of the last lost one and its MTTR.
+	AffectedFlows []AffectedFlow `json:"affected_flows"`
+}
+
+// AffectedFlow is one flow that lost probes after a fault.
+type AffectedFlow struct {
+	Flow
+	Lost        int     `json:"lost"`
+	LastLostAtS float64 `json:"last_lost_at_s"`
+	MTTRSeconds float64 `json:"mttr_s"`
 }
 
 // Percentile is the nearest-rank p-quantile (0 < p ≤ 1) of v, 0 for an
@@ -195,10 +206,11 @@ func Measure(t *twin.Topology, records []FlowRecord, faults []AppliedFault, end 
 				w.Unservable++
 				continue
 			}
-			lastLost := -1
+			lastLost, lost := -1, 0
 			for k, p := range r.Probes {
 				if p.Sent >= at && p.Sent < until && p.Lost() {
 					lastLost = k
+					lost++
 				}
 			}
 			if lastLost < 0 {
@@ -217,6 +229,8 @@ func Measure(t *twin.Topology, records []FlowRecord, faults []AppliedFault, end 
 				back = end
 			}
 			mttr = append(mttr, (back - at).Seconds())
+			w.AffectedFlows = append(w.AffectedFlows, AffectedFlow{Flow: r.Flow, Lost: lost,
+				LastLostAtS: r.Probes[lastLost].Sent.Seconds(), MTTRSeconds: (back - at).Seconds()})
 		}
 		pooled = append(pooled, mttr...)
 		w.MTTRMax = Percentile(mttr, 1)
