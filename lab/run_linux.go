@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -275,7 +276,7 @@ func countIsolation(ds []*daemon, nw *network) (processes, namespaces int) {
 // runFaults applies each fault at its time and returns them as applied.
 // It reports the first detection of a failing fault on detect.
 func runFaults(ctx context.Context, cfg Config, t0 time.Time, nw *network, ds []*daemon, top *twin.Topology,
-	detect chan<- float64, log interface{ Warn(string, ...any) }) []scenario.AppliedFault {
+	detect chan<- float64, log *slog.Logger) []scenario.AppliedFault {
 	var out []scenario.AppliedFault
 	detecting := false
 	for _, f := range cfg.Faults {

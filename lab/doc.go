@@ -1,0 +1,78 @@
+// Package lab is the namespace lab: real x0tta6bl4 daemons, one process
+// per node, each in its own Linux network namespace, linked by one veth
+// pair per topology link with shaped delay, jitter, loss and rate, with
+// faults injected at given times and the mesh's recovery measured, and
+// the same run in the digital twin beside it.
+//
+// # Usage
+//
+//	rep, err := lab.Run(ctx, lab.Config{
+//		Binary:   "/usr/local/bin/x0tta6bl4",
+//		Topology: scenario.TopologySpec{Name: "ring", Nodes: 10,
+//			Shape: scenario.Shape{Delay: 5 * time.Millisecond, Loss: 0.01}},
+//		Faults:   faults, // scenario.ParseFaults([]string{"kill:3@15s"}, 10)
+//		Duration: 45 * time.Second,
+//		Twin:     true,
+//	})
+//	// rep.Shaping.OK, rep.MTTRP99, rep.DeliveryRatio, rep.TwinMTTRRatio, rep.OK
+//
+// The command is "x0tta6bl4 lab run" (cmd/x0tta6bl4); it needs root,
+// iproute2 (ip, tc) and iptables.
+//
+// # What a run does
+//
+//  1. Removes what earlier runs that died left behind (CleanLeftovers):
+//     everything the lab makes is named with Prefix and the lab's process
+//     ID, so a name whose process is gone is a leftover.
+//  2. Makes a namespace per node (Prefix<pid>n<i>) and a veth pair per
+//     link, the ends named Prefix-<peer> inside the two namespaces, with
+//     a /30 of 198.18.0.0/15 (the benchmarking range; it never leaves the
+//     namespaces). Each end's egress goes through an iptables chain of
+//     its own: DROP while the link is cut, a statistic match for the
+//     loss, then NFQUEUE (queue QueueBase+k) to a delay line in the lab
+//     process, and HTB for the rate. There is no queue bypass: with no
+//     delay line listening, packets are dropped, never sent undelayed.
+//  3. Checks the shaping (the gate): UDP probes across every link both
+//     ways, with kernel receive timestamps on one clock; each direction's
+//     median within ±10% or ±1 ms of the delay set, its p99 within delay
+//     + jitter + 5 ms, the loss within ±20%, and no probe early enough to
+//     have gone around the delay line. A run whose gate fails stops there.
+//  4. Makes a repo per node (local profile, listening on its link
+//     addresses, API on a unix socket in the repo, a genesis listing
+//     every node) and starts "x0tta6bl4 daemon" in each namespace,
+//     bootstrapped from its topology neighbours; waits until every node
+//     has its neighbours in its mesh and every flow has answered once.
+//  5. Sends the flows (package scenario: the same flows and measures as
+//     the Testground plan) as mesh pings through the source daemons'
+//     APIs, applies the faults (SIGKILL, SIGSTOP, SIGCONT, a restart,
+//     cut links, reshaped links), watches the failed nodes' neighbours'
+//     routing tables for the detection, and samples the daemons' memory,
+//     CPU and routing frames.
+//  6. Measures MTTR per flow and delivery (scenario.Measure), runs the
+//     twin with the gate's link profile (and, for its MTTR per flow, one
+//     flow per run under many seeds), and removes everything: daemons,
+//     namespaces (and with them the veths and rules), the run directory.
+//
+// # The delay line
+//
+// One per link direction: the kernel queues each packet and the lab
+// reads its ID; the packet is due at its arrival plus the delay plus a
+// uniform jitter, but never before the packet ahead of it, so jitter
+// never reorders a link's packets; when packets fall due one batch
+// verdict accepts every ID up to the last of them (IDs grow in arrival
+// order). Two goroutines per delay line: the netlink reader and the
+// releaser. The lab's threads run with real-time priority (SCHED_FIFO,
+// reset for every process they start): a delay line stands in for a
+// wire, and must not wait behind a busy machine's builds. Timer
+// resolution adds about half a millisecond to every delay; the gate and
+// the twin see it.
+//
+// # Measures
+//
+// As the twin defines them (see package twin and scenario.Measure): MTTR
+// per flow is the time from a fault to the arrival of the first probe the
+// flow sent after its last lost one, over the flows that lost a probe and
+// whose ends are still up and connected; a probe's arrival is its send
+// time plus half the round trip the source daemon measured. Delivery
+// counts the probes sent while both ends were up and connected.
+package lab
