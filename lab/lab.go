@@ -172,10 +172,18 @@ type Report struct {
 	CPUPercentMax    float64 `json:"cpu_percent_max"`
 	LabCPUPercent    float64 `json:"lab_cpu_percent"`
 	DelayLinePackets uint64  `json:"delay_line_packets"`
+	// DelayLineDrops counts packets the kernel dropped on the delay
+	// lines' queues (over the bound, or not handed to the lab), and
+	// DelayLineErrors failed reads and verdicts: both 0 in a sound run.
+	DelayLineDrops  int64  `json:"delay_line_drops"`
+	DelayLineErrors uint64 `json:"delay_line_errors"`
 	// Windows has the figures after each fault time; LostPerSecond the
 	// servable probes lost by second of traffic.
 	Windows       []scenario.Window `json:"windows"`
 	LostPerSecond []int             `json:"lost_per_s"`
+	// ProbeErrors counts the lost probes (setup included) by the error
+	// the source daemon's API gave.
+	ProbeErrors map[string]int `json:"probe_errors"`
 	// Twin is the same run in the digital twin (with --twin), and
 	// TwinMTTRRatio the twin's median MTTR per affected flow over the
 	// lab's (mttr_p50_s), 0 when either is 0. Medians, because which

@@ -438,3 +438,33 @@ func lowerPriority() {
 		}
 	}
 }
+
+// queueDrops is what the kernel dropped on node i's delay-line queues:
+// packets over a queue's bound and packets it failed to hand to the lab
+// (/proc/net/netfilter/nfnetlink_queue, read inside the namespace).
+func (nw *network) queueDrops(i int) (int64, error) {
+	var out []byte
+	err := inNamespace(nw.files[i], func() (err error) {
+		out, err = os.ReadFile("/proc/thread-self/net/netfilter/nfnetlink_queue")
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	var drops int64
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 7 {
+			continue
+		}
+		q, _ := strconv.Atoi(f[0])
+		if q < QueueBase || q >= QueueBase+len(nw.ends[i]) {
+			continue
+		}
+		for _, col := range f[5:7] { // queue_dropped, user_dropped
+			v, _ := strconv.ParseInt(col, 10, 64)
+			drops += v
+		}
+	}
+	return drops, nil
+}

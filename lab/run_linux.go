@@ -161,14 +161,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.LatencyMsP50, rep.LatencyMsP99 = 1000*m.LatencyP50, 1000*m.LatencyP99
 	rep.Windows = m.Windows
 	rep.LostPerSecond = m.LostPerSecond
+	tr.mu.Lock()
+	rep.ProbeErrors = tr.errors
+	tr.mu.Unlock()
 	select {
 	case rep.DetectSeconds = <-detect:
 	default:
 	}
 	obs.fill(rep, end)
-	for _, ends := range nw.ends {
+	for i, ends := range nw.ends {
 		for _, e := range ends {
 			rep.DelayLinePackets += e.line.packets.Load()
+			rep.DelayLineErrors += e.line.readErrors.Load() + e.line.verdictErrors.Load()
+		}
+		if d, err := nw.queueDrops(i); err == nil {
+			rep.DelayLineDrops += d
 		}
 	}
 	if !m.Recovered {

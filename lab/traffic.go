@@ -3,11 +3,14 @@ package lab
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -24,6 +27,32 @@ type traffic struct {
 	ids     []peer.ID
 	timeout time.Duration
 	t0      time.Time
+
+	mu     sync.Mutex
+	errors map[string]int // lost probes by cause
+}
+
+// lost counts a lost probe under a short cause: the API's status and
+// message, or the transport's error.
+func (tr *traffic) lost(err error) {
+	cause := err.Error()
+	var apiErr *node.APIError
+	if errors.As(err, &apiErr) {
+		cause = fmt.Sprintf("%d %s", apiErr.Status, apiErr.Message)
+	}
+	// Peer IDs and request IDs make every message unique; keep the gist.
+	if i := strings.Index(cause, "12D3KooW"); i >= 0 {
+		cause = cause[:i] + "<peer>"
+	}
+	if len(cause) > 120 {
+		cause = cause[:120]
+	}
+	tr.mu.Lock()
+	if tr.errors == nil {
+		tr.errors = map[string]int{}
+	}
+	tr.errors[cause]++
+	tr.mu.Unlock()
 }
 
 // once pings dst from src and returns the one-way time, or false.
@@ -32,6 +61,7 @@ func (tr *traffic) once(ctx context.Context, f scenario.Flow) (time.Duration, bo
 	defer cancel()
 	res, err := tr.clients[f.Src].MeshPing(ctx, tr.ids[f.Dst], tr.timeout)
 	if err != nil {
+		tr.lost(err)
 		return 0, false
 	}
 	return res.RTT / 2, true
