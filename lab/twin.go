@@ -6,25 +6,12 @@ import (
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/lab/scenario"
-	"github.com/x0tta6bl4/x0tta6bl4/overlay"
 	"github.com/x0tta6bl4/x0tta6bl4/twin"
 )
 
 // twinFlowStart is when the twin's flows start; the lab's fault times
 // are from the start of traffic, so the twin's are shifted by it.
 const twinFlowStart = time.Second
-
-// routingConfig is the routing engine configuration of a [mesh] routing
-// profile.
-func routingConfig(profile string) overlay.Config {
-	switch profile {
-	case "lan":
-		return overlay.DefaultLANConfig()
-	case "wan":
-		return overlay.DefaultWANConfig()
-	}
-	return overlay.DefaultLocalConfig()
-}
 
 // twinScenario is the lab run as a twin scenario: the same faults (kill
 // and stop as NodeDown, resume and restart as NodeUp, partition and
@@ -126,7 +113,11 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, flows, crossin
 	prof := twinProfile(s)
 	t := twin.New("lab")
 	t.Seed = cfg.Seed
-	t.Routing = routingConfig(cfg.Routing)
+	routing, err := twin.RoutingProfile(cfg.Routing)
+	if err != nil {
+		return nil, err
+	}
+	t.Routing = routing
 	t.Topology = &twin.Topology{Nodes: slices.Clone(top.Nodes), Links: slices.Clone(top.Links)}
 	t.Topology.SetProfile(prof)
 	sc, skipped := twinScenario(top, cfg, flows, crossing)

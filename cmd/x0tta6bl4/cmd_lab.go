@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,41 +14,6 @@ import (
 	"github.com/x0tta6bl4/x0tta6bl4/lab"
 	"github.com/x0tta6bl4/x0tta6bl4/lab/scenario"
 )
-
-// labCommands are the subcommands of "lab".
-var labCommands = []command{
-	{"run", "[--nodes N] [--topology line|ring|grid|random|file] [--file F] [--delay D] [--jitter D] [--loss P] [--rate R] [--fail F]... [--duration D] [--twin] [--json] ...", "real daemons in network namespaces on shaped links: faults, MTTR, delivery", runLabRun},
-	{"clean", "", "remove what runs of the lab that died left behind (namespaces, processes, directories)", runLabClean},
-}
-
-// runLab is the "lab" command group.
-func runLab(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		printLabUsage(e.stderr)
-		return usageError{"lab: no subcommand"}
-	}
-	switch args[0] {
-	case "help", "-h", "-help", "--help":
-		printLabUsage(e.stdout)
-		return flag.ErrHelp
-	}
-	for _, c := range labCommands {
-		if c.name == args[0] {
-			return c.run(ctx, e, args[1:])
-		}
-	}
-	printLabUsage(e.stderr)
-	return usageError{fmt.Sprintf("lab: unknown subcommand %q", args[0])}
-}
-
-func printLabUsage(w io.Writer) {
-	fmt.Fprintln(w, "usage: x0tta6bl4 lab SUBCOMMAND [flags]   (as root)")
-	fmt.Fprintln(w)
-	for _, c := range labCommands {
-		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
-		fmt.Fprintf(w, "  %-6s   x0tta6bl4 lab %s %s\n", "", c.name, c.usage)
-	}
-}
 
 func runLabRun(ctx context.Context, e *env, args []string) error {
 	fs := e.newFlags("lab run")

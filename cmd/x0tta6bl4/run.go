@@ -37,7 +37,8 @@ var commands = []command{
 	{"gov status", "[--json]", "the node's genesis, allocation and governance log", runGovStatus},
 	{"telemetry", "[--once] [--json] [--no-ebpf] [--interval D]", "this host's telemetry figures and their source (no daemon needed)", runTelemetry},
 	{"mesh", "ping|routes|send ... (x0tta6bl4 mesh help)", "the running node's mesh: ping a peer, list routes, send a message", runMesh},
-	{"lab", "run|clean ... (x0tta6bl4 lab help)", "real daemons in network namespaces on shaped links, with faults (root)", runLab},
+	{"lab run", "[--nodes N] [--topology line|ring|grid|random|file] [--delay D] [--loss P] [--fail KIND:NODES@T]... [--duration D] [--twin] [--json] ...", "real daemons in network namespaces on shaped links, with faults (root)", runLabRun},
+	{"lab clean", "", "remove what lab runs that died left behind", runLabClean},
 }
 
 // env is what commands write to.
