@@ -49,7 +49,7 @@ type daemon struct {
 // listening on the node's link addresses, API on a unix socket in the
 // repo), a genesis listing every node, and each daemon's command line,
 // bootstrapped from its topology neighbours.
-func prepareDaemons(dir, binary string, nw *network, routing string, nice int) ([]*daemon, error) {
+func prepareDaemons(dir, binary string, nw *network, cfgLab Config) ([]*daemon, error) {
 	ds := make([]*daemon, len(nw.names))
 	var allocs []consensus.Allocation
 	trust := node.DefaultLocalConfig().TrustDomain
@@ -61,8 +61,8 @@ func prepareDaemons(dir, binary string, nw *network, routing string, nice int) (
 		}
 		cfg.APIAddr = node.UnixAPIPrefix + "api.sock"
 		cfg.Governance.Genesis = filepath.Join("..", "genesis.toml")
-		cfg.LogLevel = "warn"
-		cfg.Mesh.Routing = routing
+		cfg.LogLevel = cfgLab.DaemonLogLevel
+		cfg.Mesh.Routing = cfgLab.Routing
 		repo := filepath.Join(dir, fmt.Sprintf("node-%d", i))
 		r, err := node.InitRepo(repo, cfg)
 		if err != nil {
@@ -100,7 +100,7 @@ func prepareDaemons(dir, binary string, nw *network, routing string, nice int) (
 	for i, d := range ds {
 		// nice adds to the value the process starts with, which is 0: the
 		// lab's real-time threads reset it for every process they start.
-		d.args = []string{"-n", strconv.Itoa(nice), "ip", "netns", "exec", d.ns, binary, "daemon", "--repo", d.repo}
+		d.args = []string{"-n", strconv.Itoa(*cfgLab.DaemonNice), "ip", "netns", "exec", d.ns, binary, "daemon", "--repo", d.repo}
 		for _, e := range nw.ends[i] {
 			for _, pe := range nw.ends[e.peer] {
 				if pe.link == e.link {

@@ -43,6 +43,8 @@ type delayLine struct {
 
 	packets, verdictErrors, readErrors atomic.Uint64
 	maxHeld                            atomic.Int64
+	// maxLate is the most a packet was released after its time, in ns.
+	maxLate atomic.Int64
 }
 
 // openDelayLine binds queue in the network namespace whose file
@@ -132,6 +134,9 @@ func (l *delayLine) release(ctx context.Context) {
 				return
 			}
 			continue
+		}
+		if late := int64(now.Sub(l.fifo[0].due)); late > l.maxLate.Load() {
+			l.maxLate.Store(late)
 		}
 		k := 1
 		for k < len(l.fifo) && !l.fifo[k].due.After(now) {

@@ -49,6 +49,9 @@ type Config struct {
 	// on its host does not wait behind a busy machine's other work, and
 	// its HELLO timers (100 ms under the local profile) must not either.
 	DaemonNice *int
+	// DaemonLogLevel is the daemons' log_level (their logs are
+	// daemon.log in each repo; see Keep). Default warn.
+	DaemonLogLevel string
 	// Twin runs the same topology, link profile (from the gate's
 	// measurements), faults and flow counts in the digital twin too.
 	Twin bool
@@ -88,6 +91,9 @@ func (c Config) withDefaults(nodes int) Config {
 	}
 	if c.Seed == 0 {
 		c.Seed = 1
+	}
+	if c.DaemonLogLevel == "" {
+		c.DaemonLogLevel = "warn"
 	}
 	if c.DaemonNice == nil {
 		nice := -10
@@ -177,6 +183,9 @@ type Report struct {
 	// DelayLineErrors failed reads and verdicts: both 0 in a sound run.
 	DelayLineDrops  int64  `json:"delay_line_drops"`
 	DelayLineErrors uint64 `json:"delay_line_errors"`
+	// DelayLineLateMsMax is the most any packet was released after its
+	// time, gate included: a stalled lab process shows here.
+	DelayLineLateMsMax float64 `json:"delay_line_late_ms_max"`
 	// Windows has the figures after each fault time; LostPerSecond the
 	// servable probes lost by second of traffic.
 	Windows       []scenario.Window `json:"windows"`

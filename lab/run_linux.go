@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -58,11 +57,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer lowerPriority()
 	defer stopPriority()
-	// The delay lines' goroutines wake on timers and packets: more Ps
-	// than cores let the kernel, not Go's run queue, decide who runs next,
-	// and a higher GC target keeps collections (the netlink path allocates
-	// per packet) rare.
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(8, runtime.GOMAXPROCS(0))))
+	// A higher GC target keeps collections (the netlink path allocates
+	// per packet) rare: the collector's workers run at the lab's
+	// real-time priority, ahead of the daemons.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	pid := os.Getpid()
 	dir := filepath.Join(tmp, runDirName(pid))
@@ -92,7 +89,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, nil
 	}
 
-	ds, err := prepareDaemons(dir, cfg.Binary, nw, cfg.Routing, *cfg.DaemonNice)
+	ds, err := prepareDaemons(dir, cfg.Binary, nw, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -173,6 +170,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		for _, e := range ends {
 			rep.DelayLinePackets += e.line.packets.Load()
 			rep.DelayLineErrors += e.line.readErrors.Load() + e.line.verdictErrors.Load()
+			rep.DelayLineLateMsMax = max(rep.DelayLineLateMsMax, ms(time.Duration(e.line.maxLate.Load())))
 		}
 		if d, err := nw.queueDrops(i); err == nil {
 			rep.DelayLineDrops += d

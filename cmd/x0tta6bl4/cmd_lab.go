@@ -38,6 +38,7 @@ func runLabRun(ctx context.Context, e *env, args []string) error {
 	seed := fs.Uint64("seed", 1, "draws the random topology, the flows and the twin")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object on stdout, progress on stderr")
 	verbose := fs.Bool("v", false, "progress on stderr")
+	daemonLog := fs.String("daemon-log-level", "warn", "the daemons' log level (their logs are daemon.log in each repo, see --keep)")
 	keep := fs.Bool("keep", false, "keep the run's directory (repos, daemon logs) for a look afterwards; the next run removes it")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -77,18 +78,19 @@ func runLabRun(ctx context.Context, e *env, args []string) error {
 			Name: *topology, Nodes: *nodes, Connectivity: *connectivity, Seed: *seed, File: *file,
 			Shape: scenario.Shape{Delay: *delay, Jitter: *jitter, Loss: *loss, Rate: bits},
 		},
-		Faults:        faults,
-		Duration:      *duration,
-		Flows:         *flows,
-		CrossingFlows: *crossing,
-		FlowRate:      *flowRate,
-		PingTimeout:   *pingTimeout,
-		Routing:       *routing,
-		DaemonNice:    daemonNice,
-		Twin:          *withTwin,
-		Seed:          *seed,
-		Keep:          *keep,
-		Logger:        slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
+		Faults:         faults,
+		Duration:       *duration,
+		Flows:          *flows,
+		CrossingFlows:  *crossing,
+		FlowRate:       *flowRate,
+		PingTimeout:    *pingTimeout,
+		Routing:        *routing,
+		DaemonNice:     daemonNice,
+		Twin:           *withTwin,
+		Seed:           *seed,
+		Keep:           *keep,
+		DaemonLogLevel: *daemonLog,
+		Logger:         slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
 	})
 	if err != nil {
 		return err
