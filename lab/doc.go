@@ -63,9 +63,14 @@
 // order). Two goroutines per delay line: the netlink reader and the
 // releaser. The lab's threads run with real-time priority (SCHED_FIFO,
 // reset for every process they start): a delay line stands in for a
-// wire, and must not wait behind a busy machine's builds. Timer
-// resolution adds about half a millisecond to every delay; the gate and
-// the twin see it.
+// wire, and must not wait behind a busy machine's builds. Go's timers
+// fire up to a millisecond late, so the releaser wakes 0.3 ms early and
+// releases what is due within that: delays centre on the value set, and
+// no packet leaves more than 0.3 ms early (the gate would count one that
+// left 0.5 ms early as bypassing). The kernel caps real-time threads at
+// 95% of a CPU per second: a lab busier than that (a gate on very many
+// links) stalls for the rest of the second, which delay_line_late_ms_max
+// shows.
 //
 // # Measures
 //
