@@ -34,6 +34,7 @@ type daemon struct {
 	ns     string
 	binary string
 	args   []string
+	nice   int
 	id     peer.ID
 	client *node.Client
 	log    *os.File
@@ -98,9 +99,8 @@ func prepareDaemons(dir, binary string, nw *network, cfgLab Config) ([]*daemon, 
 		return nil, err
 	}
 	for i, d := range ds {
-		// nice adds to the value the process starts with, which is 0: the
-		// lab's real-time threads reset it for every process they start.
-		d.args = []string{"-n", strconv.Itoa(*cfgLab.DaemonNice), "ip", "netns", "exec", d.ns, binary, "daemon", "--repo", d.repo}
+		d.nice = *cfgLab.DaemonNice
+		d.args = []string{"netns", "exec", d.ns, binary, "daemon", "--repo", d.repo}
 		for _, e := range nw.ends[i] {
 			for _, pe := range nw.ends[e.peer] {
 				if pe.link == e.link {
@@ -112,16 +112,16 @@ func prepareDaemons(dir, binary string, nw *network, cfgLab Config) ([]*daemon, 
 	return ds, nil
 }
 
-// start runs the daemon. The process dies with the lab (a parent-death
-// signal) and sits in its own process group, so a Ctrl-C at the terminal
-// reaches the lab, which then stops it.
+// start runs the daemon at its nice value. The process dies with the lab
+// (a parent-death signal) and sits in its own process group, so a Ctrl-C
+// at the terminal reaches the lab, which then stops it.
 func (d *daemon) start() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	cmd := exec.Command("nice", d.args...)
+	cmd := exec.Command("ip", d.args...)
 	cmd.Stdout, cmd.Stderr = d.log, d.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := startNiced(cmd, d.nice); err != nil {
 		return fmt.Errorf("start node %d: %w", d.index, err)
 	}
 	exited := make(chan struct{})

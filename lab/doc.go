@@ -61,16 +61,14 @@
 // never reorders a link's packets; when packets fall due one batch
 // verdict accepts every ID up to the last of them (IDs grow in arrival
 // order). Two goroutines per delay line: the netlink reader and the
-// releaser. The lab's threads run with real-time priority (SCHED_FIFO,
-// reset for every process they start): a delay line stands in for a
-// wire, and must not wait behind a busy machine's builds. Go's timers
+// releaser. The lab's threads run at nice -20 (the daemons at -10): a
+// delay line stands in for a wire, and must not wait behind a busy
+// machine's builds (nor may the daemons' 100 ms HELLO timers). Go's timers
 // fire up to a millisecond late, so the releaser wakes 0.3 ms early and
 // releases what is due within that: delays centre on the value set, and
 // no packet leaves more than 0.3 ms early (the gate would count one that
-// left 0.5 ms early as bypassing). The kernel caps real-time threads at
-// 95% of a CPU per second: a lab busier than that (a gate on very many
-// links) stalls for the rest of the second, which delay_line_late_ms_max
-// shows.
+// left 0.5 ms early as bypassing). The most a packet was released late
+// is in the report (delay_line_late_ms_max).
 //
 // # Measures
 //

@@ -374,26 +374,24 @@ func inNamespace(f *os.File, fn func() error) error {
 	return <-errc
 }
 
-// labRTPriority is the real-time (SCHED_FIFO) priority of the lab's
-// threads: its delay lines stand in for wires, and a wire does not wait
-// for a busy machine's builds. The lab uses a fraction of one core, so
-// this costs the rest of the machine little; the flag resets the policy
-// in every process and thread it starts (the daemons run as usual).
-const labRTPriority = 10
+// labNice is the nice value of the lab's threads: its delay lines stand
+// in for wires, and a wire does not wait behind a busy machine's builds.
+// A nice value, not a real-time policy: Go runs many goroutines on few
+// threads, and real-time threads of one priority are not time-sliced
+// against each other, so one busy thread would hold a delay line's
+// wake-up back for as long as it ran.
+const labNice = -20
 
-// raisePriority gives every thread of the process real-time priority,
-// now and, while ctx lasts, every 100 ms for threads started since (they
-// start with the normal policy). Where the kernel refuses, it renices
-// the threads to -15 instead.
+// raisePriority renices every thread of the process to labNice, now and,
+// while ctx lasts, every 100 ms for threads started since (on Linux a
+// nice value belongs to a thread, and a new thread takes its creator's).
+// Processes the lab starts renice themselves (the daemons run at
+// Config.DaemonNice).
 func raisePriority(ctx context.Context) error {
-	attr := &unix.SchedAttr{
-		Size:     unix.SizeofSchedAttr,
-		Policy:   unix.SCHED_FIFO,
-		Priority: labRTPriority,
-		Flags:    unix.SCHED_FLAG_RESET_ON_FORK,
-	}
 	done := map[int]bool{}
 	apply := func() error {
+		priorityMu.Lock()
+		defer priorityMu.Unlock()
 		tasks, err := os.ReadDir("/proc/self/task")
 		if err != nil {
 			return err
@@ -404,9 +402,7 @@ func raisePriority(ctx context.Context) error {
 			if err != nil || done[tid] {
 				continue
 			}
-			if err := unix.SchedSetAttr(tid, attr, 0); err != nil {
-				errs = append(errs, unix.Setpriority(unix.PRIO_PROCESS, tid, -15))
-			}
+			errs = append(errs, unix.Setpriority(unix.PRIO_PROCESS, tid, labNice))
 			done[tid] = true
 		}
 		return errors.Join(errs...)
@@ -427,13 +423,32 @@ func raisePriority(ctx context.Context) error {
 	return err
 }
 
-// lowerPriority returns every thread of the process to the normal
-// policy.
+// priorityMu keeps raisePriority off a thread while startNiced has
+// given it another nice value.
+var priorityMu sync.Mutex
+
+// startNiced starts cmd at the given nice value: the child takes the
+// nice value of the thread that forks it, so the forking thread holds
+// that value for the moment of the fork.
+func startNiced(cmd *exec.Cmd, nice int) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	priorityMu.Lock()
+	defer priorityMu.Unlock()
+	tid := unix.Gettid()
+	if err := unix.Setpriority(unix.PRIO_PROCESS, tid, nice); err != nil {
+		return err
+	}
+	err := cmd.Start()
+	_ = unix.Setpriority(unix.PRIO_PROCESS, tid, labNice)
+	return err
+}
+
+// lowerPriority returns every thread of the process to nice 0.
 func lowerPriority() {
 	tasks, _ := os.ReadDir("/proc/self/task")
 	for _, t := range tasks {
 		if tid, err := strconv.Atoi(t.Name()); err == nil {
-			_ = unix.SchedSetAttr(tid, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}, 0)
 			_ = unix.Setpriority(unix.PRIO_PROCESS, tid, 0)
 		}
 	}
