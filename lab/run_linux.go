@@ -59,7 +59,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer stopPriority()
 	// A higher GC target keeps collections (the netlink path allocates
 	// per packet) rare: the collector's workers run at the lab's
-	// real-time priority, ahead of the daemons.
+	// priority, ahead of the daemons.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	pid := os.Getpid()
 	dir := filepath.Join(tmp, runDirName(pid))
