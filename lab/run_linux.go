@@ -81,6 +81,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer nw.close()
 	log.Info("lab: checking the shaping")
 	rep.Shaping = runGate(ctx, nw)
+	for _, ends := range nw.ends {
+		for _, e := range ends {
+			rep.DelayLineLateMsMax = max(rep.DelayLineLateMsMax, ms(time.Duration(e.line.maxLate.Load())))
+		}
+	}
 	if !rep.Shaping.OK {
 		for _, f := range rep.Shaping.Failures {
 			rep.Failures = append(rep.Failures, "shaping: "+f)
