@@ -402,7 +402,7 @@ func raisePriority(ctx context.Context) error {
 			if err != nil || done[tid] {
 				continue
 			}
-			errs = append(errs, unix.Setpriority(unix.PRIO_PROCESS, tid, labNice))
+			errs = append(errs, setNice(tid, labNice))
 			done[tid] = true
 		}
 		return errors.Join(errs...)
@@ -423,6 +423,11 @@ func raisePriority(ctx context.Context) error {
 	return err
 }
 
+// setNice gives thread tid the nice value.
+func setNice(tid, nice int) error {
+	return unix.Setpriority(unix.PRIO_PROCESS, tid, nice)
+}
+
 // priorityMu keeps raisePriority off a thread while startNiced has
 // given it another nice value.
 var priorityMu sync.Mutex
@@ -436,11 +441,11 @@ func startNiced(cmd *exec.Cmd, nice int) error {
 	priorityMu.Lock()
 	defer priorityMu.Unlock()
 	tid := unix.Gettid()
-	if err := unix.Setpriority(unix.PRIO_PROCESS, tid, nice); err != nil {
+	if err := setNice(tid, nice); err != nil {
 		return err
 	}
 	err := cmd.Start()
-	_ = unix.Setpriority(unix.PRIO_PROCESS, tid, labNice)
+	_ = setNice(tid, labNice)
 	return err
 }
 

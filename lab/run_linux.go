@@ -80,7 +80,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer nw.close()
 	log.Info("lab: checking the shaping")
-	rep.Shaping = runGate(ctx, nw)
+	gateStart := time.Now()
+	for attempt := 1; attempt <= gateAttempts; attempt++ {
+		rep.Shaping = runGate(ctx, nw)
+		rep.Shaping.Attempts = attempt
+		if rep.Shaping.OK || !rep.Shaping.tailOnly() || ctx.Err() != nil {
+			break
+		}
+		log.Info("lab: the gate's p99 is over its bound; probing again", "attempt", attempt)
+	}
+	rep.Shaping.Seconds = time.Since(gateStart).Seconds()
 	for _, ends := range nw.ends {
 		for _, e := range ends {
 			rep.DelayLineLateMsMax = max(rep.DelayLineLateMsMax, ms(time.Duration(e.line.maxLate.Load())))
