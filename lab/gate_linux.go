@@ -13,13 +13,10 @@ import (
 )
 
 // gateRate bounds the probes per second over all directions at once, and
-// per direction; gateSpan is the least time the probes are spread over,
-// so that one stall of the machine (tens of milliseconds, a few times a
-// minute on a loaded host) delays under 1% of them.
+// per direction.
 const (
 	gateRate    = 5_000
 	gateDirRate = 500
-	gateSpan    = 8 * time.Second
 )
 
 // runGate sends probes across every link both ways and judges the
@@ -50,7 +47,7 @@ func runGate(ctx context.Context, nw *network) Shaping {
 		loss = max(loss, j.src.shape.Loss)
 	}
 	n := probeCount(loss, len(jobs))
-	rate := min(gateDirRate, max(1, gateRate/len(jobs)), max(1, n/int(gateSpan/time.Second)))
+	rate := min(gateDirRate, max(1, gateRate/len(jobs)))
 	interval := time.Second / time.Duration(rate)
 	dirs := make([]direction, len(jobs))
 	var errs []error
