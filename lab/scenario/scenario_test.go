@@ -2,6 +2,8 @@ package scenario
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -84,6 +86,19 @@ func TestBuild(t *testing.T) {
 	}
 	if a.Links[0].Profile.Latency != time.Millisecond {
 		t.Errorf("link profile %+v, want the shape's delay", a.Links[0].Profile)
+	}
+	// A twin topology file keeps its own link figures.
+	path := filepath.Join(t.TempDir(), "top.json")
+	file := `{"defaults": {"latency_ms": 2, "loss": 0.01}, "links": [{"a": "gw", "b": "roof"}, {"a": "gw", "b": "cellar", "latency_ms": 20}]}`
+	if err := os.WriteFile(path, []byte(file), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Build(TopologySpec{Name: "file", File: path})
+	if err != nil || len(f.Nodes) != 3 || len(f.Links) != 2 {
+		t.Fatalf("file topology %+v, %v", f, err)
+	}
+	if sh := ShapeOf(f.Links[1].Profile); sh.Delay != 20*time.Millisecond || sh.Loss != 0.01 {
+		t.Errorf("file link shape %+v", sh)
 	}
 	for _, bad := range []TopologySpec{{Name: "star", Nodes: 5}, {Name: "ring", Nodes: 1}, {Name: "file"},
 		{Name: "ring", Nodes: 3, Shape: Shape{Loss: 1}}} {
