@@ -9,6 +9,10 @@ import (
 // stepData processes a DATA packet from n: deliver it, forward it, buffer
 // it while its route is being repaired, or drop it.
 func (e *Engine) stepData(now instant, n *neighbor, p *protocols.Data) {
+	n.data.received++
+	if p.Src != n.addr {
+		n.data.transitReceived++
+	}
 	hops := int(p.Hops) + 1
 	switch {
 	case p.Dst == e.self:
@@ -80,6 +84,12 @@ func (e *Engine) sendData(now instant, r *route, src protocols.Addr, ttl, hops u
 		return
 	}
 	e.out(r.next, protocols.TypeData, frame)
+	if n := e.nbrs.get(r.next); n != nil {
+		n.data.sent++
+		if r.dst != r.next {
+			n.data.transitSent++
+		}
+	}
 	art := e.cfg.ActiveRouteTimeout
 	r.usedAt = now
 	e.extend(now, r, art)

@@ -57,10 +57,22 @@ type neighbor struct {
 	intervalMS          uint16 // its advertised HELLO interval, 0 until its first HELLO
 	// rerr holds RERR entries waiting for a token, nil when none have.
 	rerr *[]protocols.Unreachable
+	// data counts the DATA frames on the link (never nil; kept apart so
+	// that the neighbor stays in its size class).
+	data *dataCount
 
 	// sentAt[s % sentRing] is when we sent our HELLO s on this link, for
 	// the last sentRing of them (0: not since the link was set up).
 	sentAt [sentRing]instant
+}
+
+// dataCount counts the DATA frames on one neighbor link since the link
+// came up, for telemetry: those sent to the neighbor and received from
+// it, and of them the transit ones (sent for the neighbor to relay:
+// destination not the neighbor; received as its relay: source not the
+// neighbor).
+type dataCount struct {
+	sent, received, transitSent, transitReceived uint64
 }
 
 // heard notes a valid frame from n: it keeps or makes the link alive.
@@ -142,7 +154,7 @@ func (e *Engine) LinkUp(when time.Time, nbr protocols.Addr) {
 		e.resetLink(now, n)
 		e.event(Event{Kind: EventLinkUp, Reason: ReasonRestart, Peer: nbr})
 	} else {
-		n = &neighbor{addr: nbr, owner: e, live: e.liveness(0)}
+		n = &neighbor{addr: nbr, owner: e, live: e.liveness(0), data: new(dataCount)}
 		e.nbrs.add(n)
 		e.event(Event{Kind: EventLinkUp, Reason: ReasonTransport, Peer: nbr})
 	}
@@ -179,7 +191,7 @@ func (e *Engine) resetLink(now instant, n *neighbor) {
 	}
 	*n = neighbor{
 		addr: n.addr, owner: n.owner, alive: n.alive, lastHeard: n.lastHeard,
-		live: e.liveness(0), outSeq: n.outSeq, rerr: n.rerr,
+		live: e.liveness(0), outSeq: n.outSeq, rerr: n.rerr, data: n.data,
 	}
 }
 
@@ -377,5 +389,10 @@ func (n *neighbor) info(e *Engine) NeighborInfo {
 		DeliveryIn:  ratio(uint64(bits.OnesCount32(n.inBits&windowMask(n.inLen))), uint64(n.inLen)),
 		Cost:        time.Duration(e.linkCost(n)) * time.Microsecond,
 		Avoided:     avoided,
+
+		DataSent:        n.data.sent,
+		DataReceived:    n.data.received,
+		TransitSent:     n.data.transitSent,
+		TransitReceived: n.data.transitReceived,
 	}
 }

@@ -195,6 +195,16 @@ type NeighborInfo struct {
 	// Cost is the link cost used for new routes, penalty included.
 	Cost    time.Duration `json:"cost_ns"`
 	Avoided bool          `json:"avoided"`
+	// DataSent and DataReceived count the DATA frames handed out for the
+	// neighbor and taken from it since the link came up (a LinkDown
+	// starts them again); TransitSent counts those of the sent whose
+	// destination is not the neighbor (it must relay them),
+	// TransitReceived those of the received whose source is not the
+	// neighbor (it relayed them). Telemetry carries them.
+	DataSent        uint64 `json:"data_sent"`
+	DataReceived    uint64 `json:"data_received"`
+	TransitSent     uint64 `json:"transit_sent"`
+	TransitReceived uint64 `json:"transit_received"`
 }
 
 // Stats counts what the engine did since it was created.

@@ -299,7 +299,13 @@ func (s *scenario) cmdRoutes(t *testing.T, td *datadriven.TestData) string {
 func (s *scenario) cmdNeighbors(t *testing.T, td *datadriven.TestData) string {
 	n := s.net.Node(s.id(t, td, td.CmdArgs[0].Key))
 	var b strings.Builder
+	data := td.HasArg("data")
 	for _, nb := range n.Engine.Neighbors() {
+		if data {
+			fmt.Fprintf(&b, "%s data sent=%d received=%d transit sent=%d received=%d\n", s.name(nb.Addr),
+				nb.DataSent, nb.DataReceived, nb.TransitSent, nb.TransitReceived)
+			continue
+		}
 		fmt.Fprintf(&b, "%s alive=%t rtt=%v out=%.2f in=%.2f cost=%dus avoided=%t\n", s.name(nb.Addr),
 			nb.Alive, nb.RTT.Round(time.Microsecond), nb.DeliveryOut, nb.DeliveryIn, nb.Cost.Microseconds(), nb.Avoided)
 	}
