@@ -77,22 +77,29 @@
 //
 // Each node gossips one Telemetry message per interval on the GossipSub
 // topic TelemetryTopic (x0tta6bl4/telemetry/1): its own figures and one
-// entry per neighbor link. It starts with its own version byte
-// (TelemetryVersion, 1); integers are big-endian, fixed-point figures are
-// hundredths of a percent, thousandths of a load, whole microseconds; see
-// Telemetry for every field's rule. Receivers reject messages longer than
-// MaxTelemetrySize (12,104 bytes) before decoding them.
+// entry per neighbor link. It starts with its own version byte: 2
+// (TelemetryVersion2) when it carries the DATA-plane counters of the
+// node's routing layer, 1 without them; receivers accept both. Integers
+// are big-endian, fixed-point figures are hundredths of a percent,
+// thousandths of a load, whole microseconds; see Telemetry for every
+// field's rule. Receivers reject messages longer than MaxTelemetrySize
+// (20,296 bytes) before decoding them.
 //
-//	Telemetry, 119 + 47k bytes, k <= 255
+//	Telemetry version 1, 119 + 47k bytes; version 2, 151 + 79k bytes; k <= 255
 //	 0 version | 1 source (0 none, 1 ebpf, 2 procfs) | 2..17 node
 //	 18..25 time (Unix ns) | 26..29 seq | 30..33 interval (ms)
 //	 34..35 cpu (0.01%) | 36..43 memory used | 44..51 memory total
 //	 52..55 load1 | 56..59 load5 | 60..63 load15 (0.001)
 //	 64..67 latency (µs) | 68..69 loss (0.01%) | 70..77 retransmits
 //	 78..85 bytes sent | 86..93 bytes received | 94..101 packets sent
-//	 102..109 packets received | 110..117 drops | 118 k
-//	 119.. k links, ascending by peer, of 47 bytes:
+//	 102..109 packets received | 110..117 drops
+//	 version 2 only: 118..125 DATA forwarded | 126..133 DATA dropped
+//	 134..141 relayed DATA written | 142..149 their read-to-written delay (µs)
+//	 118 (version 1) or 150 (version 2): k
+//	 then k links, ascending by peer, of 47 (version 1) or 79 bytes:
 //	 0..15 peer | 16 flags (bits 0-1 RTT measure, 2-3 loss measure,
 //	 0x10 TCP, 0x20 UDP) | 17..20 RTT (µs) | 21..22 loss (0.01%)
 //	 23..30 retransmits | 31..38 bytes sent | 39..46 bytes received
+//	 version 2 only: 47..54 DATA sent | 55..62 DATA received
+//	 63..70 transit sent | 71..78 transit received
 package protocols

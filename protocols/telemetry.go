@@ -9,26 +9,43 @@ import (
 	"time"
 )
 
-// TelemetryVersion is the first byte of every telemetry message. A change
-// of meaning gets a new version (and a new gossip topic); this one's
-// meaning never changes.
-const TelemetryVersion = 1
+// The telemetry message versions, its first byte. A change of meaning
+// gets a new version; a version's meaning never changes. Version 2 is
+// version 1 with the DATA-plane figures added (Telemetry.DataPlane):
+// receivers accept both, and a sender writes version 2 exactly when it
+// has those figures, so that a node without a routing layer still sends
+// what older nodes read. (Older nodes reject version 2; they learn of it
+// by upgrading.)
+const (
+	TelemetryVersion1 = 1
+	TelemetryVersion2 = 2
+	// TelemetryVersion is the latest.
+	TelemetryVersion = TelemetryVersion2
+)
 
-// TelemetryTopic is the GossipSub topic that carries telemetry messages.
+// TelemetryTopic is the GossipSub topic that carries telemetry messages,
+// of both versions.
 const TelemetryTopic = "x0tta6bl4/telemetry/1"
 
 // Sizes and bounds of telemetry messages, in bytes unless stated.
 const (
-	// TelemetryHeaderSize is the size of a telemetry message without links.
+	// TelemetryHeaderSize is the size of a version 1 message without
+	// links.
 	TelemetryHeaderSize = 119
-	// TelemetryLinkSize is the size of one link entry.
+	// TelemetryLinkSize is the size of one link entry of version 1.
 	TelemetryLinkSize = 47
+	// TelemetryDataSize is what version 2 adds to the header (the node's
+	// DATA-plane counters) and TelemetryLinkDataSize what it adds to
+	// each link entry (the link's DATA counters).
+	TelemetryDataSize     = 32
+	TelemetryLinkDataSize = 32
 	// MaxTelemetryLinks bounds the links of one message: a node with more
 	// neighbors reports the first MaxTelemetryLinks by address.
 	MaxTelemetryLinks = 255
-	// MaxTelemetrySize bounds every telemetry message (12,104 bytes).
-	// Receivers reject longer messages before decoding them.
-	MaxTelemetrySize = TelemetryHeaderSize + TelemetryLinkSize*MaxTelemetryLinks
+	// MaxTelemetrySize bounds every telemetry message (20,296 bytes, a
+	// version 2 message with 255 links). Receivers reject longer
+	// messages before decoding them.
+	MaxTelemetrySize = TelemetryHeaderSize + TelemetryDataSize + (TelemetryLinkSize+TelemetryLinkDataSize)*MaxTelemetryLinks
 )
 
 // TelemetrySource says where a node's figures come from.
@@ -130,13 +147,15 @@ func (m *Measure) UnmarshalText(b []byte) error {
 
 // Telemetry is one node's telemetry message, gossiped on TelemetryTopic
 // once per interval: the node's own figures and one entry per neighbor
-// link. Counters (retransmits, bytes, packets, drops) are cumulative since
-// the node's collector started; the other figures describe the last
-// interval. Multi-byte fields are big-endian; the link entries follow the
-// header in ascending order of peer address.
+// link. Counters (retransmits, bytes, packets, drops, the DATA-plane
+// counts) are cumulative since the node's collector (or, for the
+// DATA-plane counts, its routing layer, or for a link's, the link)
+// started; the other figures describe the last interval. Multi-byte
+// fields are big-endian; the link entries follow the header in ascending
+// order of peer address.
 //
 //	offset size field
-//	0      1    version (1)
+//	0      1    version (1 or 2)
 //	1      1    source: 0 none, 1 ebpf, 2 procfs
 //	2      16   node: the sender's mesh address, non-zero; it must be the
 //	            address of the peer that signed the gossip message
@@ -158,8 +177,21 @@ func (m *Measure) UnmarshalText(b []byte) error {
 //	94     8    packets sent: TCP segments and UDP datagrams
 //	102    8    packets received
 //	110    8    drops: packets the kernel dropped
-//	118    1    k: number of links, 0..255
-//	119    47k  k link entries
+//
+// Version 2 then has the node's DATA-plane counters (version 1 has
+// none of these 32 bytes):
+//
+//	118    8    forwarded: DATA frames the routing engine relayed
+//	126    8    dropped: DATA frames the routing engine took, then dropped
+//	134    8    written: relayed DATA frames the driver wrote to the next
+//	            hop's link
+//	142    8    delay: their total time from read to written, microseconds,
+//	            at most 2^63-1 ns
+//
+// and both end with:
+//
+//	118|150 1   k: number of links, 0..255
+//	119|151     k link entries of 47 (version 1) or 79 (version 2) bytes
 //
 // A link entry:
 //
@@ -177,9 +209,20 @@ func (m *Measure) UnmarshalText(b []byte) error {
 //	31     8    bytes sent: payload bytes; 0 unless bit 4 or 5
 //	39     8    bytes received
 //
-// The quantised fields (cpu, load, loss, latency, rtt) are rounded by
-// the node before encoding; Telemetry's encoder refuses values it cannot
-// represent exactly, so that decoding always gives back what was encoded.
+// and in version 2 the link's DATA counters, since the routing engine
+// last brought the link up:
+//
+//	47     8    data sent: DATA frames sent to the neighbor
+//	55     8    data received: DATA frames received from it
+//	63     8    transit sent: of data sent, those whose destination is
+//	            not the neighbor, <= data sent
+//	71     8    transit received: of data received, those whose source
+//	            is not the neighbor, <= data received
+//
+// The quantised fields (cpu, load, loss, latency, rtt, delay) are rounded
+// by the node before encoding; Telemetry's encoder refuses values it
+// cannot represent exactly, so that decoding always gives back what was
+// encoded.
 type Telemetry struct {
 	Node   Addr
 	Source TelemetrySource
@@ -207,9 +250,30 @@ type Telemetry struct {
 	PacketsSent     uint64
 	PacketsReceived uint64
 	Drops           uint64
+	// DataPlane says that the message carries the DATA-plane figures,
+	// Data and each link's DATA counters: it is version 2. Without it
+	// the message is version 1 and those figures must be zero.
+	DataPlane bool
+	Data      TelemetryData
 	// Links are sorted by Peer, without duplicates, at most
 	// MaxTelemetryLinks; SortLinks sorts them.
 	Links []TelemetryLink
+}
+
+// TelemetryData is what a node's routing layer counted of the DATA it
+// handled, cumulative since it started.
+type TelemetryData struct {
+	// Forwarded counts the DATA frames the routing engine relayed
+	// (overlay.Stats.Forwarded), Dropped those it took and then dropped,
+	// for any reason.
+	Forwarded, Dropped uint64
+	// Written counts the relayed DATA frames the driver wrote to the
+	// next hop's link, and Delay is their total time from reading the
+	// frame to writing it on, whole microseconds: the mean relay delay
+	// over an interval is the change of Delay over the change of
+	// Written.
+	Written uint64
+	Delay   time.Duration
 }
 
 // TelemetryLink is one neighbor link of a telemetry message.
@@ -229,6 +293,13 @@ type TelemetryLink struct {
 	Retransmits uint64
 	// BytesSent and BytesReceived are payload bytes; zero unless TCP or UDP.
 	BytesSent, BytesReceived uint64
+	// DataSent and DataReceived count the DATA frames sent to and
+	// received from the neighbor (overlay.NeighborInfo); TransitSent and
+	// TransitReceived those of them the neighbor was to relay or had
+	// relayed, at most DataSent and DataReceived. Zero unless the
+	// message's DataPlane is set.
+	DataSent, DataReceived       uint64
+	TransitSent, TransitReceived uint64
 }
 
 // Link flag bits.
@@ -257,11 +328,26 @@ func telemetryErr(op, field string, err error) error {
 	return &FrameError{Op: op, Field: f, Err: err}
 }
 
-// TelemetrySize returns the encoded size of a message with k links.
-func TelemetrySize(k int) int { return TelemetryHeaderSize + TelemetryLinkSize*k }
+// TelemetrySize returns the encoded size of a message with k links, of
+// version 2 if dataPlane, else of version 1.
+func TelemetrySize(k int, dataPlane bool) int {
+	if dataPlane {
+		return TelemetryHeaderSize + TelemetryDataSize + (TelemetryLinkSize+TelemetryLinkDataSize)*k
+	}
+	return TelemetryHeaderSize + TelemetryLinkSize*k
+}
 
 // Size returns the encoded size of t in bytes.
-func (t *Telemetry) Size() int { return TelemetrySize(len(t.Links)) }
+func (t *Telemetry) Size() int { return TelemetrySize(len(t.Links), t.DataPlane) }
+
+// Version returns the version t encodes as: TelemetryVersion2 with the
+// DATA-plane figures, else TelemetryVersion1.
+func (t *Telemetry) Version() byte {
+	if t.DataPlane {
+		return TelemetryVersion2
+	}
+	return TelemetryVersion1
+}
 
 // SortLinks sorts t.Links by peer address, as the encoding requires.
 func (t *Telemetry) SortLinks() {
@@ -283,6 +369,7 @@ func (t *Telemetry) Round() {
 	t.Latency = roundDuration(t.Latency, time.Microsecond, 0, math.MaxUint32)
 	t.Interval = roundDuration(t.Interval, time.Millisecond, 1, math.MaxUint32)
 	t.MemoryUsed = min(t.MemoryUsed, t.MemoryTotal)
+	t.Data.Delay = roundDuration(t.Data.Delay, time.Microsecond, 0, math.MaxInt64/int64(time.Microsecond))
 	for i := range t.Links {
 		l := &t.Links[i]
 		l.RTT = roundDuration(l.RTT, time.Microsecond, 0, math.MaxUint32)
@@ -395,6 +482,10 @@ func (t *Telemetry) AppendBinary(b []byte) ([]byte, error) {
 	if !ok {
 		return fail("loss", ErrField)
 	}
+	delay, ok := wholeUnits(t.Data.Delay, time.Microsecond, 0, math.MaxUint64)
+	if !ok || (!t.DataPlane && t.Data != TelemetryData{}) {
+		return fail("data", ErrField)
+	}
 	type linkWire struct {
 		flags byte
 		rtt   uint64
@@ -423,7 +514,7 @@ func (t *Telemetry) AppendBinary(b []byte) ([]byte, error) {
 	}
 
 	b = slices.Grow(b, t.Size())
-	b = append(b, TelemetryVersion, byte(t.Source))
+	b = append(b, t.Version(), byte(t.Source))
 	b = appendAddr(b, t.Node)
 	b = binary.BigEndian.AppendUint64(b, uint64(ns))
 	b = binary.BigEndian.AppendUint32(b, t.Seq)
@@ -439,6 +530,11 @@ func (t *Telemetry) AppendBinary(b []byte) ([]byte, error) {
 	for _, c := range [...]uint64{t.Retransmits, t.BytesSent, t.BytesReceived, t.PacketsSent, t.PacketsReceived, t.Drops} {
 		b = binary.BigEndian.AppendUint64(b, c)
 	}
+	if t.DataPlane {
+		for _, c := range [...]uint64{t.Data.Forwarded, t.Data.Dropped, t.Data.Written, delay} {
+			b = binary.BigEndian.AppendUint64(b, c)
+		}
+	}
 	b = append(b, byte(len(t.Links)))
 	for i, l := range t.Links {
 		w := links[i]
@@ -449,6 +545,11 @@ func (t *Telemetry) AppendBinary(b []byte) ([]byte, error) {
 		b = binary.BigEndian.AppendUint64(b, l.Retransmits)
 		b = binary.BigEndian.AppendUint64(b, l.BytesSent)
 		b = binary.BigEndian.AppendUint64(b, l.BytesReceived)
+		if t.DataPlane {
+			for _, c := range [...]uint64{l.DataSent, l.DataReceived, l.TransitSent, l.TransitReceived} {
+				b = binary.BigEndian.AppendUint64(b, c)
+			}
+		}
 	}
 	return b, nil
 }
@@ -470,6 +571,9 @@ func (t *Telemetry) checkLink(i int) (string, error) {
 		return "link retransmits", ErrField
 	case !l.TCP && !l.UDP && (l.BytesSent != 0 || l.BytesReceived != 0):
 		return "link bytes", ErrField
+	case l.TransitSent > l.DataSent || l.TransitReceived > l.DataReceived,
+		!t.DataPlane && (l.DataSent != 0 || l.DataReceived != 0):
+		return "link data", ErrField
 	}
 	return "", nil
 }
@@ -479,9 +583,9 @@ func (t *Telemetry) MarshalBinary() ([]byte, error) {
 	return t.AppendBinary(make([]byte, 0, t.Size()))
 }
 
-// Decode decodes a telemetry message into t, reusing the capacity of
-// t.Links. A message that decodes satisfies every rule above and
-// re-encodes to exactly the same bytes.
+// Decode decodes a telemetry message of either version into t, reusing
+// the capacity of t.Links. A message that decodes satisfies every rule
+// above and re-encodes to exactly the same bytes.
 func (t *Telemetry) Decode(msg []byte) error {
 	fail := func(field string, err error) error { return telemetryErr("decode", field, err) }
 	switch {
@@ -489,13 +593,19 @@ func (t *Telemetry) Decode(msg []byte) error {
 		return fail("", ErrTooLarge)
 	case len(msg) < 1:
 		return fail("", ErrTruncated)
-	case msg[0] != TelemetryVersion:
+	case msg[0] != TelemetryVersion1 && msg[0] != TelemetryVersion2:
 		return fail("version", ErrVersion)
-	case len(msg) < TelemetryHeaderSize:
+	}
+	dataPlane := msg[0] == TelemetryVersion2
+	header, linkSize := TelemetryHeaderSize, TelemetryLinkSize
+	if dataPlane {
+		header, linkSize = header+TelemetryDataSize, linkSize+TelemetryLinkDataSize
+	}
+	if len(msg) < header {
 		return fail("", ErrTruncated)
 	}
-	k := int(msg[TelemetryHeaderSize-1])
-	switch want := TelemetrySize(k); {
+	k := int(msg[header-1])
+	switch want := TelemetrySize(k, dataPlane); {
 	case len(msg) < want:
 		return fail("links", ErrTruncated)
 	case len(msg) > want:
@@ -522,8 +632,15 @@ func (t *Telemetry) Decode(msg []byte) error {
 		PacketsSent:     be.Uint64(msg[94:]),
 		PacketsReceived: be.Uint64(msg[102:]),
 		Drops:           be.Uint64(msg[110:]),
+		DataPlane:       dataPlane,
 	}
 	ns := int64(be.Uint64(msg[18:]))
+	var delay uint64
+	if dataPlane {
+		t.Data = TelemetryData{Forwarded: be.Uint64(msg[118:]), Dropped: be.Uint64(msg[126:]), Written: be.Uint64(msg[134:])}
+		delay = be.Uint64(msg[142:])
+		t.Data.Delay = time.Duration(delay) * time.Microsecond
+	}
 	switch {
 	case t.Source > TelemetrySourceProcfs:
 		return fail("source", ErrField)
@@ -541,10 +658,12 @@ func (t *Telemetry) Decode(msg []byte) error {
 		return fail("memory used", ErrField)
 	case be.Uint16(msg[68:]) > maxPercent:
 		return fail("loss", ErrField)
+	case delay > math.MaxInt64/uint64(time.Microsecond):
+		return fail("data", ErrField)
 	}
 	t.Time = time.Unix(0, ns).UTC()
 	for i := range k {
-		e := msg[TelemetryHeaderSize+TelemetryLinkSize*i:]
+		e := msg[header+linkSize*i:]
 		flags := e[16]
 		if flags&linkReserved != 0 {
 			t.Links = links
@@ -555,7 +674,7 @@ func (t *Telemetry) Decode(msg []byte) error {
 			t.Links = links
 			return fail("link loss", ErrField)
 		}
-		links = append(links, TelemetryLink{
+		l := TelemetryLink{
 			Peer:          readAddr(e),
 			RTTBy:         Measure(flags & linkRTTMask),
 			RTT:           time.Duration(be.Uint32(e[17:])) * time.Microsecond,
@@ -566,7 +685,12 @@ func (t *Telemetry) Decode(msg []byte) error {
 			Retransmits:   be.Uint64(e[23:]),
 			BytesSent:     be.Uint64(e[31:]),
 			BytesReceived: be.Uint64(e[39:]),
-		})
+		}
+		if dataPlane {
+			l.DataSent, l.DataReceived = be.Uint64(e[47:]), be.Uint64(e[55:])
+			l.TransitSent, l.TransitReceived = be.Uint64(e[63:]), be.Uint64(e[71:])
+		}
+		links = append(links, l)
 		t.Links = links
 		if field, err := t.checkLink(i); err != nil {
 			return fail(field, err)

@@ -14,7 +14,9 @@ import (
 func telemetrySeeds(t testing.TB) [][]byte {
 	msgs := []*Telemetry{
 		sampleTelemetry(),
+		sampleTelemetryData(),
 		{Node: addrB, Time: time.Unix(1, 0), Seq: 1, Interval: time.Second},
+		{Node: addrB, Time: time.Unix(1, 0), Seq: 1, Interval: time.Second, DataPlane: true},
 	}
 	var out [][]byte
 	for _, m := range msgs {
@@ -24,7 +26,7 @@ func telemetrySeeds(t testing.TB) [][]byte {
 		}
 		out = append(out, b, b[:len(b)-1], append(bytes.Clone(b), 0))
 	}
-	return append(out, nil, []byte{TelemetryVersion}, []byte{2, 0})
+	return append(out, nil, []byte{TelemetryVersion1}, []byte{TelemetryVersion2}, []byte{3, 0})
 }
 
 // FuzzTelemetryDecode feeds arbitrary bytes, as a peer could gossip them,
@@ -66,11 +68,11 @@ func FuzzTelemetryDecode(f *testing.F) {
 // to the same message.
 func FuzzTelemetryRoundTrip(f *testing.F) {
 	f.Add(int64(1700000000123456789), uint32(7), int64(time.Second), 12.34, 0.5, 1.5, 2.5, int64(1500000), 0.5,
-		uint64(4<<30), uint64(8<<30), uint64(3), []byte{0xb0, 0x1a, 0xc0, 0x25})
+		uint64(4<<30), uint64(8<<30), uint64(3), int64(-1), []byte{0xb0, 0x1a, 0xc0, 0x25})
 	f.Add(int64(1), uint32(1), int64(1), math.NaN(), math.Inf(1), -1.0, 1e300, int64(-5), 200.0,
-		uint64(9), uint64(1), uint64(0), []byte{0, 0xff, 0xa0, 0x3f})
+		uint64(9), uint64(1), uint64(0), int64(123456789), []byte{0, 0xff, 0xa0, 0x3f})
 	f.Fuzz(func(t *testing.T, ns int64, seq uint32, interval int64, cpu, l1, l5, l15 float64, latency int64,
-		loss float64, used, total, retrans uint64, links []byte) {
+		loss float64, used, total, retrans uint64, delay int64, links []byte) {
 		if ns <= 0 || seq == 0 || len(links) > 2*MaxTelemetryLinks {
 			t.Skip("not a message a node could send")
 		}
@@ -79,6 +81,12 @@ func FuzzTelemetryRoundTrip(f *testing.F) {
 			Interval: time.Duration(interval), CPUPercent: cpu, Load1: l1, Load5: l5, Load15: l15,
 			Latency: time.Duration(latency), LossPercent: loss, MemoryUsed: used, MemoryTotal: total,
 			Retransmits: retrans, BytesSent: retrans * 3,
+		}
+		// A negative delay stands for a node without a routing layer: a
+		// version 1 message.
+		if delay >= 0 {
+			m.DataPlane = true
+			m.Data = TelemetryData{Forwarded: retrans, Dropped: used % 1000, Written: total % 1000, Delay: time.Duration(delay)}
 		}
 		// Each pair of bytes makes a link: a peer address and its flags.
 		seen := map[Addr]bool{}
@@ -103,6 +111,10 @@ func FuzzTelemetryRoundTrip(f *testing.F) {
 			}
 			if l.TCP || l.UDP {
 				l.BytesSent, l.BytesReceived = uint64(i), retrans
+			}
+			if m.DataPlane {
+				l.DataSent, l.DataReceived = uint64(flags)*7, retrans
+				l.TransitSent, l.TransitReceived = uint64(flags), retrans/2
 			}
 			m.Links = append(m.Links, l)
 		}
@@ -141,7 +153,7 @@ func TestTelemetryDecodeSeeds(t *testing.T) {
 			t.Errorf("Decode(%x) = %v, not a *FrameError", b, err)
 		}
 	}
-	if valid != 2 {
-		t.Errorf("%d seeds decode, want the 2 valid ones", valid)
+	if valid != 4 {
+		t.Errorf("%d seeds decode, want the 4 valid ones", valid)
 	}
 }

@@ -44,6 +44,30 @@ func sampleTelemetry() *Telemetry {
 	}
 }
 
+// sampleTelemetryData is sampleTelemetry with the DATA-plane figures: a
+// version 2 message.
+func sampleTelemetryData() *Telemetry {
+	m := sampleTelemetry()
+	m.DataPlane = true
+	m.Data = TelemetryData{Forwarded: 100, Dropped: 3, Written: 99, Delay: 4950 * time.Microsecond}
+	m.Links[0].DataSent, m.Links[0].DataReceived, m.Links[0].TransitSent, m.Links[0].TransitReceived = 60, 70, 50, 40
+	m.Links[1].DataSent, m.Links[1].DataReceived = 41, 2
+	return m
+}
+
+const sampleTelemetryDataHex = `
+	02 01 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf 17979cfe3d85cd15 00000007 000003e8
+	04d2 0000000100000000 0000000200000000 000001f4 000004e2 000007d0
+	000005dc 0032 0000000000000003 0000000000001000 0000000000002000
+	000000000000000a 0000000000000014 0000000000000001
+	0000000000000064 0000000000000003 0000000000000063 0000000000001356 02
+	b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 1a 000000fa 0064
+	0000000000000002 0000000000000100 0000000000000200
+	000000000000003c 0000000000000046 0000000000000032 0000000000000028
+	c0c1c2c3c4c5c6c7c8c9cacbcccdcecf 25 000003e8 0019
+	0000000000000000 0000000000000005 0000000000000006
+	0000000000000029 0000000000000002 0000000000000000 0000000000000000`
+
 const sampleTelemetryHex = `
 	01 01 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf 17979cfe3d85cd15 00000007 000003e8
 	04d2 0000000100000000 0000000200000000 000001f4 000004e2 000007d0
@@ -61,6 +85,7 @@ func TestTelemetryEncode(t *testing.T) {
 		want string
 	}{
 		{"two links", sampleTelemetry(), sampleTelemetryHex},
+		{"version 2, two links", sampleTelemetryData(), sampleTelemetryDataHex},
 		{
 			name: "no collector, no links",
 			msg:  &Telemetry{Node: addrB, Time: time.Unix(0, 1).UTC(), Seq: 1, Interval: time.Millisecond},
@@ -129,7 +154,8 @@ func TestTelemetryDecodeErrors(t *testing.T) {
 	}{
 		{"empty", "", ErrTruncated, "telemetry"},
 		{"version 0", "00", ErrVersion, "telemetry version"},
-		{"version 2", set(0, 2), ErrVersion, "telemetry version"},
+		{"version 3", set(0, 3), ErrVersion, "telemetry version"},
+		{"version 2 of a version 1 body", set(0, 2), ErrLength, "telemetry links"},
 		{"short header", hex.EncodeToString(valid[:TelemetryHeaderSize-1]), ErrTruncated, "telemetry"},
 		{"links truncated", hex.EncodeToString(valid[:len(valid)-1]), ErrTruncated, "telemetry links"},
 		{"trailing byte", hex.EncodeToString(append(bytes.Clone(valid), 0)), ErrLength, "telemetry links"},
@@ -172,6 +198,53 @@ func TestTelemetryDecodeErrors(t *testing.T) {
 	}
 }
 
+// TestTelemetryDecodeErrorsV2 covers what version 2 adds: the sizes
+// move and the DATA counters have rules of their own.
+func TestTelemetryDecodeErrorsV2(t *testing.T) {
+	valid := unhex(t, sampleTelemetryDataHex)
+	const header = TelemetryHeaderSize + TelemetryDataSize
+	const link0, link1 = header, header + TelemetryLinkSize + TelemetryLinkDataSize
+	set := func(off int, v ...byte) []byte {
+		b := bytes.Clone(valid)
+		copy(b[off:], v)
+		return b
+	}
+	tests := []struct {
+		name  string
+		msg   []byte
+		want  error
+		field string
+	}{
+		{"short header", valid[:header-1], ErrTruncated, "telemetry"},
+		{"links truncated", valid[:len(valid)-1], ErrTruncated, "telemetry links"},
+		{"count says 3", set(header-1, 3), ErrTruncated, "telemetry links"},
+		{"version 1 of a version 2 body", set(0, 1), ErrLength, "telemetry links"},
+		{"delay beyond int64 ns", set(142, 0x00, 0x20, 0xc4, 0x9b, 0xa5, 0xe3, 0x53, 0xf8), ErrField, "telemetry data"},
+		{"transit above sent", set(link0+63, 0, 0, 0, 0, 0, 0, 0, 0x3d), ErrField, "telemetry link data"},
+		{"transit above received", set(link1+71, 0, 0, 0, 0, 0, 0, 0, 3), ErrField, "telemetry link data"},
+		{"link reserved flag", set(link1+16, 0x65), ErrReserved, "telemetry link flags"},
+		{"beyond any size", append([]byte{2}, make([]byte, MaxTelemetrySize)...), ErrTooLarge, "telemetry"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m Telemetry
+			err := m.Decode(tt.msg)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Decode = %v, want %v", err, tt.want)
+			}
+			var fe *FrameError
+			if !errors.As(err, &fe) || fe.Op != "decode" || fe.Field != tt.field {
+				t.Fatalf("Decode error = %#v, want a decode FrameError on field %q", err, tt.field)
+			}
+		})
+	}
+	// The largest delay that fits a time.Duration decodes.
+	var m Telemetry
+	if err := m.Decode(set(142, 0x00, 0x20, 0xc4, 0x9b, 0xa5, 0xe3, 0x53, 0xf7)); err != nil || m.Data.Delay != math.MaxInt64/1000*1000 {
+		t.Fatalf("largest delay: %v, %v", m.Data.Delay, err)
+	}
+}
+
 func TestTelemetryEncodeErrors(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -204,6 +277,12 @@ func TestTelemetryEncodeErrors(t *testing.T) {
 		{"link bytes without transport", func(m *Telemetry) { m.Links[1].UDP = false }, ErrField},
 		{"link rtt unrounded", func(m *Telemetry) { m.Links[1].RTT += 1 }, ErrField},
 		{"link loss negative", func(m *Telemetry) { m.Links[1].LossPercent = -1 }, ErrField},
+		{"data without the data plane", func(m *Telemetry) { m.Data.Forwarded = 1 }, ErrField},
+		{"link data without the data plane", func(m *Telemetry) { m.Links[1].DataReceived = 1 }, ErrField},
+		{"negative delay", func(m *Telemetry) { m.DataPlane, m.Data.Delay = true, -time.Microsecond }, ErrField},
+		{"sub-microsecond delay", func(m *Telemetry) { m.DataPlane, m.Data.Delay = true, 1500 }, ErrField},
+		{"transit above sent", func(m *Telemetry) { m.DataPlane, m.Links[0].TransitSent = true, 1 }, ErrField},
+		{"transit above received", func(m *Telemetry) { m.DataPlane, m.Links[1].TransitReceived = true, 1 }, ErrField},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -287,8 +366,13 @@ func TestTelemetryMaxSize(t *testing.T) {
 		m.Links = append(m.Links, TelemetryLink{Peer: p, RTT: time.Duration(i) * time.Microsecond, RTTBy: MeasureHello})
 	}
 	b, err := m.MarshalBinary()
-	if err != nil || len(b) != MaxTelemetrySize || MaxTelemetrySize != 12104 {
-		t.Fatalf("255 links: %d bytes, %v; want %d", len(b), err, MaxTelemetrySize)
+	if err != nil || len(b) != TelemetrySize(MaxTelemetryLinks, false) || len(b) != 12104 {
+		t.Fatalf("version 1, 255 links: %d bytes, %v; want 12104", len(b), err)
+	}
+	m.DataPlane = true
+	b, err = m.MarshalBinary()
+	if err != nil || len(b) != MaxTelemetrySize || MaxTelemetrySize != 20296 {
+		t.Fatalf("version 2, 255 links: %d bytes, %v; want %d", len(b), err, MaxTelemetrySize)
 	}
 	reuse := Telemetry{Links: make([]TelemetryLink, 0, MaxTelemetryLinks)}
 	allocs := testing.AllocsPerRun(20, func() {
