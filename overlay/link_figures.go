@@ -67,7 +67,9 @@ func NewLinkFigures() *LinkFigures {
 // on a live neighbor link (100 × (1 − mean delivery of the two
 // directions)), else from TCP: retransmitted over sent segments since the
 // previous Merge, once two readings of the link's counters exist and
-// neither went back. Counters come from the kernel.
+// neither went back. Counters come from the kernel, the DATA counters
+// from the engine's neighbors: a message built with neighbors carries the
+// DATA plane (protocols.Telemetry.DataPlane).
 func (f *LinkFigures) Merge(self protocols.Addr, samples []LinkSample, neighbors []NeighborInfo) []protocols.TelemetryLink {
 	var out []protocols.TelemetryLink
 	index := map[protocols.Addr]int{}
@@ -105,6 +107,8 @@ func (f *LinkFigures) Merge(self protocols.Addr, samples []LinkSample, neighbors
 			l.LossPercent = 100 * (1 - (nb.DeliveryOut+nb.DeliveryIn)/2)
 			l.LossBy = protocols.MeasureHello
 		}
+		l.DataSent, l.DataReceived = nb.DataSent, nb.DataReceived
+		l.TransitSent, l.TransitReceived = nb.TransitSent, nb.TransitReceived
 	}
 	slices.SortFunc(out, func(a, b protocols.TelemetryLink) int { return bytes.Compare(a.Peer[:], b.Peer[:]) })
 	if len(out) > protocols.MaxTelemetryLinks {

@@ -20,7 +20,8 @@ func TestLinkFiguresSources(t *testing.T) {
 	}
 	neighbors := []overlay.NeighborInfo{
 		{Addr: b, Alive: true, RTT: 7 * time.Millisecond, DeliveryOut: 1, DeliveryIn: 0.5},
-		{Addr: c, Alive: true, RTT: 3 * time.Millisecond, DeliveryOut: 1, DeliveryIn: 1},
+		{Addr: c, Alive: true, RTT: 3 * time.Millisecond, DeliveryOut: 1, DeliveryIn: 1,
+			DataSent: 9, DataReceived: 8, TransitSent: 7, TransitReceived: 6},
 		{Addr: self, Alive: true, RTT: time.Millisecond},
 		{Alive: true, RTT: time.Millisecond},
 	}
@@ -36,7 +37,8 @@ func TestLinkFiguresSources(t *testing.T) {
 		{"with HELLO figures", neighbors, map[protocols.Addr]protocols.TelemetryLink{
 			b: {Peer: b, RTT: 7 * time.Millisecond, RTTBy: protocols.MeasureHello, LossPercent: 25, LossBy: protocols.MeasureHello,
 				TCP: true, Retransmits: 2, BytesSent: 1000, BytesReceived: 2000},
-			c: {Peer: c, RTT: 3 * time.Millisecond, RTTBy: protocols.MeasureHello, LossBy: protocols.MeasureHello},
+			c: {Peer: c, RTT: 3 * time.Millisecond, RTTBy: protocols.MeasureHello, LossBy: protocols.MeasureHello,
+				DataSent: 9, DataReceived: 8, TransitSent: 7, TransitReceived: 6},
 			d: {Peer: d, RTT: 9 * time.Millisecond, RTTBy: protocols.MeasureLibp2p},
 		}},
 	}
@@ -54,7 +56,8 @@ func TestLinkFiguresSources(t *testing.T) {
 					t.Errorf("link %v = %+v, want %+v", l.Peer, l, want)
 				}
 			}
-			m := protocols.Telemetry{Node: self, Time: viewT0, Seq: 1, Interval: time.Second, Links: links}
+			m := protocols.Telemetry{Node: self, Time: viewT0, Seq: 1, Interval: time.Second, Links: links,
+				DataPlane: tt.neighbors != nil}
 			m.Round()
 			if _, err := m.MarshalBinary(); err != nil {
 				t.Errorf("merged links do not encode: %v", err)

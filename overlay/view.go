@@ -233,6 +233,25 @@ type GraphNode struct {
 	ReceiveRate float64 `json:"receive_bytes_per_s"`
 	// Degree is the number of links the node reported.
 	Degree int `json:"degree"`
+
+	// DataPlane is true when the node's latest message carries the
+	// DATA-plane figures (a version 2 message); the four counters are
+	// then its (protocols.TelemetryData): DATA frames relayed, dropped,
+	// and relayed and written, and the written ones' total relay delay.
+	DataPlane         bool          `json:"data_plane"`
+	DataForwarded     uint64        `json:"data_forwarded"`
+	DataDropped       uint64        `json:"data_dropped"`
+	DataWritten       uint64        `json:"data_written"`
+	ForwardDelayTotal time.Duration `json:"forward_delay_total_ns"`
+	// DataRates is true when both of the node's latest messages carry
+	// the DATA-plane figures, of one run: then ForwardRate and DropRate
+	// are DATA frames relayed and dropped per second between them, and
+	// ForwardDelay the mean relay delay of the frames written between
+	// them (0 when none was).
+	DataRates    bool          `json:"data_rates"`
+	ForwardRate  float64       `json:"forward_per_s"`
+	DropRate     float64       `json:"data_drop_per_s"`
+	ForwardDelay time.Duration `json:"forward_delay_ns"`
 }
 
 // GraphLink is one neighbor link as its From node reported it.
@@ -257,6 +276,23 @@ type GraphLink struct {
 	// From's two latest messages.
 	SendRate    float64 `json:"send_bytes_per_s"`
 	ReceiveRate float64 `json:"receive_bytes_per_s"`
+
+	// The DATA counters From reports of the link (zero unless From's
+	// message carries the DATA plane): frames sent to To and received
+	// from it, and of them the transit ones (To was to relay them, or
+	// relayed them).
+	DataSent        uint64 `json:"data_sent"`
+	DataReceived    uint64 `json:"data_received"`
+	TransitSent     uint64 `json:"transit_sent"`
+	TransitReceived uint64 `json:"transit_received"`
+	// DataRates is true when both of From's latest messages report the
+	// link with its DATA counters; the rates are then those counters per
+	// second between them.
+	DataRates           bool    `json:"data_rates"`
+	DataSentRate        float64 `json:"data_sent_per_s"`
+	DataReceivedRate    float64 `json:"data_received_per_s"`
+	TransitSentRate     float64 `json:"transit_sent_per_s"`
+	TransitReceivedRate float64 `json:"transit_received_per_s"`
 }
 
 // Graph returns the mesh as the view holds it at now: the unexpired nodes
@@ -278,6 +314,8 @@ func (v *View) Graph(now time.Time) Graph {
 				RTT: l.RTT, RTTBy: l.RTTBy, LossPercent: l.LossPercent, LossBy: l.LossBy,
 				TCP: l.TCP, UDP: l.UDP, Retransmits: l.Retransmits,
 				BytesSent: l.BytesSent, BytesReceived: l.BytesReceived,
+				DataSent: l.DataSent, DataReceived: l.DataReceived,
+				TransitSent: l.TransitSent, TransitReceived: l.TransitReceived,
 			}
 			if to := v.nodes[l.Peer]; to != nil && now.Before(to.expires) {
 				gl.Known = true
@@ -288,6 +326,13 @@ func (v *View) Graph(now time.Time) Graph {
 					dt := n.msg.Time.Sub(n.prev.Time)
 					gl.SendRate = rate(p.BytesSent, l.BytesSent, dt)
 					gl.ReceiveRate = rate(p.BytesReceived, l.BytesReceived, dt)
+					if n.msg.DataPlane && n.prev.DataPlane {
+						gl.DataRates = true
+						gl.DataSentRate = rate(p.DataSent, l.DataSent, dt)
+						gl.DataReceivedRate = rate(p.DataReceived, l.DataReceived, dt)
+						gl.TransitSentRate = rate(p.TransitSent, l.TransitSent, dt)
+						gl.TransitReceivedRate = rate(p.TransitReceived, l.TransitReceived, dt)
+					}
 				}
 			}
 			g.Links = append(g.Links, gl)
@@ -308,11 +353,23 @@ func (n *viewNode) graphNode(now time.Time) GraphNode {
 		BytesSent: m.BytesSent, BytesReceived: m.BytesReceived,
 		PacketsSent: m.PacketsSent, PacketsReceived: m.PacketsReceived, Drops: m.Drops,
 		Degree: len(m.Links),
+
+		DataPlane: m.DataPlane, DataForwarded: m.Data.Forwarded, DataDropped: m.Data.Dropped,
+		DataWritten: m.Data.Written, ForwardDelayTotal: m.Data.Delay,
 	}
 	if n.hasPrev {
-		dt := m.Time.Sub(n.prev.Time)
-		gn.SendRate = rate(n.prev.BytesSent, m.BytesSent, dt)
-		gn.ReceiveRate = rate(n.prev.BytesReceived, m.BytesReceived, dt)
+		p := &n.prev
+		dt := m.Time.Sub(p.Time)
+		gn.SendRate = rate(p.BytesSent, m.BytesSent, dt)
+		gn.ReceiveRate = rate(p.BytesReceived, m.BytesReceived, dt)
+		if m.DataPlane && p.DataPlane {
+			gn.DataRates = true
+			gn.ForwardRate = rate(p.Data.Forwarded, m.Data.Forwarded, dt)
+			gn.DropRate = rate(p.Data.Dropped, m.Data.Dropped, dt)
+			if w := m.Data.Written; w > p.Data.Written && m.Data.Delay >= p.Data.Delay {
+				gn.ForwardDelay = (m.Data.Delay - p.Data.Delay) / time.Duration(w-p.Data.Written)
+			}
+		}
 	}
 	return gn
 }

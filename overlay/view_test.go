@@ -275,6 +275,55 @@ func TestViewGraph(t *testing.T) {
 	}
 }
 
+// TestViewDataRates follows the DATA-plane figures of version 2
+// messages into the graph: counters as reported, rates only between two
+// messages that both carry them, the mean relay delay over the frames
+// written between them.
+func TestViewDataRates(t *testing.T) {
+	v := newView(t, nil)
+	msg := func(at time.Duration, seq uint32, dataPlane bool, fwd, written uint64, delay time.Duration, sent uint64) *protocols.Telemetry {
+		m := telemetryMsg(1, at, seq, 0, 0, 2)
+		if dataPlane {
+			m.DataPlane = true
+			m.Data = protocols.TelemetryData{Forwarded: fwd, Dropped: fwd / 10, Written: written, Delay: delay}
+			m.Links[0].DataSent, m.Links[0].TransitSent = sent, sent/2
+			m.Links[0].DataReceived, m.Links[0].TransitReceived = sent*2, sent
+		}
+		return m
+	}
+	steps := []struct {
+		msg        *protocols.Telemetry
+		rates      bool
+		fwdRate    float64
+		delay      time.Duration
+		sentRate   float64
+		recvTransR float64
+	}{
+		{msg(0, 1, false, 0, 0, 0, 0), false, 0, 0, 0, 0},                         // version 1
+		{msg(time.Second, 2, true, 100, 100, time.Second, 40), false, 0, 0, 0, 0}, // first with the figures
+		{msg(3*time.Second, 3, true, 300, 180, 5*time.Second, 100), true, 100, 50 * time.Millisecond, 30, 30},
+		{msg(4*time.Second, 4, true, 300, 180, 5*time.Second, 100), true, 0, 0, 0, 0}, // nothing relayed
+		{msg(5*time.Second, 5, true, 10, 1, 0, 1), true, 0, 0, 0, 0},                  // counters went back
+	}
+	for i, st := range steps {
+		if err := v.Update(viewT0.Add(st.msg.Time.Sub(viewT0)), st.msg, ""); err != nil {
+			t.Fatal(err)
+		}
+		g := v.Graph(st.msg.Time)
+		n, _ := g.Node(viewAddr(1))
+		l := g.Links[0]
+		if n.DataPlane != st.msg.DataPlane || n.DataForwarded != st.msg.Data.Forwarded || n.ForwardDelayTotal != st.msg.Data.Delay ||
+			l.DataSent != st.msg.Links[0].DataSent || l.TransitReceived != st.msg.Links[0].TransitReceived {
+			t.Errorf("step %d: counters node %+v link %+v", i, n, l)
+		}
+		if n.DataRates != st.rates || n.ForwardRate != st.fwdRate || n.DropRate != st.fwdRate/10 || n.ForwardDelay != st.delay ||
+			l.DataRates != st.rates || l.DataSentRate != st.sentRate || l.TransitReceivedRate != st.recvTransR {
+			t.Errorf("step %d: rates node %v %v %v %v, link %v %v %v", i, n.DataRates, n.ForwardRate, n.DropRate,
+				n.ForwardDelay, l.DataRates, l.DataSentRate, l.TransitReceivedRate)
+		}
+	}
+}
+
 // TestViewCopies checks that the view keeps its own copy of a message and
 // that graphs and Telemetry share nothing with it.
 func TestViewCopies(t *testing.T) {
