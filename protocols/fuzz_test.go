@@ -88,11 +88,14 @@ func FuzzData(f *testing.F) {
 	addSeeds(f)
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		fuzzRoundTrip(t, frame, new(Data), new(Data))
-		// PeekDst agrees with Decode on every frame Decode takes.
+		// PeekDst and PeekSrc agree with Decode on every frame Decode takes.
 		var p Data
 		if p.Decode(frame) == nil {
 			if dst, err := PeekDst(frame); err != nil || dst != p.Dst {
 				t.Fatalf("PeekDst = %v, %v; Decode found %v", dst, err, p.Dst)
+			}
+			if src, err := PeekSrc(frame); err != nil || src != p.Src {
+				t.Fatalf("PeekSrc = %v, %v; Decode found %v", src, err, p.Src)
 			}
 		}
 	})

@@ -81,3 +81,12 @@ func PeekDst(frame []byte) (Addr, error) {
 	}
 	return readAddr(frame[20:]), nil
 }
+
+// PeekSrc is PeekDst for the source: a driver that times the frames it
+// relays tells them from its own (source itself) without decoding.
+func PeekSrc(frame []byte) (Addr, error) {
+	if err := header(frame, TypeData, DataHeaderSize, MaxFrameSize); err != nil {
+		return Addr{}, err
+	}
+	return readAddr(frame[4:]), nil
+}

@@ -380,6 +380,9 @@ func TestPeek(t *testing.T) {
 	if dst, err := PeekDst(data[:DataHeaderSize]); err != nil || dst != addrB {
 		t.Errorf("PeekDst(empty DATA) = %v, %v; want %v", dst, err, addrB)
 	}
+	if src, err := PeekSrc(data); err != nil || src != addrA {
+		t.Errorf("PeekSrc(DATA) = %v, %v; want %v", src, err, addrA)
+	}
 	for _, tt := range []struct {
 		name  string
 		frame []byte
@@ -392,6 +395,9 @@ func TestPeek(t *testing.T) {
 	} {
 		if _, err := PeekDst(tt.frame); !errors.Is(err, tt.want) {
 			t.Errorf("PeekDst(%s) = %v, want %v", tt.name, err, tt.want)
+		}
+		if _, err := PeekSrc(tt.frame); !errors.Is(err, tt.want) {
+			t.Errorf("PeekSrc(%s) = %v, want %v", tt.name, err, tt.want)
 		}
 	}
 	for b := range 256 {
