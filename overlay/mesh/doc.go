@@ -71,7 +71,9 @@
 //
 // Observation: SetTracer installs a Tracer that sees every frame in and
 // out, every drop and every engine and channel event; LinkStats gives the
-// HELLO measurements without blocking.
+// HELLO measurements and each link's DATA counters, DataPlane the relayed
+// and dropped DATA and the relay delay (from reading a frame to writing
+// it on), both without blocking, for telemetry.
 //
 // # End-to-end channels
 //

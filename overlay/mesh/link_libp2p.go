@@ -41,7 +41,7 @@ type link struct {
 	resume chan struct{}
 
 	mu      sync.Mutex
-	q       [][]byte
+	q       []queued
 	qBytes  int // queued and not yet written
 	qFrames int // likewise, in frames
 	closed  bool
@@ -49,6 +49,16 @@ type link struct {
 	done    chan struct{}
 
 	wantDrain atomic.Bool // the owner has parked sends on this link
+}
+
+// queued is a frame in a link's send queue.
+type queued struct {
+	frame []byte
+	// relayed is, for a DATA frame this node relays, when it read the
+	// frame (or the engine released it from a route discovery), in Unix
+	// nanoseconds; 0 for other frames. The writer adds the time to the
+	// write to the router's relay delay.
+	relayed int64
 }
 
 func newLink(m *Router, p peer.ID, s network.Stream, outbound bool, now time.Time) *link {
@@ -59,8 +69,9 @@ func newLink(m *Router, p peer.ID, s network.Stream, outbound bool, now time.Tim
 }
 
 // enqueue adds a frame to the send queue, or reports false if the queue
-// is full (see Config.QueueFrames) or the link closed.
-func (l *link) enqueue(frame []byte, typ protocols.Type) bool {
+// is full (see Config.QueueFrames) or the link closed. relayed is when a
+// DATA frame this node relays was read, in Unix nanoseconds, else 0.
+func (l *link) enqueue(frame []byte, typ protocols.Type, relayed int64) bool {
 	maxFrames, maxBytes := l.m.cfg.QueueFrames, l.m.cfg.QueueBytes
 	if typ != protocols.TypeData {
 		maxFrames, maxBytes = 2*maxFrames, maxBytes+maxBytes/4
@@ -70,7 +81,7 @@ func (l *link) enqueue(frame []byte, typ protocols.Type) bool {
 		l.mu.Unlock()
 		return false
 	}
-	l.q = append(l.q, frame)
+	l.q = append(l.q, queued{frame: frame, relayed: relayed})
 	l.qBytes += len(frame)
 	l.qFrames++
 	l.mu.Unlock()
@@ -109,7 +120,7 @@ func (l *link) close() {
 // queue runs empty.
 func (l *link) writeLoop() {
 	bw := bufio.NewWriterSize(l.s, 64<<10)
-	var batch [][]byte
+	var batch []queued
 	var prefix [binary.MaxVarintLen64]byte
 	for {
 		l.mu.Lock()
@@ -130,14 +141,13 @@ func (l *link) writeLoop() {
 		l.mu.Unlock()
 		n := 0
 		var err error
-		for i, f := range batch {
+		for _, q := range batch {
 			if err == nil {
-				if _, err = bw.Write(binary.AppendUvarint(prefix[:0], uint64(len(f)))); err == nil {
-					_, err = bw.Write(f)
+				if _, err = bw.Write(binary.AppendUvarint(prefix[:0], uint64(len(q.frame)))); err == nil {
+					_, err = bw.Write(q.frame)
 				}
 			}
-			n += len(f)
-			batch[i] = nil
+			n += len(q.frame)
 		}
 		if err == nil {
 			err = bw.Flush()
@@ -146,6 +156,8 @@ func (l *link) writeLoop() {
 			l.m.post(linkFailed{l: l, err: err})
 			return
 		}
+		l.m.relayWritten(batch, time.Now())
+		clear(batch)
 		l.mu.Lock()
 		l.qBytes -= n
 		l.qFrames -= len(batch)
@@ -341,6 +353,8 @@ func (m *Router) maintain(now time.Time) {
 	}
 	nbs := m.engine.Neighbors()
 	m.linkStats.Store(&nbs)
+	st := m.engine.Stats()
+	m.engStats.Store(&st)
 	connected := map[peer.ID]bool{}
 	for _, p := range m.h.Network().Peers() {
 		connected[p] = true

@@ -164,11 +164,16 @@ type Router struct {
 
 	tracer    atomic.Pointer[tracerBox]
 	linkStats atomic.Pointer[[]overlay.NeighborInfo] // refreshed by maintain
+	engStats  atomic.Pointer[overlay.Stats]          // likewise
 	subMu     sync.RWMutex
 	subs      map[*subscription]struct{}
 	pingSeq   atomic.Uint64
 	pingBase  uint64
 	running   atomic.Bool // between Start and Close
+
+	// relayed counts the relayed DATA frames the writers wrote, and
+	// relayDelay their total time from read to written, in nanoseconds.
+	relayed, relayDelay atomic.Int64
 
 	mu       sync.Mutex
 	state    int // 0 new, 1 started, 2 closed
@@ -616,6 +621,42 @@ func (m *Router) LinkStats() []overlay.NeighborInfo {
 	return nil
 }
 
+// DataPlane returns the DATA-plane counters for the node's telemetry:
+// the engine's relayed and dropped DATA frames, as of at most
+// maintainInterval ago, and the relayed frames the link writers wrote
+// with their total time from read to written (from the reader's
+// timestamp of the frame the engine relayed, or from when the engine
+// released it after a route discovery, to the end of the stream write
+// that carried it). It never blocks: telemetry calls it.
+func (m *Router) DataPlane() protocols.TelemetryData {
+	var d protocols.TelemetryData
+	if st := m.engStats.Load(); st != nil {
+		d.Forwarded = st.Forwarded
+		for _, c := range st.Dropped {
+			d.Dropped += c
+		}
+	}
+	d.Written = uint64(m.relayed.Load())
+	d.Delay = time.Duration(m.relayDelay.Load()).Truncate(time.Microsecond)
+	return d
+}
+
+// relayWritten adds the relayed frames of a batch just written, at now,
+// to the relay counters. Writers call it.
+func (m *Router) relayWritten(batch []queued, now time.Time) {
+	var n, total int64
+	for _, q := range batch {
+		if q.relayed != 0 {
+			n++
+			total += max(0, now.UnixNano()-q.relayed)
+		}
+	}
+	if n > 0 {
+		m.relayed.Add(n)
+		m.relayDelay.Add(total)
+	}
+}
+
 // Session describes one end-to-end session.
 type Session struct {
 	Peer        peer.ID             `json:"peer"`
@@ -800,7 +841,7 @@ func (m *Router) flush(now time.Time) {
 		if m.engine.HasReady() {
 			rd := m.engine.Ready()
 			for _, o := range rd.Messages {
-				m.write(o)
+				m.write(o, now)
 			}
 			for _, d := range rd.Deliveries {
 				_ = m.channel.Step(now, d.From, d.Payload, d.Hops) // refusals are channel events
@@ -813,8 +854,10 @@ func (m *Router) flush(now time.Time) {
 	}
 }
 
-// write queues an engine frame on its neighbor's link.
-func (m *Router) write(o overlay.Outbound) {
+// write queues an engine frame on its neighbor's link. since is the
+// time of the input that made the engine send it: for a DATA frame it
+// relays, the frame's read time (see DataPlane).
+func (m *Router) write(o overlay.Outbound, since time.Time) {
 	typ, _ := protocols.PeekType(o.Frame) // the engine's frames are valid
 	l := m.links[o.To]
 	if l == nil {
@@ -822,7 +865,13 @@ func (m *Router) write(o overlay.Outbound) {
 		m.trace(TraceEvent{Kind: TraceFrameDropped, Peer: o.To, Frame: o.Frame})
 		return
 	}
-	if !l.enqueue(o.Frame, typ) {
+	var relayed int64
+	if typ == protocols.TypeData {
+		if src, err := protocols.PeekSrc(o.Frame); err == nil && src != m.self {
+			relayed = since.UnixNano()
+		}
+	}
+	if !l.enqueue(o.Frame, typ, relayed) {
 		m.st.queueDrops[typ]++
 		m.trace(TraceEvent{Kind: TraceFrameDropped, Peer: o.To, Frame: o.Frame})
 		return

@@ -272,6 +272,38 @@ func TestRouterLine(t *testing.T) {
 	if err != nil || len(ss) != 1 || ss[0].Peer != tm.hosts[3].ID() {
 		t.Errorf("sessions of node 0: %+v, %v", ss, err)
 	}
+	// The relay's DATA plane for telemetry: the frames it relayed, all
+	// written, each within a second of being read; and its links' DATA
+	// counters: what it exchanges with node 2 is transit (node 2 relays
+	// it on to node 3 or relayed it from there), what it exchanges with
+	// node 0 is not (node 0 is the end).
+	var dp protocols.TelemetryData
+	waitFor(t, 5*time.Second, func() error {
+		if dp = tm.routers[1].DataPlane(); dp.Forwarded < uint64(len(tap.frames)) || dp.Written < uint64(len(tap.frames)) {
+			return fmt.Errorf("relay data plane %+v, tapped %d frames", dp, len(tap.frames))
+		}
+		return nil
+	})
+	if dp.Delay <= 0 || dp.Delay/time.Duration(dp.Written) > time.Second {
+		t.Errorf("relay delay %v over %d frames", dp.Delay, dp.Written)
+	}
+	var sent, received uint64
+	for _, nb := range tm.routers[1].LinkStats() {
+		switch nb.Addr {
+		case tm.routers[0].Addr():
+			if nb.TransitSent != 0 || nb.TransitReceived != 0 {
+				t.Errorf("relay link to node 0 %+v: transit to an end", nb)
+			}
+		case tm.routers[2].Addr():
+			if nb.TransitSent != nb.DataSent || nb.TransitReceived != nb.DataReceived {
+				t.Errorf("relay link to node 2 %+v: DATA that is not transit", nb)
+			}
+		}
+		sent, received = sent+nb.DataSent, received+nb.DataReceived
+	}
+	if sent < uint64(len(tap.frames)) || received < sent {
+		t.Errorf("relay links sent %d and received %d DATA frames, tapped %d", sent, received, len(tap.frames))
+	}
 }
 
 // TestRouterRepair: in a ring of 5, killing a node on the path makes the
