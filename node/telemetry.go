@@ -21,11 +21,12 @@ import (
 
 // LinkMeter is what the telemetry service needs of the routing layer: the
 // neighbor links it measures with HELLOs (round-trip time and delivery in
-// each direction). The node's mesh router provides it; LinkStats is
-// called once per telemetry interval from the telemetry goroutine and
-// must not block.
+// each direction) and counts DATA on, and its DATA-plane counters. The
+// node's mesh router provides it; its methods are called once per
+// telemetry interval from the telemetry goroutine and must not block.
 type LinkMeter interface {
 	LinkStats() []overlay.NeighborInfo
+	DataPlane() protocols.TelemetryData
 }
 
 // peerConns is what telemetry reads of the node's connections: the
@@ -391,12 +392,17 @@ func (t *Telemetry) publish(ctx context.Context) error {
 			t.log.Debug("telemetry reading", "err", err)
 		}
 	}
-	var nbrs []overlay.NeighborInfo
+	var (
+		nbrs []overlay.NeighborInfo
+		dp   *protocols.TelemetryData
+	)
 	if t.meter != nil {
 		nbrs = t.meter.LinkStats()
+		d := t.meter.DataPlane()
+		dp = &d
 	}
 	t.seq++
-	msg := t.build(r, nbrs)
+	msg := t.build(r, nbrs, dp)
 	msg.Time = t.now()
 	msg.Round()
 	data, err := msg.MarshalBinary()
@@ -418,10 +424,14 @@ func (t *Telemetry) publish(ctx context.Context) error {
 	return nil
 }
 
-// build makes the node's message from a reading (nil without one) and the
-// routing layer's neighbor links.
-func (t *Telemetry) build(r *hostReading, nbrs []overlay.NeighborInfo) *protocols.Telemetry {
+// build makes the node's message from a reading (nil without one), the
+// routing layer's neighbor links and its DATA-plane counters (nil without
+// a routing layer: a version 1 message).
+func (t *Telemetry) build(r *hostReading, nbrs []overlay.NeighborInfo, data *protocols.TelemetryData) *protocols.Telemetry {
 	msg := &protocols.Telemetry{Node: t.self, Seq: t.seq, Interval: t.cfg.Interval}
+	if data != nil {
+		msg.DataPlane, msg.Data = true, *data
+	}
 	if r != nil {
 		switch r.m.Source {
 		case bpf.SourceEBPF:

@@ -185,16 +185,18 @@ func TestTelemetryLinks(t *testing.T) {
 	addrC[0] = 0xcc
 	svc := a.Telemetry()
 
-	msg := svc.build(nil, nil)
-	if len(msg.Links) != 1 || msg.Links[0].Peer != addrB || msg.Links[0].LossBy != protocols.MeasureNone {
-		t.Fatalf("links without a meter = %+v", msg.Links)
+	msg := svc.build(nil, nil, nil)
+	if len(msg.Links) != 1 || msg.Links[0].Peer != addrB || msg.Links[0].LossBy != protocols.MeasureNone || msg.DataPlane {
+		t.Fatalf("links without a meter = %+v (data plane %v)", msg.Links, msg.DataPlane)
 	}
 	nbrs := []overlay.NeighborInfo{
 		{Addr: addrB, Alive: true, RTT: 7 * time.Millisecond, DeliveryOut: 0.9, DeliveryIn: 0.8},
-		{Addr: addrC, Alive: true, RTT: 3 * time.Millisecond, DeliveryOut: 1, DeliveryIn: 1},
+		{Addr: addrC, Alive: true, RTT: 3 * time.Millisecond, DeliveryOut: 1, DeliveryIn: 1,
+			DataSent: 5, DataReceived: 4, TransitSent: 3, TransitReceived: 2},
 		{Addr: svc.self, Alive: true, RTT: time.Millisecond},
 	}
-	msg = svc.build(nil, nbrs)
+	dp := protocols.TelemetryData{Forwarded: 9, Dropped: 1, Written: 8, Delay: 1234 * time.Microsecond}
+	msg = svc.build(nil, nbrs, &dp)
 	msg.Seq, msg.Time = 1, time.Now()
 	msg.Round()
 	if len(msg.Links) != 2 {
@@ -205,8 +207,12 @@ func TestTelemetryLinks(t *testing.T) {
 	if lb.RTT != 7*time.Millisecond || lb.RTTBy != protocols.MeasureHello || lb.LossPercent != 15 || lb.LossBy != protocols.MeasureHello {
 		t.Errorf("link to b = %+v", lb)
 	}
-	if lc.RTT != 3*time.Millisecond || lc.LossPercent != 0 || lc.LossBy != protocols.MeasureHello || lc.TCP || lc.UDP {
+	if lc.RTT != 3*time.Millisecond || lc.LossPercent != 0 || lc.LossBy != protocols.MeasureHello || lc.TCP || lc.UDP ||
+		lc.DataSent != 5 || lc.TransitReceived != 2 {
 		t.Errorf("link to c = %+v", lc)
+	}
+	if !msg.DataPlane || msg.Data != dp || msg.Version() != protocols.TelemetryVersion2 {
+		t.Errorf("data plane %v %+v, version %d", msg.DataPlane, msg.Data, msg.Version())
 	}
 	if _, err := msg.MarshalBinary(); err != nil {
 		t.Fatalf("built message does not encode: %v", err)
@@ -254,8 +260,8 @@ func TestTelemetryJoin(t *testing.T) {
 				return r
 			}
 			svc := a.Telemetry()
-			first := svc.build(reading(2, 100), nil)
-			second := svc.build(reading(7, 200), nil)
+			first := svc.build(reading(2, 100), nil, nil)
+			second := svc.build(reading(7, 200), nil, nil)
 			if first.Source != protocols.TelemetrySourceEBPF || len(first.Links) != 1 || len(second.Links) != 1 {
 				t.Fatalf("messages %+v, %+v", first, second)
 			}
