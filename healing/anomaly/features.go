@@ -10,65 +10,24 @@ import (
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
-// DataPlane holds the DATA-plane figures that telemetry does not carry
-// yet, as rates over each node's last interval: what makes a relay that
-// drops or delays the DATA it should forward visible, since HELLOs (which
-// such a relay still answers) show nothing. A live node has none of them
-// until they are on the wire; the twin can give them all. Features reads
-// what is present and sets the "data_reported" flags.
-type DataPlane struct {
-	// Nodes are the figures each node reports about itself.
-	Nodes map[protocols.Addr]NodeData
-	// Links are the figures each node reports about each of its links,
-	// keyed by reporter (From) and neighbour (To).
-	Links map[LinkKey]LinkData
-}
-
 // LinkKey names a directed link by its reporter and its neighbour.
 type LinkKey struct {
 	From, To protocols.Addr
 }
 
-// NodeData is what a node measures of the DATA it handles, per second
-// over its last interval (from its routing engine's counters and its mesh
-// driver's timestamps).
-type NodeData struct {
-	// ForwardRate: DATA frames it relayed (overlay.Stats.Forwarded).
-	ForwardRate float64
-	// DropRate: DATA frames it took and then dropped, all reasons
-	// (overlay.Stats.Dropped).
-	DropRate float64
-	// ForwardDelay: the mean time from reading a DATA frame it relays to
-	// writing it to the next hop, measured by its mesh driver; 0 when it
-	// relayed nothing.
-	ForwardDelay time.Duration
-}
-
-// LinkData is what a node counts of the DATA frames on one of its links,
-// per second over its last interval.
-type LinkData struct {
-	// SentRate and ReceivedRate: DATA frames written to and read from the
-	// neighbour.
-	SentRate, ReceivedRate float64
-	// TransitSentRate: of SentRate, the frames whose destination is not
-	// the neighbour (the neighbour must relay them).
-	TransitSentRate float64
-	// TransitReceivedRate: of ReceivedRate, the frames whose source is
-	// not the neighbour (the neighbour relayed them).
-	TransitReceivedRate float64
-}
-
 // Features turns the mesh as a view sees it into a Sample of
 // CurrentSchema: a node per node of g, and a link per link of g whose
 // ends are both in g. prev, if not nil, is the graph of the same view one
-// interval earlier, for the figures that need two messages (counter rates,
-// links lost and new); data, if not nil, adds the DATA-plane figures.
-// interval is the telemetry interval the Sample stands for. The result is
-// unlabelled and shares nothing with its inputs.
+// interval earlier, for the figures that need two messages (counter
+// rates, links lost and new); the DATA-plane figures come from g's
+// rates (overlay.GraphNode.DataRates, overlay.GraphLink.DataRates), of
+// nodes that send version 2 telemetry. interval is the telemetry
+// interval the Sample stands for. The result is unlabelled and shares
+// nothing with its inputs.
 //
 // A live node and the twin both call it, so that the detector sees the
 // same inputs in training and in service.
-func Features(g overlay.Graph, prev *overlay.Graph, data *DataPlane, interval time.Duration) *Sample {
+func Features(g overlay.Graph, prev *overlay.Graph, interval time.Duration) *Sample {
 	nodes := make([]overlay.GraphNode, len(g.Nodes))
 	copy(nodes, g.Nodes)
 	slices.SortFunc(nodes, func(a, b overlay.GraphNode) int { return bytes.Compare(a.Addr[:], b.Addr[:]) })
@@ -131,22 +90,19 @@ func Features(g overlay.Graph, prev *overlay.Graph, data *DataPlane, interval ti
 	// The transit each node's neighbours sent it, as far as it agrees it
 	// got the frames, and what they got back from it: a node cannot make
 	// a neighbour look like a blackhole by claiming frames it never sent.
-	var asked, relayed []float64
-	if data != nil {
-		asked, relayed = make([]float64, len(nodes)), make([]float64, len(nodes))
-		for _, l := range s.Links {
-			from, to := s.Nodes[l.From], s.Nodes[l.To]
-			d, ok := data.Links[LinkKey{from, to}]
-			if !ok {
-				continue
-			}
-			got := finite(d.TransitSentRate)
-			if back, ok := data.Links[LinkKey{to, from}]; ok {
-				got = min(got, finite(back.ReceivedRate))
-			}
-			asked[l.To] += got
-			relayed[l.To] += finite(d.TransitReceivedRate)
+	asked, relayed := make([]float64, len(nodes)), make([]float64, len(nodes))
+	for _, l := range s.Links {
+		from, to := s.Nodes[l.From], s.Nodes[l.To]
+		d := cur[LinkKey{from, to}]
+		if !d.DataRates {
+			continue
 		}
+		got := finite(d.TransitSentRate)
+		if back := cur[LinkKey{to, from}]; back != nil && back.DataRates {
+			got = min(got, finite(back.DataReceivedRate))
+		}
+		asked[l.To] += got
+		relayed[l.To] += finite(d.TransitReceivedRate)
 	}
 	s.NodeX = make([]float64, len(nodes)*numNodeFeatures)
 	for i := range nodes {
@@ -157,15 +113,12 @@ func Features(g overlay.Graph, prev *overlay.Graph, data *DataPlane, interval ti
 			p = prevNodes[n.Addr]
 		}
 		nodeFeatures(x, n, p, lost[i], added[i])
-		x[NodeRelayBalance] = 1
-		if data != nil {
-			x[NodeRelayBalance] = min(1, (relayed[i]+1)/(asked[i]+1))
-			if d, ok := data.Nodes[n.Addr]; ok {
-				x[NodeDataReported] = 1
-				x[NodeForwardRate] = log1p(d.ForwardRate)
-				x[NodeDataDropRate] = log1p(d.DropRate)
-				x[NodeForwardDelay] = log1p(ms(d.ForwardDelay))
-			}
+		x[NodeRelayBalance] = min(1, (relayed[i]+1)/(asked[i]+1))
+		if n.DataRates {
+			x[NodeDataReported] = 1
+			x[NodeForwardRate] = log1p(n.ForwardRate)
+			x[NodeDataDropRate] = log1p(n.DropRate)
+			x[NodeForwardDelay] = log1p(ms(n.ForwardDelay))
 		}
 	}
 
@@ -186,21 +139,16 @@ func Features(g overlay.Graph, prev *overlay.Graph, data *DataPlane, interval ti
 			}
 		}
 		linkFeatures(x, l, pl, dt)
-		if data != nil {
-			d, ok := data.Links[LinkKey{from, to}]
-			if ok {
-				x[LinkDataReported] = 1
-				x[LinkDataSent] = log1p(d.SentRate)
-				x[LinkDataReceived] = log1p(d.ReceivedRate)
-				x[LinkTransitSent] = log1p(d.TransitSentRate)
-				x[LinkTransitReceived] = log1p(d.TransitReceivedRate)
-			}
-			x[LinkDataDelivery] = 1
-			if back, okBack := data.Links[LinkKey{to, from}]; ok && okBack {
-				x[LinkDataDelivery] = min(1, (finite(back.ReceivedRate)+1)/(finite(d.SentRate)+1))
-			}
-		} else {
-			x[LinkDataDelivery] = 1
+		if l.DataRates {
+			x[LinkDataReported] = 1
+			x[LinkDataSent] = log1p(l.DataSentRate)
+			x[LinkDataReceived] = log1p(l.DataReceivedRate)
+			x[LinkTransitSent] = log1p(l.TransitSentRate)
+			x[LinkTransitReceived] = log1p(l.TransitReceivedRate)
+		}
+		x[LinkDataDelivery] = 1
+		if back := cur[LinkKey{to, from}]; l.DataRates && back != nil && back.DataRates {
+			x[LinkDataDelivery] = min(1, (finite(back.DataReceivedRate)+1)/(finite(l.DataSentRate)+1))
 		}
 	}
 	s.index()

@@ -67,7 +67,7 @@ func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 // TestFeaturesOwnFigures checks the node and link features read from a
 // single graph: each schema entry's transform of the figure it names.
 func TestFeaturesOwnFigures(t *testing.T) {
-	s := anomaly.Features(line(t0, 1), nil, nil, time.Second)
+	s := anomaly.Features(line(t0, 1), nil, time.Second)
 	if s.NodeDim != len(anomaly.CurrentSchema.Node) || s.LinkDim != len(anomaly.CurrentSchema.Link) {
 		t.Fatalf("dims %d, %d", s.NodeDim, s.LinkDim)
 	}
@@ -129,7 +129,7 @@ func TestFeaturesChange(t *testing.T) {
 	// b–c fails (both drop it); a–d appears; a restarted node's links
 	// are not "new".
 	cur.Links = []overlay.GraphLink{cur.Links[0], cur.Links[1], {From: addrA, To: addrD, Known: true}}
-	s := anomaly.Features(cur, &prev, nil, time.Second)
+	s := anomaly.Features(cur, &prev, time.Second)
 	for _, tc := range []struct {
 		name string
 		a    protocols.Addr
@@ -159,15 +159,36 @@ func TestFeaturesChange(t *testing.T) {
 	gone := line(t0.Add(2*time.Second), 2)
 	gone.Nodes = gone.Nodes[:2]
 	gone.Links = gone.Links[:2]
-	s = anomaly.Features(gone, &prev, nil, time.Second)
+	s = anomaly.Features(gone, &prev, time.Second)
 	if got := nodeValue(t, s, addrB, anomaly.NodeLinksLost); got != 0 {
 		t.Errorf("links lost to a node that left = %v", got)
 	}
 	// The same message in both graphs changes nothing.
-	s = anomaly.Features(prev, &prev, nil, time.Second)
+	s = anomaly.Features(prev, &prev, time.Second)
 	if got := nodeValue(t, s, addrB, anomaly.NodeRetransmitRate); got != 0 {
 		t.Errorf("rate between a message and itself = %v", got)
 	}
+}
+
+// withData gives g's nodes and links the DATA-plane rates: node b
+// relays 99 frames/s at 9 ms; on each link the given rates (sent,
+// received, transit sent, transit received), by reporter and neighbour.
+func withData(g overlay.Graph, links map[anomaly.LinkKey][4]float64) overlay.Graph {
+	for i := range g.Nodes {
+		n := &g.Nodes[i]
+		if n.Addr == addrB {
+			n.DataPlane, n.DataRates = true, true
+			n.ForwardRate, n.ForwardDelay = 99, 9*time.Millisecond
+		}
+	}
+	for i := range g.Links {
+		l := &g.Links[i]
+		if r, ok := links[anomaly.LinkKey{From: l.From, To: l.To}]; ok {
+			l.DataRates = true
+			l.DataSentRate, l.DataReceivedRate, l.TransitSentRate, l.TransitReceivedRate = r[0], r[1], r[2], r[3]
+		}
+	}
+	return g
 }
 
 // TestFeaturesDataPlane checks the DATA-plane features, the relay
@@ -175,18 +196,14 @@ func TestFeaturesChange(t *testing.T) {
 // and a neighbour that claims to have sent it frames it never received
 // cannot make a healthy relay look like one.
 func TestFeaturesDataPlane(t *testing.T) {
-	g := line(t0, 1)
-	data := &anomaly.DataPlane{
-		Nodes: map[protocols.Addr]anomaly.NodeData{addrB: {ForwardRate: 99, DropRate: 0, ForwardDelay: 9 * time.Millisecond}},
-		Links: map[anomaly.LinkKey]anomaly.LinkData{
-			// a sends b 40 frames/s for c; b got them; c got none from b.
-			{From: addrA, To: addrB}: {SentRate: 40, TransitSentRate: 40},
-			{From: addrB, To: addrA}: {ReceivedRate: 40},
-			{From: addrB, To: addrC}: {SentRate: 40},
-			{From: addrC, To: addrB}: {ReceivedRate: 0},
-		},
+	rates := map[anomaly.LinkKey][4]float64{
+		// a sends b 40 frames/s for c; b got them; c got none from b.
+		{From: addrA, To: addrB}: {40, 0, 40, 0},
+		{From: addrB, To: addrA}: {0, 40, 0, 0},
+		{From: addrB, To: addrC}: {40, 0, 0, 0},
+		{From: addrC, To: addrB}: {0, 0, 0, 0},
 	}
-	s := anomaly.Features(g, nil, data, time.Second)
+	s := anomaly.Features(withData(line(t0, 1), rates), nil, time.Second)
 	for _, tc := range []struct {
 		name string
 		a    protocols.Addr
@@ -216,8 +233,8 @@ func TestFeaturesDataPlane(t *testing.T) {
 
 	// b lies: it claims 40 frames/s of transit sent to c, which c never
 	// received; c's balance stays 1.
-	data.Links[anomaly.LinkKey{From: addrB, To: addrC}] = anomaly.LinkData{SentRate: 40, TransitSentRate: 40}
-	s = anomaly.Features(g, nil, data, time.Second)
+	rates[anomaly.LinkKey{From: addrB, To: addrC}] = [4]float64{40, 0, 40, 0}
+	s = anomaly.Features(withData(line(t0, 1), rates), nil, time.Second)
 	if got := nodeValue(t, s, addrC, anomaly.NodeRelayBalance); got != 1 {
 		t.Errorf("c framed by b's claim: balance %v", got)
 	}
@@ -227,16 +244,16 @@ func TestFeaturesDataPlane(t *testing.T) {
 // infinities, negative rates, duplicates, self links): Features must give
 // finite values and a valid sample.
 func TestFeaturesHostile(t *testing.T) {
-	g := line(t0, 1)
+	g := withData(line(t0, 1), map[anomaly.LinkKey][4]float64{
+		{From: addrA, To: addrB}: {math.NaN(), -1, math.Inf(1), math.Inf(-1)},
+	})
 	g.Nodes[1].CPUPercent = math.NaN()
 	g.Nodes[1].SendRate = math.Inf(1)
+	g.Nodes[1].ForwardDelay = -time.Second
 	g.Nodes[2].ReceiveRate = -5
 	g.Nodes = append(g.Nodes, g.Nodes[0]) // a duplicate
 	g.Links = append(g.Links, overlay.GraphLink{From: addrA, To: addrA})
-	data := &anomaly.DataPlane{Links: map[anomaly.LinkKey]anomaly.LinkData{
-		{From: addrA, To: addrB}: {SentRate: math.NaN(), TransitSentRate: math.Inf(1)},
-	}}
-	s := anomaly.Features(g, nil, data, time.Second)
+	s := anomaly.Features(g, nil, time.Second)
 	if _, err := anomaly.NewSample(s.Time, s.Interval, s.Nodes, s.NodeDim, s.NodeX, s.Links, s.LinkDim, s.LinkX); err != nil {
 		t.Fatalf("Features made an invalid sample: %v", err)
 	}

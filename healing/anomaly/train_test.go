@@ -60,7 +60,7 @@ func TestTrainDeterministic(t *testing.T) {
 
 func TestTrainRejects(t *testing.T) {
 	eps := smallData(4, 3)
-	unlabelled := []anomaly.Episode{{Samples: []*anomaly.Sample{anomaly.Features(line(t0, 1), nil, nil, time.Second)}}}
+	unlabelled := []anomaly.Episode{{Samples: []*anomaly.Sample{anomaly.Features(line(t0, 1), nil, time.Second)}}}
 	healthyOnly := smallData(4, 2)
 	for _, e := range healthyOnly {
 		for _, s := range e.Samples {

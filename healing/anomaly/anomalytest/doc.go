@@ -1,7 +1,7 @@
 // Package anomalytest generates labelled synthetic telemetry for the
 // anomaly detectors: meshes whose nodes report what a live node's view
-// holds (overlay.Graph) plus the proposed DATA-plane figures
-// (anomaly.DataPlane), interval after interval, with one gray fault per
+// holds (overlay.Graph), the DATA-plane rates of version 2 telemetry
+// included, interval after interval, with one gray fault per
 // episode, turned into samples by anomaly.Features exactly as a live node
 // would.
 //

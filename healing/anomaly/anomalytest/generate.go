@@ -627,7 +627,6 @@ func (m *mesh) step(t int) *anomaly.Sample {
 	overloaded := func(i int) bool { return f.class == anomaly.Overload && f.active(t) && i == f.node }
 
 	g := overlay.Graph{Time: now}
-	data := &anomaly.DataPlane{Nodes: map[protocols.Addr]anomaly.NodeData{}, Links: map[anomaly.LinkKey]anomaly.LinkData{}}
 	nodeSend := make([]float64, m.n)
 	nodeRecv := make([]float64, m.n)
 	nodeRetrans := make([]uint64, m.n)
@@ -706,7 +705,6 @@ func (m *mesh) step(t int) *anomaly.Sample {
 			nodeSend[from] += sentB
 			nodeRecv[from] += recvB
 			rttSum[from] += rtt
-			g.Links = append(g.Links, gl)
 			// Each end counts over its own interval: what one sent and
 			// the other received in "the same" interval differ by the
 			// frames in between.
@@ -715,10 +713,10 @@ func (m *mesh) step(t int) *anomaly.Sample {
 				noisy := max(0, recv+0.3*math.Sqrt(recv)*rng.NormFloat64())
 				recv, tRecv = noisy, tRecv*noisy/recv
 			}
-			data.Links[anomaly.LinkKey{From: m.addr[from], To: m.addr[to]}] = anomaly.LinkData{
-				SentRate: tr.sent[key] / dt, ReceivedRate: recv / dt,
-				TransitSentRate: tr.tSent[key] / dt, TransitReceivedRate: tRecv / dt,
-			}
+			gl.DataRates = true
+			gl.DataSentRate, gl.DataReceivedRate = tr.sent[key]/dt, recv/dt
+			gl.TransitSentRate, gl.TransitReceivedRate = tr.tSent[key]/dt, tRecv/dt
+			g.Links = append(g.Links, gl)
 		}
 	}
 
@@ -791,11 +789,10 @@ func (m *mesh) step(t int) *anomaly.Sample {
 			gn.PacketsSent, gn.PacketsReceived = nd.pktSent, nd.pktRecv
 			gn.SendRate, gn.ReceiveRate = (nodeSend[i]+300*dt)/dt, (nodeRecv[i]+300*dt)/dt
 		}
+		gn.DataPlane, gn.DataRates = true, true
+		gn.ForwardRate, gn.DropRate = tr.fwd[i]/dt, tr.drop[i]/dt
+		gn.ForwardDelay = roundMicro(max(0, fwdDelay))
 		g.Nodes = append(g.Nodes, gn)
-		data.Nodes[m.addr[i]] = anomaly.NodeData{
-			ForwardRate: tr.fwd[i] / dt, DropRate: tr.drop[i] / dt,
-			ForwardDelay: roundMicro(max(0, fwdDelay)),
-		}
 	}
 	slices.SortFunc(g.Nodes, func(a, b overlay.GraphNode) int { return bytes.Compare(a.Addr[:], b.Addr[:]) })
 	slices.SortFunc(g.Links, func(a, b overlay.GraphLink) int {
@@ -804,7 +801,7 @@ func (m *mesh) step(t int) *anomaly.Sample {
 		}
 		return bytes.Compare(a.To[:], b.To[:])
 	})
-	s := anomaly.Features(g, m.prev, data, cfg.Interval)
+	s := anomaly.Features(g, m.prev, cfg.Interval)
 	m.prev = &g
 	s.Labels = make([]anomaly.Label, len(s.Nodes))
 	if f.active(t) {
