@@ -13,6 +13,9 @@ func (e *Engine) stepData(now instant, n *neighbor, p *protocols.Data) {
 	if p.Src != n.addr {
 		n.data.transitReceived++
 	}
+	if p.Dst != e.self {
+		n.data.relayReceived++
+	}
 	hops := int(p.Hops) + 1
 	switch {
 	case p.Dst == e.self:
@@ -88,6 +91,9 @@ func (e *Engine) sendData(now instant, r *route, src protocols.Addr, ttl, hops u
 		n.data.sent++
 		if r.dst != r.next {
 			n.data.transitSent++
+		}
+		if src != e.self {
+			n.data.relaySent++
 		}
 	}
 	art := e.cfg.ActiveRouteTimeout

@@ -109,6 +109,7 @@ func (f *LinkFigures) Merge(self protocols.Addr, samples []LinkSample, neighbors
 		}
 		l.DataSent, l.DataReceived = nb.DataSent, nb.DataReceived
 		l.TransitSent, l.TransitReceived = nb.TransitSent, nb.TransitReceived
+		l.RelaySent, l.RelayReceived = nb.RelaySent, nb.RelayReceived
 	}
 	slices.SortFunc(out, func(a, b protocols.TelemetryLink) int { return bytes.Compare(a.Peer[:], b.Peer[:]) })
 	if len(out) > protocols.MaxTelemetryLinks {

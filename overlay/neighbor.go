@@ -68,11 +68,13 @@ type neighbor struct {
 
 // dataCount counts the DATA frames on one neighbor link since the link
 // came up, for telemetry: those sent to the neighbor and received from
-// it, and of them the transit ones (sent for the neighbor to relay:
-// destination not the neighbor; received as its relay: source not the
-// neighbor).
+// it; of them the transit ones, which the neighbor relays (sent to it
+// for another destination) or relayed (received from it from another
+// source); and the relay ones, which this node relays (sent to the
+// neighbor from another source) or must relay (received from it for
+// another destination). One end's transit is the other's relay.
 type dataCount struct {
-	sent, received, transitSent, transitReceived uint64
+	sent, received, transitSent, transitReceived, relaySent, relayReceived uint64
 }
 
 // heard notes a valid frame from n: it keeps or makes the link alive.
@@ -394,5 +396,7 @@ func (n *neighbor) info(e *Engine) NeighborInfo {
 		DataReceived:    n.data.received,
 		TransitSent:     n.data.transitSent,
 		TransitReceived: n.data.transitReceived,
+		RelaySent:       n.data.relaySent,
+		RelayReceived:   n.data.relayReceived,
 	}
 }

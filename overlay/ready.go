@@ -197,14 +197,19 @@ type NeighborInfo struct {
 	Avoided bool          `json:"avoided"`
 	// DataSent and DataReceived count the DATA frames handed out for the
 	// neighbor and taken from it since the link came up (a LinkDown
-	// starts them again); TransitSent counts those of the sent whose
+	// starts them again). Of them, TransitSent counts those whose
 	// destination is not the neighbor (it must relay them),
-	// TransitReceived those of the received whose source is not the
-	// neighbor (it relayed them). Telemetry carries them.
+	// TransitReceived those whose source is not the neighbor (it relayed
+	// them), RelaySent those whose source is not this node (this node
+	// relayed them) and RelayReceived those whose destination is not
+	// this node (it must relay them): one end's transit is the other
+	// end's relay. Telemetry carries them.
 	DataSent        uint64 `json:"data_sent"`
 	DataReceived    uint64 `json:"data_received"`
 	TransitSent     uint64 `json:"transit_sent"`
 	TransitReceived uint64 `json:"transit_received"`
+	RelaySent       uint64 `json:"relay_sent"`
+	RelayReceived   uint64 `json:"relay_received"`
 }
 
 // Stats counts what the engine did since it was created.

@@ -302,8 +302,8 @@ func (s *scenario) cmdNeighbors(t *testing.T, td *datadriven.TestData) string {
 	data := td.HasArg("data")
 	for _, nb := range n.Engine.Neighbors() {
 		if data {
-			fmt.Fprintf(&b, "%s data sent=%d received=%d transit sent=%d received=%d\n", s.name(nb.Addr),
-				nb.DataSent, nb.DataReceived, nb.TransitSent, nb.TransitReceived)
+			fmt.Fprintf(&b, "%s data sent=%d received=%d transit sent=%d received=%d relay sent=%d received=%d\n",
+				s.name(nb.Addr), nb.DataSent, nb.DataReceived, nb.TransitSent, nb.TransitReceived, nb.RelaySent, nb.RelayReceived)
 			continue
 		}
 		fmt.Fprintf(&b, "%s alive=%t rtt=%v out=%.2f in=%.2f cost=%dus avoided=%t\n", s.name(nb.Addr),

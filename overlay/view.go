@@ -280,11 +280,13 @@ type GraphLink struct {
 	// The DATA counters From reports of the link (zero unless From's
 	// message carries the DATA plane): frames sent to To and received
 	// from it, and of them the transit ones (To was to relay them, or
-	// relayed them).
+	// relayed them) and the relay ones (From relayed them, or was to).
 	DataSent        uint64 `json:"data_sent"`
 	DataReceived    uint64 `json:"data_received"`
 	TransitSent     uint64 `json:"transit_sent"`
 	TransitReceived uint64 `json:"transit_received"`
+	RelaySent       uint64 `json:"relay_sent"`
+	RelayReceived   uint64 `json:"relay_received"`
 	// DataRates is true when both of From's latest messages report the
 	// link with its DATA counters; the rates are then those counters per
 	// second between them.
@@ -293,6 +295,8 @@ type GraphLink struct {
 	DataReceivedRate    float64 `json:"data_received_per_s"`
 	TransitSentRate     float64 `json:"transit_sent_per_s"`
 	TransitReceivedRate float64 `json:"transit_received_per_s"`
+	RelaySentRate       float64 `json:"relay_sent_per_s"`
+	RelayReceivedRate   float64 `json:"relay_received_per_s"`
 }
 
 // Graph returns the mesh as the view holds it at now: the unexpired nodes
@@ -316,6 +320,7 @@ func (v *View) Graph(now time.Time) Graph {
 				BytesSent: l.BytesSent, BytesReceived: l.BytesReceived,
 				DataSent: l.DataSent, DataReceived: l.DataReceived,
 				TransitSent: l.TransitSent, TransitReceived: l.TransitReceived,
+				RelaySent: l.RelaySent, RelayReceived: l.RelayReceived,
 			}
 			if to := v.nodes[l.Peer]; to != nil && now.Before(to.expires) {
 				gl.Known = true
@@ -332,6 +337,8 @@ func (v *View) Graph(now time.Time) Graph {
 						gl.DataReceivedRate = rate(p.DataReceived, l.DataReceived, dt)
 						gl.TransitSentRate = rate(p.TransitSent, l.TransitSent, dt)
 						gl.TransitReceivedRate = rate(p.TransitReceived, l.TransitReceived, dt)
+						gl.RelaySentRate = rate(p.RelaySent, l.RelaySent, dt)
+						gl.RelayReceivedRate = rate(p.RelayReceived, l.RelayReceived, dt)
 					}
 				}
 			}

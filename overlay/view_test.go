@@ -288,9 +288,11 @@ func TestViewDataRates(t *testing.T) {
 			m.Data = protocols.TelemetryData{Forwarded: fwd, Dropped: fwd / 10, Written: written, Delay: delay}
 			m.Links[0].DataSent, m.Links[0].TransitSent = sent, sent/2
 			m.Links[0].DataReceived, m.Links[0].TransitReceived = sent*2, sent
+			m.Links[0].RelaySent, m.Links[0].RelayReceived = sent/4, sent/5
 		}
 		return m
 	}
+	// A link's relay rates are a quarter and a fifth of its sent rate.
 	steps := []struct {
 		msg        *protocols.Telemetry
 		rates      bool
@@ -317,7 +319,8 @@ func TestViewDataRates(t *testing.T) {
 			t.Errorf("step %d: counters node %+v link %+v", i, n, l)
 		}
 		if n.DataRates != st.rates || n.ForwardRate != st.fwdRate || n.DropRate != st.fwdRate/10 || n.ForwardDelay != st.delay ||
-			l.DataRates != st.rates || l.DataSentRate != st.sentRate || l.TransitReceivedRate != st.recvTransR {
+			l.DataRates != st.rates || l.DataSentRate != st.sentRate || l.TransitReceivedRate != st.recvTransR ||
+			l.RelaySentRate != st.sentRate/4 || l.RelayReceivedRate != st.sentRate/5 {
 			t.Errorf("step %d: rates node %v %v %v %v, link %v %v %v", i, n.DataRates, n.ForwardRate, n.DropRate,
 				n.ForwardDelay, l.DataRates, l.DataSentRate, l.TransitReceivedRate)
 		}

@@ -83,9 +83,9 @@
 // are big-endian, fixed-point figures are hundredths of a percent,
 // thousandths of a load, whole microseconds; see Telemetry for every
 // field's rule. Receivers reject messages longer than MaxTelemetrySize
-// (20,296 bytes) before decoding them.
+// (24,376 bytes) before decoding them.
 //
-//	Telemetry version 1, 119 + 47k bytes; version 2, 151 + 79k bytes; k <= 255
+//	Telemetry version 1, 119 + 47k bytes; version 2, 151 + 95k bytes; k <= 255
 //	 0 version | 1 source (0 none, 1 ebpf, 2 procfs) | 2..17 node
 //	 18..25 time (Unix ns) | 26..29 seq | 30..33 interval (ms)
 //	 34..35 cpu (0.01%) | 36..43 memory used | 44..51 memory total
@@ -96,10 +96,11 @@
 //	 version 2 only: 118..125 DATA forwarded | 126..133 DATA dropped
 //	 134..141 relayed DATA written | 142..149 their read-to-written delay (µs)
 //	 118 (version 1) or 150 (version 2): k
-//	 then k links, ascending by peer, of 47 (version 1) or 79 bytes:
+//	 then k links, ascending by peer, of 47 (version 1) or 95 bytes:
 //	 0..15 peer | 16 flags (bits 0-1 RTT measure, 2-3 loss measure,
 //	 0x10 TCP, 0x20 UDP) | 17..20 RTT (µs) | 21..22 loss (0.01%)
 //	 23..30 retransmits | 31..38 bytes sent | 39..46 bytes received
 //	 version 2 only: 47..54 DATA sent | 55..62 DATA received
-//	 63..70 transit sent | 71..78 transit received
+//	 63..70 transit sent | 71..78 transit received | 79..86 relay sent
+//	 87..94 relay received
 package protocols

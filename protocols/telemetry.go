@@ -38,11 +38,11 @@ const (
 	// DATA-plane counters) and TelemetryLinkDataSize what it adds to
 	// each link entry (the link's DATA counters).
 	TelemetryDataSize     = 32
-	TelemetryLinkDataSize = 32
+	TelemetryLinkDataSize = 48
 	// MaxTelemetryLinks bounds the links of one message: a node with more
 	// neighbors reports the first MaxTelemetryLinks by address.
 	MaxTelemetryLinks = 255
-	// MaxTelemetrySize bounds every telemetry message (20,296 bytes, a
+	// MaxTelemetrySize bounds every telemetry message (24,376 bytes, a
 	// version 2 message with 255 links). Receivers reject longer
 	// messages before decoding them.
 	MaxTelemetrySize = TelemetryHeaderSize + TelemetryDataSize + (TelemetryLinkSize+TelemetryLinkDataSize)*MaxTelemetryLinks
@@ -191,7 +191,7 @@ func (m *Measure) UnmarshalText(b []byte) error {
 // and both end with:
 //
 //	118|150 1   k: number of links, 0..255
-//	119|151     k link entries of 47 (version 1) or 79 (version 2) bytes
+//	119|151     k link entries of 47 (version 1) or 95 (version 2) bytes
 //
 // A link entry:
 //
@@ -210,14 +210,19 @@ func (m *Measure) UnmarshalText(b []byte) error {
 //	39     8    bytes received
 //
 // and in version 2 the link's DATA counters, since the routing engine
-// last brought the link up:
+// last brought the link up (one end's transit is the other end's relay):
 //
 //	47     8    data sent: DATA frames sent to the neighbor
 //	55     8    data received: DATA frames received from it
 //	63     8    transit sent: of data sent, those whose destination is
-//	            not the neighbor, <= data sent
+//	            not the neighbor (it must relay them), <= data sent
 //	71     8    transit received: of data received, those whose source
-//	            is not the neighbor, <= data received
+//	            is not the neighbor (it relayed them), <= data received
+//	79     8    relay sent: of data sent, those whose source is not the
+//	            node (it relayed them), <= data sent
+//	87     8    relay received: of data received, those whose
+//	            destination is not the node (it must relay them),
+//	            <= data received
 //
 // The quantised fields (cpu, load, loss, latency, rtt, delay) are rounded
 // by the node before encoding; Telemetry's encoder refuses values it
@@ -296,10 +301,12 @@ type TelemetryLink struct {
 	// DataSent and DataReceived count the DATA frames sent to and
 	// received from the neighbor (overlay.NeighborInfo); TransitSent and
 	// TransitReceived those of them the neighbor was to relay or had
-	// relayed, at most DataSent and DataReceived. Zero unless the
+	// relayed, RelaySent and RelayReceived those the node relayed or was
+	// to relay, each at most DataSent or DataReceived. Zero unless the
 	// message's DataPlane is set.
 	DataSent, DataReceived       uint64
 	TransitSent, TransitReceived uint64
+	RelaySent, RelayReceived     uint64
 }
 
 // Link flag bits.
@@ -546,7 +553,7 @@ func (t *Telemetry) AppendBinary(b []byte) ([]byte, error) {
 		b = binary.BigEndian.AppendUint64(b, l.BytesSent)
 		b = binary.BigEndian.AppendUint64(b, l.BytesReceived)
 		if t.DataPlane {
-			for _, c := range [...]uint64{l.DataSent, l.DataReceived, l.TransitSent, l.TransitReceived} {
+			for _, c := range [...]uint64{l.DataSent, l.DataReceived, l.TransitSent, l.TransitReceived, l.RelaySent, l.RelayReceived} {
 				b = binary.BigEndian.AppendUint64(b, c)
 			}
 		}
@@ -572,6 +579,7 @@ func (t *Telemetry) checkLink(i int) (string, error) {
 	case !l.TCP && !l.UDP && (l.BytesSent != 0 || l.BytesReceived != 0):
 		return "link bytes", ErrField
 	case l.TransitSent > l.DataSent || l.TransitReceived > l.DataReceived,
+		l.RelaySent > l.DataSent || l.RelayReceived > l.DataReceived,
 		!t.DataPlane && (l.DataSent != 0 || l.DataReceived != 0):
 		return "link data", ErrField
 	}
@@ -689,6 +697,7 @@ func (t *Telemetry) Decode(msg []byte) error {
 		if dataPlane {
 			l.DataSent, l.DataReceived = be.Uint64(e[47:]), be.Uint64(e[55:])
 			l.TransitSent, l.TransitReceived = be.Uint64(e[63:]), be.Uint64(e[71:])
+			l.RelaySent, l.RelayReceived = be.Uint64(e[79:]), be.Uint64(e[87:])
 		}
 		links = append(links, l)
 		t.Links = links

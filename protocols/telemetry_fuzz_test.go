@@ -115,6 +115,7 @@ func FuzzTelemetryRoundTrip(f *testing.F) {
 			if m.DataPlane {
 				l.DataSent, l.DataReceived = uint64(flags)*7, retrans
 				l.TransitSent, l.TransitReceived = uint64(flags), retrans/2
+				l.RelaySent, l.RelayReceived = uint64(flags)*3, retrans/3
 			}
 			m.Links = append(m.Links, l)
 		}

@@ -51,7 +51,8 @@ func sampleTelemetryData() *Telemetry {
 	m.DataPlane = true
 	m.Data = TelemetryData{Forwarded: 100, Dropped: 3, Written: 99, Delay: 4950 * time.Microsecond}
 	m.Links[0].DataSent, m.Links[0].DataReceived, m.Links[0].TransitSent, m.Links[0].TransitReceived = 60, 70, 50, 40
-	m.Links[1].DataSent, m.Links[1].DataReceived = 41, 2
+	m.Links[0].RelaySent, m.Links[0].RelayReceived = 30, 20
+	m.Links[1].DataSent, m.Links[1].DataReceived, m.Links[1].RelaySent = 41, 2, 41
 	return m
 }
 
@@ -64,9 +65,11 @@ const sampleTelemetryDataHex = `
 	b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 1a 000000fa 0064
 	0000000000000002 0000000000000100 0000000000000200
 	000000000000003c 0000000000000046 0000000000000032 0000000000000028
+	000000000000001e 0000000000000014
 	c0c1c2c3c4c5c6c7c8c9cacbcccdcecf 25 000003e8 0019
 	0000000000000000 0000000000000005 0000000000000006
-	0000000000000029 0000000000000002 0000000000000000 0000000000000000`
+	0000000000000029 0000000000000002 0000000000000000 0000000000000000
+	0000000000000029 0000000000000000`
 
 const sampleTelemetryHex = `
 	01 01 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf 17979cfe3d85cd15 00000007 000003e8
@@ -222,6 +225,8 @@ func TestTelemetryDecodeErrorsV2(t *testing.T) {
 		{"delay beyond int64 ns", set(142, 0x00, 0x20, 0xc4, 0x9b, 0xa5, 0xe3, 0x53, 0xf8), ErrField, "telemetry data"},
 		{"transit above sent", set(link0+63, 0, 0, 0, 0, 0, 0, 0, 0x3d), ErrField, "telemetry link data"},
 		{"transit above received", set(link1+71, 0, 0, 0, 0, 0, 0, 0, 3), ErrField, "telemetry link data"},
+		{"relay above sent", set(link0+79, 0, 0, 0, 0, 0, 0, 0, 0x3d), ErrField, "telemetry link data"},
+		{"relay above received", set(link1+87, 0, 0, 0, 0, 0, 0, 0, 3), ErrField, "telemetry link data"},
 		{"link reserved flag", set(link1+16, 0x65), ErrReserved, "telemetry link flags"},
 		{"beyond any size", append([]byte{2}, make([]byte, MaxTelemetrySize)...), ErrTooLarge, "telemetry"},
 	}
@@ -283,6 +288,8 @@ func TestTelemetryEncodeErrors(t *testing.T) {
 		{"sub-microsecond delay", func(m *Telemetry) { m.DataPlane, m.Data.Delay = true, 1500 }, ErrField},
 		{"transit above sent", func(m *Telemetry) { m.DataPlane, m.Links[0].TransitSent = true, 1 }, ErrField},
 		{"transit above received", func(m *Telemetry) { m.DataPlane, m.Links[1].TransitReceived = true, 1 }, ErrField},
+		{"relay above sent", func(m *Telemetry) { m.DataPlane, m.Links[0].RelaySent = true, 1 }, ErrField},
+		{"relay above received", func(m *Telemetry) { m.DataPlane, m.Links[1].RelayReceived = true, 1 }, ErrField},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -371,7 +378,7 @@ func TestTelemetryMaxSize(t *testing.T) {
 	}
 	m.DataPlane = true
 	b, err = m.MarshalBinary()
-	if err != nil || len(b) != MaxTelemetrySize || MaxTelemetrySize != 20296 {
+	if err != nil || len(b) != MaxTelemetrySize || MaxTelemetrySize != 24376 {
 		t.Fatalf("version 2, 255 links: %d bytes, %v; want %d", len(b), err, MaxTelemetrySize)
 	}
 	reuse := Telemetry{Links: make([]TelemetryLink, 0, MaxTelemetryLinks)}

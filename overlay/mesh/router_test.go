@@ -299,6 +299,9 @@ func TestRouterLine(t *testing.T) {
 				t.Errorf("relay link to node 2 %+v: DATA that is not transit", nb)
 			}
 		}
+		if nb.RelaySent != nb.DataSent || nb.RelayReceived != nb.DataReceived {
+			t.Errorf("relay link %+v: DATA the relay neither relayed nor was to relay", nb)
+		}
 		sent, received = sent+nb.DataSent, received+nb.DataReceived
 	}
 	if sent < uint64(len(tap.frames)) || received < sent {
