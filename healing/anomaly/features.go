@@ -87,9 +87,11 @@ func Features(g overlay.Graph, prev *overlay.Graph, interval time.Duration) *Sam
 			}
 		}
 	}
-	// The transit each node's neighbours sent it, as far as it agrees it
-	// got the frames, and what they got back from it: a node cannot make
-	// a neighbour look like a blackhole by claiming frames it never sent.
+	// What each node's neighbours handed it to relay, as far as it
+	// agrees it got the frames to relay, and what they got from it as
+	// relayed, as far as it claims to have relayed them: a node cannot
+	// make a neighbour look like a blackhole by claiming frames it never
+	// sent, nor look healthy itself by claiming more than it relayed.
 	asked, relayed := make([]float64, len(nodes)), make([]float64, len(nodes))
 	for _, l := range s.Links {
 		from, to := s.Nodes[l.From], s.Nodes[l.To]
@@ -97,12 +99,13 @@ func Features(g overlay.Graph, prev *overlay.Graph, interval time.Duration) *Sam
 		if !d.DataRates {
 			continue
 		}
-		got := finite(d.TransitSentRate)
+		in, out := finite(d.TransitSentRate), finite(d.TransitReceivedRate)
 		if back := cur[LinkKey{to, from}]; back != nil && back.DataRates {
-			got = min(got, finite(back.DataReceivedRate))
+			in = min(in, finite(back.RelayReceivedRate))
+			out = min(out, finite(back.RelaySentRate))
 		}
-		asked[l.To] += got
-		relayed[l.To] += finite(d.TransitReceivedRate)
+		asked[l.To] += in
+		relayed[l.To] += out
 	}
 	s.NodeX = make([]float64, len(nodes)*numNodeFeatures)
 	for i := range nodes {

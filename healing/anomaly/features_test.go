@@ -172,8 +172,9 @@ func TestFeaturesChange(t *testing.T) {
 
 // withData gives g's nodes and links the DATA-plane rates: node b
 // relays 99 frames/s at 9 ms; on each link the given rates (sent,
-// received, transit sent, transit received), by reporter and neighbour.
-func withData(g overlay.Graph, links map[anomaly.LinkKey][4]float64) overlay.Graph {
+// received, transit sent, transit received, relay sent, relay
+// received), by reporter and neighbour.
+func withData(g overlay.Graph, links map[anomaly.LinkKey][6]float64) overlay.Graph {
 	for i := range g.Nodes {
 		n := &g.Nodes[i]
 		if n.Addr == addrB {
@@ -186,6 +187,7 @@ func withData(g overlay.Graph, links map[anomaly.LinkKey][4]float64) overlay.Gra
 		if r, ok := links[anomaly.LinkKey{From: l.From, To: l.To}]; ok {
 			l.DataRates = true
 			l.DataSentRate, l.DataReceivedRate, l.TransitSentRate, l.TransitReceivedRate = r[0], r[1], r[2], r[3]
+			l.RelaySentRate, l.RelayReceivedRate = r[4], r[5]
 		}
 	}
 	return g
@@ -193,15 +195,16 @@ func withData(g overlay.Graph, links map[anomaly.LinkKey][4]float64) overlay.Gra
 
 // TestFeaturesDataPlane checks the DATA-plane features, the relay
 // balance among them: a relay that forwards nothing has a balance near 0,
-// and a neighbour that claims to have sent it frames it never received
-// cannot make a healthy relay look like one.
+// and a neighbour that claims to have handed it frames to relay it never
+// received cannot make a healthy relay look like one.
 func TestFeaturesDataPlane(t *testing.T) {
-	rates := map[anomaly.LinkKey][4]float64{
-		// a sends b 40 frames/s for c; b got them; c got none from b.
-		{From: addrA, To: addrB}: {40, 0, 40, 0},
-		{From: addrB, To: addrA}: {0, 40, 0, 0},
-		{From: addrB, To: addrC}: {40, 0, 0, 0},
-		{From: addrC, To: addrB}: {0, 0, 0, 0},
+	rates := map[anomaly.LinkKey][6]float64{
+		// a hands b 40 frames/s for c; b got them to relay and claims to
+		// have relayed them to c; c got none from b.
+		{From: addrA, To: addrB}: {40, 0, 40, 0, 0, 0},
+		{From: addrB, To: addrA}: {0, 40, 0, 0, 0, 40},
+		{From: addrB, To: addrC}: {40, 0, 0, 0, 40, 0},
+		{From: addrC, To: addrB}: {0, 0, 0, 0, 0, 0},
 	}
 	s := anomaly.Features(withData(line(t0, 1), rates), nil, time.Second)
 	for _, tc := range []struct {
@@ -232,8 +235,8 @@ func TestFeaturesDataPlane(t *testing.T) {
 	}
 
 	// b lies: it claims 40 frames/s of transit sent to c, which c never
-	// received; c's balance stays 1.
-	rates[anomaly.LinkKey{From: addrB, To: addrC}] = [4]float64{40, 0, 40, 0}
+	// received to relay; c's balance stays 1.
+	rates[anomaly.LinkKey{From: addrB, To: addrC}] = [6]float64{40, 0, 40, 0, 40, 0}
 	s = anomaly.Features(withData(line(t0, 1), rates), nil, time.Second)
 	if got := nodeValue(t, s, addrC, anomaly.NodeRelayBalance); got != 1 {
 		t.Errorf("c framed by b's claim: balance %v", got)
@@ -244,8 +247,9 @@ func TestFeaturesDataPlane(t *testing.T) {
 // infinities, negative rates, duplicates, self links): Features must give
 // finite values and a valid sample.
 func TestFeaturesHostile(t *testing.T) {
-	g := withData(line(t0, 1), map[anomaly.LinkKey][4]float64{
-		{From: addrA, To: addrB}: {math.NaN(), -1, math.Inf(1), math.Inf(-1)},
+	g := withData(line(t0, 1), map[anomaly.LinkKey][6]float64{
+		{From: addrA, To: addrB}: {math.NaN(), -1, math.Inf(1), math.Inf(-1), math.NaN(), 1},
+		{From: addrB, To: addrA}: {1, math.Inf(1), math.NaN(), -1, math.Inf(1), math.Inf(1)},
 	})
 	g.Nodes[1].CPUPercent = math.NaN()
 	g.Nodes[1].SendRate = math.Inf(1)

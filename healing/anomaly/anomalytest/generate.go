@@ -504,14 +504,15 @@ func (m *mesh) shortest(adj [][]int, src, dst int) []int {
 // traffic is one interval's DATA counts: per directed pair (from, to)
 // what from reports, and per node.
 type traffic struct {
-	sent, recv, tSent, tRecv map[[2]int]float64
-	fwd, drop                []float64
+	sent, recv, tSent, tRecv, rSent, rRecv map[[2]int]float64
+	fwd, drop                              []float64
 }
 
 func (m *mesh) route(t int, adj [][]int) traffic {
 	rng, f := m.rng, &m.fault
 	tr := traffic{sent: map[[2]int]float64{}, recv: map[[2]int]float64{}, tSent: map[[2]int]float64{},
-		tRecv: map[[2]int]float64{}, fwd: make([]float64, m.n), drop: make([]float64, m.n)}
+		tRecv: map[[2]int]float64{}, rSent: map[[2]int]float64{}, rRecv: map[[2]int]float64{},
+		fwd: make([]float64, m.n), drop: make([]float64, m.n)}
 	dt := m.cfg.Interval.Seconds()
 	for i := range m.flows {
 		fl := &m.flows[i]
@@ -574,6 +575,7 @@ func (m *mesh) route(t int, adj [][]int) traffic {
 						// The engine forwarded; the driver dropped.
 						tr.fwd[u] += cnt
 						tr.sent[[2]int{u, v}] += cnt
+						tr.rSent[[2]int{u, v}] += cnt
 						if v != fl.dst {
 							tr.tSent[[2]int{u, v}] += cnt
 						}
@@ -581,6 +583,7 @@ func (m *mesh) route(t int, adj [][]int) traffic {
 					break
 				}
 				tr.fwd[u] += cnt
+				tr.rSent[[2]int{u, v}] += cnt
 			}
 			tr.sent[[2]int{u, v}] += cnt
 			if v != fl.dst {
@@ -594,6 +597,9 @@ func (m *mesh) route(t int, adj [][]int) traffic {
 			tr.recv[[2]int{v, u}] += cnt
 			if u != fl.src {
 				tr.tRecv[[2]int{v, u}] += cnt
+			}
+			if v != fl.dst {
+				tr.rRecv[[2]int{v, u}] += cnt
 			}
 		}
 	}
@@ -708,14 +714,15 @@ func (m *mesh) step(t int) *anomaly.Sample {
 			// Each end counts over its own interval: what one sent and
 			// the other received in "the same" interval differ by the
 			// frames in between.
-			recv, tRecv := tr.recv[key], tr.tRecv[key]
+			recv, tRecv, rRecv := tr.recv[key], tr.tRecv[key], tr.rRecv[key]
 			if recv > 0 {
 				noisy := max(0, recv+0.3*math.Sqrt(recv)*rng.NormFloat64())
-				recv, tRecv = noisy, tRecv*noisy/recv
+				recv, tRecv, rRecv = noisy, tRecv*noisy/recv, rRecv*noisy/recv
 			}
 			gl.DataRates = true
 			gl.DataSentRate, gl.DataReceivedRate = tr.sent[key]/dt, recv/dt
 			gl.TransitSentRate, gl.TransitReceivedRate = tr.tSent[key]/dt, tRecv/dt
+			gl.RelaySentRate, gl.RelayReceivedRate = tr.rSent[key]/dt, rRecv/dt
 			g.Links = append(g.Links, gl)
 		}
 	}
