@@ -16,9 +16,18 @@ type EvalConfig struct {
 	// is suspect (q); one liar cannot frame a node when it is 2 or more.
 	Quorum int
 	// RecoveryGrace is how many intervals after a node's fault ends its
-	// flags are not false alarms yet: telemetry rates cover the interval
-	// before, so the fault still shows for one.
+	// flags are not false alarms yet: the figures still show the fault
+	// for a while (rates cover a node's last interval, which a sample
+	// reads up to an interval late; HELLO delivery covers the last 32
+	// HELLOs, 8 s on the LAN profile).
 	RecoveryGrace int
+	// Persistence is how many intervals in a row a node must be suspect
+	// under the quorum rule before it counts as suspect (at least 1): a
+	// suspicion that one interval's figures raise and the next drop is
+	// a blip of the measurement (counters of two nodes taken out of
+	// phase), not yet a fault. A detected fault's delay counts from its
+	// first interval to the last of those.
+	Persistence int
 	// FlagBy, if not nil, says whether the neighbour scorer flags subject,
 	// given the prediction p of subject; nil means every neighbour flags
 	// it exactly when p.IsAnomaly (every node scores from the same view).
@@ -28,8 +37,10 @@ type EvalConfig struct {
 	Clock func() time.Time
 }
 
-// DefaultEvalConfig has a quorum of 2 and a grace of 1 interval.
-func DefaultEvalConfig() EvalConfig { return EvalConfig{Quorum: 2, RecoveryGrace: 1} }
+// DefaultEvalConfig has a quorum of 2, a grace of 10 intervals (the LAN
+// profile's HELLO window and two intervals, at the node's 1 s telemetry)
+// and a persistence of 2.
+func DefaultEvalConfig() EvalConfig { return EvalConfig{Quorum: 2, RecoveryGrace: 10, Persistence: 2} }
 
 // Validate reports the first field out of bounds.
 func (c EvalConfig) Validate() error {
@@ -38,6 +49,8 @@ func (c EvalConfig) Validate() error {
 		return fmt.Errorf("%w: quorum %d, want at least 1", ErrInvalidConfig, c.Quorum)
 	case c.RecoveryGrace < 0:
 		return fmt.Errorf("%w: recovery grace %d, want at least 0", ErrInvalidConfig, c.RecoveryGrace)
+	case c.Persistence < 1:
+		return fmt.Errorf("%w: persistence %d, want at least 1", ErrInvalidConfig, c.Persistence)
 	}
 	return nil
 }
@@ -191,6 +204,7 @@ func Evaluate(det Detector, eps []Episode, cfg EvalConfig) (DetectorResult, erro
 	for _, e := range eps {
 		det.Reset()
 		tl.startEpisode()
+		runs := persistence{need: cfg.Persistence}
 		for t, s := range e.Samples {
 			if s.Labels == nil {
 				return DetectorResult{}, fmt.Errorf("%w: unlabelled sample", ErrInvalidSample)
@@ -207,7 +221,7 @@ func Evaluate(det Detector, eps []Episode, cfg EvalConfig) (DetectorResult, erro
 				spent += cfg.Clock().Sub(t0)
 			}
 			scored += len(s.Nodes)
-			tl.add(t, s, Suspects(s, preds, cfg.Quorum, cfg.FlagBy), cfg.RecoveryGrace)
+			tl.add(t, s, runs.apply(s, Suspects(s, preds, cfg.Quorum, cfg.FlagBy)), cfg.RecoveryGrace)
 		}
 	}
 	det.Reset()
@@ -217,6 +231,32 @@ func Evaluate(det Detector, eps []Episode, cfg EvalConfig) (DetectorResult, erro
 		res.USPerNode = float64(spent.Microseconds()) / float64(scored)
 	}
 	return res, nil
+}
+
+// persistence applies EvalConfig.Persistence to one episode: a node
+// counts as suspect once it has been suspect in need samples in a row.
+type persistence struct {
+	need int
+	runs map[protocols.Addr]int
+}
+
+// apply turns one sample's suspects into those that persisted, in place.
+func (p *persistence) apply(s *Sample, suspect []bool) []bool {
+	if p.need <= 1 {
+		return suspect
+	}
+	if p.runs == nil {
+		p.runs = map[protocols.Addr]int{}
+	}
+	for i, a := range s.Nodes {
+		if !suspect[i] {
+			delete(p.runs, a)
+			continue
+		}
+		p.runs[a]++
+		suspect[i] = p.runs[a] >= p.need
+	}
+	return suspect
 }
 
 // tally accumulates event-level scores over episodes.
@@ -246,6 +286,10 @@ func (tl *tally) startEpisode() {
 func (tl *tally) add(t int, s *Sample, suspect []bool, grace int) {
 	for i, addr := range s.Nodes {
 		l := s.Labels[i]
+		if l.Ignore {
+			tl.inAlarm[addr] = false
+			continue
+		}
 		if l.Class != Healthy {
 			ev := tl.open[l.Fault]
 			if ev == nil || ev.last < t-1 {

@@ -39,6 +39,10 @@ func (d *scripted) ScoreGraph(s *anomaly.Sample, _ []int) ([]anomaly.Prediction,
 	return out, nil
 }
 
+// scriptEval judges the scripts interval by interval (no persistence)
+// with one interval of grace.
+var scriptEval = anomaly.EvalConfig{Quorum: 2, RecoveryGrace: 1, Persistence: 1}
+
 // scriptNodes are a, b, c linked to each other and d linked to a only
 // (so d has one neighbour and can never reach a quorum of 2).
 var scriptNodes = []protocols.Addr{addrA, addrB, addrC, addrD}
@@ -115,7 +119,7 @@ func TestEvaluateEvents(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ep, det := script(t, tc.labels, tc.flags)
-			res, err := anomaly.Evaluate(det, []anomaly.Episode{ep}, anomaly.DefaultEvalConfig())
+			res, err := anomaly.Evaluate(det, []anomaly.Episode{ep}, scriptEval)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -136,7 +140,7 @@ func TestEvaluateFigures(t *testing.T) {
 	ep, det := script(t,
 		[4]string{"BBBB....", "....OOOO", "........", "........"},
 		[4]string{"..X.....", "", "XX......", ""})
-	res, err := anomaly.Evaluate(det, []anomaly.Episode{ep}, anomaly.DefaultEvalConfig())
+	res, err := anomaly.Evaluate(det, []anomaly.Episode{ep}, scriptEval)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,6 +158,27 @@ func TestEvaluateFigures(t *testing.T) {
 	}
 }
 
+// TestEvaluatePersistence: with a persistence of 2, a single interval's
+// flag is no suspicion, a run of two is, detected at its second interval.
+func TestEvaluatePersistence(t *testing.T) {
+	ep, det := script(t,
+		[4]string{"..BBBB..", "........", "........", "........"},
+		[4]string{"...XX...", "X.X.X...", "XX......", ""})
+	cfg := scriptEval
+	cfg.Persistence = 2
+	res, err := anomaly.Evaluate(det, []anomaly.Episode{ep}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Detected != 1 || res.DelayP50 != 2 || res.FalseAlarms != 1 {
+		t.Errorf("detected %d after %v intervals, %d false alarms; want 1 after 2, 1 (c's run of two)",
+			res.Detected, res.DelayP50, res.FalseAlarms)
+	}
+	if cfg.Persistence = 0; cfg.Validate() == nil {
+		t.Error("a persistence of 0 validates")
+	}
+}
+
 // TestQuorumResistsOneLiar: a node one neighbour flags is not suspect
 // under a quorum of 2, however often it flags it, and is under 1.
 func TestQuorumResistsOneLiar(t *testing.T) {
@@ -163,7 +188,7 @@ func TestQuorumResistsOneLiar(t *testing.T) {
 	}
 	honest := &scripted{flags: map[time.Time][]bool{}}
 	for q, wantFalse := range map[int]int{1: 1, 2: 0} {
-		cfg := anomaly.EvalConfig{Quorum: q, FlagBy: liar}
+		cfg := anomaly.EvalConfig{Quorum: q, FlagBy: liar, Persistence: 1}
 		res, err := anomaly.Evaluate(honest, []anomaly.Episode{ep}, cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -199,7 +224,7 @@ func TestChooseShipped(t *testing.T) {
 // TestReportJSON pins the keys of `anomaly eval --json`.
 func TestReportJSON(t *testing.T) {
 	ep, det := script(t, [4]string{"BB..", "....", "....", "...."}, [4]string{"X..."})
-	rep, err := anomaly.Compare([]anomaly.Detector{det}, []anomaly.Episode{ep}, anomaly.DefaultEvalConfig())
+	rep, err := anomaly.Compare([]anomaly.Detector{det}, []anomaly.Episode{ep}, scriptEval)
 	if err != nil {
 		t.Fatal(err)
 	}

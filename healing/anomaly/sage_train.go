@@ -11,7 +11,7 @@ import (
 // trainGraphSAGE fits a GraphSAGE model by Adam on the weighted binary
 // cross-entropy of every node of every training sample, stopping early on
 // the validation loss.
-func trainGraphSAGE(cfg TrainConfig, rng *rand.Rand, m model, train, val []Episode, st *TrainStats) (*GraphSAGE, error) {
+func trainGraphSAGE(cfg TrainConfig, rng *rand.Rand, m model, train, val []Episode, skip recovering, st *TrainStats) (*GraphSAGE, error) {
 	g := &GraphSAGE{model: m, h1: cfg.Hidden1, h2: cfg.Hidden2}
 	fn, fe := m.norm.dims()
 	g.p = make([]float64, numParams(fn, fe, g.h1, g.h2))
@@ -25,6 +25,9 @@ func trainGraphSAGE(cfg TrainConfig, rng *rand.Rand, m model, train, val []Episo
 	nPos, nNeg := 0, 0
 	for _, s := range trainS {
 		for i := range s.Nodes {
+			if skip.of(s, i) {
+				continue
+			}
 			if s.Labels[i].Class == Healthy {
 				nNeg++
 			} else {
@@ -53,7 +56,7 @@ func trainGraphSAGE(cfg TrainConfig, rng *rand.Rand, m model, train, val []Episo
 			clear(grad)
 			weight := 0.0
 			for _, k := range order[b:min(b+cfg.BatchGraphs, len(order))] {
-				weight += g.lossGrad(&ws, trainS[k], posWeight, grad, rng, cfg.InputDropout)
+				weight += g.lossGrad(&ws, trainS[k], skip, posWeight, grad, rng, cfg.InputDropout)
 			}
 			if weight > 0 {
 				for i := range grad {
@@ -62,7 +65,7 @@ func trainGraphSAGE(cfg TrainConfig, rng *rand.Rand, m model, train, val []Episo
 			}
 			opt.step(g.p, grad)
 		}
-		ap := g.averagePrecision(&ws, valS)
+		ap := g.averagePrecision(&ws, valS, skip)
 		if ap > bestAP {
 			bestAP, bestEpoch = ap, epoch
 			copy(best, g.p)
@@ -72,7 +75,7 @@ func trainGraphSAGE(cfg TrainConfig, rng *rand.Rand, m model, train, val []Episo
 	}
 	copy(g.p, best)
 	st.BestEpoch, st.ValidationAP = bestEpoch, bestAP
-	st.ValidationLoss = g.loss(&ws, valS, posWeight)
+	st.ValidationLoss = g.loss(&ws, valS, skip, posWeight)
 	return g, nil
 }
 
@@ -165,7 +168,7 @@ func nodeLoss(z float64, l Label, posWeight float64) (w, loss, dz float64) {
 // anomalous node samples, of the precision at and above each one's score.
 // It does not depend on a threshold, so early stopping on it cannot be
 // fooled by a model that moves every score up or down.
-func (g *GraphSAGE) averagePrecision(ws *workspace, ss []*Sample) float64 {
+func (g *GraphSAGE) averagePrecision(ws *workspace, ss []*Sample, skip recovering) float64 {
 	type point struct {
 		raw float64
 		pos bool
@@ -175,6 +178,9 @@ func (g *GraphSAGE) averagePrecision(ws *workspace, ss []*Sample) float64 {
 	for _, s := range ss {
 		ps := g.fullPass(ws, s, nil, 0)
 		for i, z := range ps.raw {
+			if skip.of(s, i) {
+				continue
+			}
 			pos := s.Labels[i].Class != Healthy
 			pts = append(pts, point{z, pos})
 			if pos {
@@ -196,12 +202,16 @@ func (g *GraphSAGE) averagePrecision(ws *workspace, ss []*Sample) float64 {
 	return ap / float64(nPos)
 }
 
-// loss returns the weighted mean cross-entropy over every node of ss.
-func (g *GraphSAGE) loss(ws *workspace, ss []*Sample, posWeight float64) float64 {
+// loss returns the weighted mean cross-entropy over every node of ss
+// but the recovering ones.
+func (g *GraphSAGE) loss(ws *workspace, ss []*Sample, skip recovering, posWeight float64) float64 {
 	total, weight := 0.0, 0.0
 	for _, s := range ss {
 		ps := g.fullPass(ws, s, nil, 0)
 		for i, z := range ps.raw {
+			if skip.of(s, i) {
+				continue
+			}
 			w, l, _ := nodeLoss(z, s.Labels[i], posWeight)
 			total += l
 			weight += w
@@ -213,14 +223,19 @@ func (g *GraphSAGE) loss(ws *workspace, ss []*Sample, posWeight float64) float64
 	return total / weight
 }
 
-// lossGrad adds the gradient of s's summed weighted cross-entropy to grad
-// and returns the summed weight.
-func (g *GraphSAGE) lossGrad(ws *workspace, s *Sample, posWeight float64, grad []float64, rng *rand.Rand, dropout float64) float64 {
+// lossGrad adds the gradient of s's summed weighted cross-entropy, over
+// its nodes but the recovering ones, to grad and returns the summed
+// weight.
+func (g *GraphSAGE) lossGrad(ws *workspace, s *Sample, skip recovering, posWeight float64, grad []float64, rng *rand.Rand, dropout float64) float64 {
 	ps := g.fullPass(ws, s, rng, dropout)
 	n := len(s.Nodes)
 	ws.dz = growF(ws.dz, n)
 	weight := 0.0
 	for i, z := range ps.raw {
+		if skip.of(s, i) {
+			ws.dz[i] = 0
+			continue
+		}
 		w, _, dz := nodeLoss(z, s.Labels[i], posWeight)
 		ws.dz[i] = dz
 		weight += w

@@ -16,7 +16,7 @@ func TestGraphSAGEGradient(t *testing.T) {
 	const posWeight = 2.5
 	var ws workspace
 	grad := make([]float64, len(g.p))
-	g.lossGrad(&ws, s, posWeight, grad, nil, 0)
+	g.lossGrad(&ws, s, nil, posWeight, grad, nil, 0)
 	sumLoss := func() float64 {
 		ps := g.fullPass(&ws, s, nil, 0)
 		total := 0.0

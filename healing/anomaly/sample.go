@@ -70,9 +70,15 @@ func (c *Class) UnmarshalText(b []byte) error {
 // Healthy, the fault that gives it that class. The nodes one fault
 // affects (both ends of a lossy link) share the Fault number, and a fault
 // episode counts once in Evaluate however many nodes it labels.
+//
+// Ignore marks a node that is neither: it is down or has just restarted
+// (a crash, which routing repairs by itself and which is no gray fault),
+// while the view still holds its last figures or it rejoins. Training
+// and evaluation leave it out: no event, no false alarm, no lesson.
 type Label struct {
-	Class Class  `json:"class"`
-	Fault uint32 `json:"fault,omitempty"`
+	Class  Class  `json:"class"`
+	Fault  uint32 `json:"fault,omitempty"`
+	Ignore bool   `json:"ignore,omitempty"`
 }
 
 // Link is a directed link of a Sample: From reported it, about its

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
 // TrainConfig says how Train fits a detector. Start from
@@ -27,11 +29,11 @@ type TrainConfig struct {
 	// ValidationFraction of the episodes (at least one, when there are
 	// two or more) is held out for early stopping and calibration.
 	ValidationFraction float64
-	// Quorum and RecoveryGrace are those of the evaluation the threshold
-	// is calibrated for (see EvalConfig): the raw score that maps to the
-	// threshold is the one that maximises event-level F1 on the
-	// validation split under them.
-	Quorum, RecoveryGrace int
+	// Quorum, RecoveryGrace and Persistence are those of the evaluation
+	// the threshold is calibrated for (see EvalConfig): the raw score
+	// that maps to the threshold is the one that maximises event-level
+	// F1 on the validation split under them.
+	Quorum, RecoveryGrace, Persistence int
 
 	// GraphSAGE: hidden sizes of the two layers, at most 256.
 	Hidden1, Hidden2 int
@@ -69,7 +71,7 @@ type TrainConfig struct {
 func DefaultTrainConfig(kind Kind) TrainConfig {
 	return TrainConfig{
 		Kind: kind, Seed: 1, Threshold: DefaultThreshold,
-		ValidationFraction: 0.2, Quorum: 2, RecoveryGrace: 1,
+		ValidationFraction: 0.2, Quorum: 2, RecoveryGrace: 10, Persistence: 2,
 		Hidden1: 16, Hidden2: 16, Epochs: 80, Patience: 15,
 		LearningRate: 3e-3, WeightDecay: 1e-3, BatchGraphs: 8, InputDropout: 0.1, MaxPositiveWeight: 20,
 		Alpha: 0.2, Warmup: 5,
@@ -93,8 +95,8 @@ func (c TrainConfig) Validate() error {
 		return bad("threshold %v, want in (0, 1)", c.Threshold)
 	case !(c.ValidationFraction > 0 && c.ValidationFraction < 1):
 		return bad("validation fraction %v, want in (0, 1)", c.ValidationFraction)
-	case c.Quorum < 1 || c.RecoveryGrace < 0:
-		return bad("quorum %d, recovery grace %d", c.Quorum, c.RecoveryGrace)
+	case c.Quorum < 1 || c.RecoveryGrace < 0 || c.Persistence < 1:
+		return bad("quorum %d, recovery grace %d, persistence %d", c.Quorum, c.RecoveryGrace, c.Persistence)
 	case c.Hidden1 < 1 || c.Hidden1 > maxHidden || c.Hidden2 < 1 || c.Hidden2 > maxHidden:
 		return bad("hidden sizes %d and %d, want 1 to %d", c.Hidden1, c.Hidden2, maxHidden)
 	case c.Epochs < 1 || c.Patience < 1 || c.BatchGraphs < 1:
@@ -170,16 +172,17 @@ func Train(cfg TrainConfig, eps []Episode) (Detector, TrainStats, error) {
 	m := model{name: name, threshold: cfg.Threshold, schema: schema.Hash(), norm: norm,
 		cal: calibration{cut: logit(cfg.Threshold), spread: 1}}
 
+	skip := recoveringNodes(eps, cfg.RecoveryGrace)
 	var det Detector
 	switch cfg.Kind {
 	case KindGraphSAGE:
-		g, err := trainGraphSAGE(cfg, rng, m, train, val, &st)
+		g, err := trainGraphSAGE(cfg, rng, m, train, val, skip, &st)
 		if err != nil {
 			return nil, st, err
 		}
 		det = g
 	default:
-		rows := healthyRows(&m, train, cfg.MaxHealthyRows)
+		rows := healthyRows(&m, train, skip, cfg.MaxHealthyRows)
 		if len(rows) == 0 {
 			return nil, st, fmt.Errorf("%w: no healthy node samples", ErrNoData)
 		}
@@ -227,15 +230,56 @@ func splitEpisodes(rng *rand.Rand, eps []Episode, frac float64) (train, val []Ep
 	return train, val
 }
 
+// recovering marks, per sample, the healthy nodes that had a fault in
+// the grace intervals before (EvalConfig.RecoveryGrace): their figures
+// still show it, so training learns nothing true from them either way,
+// and the evaluation does not count their flags. It marks the nodes
+// whose Label says Ignore too.
+type recovering map[*Sample][]bool
+
+// of reports whether node i of s is recovering.
+func (r recovering) of(s *Sample, i int) bool {
+	m := r[s]
+	return m != nil && m[i]
+}
+
+// recoveringNodes finds the recovering nodes of eps.
+func recoveringNodes(eps []Episode, grace int) recovering {
+	out := recovering{}
+	for _, e := range eps {
+		last := map[protocols.Addr]int{}
+		for t, s := range e.Samples {
+			var m []bool
+			for i, a := range s.Nodes {
+				if s.Labels[i].Class != Healthy && !s.Labels[i].Ignore {
+					last[a] = t
+					continue
+				}
+				if l, ok := last[a]; s.Labels[i].Ignore || ok && t-l <= grace {
+					if m == nil {
+						m = make([]bool, len(s.Nodes))
+					}
+					m[i] = true
+				}
+			}
+			if m != nil {
+				out[s] = m
+			}
+		}
+	}
+	return out
+}
+
 // healthyRows returns the normalised flat inputs of the healthy nodes of
-// eps, at most limit of them (an even stride beyond it).
-func healthyRows(m *model, eps []Episode, limit int) []float64 {
+// eps but the recovering ones, at most limit of them (an even stride
+// beyond it).
+func healthyRows(m *model, eps []Episode, skip recovering, limit int) []float64 {
 	dim := m.flatDim()
 	total := 0
 	for _, e := range eps {
 		for _, s := range e.Samples {
 			for i := range s.Nodes {
-				if s.Labels[i].Class == Healthy {
+				if s.Labels[i].Class == Healthy && !skip.of(s, i) {
 					total++
 				}
 			}
@@ -247,7 +291,7 @@ func healthyRows(m *model, eps []Episode, limit int) []float64 {
 	for _, e := range eps {
 		for _, s := range e.Samples {
 			for i := range s.Nodes {
-				if s.Labels[i].Class != Healthy {
+				if s.Labels[i].Class != Healthy || skip.of(s, i) {
 					continue
 				}
 				if k%stride == 0 {
@@ -335,6 +379,9 @@ func calibrate(det Detector, eps []Episode, cfg TrainConfig) calibration {
 	for e, ep := range eps {
 		for t, s := range ep.Samples {
 			for i, r := range raws[e][t] {
+				if s.Labels[i].Ignore {
+					continue
+				}
 				if s.Labels[i].Class == Healthy {
 					healthy = append(healthy, r)
 				} else {
@@ -368,12 +415,13 @@ func calibrate(det Detector, eps []Episode, cfg TrainConfig) calibration {
 		var tl tally
 		for e, ep := range eps {
 			tl.startEpisode()
+			runs := persistence{need: cfg.Persistence}
 			for t, s := range ep.Samples {
 				flags := make([]bool, len(s.Nodes))
 				for i, r := range raws[e][t] {
 					flags[i] = r >= cut
 				}
-				tl.add(t, s, suspectsOf(s, flags, cfg.Quorum), cfg.RecoveryGrace)
+				tl.add(t, s, runs.apply(s, suspectsOf(s, flags, cfg.Quorum)), cfg.RecoveryGrace)
 			}
 		}
 		res := tl.result()

@@ -184,11 +184,12 @@ func relayDrop(seed uint64, episodes int) []anomaly.Episode {
 // blanked.
 func TestGraphSAGELearnsRelayDrop(t *testing.T) {
 	train, held := relayDrop(1, 60), relayDrop(2, 30)
-	eval := anomaly.EvalConfig{Quorum: 1}
+	eval := anomaly.EvalConfig{Quorum: 1, Persistence: 1}
 	result := func(k anomaly.Kind, train []anomaly.Episode) anomaly.DetectorResult {
 		cfg := anomaly.DefaultTrainConfig(k)
 		cfg.Schema = &relaySchema
 		cfg.Hidden1, cfg.Hidden2, cfg.Epochs, cfg.Patience = 16, 16, 40, 10
+		cfg.RecoveryGrace, cfg.Persistence = 1, 1
 		det, _, err := anomaly.Train(cfg, train)
 		if err != nil {
 			t.Fatal(err)
