@@ -69,20 +69,23 @@ func Features(g overlay.Graph, prev *overlay.Graph, interval time.Duration) *Sam
 		}
 	}
 	slices.SortFunc(s.Links, cmpLink)
-	// Links lost and new between nodes in both graphs: a link that
-	// failed or came back, not a node that left or joined.
+	// Links lost and new between nodes in both graphs that still talk
+	// (their latest message is at most two of their intervals old): a
+	// link that failed or came back, not a node that left, went silent
+	// (a crash or a restart, which its view entry outlives) or joined.
 	lost := make([]int, len(nodes))
 	added := make([]int, len(nodes))
 	if prev != nil {
 		for k := range cur {
 			i, ok := index[k.From]
-			if pn := prevNodes[k.From]; ok && pn != nil && pn.Seq != nodes[i].Seq && prevLinks[k] == nil && prevNodes[k.To] != nil {
+			if pn := prevNodes[k.From]; ok && pn != nil && pn.Seq != nodes[i].Seq && prevLinks[k] == nil &&
+				talking(prevNodes[k.To]) {
 				added[i]++
 			}
 		}
 		for k := range prevLinks {
-			_, toNow := index[k.To]
-			if i, ok := index[k.From]; ok && toNow && cur[k] == nil {
+			to, toNow := index[k.To]
+			if i, ok := index[k.From]; ok && toNow && cur[k] == nil && talking(&nodes[to]) {
 				lost[i]++
 			}
 		}
@@ -153,9 +156,18 @@ func Features(g overlay.Graph, prev *overlay.Graph, interval time.Duration) *Sam
 		if back := cur[LinkKey{to, from}]; l.DataRates && back != nil && back.DataRates {
 			x[LinkDataDelivery] = min(1, (finite(back.DataReceivedRate)+1)/(finite(l.DataSentRate)+1))
 		}
+		if l.RTTBy == protocols.MeasureHello && l.LossBy != protocols.MeasureHello && talking(&nodes[sl.To]) {
+			x[LinkDeadTalking] = 1
+		}
 	}
 	s.index()
 	return s
+}
+
+// talking reports whether n, if not nil, is a node whose latest message
+// is at most two of its intervals old.
+func talking(n *overlay.GraphNode) bool {
+	return n != nil && (n.Interval <= 0 || n.Age <= 2*n.Interval)
 }
 
 // nodeFeatures fills x from n and, if not nil, the node's previous entry.

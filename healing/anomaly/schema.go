@@ -66,7 +66,7 @@ func (s *Schema) InputNames() []string {
 	return names
 }
 
-// Node features of schema 1, indexes into a row of Sample.NodeX.
+// Node features of schema 2, indexes into a row of Sample.NodeX.
 const (
 	NodeCollector      = iota // the node runs a collector
 	NodeCPU                   // CPU busy fraction
@@ -91,7 +91,7 @@ const (
 	numNodeFeatures
 )
 
-// Link features of schema 1, indexes into a row of Sample.LinkX. A link is
+// Link features of schema 2, indexes into a row of Sample.LinkX. A link is
 // directed: its From node reports it, about its neighbour To.
 const (
 	LinkRTT             = iota // log1p(RTT, ms)
@@ -109,17 +109,19 @@ const (
 	LinkTransitSent            // log1p(DATA frames/s sent for To to relay)
 	LinkTransitReceived        // log1p(DATA frames/s To relayed)
 	LinkDataDelivery           // fraction of From's DATA that To received
+	LinkDeadTalking            // From holds To dead while To still talks
 	numLinkFeatures
 )
 
-// CurrentSchema is the feature schema Features produces (version 1).
-// Every figure comes from a node's telemetry as overlay.View holds it,
-// except the DATA-plane figures (DataPlane), which telemetry does not
-// carry yet and which are zero, with their "data_reported" flag 0, when
-// absent. Rates are per second over the time between a node's two latest
-// messages; log1p is ln(1+x).
+// CurrentSchema is the feature schema Features produces (version 2:
+// version 1 with the DATA plane of telemetry version 2 and dead_talking).
+// Every figure comes from a node's telemetry as overlay.View holds it;
+// the DATA-plane figures ([telemetry v2]) are zero, with their
+// "data_reported" flag 0, for a node that sends version 1 or whose two
+// latest messages do not both carry them. Rates are per second over the
+// time between a node's two latest messages; log1p is ln(1+x).
 var CurrentSchema = Schema{
-	Version: 1,
+	Version: 2,
 	Node: []FeatureSpec{
 		NodeCollector:      {"collector", "1 when the node runs a collector (telemetry source not none), else 0", 1},
 		NodeCPU:            {"cpu", "CPU busy fraction, CPUPercent/100", 0.05},
@@ -136,11 +138,11 @@ var CurrentSchema = Schema{
 		NodeLinksNew:       {"links_new", "log1p(links in the node's latest report, to nodes in the view before, that were not in its previous)", 0.15},
 		NodeGossipMissed:   {"gossip_missed", "Missed/(Messages+Missed): its telemetry messages the view never got", 0.05},
 		NodeGossipAge:      {"gossip_age", "Age/Interval of its latest message, at most 10", 0.25},
-		NodeDataReported:   {"data_reported", "1 when DataPlane has the node's figures, else 0", 1},
-		NodeForwardRate:    {"forward_rate", "log1p(DATA frames relayed per second) [DataPlane]", 1},
-		NodeDataDropRate:   {"data_drop_rate", "log1p(DATA frames the node took and dropped per second) [DataPlane]", 0.5},
-		NodeForwardDelay:   {"forward_delay", "log1p(mean ms from reading a DATA frame to relay to writing it on) [DataPlane]", 0.3},
-		NodeRelayBalance:   {"relay_balance", "(R+1)/(S+1), at most 1, frames/s: S the transit its neighbours report sending it (each link's at most what the node reports receiving on it), R the transit they report receiving from it; 1 without figures [DataPlane, neighbours' reports]", 0.05},
+		NodeDataReported:   {"data_reported", "1 when the node's two latest messages carry the DATA-plane figures (overlay.GraphNode.DataRates), else 0", 1},
+		NodeForwardRate:    {"forward_rate", "log1p(DATA frames relayed per second) [telemetry v2]", 1},
+		NodeDataDropRate:   {"data_drop_rate", "log1p(DATA frames the node took and dropped per second) [telemetry v2]", 0.5},
+		NodeForwardDelay:   {"forward_delay", "log1p(mean ms from reading a DATA frame to relay to writing it on) [telemetry v2]", 0.3},
+		NodeRelayBalance:   {"relay_balance", "(R+1)/(S+1), at most 1, frames/s: S the transit its neighbours report sending it (each link's at most what the node reports receiving on it), R the transit they report receiving from it; 1 without figures [telemetry v2, neighbours' reports]", 0.05},
 	},
 	Link: []FeatureSpec{
 		LinkRTT:             {"rtt", "log1p(RTT in ms), 0 when not measured", 0.25},
@@ -152,11 +154,12 @@ var CurrentSchema = Schema{
 		LinkSendRate:        {"send_rate", "log1p(SendRate in KiB/s)", 1},
 		LinkReceiveRate:     {"receive_rate", "log1p(ReceiveRate in KiB/s)", 1},
 		LinkRetransmitRate:  {"retransmit_rate", "log1p(TCP retransmits per second), 0 without the previous report", 0.5},
-		LinkDataReported:    {"data_reported", "1 when DataPlane has the link's figures, else 0", 1},
-		LinkDataSent:        {"data_sent", "log1p(DATA frames From wrote to To per second) [DataPlane]", 1},
-		LinkDataReceived:    {"data_received", "log1p(DATA frames From read from To per second) [DataPlane]", 1},
-		LinkTransitSent:     {"transit_sent", "log1p(DATA frames per second From wrote to To for To to relay: destination not To) [DataPlane]", 1},
-		LinkTransitReceived: {"transit_received", "log1p(DATA frames per second From read from To that To relayed: source not To) [DataPlane]", 1},
-		LinkDataDelivery:    {"data_delivery", "(To's DATA received from From + 1)/(From's DATA sent to To + 1), frames/s, at most 1; 1 when either end's figures are absent [DataPlane, both ends' reports]", 0.05},
+		LinkDataReported:    {"data_reported", "1 when From's two latest messages carry the link's DATA counters (overlay.GraphLink.DataRates), else 0", 1},
+		LinkDataSent:        {"data_sent", "log1p(DATA frames From wrote to To per second) [telemetry v2]", 1},
+		LinkDataReceived:    {"data_received", "log1p(DATA frames From read from To per second) [telemetry v2]", 1},
+		LinkTransitSent:     {"transit_sent", "log1p(DATA frames per second From wrote to To for To to relay: destination not To) [telemetry v2]", 1},
+		LinkTransitReceived: {"transit_received", "log1p(DATA frames per second From read from To that To relayed: source not To) [telemetry v2]", 1},
+		LinkDataDelivery:    {"data_delivery", "(To's DATA received from From + 1)/(From's DATA sent to To + 1), frames/s, at most 1; 1 when either end's figures are absent [telemetry v2, both ends' reports]", 0.05},
+		LinkDeadTalking:     {"dead_talking", "1 when From reports the link with a HELLO RTT but without a HELLO loss figure (its routing engine knows To but holds it dead) while To's latest message is at most two of its intervals old, else 0: a link that failed between two live nodes, not a node that went silent", 1},
 	},
 }
