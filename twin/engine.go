@@ -138,6 +138,15 @@ func (f *overlayFactory) isData(frame []byte) bool {
 	return err == nil && t == protocols.TypeData
 }
 
+func (f *overlayFactory) addr(i int32) protocols.Addr { return f.book.addr[i] }
+
+// relayed reports whether frame, sent by node i, is DATA from another
+// source.
+func (f *overlayFactory) relayed(i int32, frame []byte) bool {
+	src, err := protocols.PeekSrc(frame)
+	return err == nil && src != f.book.addr[i]
+}
+
 func (f *overlayFactory) tickInterval() time.Duration { return f.cfg.HelloInterval / 4 }
 
 // overlayRouter drives one overlay.Engine exactly as the libp2p driver
@@ -178,6 +187,10 @@ func (r *overlayRouter) send(now time.Time, dst int32, payload []byte) error {
 }
 
 func (r *overlayRouter) deadline() (time.Time, bool) { return r.e.NextDeadline(), true }
+
+func (r *overlayRouter) neighbors() []overlay.NeighborInfo { return r.e.Neighbors() }
+
+func (r *overlayRouter) stats() overlay.Stats { return r.e.Stats() }
 
 // drain copies Ready into out and calls Advance. Frames and payloads
 // belong to the caller once handed out, so only the structs are copied.

@@ -25,6 +25,21 @@ const (
 	evNotifyUp
 	// evSample: report progress and check for cancellation.
 	evSample
+	// evEgress: a frame node held back (a gray fault's delay, or its
+	// host's processing time) goes onto its link to peer; epoch is the
+	// node's restart count when it was held.
+	evEgress
+	// evFaultEnd: gray fault number aux of the scenario ends.
+	evFaultEnd
+	// evFlap: the link of flap fault number aux changes state.
+	evFlap
+	// evTelemetry: node publishes its telemetry message.
+	evTelemetry
+	// evGossip: the telemetry message in frame, from node, reaches the
+	// view.
+	evGossip
+	// evObserve: the view is read into a sample.
+	evObserve
 )
 
 var eventNames = [...]string{
@@ -35,6 +50,12 @@ var eventNames = [...]string{
 	evNotifyDown: "link-down",
 	evNotifyUp:   "link-up",
 	evSample:     "sample",
+	evEgress:     "egress",
+	evFaultEnd:   "fault-end",
+	evFlap:       "flap",
+	evTelemetry:  "telemetry",
+	evGossip:     "gossip",
+	evObserve:    "observe",
 }
 
 func (k eventKind) String() string {

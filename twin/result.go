@@ -98,6 +98,9 @@ type Drops struct {
 	Queue  uint64 `json:"queue"`   // the link's queue limit
 	Down   uint64 `json:"down"`    // the link or a node was down
 	NoLink uint64 `json:"no_link"` // the engine sent to a non-neighbor
+	// Gray counts DATA a blackhole dropped; a lossy link's losses count
+	// in Loss.
+	Gray uint64 `json:"gray"`
 	// StepErrors and SendErrors count engine inputs that returned an
 	// error.
 	StepErrors uint64 `json:"step_errors"`
@@ -136,7 +139,7 @@ func (s *sim) result(name string) *Result {
 		ControlFrames:    s.st.controlTx,
 		DataFrames:       s.st.dataTx,
 		Drops: Drops{
-			Loss: s.st.dropLoss, Queue: s.st.dropQueue, Down: s.st.dropDown, NoLink: s.st.dropNoLink,
+			Loss: s.st.dropLoss, Queue: s.st.dropQueue, Down: s.st.dropDown, NoLink: s.st.dropNoLink, Gray: s.st.dropGray,
 			StepErrors: s.st.stepErrors, SendErrors: s.st.sendErrors,
 		},
 		Events:         s.st.events,

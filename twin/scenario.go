@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/overlay/e2e"
@@ -30,6 +32,35 @@ const (
 	Partition
 	// Heal restores every link a Partition cut.
 	Heal
+
+	// The gray faults: the node or link stays up and answers HELLOs, so
+	// the routing engines keep using it, but the DATA it carries
+	// suffers. Each acts in the twin's model of the node or the link,
+	// never in the engines, from At for Fault.For (to the end of the run
+	// when 0), and labels the node (or both ends of the link) in the
+	// samples of Scenario.Telemetry.
+
+	// Blackhole makes Node drop a fraction Fault.Loss (all when 0) of
+	// the DATA it should relay, after its engine and its driver counted
+	// them as relayed and written: its own telemetry looks healthy, and
+	// only its neighbours' counts show the loss.
+	Blackhole
+	// Slow makes Node hold every DATA frame it relays Fault.Delay before
+	// writing it on: its relay delay rises, its HELLOs do not.
+	Slow
+	// Overload makes Node hold every frame it sends Fault.Delay longer
+	// (HELLOs and their echoes too, so its neighbours measure a longer
+	// RTT) and raises its reported CPU by Fault.CPU percentage points,
+	// its load with it.
+	Overload
+	// Lossy makes Link lose a fraction Fault.Loss of its frames each
+	// way, HELLOs as much as DATA: at a few percent the engines keep the
+	// link alive (they need AllowedHelloLoss HELLOs in a row lost), and
+	// the loss shows only in the HELLO delivery and DATA counts.
+	Lossy
+	// Flap takes Link down for Fault.Period, then up for Fault.Period,
+	// and so on, silently (the engines notice by HELLO loss).
+	Flap
 )
 
 var faultNames = [...]string{
@@ -39,6 +70,11 @@ var faultNames = [...]string{
 	LinkUp:    "link-up",
 	Partition: "partition",
 	Heal:      "heal",
+	Blackhole: "blackhole",
+	Slow:      "slow",
+	Overload:  "overload",
+	Lossy:     "lossy",
+	Flap:      "flap",
 }
 
 func (k FaultKind) String() string {
@@ -48,18 +84,52 @@ func (k FaultKind) String() string {
 	return fmt.Sprintf("fault(%d)", k)
 }
 
+// ParseFaultKind is the inverse of FaultKind.String.
+func ParseFaultKind(s string) (FaultKind, error) {
+	for k, name := range faultNames {
+		if name != "" && name == s {
+			return FaultKind(k), nil
+		}
+	}
+	return 0, fmt.Errorf("%w: unknown fault kind %q", ErrScenario, s)
+}
+
+// Gray reports whether k is a gray fault (Blackhole to Flap).
+func (k FaultKind) Gray() bool { return k >= Blackhole && k <= Flap }
+
+// OnLink reports whether a fault of kind k names a Link rather than a
+// Node.
+func (k FaultKind) OnLink() bool { return k == LinkDown || k == LinkUp || k == Lossy || k == Flap }
+
 // Fault is one scheduled failure or recovery.
 type Fault struct {
 	// At is the virtual time of the fault, from the start of the run.
 	At time.Duration
 	// Kind is what happens.
 	Kind FaultKind
-	// Node names the node for NodeDown and NodeUp.
+	// Node names the node for NodeDown, NodeUp, Blackhole, Slow and
+	// Overload.
 	Node string
-	// Link names the two ends of the link for LinkDown and LinkUp.
+	// Link names the two ends of the link for LinkDown, LinkUp, Lossy
+	// and Flap.
 	Link [2]string
 	// Groups lists the sides of a Partition by node name.
 	Groups [][]string
+
+	// For is how long a gray fault lasts; 0 means to the end of the run.
+	For time.Duration
+	// Delay is what Slow adds to each relayed DATA frame and Overload to
+	// each frame sent.
+	Delay time.Duration
+	// Loss is the fraction of its frames a Lossy link loses, in (0, 1),
+	// and of the DATA it should relay a Blackhole drops, in [0, 1] (0
+	// meaning all).
+	Loss float64
+	// Period is how long a Flap link stays down, then up.
+	Period time.Duration
+	// CPU is the percentage points Overload adds to the node's CPU, in
+	// [0, 100].
+	CPU float64
 }
 
 // Detection says how the drivers next to a failure learn of it.
@@ -94,7 +164,9 @@ type Scenario struct {
 	// while there are enough pairs. Default: min(pairs, 50).
 	Flows int
 	// CrossingFlows is how many of the Flows run through a node that a
-	// NodeDown fault fails: from one of its neighbors to a node that can
+	// NodeDown fault fails (or a Blackhole, Slow or Overload fault names,
+	// or over a link a Lossy or Flap fault names, from one of its ends),
+	// so many for each fault in turn: from one of its neighbors to a node that can
 	// still be reached without it, such that every fewest-hop path
 	// crosses the failed node or, where the topology has no such pair,
 	// some fewest-hop path does (fewer flows when there is neither). Random pairs rarely cross one node of a
@@ -138,6 +210,12 @@ type Scenario struct {
 	// 2 ms of CPU, so keep nodes and flows few. Result.Channel counts
 	// what the channels did.
 	Channel *e2e.Config
+	// Telemetry, if set, makes every node publish the telemetry a live
+	// node would, into a view sampled every interval for anomaly
+	// detection (see TelemetryConfig). Each node then also gets a
+	// simulated host, whose time to process each frame it sends (tens
+	// to hundreds of microseconds) delays its frames.
+	Telemetry *TelemetryConfig
 	// TickGranularity rounds every engine deadline up to a multiple of
 	// itself before the engine is ticked, so that timers falling due
 	// close together are served by one Tick, as a driver whose timer
@@ -234,12 +312,126 @@ func (sc *Scenario) validate() error {
 		return fmt.Errorf("%w: a run of %v with the channel outlives the identity records (%v)", ErrScenario, sc.Duration+sc.Drain, pqcsec.MaxRecordTTL)
 	}
 	for i, f := range sc.Faults {
-		if f.At < 0 {
-			return fmt.Errorf("%w: fault %d at negative time %v", ErrScenario, i, f.At)
-		}
-		if f.Kind < NodeDown || f.Kind > Heal {
-			return fmt.Errorf("%w: fault %d has kind %d", ErrScenario, i, f.Kind)
+		if err := f.validate(); err != nil {
+			return fmt.Errorf("%w: fault %d: %w", ErrScenario, i, err)
 		}
 	}
 	return nil
+}
+
+// validate checks the fault's time, kind and parameters (not its names,
+// which need the topology).
+func (f *Fault) validate() error {
+	bad := func(format string, args ...any) error { return fmt.Errorf(format, args...) }
+	switch {
+	case f.At < 0:
+		return bad("at negative time %v", f.At)
+	case f.Kind < NodeDown || f.Kind > Flap:
+		return bad("kind %d", f.Kind)
+	case f.For < 0:
+		return bad("%s for a negative %v", f.Kind, f.For)
+	case f.Kind == Slow && f.Delay <= 0:
+		return bad("slow needs a positive delay, not %v", f.Delay)
+	case f.Kind == Overload && (f.Delay < 0 || !(f.CPU >= 0 && f.CPU <= 100)):
+		return bad("overload needs a delay >= 0 and CPU points in [0, 100], not %v and %v", f.Delay, f.CPU)
+	case f.Kind == Lossy && !(f.Loss > 0 && f.Loss < 1):
+		return bad("lossy needs a loss in (0, 1), not %v", f.Loss)
+	case f.Kind == Blackhole && !(f.Loss >= 0 && f.Loss <= 1):
+		return bad("blackhole needs a drop fraction in [0, 1], not %v", f.Loss)
+	case f.Kind == Flap && f.Period <= 0:
+		return bad("flap needs a positive period, not %v", f.Period)
+	}
+	return nil
+}
+
+// ParseFault reads a gray fault from its command-line form, naming nodes
+// of top, with At and For left zero:
+//
+//	blackhole:NODE[:DROP]      NODE drops DROP (in [0, 1]; all when left
+//	                           out) of the DATA it relays
+//	slow:NODE:DELAY            NODE holds each DATA frame it relays DELAY
+//	overload:NODE:DELAY[:CPU]  every frame NODE sends waits DELAY, and its
+//	                           CPU rises by CPU points (default 50)
+//	lossy:A-B:LOSS             the link A–B loses LOSS (in (0, 1)) of its
+//	                           frames each way
+//	flap:A-B:PERIOD            the link A–B goes down for PERIOD, then up
+//	                           for PERIOD, and so on
+//
+// DELAY and PERIOD are Go durations (50ms, 2s). A link's ends are split
+// at the hyphen that leaves two node names of top ("node-1-node-2").
+func ParseFault(spec string, top *Topology) (Fault, error) {
+	parts := strings.Split(spec, ":")
+	kind, err := ParseFaultKind(parts[0])
+	if err != nil || !kind.Gray() {
+		return Fault{}, fmt.Errorf("%w: fault %q: want blackhole, slow, overload, lossy or flap", ErrScenario, spec)
+	}
+	bad := func(format string, args ...any) (Fault, error) {
+		return Fault{}, fmt.Errorf("%w: fault %q: %s", ErrScenario, spec, fmt.Sprintf(format, args...))
+	}
+	fields := map[FaultKind][2]int{Blackhole: {2, 3}, Slow: {3, 3}, Overload: {3, 4}, Lossy: {3, 3}, Flap: {3, 3}}[kind]
+	if len(parts) < fields[0] || len(parts) > fields[1] {
+		return bad("wrong number of fields")
+	}
+	f := Fault{Kind: kind}
+	if kind.OnLink() {
+		a, b, ok := splitLink(parts[1], top)
+		if !ok {
+			return bad("%q is not two linked nodes A-B", parts[1])
+		}
+		f.Link = [2]string{a, b}
+	} else {
+		if _, err := top.Index(parts[1]); err != nil {
+			return bad("%v", err)
+		}
+		f.Node = parts[1]
+	}
+	num := func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
+	switch kind {
+	case Blackhole:
+		if len(parts) == 3 {
+			if f.Loss, err = num(parts[2]); err != nil {
+				return bad("drop: %v", err)
+			}
+		}
+	case Slow, Overload:
+		if f.Delay, err = time.ParseDuration(parts[2]); err != nil {
+			return bad("delay: %v", err)
+		}
+		if kind == Overload {
+			f.CPU = 50
+			if len(parts) == 4 {
+				if f.CPU, err = num(parts[3]); err != nil {
+					return bad("cpu: %v", err)
+				}
+			}
+		}
+	case Lossy:
+		if f.Loss, err = num(parts[2]); err != nil {
+			return bad("loss: %v", err)
+		}
+	case Flap:
+		if f.Period, err = time.ParseDuration(parts[2]); err != nil {
+			return bad("period: %v", err)
+		}
+	}
+	if err := f.validate(); err != nil {
+		return bad("%v", err)
+	}
+	return f, nil
+}
+
+// splitLink splits "A-B" at the hyphen that leaves two linked nodes of
+// top.
+func splitLink(s string, top *Topology) (a, b string, ok bool) {
+	for i := range len(s) {
+		if s[i] != '-' {
+			continue
+		}
+		ia, errA := top.Index(s[:i])
+		ib, errB := top.Index(s[i+1:])
+		if errA == nil && errB == nil && top.HasLink(ia, ib) {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return "", "", false
 }

@@ -32,6 +32,10 @@ type router interface {
 	// drain appends everything the engine has ready to out and
 	// acknowledges it (Ready then Advance).
 	drain(out *output)
+	// neighbors and stats are the engine's, for the node's telemetry
+	// (nil and zero for routers that have none).
+	neighbors() []overlay.NeighborInfo
+	stats() overlay.Stats
 }
 
 // routerFactory builds the engines of one run.
@@ -42,6 +46,11 @@ type routerFactory interface {
 	// isData reports whether a frame carries application data, as
 	// opposed to routing control.
 	isData(frame []byte) bool
+	// relayed reports whether a frame node i sends is DATA it relays
+	// (its source is another node).
+	relayed(i int32, frame []byte) bool
+	// addr is node i's mesh address.
+	addr(i int32) protocols.Addr
 	// tickInterval is the spacing of periodic ticks.
 	tickInterval() time.Duration
 	// describe renders an engine event for the timeline.
@@ -120,7 +129,11 @@ type simLink struct {
 	epoch  uint32 // bumped whenever the link goes up or down
 	failed bool   // cut by a LinkDown fault
 	cut    bool   // cut by a Partition
-	up     bool
+	// flapDown: down in a Flap fault's cycle; lossy: the loss a Lossy
+	// fault adds, each way.
+	flapDown bool
+	lossy    float64
+	up       bool
 	// open says whether the driver at each end (a, b) has called LinkUp
 	// without a LinkDown since.
 	open [2]bool
@@ -185,6 +198,12 @@ type sim struct {
 	out      output
 	uf       *unionFind
 	comp     []int32 // component label of each node, -1 when down
+	// gray is the node model's state: the gray faults in force and each
+	// node's relay counters; nil in runs with neither gray faults nor
+	// telemetry, whose frames then go out at once.
+	gray *grayState
+	// tel emits and samples telemetry; nil without Scenario.Telemetry.
+	tel *telemetry
 
 	hash       uint64
 	hashPrefix int   // hash only this much of DATA frames, 0 for all
@@ -210,6 +229,7 @@ type counters struct {
 	dropQueue    uint64
 	dropDown     uint64
 	dropNoLink   uint64
+	dropGray     uint64
 	stepErrors   uint64
 	sendErrors   uint64
 	appSent      uint64
@@ -236,6 +256,15 @@ func newSim(top *Topology, sc Scenario, fac routerFactory) (*sim, error) {
 			var k int
 			k, err = top.Index(f.Node)
 			named[k] = true
+		case Blackhole, Slow, Overload:
+			_, err = top.Index(f.Node)
+		case Lossy, Flap:
+			var a, b int
+			if a, err = top.Index(f.Link[0]); err == nil {
+				if b, err = top.Index(f.Link[1]); err == nil && !top.HasLink(a, b) {
+					err = fmt.Errorf("%w: no link %s–%s", ErrScenario, f.Link[0], f.Link[1])
+				}
+			}
 		case LinkDown, LinkUp:
 			for _, n := range f.Link {
 				var k int
@@ -337,6 +366,12 @@ func newSim(top *Topology, sc Scenario, fac routerFactory) (*sim, error) {
 			s.flows = append(s.flows, flow{src: p[0], dst: p[1]})
 		}
 	}
+	if sc.Telemetry != nil || slices.ContainsFunc(faults, func(f Fault) bool { return f.Kind.Gray() }) {
+		s.gray = newGrayState(len(s.nodes))
+	}
+	if sc.Telemetry != nil {
+		s.tel = newTelemetry(s, *sc.Telemetry)
+	}
 	if sc.Channel != nil {
 		// Only the headers of DATA frames are the same in every run with
 		// one seed: the KEM encapsulation draws its own randomness, and so
@@ -360,19 +395,36 @@ func (s *sim) pickFlows(named map[int]bool) {
 		return
 	}
 	seen := make(map[[2]int32]bool, s.sc.Flows)
-	var targets []int32
+	// Targets are failing or gray nodes, and gray links as [a, b].
+	var targets [][2]int32
 	for _, f := range s.faults {
-		if f.Kind == NodeDown {
+		var t [2]int32
+		switch f.Kind {
+		case NodeDown, Blackhole, Slow, Overload:
 			i, _ := s.top.Index(f.Node)
-			if !slices.Contains(targets, int32(i)) {
-				targets = append(targets, int32(i))
-			}
+			t = [2]int32{int32(i), -1}
+		case Lossy, Flap:
+			a, _ := s.top.Index(f.Link[0])
+			b, _ := s.top.Index(f.Link[1])
+			t = [2]int32{int32(a), int32(b)}
+		default:
+			continue
+		}
+		if !slices.Contains(targets, t) {
+			targets = append(targets, t)
 		}
 	}
 	if len(targets) > 0 && s.sc.CrossingFlows > 0 {
 		bfs := newHopCounter(len(s.nodes))
 		for k := 0; len(s.flows) < s.sc.CrossingFlows && k < 4*s.sc.CrossingFlows; k++ {
-			src, dst, ok := s.crossingPair(targets[k%len(targets)], named, bfs)
+			t := targets[k%len(targets)]
+			var src, dst int32
+			var ok bool
+			if t[1] < 0 {
+				src, dst, ok = s.crossingPair(t[0], named, bfs)
+			} else {
+				src, dst, ok = s.crossingLinkPair(t[0], t[1], named, bfs)
+			}
 			if ok && !seen[[2]int32{src, dst}] {
 				seen[[2]int32{src, dst}] = true
 				s.flows = append(s.flows, flow{src: src, dst: dst})
@@ -431,6 +483,33 @@ func (s *sim) crossingPair(x int32, named map[int]bool, h *hopCounter) (src, dst
 		}
 	}
 	return 0, 0, false
+}
+
+// crossingLinkPair draws a flow over the link a–b: from one end, picked
+// at random, to a node some fewest-hop path from it reaches over the
+// link (the other end, at least).
+func (s *sim) crossingLinkPair(a, b int32, named map[int]bool, h *hopCounter) (src, dst int32, ok bool) {
+	if s.rng.IntN(2) == 1 {
+		a, b = b, a
+	}
+	if named[int(a)] {
+		a, b = b, a
+	}
+	if named[int(a)] {
+		return 0, 0, false
+	}
+	fromA := slices.Clone(h.count(s, a, -1))
+	fromB := h.count(s, b, -1)
+	var over []int32
+	for v := range s.nodes {
+		if !named[v] && int32(v) != a && fromB[v] != unreached && fromB[v]+1 == fromA[v] {
+			over = append(over, int32(v))
+		}
+	}
+	if len(over) == 0 {
+		return 0, 0, false
+	}
+	return a, over[s.rng.IntN(len(over))], true
 }
 
 const unreached = int32(1<<31 - 1)
@@ -510,6 +589,9 @@ func (s *sim) start() {
 		s.q.push(event{at: int64(f.At), kind: evFault, node: -1, peer: -1, aux: int32(fi)})
 	}
 	s.q.push(event{kind: evSample, node: -1, peer: -1})
+	if s.tel != nil {
+		s.tel.start()
+	}
 }
 
 func (s *sim) process(ev *event) {
@@ -528,7 +610,21 @@ func (s *sim) process(ev *event) {
 	case evFlow:
 		s.emit(ev)
 	case evFault:
-		s.apply(s.faults[ev.aux])
+		s.apply(int(ev.aux))
+	case evFaultEnd:
+		s.endGray(int(ev.aux))
+	case evFlap:
+		s.flap(int(ev.aux))
+	case evEgress:
+		if n := &s.nodes[ev.node]; n.alive && n.restart == ev.epoch {
+			s.transmit(ev.node, ev.peer, ev.frame)
+		}
+	case evTelemetry:
+		s.tel.publish(ev.node)
+	case evGossip:
+		s.tel.receive(ev)
+	case evObserve:
+		s.tel.observe()
 	case evNotifyDown:
 		s.notifyDown(ev)
 	case evNotifyUp:
@@ -619,7 +715,11 @@ func (s *sim) pump(i int32) {
 	s.out.reset()
 	n.r.drain(&s.out)
 	for _, m := range s.out.msgs {
-		s.transmit(i, m.to, m.frame)
+		if s.gray != nil {
+			s.egress(i, m.to, m.frame)
+		} else {
+			s.transmit(i, m.to, m.frame)
+		}
 	}
 	for _, d := range s.out.deliveries {
 		s.deliver(i, d)
@@ -677,7 +777,13 @@ func (s *sim) transmit(i, j int32, frame []byte) {
 	start := max(s.now, d.busy)
 	if p.QueueLimit > 0 && start-s.now > int64(p.QueueLimit) {
 		s.st.dropQueue++
+		if s.tel != nil {
+			s.tel.queueDrop(i)
+		}
 		return
+	}
+	if s.tel != nil {
+		s.tel.sent(di, len(frame))
 	}
 	var tx int64
 	if p.Bandwidth > 0 {
@@ -692,6 +798,16 @@ func (s *sim) transmit(i, j int32, frame []byte) {
 	d.last = at
 	if p.Loss > 0 && s.rng.Float64() < p.Loss {
 		s.st.dropLoss++
+		if s.tel != nil {
+			s.tel.lost(di)
+		}
+		return
+	}
+	if s.gray != nil && s.gray.lossy && s.grayLoss(r.link) {
+		s.st.dropLoss++
+		if s.tel != nil {
+			s.tel.lost(di)
+		}
 		return
 	}
 	frame, buf := s.frames.copy(frame)
@@ -729,6 +845,9 @@ func (s *sim) arrive(ev *event) {
 		return
 	}
 	s.catchUp(ev.node)
+	if s.tel != nil {
+		s.tel.received(ev.aux, len(ev.frame))
+	}
 	if err := n.r.step(s.clock(), ev.peer, &d.rx, ev.frame); err != nil {
 		s.st.stepErrors++
 		s.sc.Logger.Debug("step", "node", s.top.Nodes[ev.node].Name, "from", s.top.Nodes[ev.peer].Name, "err", err)
@@ -837,12 +956,15 @@ func (s *sim) addTimeline(at int32, text string) {
 	s.timeline = append(s.timeline, TimelineEntry{At: time.Duration(s.now), Node: node, Event: text})
 }
 
-// apply carries out a fault.
-func (s *sim) apply(f Fault) {
-	if s.firstAt < 0 && (f.Kind == NodeDown || f.Kind == LinkDown || f.Kind == Partition) {
+// apply carries out fault number fi.
+func (s *sim) apply(fi int) {
+	f := s.faults[fi]
+	if s.firstAt < 0 && (f.Kind == NodeDown || f.Kind == LinkDown || f.Kind == Partition || f.Kind.Gray()) {
 		s.firstAt = s.now
 	}
 	switch f.Kind {
+	case Blackhole, Slow, Overload, Lossy, Flap:
+		s.startGray(fi)
 	case NodeDown, NodeUp:
 		i, _ := s.top.Index(f.Node)
 		n := &s.nodes[i]
@@ -858,6 +980,12 @@ func (s *sim) apply(f Fault) {
 				return
 			}
 			n.r = r
+			if s.gray != nil {
+				s.gray.restarted(int32(i))
+			}
+			if s.tel != nil {
+				s.tel.restarted(int32(i))
+			}
 		}
 		n.alive = up
 		n.tickAt = -1
@@ -912,13 +1040,13 @@ func (s *sim) apply(f Fault) {
 }
 
 func (f Fault) describe() string {
-	switch f.Kind {
-	case NodeDown, NodeUp:
-		return f.Kind.String() + " " + f.Node
-	case LinkDown, LinkUp:
+	switch {
+	case f.Kind == Partition || f.Kind == Heal:
+		return f.Kind.String()
+	case f.Kind.OnLink():
 		return f.Kind.String() + " " + f.Link[0] + "–" + f.Link[1]
 	default:
-		return f.Kind.String()
+		return f.Kind.String() + " " + f.Node
 	}
 }
 
@@ -927,7 +1055,7 @@ func (f Fault) describe() string {
 // and when it goes down only under Notified detection.
 func (s *sim) refresh(li int32) {
 	l := &s.links[li]
-	up := !l.failed && !l.cut && s.nodes[l.a].alive && s.nodes[l.b].alive
+	up := !l.failed && !l.cut && !l.flapDown && s.nodes[l.a].alive && s.nodes[l.b].alive
 	if up == l.up {
 		return
 	}

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x0tta6bl4/x0tta6bl4/overlay"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay/e2e"
 	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
 // directRouter is a stand-in engine for testing the simulated network
@@ -72,6 +74,10 @@ func (r *directRouter) send(_ time.Time, dst int32, payload []byte) error {
 
 func (r *directRouter) deadline() (time.Time, bool) { return time.Time{}, false }
 
+func (r *directRouter) neighbors() []overlay.NeighborInfo { return nil }
+
+func (r *directRouter) stats() overlay.Stats { return overlay.Stats{} }
+
 func (r *directRouter) drain(out *output) {
 	out.msgs = append(out.msgs, r.pending.msgs...)
 	out.deliveries = append(out.deliveries, r.pending.deliveries...)
@@ -97,6 +103,8 @@ func (f *directFactory) newRouter(i int32, _ uint32, _ uint64) (router, error) {
 }
 
 func (f *directFactory) isData(frame []byte) bool    { return len(frame) > 0 && frame[0] == fakeData }
+func (f *directFactory) relayed(int32, []byte) bool  { return false }
+func (f *directFactory) addr(i int32) protocols.Addr { return protocols.Addr{1, byte(i >> 8), byte(i)} }
 func (f *directFactory) tickInterval() time.Duration { return time.Second }
 func (f *directFactory) describe(n note) string      { return n.ev.Kind.String() }
 

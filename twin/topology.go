@@ -119,6 +119,16 @@ func (t *Topology) Index(name string) (int, error) {
 	return i, nil
 }
 
+// HasLink reports whether nodes a and b (indices) are linked.
+func (t *Topology) HasLink(a, b int) bool {
+	for _, l := range t.Links {
+		if (l.A == a && l.B == b) || (l.A == b && l.B == a) {
+			return true
+		}
+	}
+	return false
+}
+
 // SetProfile gives every link the same profile.
 func (t *Topology) SetProfile(p LinkProfile) {
 	for i := range t.Links {
