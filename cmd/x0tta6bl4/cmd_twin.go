@@ -8,20 +8,27 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/x0tta6bl4/x0tta6bl4/overlay/e2e"
 	"github.com/x0tta6bl4/x0tta6bl4/twin"
 )
 
 const twinUsage = `usage: x0tta6bl4 twin <command> [flags]
 
 commands:
-  simulate   run the real routing engine on a simulated mesh and fail nodes
+  simulate   run the real routing engine on a simulated mesh, fail nodes, inject gray faults
   cascade    predict a load cascade (Motter–Lai) after a node fails
 
 Run "x0tta6bl4 twin <command> -h" for the flags of a command.
 `
+
+// twinFaultUsage documents --fault.
+const twinFaultUsage = `gray fault, repeatable: blackhole:NODE[:DROP] (drops DROP, default all, of the DATA NODE relays), ` +
+	`slow:NODE:DELAY (holds each relayed DATA frame DELAY), overload:NODE:DELAY[:CPU] (every frame waits DELAY, CPU +CPU points, default 50), ` +
+	`lossy:A-B:LOSS (the link loses LOSS of its frames each way), flap:A-B:PERIOD (the link goes down and up every PERIOD); from --fail-at for --fault-for`
 
 // runTwin is the "twin" command group: simulate and cascade on the
 // digital twin. Results go to stdout; progress, usage and diagnostics to
@@ -142,6 +149,26 @@ func (f *twinTopologyFlags) build() (*twin.Topology, error) {
 	return top, nil
 }
 
+// flowList is a repeatable flag of flows, each SRC,DST.
+type flowList [][2]string
+
+func (f *flowList) String() string {
+	var s []string
+	for _, p := range *f {
+		s = append(s, p[0]+","+p[1])
+	}
+	return strings.Join(s, " ")
+}
+
+func (f *flowList) Set(v string) error {
+	src, dst, ok := strings.Cut(v, ",")
+	if !ok || strings.TrimSpace(src) == "" || strings.TrimSpace(dst) == "" {
+		return fmt.Errorf("flow %q: want SRC,DST", v)
+	}
+	*f = append(*f, [2]string{strings.TrimSpace(src), strings.TrimSpace(dst)})
+	return nil
+}
+
 // nodeList is a repeatable, comma-separable flag of node names.
 type nodeList []string
 
@@ -161,6 +188,11 @@ func runTwinSimulate(ctx context.Context, e *env, args []string) error {
 	var (
 		topo      twinTopologyFlags
 		fail      nodeList
+		faults    listFlag
+		faultFor  time.Duration
+		pairs     flowList
+		channel   bool
+		rekey     time.Duration
 		failAt    time.Duration
 		recoverAt time.Duration
 		duration  time.Duration
@@ -176,7 +208,12 @@ func runTwinSimulate(ctx context.Context, e *env, args []string) error {
 	)
 	topo.register(fs)
 	fs.Var(&fail, "fail", "node to fail (repeatable or comma-separated)")
-	fs.DurationVar(&failAt, "fail-at", 10*time.Second, "virtual time of the failure")
+	fs.Var(&faults, "fault", twinFaultUsage)
+	fs.DurationVar(&faultFor, "fault-for", 0, "how long each --fault lasts, 0 to the end of the run")
+	fs.Var(&pairs, "flow", "a flow SRC,DST instead of random ones (repeatable)")
+	fs.BoolVar(&channel, "channel", false, "run the end-to-end post-quantum channel on every node: flow packets are sealed messages after real hybrid handshakes")
+	fs.DurationVar(&rekey, "rekey", 0, "with --channel, replace each session this often (0: the channel's default)")
+	fs.DurationVar(&failAt, "fail-at", 10*time.Second, "virtual time of the failure and the gray faults")
 	fs.DurationVar(&recoverAt, "recover-at", 0, "virtual time the failed nodes restart, 0 never")
 	fs.DurationVar(&duration, "duration", 60*time.Second, "virtual time during which traffic flows")
 	fs.StringVar(&detection, "detection", "silent", "silent (power loss: only HELLO timeouts notice) or notified (killed process: neighbors see the stream reset)")
@@ -198,6 +235,33 @@ func runTwinSimulate(ctx context.Context, e *env, args []string) error {
 		return usageError{fmt.Sprintf("unknown routing profile %q (lan, wan or local)", profile)}
 	}
 	sc := twin.Scenario{Duration: duration, Seed: topo.seed, Flows: flows, FlowRate: rate, TickGranularity: granularity}
+	if len(pairs) > 0 {
+		if flows != 0 {
+			return usageError{"--flow and --flows both choose the flows"}
+		}
+		for _, p := range pairs {
+			for _, n := range p {
+				if _, err := top.Index(n); err != nil {
+					return usageError{fmt.Sprintf("--flow: %v", err)}
+				}
+			}
+		}
+		sc.Pairs = pairs
+	}
+	if rekey != 0 && !channel {
+		return usageError{"--rekey needs --channel"}
+	}
+	if channel {
+		sc.Channel = &e2e.Config{RekeyInterval: rekey}
+	}
+	for _, spec := range faults {
+		f, err := twin.ParseFault(spec, top)
+		if err != nil {
+			return usageError{fmt.Sprintf("--fault: %v", err)}
+		}
+		f.At, f.For = failAt, faultFor
+		sc.Faults = append(sc.Faults, f)
+	}
 	switch detection {
 	case "silent":
 		sc.Detection = twin.Silent
@@ -218,8 +282,11 @@ func runTwinSimulate(ctx context.Context, e *env, args []string) error {
 			sc.Faults = append(sc.Faults, twin.Fault{At: recoverAt, Kind: twin.NodeUp, Node: n})
 		}
 	}
-	if len(fail) > 0 {
-		tw.Name = "fail " + fail.String()
+	if names := append(slices.Clone([]string(fail)), faults...); len(names) > 0 {
+		tw.Name = strings.Join(names, " ")
+		if len(fail) > 0 {
+			tw.Name = "fail " + tw.Name
+		}
 	}
 	var bar *progressBar
 	if progress {
@@ -302,5 +369,12 @@ func printTwinResult(w io.Writer, r *twin.Result) {
 	}
 	fmt.Fprintf(w, "connectivity maintained %.4f, delivery ratio %.4f (%d/%d), control overhead %.2f frames per packet, mean hops %.2f\n",
 		r.ConnectivityMaintained, r.DeliveryRatio, r.PacketsDelivered, r.PacketsSent, r.ControlOverhead, r.MeanHops)
+	if r.Drops.Gray > 0 || r.Drops.Loss > 0 {
+		fmt.Fprintf(w, "frames lost: %d on lossy links, %d in blackholes\n", r.Drops.Loss, r.Drops.Gray)
+	}
+	if c := r.Channel; c != nil {
+		fmt.Fprintf(w, "channel: %d handshakes (%d rekeys), %d sessions established, %d resets, %d failed, %d rejected\n",
+			c.Handshakes, c.Rekeys, c.Established, c.Resets, c.Failed, c.Rejected)
+	}
 	fmt.Fprintf(w, "trace %s, %d events\n", r.TraceHash, r.Events)
 }
