@@ -2,15 +2,19 @@
 
 package anomaly
 
-// The embedded default model: trained by `go generate` on the synthetic data
-// of package anomalytest (seed 1) and picked by ChooseShipped on its
-// held-out data (testdata/default_model_eval.json).
+// The embedded default model: trained by `go generate` on the digital twin's
+// telemetry (twin.TrainingData(1), feature schema 2) and picked by
+// ChooseShipped on held-out twin meshes (twin.HeldOutData(1001),
+// testdata/default_model_eval.json).
 const (
+	// DefaultModelVersion numbers the default models; it rises with
+	// every change of their data or features.
+	DefaultModelVersion = 2
 	// DefaultModelName is the model's name, which says what it is and
 	// what it was trained on.
-	DefaultModelName = "graphsage-synthetic"
+	DefaultModelName = "graphsage-twin"
 	// DefaultModelKind is its detector kind.
 	DefaultModelKind = Kind(1) // graphsage
 	// DefaultModelSHA256 is the SHA-256 of default_model.bin.
-	DefaultModelSHA256 = "798a3c81d5c4dd567259f4da5787dbbdfe0270271b8fee0171eb1a0d64d3d875"
+	DefaultModelSHA256 = "4ad3eb52f76d661609ba49d05a040de70dbcf65caa253ec27500e379363bb8b2"
 )

@@ -1,6 +1,7 @@
 package anomaly_test
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"math"
@@ -11,8 +12,8 @@ import (
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/healing/anomaly"
-	"github.com/x0tta6bl4/x0tta6bl4/healing/anomaly/anomalytest"
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+	"github.com/x0tta6bl4/x0tta6bl4/twin"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/default_model_golden.json from the embedded model")
@@ -33,21 +34,26 @@ type golden struct {
 	Predictions []anomaly.Prediction `json:"predictions"`
 }
 
-// goldenSample is a held-out blackhole three intervals into the fault,
-// in a mesh the model was not trained on.
-func goldenSample() *anomaly.Sample {
-	cfg := anomalytest.HeldOutConfig(4242)
-	cfg.Episodes = 2
-	ep := anomalytest.Generate(cfg)[1]
+// goldenSample is a held-out blackhole five intervals into the fault, in
+// a twin mesh the model was not trained on (run 2 of the held-out data of
+// seed 4242 has a blackhole).
+func goldenSample(t *testing.T) *anomaly.Sample {
+	cfg := twin.HeldOutData(4242)
+	cfg.Runs = 3
+	eps, err := twin.Dataset(context.Background(), cfg, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	seen := 0
-	for _, s := range ep.Samples {
-		if slices.ContainsFunc(s.Labels, func(l anomaly.Label) bool { return l.Class != anomaly.Healthy }) {
-			if seen++; seen == 3 {
+	for _, s := range eps[2].Samples {
+		if slices.ContainsFunc(s.Labels, func(l anomaly.Label) bool { return l.Class == anomaly.Blackhole }) {
+			if seen++; seen == 5 {
 				return s
 			}
 		}
 	}
-	panic("no faulty sample")
+	t.Fatal("no blackhole in the golden run")
+	return nil
 }
 
 // TestDefaultModelGolden pins the embedded model: its digest and kind,
@@ -61,7 +67,7 @@ func TestDefaultModelGolden(t *testing.T) {
 		t.Fatalf("default model is %v %q, constants say %v %q", det.Kind(), det.Name(), anomaly.DefaultModelKind, anomaly.DefaultModelName)
 	}
 	if *update {
-		s := goldenSample()
+		s := goldenSample(t)
 		preds, err := det.ScoreGraph(s, nil)
 		if err != nil {
 			t.Fatal(err)

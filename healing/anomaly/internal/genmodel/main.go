@@ -1,22 +1,32 @@
-// Command genmodel makes the default anomaly model: it generates the
-// synthetic training and held-out data (package anomalytest), trains
-// every detector kind, evaluates them on the held-out data, and writes
-// the one ChooseShipped picks as default_model.bin, its constants as
-// default_model.go, and the evaluation as testdata/default_model_eval.json.
-// `go generate ./healing/anomaly` runs it.
+// Command genmodel makes the default anomaly model: it runs the digital
+// twin for the training and held-out data (twin.TrainingData and
+// twin.HeldOutData, each run a mesh with a gray fault whose nodes publish
+// the telemetry live nodes do), trains every detector kind, evaluates
+// them on the held-out data, and writes the one ChooseShipped picks as
+// default_model.bin, its constants as default_model.go, and the
+// evaluation as testdata/default_model_eval.json. `go generate
+// ./healing/anomaly` runs it; `x0tta6bl4 anomaly eval --json` repeats the
+// evaluation.
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/healing/anomaly"
-	"github.com/x0tta6bl4/x0tta6bl4/healing/anomaly/anomalytest"
+	"github.com/x0tta6bl4/x0tta6bl4/twin"
 )
+
+// modelVersion numbers the default models: 1 was trained on synthetic
+// meshes (feature schema 1), 2 on the twin (schema 2). Raise it with each
+// change of data or features.
+const modelVersion = 2
 
 func main() {
 	if err := run(); err != nil {
@@ -27,46 +37,36 @@ func main() {
 
 func run() error {
 	dir := flag.String("dir", ".", "the package directory to write into")
-	seed := flag.Uint64("seed", 1, "seed of the data and of the training")
+	seed := flag.Uint64("seed", 1, "seed of the data and of the training (the held-out data uses seed+1000)")
 	flag.Parse()
 
-	train := anomalytest.Generate(anomalytest.TrainingConfig(*seed))
-	held := anomalytest.Generate(anomalytest.HeldOutConfig(*seed + 1000))
-	var dets []anomaly.Detector
-	for _, k := range anomaly.Kinds {
-		cfg := anomaly.DefaultTrainConfig(k)
-		cfg.Seed = *seed
-		cfg.Name = k.String() + "-synthetic"
-		t0 := time.Now()
-		d, st, err := anomaly.Train(cfg, train)
-		if err != nil {
-			return fmt.Errorf("train %s: %w", k, err)
-		}
-		fmt.Fprintf(os.Stderr, "%-10s trained in %v: %+v\n", k, time.Since(t0).Round(time.Millisecond), st)
-		dets = append(dets, d)
-	}
-	ecfg := anomaly.DefaultEvalConfig()
-	ecfg.Clock = time.Now
-	rep, err := anomaly.Compare(dets, held, ecfg)
+	last := ""
+	r, err := twin.TrainDetectors(context.Background(), twin.TrainingData(*seed), twin.HeldOutData(*seed+1000),
+		twin.DetectorOptions{Seed: *seed, Suffix: "-twin", Workers: runtime.GOMAXPROCS(0), Clock: time.Now,
+			Progress: func(stage string, done, total int) {
+				if stage != last || done == total {
+					fmt.Fprintf(os.Stderr, "%s %d/%d\n", stage, done, total)
+					last = stage
+				}
+			}})
 	if err != nil {
 		return err
 	}
-	for _, r := range rep.Detectors {
-		fmt.Fprintf(os.Stderr, "%-18s P %.3f R %.3f F1 %.3f FA/nh %.3f d50 %.0f d95 %.0f %5.1f µs/node |", r.Name,
-			r.Precision, r.Recall, r.F1, r.FalseAlarmsPerNodeHour, r.DelayP50, r.DelayP95, r.USPerNode)
+	for i, d := range r.Detectors {
+		fmt.Fprintf(os.Stderr, "%-10s %+v\n", d.Kind(), r.Stats[i])
+	}
+	rep := r.Report
+	for _, d := range rep.Detectors {
+		fmt.Fprintf(os.Stderr, "%-16s P %.3f R %.3f F1 %.3f FA/nh %.3f d50 %.0f d95 %.0f %5.1f µs/node |", d.Name,
+			d.Precision, d.Recall, d.F1, d.FalseAlarmsPerNodeHour, d.DelayP50, d.DelayP95, d.USPerNode)
 		for _, c := range []string{"blackhole", "slow", "overload", "lossy", "flap"} {
-			fmt.Fprintf(os.Stderr, " %s %.2f", c, r.PerClass[c].Recall)
+			fmt.Fprintf(os.Stderr, " %s %.2f", c, d.PerClass[c].Recall)
 		}
 		fmt.Fprintln(os.Stderr)
 	}
 	fmt.Fprintf(os.Stderr, "shipped: %s\n", rep.Shipped)
 
-	var shipped anomaly.Detector
-	for _, d := range dets {
-		if d.Name() == rep.Shipped {
-			shipped = d
-		}
-	}
+	shipped := r.Shipped()
 	blob, err := shipped.MarshalBinary()
 	if err != nil {
 		return err
@@ -84,10 +84,14 @@ func run() error {
 
 package anomaly
 
-// The embedded default model: trained by `+"`go generate`"+` on the synthetic data
-// of package anomalytest (seed %d) and picked by ChooseShipped on its
-// held-out data (testdata/default_model_eval.json).
+// The embedded default model: trained by `+"`go generate`"+` on the digital twin's
+// telemetry (twin.TrainingData(%d), feature schema %d) and picked by
+// ChooseShipped on held-out twin meshes (twin.HeldOutData(%d),
+// testdata/default_model_eval.json).
 const (
+	// DefaultModelVersion numbers the default models; it rises with
+	// every change of their data or features.
+	DefaultModelVersion = %d
 	// DefaultModelName is the model's name, which says what it is and
 	// what it was trained on.
 	DefaultModelName = %q
@@ -96,7 +100,7 @@ const (
 	// DefaultModelSHA256 is the SHA-256 of default_model.bin.
 	DefaultModelSHA256 = %q
 )
-`, *seed, shipped.Name(), shipped.Kind(), shipped.Kind(), anomaly.DigestHex(blob))
+`, *seed, anomaly.CurrentSchema.Version, *seed+1000, modelVersion, shipped.Name(), shipped.Kind(), shipped.Kind(), anomaly.DigestHex(blob))
 	for name, data := range map[string][]byte{
 		"default_model.bin": blob,
 		"default_model.go":  []byte(consts),
