@@ -4,12 +4,16 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/datadriven"
 
+	"github.com/x0tta6bl4/x0tta6bl4/healing/anomaly"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay/e2e"
 )
 
@@ -23,13 +27,21 @@ import (
 //	cascade fail=NODE threshold=T
 //	channel [rekey=D] [grace=D] [handshake-timeout=D]   (the end-to-end channel
 //	channel off                      on following simulate runs, or off again)
-//	simulate duration=D [flows=F] [seed=S] [profile=lan|local] [detection=silent|notified]
+//	simulate duration=D [flows=F] [rate=R] [seed=S] [profile=lan|local] [detection=silent|notified]
+//	         [show=FEATURE,...] (with show: telemetry on, and the named flat
+//	                           input features of the faulty nodes against the
+//	                           healthy ones' median while the gray faults last)
 //	node-down NODE at=D        (input lines of simulate, one fault each)
 //	node-up NODE at=D
 //	link-down A B at=D
 //	link-up A B at=D
 //	partition A,B,... | C,... at=D
 //	heal at=D
+//	blackhole NODE [drop=P] at=D [for=D]   (gray faults, see Fault)
+//	slow NODE delay=D at=D [for=D]
+//	overload NODE delay=D [cpu=C] at=D [for=D]
+//	lossy A B loss=P at=D [for=D]
+//	flap A B period=D at=D [for=D]
 //	flow SRC DST               (input lines of simulate: the flows, instead of drawn ones)
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata/scenarios", func(t *testing.T, path string) {
@@ -89,7 +101,7 @@ func TestScenarios(t *testing.T) {
 				fmt.Fprintf(&b, "failed %d, connected fraction %.4f, largest component %.4f", res.Failed, res.ConnectedFraction, res.LargestComponent)
 				return b.String()
 			case "simulate":
-				res, err := scriptSimulate(t, d, top, channel)
+				res, shown, err := scriptSimulate(t, d, top, channel)
 				if err != nil {
 					return "error: " + err.Error()
 				}
@@ -101,6 +113,7 @@ func TestScenarios(t *testing.T) {
 					"connectivity maintained %.4f, delivery %.4f, overhead %.3f, flows affected %d, unservable %d",
 					res.MTTRSeconds, rec, res.DetectionSeconds, res.MaxDelaySeconds,
 					res.ConnectivityMaintained, res.DeliveryRatio, res.ControlOverhead, res.FlowsAffected, res.FlowsUnservable)
+				out += shown
 				if c := res.Channel; c != nil {
 					out += fmt.Sprintf("\nchannel: handshakes %d (rekeys %d), established %d, resets %d, failed %d, rejected %d",
 						c.Handshakes, c.Rekeys, c.Established, c.Resets, c.Failed, c.Rejected)
@@ -160,21 +173,24 @@ func scriptTopology(t *testing.T, d *datadriven.TestData) (*Topology, error) {
 	return nil, fmt.Errorf("unknown kind %q", kind)
 }
 
-func scriptSimulate(t *testing.T, d *datadriven.TestData, top *Topology, channel *e2e.Config) (*Result, error) {
+func scriptSimulate(t *testing.T, d *datadriven.TestData, top *Topology, channel *e2e.Config) (*Result, string, error) {
 	var (
 		duration  time.Duration
 		dur       string
 		profile   = "lan"
 		detection = "silent"
+		show      []string
 		sc        Scenario
 	)
 	d.ScanArgs(t, "duration", &dur)
 	duration, err := time.ParseDuration(dur)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	sc.Duration = duration
 	d.MaybeScanArgs(t, "flows", &sc.Flows)
+	d.MaybeScanArgs(t, "rate", &sc.FlowRate)
+	d.MaybeScanArgs(t, "show", &show)
 	d.MaybeScanArgs(t, "seed", &sc.Seed)
 	d.MaybeScanArgs(t, "profile", &profile)
 	d.MaybeScanArgs(t, "detection", &detection)
@@ -186,7 +202,7 @@ func scriptSimulate(t *testing.T, d *datadriven.TestData, top *Topology, channel
 		if ends, ok := strings.CutPrefix(strings.TrimSpace(line), "flow "); ok {
 			names := strings.Fields(ends)
 			if len(names) != 2 {
-				return nil, fmt.Errorf("flow %q: want a source and a destination", line)
+				return nil, "", fmt.Errorf("flow %q: want a source and a destination", line)
 			}
 			sc.Pairs = append(sc.Pairs, [2]string{names[0], names[1]})
 			continue
@@ -194,7 +210,7 @@ func scriptSimulate(t *testing.T, d *datadriven.TestData, top *Topology, channel
 		if line = strings.TrimSpace(line); line != "" {
 			f, err := parseFault(line)
 			if err != nil {
-				return nil, err
+				return nil, "", err
 			}
 			sc.Faults = append(sc.Faults, f)
 		}
@@ -202,25 +218,136 @@ func scriptSimulate(t *testing.T, d *datadriven.TestData, top *Topology, channel
 	tw := New("script")
 	tw.Topology = top
 	if tw.Routing, err = RoutingProfile(profile); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return tw.Simulate(context.Background(), sc)
+	var fs featureShow
+	if len(show) > 0 {
+		fs.names = show
+		sc.Telemetry = &TelemetryConfig{Observe: fs.observe}
+	}
+	res, err := tw.Simulate(context.Background(), sc)
+	if err != nil {
+		return nil, "", err
+	}
+	var shown string
+	if slices.ContainsFunc(sc.Faults, func(f Fault) bool { return f.Kind.Gray() }) {
+		shown = fmt.Sprintf("\nframes lost: %d on links, %d in blackholes", res.Drops.Loss, res.Drops.Gray)
+	}
+	return res, shown + fs.String(), nil
+}
+
+// featureShow gathers named flat input features of the samples taken
+// while some node is faulty: per faulty node its mean, and the healthy
+// nodes' median.
+type featureShow struct {
+	names   []string
+	samples int
+	faulty  map[string][]float64 // node (class) → sums
+	count   map[string]int
+	healthy [][]float64 // per feature, every healthy value
+}
+
+func (f *featureShow) observe(o Observation) {
+	s := o.Sample
+	if !slices.ContainsFunc(s.Labels, func(l anomaly.Label) bool { return l.Class != anomaly.Healthy }) {
+		return
+	}
+	if f.faulty == nil {
+		f.faulty, f.count, f.healthy = map[string][]float64{}, map[string]int{}, make([][]float64, len(f.names))
+	}
+	f.samples++
+	names := anomaly.CurrentSchema.InputNames()
+	for i := range s.Nodes {
+		x := s.FlatInput(nil, i)
+		l := s.Labels[i]
+		if l.Ignore {
+			continue
+		}
+		key := ""
+		if l.Class != anomaly.Healthy {
+			key = fmt.Sprintf("%s (%s)", o.Graph.Nodes[i].Peer, l.Class)
+			if f.faulty[key] == nil {
+				f.faulty[key] = make([]float64, len(f.names))
+			}
+			f.count[key]++
+		}
+		for k, name := range f.names {
+			j := slices.Index(names, name)
+			if j < 0 {
+				continue
+			}
+			if key != "" {
+				f.faulty[key][k] += x[j]
+			} else {
+				f.healthy[k] = append(f.healthy[k], x[j])
+			}
+		}
+	}
+}
+
+func (f *featureShow) String() string {
+	if f.names == nil {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%d samples with a gray fault:", f.samples)
+	for _, key := range slices.Sorted(maps.Keys(f.faulty)) {
+		fmt.Fprintf(&b, "\n  %s:", key)
+		for k, name := range f.names {
+			fmt.Fprintf(&b, " %s %.3f", name, f.faulty[key][k]/float64(f.count[key]))
+		}
+	}
+	fmt.Fprint(&b, "\n  healthy median:")
+	for k, name := range f.names {
+		v := slices.Sorted(slices.Values(f.healthy[k]))
+		med := 0.0
+		if len(v) > 0 {
+			med = v[len(v)/2]
+		}
+		fmt.Fprintf(&b, " %s %.3f", name, med)
+	}
+	return b.String()
 }
 
 // parseFault reads one fault line of a simulate block.
 func parseFault(line string) (Fault, error) {
 	fields := strings.Fields(line)
-	last := fields[len(fields)-1]
-	at, ok := strings.CutPrefix(last, "at=")
-	if !ok {
-		return Fault{}, fmt.Errorf("fault %q lacks at=", line)
+	var (
+		args  []string
+		f     Fault
+		hasAt bool
+	)
+	for _, a := range fields[1:] {
+		key, val, ok := strings.Cut(a, "=")
+		if !ok {
+			args = append(args, a)
+			continue
+		}
+		var err error
+		switch key {
+		case "at":
+			f.At, err = time.ParseDuration(val)
+			hasAt = true
+		case "for":
+			f.For, err = time.ParseDuration(val)
+		case "delay":
+			f.Delay, err = time.ParseDuration(val)
+		case "period":
+			f.Period, err = time.ParseDuration(val)
+		case "drop", "loss":
+			f.Loss, err = strconv.ParseFloat(val, 64)
+		case "cpu":
+			f.CPU, err = strconv.ParseFloat(val, 64)
+		default:
+			err = fmt.Errorf("unknown parameter %q", key)
+		}
+		if err != nil {
+			return f, fmt.Errorf("fault %q: %w", line, err)
+		}
 	}
-	when, err := time.ParseDuration(at)
-	if err != nil {
-		return Fault{}, err
+	if !hasAt {
+		return f, fmt.Errorf("fault %q lacks at=", line)
 	}
-	args := fields[1 : len(fields)-1]
-	f := Fault{At: when}
 	switch fields[0] {
 	case "node-down", "node-up":
 		f.Kind = map[string]FaultKind{"node-down": NodeDown, "node-up": NodeUp}[fields[0]]
@@ -241,6 +368,18 @@ func parseFault(line string) (Fault, error) {
 		}
 	case "heal":
 		f.Kind = Heal
+	case "blackhole", "slow", "overload":
+		f.Kind, _ = ParseFaultKind(fields[0])
+		if len(args) != 1 {
+			return f, fmt.Errorf("fault %q: want one node", line)
+		}
+		f.Node = args[0]
+	case "lossy", "flap":
+		f.Kind, _ = ParseFaultKind(fields[0])
+		if len(args) != 2 {
+			return f, fmt.Errorf("fault %q: want two nodes", line)
+		}
+		f.Link = [2]string{args[0], args[1]}
 	default:
 		return f, fmt.Errorf("unknown fault %q", fields[0])
 	}
