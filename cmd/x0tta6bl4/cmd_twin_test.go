@@ -34,6 +34,13 @@ func TestTwinUsageErrors(t *testing.T) {
 		"sim bad detection":  {"simulate", "--detection", "psychic"},
 		"sim early recovery": {"simulate", "--fail", "node-1", "--fail-at", "5s", "--recover-at", "2s"},
 		"sim bad profile":    {"simulate", "--profile", "mars"},
+		"sim bad fault":      {"simulate", "--fault", "meltdown:node-1"},
+		"sim fault no node":  {"simulate", "--fault", "slow:node-99:10ms"},
+		"sim fault no link":  {"simulate", "--fault", "lossy:node-1-node-9:0.1", "--topology", "ring"},
+		"sim bad flow":       {"simulate", "--flow", "node-1"},
+		"sim flow no node":   {"simulate", "--flow", "node-1,node-99"},
+		"sim flows twice":    {"simulate", "--flow", "node-1,node-2", "--flows", "3"},
+		"sim rekey alone":    {"simulate", "--rekey", "5s"},
 	}
 	for name, args := range tests {
 		var out, errOut bytes.Buffer
@@ -151,5 +158,46 @@ func TestTwinSimulate(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("text output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestTwinSimulateGray: --fault injects gray faults from --fail-at for
+// --fault-for, and the text output counts what they lost.
+func TestTwinSimulateGray(t *testing.T) {
+	var out, errOut bytes.Buffer
+	args := []string{"simulate", "--topology", "grid", "--nodes", "9", "--duration", "20s", "--progress=false",
+		"--flow", "node-3,node-5", "--flow", "node-1,node-7", "--fault", "blackhole:node-4",
+		"--fault", "lossy:node-0-node-1:0.2", "--fail-at", "5s", "--fault-for", "10s", "--json"}
+	if err := twinRun(args, &out, &errOut); err != nil {
+		t.Fatalf("%v (%s)", err, errOut.String())
+	}
+	var res twin.Result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Flows != 2 || res.FailAtSeconds != 5 || res.Drops.Gray == 0 || res.Drops.Loss == 0 || !res.Recovered {
+		t.Errorf("result %+v", res)
+	}
+	out.Reset()
+	if err := twinRun(args[:len(args)-1], &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "in blackholes") || !strings.HasPrefix(out.String(), "blackhole:node-4 lossy:node-0-node-1:0.2: 9 nodes") {
+		t.Errorf("text output:\n%s", out.String())
+	}
+}
+
+// TestTwinSimulateChannel: --channel runs the end-to-end channel over the
+// --flow pairs and the text output gains its line.
+func TestTwinSimulateChannel(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := twinRun([]string{"simulate", "--topology", "ring", "--nodes", "6", "--duration", "12s", "--profile", "local",
+		"--progress=false", "--channel", "--rekey", "4s", "--flow", "node-0,node-3"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("%v (%s)", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "channel: ") || !strings.Contains(out.String(), "rekeys") ||
+		!strings.Contains(out.String(), "delivery ratio 1.0000") {
+		t.Errorf("text output:\n%s", out.String())
 	}
 }
