@@ -21,7 +21,11 @@
 // telemetry message (protocols.Telemetry) of every node heard from
 // recently, each dropped after a number of its sender's intervals without
 // a newer one, and from them the Graph of nodes and directed links with
-// their figures that anomaly scoring and dashboards read. It is pure like
+// their figures that anomaly scoring and dashboards read, counters turned
+// into rates between a node's two latest messages (the DATA-plane
+// counters of version 2 messages among them: the DATA each link carried
+// each way, for its neighbour to relay or relayed, which the engine
+// counts per neighbor). It is pure like
 // the engine (the time is passed in); a Graph is a plain value any
 // goroutine may read. The node's telemetry service feeds it from the
 // gossip topic x0tta6bl4/telemetry/1, under that topic's rules, which

@@ -2,7 +2,9 @@
 // simulator that runs the real overlay routing engine (and, on request,
 // the real end-to-end channel engine over it) on every simulated node,
 // over simulated links and a virtual clock, with topology generators,
-// failure injection, MTTR and connectivity measurement, and a
+// crash and gray failure injection, MTTR and connectivity measurement,
+// the telemetry live nodes publish turned into labelled anomaly features
+// (the anomaly detector's training and evaluation data), and a
 // Motter–Lai cascade predictor.
 //
 // It holds no second model of the protocols: each simulated node is an
@@ -41,8 +43,27 @@
 //	})
 //	// res.Channel.Handshakes, .Rekeys, .Resets (the restart's recovery)
 //
+// Gray faults leave the node or link up, so routing keeps using it, and
+// hurt the DATA it carries (Blackhole, Slow, Overload, Lossy, Flap; each
+// with its parameters and a duration, For); ParseFault reads their
+// command-line form ("slow:node-3:50ms"). Scenario.Telemetry makes every
+// node publish the telemetry a live node would and hands each interval's
+// labelled anomaly.Sample to a callback; Dataset makes whole data sets of
+// them, TrainDetectors trains and judges every detector on two:
+//
+//	res, err := tw.Simulate(ctx, twin.Scenario{
+//		Duration: 60 * time.Second, FlowRate: 4,
+//		Faults:    []twin.Fault{{At: 20 * time.Second, For: 20 * time.Second, Kind: twin.Blackhole, Node: "node-4"}},
+//		Telemetry: &twin.TelemetryConfig{Observe: func(o twin.Observation) {
+//			preds, _ := det.ScoreGraph(o.Sample, nil) // o.Sample.Labels is the truth
+//		}},
+//	})
+//	eps, err := twin.Dataset(ctx, twin.TrainingData(1), 2, nil)    // []anomaly.Episode
+//	run, err := twin.TrainDetectors(ctx, twin.TrainingData(1), twin.HeldOutData(1001), twin.DetectorOptions{})
+//
 // WritePlot (SavePlot to a file) draws a Result. The "x0tta6bl4 twin"
-// command (simulate, cascade) turns its flags into these calls.
+// command (simulate, cascade) and "x0tta6bl4 anomaly" (train, eval) turn
+// their flags into these calls.
 //
 // # Simulator
 //
@@ -74,6 +95,50 @@
 // first, so timers due at an instant act before inputs at that instant
 // (a route that expires as a packet is sent is gone for that packet),
 // whatever order the simultaneous events were scheduled in.
+//
+// # Node model and gray faults
+//
+// Between an engine and its links sits a model of the node: the frames
+// its engine hands out may be held back or dropped there, never in the
+// engine, and its driver counts the DATA it relays as the mesh driver
+// does (relayed frames written, and their time from read to written).
+// Blackhole drops a share of the relayed DATA after the driver counted
+// it, so the node's own report looks healthy and only its neighbours'
+// counts show the loss; Slow holds each relayed DATA frame; Overload
+// holds every frame (HELLOs too, so the RTT its neighbours measure
+// rises) and raises the CPU it reports. Held frames leave in order
+// within two lanes, relayed DATA and the rest, as from the queues of one
+// process. Lossy adds loss to a link, each way and for every frame;
+// Flap takes a link down and up, silently. With telemetry on, every node
+// also has a host: a processing time per frame (tens to hundreds of
+// microseconds), a base CPU with noise, rare bursts and load, and the
+// kernel's byte, packet and retransmit counters (a frame a link loses
+// counts as a retransmit).
+//
+// # Telemetry
+//
+// Each node publishes its message once per TelemetryConfig.Interval at
+// a phase of its own, built as package node builds it: its engine's
+// neighbors and counters merged by overlay.LinkFigures, its DATA-plane
+// counters (a version 2 message), its host's figures. The message is
+// rounded, encoded, and after a gossip delay of a few milliseconds
+// (later from an overloaded node; one in five hundred never arrives)
+// checked by overlay.CheckTelemetry and taken into one overlay.View that
+// stands for every node's. Once per interval the view's graph becomes an
+// anomaly.Sample by anomaly.Features, the function a live node calls,
+// labelled with the gray fault in force on each node (both ends of a
+// faulty link) or Ignore for a node that is down or has restarted in the
+// last five intervals.
+//
+// Dataset runs DatasetConfig's runs, one episode each: a mesh of a drawn
+// size and topology with drawn link latencies and some background loss,
+// a routing profile, at most one gray fault of drawn magnitude (on a
+// relay, or a link between relays, that some cheapest route crosses), now
+// and then a healthy node's restart, one flow from every node at
+// FlowRate and as many flows through the faulty element as through a
+// healthy relay and a healthy link. TrainingData and HeldOutData are the
+// default model's sets: the held-out one has other topologies and sizes
+// and the weak end of every fault's magnitudes.
 //
 // Failures are Silent by default: the engines next to a dead node or cut
 // link learn of it only through their own HELLO timeouts. Under Notified
@@ -111,7 +176,8 @@
 //
 // Scenario scripts in testdata/scenarios (run by TestScenarios, with
 // -rewrite to regenerate) show these figures for rings, stars, grids,
-// partitions, the seed example and the end-to-end channel.
+// partitions, the seed example, the end-to-end channel and each gray
+// fault (with the features that show it).
 //
 // # Cascades
 //

@@ -8,11 +8,9 @@
 // It is a stand-in for the digital twin's traces, simple enough to read
 // in one sitting: traffic is counted per interval along shortest paths
 // rather than simulated frame by frame, and every figure is a plausible
-// function of the mesh's state plus noise. It exists so that the
-// detectors, their training and their evaluation can be built and tested
-// before the twin emits the same data; the default model embedded in
-// package anomaly is trained on it until a model trained on twin traces
-// replaces it.
+// function of the mesh's state plus noise. It serves the detector
+// package's own tests, which want labelled data in milliseconds; the
+// default model is trained on the twin's telemetry (twin.Dataset).
 //
 // Everything is deterministic by Config.Seed: no goroutines, no clock, no
 // global random source.
