@@ -192,7 +192,7 @@ func TestTelemetryLinks(t *testing.T) {
 	nbrs := []overlay.NeighborInfo{
 		{Addr: addrB, Alive: true, RTT: 7 * time.Millisecond, DeliveryOut: 0.9, DeliveryIn: 0.8},
 		{Addr: addrC, Alive: true, RTT: 3 * time.Millisecond, DeliveryOut: 1, DeliveryIn: 1,
-			DataSent: 5, DataReceived: 4, TransitSent: 3, TransitReceived: 2},
+			DataCounts: protocols.DataCounts{DataSent: 5, DataReceived: 4, TransitSent: 3, TransitReceived: 2}},
 		{Addr: svc.self, Alive: true, RTT: time.Millisecond},
 	}
 	dp := protocols.TelemetryData{Forwarded: 9, Dropped: 1, Written: 8, Delay: 1234 * time.Microsecond}

@@ -9,12 +9,12 @@ import (
 // stepData processes a DATA packet from n: deliver it, forward it, buffer
 // it while its route is being repaired, or drop it.
 func (e *Engine) stepData(now instant, n *neighbor, p *protocols.Data) {
-	n.data.received++
+	n.data.DataReceived++
 	if p.Src != n.addr {
-		n.data.transitReceived++
+		n.data.TransitReceived++
 	}
 	if p.Dst != e.self {
-		n.data.relayReceived++
+		n.data.RelayReceived++
 	}
 	hops := int(p.Hops) + 1
 	switch {
@@ -88,12 +88,12 @@ func (e *Engine) sendData(now instant, r *route, src protocols.Addr, ttl, hops u
 	}
 	e.out(r.next, protocols.TypeData, frame)
 	if n := e.nbrs.get(r.next); n != nil {
-		n.data.sent++
+		n.data.DataSent++
 		if r.dst != r.next {
-			n.data.transitSent++
+			n.data.TransitSent++
 		}
 		if src != e.self {
-			n.data.relaySent++
+			n.data.RelaySent++
 		}
 	}
 	art := e.cfg.ActiveRouteTimeout

@@ -107,9 +107,7 @@ func (f *LinkFigures) Merge(self protocols.Addr, samples []LinkSample, neighbors
 			l.LossPercent = 100 * (1 - (nb.DeliveryOut+nb.DeliveryIn)/2)
 			l.LossBy = protocols.MeasureHello
 		}
-		l.DataSent, l.DataReceived = nb.DataSent, nb.DataReceived
-		l.TransitSent, l.TransitReceived = nb.TransitSent, nb.TransitReceived
-		l.RelaySent, l.RelayReceived = nb.RelaySent, nb.RelayReceived
+		l.DataCounts = nb.DataCounts
 	}
 	slices.SortFunc(out, func(a, b protocols.TelemetryLink) int { return bytes.Compare(a.Peer[:], b.Peer[:]) })
 	if len(out) > protocols.MaxTelemetryLinks {

@@ -21,7 +21,7 @@ func TestLinkFiguresSources(t *testing.T) {
 	neighbors := []overlay.NeighborInfo{
 		{Addr: b, Alive: true, RTT: 7 * time.Millisecond, DeliveryOut: 1, DeliveryIn: 0.5},
 		{Addr: c, Alive: true, RTT: 3 * time.Millisecond, DeliveryOut: 1, DeliveryIn: 1,
-			DataSent: 9, DataReceived: 8, TransitSent: 7, TransitReceived: 6, RelaySent: 5, RelayReceived: 4},
+			DataCounts: protocols.DataCounts{DataSent: 9, DataReceived: 8, TransitSent: 7, TransitReceived: 6, RelaySent: 5, RelayReceived: 4}},
 		{Addr: self, Alive: true, RTT: time.Millisecond},
 		{Alive: true, RTT: time.Millisecond},
 	}
@@ -38,7 +38,7 @@ func TestLinkFiguresSources(t *testing.T) {
 			b: {Peer: b, RTT: 7 * time.Millisecond, RTTBy: protocols.MeasureHello, LossPercent: 25, LossBy: protocols.MeasureHello,
 				TCP: true, Retransmits: 2, BytesSent: 1000, BytesReceived: 2000},
 			c: {Peer: c, RTT: 3 * time.Millisecond, RTTBy: protocols.MeasureHello, LossBy: protocols.MeasureHello,
-				DataSent: 9, DataReceived: 8, TransitSent: 7, TransitReceived: 6, RelaySent: 5, RelayReceived: 4},
+				DataCounts: protocols.DataCounts{DataSent: 9, DataReceived: 8, TransitSent: 7, TransitReceived: 6, RelaySent: 5, RelayReceived: 4}},
 			d: {Peer: d, RTT: 9 * time.Millisecond, RTTBy: protocols.MeasureLibp2p},
 		}},
 	}

@@ -59,22 +59,11 @@ type neighbor struct {
 	rerr *[]protocols.Unreachable
 	// data counts the DATA frames on the link (never nil; kept apart so
 	// that the neighbor stays in its size class).
-	data *dataCount
+	data *protocols.DataCounts
 
 	// sentAt[s % sentRing] is when we sent our HELLO s on this link, for
 	// the last sentRing of them (0: not since the link was set up).
 	sentAt [sentRing]instant
-}
-
-// dataCount counts the DATA frames on one neighbor link since the link
-// came up, for telemetry: those sent to the neighbor and received from
-// it; of them the transit ones, which the neighbor relays (sent to it
-// for another destination) or relayed (received from it from another
-// source); and the relay ones, which this node relays (sent to the
-// neighbor from another source) or must relay (received from it for
-// another destination). One end's transit is the other's relay.
-type dataCount struct {
-	sent, received, transitSent, transitReceived, relaySent, relayReceived uint64
 }
 
 // heard notes a valid frame from n: it keeps or makes the link alive.
@@ -156,7 +145,7 @@ func (e *Engine) LinkUp(when time.Time, nbr protocols.Addr) {
 		e.resetLink(now, n)
 		e.event(Event{Kind: EventLinkUp, Reason: ReasonRestart, Peer: nbr})
 	} else {
-		n = &neighbor{addr: nbr, owner: e, live: e.liveness(0), data: new(dataCount)}
+		n = &neighbor{addr: nbr, owner: e, live: e.liveness(0), data: new(protocols.DataCounts)}
 		e.nbrs.add(n)
 		e.event(Event{Kind: EventLinkUp, Reason: ReasonTransport, Peer: nbr})
 	}
@@ -391,12 +380,6 @@ func (n *neighbor) info(e *Engine) NeighborInfo {
 		DeliveryIn:  ratio(uint64(bits.OnesCount32(n.inBits&windowMask(n.inLen))), uint64(n.inLen)),
 		Cost:        time.Duration(e.linkCost(n)) * time.Microsecond,
 		Avoided:     avoided,
-
-		DataSent:        n.data.sent,
-		DataReceived:    n.data.received,
-		TransitSent:     n.data.transitSent,
-		TransitReceived: n.data.transitReceived,
-		RelaySent:       n.data.relaySent,
-		RelayReceived:   n.data.relayReceived,
+		DataCounts:  *n.data,
 	}
 }

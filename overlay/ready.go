@@ -195,21 +195,10 @@ type NeighborInfo struct {
 	// Cost is the link cost used for new routes, penalty included.
 	Cost    time.Duration `json:"cost_ns"`
 	Avoided bool          `json:"avoided"`
-	// DataSent and DataReceived count the DATA frames handed out for the
-	// neighbor and taken from it since the link came up (a LinkDown
-	// starts them again). Of them, TransitSent counts those whose
-	// destination is not the neighbor (it must relay them),
-	// TransitReceived those whose source is not the neighbor (it relayed
-	// them), RelaySent those whose source is not this node (this node
-	// relayed them) and RelayReceived those whose destination is not
-	// this node (it must relay them): one end's transit is the other
-	// end's relay. Telemetry carries them.
-	DataSent        uint64 `json:"data_sent"`
-	DataReceived    uint64 `json:"data_received"`
-	TransitSent     uint64 `json:"transit_sent"`
-	TransitReceived uint64 `json:"transit_received"`
-	RelaySent       uint64 `json:"relay_sent"`
-	RelayReceived   uint64 `json:"relay_received"`
+	// DataCounts count the DATA frames handed out for the neighbor and
+	// taken from it since the link came up (a LinkDown starts them
+	// again), transit and relay ones among them. Telemetry carries them.
+	protocols.DataCounts
 }
 
 // Stats counts what the engine did since it was created.

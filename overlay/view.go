@@ -277,16 +277,12 @@ type GraphLink struct {
 	SendRate    float64 `json:"send_bytes_per_s"`
 	ReceiveRate float64 `json:"receive_bytes_per_s"`
 
-	// The DATA counters From reports of the link (zero unless From's
-	// message carries the DATA plane): frames sent to To and received
-	// from it, and of them the transit ones (To was to relay them, or
-	// relayed them) and the relay ones (From relayed them, or was to).
-	DataSent        uint64 `json:"data_sent"`
-	DataReceived    uint64 `json:"data_received"`
-	TransitSent     uint64 `json:"transit_sent"`
-	TransitReceived uint64 `json:"transit_received"`
-	RelaySent       uint64 `json:"relay_sent"`
-	RelayReceived   uint64 `json:"relay_received"`
+	// DataCounts are the DATA counters From reports of the link (zero
+	// unless From's message carries the DATA plane): frames sent to To
+	// and received from it, and of them the transit ones (To was to
+	// relay them, or relayed them) and the relay ones (From relayed
+	// them, or was to).
+	protocols.DataCounts
 	// DataRates is true when both of From's latest messages report the
 	// link with its DATA counters; the rates are then those counters per
 	// second between them.
@@ -318,9 +314,7 @@ func (v *View) Graph(now time.Time) Graph {
 				RTT: l.RTT, RTTBy: l.RTTBy, LossPercent: l.LossPercent, LossBy: l.LossBy,
 				TCP: l.TCP, UDP: l.UDP, Retransmits: l.Retransmits,
 				BytesSent: l.BytesSent, BytesReceived: l.BytesReceived,
-				DataSent: l.DataSent, DataReceived: l.DataReceived,
-				TransitSent: l.TransitSent, TransitReceived: l.TransitReceived,
-				RelaySent: l.RelaySent, RelayReceived: l.RelayReceived,
+				DataCounts: l.DataCounts,
 			}
 			if to := v.nodes[l.Peer]; to != nil && now.Before(to.expires) {
 				gl.Known = true

@@ -298,15 +298,27 @@ type TelemetryLink struct {
 	Retransmits uint64
 	// BytesSent and BytesReceived are payload bytes; zero unless TCP or UDP.
 	BytesSent, BytesReceived uint64
-	// DataSent and DataReceived count the DATA frames sent to and
-	// received from the neighbor (overlay.NeighborInfo); TransitSent and
-	// TransitReceived those of them the neighbor was to relay or had
-	// relayed, RelaySent and RelayReceived those the node relayed or was
-	// to relay, each at most DataSent or DataReceived. Zero unless the
-	// message's DataPlane is set.
-	DataSent, DataReceived       uint64
-	TransitSent, TransitReceived uint64
-	RelaySent, RelayReceived     uint64
+	// DataCounts are the link's DATA counters (overlay.NeighborInfo's),
+	// zero unless the message's DataPlane is set.
+	DataCounts
+}
+
+// DataCounts are the DATA counters of one neighbor link, kept by the
+// routing engine at one end since it brought the link up: the frames
+// sent to the neighbor and received from it; of them the transit ones,
+// which the neighbor was to relay (destination not the neighbor) or
+// relayed (source not the neighbor); and the relay ones, which this node
+// relayed (source not this node) or was to relay (destination not this
+// node). One end's transit is the other end's relay, frame for frame
+// but for losses. Each transit and relay count is at most the sent or
+// received count it is part of.
+type DataCounts struct {
+	DataSent        uint64 `json:"data_sent"`
+	DataReceived    uint64 `json:"data_received"`
+	TransitSent     uint64 `json:"transit_sent"`
+	TransitReceived uint64 `json:"transit_received"`
+	RelaySent       uint64 `json:"relay_sent"`
+	RelayReceived   uint64 `json:"relay_received"`
 }
 
 // Link flag bits.
@@ -695,9 +707,11 @@ func (t *Telemetry) Decode(msg []byte) error {
 			BytesReceived: be.Uint64(e[39:]),
 		}
 		if dataPlane {
-			l.DataSent, l.DataReceived = be.Uint64(e[47:]), be.Uint64(e[55:])
-			l.TransitSent, l.TransitReceived = be.Uint64(e[63:]), be.Uint64(e[71:])
-			l.RelaySent, l.RelayReceived = be.Uint64(e[79:]), be.Uint64(e[87:])
+			l.DataCounts = DataCounts{
+				DataSent: be.Uint64(e[47:]), DataReceived: be.Uint64(e[55:]),
+				TransitSent: be.Uint64(e[63:]), TransitReceived: be.Uint64(e[71:]),
+				RelaySent: be.Uint64(e[79:]), RelayReceived: be.Uint64(e[87:]),
+			}
 		}
 		links = append(links, l)
 		t.Links = links
