@@ -18,6 +18,12 @@
 //	s := anomaly.Features(view.Graph(now), &prevGraph, interval)
 //	preds, err := det.ScoreGraph(s, neighbourIndexes) // nil: every node
 //	// preds[k].Score, .IsAnomaly (Score >= 0.6), .Confidence, .Contributing
+//	// the suspects: q = 2 neighbours flag it, two intervals in a row
+//	// (persist := &anomaly.Persistence{Need: 2}, kept across intervals;
+//	// Suspects' last argument says which neighbour flags what, nil when
+//	// every node judges from this one view)
+//	all, err := det.ScoreGraph(s, nil)
+//	suspect := persist.Apply(s, anomaly.Suspects(s, all, 2, nil))
 //
 // Suspicion needs several witnesses: Suspects applies the quorum rule (a
 // node is suspect when at least q distinct neighbours flag it, q = 2 by

@@ -204,7 +204,7 @@ func Evaluate(det Detector, eps []Episode, cfg EvalConfig) (DetectorResult, erro
 	for _, e := range eps {
 		det.Reset()
 		tl.startEpisode()
-		runs := persistence{need: cfg.Persistence}
+		runs := Persistence{Need: cfg.Persistence}
 		for t, s := range e.Samples {
 			if s.Labels == nil {
 				return DetectorResult{}, fmt.Errorf("%w: unlabelled sample", ErrInvalidSample)
@@ -221,7 +221,7 @@ func Evaluate(det Detector, eps []Episode, cfg EvalConfig) (DetectorResult, erro
 				spent += cfg.Clock().Sub(t0)
 			}
 			scored += len(s.Nodes)
-			tl.add(t, s, runs.apply(s, Suspects(s, preds, cfg.Quorum, cfg.FlagBy)), cfg.RecoveryGrace)
+			tl.add(t, s, runs.Apply(s, Suspects(s, preds, cfg.Quorum, cfg.FlagBy)), cfg.RecoveryGrace)
 		}
 	}
 	det.Reset()
@@ -233,16 +233,21 @@ func Evaluate(det Detector, eps []Episode, cfg EvalConfig) (DetectorResult, erro
 	return res, nil
 }
 
-// persistence applies EvalConfig.Persistence to one episode: a node
-// counts as suspect once it has been suspect in need samples in a row.
-type persistence struct {
-	need int
+// Persistence applies the persistence rule (EvalConfig.Persistence) to
+// a run of samples one interval apart: a node counts as suspect once it
+// has been suspect under the quorum rule in Need samples in a row. A
+// live node keeps one for its view, as Evaluate keeps one per episode;
+// a Need of 0 or 1 lets every suspect through. Not safe for concurrent
+// use.
+type Persistence struct {
+	Need int
 	runs map[protocols.Addr]int
 }
 
-// apply turns one sample's suspects into those that persisted, in place.
-func (p *persistence) apply(s *Sample, suspect []bool) []bool {
-	if p.need <= 1 {
+// Apply turns one sample's suspects (Suspects' result) into those that
+// persisted, in place, and returns them.
+func (p *Persistence) Apply(s *Sample, suspect []bool) []bool {
+	if p.Need <= 1 {
 		return suspect
 	}
 	if p.runs == nil {
@@ -254,7 +259,7 @@ func (p *persistence) apply(s *Sample, suspect []bool) []bool {
 			continue
 		}
 		p.runs[a]++
-		suspect[i] = p.runs[a] >= p.need
+		suspect[i] = p.runs[a] >= p.Need
 	}
 	return suspect
 }

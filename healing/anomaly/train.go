@@ -415,13 +415,13 @@ func calibrate(det Detector, eps []Episode, cfg TrainConfig) calibration {
 		var tl tally
 		for e, ep := range eps {
 			tl.startEpisode()
-			runs := persistence{need: cfg.Persistence}
+			runs := Persistence{Need: cfg.Persistence}
 			for t, s := range ep.Samples {
 				flags := make([]bool, len(s.Nodes))
 				for i, r := range raws[e][t] {
 					flags[i] = r >= cut
 				}
-				tl.add(t, s, runs.apply(s, suspectsOf(s, flags, cfg.Quorum)), cfg.RecoveryGrace)
+				tl.add(t, s, runs.Apply(s, suspectsOf(s, flags, cfg.Quorum)), cfg.RecoveryGrace)
 			}
 		}
 		res := tl.result()
