@@ -26,6 +26,21 @@ func AddrFromPeerID(id []byte) Addr {
 	return a
 }
 
+// ed25519PeerIDPrefix starts the binary peer ID of every Ed25519 key:
+// an identity multihash (code 0x00, length 36) of the key's protobuf
+// encoding (field 1, key type 1 = Ed25519; field 2, 32 bytes of key).
+var ed25519PeerIDPrefix = [...]byte{0x00, 0x24, 0x08, 0x01, 0x12, 0x20}
+
+// AddrFromEd25519Key derives the mesh address of the peer whose libp2p
+// identity is the Ed25519 public key key: AddrFromPeerID of the peer ID
+// that key has (00 24 08 01 12 20 followed by the key).
+func AddrFromEd25519Key(key *PublicKey) Addr {
+	var id [len(ed25519PeerIDPrefix) + KeySize]byte
+	copy(id[:], ed25519PeerIDPrefix[:])
+	copy(id[len(ed25519PeerIDPrefix):], key[:])
+	return AddrFromPeerID(id[:])
+}
+
 // ParseAddr parses the 32 hexadecimal digits that Addr.String produces.
 func ParseAddr(s string) (Addr, error) {
 	var a Addr

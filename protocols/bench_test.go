@@ -31,10 +31,10 @@ func benchPackets() []struct {
 	for _, n := range []int{64, 1024, MaxPayloadSize} {
 		add(fmt.Sprintf("DATA/size=%d", n), &Data{TTL: 64, Src: addrA, Dst: addrB, Payload: make([]byte, n)})
 	}
-	add("RREQ/avoid=0", &RREQ{TTL: 5, ID: 1, Dst: addrB, DstSeq: 3, Orig: addrA, OrigSeq: 4})
-	add("RREQ/avoid=8", &RREQ{TTL: 5, ID: 1, Dst: addrB, DstSeq: 3, Orig: addrA, OrigSeq: 4,
+	add("RREQ/avoid=0", &RREQ{TTL: 5, ID: 1, Dst: addrB, DstSeq: 3, Orig: addrA, OrigSeq: 4, Claim: testClaim})
+	add("RREQ/avoid=8", &RREQ{TTL: 5, ID: 1, Dst: addrB, DstSeq: 3, Orig: addrA, OrigSeq: 4, Claim: testClaim,
 		Avoid: []Addr{runAddr(1), runAddr(2), runAddr(3), runAddr(4), runAddr(5), runAddr(6), runAddr(7), runAddr(8)}})
-	add("RREP", &RREP{Hops: 3, Cost: 3000, Dst: addrB, DstSeq: 3, Orig: addrA, Lifetime: 6 * time.Second})
+	add("RREP", &RREP{Hops: 3, Cost: 3000, Dst: addrB, DstSeq: 3, Orig: addrA, Lifetime: 6 * time.Second, Claim: testClaim})
 	for _, n := range []int{1, MaxRERREntries} {
 		r := &RERR{}
 		for i := range n {

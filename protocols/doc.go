@@ -38,14 +38,20 @@
 // of the sentinel errors (ErrTruncated, ErrLength, ErrTooLarge, ErrVersion,
 // ErrUnknownType, ErrReserved, ErrField).
 //
+// A decoder checks the layout of a route claim (Claim), not its
+// signature or hash chain: those are the routing engine's checks, with
+// Claim.ClaimMessage, Claim.Covers and NextChainHash from here and a
+// signature verifier it is given.
+//
 // # Addresses
 //
 // A node's mesh address (Addr) is the first 16 bytes of SHA-256 over its
-// libp2p peer ID in binary form; see AddrFromPeerID.
+// libp2p peer ID in binary form; see AddrFromPeerID, and
+// AddrFromEd25519Key for the peer ID of an Ed25519 key.
 //
 // # Mesh packet layouts
 //
-// Every mesh packet starts with a version byte (MeshVersion, 1) and a type
+// Every mesh packet starts with a version byte (MeshVersion, 2) and a type
 // byte. Multi-byte integers are big-endian; addresses are 16 bytes; times
 // are relative durations, never clock readings. Drivers frame packets on a
 // link (a length prefix) and reject frames longer than MaxFrameSize.
@@ -54,15 +60,25 @@
 //	 0 version | 1 type | 2 TTL | 3 hops | 4..19 source | 20..35 destination
 //	 36.. payload
 //
-//	RREQ (0x02), 54 + 16k bytes, k <= 8
+//	RREQ (0x02), 183 + 16k bytes, k <= 8
 //	 0 version | 1 type | 2 flags (0x01 D, 0x02 U) | 3 TTL | 4 hops
 //	 5..8 RREQ ID | 9..12 cost | 13..28 destination | 29..32 destination seq
-//	 33..48 originator | 49..52 originator seq | 53 k
-//	 54.. k avoided nodes
+//	 33..48 originator | 49..52 originator seq | 53..68 hash
+//	 69..181 the originator's claim | 182 k | 183.. k avoided nodes
 //
-//	RREP (0x03), 47 bytes
+//	RREP (0x03), 176 bytes
 //	 0 version | 1 type | 2 hops | 3..6 cost | 7..22 destination
 //	 23..26 destination seq | 27..42 originator | 43..46 lifetime (ms)
+//	 47..62 hash | 63..175 the destination's claim
+//
+//	claim (in RREQ and RREP), 113 bytes
+//	 0 max hops | 1..16 top hash | 17..48 Ed25519 public key
+//	 49..112 signature over ClaimMessage: "x0tta6bl4/mesh/2 route claim"
+//	 0x00 | address (16) | seq (4) | max hops (1) | top hash (16)
+//
+// The hash is link number hops of the claim's hash chain: link 0 is a
+// secret seed, link i+1 = SHA-256(link i)[:16], link max hops is the top
+// hash. A claim's key must own its address (AddrFromEd25519Key).
 //
 //	RERR (0x04), 3 + 20n bytes, 1 <= n <= 64
 //	 0 version | 1 type | 2 n | then n entries of:

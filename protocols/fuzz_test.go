@@ -13,10 +13,12 @@ func seedFrames(t testing.TB) [][]byte {
 	pkts := []Packet{
 		&Data{TTL: 64, Hops: 2, Src: addrA, Dst: addrB, Payload: []byte("payload")},
 		&Data{TTL: 1, Src: addrA, Dst: addrB},
-		&RREQ{DestOnly: true, TTL: 7, Hops: 3, ID: 9, Cost: 1 << 31, Dst: addrB, DstSeq: 4, Orig: addrA, OrigSeq: 2},
-		&RREQ{UnknownSeq: true, TTL: 1, Dst: addrB, Orig: addrA},
-		&RREQ{TTL: 9, Dst: addrB, DstSeq: 1, Orig: addrA, Avoid: []Addr{addrC, runAddr(0xd0)}},
-		&RREP{Hops: 1, Cost: 7, Dst: addrB, DstSeq: 3, Orig: addrA, Lifetime: time.Second},
+		&RREQ{DestOnly: true, TTL: 7, Hops: 3, ID: 9, Cost: 1 << 31, Dst: addrB, DstSeq: 4, Orig: addrA, OrigSeq: 2, Hash: testHash, Claim: testClaim},
+		&RREQ{UnknownSeq: true, TTL: 1, Dst: addrB, Orig: addrA, Claim: Claim{MaxHops: 1}},
+		&RREQ{TTL: 9, Dst: addrB, DstSeq: 1, Orig: addrA, Claim: testClaim, Avoid: []Addr{addrC, runAddr(0xd0)}},
+		&RREQ{TTL: 1, Hops: 255, Dst: addrB, Orig: addrA, Claim: Claim{MaxHops: 255}},
+		&RREP{Hops: 1, Cost: 7, Dst: addrB, DstSeq: 3, Orig: addrA, Lifetime: time.Second, Hash: testHash, Claim: testClaim},
+		&RREP{Hops: 32, Dst: addrB, Orig: addrA, Lifetime: time.Millisecond, Claim: testClaim},
 		&RERR{Unreachable: []Unreachable{{addrB, 1}, {addrC, 1 << 31}}},
 		&Hello{Interval: 250 * time.Millisecond, Instance: 5, Seq: 9, NodeSeq: 3, EchoSeq: 8, EchoHold: time.Millisecond, Window: 8, Heard: 7},
 	}
@@ -28,7 +30,7 @@ func seedFrames(t testing.TB) [][]byte {
 		}
 		out = append(out, b, b[:len(b)-1], append(bytes.Clone(b), 0))
 	}
-	return append(out, nil, []byte{1}, []byte{1, 4, 0}, []byte{1, 4, 0xff}, []byte{2, 1})
+	return append(out, nil, []byte{2}, []byte{2, 4, 0}, []byte{2, 4, 0xff}, []byte{1, 1}, []byte{3, 1})
 }
 
 // checkDecodeError fails unless err is a decode *FrameError wrapping one of

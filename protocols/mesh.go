@@ -4,7 +4,9 @@ import "strconv"
 
 // MeshVersion is the version byte that starts every mesh packet. A change
 // of meaning gets a new version; this one's meaning never changes.
-const MeshVersion = 1
+// Version 2 added route authentication to RREQ and RREP (their Claim and
+// hash chain); version 1 frames are refused.
+const MeshVersion = 2
 
 // Type is the packet type byte, the second byte of every mesh packet.
 type Type uint8
@@ -51,11 +53,11 @@ const (
 	MaxFrameSize = DataHeaderSize + MaxPayloadSize
 	// RREQMinSize is the size of an RREQ packet with an empty avoid list;
 	// each avoided node adds AddrSize.
-	RREQMinSize = 54
+	RREQMinSize = 54 + AuthSize
 	// MaxRREQAvoid bounds the avoid list of an RREQ, in nodes.
 	MaxRREQAvoid = 8
 	// RREPSize is the exact size of an RREP packet.
-	RREPSize = 47
+	RREPSize = 47 + AuthSize
 	// RERRHeaderSize is the size of the RERR header before its entries.
 	RERRHeaderSize = 3
 	// RERREntrySize is the size of one RERR entry.

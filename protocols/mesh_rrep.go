@@ -10,14 +10,23 @@ import (
 // answers. Multi-byte fields are big-endian.
 //
 //	offset size field
-//	0      1    version (1)
+//	0      1    version (2)
 //	1      1    type (0x03)
-//	2      1    hops: links between the sender of this frame and Dst
+//	2      1    hops: links between the sender of this frame and Dst,
+//	            <= the claim's max hops
 //	3      4    cost: path cost from the sender of this frame to Dst
 //	7      16   destination address, non-zero
 //	23     4    destination sequence number
 //	27     16   originator address, non-zero, != destination
 //	43     4    lifetime in milliseconds, >= 1, relative to receipt
+//	47     16   hash: link number hops of the claim's hash chain
+//	63     113  the destination's Claim to (destination, destination seq)
+//
+// Relays change hops, cost and hash; the claim signs the destination's
+// address and sequence number only, so a node holding a route with its
+// claim may answer for the destination (an intermediate reply) and pass
+// on a route to an originator with the originator's claim from its RREQ
+// (a gratuitous reply).
 type RREP struct {
 	Hops     uint8
 	Cost     uint32
@@ -25,6 +34,10 @@ type RREP struct {
 	DstSeq   uint32
 	Orig     Addr
 	Lifetime time.Duration // whole milliseconds on the wire, 1 ms to 2^32-1 ms
+	// Hash is link Hops of Claim's hash chain.
+	Hash ChainHash
+	// Claim is the destination's signed claim to DstSeq.
+	Claim Claim
 }
 
 // Type returns TypeRREP.
@@ -43,7 +56,7 @@ func (p *RREP) check(fail func(Type, string, error) error) error {
 		p.Lifetime%time.Millisecond != 0:
 		return fail(TypeRREP, "lifetime", ErrField)
 	}
-	return nil
+	return p.Claim.check(TypeRREP, p.Hops, fail)
 }
 
 // AppendBinary appends the encoding of p to b.
@@ -56,7 +69,8 @@ func (p *RREP) AppendBinary(b []byte) ([]byte, error) {
 	b = appendAddr(b, p.Dst)
 	b = binary.BigEndian.AppendUint32(b, p.DstSeq)
 	b = appendAddr(b, p.Orig)
-	return binary.BigEndian.AppendUint32(b, uint32(p.Lifetime/time.Millisecond)), nil
+	b = binary.BigEndian.AppendUint32(b, uint32(p.Lifetime/time.Millisecond))
+	return appendAuth(b, &p.Hash, &p.Claim), nil
 }
 
 // MarshalBinary returns the encoding of p.
@@ -77,5 +91,6 @@ func (p *RREP) Decode(frame []byte) error {
 		Orig:     readAddr(frame[27:]),
 		Lifetime: time.Duration(binary.BigEndian.Uint32(frame[43:])) * time.Millisecond,
 	}
+	readAuth(frame[47:], &p.Hash, &p.Claim)
 	return p.check(decodeErr)
 }

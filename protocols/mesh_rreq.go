@@ -2,8 +2,11 @@ package protocols
 
 import "encoding/binary"
 
-// RREQ flag bits (offset 2).
+// RREQ flag bits (offset 2) and offsets.
 const (
+	rreqAuth       = 53
+	rreqAvoidCount = rreqAuth + AuthSize
+
 	rreqDestOnly   = 0x01
 	rreqUnknownSeq = 0x02
 	rreqFlagsMask  = rreqDestOnly | rreqUnknownSeq
@@ -13,23 +16,28 @@ const (
 // route to Dst. Multi-byte fields are big-endian.
 //
 //	offset size field
-//	0      1    version (1)
+//	0      1    version (2)
 //	1      1    type (0x02)
 //	2      1    flags: 0x01 D (destination only), 0x02 U (unknown
 //	            destination sequence number); other bits zero
 //	3      1    TTL: links the request may still cross, >= 1
-//	4      1    hops: links between Orig and the sender of this frame
+//	4      1    hops: links between Orig and the sender of this frame,
+//	            <= the claim's max hops
 //	5      4    RREQ ID, with Orig unique per request
 //	9      4    cost: path cost from Orig to the sender of this frame
 //	13     16   destination address, non-zero
 //	29     4    destination sequence number (0 when U is set)
 //	33     16   originator address, non-zero, != destination
 //	49     4    originator sequence number
-//	53     1    k: number of avoided nodes, 0 <= k <= MaxRREQAvoid
-//	54+16i 16   avoided node i: non-zero, != originator, != destination
+//	53     16   hash: link number hops of the claim's hash chain
+//	69     113  the originator's Claim to (originator, originator seq)
+//	182    1    k: number of avoided nodes, 0 <= k <= MaxRREQAvoid
+//	183+16i 16  avoided node i: non-zero, != originator, != destination
 //
 // Nodes on the avoid list neither forward nor answer the request, so the
-// route it finds does not pass through them.
+// route it finds does not pass through them. Relays change TTL, hops,
+// cost, hash, the destination sequence number and the U flag; the claim
+// signs the originator's address and sequence number only.
 type RREQ struct {
 	DestOnly   bool // only the destination itself may answer
 	UnknownSeq bool // the originator knows no sequence number for Dst
@@ -41,7 +49,11 @@ type RREQ struct {
 	DstSeq     uint32
 	Orig       Addr
 	OrigSeq    uint32
-	Avoid      []Addr // at most MaxRREQAvoid
+	// Hash is link Hops of Claim's hash chain.
+	Hash ChainHash
+	// Claim is the originator's signed claim to OrigSeq.
+	Claim Claim
+	Avoid []Addr // at most MaxRREQAvoid
 }
 
 // Type returns TypeRREQ.
@@ -62,6 +74,9 @@ func (p *RREQ) check(fail func(Type, string, error) error) error {
 		return fail(TypeRREQ, "orig", ErrField)
 	case len(p.Avoid) > MaxRREQAvoid:
 		return fail(TypeRREQ, "avoid", ErrTooLarge)
+	}
+	if err := p.Claim.check(TypeRREQ, p.Hops, fail); err != nil {
+		return err
 	}
 	for _, a := range p.Avoid {
 		if a.IsZero() || a == p.Orig || a == p.Dst {
@@ -90,6 +105,7 @@ func (p *RREQ) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.BigEndian.AppendUint32(b, p.DstSeq)
 	b = appendAddr(b, p.Orig)
 	b = binary.BigEndian.AppendUint32(b, p.OrigSeq)
+	b = appendAuth(b, &p.Hash, &p.Claim)
 	b = append(b, byte(len(p.Avoid)))
 	for _, a := range p.Avoid {
 		b = appendAddr(b, a)
@@ -111,7 +127,7 @@ func (p *RREQ) Decode(frame []byte) error {
 	if flags&^rreqFlagsMask != 0 {
 		return decodeErr(TypeRREQ, "flags", ErrReserved)
 	}
-	k := int(frame[53])
+	k := int(frame[rreqAvoidCount])
 	switch {
 	case k > MaxRREQAvoid:
 		return decodeErr(TypeRREQ, "avoid", ErrTooLarge)
@@ -137,5 +153,6 @@ func (p *RREQ) Decode(frame []byte) error {
 		OrigSeq:    binary.BigEndian.Uint32(frame[49:]),
 		Avoid:      avoid,
 	}
+	readAuth(frame[rreqAuth:], &p.Hash, &p.Claim)
 	return p.check(decodeErr)
 }

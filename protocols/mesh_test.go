@@ -25,6 +25,22 @@ var (
 	addrC = runAddr(0xc0)
 )
 
+// testClaim and testHash have recognisable bytes: this package checks
+// layouts; signatures and chains are the engine's (package overlay).
+var (
+	testClaim = Claim{
+		MaxHops: 32,
+		Top:     ChainHash(runAddr(0xe0)),
+		Key:     PublicKey(bytes.Repeat([]byte{0x11}, KeySize)),
+		Sig:     Signature(bytes.Repeat([]byte{0x22}, SignatureSize)),
+	}
+	testHash = ChainHash(runAddr(0xd0))
+)
+
+// authHex is testHash and testClaim as they appear on the wire.
+var authHex = "d0d1d2d3d4d5d6d7d8d9dadbdcdddedf 20 e0e1e2e3e4e5e6e7e8e9eaebecedeeef " +
+	strings.Repeat("11", KeySize) + " " + strings.Repeat("22", SignatureSize)
+
 // unhex decodes hexadecimal test data, ignoring white space.
 func unhex(t testing.TB, s string) []byte {
 	b, err := hex.DecodeString(strings.Join(strings.Fields(s), ""))
@@ -91,7 +107,7 @@ func TestEncode(t *testing.T) {
 		{
 			name: "data",
 			p:    &Data{TTL: 64, Hops: 2, Src: addrA, Dst: addrB, Payload: []byte("hi")},
-			want: `01 01 40 02
+			want: `02 01 40 02
 				a0a1a2a3a4a5a6a7a8a9aaabacadaeaf
 				b0b1b2b3b4b5b6b7b8b9babbbcbdbebf
 				6869`,
@@ -99,46 +115,50 @@ func TestEncode(t *testing.T) {
 		{
 			name: "data empty payload",
 			p:    &Data{TTL: 1, Src: addrA, Dst: addrB},
-			want: `01 01 01 00
+			want: `02 01 01 00
 				a0a1a2a3a4a5a6a7a8a9aaabacadaeaf
 				b0b1b2b3b4b5b6b7b8b9babbbcbdbebf`,
 		},
 		{
 			name: "rreq",
 			p: &RREQ{DestOnly: true, TTL: 7, Hops: 3, ID: 0x01020304, Cost: 0x0a0b0c0d,
-				Dst: addrB, DstSeq: 9, Orig: addrA, OrigSeq: 0xfffffffe},
-			want: `01 02 01 07 03 01020304 0a0b0c0d
+				Dst: addrB, DstSeq: 9, Orig: addrA, OrigSeq: 0xfffffffe, Hash: testHash, Claim: testClaim},
+			want: `02 02 01 07 03 01020304 0a0b0c0d
 				b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000009
-				a0a1a2a3a4a5a6a7a8a9aaabacadaeaf fffffffe 00`,
+				a0a1a2a3a4a5a6a7a8a9aaabacadaeaf fffffffe
+				` + authHex + ` 00`,
 		},
 		{
 			name: "rreq unknown seq",
-			p:    &RREQ{UnknownSeq: true, TTL: 1, ID: 1, Dst: addrB, Orig: addrA, OrigSeq: 1},
-			want: `01 02 02 01 00 00000001 00000000
+			p:    &RREQ{UnknownSeq: true, TTL: 1, ID: 1, Dst: addrB, Orig: addrA, OrigSeq: 1, Hash: testHash, Claim: testClaim},
+			want: `02 02 02 01 00 00000001 00000000
 				b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000000
-				a0a1a2a3a4a5a6a7a8a9aaabacadaeaf 00000001 00`,
+				a0a1a2a3a4a5a6a7a8a9aaabacadaeaf 00000001
+				` + authHex + ` 00`,
 		},
 		{
 			name: "rreq avoid",
 			p: &RREQ{DestOnly: true, TTL: 32, ID: 2, Dst: addrB, DstSeq: 3, Orig: addrA, OrigSeq: 4,
-				Avoid: []Addr{addrC}},
-			want: `01 02 01 20 00 00000002 00000000
+				Hash: testHash, Claim: testClaim, Avoid: []Addr{addrC}},
+			want: `02 02 01 20 00 00000002 00000000
 				b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000003
 				a0a1a2a3a4a5a6a7a8a9aaabacadaeaf 00000004
+				` + authHex + `
 				01 c0c1c2c3c4c5c6c7c8c9cacbcccdcecf`,
 		},
 		{
 			name: "rrep",
 			p: &RREP{Hops: 4, Cost: 1000, Dst: addrB, DstSeq: 17, Orig: addrA,
-				Lifetime: 6 * time.Second},
-			want: `01 03 04 000003e8
+				Lifetime: 6 * time.Second, Hash: testHash, Claim: testClaim},
+			want: `02 03 04 000003e8
 				b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000011
-				a0a1a2a3a4a5a6a7a8a9aaabacadaeaf 00001770`,
+				a0a1a2a3a4a5a6a7a8a9aaabacadaeaf 00001770
+				` + authHex,
 		},
 		{
 			name: "rerr",
 			p:    &RERR{Unreachable: []Unreachable{{addrB, 5}, {addrC, 0x80000000}}},
-			want: `01 04 02
+			want: `02 04 02
 				b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000005
 				c0c1c2c3c4c5c6c7c8c9cacbcccdcecf 80000000`,
 		},
@@ -146,12 +166,12 @@ func TestEncode(t *testing.T) {
 			name: "hello",
 			p: &Hello{Interval: 250 * time.Millisecond, Instance: 0xdeadbeef, Seq: 42,
 				NodeSeq: 7, EchoSeq: 41, EchoHold: 1500 * time.Microsecond, Window: 32, Heard: 30},
-			want: `01 05 00fa deadbeef 0000002a 00000007 00000029 000005dc 20 1e`,
+			want: `02 05 00fa deadbeef 0000002a 00000007 00000029 000005dc 20 1e`,
 		},
 		{
 			name: "hello first",
 			p:    &Hello{Interval: time.Second, Seq: 1},
-			want: `01 05 03e8 00000000 00000001 00000000 00000000 00000000 00 00`,
+			want: `02 05 03e8 00000000 00000001 00000000 00000000 00000000 00 00`,
 		},
 	}
 	for _, tt := range tests {
@@ -185,9 +205,11 @@ func TestSizes(t *testing.T) {
 		p    Packet
 		size int
 	}{
-		{&RREQ{TTL: 1, Dst: addrB, Orig: addrA}, RREQMinSize},
-		{&RREQ{TTL: 1, Dst: addrB, Orig: addrA, Avoid: make([]Addr, MaxRREQAvoid)}, 0}, // zero addresses: invalid
-		{&RREP{Dst: addrB, Orig: addrA, Lifetime: time.Millisecond}, RREPSize},
+		{&RREQ{TTL: 1, Dst: addrB, Orig: addrA, Claim: testClaim}, RREQMinSize},
+		{&RREQ{TTL: 1, Dst: addrB, Orig: addrA, Claim: testClaim, Avoid: make([]Addr, MaxRREQAvoid)}, 0}, // zero addresses: invalid
+		{&RREP{Dst: addrB, Orig: addrA, Lifetime: time.Millisecond, Claim: testClaim}, RREPSize},
+		{&RREQ{TTL: 1, Dst: addrB, Orig: addrA}, 0},                                                 // no claim: max hops 0
+		{&RREP{Hops: 33, Dst: addrB, Orig: addrA, Lifetime: time.Millisecond, Claim: testClaim}, 0}, // beyond the chain
 		{&Hello{Interval: time.Millisecond, Seq: 1}, HelloSize},
 		{&RERR{Unreachable: make([]Unreachable, MaxRERREntries)}, 0}, // zero dst: invalid
 		{&Data{TTL: 1, Src: addrA, Dst: addrB, Payload: make([]byte, MaxPayloadSize)}, MaxFrameSize},
@@ -208,11 +230,11 @@ func TestSizes(t *testing.T) {
 
 func TestDecodeErrors(t *testing.T) {
 	valid := map[Type]string{
-		TypeData:  "01 01 40 02 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 6869",
-		TypeRREQ:  "01 02 01 07 03 01020304 0a0b0c0d b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000009 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf fffffffe 01 c0c1c2c3c4c5c6c7c8c9cacbcccdcecf",
-		TypeRREP:  "01 03 04 000003e8 b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000011 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf 00001770",
-		TypeRERR:  "01 04 01 b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000005",
-		TypeHello: "01 05 00fa deadbeef 0000002a 00000007 00000029 000005dc 20 1e",
+		TypeData:  "02 01 40 02 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 6869",
+		TypeRREQ:  "02 02 01 07 03 01020304 0a0b0c0d b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000009 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf fffffffe " + authHex + " 01 c0c1c2c3c4c5c6c7c8c9cacbcccdcecf",
+		TypeRREP:  "02 03 04 000003e8 b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000011 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf 00001770 " + authHex,
+		TypeRERR:  "02 04 01 b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000005",
+		TypeHello: "02 05 00fa deadbeef 0000002a 00000007 00000029 000005dc 20 1e",
 	}
 	// mutate returns the valid frame of type t with byte i set to v.
 	mutate := func(t Type, i int, v byte) string {
@@ -237,21 +259,25 @@ func TestDecodeErrors(t *testing.T) {
 		{"empty", "", ErrTruncated, ""},
 		{"one byte", "01", ErrTruncated, ""},
 		{"version 0", "0001", ErrVersion, "version"},
-		{"version 2", mutate(TypeHello, 0, 2), ErrVersion, "version"},
-		{"type 0", "0100", ErrUnknownType, "type"},
-		{"type 6", "0106", ErrUnknownType, "type"},
-		{"type ff", "01ff", ErrUnknownType, "type"},
+		{"version 1", mutate(TypeHello, 0, 1), ErrVersion, "version"},
+		{"version 1 rreq", mutate(TypeRREQ, 0, 1), ErrVersion, "version"},
+		{"version 3", mutate(TypeData, 0, 3), ErrVersion, "version"},
+		{"type 0", "0200", ErrUnknownType, "type"},
+		{"type 6", "0206", ErrUnknownType, "type"},
+		{"type ff", "02ff", ErrUnknownType, "type"},
 		{"data short header", cut(TypeData, 35), ErrTruncated, ""},
 		{"data ttl 0", mutate(TypeData, 2, 0), ErrField, "ttl"},
 		{"data zero src", zeroAt(TypeData, 4, 16), ErrField, "src"},
 		{"data zero dst", zeroAt(TypeData, 20, 16), ErrField, "dst"},
-		{"data src is dst", "01 01 01 00" + strings.Repeat("a0", 32), ErrField, "dst"},
-		{"rreq short", cut(TypeRREQ, 53), ErrTruncated, ""},
+		{"data src is dst", "02 01 01 00" + strings.Repeat("a0", 32), ErrField, "dst"},
+		{"rreq short", cut(TypeRREQ, RREQMinSize-1), ErrTruncated, ""},
 		{"rreq long", valid[TypeRREQ] + "00", ErrLength, "avoid"},
-		{"rreq avoid truncated", cut(TypeRREQ, 60), ErrTruncated, "avoid"},
-		{"rreq avoid 9", mutate(TypeRREQ, 53, 9), ErrTooLarge, "avoid"},
-		{"rreq avoid zero", zeroAt(TypeRREQ, 54, 16), ErrField, "avoid"},
-		{"rreq avoid is orig", "01 02 00 07 03 01020304 0a0b0c0d b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000009 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf fffffffe 01 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf", ErrField, "avoid"},
+		{"rreq avoid truncated", cut(TypeRREQ, RREQMinSize+7), ErrTruncated, "avoid"},
+		{"rreq avoid 9", mutate(TypeRREQ, RREQMinSize-1, 9), ErrTooLarge, "avoid"},
+		{"rreq avoid zero", zeroAt(TypeRREQ, RREQMinSize, 16), ErrField, "avoid"},
+		{"rreq avoid is orig", "02 02 00 07 03 01020304 0a0b0c0d b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000009 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf fffffffe " + authHex + " 01 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf", ErrField, "avoid"},
+		{"rreq max hops 0", mutate(TypeRREQ, 53+ChainHashSize, 0), ErrField, "max hops"},
+		{"rreq hops beyond the chain", mutate(TypeRREQ, 4, 33), ErrField, "hops"},
 		{"rreq too long for any k", valid[TypeRREQ] + strings.Repeat("00", 16*8), ErrLength, ""},
 		{"rreq reserved flag", mutate(TypeRREQ, 2, 0x05), ErrReserved, "flags"},
 		{"rreq ttl 0", mutate(TypeRREQ, 3, 0), ErrField, "ttl"},
@@ -259,11 +285,13 @@ func TestDecodeErrors(t *testing.T) {
 		{"rreq zero orig", zeroAt(TypeRREQ, 33, 16), ErrField, "orig"},
 		{"rreq U with seq", mutate(TypeRREQ, 2, 0x02), ErrField, "dst seq"},
 		{"rrep long", valid[TypeRREP] + "00", ErrLength, ""},
-		{"rrep short", cut(TypeRREP, 46), ErrTruncated, ""},
+		{"rrep short", cut(TypeRREP, RREPSize-1), ErrTruncated, ""},
 		{"rrep zero lifetime", zeroAt(TypeRREP, 43, 4), ErrField, "lifetime"},
-		{"rrep orig is dst", "01 03 00 00000000" + strings.Repeat("b0", 16) + "00000001" + strings.Repeat("b0", 16) + "00000001", ErrField, "orig"},
-		{"rerr no entries", "01 04 00", ErrField, "count"},
-		{"rerr count 65", "01 04 41" + strings.Repeat("00", 20*65), ErrLength, ""},
+		{"rrep orig is dst", "02 03 00 00000000" + strings.Repeat("b0", 16) + "00000001" + strings.Repeat("b0", 16) + "00000001 " + authHex, ErrField, "orig"},
+		{"rrep max hops 0", mutate(TypeRREP, 47+ChainHashSize, 0), ErrField, "max hops"},
+		{"rrep hops beyond the chain", mutate(TypeRREP, 2, 33), ErrField, "hops"},
+		{"rerr no entries", "02 04 00", ErrField, "count"},
+		{"rerr count 65", "02 04 41" + strings.Repeat("00", 20*65), ErrLength, ""},
 		{"rerr count says 2", mutate(TypeRERR, 2, 2), ErrTruncated, "entries"},
 		{"rerr trailing", valid[TypeRERR] + "00", ErrLength, "entries"},
 		{"rerr zero dst", zeroAt(TypeRERR, 3, 16), ErrField, "dst"},
@@ -310,7 +338,9 @@ func TestEncodeErrors(t *testing.T) {
 		want error
 	}{
 		{"data ttl 0", &Data{Src: addrA, Dst: addrB}, ErrField},
-		{"rreq orig is dst", &RREQ{TTL: 1, Dst: addrA, Orig: addrA}, ErrField},
+		{"rreq orig is dst", &RREQ{TTL: 1, Dst: addrA, Orig: addrA, Claim: testClaim}, ErrField},
+		{"rreq without a claim", &RREQ{TTL: 1, Dst: addrB, Orig: addrA}, ErrField},
+		{"rrep hops beyond the chain", &RREP{Hops: 33, Dst: addrB, Orig: addrA, Lifetime: time.Second, Claim: testClaim}, ErrField},
 		{"rreq avoid too long", &RREQ{TTL: 1, Dst: addrB, Orig: addrA, Avoid: make([]Addr, MaxRREQAvoid+1)}, ErrTooLarge},
 		{"rreq avoid dst", &RREQ{TTL: 1, Dst: addrB, Orig: addrA, Avoid: []Addr{addrB}}, ErrField},
 		{"rrep sub-millisecond lifetime", &RREP{Dst: addrB, Orig: addrA, Lifetime: time.Microsecond}, ErrField},
@@ -338,7 +368,7 @@ func TestEncodeErrors(t *testing.T) {
 }
 
 func TestFrameErrorText(t *testing.T) {
-	_, err := Decode(unhex(t, "01 04 00"))
+	_, err := Decode(unhex(t, "02 04 00"))
 	if got, want := err.Error(), "protocols: decode RERR count: invalid field"; got != want {
 		t.Fatalf("Error() = %q, want %q", got, want)
 	}
@@ -370,7 +400,7 @@ func TestPeek(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rrep, err := (&RREP{Dst: addrB, Orig: addrA, Lifetime: time.Second}).AppendBinary(nil)
+	rrep, err := (&RREP{Dst: addrB, Orig: addrA, Lifetime: time.Second, Claim: testClaim}).AppendBinary(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +420,7 @@ func TestPeek(t *testing.T) {
 	}{
 		{"RREP", rrep, ErrUnknownType},
 		{"truncated", data[:DataHeaderSize-1], ErrTruncated},
-		{"version", append([]byte{2}, data[1:]...), ErrVersion},
+		{"version", append([]byte{1}, data[1:]...), ErrVersion},
 		{"empty", nil, ErrTruncated},
 	} {
 		if _, err := PeekDst(tt.frame); !errors.Is(err, tt.want) {
