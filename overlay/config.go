@@ -89,9 +89,12 @@ type Config struct {
 	// second on average. Discoveries over the limit wait for a token.
 	RREQRateLimit, RREQBurst int
 	// ForwardRateLimit and ForwardBurst bound the RREQs this node forwards
-	// for others, per second and at once; 0 means no limit. Over the limit
-	// an RREQ is dropped, which bounds what a flooding neighbor can make a
-	// node send.
+	// for others, per second and at once; 0 means no limit. Half of each
+	// is split evenly among the alive neighbors, as the part of the RREQs
+	// from each that is always forwarded; the other half goes to whoever
+	// has used up its part. Over the limit an RREQ is dropped, which
+	// bounds what a flooding neighbor can make a node send, and takes
+	// from the others no more than the spare half.
 	ForwardRateLimit, ForwardBurst int
 	// RERRRateLimit and RERRBurst bound the RERR transmissions of this
 	// node (RERR_RATELIMIT), per second and at once. One transmission is
@@ -104,11 +107,17 @@ type Config struct {
 	// MaxQueuedBytes bounds the DATA payload bytes buffered for all
 	// destinations together.
 	MaxQueuedBytes int
-	// MaxRoutes bounds the routing table, valid and invalid entries, in
-	// entries; information about further destinations is ignored.
+	// MaxRoutes bounds the routing table entries, valid and invalid,
+	// learned from RREQs and RREPs; routes to neighbors from their HELLOs
+	// always fit besides. Each entry counts against the neighbor that
+	// taught it: half the table is first come, first served, the other
+	// half split evenly among the neighbors, and a neighbor beyond its
+	// part makes room by evicting its own entries that carried no DATA
+	// (invalid ones first). Information that finds no room is ignored.
 	MaxRoutes int
-	// MaxSeenRREQs bounds the duplicate-suppression cache, in entries;
-	// RREQs that would need a new entry are dropped while it is full.
+	// MaxSeenRREQs bounds the duplicate-suppression cache, in entries,
+	// shared among the neighbors as MaxRoutes is; RREQs that would need a
+	// new entry beyond their neighbor's room are dropped.
 	MaxSeenRREQs int
 	// MaxPendingRERR bounds the RERR entries waiting for a rate-limit
 	// token, in entries; further entries are dropped.
@@ -130,6 +139,33 @@ type Config struct {
 	// avoid list (see Engine.SetAvoid); it should exceed the cost of any
 	// detour.
 	AvoidPenalty time.Duration
+	// MaxHelloInterval bounds the HELLO interval a neighbor's HELLOs may
+	// advertise for its liveness: a neighbor is declared dead after
+	// AllowedHelloLoss × max(HelloInterval, min(its interval,
+	// MaxHelloInterval)) of silence, so one that advertises 65.5 s is
+	// not kept alive for minutes. From HelloInterval to 65535 ms;
+	// 4 × HelloInterval in the profiles.
+	MaxHelloInterval time.Duration
+	// SeqWindow is how far ahead of the sequence number a node holds for
+	// a destination, in sequence numbers, news about it may be: route
+	// information further ahead is refused, an RERR may not raise a
+	// number further, and a destination asked for a number further ahead
+	// of its own does not adopt it. It keeps every node's numbers for one
+	// destination within a window far smaller than 2^31 (which loop
+	// freedom needs), whatever a neighbor sends. 1 to 2^30; 2^20 in the
+	// profiles (a node originating 10 RREQs a second moves that far in
+	// 29 hours).
+	SeqWindow uint32
+	// MaxDiscoveries bounds the route discoveries under way at once
+	// (sending RREQs or waiting for their replies). Further discoveries
+	// wait for a slot, in a queue per class served round robin: the
+	// node's own (DATA it sends, refreshes) and one per neighbor whose
+	// DATA needs a local repair.
+	MaxDiscoveries int
+	// MaxWaitingDiscoveries bounds the discoveries waiting for a slot;
+	// beyond it Send refuses with ErrQueueFull and a relay drops the
+	// DATA that would have needed a repair.
+	MaxWaitingDiscoveries int
 }
 
 // DefaultLANConfig returns the profile for nodes on one local network:
@@ -167,6 +203,9 @@ func DefaultLANConfig() Config {
 		CostImprovement:         10,
 		HopCost:                 time.Millisecond,
 		AvoidPenalty:            10 * time.Second,
+		SeqWindow:               1 << 20,
+		MaxDiscoveries:          64,
+		MaxWaitingDiscoveries:   1024,
 	}
 	c.derive()
 	return c
@@ -198,6 +237,7 @@ func DefaultLocalConfig() Config {
 
 // derive sets the timers the RFC defines in terms of others.
 func (c *Config) derive() {
+	c.MaxHelloInterval = 4 * c.HelloInterval
 	c.MyRouteTimeout = 2 * c.ActiveRouteTimeout
 	c.DeletePeriod = 5 * max(c.ActiveRouteTimeout, c.HelloInterval)
 	c.PathDiscoveryTime = 2 * c.NetTraversalTime()
@@ -289,6 +329,14 @@ func (c *Config) validate() error {
 		return bad("HopCost", c.HopCost, "must be at least 1µs")
 	case c.AvoidPenalty < 0:
 		return bad("AvoidPenalty", c.AvoidPenalty, "must not be negative")
+	case c.MaxHelloInterval < c.HelloInterval || c.MaxHelloInterval > 65535*time.Millisecond:
+		return bad("MaxHelloInterval", c.MaxHelloInterval, "must be HelloInterval to 65535ms")
+	case c.SeqWindow < 1 || c.SeqWindow > 1<<30:
+		return bad("SeqWindow", c.SeqWindow, "must be 1 to 2^30")
+	case c.MaxDiscoveries < 1:
+		return bad("MaxDiscoveries", c.MaxDiscoveries, "must be at least 1")
+	case c.MaxWaitingDiscoveries < 0:
+		return bad("MaxWaitingDiscoveries", c.MaxWaitingDiscoveries, "must not be negative")
 	}
 	return nil
 }

@@ -61,7 +61,7 @@ func (e *Engine) forward(now instant, prev protocols.Addr, p *protocols.Data) {
 		// The route expired here while the sender still uses it (the
 		// lifetimes along a path drift apart): repair it, as after a link
 		// break, rather than lose the packet.
-		d = e.startDiscovery(now, p.Dst, ReasonRepair)
+		d = e.startDiscovery(now, p.Dst, ReasonRepair, e.shareOf(prev))
 	}
 	if d != nil {
 		if !e.canQueue(d, len(p.Payload)) {
@@ -98,6 +98,7 @@ func (e *Engine) sendData(now instant, r *route, src protocols.Addr, ttl, hops u
 	}
 	art := e.cfg.ActiveRouteTimeout
 	r.usedAt = now
+	e.touch(r)
 	e.extend(now, r, art)
 	if r.dst != r.next {
 		if hop := e.routes[r.next]; hop != nil {
@@ -114,10 +115,14 @@ func (e *Engine) stepRERR(now instant, n *neighbor, p *protocols.RERR) {
 		if r == nil || !r.valid || r.next != n.addr {
 			continue
 		}
-		e.invalidate(now, r, u.Seq, ReasonRERR)
+		seq := u.Seq
+		if seqNewer(seq, r.seq) && seq-r.seq > e.cfg.SeqWindow {
+			seq = 0 // no neighbor may push a number that far ahead
+		}
+		e.invalidate(now, r, seq, ReasonRERR)
 		e.queueRERR(r, n.addr)
 		if e.disc[r.dst] == nil && e.recentlySent(now, r) {
-			e.startDiscovery(now, r.dst, ReasonRefresh)
+			e.startDiscovery(now, r.dst, ReasonRefresh, &e.local)
 		}
 	}
 	e.flushRERR(now)

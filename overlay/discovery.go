@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -19,20 +20,36 @@ type seenRREQ struct {
 	best    uint32 // lowest path cost of a processed copy
 	copies  int    // copies processed after the first
 	expires instant
+	owner   *share // the neighbor whose copy made the entry
+	claim   *claim // the originator's claim, checked
 }
 
-// discovery is a route discovery under way for one destination, started
-// by local DATA, by local repair or to refresh a route.
+// discovery is a route discovery for one destination, started by local
+// DATA, by local repair or to refresh a route. At most MaxDiscoveries
+// are under way; the others wait for a slot in the fair queue (state
+// discQueued), and those under way take RREQ tokens first come, first
+// served (discToken), so that a free token or slot wakes one discovery,
+// not all.
 type discovery struct {
 	dst     protocols.Addr
 	reason  Reason
-	ttl     int  // TTL of the current attempt, 0 before the first
-	retries int  // network-wide attempts made
-	waiting bool // the current attempt waits for an RREQ token
+	class   *share // whose it is, for the fair queue: &Engine.local or a neighbor's
+	state   discState
+	ttl     int // TTL of the current attempt, 0 before the first
+	retries int // network-wide attempts made
 	timerAt instant
 	queue   []queued // DATA waiting for the route, oldest first
 	qbytes  int
 }
+
+// discState says what a discovery waits for.
+type discState uint8
+
+const (
+	discQueued discState = iota // a slot (Config.MaxDiscoveries)
+	discToken                   // an RREQ token (RREQRateLimit), in Engine.tokenQ
+	discActive                  // the reply to its latest RREQ
+)
 
 // queued is a DATA packet waiting for a route.
 type queued struct {
@@ -41,14 +58,53 @@ type queued struct {
 	payload   []byte
 }
 
-// startDiscovery starts a route discovery for dst.
-func (e *Engine) startDiscovery(now instant, dst protocols.Addr, why Reason) *discovery {
-	d := &discovery{dst: dst, reason: why}
+// startDiscovery starts a route discovery for dst on behalf of class
+// (&e.local for the node itself), or queues it while MaxDiscoveries are
+// under way. It returns nil, starting nothing, when MaxDiscoveries plus
+// MaxWaitingDiscoveries exist already.
+func (e *Engine) startDiscovery(now instant, dst protocols.Addr, why Reason, class *share) *discovery {
+	if e.ndisc >= e.cfg.MaxDiscoveries+e.cfg.MaxWaitingDiscoveries {
+		e.stats.DiscoveriesRefused++
+		return nil
+	}
+	d := &discovery{dst: dst, reason: why, class: class}
 	e.disc[dst] = d
 	e.ndisc++
 	e.event(Event{Kind: EventDiscovery, Reason: why, Peer: dst})
-	e.nextAttempt(now, d)
+	if e.active < e.cfg.MaxDiscoveries {
+		e.active++
+		d.state = discActive
+		e.nextAttempt(now, d)
+	} else {
+		d.state = discQueued
+		e.enqueueDiscovery(d)
+		e.stats.DiscoveriesQueued++
+	}
 	return d
+}
+
+// endDiscovery removes d, which found a route or gave up, and gives its
+// slot to the next discovery waiting.
+func (e *Engine) endDiscovery(now instant, d *discovery) {
+	delete(e.disc, d.dst)
+	e.ndisc--
+	d.timerAt = 0 // its queued timer, if any, is now stale
+	switch d.state {
+	case discQueued:
+		e.dequeueDiscovery(d)
+		return
+	case discToken:
+		if i := slices.Index(e.tokenQ, d); i >= 0 {
+			e.tokenQ = slices.Delete(e.tokenQ, i, i+1)
+		}
+	}
+	e.release(d.class)
+	e.active--
+	if next := e.nextWaiting(); next != nil {
+		e.active++
+		next.state = discActive
+		e.nextAttempt(now, next)
+	}
 }
 
 // nextAttempt picks the TTL of d's next RREQ (expanding ring, then
@@ -81,22 +137,45 @@ func (e *Engine) nextAttempt(now instant, d *discovery) {
 	e.sendRREQ(now, d)
 }
 
-// sendRREQ sends d's current RREQ, or waits for a token.
+// sendRREQ sends d's current RREQ, or queues d for a token behind the
+// discoveries already waiting for one.
 func (e *Engine) sendRREQ(now instant, d *discovery) {
-	if !e.rreqLimit.allow(now) {
-		d.waiting = true
-		e.timers.arm(&d.timerAt, e.rreqLimit.next(now), timer{kind: timerDiscovery, d: d})
+	if len(e.tokenQ) > 0 || !e.rreqLimit.allow(now) {
+		d.state = discToken
+		e.tokenQ = append(e.tokenQ, d)
+		e.timers.arm(&e.tokenAt, e.rreqLimit.next(now), timer{kind: timerToken})
 		return
 	}
-	d.waiting = false
+	e.emitRREQ(now, d)
+}
+
+// serveTokens gives the RREQ tokens available now to the discoveries
+// waiting for them, in order.
+func (e *Engine) serveTokens(now instant) {
+	for len(e.tokenQ) > 0 && e.rreqLimit.allow(now) {
+		d := e.tokenQ[0]
+		e.tokenQ = slices.Delete(e.tokenQ, 0, 1)
+		e.emitRREQ(now, d)
+	}
+	if len(e.tokenQ) > 0 {
+		e.timers.arm(&e.tokenAt, e.rreqLimit.next(now), timer{kind: timerToken})
+	}
+}
+
+// emitRREQ sends d's current RREQ, whose token it has.
+func (e *Engine) emitRREQ(now instant, d *discovery) {
+	d.state = discActive
 	e.seq = nextSeq(e.seq)
 	e.rreqID++
+	own := e.own()
 	q := protocols.RREQ{
 		TTL:     uint8(d.ttl),
 		ID:      e.rreqID,
 		Dst:     d.dst,
 		Orig:    e.self,
 		OrigSeq: e.seq,
+		Hash:    own.seed,
+		Claim:   own.Claim,
 	}
 	if r := e.routes[d.dst]; r == nil {
 		q.UnknownSeq = true
@@ -128,21 +207,15 @@ func (e *Engine) sendRREQ(now instant, d *discovery) {
 	e.timers.arm(&d.timerAt, now.after(timeout), timer{kind: timerDiscovery, d: d})
 }
 
-// discoveryTimeout runs when d's token wait or reply wait is over.
+// discoveryTimeout runs when the reply wait of d's latest RREQ is over.
 func (e *Engine) discoveryTimeout(now instant, d *discovery) {
-	if d.waiting {
-		e.sendRREQ(now, d)
-		return
-	}
 	e.nextAttempt(now, d)
 }
 
 // discoveryDone ends d now that r is valid, sending what d buffered.
 // It runs inside offer, right after r was installed.
 func (e *Engine) discoveryDone(now instant, d *discovery, r *route) {
-	delete(e.disc, d.dst)
-	e.ndisc--
-	d.timerAt = 0 // its queued timer, if any, is now stale
+	e.endDiscovery(now, d)
 	e.stats.Queued -= len(d.queue)
 	for _, q := range d.queue {
 		if q.src == e.self {
@@ -156,9 +229,7 @@ func (e *Engine) discoveryDone(now instant, d *discovery, r *route) {
 // discoveryFailed ends d without a route, dropping what it buffered. A
 // failed local repair reports the destination to the route's precursors.
 func (e *Engine) discoveryFailed(now instant, d *discovery) {
-	delete(e.disc, d.dst)
-	e.ndisc--
-	d.timerAt = 0 // its queued timer, if any, is now stale
+	e.endDiscovery(now, d)
 	e.queued -= d.qbytes
 	e.stats.Queued -= len(d.queue)
 	e.stats.Dropped[ReasonDiscoveryFailed] += uint64(len(d.queue))
@@ -199,16 +270,19 @@ func (e *Engine) expireSeen(now instant) {
 		e.seenQ.pop()
 		if s, ok := e.seen[k]; ok && s.expires <= now {
 			delete(e.seen, k)
+			s.owner.seen--
+			e.release(s.owner)
 		}
 	}
 }
 
-// stepRREQ processes an RREQ from n.
-func (e *Engine) stepRREQ(now instant, n *neighbor, q *protocols.RREQ) {
+// stepRREQ processes an RREQ from n. It returns an error wrapping
+// ErrForged if the originator's claim does not hold.
+func (e *Engine) stepRREQ(now instant, n *neighbor, q *protocols.RREQ) error {
 	if q.Orig == e.self || q.Hops == math.MaxUint8 || slices.Contains(q.Avoid, e.self) {
 		// Our own request coming back, a hop count that cannot grow, or a
 		// request that wants a route without us.
-		return
+		return nil
 	}
 	hops := q.Hops + 1
 	cost := addCost(q.Cost, e.linkCost(n))
@@ -216,81 +290,114 @@ func (e *Engine) stepRREQ(now instant, n *neighbor, q *protocols.RREQ) {
 	// Duplicate suppression: process the first copy, and a few later ones
 	// that came over a clearly cheaper path.
 	k := seenKey{q.Orig, q.ID}
-	if s, ok := e.seen[k]; ok && s.expires > now {
+	s, seen := e.seen[k]
+	seen = seen && s.expires > now
+	var known *claim
+	if seen {
 		limit := uint64(s.best) * uint64(100-e.cfg.CostImprovement) / 100
 		if s.copies >= e.cfg.DuplicateRREQLimit || uint64(cost) >= limit {
 			e.stats.Duplicates++
-			return
+			return nil
 		}
+		known = s.claim
+	} else if r := e.routes[q.Orig]; r != nil {
+		known = r.claim
+	}
+
+	// The originator's claim: its key owns the address and signed the
+	// sequence number, and the hop count is not below the truth.
+	c, link := e.checkClaim(q.Orig, q.OrigSeq, q.Hops, q.Hash, &q.Claim, known)
+	if c == nil {
+		e.stats.Forged++
+		return fmt.Errorf("%w: RREQ from %s for originator %s", ErrForged, n.addr.Short(), q.Orig.Short())
+	}
+	up := e.shareOf(n.addr)
+	if seen {
 		s.best = cost
 		s.copies++
 		e.seen[k] = s
 	} else {
-		if len(e.seen) >= e.cfg.MaxSeenRREQs {
+		if !e.admitSeen(up) {
 			e.expireSeen(now)
 		}
-		if len(e.seen) >= e.cfg.MaxSeenRREQs {
+		if !e.admitSeen(up) {
 			e.stats.Duplicates++
-			return
+			return nil
 		}
-		s := seenRREQ{best: cost, expires: now.after(e.cfg.PathDiscoveryTime)}
+		s := seenRREQ{best: cost, expires: now.after(e.cfg.PathDiscoveryTime), owner: up, claim: c}
+		up.seen++
 		e.seen[k] = s
 		e.seenQ.push(seenTimer{key: k, at: s.expires})
 	}
 
 	// Reverse route to the originator, living at least long enough for
 	// the reply to come back.
-	c := &e.cfg
-	life := max(c.ActiveRouteTimeout, 2*c.NetTraversalTime()-2*time.Duration(hops)*c.NodeTraversalTime)
-	rev := e.offer(now, q.Orig, n.addr, hops, q.OrigSeq, cost, life, ReasonRREQ)
+	cf := &e.cfg
+	life := max(cf.ActiveRouteTimeout, 2*cf.NetTraversalTime()-2*time.Duration(hops)*cf.NodeTraversalTime)
+	rev := e.offer(now, q.Orig, n.addr, hops, q.OrigSeq, cost, life, ReasonRREQ, c, link)
 	if rev == nil || !rev.valid {
-		return // no way back for a reply
+		return nil // no way back for a reply, or news this node refused
 	}
 
 	if q.Dst == e.self {
-		if !q.UnknownSeq && seqNewer(q.DstSeq, e.seq) {
+		if !q.UnknownSeq && seqNewer(q.DstSeq, e.seq) && q.DstSeq-e.seq <= e.cfg.SeqWindow {
 			e.seq = q.DstSeq // asked for news newer than we have: make it
 		}
-		e.sendRREP(rev, protocols.RREP{Dst: e.self, DstSeq: e.seq, Orig: q.Orig, Lifetime: c.MyRouteTimeout})
-		return
+		own := e.own()
+		e.sendRREP(rev, protocols.RREP{Dst: e.self, DstSeq: e.seq, Orig: q.Orig, Lifetime: cf.MyRouteTimeout,
+			Hash: own.seed, Claim: own.Claim})
+		return nil
 	}
 
 	r := e.routes[q.Dst]
-	if c.IntermediateReplies && !q.DestOnly && r != nil && r.valid && r.next != n.addr &&
-		(q.UnknownSeq || !seqNewer(q.DstSeq, r.seq)) {
+	if cf.IntermediateReplies && !q.DestOnly && r != nil && r.valid && r.next != n.addr &&
+		(q.UnknownSeq || !seqNewer(q.DstSeq, r.seq)) && r.vouched() && rev.vouched() {
 		left := r.expires.since(now).Truncate(time.Millisecond)
 		back := rev.expires.since(now).Truncate(time.Millisecond)
 		if left >= time.Millisecond && back >= time.Millisecond {
 			addPrecursor(r, rev.next)
 			addPrecursor(rev, r.next)
 			e.sendRREP(rev, protocols.RREP{Hops: r.hops, Cost: r.cost, Dst: q.Dst, DstSeq: r.seq,
-				Orig: q.Orig, Lifetime: min(left, c.MyRouteTimeout)})
+				Orig: q.Orig, Lifetime: min(left, cf.MyRouteTimeout), Hash: r.chain, Claim: r.claim.Claim})
 			// Gratuitous RREP: the destination learns the way back, which
 			// a reply to the originator (a handshake) needs.
 			e.sendRREP(r, protocols.RREP{Hops: rev.hops, Cost: rev.cost, Dst: q.Orig, DstSeq: rev.seq,
-				Orig: q.Dst, Lifetime: min(back, c.MyRouteTimeout)})
-			return
+				Orig: q.Dst, Lifetime: min(back, cf.MyRouteTimeout), Hash: rev.chain, Claim: rev.claim.Claim})
+			return nil
 		}
 	}
 
+	// Only the destination can vouch for itself (a route from its HELLOs
+	// carries no claim to answer with), so a request whose TTL runs out
+	// next to its destination still goes that last hop, to it alone.
+	var last *neighbor
 	if q.TTL <= 1 {
-		return
+		if last = e.nbrs.get(q.Dst); last == nil || !last.alive || last == n {
+			return nil
+		}
 	}
-	if !e.fwdLimit.allow(now) {
+	if !e.allowForward(now, up) {
 		e.stats.RateLimited++
-		return
+		return nil
 	}
 	fwd := *q
-	fwd.TTL--
+	fwd.TTL = max(q.TTL-1, 1)
 	fwd.Hops = hops
 	fwd.Cost = cost
+	fwd.Hash = link
 	if r != nil && (fwd.UnknownSeq || seqNewer(r.seq, fwd.DstSeq)) {
 		fwd.UnknownSeq = false
 		fwd.DstSeq = r.seq
 	}
-	if frame, err := fwd.AppendBinary(e.arena.alloc(fwd.Size())); err == nil {
+	frame, err := fwd.AppendBinary(e.arena.alloc(fwd.Size()))
+	switch {
+	case err != nil:
+	case last != nil:
+		e.out(last.addr, protocols.TypeRREQ, frame)
+	default:
 		e.broadcastRREQ(frame, n.addr, fwd.Avoid)
 	}
+	return nil
 }
 
 // broadcastRREQ sends an RREQ to every alive neighbor except skip and
@@ -310,22 +417,32 @@ func (e *Engine) sendRREP(rev *route, p protocols.RREP) {
 	}
 }
 
-// stepRREP processes an RREP from n.
-func (e *Engine) stepRREP(now instant, n *neighbor, p *protocols.RREP) {
+// stepRREP processes an RREP from n. It returns an error wrapping
+// ErrForged if the destination's claim does not hold.
+func (e *Engine) stepRREP(now instant, n *neighbor, p *protocols.RREP) error {
 	if p.Dst == e.self || p.Hops == math.MaxUint8 {
-		return
+		return nil
+	}
+	var known *claim
+	if r := e.routes[p.Dst]; r != nil {
+		known = r.claim
+	}
+	c, link := e.checkClaim(p.Dst, p.DstSeq, p.Hops, p.Hash, &p.Claim, known)
+	if c == nil {
+		e.stats.Forged++
+		return fmt.Errorf("%w: RREP from %s for destination %s", ErrForged, n.addr.Short(), p.Dst.Short())
 	}
 	hops := p.Hops + 1
 	cost := addCost(p.Cost, e.linkCost(n))
-	fwd := e.offer(now, p.Dst, n.addr, hops, p.DstSeq, cost, p.Lifetime, ReasonRREP)
+	fwd := e.offer(now, p.Dst, n.addr, hops, p.DstSeq, cost, p.Lifetime, ReasonRREP, c, link)
 	if p.Orig == e.self || fwd == nil || !fwd.valid {
-		// Arrived; or we hold no valid route to pass on (stale news, or a
-		// full table).
-		return
+		// Arrived; or we hold no valid route to pass on (stale news, news
+		// we refused, or a full table).
+		return nil
 	}
 	rev := e.routes[p.Orig]
 	if rev == nil || !rev.valid || rev.next == n.addr {
-		return // no way on towards the originator
+		return nil // no way on towards the originator
 	}
 	addPrecursor(fwd, rev.next)
 	addPrecursor(rev, n.addr)
@@ -333,5 +450,7 @@ func (e *Engine) stepRREP(now instant, n *neighbor, p *protocols.RREP) {
 	out := *p
 	out.Hops = hops
 	out.Cost = cost
+	out.Hash = link
 	e.sendRREP(rev, out)
+	return nil
 }

@@ -17,6 +17,20 @@
 // argument is in docs/protocol.md, which specifies the packets
 // (package protocols holds their encoding) and every rule.
 //
+// Routes are authenticated in the manner of SAODV (claim.go, auth.go):
+// an RREQ carries its originator's claim to its sequence number, an RREP
+// its destination's, each signed with the key the address derives from
+// (the node's Ed25519 libp2p key, Keys), with a hash chain that lets a
+// relay raise the hop count but never lower it. The engine checks every
+// claim before it installs or passes on a route, and also refuses
+// sequence numbers more than a window ahead of what it holds, and any
+// route through another node to a live neighbor that sends HELLOs. What
+// a neighbor can make it hold or send is shared out (share.go): each
+// neighbor has its part of the route table, the duplicate-suppression
+// cache and the RREQ forward budget, and discoveries beyond a cap wait
+// in a queue served round robin among the node and the neighbors whose
+// DATA needs a repair.
+//
 // View (view.go) is a node's view of the whole mesh: the latest
 // telemetry message (protocols.Telemetry) of every node heard from
 // recently, each dropped after a number of its sender's intervals without
@@ -36,8 +50,9 @@
 //
 // The engine is a pure state machine: inputs in, outputs out. It has no
 // goroutines, sockets, clock or global randomness; time is passed in with
-// every input and randomness comes from the *rand.Rand given to
-// NewEngine. So the same inputs always give the same outputs, the libp2p
+// every input, randomness comes from the *rand.Rand given to NewEngine,
+// and signing and verifying from the Keys given to it (Ed25519 on real
+// networks, a keyed digest in simulations: DigestKeys). So the same inputs always give the same outputs, the libp2p
 // driver and the digital twin run the very same code, and tests run on
 // virtual time (package overlaytest simulates a network of engines).
 // TestEnginePurity reads the engine's source and fails on imports of the
@@ -47,7 +62,8 @@
 //
 // # Usage
 //
-//	e, err := overlay.NewEngine(overlay.DefaultLANConfig(), self, rng)
+//	keys, err := overlay.Ed25519Keys(priv)   // the libp2p identity key
+//	e, err := overlay.NewEngine(overlay.DefaultLANConfig(), keys, rng)
 //	...
 //	e.LinkUp(now, nbr)                     // a neighbor's stream opened
 //	err = e.Step(now, nbr, frame)          // a frame arrived from it
@@ -77,7 +93,9 @@
 //     receipt, in the order received on that link. Step rejects malformed
 //     frames with a *protocols.FrameError and frames from non-neighbors
 //     with ErrNotNeighbor, without changing state; the caller may count
-//     them against the peer. Frames longer than protocols.MaxFrameSize
+//     them against the peer. An error wrapping ErrForged reports an RREQ
+//     or RREP whose claim does not hold, which an honest neighbor never
+//     passes on: the caller may count it against the neighbor too. Frames longer than protocols.MaxFrameSize
 //     should be refused by the framing layer before they are read.
 //  3. Call Tick with the current time no later than NextDeadline (or
 //     periodically, every HelloInterval/4 or more often). Ticking late
@@ -85,6 +103,10 @@
 //  4. Pass application payloads to Send. A nil error means the engine
 //     took the payload: it is in Ready at once, or buffered while a route
 //     is discovered; EventDiscoveryFailed reports the ones dropped later.
+//     A payload that answers a source the caller has not authenticated
+//     (the source address of DATA proves nothing) goes to Answer, which
+//     never starts a discovery; Rediscover asks for a fresh route to a
+//     destination that does not answer.
 //  5. After every input, while HasReady is true, carry out Ready: write
 //     each Outbound's frame to the link of its To neighbor in order,
 //     hand each Delivery to the application, record each Event; then call

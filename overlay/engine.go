@@ -27,6 +27,9 @@ var (
 	// ErrUnreachable: Send cannot reach the destination at all: it is the
 	// zero address, or no neighbor link is alive.
 	ErrUnreachable = errors.New("overlay: destination unreachable")
+	// ErrNoRoute: Answer found neither a valid route to the destination
+	// nor a discovery under way for it, and does not start one.
+	ErrNoRoute = errors.New("overlay: no route")
 )
 
 // Engine is one node's routing engine: a deterministic state machine with
@@ -63,6 +66,8 @@ type Engine struct {
 
 	cfg      Config
 	self     protocols.Addr
+	keys     Keys
+	ownc     *ownClaim // the claim to seq, made when first needed
 	rng      *rand.Rand
 	instance uint32 // random per engine, carried in HELLOs
 	seq      uint32 // own destination sequence number
@@ -74,10 +79,24 @@ type Engine struct {
 	queued int // payload bytes buffered across discoveries
 	avoid  map[protocols.Addr]struct{}
 
+	// Fair sharing (share.go): what each neighbor holds, the node's own
+	// class of discoveries, route entries charged to neighbors, the
+	// classes with discoveries waiting for a slot (served round robin
+	// from nextClass), discoveries under way, and those waiting for an
+	// RREQ token in order.
+	shares    map[protocols.Addr]*share
+	local     share
+	charged   int
+	classes   []*share
+	nextClass int
+	active    int
+	tokenQ    []*discovery
+	tokenAt   instant // queued deadline of the next RREQ token, with tokenQ not empty
+
 	rerrAt    instant // queued deadline of the next RERR token
 	rerrCount int     // RERR entries waiting on neighbors
 	rreqLimit limiter
-	fwdLimit  limiter
+	fwdSpare  limiter // the spare half of the forward budget
 	rerrLimit limiter
 
 	stats Stats // all but the frame counts
@@ -94,16 +113,24 @@ type Engine struct {
 // frameCount counts the frames of one packet type.
 type frameCount struct{ sent, received, sentBytes, receivedBytes uint64 }
 
-// NewEngine returns the engine of the node whose address is self. rng
-// supplies HELLO jitter, the HELLO instance and the first RREQ ID; seed it
-// from crypto/rand in production and from a fixed seed in tests. The
-// engine owns rng from now on.
-func NewEngine(cfg Config, self protocols.Addr, rng *rand.Rand) (*Engine, error) {
+// NewEngine returns the engine of the node that owns keys: its address
+// is keys.Verifier.Owner of its signer's public key. rng supplies HELLO
+// jitter, the HELLO instance, the first RREQ ID and the secret seeds of
+// the hash chains of its route claims; in production it must be a
+// cryptographically secure generator seeded from crypto/rand
+// (rand.NewChaCha8), in tests a fixed seed will do. The engine owns rng
+// from now on.
+func NewEngine(cfg Config, keys Keys, rng *rand.Rand) (*Engine, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	if keys.Signer == nil || keys.Verifier == nil {
+		return nil, fmt.Errorf("%w: no signer or verifier", ErrInvalidConfig)
+	}
+	pub := keys.Signer.PublicKey()
+	self := keys.Verifier.Owner(&pub)
 	if self.IsZero() {
-		return nil, fmt.Errorf("%w: zero self address", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: the signer's key owns no address", ErrInvalidConfig)
 	}
 	if rng == nil {
 		return nil, fmt.Errorf("%w: nil rng", ErrInvalidConfig)
@@ -115,6 +142,7 @@ func NewEngine(cfg Config, self protocols.Addr, rng *rand.Rand) (*Engine, error)
 		timers:        timerQueue{top: never},
 		cfg:           cfg,
 		self:          self,
+		keys:          keys,
 		rng:           rng,
 		instance:      rng.Uint32(),
 		seq:           1,
@@ -123,8 +151,9 @@ func NewEngine(cfg Config, self protocols.Addr, rng *rand.Rand) (*Engine, error)
 		seen:          make(map[seenKey]seenRREQ),
 		disc:          make(map[protocols.Addr]*discovery),
 		avoid:         make(map[protocols.Addr]struct{}),
+		shares:        make(map[protocols.Addr]*share),
 		rreqLimit:     newLimiter(cfg.RREQRateLimit, cfg.RREQBurst),
-		fwdLimit:      newLimiter(cfg.ForwardRateLimit, cfg.ForwardBurst),
+		fwdSpare:      newSpareLimiter(cfg.ForwardRateLimit, cfg.ForwardBurst),
 		rerrLimit:     newLimiter(cfg.RERRRateLimit, cfg.RERRBurst),
 	}, nil
 }
@@ -174,6 +203,7 @@ func (e *Engine) step(when time.Time, n *neighbor, frame []byte) error {
 		return err
 	}
 	now := e.at(when)
+	var forged error // a frame that decodes but whose claim does not hold
 	switch typ {
 	case protocols.TypeData:
 		if err = e.data.Decode(frame); err == nil {
@@ -183,12 +213,12 @@ func (e *Engine) step(when time.Time, n *neighbor, frame []byte) error {
 	case protocols.TypeRREQ:
 		if err = e.rreq.Decode(frame); err == nil {
 			e.heard(now, n)
-			e.stepRREQ(now, n, &e.rreq)
+			forged = e.stepRREQ(now, n, &e.rreq)
 		}
 	case protocols.TypeRREP:
 		if err = e.rrep.Decode(frame); err == nil {
 			e.heard(now, n)
-			e.stepRREP(now, n, &e.rrep)
+			forged = e.stepRREP(now, n, &e.rrep)
 		}
 	case protocols.TypeRERR:
 		if err = e.rerr.Decode(frame); err == nil {
@@ -212,7 +242,7 @@ func (e *Engine) step(when time.Time, n *neighbor, frame []byte) error {
 	c := &e.frames[typ]
 	c.received++
 	c.receivedBytes += uint64(len(frame))
-	return nil
+	return forged
 }
 
 // Tick fires every timer due at or before now: HELLO rounds, neighbor
@@ -249,6 +279,11 @@ func (e *Engine) Tick(when time.Time) {
 			if t.at == e.rerrAt {
 				e.rerrAt = 0
 				e.flushRERR(now)
+			}
+		case timerToken:
+			if t.at == e.tokenAt {
+				e.tokenAt = 0
+				e.serveTokens(now)
 			}
 		}
 	}
@@ -296,12 +331,64 @@ func (e *Engine) Send(when time.Time, dst protocols.Addr, payload []byte) error 
 	if d != nil && !e.canQueue(d, len(payload)) {
 		return fmt.Errorf("send to %s: %w", dst.Short(), ErrQueueFull)
 	}
-	e.stats.Originated++
 	if d == nil {
-		d = e.startDiscovery(now, dst, ReasonSend)
+		if d = e.startDiscovery(now, dst, ReasonSend, &e.local); d == nil {
+			return fmt.Errorf("send to %s: too many discoveries: %w", dst.Short(), ErrQueueFull)
+		}
 	}
+	e.stats.Originated++
 	e.enqueue(d, e.self, uint8(e.cfg.DataTTL), 0, payload)
 	return nil
+}
+
+// Answer is Send for a payload that answers a source this node has not
+// authenticated, such as an end-to-end channel's reply to a first
+// handshake message or its notice about a session it does not hold: the
+// source address of DATA is not authenticated, so a node must not start
+// route discoveries because such DATA arrived. Answer sends over a valid
+// route, or buffers the payload in a discovery already under way for
+// dst, and otherwise refuses it with ErrNoRoute.
+func (e *Engine) Answer(when time.Time, dst protocols.Addr, payload []byte) error {
+	switch {
+	case len(payload) > protocols.MaxPayloadSize:
+		return fmt.Errorf("answer %d bytes: %w", len(payload), ErrPayloadTooLarge)
+	case dst.IsZero():
+		return fmt.Errorf("answer the zero address: %w", ErrUnreachable)
+	case dst == e.self:
+		e.deliver(e.self, payload, 0)
+		return nil
+	}
+	now := e.at(when)
+	if r := e.routes[dst]; r != nil && r.valid {
+		e.stats.Originated++
+		r.sentAt = now
+		e.sendData(now, r, e.self, uint8(e.cfg.DataTTL), 0, payload)
+		return nil
+	}
+	d := e.disc[dst]
+	if d == nil {
+		e.stats.Unanswered++
+		return fmt.Errorf("answer %s: %w", dst.Short(), ErrNoRoute)
+	}
+	if !e.canQueue(d, len(payload)) {
+		return fmt.Errorf("answer %s: %w", dst.Short(), ErrQueueFull)
+	}
+	e.stats.Originated++
+	e.enqueue(d, e.self, uint8(e.cfg.DataTTL), 0, payload)
+	return nil
+}
+
+// Rediscover starts a discovery for dst even while a route to it is
+// valid (a refresh: only an answer newer than the route ends it, so the
+// request reaches dst itself, which so learns a route back), unless one
+// is under way. For a driver whose end-to-end peer does not answer: a
+// node that learned its route to dst as a relay has never sent dst a
+// request, and dst may have no way back to it.
+func (e *Engine) Rediscover(when time.Time, dst protocols.Addr) {
+	if dst.IsZero() || dst == e.self || e.disc[dst] != nil || !e.anyAlive() {
+		return
+	}
+	e.startDiscovery(e.at(when), dst, ReasonRefresh, &e.local)
 }
 
 // SetAvoid replaces the avoid list: nodes (typically marked suspect by the
@@ -339,7 +426,7 @@ func (e *Engine) SetAvoid(when time.Time, addrs []protocols.Addr) {
 		return nextAvoided || e.recentlySent(now, r)
 	}) {
 		if e.disc[r.dst] == nil {
-			e.startDiscovery(now, r.dst, ReasonRefresh)
+			e.startDiscovery(now, r.dst, ReasonRefresh, &e.local)
 		}
 	}
 }

@@ -25,7 +25,7 @@ var t0 = overlaytest.Epoch
 
 func newEngine(t testing.TB, cfg overlay.Config, id int) *overlay.Engine {
 	t.Helper()
-	e, err := overlay.NewEngine(cfg, overlaytest.AddrOf(id), rand.New(rand.NewPCG(1, uint64(id))))
+	e, err := overlay.NewEngine(cfg, overlay.DigestKeys(overlaytest.AddrOf(id)), rand.New(rand.NewPCG(1, uint64(id))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,18 +36,21 @@ func TestNewEngineErrors(t *testing.T) {
 	bad := overlay.DefaultLANConfig()
 	bad.NetDiameter = 0
 	rng := rand.New(rand.NewPCG(1, 1))
+	keys := overlay.DigestKeys(overlaytest.AddrOf(1))
 	tests := []struct {
 		name string
 		cfg  overlay.Config
-		self protocols.Addr
+		keys overlay.Keys
 		rng  *rand.Rand
 	}{
-		{"invalid config", bad, overlaytest.AddrOf(1), rng},
-		{"zero address", overlay.DefaultLANConfig(), protocols.Addr{}, rng},
-		{"nil rng", overlay.DefaultLANConfig(), overlaytest.AddrOf(1), nil},
+		{"invalid config", bad, keys, rng},
+		{"zero address", overlay.DefaultLANConfig(), overlay.DigestKeys(protocols.Addr{}), rng},
+		{"no signer", overlay.DefaultLANConfig(), overlay.Keys{Verifier: overlay.DigestVerifier{}}, rng},
+		{"no verifier", overlay.DefaultLANConfig(), overlay.Keys{Signer: keys.Signer}, rng},
+		{"nil rng", overlay.DefaultLANConfig(), keys, nil},
 	}
 	for _, tt := range tests {
-		if _, err := overlay.NewEngine(tt.cfg, tt.self, tt.rng); !errors.Is(err, overlay.ErrInvalidConfig) {
+		if _, err := overlay.NewEngine(tt.cfg, tt.keys, tt.rng); !errors.Is(err, overlay.ErrInvalidConfig) {
 			t.Errorf("%s: NewEngine = %v, want ErrInvalidConfig", tt.name, err)
 		}
 	}
@@ -69,9 +72,10 @@ func TestStepErrors(t *testing.T) {
 		{"itself", overlaytest.AddrOf(1), hello, overlay.ErrNotNeighbor},
 		{"empty frame", nbr, nil, protocols.ErrTruncated},
 		{"bad version", nbr, []byte{9, 5}, protocols.ErrVersion},
-		{"unknown type", nbr, []byte{1, 6}, protocols.ErrUnknownType},
+		{"unknown type", nbr, []byte{protocols.MeshVersion, 6}, protocols.ErrUnknownType},
+		{"version 1", nbr, []byte{1, 5}, protocols.ErrVersion},
 		{"truncated hello", nbr, hello[:10], protocols.ErrTruncated},
-		{"rerr without entries", nbr, []byte{1, 4, 0}, protocols.ErrField},
+		{"rerr without entries", nbr, []byte{protocols.MeshVersion, 4, 0}, protocols.ErrField},
 		{"oversize", nbr, make([]byte, protocols.MaxFrameSize+1), protocols.ErrTooLarge},
 	}
 	for _, tt := range tests {
@@ -92,8 +96,8 @@ func TestStepErrors(t *testing.T) {
 			t.Errorf("%s: a rejected frame was counted as received", tt.name)
 		}
 	}
-	if got := e.Stats().DecodeErrors; got != 6 {
-		t.Errorf("DecodeErrors = %d, want 6", got)
+	if got := e.Stats().DecodeErrors; got != 7 {
+		t.Errorf("DecodeErrors = %d, want 7", got)
 	}
 }
 

@@ -355,8 +355,7 @@ func TestLivenessTimer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := DefaultLANConfig()
 			cfg.AllowedHelloLoss = tt.loss
-			self := protocols.Addr{0xee}
-			e, err := NewEngine(cfg, self, rand.New(rand.NewPCG(1, 2)))
+			e, err := NewEngine(cfg, DigestKeys(protocols.Addr{0xee}), rand.New(rand.NewPCG(1, 2)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -493,7 +492,7 @@ func TestNeighborTable(t *testing.T) {
 func TestSeenExpiry(t *testing.T) {
 	cfg := DefaultLANConfig()
 	cfg.MaxSeenRREQs = 2
-	e, err := NewEngine(cfg, protocols.Addr{0xee}, rand.New(rand.NewPCG(1, 2)))
+	e, err := NewEngine(cfg, DigestKeys(protocols.Addr{0xee}), rand.New(rand.NewPCG(1, 2)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,9 +500,17 @@ func TestSeenExpiry(t *testing.T) {
 	nbr := protocols.Addr{1}
 	e.LinkUp(t0, nbr)
 	e.Advance()
+	orig := DigestKeys(protocols.Addr{7})
 	rreq := func(id uint32) []byte {
-		f, _ := (&protocols.RREQ{TTL: 1, ID: id, UnknownSeq: true, Dst: protocols.Addr{9},
-			Orig: protocols.Addr{7}, OrigSeq: id}).MarshalBinary()
+		q := &protocols.RREQ{TTL: 1, ID: id, UnknownSeq: true, Dst: protocols.Addr{9},
+			Orig: protocols.Addr{7}, OrigSeq: id, Claim: protocols.Claim{MaxHops: 1}}
+		q.Claim.Top = protocols.NextChainHash(q.Hash)
+		q.Claim.Key = orig.Signer.PublicKey()
+		q.Claim.Sig = orig.Signer.Sign(q.Claim.ClaimMessage(nil, q.Orig, q.OrigSeq))
+		f, err := q.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
 		return f
 	}
 	pdt := cfg.PathDiscoveryTime

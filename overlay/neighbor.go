@@ -172,6 +172,9 @@ func (e *Engine) LinkDown(when time.Time, nbr protocols.Addr) {
 	if n.alive {
 		e.breakLink(now, nbr)
 	}
+	if s := e.shares[nbr]; s != nil {
+		e.release(s)
+	}
 }
 
 // resetLink forgets what was learned through n and its measurements, for
@@ -251,7 +254,7 @@ func (e *Engine) stepHello(now instant, n *neighbor, h *protocols.Hello) {
 	}
 	n.instance, n.hasInstance = h.Instance, true
 	if ms := uint16(h.Interval / time.Millisecond); ms != n.intervalMS {
-		n.intervalMS, n.live = ms, e.liveness(h.Interval)
+		n.intervalMS, n.live = ms, e.liveness(min(h.Interval, e.cfg.MaxHelloInterval))
 	}
 	e.heard(now, n)
 
@@ -308,7 +311,7 @@ func (e *Engine) stepHello(now instant, n *neighbor, h *protocols.Hello) {
 	if r == nil {
 		r = e.routes[n.addr]
 	}
-	if r = e.offerTo(now, r, n.addr, n.addr, 1, h.NodeSeq, cost, e.cfg.ActiveRouteTimeout, ReasonHello); r != nil {
+	if r = e.offerTo(now, r, n.addr, n.addr, 1, h.NodeSeq, cost, e.cfg.ActiveRouteTimeout, ReasonHello, nil, protocols.ChainHash{}); r != nil {
 		r.nbr = n
 	}
 	n.route = r

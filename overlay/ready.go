@@ -226,4 +226,26 @@ type Stats struct {
 	RateLimited uint64
 	// RERRDropped counts RERR entries lost because MaxPendingRERR was full.
 	RERRDropped uint64
+
+	// Route authentication. ClaimsSigned counts claims this node signed
+	// (one per sequence number it sent in an RREQ or RREP),
+	// ClaimsVerified the signatures of others' claims it checked (a claim
+	// met again is not checked again), Forged the RREQs and RREPs refused
+	// because their claim did not hold (Step returned ErrForged).
+	ClaimsSigned, ClaimsVerified, Forged uint64
+	// SeqRefused counts route information refused because its sequence
+	// number lay more than SeqWindow ahead of the entry's; DirectKept that
+	// refused because it would have replaced a live neighbor's route
+	// through itself.
+	SeqRefused, DirectKept uint64
+	// RoutesEvicted counts route entries forgotten to make room for
+	// another neighbor's, RoutesRefused route information ignored because
+	// the table had no room for its neighbor.
+	RoutesEvicted, RoutesRefused uint64
+	// DiscoveriesQueued counts discoveries that waited for a slot
+	// (MaxDiscoveries), DiscoveriesRefused those not started because
+	// MaxWaitingDiscoveries were waiting already.
+	DiscoveriesQueued, DiscoveriesRefused uint64
+	// Unanswered counts payloads Answer refused for want of a route.
+	Unanswered uint64
 }

@@ -35,6 +35,22 @@ type route struct {
 	// field); every change of seq, cost, expires, valid or next goes
 	// through cache to keep its copy right.
 	nbr *neighbor
+
+	// claim is the destination's claim that taught the entry (nil for a
+	// route from a HELLO), chain its hash chain link for hops: what an
+	// RREP about this route carries (vouched).
+	claim *claim
+	chain protocols.ChainHash
+	// owner is the neighbor the entry counts against (share.go), nil for
+	// a route from a HELLO; lruPrev and lruNext link its entries.
+	owner            *share
+	lruPrev, lruNext *route
+}
+
+// vouched reports whether r can be passed on as its destination claimed
+// it: it is valid, with the sequence number of the claim that taught it.
+func (r *route) vouched() bool {
+	return r.valid && r.claim != nil && r.claim.seq == r.seq
 }
 
 // cache refreshes the copy of r that its neighbor keeps, if any; r may
@@ -120,37 +136,59 @@ func (r *route) better(seq, cost uint32) bool {
 
 // offer considers a route to dst via the neighbor next with the given
 // hop count, sequence number, path cost and lifetime (capped at
-// MyRouteTimeout). It installs the route if it beats the entry, or
+// MyRouteTimeout), which the claim c with chain link chain vouches for
+// (nil for a HELLO). It installs the route if it beats the entry, or
 // refreshes the lifetime of the entry if it is the same route again, and
-// returns the entry (nil if dst is the node itself or the table is full).
-func (e *Engine) offer(now instant, dst, next protocols.Addr, hops uint8, seq, cost uint32, lifetime time.Duration, how Reason) *route {
+// returns the entry. It returns nil, and changes nothing, if dst is the
+// node itself, if the route would replace a live neighbor's own route
+// (protectsDirect), if its sequence number lies more than SeqWindow ahead
+// of the entry's, or if the table has no room for it.
+func (e *Engine) offer(now instant, dst, next protocols.Addr, hops uint8, seq, cost uint32, lifetime time.Duration, how Reason, c *claim, chain protocols.ChainHash) *route {
 	if dst == e.self {
 		return nil
 	}
-	return e.offerTo(now, e.routes[dst], dst, next, hops, seq, cost, lifetime, how)
+	return e.offerTo(now, e.routes[dst], dst, next, hops, seq, cost, lifetime, how, c, chain)
 }
 
 // offerTo is offer for a caller that has looked up the entry r for dst
 // already (nil if there is none).
-func (e *Engine) offerTo(now instant, r *route, dst, next protocols.Addr, hops uint8, seq, cost uint32, lifetime time.Duration, how Reason) *route {
+func (e *Engine) offerTo(now instant, r *route, dst, next protocols.Addr, hops uint8, seq, cost uint32, lifetime time.Duration,
+	how Reason, c *claim, chain protocols.ChainHash) *route {
 	lifetime = min(lifetime, e.cfg.MyRouteTimeout)
-	if r == nil {
-		if len(e.routes) >= e.cfg.MaxRoutes {
-			return nil
-		}
-		r = &route{dst: dst}
-		e.routes[dst] = r
-	} else if !r.better(seq, cost) {
+	switch {
+	case r != nil && !r.better(seq, cost):
 		if r.valid && r.next == next && r.seq == seq {
 			e.extend(now, r, lifetime)
 		}
 		return r
+	case next != dst && e.protectsDirect(dst):
+		e.stats.DirectKept++
+		return nil
+	case r != nil && seqNewer(seq, r.seq) && seq-r.seq > e.cfg.SeqWindow:
+		e.stats.SeqRefused++
+		return nil
+	case r == nil:
+		if how != ReasonHello && !e.admitRoute(e.shareOf(next)) {
+			return nil
+		}
+		r = &route{dst: dst}
+		e.routes[dst] = r
 	}
 	changed := !r.valid || r.next != next
 	if i := slices.Index(r.precursors, next); i >= 0 {
 		r.precursors = slices.Delete(r.precursors, i, i+1)
 	}
+	if c != nil || r.claim == nil || r.claim.seq != seq || r.hops != hops {
+		// A HELLO that only lowers the cost keeps the claim: it still
+		// vouches for the same number and hop count.
+		r.claim, r.chain = c, chain
+	}
 	r.next, r.hops, r.seq, r.cost, r.valid = next, hops, seq, cost, true
+	if how == ReasonHello {
+		e.uncharge(r)
+	} else {
+		e.charge(r, e.shareOf(next))
+	}
 	r.expires = now.after(lifetime)
 	e.timers.arm(&r.timerAt, r.expires, timer{kind: timerRoute, r: r})
 	r.cache()
@@ -164,6 +202,14 @@ func (e *Engine) offerTo(now instant, r *route, dst, next protocols.Addr, hops u
 		}
 	}
 	return r
+}
+
+// protectsDirect reports whether dst is a neighbor alive and sending
+// HELLOs: its route through itself is never replaced by a route through
+// another neighbor, whatever that one claims.
+func (e *Engine) protectsDirect(dst protocols.Addr) bool {
+	n := e.nbrs.get(dst)
+	return n != nil && n.alive && n.intervalMS != 0
 }
 
 // extend makes a valid route live at least lifetime from now.
@@ -204,6 +250,7 @@ func (e *Engine) expireRoute(now instant, r *route) {
 		return
 	}
 	delete(e.routes, r.dst)
+	e.uncharge(r)
 	if n := r.nbr; n != nil && n.route == r {
 		n.route = nil
 	}
@@ -226,12 +273,12 @@ func (e *Engine) breakLink(now instant, nbr protocols.Addr) {
 		case e.disc[r.dst] != nil:
 			// A discovery is already under way; it takes over.
 			e.queueRERR(r, nbr)
-		case active && e.cfg.LocalRepair && len(r.precursors) > 0 && int(r.hops) <= e.cfg.MaxRepairTTL:
-			e.startDiscovery(now, r.dst, ReasonRepair)
+		case active && e.cfg.LocalRepair && len(r.precursors) > 0 && int(r.hops) <= e.cfg.MaxRepairTTL &&
+			e.startDiscovery(now, r.dst, ReasonRepair, e.shareOf(r.precursors[0])) != nil:
 		default:
 			e.queueRERR(r, nbr)
 			if e.recentlySent(now, r) {
-				e.startDiscovery(now, r.dst, ReasonRefresh)
+				e.startDiscovery(now, r.dst, ReasonRefresh, &e.local)
 			}
 		}
 	}

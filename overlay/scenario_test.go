@@ -168,6 +168,11 @@ func (s *scenario) cmdNew(t *testing.T, td *datadriven.TestData) {
 	td.MaybeScanArgs(t, "fwd-rate", &c.ForwardRateLimit)
 	td.MaybeScanArgs(t, "fwd-burst", &c.ForwardBurst)
 	td.MaybeScanArgs(t, "retries", &c.RREQRetries)
+	td.MaybeScanArgs(t, "seq-window", &c.SeqWindow)
+	td.MaybeScanArgs(t, "max-discoveries", &c.MaxDiscoveries)
+	td.MaybeScanArgs(t, "max-waiting", &c.MaxWaitingDiscoveries)
+	td.MaybeScanArgs(t, "max-routes", &c.MaxRoutes)
+	td.MaybeScanArgs(t, "max-seen", &c.MaxSeenRREQs)
 	var seed uint64 = 1
 	td.MaybeScanArgs(t, "seed", &seed)
 	s.net = overlaytest.New(*c, seed)
@@ -359,7 +364,12 @@ func (s *scenario) cmdStats(t *testing.T, td *datadriven.TestData) string {
 //	inject 1->2 rrep dst=5 orig=9 [dst-seq= hops= cost= lifetime=]
 //	inject 1->2 rerr dsts=(5:3,6:0)
 //	inject 1->2 data src=1 dst=5 [ttl= hops=]
-//	inject 1->2 hex=0105...
+//	inject 1->2 hex=0205...
+//
+// An RREQ carries the originator's claim, an RREP the destination's,
+// signed by that node's keys unless signer= names another (a forgery),
+// with a chain of max-hops= links (default 32) whose link for chain-hops=
+// (default: the hops field) the frame carries.
 func (s *scenario) cmdInject(t *testing.T, td *datadriven.TestData) {
 	from, to := s.pair(t, td, td.CmdArgs[0].Key, "->")
 	kind := td.CmdArgs[1].Key
@@ -374,22 +384,32 @@ func (s *scenario) cmdInject(t *testing.T, td *datadriven.TestData) {
 		td.ScanArgs(t, key, &v)
 		return s.addr(t, td, v)
 	}
+	claim := func(owner string, seq uint32, hops uint8) (protocols.Claim, protocols.ChainHash) {
+		var who string
+		td.ScanArgs(t, owner, &who)
+		td.MaybeScanArgs(t, "signer", &who)
+		return overlaytest.Claim(s.keys(t, td, who), seq, u8("max-hops", 32), protocols.ChainHash{0x5e}, u8("chain-hops", hops))
+	}
 	var p protocols.Packet
 	var frame []byte
 	switch kind {
 	case "rreq":
-		p = &protocols.RREQ{
+		q := &protocols.RREQ{
 			DestOnly: td.HasArg("dest-only"), UnknownSeq: td.HasArg("unknown"),
 			TTL: u8("ttl", 1), Hops: u8("hops", 0), ID: u32("id", 1), Cost: u32("cost", 0),
 			Dst: node("dst"), DstSeq: u32("dst-seq", 0), Orig: node("orig"), OrigSeq: u32("orig-seq", 1),
 		}
+		q.Claim, q.Hash = claim("orig", q.OrigSeq, q.Hops)
+		p = q
 	case "rrep":
 		life := 3 * time.Second
 		if arg, ok := td.Arg("lifetime"); ok {
 			life = s.duration(t, td, arg.SingleVal(t))
 		}
-		p = &protocols.RREP{Hops: u8("hops", 0), Cost: u32("cost", 0), Dst: node("dst"),
+		r := &protocols.RREP{Hops: u8("hops", 0), Cost: u32("cost", 0), Dst: node("dst"),
 			DstSeq: u32("dst-seq", 1), Orig: node("orig"), Lifetime: life}
+		r.Claim, r.Hash = claim("dst", r.DstSeq, r.Hops)
+		p = r
 	case "rerr":
 		var entries []string
 		td.ScanArgs(t, "dsts", &entries)
@@ -515,6 +535,14 @@ func (s *scenario) addr(t *testing.T, td *datadriven.TestData, v string) protoco
 		return s.ghost(i)
 	}
 	return s.net.Node(s.id(t, td, v)).Addr
+}
+
+// keys returns the keys of a node or ghost.
+func (s *scenario) keys(t *testing.T, td *datadriven.TestData, v string) overlay.Keys {
+	if strings.HasPrefix(v, "x") {
+		return overlay.DigestKeys(s.addr(t, td, v))
+	}
+	return s.net.Node(s.id(t, td, v)).Keys
 }
 
 func (s *scenario) id(t *testing.T, td *datadriven.TestData, v string) int {

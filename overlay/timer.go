@@ -67,8 +67,9 @@ const (
 	timerHello     timerKind = iota // the engine's HELLO round
 	timerLiveness                   // a neighbor's liveness deadline before the next HELLO round
 	timerRoute                      // a route's expiry or deletion
-	timerDiscovery                  // a discovery's reply timeout or rate-limit wait
+	timerDiscovery                  // a discovery's reply timeout
 	timerRERR                       // the next RERR token, with entries pending
+	timerToken                      // the next RREQ token, with discoveries waiting for it
 )
 
 // timer is one deadline in the queue. Objects record the deadline they

@@ -118,7 +118,7 @@ func newOverlayFactory(top *Topology, cfg overlay.Config) (*overlayFactory, erro
 // start, seeded from seed.
 func (f *overlayFactory) newEngine(i int32, restart uint32, seed uint64) (*overlay.Engine, error) {
 	rng := rand.New(rand.NewPCG(seed, uint64(i)<<32|uint64(restart)))
-	return overlay.NewEngine(f.cfg, f.book.addr[i], rng)
+	return overlay.NewEngine(f.cfg, overlay.DigestKeys(f.book.addr[i]), rng)
 }
 
 func (f *overlayFactory) newRouter(i int32, restart uint32, seed uint64) (router, error) {

@@ -34,6 +34,9 @@ type link struct {
 	pausedBy  []*link    // links whose reading waits for this queue to drain
 	deadSince time.Time  // when the engine declared the neighbor dead, zero if alive
 	heard     bool       // a frame has come in on the link
+	// flowingAt is when DATA from the link was last delivered here or
+	// forwarded on a link that was not congested (Router.backpressure).
+	flowingAt time.Time
 
 	// paused stops the reader before its next frame (hop-by-hop
 	// backpressure); resume wakes it.
@@ -552,7 +555,7 @@ func (m *Router) linkUp(now time.Time, p peer.ID, s network.Stream, outbound boo
 		l.parked = old.parked
 	}
 	m.links[l.addr] = l
-	m.peerOf[l.addr] = p
+	m.learnPeer(l.addr, p, true)
 	m.wg.Go(l.readLoop)
 	m.wg.Go(l.writeLoop)
 	m.trace(TraceEvent{Kind: TraceLinkUp, Peer: l.addr, Outbound: outbound})

@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"context"
+	"crypto/ed25519"
 	crand "crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -26,7 +28,7 @@ import (
 
 // ProtocolID is the libp2p protocol of mesh links: one long-lived stream
 // per neighbor pair carrying length-prefixed mesh packets.
-const ProtocolID = protocol.ID("/x0tta6bl4/mesh/1.0.0")
+const ProtocolID = protocol.ID("/x0tta6bl4/mesh/2.0.0")
 
 // Router errors.
 var (
@@ -149,12 +151,12 @@ type Router struct {
 	channel *e2e.Engine
 
 	// Owned by the owner goroutine.
-	links  map[protocols.Addr]*link
-	cands  map[peer.ID]*candidate
-	peerOf map[protocols.Addr]peer.ID
-	pings  map[uint64]*pingWait
-	st     counters
-	ready  e2e.Ready // the channel's last Ready, being carried out
+	links map[protocols.Addr]*link
+	cands map[peer.ID]*candidate
+	peers *peerBook
+	pings map[uint64]*pingWait
+	st    counters
+	ready e2e.Ready // the channel's last Ready, being carried out
 
 	frames   chan inFrame
 	events   chan any
@@ -190,6 +192,7 @@ type tracerBox struct{ t Tracer }
 type counters struct {
 	framesIn, framesOut, queueDrops [protocols.TypeCount]uint64
 	noLink, badFrames, resets       uint64
+	unpaused                        uint64
 	delivered, badPlaintext         uint64
 	sendErrors                      uint64
 	helloLoss, routesLost, discFail uint64
@@ -212,15 +215,24 @@ func New(h host.Host, cfg Config) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	var seed [24]byte
+	keys, err := routeKeys(h)
+	if err != nil {
+		return nil, err
+	}
+	// The engine's generator makes the secret seeds of its hash chains:
+	// a CSPRNG seeded from cfg.Rand.
+	var seed [40]byte
 	if _, err := io.ReadFull(cfg.Rand, seed[:]); err != nil {
 		return nil, fmt.Errorf("mesh: seed: %w", err)
 	}
 	self := protocols.AddrFromPeerID([]byte(h.ID()))
-	rng := rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:16])))
-	engine, err := overlay.NewEngine(cfg.Routing, self, rng)
+	rng := rand.New(rand.NewChaCha8([32]byte(seed[8:])))
+	engine, err := overlay.NewEngine(cfg.Routing, keys, rng)
 	if err != nil {
 		return nil, err
+	}
+	if engine.Addr() != self {
+		return nil, errors.New("mesh: the host's key does not own its peer ID's address")
 	}
 	m := &Router{
 		cfg:      cfg,
@@ -230,7 +242,7 @@ func New(h host.Host, cfg Config) (*Router, error) {
 		engine:   engine,
 		links:    map[protocols.Addr]*link{},
 		cands:    map[peer.ID]*candidate{},
-		peerOf:   map[protocols.Addr]peer.ID{self: h.ID()},
+		peers:    newPeerBook(maxKnownPeers),
 		pings:    map[uint64]*pingWait{},
 		frames:   make(chan inFrame, 16),
 		events:   make(chan any, 64),
@@ -238,7 +250,7 @@ func New(h host.Host, cfg Config) (*Router, error) {
 		drained:  make(chan *link, 16),
 		kick:     make(chan struct{}, 1),
 		subs:     map[*subscription]struct{}{},
-		pingBase: binary.LittleEndian.Uint64(seed[16:]),
+		pingBase: binary.LittleEndian.Uint64(seed[:8]),
 		done:     make(chan struct{}),
 	}
 	ccfg := cfg.Channel
@@ -251,7 +263,26 @@ func New(h host.Host, cfg Config) (*Router, error) {
 	if m.channel, err = e2e.NewEngine(ccfg, self); err != nil {
 		return nil, err
 	}
+	m.peers.learn(self, h.ID(), true, nil)
 	return m, nil
+}
+
+// routeKeys returns the keys that sign the node's route claims: the
+// host's Ed25519 identity key, whose peer ID the mesh address derives
+// from.
+func routeKeys(h host.Host) (overlay.Keys, error) {
+	priv := h.Peerstore().PrivKey(h.ID())
+	if priv == nil {
+		return overlay.Keys{}, errors.New("mesh: the host's private key is not in its peerstore")
+	}
+	if priv.Type() != crypto.Ed25519 {
+		return overlay.Keys{}, fmt.Errorf("mesh: route claims need an Ed25519 host key, not %v", priv.Type())
+	}
+	raw, err := priv.Raw()
+	if err != nil {
+		return overlay.Keys{}, fmt.Errorf("mesh: host key: %w", err)
+	}
+	return overlay.Ed25519Keys(ed25519.PrivateKey(raw))
 }
 
 // Addr is the node's mesh address.
@@ -484,16 +515,33 @@ func (m *Router) onSend(now time.Time, r *sendReq) {
 	r.reply <- m.channel.SendBuffer(now, r.addr, r.dst, r.pt)
 }
 
-// learn remembers the peer ID behind a mesh address, for naming routes
-// and neighbors.
-func (m *Router) learn(a protocols.Addr, p peer.ID) {
-	if _, ok := m.peerOf[a]; !ok && len(m.peerOf) < maxKnownPeers {
-		m.peerOf[a] = p
-	}
-}
+// learn remembers the peer ID behind a mesh address the node deals with
+// as an authenticated party (see peerBook); replace is set when a link
+// or session proves the owner.
+func (m *Router) learn(a protocols.Addr, p peer.ID) { m.learnPeer(a, p, false) }
 
-// maxKnownPeers bounds the address → peer ID table.
-const maxKnownPeers = 1 << 16
+func (m *Router) learnPeer(a protocols.Addr, p peer.ID, replace bool) {
+	if m.peers.known(a) {
+		m.peers.learn(a, p, replace, nil)
+		return
+	}
+	var sessions map[protocols.Addr]bool
+	m.peers.learn(a, p, replace, func(x protocols.Addr) bool {
+		if x == m.self || m.links[x] != nil {
+			return true
+		}
+		if _, ok := m.engine.Route(x); ok {
+			return true
+		}
+		if sessions == nil {
+			sessions = map[protocols.Addr]bool{}
+			for _, s := range m.channel.Sessions() {
+				sessions[s.Addr] = true
+			}
+		}
+		return sessions[x]
+	})
+}
 
 // PingResult is the answer to a Ping.
 type PingResult struct {
@@ -579,7 +627,7 @@ func (m *Router) Routes(ctx context.Context) ([]Route, error) {
 	var out []Route
 	err := m.do(ctx, func(time.Time) {
 		for _, ri := range m.engine.Routes() {
-			out = append(out, Route{RouteInfo: ri, DstPeer: m.peerOf[ri.Dst], NextHopPeer: m.peerOf[ri.NextHop]})
+			out = append(out, Route{RouteInfo: ri, DstPeer: m.peers.get(ri.Dst), NextHopPeer: m.peers.get(ri.NextHop)})
 		}
 	})
 	return out, err
@@ -601,7 +649,7 @@ func (m *Router) Neighbors(ctx context.Context) ([]Neighbor, error) {
 	var out []Neighbor
 	err := m.do(ctx, func(time.Time) {
 		for _, ni := range m.engine.Neighbors() {
-			nb := Neighbor{NeighborInfo: ni, Peer: m.peerOf[ni.Addr]}
+			nb := Neighbor{NeighborInfo: ni, Peer: m.peers.get(ni.Addr)}
 			if l := m.links[ni.Addr]; l != nil {
 				nb.Outbound, nb.Opened, nb.Queued = l.outbound, l.opened, l.queued()
 			}
@@ -696,6 +744,10 @@ type Stats struct {
 	NoLink    uint64 `json:"no_link"`
 	BadFrames uint64 `json:"bad_frames"`
 	Resets    uint64 `json:"resets"`
+	// Unpaused counts DATA frames forwarded onto a congested link without
+	// pausing the link they came from, because that link also carried
+	// DATA that flowed (see the package documentation, Send queues).
+	Unpaused uint64 `json:"unpaused"`
 	// Delivered counts application messages handed to subscribers;
 	// BadPlaintext opened plaintexts that did not parse; SendErrors
 	// channel packets the engine refused.
@@ -717,7 +769,7 @@ func (m *Router) Stats(ctx context.Context) (Stats, error) {
 		st = Stats{
 			Engine: m.engine.Stats(), Channel: m.channel.Stats(), Neighbors: len(m.links),
 			FramesIn: m.st.framesIn, FramesOut: m.st.framesOut, QueueDrops: m.st.queueDrops,
-			NoLink: m.st.noLink, BadFrames: m.st.badFrames, Resets: m.st.resets,
+			NoLink: m.st.noLink, BadFrames: m.st.badFrames, Resets: m.st.resets, Unpaused: m.st.unpaused,
 			Delivered: m.st.delivered, BadPlaintext: m.st.badPlaintext, SendErrors: m.st.sendErrors,
 			HelloLoss: m.st.helloLoss, RoutesLost: m.st.routesLost, DiscoveriesFailed: m.st.discFail,
 		}
@@ -823,7 +875,7 @@ func (m *Router) flush(now time.Time) {
 			m.ready.Events = append(m.ready.Events[:0], rd.Events...)
 			m.channel.Advance()
 			for _, p := range m.ready.Packets {
-				if err := m.engine.Send(now, p.To, p.Payload); err != nil {
+				if err := m.sendPacket(now, p); err != nil {
 					m.st.sendErrors++
 					m.log.Debug("mesh packet refused", "to", p.To.Short(), "err", err)
 				}
@@ -852,6 +904,30 @@ func (m *Router) flush(now time.Time) {
 			m.engine.Advance()
 		}
 	}
+}
+
+// sendPacket hands a channel packet to the routing engine. An answer
+// (a handshake reply, an unknown-session notice) to an address the node
+// has not dealt with as an authenticated party (peerBook) goes only over
+// a route that exists: the source of the DATA it answers may be forged,
+// and a discovery per forged source is what a storm of them would buy.
+// A handshake's first message over a route of several hops also asks for
+// a route refresh, sent ahead of it, so that the destination learns a
+// way back even if this node learned its route as a relay.
+func (m *Router) sendPacket(now time.Time, p e2e.Packet) error {
+	if env, err := e2e.ParseEnvelope(p.Payload); err == nil {
+		switch env.Kind {
+		case e2e.KindReply, e2e.KindUnknown:
+			if !m.peers.known(p.To) {
+				return m.engine.Answer(now, p.To, p.Payload)
+			}
+		case e2e.KindInit:
+			if r, ok := m.engine.Route(p.To); ok && r.Valid && r.Hops > 1 {
+				m.engine.Rediscover(now, p.To)
+			}
+		}
+	}
+	return m.engine.Send(now, p.To, p.Payload)
 }
 
 // write queues an engine frame on its neighbor's link. since is the
@@ -902,23 +978,39 @@ func (m *Router) onFrame(in inFrame) {
 	if typ == protocols.TypeData {
 		m.flush(in.at) // queue what the frame made before judging congestion
 		if dst, err := protocols.PeekDst(in.frame); err == nil {
-			m.backpressure(in.l, dst)
+			m.backpressure(in.at, in.l, dst)
 		}
 	}
 }
 
 // backpressure pauses reading from in while the link that DATA from it
 // to dst is forwarded on is congested, so that a relay slows its
-// upstream down (through the stream's flow control) instead of dropping.
-func (m *Router) backpressure(in *link, dst protocols.Addr) {
-	if dst == m.self || in.paused.Load() {
+// upstream down (through the stream's flow control) instead of dropping;
+// but not while in also carries DATA that flows (delivered here, or
+// forwarded on a link that is not congested): a paused stream stalls
+// every destination behind it, and one slow next hop must not stall
+// the others. Such a link is read on, and the congested link's queue
+// drops what does not fit.
+func (m *Router) backpressure(now time.Time, in *link, dst protocols.Addr) {
+	if in.paused.Load() {
+		return
+	}
+	if dst == m.self {
+		in.flowingAt = now
 		return
 	}
 	next, ok := m.engine.NextHop(dst)
 	if !ok {
 		return
 	}
-	if out := m.links[next]; out != nil && out != in && out.congested() {
+	out := m.links[next]
+	switch {
+	case out == nil || out == in:
+	case !out.congested():
+		in.flowingAt = now
+	case now.Sub(in.flowingAt) < m.cfg.Routing.HelloInterval:
+		m.st.unpaused++
+	default:
 		in.paused.Store(true)
 		out.pausedBy = append(out.pausedBy, in)
 		out.wantDrain.Store(true)
@@ -955,7 +1047,7 @@ func (m *Router) onDelivery(now time.Time, d e2e.Delivery) {
 		if w := m.pings[pt.ID]; w != nil && w.addr == d.From {
 			delete(m.pings, pt.ID)
 			next, _ := m.engine.NextHop(d.From)
-			w.reply <- pongAt{hops: int(pt.Hops), back: d.Hops, at: now, next: m.peerOf[next]}
+			w.reply <- pongAt{hops: int(pt.Hops), back: d.Hops, at: now, next: m.peers.get(next)}
 		}
 	}
 }
@@ -981,7 +1073,7 @@ func (m *Router) onEngineEvent(now time.Time, ev overlay.Event) {
 				l.deadSince = now
 			}
 		}
-		m.log.Debug("mesh neighbor lost", "peer", m.peerOf[ev.Peer], "reason", ev.Reason)
+		m.log.Debug("mesh neighbor lost", "peer", m.peers.get(ev.Peer), "reason", ev.Reason)
 	case overlay.EventLinkUp:
 		if l := m.links[ev.Peer]; l != nil {
 			l.deadSince = time.Time{}

@@ -1,6 +1,8 @@
 package overlaytest
 
 import (
+	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -20,8 +22,11 @@ var ErrBudget = errors.New("overlaytest: event budget exhausted")
 
 // Node is one simulated node.
 type Node struct {
-	ID     int
-	Addr   protocols.Addr
+	ID   int
+	Addr protocols.Addr
+	// Keys sign the node's route claims: DigestKeys(AddrOf(ID)), or
+	// Ed25519 keys if the network's Ed25519 was set when it was added.
+	Keys   overlay.Keys
 	Engine *overlay.Engine
 	Up     bool
 	// Deliveries and Events accumulate what the engine reported, with
@@ -101,6 +106,11 @@ type Network struct {
 
 	// Latency is the one-way delay of links connected from now on.
 	Latency time.Duration
+	// Ed25519 gives nodes added from now on Ed25519 keys derived from the
+	// seed and their ID (Ed25519Key), as on a real mesh, instead of the
+	// digest keys of simulations: claims cost real signatures, and a
+	// node's address is its key's, not AddrOf(ID).
+	Ed25519 bool
 	// MaxEvents bounds the events one RunFor may process (default 10^7).
 	MaxEvents int
 	// OnFrame, if set, sees every frame as it arrives or is lost.
@@ -135,6 +145,13 @@ func AddrOf(id int) protocols.Addr {
 	return protocols.AddrFromPeerID(fmt.Appendf(nil, "node-%d", id))
 }
 
+// Ed25519Key returns the Ed25519 private key of node id of a network with
+// the given seed, when the network's Ed25519 is set.
+func Ed25519Key(seed uint64, id int) ed25519.PrivateKey {
+	s := sha256.Sum256(fmt.Appendf(nil, "overlaytest ed25519 %d %d", seed, id))
+	return ed25519.NewKeyFromSeed(s[:])
+}
+
 // Now returns the virtual time.
 func (net *Network) Now() time.Time { return net.now }
 
@@ -152,7 +169,15 @@ func (net *Network) AddNodes(n int) []int {
 	ids := make([]int, n)
 	for i := range ids {
 		id := len(net.nodes) + 1
-		nd := &Node{ID: id, Addr: AddrOf(id), Up: true}
+		nd := &Node{ID: id, Keys: overlay.DigestKeys(AddrOf(id)), Up: true}
+		if net.Ed25519 {
+			var err error
+			if nd.Keys, err = overlay.Ed25519Keys(Ed25519Key(net.seed, id)); err != nil {
+				panic(fmt.Sprintf("overlaytest: %v", err))
+			}
+		}
+		pub := nd.Keys.Signer.PublicKey()
+		nd.Addr = nd.Keys.Verifier.Owner(&pub)
 		nd.Engine = net.newEngine(nd)
 		net.nodes = append(net.nodes, nd)
 		net.byAddr[nd.Addr] = nd
@@ -164,7 +189,7 @@ func (net *Network) AddNodes(n int) []int {
 func (net *Network) newEngine(nd *Node) *overlay.Engine {
 	nd.incarnation++
 	rng := rand.New(rand.NewPCG(net.seed, uint64(nd.ID)<<32|nd.incarnation))
-	e, err := overlay.NewEngine(net.cfg, nd.Addr, rng)
+	e, err := overlay.NewEngine(net.cfg, nd.Keys, rng)
 	if err != nil {
 		panic(fmt.Sprintf("overlaytest: %v", err))
 	}
