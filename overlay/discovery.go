@@ -290,8 +290,9 @@ func (e *Engine) stepRREQ(now instant, n *neighbor, q *protocols.RREQ) error {
 	// Duplicate suppression: process the first copy, and a few later ones
 	// that came over a clearly cheaper path.
 	k := seenKey{q.Orig, q.ID}
-	s, seen := e.seen[k]
-	seen = seen && s.expires > now
+	s, stale := e.seen[k]
+	seen := stale && s.expires > now
+	stale = stale && !seen // expired, not yet cleared away
 	var known *claim
 	if seen {
 		limit := uint64(s.best) * uint64(100-e.cfg.CostImprovement) / 100
@@ -317,6 +318,11 @@ func (e *Engine) stepRREQ(now instant, n *neighbor, q *protocols.RREQ) error {
 		s.copies++
 		e.seen[k] = s
 	} else {
+		if stale {
+			delete(e.seen, k)
+			s.owner.seen--
+			e.release(s.owner)
+		}
 		if !e.admitSeen(up) {
 			e.expireSeen(now)
 		}

@@ -36,3 +36,77 @@ func CheckRouteCaches(e *Engine) error {
 	}
 	return nil
 }
+
+// CheckShares reports the first disagreement between the tables and what
+// the neighbors' shares count of them (share.go): every route entry not
+// from a HELLO counts against one share and sits in its list, every
+// duplicate-suppression entry against one share, the totals add up, and
+// the discovery counts match the discoveries.
+func CheckShares(e *Engine) error {
+	routes := map[*share]int{}
+	charged := 0
+	for _, r := range e.routes {
+		if r.owner == nil {
+			continue
+		}
+		charged++
+		routes[r.owner]++
+		if s := e.shares[r.owner.addr]; s != r.owner {
+			return fmt.Errorf("route to %s counts against a share the engine no longer holds", r.dst.Short())
+		}
+	}
+	if charged != e.charged {
+		return fmt.Errorf("%d routes counted against shares, engine says %d", charged, e.charged)
+	}
+	seen := map[*share]int{}
+	for _, s := range e.seen {
+		seen[s.owner]++
+	}
+	for _, s := range e.shares {
+		if s.routes != routes[s] || s.seen != seen[s] {
+			return fmt.Errorf("share of %s counts %d routes and %d seen entries, holds %d and %d",
+				s.addr.Short(), s.routes, s.seen, routes[s], seen[s])
+		}
+		n := 0
+		for r := s.lruFirst; r != nil; r = r.lruNext {
+			if r.owner != s || (r.lruNext == nil) != (r == s.lruLast) {
+				return fmt.Errorf("share of %s: its list is broken at %s", s.addr.Short(), r.dst.Short())
+			}
+			n++
+		}
+		if n != s.routes {
+			return fmt.Errorf("share of %s lists %d routes, counts %d", s.addr.Short(), n, s.routes)
+		}
+	}
+	if len(seen) > 0 {
+		for o := range seen {
+			if e.shares[o.addr] != o {
+				return fmt.Errorf("a seen entry counts against a share the engine no longer holds (%s)", o.addr.Short())
+			}
+		}
+	}
+	active, waiting, tokens := 0, 0, 0
+	for _, d := range e.disc {
+		switch d.state {
+		case discActive:
+			active++
+		case discToken:
+			active++
+			tokens++
+		case discQueued:
+			waiting++
+		}
+	}
+	queued := 0
+	for _, c := range e.classes {
+		queued += len(c.waiting)
+	}
+	if active != e.active || waiting != queued || tokens != len(e.tokenQ) || len(e.disc) != e.ndisc {
+		return fmt.Errorf("discoveries: %d active (engine %d), %d waiting (queues %d), %d for tokens (queue %d), %d in all (%d)",
+			active, e.active, waiting, queued, tokens, len(e.tokenQ), len(e.disc), e.ndisc)
+	}
+	if e.active > e.cfg.MaxDiscoveries || waiting > e.cfg.MaxWaitingDiscoveries {
+		return fmt.Errorf("%d discoveries under way and %d waiting, bounds %d and %d", e.active, waiting, e.cfg.MaxDiscoveries, e.cfg.MaxWaitingDiscoveries)
+	}
+	return nil
+}

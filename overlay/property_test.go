@@ -64,6 +64,16 @@ func propertyRun(t *testing.T, seed uint64) (tot propertyTotals) {
 	cfg.LocalRepair = rng.IntN(2) == 0
 	cfg.IntermediateReplies = rng.IntN(3) != 0
 	cfg.DuplicateRREQLimit = rng.IntN(4)
+	quiet := 30 * time.Second // a failing discovery takes up to 30 s (WAN)
+	if rng.IntN(3) == 0 {
+		// Small tables and few discovery slots: eviction and queues at work.
+		cfg.MaxRoutes = 2 + rng.IntN(10)
+		cfg.MaxSeenRREQs = 2 + rng.IntN(10)
+		cfg.MaxDiscoveries = 1 + rng.IntN(3)
+		cfg.MaxWaitingDiscoveries = rng.IntN(4)
+		// The waiting discoveries run one after another.
+		quiet *= time.Duration(1 + (cfg.MaxWaitingDiscoveries+cfg.MaxDiscoveries-1)/cfg.MaxDiscoveries)
+	}
 	n := 3 + rng.IntN(10)
 	net := overlaytest.New(cfg, seed)
 	net.AddNodes(n)
@@ -120,6 +130,9 @@ func propertyRun(t *testing.T, seed uint64) (tot propertyTotals) {
 		}
 		for _, nd := range net.Nodes() {
 			if err := overlay.CheckRouteCaches(nd.Engine); err != nil {
+				fail("node %d: %v", nd.ID, err)
+			}
+			if err := overlay.CheckShares(nd.Engine); err != nil {
 				fail("node %d: %v", nd.ID, err)
 			}
 		}
@@ -213,7 +226,7 @@ func propertyRun(t *testing.T, seed uint64) (tot propertyTotals) {
 		run(time.Duration(rng.IntN(2000)) * time.Millisecond)
 	}
 	// Quiet: every discovery ends, every buffered packet leaves.
-	run(30 * time.Second)
+	run(quiet)
 
 	var originated, engineDelivered, dropped uint64
 	for _, st := range retired {

@@ -240,8 +240,9 @@ type Stats struct {
 	SeqRefused, DirectKept uint64
 	// RoutesEvicted counts route entries forgotten to make room for
 	// another neighbor's, RoutesRefused route information ignored because
-	// the table had no room for its neighbor.
-	RoutesEvicted, RoutesRefused uint64
+	// the table had no room for its neighbor; SeenEvicted counts
+	// duplicate-suppression entries forgotten to make room.
+	RoutesEvicted, RoutesRefused, SeenEvicted uint64
 	// DiscoveriesQueued counts discoveries that waited for a slot
 	// (MaxDiscoveries), DiscoveriesRefused those not started because
 	// MaxWaitingDiscoveries were waiting already.

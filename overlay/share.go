@@ -223,9 +223,31 @@ func (e *Engine) evict(r *route) {
 // Duplicate-suppression entries.
 
 // admitSeen reports whether a new duplicate-suppression entry for an RREQ
-// from s fits (room).
+// from s fits (room); for a neighbor under its fair part it makes room by
+// forgetting the oldest entry of a neighbor over its fair part, among the
+// first evictScan entries due to expire. A forgotten entry only means
+// that a later copy of its RREQ is processed again.
 func (e *Engine) admitSeen(s *share) bool {
-	return e.room(e.cfg.MaxSeenRREQs, len(e.seen), s, seenOf)
+	bound := e.cfg.MaxSeenRREQs
+	if e.room(bound, len(e.seen), s, seenOf) {
+		return true
+	}
+	fair := e.fairPart(bound)
+	if s.seen >= fair {
+		return false
+	}
+	q := &e.seenQ
+	for i := q.head; i < len(q.q) && i < q.head+evictScan; i++ {
+		k := q.q[i].key
+		if old, ok := e.seen[k]; ok && old.owner.seen > fair {
+			delete(e.seen, k) // its expiry, still queued, finds it gone
+			old.owner.seen--
+			e.release(old.owner)
+			e.stats.SeenEvicted++
+			return true
+		}
+	}
+	return false
 }
 
 // The RREQ forward budget: half of ForwardRateLimit and ForwardBurst is
