@@ -87,6 +87,16 @@ func (s *scenario) handle(t *testing.T, td *datadriven.TestData) string {
 		s.run(t, td, time.Duration(n)*s.cfg.HelloInterval)
 	case "send":
 		s.cmdSend(t, td)
+	case "answer":
+		// answer 1->5: node 1 answers node 5 (Engine.Answer), as a driver
+		// answers a source it has not authenticated.
+		src, dst := s.pair(t, td, td.CmdArgs[0].Key, "->")
+		n := s.net.Node(src)
+		if err := n.Engine.Answer(s.net.Now(), s.net.Node(dst).Addr, overlaytest.Payload(0, 8)); err != nil {
+			fmt.Fprintf(&s.log, "answer error: %v\n", err)
+		}
+		s.net.Collect(src)
+		s.settle(t, td)
 	case "flood":
 		s.cmdFlood(t, td)
 	case "route":
@@ -347,7 +357,11 @@ func (s *scenario) cmdStats(t *testing.T, td *datadriven.TestData) string {
 		name string
 		n    uint64
 	}{{"duplicates", st.Duplicates}, {"rate-limited", st.RateLimited},
-		{"rerr-dropped", st.RERRDropped}, {"decode-errors", st.DecodeErrors}} {
+		{"rerr-dropped", st.RERRDropped}, {"decode-errors", st.DecodeErrors},
+		{"forged", st.Forged}, {"seq-refused", st.SeqRefused}, {"direct-kept", st.DirectKept},
+		{"routes-evicted", st.RoutesEvicted}, {"routes-refused", st.RoutesRefused}, {"seen-evicted", st.SeenEvicted},
+		{"discoveries-queued", st.DiscoveriesQueued}, {"discoveries-refused", st.DiscoveriesRefused},
+		{"unanswered", st.Unanswered}} {
 		if c.n > 0 {
 			other = append(other, fmt.Sprintf("%s=%d", c.name, c.n))
 		}

@@ -31,6 +31,7 @@ type share struct {
 	lruLast  *route
 	seen     int     // duplicate-suppression entries
 	fwd      limiter // its guaranteed part of the forward budget
+	fwdAt    instant // when an RREQ from it was last forwarded
 	// waiting are its discoveries waiting for a slot, oldest first;
 	// queued says whether it is in Engine.classes.
 	waiting []*discovery
@@ -251,8 +252,18 @@ func (e *Engine) admitSeen(s *share) bool {
 }
 
 // The RREQ forward budget: half of ForwardRateLimit and ForwardBurst is
-// split evenly among the alive neighbors, each guaranteed its part; the
-// other half is spare, for whoever asks when its part is used up.
+// split evenly among the neighbors whose RREQs were forwarded in the
+// last second (the active ones, this one included), each guaranteed its
+// part; the other half is spare, for whoever asks when its part is used
+// up. Splitting among the active neighbors rather than all of them keeps
+// a node with many quiet neighbors from starving the one that relays the
+// rest of the mesh's requests: what a flooding neighbor gets past its
+// first hop (its part and the spare half there) then fits the part and
+// spare of the next hop, and genuine requests on the same path pass too.
+
+// activeWindow is how recently a neighbor's RREQs must have been
+// forwarded for it to count as active.
+const activeWindow = time.Second
 
 // allowForward reports whether an RREQ from s may be forwarded now,
 // taking a token from its part of the budget or from the spare half.
@@ -261,20 +272,20 @@ func (e *Engine) allowForward(now instant, s *share) bool {
 	if rate == 0 {
 		return true
 	}
-	alive := 0
+	active := 1
 	for _, n := range e.nbrs.list {
-		if n.alive {
-			alive++
+		if o := e.shares[n.addr]; o != nil && o != s && o.fwdAt != 0 && now.since(o.fwdAt) < activeWindow {
+			active++
 		}
 	}
-	alive = max(alive, 1)
-	iv := 2 * time.Duration(alive) * time.Second / time.Duration(rate)
+	iv := 2 * time.Duration(active) * time.Second / time.Duration(rate)
 	s.fwd.interval = iv
-	s.fwd.tolerance = time.Duration(max(1, burst/(2*alive))-1) * iv
-	if s.fwd.allow(now) {
+	s.fwd.tolerance = time.Duration(max(1, burst/(2*active))-1) * iv
+	if s.fwd.allow(now) || e.fwdSpare.allow(now) {
+		s.fwdAt = now
 		return true
 	}
-	return e.fwdSpare.allow(now)
+	return false
 }
 
 // newSpareLimiter returns the spare half of the forward budget.
