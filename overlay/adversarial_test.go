@@ -53,7 +53,9 @@ func delivered(net *overlaytest.Network, id int, first uint64) int {
 }
 
 // hijackNet is the line 1-2-3-4-5 with an attacker, node 6, attached to
-// node 3; every node has Ed25519 keys, and node 1 has used a route to 5.
+// node 3, which swallows the DATA it gets (a black hole: it neither
+// forwards nor reports it); every node has Ed25519 keys, and node 1 has
+// used a route to 5.
 func hijackNet(t *testing.T) *overlaytest.Network {
 	t.Helper()
 	net := overlaytest.New(overlay.DefaultLANConfig(), 1)
@@ -67,6 +69,10 @@ func hijackNet(t *testing.T) *overlaytest.Network {
 	must(t, net.RunFor(time.Second))
 	if _, ok, _ := net.Walk(1, 5); !ok {
 		t.Fatal("no route 1->5 before the attack")
+	}
+	net.Drop = func(f overlaytest.Frame) bool {
+		typ, _ := protocols.PeekType(f.Frame)
+		return f.To == 6 && typ == protocols.TypeData
 	}
 	return net
 }

@@ -115,6 +115,9 @@ type Network struct {
 	MaxEvents int
 	// OnFrame, if set, sees every frame as it arrives or is lost.
 	OnFrame func(Frame)
+	// Drop, if set, is asked about every frame before it arrives: true
+	// loses it (an attacker that swallows what it should forward, say).
+	Drop func(Frame) bool
 	// AfterEvent, if set, runs after every processed event, for
 	// invariant checks.
 	AfterEvent func()
@@ -346,7 +349,8 @@ func (net *Network) process(ev event) {
 		nd.Engine.Tick(net.now)
 	case evFrame:
 		l := net.links[mkpair(ev.from, ev.to)]
-		lost := !nd.Up || l == nil || l.cut || (l.loss > 0 && net.rng.Float64() < l.loss)
+		lost := !nd.Up || l == nil || l.cut || (l.loss > 0 && net.rng.Float64() < l.loss) ||
+			(net.Drop != nil && net.Drop(Frame{At: net.now, From: ev.from, To: ev.to, Frame: ev.frame}))
 		if net.OnFrame != nil {
 			net.OnFrame(Frame{At: net.now, From: ev.from, To: ev.to, Frame: ev.frame, Lost: lost})
 		}
