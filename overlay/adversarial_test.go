@@ -59,7 +59,7 @@ func delivered(net *overlaytest.Network, id int, first uint64) int {
 func hijackNet(t *testing.T) *overlaytest.Network {
 	t.Helper()
 	net := overlaytest.New(overlay.DefaultLANConfig(), 1)
-	net.Ed25519 = true
+	net.Keys = overlaytest.Ed25519Keys
 	net.AddNodes(6)
 	for _, e := range [][2]int{{1, 2}, {2, 3}, {3, 4}, {4, 5}, {3, 6}} {
 		net.Connect(e[0], e[1])
@@ -161,7 +161,7 @@ func TestAdversarialHijack(t *testing.T) {
 // key) and newer.
 func TestAdversarialDirectRoute(t *testing.T) {
 	net := overlaytest.New(overlay.DefaultLANConfig(), 1)
-	net.Ed25519 = true
+	net.Keys = overlaytest.Ed25519Keys
 	net.AddNodes(3)
 	net.Connect(1, 2) // 2 is the victim, 3 the attacker
 	net.Connect(1, 3)
@@ -197,7 +197,7 @@ type floodResult struct {
 func rreqFlood(t *testing.T, rate, trials int, fresh bool) floodResult {
 	cfg := overlay.DefaultLANConfig()
 	net := overlaytest.New(cfg, 2)
-	net.Ed25519 = true
+	net.Keys = overlaytest.Ed25519Keys
 	net.AddNodes(6 + trials)
 	for _, e := range [][2]int{{1, 2}, {2, 3}, {3, 4}, {4, 5}, {3, 6}} {
 		net.Connect(e[0], e[1])

@@ -22,13 +22,23 @@ func reportCPU(b *testing.B, start time.Duration) {
 }
 
 // benchLine returns a settled line 1-2-3 whose node 2 has routes both
-// ways, for benchmarks that step node 2's engine directly.
-func benchLine(b *testing.B) *overlaytest.Network {
+// ways, for benchmarks that step node 2's engine directly; keys, if not
+// nil, gives the nodes their keys (overlaytest.Network.Keys).
+func benchLine(b *testing.B, keys ...func(uint64, int) overlay.Keys) *overlaytest.Network {
 	b.Helper()
 	cfg := overlay.DefaultLANConfig()
 	cfg.ForwardRateLimit = 0       // measure the work, not the limiter's refusals
 	cfg.AllowedHelloLoss = 1 << 20 // links stay up while benchmarks advance the clock
-	net := build(b, cfg, 1, "line", 3, 0, 0)
+	net := overlaytest.New(cfg, 1)
+	if len(keys) > 0 {
+		net.Keys = keys[0]
+	}
+	net.AddNodes(3)
+	net.Connect(1, 2)
+	net.Connect(2, 3)
+	if err := net.RunFor(time.Second); err != nil {
+		b.Fatal(err)
+	}
 	if err := net.Send(1, 3, []byte("warm up")); err != nil {
 		b.Fatal(err)
 	}
@@ -127,36 +137,78 @@ func BenchmarkStep(b *testing.B) {
 			benchStep(b, net.Node(2).Engine, net.Now(), net.Node(1).Addr, frame, nil, false)
 		})
 	}
-	// A new RREQ every time (the ID changes): reverse route, duplicate
-	// cache entry, broadcast to the other neighbor.
+	// A new RREQ every time (the ID changes) with the same claim, as the
+	// copies of one request or a node's requests under one sequence
+	// number: reverse route, duplicate cache entry, broadcast to the
+	// other neighbor; the claim's chain is checked, its signature not
+	// (met before).
 	b.Run("RREQ/forward", func(b *testing.B) {
 		net := benchLine(b)
-		frame, _ := (&protocols.RREQ{TTL: 9, ID: 1, UnknownSeq: true, Dst: overlaytest.AddrOf(99),
-			Orig: net.Node(1).Addr, OrigSeq: 50}).MarshalBinary()
+		frame := rreqFrame(b, protocols.RREQ{TTL: 9, ID: 1, UnknownSeq: true, Dst: overlaytest.AddrOf(99),
+			Orig: net.Node(1).Addr, OrigSeq: 50}, net.Node(1).Keys, 0)
 		benchStep(b, net.Node(2).Engine, net.Now(), net.Node(1).Addr, frame,
 			func(f []byte, i uint32) { binary.BigEndian.PutUint32(f[5:], i+1000) }, true)
 	})
+	// The same with a new claim every time, whose signature is checked:
+	// Ed25519 (as on a real mesh), the twin's digest, and, as the baseline
+	// without signature checks, a verifier that accepts any signature.
+	for _, kind := range []struct {
+		name string
+		keys func(uint64, int) overlay.Keys
+	}{
+		{"ed25519", overlaytest.Ed25519Keys},
+		{"digest", nil},
+		{"unchecked", func(_ uint64, id int) overlay.Keys {
+			k := overlay.DigestKeys(overlaytest.AddrOf(id))
+			k.Verifier = acceptAll{k.Verifier}
+			return k
+		}},
+	} {
+		b.Run("RREQ/forward/new-claim/sig="+kind.name, func(b *testing.B) {
+			var net *overlaytest.Network
+			if kind.keys == nil {
+				net = benchLine(b)
+			} else {
+				net = benchLine(b, kind.keys)
+			}
+			// 1024 claims to successive sequence numbers, signed ahead.
+			pool := make([][]byte, 1024)
+			for j := range pool {
+				pool[j] = rreqFrame(b, protocols.RREQ{TTL: 9, ID: 1, UnknownSeq: true, Dst: overlaytest.AddrOf(99),
+					Orig: net.Node(1).Addr, OrigSeq: 50 + uint32(j)}, net.Node(1).Keys, 0)
+			}
+			frame := append([]byte(nil), pool[0]...)
+			benchStep(b, net.Node(2).Engine, net.Now(), net.Node(1).Addr, frame, func(f []byte, i uint32) {
+				copy(f, pool[i%uint32(len(pool))])
+				binary.BigEndian.PutUint32(f[5:], i+1000)
+			}, true)
+		})
+	}
 	b.Run("RREQ/duplicate", func(b *testing.B) {
 		net := benchLine(b)
-		frame, _ := (&protocols.RREQ{TTL: 9, ID: 1, UnknownSeq: true, Dst: overlaytest.AddrOf(99),
-			Orig: net.Node(1).Addr, OrigSeq: 50}).MarshalBinary()
+		frame := rreqFrame(b, protocols.RREQ{TTL: 9, ID: 1, UnknownSeq: true, Dst: overlaytest.AddrOf(99),
+			Orig: net.Node(1).Addr, OrigSeq: 50}, net.Node(1).Keys, 0)
 		net.Node(2).Engine.Step(net.Now(), net.Node(1).Addr, frame)
 		net.Node(2).Engine.Advance()
 		benchStep(b, net.Node(2).Engine, net.Now(), net.Node(1).Addr, frame, nil, false)
 	})
-	// The destination answers with an RREP.
+	// The destination answers with an RREP (its claim signed once).
 	b.Run("RREQ/answer", func(b *testing.B) {
 		net := benchLine(b)
-		frame, _ := (&protocols.RREQ{TTL: 9, ID: 1, Dst: net.Node(2).Addr, DstSeq: 1,
-			Orig: net.Node(1).Addr, OrigSeq: 50}).MarshalBinary()
+		frame := rreqFrame(b, protocols.RREQ{TTL: 9, ID: 1, Dst: net.Node(2).Addr, DstSeq: 1,
+			Orig: net.Node(1).Addr, OrigSeq: 50}, net.Node(1).Keys, 0)
 		benchStep(b, net.Node(2).Engine, net.Now(), net.Node(1).Addr, frame,
 			func(f []byte, i uint32) { binary.BigEndian.PutUint32(f[5:], i+1000) }, true)
 	})
 	// An RREP on its way to the originator: route refresh and forward.
 	b.Run("RREP/forward", func(b *testing.B) {
 		net := benchLine(b)
-		frame, _ := (&protocols.RREP{Hops: 0, Dst: net.Node(3).Addr, DstSeq: 1, Orig: net.Node(1).Addr,
-			Lifetime: 6 * time.Second}).MarshalBinary()
+		p := protocols.RREP{Hops: 0, Dst: net.Node(3).Addr, DstSeq: 1, Orig: net.Node(1).Addr, Lifetime: 6 * time.Second}
+		p.Claim, p.Hash = overlaytest.Claim(net.Node(3).Keys, p.DstSeq, 32, protocols.ChainHash{3}, 0)
+		frame, err := p.MarshalBinary()
+		if err != nil {
+			b.Fatal(err)
+		}
 		benchStep(b, net.Node(2).Engine, net.Now(), net.Node(3).Addr, frame, nil, false)
 	})
 	b.Run("RERR/entries=64", func(b *testing.B) {
@@ -227,8 +279,9 @@ func engineWithRoutes(b *testing.B, cfg overlay.Config, routes, n int) (*overlay
 		e.LinkUp(now, overlaytest.AddrOf(100+i))
 	}
 	for i := range routes {
-		f, _ := (&protocols.RREQ{TTL: 1, ID: uint32(i), UnknownSeq: true, Dst: overlaytest.AddrOf(99_999),
-			Orig: overlaytest.AddrOf(1000 + i), OrigSeq: 1, Hops: 2}).MarshalBinary()
+		orig := overlaytest.AddrOf(1000 + i)
+		f := rreqFrame(b, protocols.RREQ{TTL: 1, ID: uint32(i), UnknownSeq: true, Dst: overlaytest.AddrOf(99_999),
+			Orig: orig, OrigSeq: 1, Hops: 2}, overlay.DigestKeys(orig), 2)
 		if err := e.Step(now, overlaytest.AddrOf(100+i%n), f); err != nil {
 			b.Fatal(err)
 		}
@@ -327,3 +380,9 @@ func BenchmarkNetwork(b *testing.B) {
 		})
 	}
 }
+
+// acceptAll is a verifier that takes every signature: the baseline of
+// the signature checks' cost (the rest of a claim is still checked).
+type acceptAll struct{ overlay.Verifier }
+
+func (acceptAll) Verify(*protocols.PublicKey, []byte, *protocols.Signature) bool { return true }

@@ -15,6 +15,36 @@ import (
 type claim struct {
 	seq uint32
 	protocols.Claim
+	// low is the lowest hop count whose chain link this engine has
+	// checked, lowLink that link: a later link for hops h is checked by
+	// hashing lowLink h - low times to reach it, or it low - h times to
+	// reach lowLink, not MaxHops - h times to reach the top. Finding
+	// another value that hashes to a checked link is as hard as finding
+	// one that hashes to the top.
+	low     uint8
+	lowLink protocols.ChainHash
+}
+
+// covers reports whether hash is the link of c's chain for hops, from
+// the lowest link checked so far, and lowers that if it can.
+func (c *claim) covers(hash protocols.ChainHash, hops uint8) bool {
+	if hops >= c.low {
+		// Further along the chain than the lowest link checked.
+		h := c.lowLink
+		for range hops - c.low {
+			h = protocols.NextChainHash(h)
+		}
+		return h == hash
+	}
+	h := hash
+	for range c.low - hops {
+		h = protocols.NextChainHash(h)
+	}
+	if h != c.lowLink {
+		return false
+	}
+	c.low, c.lowLink = hops, hash
+	return true
 }
 
 // ownClaim is the claim to this node's current sequence number, and the
@@ -41,6 +71,7 @@ func (e *Engine) own() *ownClaim {
 	for range c.MaxHops {
 		c.Top = protocols.NextChainHash(c.Top)
 	}
+	c.low, c.lowLink = 0, c.seed
 	var buf [protocols.ClaimMessageSize]byte
 	c.Sig = e.keys.Signer.Sign(c.ClaimMessage(buf[:0], e.self, c.seq))
 	e.ownc = c
@@ -58,14 +89,17 @@ func (e *Engine) own() *ownClaim {
 func (e *Engine) checkClaim(addr protocols.Addr, seq uint32, hops uint8, hash protocols.ChainHash,
 	pc *protocols.Claim, known *claim) (*claim, protocols.ChainHash) {
 	// The receiver's route is one hop longer: the chain must cover it.
-	if hops >= pc.MaxHops || !pc.Covers(hash, hops) {
+	if hops >= pc.MaxHops {
 		return nil, hash
 	}
 	next := protocols.NextChainHash(hash)
 	if known != nil && known.seq == seq && known.Claim == *pc {
+		if !known.covers(hash, hops) {
+			return nil, hash
+		}
 		return known, next
 	}
-	if e.keys.Verifier.Owner(&pc.Key) != addr {
+	if !pc.Covers(hash, hops) || e.keys.Verifier.Owner(&pc.Key) != addr {
 		return nil, hash
 	}
 	var buf [protocols.ClaimMessageSize]byte
@@ -73,5 +107,5 @@ func (e *Engine) checkClaim(addr protocols.Addr, seq uint32, hops uint8, hash pr
 	if !e.keys.Verifier.Verify(&pc.Key, pc.ClaimMessage(buf[:0], addr, seq), &pc.Sig) {
 		return nil, hash
 	}
-	return &claim{seq: seq, Claim: *pc}, next
+	return &claim{seq: seq, Claim: *pc, low: hops, lowLink: hash}, next
 }

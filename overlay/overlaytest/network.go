@@ -24,8 +24,8 @@ var ErrBudget = errors.New("overlaytest: event budget exhausted")
 type Node struct {
 	ID   int
 	Addr protocols.Addr
-	// Keys sign the node's route claims: DigestKeys(AddrOf(ID)), or
-	// Ed25519 keys if the network's Ed25519 was set when it was added.
+	// Keys sign the node's route claims: DigestKeys(AddrOf(ID)), or what
+	// the network's Keys gave it.
 	Keys   overlay.Keys
 	Engine *overlay.Engine
 	Up     bool
@@ -106,11 +106,12 @@ type Network struct {
 
 	// Latency is the one-way delay of links connected from now on.
 	Latency time.Duration
-	// Ed25519 gives nodes added from now on Ed25519 keys derived from the
-	// seed and their ID (Ed25519Key), as on a real mesh, instead of the
-	// digest keys of simulations: claims cost real signatures, and a
-	// node's address is its key's, not AddrOf(ID).
-	Ed25519 bool
+	// Keys, if set, gives each node added from now on its keys, from the
+	// network's seed and its ID; by default a node has the digest keys of
+	// simulations, overlay.DigestKeys(AddrOf(id)). With Ed25519Keys nodes
+	// have real keys, as on a real mesh: claims cost real signatures, and
+	// a node's address is its key's, not AddrOf(ID).
+	Keys func(seed uint64, id int) overlay.Keys
 	// MaxEvents bounds the events one RunFor may process (default 10^7).
 	MaxEvents int
 	// OnFrame, if set, sees every frame as it arrives or is lost.
@@ -148,11 +149,15 @@ func AddrOf(id int) protocols.Addr {
 	return protocols.AddrFromPeerID(fmt.Appendf(nil, "node-%d", id))
 }
 
-// Ed25519Key returns the Ed25519 private key of node id of a network with
-// the given seed, when the network's Ed25519 is set.
-func Ed25519Key(seed uint64, id int) ed25519.PrivateKey {
+// Ed25519Keys returns Ed25519 keys for node id of a network with the
+// given seed, derived from both (for Network.Keys).
+func Ed25519Keys(seed uint64, id int) overlay.Keys {
 	s := sha256.Sum256(fmt.Appendf(nil, "overlaytest ed25519 %d %d", seed, id))
-	return ed25519.NewKeyFromSeed(s[:])
+	keys, err := overlay.Ed25519Keys(ed25519.NewKeyFromSeed(s[:]))
+	if err != nil {
+		panic(fmt.Sprintf("overlaytest: %v", err))
+	}
+	return keys
 }
 
 // Now returns the virtual time.
@@ -173,11 +178,8 @@ func (net *Network) AddNodes(n int) []int {
 	for i := range ids {
 		id := len(net.nodes) + 1
 		nd := &Node{ID: id, Keys: overlay.DigestKeys(AddrOf(id)), Up: true}
-		if net.Ed25519 {
-			var err error
-			if nd.Keys, err = overlay.Ed25519Keys(Ed25519Key(net.seed, id)); err != nil {
-				panic(fmt.Sprintf("overlaytest: %v", err))
-			}
+		if net.Keys != nil {
+			nd.Keys = net.Keys(net.seed, id)
 		}
 		pub := nd.Keys.Signer.PublicKey()
 		nd.Addr = nd.Keys.Verifier.Owner(&pub)
