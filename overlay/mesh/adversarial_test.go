@@ -363,3 +363,30 @@ func TestRouterRelayFirstContact(t *testing.T) {
 		t.Errorf("the relay's first ping took %v: its handshake waited for a retransmission (%v)", p.RTT, timeout)
 	}
 }
+
+// TestBackpressureFlows: a link is paused for a congested next hop only
+// while its DATA has gone nowhere else that was not congested within
+// the window.
+func TestBackpressureFlows(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	in, slow, other, third := &link{}, &link{}, &link{}, &link{}
+	since := func(d time.Duration) time.Time { return t0.Add(-d) }
+	if in.flowsElsewhere(slow, since(time.Second)) {
+		t.Fatal("a fresh link flows elsewhere")
+	}
+	in.flowed(slow, t0)
+	if in.flowsElsewhere(slow, since(time.Second)) {
+		t.Fatal("DATA to the congested link itself counts as flowing elsewhere")
+	}
+	in.flowed(other, t0)
+	if !in.flowsElsewhere(slow, since(time.Second)) || in.flowsElsewhere(slow, t0) {
+		t.Fatal("DATA to another link counts only within the window")
+	}
+	for i := range 10 { // more places than entries: the oldest make room
+		in.flowed(third, t0.Add(time.Duration(i)))
+		in.flowed(nil, t0.Add(time.Duration(i)))
+	}
+	if !in.flowsElsewhere(slow, t0) || !in.flowsElsewhere(third, t0.Add(5)) {
+		t.Fatal("recent local deliveries and forwards count")
+	}
+}

@@ -41,6 +41,25 @@
 // Per neighbor link a reader goroutine frames the stream and a writer
 // goroutine drains its send queue. Close ends them all and waits.
 //
+// Route claims are signed with the host's Ed25519 identity key (the key
+// of its peer ID, from which its mesh address derives), which New takes
+// from the host's peerstore; other key types are refused. The routing
+// engine's random source, which makes the secret seeds of its hash
+// chains, is a ChaCha8 generator seeded from Config.Rand.
+//
+// Authenticated parties. The router remembers the peer ID behind each
+// address it has dealt with as an authenticated party: its neighbors,
+// the peers of its sessions and deliveries, the destinations its own
+// application chose (an LRU of 65,536 that keeps those with a link, a
+// route or a session). A channel answer (a handshake reply, an
+// unknown-session notice) to any other address goes through
+// overlay.Engine.Answer, which never starts a route discovery: the
+// source of DATA is not authenticated, and a storm of forged sources
+// must not buy a discovery each. A handshake's first message over a
+// route of several hops asks for a route refresh ahead of it
+// (overlay.Engine.Rediscover), so that a destination this node reaches
+// through a route it learned as a relay learns the way back.
+//
 // Neighbors. Every connected peer is a candidate; Config.Admit (the
 // node's: the peer's identity record from the DHT must pass the policy
 // engine's relay check) decides, off the loop, whether it may relay, and
@@ -67,7 +86,11 @@
 // frame was forwarded on is over half full, the link it came from is not
 // read (for at most a HELLO interval at a time, so that the neighbor is
 // not declared dead), and the stream's flow control holds the sender
-// back.
+// back. But a paused stream stalls every destination behind it: a link
+// whose DATA also went, within the last HELLO interval, to this node or
+// to another link that was not congested is read on, and the congested
+// link's queue drops what does not fit (Stats.Unpaused counts those
+// frames), so that one slow next hop does not stall the others.
 //
 // Observation: SetTracer installs a Tracer that sees every frame in and
 // out, every drop and every engine and channel event; LinkStats gives the
@@ -89,7 +112,7 @@
 //
 // # Wire formats
 //
-// Stream framing, on ProtocolID (/x0tta6bl4/mesh/1.0.0), both ways: each
+// Stream framing, on ProtocolID (/x0tta6bl4/mesh/2.0.0), both ways: each
 // mesh packet (package protocols) preceded by its length as an unsigned
 // varint, minimal, 1 to 3 bytes; a length of 0 or over
 // protocols.MaxFrameSize (65572) resets the stream before the frame is

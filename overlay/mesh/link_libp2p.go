@@ -34,9 +34,10 @@ type link struct {
 	pausedBy  []*link    // links whose reading waits for this queue to drain
 	deadSince time.Time  // when the engine declared the neighbor dead, zero if alive
 	heard     bool       // a frame has come in on the link
-	// flowingAt is when DATA from the link was last delivered here or
-	// forwarded on a link that was not congested (Router.backpressure).
-	flowingAt time.Time
+	// flows are the last few places DATA from the link went without
+	// meeting congestion (a link, or nil for this node), and when
+	// (Router.backpressure).
+	flows [4]flow
 
 	// paused stops the reader before its next frame (hop-by-hop
 	// backpressure); resume wakes it.
@@ -52,6 +53,39 @@ type link struct {
 	done    chan struct{}
 
 	wantDrain atomic.Bool // the owner has parked sends on this link
+}
+
+// flow is where DATA from a link went, and when.
+type flow struct {
+	to *link // nil: delivered to this node
+	at time.Time
+}
+
+// flowed notes that DATA from l went to `to` at now without meeting
+// congestion. Owner only.
+func (l *link) flowed(to *link, now time.Time) {
+	oldest := 0
+	for i := range l.flows {
+		if f := &l.flows[i]; f.to == to && !f.at.IsZero() {
+			f.at = now
+			return
+		}
+		if l.flows[i].at.Before(l.flows[oldest].at) {
+			oldest = i
+		}
+	}
+	l.flows[oldest] = flow{to: to, at: now}
+}
+
+// flowsElsewhere reports whether DATA from l went somewhere other than
+// out without meeting congestion since since. Owner only.
+func (l *link) flowsElsewhere(out *link, since time.Time) bool {
+	for _, f := range l.flows {
+		if f.to != out && f.at.After(since) {
+			return true
+		}
+	}
+	return false
 }
 
 // queued is a frame in a link's send queue.

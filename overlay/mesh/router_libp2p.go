@@ -996,7 +996,7 @@ func (m *Router) backpressure(now time.Time, in *link, dst protocols.Addr) {
 		return
 	}
 	if dst == m.self {
-		in.flowingAt = now
+		in.flowed(nil, now)
 		return
 	}
 	next, ok := m.engine.NextHop(dst)
@@ -1007,8 +1007,8 @@ func (m *Router) backpressure(now time.Time, in *link, dst protocols.Addr) {
 	switch {
 	case out == nil || out == in:
 	case !out.congested():
-		in.flowingAt = now
-	case now.Sub(in.flowingAt) < m.cfg.Routing.HelloInterval:
+		in.flowed(out, now)
+	case in.flowsElsewhere(out, now.Add(-m.cfg.Routing.HelloInterval)):
 		m.st.unpaused++
 	default:
 		in.paused.Store(true)
