@@ -308,37 +308,7 @@ func (e *Engine) NextDeadline() time.Time {
 // dropped by an EventDiscoveryFailed. Send copies payload. A payload to
 // the node itself is delivered locally with Hops 0.
 func (e *Engine) Send(when time.Time, dst protocols.Addr, payload []byte) error {
-	switch {
-	case len(payload) > protocols.MaxPayloadSize:
-		return fmt.Errorf("send %d bytes: %w", len(payload), ErrPayloadTooLarge)
-	case dst.IsZero():
-		return fmt.Errorf("send to the zero address: %w", ErrUnreachable)
-	case dst == e.self:
-		e.deliver(e.self, payload, 0)
-		return nil
-	}
-	now := e.at(when)
-	if r := e.routes[dst]; r != nil && r.valid {
-		e.stats.Originated++
-		r.sentAt = now
-		e.sendData(now, r, e.self, uint8(e.cfg.DataTTL), 0, payload)
-		return nil
-	}
-	if !e.anyAlive() {
-		return fmt.Errorf("send to %s: no neighbor: %w", dst.Short(), ErrUnreachable)
-	}
-	d := e.disc[dst]
-	if d != nil && !e.canQueue(d, len(payload)) {
-		return fmt.Errorf("send to %s: %w", dst.Short(), ErrQueueFull)
-	}
-	if d == nil {
-		if d = e.startDiscovery(now, dst, ReasonSend, &e.local); d == nil {
-			return fmt.Errorf("send to %s: too many discoveries: %w", dst.Short(), ErrQueueFull)
-		}
-	}
-	e.stats.Originated++
-	e.enqueue(d, e.self, uint8(e.cfg.DataTTL), 0, payload)
-	return nil
+	return e.originate(when, dst, payload, true)
 }
 
 // Answer is Send for a payload that answers a source this node has not
@@ -349,11 +319,20 @@ func (e *Engine) Send(when time.Time, dst protocols.Addr, payload []byte) error 
 // route, or buffers the payload in a discovery already under way for
 // dst, and otherwise refuses it with ErrNoRoute.
 func (e *Engine) Answer(when time.Time, dst protocols.Addr, payload []byte) error {
+	return e.originate(when, dst, payload, false)
+}
+
+// originate is Send, and with discover unset Answer.
+func (e *Engine) originate(when time.Time, dst protocols.Addr, payload []byte, discover bool) error {
+	op := "send"
+	if !discover {
+		op = "answer"
+	}
 	switch {
 	case len(payload) > protocols.MaxPayloadSize:
-		return fmt.Errorf("answer %d bytes: %w", len(payload), ErrPayloadTooLarge)
+		return fmt.Errorf("%s %d bytes: %w", op, len(payload), ErrPayloadTooLarge)
 	case dst.IsZero():
-		return fmt.Errorf("answer the zero address: %w", ErrUnreachable)
+		return fmt.Errorf("%s to the zero address: %w", op, ErrUnreachable)
 	case dst == e.self:
 		e.deliver(e.self, payload, 0)
 		return nil
@@ -365,13 +344,20 @@ func (e *Engine) Answer(when time.Time, dst protocols.Addr, payload []byte) erro
 		e.sendData(now, r, e.self, uint8(e.cfg.DataTTL), 0, payload)
 		return nil
 	}
-	d := e.disc[dst]
-	if d == nil {
-		e.stats.Unanswered++
-		return fmt.Errorf("answer %s: %w", dst.Short(), ErrNoRoute)
+	if discover && !e.anyAlive() {
+		return fmt.Errorf("%s to %s: no neighbor: %w", op, dst.Short(), ErrUnreachable)
 	}
-	if !e.canQueue(d, len(payload)) {
-		return fmt.Errorf("answer %s: %w", dst.Short(), ErrQueueFull)
+	d := e.disc[dst]
+	switch {
+	case d == nil && !discover:
+		e.stats.Unanswered++
+		return fmt.Errorf("%s to %s: %w", op, dst.Short(), ErrNoRoute)
+	case d == nil:
+		if d = e.startDiscovery(now, dst, ReasonSend, &e.local); d == nil {
+			return fmt.Errorf("%s to %s: too many discoveries: %w", op, dst.Short(), ErrQueueFull)
+		}
+	case !e.canQueue(d, len(payload)):
+		return fmt.Errorf("%s to %s: %w", op, dst.Short(), ErrQueueFull)
 	}
 	e.stats.Originated++
 	e.enqueue(d, e.self, uint8(e.cfg.DataTTL), 0, payload)
