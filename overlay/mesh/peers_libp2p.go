@@ -1,6 +1,8 @@
 package mesh
 
 import (
+	"container/list"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
@@ -22,25 +24,24 @@ const maxKnownPeers = 1 << 16
 // says which have) makes room. If every address it looks at is kept, the
 // new one is not learned.
 type peerBook struct {
-	limit       int
-	m           map[protocols.Addr]*peerEntry
-	first, last *peerEntry // least and most recently used
+	limit int
+	m     map[protocols.Addr]*list.Element // of *peerEntry
+	lru   list.List                        // least recently used first
 }
 
 type peerEntry struct {
-	addr       protocols.Addr
-	id         peer.ID
-	prev, next *peerEntry
+	addr protocols.Addr
+	id   peer.ID
 }
 
 func newPeerBook(limit int) *peerBook {
-	return &peerBook{limit: limit, m: map[protocols.Addr]*peerEntry{}}
+	return &peerBook{limit: limit, m: map[protocols.Addr]*list.Element{}}
 }
 
 // get returns the peer ID of a, "" if unknown, without using it.
 func (b *peerBook) get(a protocols.Addr) peer.ID {
-	if e := b.m[a]; e != nil {
-		return e.id
+	if el := b.m[a]; el != nil {
+		return el.Value.(*peerEntry).id
 	}
 	return ""
 }
@@ -55,20 +56,17 @@ func (b *peerBook) len() int { return len(b.m) }
 // session proves the owner). keep is asked, only when the book is full,
 // which addresses must stay.
 func (b *peerBook) learn(a protocols.Addr, p peer.ID, replace bool, keep func(protocols.Addr) bool) {
-	if e := b.m[a]; e != nil {
+	if el := b.m[a]; el != nil {
 		if replace {
-			e.id = p
+			el.Value.(*peerEntry).id = p
 		}
-		b.unlink(e)
-		b.append(e)
+		b.lru.MoveToBack(el)
 		return
 	}
 	if len(b.m) >= b.limit && !b.evict(keep) {
 		return
 	}
-	e := &peerEntry{addr: a, id: p}
-	b.m[a] = e
-	b.append(e)
+	b.m[a] = b.lru.PushBack(&peerEntry{addr: a, id: p})
 }
 
 // evictScan bounds the entries one eviction looks at.
@@ -78,38 +76,15 @@ const evictScan = 64
 // to, moving the kept ones it passes to the recent end.
 func (b *peerBook) evict(keep func(protocols.Addr) bool) bool {
 	for range min(evictScan, len(b.m)) {
-		e := b.first
-		b.unlink(e)
+		el := b.lru.Front()
+		e := el.Value.(*peerEntry)
 		if keep != nil && keep(e.addr) {
-			b.append(e)
+			b.lru.MoveToBack(el)
 			continue
 		}
+		b.lru.Remove(el)
 		delete(b.m, e.addr)
 		return true
 	}
 	return false
-}
-
-func (b *peerBook) unlink(e *peerEntry) {
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		b.first = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	} else {
-		b.last = e.prev
-	}
-	e.prev, e.next = nil, nil
-}
-
-func (b *peerBook) append(e *peerEntry) {
-	e.prev = b.last
-	if b.last != nil {
-		b.last.next = e
-	} else {
-		b.first = e
-	}
-	b.last = e
 }
