@@ -397,3 +397,24 @@ func TestAdversarialForgedSources(t *testing.T) {
 		t.Errorf("%d sends refused, want %d beyond MaxDiscoveries + MaxWaitingDiscoveries", refused, want)
 	}
 }
+
+// TestAdversarialQueuedBytes: the bound on DATA buffered during
+// discoveries (MaxQueuedBytes, 1 MiB) was checked only for a destination
+// whose discovery was under way, so every first payload to a new
+// destination went in: 100 payloads of 64 KiB to 100 destinations
+// buffered 6.4 MiB. The first payload is held to it too now.
+func TestAdversarialQueuedBytes(t *testing.T) {
+	cfg := overlay.DefaultLANConfig()
+	e := newEngine(t, cfg, 1)
+	e.LinkUp(t0, overlaytest.AddrOf(2))
+	taken := 0
+	for i := range 100 {
+		if e.Send(t0, overlaytest.AddrOf(-1-i), make([]byte, protocols.MaxPayloadSize)) == nil {
+			taken++
+		}
+	}
+	t.Logf("%d of 100 payloads of 64 KiB buffered (%d KiB, bound %d KiB)", taken, taken*64, cfg.MaxQueuedBytes>>10)
+	if taken*protocols.MaxPayloadSize > cfg.MaxQueuedBytes {
+		t.Fatalf("%d payloads of 64 KiB buffered, beyond MaxQueuedBytes (%d)", taken, cfg.MaxQueuedBytes)
+	}
+}

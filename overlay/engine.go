@@ -353,6 +353,11 @@ func (e *Engine) originate(when time.Time, dst protocols.Addr, payload []byte, d
 		e.stats.Unanswered++
 		return fmt.Errorf("%s to %s: %w", op, dst.Short(), ErrNoRoute)
 	case d == nil:
+		// The byte bound holds for a first payload too: each new
+		// destination must not buy its own.
+		if e.queued+len(payload) > e.cfg.MaxQueuedBytes {
+			return fmt.Errorf("%s to %s: %w", op, dst.Short(), ErrQueueFull)
+		}
 		if d = e.startDiscovery(now, dst, ReasonSend, &e.local); d == nil {
 			return fmt.Errorf("%s to %s: too many discoveries: %w", op, dst.Short(), ErrQueueFull)
 		}

@@ -171,6 +171,7 @@ func TestStepLink(t *testing.T) {
 func TestSendErrors(t *testing.T) {
 	cfg := overlay.DefaultLANConfig()
 	cfg.MaxQueuedPerDestination = 3
+	cfg.MaxQueuedBytes = protocols.MaxPayloadSize + 10
 	e := newEngine(t, cfg, 1)
 	if err := e.Send(t0, overlaytest.AddrOf(2), []byte("x")); !errors.Is(err, overlay.ErrUnreachable) {
 		t.Errorf("send without neighbors: %v, want ErrUnreachable", err)
@@ -189,6 +190,9 @@ func TestSendErrors(t *testing.T) {
 		{"queued 3", overlaytest.AddrOf(9), nil, nil},
 		{"queue full", overlaytest.AddrOf(9), nil, overlay.ErrQueueFull},
 		{"other destination", overlaytest.AddrOf(8), nil, nil},
+		// The bytes bound all destinations together, a first payload too.
+		{"bytes left", overlaytest.AddrOf(7), make([]byte, 10), nil},
+		{"no bytes left for a new destination", overlaytest.AddrOf(6), []byte("x"), overlay.ErrQueueFull},
 		{"to itself", overlaytest.AddrOf(1), []byte("me"), nil},
 	}
 	for _, tt := range tests {
@@ -200,8 +204,8 @@ func TestSendErrors(t *testing.T) {
 	if len(rd.Deliveries) != 1 || string(rd.Deliveries[0].Payload) != "me" || rd.Deliveries[0].Hops != 0 {
 		t.Errorf("send to itself: deliveries %+v", rd.Deliveries)
 	}
-	if st := e.Stats(); st.Queued != 4 || st.Originated != 4 {
-		t.Errorf("queued %d originated %d, want 4 and 4", st.Queued, st.Originated)
+	if st := e.Stats(); st.Queued != 5 || st.Originated != 5 {
+		t.Errorf("queued %d originated %d, want 5 and 5", st.Queued, st.Originated)
 	}
 }
 
