@@ -121,8 +121,7 @@ func (e *Engine) analyze(now time.Time) analysis {
 	// together, or too much of the view suspect.
 	var part []Evidence
 	if t.nView >= 3 {
-		reached, _ := t.reach(-1)
-		if share := float64(reached) / float64(t.nView); share < e.cfg.MinReachable {
+		if share := float64(t.reachable()) / float64(t.nView); share < e.cfg.MinReachable {
 			part = append(part, Evidence{What: "reachable", Value: share, Limit: e.cfg.MinReachable})
 		}
 	}

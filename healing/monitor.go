@@ -163,9 +163,13 @@ func (t *reportTable) evictOldest(reporter protocols.Addr) {
 // SetView gives the engine the node's latest view of the mesh
 // (overlay.View.Graph). The engine keeps g until the next SetView and
 // reads it, never modifies it; the caller must not modify it either.
+// The engine rebuilds its picture of the mesh only when g's nodes or
+// links differ from the last view's.
 func (e *Engine) SetView(now time.Time, g overlay.Graph) {
+	if !sameShape(&e.graph, &g) {
+		e.topoDirty = true
+	}
 	e.graph = g
-	e.topoDirty = true
 }
 
 // View returns the graph last given to SetView, what a plan's rehearsal
@@ -176,9 +180,11 @@ func (e *Engine) View() overlay.Graph { return e.graph }
 // links (overlay.Engine.Neighbors), once per cycle. The engine copies
 // them.
 func (e *Engine) SetLinks(now time.Time, links []overlay.NeighborInfo) {
+	if !sameLive(e.links, links) {
+		e.topoDirty = true
+	}
 	e.links = append(e.links[:0], links...)
 	e.updateBases(links)
-	e.topoDirty = true
 }
 
 // SetLoad gives the engine the node's own load, once per cycle.

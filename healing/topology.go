@@ -18,6 +18,9 @@ type topology struct {
 	adj    [][]int32
 	self   int32
 	nView  int
+	// reached caches reach(-1)'s count since the last build, -1 until
+	// it is known.
+	reached int
 	// scratch for searches
 	seen  []uint32
 	epoch uint32
@@ -35,7 +38,7 @@ func (t *topology) build(self protocols.Addr, g *overlay.Graph, links []overlay.
 	for i := range t.adj {
 		t.adj[i] = t.adj[i][:0]
 	}
-	t.nView = 0
+	t.nView, t.reached = 0, -1
 	for _, n := range g.Nodes {
 		i := t.vertex(n.Addr)
 		t.peers[i] = n.Peer
@@ -125,6 +128,15 @@ func (t *topology) reach(skip int32) (int, uint32) {
 	return n, ep
 }
 
+// reachable returns how many view nodes this node reaches: reach(-1)'s
+// count, computed once per build.
+func (t *topology) reachable() int {
+	if t.reached < 0 {
+		t.reached, _ = t.reach(-1)
+	}
+	return t.reached
+}
+
 // routesAround reports whether every view node this node reaches now
 // stays reachable without the node at v: whether avoiding v leaves
 // another route to everyone.
@@ -141,4 +153,47 @@ func (t *topology) routesAround(v int32) bool {
 	}
 	after, _ := t.reach(v)
 	return after >= before
+}
+
+// sameShape reports whether graphs a and b hold the same nodes (and peer
+// names) and links, in the same order: whether they make the same
+// topology.
+func sameShape(a, b *overlay.Graph) bool {
+	if len(a.Nodes) != len(b.Nodes) || len(a.Links) != len(b.Links) {
+		return false
+	}
+	for i := range a.Nodes {
+		if a.Nodes[i].Addr != b.Nodes[i].Addr || a.Nodes[i].Peer != b.Nodes[i].Peer {
+			return false
+		}
+	}
+	for i := range a.Links {
+		if a.Links[i].From != b.Links[i].From || a.Links[i].To != b.Links[i].To {
+			return false
+		}
+	}
+	return true
+}
+
+// sameLive reports whether two lists of own links name the same live
+// neighbours, in the same order: whether they add the same links to the
+// topology.
+func sameLive(a, b []overlay.NeighborInfo) bool {
+	i, j := 0, 0
+	for {
+		for i < len(a) && !a[i].Alive {
+			i++
+		}
+		for j < len(b) && !b[j].Alive {
+			j++
+		}
+		if i == len(a) || j == len(b) {
+			return i == len(a) && j == len(b)
+		}
+		if a[i].Addr != b[j].Addr {
+			return false
+		}
+		i++
+		j++
+	}
 }
