@@ -128,7 +128,9 @@
 //     anomaly report to Report as it arrives, after the anomaly topic's
 //     validator checked its signature, membership and model; the engine
 //     applies the quorum and the freshness rules.
-//  2. Call Tick with the current time no later than NextDeadline.
+//  2. Call Tick with the current time no later than NextDeadline. (A
+//     driver of many engines, the twin, may skip the Tick of an engine
+//     that is Quiet: its cycle could change nothing.)
 //  3. After every input, while HasReady is true, take Ready, call
 //     Advance, and carry Ready out: execute or revert each Action in
 //     order (see Action for each kind: the routing engine's avoid list,

@@ -195,6 +195,35 @@ func (e *Engine) NextDeadline() time.Time {
 	return next
 }
 
+// Quiet reports whether a cycle at now, with the inputs given so far,
+// could make no plan and change no action: no incident is open, no
+// action is in force, no fresh report reaches Threshold, the load is
+// within bounds, and no own live link loses or is slow. A driver that
+// runs an engine on each of many nodes (the twin) may then skip Tick
+// until Quiet no longer holds; the engine only misses the record of the
+// skipped cycles (Summary's count, Cycles). A partition alone leaves an
+// engine quiet: it holds plans, and there are none.
+func (e *Engine) Quiet(now time.Time) bool {
+	if len(e.incidents) > 0 || len(e.active) > 0 {
+		return false
+	}
+	for _, h := range e.reports.m {
+		if h.score >= e.cfg.Threshold && now.Sub(h.taken) < e.cfg.ReportTTL {
+			return false
+		}
+	}
+	if e.hasLoad && (e.load.CPUPercent >= e.cfg.MaxCPUPercent || e.load.fill() >= e.cfg.MaxQueueFill) {
+		return false
+	}
+	for _, l := range e.links {
+		if l.Alive && l.Addr != e.self && (l.DeliveryOut < e.cfg.MinLinkDelivery || l.DeliveryIn < e.cfg.MinLinkDelivery) {
+			return false
+		}
+	}
+	slow, _ := e.slowLinks()
+	return len(slow) == 0
+}
+
 // Tick runs the cycle when it is due (every CycleInterval, the first at
 // the first Tick) and the timers due by now: rehearsals that time out,
 // steps that fail to clear within T or succeed after 2T, actions that
