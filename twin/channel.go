@@ -143,6 +143,11 @@ func (r *channelRouter) step(now time.Time, from int32, end *linkEnd, frame []by
 	return r.overlayRouter.step(now, from, end, frame)
 }
 
+func (r *channelRouter) setAvoid(now time.Time, avoid []protocols.Addr) {
+	r.now = now
+	r.overlayRouter.setAvoid(now, avoid)
+}
+
 // tick runs the timers of whichever engine has some due.
 func (r *channelRouter) tick(now time.Time) {
 	r.now = now

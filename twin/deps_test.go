@@ -8,9 +8,10 @@ import (
 	"github.com/x0tta6bl4/x0tta6bl4/internal/deptest"
 )
 
-// TestDependencies keeps the twin a simulation: it drives the routing
-// and channel engines, reads the packet formats and feeds the anomaly
-// detector's features (healing/anomaly, pure itself), but never opens a
+// TestDependencies keeps the twin a simulation: it drives the routing,
+// channel and healing engines, reads the packet formats and feeds the
+// anomaly detector's features (healing and healing/anomaly, pure
+// themselves), but never opens a
 // socket, reaches libp2p's networking or assembles a node. The channel's
 // identities bring libp2p's key and peer ID types, and with the peer
 // IDs' address types package net; those are allowed as dependencies, but
@@ -19,7 +20,7 @@ import (
 func TestDependencies(t *testing.T) {
 	const module = "github.com/x0tta6bl4/x0tta6bl4"
 	own := []string{module + "/twin", module + "/overlay", module + "/overlay/e2e", module + "/protocols", module + "/pqcsec",
-		module + "/healing/anomaly"}
+		module + "/healing", module + "/healing/anomaly"}
 	keyTypes := []string{ // and everything under them
 		"github.com/libp2p/go-libp2p/core/crypto", "github.com/libp2p/go-libp2p/core/peer",
 		"github.com/libp2p/go-libp2p/core/record", "github.com/libp2p/go-libp2p/core/internal/catch",

@@ -4,8 +4,9 @@
 // over simulated links and a virtual clock, with topology generators,
 // crash and gray failure injection, MTTR and connectivity measurement,
 // the telemetry live nodes publish turned into labelled anomaly features
-// (the anomaly detector's training and evaluation data), and a
-// Motter–Lai cascade predictor.
+// (the anomaly detector's training and evaluation data), the healing
+// engine run on every node (and a Rehearser: the what-if a node runs
+// before it heals), and a Motter–Lai cascade predictor.
 //
 // It holds no second model of the protocols: each simulated node is an
 // overlay.Engine driven through exactly the calls the libp2p driver makes
@@ -66,9 +67,21 @@
 //	eps, err := twin.Dataset(ctx, twin.TrainingData(1), 2, nil)    // []anomaly.Episode
 //	run, err := twin.TrainDetectors(ctx, twin.TrainingData(1), twin.HeldOutData(1001), twin.DetectorOptions{})
 //
+// Scenario.Heal runs the healing engine on every node (see Healing
+// below); a Rehearser is the what-if of one node's plan, for
+// healing.Loop or for the caller of healing.Engine.Ready:
+//
+//	res, err := tw.Simulate(ctx, twin.Scenario{Duration: 60 * time.Second,
+//		Faults: []twin.Fault{{At: 10 * time.Second, Kind: twin.Blackhole, Node: "node-3"}},
+//		Heal:   &twin.HealConfig{}, // enforce mode; Observe: true to record only
+//	})
+//	// res.Heal.Actions["avoid"], .DetectSeconds, .FalseActions; res.MTTRSeconds
+//	r, err := twin.NewRehearser(self, twin.RehearserConfig{Routing: overlay.DefaultLANConfig()})
+//	loop, err := healing.NewLoop(engine, r) // or r.Rehearse(engine.View(), plan)
+//
 // WritePlot (SavePlot to a file) draws a Result. The "x0tta6bl4 twin"
-// command (simulate, cascade) and "x0tta6bl4 anomaly" (train, eval) turn
-// their flags into these calls.
+// command (simulate with --heal, cascade) and "x0tta6bl4 anomaly"
+// (train, eval) turn their flags into these calls.
 //
 // # Simulator
 //
@@ -178,11 +191,80 @@
 //     them, sessions established, resets (sessions dropped because the
 //     peer had restarted), failed handshakes and refused messages, summed
 //     over every node.
+//   - Healing (with Scenario.Heal, Result.Heal): when a faulty node was
+//     first reported suspect and first acted against, with which root
+//     cause and strategy; the plans made, the actions executed by
+//     strategy, reverted and failed, and those against nodes no fault
+//     names (false actions); the engine cycles run and skipped.
 //
 // Scenario scripts in testdata/scenarios (run by TestScenarios, with
 // -rewrite to regenerate) show these figures for rings, stars, grids,
-// partitions, the seed example, the end-to-end channel and each gray
-// fault (with the features that show it).
+// partitions, the seed example, the end-to-end channel, each gray fault
+// (with the features that show it) and healing (heal.txt).
+//
+// # Healing
+//
+// With Scenario.Heal every node runs its own healing.Engine (enforce mode
+// unless HealConfig.Observe), fed as a live node feeds it and carrying out
+// its plans through the narrow actions a node has. Telemetry is on, and
+// once per interval, at the sample:
+//
+//   - The detector (the embedded default model unless HealConfig.Detector)
+//     scores the view's sample. One view stands for every node's, so every
+//     neighbour of a node gives it the same score: a node that Quorum (2)
+//     of its neighbours flag, Persistence (2) samples in a row, is suspect,
+//     and each of its neighbours reports it with its score and the
+//     features that raised it; a node that just stopped being suspect is
+//     reported once more, with its score now. Gossip brings every report to
+//     every node, at the sample's time.
+//   - Each node's engine then runs its cycle at the node's own telemetry
+//     phase within the interval, as a live node's does: it takes the
+//     reports, the view's graph (the shared one), its own links (its
+//     routing engine's Neighbors), its load (the CPU its host last
+//     reported; the frames held in its node model's lanes against a queue
+//     of 1024) and its peers (a live node's host keeps connections besides
+//     its mesh links, for the DHT and gossip: modelled as the live nodes
+//     two hops away), then Tick. Timers between two cycles (a step's
+//     deadline, an action's expiry) get a tick of their own.
+//   - An engine that is quiet (healing.Engine.Quiet: nothing open, nothing
+//     in force, no fresh flagging report, no bad own link, load within
+//     bounds) is not ticked: its cycle could change nothing. The plans and
+//     actions are those of a run that ticks every engine (TestHealQuietSkip
+//     checks the traces match); HealConfig.EveryCycle turns the skip off.
+//   - Plans are executed without a what-if (healing.Config.SkipRehearsal):
+//     a rehearsal runs the whole view twice, which a thousand engines
+//     cannot afford each. HealConfig.Rehearse rehearses every plan with
+//     the node's Rehearser, for small meshes.
+//
+// The actions, as the node would carry them out:
+//
+//   - avoid: the engine's avoid list goes to the node's routing engine
+//     (overlay.Engine.SetAvoid).
+//   - reconnect: the node's connection manager closes its link to the
+//     target (both ends' drivers are told, as by a stream reset) and links
+//     to the replacement instead (a new link with the old link's profile);
+//     revert reopens the old link. A restarted node reopens the links it
+//     had closed.
+//   - shed: the node model forwards only Share of the route requests the
+//     node should forward, so that it joins fewer new routes; the DATA of
+//     the routes it is on still passes (Drops.Shed counts the refusals).
+//   - quarantine: a simulated governance vote. The first quarantine action
+//     against a node opens a proposal whose deadline is the action's
+//     (Expires: the strategy's TTL, 2 minutes by default); every node
+//     whose engine proposes it votes for it and the others abstain; at the
+//     deadline it passes if more than half of the live nodes voted for it,
+//     and the node is cut off for the rest of the run (every link of it
+//     closed).
+//   - restart-component: nothing to restart in the twin; counted.
+//
+// A node that restarts gets a fresh engine holding the knowledge it had
+// saved (Ready.Persist, the node's datastore).
+//
+// Rehearser is the what-if a node runs on its own view before it acts:
+// the suspected fault injected into a twin of the view (FromView, every
+// node at its mesh address), the flows of this node that cross it, run
+// once without and once with the plan; see Rehearser for the fault each
+// cause is rehearsed as and the figures it answers.
 //
 // # Cascades
 //

@@ -107,7 +107,13 @@ type overlayFactory struct {
 var _ routerFactory = (*overlayFactory)(nil)
 
 func newOverlayFactory(top *Topology, cfg overlay.Config) (*overlayFactory, error) {
-	book, err := newAddrBook(top, nil)
+	return newOverlayFactoryAt(top, cfg, nil)
+}
+
+// newOverlayFactoryAt gives node i the mesh address addrs[i], or, when
+// addrs is nil, the address of its name (NodeAddr).
+func newOverlayFactoryAt(top *Topology, cfg overlay.Config, addrs []protocols.Addr) (*overlayFactory, error) {
+	book, err := newAddrBook(top, addrs)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +151,16 @@ func (f *overlayFactory) addr(i int32) protocols.Addr { return f.book.addr[i] }
 func (f *overlayFactory) relayed(i int32, frame []byte) bool {
 	src, err := protocols.PeekSrc(frame)
 	return err == nil && src != f.book.addr[i]
+}
+
+// forwardsRREQ reports whether frame, sent by node i, is an RREQ that
+// another node originated.
+func (f *overlayFactory) forwardsRREQ(i int32, frame []byte) bool {
+	if t, err := protocols.PeekType(frame); err != nil || t != protocols.TypeRREQ {
+		return false
+	}
+	var q protocols.RREQ
+	return q.Decode(frame) == nil && q.Orig != f.book.addr[i]
 }
 
 func (f *overlayFactory) tickInterval() time.Duration { return f.cfg.HelloInterval / 4 }
@@ -191,6 +207,8 @@ func (r *overlayRouter) deadline() (time.Time, bool) { return r.e.NextDeadline()
 func (r *overlayRouter) neighbors() []overlay.NeighborInfo { return r.e.Neighbors() }
 
 func (r *overlayRouter) stats() overlay.Stats { return r.e.Stats() }
+
+func (r *overlayRouter) setAvoid(now time.Time, avoid []protocols.Addr) { r.e.SetAvoid(now, avoid) }
 
 // drain copies Ready into out and calls Advance. Frames and payloads
 // belong to the caller once handed out, so only the structs are copied.

@@ -38,6 +38,14 @@ type grayNode struct {
 	// them) to written, ns; both restart with the node.
 	written uint64
 	delay   int64
+	// shed is the share of the route requests it should forward that
+	// its driver refuses (a healing engine's shed: it keeps 1-shed of
+	// its relay share), 0 normally: it joins fewer new routes, and the
+	// DATA of the routes it is on still passes.
+	shed float64
+	// held counts the frames held back in its lanes now: its relay
+	// queue, for the healing engine's load.
+	held int
 }
 
 func newGrayState(n int) *grayState { return &grayState{nodes: make([]grayNode, n)} }
@@ -45,7 +53,7 @@ func newGrayState(n int) *grayState { return &grayState{nodes: make([]grayNode, 
 // restarted forgets what node i's driver counted: a new process.
 func (g *grayState) restarted(i int32) {
 	n := &g.nodes[i]
-	n.lane, n.written, n.delay = [2]int64{}, 0, 0
+	n.lane, n.written, n.delay, n.shed, n.held = [2]int64{}, 0, 0, 0, 0
 }
 
 // egress hands a frame node i's engine sent to the node model on its way
@@ -66,6 +74,11 @@ func (s *sim) egress(i, to int32, frame []byte) {
 	}
 	at := max(s.now+delay, n.lane[lane])
 	n.lane[lane] = at
+	if n.shed > 0 && s.fac.forwardsRREQ(i, frame) && s.rng.Float64() < n.shed {
+		// Refused by a shedding driver.
+		s.st.dropShed++
+		return
+	}
 	if relayed {
 		// Counted as written, then lost: below the driver, where its
 		// own report cannot see it (or a node that lies about it).
@@ -80,6 +93,7 @@ func (s *sim) egress(i, to int32, frame []byte) {
 		s.transmit(i, to, frame)
 		return
 	}
+	n.held++
 	s.q.push(event{at: at, kind: evEgress, node: i, peer: to, epoch: s.nodes[i].restart, frame: frame})
 }
 

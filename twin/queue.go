@@ -40,6 +40,16 @@ const (
 	evGossip
 	// evObserve: the view is read into a sample.
 	evObserve
+	// evCycle: the healing engine of node runs its cycle.
+	evCycle
+	// evHeal: the healing engine of node is due (a timer between two
+	// cycles).
+	evHeal
+	// evVote: the quarantine proposal number aux is decided.
+	evVote
+	// evAction: planned action number aux is carried out (a
+	// rehearsal's plan).
+	evAction
 )
 
 var eventNames = [...]string{
@@ -56,6 +66,10 @@ var eventNames = [...]string{
 	evTelemetry:  "telemetry",
 	evGossip:     "gossip",
 	evObserve:    "observe",
+	evCycle:      "cycle",
+	evHeal:       "heal",
+	evVote:       "vote",
+	evAction:     "action",
 }
 
 func (k eventKind) String() string {

@@ -90,6 +90,9 @@ type Result struct {
 	// Channel counts what the end-to-end channels did, in runs with
 	// Scenario.Channel; nil in others.
 	Channel *ChannelResult `json:"channel,omitempty"`
+	// Heal says what the healing engines did, in runs with
+	// Scenario.Heal; nil in others.
+	Heal *HealResult `json:"heal,omitempty"`
 }
 
 // Drops counts frames lost by cause.
@@ -101,6 +104,9 @@ type Drops struct {
 	// Gray counts DATA a blackhole dropped; a lossy link's losses count
 	// in Loss.
 	Gray uint64 `json:"gray"`
+	// Shed counts route requests a shedding node refused to forward
+	// (Scenario.Heal).
+	Shed uint64 `json:"shed"`
 	// StepErrors and SendErrors count engine inputs that returned an
 	// error.
 	StepErrors uint64 `json:"step_errors"`
@@ -139,7 +145,7 @@ func (s *sim) result(name string) *Result {
 		ControlFrames:    s.st.controlTx,
 		DataFrames:       s.st.dataTx,
 		Drops: Drops{
-			Loss: s.st.dropLoss, Queue: s.st.dropQueue, Down: s.st.dropDown, NoLink: s.st.dropNoLink, Gray: s.st.dropGray,
+			Loss: s.st.dropLoss, Queue: s.st.dropQueue, Down: s.st.dropDown, NoLink: s.st.dropNoLink, Gray: s.st.dropGray, Shed: s.st.dropShed,
 			StepErrors: s.st.stepErrors, SendErrors: s.st.sendErrors,
 		},
 		Events:         s.st.events,
@@ -172,6 +178,9 @@ func (s *sim) result(name string) *Result {
 	if s.sc.Channel != nil {
 		c := s.st.channel
 		r.Channel = &c
+	}
+	if s.heal != nil {
+		r.Heal = s.heal.result()
 	}
 	s.deliveryStats(r)
 	s.mttr(r)
@@ -249,4 +258,60 @@ func (s *sim) mttr(r *Result) {
 		worst = max(worst, back-s.firstAt)
 	}
 	r.MTTRSeconds = seconds(worst)
+}
+
+// HealResult is what the healing engines did in a run with
+// Scenario.Heal. Times are virtual seconds.
+type HealResult struct {
+	// Mode is "enforce" or "observe".
+	Mode string `json:"mode"`
+	// DetectSeconds is the time from the first fault until a node a
+	// fault names (a faulty node, or an end of a faulty link) was first
+	// reported suspect; -1 if none was.
+	DetectSeconds float64 `json:"detect_seconds"`
+	// ActSeconds is the time from the first fault until the first action
+	// executed against a node a fault names (by it, for shed and
+	// restart-component); -1 if none was. RootCause and Strategy are
+	// that action's diagnosis and strategy.
+	ActSeconds float64 `json:"act_seconds"`
+	RootCause  string  `json:"root_cause"`
+	Strategy   string  `json:"strategy"`
+	// Suspects names the nodes ever reported suspect, in the order they
+	// first were (at most 100).
+	Suspects []string `json:"suspects"`
+	// Plans counts the plans the engines made; Actions the actions they
+	// executed, by strategy; Reverts the actions reverted (expired, or
+	// their plan failed).
+	Plans   uint64            `json:"plans"`
+	Actions map[string]uint64 `json:"actions"`
+	Reverts uint64            `json:"reverts"`
+	// FalseActions counts the executed actions against nodes no fault
+	// names (by them, for shed and restart-component).
+	FalseActions uint64 `json:"false_actions"`
+	// ActionsFailed counts actions the twin could not carry out (a
+	// reconnect to a peer it cannot link to), reported to the engine.
+	ActionsFailed uint64 `json:"actions_failed"`
+	// Avoiding counts the live nodes with a node on their avoid list at
+	// the end of the run.
+	Avoiding int `json:"avoiding"`
+	// LinksOpened counts the links reconnects opened (new or reopened).
+	LinksOpened uint64 `json:"links_opened"`
+	// Restarts counts restart-component actions (a no-op in the twin).
+	Restarts uint64 `json:"restarts"`
+	// QuarantineVotes counts quarantine actions, each a node's vote for
+	// the proposal against its target; QuarantineProposals the
+	// proposals they opened, QuarantinesPassed those a majority of the
+	// live nodes voted for, whose target was cut off.
+	QuarantineVotes     uint64 `json:"quarantine_votes"`
+	QuarantineProposals uint64 `json:"quarantine_proposals"`
+	QuarantinesPassed   uint64 `json:"quarantines_passed"`
+	// Rehearsals counts the what-ifs run (with HealConfig.Rehearse).
+	Rehearsals uint64 `json:"rehearsals"`
+	// Reports counts the anomaly reports the engines took in (one report
+	// handed to one engine counts one).
+	Reports uint64 `json:"reports"`
+	// Cycles counts the engine cycles run; CyclesSkipped those skipped
+	// because the engine was quiet.
+	Cycles        uint64 `json:"cycles"`
+	CyclesSkipped uint64 `json:"cycles_skipped"`
 }

@@ -216,6 +216,11 @@ type Scenario struct {
 	// simulated host, whose time to process each frame it sends (tens
 	// to hundreds of microseconds) delays its frames.
 	Telemetry *TelemetryConfig
+	// Heal, if set, runs the healing engine (package healing) on every
+	// node, in enforce mode unless it says otherwise, over the telemetry
+	// view (it turns Telemetry on), and carries out its plans: see
+	// HealConfig. Result.Heal says what the engines did.
+	Heal *HealConfig
 	// TickGranularity rounds every engine deadline up to a multiple of
 	// itself before the engine is ticked, so that timers falling due
 	// close together are served by one Tick, as a driver whose timer

@@ -31,6 +31,9 @@ import (
 //	         [show=FEATURE,...] (with show: telemetry on, and the named flat
 //	                           input features of the faulty nodes against the
 //	                           healthy ones' median while the gray faults last)
+//	         [heal=enforce|observe|rehearse] (the healing engine on every node,
+//	                           enforcing, observing, or enforcing plans that pass
+//	                           a rehearsal: what it did and the heal timeline)
 //	node-down NODE at=D        (input lines of simulate, one fault each)
 //	node-up NODE at=D
 //	link-down A B at=D
@@ -194,6 +197,15 @@ func scriptSimulate(t *testing.T, d *datadriven.TestData, top *Topology, channel
 	d.MaybeScanArgs(t, "seed", &sc.Seed)
 	d.MaybeScanArgs(t, "profile", &profile)
 	d.MaybeScanArgs(t, "detection", &detection)
+	var heal string
+	d.MaybeScanArgs(t, "heal", &heal)
+	switch heal {
+	case "":
+	case "enforce", "observe", "rehearse":
+		sc.Heal = &HealConfig{Observe: heal == "observe", Rehearse: heal == "rehearse"}
+	default:
+		return nil, "", fmt.Errorf("heal=%q: want enforce, observe or rehearse", heal)
+	}
 	if detection == "notified" {
 		sc.Detection = Notified
 	}
@@ -233,7 +245,37 @@ func scriptSimulate(t *testing.T, d *datadriven.TestData, top *Topology, channel
 	if slices.ContainsFunc(sc.Faults, func(f Fault) bool { return f.Kind.Gray() }) {
 		shown = fmt.Sprintf("\nframes lost: %d on links, %d in blackholes", res.Drops.Loss, res.Drops.Gray)
 	}
-	return res, shown + fs.String(), nil
+	return res, shown + fs.String() + healShown(res), nil
+}
+
+// healShown renders what the healing engines did: the figures, then the
+// heal timeline (suspicions, the first action of each kind against each
+// node, quarantine votes).
+func healShown(res *Result) string {
+	h := res.Heal
+	if h == nil {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nheal %s: detect %.3f s, act %.3f s (%s, %s), plans %d, false actions %d, reverts %d, failed %d, avoiding %d",
+		h.Mode, h.DetectSeconds, h.ActSeconds, orNone([]string{h.RootCause}), orNone([]string{h.Strategy}),
+		h.Plans, h.FalseActions, h.Reverts, h.ActionsFailed, h.Avoiding)
+	var acts []string
+	for _, k := range slices.Sorted(maps.Keys(h.Actions)) {
+		acts = append(acts, fmt.Sprintf("%s %d", k, h.Actions[k]))
+	}
+	fmt.Fprintf(&b, "\n  actions: %s; links opened %d, quarantines passed %d, restarts %d, rehearsals %d",
+		orNone(acts), h.LinksOpened, h.QuarantinesPassed, h.Restarts, h.Rehearsals)
+	for _, e := range res.Timeline {
+		if strings.HasPrefix(e.Event, "suspect ") || strings.HasPrefix(e.Event, "heal ") || strings.HasPrefix(e.Event, "quarantine ") {
+			node := e.Node
+			if node == "" {
+				node = "-"
+			}
+			fmt.Fprintf(&b, "\n  %.3f s %s: %s", e.AtSec, node, e.Event)
+		}
+	}
+	return b.String()
 }
 
 // featureShow gathers named flat input features of the samples taken

@@ -36,6 +36,9 @@ type router interface {
 	// (nil and zero for routers that have none).
 	neighbors() []overlay.NeighborInfo
 	stats() overlay.Stats
+	// setAvoid replaces the engine's avoid list (the healing engine's
+	// Ready.Avoid); routers without one ignore it.
+	setAvoid(now time.Time, avoid []protocols.Addr)
 }
 
 // routerFactory builds the engines of one run.
@@ -49,6 +52,9 @@ type routerFactory interface {
 	// relayed reports whether a frame node i sends is DATA it relays
 	// (its source is another node).
 	relayed(i int32, frame []byte) bool
+	// forwardsRREQ reports whether a frame node i sends is a route
+	// request it forwards (another node originated it).
+	forwardsRREQ(i int32, frame []byte) bool
 	// addr is node i's mesh address.
 	addr(i int32) protocols.Addr
 	// tickInterval is the spacing of periodic ticks.
@@ -121,6 +127,9 @@ type simNode struct {
 	tickAt  int64    // the pending tick, -1 when none
 	restart uint32
 	alive   bool
+	// isolated: a governance vote quarantined the node (Scenario.Heal),
+	// and every link of it stays closed.
+	isolated bool
 }
 
 type simLink struct {
@@ -133,7 +142,10 @@ type simLink struct {
 	// fault adds, each way.
 	flapDown bool
 	lossy    float64
-	up       bool
+	// closed: a healing engine's reconnect closed the link (Scenario.Heal)
+	// until the reconnect is reverted.
+	closed bool
+	up     bool
 	// open says whether the driver at each end (a, b) has called LinkUp
 	// without a LinkDown since.
 	open [2]bool
@@ -204,6 +216,15 @@ type sim struct {
 	gray *grayState
 	// tel emits and samples telemetry; nil without Scenario.Telemetry.
 	tel *telemetry
+	// heal runs a healing engine on every node; nil without
+	// Scenario.Heal. acts are actions scheduled on nodes (a rehearsal's
+	// plan), by index in evAction events.
+	heal *healDriver
+	acts []plannedAction
+	// reconnects are the reconnects in force, byAddr the node of each
+	// mesh address (made on first use).
+	reconnects []reconnected
+	byAddr     map[protocols.Addr]int32
 
 	hash       uint64
 	hashPrefix int   // hash only this much of DATA frames, 0 for all
@@ -230,6 +251,7 @@ type counters struct {
 	dropDown     uint64
 	dropNoLink   uint64
 	dropGray     uint64
+	dropShed     uint64
 	stepErrors   uint64
 	sendErrors   uint64
 	appSent      uint64
@@ -305,6 +327,9 @@ func newSim(top *Topology, sc Scenario, fac routerFactory) (*sim, error) {
 	if err := sc.validate(); err != nil {
 		return nil, err
 	}
+	if sc.Heal != nil && sc.Telemetry == nil {
+		sc.Telemetry = &TelemetryConfig{}
+	}
 	s := &sim{
 		sc:       sc,
 		top:      top,
@@ -371,6 +396,12 @@ func newSim(top *Topology, sc Scenario, fac routerFactory) (*sim, error) {
 	}
 	if sc.Telemetry != nil {
 		s.tel = newTelemetry(s, *sc.Telemetry)
+	}
+	if sc.Heal != nil {
+		var err error
+		if s.heal, err = newHealDriver(s, *sc.Heal); err != nil {
+			return nil, err
+		}
 	}
 	if sc.Channel != nil {
 		// Only the headers of DATA frames are the same in every run with
@@ -592,6 +623,9 @@ func (s *sim) start() {
 	if s.tel != nil {
 		s.tel.start()
 	}
+	for k, pa := range s.acts {
+		s.q.push(event{at: pa.at, kind: evAction, node: pa.node, peer: -1, aux: int32(k)})
+	}
 }
 
 func (s *sim) process(ev *event) {
@@ -617,6 +651,7 @@ func (s *sim) process(ev *event) {
 		s.flap(int(ev.aux))
 	case evEgress:
 		if n := &s.nodes[ev.node]; n.alive && n.restart == ev.epoch {
+			s.gray.nodes[ev.node].held--
 			s.transmit(ev.node, ev.peer, ev.frame)
 		}
 	case evTelemetry:
@@ -625,6 +660,14 @@ func (s *sim) process(ev *event) {
 		s.tel.receive(ev)
 	case evObserve:
 		s.tel.observe()
+	case evCycle:
+		s.heal.cycle(ev.node)
+	case evHeal:
+		s.heal.timer(ev.node, ev.at)
+	case evVote:
+		s.heal.decide(int(ev.aux))
+	case evAction:
+		s.carryOutPlanned(int(ev.aux))
 	case evNotifyDown:
 		s.notifyDown(ev)
 	case evNotifyUp:
@@ -986,6 +1029,9 @@ func (s *sim) apply(fi int) {
 			if s.tel != nil {
 				s.tel.restarted(int32(i))
 			}
+			if s.heal != nil {
+				s.heal.restarted(int32(i))
+			}
 		}
 		n.alive = up
 		n.tickAt = -1
@@ -1053,9 +1099,14 @@ func (f Fault) describe() string {
 // refresh recomputes whether link li is up and, when that changed, tells
 // the drivers at its ends: always when it comes up (a new stream opens),
 // and when it goes down only under Notified detection.
-func (s *sim) refresh(li int32) {
+func (s *sim) refresh(li int32) { s.refreshLink(li, s.sc.Detection == Notified) }
+
+// refreshLink is refresh, telling the drivers of a link that went down
+// when notify is set.
+func (s *sim) refreshLink(li int32, notify bool) {
 	l := &s.links[li]
-	up := !l.failed && !l.cut && !l.flapDown && s.nodes[l.a].alive && s.nodes[l.b].alive
+	na, nb := &s.nodes[l.a], &s.nodes[l.b]
+	up := !l.failed && !l.cut && !l.flapDown && !l.closed && na.alive && nb.alive && !na.isolated && !nb.isolated
 	if up == l.up {
 		return
 	}
@@ -1074,7 +1125,7 @@ func (s *sim) refresh(li int32) {
 		switch {
 		case up:
 			s.q.push(event{at: s.now + lat, kind: evNotifyUp, node: self, peer: peer, aux: li, epoch: l.epoch})
-		case s.sc.Detection == Notified && l.open[end]:
+		case notify && l.open[end]:
 			s.q.push(event{at: s.now + lat, kind: evNotifyDown, node: self, peer: peer, aux: li, epoch: l.epoch})
 		}
 	}

@@ -78,6 +78,8 @@ func (r *directRouter) neighbors() []overlay.NeighborInfo { return nil }
 
 func (r *directRouter) stats() overlay.Stats { return overlay.Stats{} }
 
+func (r *directRouter) setAvoid(time.Time, []protocols.Addr) {}
+
 func (r *directRouter) drain(out *output) {
 	out.msgs = append(out.msgs, r.pending.msgs...)
 	out.deliveries = append(out.deliveries, r.pending.deliveries...)
@@ -102,11 +104,12 @@ func (f *directFactory) newRouter(i int32, _ uint32, _ uint64) (router, error) {
 	return r, nil
 }
 
-func (f *directFactory) isData(frame []byte) bool    { return len(frame) > 0 && frame[0] == fakeData }
-func (f *directFactory) relayed(int32, []byte) bool  { return false }
-func (f *directFactory) addr(i int32) protocols.Addr { return protocols.Addr{1, byte(i >> 8), byte(i)} }
-func (f *directFactory) tickInterval() time.Duration { return time.Second }
-func (f *directFactory) describe(n note) string      { return n.ev.Kind.String() }
+func (f *directFactory) isData(frame []byte) bool        { return len(frame) > 0 && frame[0] == fakeData }
+func (f *directFactory) relayed(int32, []byte) bool      { return false }
+func (f *directFactory) forwardsRREQ(int32, []byte) bool { return false }
+func (f *directFactory) addr(i int32) protocols.Addr     { return protocols.Addr{1, byte(i >> 8), byte(i)} }
+func (f *directFactory) tickInterval() time.Duration     { return time.Second }
+func (f *directFactory) describe(n note) string          { return n.ev.Kind.String() }
 
 func pair(t *testing.T, p LinkProfile) *Topology {
 	t.Helper()

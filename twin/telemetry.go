@@ -117,6 +117,8 @@ type host struct {
 	frames, retrans, segs uint64
 	// upAt is when the node last restarted, -1 if it never did.
 	upAt int64
+	// cpuNow is the CPU it last reported, percent.
+	cpuNow float64
 }
 
 // rejoin is how many intervals after a restart a node's samples are
@@ -275,6 +277,7 @@ func (t *telemetry) publish(i int32) {
 	}
 	cpu = max(0, min(100, cpu))
 	msg.CPUPercent = cpu
+	h.cpuNow = cpu
 	h.load += (cpu/100*hostCores - h.load) * (1 - math.Exp(-t.cfg.Interval.Seconds()/60))
 	h.load5 += (h.load - h.load5) * (1 - math.Exp(-t.cfg.Interval.Seconds()/300))
 	h.load15 += (h.load - h.load15) * (1 - math.Exp(-t.cfg.Interval.Seconds()/900))
@@ -334,6 +337,9 @@ func (t *telemetry) observe() {
 		}
 	}
 	t.prev = &g
+	if s.heal != nil {
+		s.heal.sample(g, sample)
+	}
 	if t.cfg.Observe != nil {
 		t.cfg.Observe(Observation{At: time.Duration(s.now), Graph: g, Sample: sample})
 	}

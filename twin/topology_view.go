@@ -22,10 +22,17 @@ import (
 // the two ends' reports where both report); figures not measured, and
 // jitter, bandwidth and queue, come from base.
 func FromView(g overlay.Graph, base LinkProfile) (*Topology, error) {
+	t, _, err := fromView(g, base)
+	return t, err
+}
+
+// fromView is FromView, also returning each node's mesh address.
+func fromView(g overlay.Graph, base LinkProfile) (*Topology, []protocols.Addr, error) {
 	if err := base.Validate(); err != nil {
-		return nil, fmt.Errorf("view: %w", err)
+		return nil, nil, fmt.Errorf("view: %w", err)
 	}
 	t := &Topology{}
+	var addrs []protocols.Addr
 	index := make(map[protocols.Addr]int, len(g.Nodes))
 	add := func(a protocols.Addr, peer string) int {
 		if i, ok := index[a]; ok {
@@ -37,6 +44,7 @@ func FromView(g overlay.Graph, base LinkProfile) (*Topology, error) {
 		}
 		index[a] = len(t.Nodes)
 		t.Nodes = append(t.Nodes, TwinNode{Name: name})
+		addrs = append(addrs, a)
 		return len(t.Nodes) - 1
 	}
 	for _, n := range g.Nodes {
@@ -81,9 +89,9 @@ func FromView(g overlay.Graph, base LinkProfile) (*Topology, error) {
 		t.Links = append(t.Links, TwinLink{A: k.a, B: k.b, Profile: p})
 	}
 	if err := t.Validate(); err != nil {
-		return nil, fmt.Errorf("view: %w", err)
+		return nil, nil, fmt.Errorf("view: %w", err)
 	}
-	return t, nil
+	return t, addrs, nil
 }
 
 // ReadView reads a mesh view as JSON (at most 64 MiB, the body of GET

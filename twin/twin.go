@@ -88,6 +88,11 @@ func (t *Twin) Simulate(ctx context.Context, sc Scenario) (*Result, error) {
 	if sc.Logger == nil {
 		sc.Logger = t.Logger
 	}
+	if sc.Heal != nil && sc.Heal.Rehearsal.Routing.HelloInterval == 0 {
+		hc := *sc.Heal
+		hc.Rehearsal.Routing = t.Routing
+		sc.Heal = &hc
+	}
 	fac := t.routers
 	if fac == nil {
 		var err error
