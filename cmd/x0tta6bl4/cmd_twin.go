@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -203,6 +204,9 @@ func runTwinSimulate(ctx context.Context, e *env, args []string) error {
 		asJSON    bool
 		plotPath  string
 		progress  bool
+		heal      bool
+		healMode  string
+		rehearse  bool
 
 		granularity time.Duration
 	)
@@ -223,6 +227,9 @@ func runTwinSimulate(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
 	fs.StringVar(&plotPath, "plot", "", "write a PNG of delivery ratio and connectivity over time")
 	fs.BoolVar(&progress, "progress", true, "draw a progress bar on stderr for runs longer than a second")
+	fs.BoolVar(&heal, "heal", false, "run the healing engine on every node: the detector scores the telemetry view, suspects are reported, and each node's engine avoids, reconnects, sheds, proposes quarantine or restarts")
+	fs.StringVar(&healMode, "heal-mode", "enforce", "with --heal: enforce (carry the plans out) or observe (record them only)")
+	fs.BoolVar(&rehearse, "heal-rehearse", false, "with --heal: rehearse every plan in a twin built from the node's view before acting (two short runs of the whole mesh per plan; for small meshes)")
 	fs.DurationVar(&granularity, "tick-granularity", 0, "round engine timer deadlines up to this resolution (fewer ticks, timers up to this late); 0 exact")
 	top, err := topo.parse(fs, args)
 	if err != nil {
@@ -261,6 +268,17 @@ func runTwinSimulate(ctx context.Context, e *env, args []string) error {
 		}
 		f.At, f.For = failAt, faultFor
 		sc.Faults = append(sc.Faults, f)
+	}
+	if !heal && (rehearse || healMode != "enforce") {
+		return usageError{"--heal-mode and --heal-rehearse need --heal"}
+	}
+	if heal {
+		switch healMode {
+		case "enforce", "observe":
+		default:
+			return usageError{fmt.Sprintf("unknown --heal-mode %q (enforce or observe)", healMode)}
+		}
+		sc.Heal = &twin.HealConfig{Observe: healMode == "observe", Rehearse: rehearse}
 	}
 	switch detection {
 	case "silent":
@@ -372,9 +390,34 @@ func printTwinResult(w io.Writer, r *twin.Result) {
 	if r.Drops.Gray > 0 || r.Drops.Loss > 0 {
 		fmt.Fprintf(w, "frames lost: %d on lossy links, %d in blackholes\n", r.Drops.Loss, r.Drops.Gray)
 	}
+	if h := r.Heal; h != nil {
+		printHealResult(w, h)
+	}
 	if c := r.Channel; c != nil {
 		fmt.Fprintf(w, "channel: %d handshakes (%d rekeys), %d sessions established, %d resets, %d failed, %d rejected\n",
 			c.Handshakes, c.Rekeys, c.Established, c.Resets, c.Failed, c.Rejected)
 	}
 	fmt.Fprintf(w, "trace %s, %d events\n", r.TraceHash, r.Events)
+}
+
+func printHealResult(w io.Writer, h *twin.HealResult) {
+	when := func(sec float64) string {
+		if sec < 0 {
+			return "never"
+		}
+		return fmt.Sprintf("after %.3f s", sec)
+	}
+	first := "none"
+	if h.Strategy != "" {
+		first = fmt.Sprintf("%s (%s) %s", h.Strategy, h.RootCause, when(h.ActSeconds))
+	}
+	fmt.Fprintf(w, "healing (%s): faulty node suspect %s, first action against it %s; suspects %s\n",
+		h.Mode, when(h.DetectSeconds), first, strings.Join(h.Suspects, " "))
+	var acts []string
+	for _, k := range slices.Sorted(maps.Keys(h.Actions)) {
+		acts = append(acts, fmt.Sprintf("%s %d", k, h.Actions[k]))
+	}
+	fmt.Fprintf(w, "healing: %d plans, actions [%s], %d false, %d reverted, %d failed; %d nodes avoiding at the end; %d links opened, %d quarantines passed, %d restarts; %d rehearsals; %d cycles run, %d skipped quiet\n",
+		h.Plans, strings.Join(acts, ", "), h.FalseActions, h.Reverts, h.ActionsFailed, h.Avoiding, h.LinksOpened,
+		h.QuarantinesPassed, h.Restarts, h.Rehearsals, h.Cycles, h.CyclesSkipped)
 }

@@ -21,26 +21,29 @@ func twinRun(args []string, stdout, stderr *bytes.Buffer) error {
 
 func TestTwinUsageErrors(t *testing.T) {
 	tests := map[string][]string{
-		"no command":         nil,
-		"unknown command":    {"frobnicate"},
-		"unknown flag":       {"cascade", "--colour", "red"},
-		"stray argument":     {"cascade", "extra"},
-		"unknown topology":   {"cascade", "--topology", "torus"},
-		"unknown node":       {"cascade", "--fail", "node-99"},
-		"bad connectivity":   {"cascade", "--connectivity", "2"},
-		"file without path":  {"cascade", "--topology", "file"},
-		"bad link figure":    {"cascade", "--loss", "1"},
-		"sim unknown node":   {"simulate", "--fail", "nobody"},
-		"sim bad detection":  {"simulate", "--detection", "psychic"},
-		"sim early recovery": {"simulate", "--fail", "node-1", "--fail-at", "5s", "--recover-at", "2s"},
-		"sim bad profile":    {"simulate", "--profile", "mars"},
-		"sim bad fault":      {"simulate", "--fault", "meltdown:node-1"},
-		"sim fault no node":  {"simulate", "--fault", "slow:node-99:10ms"},
-		"sim fault no link":  {"simulate", "--fault", "lossy:node-1-node-9:0.1", "--topology", "ring"},
-		"sim bad flow":       {"simulate", "--flow", "node-1"},
-		"sim flow no node":   {"simulate", "--flow", "node-1,node-99"},
-		"sim flows twice":    {"simulate", "--flow", "node-1,node-2", "--flows", "3"},
-		"sim rekey alone":    {"simulate", "--rekey", "5s"},
+		"no command":          nil,
+		"unknown command":     {"frobnicate"},
+		"unknown flag":        {"cascade", "--colour", "red"},
+		"stray argument":      {"cascade", "extra"},
+		"unknown topology":    {"cascade", "--topology", "torus"},
+		"unknown node":        {"cascade", "--fail", "node-99"},
+		"bad connectivity":    {"cascade", "--connectivity", "2"},
+		"file without path":   {"cascade", "--topology", "file"},
+		"bad link figure":     {"cascade", "--loss", "1"},
+		"sim unknown node":    {"simulate", "--fail", "nobody"},
+		"sim bad detection":   {"simulate", "--detection", "psychic"},
+		"sim early recovery":  {"simulate", "--fail", "node-1", "--fail-at", "5s", "--recover-at", "2s"},
+		"sim bad profile":     {"simulate", "--profile", "mars"},
+		"sim bad fault":       {"simulate", "--fault", "meltdown:node-1"},
+		"sim fault no node":   {"simulate", "--fault", "slow:node-99:10ms"},
+		"sim fault no link":   {"simulate", "--fault", "lossy:node-1-node-9:0.1", "--topology", "ring"},
+		"sim bad flow":        {"simulate", "--flow", "node-1"},
+		"sim flow no node":    {"simulate", "--flow", "node-1,node-99"},
+		"sim flows twice":     {"simulate", "--flow", "node-1,node-2", "--flows", "3"},
+		"sim rekey alone":     {"simulate", "--rekey", "5s"},
+		"sim heal mode alone": {"simulate", "--heal-mode", "observe"},
+		"sim rehearse alone":  {"simulate", "--heal-rehearse"},
+		"sim bad heal mode":   {"simulate", "--heal", "--heal-mode", "maybe"},
 	}
 	for name, args := range tests {
 		var out, errOut bytes.Buffer
@@ -199,5 +202,36 @@ func TestTwinSimulateChannel(t *testing.T) {
 	if !strings.Contains(out.String(), "channel: ") || !strings.Contains(out.String(), "rekeys") ||
 		!strings.Contains(out.String(), "delivery ratio 1.0000") {
 		t.Errorf("text output:\n%s", out.String())
+	}
+}
+
+// TestTwinSimulateHeal: --heal runs the healing engine on every node;
+// the blackhole's flows recover with it (and not without: see
+// TestTwinSimulateGray's twin scripts), --json gains "heal", the text
+// output its two lines, and --heal-mode observe executes nothing.
+func TestTwinSimulateHeal(t *testing.T) {
+	var out, errOut bytes.Buffer
+	args := []string{"simulate", "--topology", "grid", "--nodes", "9", "--duration", "30s", "--progress=false",
+		"--flow", "node-3,node-5", "--flow", "node-1,node-7", "--flow", "node-0,node-8", "--flow", "node-6,node-2",
+		"--fault", "blackhole:node-4", "--heal", "--json"}
+	if err := twinRun(args, &out, &errOut); err != nil {
+		t.Fatalf("%v (%s)", err, errOut.String())
+	}
+	var res twin.Result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	h := res.Heal
+	if h == nil || h.Mode != "enforce" || h.Strategy != "avoid" || h.RootCause != "node" || h.Actions["avoid"] == 0 || !res.Recovered {
+		t.Fatalf("result: recovered %v, heal %+v", res.Recovered, h)
+	}
+	out.Reset()
+	if err := twinRun(append(args[:len(args)-1], "--heal-mode", "observe"), &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	if !strings.Contains(text, "healing (observe): faulty node suspect after") || !strings.Contains(text, "actions []") ||
+		!strings.Contains(text, "(not all flows recovered)") {
+		t.Errorf("text output:\n%s", text)
 	}
 }
