@@ -97,8 +97,9 @@ func (c *RehearserConfig) validate() error {
 //     CPU its evidence shows.
 //
 // The rehearsed flows are this node's: to nodes that a fewest-hop path
-// reaches through the subject (or over the bad link), those every such
-// path crosses first, and that are still reachable without it; from
+// reaches through the subject (or over the bad link, to the nodes beyond
+// the subject), those every such path crosses first, and that are still
+// reachable without it; from
 // this node's neighbours through it for cause self; to random nodes when
 // none crosses. The plan's action is carried out as the node would (see
 // Scenario.Heal's actions): avoid puts the subject on the routing
@@ -233,11 +234,14 @@ func (r *Rehearser) flows(top *Topology, self, subject int, cause healing.Cause,
 		with := hopCounts(adj, src, -1, -1)
 		switch cause {
 		case healing.CauseLink:
-			// Over the link self–subject, first hop included.
+			// Over the link self–subject to the nodes beyond it. The
+			// subject itself is left out: an avoid list routes around a
+			// node, never to it, so its traffic keeps the bad link under
+			// any avoid and would judge the plan on what it cannot move.
 			from := hopCounts(adj, subject, -1, -1)
 			without := hopCounts(adj, src, subject, src)
 			for v := range adj {
-				if v != src && from[v] >= 0 && from[v]+1 == with[v] {
+				if v != src && v != subject && from[v] >= 0 && from[v]+1 == with[v] {
 					cands = append(cands, cand{src, v, without[v] < 0 || without[v] > with[v]})
 				}
 			}
