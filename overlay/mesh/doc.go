@@ -110,6 +110,18 @@
 // Config.Identity and Config.Authorize become the handshake's identity
 // and policy check; Config.Channel tunes the rest.
 //
+// # Fault hook (tests only)
+//
+// Config.Fault makes the link writers misbehave as a gray failure would,
+// below the engines, where neither the routing engine nor the node's
+// telemetry sees it: for every frame a writer is about to write, the
+// hook says whether to drop it (it still counts as written, in the relay
+// figures too, as a broken relay's own report would) or to hold it back
+// for a while (held frames leave in order). Devnet's fault scenario uses
+// it to make one relay a black hole, slow, or a link lossy; a node in
+// service never sets it, and a nil Fault costs the writer one nil check
+// per batch.
+//
 // # Wire formats
 //
 // Stream framing, on ProtocolID (/x0tta6bl4/mesh/2.0.0), both ways: each

@@ -154,17 +154,21 @@ func (l *link) close() {
 }
 
 // writeLoop drains the send queue into the stream, flushing whenever the
-// queue runs empty.
+// queue runs empty. With a Fault (tests only) it also drops and holds
+// frames back as the fault says.
 func (l *link) writeLoop() {
 	bw := bufio.NewWriterSize(l.s, 64<<10)
 	var batch []queued
+	var held heldFrames
+	defer held.stop()
 	var prefix [binary.MaxVarintLen64]byte
 	for {
 		l.mu.Lock()
-		for len(l.q) == 0 && !l.closed {
+		for len(l.q) == 0 && !l.closed && !held.due(time.Now()) {
 			l.mu.Unlock()
 			select {
 			case <-l.wake:
+			case <-held.wait():
 			case <-l.done:
 				return
 			}
@@ -176,9 +180,13 @@ func (l *link) writeLoop() {
 		}
 		batch, l.q = l.q, batch[:0]
 		l.mu.Unlock()
-		n := 0
+		out, gone, goneBytes := batch, 0, 0
+		if f := l.m.cfg.Fault; f != nil {
+			out, gone, goneBytes = l.fault(f, batch, &held, time.Now())
+		}
+		n := goneBytes
 		var err error
-		for _, q := range batch {
+		for _, q := range out {
 			if err == nil {
 				if _, err = bw.Write(binary.AppendUvarint(prefix[:0], uint64(len(q.frame)))); err == nil {
 					_, err = bw.Write(q.frame)
@@ -193,11 +201,11 @@ func (l *link) writeLoop() {
 			l.m.post(linkFailed{l: l, err: err})
 			return
 		}
-		l.m.relayWritten(batch, time.Now())
+		l.m.relayWritten(out, time.Now())
 		clear(batch)
 		l.mu.Lock()
 		l.qBytes -= n
-		l.qFrames -= len(batch)
+		l.qFrames -= len(out) + gone
 		drained := l.qBytes <= l.m.cfg.QueueBytes/4 && l.qFrames <= l.m.cfg.QueueFrames/4
 		l.mu.Unlock()
 		if drained && l.wantDrain.CompareAndSwap(true, false) {
@@ -209,6 +217,86 @@ func (l *link) writeLoop() {
 				return
 			}
 		}
+	}
+}
+
+// fault applies f to a batch taken from the queue at now: it returns the
+// frames to write now (those f lets through and those held earlier that
+// are due), and the number and bytes of the frames it dropped, which it
+// counts as written. The frames it holds go to held, still counted in
+// the queue until written.
+func (l *link) fault(f Fault, batch []queued, held *heldFrames, now time.Time) (out []queued, gone, goneBytes int) {
+	var dropped []queued
+	for _, q := range batch {
+		typ, _ := protocols.PeekType(q.frame)
+		a := f.Egress(l.addr, typ, q.relayed != 0)
+		switch {
+		case a.Drop:
+			dropped = append(dropped, q)
+			gone++
+			goneBytes += len(q.frame)
+		case a.Hold > 0:
+			from := now
+			if q.relayed != 0 {
+				from = time.Unix(0, q.relayed)
+			}
+			held.push(q, from.Add(a.Hold))
+		default:
+			out = append(out, q)
+		}
+	}
+	l.m.relayWritten(dropped, now)
+	return held.popDue(out, now), gone, goneBytes
+}
+
+// heldFrames are the frames a Fault holds back on one link, in the order
+// they are due. Writer only.
+type heldFrames struct {
+	q     []queued
+	at    []time.Time
+	timer *time.Timer
+}
+
+// push holds q until at (no earlier than the frame held before it).
+func (h *heldFrames) push(q queued, at time.Time) {
+	if n := len(h.at); n > 0 && at.Before(h.at[n-1]) {
+		at = h.at[n-1]
+	}
+	h.q, h.at = append(h.q, q), append(h.at, at)
+}
+
+// due reports whether a held frame is due at now.
+func (h *heldFrames) due(now time.Time) bool { return len(h.at) > 0 && !h.at[0].After(now) }
+
+// popDue appends the frames due at now to out and returns it.
+func (h *heldFrames) popDue(out []queued, now time.Time) []queued {
+	k := 0
+	for k < len(h.at) && !h.at[k].After(now) {
+		k++
+	}
+	out = append(out, h.q[:k]...)
+	h.q, h.at = h.q[k:], h.at[k:]
+	return out
+}
+
+// wait returns a channel that fires when the first held frame is due;
+// nil (never fires) when none is held.
+func (h *heldFrames) wait() <-chan time.Time {
+	if len(h.at) == 0 {
+		return nil
+	}
+	d := time.Until(h.at[0])
+	if h.timer == nil {
+		h.timer = time.NewTimer(d)
+	} else {
+		h.timer.Reset(d)
+	}
+	return h.timer.C
+}
+
+func (h *heldFrames) stop() {
+	if h.timer != nil {
+		h.timer.Stop()
 	}
 }
 

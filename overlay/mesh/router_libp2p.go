@@ -94,6 +94,10 @@ type Config struct {
 	Channel e2e.Config
 	// Logger receives the router's logs; nil discards them.
 	Logger *slog.Logger
+	// Fault, for tests only, makes the router's link writers drop or
+	// hold back frames as a gray failure would (see Fault); nil, as in
+	// service, writes every frame as it comes.
+	Fault Fault
 	// Rand seeds the routing engine and supplies handshake randomness
 	// (default crypto/rand.Reader).
 	Rand io.Reader
