@@ -1,0 +1,368 @@
+package anomaly
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/overlay"
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
+
+// WitnessConfig says how a node weighs the scores it receives. Start
+// from DefaultWitnessConfig.
+type WitnessConfig struct {
+	// Quorum is how many distinct members that neighbour a node must
+	// score it at or above the threshold before it is suspect (q).
+	Quorum int
+	// Persistence is how many judgements in a row a node must meet the
+	// quorum before it counts as suspect (EvalConfig.Persistence).
+	Persistence int
+	// MaxSkew bounds how far a message's time may lie from the receiver's
+	// clock, either way.
+	MaxSkew time.Duration
+	// MaxAge is how long after it arrived a scorer's latest message
+	// counts; a scorer that falls silent stops counting.
+	MaxAge time.Duration
+	// RateInterval and RateBurst bound each scorer's messages: one per
+	// RateInterval on average, RateBurst at once.
+	RateInterval time.Duration
+	RateBurst    int
+	// MaxReporters bounds the scorers held, one message each (a fair
+	// share: a scorer's latest message replaces its previous one, and
+	// holds at most protocols.MaxAnomalyScores scores). A new scorer
+	// takes the place of the one heard from least recently if that one's
+	// message is older than MaxAge; else it is refused.
+	MaxReporters int
+	// MaxSubjects bounds the nodes whose signed telemetry times are kept
+	// (Signed), SignedTimes of each.
+	MaxSubjects int
+	SignedTimes int
+}
+
+// DefaultWitnessConfig is the configuration for nodes that score every
+// interval: a quorum of 2, a persistence of 2 (those of
+// DefaultEvalConfig), messages counting for two and a half intervals,
+// at most two a second on average from one scorer.
+func DefaultWitnessConfig(interval time.Duration) WitnessConfig {
+	return WitnessConfig{
+		Quorum: 2, Persistence: 2, MaxSkew: 30 * time.Second, MaxAge: interval * 5 / 2,
+		RateInterval: interval / 2, RateBurst: 4, MaxReporters: 1024, MaxSubjects: 4096, SignedTimes: 4,
+	}
+}
+
+// Validate reports the first field out of bounds.
+func (c WitnessConfig) Validate() error {
+	switch {
+	case c.Quorum < 1 || c.Persistence < 1:
+		return fmt.Errorf("%w: quorum %d, persistence %d, want at least 1", ErrInvalidConfig, c.Quorum, c.Persistence)
+	case c.MaxSkew <= 0 || c.MaxAge <= 0 || c.RateInterval <= 0:
+		return fmt.Errorf("%w: max skew %v, max age %v, rate interval %v, want positive", ErrInvalidConfig, c.MaxSkew, c.MaxAge, c.RateInterval)
+	case c.RateBurst < 1 || c.MaxReporters < 1 || c.MaxSubjects < 1 || c.SignedTimes < 1:
+		return fmt.Errorf("%w: burst %d, max reporters %d, max subjects %d, signed times %d, want at least 1",
+			ErrInvalidConfig, c.RateBurst, c.MaxReporters, c.MaxSubjects, c.SignedTimes)
+	}
+	return nil
+}
+
+// Witnesses is what a node makes of the anomaly scores it receives: the
+// latest message of each scorer, the times of the telemetry messages
+// each node signed, and the suspects that the quorum and persistence
+// rules leave. It is a pure state machine: time comes in as arguments.
+// Not safe for concurrent use.
+//
+// A node is suspect when at least Quorum scorers report it at or above
+// the adopted model's threshold, each of them
+//
+//   - a member (JudgeInput.Member),
+//   - its neighbour, both of their signed telemetry naming the other (a
+//     mutual link of the view), so that no one judges a node it is not
+//     connected to,
+//   - scoring with the adopted model (the message names its digest),
+//   - from a telemetry message the subject signed (the score's subject
+//     time is one of the subject's message times the node received), so
+//     that no one judges a node on figures it did not report,
+//   - and recently (its message arrived within MaxAge);
+//
+// and when it has been so for Persistence judgements in a row, as in
+// the evaluation (Persistence). One liar among the scorers cannot make a
+// node suspect while Quorum is 2 or more.
+type Witnesses struct {
+	cfg       WitnessConfig
+	reporters map[protocols.Addr]*reporter
+	signed    map[protocols.Addr]*signedTimes
+	persist   Persistence
+	since     map[protocols.Addr]time.Time // current suspects, since when
+}
+
+// reporter is one scorer's state.
+type reporter struct {
+	msg    *protocols.AnomalyScores
+	at     time.Time // when msg arrived
+	rate   rateBucket
+	judged bool // msg's scores have been counted by Judge
+}
+
+// signedTimes are the latest message times of one node, newest last.
+type signedTimes struct {
+	t  []time.Time
+	at time.Time // when the latest was recorded
+}
+
+// NewWitnesses returns an empty table.
+func NewWitnesses(cfg WitnessConfig) (*Witnesses, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Witnesses{
+		cfg:       cfg,
+		reporters: map[protocols.Addr]*reporter{},
+		signed:    map[protocols.Addr]*signedTimes{},
+		persist:   Persistence{Need: cfg.Persistence},
+		since:     map[protocols.Addr]time.Time{},
+	}, nil
+}
+
+// Receive is the rule of the anomaly topic (protocols.AnomalyTopic) for
+// one message: data is its payload, from the mesh address of the node
+// whose signature the gossip layer checked, now the time of receipt. It
+// rejects a message longer than protocols.MaxAnomalySize, one that does
+// not decode, names a scorer other than from, or was made more than
+// MaxSkew before or after now; it ignores one not newer than the
+// scorer's message held, one beyond the scorer's rate, and a new scorer
+// when the table is full. An accepted message replaces the scorer's
+// previous one and comes back decoded. Whether the scorer may speak at
+// all (membership) is the caller's to check first.
+func (w *Witnesses) Receive(now time.Time, from protocols.Addr, data []byte) (Verdict, *protocols.AnomalyScores) {
+	if len(data) > protocols.MaxAnomalySize {
+		return VerdictOversize, nil
+	}
+	m := new(protocols.AnomalyScores)
+	if err := m.Decode(data); err != nil {
+		return VerdictUndecodable, nil
+	}
+	if m.Scorer != from {
+		return VerdictForged, nil
+	}
+	switch skew := now.Sub(m.Time); {
+	case skew > w.cfg.MaxSkew:
+		return VerdictStale, nil
+	case skew < -w.cfg.MaxSkew:
+		return VerdictFuture, nil
+	}
+	r := w.reporters[from]
+	if r != nil && r.msg != nil && !m.Time.After(r.msg.Time) {
+		return VerdictOld, nil
+	}
+	if r == nil {
+		if len(w.reporters) >= w.cfg.MaxReporters && !w.evictStale(now) {
+			return VerdictFull, nil
+		}
+		r = &reporter{rate: newRateBucket(now, w.cfg.RateBurst)}
+		w.reporters[from] = r
+	}
+	if !r.rate.take(now, w.cfg.RateInterval, w.cfg.RateBurst) {
+		return VerdictTooFast, nil
+	}
+	r.msg, r.at, r.judged = m, now, false
+	return VerdictAccepted, m
+}
+
+// evictStale forgets the scorer heard from least recently if its message
+// is older than MaxAge, and reports whether it did.
+func (w *Witnesses) evictStale(now time.Time) bool {
+	var oldest protocols.Addr
+	var at time.Time
+	found := false
+	for a, r := range w.reporters {
+		if !found || r.at.Before(at) {
+			oldest, at, found = a, r.at, true
+		}
+	}
+	if !found || now.Sub(at) <= w.cfg.MaxAge {
+		return false
+	}
+	delete(w.reporters, oldest)
+	return true
+}
+
+// Signed records that node signed a telemetry message made at t, which
+// the node took into its view at now: scores computed from it may count.
+func (w *Witnesses) Signed(now time.Time, node protocols.Addr, t time.Time) {
+	st := w.signed[node]
+	if st == nil {
+		if len(w.signed) >= w.cfg.MaxSubjects {
+			w.evictSigned()
+		}
+		st = &signedTimes{}
+		w.signed[node] = st
+	}
+	if len(st.t) == w.cfg.SignedTimes {
+		st.t = append(st.t[:0], st.t[1:]...)
+	}
+	st.t = append(st.t, t)
+	st.at = now
+}
+
+// evictSigned forgets the node whose latest time was recorded least
+// recently.
+func (w *Witnesses) evictSigned() {
+	var oldest protocols.Addr
+	var at time.Time
+	found := false
+	for a, st := range w.signed {
+		if !found || st.at.Before(at) {
+			oldest, at, found = a, st.at, true
+		}
+	}
+	delete(w.signed, oldest)
+}
+
+// signedAt reports whether node signed a telemetry message made at t
+// (among the latest SignedTimes recorded).
+func (w *Witnesses) signedAt(node protocols.Addr, t time.Time) bool {
+	st := w.signed[node]
+	return st != nil && slices.ContainsFunc(st.t, t.Equal)
+}
+
+// JudgeInput is what Judge weighs the scores against.
+type JudgeInput struct {
+	// Graph is the node's view now: who neighbours whom.
+	Graph overlay.Graph
+	// Model is the SHA-256 of the adopted model's blob; only its scores
+	// count. Threshold is its threshold.
+	Model     [32]byte
+	Threshold float64
+	// Member reports whether a scorer is a member of the network; nil
+	// counts every scorer.
+	Member func(protocols.Addr) bool
+}
+
+// Suspicion is a node the quorum and persistence rules hold suspect.
+type Suspicion struct {
+	Subject protocols.Addr `json:"subject"`
+	// Reporters are the scorers that flag it now, sorted, with their
+	// scores in Scores, in the same order.
+	Reporters []protocols.Addr `json:"reporters"`
+	Scores    []float64        `json:"scores"`
+	// Since is when it became suspect (the judgement that met the
+	// persistence rule), by the judge's clock.
+	Since time.Time `json:"since"`
+}
+
+// Score reasons: why Judge counted or left out a score.
+const (
+	ScoreCounted      = "counted"       // counted for the quorum (at or above the threshold or not)
+	ScoreStale        = "stale"         // its message arrived more than MaxAge ago
+	ScoreNotMember    = "not-member"    // its scorer is not a member
+	ScoreOtherModel   = "model"         // its message names another model
+	ScoreUnsigned     = "subject-time"  // the subject signed no telemetry message of that time
+	ScoreNotNeighbour = "not-neighbour" // scorer and subject are not mutual neighbours in the view
+)
+
+// Judgement is the outcome of one Judge.
+type Judgement struct {
+	// Suspects are the nodes held suspect, sorted by subject.
+	Suspects []Suspicion
+	// Scores counts, by reason (ScoreCounted, ScoreStale, ...), the
+	// scores of the messages judged for the first time.
+	Scores map[string]int
+}
+
+// Judge applies the quorum and persistence rules to the scores held, at
+// now, once per interval. The judging node's own message counts like any
+// member's.
+func (w *Witnesses) Judge(now time.Time, in JudgeInput) Judgement {
+	j := Judgement{Scores: map[string]int{}}
+	flags := map[protocols.Addr][]int{} // subject → indexes into by
+	var by []protocols.Addr
+	var scores []float64
+	for _, a := range slices.SortedFunc(maps.Keys(w.reporters), cmpAddr) {
+		r := w.reporters[a]
+		if r.msg == nil {
+			continue
+		}
+		first := !r.judged
+		r.judged = true
+		count := func(reason string, n int) {
+			if first {
+				j.Scores[reason] += n
+			}
+		}
+		switch {
+		case now.Sub(r.at) > w.cfg.MaxAge:
+			count(ScoreStale, len(r.msg.Scores))
+			continue
+		case in.Member != nil && !in.Member(a):
+			count(ScoreNotMember, len(r.msg.Scores))
+			continue
+		case r.msg.Model != in.Model:
+			count(ScoreOtherModel, len(r.msg.Scores))
+			continue
+		}
+		for _, s := range r.msg.Scores {
+			if l, ok := in.Graph.Link(a, s.Subject); !ok || !l.Mutual {
+				count(ScoreNotNeighbour, 1)
+				continue
+			}
+			if !w.signedAt(s.Subject, s.SubjectTime) {
+				count(ScoreUnsigned, 1)
+				continue
+			}
+			count(ScoreCounted, 1)
+			if s.Score >= in.Threshold {
+				flags[s.Subject] = append(flags[s.Subject], len(by))
+				by, scores = append(by, a), append(scores, s.Score)
+			}
+		}
+	}
+	subjects := make([]protocols.Addr, len(in.Graph.Nodes))
+	for i, n := range in.Graph.Nodes {
+		subjects[i] = n.Addr
+	}
+	slices.SortFunc(subjects, cmpAddr)
+	suspect := make([]bool, len(subjects))
+	for i, a := range subjects {
+		suspect[i] = len(flags[a]) >= w.cfg.Quorum
+	}
+	w.persist.Apply(&Sample{Nodes: subjects}, suspect)
+	for i, a := range subjects {
+		if !suspect[i] {
+			delete(w.since, a)
+			continue
+		}
+		since, ok := w.since[a]
+		if !ok {
+			since = now
+			w.since[a] = since
+		}
+		sp := Suspicion{Subject: a, Since: since}
+		for _, k := range flags[a] {
+			sp.Reporters, sp.Scores = append(sp.Reporters, by[k]), append(sp.Scores, scores[k])
+		}
+		j.Suspects = append(j.Suspects, sp)
+	}
+	for a := range w.since {
+		if _, ok := slices.BinarySearchFunc(subjects, a, cmpAddr); !ok {
+			delete(w.since, a) // left the view
+		}
+	}
+	return j
+}
+
+func cmpAddr(a, b protocols.Addr) int { return bytes.Compare(a[:], b[:]) }
+
+// Reports returns the latest message of every scorer held, sorted by
+// scorer; the messages are the table's: read them, do not modify them.
+func (w *Witnesses) Reports() []*protocols.AnomalyScores {
+	out := make([]*protocols.AnomalyScores, 0, len(w.reporters))
+	for _, a := range slices.SortedFunc(maps.Keys(w.reporters), cmpAddr) {
+		out = append(out, w.reporters[a].msg)
+	}
+	return out
+}
+
+// Len is the number of scorers held.
+func (w *Witnesses) Len() int { return len(w.reporters) }
