@@ -34,6 +34,10 @@ type DatasetConfig struct {
 	// Topologies are generator names: ring, grid, random, small-world,
 	// scale-free.
 	Topologies []string
+	// Topology, if set, is the mesh of every run instead (a node's own,
+	// FromView): Nodes and Topologies are then not used, and each run
+	// gets its own copy, with link figures drawn as for a generated one.
+	Topology *Topology
 	// Profiles are routing profiles (RoutingProfile): lan, wan, local.
 	Profiles []string
 	// Classes are the runs' faults; anomaly.Healthy makes a run without.
@@ -131,9 +135,11 @@ func (c *DatasetConfig) validate() error {
 		return bad("%d runs", c.Runs)
 	case c.Duration <= 0 || c.Interval <= 0:
 		return bad("duration %v, interval %v", c.Duration, c.Interval)
-	case c.Nodes[0] < 3 || c.Nodes[1] < c.Nodes[0]:
+	case c.Topology == nil && (c.Nodes[0] < 3 || c.Nodes[1] < c.Nodes[0]):
 		return bad("nodes %v", c.Nodes)
-	case len(c.Topologies) == 0 || len(c.Profiles) == 0 || len(c.Classes) == 0:
+	case c.Topology != nil && len(c.Topology.Nodes) < 3:
+		return bad("a topology of %d nodes", len(c.Topology.Nodes))
+	case c.Topology == nil && len(c.Topologies) == 0, len(c.Profiles) == 0 || len(c.Classes) == 0:
 		return bad("no topologies, profiles or classes")
 	case c.Latency[0] <= 0 || c.Latency[1] < c.Latency[0]:
 		return bad("latency %v", c.Latency)
@@ -163,13 +169,24 @@ func (c *DatasetConfig) Run(r int) (DatasetRun, error) {
 		return DatasetRun{}, err
 	}
 	rng := rand.New(rand.NewPCG(c.Seed, uint64(r)))
-	n := c.Nodes[0] + rng.IntN(c.Nodes[1]-c.Nodes[0]+1)
-	kind := c.Topologies[r%len(c.Topologies)]
 	var (
-		top *Topology
-		err error
+		top  *Topology
+		err  error
+		n    int
+		kind = "given"
 	)
+	// Runs take the topologies in turn, then the profiles and classes
+	// once per cycle of topologies.
+	cycle := len(c.Topologies)
+	if c.Topology != nil {
+		top = &Topology{Nodes: slices.Clone(c.Topology.Nodes), Links: slices.Clone(c.Topology.Links)}
+		cycle = 1
+	} else {
+		n = c.Nodes[0] + rng.IntN(c.Nodes[1]-c.Nodes[0]+1)
+		kind = c.Topologies[r%len(c.Topologies)]
+	}
 	switch kind {
+	case "given":
 	case "ring":
 		top, err = Ring(n)
 	case "grid":
@@ -195,7 +212,7 @@ func (c *DatasetConfig) Run(r int) (DatasetRun, error) {
 		}
 		top.Links[i].Profile = p
 	}
-	routing, err := RoutingProfile(c.Profiles[(r/len(c.Topologies))%len(c.Profiles)])
+	routing, err := RoutingProfile(c.Profiles[(r/cycle)%len(c.Profiles)])
 	if err != nil {
 		return DatasetRun{}, err
 	}
@@ -203,7 +220,7 @@ func (c *DatasetConfig) Run(r int) (DatasetRun, error) {
 		Duration: c.Duration, Seed: (c.Seed<<20 ^ uint64(r)) + 1, FlowRate: c.FlowRate,
 		Telemetry: &TelemetryConfig{Interval: c.Interval},
 	}
-	class := c.Classes[(r/len(c.Topologies))%len(c.Classes)]
+	class := c.Classes[(r/cycle)%len(c.Classes)]
 	// A fault where no cheapest route passes hurts no traffic: draw
 	// again.
 	var (

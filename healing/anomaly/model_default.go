@@ -14,6 +14,11 @@ import (
 //go:embed default_model.bin
 var defaultModelBlob []byte
 
+// DefaultModelDigest is the SHA-256 of the embedded default model's blob
+// (DefaultModelSHA256 as bytes, once DefaultModel has checked it): the
+// model a node scores with until governance adopts another.
+var DefaultModelDigest = Digest(defaultModelBlob)
+
 // DefaultModelBlob returns a copy of the embedded default model's blob.
 func DefaultModelBlob() []byte { return slices.Clone(defaultModelBlob) }
 

@@ -20,6 +20,13 @@ func trainGraphSAGE(cfg TrainConfig, rng *rand.Rand, m model, train, val []Episo
 	heInit(rng, w.w1, d1)
 	heInit(rng, w.w2, d2)
 	heInit(rng, w.wo, g.h2)
+	return g, g.fit(cfg, rng, train, val, skip, st)
+}
+
+// fit trains g's weights, from where they are, on train, keeping those
+// of the epoch with the best average precision on val (cfg.Epochs at
+// most, stopping after cfg.Patience without progress).
+func (g *GraphSAGE) fit(cfg TrainConfig, rng *rand.Rand, train, val []Episode, skip recovering, st *TrainStats) error {
 
 	trainS, valS := samplesOf(train), samplesOf(val)
 	nPos, nNeg := 0, 0
@@ -36,7 +43,7 @@ func trainGraphSAGE(cfg TrainConfig, rng *rand.Rand, m model, train, val []Episo
 		}
 	}
 	if nPos == 0 || nNeg == 0 {
-		return nil, fmt.Errorf("%w: %d anomalous and %d healthy training node samples, need both", ErrNoData, nPos, nNeg)
+		return fmt.Errorf("%w: %d anomalous and %d healthy training node samples, need both", ErrNoData, nPos, nNeg)
 	}
 	posWeight := min(cfg.MaxPositiveWeight, float64(nNeg)/float64(nPos))
 
@@ -76,7 +83,7 @@ func trainGraphSAGE(cfg TrainConfig, rng *rand.Rand, m model, train, val []Episo
 	copy(g.p, best)
 	st.BestEpoch, st.ValidationAP = bestEpoch, bestAP
 	st.ValidationLoss = g.loss(&ws, valS, skip, posWeight)
-	return g, nil
+	return nil
 }
 
 func samplesOf(eps []Episode) []*Sample {
