@@ -154,6 +154,10 @@ type Config struct {
 	// Mesh is the [mesh] section: the routing engine's profile, the
 	// neighbor set and the end-to-end channels (see MeshConfig).
 	Mesh MeshConfig `toml:"mesh"`
+
+	// Anomaly is the [anomaly] section: how the node weighs the anomaly
+	// scores of its neighbours (see AnomalyConfig).
+	Anomaly AnomalyConfig `toml:"anomaly"`
 }
 
 // DefaultLANConfig is for nodes on one local network: fixed ports, short
@@ -191,6 +195,7 @@ func DefaultLANConfig() Config {
 		Telemetry:                 DefaultTelemetryConfig(),
 		Governance:                DefaultGovernanceConfig(),
 		Mesh:                      DefaultMeshConfig(),
+		Anomaly:                   DefaultAnomalyConfig(),
 	}
 }
 
@@ -367,6 +372,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.Mesh.validate(); err != nil {
+		return err
+	}
+	if err := c.Anomaly.validate(); err != nil {
 		return err
 	}
 	return nil

@@ -40,6 +40,8 @@ type Governance struct {
 	self consensus.PeerID
 	// quarantine receives the quarantined peers after each decision.
 	quarantine quarantineList
+	// models receives every decision, for the anomaly models they adopt.
+	models modelDecisions
 
 	mu      sync.Mutex
 	topic   *joinedTopic
@@ -101,6 +103,7 @@ func (n *Node) setupGovernance() error {
 		logger:     lg,
 		self:       self,
 		quarantine: n.policy,
+		models:     n.anomaly.models,
 	}
 	rc := replication.DefaultConfig()
 	rc.Log, rc.Author, rc.Genesis, rc.Network = log, lc.Self, g, gov.netw
@@ -155,10 +158,21 @@ type quarantineList interface {
 
 var _ quarantineList = (*pqcsec.PolicyEngine)(nil)
 
+// modelDecisions is where governance hands every decision for the anomaly
+// models it adopts: the anomaly service's model rollout. decided must not
+// block.
+type modelDecisions interface {
+	decided(consensus.Decision)
+}
+
+var _ modelDecisions = (*modelRollout)(nil)
+
 // apply is the one consumer of the driver's decisions: it sets the policy
 // engine's quarantine list from the membership the decisions leave (the
-// list lives in memory, so the driver replays earlier decisions at start)
-// and logs the membership changes that passed.
+// list lives in memory, so the driver replays earlier decisions at start),
+// hands the decision to the anomaly model rollout (a passed model
+// proposal changes the model) and logs the membership changes that
+// passed.
 func (g *Governance) apply(d consensus.Decision) {
 	q := g.log.Membership().Quarantine()
 	ids := make([]peer.ID, len(q))
@@ -166,6 +180,7 @@ func (g *Governance) apply(d consensus.Decision) {
 		ids[i] = peer.ID(p)
 	}
 	g.quarantine.SetQuarantine(ids)
+	g.models.decided(d)
 	if d.Outcome != consensus.Passed {
 		return
 	}
@@ -402,9 +417,20 @@ func (w *govNetwork) Get(ctx context.Context, key string) ([]byte, error) {
 // getFirst returns the first valid value the DHT holds under key and ends
 // the lookup.
 func (w *govNetwork) getFirst(ctx context.Context, key string) ([]byte, error) {
+	v, err := firstValue(ctx, w.values, key)
+	if errors.Is(err, routing.ErrNotFound) {
+		return nil, fmt.Errorf("%s: %w", key, replication.ErrNotFound)
+	}
+	return v, err
+}
+
+// firstValue returns the first valid value values holds under key (a
+// content-addressed one: any valid copy will do) and ends the lookup; an
+// error wrapping routing.ErrNotFound if no peer has one.
+func firstValue(ctx context.Context, values routing.ValueStore, key string) ([]byte, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ch, err := w.values.SearchValue(sctx, key, dht.Quorum(1))
+	ch, err := values.SearchValue(sctx, key, dht.Quorum(1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
@@ -414,7 +440,7 @@ func (w *govNetwork) getFirst(ctx context.Context, key string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
-	return nil, fmt.Errorf("%s: %w", key, replication.ErrNotFound)
+	return nil, fmt.Errorf("%s: %w", key, routing.ErrNotFound)
 }
 
 // Publish implements replication.Network.

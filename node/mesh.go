@@ -115,7 +115,7 @@ var _ recordIssuer = (*Node)(nil)
 // whose DHT identity record the policy engine allows to relay; end-to-end
 // peers must be allowed to route. It adds the API routes, the metrics and
 // a service that starts with the node.
-func (n *Node) setupMesh() error {
+func (n *Node) setupMesh(fault mesh.Fault) error {
 	c := n.cfg.Mesh
 	r, err := mesh.New(n.host, mesh.Config{
 		Routing:      c.RoutingConfig(n.cfg.Profile),
@@ -127,6 +127,7 @@ func (n *Node) setupMesh() error {
 		QueueBytes:   c.QueueBytes,
 		Channel:      e2e.Config{HandshakeTimeout: c.HandshakeTimeout, RekeyInterval: c.RekeyInterval},
 		Logger:       n.log.With("service", "mesh"),
+		Fault:        fault,
 	})
 	if err != nil {
 		return fmt.Errorf("mesh: %w", err)

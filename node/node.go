@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/x0tta6bl4/x0tta6bl4/overlay/mesh"
 	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 )
 
@@ -57,6 +58,10 @@ type Options struct {
 	// Identity is the node's hybrid identity for Key (pqcsec); nil makes
 	// an ephemeral one. A daemon loads it from its repo dir.
 	Identity *pqcsec.Identity
+	// MeshFault, for tests only (devnet's fault scenario), makes the
+	// mesh's link writers misbehave as a gray failure would (see
+	// mesh.Fault); nil in service.
+	MeshFault mesh.Fault
 }
 
 // Service is a component whose life the node manages: Start runs after
@@ -88,6 +93,8 @@ type Node struct {
 	conn   *connector
 
 	telemetry *Telemetry // gossips the node's figures, holds its view (telemetry.go)
+
+	anomaly *Anomaly // scores the neighbours, judges suspects, rolls out models (anomaly*.go)
 
 	gov *Governance // proposals, votes and their replication (governance.go)
 
@@ -187,10 +194,13 @@ func New(cfg Config, opts Options) (_ *Node, err error) {
 	}
 	// Services in the order of the data: what one consumes is built (and
 	// started) before it.
-	if err := n.setupMesh(); err != nil {
+	if err := n.setupMesh(opts.MeshFault); err != nil {
 		return nil, err
 	}
 	if err := n.setupTelemetry(n.mesh.r); err != nil {
+		return nil, err
+	}
+	if err := n.setupAnomaly(); err != nil {
 		return nil, err
 	}
 	if err := n.setupGovernance(); err != nil {

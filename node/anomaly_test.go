@@ -1,0 +1,190 @@
+package node
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/healing/anomaly"
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
+
+// framer is the node's model, except that it scores the victim as told
+// whatever its figures say: 0.99 for a liar, 0.01 for an honest node
+// that sees the victim healthy (so that a loaded test machine's real
+// scores do not decide the test).
+type framer struct {
+	anomaly.Detector
+	victim protocols.Addr
+	score  float64
+}
+
+func (f framer) ScoreGraph(s *anomaly.Sample, nodes []int) ([]anomaly.Prediction, error) {
+	preds, err := f.Detector.ScoreGraph(s, nodes)
+	for k := range preds {
+		if preds[k].Node == f.victim {
+			preds[k].Score, preds[k].IsAnomaly = f.score, f.score >= f.Detector.Threshold()
+		}
+	}
+	return preds, err
+}
+
+// scoreAs makes n score victim as told, under the adopted model's digest
+// (so that its scores count as the adopted model's).
+func scoreAs(n *Node, victim protocols.Addr, score float64) {
+	cur := n.anomaly.models.active()
+	if f, ok := cur.det.(framer); ok {
+		cur.det = f.Detector
+	}
+	n.anomaly.models.cur.Store(&activeModel{det: framer{Detector: cur.det, victim: victim, score: score}, digest: cur.digest})
+}
+
+// suspectedBy returns the nodes among observers that held the victim
+// suspect at since or later.
+func suspectedBy(observers []*Node, victim protocols.Addr, since time.Time) []int {
+	var out []int
+	for i, o := range observers {
+		held := slices.ContainsFunc(o.Anomaly().Suspicions(), func(s AnomalySuspicion) bool { return s.Subject == victim })
+		if held || slices.ContainsFunc(o.Anomaly().History(), func(ev AnomalyEvent) bool {
+			return ev.Kind == "suspect" && ev.Subject == victim && !ev.Time.Before(since)
+		}) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// heldFlag reports whether o holds a score message of liar that flags
+// victim.
+func heldFlag(o *Node, liar, victim protocols.Addr) bool {
+	_, received := o.Anomaly().Scores()
+	for _, m := range received {
+		if s, ok := m.Score(victim); ok && m.Scorer == liar && s.Score >= m.Threshold {
+			return true
+		}
+	}
+	return false
+}
+
+// TestAnomalyMesh runs the live service on real nodes: every node scores
+// its neighbours each interval and gossips them, /v1/anomaly and
+// /metrics show them; one liar that flags a healthy node cannot make it
+// suspect (quorum 2), a second one can (which shows the quorum is what
+// held).
+func TestAnomalyMesh(t *testing.T) {
+	const size = 5
+	cfg := localConfig()
+	cfg.Telemetry.Interval = 250 * time.Millisecond
+	boot := startNode(t, cfg)
+	nodes := []*Node{boot}
+	for range size - 1 {
+		c := cfg
+		c.BootstrapPeers = []string{boot.Addrs()[0].String()}
+		nodes = append(nodes, startNode(t, c))
+	}
+	addr := func(n *Node) protocols.Addr { return protocols.AddrFromPeerID([]byte(n.ID())) }
+	waitFor(t, 30*time.Second, "every node to hold every other's scores", func() bool {
+		for _, n := range nodes {
+			_, received := n.Anomaly().Scores()
+			if len(received) < size {
+				return false
+			}
+		}
+		return true
+	})
+
+	t.Run("api and metrics", func(t *testing.T) {
+		b, err := NewClient(nodes[2].APIAddr()).Anomaly(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Model.SHA256 != anomaly.DefaultModelSHA256 || b.Quorum != 2 || b.Persistence != 2 {
+			t.Errorf("model %+v, quorum %d, persistence %d", b.Model, b.Quorum, b.Persistence)
+		}
+		if b.Own == nil || b.Own.Scorer != addr(nodes[2]) || len(b.Own.Scores) == 0 || b.Own.Model != anomaly.DefaultModelSHA256 {
+			t.Fatalf("own scores %+v", b.Own)
+		}
+		for _, s := range b.Own.Scores {
+			if s.Subject == addr(nodes[2]) || s.Peer == "" || s.Score < 0 || s.Score > 1 || s.SubjectTime.IsZero() {
+				t.Errorf("own score %+v", s)
+			}
+		}
+		if len(b.Received) != size {
+			t.Errorf("%d scorers received, want %d", len(b.Received), size)
+		}
+		families := gather(t, nodes[2])
+		for _, name := range []string{
+			"x0tta6bl4_anomaly_messages_total", "x0tta6bl4_anomaly_published_total", "x0tta6bl4_anomaly_scores_received_total",
+			"x0tta6bl4_anomaly_scores_judged_total", "x0tta6bl4_anomaly_suspects", "x0tta6bl4_anomaly_model_info",
+			"x0tta6bl4_anomaly_scoring_seconds",
+		} {
+			if families[name] == nil {
+				t.Errorf("/metrics lacks %s", name)
+			}
+		}
+		if f := families["x0tta6bl4_anomaly_scores_received_total"]; f != nil && f.Metric[0].GetCounter().GetValue() == 0 {
+			t.Error("no scores received by the metrics")
+		}
+	})
+
+	t.Run("one liar cannot frame a node", func(t *testing.T) {
+		victim, liar, second := nodes[2], nodes[1], nodes[3]
+		observers := []*Node{nodes[0], nodes[4]}
+		for _, n := range nodes {
+			scoreAs(n, addr(victim), 0.01)
+		}
+		scoreAs(liar, addr(victim), 0.99)
+		// Scores of the victim before, and a suspicion they made, pass
+		// within MaxAge (2.5 intervals).
+		time.Sleep(time.Second)
+		since := time.Now()
+		waitFor(t, 10*time.Second, "the observers to hold the liar's flag", func() bool {
+			return heldFlag(observers[0], addr(liar), addr(victim)) && heldFlag(observers[1], addr(liar), addr(victim))
+		})
+		// Twelve intervals of the liar's flags, counted (it neighbours
+		// the victim, the subject times are the victim's own).
+		time.Sleep(3 * time.Second)
+		if by := suspectedBy(observers, addr(victim), since); len(by) != 0 {
+			for _, i := range by {
+				t.Logf("observer %d: history %+v", i, observers[i].Anomaly().History())
+			}
+			t.Fatalf("observers %v held the victim suspect on one liar's word (liar %s)", by, addr(liar).Short())
+		}
+		// A second liar makes a quorum: now the rule must hold the
+		// victim suspect, with both liars as its reporters.
+		scoreAs(second, addr(victim), 0.99)
+		waitFor(t, 10*time.Second, "two liars to make the victim suspect", func() bool {
+			return len(suspectedBy(observers, addr(victim), since)) == len(observers)
+		})
+		for _, o := range observers {
+			for _, s := range o.Anomaly().Suspicions() {
+				if s.Subject != addr(victim) {
+					continue
+				}
+				if !slices.Contains(s.Reporters, addr(liar)) || !slices.Contains(s.Reporters, addr(second)) {
+					t.Errorf("victim suspect by %v, want both liars among them", s.Reporters)
+				}
+				if s.Peer != victim.ID().String() || len(s.ReporterPeers) != len(s.Reporters) {
+					t.Errorf("suspicion %+v lacks peer IDs", s)
+				}
+			}
+		}
+	})
+}
+
+func TestAnomalyConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		c  AnomalyConfig
+		ok bool
+	}{
+		{DefaultAnomalyConfig(), true},
+		{AnomalyConfig{Quorum: 1, Persistence: 1}, true},
+		{AnomalyConfig{Quorum: 0, Persistence: 2}, false},
+		{AnomalyConfig{Quorum: 2, Persistence: 0}, false},
+	} {
+		if err := tc.c.validate(); (err == nil) != tc.ok {
+			t.Errorf("%+v: %v", tc.c, err)
+		}
+	}
+}
