@@ -18,8 +18,14 @@ import (
 const anomalyUsage = `usage: x0tta6bl4 anomaly <command> [flags]
 
 commands:
-  train   train a detector on the digital twin's telemetry and write its model
-  eval    train every detector and judge them on held-out twin meshes
+  train       train a detector on the digital twin's telemetry and write its model
+  eval        train every detector and judge them on held-out twin meshes
+  scores      the running daemon's anomaly scores, the scores it received and its suspects
+  publish     put a model blob in the DHT, for a model:<name>@<sha256> proposal
+  fl-round    train a local update of the model in force on twin rehearsals of the node's mesh, and announce it
+  fl-updates  the announced updates of the model in force the daemon holds
+  fl-propose  propose the federated average of those updates to governance
+  fl-vote     check a federated average's proposal and vote YES if it is the average it claims, NO if not
 
 Run "x0tta6bl4 anomaly <command> -h" for the flags of a command.
 `
@@ -37,6 +43,18 @@ func runAnomaly(ctx context.Context, e *env, args []string) error {
 		err = runAnomalyTrain(ctx, e, args[1:])
 	case args[0] == "eval":
 		err = runAnomalyEval(ctx, e, args[1:])
+	case args[0] == "scores":
+		err = runAnomalyScores(ctx, e, args[1:])
+	case args[0] == "publish":
+		err = runAnomalyPublish(ctx, e, args[1:])
+	case args[0] == "fl-round":
+		err = runFLRound(ctx, e, args[1:])
+	case args[0] == "fl-updates":
+		err = runFLUpdates(ctx, e, args[1:])
+	case args[0] == "fl-propose":
+		err = runFLPropose(ctx, e, args[1:])
+	case args[0] == "fl-vote":
+		err = runFLVote(ctx, e, args[1:])
 	case args[0] == "help" || args[0] == "-h" || args[0] == "--help":
 		fmt.Fprint(e.stdout, anomalyUsage)
 		return nil

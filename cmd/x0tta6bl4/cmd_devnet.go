@@ -12,6 +12,7 @@ import (
 
 	"github.com/x0tta6bl4/x0tta6bl4/node"
 	"github.com/x0tta6bl4/x0tta6bl4/node/devnet"
+	"github.com/x0tta6bl4/x0tta6bl4/overlay/mesh"
 )
 
 func runDevnet(ctx context.Context, e *env, args []string) error {
@@ -23,18 +24,11 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 	memory := fs.Bool("memory", false, "keep datastores in memory instead of pebble")
 	logLevel := fs.String("log-level", "error", "node log level on stderr: debug, info, warn or error")
 	topology := fs.String("topology", "full", "which nodes may connect: line, ring, grid or full (traffic between others crosses the mesh)")
-	scenario := fs.String("scenario", "", "add a scenario to the checks: governance (a proposal, votes, and the last node joining after the deadline)")
+	scenario := fs.String("scenario", "", "add a scenario to the checks: governance (a proposal, votes, and the last node joining after the deadline), "+
+		"fault (a gray fault on one relay from t = 10 s, which the nodes' anomaly scores must find) or fl (a federated round that ends with every node on the averaged model)")
+	fault := fs.String("fault", devnet.FaultBlackhole, "with --scenario fault: blackhole (the relay drops the DATA it relays), slow (it holds it back 50 ms) or lossy (one of its links loses 10% of its frames)")
 	if err := parse(fs, args); err != nil {
 		return err
-	}
-	var probes []devnet.Probe
-	holdBack := 0
-	switch *scenario {
-	case "":
-	case "governance":
-		probes, holdBack = append(devnet.DefaultProbes(), &devnet.GovProbe{}), 1
-	default:
-		return usageError{fmt.Sprintf("devnet: --scenario %q: want governance", *scenario)}
 	}
 	topo, err := devnet.ParseTopology(*topology)
 	if err != nil {
@@ -42,6 +36,31 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 	}
 	if *nodes < 2 {
 		return usageError{fmt.Sprintf("devnet: --nodes must be at least 2 (a mesh), got %d", *nodes)}
+	}
+	var probes []devnet.Probe
+	var meshFault func(int) mesh.Fault
+	holdBack := 0
+	switch *scenario {
+	case "":
+	case "governance":
+		probes, holdBack = append(devnet.DefaultProbes(), &devnet.GovProbe{}), 1
+	case "fault":
+		kind, err := devnet.ParseFault(*fault)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		if *nodes < 3 {
+			return usageError{"devnet: --scenario fault needs at least 3 nodes (a relay)"}
+		}
+		p := &devnet.FaultProbe{Kind: kind, Relay: devnet.FaultRelay(topo, *nodes)}
+		meshFault = p.Hooks(topo, *nodes)
+		// The mesh probe wants every message delivered, which the fault
+		// forbids: the fault probe's flows carry the traffic instead.
+		probes = append(devnet.QuietProbes(), p)
+	case "fl":
+		probes = append(devnet.QuietProbes(), &devnet.FLProbe{})
+	default:
+		return usageError{fmt.Sprintf("devnet: --scenario %q: want governance, fault or fl", *scenario)}
 	}
 	if *duration < 0 {
 		return usageError{fmt.Sprintf("devnet: --duration must not be negative, got %v", *duration)}
@@ -70,6 +89,7 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 		Probes:         probes,
 		HoldBack:       holdBack,
 		Topology:       topo,
+		MeshFault:      meshFault,
 	})
 	if err != nil {
 		return err
@@ -115,6 +135,15 @@ func printSummary(e *env, s *devnet.Summary, held int) {
 		fmt.Fprintf(w, "  %-19s%v sent, %v delivered, at most %v hops, p50 %v ms, p99 %v ms\n",
 			fmt.Sprintf("mesh (%v)", s.Extra["topology"]), sent, s.Extra["mesh_delivered"], s.Extra["mesh_max_hops"],
 			s.Extra["mesh_p50_ms"], s.Extra["mesh_p99_ms"])
+	}
+	if kind, ok := s.Extra["anomaly_fault"]; ok {
+		fmt.Fprintf(w, "  fault              %v on node %v from %.1fs (%v frames); flagged %v, first after %v s by %v nodes, %v false flags\n",
+			kind, s.Extra["anomaly_faulty"], s.Extra["anomaly_fault_at_s"], s.Extra["anomaly_fault_frames"], s.Extra["anomaly_flagged"],
+			s.Extra["anomaly_detect_s"], s.Extra["anomaly_flagged_by"], s.Extra["anomaly_false_flags"])
+	}
+	if digest, ok := s.Extra["fl_model_digest"]; ok {
+		fmt.Fprintf(w, "  federated round    %v updates averaged into %v; %v of %d nodes switched, %v ms after deciding at most\n",
+			s.Extra["fl_updates"], digest, s.Extra["fl_nodes_switched"], s.Nodes, s.Extra["fl_switch_lag_ms"])
 	}
 	if waived, ok := s.Extra["waived"].([]string); ok {
 		for _, f := range waived {

@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/x0tta6bl4/x0tta6bl4/node"
+	"github.com/x0tta6bl4/x0tta6bl4/overlay/mesh"
 )
 
 // Options shape a devnet.
@@ -48,6 +49,10 @@ type Options struct {
 	Topology Topology
 	// Probes measure the run; nil means DefaultProbes().
 	Probes []Probe
+	// MeshFault, if set, gives node i a fault hook in its mesh links
+	// (mesh.Fault, test-only; nil for a healthy node). The fault
+	// scenario sets it (FaultProbe).
+	MeshFault func(i int) mesh.Fault
 	// HoldBack keeps the last HoldBack nodes out of Start: their repos and
 	// keys exist (the devnet's governance genesis lists them), but they
 	// start only when a probe calls Net.StartHeld, to join late.
@@ -218,6 +223,9 @@ func (net *Net) startNode(ctx context.Context, i int) (*node.Node, error) {
 		Key:       key,
 		Datastore: store,
 		Logger:    opts.Logger.With("node", i),
+	}
+	if opts.MeshFault != nil {
+		nopts.MeshFault = opts.MeshFault(i)
 	}
 	if nopts.Gater, err = net.gater(i, key, opts); err != nil {
 		return nil, err

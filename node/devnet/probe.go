@@ -28,3 +28,15 @@ func DefaultProbes() []Probe {
 		&MeshProbe{},
 	}
 }
+
+// QuietProbes are DefaultProbes without the mesh probe, for scenarios
+// that carry their own mesh traffic or need the CPU: the peers, DHT,
+// gossip and telemetry probes.
+func QuietProbes() []Probe {
+	return []Probe{
+		&PeersProbe{},
+		&DHTProbe{},
+		&GossipProbe{},
+		&TelemetryProbe{},
+	}
+}
