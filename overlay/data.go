@@ -42,6 +42,13 @@ func (e *Engine) forward(now instant, prev protocols.Addr, p *protocols.Data) {
 		}
 		addPrecursor(r, prev)
 		e.stats.Forwarded++
+		// The frame goes on as it came, its TTL and hop count rewritten
+		// in place: no copy per hop (the caller's duties say who owns
+		// it then).
+		if f := e.dataFrame; f != nil && protocols.RelayData(f) == nil {
+			e.sentData(now, r, p.Src, f)
+			return
+		}
 		e.sendData(now, r, p.Src, p.TTL-1, p.Hops+1, p.Payload)
 		return
 	}
@@ -86,6 +93,12 @@ func (e *Engine) sendData(now instant, r *route, src protocols.Addr, ttl, hops u
 	if err != nil {
 		return
 	}
+	e.sentData(now, r, src, frame)
+}
+
+// sentData puts DATA frame, from src, on route r and keeps the routes it
+// uses alive.
+func (e *Engine) sentData(now instant, r *route, src protocols.Addr, frame []byte) {
 	e.out(r.next, protocols.TypeData, frame)
 	if n := e.nbrs.get(r.next); n != nil {
 		n.data.DataSent++

@@ -103,9 +103,12 @@ type Engine struct {
 
 	// Decoders reused by Step, so that decoding does not allocate.
 	data protocols.Data
-	rreq protocols.RREQ
-	rrep protocols.RREP
-	rerr protocols.RERR
+	// dataFrame is the caller's DATA frame while Step processes it, nil
+	// otherwise: a relay rewrites it in place and sends it on (forward).
+	dataFrame []byte
+	rreq      protocols.RREQ
+	rrep      protocols.RREP
+	rerr      protocols.RERR
 	// scratch holds routes being visited in address order.
 	scratch []*route
 }
@@ -208,7 +211,9 @@ func (e *Engine) step(when time.Time, n *neighbor, frame []byte) error {
 	case protocols.TypeData:
 		if err = e.data.Decode(frame); err == nil {
 			e.heard(now, n)
+			e.dataFrame = frame
 			e.stepData(now, n, &e.data)
+			e.dataFrame = nil
 		}
 	case protocols.TypeRREQ:
 		if err = e.rreq.Decode(frame); err == nil {

@@ -457,3 +457,52 @@ func TestReadyOwnership(t *testing.T) {
 		t.Fatalf("Step modified its input")
 	}
 }
+
+// TestForwardInPlace: a relay sends the caller's DATA frame on itself,
+// its TTL one lower and its hop count one higher, without a copy; a
+// frame it must drop (TTL spent) it leaves as it was.
+func TestForwardInPlace(t *testing.T) {
+	net := overlaytest.New(overlay.DefaultLANConfig(), 1)
+	net.AddNodes(3)
+	net.Connect(1, 2)
+	net.Connect(2, 3)
+	if err := net.RunFor(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	relay := net.Node(2).Engine
+	relay.Advance()
+	src, dst := net.Node(1).Addr, net.Node(3).Addr
+	frame, err := (&protocols.Data{TTL: 7, Hops: 2, Src: src, Dst: dst, Payload: []byte("in place")}).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := relay.Step(net.Now(), src, frame); err != nil {
+		t.Fatal(err)
+	}
+	msgs := relay.Ready().Messages
+	if len(msgs) != 1 || msgs[0].To != dst {
+		t.Fatalf("relay sent %d frames (%+v), want one to node 3", len(msgs), msgs)
+	}
+	out := msgs[0].Frame
+	if len(out) != len(frame) || &out[0] != &frame[0] {
+		t.Fatalf("the forwarded frame is a copy, not the frame stepped")
+	}
+	var p protocols.Data
+	if err := p.Decode(out); err != nil || p.TTL != 6 || p.Hops != 3 || p.Src != src || p.Dst != dst || string(p.Payload) != "in place" {
+		t.Fatalf("forwarded %+v (%v), want TTL 6, hops 3, the rest unchanged", p, err)
+	}
+	relay.Advance()
+
+	spent, _ := (&protocols.Data{TTL: 1, Hops: 2, Src: src, Dst: dst, Payload: []byte("spent")}).MarshalBinary()
+	before := bytes.Clone(spent)
+	if err := relay.Step(net.Now(), src, spent); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(relay.Ready().Messages); n != 0 {
+		t.Errorf("a frame with TTL 1 was sent on (%d frames)", n)
+	}
+	if !bytes.Equal(spent, before) {
+		t.Errorf("a dropped frame was changed: %x, was %x", spent, before)
+	}
+	relay.Advance()
+}

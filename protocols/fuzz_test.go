@@ -100,6 +100,29 @@ func FuzzData(f *testing.F) {
 				t.Fatalf("PeekSrc = %v, %v; Decode found %v", src, err, p.Src)
 			}
 		}
+		// RelayData rewrites exactly TTL and hops of what Decode takes,
+		// refuses what a relay must drop, and leaves refused frames alone.
+		relayed := bytes.Clone(frame)
+		err := RelayData(relayed)
+		switch {
+		case p.Decode(frame) != nil:
+			if err == nil && (len(frame) < DataHeaderSize || !bytes.Equal(relayed[4:], frame[4:])) {
+				t.Fatalf("RelayData rewrote more than the header of an invalid frame")
+			}
+		case p.TTL <= 1 || p.Hops == 0xff:
+			if err == nil || !bytes.Equal(relayed, frame) {
+				t.Fatalf("RelayData(ttl %d, hops %d) = %v and changed the frame", p.TTL, p.Hops, err)
+			}
+		default:
+			var q Data
+			if err != nil || q.Decode(relayed) != nil || q.TTL != p.TTL-1 || q.Hops != p.Hops+1 ||
+				q.Src != p.Src || q.Dst != p.Dst || !bytes.Equal(q.Payload, p.Payload) {
+				t.Fatalf("RelayData = %v: %+v from %+v", err, q, p)
+			}
+		}
+		if err != nil && !bytes.Equal(relayed, frame) {
+			t.Fatalf("RelayData refused (%v) but changed the frame", err)
+		}
 	})
 }
 

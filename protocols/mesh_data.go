@@ -90,3 +90,26 @@ func PeekSrc(frame []byte) (Addr, error) {
 	}
 	return readAddr(frame[4:]), nil
 }
+
+// RelayData rewrites a DATA frame in place for its next hop: TTL one
+// less, hops one more, every other byte as it was. It is what a relay
+// does instead of decoding and encoding the packet again, so that
+// forwarding copies nothing. It checks the header as Decode does and
+// refuses, changing nothing, a frame whose TTL would fall to 0 or whose
+// hop count would wrap (ErrField): such a packet must be dropped, not
+// passed on. The payload and the addresses are not checked; a caller
+// relays frames it decoded.
+func RelayData(frame []byte) error {
+	if err := header(frame, TypeData, DataHeaderSize, MaxFrameSize); err != nil {
+		return err
+	}
+	switch {
+	case frame[2] <= 1:
+		return decodeErr(TypeData, "ttl", ErrField)
+	case frame[3] == 0xff:
+		return decodeErr(TypeData, "hops", ErrField)
+	}
+	frame[2]--
+	frame[3]++
+	return nil
+}

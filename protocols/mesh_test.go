@@ -436,3 +436,46 @@ func TestPeek(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayData: a relay's in-place rewrite lowers the TTL and raises
+// the hop count and touches no other byte; a frame that must not be
+// passed on, or is not DATA, is refused and left as it was.
+func TestRelayData(t *testing.T) {
+	frame := func(ttl, hops uint8) []byte {
+		b, err := (&Data{TTL: ttl, Hops: hops, Src: addrA, Dst: addrB, Payload: []byte("xy")}).AppendBinary(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	rrep, err := (&RREP{Dst: addrB, Orig: addrA, Lifetime: time.Second, Claim: testClaim}).AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		frame []byte
+		want  string // hex of the frame afterwards
+		err   error
+	}{
+		{"forward", frame(64, 2), "02" + "01" + "3f" + "03" + hex.EncodeToString(addrA[:]) + hex.EncodeToString(addrB[:]) + "7879", nil},
+		{"last link", frame(2, 0), "02" + "01" + "01" + "01" + hex.EncodeToString(addrA[:]) + hex.EncodeToString(addrB[:]) + "7879", nil},
+		{"ttl 1", frame(1, 5), hex.EncodeToString(frame(1, 5)), ErrField},
+		{"hops 255", frame(9, 255), hex.EncodeToString(frame(9, 255)), ErrField},
+		{"truncated", frame(9, 1)[:DataHeaderSize-1], hex.EncodeToString(frame(9, 1)[:DataHeaderSize-1]), ErrTruncated},
+		{"RREP", rrep, hex.EncodeToString(rrep), ErrUnknownType},
+		{"empty", nil, "", ErrTruncated},
+	} {
+		err := RelayData(tt.frame)
+		if !errors.Is(err, tt.err) || (err == nil) != (tt.err == nil) {
+			t.Errorf("%s: RelayData = %v, want %v", tt.name, err, tt.err)
+		}
+		if got := hex.EncodeToString(tt.frame); got != tt.want {
+			t.Errorf("%s: frame afterwards\n got %s\nwant %s", tt.name, got, tt.want)
+		}
+		var fe *FrameError
+		if err != nil && !errors.As(err, &fe) {
+			t.Errorf("%s: %T is not a *FrameError", tt.name, err)
+		}
+	}
+}

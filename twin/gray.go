@@ -94,7 +94,8 @@ func (s *sim) egress(i, to int32, frame []byte) {
 		return
 	}
 	n.held++
-	s.q.push(event{at: at, kind: evEgress, node: i, peer: to, epoch: s.nodes[i].restart, frame: frame})
+	frame, buf := s.frames.copy(frame) // a relayed frame may be in the buffer of the frame that brought it
+	s.q.push(event{at: at, kind: evEgress, node: i, peer: to, epoch: s.nodes[i].restart, frame: frame, buf: buf})
 }
 
 // grayLoss reports whether a Lossy fault on link li loses the frame now

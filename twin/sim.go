@@ -654,6 +654,7 @@ func (s *sim) process(ev *event) {
 			s.gray.nodes[ev.node].held--
 			s.transmit(ev.node, ev.peer, ev.frame)
 		}
+		s.frames.release(ev.buf)
 	case evTelemetry:
 		s.tel.publish(ev.node)
 	case evGossip:
@@ -895,8 +896,11 @@ func (s *sim) arrive(ev *event) {
 		s.st.stepErrors++
 		s.sc.Logger.Debug("step", "node", s.top.Nodes[ev.node].Name, "from", s.top.Nodes[ev.peer].Name, "err", err)
 	}
-	s.frames.release(ev.buf) // the engine does not keep frames
+	// The engine keeps no frame, but a DATA frame it relays goes out as
+	// it came (rewritten in place): the buffer is free once it has been
+	// sent on (transmit and egress copy what they hold on to).
 	s.pump(ev.node)
+	s.frames.release(ev.buf)
 }
 
 // payloadHeader is the flow packet header: flow index u32, sequence u32,

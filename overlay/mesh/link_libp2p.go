@@ -96,6 +96,11 @@ type queued struct {
 	// nanoseconds; 0 for other frames. The writer adds the time to the
 	// write to the router's relay delay.
 	relayed int64
+	// buf is the pooled read buffer that holds frame, a DATA frame the
+	// engine relays as it was read (rewritten in place); the writer
+	// returns it to its pool once the frame is written. nil for frames
+	// the engine made.
+	buf *[]byte
 }
 
 func newLink(m *Router, p peer.ID, s network.Stream, outbound bool, now time.Time) *link {
@@ -108,7 +113,10 @@ func newLink(m *Router, p peer.ID, s network.Stream, outbound bool, now time.Tim
 // enqueue adds a frame to the send queue, or reports false if the queue
 // is full (see Config.QueueFrames) or the link closed. relayed is when a
 // DATA frame this node relays was read, in Unix nanoseconds, else 0.
-func (l *link) enqueue(frame []byte, typ protocols.Type, relayed int64) bool {
+// buf, if not nil, is the pooled buffer that holds frame: the queue
+// takes it if it takes the frame (the writer releases it), and the
+// caller keeps it otherwise.
+func (l *link) enqueue(frame []byte, typ protocols.Type, relayed int64, buf *[]byte) bool {
 	maxFrames, maxBytes := l.m.cfg.QueueFrames, l.m.cfg.QueueBytes
 	if typ != protocols.TypeData {
 		maxFrames, maxBytes = 2*maxFrames, maxBytes+maxBytes/4
@@ -118,7 +126,7 @@ func (l *link) enqueue(frame []byte, typ protocols.Type, relayed int64) bool {
 		l.mu.Unlock()
 		return false
 	}
-	l.q = append(l.q, queued{frame: frame, relayed: relayed})
+	l.q = append(l.q, queued{frame: frame, relayed: relayed, buf: buf})
 	l.qBytes += len(frame)
 	l.qFrames++
 	l.mu.Unlock()
@@ -202,6 +210,9 @@ func (l *link) writeLoop() {
 			return
 		}
 		l.m.relayWritten(out, time.Now())
+		for _, q := range out {
+			releaseFrame(q.buf)
+		}
 		clear(batch)
 		l.mu.Lock()
 		l.qBytes -= n
@@ -246,6 +257,9 @@ func (l *link) fault(f Fault, batch []queued, held *heldFrames, now time.Time) (
 		}
 	}
 	l.m.relayWritten(dropped, now)
+	for _, q := range dropped {
+		releaseFrame(q.buf)
+	}
 	return held.popDue(out, now), gone, goneBytes
 }
 
@@ -313,13 +327,8 @@ func (l *link) readLoop() {
 		n, err := readLength(br)
 		var in inFrame
 		if err == nil {
-			in = inFrame{l: l}
-			if n > smallFrame {
-				in.buf = framePool.Get().(*[]byte)
-				in.frame = (*in.buf)[:n]
-			} else {
-				in.frame = make([]byte, n)
-			}
+			in = inFrame{l: l, buf: getFrame(n)}
+			in.frame = (*in.buf)[:n]
 			if _, err = readFull(br, in.frame); err != nil {
 				releaseFrame(in.buf)
 			}
@@ -359,19 +368,51 @@ func (l *link) waitResume(maxPause time.Duration) bool {
 	return true
 }
 
-// smallFrame is the size up to which a frame read gets a buffer of its
-// own; larger ones use pooled buffers of MaxFrameSize bytes.
+// Frames are read into pooled buffers of two sizes: smallFrame bytes
+// for frames up to that size (HELLOs, routing frames, small DATA), and
+// MaxFrameSize bytes for the others. A buffer goes back to its pool
+// when the owner has stepped its frame, or, for a DATA frame the engine
+// relays as it was read, when the link writer has written it.
 const smallFrame = 4 << 10
 
-var framePool = sync.Pool{New: func() any {
-	b := make([]byte, protocols.MaxFrameSize)
-	return &b
-}}
+var (
+	smallFramePool = sync.Pool{New: func() any {
+		b := make([]byte, smallFrame)
+		return &b
+	}}
+	framePool = sync.Pool{New: func() any {
+		b := make([]byte, protocols.MaxFrameSize)
+		return &b
+	}}
+)
 
+// getFrame returns a pooled buffer for a frame of n bytes.
+func getFrame(n int) *[]byte {
+	if n <= smallFrame {
+		return smallFramePool.Get().(*[]byte)
+	}
+	return framePool.Get().(*[]byte)
+}
+
+// releaseFrame returns a buffer from getFrame to its pool; nil is
+// ignored.
 func releaseFrame(b *[]byte) {
-	if b != nil {
+	switch {
+	case b == nil:
+	case cap(*b) == smallFrame:
+		smallFramePool.Put(b)
+	default:
 		framePool.Put(b)
 	}
+}
+
+// holds reports whether frame lies in buffer b (from getFrame).
+func holds(b *[]byte, frame []byte) bool {
+	if b == nil || len(frame) == 0 || cap(*b) == 0 {
+		return false
+	}
+	whole := (*b)[:cap(*b)]
+	return &frame[0] == &whole[0]
 }
 
 func readFull(br *bufio.Reader, b []byte) (int, error) {

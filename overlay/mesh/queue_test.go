@@ -34,7 +34,7 @@ func TestSendQueue(t *testing.T) {
 		{protocols.TypeHello, false, true}, // 1300 > 1250
 	}
 	for i, tt := range tests {
-		if got := l.enqueue(frame, tt.typ, 0); got != tt.want {
+		if got := l.enqueue(frame, tt.typ, 0, nil); got != tt.want {
 			t.Fatalf("frame %d (%s): enqueue = %v, want %v", i, tt.typ, got, tt.want)
 		}
 		if got := l.congested(); got != tt.congested {

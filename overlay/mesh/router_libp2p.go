@@ -161,6 +161,9 @@ type Router struct {
 	pings map[uint64]*pingWait
 	st    counters
 	ready e2e.Ready // the channel's last Ready, being carried out
+	// stepping is the pooled buffer of the frame being stepped, until a
+	// send queue takes it (a DATA frame the engine relays in place).
+	stepping *[]byte
 
 	frames   chan inFrame
 	events   chan any
@@ -946,25 +949,40 @@ func (m *Router) write(o overlay.Outbound, since time.Time) {
 		return
 	}
 	var relayed int64
+	var buf *[]byte
 	if typ == protocols.TypeData {
 		if src, err := protocols.PeekSrc(o.Frame); err == nil && src != m.self {
 			relayed = since.UnixNano()
 		}
+		if holds(m.stepping, o.Frame) {
+			buf = m.stepping // the frame read, relayed in place
+		}
 	}
-	if !l.enqueue(o.Frame, typ, relayed) {
+	if !l.enqueue(o.Frame, typ, relayed, buf) {
 		m.st.queueDrops[typ]++
 		m.trace(TraceEvent{Kind: TraceFrameDropped, Peer: o.To, Frame: o.Frame})
 		return
+	}
+	if buf != nil {
+		m.stepping = nil // the writer releases it
 	}
 	m.st.framesOut[typ]++
 	m.trace(TraceEvent{Kind: TraceFrameOut, Peer: o.To, Frame: o.Frame})
 }
 
 func (m *Router) onFrame(in inFrame) {
-	defer releaseFrame(in.buf)
 	if m.links[in.l.addr] != in.l {
+		releaseFrame(in.buf)
 		return // from a link closed since
 	}
+	// The engine may send a DATA frame on as it was read: the buffer goes
+	// with it to the send queue (write), else back to its pool when the
+	// frame's output has been carried out.
+	m.stepping = in.buf
+	defer func() {
+		releaseFrame(m.stepping)
+		m.stepping = nil
+	}()
 	m.trace(TraceEvent{Kind: TraceFrameIn, Peer: in.l.addr, Frame: in.frame})
 	if !in.l.heard {
 		in.l.heard = true
