@@ -97,6 +97,17 @@
 //     or RREP whose claim does not hold, which an honest neighbor never
 //     passes on: the caller may count it against the neighbor too. Frames longer than protocols.MaxFrameSize
 //     should be refused by the framing layer before they are read.
+//     The engine keeps no frame, with one exception: a DATA frame it
+//     relays goes on as it came, its TTL and hop count rewritten in
+//     place (protocols.RelayData), so Step writes to the caller's
+//     frame and hands the same bytes back as an Outbound's Frame (no
+//     copy per hop). A frame whose bytes an Outbound's Frame shares (its
+//     first byte at the same address) belongs to that Outbound: the
+//     caller must not reuse or change it until it has been written or
+//     dropped; any other frame is the caller's again when Step returns.
+//     A driver that reads into pooled buffers therefore returns such a
+//     buffer after the write, the others after Step. Step rewrites
+//     nothing in a frame it refuses or drops.
 //  3. Call Tick with the current time no later than NextDeadline (or
 //     periodically, every HelloInterval/4 or more often). Ticking late
 //     delays HELLOs, timeouts and dead-neighbor detection by as much.
@@ -112,8 +123,10 @@
 //     hand each Delivery to the application, record each Event; then call
 //     Advance. The frames and payloads belong to the caller from then on
 //     (the engine never touches them again) but may be shared between
-//     Outbounds of one broadcast, so treat them as read-only; the Ready
-//     slices themselves are reused after Advance. A frame that cannot be
+//     Outbounds of one broadcast, so treat them as read-only, except a
+//     relayed DATA frame (duty 2), which is the caller's own frame and
+//     goes to one neighbor only: it may be written, then its buffer
+//     reused; the Ready slices themselves are reused after Advance. A frame that cannot be
 //     written (a full send queue) may be dropped: the protocol recovers
 //     from loss.
 //  6. On EventLinkDown with ReasonHelloLoss the neighbor has been silent

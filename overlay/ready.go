@@ -27,7 +27,10 @@ type Ready struct {
 
 // Outbound is a frame for one neighbor.
 type Outbound struct {
-	To    protocols.Addr
+	To protocols.Addr
+	// Frame is the frame to write: the engine's, or, for a DATA frame it
+	// relays, the very frame given to Step, rewritten in place (see the
+	// caller's duties in the package documentation).
 	Frame []byte
 }
 

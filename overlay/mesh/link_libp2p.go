@@ -34,6 +34,10 @@ type link struct {
 	pausedBy  []*link    // links whose reading waits for this queue to drain
 	deadSince time.Time  // when the engine declared the neighbor dead, zero if alive
 	heard     bool       // a frame has come in on the link
+	// unwoken is what the owner queued since it last woke the writer, in
+	// bytes; toWake whether the link is on Router.toWake (wakeWriters).
+	unwoken int
+	toWake  bool
 	// flows are the last few places DATA from the link went without
 	// meeting congestion (a link, or nil for this node), and when
 	// (Router.backpressure).
@@ -111,7 +115,9 @@ func newLink(m *Router, p peer.ID, s network.Stream, outbound bool, now time.Tim
 }
 
 // enqueue adds a frame to the send queue, or reports false if the queue
-// is full (see Config.QueueFrames) or the link closed. relayed is when a
+// is full (see Config.QueueFrames) or the link closed. It does not wake
+// the writer: the owner does (Router.queued), so that the frames of one
+// batch of input go out in one write. relayed is when a
 // DATA frame this node relays was read, in Unix nanoseconds, else 0.
 // buf, if not nil, is the pooled buffer that holds frame: the queue
 // takes it if it takes the frame (the writer releases it), and the
@@ -130,7 +136,6 @@ func (l *link) enqueue(frame []byte, typ protocols.Type, relayed int64, buf *[]b
 	l.qBytes += len(frame)
 	l.qFrames++
 	l.mu.Unlock()
-	wakeup(l.wake)
 	return true
 }
 
@@ -162,10 +167,12 @@ func (l *link) close() {
 }
 
 // writeLoop drains the send queue into the stream, flushing whenever the
-// queue runs empty. With a Fault (tests only) it also drops and holds
-// frames back as the fault says.
+// queue runs empty: the frames queued while it wrote the last ones go
+// out together, in 64 KiB writes (writeBatch), and a frame that finds
+// the writer idle goes out at once. With a Fault (tests only) it also
+// drops and holds frames back as the fault says.
 func (l *link) writeLoop() {
-	bw := bufio.NewWriterSize(l.s, 64<<10)
+	bw := bufio.NewWriterSize(l.s, writeBatch)
 	var batch []queued
 	var held heldFrames
 	defer held.stop()
@@ -367,6 +374,11 @@ func (l *link) waitResume(maxPause time.Duration) bool {
 	}
 	return true
 }
+
+// writeBatch is the most a link writer hands the stream in one write,
+// and what the owner may queue on a link before it wakes the writer
+// without waiting for the end of its batch of input.
+const writeBatch = 64 << 10
 
 // Frames are read into pooled buffers of two sizes: smallFrame bytes
 // for frames up to that size (HELLOs, routing frames, small DATA), and

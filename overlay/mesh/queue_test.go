@@ -1,8 +1,14 @@
 package mesh
 
 import (
+	"bytes"
+	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
@@ -44,4 +50,76 @@ func TestSendQueue(t *testing.T) {
 	if l.queued() != 1200 {
 		t.Errorf("queued %d bytes, want 1200", l.queued())
 	}
+}
+
+// countingStream is a stream that records its writes.
+type countingStream struct {
+	network.Stream // not used: the writer only writes and resets
+	mu             sync.Mutex
+	writes         [][]byte
+}
+
+func (s *countingStream) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writes = append(s.writes, bytes.Clone(b))
+	return len(b), nil
+}
+
+func (s *countingStream) Reset() error { return nil }
+
+func (s *countingStream) written() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.writes)
+}
+
+// TestWriteBatching: the frames the owner queues on a link while it
+// carries out one batch of input reach the stream in one write, the
+// writer being woken when the owner is through (not per frame), and a
+// link whose queue fills a write is woken at once.
+func TestWriteBatching(t *testing.T) {
+	m := &Router{cfg: Config{QueueFrames: 64, QueueBytes: 1 << 20}}
+	s := &countingStream{}
+	l := newLink(m, "", s, false, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	var want []byte
+	for i := range 10 {
+		frame := bytes.Repeat([]byte{byte(i + 1)}, 1024)
+		if !l.enqueue(frame, protocols.TypeData, 0, nil) {
+			t.Fatalf("frame %d refused", i)
+		}
+		m.queued(l, len(frame))
+		want, _ = AppendFrame(want, frame)
+	}
+	if len(l.wake) != 0 {
+		t.Fatal("the writer was woken before the owner was through its input")
+	}
+	m.wakeWriters()
+	if len(l.wake) != 1 {
+		t.Fatal("wakeWriters did not wake the writer")
+	}
+	var wg sync.WaitGroup
+	wg.Go(l.writeLoop)
+	waitFor(t, 5*time.Second, func() error {
+		if len(s.written()) == 0 {
+			return errors.New("nothing written")
+		}
+		return nil
+	})
+	l.close()
+	wg.Wait()
+	if w := s.written(); len(w) != 1 || !bytes.Equal(w[0], want) {
+		t.Fatalf("%d writes, want the 10 frames in one", len(w))
+	}
+
+	big := make([]byte, writeBatch)
+	l = newLink(m, "", s, false, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	l.enqueue(big[:writeBatch/2], protocols.TypeData, 0, nil)
+	m.queued(l, writeBatch/2)
+	l.enqueue(big[:writeBatch/2], protocols.TypeData, 0, nil)
+	m.queued(l, writeBatch/2)
+	if len(l.wake) != 1 {
+		t.Fatal("a full write's worth of frames did not wake the writer at once")
+	}
+	m.wakeWriters()
 }

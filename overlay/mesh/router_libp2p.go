@@ -164,6 +164,9 @@ type Router struct {
 	// stepping is the pooled buffer of the frame being stepped, until a
 	// send queue takes it (a DATA frame the engine relays in place).
 	stepping *[]byte
+	// toWake are the links the owner queued frames on since it last woke
+	// their writers (wakeWriters).
+	toWake []*link
 
 	frames   chan inFrame
 	events   chan any
@@ -825,6 +828,7 @@ func (m *Router) run(ctx context.Context) {
 		now := time.Now()
 		m.tick(now)
 		m.flush(now)
+		m.wakeWriters()
 		next := m.engine.NextDeadline()
 		if cd := m.channel.NextDeadline(); !cd.IsZero() && (next.IsZero() || cd.Before(next)) {
 			next = cd
@@ -937,6 +941,37 @@ func (m *Router) sendPacket(now time.Time, p e2e.Packet) error {
 	return m.engine.Send(now, p.To, p.Payload)
 }
 
+// queued notes n bytes just queued on l: the writer is woken once the
+// owner is through the input at hand (wakeWriters), so that the frames
+// it makes go out in one stream write, or at once when they fill one
+// (writeBatch). The owner never waits for more input to fill a write.
+func (m *Router) queued(l *link, n int) {
+	l.unwoken += n
+	switch {
+	case l.unwoken >= writeBatch:
+		l.unwoken = 0
+		wakeup(l.wake)
+	case !l.toWake:
+		l.toWake = true
+		m.toWake = append(m.toWake, l)
+	}
+}
+
+// wakeWriters wakes the writers of the links frames were queued on since
+// the last call. The owner calls it whenever it has carried out its
+// input at hand, before it waits for more.
+func (m *Router) wakeWriters() {
+	for _, l := range m.toWake {
+		l.toWake = false
+		if l.unwoken > 0 {
+			l.unwoken = 0
+			wakeup(l.wake)
+		}
+	}
+	clear(m.toWake)
+	m.toWake = m.toWake[:0]
+}
+
 // write queues an engine frame on its neighbor's link. since is the
 // time of the input that made the engine send it: for a DATA frame it
 // relays, the frame's read time (see DataPlane).
@@ -966,6 +1001,7 @@ func (m *Router) write(o overlay.Outbound, since time.Time) {
 	if buf != nil {
 		m.stepping = nil // the writer releases it
 	}
+	m.queued(l, len(o.Frame))
 	m.st.framesOut[typ]++
 	m.trace(TraceEvent{Kind: TraceFrameOut, Peer: o.To, Frame: o.Frame})
 }
