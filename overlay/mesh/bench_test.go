@@ -127,13 +127,20 @@ func BenchmarkThroughput(b *testing.B) {
 			b.StopTimer()
 			reportCPU(b, cpuNow()-cpu0, size)
 			if n := got.Load(); n < int64(b.N) {
-				for i, r := range tm.routers {
-					st, _ := r.Stats(ctx)
-					b.Logf("node %d: queue drops %v, engine drops %v, no link %d, channel %+v", i, st.QueueDrops, st.Engine.Dropped, st.NoLink, st.Channel)
-				}
+				tm.logDrops(b)
 				b.Fatalf("%d of %d delivered", n, b.N)
 			}
 		})
+	}
+}
+
+// logDrops logs where each node dropped frames, for a benchmark that
+// lost some.
+func (tm *testMesh) logDrops(b *testing.B) {
+	for i, r := range tm.routers {
+		st, _ := r.Stats(context.Background())
+		b.Logf("node %d: queue drops %v, unpaused %d, engine drops %v, no link %d, hello loss %d, channel %+v",
+			i, st.QueueDrops, st.Unpaused, st.Engine.Dropped, st.NoLink, st.HelloLoss, st.Channel)
 	}
 }
 
@@ -200,6 +207,128 @@ func BenchmarkLatency(b *testing.B) {
 					b.Fatalf("ping took %d hops, want %d", res.Hops, hops)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkRelayCPU measures what a relay spends per byte it forwards,
+// against what one direct stream costs per byte (its sender and its
+// receiver: the same one stream in and one stream out a relay handles).
+// All hosts share the process, so a relay's CPU is read as a difference:
+// the same bytes go from C to D (1 hop: sealed, sent, received, opened)
+// and from A to D (3 hops: the same, plus relays B and C), and each relay
+// costs half of what the 3-hop path costs beyond the 1-hop one. (Not A
+// to B for the 1 hop: B would then also deliver DATA from A's link, and
+// keep reading it while C's link is congested, dropping what does not
+// fit, as a relay must for a link whose traffic goes several ways.) Each
+// op is one round of about 2 MiB on each of the three paths in turn
+// (direct A-D, mesh C-D, mesh A-D), each timed from its first send to its
+// last arrival by the process's CPU time, so that the machine's other
+// load and the process's background work (HELLOs, timers, the garbage
+// collector) fall on the three alike.
+//
+//	direct-cpu-ns/B  the direct stream, sender and receiver
+//	hop1-cpu-ns/B    the mesh over 1 hop
+//	hop3-cpu-ns/B    the mesh over 3 hops
+//	relay-cpu-ns/B   (hop3 - hop1) / 2: one relay
+//	relay/direct     relay-cpu-ns/B over direct-cpu-ns/B
+func BenchmarkRelayCPU(b *testing.B) {
+	tm := benchLine(b)
+	a, d := tm.hosts[0], tm.hosts[3]
+	var direct, want atomic.Int64
+	arrived := make(chan struct{}, 1)
+	d.SetStreamHandler(benchProtocol, func(s network.Stream) {
+		br := bufio.NewReaderSize(s, 64<<10)
+		buf := make([]byte, 0, 64<<10)
+		for {
+			f, err := ReadFrame(br, buf)
+			if err != nil {
+				_ = s.Reset()
+				return
+			}
+			buf = f[:0]
+			if direct.Add(1) == want.Load() {
+				arrived <- struct{}{}
+			}
+		}
+	})
+	defer d.RemoveStreamHandler(benchProtocol)
+	atD, cancel := tm.routers[3].Subscribe(1 << 16)
+	defer cancel()
+	ctx, stop := context.WithTimeout(context.Background(), 20*time.Second)
+	_, err := tm.routers[2].Ping(ctx, d.ID()) // C's session with D
+	stop()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := a.NewStream(context.Background(), d.ID(), benchProtocol)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	bw := bufio.NewWriterSize(s, 64<<10)
+
+	for _, size := range []int{1 << 10, 16 << 10, 60 << 10} {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			payload := make([]byte, size)
+			k := max(8, (2<<20)/size) // payloads per path and round
+			var f []byte
+			viaStream := func() {
+				want.Store(direct.Load() + int64(k))
+				for range k {
+					f, _ = AppendFrame(f[:0], payload)
+					if _, err := bw.Write(f); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := bw.Flush(); err != nil {
+					b.Fatal(err)
+				}
+				select {
+				case <-arrived:
+				case <-time.After(30 * time.Second):
+					b.Fatalf("direct stream: %d of %d arrived", k-int(want.Load()-direct.Load()), k)
+				}
+			}
+			viaMesh := func(from int) {
+				for range k {
+					if err := tm.routers[from].Send(context.Background(), d.ID(), payload); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for i := range k {
+					select {
+					case <-atD:
+					case <-time.After(10 * time.Second):
+						tm.logDrops(b)
+						b.Fatalf("mesh from node %d: %d of %d delivered", from, i, k)
+					}
+				}
+			}
+			var cpu [3]time.Duration
+			b.ResetTimer()
+			for range b.N {
+				c0 := cpuNow()
+				viaStream()
+				c1 := cpuNow()
+				viaMesh(2)
+				c2 := cpuNow()
+				viaMesh(0)
+				c3 := cpuNow()
+				cpu[0] += c1 - c0
+				cpu[1] += c2 - c1
+				cpu[2] += c3 - c2
+			}
+			b.StopTimer()
+			perByte := func(c time.Duration) float64 {
+				return float64(c.Nanoseconds()) / float64(b.N) / float64(k*size)
+			}
+			relay := (perByte(cpu[2]) - perByte(cpu[1])) / 2
+			b.ReportMetric(perByte(cpu[0]), "direct-cpu-ns/B")
+			b.ReportMetric(perByte(cpu[1]), "hop1-cpu-ns/B")
+			b.ReportMetric(perByte(cpu[2]), "hop3-cpu-ns/B")
+			b.ReportMetric(relay, "relay-cpu-ns/B")
+			b.ReportMetric(relay/perByte(cpu[0]), "relay/direct")
 		})
 	}
 }

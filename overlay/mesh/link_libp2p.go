@@ -323,7 +323,9 @@ func (h *heldFrames) stop() {
 
 // readLoop reads frames and hands them to the owner, which processes
 // them in order; while the owner is busy the stream's flow control holds
-// the sender back.
+// the sender back. The frames already read in full when one arrives go
+// with it in one batch (readFrames), so that a batch a neighbor wrote
+// in one write reaches the owner in one hand-off and leaves in one write.
 func (l *link) readLoop() {
 	br := bufio.NewReaderSize(l.s, 16<<10)
 	maxPause := l.m.cfg.Routing.HelloInterval
@@ -331,30 +333,98 @@ func (l *link) readLoop() {
 		if l.paused.Load() && !l.waitResume(maxPause) {
 			return
 		}
-		n, err := readLength(br)
-		var in inFrame
-		if err == nil {
-			in = inFrame{l: l, buf: getFrame(n)}
-			in.frame = (*in.buf)[:n]
-			if _, err = readFull(br, in.frame); err != nil {
-				releaseFrame(in.buf)
+		rb := batchPool.Get().(*readBatch)
+		err := l.readFrames(br, rb)
+		if rb.n > 0 {
+			at := time.Now()
+			for i := range rb.n {
+				rb.frames[i].at = at
 			}
+			select {
+			case l.m.frames <- rb:
+			case <-l.done:
+				rb.release()
+				return
+			case <-l.m.ctx.Done():
+				rb.release()
+				return
+			}
+		} else {
+			rb.release()
 		}
 		if err != nil {
 			l.m.post(linkFailed{l: l, err: err})
 			return
 		}
-		in.at = time.Now()
-		select {
-		case l.m.frames <- in:
-		case <-l.done:
-			releaseFrame(in.buf)
-			return
-		case <-l.m.ctx.Done():
-			releaseFrame(in.buf)
-			return
+	}
+}
+
+// readFrames reads a frame into rb, waiting for it, then those that br
+// already holds in full, without waiting, up to maxReadBatch.
+func (l *link) readFrames(br *bufio.Reader, rb *readBatch) error {
+	for rb.n < len(rb.frames) {
+		if rb.n > 0 && !frameBuffered(br) {
+			return nil
+		}
+		n, err := readLength(br)
+		if err != nil {
+			return err
+		}
+		buf := getFrame(n)
+		frame := (*buf)[:n]
+		if _, err := readFull(br, frame); err != nil {
+			releaseFrame(buf)
+			return err
+		}
+		rb.frames[rb.n] = inFrame{l: l, frame: frame, buf: buf}
+		rb.n++
+	}
+	return nil
+}
+
+// frameBuffered reports whether br holds a whole frame, its length
+// prefix included, so that reading it does not wait for the stream. A
+// malformed prefix gives false: readLength reports it when the frame is
+// read on its own.
+func frameBuffered(br *bufio.Reader) bool {
+	k := br.Buffered()
+	p, _ := br.Peek(min(k, maxPrefixSize))
+	var n int
+	for i, b := range p {
+		n |= int(b&0x7f) << (7 * i)
+		if b < 0x80 {
+			return n > 0 && k >= i+1+n
 		}
 	}
+	return false
+}
+
+// readBatch is frames a reader hands the owner at once.
+type readBatch struct {
+	frames [maxReadBatch]inFrame
+	n      int
+}
+
+// maxReadBatch bounds the frames of a readBatch.
+const maxReadBatch = 32
+
+var batchPool = sync.Pool{New: func() any { return new(readBatch) }}
+
+// release returns the batch and the buffers of its frames to their
+// pools.
+func (rb *readBatch) release() {
+	for i := range rb.n {
+		releaseFrame(rb.frames[i].buf)
+	}
+	rb.recycle()
+}
+
+// recycle returns the batch to its pool, its frames' buffers having been
+// dealt with.
+func (rb *readBatch) recycle() {
+	clear(rb.frames[:rb.n])
+	rb.n = 0
+	batchPool.Put(rb)
 }
 
 // waitResume waits while the owner keeps the link paused, but at most

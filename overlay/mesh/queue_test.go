@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"slices"
@@ -122,4 +123,64 @@ func TestWriteBatching(t *testing.T) {
 		t.Fatal("a full write's worth of frames did not wake the writer at once")
 	}
 	m.wakeWriters()
+}
+
+// onceReader returns its bytes in one read, then fails as a stream with
+// nothing more to read would make a reader wait.
+type onceReader struct{ b []byte }
+
+var errWouldWait = errors.New("would wait for the stream")
+
+func (r *onceReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, errWouldWait
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
+// TestReadBatching: a reader hands the owner the frames that one read
+// brought in full, never waiting for the stream after the first; a
+// partial or malformed frame is left for the next read.
+func TestReadBatching(t *testing.T) {
+	frames := func(sizes ...int) []byte {
+		var b []byte
+		for i, n := range sizes {
+			b, _ = AppendFrame(b, bytes.Repeat([]byte{byte(i + 1)}, n))
+		}
+		return b
+	}
+	many := make([]int, maxReadBatch+5)
+	for i := range many {
+		many[i] = 10
+	}
+	for _, tt := range []struct {
+		name   string
+		stream []byte
+		want   int // frames in the batch
+	}{
+		{"three whole", frames(100, 1, 2000), 3},
+		{"third partial", frames(100, 1, 2000)[:len(frames(100, 1, 2000))-1], 2},
+		{"third's prefix partial", append(frames(100, 1), 0x80), 2},
+		{"zero length next", append(frames(100), 0x00), 1},
+		{"non-minimal prefix next", append(frames(100), 0x80, 0x00), 1},
+		{"more than a batch", frames(many...), maxReadBatch},
+	} {
+		l := &link{}
+		rb := &readBatch{}
+		br := bufio.NewReaderSize(&onceReader{b: tt.stream}, 16<<10)
+		if err := l.readFrames(br, rb); err != nil {
+			t.Errorf("%s: readFrames: %v", tt.name, err)
+		}
+		if rb.n != tt.want {
+			t.Errorf("%s: %d frames in the batch, want %d", tt.name, rb.n, tt.want)
+		}
+		for i := range rb.n {
+			if f := rb.frames[i].frame; len(f) == 0 || f[0] != byte(i+1) {
+				t.Errorf("%s: frame %d holds %x...", tt.name, i, f[:min(len(f), 4)])
+			}
+		}
+		rb.release()
+	}
 }

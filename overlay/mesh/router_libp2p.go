@@ -168,7 +168,7 @@ type Router struct {
 	// their writers (wakeWriters).
 	toWake []*link
 
-	frames   chan inFrame
+	frames   chan *readBatch
 	events   chan any
 	requests chan request
 	drained  chan *link
@@ -254,7 +254,7 @@ func New(h host.Host, cfg Config) (*Router, error) {
 		cands:    map[peer.ID]*candidate{},
 		peers:    newPeerBook(maxKnownPeers),
 		pings:    map[uint64]*pingWait{},
-		frames:   make(chan inFrame, 16),
+		frames:   make(chan *readBatch, 16),
 		events:   make(chan any, 64),
 		requests: make(chan request, 64),
 		drained:  make(chan *link, 16),
@@ -805,8 +805,8 @@ func (m *Router) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case in := <-m.frames:
-			m.onFrame(in)
+		case rb := <-m.frames:
+			m.onFrames(rb)
 			m.drainFrames()
 		case ev := <-m.events:
 			m.onEvent(time.Now(), ev)
@@ -851,14 +851,23 @@ const maxBatch = 64
 // drainFrames steps the frames already waiting, so that their output goes
 // to the links in one batch.
 func (m *Router) drainFrames() {
-	for range maxBatch {
+	for n := 0; n < maxBatch; {
 		select {
-		case in := <-m.frames:
-			m.onFrame(in)
+		case rb := <-m.frames:
+			n += rb.n
+			m.onFrames(rb)
 		default:
 			return
 		}
 	}
+}
+
+// onFrames steps the frames of a reader's batch in order.
+func (m *Router) onFrames(rb *readBatch) {
+	for i := range rb.n {
+		m.onFrame(rb.frames[i]) // releases the frame's buffer or passes it on
+	}
+	rb.recycle()
 }
 
 // tick runs the engine's and the channel's timers that are due.
