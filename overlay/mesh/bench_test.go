@@ -213,28 +213,49 @@ func BenchmarkLatency(b *testing.B) {
 
 // BenchmarkRelayCPU measures what a relay spends per byte it forwards,
 // against what one direct stream costs per byte (its sender and its
-// receiver: the same one stream in and one stream out a relay handles).
-// All hosts share the process, so a relay's CPU is read as a difference:
-// the same bytes go from C to D (1 hop: sealed, sent, received, opened)
-// and from A to D (3 hops: the same, plus relays B and C), and each relay
-// costs half of what the 3-hop path costs beyond the 1-hop one. (Not A
-// to B for the 1 hop: B would then also deliver DATA from A's link, and
-// keep reading it while C's link is congested, dropping what does not
-// fit, as a relay must for a link whose traffic goes several ways.) Each
-// op is one round of about 2 MiB on each of the three paths in turn
-// (direct A-D, mesh C-D, mesh A-D), each timed from its first send to its
-// last arrival by the process's CPU time, so that the machine's other
-// load and the process's background work (HELLOs, timers, the garbage
-// collector) fall on the three alike.
+// receiver: one stream in and one stream out, as a relay handles). The
+// relay runs in a process of its own (the test binary started again as
+// runRelayChild), so that its CPU time is its forwarding work and
+// nothing else: A and D, in this process, reach each other over the
+// mesh only through it (they refuse each other as neighbours), and over
+// a direct stream on their own connection for the baseline. Each op is
+// one round of about 4 MiB of payloads on each path in turn: the direct
+// stream A-D, timed by this process's CPU from the first write to the
+// last frame read, then the mesh A-relay-D (sealed end to end), timed by
+// the relay process's CPU from the first send to the last delivery.
 //
 //	direct-cpu-ns/B  the direct stream, sender and receiver
-//	hop1-cpu-ns/B    the mesh over 1 hop
-//	hop3-cpu-ns/B    the mesh over 3 hops
-//	relay-cpu-ns/B   (hop3 - hop1) / 2: one relay
-//	relay/direct     relay-cpu-ns/B over direct-cpu-ns/B
+//	relay-cpu-ns/B   the relay process, per payload byte forwarded
+//	relay/direct     the ratio of the two
 func BenchmarkRelayCPU(b *testing.B) {
-	tm := benchLine(b)
-	a, d := tm.hosts[0], tm.hosts[3]
+	relay := startRelayProcess(b)
+	tm := startMesh(b, 2, [][2]int{{0, 1}}, func(i int, c *Config, peers []peer.ID) {
+		other := peers[1-i]
+		c.Admit = func(_ context.Context, p peer.ID) error {
+			if p == other {
+				return &pqcsec.DeniedError{Action: pqcsec.ActionRelay}
+			}
+			return nil
+		}
+	})
+	for i, h := range tm.hosts {
+		tm.allowPeer(i, relay.info.ID)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := h.Connect(ctx, relay.info)
+		cancel()
+		if err != nil {
+			b.Fatalf("connect %d to the relay: %v", i, err)
+		}
+	}
+	tm.waitNeighbors([]int{1, 1})
+	a, d := tm.hosts[0], tm.hosts[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	res, err := tm.routers[0].Ping(ctx, d.ID())
+	cancel()
+	if err != nil || res.Hops != 2 {
+		b.Fatalf("ping through the relay: %+v, %v", res, err)
+	}
+
 	var direct, want atomic.Int64
 	arrived := make(chan struct{}, 1)
 	d.SetStreamHandler(benchProtocol, func(s network.Stream) {
@@ -253,14 +274,8 @@ func BenchmarkRelayCPU(b *testing.B) {
 		}
 	})
 	defer d.RemoveStreamHandler(benchProtocol)
-	atD, cancel := tm.routers[3].Subscribe(1 << 16)
-	defer cancel()
-	ctx, stop := context.WithTimeout(context.Background(), 20*time.Second)
-	_, err := tm.routers[2].Ping(ctx, d.ID()) // C's session with D
-	stop()
-	if err != nil {
-		b.Fatal(err)
-	}
+	atD, stop := tm.routers[1].Subscribe(1 << 16)
+	defer stop()
 	s, err := a.NewStream(context.Background(), d.ID(), benchProtocol)
 	if err != nil {
 		b.Fatal(err)
@@ -271,7 +286,7 @@ func BenchmarkRelayCPU(b *testing.B) {
 	for _, size := range []int{1 << 10, 16 << 10, 60 << 10} {
 		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
 			payload := make([]byte, size)
-			k := max(8, (2<<20)/size) // payloads per path and round
+			k := max(16, (4<<20)/size) // payloads per path and round
 			var f []byte
 			viaStream := func() {
 				want.Store(direct.Load() + int64(k))
@@ -290,9 +305,9 @@ func BenchmarkRelayCPU(b *testing.B) {
 					b.Fatalf("direct stream: %d of %d arrived", k-int(want.Load()-direct.Load()), k)
 				}
 			}
-			viaMesh := func(from int) {
+			viaRelay := func() {
 				for range k {
-					if err := tm.routers[from].Send(context.Background(), d.ID(), payload); err != nil {
+					if err := tm.routers[0].Send(context.Background(), d.ID(), payload); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -301,34 +316,26 @@ func BenchmarkRelayCPU(b *testing.B) {
 					case <-atD:
 					case <-time.After(10 * time.Second):
 						tm.logDrops(b)
-						b.Fatalf("mesh from node %d: %d of %d delivered", from, i, k)
+						b.Fatalf("through the relay: %d of %d delivered", i, k)
 					}
 				}
 			}
-			var cpu [3]time.Duration
+			var directCPU, relayCPU time.Duration
 			b.ResetTimer()
 			for range b.N {
 				c0 := cpuNow()
 				viaStream()
-				c1 := cpuNow()
-				viaMesh(2)
-				c2 := cpuNow()
-				viaMesh(0)
-				c3 := cpuNow()
-				cpu[0] += c1 - c0
-				cpu[1] += c2 - c1
-				cpu[2] += c3 - c2
+				directCPU += cpuNow() - c0
+				r0 := relay.cpu(b)
+				viaRelay()
+				relayCPU += relay.cpu(b) - r0
 			}
 			b.StopTimer()
-			perByte := func(c time.Duration) float64 {
-				return float64(c.Nanoseconds()) / float64(b.N) / float64(k*size)
-			}
-			relay := (perByte(cpu[2]) - perByte(cpu[1])) / 2
-			b.ReportMetric(perByte(cpu[0]), "direct-cpu-ns/B")
-			b.ReportMetric(perByte(cpu[1]), "hop1-cpu-ns/B")
-			b.ReportMetric(perByte(cpu[2]), "hop3-cpu-ns/B")
-			b.ReportMetric(relay, "relay-cpu-ns/B")
-			b.ReportMetric(relay/perByte(cpu[0]), "relay/direct")
+			total := float64(b.N) * float64(k*size)
+			d, r := float64(directCPU.Nanoseconds())/total, float64(relayCPU.Nanoseconds())/total
+			b.ReportMetric(d, "direct-cpu-ns/B")
+			b.ReportMetric(r, "relay-cpu-ns/B")
+			b.ReportMetric(r/d, "relay/direct")
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	crand "crypto/rand"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -28,7 +29,12 @@ import (
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(relayChildEnv) != "" {
+		os.Exit(runRelayChild()) // BenchmarkRelayCPU's relay process
+	}
+	goleak.VerifyTestMain(m)
+}
 
 var testTD = spiffeid.RequireTrustDomainFromString("mesh.x0tta6bl4.test")
 
@@ -56,6 +62,7 @@ func (g *edgeGater) InterceptUpgraded(network.Conn) (bool, control.DisconnectRea
 // only along the given edges (node indexes from 0).
 type testMesh struct {
 	t       testing.TB
+	gaters  []*edgeGater
 	hosts   []host.Host
 	ids     []*pqcsec.Identity
 	routers []*Router
@@ -82,6 +89,7 @@ func startMesh(t testing.TB, n int, edges [][2]int, tune func(i int, c *Config, 
 		gaters[e[0]].allow[peers[e[1]]] = true
 		gaters[e[1]].allow[peers[e[0]]] = true
 	}
+	tm.gaters = gaters
 	t.Cleanup(tm.close)
 	for i := range n {
 		h, err := libp2p.New(
@@ -128,6 +136,14 @@ func startMesh(t testing.TB, n int, edges [][2]int, tune func(i int, c *Config, 
 		}
 	}
 	return tm
+}
+
+// allowPeer lets node i connect to p too.
+func (tm *testMesh) allowPeer(i int, p peer.ID) {
+	g := tm.gaters[i]
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.allow[p] = true
 }
 
 func (tm *testMesh) close() {

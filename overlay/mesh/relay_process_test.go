@@ -1,0 +1,153 @@
+package mesh
+
+import (
+	"bufio"
+	"context"
+	crand "crypto/rand"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+
+	"github.com/x0tta6bl4/x0tta6bl4/overlay"
+	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
+)
+
+// relayChildEnv, when set, makes the test binary a relay process for
+// BenchmarkRelayCPU instead of running tests (TestMain).
+const relayChildEnv = "X0TTA6BL4_MESH_RELAY_PROCESS"
+
+// runRelayChild is the relay process: one host on loopback with a router
+// that admits every peer, its peer ID and address printed on the first
+// line of stdout; each line read from stdin is answered with the CPU
+// time the process has used, in nanoseconds. It ends when stdin closes.
+func runRelayChild() int {
+	fail := func(err error) int {
+		fmt.Fprintln(os.Stderr, "relay process:", err)
+		return 1
+	}
+	key, _, err := crypto.GenerateEd25519Key(crand.Reader)
+	if err != nil {
+		return fail(err)
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(key),
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(libp2ptls.ID, libp2ptls.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.DisableRelay(),
+	)
+	if err != nil {
+		return fail(err)
+	}
+	defer h.Close()
+	id, err := pqcsec.NewIdentity(key, crand.Reader)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := id.IssueRecord(pqcsec.RecordOptions{TrustDomain: testTD}, time.Now()); err != nil {
+		return fail(err)
+	}
+	r, err := New(h, Config{Routing: overlay.DefaultLocalConfig(), Identity: id})
+	if err != nil {
+		return fail(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		return fail(err)
+	}
+	defer r.Close()
+	fmt.Printf("%s %s\n", h.ID(), h.Addrs()[0])
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		fmt.Printf("%d\n", cpuNow().Nanoseconds())
+	}
+	return 0
+}
+
+// relayProcess is a relay node in a process of its own (runRelayChild),
+// whose CPU time is its forwarding work alone.
+type relayProcess struct {
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Reader
+	info peer.AddrInfo
+}
+
+// startRelayProcess starts the test binary as a relay process; it ends
+// with the benchmark.
+func startRelayProcess(b *testing.B) *relayProcess {
+	b.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), relayChildEnv+"=1")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	p := &relayProcess{cmd: cmd, in: in, out: bufio.NewReader(out)}
+	b.Cleanup(p.stop)
+	line, err := p.out.ReadString('\n')
+	if err != nil {
+		b.Fatalf("relay process: %v", err)
+	}
+	fields := strings.Fields(line)
+	if len(fields) != 2 {
+		b.Fatalf("relay process said %q", line)
+	}
+	info, err := peer.AddrInfoFromString(fields[1] + "/p2p/" + fields[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.info = *info
+	return p
+}
+
+// cpu returns the CPU time the relay process has used.
+func (p *relayProcess) cpu(b *testing.B) time.Duration {
+	if _, err := io.WriteString(p.in, "cpu\n"); err != nil {
+		b.Fatal(err)
+	}
+	line, err := p.out.ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	ns, err := strconv.ParseInt(strings.TrimSpace(line), 10, 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ns)
+}
+
+func (p *relayProcess) stop() {
+	_ = p.in.Close()
+	done := make(chan struct{})
+	go func() {
+		_ = p.cmd.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+}
