@@ -41,6 +41,21 @@
 // Per neighbor link a reader goroutine frames the stream and a writer
 // goroutine drains its send queue. Close ends them all and waits.
 //
+// Batching and buffers. Small frames travel in batches without waiting
+// for one another: a reader hands the owner, in one go, the frame it
+// waited for and every frame the stream had already delivered in full
+// (up to 32); the owner steps all the frames waiting for it, then wakes
+// the writers of the links it queued frames on (at once when a link has
+// 64 KiB waiting); a writer takes its whole queue and writes it to the
+// stream in writes of up to 64 KiB, flushing when the queue is empty.
+// So a burst that one node wrote in one write is read, stepped and
+// written on by the next in one piece, and a lone frame goes out as soon
+// as the owner has stepped it. Frames are read into pooled buffers; a
+// DATA frame the node relays is sent on in the very buffer it was read
+// into, its TTL and hop count rewritten by the engine (overlay's
+// caller's duties), and the buffer goes back to the pool once the
+// writer has written it.
+//
 // Route claims are signed with the host's Ed25519 identity key (the key
 // of its peer ID, from which its mesh address derives), which New takes
 // from the host's peerstore; other key types are refused. The routing
