@@ -316,6 +316,7 @@ func BenchmarkRelayCPU(b *testing.B) {
 					case <-atD:
 					case <-time.After(10 * time.Second):
 						tm.logDrops(b)
+						b.Logf("relay: %s", relay.stats())
 						b.Fatalf("through the relay: %d of %d delivered", i, k)
 					}
 				}

@@ -203,7 +203,9 @@ func (l *link) writeLoop() {
 		var err error
 		for _, q := range out {
 			if err == nil {
-				if _, err = bw.Write(binary.AppendUvarint(prefix[:0], uint64(len(q.frame)))); err == nil {
+				if q.buf != nil && len(q.frame) >= directWrite {
+					err = writeInPlace(bw, l.s, q.buf, len(q.frame))
+				} else if _, err = bw.Write(binary.AppendUvarint(prefix[:0], uint64(len(q.frame)))); err == nil {
 					_, err = bw.Write(q.frame)
 				}
 			}
@@ -321,6 +323,26 @@ func (h *heldFrames) stop() {
 	}
 }
 
+// directWrite is the size from which a relayed frame goes to the stream
+// from its read buffer, its length prefix written in the room before it
+// (writeInPlace), rather than copied into the writer's buffer.
+const directWrite = 16 << 10
+
+// writeInPlace writes the frame of n bytes in read buffer buf (see
+// getFrame) to w with its length prefix, in one write from the buffer,
+// after what bw holds.
+func writeInPlace(bw *bufio.Writer, w io.Writer, buf *[]byte, n int) error {
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	var prefix [maxPrefixSize]byte
+	p := binary.AppendUvarint(prefix[:0], uint64(n))
+	start := maxPrefixSize - len(p)
+	copy((*buf)[start:], p)
+	_, err := w.Write((*buf)[start : maxPrefixSize+n])
+	return err
+}
+
 // readLoop reads frames and hands them to the owner, which processes
 // them in order; while the owner is busy the stream's flow control holds
 // the sender back. The frames already read in full when one arrives go
@@ -371,7 +393,7 @@ func (l *link) readFrames(br *bufio.Reader, rb *readBatch) error {
 			return err
 		}
 		buf := getFrame(n)
-		frame := (*buf)[:n]
+		frame := (*buf)[maxPrefixSize : maxPrefixSize+n]
 		if _, err := readFull(br, frame); err != nil {
 			releaseFrame(buf)
 			return err
@@ -450,20 +472,22 @@ func (l *link) waitResume(maxPause time.Duration) bool {
 // without waiting for the end of its batch of input.
 const writeBatch = 64 << 10
 
-// Frames are read into pooled buffers of two sizes: smallFrame bytes
-// for frames up to that size (HELLOs, routing frames, small DATA), and
-// MaxFrameSize bytes for the others. A buffer goes back to its pool
-// when the owner has stepped its frame, or, for a DATA frame the engine
-// relays as it was read, when the link writer has written it.
+// Frames are read into pooled buffers of two sizes: room for smallFrame
+// bytes for frames up to that size (HELLOs, routing frames, small DATA),
+// and for MaxFrameSize bytes for the others, each after maxPrefixSize
+// bytes where a writer puts the length prefix of a frame it relays
+// (writeInPlace). A buffer goes back to its pool when the owner has
+// stepped its frame, or, for a DATA frame the engine relays as it was
+// read, when the link writer has written it.
 const smallFrame = 4 << 10
 
 var (
 	smallFramePool = sync.Pool{New: func() any {
-		b := make([]byte, smallFrame)
+		b := make([]byte, maxPrefixSize+smallFrame)
 		return &b
 	}}
 	framePool = sync.Pool{New: func() any {
-		b := make([]byte, protocols.MaxFrameSize)
+		b := make([]byte, maxPrefixSize+protocols.MaxFrameSize)
 		return &b
 	}}
 )
@@ -481,20 +505,20 @@ func getFrame(n int) *[]byte {
 func releaseFrame(b *[]byte) {
 	switch {
 	case b == nil:
-	case cap(*b) == smallFrame:
+	case cap(*b) == maxPrefixSize+smallFrame:
 		smallFramePool.Put(b)
 	default:
 		framePool.Put(b)
 	}
 }
 
-// holds reports whether frame lies in buffer b (from getFrame).
+// holds reports whether frame is the frame read into buffer b (from
+// getFrame).
 func holds(b *[]byte, frame []byte) bool {
-	if b == nil || len(frame) == 0 || cap(*b) == 0 {
+	if b == nil || len(frame) == 0 || cap(*b) <= maxPrefixSize {
 		return false
 	}
-	whole := (*b)[:cap(*b)]
-	return &frame[0] == &whole[0]
+	return &frame[0] == &(*b)[maxPrefixSize]
 }
 
 func readFull(br *bufio.Reader, b []byte) (int, error) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -123,6 +124,37 @@ func TestWriteBatching(t *testing.T) {
 		t.Fatal("a full write's worth of frames did not wake the writer at once")
 	}
 	m.wakeWriters()
+
+	// A large relayed frame goes out from its read buffer, its prefix
+	// written before it, between the small frames around it, in order.
+	s = &countingStream{}
+	l = newLink(m, "", s, false, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	small := []byte("small")
+	buf := getFrame(directWrite + 5)
+	relayed := (*buf)[maxPrefixSize : maxPrefixSize+directWrite+5]
+	for i := range relayed {
+		relayed[i] = byte(i)
+	}
+	want, _ = AppendFrame(nil, small)
+	want, _ = AppendFrame(want, relayed)
+	want, _ = AppendFrame(want, small)
+	l.enqueue(small, protocols.TypeHello, 0, nil)
+	l.enqueue(relayed, protocols.TypeData, 1, buf)
+	l.enqueue(small, protocols.TypeHello, 0, nil)
+	m.queued(l, 2*len(small)+len(relayed))
+	m.wakeWriters()
+	wg.Go(l.writeLoop)
+	waitFor(t, 5*time.Second, func() error {
+		if n := len(bytes.Join(s.written(), nil)); n < len(want) {
+			return fmt.Errorf("%d of %d bytes written", n, len(want))
+		}
+		return nil
+	})
+	l.close()
+	wg.Wait()
+	if got := bytes.Join(s.written(), nil); !bytes.Equal(got, want) {
+		t.Fatalf("stream got %d bytes, not the three frames in order (%d bytes)", len(got), len(want))
+	}
 }
 
 // onceReader returns its bytes in one read, then fails as a stream with

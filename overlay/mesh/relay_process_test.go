@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	crand "crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,12 +70,49 @@ func runRelayChild() int {
 		return fail(err)
 	}
 	defer r.Close()
+	if path := os.Getenv(relayProfileEnv); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fail(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Printf("%s %s\n", h.ID(), h.Addrs()[0])
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
+		if sc.Text() == "stats" {
+			st, err := r.Stats(context.Background())
+			if err != nil {
+				return fail(err)
+			}
+			js, _ := json.Marshal(st)
+			fmt.Printf("%s\n", js)
+			continue
+		}
 		fmt.Printf("%d\n", cpuNow().Nanoseconds())
 	}
 	return 0
+}
+
+// relayProfileEnv, when set in BenchmarkRelayCPU's environment, names a
+// file for a CPU profile of the relay process.
+const relayProfileEnv = "X0TTA6BL4_MESH_RELAY_CPUPROFILE"
+
+// stats returns the relay process's Stats, as JSON, for a failure
+// message.
+func (p *relayProcess) stats() string {
+	if _, err := io.WriteString(p.in, "stats\n"); err != nil {
+		return err.Error()
+	}
+	line, err := p.out.ReadString('\n')
+	if err != nil {
+		return err.Error()
+	}
+	return strings.TrimSpace(line)
 }
 
 // relayProcess is a relay node in a process of its own (runRelayChild),
