@@ -106,13 +106,24 @@ func BenchmarkThroughput(b *testing.B) {
 			var got atomic.Int64
 			done := make(chan struct{})
 			go func() {
+				// No timer per message (it would cost the mesh path what
+				// the direct one does not pay): give up after 5 s without
+				// progress.
 				defer close(done)
+				tick := time.NewTicker(time.Second)
+				defer tick.Stop()
+				var last int64
+				idle := 0
 				for got.Load() < int64(b.N) {
 					select {
 					case <-msgs:
 						got.Add(1)
-					case <-time.After(5 * time.Second):
-						return
+					case <-tick.C:
+						if n := got.Load(); n != last {
+							last, idle = n, 0
+						} else if idle++; idle == 5 {
+							return
+						}
 					}
 				}
 			}()
@@ -199,8 +210,11 @@ func BenchmarkLatency(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				res, err := tm.routers[0].Ping(ctx, tm.hosts[hops].ID())
+				pctx, cancel := context.WithTimeout(ctx, 10*time.Second) // a lost ping or pong fails the run
+				res, err := tm.routers[0].Ping(pctx, tm.hosts[hops].ID())
+				cancel()
 				if err != nil {
+					tm.logDrops(b)
 					b.Fatal(err)
 				}
 				if res.Hops != hops {
@@ -311,10 +325,12 @@ func BenchmarkRelayCPU(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
+				timeout := time.NewTimer(30 * time.Second)
+				defer timeout.Stop()
 				for i := range k {
 					select {
 					case <-atD:
-					case <-time.After(10 * time.Second):
+					case <-timeout.C:
 						tm.logDrops(b)
 						b.Logf("relay: %s", relay.stats())
 						b.Fatalf("through the relay: %d of %d delivered", i, k)
