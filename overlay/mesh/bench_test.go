@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -54,19 +55,7 @@ func BenchmarkThroughput(b *testing.B) {
 	tm := benchLine(b)
 	a, d := tm.hosts[0], tm.hosts[3]
 	var direct atomic.Int64 // payload frames received on the direct stream
-	d.SetStreamHandler(benchProtocol, func(s network.Stream) {
-		br := bufio.NewReaderSize(s, 64<<10)
-		buf := make([]byte, 0, 64<<10)
-		for {
-			f, err := ReadFrame(br, buf)
-			if err != nil {
-				_ = s.Reset()
-				return
-			}
-			buf = f[:0]
-			direct.Add(1)
-		}
-	})
+	readFrames(d, func() { direct.Add(1) })
 	defer d.RemoveStreamHandler(benchProtocol)
 	msgs, cancel := tm.routers[3].Subscribe(1 << 16)
 	defer cancel()
@@ -143,6 +132,24 @@ func BenchmarkThroughput(b *testing.B) {
 			}
 		})
 	}
+}
+
+// readFrames makes h read the frames of the direct-stream baseline
+// (benchProtocol), calling got for each.
+func readFrames(h host.Host, got func()) {
+	h.SetStreamHandler(benchProtocol, func(s network.Stream) {
+		br := bufio.NewReaderSize(s, 64<<10)
+		buf := make([]byte, 0, 64<<10)
+		for {
+			f, err := ReadFrame(br, buf)
+			if err != nil {
+				_ = s.Reset()
+				return
+			}
+			buf = f[:0]
+			got()
+		}
+	})
 }
 
 // logDrops logs where each node dropped frames, for a benchmark that
@@ -272,19 +279,9 @@ func BenchmarkRelayCPU(b *testing.B) {
 
 	var direct, want atomic.Int64
 	arrived := make(chan struct{}, 1)
-	d.SetStreamHandler(benchProtocol, func(s network.Stream) {
-		br := bufio.NewReaderSize(s, 64<<10)
-		buf := make([]byte, 0, 64<<10)
-		for {
-			f, err := ReadFrame(br, buf)
-			if err != nil {
-				_ = s.Reset()
-				return
-			}
-			buf = f[:0]
-			if direct.Add(1) == want.Load() {
-				arrived <- struct{}{}
-			}
+	readFrames(d, func() {
+		if direct.Add(1) == want.Load() {
+			arrived <- struct{}{}
 		}
 	})
 	defer d.RemoveStreamHandler(benchProtocol)
