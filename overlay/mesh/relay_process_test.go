@@ -62,7 +62,9 @@ func runRelayChild() int {
 	if _, err := id.IssueRecord(pqcsec.RecordOptions{TrustDomain: testTD}, time.Now()); err != nil {
 		return fail(err)
 	}
-	r, err := New(h, Config{Routing: overlay.DefaultLocalConfig(), Identity: id})
+	routing := overlay.DefaultLocalConfig()
+	routing.AllowedHelloLoss = benchHelloLoss
+	r, err := New(h, Config{Routing: routing, Identity: id})
 	if err != nil {
 		return fail(err)
 	}
