@@ -251,11 +251,15 @@ func BenchmarkLatency(b *testing.B) {
 // one round of about 4 MiB of payloads on each path in turn: the direct
 // stream A-D, timed by this process's CPU from the first write to the
 // last frame read, then the mesh A-relay-D (sealed end to end), timed by
-// the relay process's CPU from the first send to the last delivery.
+// the relay process's CPU from the first send to the last delivery, less
+// what the relay spends idle in that time (its CPU rate over a second
+// without traffic before the rounds).
 //
-//	direct-cpu-ns/B  the direct stream, sender and receiver
-//	relay-cpu-ns/B   the relay process, per payload byte forwarded
-//	relay/direct     the ratio of the two
+//	direct-cpu-ns/B     the direct stream, sender and receiver
+//	relay-raw-cpu-ns/B  the relay process during the mesh round
+//	relay-idle-cpu-%    the relay process's CPU rate without traffic
+//	relay-cpu-ns/B      the relay's forwarding: raw less idle
+//	relay/direct        relay-cpu-ns/B over direct-cpu-ns/B
 func BenchmarkRelayCPU(b *testing.B) {
 	relay := startRelayProcess(b)
 	tm := startMesh(b, 2, [][2]int{{0, 1}}, func(i int, c *Config, peers []peer.ID) {
@@ -303,6 +307,12 @@ func BenchmarkRelayCPU(b *testing.B) {
 	defer s.Close()
 	bw := bufio.NewWriterSize(s, 64<<10)
 
+	// What the relay spends idle (HELLOs, timers, the runtime), in CPU
+	// seconds per second, over a second without traffic.
+	r0, t0 := relay.cpu(b), time.Now()
+	time.Sleep(time.Second)
+	idle := float64(relay.cpu(b)-r0) / float64(time.Since(t0))
+
 	for _, size := range []int{1 << 10, 16 << 10, 60 << 10} {
 		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
 			payload := make([]byte, size)
@@ -343,20 +353,24 @@ func BenchmarkRelayCPU(b *testing.B) {
 					}
 				}
 			}
-			var directCPU, relayCPU time.Duration
+			var directCPU, relayCPU, relayWall time.Duration
 			b.ResetTimer()
 			for range b.N {
 				c0 := cpuNow()
 				viaStream()
 				directCPU += cpuNow() - c0
-				r0 := relay.cpu(b)
+				r0, t0 := relay.cpu(b), time.Now()
 				viaRelay()
 				relayCPU += relay.cpu(b) - r0
+				relayWall += time.Since(t0)
 			}
 			b.StopTimer()
 			total := float64(b.N) * float64(k*size)
-			d, r := float64(directCPU.Nanoseconds())/total, float64(relayCPU.Nanoseconds())/total
+			forwarding := float64(relayCPU) - idle*float64(relayWall)
+			d, r := float64(directCPU.Nanoseconds())/total, forwarding/total
 			b.ReportMetric(d, "direct-cpu-ns/B")
+			b.ReportMetric(float64(relayCPU.Nanoseconds())/total, "relay-raw-cpu-ns/B")
+			b.ReportMetric(100*idle, "relay-idle-cpu-%")
 			b.ReportMetric(r, "relay-cpu-ns/B")
 			b.ReportMetric(r/d, "relay/direct")
 		})
