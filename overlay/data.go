@@ -22,7 +22,7 @@ func (e *Engine) stepData(now instant, n *neighbor, p *protocols.Data) {
 		// The route back to the source is not extended: the packet may
 		// have come another way, and a route kept alive here while the
 		// relays along it see no traffic would outlive theirs.
-		e.deliver(p.Src, p.Payload, hops)
+		e.deliver(p.Src, n.addr, p.Payload, hops)
 	case p.Src == e.self:
 		e.drop(ReasonLoop, p.Dst, n.addr, hops)
 	case p.TTL <= 1 || p.Hops == math.MaxUint8:

@@ -339,7 +339,7 @@ func (e *Engine) originate(when time.Time, dst protocols.Addr, payload []byte, d
 	case dst.IsZero():
 		return fmt.Errorf("%s to the zero address: %w", op, ErrUnreachable)
 	case dst == e.self:
-		e.deliver(e.self, payload, 0)
+		e.deliver(e.self, protocols.Addr{}, payload, 0)
 		return nil
 	}
 	now := e.at(when)
@@ -514,10 +514,11 @@ func (e *Engine) out(to protocols.Addr, typ protocols.Type, frame []byte) {
 	c.sentBytes += uint64(len(frame))
 }
 
-// deliver hands a payload to the local application.
-func (e *Engine) deliver(src protocols.Addr, payload []byte, hops int) {
+// deliver hands a payload from src, received from the neighbour via, to
+// the local application.
+func (e *Engine) deliver(src, via protocols.Addr, payload []byte, hops int) {
 	p := append(e.arena.alloc(len(payload)), payload...)
-	e.ready.Deliveries = append(e.ready.Deliveries, Delivery{From: src, Payload: p, Hops: hops})
+	e.ready.Deliveries = append(e.ready.Deliveries, Delivery{From: src, Via: via, Payload: p, Hops: hops})
 	e.pending++
 	e.stats.Delivered++
 }

@@ -36,7 +36,12 @@ type Outbound struct {
 
 // Delivery is a DATA payload that reached this node.
 type Delivery struct {
-	From    protocols.Addr // the source node
+	From protocols.Addr // the source node, as the packet claims
+	// Via is the neighbour the packet arrived from (the zero address
+	// when the node sent to itself): unlike From, the link is known, so
+	// a layer above that shares its work among unproven sources shares
+	// it by Via.
+	Via     protocols.Addr
 	Payload []byte
 	Hops    int // links crossed; 0 when the node sent to itself
 }
