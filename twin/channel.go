@@ -204,7 +204,7 @@ func (r *channelRouter) drain(out *output) {
 			rd := r.e.Ready()
 			r.takeMessages(out, rd.Messages)
 			for _, d := range rd.Deliveries {
-				_ = r.ch.Step(r.now, d.From, d.Payload, d.Hops) // refusals are channel events
+				_ = r.ch.Step(r.now, d.From, d.Via, d.Payload, d.Hops) // refusals are channel events
 			}
 			r.takeEvents(out, rd.Events)
 			r.e.Advance()

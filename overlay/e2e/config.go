@@ -51,7 +51,12 @@ type Config struct {
 	// destinations (default 4 MiB).
 	MaxQueuedBytes int
 	// MaxPending bounds the responder handshakes held at once, finished
-	// ones kept for SessionGrace included (default 64).
+	// ones kept for SessionGrace included (default 64). From half of it
+	// on, an init that does not echo a valid cookie is answered with a
+	// cookie only (a stateless round trip that proves the source can
+	// hear its answers), and an init that does, finding every slot
+	// taken, takes the slot of the oldest unfinished responder (one made
+	// without a cookie first, from the link with the most).
 	MaxPending int
 	// MaxPeers bounds the peers with channel state (default 4096).
 	MaxPeers int
@@ -60,13 +65,21 @@ type Config struct {
 	// (default 32). Each costs the responder about 0.4 ms of CPU (an
 	// encapsulation and a hybrid signature) and is answered with about
 	// 9 times its size; a repeated init gets its earlier answer and is
-	// not counted.
+	// not counted. The inits that echo no cookie and came over one
+	// neighbour link get half of it (bursts of InitRate).
 	InitRate int
 	// PeerInitRate bounds them per source address, per second, in
 	// bursts of up to 4 (default 1). Source addresses are not proven
 	// until the handshake finishes, which is why InitRate bounds the
 	// total too.
 	PeerInitRate int
+	// NoticeRate bounds the cookies and unknown-session notices sent
+	// per second, to all sources together, in bursts of twice as many
+	// (default 32); those answering packets that came over one
+	// neighbour link get half of it (bursts of NoticeRate). Both answer
+	// packets whose source nothing proves, and the routing engine may
+	// have to look for a route to it.
+	NoticeRate int
 }
 
 // DefaultConfig returns the defaults of every duration and limit. The
@@ -84,6 +97,7 @@ func DefaultConfig() Config {
 		MaxPeers:         4096,
 		InitRate:         32,
 		PeerInitRate:     1,
+		NoticeRate:       32,
 	}
 }
 
@@ -121,6 +135,7 @@ func (c Config) withDefaults() Config {
 	defInt(&c.MaxPeers, d.MaxPeers)
 	defInt(&c.InitRate, d.InitRate)
 	defInt(&c.PeerInitRate, d.PeerInitRate)
+	defInt(&c.NoticeRate, d.NoticeRate)
 	return c
 }
 
@@ -156,6 +171,8 @@ func (c *Config) validate() error {
 		return bad("InitRate", c.InitRate, "must not be negative")
 	case c.PeerInitRate < 0:
 		return bad("PeerInitRate", c.PeerInitRate, "must not be negative")
+	case c.NoticeRate < 0:
+		return bad("NoticeRate", c.NoticeRate, "must not be negative")
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"fmt"
 	"time"
 
@@ -31,12 +32,13 @@ func (e *Engine) sealInPlace(now time.Time, p *peerState, s *session, buf []byte
 	return nil
 }
 
-func (e *Engine) onData(now time.Time, src protocols.Addr, m Envelope, hops int) error {
+// onData handles a data or token message.
+func (e *Engine) onData(now time.Time, src, link protocols.Addr, m Envelope, hops int) error {
 	p := e.peers[src]
 	if p != nil {
 		for _, s := range p.sessions {
 			if s.id == m.Session {
-				return e.open(now, p, s, m.Body, hops)
+				return e.open(now, p, s, m.Kind, m.Body, hops)
 			}
 		}
 	}
@@ -44,7 +46,7 @@ func (e *Engine) onData(now time.Time, src protocols.Addr, m Envelope, hops int)
 		// Data overtook (or lost) the finish: hold a few frames and send
 		// the reply again, which makes the initiator repeat its finish.
 		if len(rs.early) < maxEarlyFrames {
-			rs.early = append(rs.early, earlyFrame{frame: bytes.Clone(m.Body), hops: hops})
+			rs.early = append(rs.early, earlyFrame{kind: m.Kind, frame: bytes.Clone(m.Body), hops: hops})
 		}
 		if len(rs.early) == 1 || !now.Before(rs.replyAt.Add(e.cfg.HandshakeTimeout/2)) {
 			rs.replyAt = now
@@ -55,49 +57,97 @@ func (e *Engine) onData(now time.Time, src protocols.Addr, m Envelope, hops int)
 		}
 		return nil
 	}
-	e.notice(now, src, m.Session)
-	return fmt.Errorf("%w: %x from %s", ErrUnknownSession, m.Session, src.Short())
+	e.notice(now, src, link, m.Session)
+	return &unknownSessionError{id: m.Session, src: src}
 }
 
-// open opens a data frame under s and delivers its plaintext.
-func (e *Engine) open(now time.Time, p *peerState, s *session, frame []byte, hops int) error {
+// unknownSessionError is ErrUnknownSession for a session and a source.
+// A flood of data from made-up sources draws one per packet, so its
+// message is made only when read.
+type unknownSessionError struct {
+	id  SessionID
+	src protocols.Addr
+}
+
+func (e *unknownSessionError) Error() string {
+	return fmt.Sprintf("%v: %x from %s", ErrUnknownSession, e.id, e.src.Short())
+}
+
+func (e *unknownSessionError) Unwrap() error { return ErrUnknownSession }
+
+// open opens a data or token frame under s: it delivers a data frame's
+// plaintext and keeps the token a token frame carries.
+func (e *Engine) open(now time.Time, p *peerState, s *session, kind Kind, frame []byte, hops int) error {
 	pt, err := s.s.Open(frame[pqcsec.FrameHeaderSize:pqcsec.FrameHeaderSize], frame)
 	if err != nil {
-		return fmt.Errorf("data from %s: %w", p.addr.Short(), err)
+		return fmt.Errorf("%s from %s: %w", kind, p.addr.Short(), err)
 	}
 	if s.ini != nil {
 		s.ini = nil // the responder finished: no repeated reply will come
 	}
-	p.active = now
+	s.heardAt = now
+	e.touch(p, now)
+	if kind == KindToken {
+		copy(s.token[:], pt) // a token message's plaintext is TokenSize bytes
+		s.hasToken = true
+		return nil
+	}
 	e.stats.Opened++
 	e.ready.Deliveries = append(e.ready.Deliveries, Delivery{From: p.addr, Peer: s.peer, Payload: pt, Hops: hops})
 	return nil
 }
 
-// notice tells src that this node holds no session id, at most once per
-// HandshakeTimeout per peer.
-func (e *Engine) notice(now time.Time, src protocols.Addr, id SessionID) {
-	p, err := e.peer(src)
-	if err != nil || (!p.noticeAt.IsZero() && now.Sub(p.noticeAt) < e.cfg.HandshakeTimeout) {
+// notice tells src that this node holds no session id, showing its reset
+// token for the session: at most once per HandshakeTimeout to a peer the
+// node keeps state for, and within NoticeRate for the link the packet
+// came over. It keeps no state for a source it did not know: sources
+// are unproven, and a flood of made-up ones must cost no memory.
+func (e *Engine) notice(now time.Time, src, link protocols.Addr, id SessionID) {
+	p := e.peers[src]
+	if p != nil && !p.noticeAt.IsZero() && now.Sub(p.noticeAt) < e.cfg.HandshakeTimeout {
 		return
 	}
-	p.noticeAt = now
-	p.active = now
-	e.out(src, appendUnknown(make([]byte, 0, HeaderSize), id))
-	e.schedule(now, p)
+	if !e.allowAnswer(now, e.link(link)) {
+		e.stats.RateLimited++
+		return
+	}
+	t, err := e.resetToken(src, id)
+	if err != nil {
+		e.event(Event{Kind: EventFailed, Peer: src, Err: err})
+		return
+	}
+	if p != nil {
+		p.noticeAt = now
+	}
+	e.out(src, appendUnknown(make([]byte, 0, NoticeSize), id, t))
+	e.stats.Notices++
 }
 
-func (e *Engine) onUnknown(src protocols.Addr, m Envelope) {
+// onUnknown drops the session a notice names if the notice is genuine:
+// it shows the token the peer sealed for the session, or, if the peer's
+// token never arrived, no authenticated frame came from the peer under
+// the session for the last 2 × HandshakeTimeout (a peer that restarted
+// sends none).
+func (e *Engine) onUnknown(now time.Time, src protocols.Addr, m Envelope) error {
 	p := e.peers[src]
 	if p == nil {
-		return
+		return nil
 	}
 	for _, s := range p.sessions {
 		if s.id != m.Session {
 			continue
 		}
+		switch {
+		case s.hasToken && !hmac.Equal(s.token[:], m.Body):
+			e.stats.ForgedNotices++
+			return fmt.Errorf("%w: from %s for %x: wrong token", ErrForgedNotice, src.Short(), m.Session)
+		case !s.hasToken && now.Sub(s.heardAt) < 2*e.cfg.HandshakeTimeout:
+			e.stats.ForgedNotices++
+			return fmt.Errorf("%w: from %s for %x: its frames still arrive", ErrForgedNotice, src.Short(), m.Session)
+		}
 		e.dropSession(p, s)
 		e.event(Event{Kind: EventReset, Peer: src})
-		return
+		return nil
 	}
+	return nil
 }

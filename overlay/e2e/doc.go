@@ -19,8 +19,24 @@
 // a session pqcsec ratchets keys. A node that receives data under a
 // session it does not hold (it restarted) answers with an unknown-session
 // notice, and the sender drops that session and handshakes again with
-// its next plaintext. When both ends start a handshake at once, the one
-// with the lower address keeps its own.
+// its next plaintext. A notice shows the reset token the node sealed to
+// its peer when the session came up (a token message each way), which
+// it computes again after a restart from its identity's private keys: a
+// relay, which sees session IDs but no token, cannot forge one. When both
+// ends start a handshake at once, the one with the lower address keeps
+// its own.
+//
+// Source addresses are unproven until a handshake finishes, so what the
+// engine does for unknown sources is bounded and shared out by the
+// neighbour link the packet came over, which the driver knows and a
+// sender cannot forge (Step's link): fresh inits (InitRate, half per
+// link), cookies and notices (NoticeRate, half per link), responder
+// slots (MaxPending). From half the slots on, an init must first echo a
+// cookie, a stateless round trip in the manner of DTLS and IKEv2 that
+// proves its source hears what is sent to it; an init that echoes one
+// may take the slot of the oldest unfinished responder. A notice keeps
+// no state for its source, and forgetting an idle peer to make room is
+// O(1).
 //
 // Like the routing engine (package overlay) it is a pure state machine
 // with the same shape: inputs in (Send, Step, Tick), outputs out (Ready),
@@ -32,7 +48,7 @@
 // digital twin (twin, with Scenario.Channel) drive the same engine, and
 // the scripts in testdata (TestScenarios) show it as protocol traces:
 // handshakes and their losses, a restarted peer, a collision, a denial,
-// rekeys.
+// rekeys, a cookie round and forged notices.
 //
 // # Usage
 //
@@ -41,7 +57,7 @@
 //	}}, self)
 //	...
 //	err = e.Send(now, dst, dstPeerID, plaintext) // the application sends
-//	err = e.Step(now, d.From, d.Payload, d.Hops)  // the routing engine delivered d
+//	err = e.Step(now, d.From, d.Via, d.Payload, d.Hops) // the routing engine delivered d
 //	e.Tick(now)                                   // timers (at e.NextDeadline())
 //	for e.HasReady() {
 //		rd := e.Ready()
@@ -67,7 +83,9 @@
 //     dropped later. Plaintexts for the node itself are the caller's to
 //     deliver (Send refuses them with ErrSelf).
 //  2. Pass every DATA payload the routing engine delivers to Step, with
-//     its source address, hop count and the time, in delivery order.
+//     its source address, the neighbour it arrived from (overlay's
+//     Delivery.Via: the driver's knowledge, never the packet's claim),
+//     hop count and the time, in delivery order.
 //     Step refuses what it cannot use with an error (also an
 //     EventRejected) without changing state; the caller may count it.
 //     Step may open the payload in place, so the caller gives it up.
@@ -94,17 +112,31 @@
 // integers are big-endian:
 //
 //	offset size field
-//	0      1    version, 1
+//	0      1    version, 2
 //	1      1    kind: 0x01 init, 0x02 reply, 0x03 finish, 0x04 data,
-//	            0x05 unknown-session
+//	            0x05 unknown-session, 0x06 cookie, 0x07 token
 //	2      8    session: the ID of the handshake that made the session
 //	init, reply, finish: bytes 1.. are the pqcsec handshake message itself
 //	            (its type byte is the kind, its handshake ID the session);
-//	            init is exactly 1226 bytes after the version, reply and
-//	            finish at most 16160
+//	            init is exactly 1226 bytes after the version, or 1242 when
+//	            a cookie (16) follows the pqcsec message; reply and finish
+//	            at most 16160
 //	data:       10.. a pqcsec session frame: 0x04 ‖ epoch (4) ‖
 //	            counter (8) ‖ AES-256-GCM ciphertext ‖ tag (16)
-//	unknown-session: nothing after the session (10 bytes in all)
+//	token:      10.. a pqcsec session frame whose plaintext is the
+//	            sender's reset token for the session (16): 55 bytes in all
+//	unknown-session: 10.. the sender's reset token for the session (16):
+//	            26 bytes in all
+//	cookie:     10.. the cookie (16) for the init of that handshake ID:
+//	            26 bytes in all
+//
+// A cookie is the first 16 bytes of HMAC-SHA-256(secret, source address
+// ‖ link address ‖ handshake ID), the secret drawn from
+// Config.Handshake.Rand and replaced every minute (the one before is
+// still taken). A reset token is the first 16 bytes of HMAC-SHA-256(K,
+// "x0tta6bl4/e2e/reset" ‖ sender address ‖ receiver address ‖ session),
+// K the SHA-256 of the sender's own hybrid signature of its address in
+// the domain "x0tta6bl4/e2e/reset-key".
 //
 // A data message adds DataOverhead (39) bytes to its plaintext, so a
 // plaintext is at most MaxPlaintext (65497) bytes. ParseEnvelope checks

@@ -36,6 +36,11 @@ var (
 	// ErrUnknownSession: a data message under a session this node does
 	// not hold; the sender is told with an unknown-session notice.
 	ErrUnknownSession = errors.New("e2e: unknown session")
+	// ErrForgedNotice: an unknown-session notice for a live session whose
+	// token is not the one the peer sealed for it, or, before the peer's
+	// token arrived, one that came while the peer's frames still arrive;
+	// the session is kept.
+	ErrForgedNotice = errors.New("e2e: unknown-session notice not from the peer")
 	// ErrHandshakeTimeout: no reply after HandshakeRetries retries.
 	ErrHandshakeTimeout = errors.New("e2e: handshake timed out")
 	// ErrAddrMismatch: the authenticated peer of a handshake does not
@@ -58,9 +63,15 @@ type Engine struct {
 	cfg     Config
 	self    protocols.Addr
 	peers   map[protocols.Addr]*peerState
+	recent  peerList // every peer, the most recently active first
 	pending map[SessionID]*responder
-	queued  int // plaintext bytes queued across peers
-	inits   initLimit
+	links   map[protocols.Addr]*linkState
+	queued  int       // plaintext bytes queued across peers
+	inits   initLimit // fresh inits answered with a reply, from all sources
+	answers initLimit // cookies and notices sent, to all sources
+	cookies cookieSecrets
+	reset   resetKey
+	made    uint64 // responders made, for their order
 	timers  deadlines
 	ready   Ready
 	stats   Stats
@@ -78,10 +89,12 @@ type peerState struct {
 	responders []*responder
 	queue      [][]byte // plaintexts waiting for a session
 	queueBytes int
-	active     time.Time // last Send to it or message from it
+	active     time.Time // last Send to it or authenticated message from it
 	noticeAt   time.Time // last unknown-session notice sent to it
 	inits      initLimit // fresh inits from it
 	timerAt    time.Time // deadline queued in timers
+	// newer and older link the peer into Engine.recent.
+	newer, older *peerState
 }
 
 type session struct {
@@ -94,15 +107,22 @@ type session struct {
 	retireAt    time.Time         // zero while current
 	ini         *pqcsec.Initiator // answers a repeated reply until iniUntil or confirmed
 	iniUntil    time.Time
+	// token is the reset token the peer sealed for the session (valid
+	// if hasToken): an unknown-session notice for it must carry it.
+	token    [TokenSize]byte
+	hasToken bool
+	heardAt  time.Time // last authenticated frame from the peer under it
 }
 
 type initiation struct {
-	id    SessionID
-	h     *pqcsec.Initiator
-	msg   []byte // the wrapped first message, sent again on timeout
-	tries int
-	next  time.Time
-	rekey bool
+	id       SessionID
+	h        *pqcsec.Initiator
+	msg      []byte // the wrapped first message, sent again on timeout (with the cookie, once one came)
+	tries    int
+	next     time.Time
+	rekey    bool
+	cookies  int       // cookies taken for it
+	cookieAt time.Time // when a cookie last made it send the init
 }
 
 type responder struct {
@@ -113,9 +133,20 @@ type responder struct {
 	replyAt time.Time
 	expires time.Time
 	early   []earlyFrame
+	// link is the neighbour the init came over, acct its account;
+	// proven says the init echoed a valid cookie; made orders responders
+	// by age.
+	link   protocols.Addr
+	acct   *linkState
+	proven bool
+	made   uint64
+	// open says the responder is unfinished and counted in its link's
+	// linkState.open.
+	open bool
 }
 
 type earlyFrame struct {
+	kind  Kind
 	frame []byte
 	hops  int
 }
@@ -135,6 +166,7 @@ func NewEngine(cfg Config, self protocols.Addr) (*Engine, error) {
 		self:    self,
 		peers:   make(map[protocols.Addr]*peerState),
 		pending: make(map[SessionID]*responder),
+		links:   make(map[protocols.Addr]*linkState),
 	}, nil
 }
 
@@ -192,7 +224,7 @@ func (e *Engine) send(now time.Time, dst protocols.Addr, id pqcsec.PeerID, plain
 		}
 		p.id = id
 	}
-	p.active = now
+	e.touch(p, now)
 	defer e.schedule(now, p)
 	if s := p.send; s != nil {
 		var err error
@@ -229,24 +261,31 @@ func (e *Engine) send(now time.Time, dst protocols.Addr, id pqcsec.PeerID, plain
 }
 
 // Step processes a DATA payload from src that the routing engine
-// delivered, having crossed hops links. It returns the reason a message
-// was refused (also reported as EventRejected); the state is then
-// unchanged. The engine may open the payload in place: the caller gives
-// it up.
-func (e *Engine) Step(now time.Time, src protocols.Addr, payload []byte, hops int) error {
+// delivered, having crossed hops links, the last from the neighbour
+// link (the zero address if the driver cannot tell). src is what the
+// packet claims and nothing proves it before a handshake finishes; link
+// is the driver's own knowledge and cannot be forged, so the engine
+// shares out by link what it does for unproven sources (fresh
+// handshakes, cookies, notices) and binds its cookies to it. Step
+// returns the reason a message was refused (also reported as
+// EventRejected); the state is then unchanged. The engine may open the
+// payload in place: the caller gives it up.
+func (e *Engine) Step(now time.Time, src, link protocols.Addr, payload []byte, hops int) error {
 	m, err := ParseEnvelope(payload)
 	if err == nil {
 		switch m.Kind {
 		case KindInit:
-			err = e.onInit(now, src, m)
+			err = e.onInit(now, src, link, m)
 		case KindReply:
 			err = e.onReply(now, src, m)
 		case KindFinish:
-			err = e.onFinish(now, src, m)
-		case KindData:
-			err = e.onData(now, src, m, hops)
+			err = e.onFinish(now, src, link, m)
+		case KindData, KindToken:
+			err = e.onData(now, src, link, m, hops)
 		case KindUnknown:
-			e.onUnknown(src, m)
+			err = e.onUnknown(now, src, m)
+		case KindCookie:
+			err = e.onCookie(now, src, m)
 		}
 	}
 	if err != nil {
@@ -341,28 +380,72 @@ func (e *Engine) peer(addr protocols.Addr) (*peerState, error) {
 	}
 	p := &peerState{addr: addr}
 	e.peers[addr] = p
+	e.recent.pushNewest(p)
 	return p, nil
 }
 
+// touch records activity of p at now: an authenticated message from it
+// or a plaintext for it.
+func (e *Engine) touch(p *peerState, now time.Time) {
+	p.active = now
+	e.recent.remove(p)
+	e.recent.pushNewest(p)
+}
+
+// forget removes p's state.
+func (e *Engine) forget(p *peerState) {
+	delete(e.peers, p.addr)
+	e.recent.remove(p)
+}
+
 // evictIdle forgets the least recently active peer with no work in
-// progress (of two as idle, the lower address, so that the choice does
-// not depend on map order); false if there is none.
+// progress; false if there is none. It walks the peers from the least
+// recently active, moving each busy one it passes to the other end, so
+// that the next walk does not pass it again: a walk costs O(1) amortised
+// however many peers there are.
 func (e *Engine) evictIdle() bool {
-	var victim *peerState
-	for _, p := range e.peers {
-		if p.init != nil || len(p.queue) > 0 || len(p.responders) > 0 {
-			continue
+	p := e.recent.oldest
+	for range len(e.peers) {
+		if p == nil {
+			return false
 		}
-		if victim == nil || p.active.Before(victim.active) ||
-			p.active.Equal(victim.active) && bytes.Compare(p.addr[:], victim.addr[:]) < 0 {
-			victim = p
+		next := p.newer
+		if p.init == nil && len(p.queue) == 0 && len(p.responders) == 0 {
+			e.forget(p)
+			return true
 		}
+		e.recent.remove(p)
+		e.recent.pushNewest(p)
+		p = next
 	}
-	if victim == nil {
-		return false
+	return false
+}
+
+// peerList is a doubly linked list of peers threaded through them.
+type peerList struct{ newest, oldest *peerState }
+
+func (l *peerList) pushNewest(p *peerState) {
+	p.older, p.newer = l.newest, nil
+	if l.newest != nil {
+		l.newest.newer = p
+	} else {
+		l.oldest = p
 	}
-	delete(e.peers, victim.addr)
-	return true
+	l.newest = p
+}
+
+func (l *peerList) remove(p *peerState) {
+	if p.newer != nil {
+		p.newer.older = p.older
+	} else if l.newest == p {
+		l.newest = p.older
+	}
+	if p.older != nil {
+		p.older.newer = p.newer
+	} else if l.oldest == p {
+		l.oldest = p.newer
+	}
+	p.newer, p.older = nil, nil
 }
 
 func (e *Engine) event(ev Event) { e.ready.Events = append(e.ready.Events, ev) }

@@ -63,6 +63,11 @@ type chanNet struct {
 	trace func(line string)
 	// wire holds every packet sent.
 	wire [][]byte
+	// via, if set, names the neighbour link a node's packets arrive
+	// over (Step's link); by default the sender is the neighbour.
+	via func(from, to *chanNode) protocols.Addr
+	// stray, if set, takes the packets for addresses that are no node.
+	stray func(from *chanNode, p Packet)
 }
 
 type chanNode struct {
@@ -130,6 +135,9 @@ func (net *chanNet) settle() {
 					net.wire = append(net.wire, bytes.Clone(p.Payload))
 					to := net.byAddr[p.To]
 					if to == nil {
+						if net.stray != nil {
+							net.stray(nd, p)
+						}
 						continue
 					}
 					env, err := ParseEnvelope(p.Payload)
@@ -147,7 +155,11 @@ func (net *chanNet) settle() {
 					if lost {
 						continue
 					}
-					_ = to.ch.Step(net.now, nd.addr, bytes.Clone(p.Payload), 3)
+					link := nd.addr
+					if net.via != nil {
+						link = net.via(nd, to)
+					}
+					_ = to.ch.Step(net.now, nd.addr, link, bytes.Clone(p.Payload), 3)
 				}
 			}
 		}
@@ -455,7 +467,7 @@ func TestWaitsForPeerHandshake(t *testing.T) {
 	}
 	net.drop = nil
 	for _, m := range held {
-		_ = a.ch.Step(net.now, b.addr, m, 1)
+		_ = a.ch.Step(net.now, b.addr, b.addr, m, 1)
 	}
 	net.settle()
 	if got := texts(b.got); !slices.Equal(got, []string{"from a"}) {
@@ -491,17 +503,17 @@ func TestRefusals(t *testing.T) {
 		{"replayed data", a.addr, data, pqcsec.ErrReplay},
 		{"data from another address", c.addr, data, ErrUnknownSession},
 		{"empty", a.addr, nil, ErrMalformed},
-		{"wrong version", a.addr, append([]byte{2}, data[1:]...), ErrVersion},
-		{"unknown kind", a.addr, append([]byte{1, 9}, data[2:]...), ErrMalformed},
+		{"wrong version", a.addr, append([]byte{Version + 1}, data[1:]...), ErrVersion},
+		{"unknown kind", a.addr, append([]byte{Version, 9}, data[2:]...), ErrMalformed},
 		{"short init", a.addr, init[:len(init)-1], ErrMalformed},
 		{"garbage init", a.addr, init, pqcsec.ErrDowngrade},
-		{"stray reply", c.addr, append([]byte{1, 2}, data[2:]...), ErrUnexpected},
-		{"stray finish", c.addr, append([]byte{1, 3}, data[2:]...), ErrUnexpected},
+		{"stray reply", c.addr, append([]byte{Version, 2}, data[2:]...), ErrUnexpected},
+		{"stray finish", c.addr, append([]byte{Version, 3}, data[2:]...), ErrUnexpected},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(b.got)
-			err := b.ch.Step(net.now, tt.from, bytes.Clone(tt.payload), 1)
+			err := b.ch.Step(net.now, tt.from, tt.from, bytes.Clone(tt.payload), 1)
 			if !errors.Is(err, tt.want) {
 				t.Errorf("err = %v, want %v", err, tt.want)
 			}
@@ -527,7 +539,7 @@ func TestAddressBinding(t *testing.T) {
 	// Everything A sends to B arrives claiming to come from C.
 	net.drop = func(from, to *chanNode, env Envelope) bool {
 		if from == a && to == b {
-			_ = b.ch.Step(net.now, c.addr, appendEnvelope(env), 1)
+			_ = b.ch.Step(net.now, c.addr, a.addr, appendEnvelope(env), 1) // over the link from A
 			return true
 		}
 		return false
@@ -542,14 +554,10 @@ func TestAddressBinding(t *testing.T) {
 // appendEnvelope re-encodes a parsed envelope.
 func appendEnvelope(env Envelope) []byte {
 	switch env.Kind {
-	case KindData:
-		b := []byte{Version, byte(env.Kind)}
-		b = append(b, env.Session[:]...)
-		return append(b, env.Body...)
-	case KindUnknown:
-		return appendUnknown(nil, env.Session)
+	case KindData, KindToken, KindUnknown, KindCookie:
+		return append(appendHeader(nil, env.Kind, env.Session), env.Body...)
 	}
-	return appendHandshake(nil, env.Body)
+	return append(appendHandshake(nil, env.Body), env.Cookie...)
 }
 
 func TestBounds(t *testing.T) {
@@ -613,11 +621,12 @@ func TestSendBuffer(t *testing.T) {
 	}
 }
 
-// TestChannelInitRateLimit: fresh handshake inits are answered up to the
-// per-source burst, then at PeerInitRate; across sources up to InitRate's
+// TestInitRateLimit: fresh handshake inits are answered up to the
+// per-source burst, then at PeerInitRate; up to half of InitRate's from
+// one neighbour link (bursts of InitRate); across links up to InitRate's
 // burst; a repeated init is answered without counting.
 func TestInitRateLimit(t *testing.T) {
-	net := newChanNet(t, 3, func(c *Config) { c.InitRate = 3; c.MaxPending = 100 })
+	net := newChanNet(t, 3, func(c *Config) { c.InitRate = 4; c.MaxPending = 100 })
 	a, b, c := net.nodes[0], net.nodes[1], net.nodes[2]
 	init := func(from *chanNode, seed uint64) []byte {
 		_, msg, err := pqcsec.NewInitiator(pqcsec.HandshakeConfig{Identity: from.id, Rand: testRand(seed)}, b.id.PeerID(), net.now)
@@ -626,33 +635,39 @@ func TestInitRateLimit(t *testing.T) {
 		}
 		return appendHandshake(nil, msg)
 	}
+	addr := func(i byte) protocols.Addr { return protocols.Addr{0xee, i} }
+	l1, l2, l3 := addr(1), addr(2), addr(3)
 	now := net.now
 	first := init(a, 1)
 	for i, tt := range []struct {
-		from *chanNode
-		msg  []byte
-		at   time.Duration
-		want error
+		src, link protocols.Addr
+		msg       []byte
+		at        time.Duration
+		want      error
 	}{
-		{a, first, 0, nil},
-		{a, first, 0, nil}, // repeated: the same answer, no token
-		{a, init(a, 2), 0, nil},
-		{a, init(a, 3), 0, nil},
-		{a, init(a, 4), 0, nil},            // the source's burst of 4 is spent
-		{a, init(a, 5), 0, ErrRateLimited}, // over PeerInitRate
-		{c, init(c, 6), 0, nil},            // fresh inits 5 and 6 of InitRate 3 × burst 2
-		{c, init(c, 7), 0, nil},
-		{c, init(c, 8), 0, ErrRateLimited}, // over InitRate
-		{c, init(c, 9), time.Second, nil},  // a second later, 3 more
+		{a.addr, l1, first, 0, nil},
+		{a.addr, l1, first, 0, nil}, // repeated: the same answer, no token
+		{a.addr, l1, init(a, 2), 0, nil},
+		{a.addr, l2, init(a, 3), 0, nil},
+		{a.addr, l2, init(a, 4), 0, nil},              // the source's burst of 4 is spent
+		{a.addr, l3, init(a, 5), 0, ErrRateLimited},   // over PeerInitRate
+		{c.addr, l1, init(c, 6), 0, nil},              // the link's third
+		{addr(9), l1, init(c, 7), 0, nil},             // its fourth: its burst of InitRate (4) is spent
+		{addr(10), l1, init(c, 8), 0, ErrRateLimited}, // over the link's share
+		{addr(8), l3, init(c, 9), 0, nil},             // the eighth answered in all (the refusals by source count)
+		{addr(7), l2, init(c, 10), 0, ErrRateLimited}, // over InitRate's burst (8)
+		{addr(6), l1, init(c, 11), time.Second, nil},  // a second later, 2 more on the link
+		{addr(5), l1, init(c, 12), time.Second, nil},  //
+		{addr(4), l1, init(c, 13), time.Second, ErrRateLimited},
 	} {
-		err := b.ch.Step(now.Add(tt.at), tt.from.addr, tt.msg, 1)
+		err := b.ch.Step(now.Add(tt.at), tt.src, tt.link, tt.msg, 1)
 		if !errors.Is(err, tt.want) {
-			t.Errorf("init %d from %s: %v, want %v", i, tt.from.name, err, tt.want)
+			t.Errorf("init %d from %s over %s: %v, want %v", i, tt.src.Short(), tt.link.Short(), err, tt.want)
 		}
 		b.ch.Advance()
 	}
-	if st := b.ch.Stats(); st.RateLimited != 2 {
-		t.Errorf("RateLimited = %d, want 2", st.RateLimited)
+	if st := b.ch.Stats(); st.RateLimited != 4 {
+		t.Errorf("RateLimited = %d, want 4", st.RateLimited)
 	}
 }
 
@@ -722,6 +737,7 @@ func TestConfigValidate(t *testing.T) {
 		{"negative peers", func(c *Config) { c.MaxPeers = -1 }, false},
 		{"negative init rate", func(c *Config) { c.InitRate = -1 }, false},
 		{"negative peer init rate", func(c *Config) { c.PeerInitRate = -1 }, false},
+		{"negative notice rate", func(c *Config) { c.NoticeRate = -1 }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,7 +18,7 @@ func seedEnvelopes(t testing.TB) [][]byte {
 	}
 	net.settle()
 	out := append([][]byte{}, net.wire...)
-	return append(out, appendUnknown(nil, SessionID{9}), nil, []byte{1}, []byte{1, 4, 0})
+	return append(out, appendUnknown(nil, SessionID{9}, [TokenSize]byte{7}), appendCookie(nil, SessionID{8}, [CookieSize]byte{6}), nil, []byte{Version}, []byte{Version, 4, 0})
 }
 
 // FuzzParseEnvelope: no panic, errors wrap ErrMalformed, and what parses
@@ -65,7 +65,7 @@ func FuzzStep(f *testing.F) {
 		if fromC {
 			src = c.addr
 		}
-		err := b.ch.Step(net.now.Add(time.Millisecond), src, bytes.Clone(in), 1)
+		err := b.ch.Step(net.now.Add(time.Millisecond), src, src, bytes.Clone(in), 1)
 		rd := b.ch.Ready()
 		if len(rd.Deliveries) > 0 {
 			t.Fatalf("fuzzed bytes were delivered as %q (err %v)", rd.Deliveries[0].Payload, err)

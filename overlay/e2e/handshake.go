@@ -88,9 +88,10 @@ func (e *Engine) install(now time.Time, p *peerState, s *session, rekey bool) {
 	}
 	p.send = s
 	p.id = s.peer.PeerID() // bound to p.addr: see bound
-	p.active = now
+	e.touch(p, now)
 	e.stats.Established++
 	e.event(Event{Kind: EventEstablished, Peer: p.addr, Record: s.peer, Initiator: s.initiator, Rekey: rekey})
+	e.sendToken(now, p, s)
 	queue := p.queue
 	e.queued -= p.queueBytes
 	p.queue, p.queueBytes = nil, 0
@@ -99,6 +100,22 @@ func (e *Engine) install(now time.Time, p *peerState, s *session, rekey bool) {
 			e.stats.Dropped++
 		}
 	}
+}
+
+// sendToken seals this node's reset token for s to the peer, before
+// anything else under s, so that a notice for s without it is known to
+// be forged (see resetToken).
+func (e *Engine) sendToken(now time.Time, p *peerState, s *session) {
+	t, err := e.resetToken(p.addr, s.id)
+	if err == nil {
+		var msg []byte
+		msg, err = s.s.Seal(appendHeader(make([]byte, 0, TokenMessageSize), KindToken, s.id), t[:], now)
+		if err == nil {
+			e.out(p.addr, msg)
+			return
+		}
+	}
+	e.event(Event{Kind: EventFailed, Peer: p.addr, Err: fmt.Errorf("e2e: reset token: %w", err)})
 }
 
 // dropSession forgets s.
@@ -119,7 +136,7 @@ func bound(rec *pqcsec.Record, src protocols.Addr) error {
 	return nil
 }
 
-func (e *Engine) onInit(now time.Time, src protocols.Addr, m Envelope) error {
+func (e *Engine) onInit(now time.Time, src, link protocols.Addr, m Envelope) error {
 	if rs := e.pending[m.Session]; rs != nil {
 		if rs.src != src {
 			return fmt.Errorf("%w: handshake %x is in use by another node", ErrUnexpected, m.Session)
@@ -130,26 +147,38 @@ func (e *Engine) onInit(now time.Time, src protocols.Addr, m Envelope) error {
 		e.out(src, rs.reply) // a repeated init: the same reply
 		return nil
 	}
+	p := e.peers[src]
+	if p != nil && p.init != nil && bytes.Compare(e.self[:], src[:]) < 0 {
+		// Both ends started a handshake at once. The end with the lower
+		// address keeps its own and ignores the other's; the other gives
+		// its own up and answers (below), so that both agree on one
+		// session.
+		e.stats.Collisions++
+		return nil
+	}
+	ls := e.link(link)
+	proven := m.Cookie != nil && e.validCookie(now, src, link, m.Session, m.Cookie)
+	if !proven && len(e.pending) >= e.cfg.MaxPending/2 {
+		// Half the slots are taken: make the source prove that it hears
+		// its answers before it gets one, without keeping anything.
+		return e.answerCookie(now, src, link, ls, m.Session)
+	}
+	if !proven && !e.allowInit(now, ls) || proven && !e.inits.allow(now, e.cfg.InitRate, 2*e.cfg.InitRate) {
+		e.stats.RateLimited++
+		return &rateLimitedError{src: src}
+	}
 	p, err := e.peer(src)
 	if err != nil {
 		return err
 	}
-	if !p.inits.allow(now, e.cfg.PeerInitRate, peerInitBurst) || !e.inits.allow(now, e.cfg.InitRate, 2*e.cfg.InitRate) {
+	if !p.inits.allow(now, e.cfg.PeerInitRate, peerInitBurst) {
 		e.stats.RateLimited++
 		return fmt.Errorf("%w: init from %s ignored", ErrRateLimited, src.Short())
 	}
-	if p.init != nil {
-		// Both ends started a handshake at once. The end with the lower
-		// address keeps its own and ignores the other's; the other gives
-		// its own up and answers, so that both agree on one session.
-		if bytes.Compare(e.self[:], src[:]) < 0 {
-			e.stats.Collisions++
-			return nil
-		}
-		p.init = nil
-		e.stats.Collisions++
+	if len(p.responders) >= maxRespondersPerPeer {
+		return fmt.Errorf("%w: init from %s ignored", ErrBusy, src.Short())
 	}
-	if len(e.pending) >= e.cfg.MaxPending || len(p.responders) >= maxRespondersPerPeer {
+	if len(e.pending) >= e.cfg.MaxPending && (!proven || !e.evictResponder()) {
 		return fmt.Errorf("%w: init from %s ignored", ErrBusy, src.Short())
 	}
 	h, err := pqcsec.NewResponder(e.cfg.Handshake)
@@ -160,13 +189,95 @@ func (e *Engine) onInit(now time.Time, src protocols.Addr, m Envelope) error {
 	if err != nil {
 		return fmt.Errorf("init from %s: %w", src.Short(), err)
 	}
+	if p.init != nil {
+		p.init = nil // our own handshake with src gives way to its (see above)
+		e.stats.Collisions++
+	}
+	e.made++
 	rs := &responder{id: m.Session, src: src, h: h, reply: appendHandshake(nil, reply), replyAt: now,
-		expires: now.Add(e.cfg.patience() + e.cfg.HandshakeTimeout)}
+		expires: now.Add(e.cfg.patience() + e.cfg.HandshakeTimeout),
+		link:    link, acct: ls, proven: proven, made: e.made, open: true}
 	e.pending[rs.id] = rs
+	ls.open++
 	p.responders = append(p.responders, rs)
-	p.active = now
+	e.touch(p, now)
 	e.out(src, rs.reply)
 	e.schedule(now, p)
+	return nil
+}
+
+// answerCookie answers an init of handshake id from src over link with a
+// cookie, within NoticeRate.
+func (e *Engine) answerCookie(now time.Time, src, link protocols.Addr, ls *linkState, id SessionID) error {
+	if !e.allowAnswer(now, ls) {
+		e.stats.RateLimited++
+		return &rateLimitedError{src: src, cookieless: true}
+	}
+	c, err := e.makeCookie(now, src, link, id)
+	if err != nil {
+		return err
+	}
+	e.out(src, appendCookie(make([]byte, 0, CookieMessageSize), id, c))
+	e.stats.Cookies++
+	return nil
+}
+
+// evictResponder makes room for an init that echoed a valid cookie by
+// removing the oldest unfinished responder: of those made without a
+// cookie if any, from the link with the most unfinished ones. With none
+// unfinished it removes the oldest finished one (kept only to answer a
+// repeated finish). False if there is none at all.
+func (e *Engine) evictResponder() bool {
+	better := func(a, b *responder) bool { // a is the better victim
+		switch {
+		case b == nil:
+			return true
+		case a.open != b.open:
+			return a.open
+		case a.open && a.proven != b.proven:
+			return !a.proven
+		}
+		if a.open {
+			if na, nb := a.acct.open, b.acct.open; na != nb {
+				return na > nb
+			}
+		}
+		return a.made < b.made
+	}
+	var victim *responder
+	for _, rs := range e.pending {
+		if better(rs, victim) {
+			victim = rs
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	e.removeResponder(victim)
+	e.stats.Evicted++
+	return true
+}
+
+// onCookie takes a cookie for this node's handshake with src: the init
+// goes again at once with the cookie, and every retransmission carries
+// the latest cookie. Cookies cannot be authenticated, so one that is not
+// the responder's only makes the responder send its own; to bound what
+// forged cookies can make the node send, an init goes again on a cookie
+// at most once per HandshakeTimeout/2.
+func (e *Engine) onCookie(now time.Time, src protocols.Addr, m Envelope) error {
+	p := e.peers[src]
+	if p == nil || p.init == nil || p.init.id != m.Session {
+		return fmt.Errorf("%w: cookie from %s for handshake %x", ErrUnexpected, src.Short(), m.Session)
+	}
+	in := p.init
+	msg := make([]byte, 0, 1+pqcsec.InitSize+CookieSize)
+	msg = append(append(msg, in.msg[:1+pqcsec.InitSize]...), m.Body...)
+	in.msg = msg
+	if in.cookies == 0 || !now.Before(in.cookieAt.Add(e.cfg.HandshakeTimeout/2)) {
+		in.cookieAt = now
+		e.out(src, in.msg)
+	}
+	in.cookies++
 	return nil
 }
 
@@ -210,11 +321,11 @@ func (e *Engine) onReply(now time.Time, src protocols.Addr, m Envelope) error {
 	return fmt.Errorf("%w: reply from %s for handshake %x", ErrUnexpected, src.Short(), m.Session)
 }
 
-func (e *Engine) onFinish(now time.Time, src protocols.Addr, m Envelope) error {
+func (e *Engine) onFinish(now time.Time, src, link protocols.Addr, m Envelope) error {
 	rs := e.pending[m.Session]
 	if rs == nil || rs.src != src {
 		// The initiator believes in a session this node does not hold.
-		e.notice(now, src, m.Session)
+		e.notice(now, src, link, m.Session)
 		return fmt.Errorf("%w: finish from %s for handshake %x", ErrUnexpected, src.Short(), m.Session)
 	}
 	done := rs.h.Session() != nil
@@ -236,11 +347,12 @@ func (e *Engine) onFinish(now time.Time, src protocols.Addr, m Envelope) error {
 	if !slices.Contains(p.responders, rs) {
 		p.responders = append(p.responders, rs)
 	}
-	s := &session{id: rs.id, s: ps, peer: ps.Peer()}
+	e.closeResponder(rs)
+	s := &session{id: rs.id, s: ps, peer: ps.Peer(), heardAt: now}
 	e.install(now, p, s, len(p.sessions) > 0)
 	rs.expires = now.Add(e.cfg.SessionGrace)
 	for _, f := range rs.early {
-		if err := e.open(now, p, s, f.frame, f.hops); err != nil {
+		if err := e.open(now, p, s, f.kind, f.frame, f.hops); err != nil {
 			e.stats.Rejected++
 		}
 	}
@@ -249,7 +361,17 @@ func (e *Engine) onFinish(now time.Time, src protocols.Addr, m Envelope) error {
 	return nil
 }
 
+// closeResponder marks rs finished: it no longer counts against its
+// link.
+func (e *Engine) closeResponder(rs *responder) {
+	if rs.open {
+		rs.open = false
+		rs.acct.open--
+	}
+}
+
 func (e *Engine) removeResponder(rs *responder) {
+	e.closeResponder(rs)
 	delete(e.pending, rs.id)
 	if p := e.peers[rs.src]; p != nil {
 		if i := slices.Index(p.responders, rs); i >= 0 {
@@ -257,3 +379,20 @@ func (e *Engine) removeResponder(rs *responder) {
 		}
 	}
 }
+
+// rateLimitedError is ErrRateLimited for an init from src (cookieless if
+// it came without the cookie it needed). A flood of inits draws one per
+// packet, so its message is made only when read.
+type rateLimitedError struct {
+	src        protocols.Addr
+	cookieless bool
+}
+
+func (e *rateLimitedError) Error() string {
+	if e.cookieless {
+		return fmt.Sprintf("%v: init from %s without a cookie ignored", ErrRateLimited, e.src.Short())
+	}
+	return fmt.Sprintf("%v: init from %s ignored", ErrRateLimited, e.src.Short())
+}
+
+func (e *rateLimitedError) Unwrap() error { return ErrRateLimited }

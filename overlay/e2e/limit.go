@@ -1,6 +1,10 @@
 package e2e
 
-import "time"
+import (
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
 
 // initLimit is a token bucket in its GCRA form: tat is the theoretical
 // arrival time of the next init, so it needs no timer to refill.
@@ -22,4 +26,51 @@ func (l *initLimit) allow(now time.Time, perSecond, burst int) bool {
 	}
 	l.tat = t.Add(iv)
 	return true
+}
+
+// linkState is what the engine does for unproven sources, per neighbour
+// link their packets came over (Step's link). Source addresses are
+// unproven until a handshake finishes and anyone can make them up, but
+// the link a packet came over is the driver's own knowledge: sharing
+// the answers out by link keeps a flood that enters over one link from
+// using up what the others get.
+type linkState struct {
+	inits   initLimit // fresh unproven inits answered with a reply
+	answers initLimit // cookies and unknown-session notices sent
+	open    int       // unfinished responders its inits made
+}
+
+// maxLinks bounds the links the engine keeps accounts for (a node has a
+// few neighbours); the links beyond it share one account.
+const maxLinks = 1024
+
+// link returns the account of the neighbour link l.
+func (e *Engine) link(l protocols.Addr) *linkState {
+	if ls := e.links[l]; ls != nil {
+		return ls
+	}
+	if len(e.links) >= maxLinks {
+		l = protocols.Addr{}
+		if ls := e.links[l]; ls != nil {
+			return ls
+		}
+	}
+	ls := &linkState{}
+	e.links[l] = ls
+	return ls
+}
+
+// allowInit takes a token for a fresh unproven init that came over link:
+// from the link's share (half of InitRate) and from InitRate.
+func (e *Engine) allowInit(now time.Time, ls *linkState) bool {
+	r := e.cfg.InitRate
+	return ls.inits.allow(now, max(1, r/2), r) && e.inits.allow(now, r, 2*r)
+}
+
+// allowAnswer takes a token for a cookie or a notice answering a packet
+// that came over link: from the link's share (half of NoticeRate) and
+// from NoticeRate.
+func (e *Engine) allowAnswer(now time.Time, ls *linkState) bool {
+	r := e.cfg.NoticeRate
+	return ls.answers.allow(now, max(1, r/2), r) && e.answers.allow(now, r, 2*r)
 }

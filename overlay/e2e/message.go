@@ -11,8 +11,10 @@ import (
 )
 
 // Version is the first byte of every channel message (the payload of a
-// DATA packet). A change of meaning gets a new version.
-const Version = 1
+// DATA packet). A change of meaning gets a new version: version 2 added
+// the cookie round, the reset token and the token an unknown-session
+// notice carries.
+const Version = 2
 
 // Kind is the second byte of a channel message. The handshake kinds equal
 // the pqcsec message types, so a handshake message travels unchanged after
@@ -25,7 +27,9 @@ const (
 	KindReply   = Kind(pqcsec.MsgReply)  // handshake, responder → initiator
 	KindFinish  = Kind(pqcsec.MsgFinish) // handshake, initiator → responder
 	KindData    = Kind(pqcsec.MsgData)   // a sealed session frame
-	KindUnknown = Kind(0x05)             // "I hold no session with this ID"
+	KindUnknown = Kind(0x05)             // "I hold no session with this ID", with its reset token
+	KindCookie  = Kind(0x06)             // "show me this cookie with your init"
+	KindToken   = Kind(0x07)             // a sealed session frame holding the sender's reset token
 )
 
 func (k Kind) String() string {
@@ -40,6 +44,10 @@ func (k Kind) String() string {
 		return "data"
 	case KindUnknown:
 		return "unknown-session"
+	case KindCookie:
+		return "cookie"
+	case KindToken:
+		return "token"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -57,6 +65,18 @@ const (
 	// MaxPlaintext is the largest plaintext a data message carries so
 	// that it fits one DATA packet.
 	MaxPlaintext = protocols.MaxPayloadSize - DataOverhead
+	// CookieSize is the size of a cookie, in a cookie message and after
+	// the init that echoes it.
+	CookieSize = 16
+	// TokenSize is the size of a reset token, sealed in a token message
+	// and in the clear in an unknown-session notice.
+	TokenSize = 16
+	// NoticeSize is the size of an unknown-session notice.
+	NoticeSize = HeaderSize + TokenSize
+	// CookieMessageSize is the size of a cookie message.
+	CookieMessageSize = HeaderSize + CookieSize
+	// TokenMessageSize is the size of a token message.
+	TokenMessageSize = HeaderSize + pqcsec.FrameOverhead + TokenSize
 )
 
 // ErrMalformed is wrapped by every error of ParseEnvelope and
@@ -72,9 +92,13 @@ type Envelope struct {
 	Kind    Kind
 	Session SessionID
 	// Body is, for a handshake kind, the whole pqcsec handshake message
-	// (from its type byte on); for KindData the pqcsec session frame;
-	// empty for KindUnknown.
+	// (from its type byte on); for KindData and KindToken the pqcsec
+	// session frame; for KindUnknown the reset token; for KindCookie
+	// the cookie.
 	Body []byte
+	// Cookie is, for an init that echoes a cookie, the cookie (nil for
+	// a plain init).
+	Cookie []byte
 }
 
 // ParseEnvelope checks the layout of a channel message and splits it. It
@@ -91,10 +115,14 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 	copy(m.Session[:], b[2:HeaderSize])
 	switch m.Kind {
 	case KindInit:
-		if len(b)-1 != pqcsec.InitSize {
-			return m, fmt.Errorf("%w: init of %d bytes, want %d", ErrMalformed, len(b)-1, pqcsec.InitSize)
+		switch len(b) - 1 {
+		case pqcsec.InitSize:
+			m.Body = b[1:]
+		case pqcsec.InitSize + CookieSize:
+			m.Body, m.Cookie = b[1:1+pqcsec.InitSize], b[1+pqcsec.InitSize:]
+		default:
+			return m, fmt.Errorf("%w: init of %d bytes, want %d (or %d with a cookie)", ErrMalformed, len(b)-1, pqcsec.InitSize, pqcsec.InitSize+CookieSize)
 		}
-		m.Body = b[1:]
 	case KindReply, KindFinish:
 		if len(b)-1 > pqcsec.MaxReplySize {
 			return m, fmt.Errorf("%w: %s of %d bytes, over %d", ErrMalformed, m.Kind, len(b)-1, pqcsec.MaxReplySize)
@@ -105,9 +133,19 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 			return m, fmt.Errorf("%w: data frame truncated or mistyped", ErrMalformed)
 		}
 		m.Body = b[HeaderSize:]
+	case KindToken:
+		if len(b) != TokenMessageSize || b[HeaderSize] != pqcsec.MsgData {
+			return m, fmt.Errorf("%w: token message of %d bytes, want %d", ErrMalformed, len(b), TokenMessageSize)
+		}
+		m.Body = b[HeaderSize:]
 	case KindUnknown:
-		if len(b) != HeaderSize {
-			return m, fmt.Errorf("%w: unknown-session notice of %d bytes, want %d", ErrMalformed, len(b), HeaderSize)
+		if len(b) != NoticeSize {
+			return m, fmt.Errorf("%w: unknown-session notice of %d bytes, want %d", ErrMalformed, len(b), NoticeSize)
+		}
+		m.Body = b[HeaderSize:]
+	case KindCookie:
+		if len(b) != CookieMessageSize {
+			return m, fmt.Errorf("%w: cookie message of %d bytes, want %d", ErrMalformed, len(b), CookieMessageSize)
 		}
 		m.Body = b[HeaderSize:]
 	default:
@@ -122,16 +160,26 @@ func appendHandshake(dst, msg []byte) []byte {
 	return append(dst, msg...)
 }
 
-// appendUnknown appends an unknown-session notice for id.
-func appendUnknown(dst []byte, id SessionID) []byte {
-	dst = append(dst, Version, byte(KindUnknown))
+// appendHeader appends the header of a message of kind k under id.
+func appendHeader(dst []byte, k Kind, id SessionID) []byte {
+	dst = append(dst, Version, byte(k))
 	return append(dst, id[:]...)
+}
+
+// appendUnknown appends an unknown-session notice for id carrying the
+// sender's reset token for it.
+func appendUnknown(dst []byte, id SessionID, token [TokenSize]byte) []byte {
+	return append(appendHeader(dst, KindUnknown, id), token[:]...)
+}
+
+// appendCookie appends a cookie message for the handshake id.
+func appendCookie(dst []byte, id SessionID, cookie [CookieSize]byte) []byte {
+	return append(appendHeader(dst, KindCookie, id), cookie[:]...)
 }
 
 // appendDataHeader appends the header of a data message under id.
 func appendDataHeader(dst []byte, id SessionID) []byte {
-	dst = append(dst, Version, byte(KindData))
-	return append(dst, id[:]...)
+	return appendHeader(dst, KindData, id)
 }
 
 // sealData appends a data message carrying plaintext, sealed with s.

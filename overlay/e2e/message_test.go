@@ -49,8 +49,29 @@ func TestPlaintextEncoding(t *testing.T) {
 
 func TestEnvelopeLayout(t *testing.T) {
 	id := SessionID{1, 2, 3, 4, 5, 6, 7, 8}
-	if got := hex.EncodeToString(appendUnknown(nil, id)); got != "01050102030405060708" {
-		t.Errorf("unknown-session notice %s", got)
+	var token [TokenSize]byte
+	var cookie [CookieSize]byte
+	for i := range token {
+		token[i], cookie[i] = byte(0xa0+i), byte(0xc0+i)
+	}
+	for _, tt := range []struct {
+		name string
+		got  []byte
+		want string
+	}{
+		{"unknown-session notice", appendUnknown(nil, id, token), "02050102030405060708" + "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"},
+		{"cookie", appendCookie(nil, id, cookie), "02060102030405060708" + "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf"},
+	} {
+		if got := hex.EncodeToString(tt.got); got != tt.want {
+			t.Errorf("%s %s, want %s", tt.name, got, tt.want)
+		}
+		env, err := ParseEnvelope(tt.got)
+		if err != nil || env.Session != id || !bytes.Equal(appendEnvelope(env), tt.got) {
+			t.Errorf("%s parsed %+v, %v", tt.name, env, err)
+		}
+		if _, err := ParseEnvelope(tt.got[:len(tt.got)-1]); !errors.Is(err, ErrMalformed) {
+			t.Errorf("a short %s parsed: %v", tt.name, err)
+		}
 	}
 	net := newChanNet(t, 2, nil)
 	a, b := net.nodes[0], net.nodes[1]
@@ -71,8 +92,11 @@ func TestEnvelopeLayout(t *testing.T) {
 		if env.Kind == KindInit && len(w) != 1+pqcsec.InitSize {
 			t.Errorf("init of %d bytes", len(w))
 		}
+		if env.Kind == KindToken && len(w) != TokenMessageSize {
+			t.Errorf("token message of %d bytes, want %d", len(w), TokenMessageSize)
+		}
 	}
-	if kinds[KindInit] != 1 || kinds[KindReply] != 1 || kinds[KindFinish] != 1 || kinds[KindData] != 1 {
-		t.Errorf("packets by kind %v", kinds)
+	if kinds[KindInit] != 1 || kinds[KindReply] != 1 || kinds[KindFinish] != 1 || kinds[KindData] != 1 || kinds[KindToken] != 2 {
+		t.Errorf("packets by kind %v, want a token from each end", kinds)
 	}
 }

@@ -105,7 +105,16 @@ type Stats struct {
 	// handshakes of this node's.
 	Handshakes, Established, Failed uint64
 	Rejected                        uint64 // messages refused
-	RateLimited                     uint64 // fresh inits over InitRate or PeerInitRate
+	// RateLimited counts fresh inits over InitRate or PeerInitRate and
+	// cookies and notices over NoticeRate, not answered.
+	RateLimited uint64
+	// Cookies counts cookies sent (inits answered with a cookie round),
+	// Evicted the unfinished responders that gave way to an init that
+	// echoed a cookie.
+	Cookies, Evicted uint64
+	// Notices counts unknown-session notices sent; ForgedNotices those
+	// received and not believed (see ErrForgedNotice).
+	Notices, ForgedNotices uint64
 	// Collisions counts handshakes both ends started at once (one of
 	// the two is given up).
 	Collisions uint64

@@ -16,14 +16,15 @@ import (
 // Rewrite the expected output with: go test ./overlay/e2e -run
 // TestScenarios -rewrite
 //
-//	nodes n=N [rekey=D] [grace=D] [timeout=D] [retries=R] [idle=D]   nodes A, B, C...
+//	nodes n=N [rekey=D] [grace=D] [timeout=D] [retries=R] [idle=D] [pending=P]   nodes A, B, C...
 //	send FROM TO TEXT          FROM seals TEXT for TO (after a handshake if need be)
 //	send                       the same for each input line FROM TO TEXT, all before any packet moves
-//	drop KIND [from=X] [n=N]   lose the next N packets of KIND (init, reply, finish, data, unknown-session)
+//	drop KIND [from=X] [n=N]   lose the next N packets of KIND (init, reply, finish, data, unknown-session, cookie, token)
 //	run D                      advance the clock by D, ticking every engine at its deadlines
 //	restart X                  X comes back with a fresh engine (same identity, no sessions)
 //	deny X Y                   X's policy refuses Y from now on
 //	sessions X                 the sessions X holds
+//	forge-notice X Y           a relay sends X an unknown-session notice for its session with Y, as if from Y
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		s := &script{}
@@ -105,6 +106,19 @@ func (s *script) handle(t *testing.T, d *datadriven.TestData) string {
 		nd, other := s.node(t, d, d.CmdArgs[0].Key), s.node(t, d, d.CmdArgs[1].Key)
 		nd.policy.Quarantine(other.id.PeerID())
 		return nd.name + " refuses " + other.name
+	case "forge-notice":
+		nd, other := s.node(t, d, d.CmdArgs[0].Key), s.node(t, d, d.CmdArgs[1].Key)
+		for _, si := range nd.ch.Sessions() {
+			if si.Addr != other.addr {
+				continue
+			}
+			// What a relay can make: the session ID it saw, any token.
+			forged := appendUnknown(nil, si.ID, [TokenSize]byte{0xf0, 0x4e})
+			if err := nd.ch.Step(s.net.now, other.addr, other.addr, forged, 2); err != nil {
+				s.line("%s: refused the forged notice: %s", nd.name, s.net.names(err.Error()))
+			}
+			s.net.settle()
+		}
 	case "sessions":
 		nd := s.node(t, d, d.CmdArgs[0].Key)
 		for _, si := range nd.ch.Sessions() {
@@ -142,12 +156,16 @@ func (s *script) cmdNodes(t *testing.T, d *datadriven.TestData) {
 				d.Fatalf(t, "%s: %v", arg.Key, err)
 			}
 			set = append(set, func(c *Config) { *f(c) = v })
-		case arg.Key == "retries":
+		case arg.Key == "retries" || arg.Key == "pending":
 			v, err := strconv.Atoi(arg.Vals[0])
 			if err != nil {
-				d.Fatalf(t, "retries: %v", err)
+				d.Fatalf(t, "%s: %v", arg.Key, err)
 			}
-			set = append(set, func(c *Config) { c.HandshakeRetries = v })
+			if arg.Key == "retries" {
+				set = append(set, func(c *Config) { c.HandshakeRetries = v })
+			} else {
+				set = append(set, func(c *Config) { c.MaxPending = v })
+			}
 		}
 	}
 	s.tune = func(c *Config) {
@@ -193,7 +211,7 @@ func (s *script) node(t *testing.T, d *datadriven.TestData, name string) *chanNo
 }
 
 func scriptKind(t *testing.T, d *datadriven.TestData, name string) Kind {
-	for _, k := range []Kind{KindInit, KindReply, KindFinish, KindData, KindUnknown} {
+	for _, k := range []Kind{KindInit, KindReply, KindFinish, KindData, KindUnknown, KindCookie, KindToken} {
 		if k.String() == name {
 			return k
 		}

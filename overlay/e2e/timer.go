@@ -56,7 +56,7 @@ func (e *Engine) tickPeer(now time.Time, p *peerState) bool {
 		for _, rs := range slices.Clone(p.responders) {
 			e.removeResponder(rs)
 		}
-		delete(e.peers, p.addr)
+		e.forget(p)
 		return false
 	}
 	return true

@@ -916,7 +916,7 @@ func (m *Router) flush(now time.Time) {
 				m.write(o, now)
 			}
 			for _, d := range rd.Deliveries {
-				_ = m.channel.Step(now, d.From, d.Payload, d.Hops) // refusals are channel events
+				_ = m.channel.Step(now, d.From, d.Via, d.Payload, d.Hops) // refusals are channel events
 			}
 			for _, ev := range rd.Events {
 				m.onEngineEvent(now, ev)
