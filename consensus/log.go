@@ -708,9 +708,12 @@ func (l *Log) want(id Hash) {
 // IngestHead accepts another author's head, as fetched from the DHT under
 // /x0log/<author>. It refuses heads that do not decode, are timestamped
 // beyond now + MaxClockSkew or do not verify, and returns ErrDuplicate for
-// the head already held. A head naming a record the log lacks makes that
-// record wanted (see Missing); two heads with one seq and different records
-// are recorded as evidence.
+// the head already held and ErrStale for one that cannot tell anything new
+// (a lower seq than the held head's, or the held head's seq and record
+// signed no later), both before verifying anything: replays cost no
+// signature check. A head naming a record the log lacks makes that record
+// wanted (see Missing); two heads with one seq and different records are
+// recorded as evidence.
 func (l *Log) IngestHead(ctx context.Context, now time.Time, b []byte) error {
 	h, err := DecodeHead(b)
 	if err != nil {
@@ -723,6 +726,9 @@ func (l *Log) ingestHead(now time.Time, h *Head) error {
 	id := Hash(sha256.Sum256(h.raw))
 	if limit := now.Add(l.cfg.MaxClockSkew).UnixMilli(); h.Time > limit {
 		return reject(ReasonFuture, id, "head timestamp %d, receiver's limit %d", h.Time, limit)
+	}
+	if err := l.headNews(h); err != nil {
+		return err
 	}
 	if err := h.Verify(l.network, l.cfg.Verifier); err != nil {
 		return rejectWrap(ReasonBadSignature, id, err)
@@ -743,14 +749,51 @@ func (l *Log) ingestHead(now time.Time, h *Head) error {
 	return nil
 }
 
-func (l *Log) recordHeadFork(a, b *Head) {
+// headNews returns ErrDuplicate or ErrStale for a head that cannot change
+// anything the log holds, judged against the author's held head without
+// verifying h: the held head itself; one with a lower seq (the held head
+// leads to every earlier record); one with the same seq and record signed
+// no later; and one whose disagreement with the held head is recorded
+// evidence already. Anything else (a later head, or one that would be new
+// evidence of equivocation) is worth a signature check.
+func (l *Log) headNews(h *Head) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cur := l.heads[h.Author]
+	switch {
+	case cur == nil:
+		return nil
+	case bytes.Equal(cur.raw, h.raw):
+		return ErrDuplicate
+	case h.Seq < cur.Seq:
+		return fmt.Errorf("%w: head seq %d of %v, %d held", ErrStale, h.Seq, h.Author, cur.Seq)
+	case h.Seq == cur.Seq && h.Record == cur.Record && h.Time <= cur.Time:
+		return fmt.Errorf("%w: head seq %d of %v signed at %d, %d held", ErrStale, h.Seq, h.Author, h.Time, cur.Time)
+	case h.Seq == cur.Seq && h.Record != cur.Record && l.headForkKnown(cur, h):
+		return ErrDuplicate
+	}
+	return nil
+}
+
+// headForkKnown reports whether heads a and b are recorded evidence.
+func (l *Log) headForkKnown(a, b *Head) bool {
 	if bytes.Compare(a.raw, b.raw) > 0 {
 		a, b = b, a
 	}
 	for _, e := range l.headEv {
 		if bytes.Equal(e.A, a.raw) && bytes.Equal(e.B, b.raw) {
-			return
+			return true
 		}
+	}
+	return false
+}
+
+func (l *Log) recordHeadFork(a, b *Head) {
+	if l.headForkKnown(a, b) {
+		return
+	}
+	if bytes.Compare(a.raw, b.raw) > 0 {
+		a, b = b, a
 	}
 	l.headEv = append(l.headEv, &Evidence{Author: a.Author, Seq: a.Seq, Kind: EvidenceHeadFork, A: a.raw, B: b.raw})
 	l.logger.Warn("governance head equivocation", "author", a.Author, "seq", a.Seq)
@@ -759,8 +802,10 @@ func (l *Log) recordHeadFork(a, b *Head) {
 // IngestAnnouncement handles a message from Topic: it decodes it, checks
 // that from (the pubsub message's signing peer) is its author and that its
 // head is fresh, then ingests the head and the record it carries. It
-// returns ErrDuplicate if nothing in it was new; a gossip validator maps
-// that and ErrStale to "ignore", and other errors to "reject".
+// returns ErrDuplicate if nothing in it was new and ErrStale if its head
+// is older than the one held, both found before any signature is
+// verified, so that a replayed announcement costs no verification; a
+// gossip validator maps both to "ignore", and other errors to "reject".
 func (l *Log) IngestAnnouncement(ctx context.Context, now time.Time, from PeerID, b []byte) error {
 	a, err := DecodeAnnouncement(b)
 	if err != nil {
@@ -770,7 +815,7 @@ func (l *Log) IngestAnnouncement(ctx context.Context, now time.Time, from PeerID
 		return err
 	}
 	headErr := l.ingestHead(now, a.Head)
-	if headErr != nil && !errors.Is(headErr, ErrDuplicate) {
+	if headErr != nil && !errors.Is(headErr, ErrDuplicate) && !errors.Is(headErr, ErrStale) {
 		return headErr
 	}
 	if a.Record == nil {
@@ -779,6 +824,9 @@ func (l *Log) IngestAnnouncement(ctx context.Context, now time.Time, from PeerID
 	if err := l.precheck(a.Record.ID()); err != nil {
 		if errors.Is(err, ErrDuplicate) && headErr == nil {
 			return nil
+		}
+		if errors.Is(err, ErrDuplicate) && errors.Is(headErr, ErrStale) {
+			return headErr
 		}
 		return err
 	}
