@@ -77,7 +77,11 @@
 //     publish Announcement(ctx, now) on Topic. Never publish before the
 //     call returned.
 //  2. Register NewHeadValidator and NewRecordValidator as the DHT's "x0log"
-//     and "x0rec" namespaces (they match libp2p's record.Validator).
+//     and "x0rec" namespaces (they match libp2p's record.Validator), with
+//     an AuthorQuota that asks the membership (Members): a DHT stores
+//     whatever its validator takes, and a record costs its author only a
+//     signature, so the quota takes members' values only in closed mode
+//     and bounds each author's distinct records otherwise.
 //  3. In the Topic validator, call IngestAnnouncement with the message's
 //     signing peer; ErrDuplicate and ErrStale mean ignore, ReasonFuture
 //     means ignore (the sender's clock is ahead), anything else reject.

@@ -102,7 +102,7 @@ func FuzzDecodeHead(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s)
 	}
-	v := NewHeadValidator(fuzzGenesis, testVerifier)
+	v := NewHeadValidator(fuzzGenesis, testVerifier, nil)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if len(b) > MaxHeadSize+64 {
 			t.Skip("beyond any valid head")

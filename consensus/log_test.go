@@ -475,7 +475,7 @@ type dht struct {
 }
 
 func newDHT(t testing.TB, g *Genesis) *dht {
-	return &dht{t: t, heads: NewHeadValidator(g, testVerifier), records: NewRecordValidator(g, testVerifier), values: map[string][]byte{}}
+	return &dht{t: t, heads: NewHeadValidator(g, testVerifier, nil), records: NewRecordValidator(g, testVerifier, nil), values: map[string][]byte{}}
 }
 
 func (d *dht) put(key string, value []byte) {

@@ -40,11 +40,14 @@ func parseRecordKey(key string) (Hash, error) {
 type HeadValidator struct {
 	network  Hash
 	verifier Verifier
+	quota    *AuthorQuota
 }
 
-// NewHeadValidator returns the /x0log/ validator for the network of g.
-func NewHeadValidator(g *Genesis, v Verifier) *HeadValidator {
-	return &HeadValidator{network: g.ID(), verifier: v}
+// NewHeadValidator returns the /x0log/ validator for the network of g. A
+// non-nil quota refuses, before verifying, the heads of authors it does
+// not take (non-members in closed mode).
+func NewHeadValidator(g *Genesis, v Verifier, quota *AuthorQuota) *HeadValidator {
+	return &HeadValidator{network: g.ID(), verifier: v, quota: quota}
 }
 
 // Validate checks that value is a head of the author named by key, validly
@@ -60,6 +63,9 @@ func (v *HeadValidator) Validate(key string, value []byte) error {
 	}
 	if h.Author != author {
 		return fmt.Errorf("%w: head of %v under %s", ErrWrongKey, h.Author, key)
+	}
+	if err := v.quota.admitHead(author); err != nil {
+		return err
 	}
 	return h.Verify(v.network, v.verifier)
 }
@@ -91,15 +97,19 @@ func (v *HeadValidator) Select(key string, values [][]byte) (int, error) {
 type RecordValidator struct {
 	network  Hash
 	verifier Verifier
+	quota    *AuthorQuota
 }
 
 // NewRecordValidator returns the /x0rec/ validator for the network of g.
-func NewRecordValidator(g *Genesis, v Verifier) *RecordValidator {
-	return &RecordValidator{network: g.ID(), verifier: v}
+// A non-nil quota refuses the records of authors it does not take
+// (non-members in closed mode, before verifying) and of authors over
+// their quota (see AuthorQuota).
+func NewRecordValidator(g *Genesis, v Verifier, quota *AuthorQuota) *RecordValidator {
+	return &RecordValidator{network: g.ID(), verifier: v, quota: quota}
 }
 
-// Validate checks that value hashes to the ID in key, decodes as a record
-// and verifies.
+// Validate checks that value hashes to the ID in key, decodes as a record,
+// is of an author the quota takes and verifies.
 func (v *RecordValidator) Validate(key string, value []byte) error {
 	id, err := parseRecordKey(key)
 	if err != nil {
@@ -112,7 +122,13 @@ func (v *RecordValidator) Validate(key string, value []byte) error {
 	if err != nil {
 		return err
 	}
-	return r.Verify(v.network, v.verifier)
+	if err := v.quota.checkAuthor(r.Author); err != nil {
+		return err
+	}
+	if err := r.Verify(v.network, v.verifier); err != nil {
+		return err
+	}
+	return v.quota.admitRecord(r.Author, id)
 }
 
 // Select returns 0: a content-addressed key has only one valid value.

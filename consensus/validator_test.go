@@ -9,7 +9,7 @@ import (
 func TestHeadValidator(t *testing.T) {
 	g := mustGenesis(t, 100)
 	alice, bob := newTestSigner(1, true), newTestSigner(2, true)
-	v := NewHeadValidator(g, testVerifier)
+	v := NewHeadValidator(g, testVerifier, nil)
 	sign := func(s *testSigner, seq uint64, rec Hash, when time.Duration) []byte {
 		h, err := SignHead(g.ID(), s.author(), seq, rec, at(when))
 		if err != nil {
@@ -40,7 +40,7 @@ func TestHeadValidator(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			val := v
 			if tt.name == "another network" {
-				val = NewHeadValidator(mustGenesis(t, 1), testVerifier)
+				val = NewHeadValidator(mustGenesis(t, 1), testVerifier, nil)
 			}
 			err := val.Validate(tt.key, tt.value)
 			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
@@ -84,7 +84,7 @@ func TestRecordValidator(t *testing.T) {
 	alice, bob := newTestSigner(1, true), newTestSigner(2, true)
 	r := newChain(g, alice).propose(t, t0, time.Hour, 0, 0, nil)
 	forged := (&chain{g: g, a: Author{ID: alice.id, Key: bob.key, Signer: bob.signer}}).propose(t, t0, time.Hour, 0, 0, nil)
-	v := NewRecordValidator(g, testVerifier)
+	v := NewRecordValidator(g, testVerifier, nil)
 	tests := []struct {
 		name    string
 		key     string

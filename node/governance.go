@@ -42,6 +42,8 @@ type Governance struct {
 	quarantine quarantineList
 	// models receives every decision, for the anomaly models they adopt.
 	models modelDecisions
+	// members is the membership the DHT validators' quota asks.
+	members *govMembers
 
 	mu      sync.Mutex
 	topic   *joinedTopic
@@ -104,7 +106,10 @@ func (n *Node) setupGovernance() error {
 		self:       self,
 		quarantine: n.policy,
 		models:     n.anomaly.models,
+		members:    &govMembers{},
 	}
+	gov.members.set(log.Membership())
+	quota := govQuota(gov.members)
 	rc := replication.DefaultConfig()
 	rc.Log, rc.Author, rc.Genesis, rc.Network = log, lc.Self, g, gov.netw
 	rc.Logger, rc.Ready = lg, n.Ready()
@@ -115,10 +120,10 @@ func (n *Node) setupGovernance() error {
 	if gov.driver, err = replication.New(rc); err != nil {
 		return fmt.Errorf("governance: %w", err)
 	}
-	if err := n.RegisterNamespace(govLogNamespace, govHeadTap{consensus.NewHeadValidator(g, govVerifier), gov.driver.SeeHead}); err != nil {
+	if err := n.RegisterNamespace(govLogNamespace, govHeadTap{consensus.NewHeadValidator(g, govVerifier, quota), gov.driver.SeeHead}); err != nil {
 		return err
 	}
-	if err := n.RegisterNamespace(govRecordNamespace, consensus.NewRecordValidator(g, govVerifier)); err != nil {
+	if err := n.RegisterNamespace(govRecordNamespace, consensus.NewRecordValidator(g, govVerifier, quota)); err != nil {
 		return err
 	}
 	if err := n.reg.Register(govCollector{gov}); err != nil {
@@ -174,7 +179,9 @@ var _ modelDecisions = (*modelRollout)(nil)
 // proposal changes the model) and logs the membership changes that
 // passed.
 func (g *Governance) apply(d consensus.Decision) {
-	q := g.log.Membership().Quarantine()
+	m := g.log.Membership()
+	g.members.set(m)
+	q := m.Quarantine()
 	ids := make([]peer.ID, len(q))
 	for i, p := range q {
 		ids[i] = peer.ID(p)

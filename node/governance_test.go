@@ -580,7 +580,7 @@ func TestGovHeadTap(t *testing.T) {
 		t.Fatal(err)
 	}
 	var seen [][]byte
-	tap := govHeadTap{consensus.NewHeadValidator(gov.Genesis(), govVerifier), func(b []byte) { seen = append(seen, b) }}
+	tap := govHeadTap{consensus.NewHeadValidator(gov.Genesis(), govVerifier, nil), func(b []byte) { seen = append(seen, b) }}
 	key := consensus.HeadKey(consensus.PeerID(n.ID()))
 	if err := tap.Validate(key, head.Encode()); err != nil {
 		t.Fatal(err)

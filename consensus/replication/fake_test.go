@@ -51,8 +51,8 @@ type fakeNet struct {
 func newFakeNet(g *consensus.Genesis) *fakeNet {
 	return &fakeNet{
 		genesis: g,
-		headV:   consensus.NewHeadValidator(g, verifier),
-		recV:    consensus.NewRecordValidator(g, verifier),
+		headV:   consensus.NewHeadValidator(g, verifier, nil),
+		recV:    consensus.NewRecordValidator(g, verifier, nil),
 		values:  map[string][]byte{},
 		authors: map[consensus.PeerID]bool{},
 		members: map[consensus.PeerID]*member{},
