@@ -67,10 +67,17 @@
 //     author and walks the logs back (Log.Missing, then the records by ID,
 //     ingested with IngestAll, until nothing is missing). Known authors are
 //     those of the records held, those whose heads it has seen (gossip,
-//     DHT) and those that advertised a log in the DHT; the round fetches
-//     each author's head as soon as it learns of the author (the
+//     DHT) and the members that advertised a log in the DHT; the round
+//     fetches each author's head as soon as it learns of the author (the
 //     advertisement lookup streams them; a walk names the authors of the
 //     records it fetched) and walks each log as soon as its head arrives.
+//     Anyone can advertise, and in open mode anyone can write a log, so
+//     the work is bounded: a round runs at most FetchConcurrency gets at
+//     once (queueing the rest, never a goroutine per author), fetches the
+//     heads of members first and of at most MaxAuthors others, and probes
+//     advertised non-members in the background without waiting for them;
+//     the driver remembers heads seen and probes of at most MaxAuthors
+//     non-members (Stats.AuthorsSkipped counts the rest).
 //     Other peers, from the genesis and the Network's peer list, are
 //     candidates: nothing says they have a log, and a head nobody stored
 //     costs a whole DHT lookup to not find (seconds on a large mesh), so

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/consensus"
@@ -65,6 +66,13 @@ type Config struct {
 	// not have or could not deliver, and the first wait before putting
 	// again after a failed put (doubling up to RepublishInterval).
 	RetryInterval time.Duration
+	// MaxAuthors bounds the authors that are not members (of the
+	// membership the Log's decisions left) whose heads one sync round
+	// fetches, and those the driver keeps state for (heads seen, probes).
+	// Members are always fetched and kept. Anyone may advertise a log or
+	// write one in open mode, so without the bound a round would cost a
+	// DHT lookup per made-up author.
+	MaxAuthors int
 }
 
 // DefaultConfig returns the timing for nodes on a LAN or the Internet, with
@@ -80,6 +88,7 @@ func DefaultConfig() Config {
 		FetchTimeout:      10 * time.Second,
 		FetchConcurrency:  8,
 		RetryInterval:     time.Second,
+		MaxAuthors:        256,
 	}
 }
 
@@ -110,6 +119,9 @@ func (c *Config) defaults() error {
 	if c.FetchConcurrency == 0 {
 		c.FetchConcurrency = d.FetchConcurrency
 	}
+	if c.MaxAuthors == 0 {
+		c.MaxAuthors = d.MaxAuthors
+	}
 	for name, v := range map[string]time.Duration{
 		"settle delay": c.SettleDelay, "announce max age": c.AnnounceMaxAge,
 		"check interval": c.CheckInterval, "sync interval": c.SyncInterval,
@@ -122,6 +134,9 @@ func (c *Config) defaults() error {
 	}
 	if c.FetchConcurrency < 0 {
 		return fmt.Errorf("replication: negative fetch concurrency %d", c.FetchConcurrency)
+	}
+	if c.MaxAuthors < 0 {
+		return fmt.Errorf("replication: negative max authors %d", c.MaxAuthors)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -144,8 +159,14 @@ type Driver struct {
 	heads chan []byte   // heads seen in the DHT
 	dirty chan struct{} // own log grew: put it
 
+	// members is the membership the Log's decisions left, refreshed at
+	// each sync round and decision: members are fetched and kept
+	// without bound, other authors up to MaxAuthors.
+	members atomic.Pointer[consensus.Membership]
+
 	mu       sync.Mutex
 	headTime map[consensus.PeerID]int64 // latest signing time of a head seen, per author (ms)
+	guests   int                        // authors in headTime that were not members when added
 	probed   map[consensus.PeerID]bool  // peers whose head was fetched at least once
 	stats    Stats
 	state    int // stateNew, stateStarted, stateClosed
@@ -184,6 +205,9 @@ type Stats struct {
 	Rejected uint64 `json:"rejected"`
 	// Decisions counts decisions taken since Start.
 	Decisions uint64 `json:"decisions"`
+	// AuthorsSkipped counts the heads of non-members a sync round did
+	// not fetch, being over MaxAuthors.
+	AuthorsSkipped uint64 `json:"authors_skipped"`
 }
 
 // New checks cfg and returns a driver that has not started.
@@ -202,6 +226,7 @@ func New(cfg Config) (*Driver, error) {
 		headTime: make(map[consensus.PeerID]int64),
 		probed:   make(map[consensus.PeerID]bool),
 	}
+	d.refreshMembers()
 	return d, nil
 }
 
@@ -351,13 +376,32 @@ func (d *Driver) count(f func(*Stats)) {
 	d.mu.Unlock()
 }
 
-// noteHead remembers that a head of author signed at t (Unix ms) was seen.
+// noteHead remembers that a head of author signed at t (Unix ms) was seen:
+// for a member always, for another author while fewer than MaxAuthors
+// others are remembered.
 func (d *Driver) noteHead(author consensus.PeerID, t int64) {
+	member := d.isMember(author)
 	d.mu.Lock()
-	if t > d.headTime[author] {
+	defer d.mu.Unlock()
+	old, known := d.headTime[author]
+	if !known && !member {
+		if d.guests >= d.cfg.MaxAuthors {
+			return
+		}
+		d.guests++
+	}
+	if !known || t > old {
 		d.headTime[author] = t
 	}
-	d.mu.Unlock()
+}
+
+// refreshMembers takes the membership the Log's decisions left.
+func (d *Driver) refreshMembers() { d.members.Store(d.log.Membership()) }
+
+// isMember reports whether p is a member, as of the last refresh.
+func (d *Driver) isMember(p consensus.PeerID) bool {
+	m := d.members.Load()
+	return m != nil && m.Member(p, "")
 }
 
 // wake signals ch without blocking.

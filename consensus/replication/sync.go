@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -195,7 +196,12 @@ func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (fa
 	peers := d.net.Peers()
 	got := make(chan headGot)
 	done := map[consensus.PeerID]bool{} // heads asked for in this round
-	pending := 0                        // gets the round waits for
+	pending := 0                        // gets the round waits for, running or queued
+	running := 0                        // gets on a goroutine
+	var queue []headGot                 // gets waiting for a goroutine
+	conc := max(1, d.cfg.FetchConcurrency)
+	guests := d.cfg.MaxAuthors // heads of non-members the round may still fetch
+	d.refreshMembers()
 	// wanted says whether a known author's head is due in this round (the
 	// node itself is only ever a candidate).
 	wanted := func(a consensus.PeerID) bool {
@@ -206,20 +212,15 @@ func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (fa
 		defer d.mu.Unlock()
 		return notBefore == 0 || (d.headTime[a] <= notBefore && s.asked[a] <= notBefore+d.cfg.SettleDelay.Milliseconds())
 	}
-	get := func(a consensus.PeerID, known bool) {
-		if done[a] {
-			return
-		}
-		done[a] = true
-		pending++
-		asked++
+	launch := func(r headGot) {
+		running++
 		wg.Go(func() {
-			r := headGot{author: a, known: known, err: ErrNotFound} // nobody to ask: nothing to wait for
+			r.err = ErrNotFound // nobody to ask: nothing to wait for
 			if len(peers) > 0 {
 				select {
 				case s.gets <- struct{}{}:
 					gctx, cancel := context.WithTimeout(rctx, d.cfg.FetchTimeout)
-					r.value, r.err = d.net.Get(gctx, consensus.HeadKey(a))
+					r.value, r.err = d.net.Get(gctx, consensus.HeadKey(r.author))
 					cancel()
 					<-s.gets // before handing the head over: the walk it starts needs the slot
 				case <-rctx.Done():
@@ -232,8 +233,37 @@ func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (fa
 			}
 		})
 	}
+	// get asks for a's head: at once if fewer than FetchConcurrency gets
+	// run, else once one ends, so that a round holds at most that many
+	// goroutines however many authors it learns of. Non-members beyond
+	// MaxAuthors a round are not asked for.
+	get := func(a consensus.PeerID, known bool) {
+		if done[a] {
+			return
+		}
+		done[a] = true
+		if a != self && !d.isMember(a) {
+			if guests == 0 {
+				d.count(func(st *Stats) { st.AuthorsSkipped++ })
+				return
+			}
+			guests--
+		}
+		pending++
+		asked++
+		if r := (headGot{author: a, known: known}); running < conc {
+			launch(r)
+		} else {
+			queue = append(queue, r)
+		}
+	}
 	fetchKnown := func() {
-		for _, a := range slices.Sorted(maps.Keys(s.learned)) {
+		authors := slices.Sorted(maps.Keys(s.learned))
+		// Members first: they are never skipped for the bound on others.
+		slices.SortStableFunc(authors, func(a, b consensus.PeerID) int {
+			return cmp.Compare(b2i(!d.isMember(a)), b2i(!d.isMember(b)))
+		})
+		for _, a := range authors {
 			if wanted(a) {
 				get(a, true)
 			}
@@ -271,32 +301,52 @@ func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (fa
 			}
 		})
 	} else {
-		s.candidates(ctx, kind, false, false, peers, done, get)
+		s.candidates(ctx, kind, false, false, peers, done, get, nil)
 	}
 	selfAdvertised := false
+	var others []consensus.PeerID // advertised non-members, probed in the background
 	for (pending > 0 || adverts != nil) && ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
 		case ad := <-adverts:
 			switch {
 			case !ad.end:
-				if ad.author == self {
+				// An advertisement proves nothing: anyone can make one. A
+				// member's has a log behind it; another author's head
+				// that cannot be got does not hold the round up.
+				switch {
+				case ad.author == self:
 					selfAdvertised = true
-				} else if wanted(ad.author) {
+				case !wanted(ad.author):
+				case d.isMember(ad.author):
 					get(ad.author, true)
+				case guests > 0:
+					// Probed in the background, within the round's
+					// bound on non-members.
+					done[ad.author] = true
+					guests--
+					others = append(others, ad.author)
+				default:
+					d.count(func(st *Stats) { st.AuthorsSkipped++ })
 				}
 			default:
 				adverts = nil
-				s.candidates(ctx, kind, ad.ok, selfAdvertised, peers, done, get)
+				s.candidates(ctx, kind, ad.ok, selfAdvertised, peers, done, get, others)
 			}
 		case r := <-got:
 			pending--
-			d.mu.Lock()
-			d.probed[r.author] = true
-			d.mu.Unlock()
+			running--
+			if len(queue) > 0 {
+				launch(queue[0])
+				queue = queue[1:]
+			}
+			d.markProbed(r.author)
 			switch {
 			case r.err == nil:
 				d.count(func(st *Stats) { st.HeadsFetched++ })
+				if len(s.asked) >= 4*max(d.cfg.MaxAuthors, 64) && !d.isMember(r.author) {
+					clear(s.asked) // a bound; forgetting only makes a later round ask again
+				}
 				s.asked[r.author] = d.cfg.Now().UnixMilli()
 				s.ingestHead(ctx, r.value) // walks the author's log
 			case errors.Is(r.err, ErrNotFound):
@@ -320,7 +370,8 @@ func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (fa
 }
 
 // candidates has the round fetch the heads of peers not known to have a
-// log (see roundKind) once the advertisement lookup has ended: through
+// log (see roundKind) once the advertisement lookup has ended, probing
+// background (advertised non-members) with the rest: through
 // get, which the round waits for, when they are the only way to find the
 // authors (an initial round whose lookup failed: every genesis peer and
 // every peer in the routing table, the node itself included), and
@@ -328,11 +379,10 @@ func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (fa
 // round, the node itself in the initial round. selfAdvertised says the
 // node advertised a log in an earlier life: its head is then awaited.
 // done lists the heads the round asked for already.
-func (s *syncer) candidates(ctx context.Context, kind roundKind, advertisedOK, selfAdvertised bool, peers []consensus.PeerID, done map[consensus.PeerID]bool, get func(consensus.PeerID, bool)) {
+func (s *syncer) candidates(ctx context.Context, kind roundKind, advertisedOK, selfAdvertised bool, peers []consensus.PeerID, done map[consensus.PeerID]bool, get func(consensus.PeerID, bool), background []consensus.PeerID) {
 	d := s.d
 	self := d.cfg.Author.ID
 	all := kind == roundInitial && !advertisedOK
-	var background []consensus.PeerID
 	if kind == roundInitial {
 		if all || selfAdvertised {
 			get(self, false)
@@ -393,11 +443,9 @@ func (s *syncer) probe(ctx context.Context, peers []consensus.PeerID) {
 	default:
 		return
 	}
-	d.mu.Lock()
 	for _, p := range peers {
-		d.probed[p] = true
+		d.markProbed(p)
 	}
-	d.mu.Unlock()
 	d.wg.Go(func() {
 		defer func() { <-s.probing }()
 		for _, r := range fetch(ctx, d, make(chan struct{}, cap(s.gets)), peers, consensus.HeadKey) {
@@ -618,4 +666,23 @@ func (s *syncer) check(ctx context.Context) {
 			"abstain", dec.Tally.Abstain, "total", dec.Tally.Total, "digest", dec.Tally.Digest())
 		d.apply(dec)
 	}
+}
+
+// markProbed remembers that p's head was asked for, forgetting every
+// probe once 4 × MaxAuthors are remembered (a bound: a forgotten peer is
+// only probed again).
+func (d *Driver) markProbed(p consensus.PeerID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.probed[p] && len(d.probed) >= 4*max(d.cfg.MaxAuthors, 64) {
+		clear(d.probed)
+	}
+	d.probed[p] = true
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
