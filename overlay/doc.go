@@ -39,7 +39,10 @@
 // into rates between a node's two latest messages (the DATA-plane
 // counters of version 2 messages among them: the DATA each link carried
 // each way, for its neighbour to relay or relayed, which the engine
-// counts per neighbor). It is pure like
+// counts per neighbor). It holds at most MaxNodes nodes; when full, a
+// new node takes the place of the non-member heard from least recently
+// (a member's only for another member), in O(1), so that made-up
+// identities cannot keep real nodes out (view_evict.go). It is pure like
 // the engine (the time is passed in); a Graph is a plain value any
 // goroutine may read. The node's telemetry service feeds it from the
 // gossip topic x0tta6bl4/telemetry/1, under that topic's rules, which

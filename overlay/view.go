@@ -15,8 +15,8 @@ var (
 	// ErrStaleTelemetry: the view already holds a message of that node
 	// made at the same time or later (a replay, or gossip reordering).
 	ErrStaleTelemetry = errors.New("overlay: telemetry not newer than the view's")
-	// ErrViewFull: the view holds ViewConfig.MaxNodes nodes and the
-	// message is from another one.
+	// ErrViewFull: the view holds ViewConfig.MaxNodes nodes, all of them
+	// members (ViewConfig.Member), and the message is from a non-member.
 	ErrViewFull = errors.New("overlay: view full")
 )
 
@@ -33,8 +33,18 @@ type ViewConfig struct {
 	// announces a long interval cannot linger). 0 < MinHold <= MaxHold.
 	MinHold, MaxHold time.Duration
 	// MaxNodes bounds the nodes held, which bounds the view's memory
-	// (about 12 KiB per node at most). At least 1.
+	// (about 12 KiB per node at most). At least 1. A message from a new
+	// node when MaxNodes are held takes the place of the node heard
+	// from least recently: a non-member if any; a member only to make
+	// room for another member.
 	MaxNodes int
+	// Member, if set, says whether a node is a member of the network
+	// (asked on every Update, so it may change). Identities cost nothing
+	// to make, so a full view keeps members before other nodes, and of
+	// each the recently heard ones: a flood of made-up identities evicts
+	// only each other and the non-members heard from least recently, and
+	// never keeps a member out. Nil makes every node a non-member.
+	Member func(node protocols.Addr) bool
 }
 
 // DefaultViewConfig holds a node for 5 of its intervals, between 3 s and
@@ -69,10 +79,18 @@ func (c ViewConfig) Validate() error {
 type View struct {
 	cfg   ViewConfig
 	nodes map[protocols.Addr]*viewNode
+	// heard lists the held nodes of each class (others, members) from
+	// the one heard from least recently, for eviction.
+	heard [2]viewList
 }
 
 // viewNode is what the view holds of one node.
 type viewNode struct {
+	// member is its class as of its latest message; older and newer
+	// link it into View.heard[member].
+	member       bool
+	older, newer *viewNode
+
 	label    string
 	msg      protocols.Telemetry // latest
 	prev     protocols.Telemetry // the one before, for rates, if hasPrev
@@ -108,15 +126,18 @@ func (v *View) Newer(now time.Time, node protocols.Addr, t time.Time) bool {
 func (v *View) Update(now time.Time, msg *protocols.Telemetry, label string) error {
 	n := v.nodes[msg.Node]
 	if n != nil && !now.Before(n.expires) {
-		delete(v.nodes, msg.Node) // expired: start afresh
+		v.forget(msg.Node, n) // expired: start afresh
 		n = nil
 	}
+	member := v.cfg.Member != nil && v.cfg.Member(msg.Node)
 	switch {
-	case n == nil && len(v.nodes) >= v.cfg.MaxNodes && v.Expire(now) == 0:
+	case n == nil && len(v.nodes) >= v.cfg.MaxNodes && !v.evict(now, member):
 		return ErrViewFull
 	case n == nil:
 		n = &viewNode{}
 		v.nodes[msg.Node] = n
+		v.heard[b2i(member)].pushNewest(n)
+		n.member = member
 	case !msg.Time.After(n.msg.Time):
 		return ErrStaleTelemetry
 	case msg.Seq > n.msg.Seq:
@@ -134,6 +155,9 @@ func (v *View) Update(now time.Time, msg *protocols.Telemetry, label string) err
 	n.msg.Links = append(links, msg.Links...)
 	n.label = label
 	n.received = now
+	v.heard[b2i(n.member)].remove(n)
+	n.member = member
+	v.heard[b2i(member)].pushNewest(n)
 	n.messages++
 	hold := time.Duration(v.cfg.HoldIntervals) * msg.Interval
 	n.expires = now.Add(max(v.cfg.MinHold, min(hold, v.cfg.MaxHold)))
@@ -147,7 +171,7 @@ func (v *View) Expire(now time.Time) int {
 	gone := 0
 	for a, n := range v.nodes {
 		if !now.Before(n.expires) {
-			delete(v.nodes, a)
+			v.forget(a, n)
 			gone++
 		}
 	}

@@ -176,14 +176,15 @@ func TestViewHoldBounds(t *testing.T) {
 }
 
 func TestViewFullAndExpire(t *testing.T) {
-	v := newView(t, func(c *overlay.ViewConfig) { c.MaxNodes = 2 })
+	members := func(a protocols.Addr) bool { return a == viewAddr(1) || a == viewAddr(2) }
+	v := newView(t, func(c *overlay.ViewConfig) { c.MaxNodes = 2; c.Member = members })
 	for i, node := range []byte{1, 2} {
 		if err := v.Update(viewT0.Add(time.Duration(i)*time.Second), telemetryMsg(node, 0, 1, 0, 0), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := v.Update(viewT0.Add(2*time.Second), telemetryMsg(3, 0, 1, 0, 0), ""); !errors.Is(err, overlay.ErrViewFull) {
-		t.Fatalf("third node in a view of 2: %v, want ErrViewFull", err)
+		t.Fatalf("a non-member in a view of 2 members: %v, want ErrViewFull", err)
 	}
 	// A held node still updates when the view is full.
 	if err := v.Update(viewT0.Add(2*time.Second), telemetryMsg(2, time.Second, 2, 0, 0), ""); err != nil {
