@@ -106,7 +106,7 @@ func (n *Node) setupGovernance() error {
 		self:       self,
 		quarantine: n.policy,
 		models:     n.anomaly.models,
-		members:    &govMembers{},
+		members:    n.members,
 	}
 	gov.members.set(log.Membership())
 	quota := govQuota(gov.members)

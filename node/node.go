@@ -97,6 +97,9 @@ type Node struct {
 	anomaly *Anomaly // scores the neighbours, judges suspects, rolls out models (anomaly*.go)
 
 	gov *Governance // proposals, votes and their replication (governance.go)
+	// members is the membership governance left, which the telemetry
+	// view and the governance DHT quota ask (governance_quota.go).
+	members *govMembers
 
 	mesh *meshService // the mesh router: routing and end-to-end channels (mesh.go)
 
@@ -139,6 +142,8 @@ func New(cfg Config, opts Options) (_ *Node, err error) {
 		ns:   newNamespaces(),
 		tls:  &tlsStates{},
 		born: time.Now(),
+
+		members: &govMembers{},
 	}
 	if n.log == nil {
 		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))

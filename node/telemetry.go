@@ -110,6 +110,9 @@ type telemetryParts struct {
 	meter  LinkMeter // nil without a routing layer
 	pool   *collectorPool
 	log    *slog.Logger
+	// members says which nodes are members, for the view's eviction
+	// policy; nil makes every node a non-member.
+	members interface{ isMemberAddr(protocols.Addr) bool }
 }
 
 // setupTelemetry gives the node its telemetry service, fed by the mesh
@@ -124,6 +127,8 @@ func (n *Node) setupTelemetry(meter LinkMeter) error {
 		meter:  meter,
 		pool:   hostCollectors,
 		log:    n.log,
+
+		members: n.members,
 	})
 	if err != nil {
 		return err
@@ -143,6 +148,9 @@ func (n *Node) setupTelemetry(meter LinkMeter) error {
 func newTelemetry(cfg TelemetryConfig, p telemetryParts) (*Telemetry, error) {
 	vc := overlay.DefaultViewConfig()
 	vc.HoldIntervals = cfg.HoldIntervals
+	if p.members != nil {
+		vc.Member = p.members.isMemberAddr
+	}
 	view, err := overlay.NewView(vc)
 	if err != nil {
 		return nil, fmt.Errorf("telemetry view: %w", err)
