@@ -68,7 +68,11 @@
 //     /x0log/ and /x0rec/, an author advertisement, and the topic
 //     x0tta6bl4/gov/1 (validated, with a topic score). The driver hands
 //     each decision to Governance, which sets the policy engine's
-//     quarantine list from the membership. Routes under /v1/gov; the CLI's
+//     quarantine list from the membership and ends the quarantined peers'
+//     mesh sessions and links at once (a session would otherwise outlive
+//     the policy check its handshake passed until it is rekeyed); the
+//     membership also keeps members in a full telemetry view and sets
+//     the quota of the governance DHT namespaces. Routes under /v1/gov; the CLI's
 //     gov group uses them. Without a genesis (and no default_allocation)
 //     governance is off: Node.Governance is nil and the routes answer 503.
 //

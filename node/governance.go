@@ -44,6 +44,8 @@ type Governance struct {
 	models modelDecisions
 	// members is the membership the DHT validators' quota asks.
 	members *govMembers
+	// revoke ends the mesh sessions and links of quarantined peers.
+	revoke revoker
 
 	mu      sync.Mutex
 	topic   *joinedTopic
@@ -107,6 +109,9 @@ func (n *Node) setupGovernance() error {
 		quarantine: n.policy,
 		models:     n.anomaly.models,
 		members:    n.members,
+	}
+	if n.mesh != nil {
+		gov.revoke = n.mesh.r
 	}
 	gov.members.set(log.Membership())
 	quota := govQuota(gov.members)
@@ -187,6 +192,7 @@ func (g *Governance) apply(d consensus.Decision) {
 		ids[i] = peer.ID(p)
 	}
 	g.quarantine.SetQuarantine(ids)
+	g.endSessions(ids)
 	g.models.decided(d)
 	if d.Outcome != consensus.Passed {
 		return

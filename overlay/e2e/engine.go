@@ -453,3 +453,31 @@ func (e *Engine) event(ev Event) { e.ready.Events = append(e.ready.Events, ev) }
 func (e *Engine) out(to protocols.Addr, payload []byte) {
 	e.ready.Packets = append(e.ready.Packets, Packet{To: to, Payload: payload})
 }
+
+// ErrForgotten is the error of the EventFailed that reports the
+// plaintexts Forget dropped.
+var ErrForgotten = errors.New("e2e: peer forgotten")
+
+// Forget drops at once everything the engine holds for addr: its
+// sessions (frames under them are refused from now on, and answered
+// with an unknown-session notice), this node's handshake with it and the
+// responders of its handshakes, and the plaintexts queued for it (an
+// EventFailed reports them). A session outlives the policy check its
+// handshake passed until it is rekeyed; the driver forgets a peer the
+// policy no longer allows (quarantined by governance), so that its
+// sessions end with the decision. A new handshake checks the policy
+// again. It returns whether the engine held anything for addr.
+func (e *Engine) Forget(now time.Time, addr protocols.Addr) bool {
+	p := e.peers[addr]
+	if p == nil {
+		return false
+	}
+	if p.init != nil || len(p.queue) > 0 {
+		e.fail(p, fmt.Errorf("%w: %s", ErrForgotten, addr.Short()))
+	}
+	for _, rs := range slices.Clone(p.responders) {
+		e.removeResponder(rs)
+	}
+	e.forget(p)
+	return true
+}

@@ -759,3 +759,42 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("zero self address: %v", err)
 	}
 }
+
+// TestForget: a forgotten peer leaves no state; its queued plaintexts are
+// reported dropped; its frames under the old session are refused (and
+// draw a notice); a new plaintext starts a fresh handshake.
+func TestForget(t *testing.T) {
+	net := newChanNet(t, 2, nil)
+	a, b := net.nodes[0], net.nodes[1]
+	if err := net.send(a, b, "one"); err != nil {
+		t.Fatal(err)
+	}
+	if !b.ch.Forget(net.now, a.addr) || b.ch.Forget(net.now, a.addr) {
+		t.Fatal("Forget did not report what it held")
+	}
+	if st := b.ch.Stats(); st.Peers != 0 || st.Sessions != 0 || len(b.ch.pending) != 0 {
+		t.Fatalf("B after Forget: %+v, %d responders", st, len(b.ch.pending))
+	}
+	_ = net.send(a, b, "two") // under the session B forgot
+	if len(eventsOf(a, EventReset)) != 1 {
+		t.Fatalf("A events %v, want a reset", a.events)
+	}
+	_ = net.send(a, b, "three")
+	if got := texts(b.got); !slices.Equal(got, []string{"one", "three"}) {
+		t.Errorf("B got %q", got)
+	}
+	// A handshake in progress with queued plaintexts: dropped, reported.
+	c := newChanNet(t, 2, nil)
+	c.drop = func(*chanNode, *chanNode, Envelope) bool { return true }
+	x, y := c.nodes[0], c.nodes[1]
+	_ = c.send(x, y, "q1")
+	_ = c.send(x, y, "q2")
+	x.ch.Forget(c.now, y.addr)
+	c.settle()
+	if f := eventsOf(x, EventFailed); len(f) != 1 || f[0].Dropped != 2 || !errors.Is(f[0].Err, ErrForgotten) {
+		t.Errorf("X failures %v, want the 2 queued plaintexts dropped", f)
+	}
+	if st := x.ch.Stats(); st.Peers != 0 || x.ch.queued != 0 {
+		t.Errorf("X after Forget: %+v, %d bytes queued", st, x.ch.queued)
+	}
+}
