@@ -114,7 +114,26 @@ func writeNew(path string, data []byte, mode fs.FileMode) error {
 		f.Close()
 		return fmt.Errorf("sync %s: %w", path, err)
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes the entries of dir durable: a file created or renamed
+// into it is in it after a crash only once the directory itself is
+// synced (fsync of the file makes its contents durable, not its name).
+// A variable so that tests can count the calls.
+var syncDir = func(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
 }
 
 // OpenRepo opens an initialized repo.
@@ -195,7 +214,7 @@ func (r *Repo) WriteAPIAddr(addr string) error {
 	if err := os.Rename(tmp, r.file(APIFile)); err != nil {
 		return fmt.Errorf("write api file: %w", err)
 	}
-	return nil
+	return syncDir(r.Path)
 }
 
 // RemoveAPIAddr forgets the API address when the daemon stops.

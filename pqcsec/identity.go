@@ -357,8 +357,9 @@ func decodeKeyFile(b []byte) (keyFile, error) {
 	return kf, nil
 }
 
-// save writes the key file (if the identity is dir-backed) atomically:
-// a temporary file in the same dir, fsync, rename.
+// save writes the key file (if the identity is dir-backed) atomically and
+// durably: a temporary file in the same dir, fsync, rename, fsync of the
+// dir.
 func (id *Identity) save(kemSeed [32]byte, version uint64) error {
 	if id.path == "" {
 		return nil
@@ -396,6 +397,17 @@ func (id *Identity) save(kemSeed [32]byte, version uint64) error {
 	}
 	if err := os.Rename(tmp, id.path); err != nil {
 		return fmt.Errorf("pqcsec: write key file: %w", err)
+	}
+	// The rename is durable only once the directory is synced: a crash
+	// before would bring back the old key file, whose record version
+	// was issued already.
+	d, err := os.Open(filepath.Dir(id.path))
+	if err != nil {
+		return fmt.Errorf("pqcsec: sync key file dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("pqcsec: sync key file dir: %w", err)
 	}
 	return nil
 }
