@@ -13,12 +13,15 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
+
+	"github.com/x0tta6bl4/x0tta6bl4/consensus"
 )
 
 // connector keeps the node in the mesh: it dials the bootstrap peers with
 // backoff and redials them when they drop, advertises the node under the
 // rendezvous namespace, and dials peers found there until TargetPeers are
-// connected. A lost connection wakes it at once.
+// connected, members first and the others spread over address groups
+// (connector_pick.go). A lost connection wakes it at once.
 type connector struct {
 	n     *Node
 	boot  []peer.AddrInfo
@@ -227,6 +230,9 @@ func (c *connector) discoverLoop(ctx context.Context, rng *rand.Rand) {
 }
 
 func (c *connector) discover(ctx context.Context, want int, rng *rand.Rand) {
+	if want -= c.dialMembers(ctx, want, rng); want <= 0 {
+		return
+	}
 	fctx, cancel := context.WithTimeout(ctx, 2*c.n.cfg.DialTimeout)
 	defer cancel()
 	found, err := c.disc.FindPeers(fctx, c.n.cfg.Rendezvous, discovery.Limit(4*c.n.cfg.TargetPeers))
@@ -245,9 +251,15 @@ func (c *connector) discover(ctx context.Context, want int, rng *rand.Rand) {
 	if len(candidates) == 0 {
 		return
 	}
-	rng.Shuffle(len(candidates), func(i, j int) { candidates[i], candidates[j] = candidates[j], candidates[i] })
+	held := map[string]int{}
+	for _, conn := range c.n.host.Network().Conns() {
+		if g := maGroup(conn.RemoteMultiaddr()); g != "" {
+			held[g]++
+		}
+	}
+	isMember := func(p peer.ID) bool { return c.n.members.IsMember(consensus.PeerID(p)) }
 	var wg sync.WaitGroup
-	for _, ai := range candidates[:min(want, len(candidates))] {
+	for _, ai := range pickDials(candidates, want, isMember, held, groupShare(c.n.cfg.TargetPeers), rng) {
 		wg.Go(func() {
 			if err := c.dial(ctx, ai, "discovery"); err != nil {
 				c.n.log.Debug("discovered peer dial failed", "peer", ai.ID, "err", err)
@@ -255,4 +267,40 @@ func (c *connector) discover(ctx context.Context, want int, rng *rand.Rand) {
 		})
 	}
 	wg.Wait()
+}
+
+// dialMembers dials up to want members of the network the node is not
+// connected to, found by peer routing (not by the rendezvous, where any
+// number of other identities may crowd them out), and returns how many
+// it reached.
+func (c *connector) dialMembers(ctx context.Context, want int, rng *rand.Rand) int {
+	var todo []peer.ID
+	for _, m := range c.n.members.list() {
+		if p := peer.ID(m); p != c.n.host.ID() && !c.n.connected(p) {
+			todo = append(todo, p)
+		}
+	}
+	rng.Shuffle(len(todo), func(i, j int) { todo[i], todo[j] = todo[j], todo[i] })
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	reached := 0
+	for _, p := range todo[:min(want, len(todo))] {
+		wg.Go(func() {
+			fctx, cancel := context.WithTimeout(ctx, c.n.cfg.DialTimeout)
+			ai, err := c.n.dht.FindPeer(fctx, p)
+			cancel()
+			if err == nil {
+				err = c.dial(ctx, ai, "member")
+			}
+			if err != nil {
+				c.n.log.Debug("member dial failed", "peer", p, "err", err)
+				return
+			}
+			mu.Lock()
+			reached++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return reached
 }

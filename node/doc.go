@@ -38,8 +38,12 @@
 //     topic weights).
 //   - A connector that dials the bootstrap peers with exponential backoff
 //     and redials them when they drop, advertises the node under the DHT
-//     rendezvous namespace and dials peers found there until TargetPeers
-//     are connected.
+//     rendezvous namespace and, until TargetPeers are connected, dials the
+//     network's members (found by peer routing), then peers found under
+//     the rendezvous, chosen rather than drawn: members first, the others
+//     one address group at a time, none from a group that holds a quarter
+//     of TargetPeers already (anyone can advertise any number of
+//     identities there).
 //   - A local HTTP API on 127.0.0.1: GET /v1/id, /v1/peers, /v1/health and
 //     /metrics (the node's own Prometheus registry: libp2p's metrics and
 //     the node's). Errors are {"error":"..."} with a matching status.

@@ -40,6 +40,15 @@ func (g *govMembers) isMemberAddr(a protocols.Addr) bool {
 	return ok
 }
 
+// list returns the members listed by peer ID.
+func (g *govMembers) list() []consensus.PeerID {
+	s := g.m.Load()
+	if s == nil {
+		return nil
+	}
+	return s.m.Members()
+}
+
 func (g *govMembers) set(m *consensus.Membership) {
 	s := &memberSnapshot{m: m, addrs: map[protocols.Addr]struct{}{}}
 	for _, p := range m.Members() {

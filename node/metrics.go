@@ -8,7 +8,7 @@ import (
 
 // metrics are the node's own Prometheus series, beside libp2p's.
 type metrics struct {
-	dials       *prometheus.CounterVec // bootstrap and discovery dials by kind and result
+	dials       *prometheus.CounterVec // bootstrap, member and discovery dials by kind and result
 	discovered  prometheus.Counter
 	advertised  prometheus.Counter
 	apiRequests *prometheus.CounterVec
@@ -18,7 +18,7 @@ func newMetrics(n *Node) (*metrics, error) {
 	m := &metrics{
 		dials: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "x0tta6bl4_node_dials_total",
-			Help: "Dials made by the node's connector, by kind (bootstrap, discovery) and result (ok, error).",
+			Help: "Dials made by the node's connector, by kind (bootstrap, member, discovery) and result (ok, error).",
 		}, []string{"kind", "result"}),
 		discovered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "x0tta6bl4_node_discovered_peers_total",
