@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"reflect"
 	"strings"
@@ -399,6 +400,46 @@ func FuzzCountOrder(f *testing.F) {
 		bb, _ := b.MarshalBinary()
 		if !bytes.Equal(ab, bb) {
 			t.Fatalf("order changed the tally:\n%x\n%x", ab, bb)
+		}
+	})
+}
+
+// FuzzRecordValidatorQuota feeds arbitrary values to the /x0rec/
+// validator under an author quota, open and closed: it never panics,
+// takes nothing that does not decode and verify under its content key,
+// takes no non-member's value in closed mode, and never counts more of an
+// author's records than the quota allows.
+func FuzzRecordValidatorQuota(f *testing.F) {
+	for _, s := range seedRecords(f) {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, closed bool) {
+		if len(b) > MaxRecordSize+64 {
+			t.Skip("beyond any valid record")
+		}
+		member := MembersFunc(func(p PeerID) bool { return p == fuzzHybrid.id })
+		q := NewAuthorQuota(QuotaConfig{Members: member, Closed: closed, GuestRecords: 1, MemberRecords: 2, MaxGuests: 1})
+		v := NewRecordValidator(fuzzGenesis, testVerifier, q)
+		key := RecordKey(sha256.Sum256(b))
+		err := v.Validate(key, b)
+		if err == nil {
+			r, derr := DecodeRecord(b)
+			if derr != nil || r.Verify(fuzzGenesis.ID(), testVerifier) != nil {
+				t.Fatalf("took a value that does not decode or verify: %v", derr)
+			}
+			if closed && r.Author != fuzzHybrid.id {
+				t.Fatalf("took a non-member's record in closed mode")
+			}
+			if q.Count(r.Author) != 1 {
+				t.Fatalf("counted %d records of the author after one", q.Count(r.Author))
+			}
+			if again := v.Validate(key, b); again != nil {
+				t.Fatalf("the same record again: %v", again)
+			}
+		}
+		if v.Validate(RecordKey(Hash{}), b) == nil {
+			t.Fatalf("took a value under another key")
 		}
 	})
 }

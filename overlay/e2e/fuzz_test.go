@@ -18,6 +18,11 @@ func seedEnvelopes(t testing.TB) [][]byte {
 	}
 	net.settle()
 	out := append([][]byte{}, net.wire...)
+	for _, w := range net.wire {
+		if env, err := ParseEnvelope(w); err == nil && env.Kind == KindInit {
+			out = append(out, append(bytes.Clone(w), make([]byte, CookieSize)...)) // an init echoing a cookie
+		}
+	}
 	return append(out, appendUnknown(nil, SessionID{9}, [TokenSize]byte{7}), appendCookie(nil, SessionID{8}, [CookieSize]byte{6}), nil, []byte{Version}, []byte{Version, 4, 0})
 }
 
