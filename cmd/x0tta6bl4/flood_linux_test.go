@@ -56,10 +56,13 @@ const (
 // while -fault.flood-hosts libp2p hosts from the same address connect and
 // reconnect. Throughout: the daemon's API must answer within 1 s; a
 // partner node, from a third namespace, must keep getting its mesh pings
-// answered; and in each of -fault.flood trials a fresh peer from that
-// third address must connect over TCP and over QUIC within 2 s. On
-// loopback libp2p's per-address limits do not apply, so every part has
-// an address of its own. Needs root and iproute2.
+// answered; and in each of -fault.flood trials a fresh peer, from a new
+// address in that third namespace each time, must connect over TCP and
+// over QUIC within 2 s. On loopback libp2p's per-address limits do not
+// apply, so every part has an address of its own. (One address that
+// opens more than 16 connections in a burst is refused beyond 0.2 a
+// second by libp2p's per-address rate limit, by design: trials from one
+// address fail after the eighth.) Needs root and iproute2.
 //
 //	go test ./cmd/x0tta6bl4 -run FaultConnectionFlood -fault.flood 20 -v
 func TestFaultConnectionFlood(t *testing.T) {
@@ -87,6 +90,10 @@ func TestFaultConnectionFlood(t *testing.T) {
 		mustRun(t, "ip", "-n", ns, "link", "set", "lo", "up")
 	}
 	// D–A on 10.217.1.0/24, D–F on 10.217.2.0/24; veth names are short.
+	// F's end also holds an address per trial of the fresh peer: each
+	// trial is a new node at a new address, as libp2p limits the
+	// connections one address opens (0.2 a second, in bursts of 16).
+	vethF := fmt.Sprintf("x0hd%s%d", id[:4], 3)
 	for i, peerNS := range []string{nsA, nsF} {
 		a, b := fmt.Sprintf("x0hd%s%d", id[:4], 2*i), fmt.Sprintf("x0hd%s%d", id[:4], 2*i+1)
 		mustRun(t, "ip", "link", "add", a, "netns", nsD, "type", "veth", "peer", "name", b, "netns", peerNS)
@@ -94,6 +101,12 @@ func TestFaultConnectionFlood(t *testing.T) {
 		mustRun(t, "ip", "-n", peerNS, "addr", "add", fmt.Sprintf("10.217.%d.2/24", i+1), "dev", b)
 		mustRun(t, "ip", "-n", nsD, "link", "set", a, "up")
 		mustRun(t, "ip", "-n", peerNS, "link", "set", b, "up")
+	}
+	var freshAddrs []string
+	for i := range 2 * *floodTrials {
+		a := fmt.Sprintf("10.217.2.%d", 10+i)
+		mustRun(t, "ip", "-n", nsF, "addr", "add", a+"/32", "dev", vethF)
+		freshAddrs = append(freshAddrs, a)
 	}
 
 	repo := filepath.Join(t.TempDir(), "daemon")
@@ -130,8 +143,8 @@ func TestFaultConnectionFlood(t *testing.T) {
 	partner := startRole(t, self, nsF, "partner", dTCP)
 	waitLine(t, partner, "pong", 60*time.Second)
 
-	trial := func(phase string) (tcpOK, quicOK int, worst time.Duration) {
-		fresh := startRole(t, self, nsF, "fresh", dTCP, dQUIC, fmt.Sprint(*floodTrials))
+	trial := func(phase string, addrs []string) (tcpOK, quicOK int, worst time.Duration) {
+		fresh := startRole(t, self, nsF, "fresh", dTCP, dQUIC, vethF, strings.Join(addrs, ","))
 		for range *floodTrials {
 			line := waitLine(t, fresh, "trial", 60*time.Second)
 			var res freshResult
@@ -145,12 +158,12 @@ func TestFaultConnectionFlood(t *testing.T) {
 				quicOK++
 			}
 			worst = max(worst, res.TCP, res.QUIC)
-			t.Logf("%s trial: tcp %v %s, quic %v %s", phase, res.TCP.Round(time.Millisecond), res.TCPErr, res.QUIC.Round(time.Millisecond), res.QUICErr)
+			t.Logf("%s trial from %s: tcp %v %s, quic %v %s", phase, res.From, res.TCP.Round(time.Millisecond), res.TCPErr, res.QUIC.Round(time.Millisecond), res.QUICErr)
 		}
 		fresh.stop()
 		return tcpOK, quicOK, worst
 	}
-	tcpOK, quicOK, worst := trial("quiet")
+	tcpOK, quicOK, worst := trial("quiet", freshAddrs[:*floodTrials])
 	t.Logf("without the flood: %d/%d TCP, %d/%d QUIC within 2 s (worst %v)", tcpOK, *floodTrials, quicOK, *floodTrials, worst.Round(time.Millisecond))
 
 	partner.reset()
@@ -159,7 +172,7 @@ func TestFaultConnectionFlood(t *testing.T) {
 		fmt.Sprint(*floodConns), fmt.Sprint(*floodHosts))
 	waitLine(t, attacker, "flooding", 60*time.Second)
 	time.Sleep(5 * time.Second) // let the flood build up
-	tcpOK, quicOK, worst = trial("flood")
+	tcpOK, quicOK, worst = trial("flood", freshAddrs[*floodTrials:])
 	stalled, hosts := attacker.lastJSON(t, "held")
 	attacker.stop()
 
@@ -368,6 +381,7 @@ func (r *role) worst(t *testing.T) time.Duration {
 }
 
 type freshResult struct {
+	From            string
 	TCP, QUIC       time.Duration
 	TCPErr, QUICErr string
 }
@@ -405,7 +419,7 @@ func TestFloodRole(t *testing.T) {
 		}
 	case "partner":
 		cfg := node.DefaultLANConfig()
-		cfg.ListenAddrs = []string{"/ip4/10.217.2.2/tcp/4002"}
+		cfg.ListenAddrs = []string{"/ip4/10.217.2.2/tcp/4002", "/ip4/10.217.2.2/udp/4002/quic-v1"}
 		cfg.BootstrapPeers = []string{args[0]}
 		cfg.Datastore = "memory"
 		cfg.APIAddr = ""
@@ -430,11 +444,13 @@ func TestFloodRole(t *testing.T) {
 			sleepCtx(ctx, 500*time.Millisecond)
 		}
 	case "fresh":
-		tcpAddr, quicAddr := args[0], args[1]
-		var trials int
-		fmt.Sscan(args[2], &trials)
-		for range trials {
-			var res freshResult
+		tcpAddr, quicAddr, dev := args[0], args[1], args[2]
+		for _, from := range strings.Split(args[3], ",") {
+			// Connections to the daemon leave from this trial's address.
+			if out, err := exec.Command("ip", "route", "replace", "10.217.2.0/24", "dev", dev, "src", from).CombinedOutput(); err != nil {
+				t.Fatalf("route from %s: %v\n%s", from, err, out)
+			}
+			res := freshResult{From: from}
 			res.TCP, res.TCPErr = connectOnce(ctx, tcpAddr)
 			res.QUIC, res.QUICErr = connectOnce(ctx, quicAddr)
 			b, _ := json.Marshal(res)
