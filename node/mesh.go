@@ -335,12 +335,13 @@ var (
 	meshQueueDropDesc = prometheus.NewDesc("x0tta6bl4_mesh_queue_drops_total", "Mesh frames dropped on a full send queue, by packet type.", []string{"type"}, nil)
 	meshDataDesc      = prometheus.NewDesc("x0tta6bl4_mesh_data_total", "DATA packets originated, forwarded and delivered by the routing engine.", []string{"what"}, nil)
 	meshDroppedDesc   = prometheus.NewDesc("x0tta6bl4_mesh_data_dropped_total", "DATA packets the routing engine dropped, by reason.", []string{"reason"}, nil)
-	meshHandshakeDesc = prometheus.NewDesc("x0tta6bl4_mesh_handshakes_total", "End-to-end handshakes by result (started, established, failed; rate-limited: inits from peers not answered).", []string{"result"}, nil)
+	meshHandshakeDesc = prometheus.NewDesc("x0tta6bl4_mesh_handshakes_total", "End-to-end handshakes by result (started, established, failed; rate-limited: inits from peers, cookies and notices not sent; cookie: inits answered with a cookie round; evicted: unfinished responders that gave way to an init with a cookie).", []string{"result"}, nil)
+	meshNoticesDesc   = prometheus.NewDesc("x0tta6bl4_mesh_notices_total", "End-to-end unknown-session notices by kind (sent; forged: received and not believed).", []string{"kind"}, nil)
 )
 
 func (meshCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{meshNeighborsDesc, meshRoutesDesc, meshFramesOutDesc, meshFramesInDesc,
-		meshQueueDropDesc, meshDataDesc, meshDroppedDesc, meshHandshakeDesc} {
+		meshQueueDropDesc, meshDataDesc, meshDroppedDesc, meshHandshakeDesc, meshNoticesDesc} {
 		ch <- d
 	}
 }
@@ -377,4 +378,8 @@ func (c meshCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(meshHandshakeDesc, st.Channel.Established, "established")
 	counter(meshHandshakeDesc, st.Channel.Failed, "failed")
 	counter(meshHandshakeDesc, st.Channel.RateLimited, "rate-limited")
+	counter(meshHandshakeDesc, st.Channel.Cookies, "cookie")
+	counter(meshHandshakeDesc, st.Channel.Evicted, "evicted")
+	counter(meshNoticesDesc, st.Channel.Notices, "sent")
+	counter(meshNoticesDesc, st.Channel.ForgedNotices, "forged")
 }
