@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"bytes"
+	"container/list"
 	"errors"
 	"fmt"
 	"slices"
@@ -79,17 +80,17 @@ func (c ViewConfig) Validate() error {
 type View struct {
 	cfg   ViewConfig
 	nodes map[protocols.Addr]*viewNode
-	// heard lists the held nodes of each class (others, members) from
-	// the one heard from least recently, for eviction.
-	heard [2]viewList
+	// heard lists the held nodes (*viewNode) of each class (others,
+	// members) from the one heard from least recently, for eviction.
+	heard [2]list.List
 }
 
 // viewNode is what the view holds of one node.
 type viewNode struct {
-	// member is its class as of its latest message; older and newer
-	// link it into View.heard[member].
-	member       bool
-	older, newer *viewNode
+	// member is its class as of its latest message; heard is its place
+	// in View.heard[member].
+	member bool
+	heard  *list.Element
 
 	label    string
 	msg      protocols.Telemetry // latest
@@ -134,10 +135,9 @@ func (v *View) Update(now time.Time, msg *protocols.Telemetry, label string) err
 	case n == nil && len(v.nodes) >= v.cfg.MaxNodes && !v.evict(now, member):
 		return ErrViewFull
 	case n == nil:
-		n = &viewNode{}
+		n = &viewNode{member: member}
 		v.nodes[msg.Node] = n
-		v.heard[b2i(member)].pushNewest(n)
-		n.member = member
+		n.heard = v.heard[b2i(member)].PushBack(n)
 	case !msg.Time.After(n.msg.Time):
 		return ErrStaleTelemetry
 	case msg.Seq > n.msg.Seq:
@@ -155,9 +155,13 @@ func (v *View) Update(now time.Time, msg *protocols.Telemetry, label string) err
 	n.msg.Links = append(links, msg.Links...)
 	n.label = label
 	n.received = now
-	v.heard[b2i(n.member)].remove(n)
-	n.member = member
-	v.heard[b2i(member)].pushNewest(n)
+	if n.member == member {
+		v.heard[b2i(member)].MoveToBack(n.heard)
+	} else {
+		v.heard[b2i(n.member)].Remove(n.heard)
+		n.member = member
+		n.heard = v.heard[b2i(member)].PushBack(n)
+	}
 	n.messages++
 	hold := time.Duration(v.cfg.HoldIntervals) * msg.Interval
 	n.expires = now.Add(max(v.cfg.MinHold, min(hold, v.cfg.MaxHold)))

@@ -35,7 +35,18 @@ type daemon struct {
 // startDaemon runs `x0tta6bl4 daemon` on repo and waits until its API is up.
 func startDaemon(t *testing.T, bin, repo string, args ...string) *daemon {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"daemon", "--repo", repo, "--api", "127.0.0.1:0"}, args...)...)
+	return startDaemonIn(t, "", bin, repo, args...)
+}
+
+// startDaemonIn is startDaemon in the network namespace ns ("" for this
+// process's).
+func startDaemonIn(t *testing.T, ns, bin, repo string, args ...string) *daemon {
+	t.Helper()
+	argv := append([]string{bin, "daemon", "--repo", repo, "--api", "127.0.0.1:0"}, args...)
+	if ns != "" {
+		argv = append([]string{"ip", "netns", "exec", ns}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

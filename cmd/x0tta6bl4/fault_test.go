@@ -36,38 +36,13 @@ func TestFaultKillDuringVotes(t *testing.T) {
 		t.Skip("builds the binary and kills daemon processes")
 	}
 	bin := buildBinary(t)
-	repo := filepath.Join(t.TempDir(), "repo")
-	if out, err := exec.Command(bin, "init", "--repo", repo, "--profile", "local").CombinedOutput(); err != nil {
-		t.Fatalf("init: %v\n%s", err, out)
-	}
-	r, err := node.OpenRepo(repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := r.Config()
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := r.Key()
-	if err != nil {
-		t.Fatal(err)
-	}
-	self, err := peer.IDFromPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo, _, cfg, self := initDaemonRepo(t, bin, "local")
 	cfg.Datastore = "pebble"
 	cfg.Governance.Genesis = filepath.Join(repo, "genesis.toml")
 	if _, _, err := run(t, "genesis", "--trust-domain", cfg.TrustDomain, "--out", cfg.Governance.Genesis, self.String()+"=1000000"); err != nil {
 		t.Fatal(err)
 	}
-	var sb strings.Builder
-	if err := node.WriteConfig(&sb, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(repo, node.ConfigFile), []byte(sb.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeConfig(t, repo, cfg)
 
 	d := startDaemon(t, bin, repo)
 	var p node.GovProposal
@@ -168,5 +143,44 @@ func retryAPI(t *testing.T, d time.Duration, f func() error) {
 			t.Fatalf("after %v: %v", d, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// initDaemonRepo runs `x0tta6bl4 init` with profile and returns the repo, its
+// config and its peer ID.
+func initDaemonRepo(t *testing.T, bin, profile string) (string, *node.Repo, node.Config, peer.ID) {
+	t.Helper()
+	repo := filepath.Join(t.TempDir(), "repo")
+	if out, err := exec.Command(bin, "init", "--repo", repo, "--profile", profile).CombinedOutput(); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	r, err := node.OpenRepo(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := r.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := r.Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return repo, r, cfg, id
+}
+
+// writeConfig writes cfg as the repo's config.toml.
+func writeConfig(t *testing.T, repo string, cfg node.Config) {
+	t.Helper()
+	var sb strings.Builder
+	if err := node.WriteConfig(&sb, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo, node.ConfigFile), []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -109,26 +108,7 @@ func TestFaultConnectionFlood(t *testing.T) {
 		freshAddrs = append(freshAddrs, a)
 	}
 
-	repo := filepath.Join(t.TempDir(), "daemon")
-	if out, err := exec.Command(bin, "init", "--repo", repo, "--profile", "lan").CombinedOutput(); err != nil {
-		t.Fatalf("init: %v\n%s", err, out)
-	}
-	r, err := node.OpenRepo(repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := r.Key()
-	if err != nil {
-		t.Fatal(err)
-	}
-	daemonID, err := peer.IDFromPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := r.Config()
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo, r, cfg, daemonID := initDaemonRepo(t, bin, "lan")
 	cfg.ListenAddrs = []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}
 	writeConfig(t, repo, cfg)
 	startDaemonIn(t, nsD, bin, repo)
@@ -195,57 +175,6 @@ func mustRun(t *testing.T, name string, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-}
-
-func writeConfig(t *testing.T, repo string, cfg node.Config) {
-	t.Helper()
-	var sb strings.Builder
-	if err := node.WriteConfig(&sb, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(repo, node.ConfigFile), []byte(sb.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// startDaemonIn runs the daemon in namespace ns until the test ends.
-func startDaemonIn(t *testing.T, ns, bin, repo string) {
-	t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", ns, bin, "daemon", "--repo", repo, "--api", "127.0.0.1:0")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	up := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "api on ") {
-				close(up)
-			}
-		}
-	}()
-	select {
-	case <-up:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("daemon API not up\n%s", stderr.String())
 	}
 }
 

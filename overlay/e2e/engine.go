@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"container/list"
 	"errors"
 	"fmt"
 	"slices"
@@ -63,7 +64,7 @@ type Engine struct {
 	cfg     Config
 	self    protocols.Addr
 	peers   map[protocols.Addr]*peerState
-	recent  peerList // every peer, the most recently active first
+	recent  list.List // every peer (*peerState), the most recently active first
 	pending map[SessionID]*responder
 	links   map[protocols.Addr]*linkState
 	queued  int       // plaintext bytes queued across peers
@@ -89,12 +90,11 @@ type peerState struct {
 	responders []*responder
 	queue      [][]byte // plaintexts waiting for a session
 	queueBytes int
-	active     time.Time // last Send to it or authenticated message from it
-	noticeAt   time.Time // last unknown-session notice sent to it
-	inits      initLimit // fresh inits from it
-	timerAt    time.Time // deadline queued in timers
-	// newer and older link the peer into Engine.recent.
-	newer, older *peerState
+	active     time.Time     // last Send to it or authenticated message from it
+	noticeAt   time.Time     // last unknown-session notice sent to it
+	inits      initLimit     // fresh inits from it
+	timerAt    time.Time     // deadline queued in timers
+	recent     *list.Element // the peer's place in Engine.recent
 }
 
 type session struct {
@@ -380,7 +380,7 @@ func (e *Engine) peer(addr protocols.Addr) (*peerState, error) {
 	}
 	p := &peerState{addr: addr}
 	e.peers[addr] = p
-	e.recent.pushNewest(p)
+	p.recent = e.recent.PushFront(p)
 	return p, nil
 }
 
@@ -388,14 +388,13 @@ func (e *Engine) peer(addr protocols.Addr) (*peerState, error) {
 // or a plaintext for it.
 func (e *Engine) touch(p *peerState, now time.Time) {
 	p.active = now
-	e.recent.remove(p)
-	e.recent.pushNewest(p)
+	e.recent.MoveToFront(p.recent)
 }
 
 // forget removes p's state.
 func (e *Engine) forget(p *peerState) {
 	delete(e.peers, p.addr)
-	e.recent.remove(p)
+	e.recent.Remove(p.recent)
 }
 
 // evictIdle forgets the least recently active peer with no work in
@@ -404,48 +403,20 @@ func (e *Engine) forget(p *peerState) {
 // that the next walk does not pass it again: a walk costs O(1) amortised
 // however many peers there are.
 func (e *Engine) evictIdle() bool {
-	p := e.recent.oldest
+	el := e.recent.Back()
 	for range len(e.peers) {
-		if p == nil {
+		if el == nil {
 			return false
 		}
-		next := p.newer
+		prev, p := el.Prev(), el.Value.(*peerState)
 		if p.init == nil && len(p.queue) == 0 && len(p.responders) == 0 {
 			e.forget(p)
 			return true
 		}
-		e.recent.remove(p)
-		e.recent.pushNewest(p)
-		p = next
+		e.recent.MoveToFront(el)
+		el = prev
 	}
 	return false
-}
-
-// peerList is a doubly linked list of peers threaded through them.
-type peerList struct{ newest, oldest *peerState }
-
-func (l *peerList) pushNewest(p *peerState) {
-	p.older, p.newer = l.newest, nil
-	if l.newest != nil {
-		l.newest.newer = p
-	} else {
-		l.oldest = p
-	}
-	l.newest = p
-}
-
-func (l *peerList) remove(p *peerState) {
-	if p.newer != nil {
-		p.newer.older = p.older
-	} else if l.newest == p {
-		l.newest = p.older
-	}
-	if p.older != nil {
-		p.older.newer = p.newer
-	} else if l.oldest == p {
-		l.oldest = p.newer
-	}
-	p.newer, p.older = nil, nil
 }
 
 func (e *Engine) event(ev Event) { e.ready.Events = append(e.ready.Events, ev) }
