@@ -23,6 +23,7 @@ func BenchmarkHandshake(b *testing.B) {
 		cb := pqcsec.HandshakeConfig{Identity: idB, Rand: testRand(4)}
 		now := t0
 		b.ReportAllocs()
+		defer reportCPU(b, cpuNow())
 		for b.Loop() {
 			ini, init, err := pqcsec.NewInitiator(ca, idB.PeerID(), now)
 			if err != nil {
@@ -60,6 +61,7 @@ func BenchmarkHandshake(b *testing.B) {
 		ea, eb := newEngines()
 		now := t0
 		b.ReportAllocs()
+		defer reportCPU(b, cpuNow())
 		for b.Loop() {
 			now = now.Add(time.Second) // past the init rate limits
 			if err := ea.Send(now, addrB, idB.PeerID(), []byte("first")); err != nil {

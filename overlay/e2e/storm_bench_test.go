@@ -45,6 +45,7 @@ func BenchmarkForgedSourceStorm(b *testing.B) {
 		e, now := net.Node(2).Engine, net.Now()
 		frame, _ := (&protocols.Data{TTL: 64, Src: net.Node(1).Addr, Dst: net.Node(3).Addr, Payload: payload}).MarshalBinary()
 		b.ReportAllocs()
+		defer reportCPU(b, cpuNow())
 		for b.Loop() {
 			now = now.Add(10 * time.Microsecond)
 			if d := e.NextDeadline(); !d.IsZero() && !d.After(now) {
@@ -72,6 +73,7 @@ func BenchmarkForgedSourceStorm(b *testing.B) {
 		sess := len(frame) - len(msg) + 2
 		var i uint32
 		b.ReportAllocs()
+		defer reportCPU(b, cpuNow())
 		for b.Loop() {
 			i++
 			now = now.Add(10 * time.Microsecond)
