@@ -153,13 +153,15 @@ func TestFaultConnectionFlood(t *testing.T) {
 	waitLine(t, attacker, "flooding", 60*time.Second)
 	time.Sleep(5 * time.Second) // let the flood build up
 	tcpOK, quicOK, worst = trial("flood", freshAddrs[*floodTrials:])
-	stalled, hosts := attacker.lastJSON(t, "held")
+	held := attacker.held()
 	attacker.stop()
 
 	pongs, lost := partner.counts("pong", "lost")
 	apiWorst := probe.worst(t)
-	t.Logf("under the flood (attacker holding %v stalled TCP connections, %v libp2p hosts connected): fresh peer %d/%d TCP, %d/%d QUIC within 2 s (worst %v); API worst %v; partner's mesh pings %d answered, %d lost",
-		stalled, hosts, tcpOK, *floodTrials, quicOK, *floodTrials, worst.Round(time.Millisecond), apiWorst.Round(time.Millisecond), pongs, lost)
+	t.Logf("the attacker: %d TCP connections opened and left silent, at most %d of them open at once (median %d), its hosts connected at most %d at once (median %d), over %d samples",
+		held.dials, held.maxStalled, held.medStalled, held.maxHosts, held.medHosts, held.samples)
+	t.Logf("under the flood: fresh peer %d/%d TCP, %d/%d QUIC within 2 s (worst %v); API worst %v; partner's mesh pings %d answered, %d lost",
+		tcpOK, *floodTrials, quicOK, *floodTrials, worst.Round(time.Millisecond), apiWorst.Round(time.Millisecond), pongs, lost)
 	if tcpOK != *floodTrials || quicOK != *floodTrials {
 		t.Errorf("a fresh peer from another address connected within 2 s in %d (TCP) and %d (QUIC) of %d trials", tcpOK, quicOK, *floodTrials)
 	}
@@ -279,17 +281,36 @@ func (r *role) counts(a, b string) (na, nb int) {
 	return na, nb
 }
 
-func (r *role) lastJSON(t *testing.T, prefix string) (any, any) {
+// floodHeld is what the attacker held over the flood, from its
+// once-a-second "held" lines.
+type floodHeld struct {
+	samples, dials         int
+	maxStalled, medStalled int
+	maxHosts, medHosts     int
+}
+
+func (r *role) held() floodHeld {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, l := range slices.Backward(r.lines) {
-		if rest, ok := strings.CutPrefix(l, prefix+" "); ok {
-			var v struct{ Stalled, Hosts int }
-			_ = json.Unmarshal([]byte(rest), &v)
-			return v.Stalled, v.Hosts
+	var h floodHeld
+	var stalled, hosts []int
+	for _, l := range r.lines {
+		if rest, ok := strings.CutPrefix(l, "held "); ok {
+			var v struct{ Stalled, Hosts, Dials int }
+			if json.Unmarshal([]byte(rest), &v) != nil {
+				continue
+			}
+			stalled, hosts = append(stalled, v.Stalled), append(hosts, v.Hosts)
+			h.dials = max(h.dials, v.Dials)
 		}
 	}
-	return "?", "?"
+	if h.samples = len(stalled); h.samples > 0 {
+		slices.Sort(stalled)
+		slices.Sort(hosts)
+		h.maxStalled, h.medStalled = stalled[len(stalled)-1], stalled[len(stalled)/2]
+		h.maxHosts, h.medHosts = hosts[len(hosts)-1], hosts[len(hosts)/2]
+	}
+	return h
 }
 
 // worst is the probe's slowest API answer (a failure counts as a minute).
@@ -449,7 +470,7 @@ func flood(ctx context.Context, args []string, out func(string, ...any)) {
 	var conns, hosts int
 	fmt.Sscan(args[2], &conns)
 	fmt.Sscan(args[3], &hosts)
-	var stalled, connected atomic.Int64
+	var stalled, connected, dials atomic.Int64
 	var wg sync.WaitGroup
 	for range conns {
 		wg.Go(func() {
@@ -461,6 +482,7 @@ func flood(ctx context.Context, args []string, out func(string, ...any)) {
 					continue
 				}
 				stalled.Add(1)
+				dials.Add(1)
 				// Hold it: read until the daemon gives up on it.
 				go func() { <-ctx.Done(); c.Close() }()
 				_, _ = io.Copy(io.Discard, c)
@@ -508,7 +530,7 @@ func flood(ctx context.Context, args []string, out func(string, ...any)) {
 		select {
 		case <-ctx.Done():
 		case <-tick.C:
-			b, _ := json.Marshal(map[string]int64{"Stalled": stalled.Load(), "Hosts": connected.Load()})
+			b, _ := json.Marshal(map[string]int64{"Stalled": stalled.Load(), "Hosts": connected.Load(), "Dials": dials.Load()})
 			out("held %s", b)
 		}
 	}
