@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,17 +20,18 @@ import (
 // a matching status code. Routes are versioned under /v1/; /metrics is the
 // Prometheus exposition of the node's registry.
 type api struct {
-	n   *Node
-	mux *http.ServeMux
-	srv *http.Server
+	n     *Node
+	mux   *http.ServeMux
+	srv   *http.Server
+	guard *apiGuard
 
 	mu       sync.Mutex
 	ln       net.Listener
 	patterns map[string]bool
 }
 
-func newAPI(n *Node) *api {
-	a := &api{n: n, mux: http.NewServeMux(), patterns: map[string]bool{}}
+func newAPI(n *Node, token string) *api {
+	a := &api{n: n, mux: http.NewServeMux(), guard: newAPIGuard(token), patterns: map[string]bool{}}
 	a.srv = &http.Server{
 		Handler:           a,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -42,9 +44,18 @@ func newAPI(n *Node) *api {
 	return a
 }
 
-// ServeHTTP answers unknown paths and wrong methods with JSON errors
-// rather than the mux's plain text.
+// ServeHTTP lets the guard refuse what it must (apiGuard), then answers
+// unknown paths and wrong methods with JSON errors rather than the mux's
+// plain text.
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if status, err := a.guard.check(r); err != nil {
+		a.n.met.apiRefused.WithLabelValues(strconv.Itoa(status)).Inc()
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="x0tta6bl4"`)
+		}
+		WriteError(w, status, err)
+		return
+	}
 	h, pattern := a.mux.Handler(r)
 	if pattern == "" {
 		// The mux would answer 404 or 405 in plain text; find out which.
@@ -64,7 +75,6 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	a.n.met.apiRequests.WithLabelValues(pattern).Inc()
 	a.mux.ServeHTTP(w, r) // sets the request's path values
-
 }
 
 type statusRecorder struct {
@@ -115,6 +125,9 @@ func (a *api) listen() error {
 	}
 	a.mu.Lock()
 	a.ln = ln
+	// No browser reaches a unix socket: its Host header is the client's
+	// placeholder.
+	a.guard.anyHost = ln.Addr().Network() == "unix"
 	a.mu.Unlock()
 	return nil
 }

@@ -82,6 +82,8 @@ func TestAPI(t *testing.T) {
 	}
 	for _, tt := range errs {
 		req, _ := http.NewRequest(tt.method, base+tt.path, nil)
+		req.Header.Set("Authorization", "Bearer "+b.APIToken())
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -14,8 +14,9 @@ import (
 
 // Client talks to a running node's local API.
 type Client struct {
-	addr string
-	http *http.Client
+	addr  string
+	http  *http.Client
+	token string
 }
 
 // NewClient returns a client of the API at host:port, or at the unix
@@ -33,6 +34,15 @@ func NewClient(addr string) *Client {
 		}
 	}
 	return c
+}
+
+// WithToken returns a copy of c that sends token as its bearer token
+// (the node's API token, which every request that changes something
+// needs; the CLI reads it from the repo's api.token).
+func (c *Client) WithToken(token string) *Client {
+	cc := *c
+	cc.token = token
+	return &cc
 }
 
 // APIError is a non-2xx answer of the API.
@@ -85,6 +95,9 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, v a
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -135,6 +135,7 @@ type Config struct {
 	// TrustDomain is the SPIFFE trust domain of the mesh: the node's
 	// SPIFFE ID is spiffe://<TrustDomain>/node/<peer ID>, and the policy
 	// engine admits only peers whose identity records name this domain.
+	// The name alone proves nothing: anyone can write it into a record.
 	TrustDomain string `toml:"trust_domain"`
 
 	// Attest makes the node measure its own binary and config (SHA-256s,
@@ -142,6 +143,11 @@ type Config struct {
 	// identity record. Hashing the executable costs tens of milliseconds,
 	// so the local profile leaves it off.
 	Attest bool `toml:"attest"`
+
+	// Policy is the [policy] section: the admission mode (closed or
+	// open), allow and deny lists, key pins and required attestation
+	// (see PolicyConfig).
+	Policy PolicyConfig `toml:"policy"`
 
 	// Telemetry is the [telemetry] section: how the node measures itself
 	// and gossips its figures (see TelemetryConfig).
@@ -192,6 +198,7 @@ func DefaultLANConfig() Config {
 		LogLevel:                  "info",
 		TrustDomain:               "x0tta6bl4.mesh",
 		Attest:                    true,
+		Policy:                    DefaultPolicyConfig(),
 		Telemetry:                 DefaultTelemetryConfig(),
 		Governance:                DefaultGovernanceConfig(),
 		Mesh:                      DefaultMeshConfig(),
@@ -218,7 +225,7 @@ func DefaultWANConfig() Config {
 
 // DefaultLocalConfig is DefaultLANConfig for many nodes on one machine
 // (devnet, tests): loopback only, ports picked by the OS, fast timers, no
-// same-IP gossip penalty.
+// same-IP gossip penalty, open admission (nodes run without a genesis).
 func DefaultLocalConfig() Config {
 	c := DefaultLANConfig()
 	c.Profile = ProfileLocal
@@ -238,6 +245,7 @@ func DefaultLocalConfig() Config {
 	c.MaxMemoryMiB = 256
 	c.MaxFDs = 256
 	c.Attest = false
+	c.Policy = LocalPolicyConfig()
 	c.Governance = LocalGovernanceConfig()
 	return c
 }
@@ -364,6 +372,9 @@ func (c *Config) validate() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return &FieldError{Field: "log_level", Err: err}
+	}
+	if err := c.Policy.validate(); err != nil {
+		return err
 	}
 	if err := c.Telemetry.validate(); err != nil {
 		return err

@@ -31,10 +31,13 @@ const (
 	validateQueue = 256 // messages awaiting validation
 )
 
-func scoreParams(c Config) *pubsub.PeerScoreParams {
+// scoreParams are the peer-score parameters every topic shares; app is
+// the application score of a peer (admission's: members a little above
+// others).
+func scoreParams(c Config, app func(peer.ID) float64) *pubsub.PeerScoreParams {
 	return &pubsub.PeerScoreParams{
 		Topics:                      map[string]*pubsub.TopicScoreParams{},
-		AppSpecificScore:            func(peer.ID) float64 { return 0 },
+		AppSpecificScore:            app,
 		AppSpecificWeight:           1,
 		IPColocationFactorWeight:    c.GossipColocationWeight,
 		IPColocationFactorThreshold: c.GossipColocationThreshold,
@@ -48,13 +51,13 @@ func scoreParams(c Config) *pubsub.PeerScoreParams {
 }
 
 // newPubSub starts GossipSub: every message signed by its author's libp2p
-// key and checked on receipt (StrictSign), peers scored. It runs until ctx
-// ends.
-func newPubSub(ctx context.Context, h host.Host, c Config) (*pubsub.PubSub, error) {
+// key and checked on receipt (StrictSign), peers scored (app is each
+// peer's application score). It runs until ctx ends.
+func newPubSub(ctx context.Context, h host.Host, c Config, app func(peer.ID) float64) (*pubsub.PubSub, error) {
 	th := scoreThresholds
 	ps, err := pubsub.NewGossipSub(ctx, h,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
-		pubsub.WithPeerScore(scoreParams(c), &th),
+		pubsub.WithPeerScore(scoreParams(c, app), &th),
 		// Deeper queues than the defaults (32) ride out bursts on a busy
 		// machine: a full outbound queue drops the RPC to that peer, a
 		// full validation queue drops the incoming message.

@@ -35,6 +35,7 @@ type Governance struct {
 	driver  *replication.Driver
 	netw    *govNetwork
 	gossip  gossip
+	adm     govAdmission
 	logger  *slog.Logger
 	// self is the node's peer ID, for its allocation.
 	self consensus.PeerID
@@ -63,10 +64,7 @@ var _ Service = (*Governance)(nil)
 // a genesis governance is off: the routes answer 503 with ErrGovernanceOff.
 func (n *Node) setupGovernance() error {
 	cfg := n.cfg.Governance
-	g, err := cfg.genesis(n.cfg.TrustDomain)
-	if err != nil {
-		return err
-	}
+	g := n.genesis
 	if g == nil {
 		n.log.Info("governance off: no genesis file", "hint", "set [governance] genesis; x0tta6bl4 genesis writes one")
 		if n.api != nil {
@@ -104,6 +102,7 @@ func (n *Node) setupGovernance() error {
 		netw: &govNetwork{values: n.dht, table: n.dht.RoutingTable(), disc: drouting.NewRoutingDiscovery(n.dht),
 			ns: authorsNamespace(g), ttl: 2 * cfg.RepublishInterval},
 		gossip:     gossip{ps: n.pubsub, ctx: n.ctx},
+		adm:        n.adm,
 		logger:     lg,
 		self:       self,
 		quarantine: n.policy,
@@ -262,9 +261,24 @@ func (g *Governance) Close() error {
 	return errors.Join(err, g.topic.leave())
 }
 
+// govAdmission is what the governance topic's validator asks of the
+// node's admission: may this signer's announcements be taken at all.
+type govAdmission interface {
+	mayAnnounce(p peer.ID) error
+}
+
+var _ govAdmission = (*admission)(nil)
+
 // validate is the governance topic's validator. GossipSub has checked the
 // message's signature against From's key (StrictSign) before calling it.
+// A signer admission refuses (deny-listed, or not a member in closed
+// admission) is ignored, not rejected: the policy is this node's, so the
+// peer that relayed the message is not to blame.
 func (g *Governance) validate(ctx context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	if err := g.adm.mayAnnounce(msg.GetFrom()); err != nil {
+		g.logger.Debug("governance message refused", "from", msg.GetFrom(), "err", err)
+		return pubsub.ValidationIgnore
+	}
 	v, err := g.driver.Validate(ctx, consensus.PeerID(msg.GetFrom()), msg.Data)
 	switch v {
 	case replication.Accept:

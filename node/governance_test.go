@@ -243,7 +243,7 @@ func TestGovernanceAPI(t *testing.T) {
 	cfg := DefaultLocalConfig()
 	cfg.Governance.CheckInterval = 50 * time.Millisecond
 	n := startGovNode(t, cfg, 100)
-	c := NewClient(n.APIAddr())
+	c := NewClient(n.APIAddr()).WithToken(n.APIToken())
 	ctx := context.Background()
 	waitFor(t, 10*time.Second, "governance to sync", func() bool { return n.Governance().Stats().Synced })
 
@@ -398,7 +398,7 @@ func TestGovernanceOff(t *testing.T) {
 	if n.Governance() != nil {
 		t.Fatal("governance without a genesis")
 	}
-	c := NewClient(n.APIAddr())
+	c := NewClient(n.APIAddr()).WithToken(n.APIToken())
 	_, err := c.GovStatus(context.Background())
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable || !strings.Contains(ae.Message, "genesis") {

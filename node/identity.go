@@ -20,8 +20,8 @@ import (
 const identityRepublishFraction = 10
 
 // setupIdentity gives the node its hybrid identity (opts.Identity, or an
-// ephemeral one made from the libp2p key), its policy engine, and the
-// /x0id/ DHT namespace that carries identity records.
+// ephemeral one made from the libp2p key) and the /x0id/ DHT namespace
+// that carries identity records.
 func (n *Node) setupIdentity(opts Options) error {
 	n.identity = opts.Identity
 	if n.identity == nil {
@@ -33,14 +33,6 @@ func (n *Node) setupIdentity(opts Options) error {
 	}
 	if n.identity.PeerID() != n.host.ID() {
 		return fmt.Errorf("hybrid identity is for %s, not this node's key %s", n.identity.PeerID(), n.host.ID())
-	}
-	td, err := spiffeid.TrustDomainFromString(n.cfg.TrustDomain)
-	if err != nil {
-		return fieldErr("trust_domain", "invalid SPIFFE trust domain %q: %w", n.cfg.TrustDomain, err)
-	}
-	n.trustDomain = td
-	if n.policy, err = pqcsec.NewPolicyEngine(pqcsec.DefaultPolicyConfig(td)); err != nil {
-		return fmt.Errorf("policy engine: %w", err)
 	}
 	return n.RegisterNamespace(pqcsec.RecordNamespace, pqcsec.RecordValidator{Now: time.Now})
 }
@@ -100,9 +92,11 @@ func (n *Node) LookupIdentity(ctx context.Context, p peer.ID) (*pqcsec.Record, e
 	if rec.PeerID() != p {
 		return nil, fmt.Errorf("identity record under %s names %s", p, rec.PeerID())
 	}
-	if err := rec.CheckFresh(time.Now()); err != nil {
+	now := time.Now()
+	if err := rec.CheckFresh(now); err != nil {
 		return nil, fmt.Errorf("identity record of %s: %w", p, err)
 	}
+	n.ids.put(rec, now)
 	return rec, nil
 }
 

@@ -120,7 +120,7 @@ func (n *Node) setupMesh(fault mesh.Fault) error {
 	r, err := mesh.New(n.host, mesh.Config{
 		Routing:      c.RoutingConfig(n.cfg.Profile),
 		Identity:     n.identity,
-		Authorize:    n.policy.Authorizer(pqcsec.ActionRoute),
+		Authorize:    n.adm.authorizer(pqcsec.ActionRoute),
 		Admit:        n.admitNeighbor,
 		MaxNeighbors: c.MaxNeighbors,
 		QueueFrames:  c.QueueFrames,
@@ -168,13 +168,14 @@ func (s *meshService) Close() error { return s.r.Close() }
 func (n *Node) Mesh() *mesh.Router { return n.mesh.r }
 
 // admitNeighbor is the neighbor policy: p's identity record, from the
-// DHT, must pass the policy engine for relaying.
+// DHT, must pass admission for relaying (the policy engine, and
+// membership in closed admission).
 func (n *Node) admitNeighbor(ctx context.Context, p peer.ID) error {
 	rec, err := n.LookupIdentity(ctx, p)
 	if err != nil {
 		return err
 	}
-	return n.policy.Check(pqcsec.SubjectOf(rec), pqcsec.ActionRelay, time.Now())
+	return n.adm.check(pqcsec.SubjectOf(rec), pqcsec.ActionRelay, time.Now())
 }
 
 // MeshRoutesBody is the answer to GET /v1/mesh/routes.

@@ -37,7 +37,7 @@ func TestMeshAPI(t *testing.T) {
 	}
 	msgs, cancel := c.Mesh().Subscribe(8)
 	defer cancel()
-	cl := NewClient(b.APIAddr())
+	cl := NewClient(b.APIAddr()).WithToken(b.APIToken())
 	ctx, cancelCtx := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancelCtx()
 

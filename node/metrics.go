@@ -12,6 +12,7 @@ type metrics struct {
 	discovered  prometheus.Counter
 	advertised  prometheus.Counter
 	apiRequests *prometheus.CounterVec
+	apiRefused  *prometheus.CounterVec
 }
 
 func newMetrics(n *Node) (*metrics, error) {
@@ -32,9 +33,13 @@ func newMetrics(n *Node) (*metrics, error) {
 			Name: "x0tta6bl4_api_requests_total",
 			Help: "Local API requests, by route pattern.",
 		}, []string{"route"}),
+		apiRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "x0tta6bl4_api_refused_total",
+			Help: "Local API requests the guard refused, by status (401 no token, 403 foreign Host or cross-origin, 415 not JSON).",
+		}, []string{"status"}),
 	}
 	cs := []prometheus.Collector{
-		m.dials, m.discovered, m.advertised, m.apiRequests,
+		m.dials, m.discovered, m.advertised, m.apiRequests, m.apiRefused, n.adm.refusals,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "x0tta6bl4_node_peers",
 			Help: "Connected peers.",

@@ -27,6 +27,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/x0tta6bl4/x0tta6bl4/overlay/mesh"
+	"github.com/x0tta6bl4/x0tta6bl4/consensus"
 	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 )
 
@@ -49,8 +50,8 @@ type Options struct {
 	Datastore ds.Batching
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
-	// Gater, if set, decides which peers and addresses may connect
-	// (devnet topologies use it).
+	// Gater, if set, also decides which peers and addresses may connect
+	// (devnet topologies use it), after the node's own admission.
 	Gater connmgr.ConnectionGater
 	// Registry collects the node's metrics, libp2p's included; nil makes
 	// a fresh one. Give each node in a process its own.
@@ -62,6 +63,10 @@ type Options struct {
 	// mesh's link writers misbehave as a gray failure would (see
 	// mesh.Fault); nil in service.
 	MeshFault mesh.Fault
+	// APIToken is the bearer token the local API requires of every
+	// request that changes something; "" draws a random one
+	// (Node.APIToken). A daemon reads it from its repo's api.token.
+	APIToken string
 }
 
 // Service is a component whose life the node manages: Start runs after
@@ -105,6 +110,9 @@ type Node struct {
 
 	identity    *pqcsec.Identity
 	policy      *pqcsec.PolicyEngine
+	adm         *admission     // who may do what: the policy and the admission mode (admission.go)
+	ids         *identityCache // peers' verified identity records
+	genesis     *consensus.Genesis
 	trustDomain spiffeid.TrustDomain
 	recMu       sync.Mutex
 	record      *pqcsec.Record // latest identity record issued
@@ -167,7 +175,10 @@ func New(cfg Config, opts Options) (_ *Node, err error) {
 		}
 	}()
 
-	if n.host, err = newHost(cfg, n.key, opts.Gater, n.reg, n.tls); err != nil {
+	if err := n.setupAdmission(opts); err != nil {
+		return nil, err
+	}
+	if n.host, err = newHost(cfg, n.key, &admissionGater{adm: n.adm, inner: opts.Gater}, n.reg, n.tls); err != nil {
 		return nil, err
 	}
 	n.dht, err = dht.New(n.host,
@@ -182,7 +193,7 @@ func New(cfg Config, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("dht: %w", err)
 	}
-	if n.pubsub, err = newPubSub(n.ctx, n.host, cfg); err != nil {
+	if n.pubsub, err = newPubSub(n.ctx, n.host, cfg, n.adm.gossipScore); err != nil {
 		return nil, err
 	}
 	if err := n.setupIdentity(opts); err != nil {
@@ -192,7 +203,11 @@ func New(cfg Config, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	if cfg.APIAddr != "" {
-		n.api = newAPI(n)
+		token := opts.APIToken
+		if token == "" {
+			token = NewAPIToken()
+		}
+		n.api = newAPI(n, token)
 	}
 	if n.conn, err = newConnector(n); err != nil {
 		return nil, err
@@ -246,6 +261,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.conn.start()
 	n.goRun(n.publishIdentity)
+	n.goRun(func() { n.ids.run(n.ctx, n.LookupIdentity) })
 	return nil
 }
 
@@ -367,6 +383,15 @@ func (n *Node) APIAddr() string {
 		return ""
 	}
 	return n.api.addr()
+}
+
+// APIToken is the bearer token the API requires of requests that change
+// something (Client.WithToken); "" if the node has no API.
+func (n *Node) APIToken() string {
+	if n.api == nil {
+		return ""
+	}
+	return string(n.api.guard.token)
 }
 
 // Addrs are the node's listen addresses with its /p2p/ ID appended,

@@ -23,6 +23,7 @@ const (
 	ConfigFile    = "config.toml"  // the node's Config
 	DatastoreDir  = "datastore"    // pebble datastore
 	APIFile       = "api"          // host:port of the running daemon's API
+	APITokenFile  = "api.token"    // bearer token of the API's mutating requests, mode 0600
 	RepoEnv       = "X0TTA6BL4_REPO"
 	defaultRepoIn = ".x0tta6bl4"
 )
@@ -33,6 +34,10 @@ var ErrRepoExists = errors.New("node: repo already initialized")
 
 // ErrNoRepo is returned by OpenRepo when the directory holds no key.
 var ErrNoRepo = errors.New("node: repo not initialized")
+
+// ErrNoAPIToken is returned by Repo.APIToken when the repo holds no
+// api.token.
+var ErrNoAPIToken = errors.New("node: no api token")
 
 // ErrNotRunning is returned by Repo.APIAddr when no daemon has written its
 // API address.
@@ -92,6 +97,9 @@ func InitRepo(path string, cfg Config) (*Repo, error) {
 		return nil, err
 	}
 	if err := writeNew(r.file(ConfigFile), []byte(sb.String()), 0o644); err != nil {
+		return nil, err
+	}
+	if _, err := r.EnsureAPIToken(); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -203,6 +211,49 @@ func (r *Repo) OpenDatastore(cfg Config) (ds.Batching, error) {
 // ephemeral nodes.
 func MemoryDatastore() *dssync.MutexDatastore {
 	return dssync.MutexWrap(ds.NewMapDatastore())
+}
+
+// APIToken reads the API's bearer token from api.token (ErrNoAPIToken if
+// there is none). It refuses a file readable by others.
+func (r *Repo) APIToken() (string, error) {
+	path := r.file(APITokenFile)
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s: %w", path, ErrNoAPIToken)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read api token: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("api token %s has mode %v, want 0600", path, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read api token: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("api token %s is empty", path)
+	}
+	return tok, nil
+}
+
+// EnsureAPIToken returns the API's bearer token, first writing a fresh
+// one to api.token (mode 0600) if the repo has none: init writes it, and
+// a daemon started on a repo made before there were tokens writes it then.
+func (r *Repo) EnsureAPIToken() (string, error) {
+	tok, err := r.APIToken()
+	if !errors.Is(err, ErrNoAPIToken) {
+		return tok, err
+	}
+	tok = NewAPIToken()
+	if err := writeNew(r.file(APITokenFile), []byte(tok+"\n"), 0o600); err != nil {
+		if errors.Is(err, ErrRepoExists) {
+			return r.APIToken() // written by another process meanwhile
+		}
+		return "", err
+	}
+	return tok, nil
 }
 
 // WriteAPIAddr records the running daemon's API address.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/x0tta6bl4/x0tta6bl4/bpf"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay"
+	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
@@ -58,6 +59,24 @@ type TelemetryDelivery struct {
 	Received time.Time
 }
 
+// telemetryAdmission is what the telemetry topic's validator asks of the
+// node's admission: whether a message's signer may publish telemetry
+// (the policy engine's publish-telemetry rule, and membership in closed
+// admission), and whether it is a member (others, in open admission,
+// are guests: rate-limited, their share of the view bounded). Both are
+// called from GossipSub's validation and must not block.
+type telemetryAdmission interface {
+	checkPeer(p peer.ID, a pqcsec.Action, now time.Time) error
+	isMember(p peer.ID) bool
+}
+
+var _ telemetryAdmission = (*admission)(nil)
+
+// maxTelemetryGuests bounds the guests (non-members) the view takes in
+// open admission: a quarter of overlay's default view, so that guests
+// can never crowd members out of it.
+const maxTelemetryGuests = 1024
+
 // Telemetry is the node's telemetry service, the driver of the telemetry
 // topic's rules (overlay.CheckTelemetry, overlay.LinkFigures) and of the
 // node's overlay.View. Every interval it reads the host's figures
@@ -77,6 +96,7 @@ type Telemetry struct {
 	meter  LinkMeter // nil without a routing layer
 	pool   *collectorPool
 	now    func() time.Time
+	adm    telemetryAdmission // nil: everyone may publish
 
 	topic  *joinedTopic
 	cancel context.CancelFunc
@@ -84,6 +104,7 @@ type Telemetry struct {
 	met    *telemetryMetrics
 
 	mu        sync.Mutex
+	guests    *guestLimiter // open admission's non-members
 	view      *overlay.View
 	latest    *protocols.Telemetry // the node's last published message
 	drops     map[string]uint64    // drops by reason of the last reading
@@ -109,6 +130,7 @@ type telemetryParts struct {
 	rtts   rttEstimates
 	meter  LinkMeter // nil without a routing layer
 	pool   *collectorPool
+	adm    telemetryAdmission
 	log    *slog.Logger
 	// members says which nodes are members, for the view's eviction
 	// policy; nil makes every node a non-member.
@@ -126,6 +148,7 @@ func (n *Node) setupTelemetry(meter LinkMeter) error {
 		rtts:   n.host.Peerstore(),
 		meter:  meter,
 		pool:   hostCollectors,
+		adm:    n.adm,
 		log:    n.log,
 
 		members: n.members,
@@ -165,6 +188,8 @@ func newTelemetry(cfg TelemetryConfig, p telemetryParts) (*Telemetry, error) {
 		meter:     p.meter,
 		pool:      p.pool,
 		now:       time.Now,
+		adm:       p.adm,
+		guests:    newGuestLimiter(cfg.Interval/2, time.Duration(cfg.HoldIntervals)*cfg.Interval, maxTelemetryGuests),
 		view:      view,
 		observers: map[int]func(TelemetryDelivery){},
 		links:     overlay.NewLinkFigures(),
@@ -302,8 +327,10 @@ func (c *Client) MeshView(ctx context.Context) (overlay.Graph, error) {
 }
 
 // validate is the topic validator: overlay.CheckTelemetry against the
-// node's view. GossipSub has checked the signature against From's key
-// (StrictSign) before calling it.
+// node's view, then admission of a valid message's signer. GossipSub has
+// checked the signature against From's key (StrictSign) before calling
+// it. A signer admission refuses is ignored, not rejected: the policy is
+// this node's, so the peer that relayed the message is not to blame.
 func (t *Telemetry) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 	now := t.now()
 	newer := func(node protocols.Addr, made time.Time) bool {
@@ -312,11 +339,37 @@ func (t *Telemetry) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) 
 		return t.view.Newer(now, node, made)
 	}
 	verdict, m := overlay.CheckTelemetry(now, protocols.AddrFromPeerID([]byte(msg.GetFrom())), msg.Data, t.cfg.MaxSkew, newer)
-	t.met.outcome(verdict)
 	if m != nil {
+		if refused := t.admit(msg.GetFrom(), now); refused != "" {
+			t.met.refused(refused)
+			return pubsub.ValidationIgnore
+		}
 		msg.ValidatorData = m
 	}
+	t.met.outcome(verdict)
 	return validationResult(verdict.Action())
+}
+
+// admit applies admission to the signer of a valid message: the policy,
+// then, for a guest (a non-member in open admission), the guest limit. It
+// returns why it refused ("policy", "guest-limit"), or "".
+func (t *Telemetry) admit(from peer.ID, now time.Time) string {
+	if t.adm == nil {
+		return ""
+	}
+	if err := t.adm.checkPeer(from, pqcsec.ActionPublishTelemetry, now); err != nil {
+		return "policy"
+	}
+	if t.adm.isMember(from) {
+		return ""
+	}
+	t.mu.Lock()
+	ok := t.guests.allow(from, now)
+	t.mu.Unlock()
+	if !ok {
+		return "guest-limit"
+	}
+	return ""
 }
 
 func (t *Telemetry) receive(ctx context.Context) {

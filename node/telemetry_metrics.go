@@ -26,7 +26,7 @@ func newTelemetryMetrics(t *Telemetry) *telemetryMetrics {
 	return &telemetryMetrics{
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "x0tta6bl4_telemetry_messages_total",
-			Help: "Telemetry messages validated, by result (accept, reject, ignore) and reason (accepted, size, decode, sender, stale, future, old).",
+			Help: "Telemetry messages validated, by result (accept, reject, ignore) and reason (accepted, size, decode, sender, stale, future, old; policy: admission refused the signer; guest-limit: a non-member over its rate or the guests' share of the view).",
 		}, []string{"result", "reason"}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "x0tta6bl4_telemetry_published_total",
@@ -56,6 +56,12 @@ func (m *telemetryMetrics) register(reg prometheus.Registerer) error {
 // outcome counts one validation by its action and reason.
 func (m *telemetryMetrics) outcome(v overlay.TelemetryVerdict) {
 	m.messages.WithLabelValues(v.Action().String(), v.String()).Inc()
+}
+
+// refused counts one message whose signer admission refused, ignored for
+// reason.
+func (m *telemetryMetrics) refused(reason string) {
+	m.messages.WithLabelValues(overlay.GossipIgnore.String(), reason).Inc()
 }
 
 // telemetryFigures exports the figures of the node's last published

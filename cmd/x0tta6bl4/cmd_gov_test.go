@@ -40,7 +40,11 @@ func govNode(t *testing.T) string {
 	if _, _, err := run(t, "genesis", "--trust-domain", cfg.TrustDomain, "--out", cfg.Governance.Genesis, id.String()+"=100"); err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.New(cfg, node.Options{Key: key})
+	token, err := repo.APIToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(cfg, node.Options{Key: key, APIToken: token})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -53,7 +55,29 @@ func runInit(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "initialized %s\npeer ID %s\n", path, id)
+	printFounderSteps(e, path, id, cfg)
 	return nil
+}
+
+// printFounderSteps tells a new node's operator what to send and to whom:
+// the peer ID, to the founders who write the genesis or to a member who
+// proposes the admission.
+func printFounderSteps(e *env, repo string, id peer.ID, cfg node.Config) {
+	genesis := filepath.Join(repo, "genesis.toml")
+	fmt.Fprintf(e.stdout, `api token %s (mode 0600; the CLI sends it with every request that changes something)
+
+Membership: a node votes (and, in closed admission, connects at all) only
+as a member listed in the network's genesis file or admitted by a vote.
+Send your peer ID above to the others:
+  - founding a network: one founder collects every founder's peer ID and runs
+      x0tta6bl4 genesis --trust-domain %s --out %s %s <other founders' peer IDs>
+    and sends the file to every founder;
+  - joining one: a member runs
+      x0tta6bl4 gov propose --title "admit %.16s…" --action admit:%s:100
+    and the members vote; ask them for the network's genesis file.
+Then put the genesis file in [governance] genesis of %s
+(admission is %q: see [policy] in the README).
+`, filepath.Join(repo, node.APITokenFile), cfg.TrustDomain, genesis, id, id, id, filepath.Join(repo, node.ConfigFile), cfg.Policy.Admission)
 }
 
 func runDaemon(ctx context.Context, e *env, args []string) error {
@@ -93,6 +117,10 @@ func runDaemon(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	token, err := repo.EnsureAPIToken()
+	if err != nil {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: cfg.Level()}))
 	quietLibp2p(e.stderr)
 	store, err := repo.OpenDatastore(cfg)
@@ -100,7 +128,7 @@ func runDaemon(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer store.Close()
-	n, err := node.New(cfg, node.Options{Key: key, Identity: identity, Datastore: store, Logger: log})
+	n, err := node.New(cfg, node.Options{Key: key, Identity: identity, Datastore: store, Logger: log, APIToken: token})
 	if err != nil {
 		return err
 	}
@@ -128,7 +156,8 @@ func runDaemon(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// client finds the running daemon of the repo named by the flags.
+// client finds the running daemon of the repo named by the flags, with
+// the API token of the repo (which requests that change something need).
 func client(repoPath func() (string, error)) (*node.Client, error) {
 	path, err := repoPath()
 	if err != nil {
@@ -142,7 +171,15 @@ func client(repoPath func() (string, error)) (*node.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (start it with x0tta6bl4 daemon)", err)
 	}
-	return node.NewClient(addr), nil
+	c := node.NewClient(addr)
+	token, err := r.APIToken()
+	switch {
+	case err == nil:
+		c = c.WithToken(token)
+	case !errors.Is(err, node.ErrNoAPIToken):
+		return nil, err
+	}
+	return c, nil
 }
 
 // showDaemon is a read-only command: --repo and --json flags, one call
@@ -172,8 +209,12 @@ func showDaemon[T any](ctx context.Context, e *env, name, jsonUsage string, args
 
 // daemonError adds a hint to an error talking to the daemon's API.
 func daemonError(err error) error {
-	if errors.Is(err, syscall.ECONNREFUSED) {
+	var ae *node.APIError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("%w (is the daemon still running?)", err)
+	case errors.As(err, &ae) && ae.Status == http.StatusUnauthorized:
+		return fmt.Errorf("%w (the CLI sends the token of the repo's %s: run it as the daemon's user, with the daemon's --repo)", err, node.APITokenFile)
 	}
 	return err
 }

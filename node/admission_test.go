@@ -1,0 +1,433 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/x0tta6bl4/x0tta6bl4/consensus"
+	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
+
+// newIdentity makes a libp2p key and its hybrid identity.
+func newIdentity(t testing.TB) (crypto.PrivKey, *pqcsec.Identity) {
+	t.Helper()
+	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := pqcsec.NewIdentity(k, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, id
+}
+
+// startKeyed builds and starts a node with key; the test closes it.
+func startKeyed(t testing.TB, cfg Config, key crypto.PrivKey) *Node {
+	t.Helper()
+	n, err := New(cfg, Options{Key: key, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("new node: %v", err)
+	}
+	t.Cleanup(func() { n.Close() })
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	return n
+}
+
+// closedConfig is the local profile in closed admission under genesis.
+func closedConfig(genesis string, bootstrap ...*Node) Config {
+	cfg := localConfig(bootstrap...)
+	cfg.Policy.Admission = AdmissionClosed
+	cfg.Governance.Genesis = genesis
+	return cfg
+}
+
+// refusals reads admission's refusal counter for action and reason.
+func refusals(n *Node, action pqcsec.Action, reason string) float64 {
+	c, err := n.adm.refusals.GetMetricWithLabelValues(action.String(), reason)
+	if err != nil {
+		return 0
+	}
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
+}
+
+func addrInfo(n *Node) peer.AddrInfo { return peer.AddrInfo{ID: n.ID(), Addrs: n.Host().Addrs()} }
+
+// TestClosedAdmissionAtGater runs closed admission on real hosts: members
+// connect; an outsider is refused both ways at the connection gater (on
+// the old code anyone connected); an observer on the allow list connects;
+// a deny-listed member does not; and a member dropped from the member set
+// is cut off and cannot come back.
+func TestClosedAdmissionAtGater(t *testing.T) {
+	ka, _ := newIdentity(t)
+	kb, _ := newIdentity(t)
+	ko, _ := newIdentity(t)
+	kobs, _ := newIdentity(t)
+	kd, _ := newIdentity(t)
+	ids := map[string]peer.ID{}
+	for name, k := range map[string]crypto.PrivKey{"a": ka, "b": kb, "o": ko, "obs": kobs, "d": kd} {
+		ids[name], _ = peer.IDFromPrivateKey(k)
+	}
+	genesis := writeGenesis(t, t.TempDir(), 100, ids["a"], ids["b"], ids["d"])
+
+	cfgA := closedConfig(genesis)
+	cfgA.Policy.Allow = []string{ids["obs"].String()}
+	cfgA.Policy.Deny = []string{ids["d"].String()}
+	a := startKeyed(t, cfgA, ka)
+	b := startKeyed(t, closedConfig(genesis, a), kb)
+	obs := startKeyed(t, localConfig(a), kobs)
+	o := startKeyed(t, localConfig(a), ko)
+	d := startKeyed(t, closedConfig(genesis, a), kd)
+	waitFor(t, 10*time.Second, "the member and the observer to connect", func() bool {
+		return a.connected(b.ID()) && a.connected(obs.ID())
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, tt := range []struct {
+		name   string
+		n      *Node
+		reason string
+	}{{"outsider", o, "not a member"}, {"deny-listed member", d, pqcsec.ReasonDenyListed.String()}} {
+		// The dialler may see its side of the link up for a moment: the
+		// closed node refuses it after the security handshake, once the
+		// peer ID is proven.
+		_ = tt.n.Host().Connect(ctx, addrInfo(a))
+		waitFor(t, 5*time.Second, "the "+tt.name+"'s link to be refused", func() bool {
+			return !a.connected(tt.n.ID()) && !tt.n.connected(a.ID()) && refusals(a, pqcsec.ActionConnect, tt.reason) > 0
+		})
+		if err := a.Host().Connect(ctx, addrInfo(tt.n)); err == nil || !strings.Contains(err.Error(), "gater") {
+			t.Errorf("the closed node dialled the %s: %v", tt.name, err)
+		}
+	}
+	time.Sleep(time.Second) // the refused nodes' connectors keep redialling
+	if a.connected(o.ID()) || a.connected(d.ID()) {
+		t.Error("the closed node holds a connection to a refused peer")
+	}
+
+	// b evicted: the node cuts it off, and its redials are refused.
+	a.adm.setMembers([]peer.ID{ids["a"], ids["d"]})
+	a.cutOff()
+	waitFor(t, 5*time.Second, "the evicted member to be cut off", func() bool { return !a.connected(b.ID()) })
+	_ = b.Host().Connect(ctx, addrInfo(a))
+	waitFor(t, 5*time.Second, "the evicted member's redial to be refused", func() bool {
+		return !a.connected(b.ID()) && !b.connected(a.ID())
+	})
+	if !a.connected(obs.ID()) {
+		t.Error("the eviction cut off the observer too")
+	}
+}
+
+// telemetryMessage is a valid telemetry message of from, as GossipSub
+// hands it to the validator.
+func telemetryMessage(t *testing.T, from peer.ID) *pubsub.Message {
+	t.Helper()
+	m := &protocols.Telemetry{Node: protocols.AddrFromPeerID([]byte(from)), Time: time.Now(), Seq: 1, Interval: time.Second}
+	b, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &pubsub.Message{Message: &pb.Message{From: []byte(from), Data: b}}
+}
+
+// TestClosedAdmissionValidators: a closed node takes no outsider's
+// telemetry or governance announcement, even when a member in open
+// admission relays them; that member takes them. ActionPublishTelemetry
+// was never checked on the old code.
+func TestClosedAdmissionValidators(t *testing.T) {
+	ka, _ := newIdentity(t)
+	km, _ := newIdentity(t)
+	ko, _ := newIdentity(t)
+	ida, _ := peer.IDFromPrivateKey(ka)
+	idm, _ := peer.IDFromPrivateKey(km)
+	genesis := writeGenesis(t, t.TempDir(), 100, ida, idm)
+
+	fast := func(c Config) Config {
+		c.Telemetry.Interval = 100 * time.Millisecond
+		c.Governance.Genesis = genesis
+		return c
+	}
+	a := startKeyed(t, fast(closedConfig(genesis)), ka)
+	m := startKeyed(t, fast(localConfig(a)), km) // a member, in open admission
+	o := startKeyed(t, fast(localConfig(m)), ko) // an outsider
+	waitFor(t, 10*time.Second, "the mesh to form", func() bool { return a.connected(m.ID()) && m.connected(o.ID()) })
+
+	// The validators, one message each.
+	if got := a.telemetry.validate(context.Background(), m.ID(), telemetryMessage(t, o.ID())); got != pubsub.ValidationIgnore {
+		t.Errorf("closed node, outsider's telemetry: %v, want ignore", got)
+	}
+	if got := a.telemetry.validate(context.Background(), m.ID(), telemetryMessage(t, m.ID())); got != pubsub.ValidationAccept {
+		t.Errorf("closed node, member's telemetry: %v, want accept", got)
+	}
+	if got := m.telemetry.validate(context.Background(), m.ID(), telemetryMessage(t, o.ID())); got != pubsub.ValidationAccept {
+		t.Errorf("open node, outsider's telemetry: %v, want accept", got)
+	}
+	announce := &pubsub.Message{Message: &pb.Message{From: []byte(o.ID()), Data: []byte{1}}}
+	if got := a.gov.validate(context.Background(), m.ID(), announce); got != pubsub.ValidationIgnore {
+		t.Errorf("closed node, outsider's announcement: %v, want ignore", got)
+	}
+	if got := m.gov.validate(context.Background(), m.ID(), announce); got == pubsub.ValidationIgnore {
+		t.Error("open node ignored the outsider's (malformed) announcement instead of checking it")
+	}
+
+	// Over the wire: the member relays the outsider's gossip, the closed
+	// node refuses it.
+	telemetryBefore := refusals(a, pqcsec.ActionPublishTelemetry, "not a member")
+	announceBefore := refusals(a, pqcsec.ActionVote, "not a member")
+	waitFor(t, 10*time.Second, "the open member to take the outsider's telemetry", func() bool { return m.Telemetry().Holds(o.ID()) })
+	waitFor(t, 10*time.Second, "the closed node to refuse the outsider's telemetry", func() bool {
+		return refusals(a, pqcsec.ActionPublishTelemetry, "not a member") > telemetryBefore
+	})
+	if a.Telemetry().Holds(o.ID()) {
+		t.Error("the closed node took the outsider's telemetry")
+	}
+	if !a.Telemetry().Holds(m.ID()) {
+		t.Error("the closed node lacks the member's telemetry")
+	}
+	waitFor(t, 10*time.Second, "the outsider's governance to sync", func() bool { return o.Governance().Stats().Synced })
+	p, err := o.Governance().Propose(context.Background(), "quarantine a", "", time.Minute, 0, mustPPM(t, "0.5"), &consensus.Quarantine{Peer: consensus.PeerID(a.ID())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the open member to take the outsider's proposal", func() bool {
+		_, ok := m.Governance().Log().Record(p.ID())
+		return ok
+	})
+	waitFor(t, 10*time.Second, "the closed node to refuse the outsider's announcement", func() bool {
+		return refusals(a, pqcsec.ActionVote, "not a member") > announceBefore
+	})
+	if _, ok := a.Governance().Log().Record(p.ID()); ok {
+		t.Error("the closed node took the outsider's proposal from gossip")
+	}
+}
+
+// TestAdmissionRules: who may do what in each mode, on subjects with and
+// without an identity record.
+func TestAdmissionRules(t *testing.T) {
+	td := spiffeid.RequireTrustDomainFromString(DefaultLocalConfig().TrustDomain)
+	kSelf, self := newIdentity(t)
+	_, member := newIdentity(t)
+	_, observer := newIdentity(t)
+	_, outsider := newIdentity(t)
+	_, pinned := newIdentity(t)
+	_, other := newIdentity(t)
+	_ = kSelf
+	now := time.Now()
+	rec := func(id *pqcsec.Identity) *pqcsec.Record {
+		r, err := id.IssueRecord(pqcsec.RecordOptions{TrustDomain: td}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	fp := other.PublicKeys().Fingerprint() // pinned is pinned to other's keys
+	fpOwn := pinned.PublicKeys().Fingerprint()
+
+	for _, mode := range []string{AdmissionClosed, AdmissionOpen} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := DefaultLocalConfig()
+			cfg.Policy.Admission = mode
+			if mode == AdmissionClosed {
+				cfg.Policy.Allow = []string{observer.PeerID().String()}
+			}
+			cache := &fakeRecords{}
+			a, err := newAdmission(cfg, self.PeerID(), td, cache)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.setMembers([]peer.ID{member.PeerID(), pinned.PeerID()})
+			closed := mode == AdmissionClosed
+			for _, tt := range []struct {
+				name string
+				id   *pqcsec.Identity
+				act  pqcsec.Action
+				ok   bool
+			}{
+				{"member routes", member, pqcsec.ActionRoute, true},
+				{"member relays", member, pqcsec.ActionRelay, true},
+				{"member publishes", member, pqcsec.ActionPublishTelemetry, true},
+				{"member votes", member, pqcsec.ActionVote, true},
+				{"observer connects", observer, pqcsec.ActionConnect, true},
+				{"observer routes", observer, pqcsec.ActionRoute, !closed},
+				{"observer publishes", observer, pqcsec.ActionPublishTelemetry, !closed},
+				{"outsider connects", outsider, pqcsec.ActionConnect, !closed},
+				{"outsider routes", outsider, pqcsec.ActionRoute, !closed},
+				{"outsider relays", outsider, pqcsec.ActionRelay, !closed},
+				{"outsider publishes", outsider, pqcsec.ActionPublishTelemetry, !closed},
+				{"outsider proposes", outsider, pqcsec.ActionPropose, !closed},
+			} {
+				err := a.check(pqcsec.SubjectOf(rec(tt.id)), tt.act, now)
+				if (err == nil) != tt.ok {
+					t.Errorf("%s: %v, want allowed %v", tt.name, err, tt.ok)
+				}
+				if err != nil && closed && !errors.Is(err, ErrNotMember) {
+					t.Errorf("%s: %v, want ErrNotMember", tt.name, err)
+				}
+				if perr := a.checkPeer(tt.id.PeerID(), tt.act, now); (perr == nil) != tt.ok {
+					t.Errorf("%s by peer ID: %v, want allowed %v", tt.name, perr, tt.ok)
+				}
+			}
+			if !a.mayConnect(member.PeerID()) || a.mayConnect(outsider.PeerID()) != !closed || !a.mayConnect(observer.PeerID()) {
+				t.Error("mayConnect disagrees with the rules")
+			}
+			if a.checkPeer(self.PeerID(), pqcsec.ActionPublishTelemetry, now) != nil || !a.mayConnect(self.PeerID()) {
+				t.Error("the node refused itself")
+			}
+
+			// A pin needs the record: refused by peer ID alone, and the
+			// record asked for; allowed once the cache holds the right
+			// keys; refused with other keys.
+			a.policy.SetPins(map[peer.ID][32]byte{pinned.PeerID(): fpOwn})
+			if err := a.checkPeer(pinned.PeerID(), pqcsec.ActionPublishTelemetry, now); !errors.Is(err, pqcsec.ErrDenied) || len(cache.wanted) != 1 {
+				t.Errorf("pinned peer without its record: %v, wanted %v", err, cache.wanted)
+			}
+			if !a.mayConnect(pinned.PeerID()) {
+				t.Error("the gater refused a pinned member (it cannot see keys)")
+			}
+			cache.rec = rec(pinned)
+			if err := a.checkPeer(pinned.PeerID(), pqcsec.ActionPublishTelemetry, now); err != nil {
+				t.Errorf("pinned peer with its record: %v", err)
+			}
+			a.policy.SetPins(map[peer.ID][32]byte{pinned.PeerID(): fp})
+			if err := a.checkPeer(pinned.PeerID(), pqcsec.ActionPublishTelemetry, now); !errors.Is(err, pqcsec.ErrDenied) {
+				t.Errorf("pinned to other keys: %v", err)
+			}
+			// Deny list: refused everything, connect included.
+			a.policy.SetDeny([]peer.ID{member.PeerID()})
+			if a.mayConnect(member.PeerID()) || a.checkPeer(member.PeerID(), pqcsec.ActionPublishTelemetry, now) == nil || a.mayAnnounce(member.PeerID()) == nil {
+				t.Error("a deny-listed member was let in")
+			}
+		})
+	}
+}
+
+// fakeRecords holds at most one record and notes what was asked for.
+type fakeRecords struct {
+	rec    *pqcsec.Record
+	wanted []peer.ID
+}
+
+func (f *fakeRecords) cached(p peer.ID, now time.Time) (*pqcsec.Record, bool) {
+	if f.rec != nil && f.rec.PeerID() == p {
+		return f.rec, true
+	}
+	return nil, false
+}
+
+func (f *fakeRecords) want(p peer.ID) { f.wanted = append(f.wanted, p) }
+
+// TestGuestLimiter: one message per spacing per guest, a bounded number
+// of guests, room again once a guest has been quiet for hold.
+func TestGuestLimiter(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	g := newGuestLimiter(500*time.Millisecond, 5*time.Second, 2)
+	ids := []peer.ID{"a", "b", "c"}
+	steps := []struct {
+		p    peer.ID
+		at   time.Duration
+		want bool
+	}{
+		{ids[0], 0, true},
+		{ids[0], 100 * time.Millisecond, false}, // too soon
+		{ids[0], 500 * time.Millisecond, true},
+		{ids[1], 600 * time.Millisecond, true},
+		{ids[2], 700 * time.Millisecond, false}, // the guests' share is full
+		{ids[1], 1100 * time.Millisecond, true},
+		{ids[2], 5500 * time.Millisecond, true}, // a has been quiet for 5 s
+		{ids[0], 5600 * time.Millisecond, false},
+	}
+	for i, s := range steps {
+		if got := g.allow(s.p, t0.Add(s.at)); got != s.want {
+			t.Errorf("step %d: %s at %v: %v, want %v", i, s.p, s.at, got, s.want)
+		}
+	}
+}
+
+// TestPolicyConfig: the [policy] keys in config.toml, and the errors that
+// name the one at fault.
+func TestPolicyConfig(t *testing.T) {
+	const p1 = "12D3KooWGRUVh2UH2CeC6UNdgBYZ5JsZ9JbNGoVM1vbPjyJb9Qvx"
+	hash := strings.Repeat("ab", 32)
+	good := `profile = "lan"
+[policy]
+admission = "closed"
+allow = ["` + p1 + `"]
+deny = ["12D3KooWAKYpWs4hdP8jRnNe9JLpJ7BbYQcaYzojEvQVAXsZ613w"]
+attest_for = ["relay", "publish-telemetry"]
+attestation_max_age = "1h"
+[policy.pins]
+"` + p1 + `" = "` + hash + `"
+[[policy.measurements]]
+binary_sha256 = "` + hash + `"
+platform = "linux/amd64"
+`
+	cfg, err := ParseConfig([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := spiffeid.RequireTrustDomainFromString(cfg.TrustDomain)
+	pc, err := cfg.Policy.engineConfig(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pc.Deny) != 1 || len(pc.Pins) != 1 || len(pc.AttestFor) != 2 || len(pc.Measurements) != 1 ||
+		pc.Measurements[0].Platform != "linux/amd64" || pc.AttestationMaxAge != time.Hour {
+		t.Errorf("engine config %+v", pc)
+	}
+	if DefaultLANConfig().Policy.Admission != AdmissionClosed || DefaultWANConfig().Policy.Admission != AdmissionClosed ||
+		DefaultLocalConfig().Policy.Admission != AdmissionOpen {
+		t.Error("profiles' admission: want closed for lan and wan, open for local")
+	}
+
+	for _, tt := range []struct{ text, field string }{
+		{"[policy]\nadmission = \"ajar\"\n", "policy.admission"},
+		{"[policy]\nadmission = \"open\"\nallow = [\"" + p1 + "\"]\n", "policy.allow"},
+		{"[policy]\ndeny = [\"" + p1 + "\", \"nobody\"]\n", "policy.deny[1]"},
+		{"[policy]\nallow = [\"nobody\"]\n", "policy.allow[0]"},
+		{"[policy.pins]\n\"" + p1 + "\" = \"abcd\"\n", "policy.pins." + p1},
+		{"[policy.pins]\nnobody = \"" + hash + "\"\n", "policy.pins"},
+		{"[policy]\nattest_for = [\"vote\"]\n[[policy.measurements]]\nbinary_sha256 = \"" + hash + "\"\n", "policy.attest_for[0]"},
+		{"[policy]\nattest_for = [\"connect\"]\n[[policy.measurements]]\nbinary_sha256 = \"" + hash + "\"\n", "policy.attest_for[0]"},
+		{"[policy]\nattest_for = [\"route\"]\n", "policy.attest_for"},
+		{"[[policy.measurements]]\nbinary_sha256 = \"zz\"\n", "policy.measurements[0].binary_sha256"},
+		{"[[policy.measurements]]\nbinary_sha256 = \"" + hash + "\"\nconfig_sha256 = \"12\"\n", "policy.measurements[0].config_sha256"},
+		{"[policy]\nattestation_max_age = \"0s\"\n", "policy.attestation_max_age"},
+		{"[policy]\nadmision = \"open\"\n", "policy.admision"},
+	} {
+		_, err := ParseConfig([]byte(tt.text))
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != tt.field {
+			t.Errorf("%q: %v, want a FieldError naming %s", tt.text, err, tt.field)
+		}
+	}
+}
+
+// TestClosedNeedsGenesis: a closed node without a genesis would admit
+// nobody; New refuses it, naming the key and the way out.
+func TestClosedNeedsGenesis(t *testing.T) {
+	cfg := DefaultLocalConfig()
+	cfg.Policy.Admission = AdmissionClosed
+	_, err := New(cfg, Options{})
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "policy.admission" || !strings.Contains(err.Error(), "x0tta6bl4 genesis") {
+		t.Fatalf("New: %v, want a FieldError naming policy.admission and the genesis command", err)
+	}
+}
