@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -180,10 +181,13 @@ type ErrorBody struct {
 
 // IDBody is the answer to GET /v1/id.
 type IDBody struct {
-	ID        string   `json:"id"`
-	Addrs     []string `json:"addrs"`
-	Agent     string   `json:"agent"`
-	Protocols []string `json:"protocols"`
+	ID string `json:"id"`
+	// Fingerprint is the SHA-256 (hex) of the node's hybrid signature
+	// keys, what [policy] pins name.
+	Fingerprint string   `json:"fingerprint"`
+	Addrs       []string `json:"addrs"`
+	Agent       string   `json:"agent"`
+	Protocols   []string `json:"protocols"`
 }
 
 // PeersBody is the answer to GET /v1/peers.
@@ -204,7 +208,8 @@ type HealthBody struct {
 }
 
 func (a *api) getID(w http.ResponseWriter, r *http.Request) {
-	body := IDBody{ID: a.n.ID().String(), Addrs: []string{}, Agent: UserAgent, Protocols: []string{}}
+	fp := a.n.identity.PublicKeys().Fingerprint()
+	body := IDBody{ID: a.n.ID().String(), Fingerprint: hex.EncodeToString(fp[:]), Addrs: []string{}, Agent: UserAgent, Protocols: []string{}}
 	for _, m := range a.n.Addrs() {
 		body.Addrs = append(body.Addrs, m.String())
 	}

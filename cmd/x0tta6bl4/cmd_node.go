@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -50,12 +51,13 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	id, err := peer.IDFromPrivateKey(key)
+	hid, err := r.Identity(key)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "initialized %s\npeer ID %s\n", path, id)
-	printFounderSteps(e, path, id, cfg)
+	fp := hid.PublicKeys().Fingerprint()
+	fmt.Fprintf(e.stdout, "initialized %s\npeer ID %s\nfingerprint %x (of its hybrid signature keys, for [policy] pins)\n", path, hid.PeerID(), fp)
+	printFounderSteps(e, path, hid.PeerID(), cfg)
 	return nil
 }
 
@@ -252,6 +254,7 @@ func runID(ctx context.Context, e *env, args []string) error {
 		return printJSON(e, body)
 	}
 	fmt.Fprintln(e.stdout, body.ID)
+	fmt.Fprintln(e.stdout, "fingerprint", body.Fingerprint)
 	for _, a := range body.Addrs {
 		fmt.Fprintln(e.stdout, a)
 	}
@@ -271,11 +274,12 @@ func offlineID(repoPath func() (string, error)) (node.IDBody, error) {
 	if err != nil {
 		return node.IDBody{}, err
 	}
-	id, err := peer.IDFromPrivateKey(key)
+	hid, err := r.Identity(key)
 	if err != nil {
 		return node.IDBody{}, err
 	}
-	return node.IDBody{ID: id.String(), Addrs: []string{}, Agent: node.UserAgent, Protocols: []string{}}, nil
+	fp := hid.PublicKeys().Fingerprint()
+	return node.IDBody{ID: hid.PeerID().String(), Fingerprint: hex.EncodeToString(fp[:]), Addrs: []string{}, Agent: node.UserAgent, Protocols: []string{}}, nil
 }
 
 func runPeers(ctx context.Context, e *env, args []string) error {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/x0tta6bl4/x0tta6bl4/consensus"
 	"github.com/x0tta6bl4/x0tta6bl4/node"
 )
 
@@ -163,5 +167,102 @@ func TestTwoDaemons(t *testing.T) {
 	}
 	if len(idB2.Addrs) == 0 {
 		t.Errorf("restarted daemon reports no addresses (answered offline?): %+v", idB2)
+	}
+}
+
+// TestDaemonAPIGuard runs the issue's checks against a daemon process: a
+// cross-origin text/plain POST (what a web page can send) gets 403, a POST
+// without the token 401, and `x0tta6bl4 gov propose`, which sends the
+// repo's token, still works.
+func TestDaemonAPIGuard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a daemon process")
+	}
+	bin := buildBinary(t)
+	repo := filepath.Join(t.TempDir(), "r")
+	cfg := node.DefaultLocalConfig()
+	r, err := node.InitRepo(repo, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listSelf(t, r, cfg)
+	startDaemon(t, bin, repo)
+	addr, err := r.APIAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(headers map[string]string) int {
+		t.Helper()
+		req, err := http.NewRequest("POST", "http://"+addr+"/v1/gov/proposals", strings.NewReader(`{"title":"x","duration":"1m"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(map[string]string{"Origin": "http://evil.example", "Content-Type": "text/plain"}); code != http.StatusForbidden {
+		t.Errorf("cross-origin text/plain POST: %d, want 403", code)
+	}
+	if code := post(map[string]string{"Content-Type": "application/json"}); code != http.StatusUnauthorized {
+		t.Errorf("POST without the token: %d, want 401", code)
+	}
+	var p node.GovProposal
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := exec.Command(bin, "gov", "propose", "--repo", repo, "--title", "a poll", "--duration", "1m", "--json").CombinedOutput()
+		if err == nil {
+			if err := json.Unmarshal(out, &p); err != nil {
+				t.Fatalf("gov propose --json: %v in %q", err, out)
+			}
+			break
+		}
+		// A node on a new store writes after its first governance sync.
+		if !strings.Contains(string(out), "503") || time.Now().After(deadline) {
+			t.Fatalf("gov propose: %v\n%s", err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(p.ID) != 64 {
+		t.Errorf("proposal %+v", p)
+	}
+}
+
+// listSelf writes a genesis listing the repo's node and names it in the
+// repo's config.toml.
+func listSelf(t *testing.T, r *node.Repo, cfg node.Config) {
+	t.Helper()
+	key, err := r.Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := consensus.NewGenesis(cfg.TrustDomain, 0, []consensus.Allocation{{Peer: consensus.PeerID(id), Tokens: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := g.MarshalTOML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(r.Path, "genesis.toml"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Governance.Genesis = "genesis.toml"
+	var sb strings.Builder
+	if err := node.WriteConfig(&sb, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(r.Path, node.ConfigFile), []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -75,8 +75,14 @@ func TestInitIDConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "peer ID 12D3KooW") {
-		t.Errorf("init printed %q", out)
+	// What a founder sends, and how to be listed or admitted.
+	for _, want := range []string{"peer ID 12D3KooW", "fingerprint ", "x0tta6bl4 genesis --trust-domain", "--action admit:12D3KooW", filepath.Join(repo, node.APITokenFile)} {
+		if !strings.Contains(out, want) {
+			t.Errorf("init printed %q, lacking %q", out, want)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(repo, node.APITokenFile)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("init's api token: %v, %v; want mode 0600", st, err)
 	}
 	if _, _, err := run(t, "init", "--repo", repo); !errors.Is(err, node.ErrRepoExists) {
 		t.Errorf("second init: %v, want ErrRepoExists", err)
