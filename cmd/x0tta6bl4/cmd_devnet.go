@@ -27,12 +27,16 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 	scenario := fs.String("scenario", "", "add a scenario to the checks: governance (a proposal, votes, and the last node joining after the deadline), "+
 		"fault (a gray fault on one relay from t = 10 s, which the nodes' anomaly scores must find) or fl (a federated round that ends with every node on the averaged model)")
 	fault := fs.String("fault", devnet.FaultBlackhole, "with --scenario fault: blackhole (the relay drops the DATA it relays), slow (it holds it back 50 ms) or lossy (one of its links loses 10% of its frames)")
+	admission := fs.String("admission", node.AdmissionClosed, "the nodes' admission: closed (only the devnet's nodes, which its genesis lists, get in) or open (anyone may connect and gossip; only members vote)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	topo, err := devnet.ParseTopology(*topology)
 	if err != nil {
 		return usageError{err.Error()}
+	}
+	if *admission != node.AdmissionClosed && *admission != node.AdmissionOpen {
+		return usageError{fmt.Sprintf("devnet: --admission %q: want closed or open", *admission)}
 	}
 	if *nodes < 2 {
 		return usageError{fmt.Sprintf("devnet: --nodes must be at least 2 (a mesh), got %d", *nodes)}
@@ -90,6 +94,7 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 		HoldBack:       holdBack,
 		Topology:       topo,
 		MeshFault:      meshFault,
+		Admission:      *admission,
 	})
 	if err != nil {
 		return err

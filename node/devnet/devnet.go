@@ -57,6 +57,11 @@ type Options struct {
 	// keys exist (the devnet's governance genesis lists them), but they
 	// start only when a probe calls Net.StartHeld, to join late.
 	HoldBack int
+	// Admission is the nodes' admission mode: "" or node.AdmissionClosed
+	// lets only the devnet's own nodes in (the genesis it writes lists
+	// them all), node.AdmissionOpen anyone (the sybil scenario's fresh
+	// identities must get in for the scenario to mean anything).
+	Admission string
 }
 
 func (o *Options) defaults() error {
@@ -71,6 +76,13 @@ func (o *Options) defaults() error {
 	}
 	if err := o.checkTopology(); err != nil {
 		return err
+	}
+	switch o.Admission {
+	case "":
+		o.Admission = node.AdmissionClosed
+	case node.AdmissionClosed, node.AdmissionOpen:
+	default:
+		return fmt.Errorf("devnet: admission %q: want closed or open", o.Admission)
 	}
 	if o.Duration < 0 {
 		return fmt.Errorf("devnet: duration must not be negative, got %v", o.Duration)
@@ -113,6 +125,7 @@ func Start(ctx context.Context, opts Options) (_ *Net, err error) {
 	if opts.Config != nil {
 		base = *opts.Config
 	}
+	base.Policy.Admission = opts.Admission
 	dir, err := os.MkdirTemp("", "x0tta6bl4-devnet-")
 	if err != nil {
 		return nil, fmt.Errorf("devnet: %w", err)
