@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/x0tta6bl4/x0tta6bl4/consensus"
@@ -67,11 +68,12 @@ type recordCache interface {
 	want(p peer.ID)
 }
 
-func newAdmission(cfg Config, self peer.ID, td spiffeid.TrustDomain, records recordCache) (*admission, error) {
+func newAdmission(cfg Config, self peer.ID, td spiffeid.TrustDomain, records recordCache, bundles x509bundle.Source) (*admission, error) {
 	pc, err := cfg.Policy.engineConfig(td)
 	if err != nil {
 		return nil, err
 	}
+	pc.Bundles, pc.RequireSVID = bundles, cfg.SPIFFE.RequireSVID
 	engine, err := pqcsec.NewPolicyEngine(pc)
 	if err != nil {
 		return nil, fmt.Errorf("policy engine: %w", err)
@@ -152,16 +154,23 @@ func (a *admission) count(act pqcsec.Action, err error) error {
 	return err
 }
 
-// authorizer is check as a pqcsec handshake callback.
+// checkRecord answers for the peer of a verified identity record, with
+// its SPIFFE ID verified if its X.509-SVID chains to the node's trust
+// bundles.
+func (a *admission) checkRecord(r *pqcsec.Record, act pqcsec.Action, now time.Time) error {
+	return a.check(a.policy.SubjectOf(r, now), act, now)
+}
+
+// authorizer is checkRecord as a pqcsec handshake callback.
 func (a *admission) authorizer(act pqcsec.Action) func(*pqcsec.Record, time.Time) error {
-	return func(r *pqcsec.Record, now time.Time) error { return a.check(pqcsec.SubjectOf(r), act, now) }
+	return func(r *pqcsec.Record, now time.Time) error { return a.checkRecord(r, act, now) }
 }
 
 // needsRecord are the policy engine's refusals of a subject known by its
-// peer ID alone that its identity record may lift.
+// peer ID alone that its identity record (or a newer one) may lift.
 func needsRecord(r pqcsec.Reason) bool {
 	switch r {
-	case pqcsec.ReasonKeyNotPinned, pqcsec.ReasonNoAttestation, pqcsec.ReasonStaleAttestation, pqcsec.ReasonUnknownMeasurement:
+	case pqcsec.ReasonKeyNotPinned, pqcsec.ReasonNoSVID, pqcsec.ReasonNoAttestation, pqcsec.ReasonStaleAttestation, pqcsec.ReasonUnknownMeasurement:
 		return true
 	}
 	return false
@@ -176,14 +185,14 @@ func (a *admission) checkPeer(p peer.ID, act pqcsec.Action, now time.Time) error
 	if p == a.self {
 		return nil
 	}
-	if a.records != nil {
-		if rec, ok := a.records.cached(p, now); ok {
-			return a.check(pqcsec.SubjectOf(rec), act, now)
-		}
-	}
 	s, err := a.peerSubject(p)
 	if err != nil {
 		return a.count(act, err)
+	}
+	if a.records != nil {
+		if rec, ok := a.records.cached(p, now); ok {
+			s = a.policy.SubjectOf(rec, now)
+		}
 	}
 	d := a.policy.Decide(s, act, now)
 	if !d.Allow {
@@ -286,8 +295,12 @@ func (n *Node) setupAdmission(opts Options) error {
 	if err != nil {
 		return err
 	}
+	bundles, err := n.setupSPIFFE(td)
+	if err != nil {
+		return err
+	}
 	n.ids = newIdentityCache()
-	if n.adm, err = newAdmission(n.cfg, self, td, n.ids); err != nil {
+	if n.adm, err = newAdmission(n.cfg, self, td, n.ids, bundles); err != nil {
 		return err
 	}
 	n.adm.setMembers(genesisMembers(g))

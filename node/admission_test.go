@@ -249,7 +249,7 @@ func TestAdmissionRules(t *testing.T) {
 				cfg.Policy.Allow = []string{observer.PeerID().String()}
 			}
 			cache := &fakeRecords{}
-			a, err := newAdmission(cfg, self.PeerID(), td, cache)
+			a, err := newAdmission(cfg, self.PeerID(), td, cache, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

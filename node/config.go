@@ -149,6 +149,11 @@ type Config struct {
 	// (see PolicyConfig).
 	Policy PolicyConfig `toml:"policy"`
 
+	// SPIFFE is the [spiffe] section: the Workload API the node gets its
+	// X.509-SVID from and the trust bundle peers' SVIDs are verified
+	// against (see SPIFFEConfig).
+	SPIFFE SPIFFEConfig `toml:"spiffe"`
+
 	// Telemetry is the [telemetry] section: how the node measures itself
 	// and gossips its figures (see TelemetryConfig).
 	Telemetry TelemetryConfig `toml:"telemetry"`
@@ -199,6 +204,7 @@ func DefaultLANConfig() Config {
 		TrustDomain:               "x0tta6bl4.mesh",
 		Attest:                    true,
 		Policy:                    DefaultPolicyConfig(),
+		SPIFFE:                    DefaultSPIFFEConfig(),
 		Telemetry:                 DefaultTelemetryConfig(),
 		Governance:                DefaultGovernanceConfig(),
 		Mesh:                      DefaultMeshConfig(),
@@ -374,6 +380,9 @@ func (c *Config) validate() error {
 		return &FieldError{Field: "log_level", Err: err}
 	}
 	if err := c.Policy.validate(); err != nil {
+		return err
+	}
+	if err := c.SPIFFE.validate(); err != nil {
 		return err
 	}
 	if err := c.Telemetry.validate(); err != nil {

@@ -78,6 +78,7 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	cfg.Governance.resolve(filepath.Dir(path))
+	cfg.SPIFFE.resolve(filepath.Dir(path))
 	if sock, ok := strings.CutPrefix(cfg.APIAddr, UnixAPIPrefix); ok && !filepath.IsAbs(sock) {
 		cfg.APIAddr = UnixAPIPrefix + filepath.Join(filepath.Dir(path), sock)
 	}

@@ -56,7 +56,7 @@ func (n *Node) IdentityRecord(now time.Time) (*pqcsec.Record, error) {
 	if n.record != nil && now.Before(n.record.Expiry().Add(-pqcsec.DefaultRecordTTL/identityRepublishFraction)) {
 		return n.record, nil
 	}
-	opts := pqcsec.RecordOptions{TrustDomain: n.trustDomain}
+	opts := pqcsec.RecordOptions{TrustDomain: n.trustDomain, SVID: n.spiffe.current()}
 	if n.cfg.Attest {
 		cfg, err := toml.Marshal(n.cfg)
 		if err != nil {
@@ -134,6 +134,8 @@ func (n *Node) publishIdentity() {
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
+		case <-n.republish: // a new SVID: a new record
+			t.Stop()
 		case <-n.ctx.Done():
 			t.Stop()
 			return

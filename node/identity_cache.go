@@ -15,6 +15,7 @@ const (
 	identityCacheSize    = 4096             // records held, one per peer
 	identityWantQueue    = 64               // lookups waiting
 	identityFetchTimeout = 10 * time.Second // bound on one lookup
+	identityRefetch      = 30 * time.Second // a peer's record is looked up at most this often
 )
 
 // identityCache holds the verified identity records the node looked up
@@ -30,6 +31,11 @@ type identityCache struct {
 	mu      sync.Mutex
 	recs    map[peer.ID]*pqcsec.Record
 	pending map[peer.ID]bool
+	// looked holds when each recent lookup ended, so that a peer whose
+	// record does not satisfy a check is not looked up again for every
+	// message (entries older than identityRefetch are dropped as the map
+	// fills).
+	looked map[peer.ID]time.Time
 }
 
 var _ recordCache = (*identityCache)(nil)
@@ -39,6 +45,7 @@ func newIdentityCache() *identityCache {
 		wants:   make(chan peer.ID, identityWantQueue),
 		recs:    map[peer.ID]*pqcsec.Record{},
 		pending: map[peer.ID]bool{},
+		looked:  map[peer.ID]time.Time{},
 	}
 }
 
@@ -80,11 +87,12 @@ func (c *identityCache) put(r *pqcsec.Record, now time.Time) {
 }
 
 // want asks for p's record to be looked up, unless a lookup of it is
-// waiting already or the queue is full.
+// waiting already or ended less than identityRefetch ago, or the queue is
+// full.
 func (c *identityCache) want(p peer.ID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.pending[p] {
+	if c.pending[p] || time.Since(c.looked[p]) < identityRefetch {
 		return
 	}
 	select {
@@ -110,8 +118,19 @@ func (c *identityCache) run(ctx context.Context, lookup func(context.Context, pe
 		if err == nil {
 			c.put(r, time.Now())
 		}
+		now := time.Now()
 		c.mu.Lock()
 		delete(c.pending, p)
+		if len(c.looked) >= identityCacheSize {
+			for q, t := range c.looked {
+				if now.Sub(t) >= identityRefetch {
+					delete(c.looked, q)
+				}
+			}
+		}
+		if len(c.looked) < identityCacheSize {
+			c.looked[p] = now
+		}
 		c.mu.Unlock()
 	}
 }

@@ -112,6 +112,8 @@ type Node struct {
 	policy      *pqcsec.PolicyEngine
 	adm         *admission     // who may do what: the policy and the admission mode (admission.go)
 	ids         *identityCache // peers' verified identity records
+	spiffe      spiffeState    // the node's X.509-SVID and trust bundles (spiffe.go)
+	republish   chan struct{}  // wakes publishIdentity for a record issued anew
 	genesis     *consensus.Genesis
 	trustDomain spiffeid.TrustDomain
 	recMu       sync.Mutex
@@ -142,14 +144,15 @@ func New(cfg Config, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:  cfg,
-		log:  opts.Logger,
-		key:  opts.Key,
-		ds:   opts.Datastore,
-		reg:  opts.Registry,
-		ns:   newNamespaces(),
-		tls:  &tlsStates{},
-		born: time.Now(),
+		cfg:       cfg,
+		log:       opts.Logger,
+		key:       opts.Key,
+		ds:        opts.Datastore,
+		reg:       opts.Registry,
+		ns:        newNamespaces(),
+		tls:       &tlsStates{},
+		born:      time.Now(),
+		republish: make(chan struct{}, 1),
 
 		members: &govMembers{},
 	}
@@ -262,6 +265,9 @@ func (n *Node) Start(ctx context.Context) error {
 	n.conn.start()
 	n.goRun(n.publishIdentity)
 	n.goRun(func() { n.ids.run(n.ctx, n.LookupIdentity) })
+	if n.cfg.SPIFFE.WorkloadAPI != "" {
+		n.goRun(n.watchSVID)
+	}
 	return nil
 }
 
