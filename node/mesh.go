@@ -169,14 +169,38 @@ func (n *Node) Mesh() *mesh.Router { return n.mesh.r }
 
 // admitNeighbor is the neighbor policy: p's identity record, from the
 // DHT, must pass admission for relaying (the policy engine, and
-// membership in closed admission).
+// membership in closed admission); and a guest (a non-member, in open
+// admission) becomes a neighbor only while guests hold fewer than half of
+// the neighbor links, so that guests can never surround a node.
 func (n *Node) admitNeighbor(ctx context.Context, p peer.ID) error {
 	rec, err := n.LookupIdentity(ctx, p)
 	if err != nil {
 		return err
 	}
-	return n.adm.check(pqcsec.SubjectOf(rec), pqcsec.ActionRelay, time.Now())
+	if err := n.adm.checkRecord(rec, pqcsec.ActionRelay, time.Now()); err != nil {
+		return err
+	}
+	if n.adm.isMember(p) {
+		return nil
+	}
+	nbs, err := n.mesh.r.Neighbors(ctx)
+	if err != nil {
+		return err
+	}
+	guests := 0
+	for _, nb := range nbs {
+		if nb.Peer != p && !n.adm.isMember(nb.Peer) {
+			guests++
+		}
+	}
+	if max := (n.cfg.Mesh.MaxNeighbors + 1) / 2; guests >= max {
+		return fmt.Errorf("%w: %d of %d neighbor links", ErrGuestShare, guests, n.cfg.Mesh.MaxNeighbors)
+	}
+	return nil
 }
+
+// ErrGuestShare keeps a guest out of a table whose guests' share is full.
+var ErrGuestShare = errors.New("node: the guests' share is full")
 
 // MeshRoutesBody is the answer to GET /v1/mesh/routes.
 type MeshRoutesBody struct {
