@@ -44,10 +44,32 @@
 //     one address group at a time, none from a group that holds a quarter
 //     of TargetPeers already (anyone can advertise any number of
 //     identities there).
+//   - Admission (admission.go, gater.go, policy_config.go): who may do
+//     what. The [policy] section feeds the pqcsec.PolicyEngine (deny
+//     list, key pins, required attestation) and sets the admission mode:
+//     in closed admission only members (the genesis's, then those
+//     admitted by vote) take part and observers on the allow list may
+//     connect; in open admission anyone may, non-members as rate-limited
+//     guests with a bounded share of the view and of the mesh neighbors,
+//     and only members' votes weigh. The libp2p connection gater asks it
+//     of every peer (the peer ID alone: deny list, membership), the mesh
+//     of route and relay (the peer's identity record), the telemetry and
+//     governance validators of every message's signer. Governance hands
+//     it the members after each decision; evicted peers are cut off.
+//     docs/security.md opens with the trust model.
+//   - SPIFFE (spiffe.go, svid.go): with [spiffe] workload_api the node
+//     fetches its X.509-SVID from the Workload API, binds it into its
+//     identity record and follows rotations; peers' SVIDs are verified
+//     against the trust bundles (the agent's, [spiffe] trust_bundle)
+//     before their SPIFFE ID counts.
 //   - A local HTTP API on 127.0.0.1: GET /v1/id, /v1/peers, /v1/health and
 //     /metrics (the node's own Prometheus registry: libp2p's metrics and
 //     the node's). Errors are {"error":"..."} with a matching status.
-//     Other packages add /v1/ routes with Handle.
+//     Other packages add /v1/ routes with Handle. A guard (api_guard.go)
+//     answers a foreign Host header 403 (DNS rebinding) and lets a request
+//     that changes something through only from no other origin (403),
+//     with the bearer token of Options.APIToken (401) and a JSON body
+//     (415); reads need no token.
 //   - The mesh router (Node.Mesh, mesh.go): overlay/mesh's libp2p driver
 //     of the routing engine and the end-to-end channels; neighbors are
 //     connected peers whose identity record the policy engine lets relay.
@@ -92,6 +114,9 @@
 // # Repo dir
 //
 //	identity.key   libp2p private key (Ed25519, protobuf), mode 0600
+//	pqcsec.key     the hybrid identity's seeds, mode 0600
+//	api.token      the API's bearer token, mode 0600 (init, or the
+//	               daemon's first start, writes it; the CLI reads it)
 //	config.toml    the Config; see README.md for every key
 //	datastore/     pebble: DHT records and app state
 //	api            host:port of the running daemon's API (removed on exit)
