@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -429,5 +432,138 @@ func TestClosedNeedsGenesis(t *testing.T) {
 	var fe *FieldError
 	if !errors.As(err, &fe) || fe.Field != "policy.admission" || !strings.Contains(err.Error(), "x0tta6bl4 genesis") {
 		t.Fatalf("New: %v, want a FieldError naming policy.admission and the genesis command", err)
+	}
+}
+
+// TestAdmitEvictByVote runs membership by governance on real nodes in
+// closed admission: a newcomer is refused until the founders admit it by
+// vote, then connects, syncs and votes with the tokens it was admitted
+// with; once evicted by vote it is cut off and refused again.
+func TestAdmitEvictByVote(t *testing.T) {
+	ka, _ := newIdentity(t)
+	kb, _ := newIdentity(t)
+	kx, _ := newIdentity(t)
+	ida, _ := peer.IDFromPrivateKey(ka)
+	idb, _ := peer.IDFromPrivateKey(kb)
+	idx, _ := peer.IDFromPrivateKey(kx)
+	genesis := writeGenesis(t, t.TempDir(), 100, ida, idb)
+	cfg := func(bootstrap ...*Node) Config {
+		c := closedConfig(genesis, bootstrap...)
+		c.Governance.CheckInterval = 50 * time.Millisecond
+		return c
+	}
+	a := startKeyed(t, cfg(), ka)
+	b := startKeyed(t, cfg(a), kb)
+	x := startKeyed(t, cfg(a, b), kx)
+	ctx := context.Background()
+	waitFor(t, 10*time.Second, "the founders to connect and sync", func() bool {
+		return a.connected(b.ID()) && a.Governance().Stats().Synced && b.Governance().Stats().Synced
+	})
+	time.Sleep(time.Second) // the newcomer's connector has dialled
+	if a.connected(idx) || b.connected(idx) {
+		t.Fatal("a founder let the newcomer in before its admission")
+	}
+
+	// decide runs a proposal that the founders pass.
+	decide := func(title string, action consensus.Action) consensus.Hash {
+		t.Helper()
+		p, err := a.Governance().Propose(ctx, title, "", time.Second, mustPPM(t, "0.5"), mustPPM(t, "0.5"), action)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 5*time.Second, "b to hold "+title, func() bool { _, ok := b.Governance().Log().Record(p.ID()); return ok })
+		for _, n := range []*Node{a, b} {
+			if _, err := n.Governance().Vote(ctx, p.ID(), consensus.Yes, 100); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, 15*time.Second, title+" to pass on both founders", func() bool {
+			for _, n := range []*Node{a, b} {
+				d, ok := n.Governance().Log().Decision(p.ID())
+				if !ok || d.Outcome != consensus.Passed {
+					return false
+				}
+			}
+			return true
+		})
+		return p.ID()
+	}
+	admitted := decide("admit x", &consensus.Admit{Peer: consensus.PeerID(idx), Tokens: 100})
+	waitFor(t, 15*time.Second, "the admitted newcomer to connect", func() bool { return a.connected(idx) || b.connected(idx) })
+
+	// The newcomer learns its admission from the founders' logs (a new
+	// proposal names the admission in its author's chain) and votes.
+	poll, err := a.Governance().Propose(ctx, "poll", "", 6*time.Second, 0, mustPPM(t, "0.5"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the newcomer to hold the poll and decide its admission", func() bool {
+		_, hasPoll := x.Governance().Log().Record(poll.ID())
+		d, decided := x.Governance().Log().Decision(admitted)
+		return hasPoll && decided && d.Outcome == consensus.Passed
+	})
+	if _, err := x.Governance().Vote(ctx, poll.ID(), consensus.No, 100); err != nil {
+		t.Fatalf("the admitted newcomer's vote: %v", err)
+	}
+	waitFor(t, 20*time.Second, "the poll to be decided with the newcomer's vote", func() bool {
+		d, ok := a.Governance().Log().Decision(poll.ID())
+		if !ok {
+			return false
+		}
+		for _, bl := range d.Tally.Ballots {
+			if bl.Voter == consensus.PeerID(idx) && bl.Power == consensus.Power(100) {
+				return true
+			}
+		}
+		t.Fatalf("the poll's tally lacks the newcomer's ballot: %+v", d.Tally)
+		return false
+	})
+
+	decide("evict x", &consensus.Evict{Peer: consensus.PeerID(idx)})
+	waitFor(t, 10*time.Second, "the evicted peer to be cut off", func() bool {
+		return !a.connected(idx) && !b.connected(idx) && !x.connected(ida) && !x.connected(idb)
+	})
+	_ = x.Host().Connect(ctx, addrInfo(a))
+	time.Sleep(500 * time.Millisecond)
+	if a.connected(idx) {
+		t.Error("the evicted peer connected again")
+	}
+}
+
+// TestWriteBeforeSync: a node on an empty store (a new one, or one that
+// lost its store) answers a write with 503 and the reason until its first
+// governance sync, then writes.
+func TestWriteBeforeSync(t *testing.T) {
+	kb, _ := newIdentity(t)
+	kx, _ := newIdentity(t)
+	idb, _ := peer.IDFromPrivateKey(kb)
+	idx, _ := peer.IDFromPrivateKey(kx)
+	genesis := writeGenesis(t, t.TempDir(), 100, idb, idx)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	// x's bootstrap peer is down, so x cannot sync.
+	cfgx := closedConfig(genesis)
+	cfgx.BootstrapPeers = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", port, idb)}
+	x := startKeyed(t, cfgx, kx)
+	c := NewClient(x.APIAddr()).WithToken(x.APIToken())
+	_, err = c.GovPropose(context.Background(), GovProposeRequest{Title: "too early", Duration: "1m"})
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable || !strings.Contains(ae.Message, "sync") {
+		t.Fatalf("a write before the first sync: %v; want 503 saying why", err)
+	}
+	if st, err := c.GovStatus(context.Background()); err != nil || st.Writable || st.NotSynced == "" {
+		t.Errorf("status before the first sync: %+v, %v", st, err)
+	}
+	// The bootstrap peer comes up: x syncs, then writes.
+	cfgb := closedConfig(genesis)
+	cfgb.ListenAddrs = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)}
+	startKeyed(t, cfgb, kb)
+	waitFor(t, 20*time.Second, "x to sync", func() bool { return x.Governance().Log().Status().Writable })
+	if _, err := c.GovPropose(context.Background(), GovProposeRequest{Title: "after the sync", Duration: "1m"}); err != nil {
+		t.Errorf("a write after the first sync: %v", err)
 	}
 }

@@ -47,6 +47,13 @@ func (g *admissionGater) InterceptUpgraded(c network.Conn) (bool, control.Discon
 	return g.inner.InterceptUpgraded(c)
 }
 
+// setMembers gives admission the members in force (governance calls it
+// after each decision) and cuts off the peers no longer admitted.
+func (n *Node) setMembers(ps []peer.ID) {
+	n.adm.setMembers(ps)
+	n.cutOff()
+}
+
 // cutOff closes the connections of every connected peer that may no
 // longer connect (evicted, or no longer on a list); the gater refuses
 // them from then on.

@@ -47,6 +47,8 @@ type Governance struct {
 	members *govMembers
 	// revoke ends the mesh sessions and links of quarantined peers.
 	revoke revoker
+	// admitted receives the members in force after each decision.
+	admitted memberList
 
 	mu      sync.Mutex
 	topic   *joinedTopic
@@ -108,6 +110,7 @@ func (n *Node) setupGovernance() error {
 		quarantine: n.policy,
 		models:     n.anomaly.models,
 		members:    n.members,
+		admitted:   n,
 	}
 	if n.mesh != nil {
 		gov.revoke = n.mesh.r
@@ -176,12 +179,21 @@ type modelDecisions interface {
 
 var _ modelDecisions = (*modelRollout)(nil)
 
+// memberList is where governance puts the members in force (listed in the
+// genesis or admitted, not evicted): the node's admission, which closed
+// admission lets in and which cuts off the others.
+type memberList interface {
+	setMembers([]peer.ID)
+}
+
+var _ memberList = (*Node)(nil)
+
 // apply is the one consumer of the driver's decisions: it sets the policy
-// engine's quarantine list from the membership the decisions leave (the
-// list lives in memory, so the driver replays earlier decisions at start),
-// hands the decision to the anomaly model rollout (a passed model
-// proposal changes the model) and logs the membership changes that
-// passed.
+// engine's quarantine list and admission's members from the membership the
+// decisions leave (both live in memory, so the driver replays earlier
+// decisions at start), hands the decision to the anomaly model rollout (a
+// passed model proposal changes the model) and logs the membership changes
+// that passed.
 func (g *Governance) apply(d consensus.Decision) {
 	m := g.log.Membership()
 	g.members.set(m)
@@ -193,6 +205,7 @@ func (g *Governance) apply(d consensus.Decision) {
 	g.quarantine.SetQuarantine(ids)
 	g.endSessions(ids)
 	g.models.decided(d)
+	g.admitted.setMembers(membersOf(m))
 	if d.Outcome != consensus.Passed {
 		return
 	}
@@ -205,6 +218,17 @@ func (g *Governance) apply(d consensus.Decision) {
 	case *consensus.Evict:
 		lg.Warn("peer evicted by governance", "peer", peer.ID(a.Peer))
 	}
+}
+
+// membersOf lists the peer-keyed members of m.
+func membersOf(m *consensus.Membership) []peer.ID {
+	var out []peer.ID
+	for _, a := range m.Peers() {
+		if m.Member(a.Peer, "") {
+			out = append(out, peer.ID(a.Peer))
+		}
+	}
+	return out
 }
 
 // govScoreParams make every rejected governance message count against the
