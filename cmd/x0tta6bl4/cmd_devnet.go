@@ -25,18 +25,16 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 	logLevel := fs.String("log-level", "error", "node log level on stderr: debug, info, warn or error")
 	topology := fs.String("topology", "full", "which nodes may connect: line, ring, grid or full (traffic between others crosses the mesh)")
 	scenario := fs.String("scenario", "", "add a scenario to the checks: governance (a proposal, votes, and the last node joining after the deadline), "+
-		"fault (a gray fault on one relay from t = 10 s, which the nodes' anomaly scores must find) or fl (a federated round that ends with every node on the averaged model)")
+		"fault (a gray fault on one relay from t = 10 s, which the nodes' anomaly scores must find), fl (a federated round that ends with every node on the averaged model) "+
+		"or sybil (20 fresh identities try to vote a member into quarantine)")
 	fault := fs.String("fault", devnet.FaultBlackhole, "with --scenario fault: blackhole (the relay drops the DATA it relays), slow (it holds it back 50 ms) or lossy (one of its links loses 10% of its frames)")
-	admission := fs.String("admission", node.AdmissionClosed, "the nodes' admission: closed (only the devnet's nodes, which its genesis lists, get in) or open (anyone may connect and gossip; only members vote)")
+	admission := fs.String("admission", "", "the nodes' admission: closed (only the devnet's nodes, which its genesis lists, get in; the default) or open (anyone may connect and gossip, only members vote; the sybil scenario's default)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	topo, err := devnet.ParseTopology(*topology)
 	if err != nil {
 		return usageError{err.Error()}
-	}
-	if *admission != node.AdmissionClosed && *admission != node.AdmissionOpen {
-		return usageError{fmt.Sprintf("devnet: --admission %q: want closed or open", *admission)}
 	}
 	if *nodes < 2 {
 		return usageError{fmt.Sprintf("devnet: --nodes must be at least 2 (a mesh), got %d", *nodes)}
@@ -63,8 +61,22 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 		probes = append(devnet.QuietProbes(), p)
 	case "fl":
 		probes = append(devnet.QuietProbes(), &devnet.FLProbe{})
+	case "sybil":
+		// The DHT, telemetry and mesh probes are left out: 27 nodes of
+		// one process (20 of them the fresh identities') load a small
+		// machine beyond their timeouts.
+		probes = []devnet.Probe{&devnet.PeersProbe{}, &devnet.GossipProbe{}, &devnet.SybilProbe{}}
+		if *admission == "" {
+			*admission = node.AdmissionOpen // the fresh identities must get in for the scenario to mean anything
+		}
 	default:
-		return usageError{fmt.Sprintf("devnet: --scenario %q: want governance, fault or fl", *scenario)}
+		return usageError{fmt.Sprintf("devnet: --scenario %q: want governance, fault, fl or sybil", *scenario)}
+	}
+	if *admission == "" {
+		*admission = node.AdmissionClosed
+	}
+	if *admission != node.AdmissionClosed && *admission != node.AdmissionOpen {
+		return usageError{fmt.Sprintf("devnet: --admission %q: want closed or open", *admission)}
 	}
 	if *duration < 0 {
 		return usageError{fmt.Sprintf("devnet: --duration must not be negative, got %v", *duration)}
@@ -127,6 +139,10 @@ func printSummary(e *env, s *devnet.Summary, held int) {
 	if n, ok := s.Extra["gov_decided_nodes"]; ok {
 		fmt.Fprintf(w, "  governance         %v of %d nodes decided %v, agree %v; deadline to decision %v ms, late joiner %v ms\n",
 			n, s.Nodes, s.Extra["gov_outcome"], s.Extra["gov_agree"], s.Extra["gov_decision_lag_ms"], s.Extra["gov_late_sync_ms"])
+	}
+	if n, ok := s.Extra["sybil_identities"]; ok {
+		fmt.Fprintf(w, "  sybil              %v fresh identities' votes reached the members, %v micro-votes of power; victim quarantined %v\n",
+			n, s.Extra["sybil_power"], s.Extra["victim_quarantined"])
 	}
 	if src, ok := s.Extra["telemetry_source"]; ok {
 		first := "never"

@@ -42,6 +42,18 @@
 //     peer. Every devnet writes a genesis listing its nodes (Allocation
 //     tokens each; an identity it does not list holds nothing), so
 //     held-back nodes are listed too.
+//   - SybilProbe (devnet --scenario sybil): fresh identities, listed
+//     nowhere, join with nodes of their own and vote YES, with the tokens
+//     the old default allocation gave any key, on node 0's proposal to
+//     quarantine the last member, which four members oppose. In open
+//     admission their votes must reach the members and weigh nothing
+//     (sybil_identities, sybil_power == 0, gov_outcome REJECTED,
+//     gov_agree, victim_quarantined false); in closed admission they must
+//     be refused at every member's gater.
+//
+// The nodes run in closed admission (Options.Admission) unless told
+// otherwise: the genesis the devnet writes lists them all, and nothing
+// else gets in.
 //
 // # Topologies
 //
