@@ -37,20 +37,6 @@ func newIdentity(t testing.TB) (crypto.PrivKey, *pqcsec.Identity) {
 	return k, id
 }
 
-// startKeyed builds and starts a node with key; the test closes it.
-func startKeyed(t testing.TB, cfg Config, key crypto.PrivKey) *Node {
-	t.Helper()
-	n, err := New(cfg, Options{Key: key, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatalf("new node: %v", err)
-	}
-	t.Cleanup(func() { n.Close() })
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	return n
-}
-
 // closedConfig is the local profile in closed admission under genesis.
 func closedConfig(genesis string, bootstrap ...*Node) Config {
 	cfg := localConfig(bootstrap...)
@@ -94,11 +80,11 @@ func TestClosedAdmissionAtGater(t *testing.T) {
 	cfgA := closedConfig(genesis)
 	cfgA.Policy.Allow = []string{ids["obs"].String()}
 	cfgA.Policy.Deny = []string{ids["d"].String()}
-	a := startKeyed(t, cfgA, ka)
-	b := startKeyed(t, closedConfig(genesis, a), kb)
-	obs := startKeyed(t, localConfig(a), kobs)
-	o := startKeyed(t, localConfig(a), ko)
-	d := startKeyed(t, closedConfig(genesis, a), kd)
+	a := startNodeWith(t, cfgA, Options{Key: ka})
+	b := startNodeWith(t, closedConfig(genesis, a), Options{Key: kb})
+	obs := startNodeWith(t, localConfig(a), Options{Key: kobs})
+	o := startNodeWith(t, localConfig(a), Options{Key: ko})
+	d := startNodeWith(t, closedConfig(genesis, a), Options{Key: kd})
 	waitFor(t, 10*time.Second, "the member and the observer to connect", func() bool {
 		return a.connected(b.ID()) && a.connected(obs.ID())
 	})
@@ -168,9 +154,9 @@ func TestClosedAdmissionValidators(t *testing.T) {
 		c.Governance.Genesis = genesis
 		return c
 	}
-	a := startKeyed(t, fast(closedConfig(genesis)), ka)
-	m := startKeyed(t, fast(localConfig(a)), km) // a member, in open admission
-	o := startKeyed(t, fast(localConfig(m)), ko) // an outsider
+	a := startNodeWith(t, fast(closedConfig(genesis)), Options{Key: ka})
+	m := startNodeWith(t, fast(localConfig(a)), Options{Key: km}) // a member, in open admission
+	o := startNodeWith(t, fast(localConfig(m)), Options{Key: ko}) // an outsider
 	waitFor(t, 10*time.Second, "the mesh to form", func() bool { return a.connected(m.ID()) && m.connected(o.ID()) })
 
 	// The validators, one message each.
@@ -452,9 +438,9 @@ func TestAdmitEvictByVote(t *testing.T) {
 		c.Governance.CheckInterval = 50 * time.Millisecond
 		return c
 	}
-	a := startKeyed(t, cfg(), ka)
-	b := startKeyed(t, cfg(a), kb)
-	x := startKeyed(t, cfg(a, b), kx)
+	a := startNodeWith(t, cfg(), Options{Key: ka})
+	b := startNodeWith(t, cfg(a), Options{Key: kb})
+	x := startNodeWith(t, cfg(a, b), Options{Key: kx})
 	ctx := context.Background()
 	waitFor(t, 10*time.Second, "the founders to connect and sync", func() bool {
 		return a.connected(b.ID()) && a.Governance().Stats().Synced && b.Governance().Stats().Synced
@@ -548,7 +534,7 @@ func TestWriteBeforeSync(t *testing.T) {
 	// x's bootstrap peer is down, so x cannot sync.
 	cfgx := closedConfig(genesis)
 	cfgx.BootstrapPeers = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", port, idb)}
-	x := startKeyed(t, cfgx, kx)
+	x := startNodeWith(t, cfgx, Options{Key: kx})
 	c := NewClient(x.APIAddr()).WithToken(x.APIToken())
 	_, err = c.GovPropose(context.Background(), GovProposeRequest{Title: "too early", Duration: "1m"})
 	var ae *APIError
@@ -561,7 +547,7 @@ func TestWriteBeforeSync(t *testing.T) {
 	// The bootstrap peer comes up: x syncs, then writes.
 	cfgb := closedConfig(genesis)
 	cfgb.ListenAddrs = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)}
-	startKeyed(t, cfgb, kb)
+	startNodeWith(t, cfgb, Options{Key: kb})
 	waitFor(t, 20*time.Second, "x to sync", func() bool { return x.Governance().Log().Status().Writable })
 	if _, err := c.GovPropose(context.Background(), GovProposeRequest{Title: "after the sync", Duration: "1m"}); err != nil {
 		t.Errorf("a write after the first sync: %v", err)
