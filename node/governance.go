@@ -37,8 +37,10 @@ type Governance struct {
 	gossip  gossip
 	adm     govAdmission
 	logger  *slog.Logger
-	// self is the node's peer ID, for its allocation.
-	self consensus.PeerID
+	// self is the node's peer ID, and selfSID the SPIFFE ID its records
+	// claim ("" for none), for its allocation.
+	self    consensus.PeerID
+	selfSID string
 	// quarantine receives the quarantined peers after each decision.
 	quarantine quarantineList
 	// models receives every decision, for the anomaly models they adopt.
@@ -83,11 +85,16 @@ func (n *Node) setupGovernance() error {
 	lc := cfg.consensusConfig()
 	lc.Genesis = g
 	lc.Store = n.ds
-	// No SPIFFE ID claim: the node's SPIFFE ID is its peer ID's
-	// (/node/<peer>), which proves nothing a key does not, and there is
-	// no Binder to prove another (no SVIDs yet), so claims would be
-	// refused.
+	// The node's records claim its SVID's SPIFFE ID when it has one;
+	// other nodes take the claim only once their Binder ties it to the
+	// node's keys (bindSPIFFE), so every node of a network whose nodes
+	// have SVIDs needs the trust bundle. A node SPIFFE ID (/node/<peer>)
+	// proves nothing a key does not, so it is never claimed.
 	lc.Self = consensus.Author{ID: self, Key: key, Signer: govSigner{n.identity}}
+	if svid := n.spiffe.current(); svid != nil {
+		lc.Self.SPIFFEID = svid.ID.String()
+	}
+	lc.Binder = consensus.BinderFunc(n.bindSPIFFE)
 	lc.Verifier = govVerifier
 	lc.Admitter = govAdmitter(n.policy, n.trustDomain)
 	lc.Logger = lg
@@ -107,6 +114,7 @@ func (n *Node) setupGovernance() error {
 		adm:        n.adm,
 		logger:     lg,
 		self:       self,
+		selfSID:    lc.Self.SPIFFEID,
 		quarantine: n.policy,
 		models:     n.anomaly.models,
 		members:    n.members,
@@ -338,7 +346,7 @@ func (g *Governance) Vote(ctx context.Context, proposal consensus.Hash, choice c
 // Allocation is the tokens the node may spend on one vote, as the
 // membership stands after the proposals it has decided.
 func (g *Governance) Allocation() uint64 {
-	return g.log.Membership().Allocation(g.self, "")
+	return g.log.Membership().Allocation(g.self, g.selfSID)
 }
 
 // govSigner signs governance records and heads with the node's hybrid
@@ -358,21 +366,25 @@ var govVerifier = consensus.VerifierFunc(func(author consensus.PeerID, key, msg,
 })
 
 // govAdmitter admits a record's author if the policy engine lets it vote
-// or propose: with the author's verified keys (so that key pins hold) and
-// the SPIFFE ID the record claims (bound, or the record was refused before)
-// or else its node SPIFFE ID. It leaves out the quarantine list: that is
-// governance's own output, which the tally applies at each proposal's
-// place in deadline order; refusing a quarantined peer's records on
-// arrival made nodes that decided at different moments disagree.
+// or propose: with the author's verified keys (so that key pins hold), its
+// node SPIFFE ID, and as its verified SPIFFE ID the one the record claims
+// (the Binder tied it to those keys, or the record was refused before). It
+// leaves out the quarantine list: that is governance's own output, which
+// the tally applies at each proposal's place in deadline order; refusing a
+// quarantined peer's records on arrival made nodes that decided at
+// different moments disagree.
 func govAdmitter(e *pqcsec.PolicyEngine, td spiffeid.TrustDomain) consensus.Admitter {
 	return consensus.AdmitterFunc(func(author consensus.PeerID, key []byte, claim string, kind consensus.Kind, now time.Time) error {
 		p := peer.ID(author)
 		sid, err := pqcsec.NodeID(td, p)
-		if claim != "" {
-			sid, err = spiffeid.FromString(claim)
-		}
 		if err != nil {
 			return err
+		}
+		var verified spiffeid.ID
+		if claim != "" {
+			if verified, err = spiffeid.FromString(claim); err != nil {
+				return err
+			}
 		}
 		keys, err := pqcsec.ParsePublicKeys(key)
 		if err != nil {
@@ -382,7 +394,7 @@ func govAdmitter(e *pqcsec.PolicyEngine, td spiffeid.TrustDomain) consensus.Admi
 		if kind == consensus.KindProposal {
 			action = pqcsec.ActionPropose
 		}
-		return e.CheckIgnoringQuarantine(pqcsec.Subject{Peer: p, Keys: keys, SPIFFEID: sid}, action, now)
+		return e.CheckIgnoringQuarantine(pqcsec.Subject{Peer: p, Keys: keys, SPIFFEID: sid, VerifiedSPIFFEID: verified}, action, now)
 	})
 }
 

@@ -364,7 +364,7 @@ func (g *Governance) getStatus(w http.ResponseWriter, r *http.Request) {
 	body := GovStatus{
 		GenesisID: g.genesis.ID().String(), TrustDomain: g.genesis.TrustDomain(),
 		DefaultAllocation: g.genesis.DefaultAllocation(), ListedAllocations: len(g.genesis.Allocations()),
-		Allocation: m.Allocation(g.self, ""), Members: len(m.Members()), Quarantined: []string{},
+		Allocation: m.Allocation(g.self, g.selfSID), Members: len(m.Members()), Quarantined: []string{},
 		Records: ls.Records, Authors: ls.Authors, Proposals: ls.Proposals, Missing: ls.Missing,
 		DamagedRecords: ls.DamagedRecords, DamagedDecisions: ls.DamagedDecisions,
 		Evidence: []GovEvidence{}, Writable: ls.Writable, NotSynced: ls.NotSynced, Synced: st.Synced,

@@ -4,11 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
+	"github.com/x0tta6bl4/x0tta6bl4/consensus"
+	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 )
 
 // spiffeState is the node's SPIFFE side ([spiffe]): its current
@@ -20,7 +26,23 @@ type spiffeState struct {
 	file *x509bundle.Bundle // [spiffe] trust_bundle, nil without
 
 	mu   sync.Mutex
-	svid *x509svid.SVID // nil without a Workload API
+	svid *x509svid.SVID    // nil without a Workload API
+	src  x509bundle.Source // the bundles in force, nil for none
+}
+
+// setBundles records the bundles in force and returns them.
+func (s *spiffeState) setBundles(b x509bundle.Source) x509bundle.Source {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.src = b
+	return b
+}
+
+// source is the bundles in force, nil for none.
+func (s *spiffeState) source() x509bundle.Source {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.src
 }
 
 // current is the SVID the node's record binds, nil for none.
@@ -81,7 +103,7 @@ func (n *Node) setupSPIFFE(td spiffeid.TrustDomain) (x509bundle.Source, error) {
 		n.spiffe.file = b
 	}
 	if c.WorkloadAPI == "" {
-		return n.spiffe.bundles(nil), nil
+		return n.spiffe.setBundles(n.spiffe.bundles(nil)), nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.FetchTimeout)
 	defer cancel()
@@ -94,7 +116,7 @@ func (n *Node) setupSPIFFE(td spiffeid.TrustDomain) (x509bundle.Source, error) {
 	}
 	n.spiffe.swap(s.SVID)
 	n.log.Info("x509-svid fetched", "spiffe_id", s.SVID.ID, "expires", s.SVID.Certificates[0].NotAfter)
-	return n.spiffe.bundles(s.Bundles), nil
+	return n.spiffe.setBundles(n.spiffe.bundles(s.Bundles)), nil
 }
 
 // watchSVID follows the Workload API's rotations until the node closes:
@@ -107,7 +129,7 @@ func (n *Node) watchSVID() {
 			n.log.Warn("x509-svid of another trust domain ignored", "spiffe_id", s.SVID.ID)
 			return
 		}
-		n.policy.SetBundles(n.spiffe.bundles(s.Bundles))
+		n.policy.SetBundles(n.spiffe.setBundles(n.spiffe.bundles(s.Bundles)))
 		if !n.spiffe.swap(s.SVID) {
 			return
 		}
@@ -125,4 +147,57 @@ func (n *Node) watchSVID() {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		n.log.Warn("x509-svid watch ended", "err", err)
 	}
+}
+
+// ErrUnbound refuses a governance record's SPIFFE ID claim that the
+// node cannot tie to the author's keys.
+var ErrUnbound = errors.New("node: spiffe id not bound to the author's keys")
+
+// bindSPIFFE is governance's Binder (consensus.Binder): spiffeID is bound
+// to author, whose verified key bundle is key, if the author's identity
+// record carries exactly those keys and an X.509-SVID for that SPIFFE ID
+// that chains to the node's trust bundles, the SVID key having signed the
+// author's peer ID and signature keys. The chain is verified as of the
+// SVID's issue, not of the record's time or the node's clock: SVIDs
+// rotate hourly while a binding of the same keys stands, so that a
+// record of last week still binds on a node syncing today. An author
+// whose identity record the node does not hold yet is looked up; the
+// record is refused meanwhile, and admitted when offered again.
+func (n *Node) bindSPIFFE(author consensus.PeerID, key []byte, spiffeID string, _ time.Time) error {
+	p := peer.ID(author)
+	now := time.Now()
+	var rec *pqcsec.Record
+	if p == n.ID() {
+		r, err := n.IdentityRecord(now)
+		if err != nil {
+			return err
+		}
+		rec = r
+	} else if r, ok := n.ids.cached(p, now); ok {
+		rec = r
+	} else {
+		n.ids.want(p)
+		return fmt.Errorf("%w: no identity record of %s yet", ErrUnbound, p)
+	}
+	own, err := rec.Keys().MarshalBinary()
+	if err != nil || !bytes.Equal(own, key) {
+		return fmt.Errorf("%w: %s's identity record carries other keys", ErrUnbound, p)
+	}
+	certs := rec.SVIDCertificates()
+	if len(certs) == 0 {
+		n.ids.want(p) // a newer record may carry one
+		return fmt.Errorf("%w: %s's identity record carries no X.509-SVID", ErrUnbound, p)
+	}
+	bundles := n.spiffe.source()
+	if bundles == nil {
+		return fmt.Errorf("%w: no trust bundle ([spiffe] workload_api or trust_bundle)", ErrUnbound)
+	}
+	id, err := rec.VerifySVID(bundles, certs[0].NotBefore)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnbound, err)
+	}
+	if id.String() != spiffeID {
+		return fmt.Errorf("%w: %s's SVID is %s, not %s", ErrUnbound, p, id, spiffeID)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
+	"github.com/x0tta6bl4/x0tta6bl4/consensus"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay/mesh"
 	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 )
@@ -25,25 +27,46 @@ import (
 // claims the trust domain, as any key holder can. b admits a as a mesh
 // neighbor and takes its telemetry; c's SPIFFE ID counts for nothing, so b
 // refuses it both (on the old code the trust-domain string was enough).
+// The genesis gives a's SPIFFE ID tokens: a votes with them, and b counts
+// the vote once it has tied the ID to a's keys.
 func TestSPIREAdmission(t *testing.T) {
 	td := spiffeid.RequireTrustDomainFromString("x0tr.test")
 	id := spiffeid.RequireFromPath(td, "/x0tta6bl4/node-a")
 	sp := startSPIRE(t, id)[0]
 
+	// The genesis gives a's SPIFFE ID 400 tokens and b 100 by peer ID.
+	ka, _ := newIdentity(t)
+	kb, _ := newIdentity(t)
+	idb, _ := peer.IDFromPrivateKey(kb)
+	g, err := consensus.NewGenesis(td.Name(), 0, []consensus.Allocation{
+		{SPIFFEID: id.String(), Tokens: 400}, {Peer: consensus.PeerID(idb), Tokens: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gb, err := g.MarshalTOML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	genesis := filepath.Join(t.TempDir(), "genesis.toml")
+	if err := os.WriteFile(genesis, gb, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	base := func(bootstrap ...*Node) Config {
 		c := localConfig(bootstrap...)
 		c.TrustDomain = td.Name()
 		c.Telemetry.Interval = 200 * time.Millisecond
+		c.Governance.Genesis = genesis
+		c.Governance.CheckInterval = 50 * time.Millisecond
 		return c
 	}
 	cfgA := base()
 	cfgA.SPIFFE.WorkloadAPI = sp.addr
 	cfgA.SPIFFE.FetchTimeout = time.Minute
-	a := startNode(t, cfgA)
+	a := startNodeWith(t, cfgA, Options{Key: ka})
 	cfgB := base(a)
 	cfgB.SPIFFE.TrustBundle = filepath.Join(sp.dir, "bundle.pem")
 	cfgB.SPIFFE.RequireSVID = true
-	b := startNode(t, cfgB)
+	b := startNodeWith(t, cfgB, Options{Key: kb})
 	c := startNode(t, base(a, b))
 
 	now := time.Now()
@@ -100,6 +123,39 @@ func TestSPIREAdmission(t *testing.T) {
 	// a, without require_svid, takes c: the SPIFFE rules read the claimed
 	// ID there.
 	waitFor(t, 10*time.Second, "a to take c's telemetry", func() bool { return a.Telemetry().Holds(c.ID()) })
+
+	// Governance: a's records claim its SVID's SPIFFE ID, which b ties to
+	// a's keys, so a votes with the genesis's 400 tokens for that ID.
+	if got := a.Governance().Allocation(); got != 400 {
+		t.Errorf("a's allocation %d, want the 400 of its SPIFFE ID", got)
+	}
+	if got := c.Governance().Allocation(); got != 0 {
+		t.Errorf("c's allocation %d, want none", got)
+	}
+	waitFor(t, 20*time.Second, "governance to sync", func() bool {
+		return a.Governance().Log().Status().Writable && b.Governance().Log().Status().Writable
+	})
+	// b, which requires SVIDs and has none itself, may not write.
+	if _, err := b.Governance().Propose(ctx, "poll", "", 3*time.Second, 0, mustPPM(t, "0.5"), nil); !errors.Is(err, pqcsec.ErrDenied) {
+		t.Errorf("b's proposal without an SVID of its own: %v", err)
+	}
+	poll, err := a.Governance().Propose(ctx, "poll", "", 3*time.Second, 0, mustPPM(t, "0.5"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Governance().Vote(ctx, poll.ID(), consensus.Yes, 400); err != nil {
+		t.Fatalf("a's vote with its SPIFFE ID's tokens: %v", err)
+	}
+	waitFor(t, 20*time.Second, "b to decide the poll with a's ballot", func() bool {
+		d, ok := b.Governance().Log().Decision(poll.ID())
+		if !ok {
+			return false
+		}
+		if len(d.Tally.Ballots) != 1 || d.Tally.Ballots[0].Voter != consensus.PeerID(a.ID()) || d.Tally.Ballots[0].Power != consensus.Power(400) {
+			t.Fatalf("b's tally: %+v", d.Tally)
+		}
+		return true
+	})
 }
 
 // TestSPIFFEState: a rotation is a new leaf certificate; the bundles are

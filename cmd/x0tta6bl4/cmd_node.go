@@ -148,6 +148,12 @@ func runDaemon(ctx context.Context, e *env, args []string) error {
 	for _, a := range n.Addrs() {
 		fmt.Fprintf(e.stdout, "listening on %s\n", a)
 	}
+	fmt.Fprintf(e.stdout, "admission %s\n", cfg.Policy.Admission)
+	if g := n.Governance(); g != nil {
+		fmt.Fprintf(e.stdout, "governance genesis %s, %d tokens per vote\n", g.Genesis().ID(), g.Allocation())
+	} else {
+		fmt.Fprintln(e.stdout, "governance off: no genesis file ([governance] genesis; x0tta6bl4 genesis writes one); gov commands answer 503")
+	}
 	if a := n.APIAddr(); strings.HasPrefix(a, node.UnixAPIPrefix) {
 		fmt.Fprintf(e.stdout, "api on %s\n", a)
 	} else if a != "" {
