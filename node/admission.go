@@ -221,14 +221,18 @@ func (a *admission) peerSubject(p peer.ID) (pqcsec.Subject, error) {
 // a member nor an observer. Rules that need the peer's identity record
 // (pins, attestation) are left to the actions that carry it.
 func (a *admission) mayConnect(p peer.ID) bool {
-	if p == a.self {
-		return true
-	}
+	return p == a.self || a.peerIDRules(p, pqcsec.ActionConnect) == nil
+}
+
+// peerIDRules applies what the peer ID alone decides of p doing act: the
+// policy engine's connect rule (the deny list), then the admission
+// mode's rule for act; it counts a refusal.
+func (a *admission) peerIDRules(p peer.ID, act pqcsec.Action) error {
 	err := a.connectRule(p)
 	if err == nil {
-		err = a.modeRule(p, pqcsec.ActionConnect)
+		err = a.modeRule(p, act)
 	}
-	return a.count(pqcsec.ActionConnect, err) == nil
+	return a.count(act, err)
 }
 
 // connectRule is the policy engine's connect rule on what the peer ID
@@ -253,11 +257,7 @@ func (a *admission) mayAnnounce(p peer.ID) error {
 	if p == a.self {
 		return nil
 	}
-	err := a.connectRule(p)
-	if err == nil {
-		err = a.modeRule(p, pqcsec.ActionVote)
-	}
-	return a.count(pqcsec.ActionVote, err)
+	return a.peerIDRules(p, pqcsec.ActionVote)
 }
 
 // memberScore is the GossipSub application score of a member: just above

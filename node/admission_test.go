@@ -15,7 +15,6 @@ import (
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/x0tta6bl4/x0tta6bl4/consensus"
@@ -47,15 +46,7 @@ func closedConfig(genesis string, bootstrap ...*Node) Config {
 
 // refusals reads admission's refusal counter for action and reason.
 func refusals(n *Node, action pqcsec.Action, reason string) float64 {
-	c, err := n.adm.refusals.GetMetricWithLabelValues(action.String(), reason)
-	if err != nil {
-		return 0
-	}
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		return 0
-	}
-	return m.GetCounter().GetValue()
+	return counterOf(n.adm.refusals, action.String(), reason)
 }
 
 func addrInfo(n *Node) peer.AddrInfo { return peer.AddrInfo{ID: n.ID(), Addrs: n.Host().Addrs()} }
@@ -66,20 +57,16 @@ func addrInfo(n *Node) peer.AddrInfo { return peer.AddrInfo{ID: n.ID(), Addrs: n
 // a deny-listed member does not; and a member dropped from the member set
 // is cut off and cannot come back.
 func TestClosedAdmissionAtGater(t *testing.T) {
-	ka, _ := newIdentity(t)
-	kb, _ := newIdentity(t)
-	ko, _ := newIdentity(t)
-	kobs, _ := newIdentity(t)
-	kd, _ := newIdentity(t)
-	ids := map[string]peer.ID{}
-	for name, k := range map[string]crypto.PrivKey{"a": ka, "b": kb, "o": ko, "obs": kobs, "d": kd} {
-		ids[name], _ = peer.IDFromPrivateKey(k)
-	}
-	genesis := writeGenesis(t, t.TempDir(), 100, ids["a"], ids["b"], ids["d"])
+	ka, ida := newKey(t)
+	kb, idb := newKey(t)
+	ko, _ := newKey(t)
+	kobs, idobs := newKey(t)
+	kd, idd := newKey(t)
+	genesis := writeGenesis(t, t.TempDir(), 100, ida, idb, idd)
 
 	cfgA := closedConfig(genesis)
-	cfgA.Policy.Allow = []string{ids["obs"].String()}
-	cfgA.Policy.Deny = []string{ids["d"].String()}
+	cfgA.Policy.Allow = []string{idobs.String()}
+	cfgA.Policy.Deny = []string{idd.String()}
 	a := startNodeWith(t, cfgA, Options{Key: ka})
 	b := startNodeWith(t, closedConfig(genesis, a), Options{Key: kb})
 	obs := startNodeWith(t, localConfig(a), Options{Key: kobs})
@@ -113,7 +100,7 @@ func TestClosedAdmissionAtGater(t *testing.T) {
 	}
 
 	// b evicted: the node cuts it off, and its redials are refused.
-	a.adm.setMembers([]peer.ID{ids["a"], ids["d"]})
+	a.adm.setMembers([]peer.ID{ida, idd})
 	a.cutOff()
 	waitFor(t, 5*time.Second, "the evicted member to be cut off", func() bool { return !a.connected(b.ID()) })
 	_ = b.Host().Connect(ctx, addrInfo(a))
@@ -142,11 +129,9 @@ func telemetryMessage(t *testing.T, from peer.ID) *pubsub.Message {
 // admission relays them; that member takes them. ActionPublishTelemetry
 // was never checked on the old code.
 func TestClosedAdmissionValidators(t *testing.T) {
-	ka, _ := newIdentity(t)
-	km, _ := newIdentity(t)
+	ka, ida := newKey(t)
+	km, idm := newKey(t)
 	ko, _ := newIdentity(t)
-	ida, _ := peer.IDFromPrivateKey(ka)
-	idm, _ := peer.IDFromPrivateKey(km)
 	genesis := writeGenesis(t, t.TempDir(), 100, ida, idm)
 
 	fast := func(c Config) Config {
@@ -426,12 +411,9 @@ func TestClosedNeedsGenesis(t *testing.T) {
 // vote, then connects, syncs and votes with the tokens it was admitted
 // with; once evicted by vote it is cut off and refused again.
 func TestAdmitEvictByVote(t *testing.T) {
-	ka, _ := newIdentity(t)
-	kb, _ := newIdentity(t)
-	kx, _ := newIdentity(t)
-	ida, _ := peer.IDFromPrivateKey(ka)
-	idb, _ := peer.IDFromPrivateKey(kb)
-	idx, _ := peer.IDFromPrivateKey(kx)
+	ka, ida := newKey(t)
+	kb, idb := newKey(t)
+	kx, idx := newKey(t)
 	genesis := writeGenesis(t, t.TempDir(), 100, ida, idb)
 	cfg := func(bootstrap ...*Node) Config {
 		c := closedConfig(genesis, bootstrap...)
@@ -520,10 +502,8 @@ func TestAdmitEvictByVote(t *testing.T) {
 // lost its store) answers a write with 503 and the reason until its first
 // governance sync, then writes.
 func TestWriteBeforeSync(t *testing.T) {
-	kb, _ := newIdentity(t)
-	kx, _ := newIdentity(t)
-	idb, _ := peer.IDFromPrivateKey(kb)
-	idx, _ := peer.IDFromPrivateKey(kx)
+	kb, idb := newKey(t)
+	kx, idx := newKey(t)
 	genesis := writeGenesis(t, t.TempDir(), 100, idb, idx)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

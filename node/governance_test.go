@@ -447,14 +447,7 @@ func TestGovAdmitter(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := func() (*pqcsec.Identity, []byte) {
-		k, _, err := crypto.GenerateEd25519Key(rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		id, err := pqcsec.NewIdentity(k, rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, id := newIdentity(t)
 		b, err := id.PublicKeys().MarshalBinary()
 		if err != nil {
 			t.Fatal(err)

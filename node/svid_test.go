@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"go.uber.org/goleak"
@@ -105,19 +103,6 @@ func (s spire) fetch(t *testing.T) SVID {
 	return svid
 }
 
-func newTestIdentity(t *testing.T) *pqcsec.Identity {
-	t.Helper()
-	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := pqcsec.NewIdentity(key, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
 // TestSPIRE runs a real SPIRE server and agent (two of each, for two trust
 // domains) and fetches this workload's X.509-SVIDs through the Workload API.
 //
@@ -172,7 +157,7 @@ func TestSPIRE(t *testing.T) {
 				return r
 			}
 
-			bound := newTestIdentity(t)
+			_, bound := newIdentity(t)
 			rec, err := bound.IssueRecord(pqcsec.RecordOptions{SVID: mine.SVID}, now)
 			if err != nil {
 				t.Fatal(err)
@@ -188,7 +173,7 @@ func TestSPIRE(t *testing.T) {
 			t.Logf("SVID-bound record: %d bytes, verified %s", rec.Len(), s.VerifiedSPIFFEID)
 
 			// The same trust domain claimed without an SVID.
-			claimer := newTestIdentity(t)
+			_, claimer := newIdentity(t)
 			rec, err = claimer.IssueRecord(pqcsec.RecordOptions{TrustDomain: td}, now)
 			if err != nil {
 				t.Fatal(err)
@@ -203,7 +188,7 @@ func TestSPIRE(t *testing.T) {
 			}
 
 			// A genuine SVID of another trust domain.
-			foreign := newTestIdentity(t)
+			_, foreign := newIdentity(t)
 			rec, err = foreign.IssueRecord(pqcsec.RecordOptions{SVID: theirs.SVID}, now)
 			if err != nil {
 				t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/x0tta6bl4/x0tta6bl4/bpf"
@@ -430,7 +431,12 @@ func eventually(d time.Duration, cond func() bool) bool {
 // telemetryRejects returns how many telemetry messages n rejected for
 // reason.
 func telemetryRejects(n *Node, reason string) float64 {
-	c, err := n.telemetry.met.messages.GetMetricWithLabelValues("reject", reason)
+	return counterOf(n.telemetry.met.messages, "reject", reason)
+}
+
+// counterOf reads the counter of v with labels, 0 if there is none.
+func counterOf(v *prometheus.CounterVec, labels ...string) float64 {
+	c, err := v.GetMetricWithLabelValues(labels...)
 	if err != nil {
 		return 0
 	}

@@ -243,7 +243,12 @@ func (net *Net) startNode(ctx context.Context, i int) (*node.Node, error) {
 	if nopts.Gater, err = net.gater(i, key, opts); err != nil {
 		return nil, err
 	}
-	n, err := node.New(cfg, nopts)
+	return startNode(ctx, cfg, nopts)
+}
+
+// startNode builds and starts a node, closing it if it does not start.
+func startNode(ctx context.Context, cfg node.Config, opts node.Options) (*node.Node, error) {
+	n, err := node.New(cfg, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -73,8 +73,7 @@ type GovProbe struct {
 	started int // nodes running at Start; the rest join late
 	total   int // started plus held-back nodes
 	target  peer.ID
-	cancel  context.CancelFunc
-	done    chan struct{}
+	scn     scenario
 
 	mu        sync.Mutex
 	phase     string
@@ -82,7 +81,6 @@ type GovProbe struct {
 	deadline  time.Time
 	voted     int
 	lateStart time.Time
-	err       error
 }
 
 var _ Probe = (*GovProbe)(nil)
@@ -112,19 +110,8 @@ func (p *GovProbe) Start(runCtx context.Context, net *Net) error {
 	if p.target, err = peer.IDFromPublicKey(pk); err != nil {
 		return err
 	}
-	// The scenario outlives the run by up to the finish timeout, so that
-	// a short run still gets its decisions.
-	ctx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
-	p.done = make(chan struct{})
 	p.phase = "syncing"
-	go func() {
-		defer close(p.done)
-		err := p.run(ctx)
-		p.mu.Lock()
-		p.err = err
-		p.mu.Unlock()
-	}()
+	p.scn.start(p.run)
 	return nil
 }
 
@@ -278,22 +265,14 @@ func (p *GovProbe) Status() string {
 // Finish implements Probe.
 func (p *GovProbe) Finish(ctx context.Context, s *Summary) error {
 	// Wait for the scenario, then for every node to decide.
-	select {
-	case <-p.done:
-	case <-ctx.Done():
-	}
-	for {
+	scenarioErr := p.scn.finish(ctx, func() bool {
 		ds, _ := p.decided()
 		all := len(ds) == p.total
 		for _, d := range ds {
 			all = all && d != nil
 		}
-		if all || !pause(ctx, 100*time.Millisecond) {
-			break
-		}
-	}
-	p.cancel()
-	<-p.done
+		return all
+	})
 
 	ds, nodes := p.decided()
 	p.mu.Lock()
@@ -335,8 +314,8 @@ func (p *GovProbe) Finish(ctx context.Context, s *Summary) error {
 	s.Set("gov_late_sync_ms", float64(lateSync.Microseconds())/1000)
 	s.Set("gov_late_decision_ms", float64(lateDecision.Microseconds())/1000)
 	s.Set("gov_quarantined", quarantined)
-	if p.err != nil {
-		s.Fail("governance: %v", p.err)
+	if scenarioErr != nil {
+		s.Fail("governance: %v", scenarioErr)
 	}
 	if decided != p.total {
 		s.Fail("governance: %d of %d nodes decided", decided, p.total)

@@ -73,15 +73,13 @@ type SybilProbe struct {
 	members []*node.Node
 	victim  peer.ID
 	genesis *consensus.Genesis
-	cancel  context.CancelFunc
-	done    chan struct{}
+	scn     scenario
 
 	mu       sync.Mutex
 	fresh    []*node.Node
 	phase    string
 	proposal consensus.Hash
 	voted    int // fresh identities whose vote was announced
-	err      error
 }
 
 var _ Probe = (*SybilProbe)(nil)
@@ -122,17 +120,8 @@ func (p *SybilProbe) Start(_ context.Context, net *Net) error {
 	if p.genesis, err = consensus.ParseGenesis(data); err != nil {
 		return fmt.Errorf("devnet genesis: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
-	p.done = make(chan struct{})
 	p.phase = "joining"
-	go func() {
-		defer close(p.done)
-		err := p.run(ctx)
-		p.mu.Lock()
-		p.err = err
-		p.mu.Unlock()
-	}()
+	p.scn.start(p.run)
 	return nil
 }
 
@@ -154,15 +143,7 @@ func (p *SybilProbe) startFresh(ctx context.Context, i int) (*node.Node, error) 
 	cfg.Mesh.Routing = node.ProfileLAN
 	cfg.Telemetry.Source = node.TelemetryNone
 	cfg.BootstrapPeers = []string{p.members[0].Addrs()[0].String()}
-	n, err := node.New(cfg, node.Options{Key: key, Logger: p.net.opts.Logger.With("fresh", i)})
-	if err != nil {
-		return nil, err
-	}
-	if err := n.Start(ctx); err != nil {
-		n.Close()
-		return nil, err
-	}
-	return n, nil
+	return startNode(ctx, cfg, node.Options{Key: key, Logger: p.net.opts.Logger.With("fresh", i)})
 }
 
 // closeFresh closes the fresh identities' nodes, all at once.
@@ -438,21 +419,14 @@ func (p *SybilProbe) decisions() []*consensus.Decision {
 
 // Finish implements Probe.
 func (p *SybilProbe) Finish(ctx context.Context, s *Summary) error {
-	select {
-	case <-p.done:
-	case <-ctx.Done():
-	}
-	for {
-		all := true
+	scenarioErr := p.scn.finish(ctx, func() bool {
 		for _, d := range p.decisions() {
-			all = all && d != nil
+			if d == nil {
+				return false
+			}
 		}
-		if all || !pause(ctx, 100*time.Millisecond) {
-			break
-		}
-	}
-	p.cancel()
-	<-p.done
+		return true
+	})
 	connected := p.connected()
 	ds := p.decisions()
 	fresh := map[consensus.PeerID]bool{}
@@ -460,7 +434,6 @@ func (p *SybilProbe) Finish(ctx context.Context, s *Summary) error {
 	for _, n := range p.fresh {
 		fresh[consensus.PeerID(n.ID())] = true
 	}
-	scenarioErr := p.err
 	p.mu.Unlock()
 	defer p.closeFresh()
 
