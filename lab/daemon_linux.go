@@ -77,13 +77,17 @@ func prepareDaemons(dir, binary string, nw *network, cfgLab Config) ([]*daemon, 
 		if err != nil {
 			return nil, err
 		}
+		token, err := r.APIToken() // pings and sends need the API's bearer token
+		if err != nil {
+			return nil, err
+		}
 		logf, err := os.OpenFile(filepath.Join(repo, "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return nil, err
 		}
 		ds[i] = &daemon{
 			index: i, repo: repo, ns: nw.names[i], binary: binary, id: id, log: logf,
-			client: node.NewClient(node.UnixAPIPrefix + filepath.Join(repo, "api.sock")),
+			client: node.NewClient(node.UnixAPIPrefix + filepath.Join(repo, "api.sock")).WithToken(token),
 		}
 		allocs = append(allocs, consensus.Allocation{Peer: consensus.PeerID(id), Tokens: Tokens})
 	}
