@@ -139,8 +139,9 @@ func (p *SybilProbe) startFresh(ctx context.Context, i int) (*node.Node, error) 
 	cfg.APIAddr = ""
 	cfg.Datastore = "memory"
 	// Light nodes, so that 20 of them fit beside the members on a small
-	// machine: HELLOs at the LAN pace, no host collector.
+	// machine: HELLOs at the LAN pace to two neighbors, no host collector.
 	cfg.Mesh.Routing = node.ProfileLAN
+	cfg.Mesh.MaxNeighbors = 2
 	cfg.Telemetry.Source = node.TelemetryNone
 	cfg.BootstrapPeers = []string{p.members[0].Addrs()[0].String()}
 	return startNode(ctx, cfg, node.Options{Key: key, Logger: p.net.opts.Logger.With("fresh", i)})
@@ -286,12 +287,15 @@ func (p *SybilProbe) membersReady() bool {
 	return true
 }
 
+// sybilRepeat is how often a fresh identity announces its vote again.
+const sybilRepeat = 3 * time.Second
+
 // sybilVote is what a node's governance driver does with its own vote,
 // without its governance's refusal of a non-member: it signs a fresh
 // identity's YES vote on proposal as the first record of its log,
 // announces it with its head on the governance topic (and again every
-// second until the deadline, so that a busy mesh losing a copy does not
-// save the members), puts both in the DHT, and after the deadline
+// sybilRepeat until the deadline, so that a busy mesh losing a copy does
+// not save the members), puts both in the DHT, and after the deadline
 // announces a closing head, so that the members' decision rounds need not
 // look it up. The scenario is about what the votes weigh, not about how
 // long silent authors can make members wait.
@@ -326,7 +330,7 @@ func (p *SybilProbe) sybilVote(ctx context.Context, n *node.Node, t *pubsub.Topi
 	_ = n.DHT().PutValue(pctx, consensus.HeadKey(author.ID), head.Encode())
 	cancel()
 	for time.Now().Before(deadline) {
-		if !pause(ctx, time.Second) {
+		if !pause(ctx, sybilRepeat) {
 			return ctx.Err()
 		}
 		if time.Now().After(deadline) {
