@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,7 +59,8 @@ const sybilQuorum consensus.PPM = 200_000
 type SybilProbe struct {
 	// Fresh is how many fresh identities join (default 20).
 	Fresh int
-	// Duration is the proposal's voting time (default 15 s).
+	// Duration is the proposal's voting time (default 20 s: on a loaded
+	// machine gossip among 27 nodes of one process takes seconds).
 	Duration time.Duration
 	// NoVoters is how many members after node 0 vote NO (default 4, at
 	// most the members but the proposer and the victim); NoTokens is what
@@ -94,7 +96,7 @@ func (p *SybilProbe) Start(_ context.Context, net *Net) error {
 		p.Fresh = sybilFresh
 	}
 	if p.Duration <= 0 {
-		p.Duration = 15 * time.Second
+		p.Duration = 20 * time.Second
 	}
 	if p.NoVoters <= 0 {
 		p.NoVoters = sybilNoVoters
@@ -139,13 +141,20 @@ func (p *SybilProbe) startFresh(ctx context.Context, i int) (*node.Node, error) 
 	cfg.APIAddr = ""
 	cfg.Datastore = "memory"
 	// Light nodes, so that 20 of them fit beside the members on a small
-	// machine: HELLOs at the LAN pace to two neighbors, no host collector.
+	// machine: HELLOs at the LAN pace to two neighbors, no host collector,
+	// telemetry every 10 s (every node of the process checks each
+	// message's signature: at a message a second the fresh identities'
+	// telemetry was the process's largest cost).
 	cfg.Mesh.Routing = node.ProfileLAN
 	cfg.Mesh.MaxNeighbors = 2
 	cfg.Telemetry.Source = node.TelemetryNone
+	cfg.Telemetry.Interval = sybilTelemetryInterval
 	cfg.BootstrapPeers = []string{p.members[0].Addrs()[0].String()}
 	return startNode(ctx, cfg, node.Options{Key: key, Logger: p.net.opts.Logger.With("fresh", i)})
 }
+
+// sybilTelemetryInterval is a fresh identity's telemetry interval.
+const sybilTelemetryInterval = 10 * time.Second
 
 // closeFresh closes the fresh identities' nodes, all at once.
 func (p *SybilProbe) closeFresh() {
@@ -205,7 +214,7 @@ func (p *SybilProbe) run(ctx context.Context) error {
 	for deadline := time.Now().Add(joinWait); time.Now().Before(deadline); {
 		joined := 0
 		for _, t := range topics {
-			if len(t.ListPeers()) > 0 {
+			if p.memberPeers(t) > 0 {
 				joined++
 			}
 		}
@@ -288,7 +297,7 @@ func (p *SybilProbe) membersReady() bool {
 }
 
 // sybilRepeat is how often a fresh identity announces its vote again.
-const sybilRepeat = 3 * time.Second
+const sybilRepeat = 2 * time.Second
 
 // sybilVote is what a node's governance driver does with its own vote,
 // without its governance's refusal of a non-member: it signs a fresh
@@ -322,6 +331,7 @@ func (p *SybilProbe) sybilVote(ctx context.Context, n *node.Node, t *pubsub.Topi
 		// Refused at every member's gater, it has nobody to tell.
 		return nil
 	}
+	p.reachMember(ctx, n, t)
 	if err := t.Publish(ctx, ann.Encode()); err != nil {
 		return err
 	}
@@ -336,6 +346,7 @@ func (p *SybilProbe) sybilVote(ctx context.Context, n *node.Node, t *pubsub.Topi
 		if time.Now().After(deadline) {
 			break
 		}
+		p.reachMember(ctx, n, t)
 		if err := t.Publish(ctx, ann.Encode()); err != nil {
 			return err
 		}
@@ -351,6 +362,40 @@ func (p *SybilProbe) sybilVote(ctx context.Context, n *node.Node, t *pubsub.Topi
 		return err
 	}
 	return t.Publish(ctx, ann.Encode())
+}
+
+// memberPeers counts the members among t's peers (the peers a fresh
+// identity's node publishes to).
+func (p *SybilProbe) memberPeers(t *pubsub.Topic) int {
+	n := 0
+	for _, q := range t.ListPeers() {
+		for _, m := range p.members {
+			if m.ID() == q {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// reachMember makes sure a fresh identity's node has a member among its
+// governance topic's peers before it publishes, as an attacker's software
+// would: on a loaded machine a fresh node can lose its connections (to
+// keep-alive timeouts) and then publish to no one. It dials the bootstrap
+// node again, then waits up to a second for the topic to see it.
+func (p *SybilProbe) reachMember(ctx context.Context, n *node.Node, t *pubsub.Topic) {
+	if p.memberPeers(t) > 0 {
+		return
+	}
+	m := p.members[0]
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_ = n.Host().Connect(cctx, peer.AddrInfo{ID: m.ID(), Addrs: m.Addrs()})
+	cancel()
+	for range 10 {
+		if p.memberPeers(t) > 0 || !pause(ctx, 100*time.Millisecond) {
+			return
+		}
+	}
 }
 
 // registerGovNamespaces lets a fresh identity's node (without governance)
@@ -500,7 +545,7 @@ func (p *SybilProbe) Finish(ctx context.Context, s *Summary) error {
 		s.Fail("sybil: %d of %d members decided", decided, len(p.members))
 	}
 	if !agree {
-		s.Fail("sybil: members decided differently")
+		s.Fail("sybil: members decided differently: %s", describeDecisions(ds))
 	}
 	if first != nil && first.Outcome != consensus.Rejected {
 		s.Fail("sybil: the proposal %s", first.Outcome)
@@ -518,4 +563,20 @@ func (p *SybilProbe) Finish(ctx context.Context, s *Summary) error {
 		s.Fail("sybil: closed admission let %d fresh identities' votes through and %d connect", reached, connected)
 	}
 	return nil
+}
+
+// describeDecisions says what each member decided: outcome, counted and
+// void votes, NO power and the tally digest's first bytes, so that a
+// disagreement shows which votes a member lacked.
+func describeDecisions(ds []*consensus.Decision) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		if d == nil {
+			parts[i] = fmt.Sprintf("node %d undecided", i)
+			continue
+		}
+		parts[i] = fmt.Sprintf("node %d %s (%d counted, %d void, no %d, %s)", i, d.Outcome,
+			len(d.Tally.Ballots), len(d.Tally.Void), d.Tally.No, d.Tally.Digest().String()[:8])
+	}
+	return strings.Join(parts, "; ")
 }
