@@ -542,7 +542,7 @@ func (p *SybilProbe) Finish(ctx context.Context, s *Summary) error {
 		s.Fail("sybil: %v", scenarioErr)
 	}
 	if decided != len(p.members) {
-		s.Fail("sybil: %d of %d members decided", decided, len(p.members))
+		s.Fail("sybil: %d of %d members decided: %s", decided, len(p.members), describeDecisions(ds))
 	}
 	if !agree {
 		s.Fail("sybil: members decided differently: %s", describeDecisions(ds))
