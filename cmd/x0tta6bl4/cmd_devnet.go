@@ -85,6 +85,13 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 	cfg := node.DefaultLocalConfig()
 	cfg.LogLevel = *logLevel
 	cfg.APIAddr = "" // many nodes, no operator: no API
+	if *scenario == "sybil" {
+		// 27 nodes of one process on a loaded machine see gossip delays
+		// of seconds: the members decide sybilSettleDelay after the
+		// deadline (not 2 s), so that every vote cast in time reaches
+		// every member first and they agree.
+		cfg.Governance.SettleDelay = sybilSettleDelay
+	}
 	switch *logLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -126,6 +133,9 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 	}
 	return nil
 }
+
+// sybilSettleDelay is the members' settle delay in the sybil scenario.
+const sybilSettleDelay = 6 * time.Second
 
 // printSummary writes s as text; held nodes joined late, outside the
 // gossip probe.
