@@ -26,8 +26,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"github.com/x0tta6bl4/x0tta6bl4/overlay/mesh"
 	"github.com/x0tta6bl4/x0tta6bl4/consensus"
+	"github.com/x0tta6bl4/x0tta6bl4/overlay/mesh"
 	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 )
 
