@@ -248,6 +248,18 @@ func (a *admission) connectRule(p peer.ID) error {
 	return nil
 }
 
+// anomalyMembers is the anomaly service's membership check: the members
+// governance leaves (Node.isMember) less the peers the deny list refuses,
+// so that nothing a deny-listed member signs is taken, its anomaly scores
+// included (its own node and the relays may still pass them on).
+type anomalyMembers struct{ n *Node }
+
+var _ memberCheck = anomalyMembers{}
+
+func (m anomalyMembers) isMember(p peer.ID) bool {
+	return m.n.isMember(p) && (p == m.n.host.ID() || m.n.adm.connectRule(p) == nil)
+}
+
 // mayAnnounce is the governance topic's question: may p's announcements
 // be taken at all? Not from a deny-listed peer, nor in closed admission
 // from a non-member. Whether each record counts is the governance log's

@@ -99,6 +99,22 @@ func TestClosedAdmissionAtGater(t *testing.T) {
 		t.Error("the closed node holds a connection to a refused peer")
 	}
 
+	// The anomaly topic's validator, relayed by b: neither the outsider's
+	// scores nor the deny-listed member's are taken (on the old code the
+	// deny-listed member's went on to the topic's rule).
+	for _, tt := range []struct {
+		name string
+		from peer.ID
+	}{{"outsider", o.ID()}, {"deny-listed member", d.ID()}} {
+		msg := &pubsub.Message{Message: &pb.Message{From: []byte(tt.from), Data: []byte{1}}}
+		if got := a.anomaly.validate(context.Background(), b.ID(), msg); got != pubsub.ValidationIgnore {
+			t.Errorf("the %s's anomaly scores: %v, want ignore", tt.name, got)
+		}
+	}
+	if m := (anomalyMembers{a}); !m.isMember(b.ID()) || !m.isMember(a.ID()) || m.isMember(d.ID()) || m.isMember(o.ID()) {
+		t.Error("the anomaly service's members are not the genesis's less the deny list")
+	}
+
 	// b evicted: the node cuts it off, and its redials are refused.
 	a.adm.setMembers([]peer.ID{ida, idd})
 	a.cutOff()

@@ -418,7 +418,7 @@ func (n *Node) setupAnomaly() error {
 		interval: n.cfg.Telemetry.Interval,
 		gossip:   gossip{ps: n.pubsub, ctx: n.ctx},
 		view:     n.telemetry,
-		members:  n,
+		members:  anomalyMembers{n},
 		models:   models,
 		gov:      n,
 		log:      n.log,
