@@ -189,9 +189,9 @@ func TestClosedAdmissionValidators(t *testing.T) {
 	if a.Telemetry().Holds(o.ID()) {
 		t.Error("the closed node took the outsider's telemetry")
 	}
-	if !a.Telemetry().Holds(m.ID()) {
-		t.Error("the closed node lacks the member's telemetry")
-	}
+	// The member's messages keep coming (a loaded machine may let one
+	// expire from the view between two).
+	waitFor(t, 10*time.Second, "the closed node to hold the member's telemetry", func() bool { return a.Telemetry().Holds(m.ID()) })
 	waitFor(t, 10*time.Second, "the outsider's governance to sync", func() bool { return o.Governance().Stats().Synced })
 	p, err := o.Governance().Propose(context.Background(), "quarantine a", "", time.Minute, 0, mustPPM(t, "0.5"), &consensus.Quarantine{Peer: consensus.PeerID(a.ID())})
 	if err != nil {
@@ -451,7 +451,9 @@ func TestAdmitEvictByVote(t *testing.T) {
 	// decide runs a proposal that the founders pass.
 	decide := func(title string, action consensus.Action) consensus.Hash {
 		t.Helper()
-		p, err := a.Governance().Propose(ctx, title, "", time.Second, mustPPM(t, "0.5"), mustPPM(t, "0.5"), action)
+		// 3 s of voting: b's vote needs the proposal first, which a
+		// loaded machine can hold back for a second or more.
+		p, err := a.Governance().Propose(ctx, title, "", 3*time.Second, mustPPM(t, "0.5"), mustPPM(t, "0.5"), action)
 		if err != nil {
 			t.Fatal(err)
 		}
