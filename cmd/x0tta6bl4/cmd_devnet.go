@@ -87,10 +87,13 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 	cfg.APIAddr = "" // many nodes, no operator: no API
 	if *scenario == "sybil" {
 		// 27 nodes of one process on a loaded machine see gossip delays
-		// of seconds: the members decide sybilSettleDelay after the
-		// deadline (not 2 s), so that every vote cast in time reaches
-		// every member first and they agree.
+		// of seconds and lose a message now and then: the members decide
+		// sybilSettleDelay after the deadline (not 2 s), so that every
+		// vote cast in time reaches every member first and they agree,
+		// and sync every sybilSyncInterval (not 30 s), so that a member
+		// that missed the proposal fetches it before the deadline.
 		cfg.Governance.SettleDelay = sybilSettleDelay
+		cfg.Governance.SyncInterval = sybilSyncInterval
 	}
 	switch *logLevel {
 	case "debug", "info", "warn", "error":
@@ -134,8 +137,11 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// sybilSettleDelay is the members' settle delay in the sybil scenario.
-const sybilSettleDelay = 6 * time.Second
+// The members' settle delay and sync interval in the sybil scenario.
+const (
+	sybilSettleDelay  = 6 * time.Second
+	sybilSyncInterval = 10 * time.Second
+)
 
 // printSummary writes s as text; held nodes joined late, outside the
 // gossip probe.
