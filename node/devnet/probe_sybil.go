@@ -404,10 +404,11 @@ func registerGovNamespaces(n *node.Node, g *consensus.Genesis) error {
 	v := consensus.VerifierFunc(func(author consensus.PeerID, key, msg, sig []byte) error {
 		return pqcsec.VerifyPeer(peer.ID(author), key, consensus.SignatureDomain, msg, sig)
 	})
-	if err := n.RegisterNamespace("x0log", consensus.NewHeadValidator(g, v)); err != nil {
+	quota := consensus.NewAuthorQuota(consensus.QuotaConfig{}) // it knows no members
+	if err := n.RegisterNamespace("x0log", consensus.NewHeadValidator(g, v, quota)); err != nil {
 		return err
 	}
-	return n.RegisterNamespace("x0rec", consensus.NewRecordValidator(g, v))
+	return n.RegisterNamespace("x0rec", consensus.NewRecordValidator(g, v, quota))
 }
 
 // identitySigner signs governance records with a node's hybrid identity.
