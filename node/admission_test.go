@@ -207,6 +207,16 @@ func TestClosedAdmissionValidators(t *testing.T) {
 	if _, ok := a.Governance().Log().Record(p.ID()); ok {
 		t.Error("the closed node took the outsider's proposal from gossip")
 	}
+	// Nor does its DHT take the outsider's record (on the old code the
+	// governance namespaces took any author's, up to a guest's quota);
+	// the open member's does.
+	key, val := consensus.RecordKey(p.ID()), p.Encode()
+	if err := a.ns.Validate(key, val); err == nil {
+		t.Error("the closed node's DHT took the outsider's record")
+	}
+	if err := m.ns.Validate(key, val); err != nil {
+		t.Errorf("the open member's DHT refused the outsider's record: %v", err)
+	}
 }
 
 // TestAdmissionRules: who may do what in each mode, on subjects with and

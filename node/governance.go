@@ -124,7 +124,7 @@ func (n *Node) setupGovernance() error {
 		gov.revoke = n.mesh.r
 	}
 	gov.members.set(log.Membership())
-	quota := govQuota(gov.members)
+	quota := govQuota(gov.members, n.cfg.Policy.Admission == AdmissionClosed)
 	rc := replication.DefaultConfig()
 	rc.Log, rc.Author, rc.Genesis, rc.Network = log, lc.Self, g, gov.netw
 	rc.Logger, rc.Ready = lg, n.Ready()

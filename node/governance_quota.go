@@ -58,7 +58,9 @@ func (g *govMembers) set(m *consensus.Membership) {
 }
 
 // govQuota is the quota of the governance DHT namespaces: per author,
-// members preferred (see consensus.AuthorQuota).
-func govQuota(members *govMembers) *consensus.AuthorQuota {
-	return consensus.NewAuthorQuota(consensus.QuotaConfig{Members: members})
+// members preferred (see consensus.AuthorQuota); in closed admission
+// (closed) members only, as on every other path a closed node takes
+// records by.
+func govQuota(members *govMembers, closed bool) *consensus.AuthorQuota {
+	return consensus.NewAuthorQuota(consensus.QuotaConfig{Members: members, Closed: closed})
 }
