@@ -850,7 +850,7 @@ func (m *Router) closeLink(now time.Time, l *link, rerun bool) {
 		if rerun {
 			m.onSend(now, r)
 		} else {
-			r.reply <- ErrClosed
+			m.sendDone(r, ErrClosed)
 		}
 	}
 }

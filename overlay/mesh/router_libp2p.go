@@ -171,8 +171,19 @@ type Router struct {
 	frames   chan *readBatch
 	events   chan any
 	requests chan request
-	drained  chan *link
-	kick     chan struct{}
+	// sends is Send's input queue, which the owner drains in batches;
+	// slots holds one token per payload queued there or parked on a
+	// congested link, so that a sender that outruns the owner waits
+	// (backpressure) instead of growing either.
+	sends chan *sendReq
+	slots chan struct{}
+	// flowing are the destinations with an established session, to
+	// which Send queues without waiting for the owner's verdict; the
+	// owner keeps the set (see Send).
+	flowMu  sync.RWMutex
+	flowing map[protocols.Addr]struct{}
+	drained chan *link
+	kick    chan struct{}
 
 	tracer    atomic.Pointer[tracerBox]
 	linkStats atomic.Pointer[[]overlay.NeighborInfo] // refreshed by maintain
@@ -257,6 +268,9 @@ func New(h host.Host, cfg Config) (*Router, error) {
 		frames:   make(chan *readBatch, 16),
 		events:   make(chan any, 64),
 		requests: make(chan request, 64),
+		sends:    make(chan *sendReq, sendQueue),
+		slots:    make(chan struct{}, sendQueue),
+		flowing:  map[protocols.Addr]struct{}{},
 		drained:  make(chan *link, 16),
 		kick:     make(chan struct{}, 1),
 		subs:     map[*subscription]struct{}{},
@@ -457,12 +471,37 @@ func (m *Router) publish(msg Message) {
 	m.st.delivered++
 }
 
+// sendQueue bounds the payloads Send has queued for the owner or the
+// owner has parked on a congested first hop, router-wide.
+const sendQueue = 64
+
 // Send sends payload to dst over an end-to-end session, setting one up
-// first if needed. It returns once the payload is taken: sealed and
-// queued on the first hop, or queued while the session or the route is
-// being set up; delivery is not confirmed (see Ping). It waits while the
-// first hop's send queue is congested. An error from ctx may come after
-// the payload was taken.
+// first if needed; delivery is not confirmed (see Ping). Send keeps no
+// reference to payload once it returns: the plaintext is built in a
+// buffer of its own.
+//
+// What the caller learns, and when:
+//   - at once, without sending: a payload over MaxPayloadSize, an invalid
+//     dst, a router not running (ErrClosed), ctx ending while Send waits;
+//   - to a destination without an established session (the first Send,
+//     one while a handshake runs, one after a refusal): Send waits for
+//     the owner and returns its verdict: nil once the payload is sealed
+//     and queued on the first hop or queued while the session or the
+//     route is being set up, or the refusal (ErrNoNeighbor, the
+//     channel's e2e.ErrQueueFull, ...);
+//   - to a destination with an established session: Send returns nil
+//     once the payload is in the owner's input queue, without a round
+//     trip to the owner per payload (the owner takes the queue in
+//     batches). A refusal the owner meets then (the session or every
+//     link went meanwhile) drops the payload, as a lost packet, counts
+//     in Stats.SendErrors, and makes the next Send to dst wait for the
+//     owner's verdict again.
+//
+// Send waits (backpressure) while sendQueue payloads are queued or
+// parked, and the owner parks a payload whose first hop's send queue is
+// congested (over half its bytes or frames) until it drains to a
+// quarter. An error from ctx may come after the payload was taken. A
+// payload queued without waiting is sent even if ctx ends later.
 func (m *Router) Send(ctx context.Context, dst peer.ID, payload []byte) error {
 	if len(payload) > MaxPayloadSize {
 		return fmt.Errorf("%w: %d bytes, at most %d", ErrPayloadTooLarge, len(payload), MaxPayloadSize)
@@ -470,12 +509,26 @@ func (m *Router) Send(ctx context.Context, dst peer.ID, payload []byte) error {
 	if err := dst.Validate(); err != nil {
 		return fmt.Errorf("mesh: send to %q: %w", dst, err)
 	}
+	if !m.running.Load() {
+		return ErrClosed // not started yet, or closed
+	}
 	// The plaintext is built where the channel seals it in place.
 	pt := make([]byte, e2e.Headroom, e2e.Headroom+1+len(payload)+e2e.Tailroom)
 	pt, _ = e2e.AppendPlaintext(pt, e2e.Plaintext{Kind: e2e.AppMessage, Payload: payload})
-	r := &sendReq{ctx: ctx, dst: dst, addr: protocols.AddrFromPeerID([]byte(dst)), pt: pt, reply: make(chan error, 1)}
-	if err := m.submit(ctx, func(now time.Time) { m.onSend(now, r) }); err != nil {
-		return err
+	r := &sendReq{dst: dst, addr: protocols.AddrFromPeerID([]byte(dst)), pt: pt}
+	if !m.isFlowing(r.addr) {
+		r.ctx, r.reply = ctx, make(chan error, 1)
+	}
+	select {
+	case m.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-m.done:
+		return ErrClosed
+	}
+	m.sends <- r // never blocks: a slot is held, and sends has one place per slot
+	if r.reply == nil {
+		return nil
 	}
 	select {
 	case err := <-r.reply:
@@ -487,42 +540,98 @@ func (m *Router) Send(ctx context.Context, dst peer.ID, payload []byte) error {
 	}
 }
 
-// sendReq is a Send (or Ping) waiting for the owner.
+// isFlowing reports whether Send may queue for a without waiting.
+func (m *Router) isFlowing(a protocols.Addr) bool {
+	m.flowMu.RLock()
+	_, ok := m.flowing[a]
+	m.flowMu.RUnlock()
+	return ok
+}
+
+// setFlowing marks a as a destination with an established session, or
+// not (owner only).
+func (m *Router) setFlowing(a protocols.Addr, on bool) {
+	m.flowMu.Lock()
+	defer m.flowMu.Unlock()
+	if !on {
+		delete(m.flowing, a)
+	} else if len(m.flowing) < maxKnownPeers {
+		m.flowing[a] = struct{}{}
+	}
+}
+
+// sendReq is a payload of Send's for the owner.
 type sendReq struct {
-	ctx   context.Context
+	ctx   context.Context // nil when Send did not wait
 	dst   peer.ID
 	addr  protocols.Addr
-	pt    []byte // the plaintext at pt[e2e.Headroom:], room to seal in place
-	reply chan error
+	pt    []byte     // the plaintext at pt[e2e.Headroom:], room to seal in place
+	reply chan error // nil when Send did not wait
+}
+
+// done answers r's Send, or for one that did not wait counts a refusal
+// and makes the next Send to its destination wait; and frees r's slot.
+func (m *Router) sendDone(r *sendReq, err error) {
+	<-m.slots
+	if r.reply != nil {
+		r.reply <- err
+		return
+	}
+	if err != nil {
+		m.st.sendErrors++
+		m.setFlowing(r.addr, false)
+		m.log.Debug("mesh payload refused", "to", r.dst, "err", err)
+	}
+}
+
+// onSends takes Send's input queue: the payload at hand and up to
+// maxBatch-1 more already waiting, each carried out (flush) before the
+// next so that the first hop's congestion is judged on what is queued.
+func (m *Router) onSends(now time.Time, r *sendReq) {
+	for n := 1; ; n++ {
+		m.onSend(now, r)
+		m.flush(now)
+		if n == maxBatch {
+			return
+		}
+		select {
+		case r = <-m.sends:
+		default:
+			return
+		}
+	}
 }
 
 // onSend hands a send to the channel, or parks it on a congested first
-// hop until that drains.
+// hop (or behind sends parked there, to keep their order) until that
+// drains.
 func (m *Router) onSend(now time.Time, r *sendReq) {
-	if err := r.ctx.Err(); err != nil {
-		r.reply <- err
-		return
+	if r.ctx != nil {
+		if err := r.ctx.Err(); err != nil {
+			m.sendDone(r, err)
+			return
+		}
 	}
 	if r.addr == m.self {
 		if p, err := e2e.ParsePlaintext(r.pt[e2e.Headroom:]); err == nil && p.Kind == e2e.AppMessage {
 			m.publish(Message{From: r.dst, Payload: p.Payload, Received: now})
 		}
-		r.reply <- nil
+		m.sendDone(r, nil)
 		return
 	}
 	m.learn(r.addr, r.dst)
 	if len(m.links) == 0 {
-		r.reply <- fmt.Errorf("send to %s: %w", r.dst, ErrNoNeighbor)
+		m.sendDone(r, fmt.Errorf("send to %s: %w", r.dst, ErrNoNeighbor))
 		return
 	}
 	if next, ok := m.engine.NextHop(r.addr); ok {
-		if l := m.links[next]; l != nil && l.congested() {
+		if l := m.links[next]; l != nil && (len(l.parked) > 0 || l.congested()) {
 			l.parked = append(l.parked, r)
 			l.wantDrain.Store(true)
 			return
 		}
 	}
-	r.reply <- m.channel.SendBuffer(now, r.addr, r.dst, r.pt)
+	m.sendDone(r, m.channel.SendBuffer(now, r.addr, r.dst, r.pt))
 }
 
 // learn remembers the peer ID behind a mesh address the node deals with
@@ -812,6 +921,8 @@ func (m *Router) run(ctx context.Context) {
 			m.onEvent(time.Now(), ev)
 		case r := <-m.requests:
 			r.fn(time.Now())
+		case r := <-m.sends:
+			m.onSends(time.Now(), r)
 		case l := <-m.drained:
 			m.onDrained(time.Now(), l)
 		case <-timer.C:
@@ -1124,8 +1235,16 @@ func (m *Router) onChannelEvent(ev e2e.Event) {
 	switch ev.Kind {
 	case e2e.EventEstablished:
 		m.learn(ev.Peer, ev.Record.PeerID())
+		m.setFlowing(ev.Peer, true)
 		m.log.Debug("mesh session established", "peer", ev.Record.PeerID(), "initiator", ev.Initiator, "rekey", ev.Rekey)
-	case e2e.EventFailed, e2e.EventRejected:
+	case e2e.EventFailed, e2e.EventReset:
+		m.setFlowing(ev.Peer, false)
+		m.log.Debug("mesh channel", "event", ev.String())
+	case e2e.EventHandshake:
+		if !ev.Rekey {
+			m.setFlowing(ev.Peer, false) // no session to send on meanwhile
+		}
+	case e2e.EventRejected:
 		m.log.Debug("mesh channel", "event", ev.String())
 	}
 }
