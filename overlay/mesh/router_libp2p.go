@@ -1154,8 +1154,11 @@ func (m *Router) onFrame(in inFrame) {
 	typ, _ := protocols.PeekType(in.frame) // Step took it: it is valid
 	m.st.framesIn[typ]++
 	if typ == protocols.TypeData {
+		// The destination is read before the flush: a frame relayed in
+		// place may be written, and its buffer reused, once it is queued.
+		dst, err := protocols.PeekDst(in.frame)
 		m.flush(in.at) // queue what the frame made before judging congestion
-		if dst, err := protocols.PeekDst(in.frame); err == nil {
+		if err == nil {
 			m.backpressure(in.at, in.l, dst)
 		}
 	}
