@@ -33,7 +33,9 @@
 // One owner goroutine, started by Start, runs both engines in a select
 // loop: a frame read from a neighbor's stream goes to overlay.Engine.Step;
 // a timer set to the earlier of the two engines' NextDeadline fires their
-// Tick; Send, Ping and the queries run as requests on the loop. After
+// Tick; Ping and the queries run as requests on the loop, and Send's
+// payloads come through an input queue of their own that the owner
+// takes in batches (see Send queues). After
 // every input the loop carries out what the engines ask (Ready): channel
 // packets go to overlay.Engine.Send, routing frames to the neighbors'
 // send queues, routing deliveries to e2e.Engine.Step, channel deliveries
@@ -95,9 +97,19 @@
 // and counted in Stats.QueueDrops, as an IP router would; routing frames
 // may use twice the frames and a quarter more bytes, so HELLOs, RREPs and
 // RERRs still pass a queue full of DATA. Local senders get backpressure
-// instead of drops: Send waits while the first hop's queue holds more
-// than half its bytes or frames not yet written, until it falls to a
-// quarter. Relays pass the pressure upstream: while the link a DATA
+// instead of drops: the owner parks a payload while the first hop's
+// queue holds more than half its bytes or frames not yet written, until
+// it falls to a quarter, and Send waits while 64 payloads are queued for
+// the owner or parked. Send does not wait for the owner's verdict on
+// each payload: to a destination with an established session it
+// returns once the payload is in the owner's input queue, so that a
+// sender's payloads leave in batches rather than one owner round trip
+// each; to any other destination (the first Send, one while a handshake
+// runs, one after a refusal) it waits for the verdict and returns it. A
+// payload the owner refuses after Send returned counts in
+// Stats.SendErrors and makes the next Send to that destination wait for
+// its verdict again (Router.Send says what a caller learns and when).
+// Relays pass the pressure upstream: while the link a DATA
 // frame was forwarded on is over half full, the link it came from is not
 // read (for at most a HELLO interval at a time, so that the neighbor is
 // not declared dead), and the stream's flow control holds the sender

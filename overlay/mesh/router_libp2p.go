@@ -869,7 +869,8 @@ type Stats struct {
 	Unpaused uint64 `json:"unpaused"`
 	// Delivered counts application messages handed to subscribers;
 	// BadPlaintext opened plaintexts that did not parse; SendErrors
-	// channel packets the engine refused.
+	// channel packets the engine refused and payloads refused after a
+	// Send that did not wait for the verdict had returned (see Send).
 	Delivered    uint64 `json:"delivered"`
 	BadPlaintext uint64 `json:"bad_plaintext"`
 	SendErrors   uint64 `json:"send_errors"`
