@@ -120,7 +120,14 @@
 //     A payload that answers a source the caller has not authenticated
 //     (the source address of DATA proves nothing) goes to Answer, which
 //     never starts a discovery; Rediscover asks for a fresh route to a
-//     destination that does not answer.
+//     destination that does not answer. SendFrame takes a payload with
+//     room for the DATA header in front of it (the payload at
+//     frame[protocols.DataHeaderSize:]): over a valid route the engine
+//     writes the header there and hands frame back as an Outbound's
+//     Frame, without copying the payload; such a frame belongs to that
+//     Outbound as a relayed frame does (item 2: not reused or changed
+//     until written or dropped). Otherwise the payload is copied as by
+//     Send and frame is the caller's again at once.
 //  5. After every input, while HasReady is true, carry out Ready: write
 //     each Outbound's frame to the link of its To neighbor in order,
 //     hand each Delivery to the application, record each Event; then call

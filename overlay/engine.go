@@ -27,6 +27,8 @@ var (
 	// ErrUnreachable: Send cannot reach the destination at all: it is the
 	// zero address, or no neighbor link is alive.
 	ErrUnreachable = errors.New("overlay: destination unreachable")
+	// ErrNoHeadroom: SendFrame got a frame shorter than a DATA header.
+	ErrNoHeadroom = errors.New("overlay: no room for the DATA header")
 	// ErrNoRoute: Answer found neither a valid route to the destination
 	// nor a discovery under way for it, and does not start one.
 	ErrNoRoute = errors.New("overlay: no route")
@@ -313,7 +315,21 @@ func (e *Engine) NextDeadline() time.Time {
 // dropped by an EventDiscoveryFailed. Send copies payload. A payload to
 // the node itself is delivered locally with Hops 0.
 func (e *Engine) Send(when time.Time, dst protocols.Addr, payload []byte) error {
-	return e.originate(when, dst, payload, true)
+	return e.originate(when, dst, payload, nil, true)
+}
+
+// SendFrame is Send for a payload at frame[protocols.DataHeaderSize:],
+// the bytes before it room for the DATA header. With a valid route the
+// engine writes the header into that room and the Outbound in Ready
+// holds frame itself: no copy of the payload (the caller's duties,
+// item 4, say who owns frame then). Otherwise, and for a payload to the
+// node itself, it is Send of the payload, which copies it, and frame is
+// the caller's again when SendFrame returns.
+func (e *Engine) SendFrame(when time.Time, dst protocols.Addr, frame []byte) error {
+	if len(frame) < protocols.DataHeaderSize {
+		return fmt.Errorf("send frame of %d bytes: %w", len(frame), ErrNoHeadroom)
+	}
+	return e.originate(when, dst, frame[protocols.DataHeaderSize:], frame, true)
 }
 
 // Answer is Send for a payload that answers a source this node has not
@@ -324,11 +340,12 @@ func (e *Engine) Send(when time.Time, dst protocols.Addr, payload []byte) error 
 // route, or buffers the payload in a discovery already under way for
 // dst, and otherwise refuses it with ErrNoRoute.
 func (e *Engine) Answer(when time.Time, dst protocols.Addr, payload []byte) error {
-	return e.originate(when, dst, payload, false)
+	return e.originate(when, dst, payload, nil, false)
 }
 
-// originate is Send, and with discover unset Answer.
-func (e *Engine) originate(when time.Time, dst protocols.Addr, payload []byte, discover bool) error {
+// originate is Send, and with discover unset Answer; frame, when set, is
+// SendFrame's, payload its tail.
+func (e *Engine) originate(when time.Time, dst protocols.Addr, payload, frame []byte, discover bool) error {
 	op := "send"
 	if !discover {
 		op = "answer"
@@ -346,6 +363,13 @@ func (e *Engine) originate(when time.Time, dst protocols.Addr, payload []byte, d
 	if r := e.routes[dst]; r != nil && r.valid {
 		e.stats.Originated++
 		r.sentAt = now
+		if frame != nil {
+			p := protocols.Data{TTL: uint8(e.cfg.DataTTL), Src: e.self, Dst: dst}
+			if _, err := p.AppendBinary(frame[:0]); err == nil { // the header only
+				e.sentData(now, r, e.self, frame[:protocols.DataHeaderSize+len(payload)])
+				return nil
+			}
+		}
 		e.sendData(now, r, e.self, uint8(e.cfg.DataTTL), 0, payload)
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -505,4 +506,50 @@ func TestForwardInPlace(t *testing.T) {
 		t.Errorf("a dropped frame was changed: %x, was %x", spent, before)
 	}
 	relay.Advance()
+}
+
+// TestSendFrame checks that SendFrame over a valid route writes the DATA
+// header into the caller's frame and hands that very frame out, equal to
+// what Send makes of the same payload; that without a route it copies
+// the payload (the caller may reuse its frame at once); and that a frame
+// without room for the header is refused.
+func TestSendFrame(t *testing.T) {
+	net := build(t, overlay.DefaultLANConfig(), 1, "line", 3, 0, time.Millisecond)
+	must(t, net.Send(1, 3, []byte("route")))
+	must(t, net.RunFor(2*time.Second))
+	src, dst := net.Node(1).Engine, net.Node(3).Addr
+	payload := []byte("payload sealed in place")
+	frame := append(make([]byte, protocols.DataHeaderSize), payload...)
+
+	must(t, src.Send(net.Now(), dst, payload))
+	want := slices.Clone(src.Ready().Messages[0].Frame)
+	src.Advance()
+	must(t, src.SendFrame(net.Now(), dst, frame))
+	rd := src.Ready()
+	if len(rd.Messages) != 1 {
+		t.Fatalf("%d frames out, want 1", len(rd.Messages))
+	}
+	got := rd.Messages[0].Frame
+	if &got[0] != &frame[0] || len(got) != len(frame) {
+		t.Errorf("the frame out is not the caller's")
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("SendFrame made\n%x\nSend made\n%x", got, want)
+	}
+	src.Advance()
+
+	// No route to an address nobody holds: the payload is buffered in a
+	// discovery, copied.
+	far := protocols.AddrFromPeerID([]byte("nobody"))
+	must(t, src.SendFrame(net.Now(), far, frame))
+	for _, o := range src.Ready().Messages {
+		if &o.Frame[0] == &frame[0] {
+			t.Errorf("a buffered payload's frame went out as the caller's")
+		}
+	}
+	src.Advance()
+
+	if err := src.SendFrame(net.Now(), dst, frame[:protocols.DataHeaderSize-1]); !errors.Is(err, overlay.ErrNoHeadroom) {
+		t.Errorf("a frame without headroom: %v, want ErrNoHeadroom", err)
+	}
 }
