@@ -161,6 +161,10 @@ type Router struct {
 	pings map[uint64]*pingWait
 	st    counters
 	ready e2e.Ready // the channel's last Ready, being carried out
+	// sealing is the buffer of the payload last handed to the channel,
+	// until the flush that carries out what the channel made of it: a
+	// packet sealed in it has the DATA header's room in front (Send).
+	sealing []byte
 	// stepping is the pooled buffer of the frame being stepped, until a
 	// send queue takes it (a DATA frame the engine relays in place).
 	stepping *[]byte
@@ -471,6 +475,10 @@ func (m *Router) publish(msg Message) {
 	m.st.delivered++
 }
 
+// sendHeadroom is the room in front of a plaintext Send builds: the
+// DATA header, then the channel's header.
+const sendHeadroom = protocols.DataHeaderSize + e2e.Headroom
+
 // sendQueue bounds the payloads Send has queued for the owner or the
 // owner has parked on a congested first hop, router-wide.
 const sendQueue = 64
@@ -512,8 +520,10 @@ func (m *Router) Send(ctx context.Context, dst peer.ID, payload []byte) error {
 	if !m.running.Load() {
 		return ErrClosed // not started yet, or closed
 	}
-	// The plaintext is built where the channel seals it in place.
-	pt := make([]byte, e2e.Headroom, e2e.Headroom+1+len(payload)+e2e.Tailroom)
+	// The plaintext is built where the channel seals it in place, with
+	// room in front for the DATA header the routing engine writes there
+	// (sendPacket): the payload is copied once, here.
+	pt := make([]byte, sendHeadroom, sendHeadroom+1+len(payload)+e2e.Tailroom)
 	pt, _ = e2e.AppendPlaintext(pt, e2e.Plaintext{Kind: e2e.AppMessage, Payload: payload})
 	r := &sendReq{dst: dst, addr: protocols.AddrFromPeerID([]byte(dst)), pt: pt}
 	if !m.isFlowing(r.addr) {
@@ -565,7 +575,7 @@ type sendReq struct {
 	ctx   context.Context // nil when Send did not wait
 	dst   peer.ID
 	addr  protocols.Addr
-	pt    []byte     // the plaintext at pt[e2e.Headroom:], room to seal in place
+	pt    []byte     // the plaintext at pt[sendHeadroom:], room to seal in place
 	reply chan error // nil when Send did not wait
 }
 
@@ -613,7 +623,7 @@ func (m *Router) onSend(now time.Time, r *sendReq) {
 		}
 	}
 	if r.addr == m.self {
-		if p, err := e2e.ParsePlaintext(r.pt[e2e.Headroom:]); err == nil && p.Kind == e2e.AppMessage {
+		if p, err := e2e.ParsePlaintext(r.pt[sendHeadroom:]); err == nil && p.Kind == e2e.AppMessage {
 			m.publish(Message{From: r.dst, Payload: p.Payload, Received: now})
 		}
 		m.sendDone(r, nil)
@@ -631,7 +641,8 @@ func (m *Router) onSend(now time.Time, r *sendReq) {
 			return
 		}
 	}
-	m.sendDone(r, m.channel.SendBuffer(now, r.addr, r.dst, r.pt))
+	m.sealing = r.pt
+	m.sendDone(r, m.channel.SendBuffer(now, r.addr, r.dst, r.pt[protocols.DataHeaderSize:]))
 }
 
 // learn remembers the peer ID behind a mesh address the node deals with
@@ -997,6 +1008,7 @@ func (m *Router) tick(now time.Time) {
 // links, engine deliveries to the channel, channel deliveries to the
 // application.
 func (m *Router) flush(now time.Time) {
+	defer func() { m.sealing = nil }()
 	for m.channel.HasReady() || m.engine.HasReady() {
 		if m.channel.HasReady() {
 			// Handling a delivery may make the channel send (a pong), so
@@ -1058,6 +1070,12 @@ func (m *Router) sendPacket(now time.Time, p e2e.Packet) error {
 				m.engine.Rediscover(now, p.To)
 			}
 		}
+	}
+	if f := m.sealing; len(p.Payload) > 0 && len(f) > protocols.DataHeaderSize &&
+		&p.Payload[0] == &f[protocols.DataHeaderSize] {
+		// Sealed in Send's buffer, the header's room in front: the
+		// engine writes the header there instead of copying the packet.
+		return m.engine.SendFrame(now, p.To, f[:protocols.DataHeaderSize+len(p.Payload)])
 	}
 	return m.engine.Send(now, p.To, p.Payload)
 }
