@@ -113,7 +113,10 @@
 // frame was forwarded on is over half full, the link it came from is not
 // read (for at most a HELLO interval at a time, so that the neighbor is
 // not declared dead), and the stream's flow control holds the sender
-// back. But a paused stream stalls every destination behind it: a link
+// back. DATA read from a link before its pause took hold (in the
+// reader's hands or the owner's input) may still use the routing
+// frames' room rather than be dropped: up to 32 frames a batch and 16
+// batches can be on the way when a queue passes half. But a paused stream stalls every destination behind it: a link
 // whose DATA also went, within the last HELLO interval, to this node or
 // to another link that was not congested is read on, and the congested
 // link's queue drops what does not fit (Stats.Unpaused counts those

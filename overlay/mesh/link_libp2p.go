@@ -121,10 +121,12 @@ func newLink(m *Router, p peer.ID, s network.Stream, outbound bool, now time.Tim
 // DATA frame this node relays was read, in Unix nanoseconds, else 0.
 // buf, if not nil, is the pooled buffer that holds frame: the queue
 // takes it if it takes the frame (the writer releases it), and the
-// caller keeps it otherwise.
-func (l *link) enqueue(frame []byte, typ protocols.Type, relayed int64, buf *[]byte) bool {
+// caller keeps it otherwise. late is set for a relayed DATA frame read
+// from a link the owner has paused: it may use the routing frames'
+// bounds (see Router.write).
+func (l *link) enqueue(frame []byte, typ protocols.Type, relayed int64, buf *[]byte, late bool) bool {
 	maxFrames, maxBytes := l.m.cfg.QueueFrames, l.m.cfg.QueueBytes
-	if typ != protocols.TypeData {
+	if typ != protocols.TypeData || late {
 		maxFrames, maxBytes = 2*maxFrames, maxBytes+maxBytes/4
 	}
 	l.mu.Lock()

@@ -16,7 +16,8 @@ import (
 )
 
 // TestSendQueue: DATA is dropped at the queue's bounds, routing frames
-// have a reserve beyond them, and congestion starts at half the bounds.
+// and relayed DATA read from a paused link (late) have a reserve beyond
+// them, and congestion starts at half the bounds.
 func TestSendQueue(t *testing.T) {
 	m := &Router{cfg: Config{QueueFrames: 8, QueueBytes: 1000}}
 	l := newLink(m, "", nil, false, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
@@ -25,24 +26,26 @@ func TestSendQueue(t *testing.T) {
 		typ       protocols.Type
 		want      bool
 		congested bool // after the call
+		late      bool
 	}{
-		{protocols.TypeData, true, false}, // 1 frame, 100 bytes
-		{protocols.TypeData, true, false},
-		{protocols.TypeData, true, false},
-		{protocols.TypeData, true, false},
-		{protocols.TypeData, true, true}, // 5 frames: over half of 8
-		{protocols.TypeData, true, true},
-		{protocols.TypeData, true, true},
-		{protocols.TypeData, true, true},   // 8 frames: full for DATA
-		{protocols.TypeData, false, true},  // dropped
-		{protocols.TypeHello, true, true},  // the reserve
-		{protocols.TypeRREP, true, true},   // 10 frames, 1000 bytes
-		{protocols.TypeRERR, true, true},   // 1100 bytes ≤ 1250
-		{protocols.TypeRREQ, true, true},   // 1200
-		{protocols.TypeHello, false, true}, // 1300 > 1250
+		{protocols.TypeData, true, false, false}, // 1 frame, 100 bytes
+		{protocols.TypeData, true, false, false},
+		{protocols.TypeData, true, false, false},
+		{protocols.TypeData, true, false, false},
+		{protocols.TypeData, true, true, false}, // 5 frames: over half of 8
+		{protocols.TypeData, true, true, false},
+		{protocols.TypeData, true, true, false},
+		{protocols.TypeData, true, true, false},  // 8 frames: full for DATA
+		{protocols.TypeData, false, true, false}, // dropped
+		{protocols.TypeData, true, true, true},   // read before its link paused
+		{protocols.TypeHello, true, true, false}, // the reserve
+		{protocols.TypeRREP, true, true, false},  // 11 frames, 1100 bytes
+		{protocols.TypeRERR, true, true, false},  // 1200 bytes ≤ 1250
+		{protocols.TypeRREQ, false, true, false}, // 1300 > 1250
+		{protocols.TypeData, false, true, true},  // late, but 1300 > 1250
 	}
 	for i, tt := range tests {
-		if got := l.enqueue(frame, tt.typ, 0, nil); got != tt.want {
+		if got := l.enqueue(frame, tt.typ, 0, nil, tt.late); got != tt.want {
 			t.Fatalf("frame %d (%s): enqueue = %v, want %v", i, tt.typ, got, tt.want)
 		}
 		if got := l.congested(); got != tt.congested {
@@ -87,7 +90,7 @@ func TestWriteBatching(t *testing.T) {
 	var want []byte
 	for i := range 10 {
 		frame := bytes.Repeat([]byte{byte(i + 1)}, 1024)
-		if !l.enqueue(frame, protocols.TypeData, 0, nil) {
+		if !l.enqueue(frame, protocols.TypeData, 0, nil, false) {
 			t.Fatalf("frame %d refused", i)
 		}
 		m.queued(l, len(frame))
@@ -116,9 +119,9 @@ func TestWriteBatching(t *testing.T) {
 
 	big := make([]byte, writeBatch)
 	l = newLink(m, "", s, false, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	l.enqueue(big[:writeBatch/2], protocols.TypeData, 0, nil)
+	l.enqueue(big[:writeBatch/2], protocols.TypeData, 0, nil, false)
 	m.queued(l, writeBatch/2)
-	l.enqueue(big[:writeBatch/2], protocols.TypeData, 0, nil)
+	l.enqueue(big[:writeBatch/2], protocols.TypeData, 0, nil, false)
 	m.queued(l, writeBatch/2)
 	if len(l.wake) != 1 {
 		t.Fatal("a full write's worth of frames did not wake the writer at once")
@@ -138,9 +141,9 @@ func TestWriteBatching(t *testing.T) {
 	want, _ = AppendFrame(nil, small)
 	want, _ = AppendFrame(want, relayed)
 	want, _ = AppendFrame(want, small)
-	l.enqueue(small, protocols.TypeHello, 0, nil)
-	l.enqueue(relayed, protocols.TypeData, 1, buf)
-	l.enqueue(small, protocols.TypeHello, 0, nil)
+	l.enqueue(small, protocols.TypeHello, 0, nil, false)
+	l.enqueue(relayed, protocols.TypeData, 1, buf, false)
+	l.enqueue(small, protocols.TypeHello, 0, nil, false)
 	m.queued(l, 2*len(small)+len(relayed))
 	m.wakeWriters()
 	wg.Go(l.writeLoop)

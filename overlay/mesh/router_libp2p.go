@@ -168,6 +168,8 @@ type Router struct {
 	// stepping is the pooled buffer of the frame being stepped, until a
 	// send queue takes it (a DATA frame the engine relays in place).
 	stepping *[]byte
+	// steppingIn is the link the frame being stepped came from.
+	steppingIn *link
 	// toWake are the links the owner queued frames on since it last woke
 	// their writers (wakeWriters).
 	toWake []*link
@@ -1124,15 +1126,21 @@ func (m *Router) write(o overlay.Outbound, since time.Time) {
 	}
 	var relayed int64
 	var buf *[]byte
+	late := false
 	if typ == protocols.TypeData {
 		if src, err := protocols.PeekSrc(o.Frame); err == nil && src != m.self {
 			relayed = since.UnixNano()
+			// Read from a link this node has paused (before the pause
+			// took hold): the frames already in the reader's hands and
+			// the owner's input may exceed the half queue left when the
+			// pause began, so they may use the routing frames' room.
+			late = m.steppingIn != nil && m.steppingIn.paused.Load()
 		}
 		if holds(m.stepping, o.Frame) {
 			buf = m.stepping // the frame read, relayed in place
 		}
 	}
-	if !l.enqueue(o.Frame, typ, relayed, buf) {
+	if !l.enqueue(o.Frame, typ, relayed, buf, late) {
 		m.st.queueDrops[typ]++
 		m.trace(TraceEvent{Kind: TraceFrameDropped, Peer: o.To, Frame: o.Frame})
 		return
@@ -1153,10 +1161,10 @@ func (m *Router) onFrame(in inFrame) {
 	// The engine may send a DATA frame on as it was read: the buffer goes
 	// with it to the send queue (write), else back to its pool when the
 	// frame's output has been carried out.
-	m.stepping = in.buf
+	m.stepping, m.steppingIn = in.buf, in.l
 	defer func() {
 		releaseFrame(m.stepping)
-		m.stepping = nil
+		m.stepping, m.steppingIn = nil, nil
 	}()
 	m.trace(TraceEvent{Kind: TraceFrameIn, Peer: in.l.addr, Frame: in.frame})
 	if !in.l.heard {
