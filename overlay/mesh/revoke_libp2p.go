@@ -25,6 +25,7 @@ func (m *Router) Revoke(ctx context.Context, ps []peer.ID) error {
 		for _, p := range ps {
 			addr := protocols.AddrFromPeerID([]byte(p))
 			forgot := m.channel.Forget(now, addr)
+			m.setFlowing(addr, false) // Send waits for the verdict again
 			if c := m.cands[p]; c != nil {
 				c.admitted = false
 				c.retryAt = now.Add(m.cfg.AdmitRecheck)
