@@ -538,6 +538,12 @@ func (m *Router) Send(ctx context.Context, dst peer.ID, payload []byte) error {
 	case <-m.done:
 		return ErrClosed
 	}
+	select {
+	case <-m.done: // closed while Send waited for a slot
+		<-m.slots
+		return ErrClosed
+	default:
+	}
 	m.sends <- r // never blocks: a slot is held, and sends has one place per slot
 	if r.reply == nil {
 		return nil
