@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -250,11 +251,42 @@ func TestAdversarialSlowReader(t *testing.T) {
 		}
 	})
 	time.Sleep(300 * time.Millisecond) // the bulk fills the relay's queue towards node 2
+	// A pause lasts a HELLO interval (100 ms here): the p90 of pings
+	// stuck behind pauses is beyond it (230 ms before the fix, in every
+	// round). A loaded machine can starve the four routers for longer
+	// than that now and then, so a round that misses the bound is
+	// measured again, up to three rounds; the stall this test is about
+	// misses it in every one.
+	limit := overlay.DefaultLocalConfig().HelloInterval
+	var failures []string
+	for round := range 3 {
+		lost, p50, p90, worst, ok := pingRound(ctx, t, src, tm.hosts[3].ID())
+		st, _ := tm.routers[1].Stats(ctx)
+		t.Logf("round %d: pings to the unrelated node under the bulk: %d lost; p50 %v, p90 %v, worst %v; relay: %d frames not paused for, %d DATA dropped",
+			round+1, lost, p50, p90, worst, st.Unpaused, st.QueueDrops[protocols.TypeData])
+		if ok && lost == 0 && p90 < limit {
+			failures = nil
+			break
+		}
+		failures = append(failures, fmt.Sprintf("%d lost, p90 %v", lost, p90))
+	}
+	stopBulk()
+	wg.Wait()
+	slow.on.Store(false)
+	if failures != nil {
+		t.Errorf("pings to an unrelated node stalled behind a slow one in every round (%s), want none lost and p90 under %v", strings.Join(failures, "; "), limit)
+	}
+}
+
+// pingRound pings dst 100 times, 20 ms apart, and returns how many got no
+// answer within 2 s and the round-trip times' p50, p90 and worst; ok is
+// false when none was answered.
+func pingRound(ctx context.Context, t *testing.T, src *Router, dst peer.ID) (lost int, p50, p90, worst time.Duration, ok bool) {
+	t.Helper()
 	var rtts []time.Duration
-	lost := 0
 	for range 100 {
 		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
-		p, err := src.Ping(pctx, tm.hosts[3].ID())
+		p, err := src.Ping(pctx, dst)
 		pcancel()
 		if err != nil {
 			lost++
@@ -263,22 +295,11 @@ func TestAdversarialSlowReader(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	stopBulk()
-	wg.Wait()
-	slow.on.Store(false)
-	slices.Sort(rtts)
 	if len(rtts) == 0 {
-		t.Fatalf("no ping to node 3 answered while node 2 read slowly")
+		return lost, 0, 0, 0, false
 	}
-	p50, p90, worst := rtts[len(rtts)/2], rtts[len(rtts)*9/10], rtts[len(rtts)-1]
-	st, _ := tm.routers[1].Stats(ctx)
-	t.Logf("pings to the unrelated node under the bulk: %d answered, %d lost; p50 %v, p90 %v, worst %v; relay: %d frames not paused for, %d DATA dropped",
-		len(rtts), lost, p50, p90, worst, st.Unpaused, st.QueueDrops[protocols.TypeData])
-	// A pause lasts a HELLO interval (100 ms here): the p90 of pings
-	// stuck behind pauses is beyond it (230 ms before the fix).
-	if limit := overlay.DefaultLocalConfig().HelloInterval; lost > 0 || p90 >= limit {
-		t.Errorf("pings to an unrelated node stalled behind a slow one: %d lost, p90 %v, want none lost and p90 under %v", lost, p90, limit)
-	}
+	slices.Sort(rtts)
+	return lost, rtts[len(rtts)/2], rtts[len(rtts)*9/10], rtts[len(rtts)-1], true
 }
 
 // TestAdversarialPeerTable: the address → peer ID table stopped learning
