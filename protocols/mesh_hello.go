@@ -18,7 +18,7 @@ import (
 //	2      2    interval: the sender's HELLO interval in milliseconds, >= 1
 //	4      4    instance: random, fixed for the life of the sender's engine
 //	8      4    seq: this HELLO's number on this link, from 1, +1 per HELLO
-//	12     4    node seq: the sender's own destination sequence number
+//	12     4    node seq: the sender's own destination sequence number, >= 1
 //	16     4    echo seq: seq of the latest HELLO received from the
 //	            addressee, 0 if none
 //	20     4    echo hold: microseconds from receipt of that HELLO to this
@@ -52,6 +52,8 @@ func (p *Hello) check(fail func(Type, string, error) error) error {
 		return fail(TypeHello, "interval", ErrField)
 	case p.Seq == 0:
 		return fail(TypeHello, "seq", ErrField)
+	case p.NodeSeq == 0:
+		return fail(TypeHello, "node seq", ErrField)
 	case p.EchoHold < 0 || p.EchoHold > maxEchoHold || p.EchoHold%time.Microsecond != 0 ||
 		(p.EchoSeq == 0 && p.EchoHold != 0):
 		return fail(TypeHello, "echo hold", ErrField)

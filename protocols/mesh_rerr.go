@@ -14,10 +14,11 @@ type Unreachable struct {
 // Multi-byte fields are big-endian.
 //
 //	offset    size field
-//	0         1    version (1)
+//	0         1    version (2)
 //	1         1    type (0x04)
 //	2         1    n: number of entries, 1 <= n <= MaxRERREntries
-//	3+20*i    16   entry i: unreachable destination address, non-zero
+//	3+20*i    16   entry i: unreachable destination address, non-zero,
+//	               no destination twice in one RERR
 //	19+20*i   4    entry i: its destination sequence number
 type RERR struct {
 	Unreachable []Unreachable
@@ -36,8 +37,8 @@ func (p *RERR) check(fail func(Type, string, error) error) error {
 	case n > MaxRERREntries:
 		return fail(TypeRERR, "count", ErrTooLarge)
 	}
-	for _, u := range p.Unreachable {
-		if u.Dst.IsZero() {
+	for i, u := range p.Unreachable {
+		if u.Dst.IsZero() || listed(p.Unreachable[:i], u.Dst) {
 			return fail(TypeRERR, "dst", ErrField)
 		}
 	}
@@ -83,7 +84,7 @@ func (p *RERR) Decode(frame []byte) error {
 	for i := range n {
 		e := frame[RERRHeaderSize+RERREntrySize*i:]
 		u := Unreachable{Dst: readAddr(e), Seq: binary.BigEndian.Uint32(e[AddrSize:])}
-		if u.Dst.IsZero() {
+		if u.Dst.IsZero() || listed(list, u.Dst) {
 			p.Unreachable = list
 			return decodeErr(TypeRERR, "dst", ErrField)
 		}
@@ -91,4 +92,15 @@ func (p *RERR) Decode(frame []byte) error {
 	}
 	p.Unreachable = list
 	return nil
+}
+
+// listed reports whether dst is among the entries of list: a destination
+// appears at most once per RERR (at most 64 entries, so a linear scan).
+func listed(list []Unreachable, dst Addr) bool {
+	for _, u := range list {
+		if u.Dst == dst {
+			return true
+		}
+	}
+	return false
 }

@@ -16,7 +16,7 @@ import (
 //	            <= the claim's max hops
 //	3      4    cost: path cost from the sender of this frame to Dst
 //	7      16   destination address, non-zero
-//	23     4    destination sequence number
+//	23     4    destination sequence number, >= 1
 //	27     16   originator address, non-zero, != destination
 //	43     4    lifetime in milliseconds, >= 1, relative to receipt
 //	47     16   hash: link number hops of the claim's hash chain
@@ -50,6 +50,8 @@ func (p *RREP) check(fail func(Type, string, error) error) error {
 	switch {
 	case p.Dst.IsZero():
 		return fail(TypeRREP, "dst", ErrField)
+	case p.DstSeq == 0:
+		return fail(TypeRREP, "dst seq", ErrField)
 	case p.Orig.IsZero() || p.Orig == p.Dst:
 		return fail(TypeRREP, "orig", ErrField)
 	case p.Lifetime < time.Millisecond || p.Lifetime > maxLifetime ||

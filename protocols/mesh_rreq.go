@@ -1,6 +1,9 @@
 package protocols
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // RREQ flag bits (offset 2) and offsets.
 const (
@@ -26,13 +29,14 @@ const (
 //	5      4    RREQ ID, with Orig unique per request
 //	9      4    cost: path cost from Orig to the sender of this frame
 //	13     16   destination address, non-zero
-//	29     4    destination sequence number (0 when U is set)
+//	29     4    destination sequence number: 0 if and only if U is set
 //	33     16   originator address, non-zero, != destination
-//	49     4    originator sequence number
+//	49     4    originator sequence number, >= 1
 //	53     16   hash: link number hops of the claim's hash chain
 //	69     113  the originator's Claim to (originator, originator seq)
 //	182    1    k: number of avoided nodes, 0 <= k <= MaxRREQAvoid
-//	183+16i 16  avoided node i: non-zero, != originator, != destination
+//	183+16i 16  avoided node i: non-zero, != originator, != destination,
+//	            in strictly ascending byte order; k > 0 needs flag D
 //
 // Nodes on the avoid list neither forward nor answer the request, so the
 // route it finds does not pass through them. Relays change TTL, hops,
@@ -68,18 +72,27 @@ func (p *RREQ) check(fail func(Type, string, error) error) error {
 		return fail(TypeRREQ, "ttl", ErrField)
 	case p.Dst.IsZero():
 		return fail(TypeRREQ, "dst", ErrField)
-	case p.UnknownSeq && p.DstSeq != 0:
+	case p.UnknownSeq != (p.DstSeq == 0):
+		// 0 is the unknown number: U set with a number, or U clear
+		// without one, says two things at once.
 		return fail(TypeRREQ, "dst seq", ErrField)
 	case p.Orig.IsZero() || p.Orig == p.Dst:
 		return fail(TypeRREQ, "orig", ErrField)
+	case p.OrigSeq == 0:
+		return fail(TypeRREQ, "orig seq", ErrField)
 	case len(p.Avoid) > MaxRREQAvoid:
 		return fail(TypeRREQ, "avoid", ErrTooLarge)
+	case len(p.Avoid) > 0 && !p.DestOnly:
+		// Only the destination knows a route around the avoided nodes.
+		return fail(TypeRREQ, "flags", ErrField)
 	}
 	if err := p.Claim.check(TypeRREQ, p.Hops, fail); err != nil {
 		return err
 	}
-	for _, a := range p.Avoid {
-		if a.IsZero() || a == p.Orig || a == p.Dst {
+	for i, a := range p.Avoid {
+		if a.IsZero() || a == p.Orig || a == p.Dst ||
+			(i > 0 && bytes.Compare(p.Avoid[i-1][:], a[:]) >= 0) {
+			// Strictly ascending: one encoding per set.
 			return fail(TypeRREQ, "avoid", ErrField)
 		}
 	}

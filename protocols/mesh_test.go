@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -170,8 +171,8 @@ func TestEncode(t *testing.T) {
 		},
 		{
 			name: "hello first",
-			p:    &Hello{Interval: time.Second, Seq: 1},
-			want: `02 05 03e8 00000000 00000001 00000000 00000000 00000000 00 00`,
+			p:    &Hello{Interval: time.Second, Seq: 1, NodeSeq: 1},
+			want: `02 05 03e8 00000000 00000001 00000001 00000000 00000000 00 00`,
 		},
 	}
 	for _, tt := range tests {
@@ -205,12 +206,12 @@ func TestSizes(t *testing.T) {
 		p    Packet
 		size int
 	}{
-		{&RREQ{TTL: 1, Dst: addrB, Orig: addrA, Claim: testClaim}, RREQMinSize},
-		{&RREQ{TTL: 1, Dst: addrB, Orig: addrA, Claim: testClaim, Avoid: make([]Addr, MaxRREQAvoid)}, 0}, // zero addresses: invalid
-		{&RREP{Dst: addrB, Orig: addrA, Lifetime: time.Millisecond, Claim: testClaim}, RREPSize},
+		{&RREQ{UnknownSeq: true, TTL: 1, Dst: addrB, Orig: addrA, OrigSeq: 1, Claim: testClaim}, RREQMinSize},
+		{&RREQ{DestOnly: true, UnknownSeq: true, TTL: 1, Dst: addrB, Orig: addrA, OrigSeq: 1, Claim: testClaim, Avoid: make([]Addr, MaxRREQAvoid)}, 0}, // zero addresses: invalid
+		{&RREP{Dst: addrB, DstSeq: 1, Orig: addrA, Lifetime: time.Millisecond, Claim: testClaim}, RREPSize},
 		{&RREQ{TTL: 1, Dst: addrB, Orig: addrA}, 0},                                                 // no claim: max hops 0
 		{&RREP{Hops: 33, Dst: addrB, Orig: addrA, Lifetime: time.Millisecond, Claim: testClaim}, 0}, // beyond the chain
-		{&Hello{Interval: time.Millisecond, Seq: 1}, HelloSize},
+		{&Hello{Interval: time.Millisecond, Seq: 1, NodeSeq: 1}, HelloSize},
 		{&RERR{Unreachable: make([]Unreachable, MaxRERREntries)}, 0}, // zero dst: invalid
 		{&Data{TTL: 1, Src: addrA, Dst: addrB, Payload: make([]byte, MaxPayloadSize)}, MaxFrameSize},
 	}
@@ -275,7 +276,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"rreq avoid truncated", cut(TypeRREQ, RREQMinSize+7), ErrTruncated, "avoid"},
 		{"rreq avoid 9", mutate(TypeRREQ, RREQMinSize-1, 9), ErrTooLarge, "avoid"},
 		{"rreq avoid zero", zeroAt(TypeRREQ, RREQMinSize, 16), ErrField, "avoid"},
-		{"rreq avoid is orig", "02 02 00 07 03 01020304 0a0b0c0d b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000009 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf fffffffe " + authHex + " 01 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf", ErrField, "avoid"},
+		{"rreq avoid is orig", "02 02 01 07 03 01020304 0a0b0c0d b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000009 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf fffffffe " + authHex + " 01 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf", ErrField, "avoid"},
 		{"rreq max hops 0", mutate(TypeRREQ, 53+ChainHashSize, 0), ErrField, "max hops"},
 		{"rreq hops beyond the chain", mutate(TypeRREQ, 4, 33), ErrField, "hops"},
 		{"rreq too long for any k", valid[TypeRREQ] + strings.Repeat("00", 16*8), ErrLength, ""},
@@ -284,6 +285,16 @@ func TestDecodeErrors(t *testing.T) {
 		{"rreq zero dst", zeroAt(TypeRREQ, 13, 16), ErrField, "dst"},
 		{"rreq zero orig", zeroAt(TypeRREQ, 33, 16), ErrField, "orig"},
 		{"rreq U with seq", mutate(TypeRREQ, 2, 0x02), ErrField, "dst seq"},
+		// Decided by docs/protocol.md 6.2, 6.3, 6.4, 6.5 (issue 19): each
+		// of these decoded before.
+		{"rreq avoid without D", mutate(TypeRREQ, 2, 0), ErrField, "flags"},
+		{"rreq U clear with dst seq 0", zeroAt(TypeRREQ, 29, 4), ErrField, "dst seq"},
+		{"rreq orig seq 0", zeroAt(TypeRREQ, 49, 4), ErrField, "orig seq"},
+		{"rreq avoid duplicate", rreqAvoiding("c0", "c0"), ErrField, "avoid"},
+		{"rreq avoid unsorted", rreqAvoiding("d0", "c0"), ErrField, "avoid"},
+		{"rrep dst seq 0", zeroAt(TypeRREP, 23, 4), ErrField, "dst seq"},
+		{"rerr duplicate dst", valid[TypeRERR][:6] + "02" + valid[TypeRERR][8:] + valid[TypeRERR][8:], ErrField, "dst"},
+		{"hello node seq 0", zeroAt(TypeHello, 12, 4), ErrField, "node seq"},
 		{"rrep long", valid[TypeRREP] + "00", ErrLength, ""},
 		{"rrep short", cut(TypeRREP, RREPSize-1), ErrTruncated, ""},
 		{"rrep zero lifetime", zeroAt(TypeRREP, 43, 4), ErrField, "lifetime"},
@@ -316,6 +327,33 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
+// rreqAvoiding is a valid RREQ (flag D set) whose avoid list holds
+// addresses of 16 bytes each of the given hex byte values.
+func rreqAvoiding(fill ...string) string {
+	f := fmt.Sprintf("02 02 01 07 03 01020304 0a0b0c0d b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000009 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf fffffffe %s %02x", authHex, len(fill))
+	for _, b := range fill {
+		f += " " + strings.Repeat(b, AddrSize)
+	}
+	return f
+}
+
+// TestDecodeAccepts: what docs/protocol.md decides a receiver accepts,
+// although an honest sender never makes it. TTL and hops are bounded
+// each on its own (an RREQ's last hop to its destination keeps TTL 1
+// while hops grows, so their sum is no invariant); the receive rules
+// stop a packet at hops 255 or TTL 1.
+func TestDecodeAccepts(t *testing.T) {
+	for _, frame := range []string{
+		"02 01 ff ff a0a1a2a3a4a5a6a7a8a9aaabacadaeaf b0b1b2b3b4b5b6b7b8b9babbbcbdbebf",                                                           // DATA TTL + hops = 510
+		"02 02 01 ff 20 01020304 0a0b0c0d b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 00000009 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf fffffffe " + authHex + " 00", // RREQ TTL 255, hops 32
+		rreqAvoiding("c0", "d0"), // ascending avoid list
+	} {
+		if _, err := Decode(unhex(t, frame)); err != nil {
+			t.Errorf("Decode(%s) = %v, want it accepted", frame, err)
+		}
+	}
+}
+
 func TestDecodeTooLarge(t *testing.T) {
 	p := &Data{TTL: 1, Src: addrA, Dst: addrB, Payload: make([]byte, MaxPayloadSize+1)}
 	if _, err := p.AppendBinary(nil); !errors.Is(err, ErrTooLarge) {
@@ -341,7 +379,7 @@ func TestEncodeErrors(t *testing.T) {
 		{"rreq orig is dst", &RREQ{TTL: 1, Dst: addrA, Orig: addrA, Claim: testClaim}, ErrField},
 		{"rreq without a claim", &RREQ{TTL: 1, Dst: addrB, Orig: addrA}, ErrField},
 		{"rrep hops beyond the chain", &RREP{Hops: 33, Dst: addrB, Orig: addrA, Lifetime: time.Second, Claim: testClaim}, ErrField},
-		{"rreq avoid too long", &RREQ{TTL: 1, Dst: addrB, Orig: addrA, Avoid: make([]Addr, MaxRREQAvoid+1)}, ErrTooLarge},
+		{"rreq avoid too long", &RREQ{DestOnly: true, UnknownSeq: true, TTL: 1, Dst: addrB, Orig: addrA, OrigSeq: 1, Avoid: make([]Addr, MaxRREQAvoid+1)}, ErrTooLarge},
 		{"rreq avoid dst", &RREQ{TTL: 1, Dst: addrB, Orig: addrA, Avoid: []Addr{addrB}}, ErrField},
 		{"rrep sub-millisecond lifetime", &RREP{Dst: addrB, Orig: addrA, Lifetime: time.Microsecond}, ErrField},
 		{"rrep lifetime overflow", &RREP{Dst: addrB, Orig: addrA, Lifetime: 1 << 62}, ErrField},
@@ -400,7 +438,7 @@ func TestPeek(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rrep, err := (&RREP{Dst: addrB, Orig: addrA, Lifetime: time.Second, Claim: testClaim}).AppendBinary(nil)
+	rrep, err := (&RREP{Dst: addrB, DstSeq: 1, Orig: addrA, Lifetime: time.Second, Claim: testClaim}).AppendBinary(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,8 @@ var (
 	// ErrEmptyFrame: a length prefix of zero; no mesh packet is empty.
 	ErrEmptyFrame = errors.New("mesh: empty frame")
 	// ErrBadLength: a length prefix that is not a minimal unsigned varint
-	// of at most 3 bytes.
+	// of at most 3 bytes (a zero byte after the first, or a continuation
+	// bit in the third). The bytes after the prefix are not read.
 	ErrBadLength = errors.New("mesh: malformed length prefix")
 )
 
@@ -89,5 +90,8 @@ func readLength(r *bufio.Reader) (int, error) {
 			return int(n), nil
 		}
 	}
-	return 0, fmt.Errorf("%w: %d bytes or more", ErrFrameTooLarge, n)
+	// The third byte asks for a fourth: no frame needs one, whatever the
+	// rest would say (a minimal four-byte varint is at least 2^21, over
+	// the maximum; anything else is not minimal).
+	return 0, fmt.Errorf("%w: longer than %d bytes", ErrBadLength, maxPrefixSize)
 }

@@ -57,7 +57,13 @@ func TestReadFrame(t *testing.T) {
 		{"empty frame", "00", "", ErrEmptyFrame},
 		{"non-minimal prefix", "8100", "", ErrBadLength},
 		{"over the maximum", "a58004", "", ErrFrameTooLarge},
-		{"four-byte prefix", "80808001", "", ErrFrameTooLarge},
+		{"non-minimal three-byte prefix", "838000", "", ErrBadLength},
+		{"largest frame", "a48004" + hex.EncodeToString(make([]byte, protocols.MaxFrameSize)), hex.EncodeToString(make([]byte, protocols.MaxFrameSize)), nil},
+		// A fourth prefix byte is refused as a bad prefix, not as a frame
+		// over the maximum (issue 19: "83808000" was "frame length over
+		// the maximum: 3 bytes or more", although it says 3).
+		{"four-byte prefix", "80808001", "", ErrBadLength},
+		{"four-byte prefix of 3", "83808000", "", ErrBadLength},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
