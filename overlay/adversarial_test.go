@@ -315,7 +315,7 @@ func TestAdversarialHelloInterval(t *testing.T) {
 	nbr := overlaytest.AddrOf(2)
 	e.LinkUp(t0, nbr)
 	e.Advance()
-	hello, err := (&protocols.Hello{Interval: 65535 * time.Millisecond, Instance: 1, Seq: 1}).MarshalBinary()
+	hello, err := (&protocols.Hello{Interval: 65535 * time.Millisecond, Instance: 1, Seq: 1, NodeSeq: 1}).MarshalBinary()
 	must(t, err)
 	must(t, e.Step(t0, nbr, hello)) // then silence
 	var dead time.Duration

@@ -62,7 +62,7 @@ func TestStepErrors(t *testing.T) {
 	nbr := overlaytest.AddrOf(2)
 	e.LinkUp(t0, nbr)
 	e.Advance()
-	hello, _ := (&protocols.Hello{Interval: time.Second, Seq: 1}).MarshalBinary()
+	hello, _ := (&protocols.Hello{Interval: time.Second, Seq: 1, NodeSeq: 1}).MarshalBinary()
 	tests := []struct {
 		name  string
 		from  protocols.Addr
@@ -141,7 +141,7 @@ func TestStepLink(t *testing.T) {
 	if a, b := byAddr.Stats(), byLink.Stats(); a != b {
 		t.Fatalf("stats differ: Step %+v, StepLink %+v", a, b)
 	}
-	hello, _ := (&protocols.Hello{Interval: time.Second, Instance: 5, Seq: 99}).MarshalBinary()
+	hello, _ := (&protocols.Hello{Interval: time.Second, Instance: 5, Seq: 99, NodeSeq: 1}).MarshalBinary()
 	stale := byLink.Link(nbr)
 	byLink.LinkDown(t0, nbr)
 	byLink.LinkUp(t0, nbr) // a new link: the old handle stays stale

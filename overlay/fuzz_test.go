@@ -48,11 +48,11 @@ func FuzzStep(f *testing.F) {
 		&protocols.Data{TTL: 9, Src: a(1), Dst: a(2), Payload: []byte("mine")},
 		&protocols.Data{TTL: 9, Src: a(1), Dst: a(7), Payload: []byte("nowhere")},
 		rreq(protocols.RREQ{TTL: 5, ID: 77, Dst: a(3), DstSeq: 1, Orig: a(1), OrigSeq: 9}, 1, 0),
-		rreq(protocols.RREQ{TTL: 5, ID: 78, Dst: a(2), DstSeq: 5, Orig: a(4), OrigSeq: 9, Avoid: []protocols.Addr{a(3)}}, 4, 0),
+		rreq(protocols.RREQ{DestOnly: true, TTL: 5, ID: 78, Dst: a(2), DstSeq: 5, Orig: a(4), OrigSeq: 9, Avoid: []protocols.Addr{a(3)}}, 4, 0),
 		rreq(protocols.RREQ{TTL: 5, Hops: 2, ID: 79, Dst: a(9), UnknownSeq: true, Orig: a(8), OrigSeq: 3}, 8, 2),
-		rreq(protocols.RREQ{TTL: 5, ID: 80, Dst: a(3), Orig: a(4), OrigSeq: 1 << 30}, 4, 0),    // far ahead
-		rreq(protocols.RREQ{TTL: 5, ID: 81, Dst: a(3), Orig: a(4), OrigSeq: 20}, 1, 0),         // forged
-		rreq(protocols.RREQ{TTL: 5, Hops: 1, ID: 82, Dst: a(3), Orig: a(5), OrigSeq: 7}, 5, 3), // hops lowered
+		rreq(protocols.RREQ{TTL: 5, ID: 80, Dst: a(3), UnknownSeq: true, Orig: a(4), OrigSeq: 1 << 30}, 4, 0),    // far ahead
+		rreq(protocols.RREQ{TTL: 5, ID: 81, Dst: a(3), UnknownSeq: true, Orig: a(4), OrigSeq: 20}, 1, 0),         // forged
+		rreq(protocols.RREQ{TTL: 5, Hops: 1, ID: 82, Dst: a(3), UnknownSeq: true, Orig: a(5), OrigSeq: 7}, 5, 3), // hops lowered
 		rrep(protocols.RREP{Hops: 1, Cost: 10, Dst: a(3), DstSeq: 4, Orig: a(1), Lifetime: time.Second}, 3, 3, 1),
 		rrep(protocols.RREP{Hops: 2, Cost: 10, Dst: a(9), DstSeq: 4, Orig: a(2), Lifetime: time.Second}, 9, 9, 2),
 		rrep(protocols.RREP{Dst: a(4), DstSeq: 90, Orig: a(2), Lifetime: time.Second}, 4, 1, 0), // forged
