@@ -199,7 +199,6 @@ func TestMesh(t *testing.T) {
 		{"DATA TTL 0", set(data, 2, 0)},
 		{"DATA zero source", set(data, 4, zero16...)},
 		{"DATA destination = source", edit(data, func(b []byte) []byte { copy(b[20:36], b[4:20]); return b })},
-		{"DATA payload over 65536", append(append([]byte(nil), frames[data][:36]...), make([]byte, protocols.MaxPayloadSize+1)...)},
 		{"RREQ reserved flag", set(rreq, 2, 0x05)},
 		{"RREQ TTL 0", set(rreq, 3, 0)},
 		{"RREQ hops beyond the claim's max hops", set(rreq, 4, 9)},
