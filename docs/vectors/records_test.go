@@ -225,7 +225,7 @@ func TestRecords(t *testing.T) {
 		v := map[string]identityVector{"alice": alice, "bob": bob}[c.who]
 		r := issue(t, newIdentity(t, v), c.td, c.ttl, c.claim, vectorTime)
 		valid = append(valid, r.Bytes())
-		doc.Records = append(doc.Records, recordVector{Name: c.name, Identity: c.who, TrustDomain: c.td, TTL: c.ttl.String(),
+		doc.Records = append(doc.Records, recordVector{Name: c.name, Identity: c.who, TrustDomain: c.td, TTL: durationText(c.ttl),
 			Issued: vectorTime.Format(time.RFC3339Nano), Claim: claimFields(c.claim), Version: r.Version(),
 			Expiry: r.Expiry().UTC().Format(time.RFC3339Nano), SPIFFEID: r.ClaimedSPIFFEID().String(), Hex: hexOf(r.Bytes())})
 	}

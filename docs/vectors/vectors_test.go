@@ -106,13 +106,13 @@ var (
 
 // fieldsOf turns a value of a wire type into plain JSON data: exported
 // struct fields by their Go names, byte arrays and slices as hex,
-// durations as Go duration strings ("250ms"), times as RFC 3339 in UTC,
+// durations as whole units ("250ms", "1500us"), times as RFC 3339 in UTC,
 // and types with a text form in that form.
 func fieldsOf(v reflect.Value) any {
 	t := v.Type()
 	switch {
 	case t == durationType:
-		return time.Duration(v.Int()).String()
+		return durationText(time.Duration(v.Int()))
 	case t == timeType:
 		return v.Interface().(time.Time).UTC().Format(time.RFC3339Nano)
 	case t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface && t.Implements(textType):
@@ -162,6 +162,20 @@ func fieldsOf(v reflect.Value) any {
 		return json.Number(strconv.FormatFloat(v.Float(), 'g', -1, 64))
 	}
 	panic("vectors: no JSON form for " + t.String())
+}
+
+// durationText writes d as a whole number of its largest exact unit of
+// s, ms, us and ns ("250ms", "1500us"), which time.ParseDuration reads.
+func durationText(d time.Duration) string {
+	for _, u := range []struct {
+		unit time.Duration
+		name string
+	}{{time.Second, "s"}, {time.Millisecond, "ms"}, {time.Microsecond, "us"}} {
+		if d%u.unit == 0 {
+			return strconv.FormatInt(int64(d/u.unit), 10) + u.name
+		}
+	}
+	return strconv.FormatInt(int64(d), 10) + "ns"
 }
 
 // setFields is the inverse of fieldsOf: it fills v (settable) from data
