@@ -108,56 +108,7 @@ func TestHandshake(t *testing.T) {
 		HandshakeID: hexOf(id[:8]), EphemeralSeed: hexOf(eph[:]),
 		GoRandomSeed: handshakeRandomSeed, RekeyAfterPackets: 2,
 	}
-	run := func(doc *handshakeFile) {
-		now, _ := time.Parse(time.RFC3339Nano, doc.Now)
-		issued, _ := time.Parse(time.RFC3339Nano, doc.RecordsIssued)
-		ia, ib := newIdentity(t, doc.Initiator), newIdentity(t, doc.Responder)
-		doc.InitiatorRecord = hexOf(issue(t, ia, doc.TrustDomain, 0, nil, issued).Bytes())
-		doc.ResponderRecord = hexOf(issue(t, ib, doc.TrustDomain, 0, nil, issued).Bytes())
-		sc := pqcsec.SessionConfig{RekeyAfterPackets: doc.RekeyAfterPackets}
-		ini, init, err := pqcsec.NewInitiator(pqcsec.HandshakeConfig{Identity: ia, Session: sc,
-			Rand: bytes.NewReader(append(unhex(t, doc.HandshakeID), unhex(t, doc.EphemeralSeed)...))}, ib.PeerID(), now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := pqcsec.NewResponderFrom(pqcsec.HandshakeConfig{Identity: ib, Session: sc, Rand: bytes.NewReader(nil)}, ia.PeerID())
-		if err != nil {
-			t.Fatal(err)
-		}
-		reply, err := res.Step(init, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		finish, err := ini.Step(reply, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := res.Step(finish, now); err != nil {
-			t.Fatal(err)
-		}
-		doc.Init, doc.Reply, doc.Finish = hexOf(init), hexOf(reply), hexOf(finish)
-		doc.Frames = nil
-		for i, p := range []string{"ping 0", "ping 1", "ping 2, in epoch 1"} {
-			f, err := ini.Session().Seal(nil, []byte(p), now.Add(time.Duration(i)*time.Second))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := res.Session().Open(nil, f); err != nil {
-				t.Fatal(err)
-			}
-			doc.Frames = append(doc.Frames, sessionFrame{Direction: "i2r", Epoch: binary.BigEndian.Uint32(f[1:]),
-				Counter: binary.BigEndian.Uint64(f[5:]), Plaintext: hexOf([]byte(p)), Hex: hexOf(f)})
-		}
-		f, err := res.Session().Seal(nil, []byte("pong 0"), now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ini.Session().Open(nil, f); err != nil {
-			t.Fatal(err)
-		}
-		doc.Frames = append(doc.Frames, sessionFrame{Direction: "r2i", Plaintext: hexOf([]byte("pong 0")), Hex: hexOf(f)})
-	}
-	run(&doc)
+	firstFrames(t, &doc)
 	doc.Schedule = recompute(t, &doc)
 
 	var file handshakeFile
@@ -171,7 +122,7 @@ func TestHandshake(t *testing.T) {
 	// random source: the same bytes.
 	cryptotest.SetGlobalRandom(t, file.GoRandomSeed)
 	again := file
-	run(&again)
+	firstFrames(t, &again)
 	if again.Init != file.Init || again.Reply != file.Reply || again.Finish != file.Finish ||
 		again.InitiatorRecord != file.InitiatorRecord || again.ResponderRecord != file.ResponderRecord {
 		t.Errorf("the handshake run from the file's inputs gives other messages")
@@ -181,6 +132,73 @@ func TestHandshake(t *testing.T) {
 			t.Errorf("frame %d differs", i)
 		}
 	}
+}
+
+// runHandshake runs the handshake of doc's inputs through pqcsec, fills
+// in its messages and records, and returns both sessions (the
+// initiator's, the responder's) and the handshake's time.
+func runHandshake(t *testing.T, doc *handshakeFile) (si, sr *pqcsec.Session, now time.Time) {
+	t.Helper()
+	now, _ = time.Parse(time.RFC3339Nano, doc.Now)
+	issued, _ := time.Parse(time.RFC3339Nano, doc.RecordsIssued)
+	ia, ib := newIdentity(t, doc.Initiator), newIdentity(t, doc.Responder)
+	doc.InitiatorRecord = hexOf(issue(t, ia, doc.TrustDomain, 0, nil, issued).Bytes())
+	doc.ResponderRecord = hexOf(issue(t, ib, doc.TrustDomain, 0, nil, issued).Bytes())
+	sc := pqcsec.SessionConfig{RekeyAfterPackets: doc.RekeyAfterPackets}
+	ini, init, err := pqcsec.NewInitiator(pqcsec.HandshakeConfig{Identity: ia, Session: sc,
+		Rand: bytes.NewReader(append(unhex(t, doc.HandshakeID), unhex(t, doc.EphemeralSeed)...))}, ib.PeerID(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := pqcsec.NewResponderFrom(pqcsec.HandshakeConfig{Identity: ib, Session: sc, Rand: bytes.NewReader(nil)}, ia.PeerID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, err := res.Step(init, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finish, err := ini.Step(reply, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := res.Step(finish, now); err != nil {
+		t.Fatal(err)
+	}
+	doc.Init, doc.Reply, doc.Finish = hexOf(init), hexOf(reply), hexOf(finish)
+	return ini.Session(), res.Session(), now
+}
+
+// frameOf describes a sealed frame.
+func frameOf(dir string, plaintext, f []byte) sessionFrame {
+	return sessionFrame{Direction: dir, Epoch: binary.BigEndian.Uint32(f[1:]), Counter: binary.BigEndian.Uint64(f[5:]),
+		Plaintext: hexOf(plaintext), Hex: hexOf(f)}
+}
+
+// firstFrames runs the handshake of doc and seals its first frames each
+// way, the third initiator frame in epoch 1.
+func firstFrames(t *testing.T, doc *handshakeFile) {
+	t.Helper()
+	si, sr, now := runHandshake(t, doc)
+	doc.Frames = nil
+	for i, p := range []string{"ping 0", "ping 1", "ping 2, in epoch 1"} {
+		f, err := si.Seal(nil, []byte(p), now.Add(time.Duration(i)*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sr.Open(nil, f); err != nil {
+			t.Fatal(err)
+		}
+		doc.Frames = append(doc.Frames, frameOf("i2r", []byte(p), f))
+	}
+	f, err := sr.Seal(nil, []byte("pong 0"), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := si.Open(nil, f); err != nil {
+		t.Fatal(err)
+	}
+	doc.Frames = append(doc.Frames, frameOf("r2i", []byte("pong 0"), f))
 }
 
 // recompute follows docs/security.md's key schedule and frame layout over
