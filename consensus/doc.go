@@ -232,7 +232,9 @@
 //
 // # Wire formats
 //
-// All integers are big-endian. Lengths are unsigned. Decoders refuse
+// docs/governance.md is the normative specification of these formats
+// and of the tally, with test vectors in docs/vectors/governance.json and
+// docs/vectors/dht.json. All integers are big-endian. Lengths are unsigned. Decoders refuse
 // anything not exactly as below (wrong version, out-of-range lengths, bad
 // UTF-8, trailing bytes) with an error wrapping ErrMalformed or ErrTooLarge.
 //

@@ -13,7 +13,9 @@
 // pqcsec; governance records, heads and announcements in consensus.
 //
 // docs/protocol.md is the normative specification of the mesh packets:
-// every field, every limit and what a node does on receipt of each. This
+// every field, every limit and what a node does on receipt of each;
+// docs/gossip.md is that of the telemetry and anomaly score messages.
+// docs/vectors holds test vectors of each. This
 // comment repeats the byte layouts so that the code can be read alone.
 //
 // # Usage

@@ -156,9 +156,11 @@
 //
 // Stream framing, on ProtocolID (/x0tta6bl4/mesh/2.0.0), both ways: each
 // mesh packet (package protocols) preceded by its length as an unsigned
-// varint, minimal, 1 to 3 bytes; a length of 0 or over
+// varint, minimal, 1 to 3 bytes; a length of 0, a prefix that is not
+// minimal or longer than 3 bytes, or a length over
 // protocols.MaxFrameSize (65572) resets the stream before the frame is
-// read.
+// read (docs/protocol.md section 4 is normative, with vectors in
+// docs/vectors/framing.json).
 //
 //	length (uvarint) ‖ mesh packet (length bytes)
 //
