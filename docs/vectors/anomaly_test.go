@@ -2,7 +2,6 @@ package vectors
 
 import (
 	"bytes"
-	"reflect"
 	"testing"
 	"time"
 
@@ -25,19 +24,8 @@ func TestAnomaly(t *testing.T) {
 			{Subject: subB, SubjectTime: vectorTime.Add(-2 * time.Second), Score: 0.9, Contributing: [3]uint8{7, 2, 11}},
 		}}
 	none := &protocols.AnomalyScores{Scorer: scorer, Time: vectorTime, Seq: 1, Model: seed32("vectors/model"), Threshold: 0.5}
-	frames := map[string][]byte{}
-	for _, c := range []struct {
-		name string
-		m    *protocols.AnomalyScores
-	}{{"two scores", m}, {"no scores", none}} {
-		b, err := c.m.AppendBinary(nil)
-		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
-		}
-		frames[c.name] = b
-		doc.Valid = append(doc.Valid, meshValid{Name: c.name, Type: "anomaly", Fields: fieldsOf(reflect.ValueOf(*c.m)), Hex: hexOf(b)})
-	}
-	two := frames["two scores"]
+	var two []byte
+	doc.Valid, two = gossipValid(t, "anomaly", []namedMessage{{"two scores", m}, {"no scores", none}})
 	set := func(off int, v ...byte) []byte { b := bytes.Clone(two); copy(b[off:], v); return b }
 	s0, s1 := protocols.AnomalyHeaderSize, protocols.AnomalyHeaderSize+protocols.AnomalyScoreSize
 	newMsg := func() gossipMessage { return new(protocols.AnomalyScores) }

@@ -54,6 +54,31 @@ func checkGossip(t *testing.T, file gossipFile, newMsg func() gossipMessage) {
 	}
 }
 
+// namedMessage is a valid message of a vector file.
+type namedMessage struct {
+	name string
+	m    gossipMessage
+}
+
+// gossipValid encodes the valid messages of a file and returns their
+// vectors and the first one's bytes (from which the invalid ones are
+// made).
+func gossipValid(t *testing.T, typ string, msgs []namedMessage) ([]meshValid, []byte) {
+	var out []meshValid
+	var first []byte
+	for _, c := range msgs {
+		b, err := c.m.AppendBinary(nil)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if first == nil {
+			first = b
+		}
+		out = append(out, meshValid{Name: c.name, Type: typ, Fields: fieldsOf(reflect.ValueOf(c.m).Elem()), Hex: hexOf(b)})
+	}
+	return out, first
+}
+
 // gossipRejects decodes each broken message and lists its error.
 func gossipRejects(t *testing.T, newMsg func() gossipMessage, cases []struct {
 	name string
@@ -100,23 +125,12 @@ func TestTelemetry(t *testing.T) {
 	v2.Links[0].DataCounts = protocols.DataCounts{DataSent: 30, DataReceived: 25, TransitSent: 20, TransitReceived: 15, RelaySent: 10, RelayReceived: 12}
 	v2.Links[1].DataCounts = protocols.DataCounts{DataSent: 5, DataReceived: 6}
 	empty := &protocols.Telemetry{Node: node, Time: vectorTime, Seq: 7, Interval: time.Millisecond}
-	frames := map[string][]byte{}
-	for _, c := range []struct {
-		name string
-		m    *protocols.Telemetry
-	}{
+	var one []byte
+	doc.Valid, one = gossipValid(t, "telemetry", []namedMessage{
 		{"version 1, two links", v1},
 		{"version 2, with the DATA-plane counters", &v2},
 		{"version 1, no source, no links", empty},
-	} {
-		b, err := c.m.AppendBinary(nil)
-		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
-		}
-		frames[c.name] = b
-		doc.Valid = append(doc.Valid, meshValid{Name: c.name, Type: "telemetry", Fields: fieldsOf(reflect.ValueOf(*c.m)), Hex: hexOf(b)})
-	}
-	one := frames["version 1, two links"]
+	})
 	set := func(off int, v ...byte) []byte { b := bytes.Clone(one); copy(b[off:], v); return b }
 	l0, l1 := protocols.TelemetryHeaderSize, protocols.TelemetryHeaderSize+protocols.TelemetryLinkSize
 	newMsg := func() gossipMessage { return new(protocols.Telemetry) }
