@@ -2,14 +2,29 @@
 // JSON files beside this package, and the test that checks them against the
 // code.
 //
-// Each file covers one family of formats (framing.json, mesh.json,
-// records.json, handshake.json, governance.json, telemetry.json, dht.json).
+// Each file covers one family of formats: framing.json (mesh stream
+// framing), mesh.json (mesh packets and route claims), records.json (key
+// sets, hybrid signatures, identity records, attestations),
+// handshake.json (a whole handshake from seeds with its key schedule),
+// sessions.json (session frames: a receive script), e2e.json (end-to-end
+// channel messages and plaintexts), governance.json (genesis, log records,
+// head, announcement, tally), telemetry.json and anomaly.json (gossip
+// messages), dht.json (the DHT namespaces' validators).
 // A vector gives its inputs as fields, the expected bytes as lower-case hex
 // and, for bytes a receiver must refuse, the name of the error the code
 // returns (the sentinel's Go name, in the package the file names). The
-// specifications they illustrate are docs/protocol.md, docs/security.md and
-// docs/governance.md; where a vector and a specification disagree, that is
-// a bug in one of them.
+// specifications they illustrate are docs/protocol.md, docs/security.md,
+// docs/governance.md and docs/gossip.md; where a vector and a specification
+// disagree, that is a bug in one of them. The tests compute what they can
+// from the specifications alone (the handshake's key schedule and frames,
+// the genesis ID, channel envelopes) and compare it with the code's bytes.
+//
+// Randomness: every key and random value comes from a seed written in the
+// file, except the X-Wing encapsulations of a handshake, which the
+// standard library draws itself; the Go test fixes them with
+// testing/cryptotest.SetGlobalRandom, and a file gives the resulting
+// ciphertexts and shared secrets so that another implementation can check
+// them by decapsulation.
 //
 // # Usage
 //
