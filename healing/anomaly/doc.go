@@ -125,7 +125,9 @@
 //
 // # Model blob
 //
-// A model is a blob of at most MaxModelSize bytes. Multi-byte integers
+// docs/gossip.md section 5 is the normative specification of the blob,
+// with vectors in docs/vectors/anomaly.json. A model is a blob of at most
+// MaxModelSize bytes. Multi-byte integers
 // are big-endian, floats IEEE 754 binary64 big-endian and finite;
 // scales, spreads and alphas are positive.
 //
