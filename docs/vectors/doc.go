@@ -8,8 +8,10 @@
 // handshake.json (a whole handshake from seeds with its key schedule),
 // sessions.json (session frames: a receive script), e2e.json (end-to-end
 // channel messages and plaintexts), governance.json (genesis, log records,
-// head, announcement, tally), telemetry.json and anomaly.json (gossip
-// messages), dht.json (the DHT namespaces' validators).
+// head, announcement, tally), telemetry.json (gossip messages),
+// anomaly.json (anomaly scores, federated-learning updates, model blobs
+// and their DHT validator), dht.json (the other DHT namespaces'
+// validators).
 // A vector gives its inputs as fields, the expected bytes as lower-case hex
 // and, for bytes a receiver must refuse, the name of the error the code
 // returns (the sentinel's Go name, in the package the file names). The
