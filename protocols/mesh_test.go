@@ -380,9 +380,9 @@ func TestEncodeErrors(t *testing.T) {
 		{"rreq without a claim", &RREQ{TTL: 1, Dst: addrB, Orig: addrA}, ErrField},
 		{"rrep hops beyond the chain", &RREP{Hops: 33, Dst: addrB, Orig: addrA, Lifetime: time.Second, Claim: testClaim}, ErrField},
 		{"rreq avoid too long", &RREQ{DestOnly: true, UnknownSeq: true, TTL: 1, Dst: addrB, Orig: addrA, OrigSeq: 1, Avoid: make([]Addr, MaxRREQAvoid+1)}, ErrTooLarge},
-		{"rreq avoid dst", &RREQ{TTL: 1, Dst: addrB, Orig: addrA, Avoid: []Addr{addrB}}, ErrField},
-		{"rrep sub-millisecond lifetime", &RREP{Dst: addrB, Orig: addrA, Lifetime: time.Microsecond}, ErrField},
-		{"rrep lifetime overflow", &RREP{Dst: addrB, Orig: addrA, Lifetime: 1 << 62}, ErrField},
+		{"rreq avoid dst", &RREQ{DestOnly: true, UnknownSeq: true, TTL: 1, Dst: addrB, Orig: addrA, OrigSeq: 1, Claim: testClaim, Avoid: []Addr{addrB}}, ErrField},
+		{"rrep sub-millisecond lifetime", &RREP{Dst: addrB, DstSeq: 1, Orig: addrA, Lifetime: time.Microsecond}, ErrField},
+		{"rrep lifetime overflow", &RREP{Dst: addrB, DstSeq: 1, Orig: addrA, Lifetime: 1 << 62}, ErrField},
 		{"rerr too many", &RERR{Unreachable: make([]Unreachable, MaxRERREntries+1)}, ErrTooLarge},
 		{"rerr empty", &RERR{}, ErrField},
 		{"hello interval too long", &Hello{Interval: 66 * time.Second, Seq: 1}, ErrField},
@@ -486,7 +486,7 @@ func TestRelayData(t *testing.T) {
 		}
 		return b
 	}
-	rrep, err := (&RREP{Dst: addrB, Orig: addrA, Lifetime: time.Second, Claim: testClaim}).AppendBinary(nil)
+	rrep, err := (&RREP{Dst: addrB, DstSeq: 1, Orig: addrA, Lifetime: time.Second, Claim: testClaim}).AppendBinary(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
