@@ -57,6 +57,7 @@ var dhtErrors = map[bool]map[string]error{
 		"consensus.ErrMalformed":    consensus.ErrMalformed,
 		"consensus.ErrBadSignature": consensus.ErrBadSignature,
 		"consensus.ErrWrongKey":     consensus.ErrWrongKey,
+		"consensus.ErrQuota":        consensus.ErrQuota,
 	},
 }
 
@@ -87,6 +88,14 @@ func TestDHT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	aub := author(t, bob)
+	propBob := govRecord{Name: "bob's proposal", Author: "bob", Seq: 1, Time: vectorTime.UnixMilli(),
+		Proposal: &govProposal{Title: "b", Deadline: vectorTime.Add(time.Hour).UnixMilli(), Quorum: "0.5", Threshold: "0.5"}}
+	rb := propBob.sign(t, g.ID(), map[string]consensus.Author{"bob": aub})
+	headBob, err := consensus.SignHead(g.ID(), aub, 1, rb.ID(), vectorTime)
+	if err != nil {
+		t.Fatal(err)
+	}
 	forged := append([]byte(nil), head1.Encode()...)
 	forged[len(forged)-1] ^= 1
 
@@ -97,6 +106,7 @@ func TestDHT(t *testing.T) {
 			"alice record v1": hexOf(rec1.Bytes()), "alice record v2": hexOf(rec2.Bytes()), "bob record": hexOf(recBob.Bytes()),
 			"alice head seq 1": hexOf(head1.Encode()), "alice head seq 1, re-signed later": hexOf(head1b.Encode()),
 			"alice head, forged": hexOf(forged), "proposal": hexOf(r.Encode()),
+			"bob head": hexOf(headBob.Encode()), "bob proposal": hexOf(rb.Encode()),
 		},
 		Genesis: gv,
 	}
@@ -123,11 +133,19 @@ func TestDHT(t *testing.T) {
 		{Name: "/x0log/: forged signature", Key: hexOf([]byte(consensus.HeadKey(au.ID))), Value: "alice head, forged", Error: "consensus.ErrBadSignature"},
 		{Name: "/x0rec/: a record under its SHA-256", Key: hexOf([]byte(consensus.RecordKey(r.ID()))), Value: "proposal"},
 		{Name: "/x0rec/: under another hash", Key: hexOf([]byte(consensus.RecordKey(consensus.Hash{1}))), Value: "proposal", Error: "consensus.ErrWrongKey"},
+		{Name: "/x0log/: a non-member's head, closed mode", Key: hexOf([]byte(consensus.HeadKey(aub.ID))), Value: "bob head", Error: "consensus.ErrQuota"},
+		{Name: "/x0rec/: a non-member's record, closed mode", Key: hexOf([]byte(consensus.RecordKey(rb.ID()))), Value: "bob proposal", Error: "consensus.ErrQuota"},
 	}
 	doc.Select = []dhtSelect{
 		{Name: "/x0id/: the higher version", Key: idKey(pa), Values: []string{"alice record v1", "alice record v2"}, Now: at(2 * time.Hour)},
 		{Name: "/x0id/: an expired record is never selected", Key: idKey(pa), Values: []string{"alice record v2", "alice record v1"}, Now: at(expiry + 30*time.Minute)},
 		{Name: "/x0log/: the same seq signed later", Key: hexOf([]byte(consensus.HeadKey(au.ID))), Values: []string{"alice head seq 1", "alice head seq 1, re-signed later"}},
+	}
+	// The /x0log/ and /x0rec/ validators run in closed mode, alice the
+	// only member.
+	quota := func() *consensus.AuthorQuota {
+		return consensus.NewAuthorQuota(consensus.QuotaConfig{Closed: true,
+			Members: consensus.MembersFunc(func(p consensus.PeerID) bool { return p == au.ID })})
 	}
 	validator := func(key string, now string) dhtValidator {
 		switch {
@@ -138,9 +156,9 @@ func TestDHT(t *testing.T) {
 			}
 			return pqcsec.RecordValidator{Now: func() time.Time { return tm }}
 		case strings.HasPrefix(key, "/x0log/"):
-			return consensus.NewHeadValidator(g, govVerifier)
+			return consensus.NewHeadValidator(g, govVerifier, quota())
 		}
-		return consensus.NewRecordValidator(g, govVerifier)
+		return consensus.NewRecordValidator(g, govVerifier, quota())
 	}
 	run := func(doc *dhtFile, fill bool) {
 		for i, v := range doc.Validate {
