@@ -4,7 +4,8 @@
 //
 // Each file covers one family of formats: framing.json (mesh stream
 // framing), mesh.json (mesh packets and route claims), records.json (key
-// sets, hybrid signatures, identity records, attestations),
+// sets, hybrid signatures, identity records, attestations, an
+// SVID-bound record),
 // handshake.json (a whole handshake from seeds with its key schedule),
 // sessions.json (session frames: a receive script), e2e.json (end-to-end
 // channel messages and plaintexts), governance.json (genesis, log records,

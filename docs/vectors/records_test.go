@@ -81,6 +81,7 @@ type recordsFile struct {
 	Records      []recordVector      `json:"records"`
 	Invalid      []recordReject      `json:"invalid_records"` // edits of the first record
 	Attestations []attestationVector `json:"attestations"`
+	SVIDRecords  []svidVector        `json:"svid_records"`
 }
 
 type signatureVector struct {
@@ -275,8 +276,17 @@ func TestRecords(t *testing.T) {
 	}
 	doc.Attestations = []attestationVector{{Name: "bob's claim", Identity: "bob", Claim: claimFields(vectorClaim()), Hex: hexOf(att)}}
 
+	ca, leaf := seed32("vectors/svid ca"), seed32("vectors/svid leaf")
+	sv := svidVector{Name: "alice with an Ed25519 X.509-SVID", Identity: "alice", TrustDomain: "mesh.example",
+		CASeed: hexOf(ca[:]), LeafSeed: hexOf(leaf[:]), LeafPath: "/x0tta6bl4/node-eu-1",
+		NotBefore: vectorTime.Add(-time.Hour).Format(time.RFC3339), NotAfter: vectorTime.Add(time.Hour).Format(time.RFC3339),
+		Issued: vectorTime.Format(time.RFC3339)}
+	fillSVID(t, &sv, alice)
+	doc.SVIDRecords = []svidVector{sv}
+
 	var file recordsFile
 	load(t, golden(t, "records.json", doc), &file)
+
 	ids := map[string]identityVector{}
 	for _, v := range file.Identities {
 		checkIdentity(t, v)
@@ -345,5 +355,8 @@ func TestRecords(t *testing.T) {
 			continue
 		}
 		sameFields(t, v.Name, reflect.ValueOf(back), v.Claim)
+	}
+	for _, v := range file.SVIDRecords {
+		checkSVID(t, v, ids[v.Identity])
 	}
 }
