@@ -110,6 +110,10 @@ func TestFaultConnectionFlood(t *testing.T) {
 
 	repo, r, cfg, daemonID := initDaemonRepo(t, bin, "lan")
 	cfg.ListenAddrs = []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}
+	// The flood and the fresh peers are outsiders: open admission lets
+	// them in (closed admission, the lan profile's default, needs a
+	// genesis and refuses them all at the connection gater).
+	cfg.Policy.Admission = node.AdmissionOpen
 	writeConfig(t, repo, cfg)
 	startDaemonIn(t, nsD, bin, repo)
 	api, err := r.APIAddr()
@@ -373,6 +377,7 @@ func TestFloodRole(t *testing.T) {
 		cfg.BootstrapPeers = []string{args[0]}
 		cfg.Datastore = "memory"
 		cfg.APIAddr = ""
+		cfg.Policy.Admission = node.AdmissionOpen // no genesis: an outsider, as the daemon's admission sees it
 		n, err := node.New(cfg, node.Options{})
 		if err != nil {
 			t.Fatal(err)
