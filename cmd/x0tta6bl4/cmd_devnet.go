@@ -85,7 +85,10 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 	cfg := node.DefaultLocalConfig()
 	cfg.LogLevel = *logLevel
 	cfg.APIAddr = "" // many nodes, no operator: no API
+	var finish time.Duration // 0: devnet's default
 	if *scenario == "sybil" {
+		// The members decide after the run's end on a loaded machine.
+		finish = sybilFinishTimeout
 		// 27 nodes of one process on a loaded machine see gossip delays
 		// of seconds and lose a message now and then: the members decide
 		// sybilSettleDelay after the deadline (not 2 s), so that every
@@ -118,6 +121,7 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 		Topology:       topo,
 		MeshFault:      meshFault,
 		Admission:      *admission,
+		FinishTimeout:  finish,
 	})
 	if err != nil {
 		return err
@@ -141,6 +145,9 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 const (
 	sybilSettleDelay  = 6 * time.Second
 	sybilSyncInterval = 10 * time.Second
+	// sybilFinishTimeout is how long the sybil scenario waits for the
+	// members' decisions after the run.
+	sybilFinishTimeout = 40 * time.Second
 )
 
 // printSummary writes s as text; held nodes joined late, outside the

@@ -62,6 +62,10 @@ type Options struct {
 	// them all), node.AdmissionOpen anyone (the sybil scenario's fresh
 	// identities must get in for the scenario to mean anything).
 	Admission string
+	// FinishTimeout bounds how long the probes may take to drain and
+	// report once the run is over (default 20 s): a scenario's nodes may
+	// still be deciding.
+	FinishTimeout time.Duration
 }
 
 func (o *Options) defaults() error {
@@ -86,6 +90,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Duration < 0 {
 		return fmt.Errorf("devnet: duration must not be negative, got %v", o.Duration)
+	}
+	if o.FinishTimeout <= 0 {
+		o.FinishTimeout = finishTimeout
 	}
 	if o.StatusInterval <= 0 {
 		o.StatusInterval = 3 * time.Second
@@ -332,7 +339,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	status("devnet: finishing")
 
 	s := &Summary{Nodes: opts.Nodes}
-	finishCtx, cancelFinish := context.WithTimeout(context.Background(), finishTimeout)
+	finishCtx, cancelFinish := context.WithTimeout(context.Background(), opts.FinishTimeout)
 	defer cancelFinish()
 	for _, p := range started {
 		before := len(s.Failures)
@@ -349,6 +356,6 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	return s, nil
 }
 
-// finishTimeout bounds how long probes may take to drain and report after
-// the run ends.
+// finishTimeout is the default of Options.FinishTimeout: how long probes
+// may take to drain and report after the run ends.
 const finishTimeout = 20 * time.Second
