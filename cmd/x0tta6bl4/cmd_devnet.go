@@ -85,6 +85,7 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 	cfg := node.DefaultLocalConfig()
 	cfg.LogLevel = *logLevel
 	cfg.APIAddr = "" // many nodes, no operator: no API
+
 	var finish time.Duration // 0: devnet's default
 	if *scenario == "sybil" {
 		// The members decide after the run's end on a loaded machine.
