@@ -212,7 +212,8 @@ func TestAdversarialForgedNotices(t *testing.T) {
 // scanned them all for an idle one on every packet (140-180 µs each).
 // Now a notice keeps no state, notices are bounded by NoticeRate (half of
 // it per link), and idle eviction is O(1); a genuine peer's notice over
-// another link still goes out during the storm.
+// another link still goes out during the storm, and a packet past the
+// notice limit allocates nothing (before: an error value per packet).
 func TestAdversarialForgedSourceStorm(t *testing.T) {
 	net := newChanNet(t, 2, nil)
 	a, b := net.nodes[0], net.nodes[1]
@@ -255,6 +256,19 @@ func TestAdversarialForgedSourceStorm(t *testing.T) {
 	}
 	if got := texts(b.got); !slices.Equal(got, []string{"after"}) {
 		t.Errorf("restarted B got %q, want [after]", got)
+	}
+	// What a storm's packet costs the channel allocates nothing once the
+	// notice limit is spent (before, an error per packet).
+	msg := f.data()
+	var i uint32
+	allocs := testing.AllocsPerRun(1000, func() {
+		i++
+		binary.BigEndian.PutUint32(msg[2:], i) // a new made-up session
+		_ = b.ch.Step(net.now, source(int(i)), attackLink, msg, 3)
+		b.ch.Advance()
+	})
+	if allocs != 0 {
+		t.Errorf("a forged packet past the notice limit allocates %v times, want 0", allocs)
 	}
 	t.Logf("%d forged packets over %v: %d notices, %d peers with state", packets, elapsed, notices, st.Peers)
 }

@@ -57,13 +57,22 @@ func (e *Engine) onData(now time.Time, src, link protocols.Addr, m Envelope, hop
 		}
 		return nil
 	}
-	e.notice(now, src, link, m.Session)
+	if !e.notice(now, p, src, link, m.Session) {
+		return errUnanswered
+	}
 	return &unknownSessionError{id: m.Session, src: src}
 }
 
-// unknownSessionError is ErrUnknownSession for a session and a source.
-// A flood of data from made-up sources draws one per packet, so its
-// message is made only when read.
+// errUnanswered is the error of a data message under an unknown session
+// that drew no notice (the limits were spent). A flood of data from
+// made-up sources draws one per packet, so it is one value, made once:
+// what the engine does per packet of a flood allocates nothing. The
+// source is the EventRejected's Peer.
+var errUnanswered = fmt.Errorf("%w (not answered: notice limit)", ErrUnknownSession)
+
+// unknownSessionError is ErrUnknownSession for a session and a source,
+// when a notice answered it (NoticeRate bounds how often); its message
+// is made only when read.
 type unknownSessionError struct {
 	id  SessionID
 	src protocols.Addr
@@ -99,28 +108,30 @@ func (e *Engine) open(now time.Time, p *peerState, s *session, kind Kind, frame 
 
 // notice tells src that this node holds no session id, showing its reset
 // token for the session: at most once per HandshakeTimeout to a peer the
-// node keeps state for, and within NoticeRate for the link the packet
-// came over. It keeps no state for a source it did not know: sources
-// are unproven, and a flood of made-up ones must cost no memory.
-func (e *Engine) notice(now time.Time, src, link protocols.Addr, id SessionID) {
-	p := e.peers[src]
+// node keeps state for (p, nil for any other source), and within
+// NoticeRate for the link the packet came over. It keeps no state for a
+// source it did not know: sources are unproven, and a flood of made-up
+// ones must cost no memory. It reports whether it tried to answer (it
+// failed only if the reset token could not be made, an EventFailed).
+func (e *Engine) notice(now time.Time, p *peerState, src, link protocols.Addr, id SessionID) bool {
 	if p != nil && !p.noticeAt.IsZero() && now.Sub(p.noticeAt) < e.cfg.HandshakeTimeout {
-		return
+		return false
 	}
 	if !e.allowAnswer(now, e.link(link)) {
 		e.stats.RateLimited++
-		return
+		return false
 	}
 	t, err := e.resetToken(src, id)
 	if err != nil {
 		e.event(Event{Kind: EventFailed, Peer: src, Err: err})
-		return
+		return true
 	}
 	if p != nil {
 		p.noticeAt = now
 	}
 	e.out(src, appendUnknown(make([]byte, 0, NoticeSize), id, t))
 	e.stats.Notices++
+	return true
 }
 
 // onUnknown drops the session a notice names if the notice is genuine:

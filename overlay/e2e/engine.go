@@ -67,6 +67,11 @@ type Engine struct {
 	recent  list.List // every peer (*peerState), the most recently active first
 	pending map[SessionID]*responder
 	links   map[protocols.Addr]*linkState
+	// lastLink is the link looked up last and its account (link).
+	lastLink struct {
+		addr  protocols.Addr
+		state *linkState
+	}
 	queued  int       // plaintext bytes queued across peers
 	inits   initLimit // fresh inits answered with a reply, from all sources
 	answers initLimit // cookies and notices sent, to all sources

@@ -325,7 +325,7 @@ func (e *Engine) onFinish(now time.Time, src, link protocols.Addr, m Envelope) e
 	rs := e.pending[m.Session]
 	if rs == nil || rs.src != src {
 		// The initiator believes in a session this node does not hold.
-		e.notice(now, src, link, m.Session)
+		e.notice(now, e.peers[src], src, link, m.Session)
 		return fmt.Errorf("%w: finish from %s for handshake %x", ErrUnexpected, src.Short(), m.Session)
 	}
 	done := rs.h.Session() != nil

@@ -17,14 +17,11 @@ func (l *initLimit) allow(now time.Time, perSecond, burst int) bool {
 		return true
 	}
 	iv := time.Second / time.Duration(perSecond)
-	t := l.tat
-	if t.Before(now) {
-		t = now
-	}
-	if t.Sub(now) > time.Duration(burst-1)*iv {
+	ahead := max(l.tat.Sub(now), 0) // how far the bucket is spent ahead of now
+	if ahead > time.Duration(burst-1)*iv {
 		return false
 	}
-	l.tat = t.Add(iv)
+	l.tat = now.Add(ahead + iv)
 	return true
 }
 
@@ -44,19 +41,26 @@ type linkState struct {
 // few neighbours); the links beyond it share one account.
 const maxLinks = 1024
 
-// link returns the account of the neighbour link l.
+// link returns the account of the neighbour link l. Accounts are never
+// dropped, so the last one looked up is kept beside the map: a flood
+// comes over one link, and its packets then cost no map lookup here.
 func (e *Engine) link(l protocols.Addr) *linkState {
-	if ls := e.links[l]; ls != nil {
-		return ls
+	if e.lastLink.state != nil && e.lastLink.addr == l {
+		return e.lastLink.state
 	}
-	if len(e.links) >= maxLinks {
-		l = protocols.Addr{}
-		if ls := e.links[l]; ls != nil {
-			return ls
+	ls := e.links[l]
+	if ls == nil {
+		key := l
+		if len(e.links) >= maxLinks {
+			key = protocols.Addr{}
+			ls = e.links[key]
+		}
+		if ls == nil {
+			ls = &linkState{}
+			e.links[key] = ls
 		}
 	}
-	ls := &linkState{}
-	e.links[l] = ls
+	e.lastLink.addr, e.lastLink.state = l, ls
 	return ls
 }
 
