@@ -20,6 +20,8 @@ import (
 // 75-byte DATA packet between two neighbours. The clock advances 10 µs
 // a packet (100,000 packets a second), so that rate limits and timers
 // run as they would. The bound: storm within 2× of forward.
+// channel is the channel's part of storm alone (what is left of storm
+// is the routing engine's delivery of the packet to this node).
 //
 //	go test ./overlay/e2e -run '^$' -bench ForgedSourceStorm -count 6
 func BenchmarkForgedSourceStorm(b *testing.B) {
@@ -99,6 +101,31 @@ func BenchmarkForgedSourceStorm(b *testing.B) {
 			e.Advance()
 		}
 		b.ReportMetric(float64(ch.Stats().Peers), "peers")
+	})
+	// The channel's share of storm alone: its Step on the payload the
+	// routing engine delivers, without the routing engine.
+	b.Run("channel", func(b *testing.B) {
+		ch, err := NewEngine(Config{Handshake: benchHandshake(b)}, protocols.Addr{2})
+		if err != nil {
+			b.Fatal(err)
+		}
+		msg := appendDataHeader(nil, SessionID{})
+		msg = append(msg, make([]byte, len(payload)-len(msg))...)
+		msg[HeaderSize] = 0x04
+		now, link := time.Unix(0, 0), protocols.Addr{1}
+		var i uint32
+		b.ReportAllocs()
+		defer reportCPU(b, cpuNow())
+		for b.Loop() {
+			i++
+			now = now.Add(10 * time.Microsecond)
+			binary.BigEndian.PutUint32(msg[2:], i)
+			if d := ch.NextDeadline(); !d.IsZero() && !d.After(now) {
+				ch.Tick(now)
+			}
+			_ = ch.Step(now, protocols.Addr{0xf0, byte(i >> 16), byte(i >> 8), byte(i)}, link, msg, 2)
+			ch.Advance()
+		}
 	})
 }
 
