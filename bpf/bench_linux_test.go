@@ -9,23 +9,14 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
-)
 
-// cpuTime returns the process's user+system CPU time.
-func cpuTime(b *testing.B) time.Duration {
-	b.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+	"github.com/x0tta6bl4/x0tta6bl4/internal/cputime"
+)
 
 // openConns opens n TCP connections (2n sockets) inside ns and closes them
 // when the benchmark ends.
@@ -118,13 +109,13 @@ func BenchmarkCollect(b *testing.B) {
 				}
 				b.ReportAllocs()
 				b.ResetTimer()
-				start, cpu0 := time.Now(), cpuTime(b)
+				start, cpu0 := time.Now(), cputime.Now()
 				for b.Loop() {
 					if _, err := c.Collect(start); err != nil {
 						b.Fatal(err)
 					}
 				}
-				cpu := cpuTime(b) - cpu0
+				cpu := cputime.Now() - cpu0
 				perOp := float64(cpu.Nanoseconds()) / float64(b.N)
 				b.ReportMetric(perOp, "cpu-ns/op")
 				b.ReportMetric(100*perOp/float64(time.Second), "cpu%@1Hz")
@@ -209,7 +200,7 @@ func BenchmarkLoopbackTCP(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			runs0, rt0 := progStats()
-			cpu0 := cpuTime(b)
+			cpu0 := cputime.Now()
 			for b.Loop() {
 				if _, err := client.Write(buf); err != nil {
 					b.Fatal(err)
@@ -217,7 +208,7 @@ func BenchmarkLoopbackTCP(b *testing.B) {
 			}
 			// Sender and receiver (with loopback's softirq work) are this
 			// process, so its CPU time per MiB is the data path's cost.
-			b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/MiB")
+			b.ReportMetric(float64((cputime.Now()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/MiB")
 			runs1, rt1 := progStats()
 			if p != nil {
 				for i, prog := range p.progs {
@@ -263,8 +254,7 @@ func TestCollectorCPUAt1Hz(t *testing.T) {
 			enterNetns(t, ns) // collect from inside, as a node does
 			tick := time.NewTicker(time.Second)
 			defer tick.Stop()
-			var ru0, ru1 syscall.Rusage
-			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+			cpu0 := cputime.Now()
 			start := time.Now()
 			n := 0
 			var m Metrics
@@ -278,9 +268,8 @@ func TestCollectorCPUAt1Hz(t *testing.T) {
 					break
 				}
 			}
-			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+			cpu := cputime.Now() - cpu0
 			wall := time.Since(start)
-			cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
 			if len(m.TCP) < 500 {
 				t.Errorf("collector saw %d endpoints, want at least 500", len(m.TCP))
 			}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/ipfs/go-datastore"
 	pebbleds "github.com/ipfs/go-ds-pebble"
+
+	"github.com/x0tta6bl4/x0tta6bl4/internal/cputime"
 )
 
 // benchPool is a set of distinct, validly signed vote records: voters
@@ -24,21 +26,11 @@ var poolOnce sync.Map // key string → *benchPool
 // benchmarks run on machines shared with other work, where wall time
 // includes waiting for a core; CPU time (user + system, garbage collection
 // included) is the steadier figure there.
-type cpuClock struct {
-	start time.Duration
-	ok    bool
-}
+type cpuClock struct{ start time.Duration }
 
-func startCPU() cpuClock {
-	t, ok := processCPU()
-	return cpuClock{t, ok}
-}
+func startCPU() cpuClock { return cpuClock{cputime.Now()} }
 
-func (c cpuClock) report(b *testing.B) {
-	if t, ok := processCPU(); ok && c.ok && b.N > 0 {
-		b.ReportMetric(float64(t-c.start)/float64(b.N), "cpu-ns/op")
-	}
-}
+func (c cpuClock) report(b *testing.B) { cputime.Report(b, c.start) }
 
 func votePool(b *testing.B, hybrid bool, voters, perVoter int) *benchPool {
 	key := fmt.Sprint(hybrid, voters, perVoter)

@@ -3,25 +3,11 @@
 package node
 
 import (
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/internal/cputime"
 )
-
-// processCPU is the user plus system CPU time of this process.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU adds the process's CPU time per op since cpu0: on a shared
-// machine it varies less than wall time.
-func reportCPU(b *testing.B, cpu0 time.Duration) {
-	b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
-}
 
 // BenchmarkTelemetryCollector measures what sharing one collector among
 // the nodes of a process saves. "open" is what the first node pays (for
@@ -33,7 +19,7 @@ func BenchmarkTelemetryCollector(b *testing.B) {
 		b.Run("source="+src+"/open", func(b *testing.B) {
 			pool := newCollectorPool(hostCollectors.open)
 			b.ReportAllocs()
-			defer reportCPU(b, processCPU(b))
+			defer cputime.Report(b, cputime.Now())
 			for b.Loop() {
 				s, err := pool.acquire(src, nil)
 				if err != nil {
@@ -70,7 +56,7 @@ func BenchmarkTelemetryCollector(b *testing.B) {
 			defer s.release()
 			now := time.Now()
 			b.ReportAllocs()
-			defer reportCPU(b, processCPU(b))
+			defer cputime.Report(b, cputime.Now())
 			for b.Loop() {
 				now = now.Add(time.Second) // always older than maxAge: a new reading
 				if _, err := s.reading(now, time.Second/2); err != nil {

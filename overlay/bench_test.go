@@ -8,19 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x0tta6bl4/x0tta6bl4/internal/cputime"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay/overlaytest"
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
-
-// reportCPU reports the CPU time per operation since start as cpu-ns/op
-// (where the platform can measure it).
-func reportCPU(b *testing.B, start time.Duration) {
-	if start == 0 {
-		return
-	}
-	b.ReportMetric(float64(cpuNow()-start)/float64(b.N), "cpu-ns/op")
-}
 
 // benchLine returns a settled line 1-2-3 whose node 2 has routes both
 // ways, for benchmarks that step node 2's engine directly; keys, if not
@@ -79,7 +71,7 @@ func benchStep(b *testing.B, e *overlay.Engine, now time.Time, from protocols.Ad
 		}[typ]
 		b.ReportAllocs()
 		var i uint32
-		start := cpuNow()
+		start := cputime.Now()
 		for b.Loop() {
 			i++
 			if vary != nil {
@@ -92,13 +84,13 @@ func benchStep(b *testing.B, e *overlay.Engine, now time.Time, from protocols.Ad
 				b.Fatal(err)
 			}
 		}
-		reportCPU(b, start)
+		cputime.Report(b, start)
 	})
 	b.Run("engine", func(b *testing.B) {
 		b.ReportAllocs()
 		var i uint32
 		var msgs int
-		start := cpuNow()
+		start := cputime.Now()
 		for b.Loop() {
 			i++
 			if vary != nil {
@@ -114,7 +106,7 @@ func benchStep(b *testing.B, e *overlay.Engine, now time.Time, from protocols.Ad
 			msgs += len(e.Ready().Messages)
 			e.Advance()
 		}
-		reportCPU(b, start)
+		cputime.Report(b, start)
 		b.ReportMetric(float64(msgs)/float64(b.N), "frames/op")
 	})
 }
@@ -248,11 +240,11 @@ func BenchmarkTick(b *testing.B) {
 		b.Run(fmt.Sprintf("idle/routes=%d", routes), func(b *testing.B) {
 			e, now := engineWithRoutes(b, overlay.DefaultLANConfig(), routes, 8)
 			b.ReportAllocs()
-			start := cpuNow()
+			start := cputime.Now()
 			for b.Loop() {
 				e.Tick(now)
 			}
-			reportCPU(b, start)
+			cputime.Report(b, start)
 		})
 	}
 	for _, nbrs := range []int{8, 64} {
@@ -263,14 +255,14 @@ func BenchmarkTick(b *testing.B) {
 			iv := cfg.HelloInterval
 			b.ReportAllocs()
 			var msgs int
-			start := cpuNow()
+			start := cputime.Now()
 			for b.Loop() {
 				now = now.Add(iv)
 				e.Tick(now)
 				msgs += len(e.Ready().Messages)
 				e.Advance()
 			}
-			reportCPU(b, start)
+			cputime.Report(b, start)
 			b.ReportMetric(float64(msgs)/float64(b.N), "frames/op")
 		})
 	}
@@ -371,7 +363,7 @@ func BenchmarkNetwork(b *testing.B) {
 			before := frames()
 			b.ReportAllocs()
 			b.ResetTimer()
-			start := cpuNow()
+			start := cputime.Now()
 			for b.Loop() {
 				for range max(n/100, 1) {
 					net.Send(1+rng.IntN(n), 1+rng.IntN(n), []byte("x"))
@@ -380,7 +372,7 @@ func BenchmarkNetwork(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			cpu := cpuNow() - start
+			cpu := cputime.Now() - start
 			b.ReportMetric(float64(b.N)/cpu.Seconds(), "virtual-s/cpu-s")
 			b.ReportMetric(float64(frames()-before)/float64(b.N), "frames/virtual-s")
 		})

@@ -16,6 +16,8 @@ import (
 
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/x0tta6bl4/x0tta6bl4/internal/cputime"
 )
 
 // Benchmarks and their baselines run in one invocation so ratios can be read
@@ -37,13 +39,9 @@ import (
 // cpuClock measures process CPU time across a benchmark loop.
 type cpuClock struct{ start time.Duration }
 
-func startCPU() cpuClock { return cpuClock{processCPU()} }
+func startCPU() cpuClock { return cpuClock{cputime.Now()} }
 
-func (c cpuClock) report(b *testing.B) {
-	if used := processCPU() - c.start; used > 0 && b.N > 0 {
-		b.ReportMetric(float64(used)/float64(b.N), "cpu-ns/op")
-	}
-}
+func (c cpuClock) report(b *testing.B) { cputime.Report(b, c.start) }
 
 var benchSizes = []struct {
 	name string
@@ -537,11 +535,11 @@ func benchPair(b *testing.B, name string, throughput bool, path, baseline func()
 	var wallP, wallB, cpuP, cpuB time.Duration
 	b.ReportAllocs()
 	for b.Loop() {
-		w, c := time.Now(), processCPU()
+		w, c := time.Now(), cputime.Now()
 		path()
-		w2, c2 := time.Now(), processCPU()
+		w2, c2 := time.Now(), cputime.Now()
 		baseline()
-		w3, c3 := time.Now(), processCPU()
+		w3, c3 := time.Now(), cputime.Now()
 		wallP, cpuP = wallP+w2.Sub(w), cpuP+c2-c
 		wallB, cpuB = wallB+w3.Sub(w2), cpuB+c3-c2
 	}

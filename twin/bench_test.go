@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/healing"
+	"github.com/x0tta6bl4/x0tta6bl4/internal/cputime"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay"
 )
 
@@ -49,22 +49,11 @@ func BenchmarkNetworkModel(b *testing.B) {
 	}
 }
 
-// cpuTime is the CPU time the process has used, user and system, all
-// threads: on a shared machine it tracks the work done better than wall
-// time does.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func benchRun(b *testing.B, mk func() (*sim, error)) {
 	b.ReportAllocs()
 	var events uint64
 	var virtual time.Duration
-	cpu0 := cpuTime()
+	cpu0 := cputime.Now()
 	for b.Loop() {
 		s, err := mk()
 		if err != nil {
@@ -77,7 +66,7 @@ func benchRun(b *testing.B, mk func() (*sim, error)) {
 		virtual += time.Duration(s.end)
 	}
 	wall := b.Elapsed().Seconds()
-	cpu := (cpuTime() - cpu0).Seconds()
+	cpu := (cputime.Now() - cpu0).Seconds()
 	b.ReportMetric(float64(events)/wall, "events/s")
 	b.ReportMetric(virtual.Seconds()/wall, "virtual/wall")
 	if cpu > 0 {
@@ -140,7 +129,7 @@ func BenchmarkHeal(b *testing.B) {
 					sc := sc
 					sc.Heal, sc.Telemetry = v.heal, v.tel
 					b.ReportAllocs()
-					cpu0 := cpuTime()
+					cpu0 := cputime.Now()
 					var cycles, skipped, events uint64
 					for b.Loop() {
 						fac, err := newOverlayFactory(top, overlay.DefaultLANConfig())
@@ -160,7 +149,7 @@ func BenchmarkHeal(b *testing.B) {
 							skipped += s.heal.res.CyclesSkipped
 						}
 					}
-					b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+					b.ReportMetric((cputime.Now()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 					b.ReportMetric(float64(events)/float64(b.N), "events/op")
 					b.ReportMetric(float64(cycles)/float64(b.N), "cycles/op")
 					b.ReportMetric(float64(skipped)/float64(b.N), "skipped/op")
@@ -213,24 +202,24 @@ func BenchmarkRehearse(b *testing.B) {
 		}
 		sc := Scenario{Duration: r.cfg.Warmup + r.cfg.Window, Drain: time.Second, Seed: r.cfg.Seed, FlowRate: r.cfg.FlowRate,
 			Pairs: r.flows(vt, self, subj, p.Diagnosis.Cause, rng), Faults: []Fault{*f}}
-		cpu0 := cpuTime()
+		cpu0 := cputime.Now()
 		for b.Loop() {
 			if _, err := r.run(vt, addrs, sc, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+		b.ReportMetric(float64((cputime.Now()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
 	})
 	b.Run("rehearse", func(b *testing.B) {
 		b.ReportAllocs()
 		var x healing.Rehearsal
-		cpu0 := cpuTime()
+		cpu0 := cputime.Now()
 		for b.Loop() {
 			if x, err = r.Rehearse(g, p); err != nil {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+		b.ReportMetric(float64((cputime.Now()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
 		b.ReportMetric(x.DeliveryBefore, "delivery-before")
 		b.ReportMetric(x.DeliveryAfter, "delivery-after")
 		b.ReportMetric(x.HealedIn.Seconds(), "healed-s")

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/healing/anomaly"
+	"github.com/x0tta6bl4/x0tta6bl4/internal/cputime"
 	"github.com/x0tta6bl4/x0tta6bl4/twin"
 )
 
@@ -82,14 +83,14 @@ func BenchmarkScore(b *testing.B) {
 		for _, d := range []anomaly.Detector{graph, mad} {
 			b.Run(v.name+"/detector="+d.Kind().String(), func(b *testing.B) {
 				b.ReportAllocs()
-				cpu := cpuNow()
+				cpu := cputime.Now()
 				for b.Loop() {
 					if _, err := d.ScoreGraph(view, v.nodes); err != nil {
 						b.Fatal(err)
 					}
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*v.n), "ns/node")
-				b.ReportMetric(float64(cpuNow()-cpu)/float64(b.N), "cpu-ns/op")
+				b.ReportMetric(float64(cputime.Now()-cpu)/float64(b.N), "cpu-ns/op")
 			})
 		}
 	}
@@ -107,7 +108,7 @@ func BenchmarkTrain(b *testing.B) {
 	for _, k := range anomaly.Kinds {
 		b.Run("kind="+k.String(), func(b *testing.B) {
 			var st anomaly.TrainStats
-			cpu := cpuNow()
+			cpu := cputime.Now()
 			for b.Loop() {
 				var err error
 				if _, st, err = anomaly.Train(anomaly.DefaultTrainConfig(k), eps); err != nil {
@@ -115,7 +116,7 @@ func BenchmarkTrain(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(st.NodeSamples)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
-			b.ReportMetric(float64(cpuNow()-cpu)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cputime.Now()-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/internal/cputime"
 )
 
 // Mesh-scale benchmarks. Each iteration starts a whole devnet, so run them
@@ -61,7 +63,7 @@ func BenchmarkGossip(b *testing.B) {
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
 			var p50, p99, delivered, cpu, nodeSeconds float64
 			for b.Loop() {
-				cpu0, t0 := cpuSeconds(b), time.Now()
+				cpu0, t0 := cputime.Now().Seconds(), time.Now()
 				s, err := Run(context.Background(), Options{
 					Nodes:    n,
 					Duration: 40 * time.Second,
@@ -74,7 +76,7 @@ func BenchmarkGossip(b *testing.B) {
 				if !s.OK {
 					b.Fatalf("gossip checks failed: %v", s.Failures)
 				}
-				cpu += cpuSeconds(b) - cpu0
+				cpu += cputime.Now().Seconds() - cpu0
 				nodeSeconds += float64(n) * time.Since(t0).Seconds()
 				p50 += s.GossipP50Ms
 				p99 += s.GossipP99Ms

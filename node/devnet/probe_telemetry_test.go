@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x0tta6bl4/x0tta6bl4/internal/cputime"
 	"github.com/x0tta6bl4/x0tta6bl4/node"
 )
 
@@ -116,7 +117,7 @@ func BenchmarkTelemetryCost(b *testing.B) {
 				cfg := node.DefaultLocalConfig()
 				cfg.APIAddr = ""
 				cfg.Telemetry.Source = src
-				cpu0, t0 := cpuSeconds(b), time.Now()
+				cpu0, t0 := cputime.Now().Seconds(), time.Now()
 				s, err := Run(context.Background(), Options{
 					Nodes:    nodes,
 					Duration: 20 * time.Second,
@@ -130,7 +131,7 @@ func BenchmarkTelemetryCost(b *testing.B) {
 				if !s.OK {
 					b.Fatalf("checks failed: %v", s.Failures)
 				}
-				cpu += cpuSeconds(b) - cpu0
+				cpu += cputime.Now().Seconds() - cpu0
 				nodeSeconds += nodes * time.Since(t0).Seconds()
 			}
 			b.ReportMetric(cpu/nodeSeconds*1e3, "cpu-ms/node-s")

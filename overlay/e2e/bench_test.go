@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x0tta6bl4/x0tta6bl4/internal/cputime"
 	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
@@ -23,7 +24,7 @@ func BenchmarkHandshake(b *testing.B) {
 		cb := pqcsec.HandshakeConfig{Identity: idB, Rand: testRand(4)}
 		now := t0
 		b.ReportAllocs()
-		defer reportCPU(b, cpuNow())
+		defer cputime.Report(b, cputime.Now())
 		for b.Loop() {
 			ini, init, err := pqcsec.NewInitiator(ca, idB.PeerID(), now)
 			if err != nil {
@@ -61,7 +62,7 @@ func BenchmarkHandshake(b *testing.B) {
 		ea, eb := newEngines()
 		now := t0
 		b.ReportAllocs()
-		defer reportCPU(b, cpuNow())
+		defer cputime.Report(b, cputime.Now())
 		for b.Loop() {
 			now = now.Add(time.Second) // past the init rate limits
 			if err := ea.Send(now, addrB, idB.PeerID(), []byte("first")); err != nil {

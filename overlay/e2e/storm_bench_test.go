@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x0tta6bl4/x0tta6bl4/internal/cputime"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay/overlaytest"
 	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
@@ -47,7 +48,7 @@ func BenchmarkForgedSourceStorm(b *testing.B) {
 		e, now := net.Node(2).Engine, net.Now()
 		frame, _ := (&protocols.Data{TTL: 64, Src: net.Node(1).Addr, Dst: net.Node(3).Addr, Payload: payload}).MarshalBinary()
 		b.ReportAllocs()
-		defer reportCPU(b, cpuNow())
+		defer cputime.Report(b, cputime.Now())
 		for b.Loop() {
 			now = now.Add(10 * time.Microsecond)
 			if d := e.NextDeadline(); !d.IsZero() && !d.After(now) {
@@ -75,7 +76,7 @@ func BenchmarkForgedSourceStorm(b *testing.B) {
 		sess := len(frame) - len(msg) + 2
 		var i uint32
 		b.ReportAllocs()
-		defer reportCPU(b, cpuNow())
+		defer cputime.Report(b, cputime.Now())
 		for b.Loop() {
 			i++
 			now = now.Add(10 * time.Microsecond)
@@ -115,7 +116,7 @@ func BenchmarkForgedSourceStorm(b *testing.B) {
 		now, link := time.Unix(0, 0), protocols.Addr{1}
 		var i uint32
 		b.ReportAllocs()
-		defer reportCPU(b, cpuNow())
+		defer cputime.Report(b, cputime.Now())
 		for b.Loop() {
 			i++
 			now = now.Add(10 * time.Microsecond)

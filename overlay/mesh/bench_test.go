@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/x0tta6bl4/x0tta6bl4/internal/cputime"
 	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 )
 
@@ -86,7 +87,7 @@ func BenchmarkThroughput(b *testing.B) {
 			b.ReportAllocs()
 			start := direct.Load()
 			var f []byte
-			cpu0 := cpuNow()
+			cpu0 := cputime.Now()
 			b.ResetTimer()
 			for range b.N {
 				f, _ = AppendFrame(f[:0], payload)
@@ -99,7 +100,7 @@ func BenchmarkThroughput(b *testing.B) {
 			}
 			waitCount(b, func() int64 { return direct.Load() - start }, int64(b.N))
 			b.StopTimer()
-			reportCPU(b, cpuNow()-cpu0, size)
+			reportCPU(b, cputime.Now()-cpu0, size)
 		})
 		b.Run(fmt.Sprintf("path=mesh-3-hops/size=%d", size), func(b *testing.B) {
 			ctx := context.Background()
@@ -129,7 +130,7 @@ func BenchmarkThroughput(b *testing.B) {
 					}
 				}
 			}()
-			cpu0 := cpuNow()
+			cpu0 := cputime.Now()
 			b.ResetTimer()
 			for range b.N {
 				if err := tm.routers[0].Send(ctx, d.ID(), payload); err != nil {
@@ -138,7 +139,7 @@ func BenchmarkThroughput(b *testing.B) {
 			}
 			<-done
 			b.StopTimer()
-			reportCPU(b, cpuNow()-cpu0, size)
+			reportCPU(b, cputime.Now()-cpu0, size)
 			if n := got.Load(); n < int64(b.N) {
 				tm.logDrops(b)
 				b.Fatalf("%d of %d delivered", n, b.N)
@@ -361,9 +362,9 @@ func BenchmarkRelayCPU(b *testing.B) {
 			var directCPU, relayCPU, relayWall time.Duration
 			b.ResetTimer()
 			for range b.N {
-				c0 := cpuNow()
+				c0 := cputime.Now()
 				viaStream()
-				directCPU += cpuNow() - c0
+				directCPU += cputime.Now() - c0
 				r0, t0 := relay.cpu(b), time.Now()
 				viaRelay()
 				relayCPU += relay.cpu(b) - r0

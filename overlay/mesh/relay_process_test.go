@@ -22,6 +22,7 @@ import (
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
+	"github.com/x0tta6bl4/x0tta6bl4/internal/cputime"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay"
 	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 )
@@ -95,7 +96,7 @@ func runRelayChild() int {
 			fmt.Printf("%s\n", js)
 			continue
 		}
-		fmt.Printf("%d\n", cpuNow().Nanoseconds())
+		fmt.Printf("%d\n", cputime.Now().Nanoseconds())
 	}
 	return 0
 }

@@ -1,15 +1,15 @@
 //go:build unix
 
-package pqcsec
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU is the CPU time (user + system) the process has used so far,
-// GC and runtime threads included.
-func processCPU() time.Duration {
+// Now returns the CPU time the process has used so far, user and
+// system, every thread; 0 if it cannot be read.
+func Now() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
