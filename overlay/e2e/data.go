@@ -33,7 +33,7 @@ func (e *Engine) sealInPlace(now time.Time, p *peerState, s *session, buf []byte
 }
 
 // onData handles a data or token message.
-func (e *Engine) onData(now time.Time, src, link protocols.Addr, m Envelope, hops int) error {
+func (e *Engine) onData(now time.Time, src, link protocols.Addr, m *Envelope, hops int) error {
 	p := e.peers[src]
 	if p != nil {
 		for _, s := range p.sessions {
@@ -139,7 +139,7 @@ func (e *Engine) notice(now time.Time, p *peerState, src, link protocols.Addr, i
 // token never arrived, no authenticated frame came from the peer under
 // the session for the last 2 × HandshakeTimeout (a peer that restarted
 // sends none).
-func (e *Engine) onUnknown(now time.Time, src protocols.Addr, m Envelope) error {
+func (e *Engine) onUnknown(now time.Time, src protocols.Addr, m *Envelope) error {
 	p := e.peers[src]
 	if p == nil {
 		return nil

@@ -276,21 +276,22 @@ func (e *Engine) send(now time.Time, dst protocols.Addr, id pqcsec.PeerID, plain
 // EventRejected); the state is then unchanged. The engine may open the
 // payload in place: the caller gives it up.
 func (e *Engine) Step(now time.Time, src, link protocols.Addr, payload []byte, hops int) error {
-	m, err := ParseEnvelope(payload)
+	var m Envelope
+	err := parseEnvelope(payload, &m)
 	if err == nil {
 		switch m.Kind {
 		case KindInit:
-			err = e.onInit(now, src, link, m)
+			err = e.onInit(now, src, link, &m)
 		case KindReply:
-			err = e.onReply(now, src, m)
+			err = e.onReply(now, src, &m)
 		case KindFinish:
-			err = e.onFinish(now, src, link, m)
+			err = e.onFinish(now, src, link, &m)
 		case KindData, KindToken:
-			err = e.onData(now, src, link, m, hops)
+			err = e.onData(now, src, link, &m, hops)
 		case KindUnknown:
-			err = e.onUnknown(now, src, m)
+			err = e.onUnknown(now, src, &m)
 		case KindCookie:
-			err = e.onCookie(now, src, m)
+			err = e.onCookie(now, src, &m)
 		}
 	}
 	if err != nil {

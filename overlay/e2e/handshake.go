@@ -136,7 +136,7 @@ func bound(rec *pqcsec.Record, src protocols.Addr) error {
 	return nil
 }
 
-func (e *Engine) onInit(now time.Time, src, link protocols.Addr, m Envelope) error {
+func (e *Engine) onInit(now time.Time, src, link protocols.Addr, m *Envelope) error {
 	if rs := e.pending[m.Session]; rs != nil {
 		if rs.src != src {
 			return fmt.Errorf("%w: handshake %x is in use by another node", ErrUnexpected, m.Session)
@@ -264,7 +264,7 @@ func (e *Engine) evictResponder() bool {
 // the responder's only makes the responder send its own; to bound what
 // forged cookies can make the node send, an init goes again on a cookie
 // at most once per HandshakeTimeout/2.
-func (e *Engine) onCookie(now time.Time, src protocols.Addr, m Envelope) error {
+func (e *Engine) onCookie(now time.Time, src protocols.Addr, m *Envelope) error {
 	p := e.peers[src]
 	if p == nil || p.init == nil || p.init.id != m.Session {
 		return fmt.Errorf("%w: cookie from %s for handshake %x", ErrUnexpected, src.Short(), m.Session)
@@ -281,7 +281,7 @@ func (e *Engine) onCookie(now time.Time, src protocols.Addr, m Envelope) error {
 	return nil
 }
 
-func (e *Engine) onReply(now time.Time, src protocols.Addr, m Envelope) error {
+func (e *Engine) onReply(now time.Time, src protocols.Addr, m *Envelope) error {
 	p := e.peers[src]
 	if p == nil {
 		return fmt.Errorf("%w: reply from %s", ErrUnexpected, src.Short())
@@ -321,7 +321,7 @@ func (e *Engine) onReply(now time.Time, src protocols.Addr, m Envelope) error {
 	return fmt.Errorf("%w: reply from %s for handshake %x", ErrUnexpected, src.Short(), m.Session)
 }
 
-func (e *Engine) onFinish(now time.Time, src, link protocols.Addr, m Envelope) error {
+func (e *Engine) onFinish(now time.Time, src, link protocols.Addr, m *Envelope) error {
 	rs := e.pending[m.Session]
 	if rs == nil || rs.src != src {
 		// The initiator believes in a session this node does not hold.

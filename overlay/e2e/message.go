@@ -105,11 +105,19 @@ type Envelope struct {
 // does not verify anything cryptographic.
 func ParseEnvelope(b []byte) (Envelope, error) {
 	var m Envelope
+	err := parseEnvelope(b, &m)
+	return m, err
+}
+
+// parseEnvelope is ParseEnvelope into m: Step parses into its own
+// variable, without the copy a returned Envelope costs (a storm of
+// forged messages parses one per packet).
+func parseEnvelope(b []byte, m *Envelope) error {
 	if len(b) < HeaderSize {
-		return m, fmt.Errorf("%w: %d bytes, header is %d", ErrMalformed, len(b), HeaderSize)
+		return fmt.Errorf("%w: %d bytes, header is %d", ErrMalformed, len(b), HeaderSize)
 	}
 	if b[0] != Version {
-		return m, fmt.Errorf("%w: %w %d", ErrMalformed, ErrVersion, b[0])
+		return fmt.Errorf("%w: %w %d", ErrMalformed, ErrVersion, b[0])
 	}
 	m.Kind = Kind(b[1])
 	copy(m.Session[:], b[2:HeaderSize])
@@ -121,37 +129,37 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 		case pqcsec.InitSize + CookieSize:
 			m.Body, m.Cookie = b[1:1+pqcsec.InitSize], b[1+pqcsec.InitSize:]
 		default:
-			return m, fmt.Errorf("%w: init of %d bytes, want %d (or %d with a cookie)", ErrMalformed, len(b)-1, pqcsec.InitSize, pqcsec.InitSize+CookieSize)
+			return fmt.Errorf("%w: init of %d bytes, want %d (or %d with a cookie)", ErrMalformed, len(b)-1, pqcsec.InitSize, pqcsec.InitSize+CookieSize)
 		}
 	case KindReply, KindFinish:
 		if len(b)-1 > pqcsec.MaxReplySize {
-			return m, fmt.Errorf("%w: %s of %d bytes, over %d", ErrMalformed, m.Kind, len(b)-1, pqcsec.MaxReplySize)
+			return fmt.Errorf("%w: %s of %d bytes, over %d", ErrMalformed, m.Kind, len(b)-1, pqcsec.MaxReplySize)
 		}
 		m.Body = b[1:]
 	case KindData:
 		if len(b) < HeaderSize+pqcsec.FrameOverhead || b[HeaderSize] != pqcsec.MsgData {
-			return m, fmt.Errorf("%w: data frame truncated or mistyped", ErrMalformed)
+			return fmt.Errorf("%w: data frame truncated or mistyped", ErrMalformed)
 		}
 		m.Body = b[HeaderSize:]
 	case KindToken:
 		if len(b) != TokenMessageSize || b[HeaderSize] != pqcsec.MsgData {
-			return m, fmt.Errorf("%w: token message of %d bytes, want %d", ErrMalformed, len(b), TokenMessageSize)
+			return fmt.Errorf("%w: token message of %d bytes, want %d", ErrMalformed, len(b), TokenMessageSize)
 		}
 		m.Body = b[HeaderSize:]
 	case KindUnknown:
 		if len(b) != NoticeSize {
-			return m, fmt.Errorf("%w: unknown-session notice of %d bytes, want %d", ErrMalformed, len(b), NoticeSize)
+			return fmt.Errorf("%w: unknown-session notice of %d bytes, want %d", ErrMalformed, len(b), NoticeSize)
 		}
 		m.Body = b[HeaderSize:]
 	case KindCookie:
 		if len(b) != CookieMessageSize {
-			return m, fmt.Errorf("%w: cookie message of %d bytes, want %d", ErrMalformed, len(b), CookieMessageSize)
+			return fmt.Errorf("%w: cookie message of %d bytes, want %d", ErrMalformed, len(b), CookieMessageSize)
 		}
 		m.Body = b[HeaderSize:]
 	default:
-		return m, fmt.Errorf("%w: kind %#x", ErrMalformed, b[1])
+		return fmt.Errorf("%w: kind %#x", ErrMalformed, b[1])
 	}
-	return m, nil
+	return nil
 }
 
 // appendHandshake wraps a pqcsec handshake message.
