@@ -67,9 +67,7 @@ func BenchmarkForgedSourceStorm(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		msg := appendDataHeader(nil, SessionID{})
-		msg = append(msg, make([]byte, len(payload)-len(msg))...)
-		msg[HeaderSize] = 0x04 // a session frame's type byte
+		msg := forgedData(len(payload))
 		marker := protocols.Addr{0xf0, 0x5e, 0x1f, 0x0d}
 		frame, _ := (&protocols.Data{TTL: 64, Src: marker, Dst: net.Node(2).Addr, Payload: msg}).MarshalBinary()
 		src := bytes.Index(frame, marker[:])
@@ -110,9 +108,7 @@ func BenchmarkForgedSourceStorm(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		msg := appendDataHeader(nil, SessionID{})
-		msg = append(msg, make([]byte, len(payload)-len(msg))...)
-		msg[HeaderSize] = 0x04
+		msg := forgedData(len(payload))
 		now, link := time.Unix(0, 0), protocols.Addr{1}
 		var i uint32
 		b.ReportAllocs()
@@ -120,7 +116,7 @@ func BenchmarkForgedSourceStorm(b *testing.B) {
 		for b.Loop() {
 			i++
 			now = now.Add(10 * time.Microsecond)
-			binary.BigEndian.PutUint32(msg[2:], i)
+			binary.BigEndian.PutUint32(msg[2:], i) // a new made-up session
 			if d := ch.NextDeadline(); !d.IsZero() && !d.After(now) {
 				ch.Tick(now)
 			}
@@ -128,6 +124,15 @@ func BenchmarkForgedSourceStorm(b *testing.B) {
 			ch.Advance()
 		}
 	})
+}
+
+// forgedData returns a data message of n bytes under a made-up session
+// (bytes 2-9), as a storm's sender makes them.
+func forgedData(n int) []byte {
+	msg := appendDataHeader(nil, SessionID{})
+	msg = append(msg, make([]byte, n-len(msg))...)
+	msg[HeaderSize] = 0x04 // a session frame's type byte
+	return msg
 }
 
 // benchHandshake is the handshake configuration of a benchmark's node.
