@@ -1,0 +1,69 @@
+package twin
+
+import (
+	"context"
+	"flag"
+	"runtime"
+	"testing"
+	"time"
+)
+
+var (
+	scale100k  = flag.Bool("twin.100k", false, "run TestScale at 100,000 nodes, the command of the README's Development section (minutes of CPU, a few GiB)")
+	scaleNodes = flag.Int("twin.scale-nodes", 0, "run TestScale at this many nodes (mean degree 10, 60 s) instead, to profile sizes in between")
+)
+
+// TestScale runs the path of "x0tta6bl4 twin simulate --nodes N
+// --connectivity P --fail node-3 --duration D --json": a random mesh of
+// mean degree about 10 joined into one component, the LAN routing
+// profile on every node, 50 random and crossing flows at 10 packets/s,
+// node-3 failing silently at 10 s. By default at 2,000 nodes and 20 s;
+// with -twin.100k at 100,000 nodes (p = 0.0001) and 60 s, the issue's
+// command. Run it with -cpuprofile or -memprofile to see where a large
+// run goes.
+func TestScale(t *testing.T) {
+	n, p, dur := 2000, 0.005, 20*time.Second
+	switch {
+	case *scale100k:
+		n, p, dur = 100_000, 0.0001, 60*time.Second
+	case *scaleNodes > 1:
+		n, p, dur = *scaleNodes, min(10/float64(*scaleNodes-1), 1), 60*time.Second
+	case testing.Short():
+		t.Skip("short: TestScale simulates 2,000 nodes")
+	}
+	top, err := Random(n, p, true, TopologyRNG(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := New("scale")
+	tw.Topology = top
+	sc := Scenario{Duration: dur, Seed: 1,
+		Faults: []Fault{{At: 10 * time.Second, Kind: NodeDown, Node: "node-3"}}}
+	cpu0, wall0 := cpuTime(), time.Now()
+	res, err := tw.Simulate(context.Background(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	t.Logf("%d nodes, %d links, %d flows (%d affected): MTTR %.3f s, detection %.3f s, delivery %.4f, connectivity %.4f, overhead %.2f, trace %s",
+		res.Nodes, res.Links, res.Flows, res.FlowsAffected, res.MTTRSeconds, res.DetectionSeconds,
+		res.DeliveryRatio, res.ConnectivityMaintained, res.ControlOverhead, res.TraceHash)
+	t.Logf("wall %v, CPU %v, heap peak (sys) %d MiB, GC cycles %d",
+		time.Since(wall0).Round(time.Millisecond), (cpuTime() - cpu0).Round(time.Millisecond), ms.HeapSys>>20, ms.NumGC)
+	if res.Nodes != n || res.Links < n*4 {
+		t.Errorf("mesh of %d nodes and %d links, want %d nodes and a mean degree near 10", res.Nodes, res.Links, n)
+	}
+	if res.Flows != 50 || res.FlowsAffected == 0 {
+		t.Errorf("%d flows, %d affected: want 50, some through node-3", res.Flows, res.FlowsAffected)
+	}
+	if !res.Recovered || res.MTTRSeconds <= 0 || res.MTTRSeconds > 3 {
+		t.Errorf("MTTR %.3f s (recovered %v), want a repair within 3 s", res.MTTRSeconds, res.Recovered)
+	}
+	if res.DetectionSeconds <= 0 || res.DetectionSeconds > 1.5 {
+		t.Errorf("detection %.3f s, want the HELLO timeout (under 1.5 s)", res.DetectionSeconds)
+	}
+	if res.ConnectivityMaintained < 0.999 || res.DeliveryRatio < 0.99 {
+		t.Errorf("connectivity %.4f, delivery %.4f: want ≥ 0.999 and ≥ 0.99", res.ConnectivityMaintained, res.DeliveryRatio)
+	}
+}
