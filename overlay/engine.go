@@ -160,6 +160,7 @@ func NewEngine(cfg Config, keys Keys, rng *rand.Rand) (*Engine, error) {
 		rreqLimit:     newLimiter(cfg.RREQRateLimit, cfg.RREQBurst),
 		fwdSpare:      newSpareLimiter(cfg.ForwardRateLimit, cfg.ForwardBurst),
 		rerrLimit:     newLimiter(cfg.RERRRateLimit, cfg.RERRBurst),
+		arena:         newArena(cfg.FrameChunk),
 	}, nil
 }
 

@@ -258,21 +258,37 @@ func (l *limiter) next(now instant) instant {
 // arena hands out frame buffers carved from shared chunks, so that the
 // many small control frames cost one allocation per chunk rather than one
 // each. Memory handed out is never handed out again: frames stay valid
-// for as long as the caller keeps them.
-type arena struct{ buf []byte }
+// for as long as the caller keeps them. The first chunk is allocated
+// with the first frame.
+type arena struct {
+	buf   []byte
+	chunk int // bytes per chunk
+	max   int // larger frames get their own allocation
+}
 
 const (
 	arenaChunk = 16 << 10
-	arenaMax   = 2 << 10 // larger frames get their own allocation
+	arenaMax   = 2 << 10
 )
+
+// newArena returns an arena of chunks of chunk bytes, arenaChunk if 0.
+func newArena(chunk int) arena {
+	if chunk <= 0 {
+		chunk = arenaChunk
+	}
+	return arena{chunk: chunk, max: min(arenaMax, chunk/2)}
+}
 
 // alloc returns an empty slice with capacity n.
 func (a *arena) alloc(n int) []byte {
-	if n > arenaMax {
+	if n > a.max {
 		return make([]byte, 0, n)
 	}
 	if cap(a.buf)-len(a.buf) < n {
-		a.buf = make([]byte, 0, arenaChunk)
+		if a.chunk == 0 {
+			*a = newArena(0)
+		}
+		a.buf = make([]byte, 0, a.chunk)
 	}
 	l := len(a.buf)
 	a.buf = a.buf[:l+n]

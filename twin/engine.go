@@ -117,8 +117,17 @@ func newOverlayFactoryAt(top *Topology, cfg overlay.Config, addrs []protocols.Ad
 	if err != nil {
 		return nil, err
 	}
+	if cfg.FrameChunk == 0 {
+		cfg.FrameChunk = engineFrameChunk
+	}
 	return &overlayFactory{cfg: cfg, book: book, first: make([]overlayRouter, len(top.Nodes))}, nil
 }
+
+// engineFrameChunk is the frame chunk of the twin's engines (unless the
+// routing profile sets one): every engine holds its current chunk, and
+// the simulator copies each frame as it is sent, so 100,000 engines
+// with the default 16 KiB would hold 1.6 GB between them for nothing.
+const engineFrameChunk = 512
 
 // newEngine returns the routing engine of node i on its restart-th
 // start, seeded from seed.
