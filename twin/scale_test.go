@@ -3,7 +3,9 @@ package twin
 import (
 	"context"
 	"flag"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 )
@@ -11,6 +13,7 @@ import (
 var (
 	scale100k  = flag.Bool("twin.100k", false, "run TestScale at 100,000 nodes, the command of the README's Development section (minutes of CPU, a few GiB)")
 	scaleNodes = flag.Int("twin.scale-nodes", 0, "run TestScale at this many nodes (mean degree 10, 60 s) instead, to profile sizes in between")
+	scaleHeap  = flag.String("twin.scale-heap", "", "write TestScale's heap profile at half its virtual time to this file (what a run holds, which -memprofile, taken at the end, misses)")
 )
 
 // TestScale runs the path of "x0tta6bl4 twin simulate --nodes N
@@ -39,6 +42,27 @@ func TestScale(t *testing.T) {
 	tw.Topology = top
 	sc := Scenario{Duration: dur, Seed: 1,
 		Faults: []Fault{{At: 10 * time.Second, Kind: NodeDown, Node: "node-3"}}}
+	if *scaleHeap != "" {
+		written := false
+		sc.Progress = func(done, total time.Duration) {
+			if written || done < total/2 {
+				return
+			}
+			written = true
+			f, err := os.Create(*scaleHeap)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			runtime.GC()
+			if err := pprof.WriteHeapProfile(f); err != nil {
+				t.Error(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Error(err)
+			}
+		}
+	}
 	cpu0, wall0 := cpuTime(), time.Now()
 	res, err := tw.Simulate(context.Background(), sc)
 	if err != nil {
