@@ -256,6 +256,23 @@ func TestArena(t *testing.T) {
 	if cap(big) != arenaMax+1 {
 		t.Fatalf("large frame cap %d", cap(big))
 	}
+	if cap(a.buf) != arenaChunk {
+		t.Errorf("zero arena's chunk %d bytes, want %d", cap(a.buf), arenaChunk)
+	}
+
+	// Config.FrameChunk: small chunks, frames over half of one on their own.
+	s := newArena(64)
+	s.alloc(32)
+	s.alloc(32)
+	if len(s.buf) != 64 || cap(s.buf) != 64 {
+		t.Errorf("two 32-byte frames used %d bytes of a %d-byte chunk, want all of one 64-byte chunk", len(s.buf), cap(s.buf))
+	}
+	if r := s.alloc(1); cap(s.buf) != 64 || len(s.buf) != 1 || cap(r) != 1 {
+		t.Errorf("a full chunk was not replaced by a fresh 64-byte one: len %d cap %d", len(s.buf), cap(s.buf))
+	}
+	if o := s.alloc(33); cap(o) != 33 || len(s.buf) != 1 {
+		t.Errorf("a 33-byte frame came from a 64-byte chunk (cap %d, chunk used %d)", cap(o), len(s.buf))
+	}
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -287,6 +304,9 @@ func TestConfigValidate(t *testing.T) {
 		{"improvement 100%", func(c *Config) { c.CostImprovement = 100 }, "CostImprovement"},
 		{"zero hop cost", func(c *Config) { c.HopCost = 0 }, "HopCost"},
 		{"route lifetime not in ms", func(c *Config) { c.MyRouteTimeout = time.Microsecond }, "MyRouteTimeout"},
+		{"frame chunk too small", func(c *Config) { c.FrameChunk = 63 }, "FrameChunk"},
+		{"frame chunk negative", func(c *Config) { c.FrameChunk = -1 }, "FrameChunk"},
+		{"frame chunk over 1 MiB", func(c *Config) { c.FrameChunk = 1<<20 + 1 }, "FrameChunk"},
 	}
 	for _, tt := range tests {
 		c := DefaultLANConfig()

@@ -281,13 +281,13 @@ func newArena(chunk int) arena {
 
 // alloc returns an empty slice with capacity n.
 func (a *arena) alloc(n int) []byte {
+	if a.chunk == 0 {
+		*a = newArena(0) // the zero arena is the default one
+	}
 	if n > a.max {
 		return make([]byte, 0, n)
 	}
 	if cap(a.buf)-len(a.buf) < n {
-		if a.chunk == 0 {
-			*a = newArena(0)
-		}
 		a.buf = make([]byte, 0, a.chunk)
 	}
 	l := len(a.buf)
