@@ -8,6 +8,8 @@ import (
 	"runtime/pprof"
 	"testing"
 	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/internal/cputime"
 )
 
 var (
@@ -66,7 +68,7 @@ func TestScale(t *testing.T) {
 			}
 		}
 	}
-	cpu0, wall0 := cpuTime(), time.Now()
+	cpu0, wall0 := cputime.Now(), time.Now()
 	res, err := tw.Simulate(context.Background(), sc)
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +79,7 @@ func TestScale(t *testing.T) {
 		res.Nodes, res.Links, res.Flows, res.FlowsAffected, res.MTTRSeconds, res.DetectionSeconds,
 		res.DeliveryRatio, res.ConnectivityMaintained, res.ControlOverhead, res.TraceHash)
 	t.Logf("wall %v, CPU %v, heap peak (sys) %d MiB, GC cycles %d",
-		time.Since(wall0).Round(time.Millisecond), (cpuTime() - cpu0).Round(time.Millisecond), ms.HeapSys>>20, ms.NumGC)
+		time.Since(wall0).Round(time.Millisecond), (cputime.Now() - cpu0).Round(time.Millisecond), ms.HeapSys>>20, ms.NumGC)
 	if wantTrace != "" && res.TraceHash != wantTrace {
 		t.Errorf("trace hash %s, want %s: the run's events changed", res.TraceHash, wantTrace)
 	}
