@@ -43,6 +43,7 @@ func (w *Watch) Delta(now time.Time) Snapshot {
 	dirty := slices.Collect(maps.Keys(w.dirty))
 	s.Nodes = w.nodeStates(now, dirty, w.lastProposals)
 	s.Gone = w.gone
+	slices.Sort(s.Gone)
 	if w.peersDirty {
 		s.Peers = w.peerList()
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/x0tta6bl4/x0tta6bl4/consensus"
 	"github.com/x0tta6bl4/x0tta6bl4/observe"
+	"github.com/x0tta6bl4/x0tta6bl4/observe/observetest"
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
@@ -66,19 +67,14 @@ func (s *scenario) reset(t *testing.T, cfg observe.Config) {
 	}
 }
 
-// testPeer is a peer ID for name: an identity multihash of the name.
-func testPeer(name string) consensus.PeerID {
-	return consensus.PeerID(append([]byte{0, byte(len(name))}, name...))
-}
-
 func (s *scenario) peer(name string) consensus.PeerID {
-	p := testPeer(name)
+	p := observetest.Peer(name)
 	s.names[p.String()] = name
 	s.addrs[protocols.AddrFromPeerID([]byte(p)).String()] = name
 	return p
 }
 
-func addr(name string) protocols.Addr { return protocols.AddrFromPeerID([]byte(testPeer(name))) }
+func addr(name string) protocols.Addr { return observetest.Addr(name) }
 
 func (s *scenario) handle(t *testing.T, td *datadriven.TestData) string {
 	if td.Cmd != "config" && s.w == nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/x0tta6bl4/x0tta6bl4/consensus"
 	"github.com/x0tta6bl4/x0tta6bl4/internal/deptest"
 	"github.com/x0tta6bl4/x0tta6bl4/observe"
+	"github.com/x0tta6bl4/x0tta6bl4/observe/observetest"
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
@@ -41,48 +42,24 @@ func TestPurity(t *testing.T) {
 	}
 }
 
-// world makes signed-looking messages for tests that need many.
+// world makes messages of named peers at offsets from t0.
 type world struct {
 	t0  time.Time
-	seq map[string]uint32
+	src *observetest.Source
 }
 
 func newWorld() *world {
-	return &world{t0: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), seq: map[string]uint32{}}
+	return &world{t0: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), src: observetest.NewSource()}
 }
 
-func (w *world) telemetry(t testing.TB, from string, at time.Duration, links ...string) observe.Message {
-	t.Helper()
-	w.seq[from]++
+func (w *world) telemetry(_ testing.TB, from string, at time.Duration, links ...string) observe.Message {
 	now := w.t0.Add(at)
-	m := &protocols.Telemetry{Node: addr(from), Seq: w.seq[from], Time: now.Add(-time.Millisecond), Interval: time.Second}
-	for _, l := range links {
-		if l == from {
-			continue
-		}
-		m.Links = append(m.Links, protocols.TelemetryLink{Peer: addr(l), RTT: time.Millisecond, RTTBy: protocols.MeasureHello})
-	}
-	m.Round()
-	data, err := m.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return observe.Message{Topic: protocols.TelemetryTopic, From: testPeer(from), Data: data, Received: now}
+	return observetest.Message(protocols.TelemetryTopic, from, w.src.Telemetry(from, now.Add(-time.Millisecond), links...), now)
 }
 
-func (w *world) anomaly(t testing.TB, from string, at time.Duration, subject string, score float64) observe.Message {
-	t.Helper()
-	w.seq["anomaly/"+from]++
+func (w *world) anomaly(_ testing.TB, from string, at time.Duration, subject string, score float64) observe.Message {
 	now := w.t0.Add(at)
-	m := &protocols.AnomalyScores{Scorer: addr(from), Seq: w.seq["anomaly/"+from], Time: now.Add(-time.Millisecond), Threshold: 0.5,
-		Scores: []protocols.AnomalyScore{{Subject: addr(subject), SubjectTime: now.Add(-time.Second), Score: score,
-			Contributing: [3]uint8{1, protocols.NoContribution, protocols.NoContribution}}}}
-	m.Round()
-	data, err := m.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return observe.Message{Topic: protocols.AnomalyTopic, From: testPeer(from), Data: data, Received: now}
+	return observetest.Message(protocols.AnomalyTopic, from, w.src.Anomaly(from, now.Add(-time.Millisecond), subject, score), now)
 }
 
 func newWatch(t testing.TB) *observe.Watch {
@@ -143,7 +120,7 @@ func TestReplay(t *testing.T) {
 	}
 	end := src.t0.Add(12 * time.Second)
 	write(observe.Message{}, w.Expire(end))
-	scoreEvs := w.Scores(end, map[string]observe.PeerScore{testPeer("a").String(): {Score: -150}})
+	scoreEvs := w.Scores(end, map[string]observe.PeerScore{observetest.Peer("a").String(): {Score: -150}})
 	write(observe.Message{}, scoreEvs)
 	enc.Encode(w.Summary(src.t0, end))
 
@@ -278,7 +255,7 @@ func FuzzWatch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, topic uint8, data []byte) {
 		w := newWatch(t)
 		w.Take(src.telemetry(t, "a", time.Second)) // a is in the view
-		m := observe.Message{Topic: observe.Topics[int(topic)%len(observe.Topics)], From: testPeer("a"), Data: data,
+		m := observe.Message{Topic: observe.Topics[int(topic)%len(observe.Topics)], From: observetest.Peer("a"), Data: data,
 			Received: src.t0.Add(time.Second)}
 		v, d := w.Check(m)
 		if (d != nil) != (v.Action == 0) {
@@ -406,7 +383,7 @@ func TestDelta(t *testing.T) {
 	}
 	live(w, src.telemetry(t, "a", 2*time.Second))
 	d = w.Delta(src.t0.Add(2 * time.Second))
-	if len(d.Nodes) != 1 || d.Nodes[0].Peer != testPeer("a").String() || d.Proposals != nil {
+	if len(d.Nodes) != 1 || d.Nodes[0].Peer != observetest.Peer("a").String() || d.Proposals != nil {
 		t.Errorf("second delta: %+v", d.Nodes)
 	}
 	w.Scores(src.t0.Add(2*time.Second), map[string]observe.PeerScore{"p": {Score: 3}})
