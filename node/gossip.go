@@ -52,10 +52,11 @@ func scoreParams(c Config, app func(peer.ID) float64) *pubsub.PeerScoreParams {
 
 // newPubSub starts GossipSub: every message signed by its author's libp2p
 // key and checked on receipt (StrictSign), peers scored (app is each
-// peer's application score). It runs until ctx ends.
-func newPubSub(ctx context.Context, h host.Host, c Config, app func(peer.ID) float64) (*pubsub.PubSub, error) {
+// peer's application score), and whatever extra options add (the gossip
+// trace). It runs until ctx ends.
+func newPubSub(ctx context.Context, h host.Host, c Config, app func(peer.ID) float64, extra ...pubsub.Option) (*pubsub.PubSub, error) {
 	th := scoreThresholds
-	ps, err := pubsub.NewGossipSub(ctx, h,
+	ps, err := pubsub.NewGossipSub(ctx, h, append([]pubsub.Option{
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithPeerScore(scoreParams(c, app), &th),
 		// Deeper queues than the defaults (32) ride out bursts on a busy
@@ -63,7 +64,7 @@ func newPubSub(ctx context.Context, h host.Host, c Config, app func(peer.ID) flo
 		// full validation queue drops the incoming message.
 		pubsub.WithPeerOutboundQueueSize(outboundQueue),
 		pubsub.WithValidateQueueSize(validateQueue),
-	)
+	}, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("gossipsub: %w", err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/x0tta6bl4/x0tta6bl4/consensus"
+	"github.com/x0tta6bl4/x0tta6bl4/observe"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay/mesh"
 	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 )
@@ -107,6 +108,9 @@ type Node struct {
 	members *govMembers
 
 	mesh *meshService // the mesh router: routing and end-to-end channels (mesh.go)
+
+	trace *gossipTrace // GossipSub's deliveries, duplicates and scores (gossip_trace.go)
+	dash  *dashboard   // the web dashboard's watch and event stream (dashboard.go)
 
 	identity    *pqcsec.Identity
 	policy      *pqcsec.PolicyEngine
@@ -196,7 +200,17 @@ func New(cfg Config, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("dht: %w", err)
 	}
-	if n.pubsub, err = newPubSub(n.ctx, n.host, cfg, n.adm.gossipScore); err != nil {
+	// The dashboard's watch and the gossip trace that feeds it exist
+	// before GossipSub, which calls the trace.
+	if n.dash, err = newDashboard(n); err != nil {
+		return nil, err
+	}
+	n.trace = newGossipTrace(n.log)
+	n.trace.watch = func(m observe.Message) { n.dash.loop.Message(m) }
+	if err := n.trace.register(n.reg); err != nil {
+		return nil, fmt.Errorf("gossip metrics: %w", err)
+	}
+	if n.pubsub, err = newPubSub(n.ctx, n.host, cfg, n.adm.gossipScore, n.trace.options()...); err != nil {
 		return nil, err
 	}
 	if err := n.setupIdentity(opts); err != nil {
@@ -227,6 +241,9 @@ func New(cfg Config, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	if err := n.setupGovernance(); err != nil {
+		return nil, err
+	}
+	if err := n.setupDashboard(); err != nil {
 		return nil, err
 	}
 	n.log.Info("node up", "id", n.host.ID(), "addrs", n.host.Addrs())

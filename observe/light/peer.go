@@ -267,22 +267,32 @@ func (p *Peer) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsu
 
 // inspect hands GossipSub's scores of the peers to the watch.
 func (p *Peer) inspect(scores map[peer.ID]*pubsub.PeerScoreSnapshot) {
-	now := time.Now()
+	now, m := time.Now(), Scores(scores)
+	p.loop.Do(func(w *observe.Watch) []observe.Event { return w.Scores(now, m) })
+}
+
+// Scores turns GossipSub's score snapshots into the watch's, by peer ID.
+func Scores(scores map[peer.ID]*pubsub.PeerScoreSnapshot) map[string]observe.PeerScore {
 	m := make(map[string]observe.PeerScore, len(scores))
 	for id, s := range scores {
-		ps := observe.PeerScore{Score: s.Score}
-		for t, ts := range s.Topics {
-			if ps.Topics == nil {
-				ps.Topics = map[string]observe.TopicScore{}
-			}
-			ps.Topics[t] = observe.TopicScore{
-				TimeInMesh: ts.TimeInMesh, FirstMessageDeliveries: ts.FirstMessageDeliveries,
-				MeshMessageDeliveries: ts.MeshMessageDeliveries, InvalidMessageDeliveries: ts.InvalidMessageDeliveries,
-			}
-		}
-		m[id.String()] = ps
+		m[id.String()] = observe.PeerScore{Score: s.Score, Topics: TopicScores(s)}
 	}
-	p.loop.Do(func(w *observe.Watch) []observe.Event { return w.Scores(now, m) })
+	return m
+}
+
+// TopicScores are the per-topic parts of a peer's score; nil if none.
+func TopicScores(s *pubsub.PeerScoreSnapshot) map[string]observe.TopicScore {
+	var out map[string]observe.TopicScore
+	for t, ts := range s.Topics {
+		if out == nil {
+			out = make(map[string]observe.TopicScore, len(s.Topics))
+		}
+		out[t] = observe.TopicScore{
+			TimeInMesh: ts.TimeInMesh, FirstMessageDeliveries: ts.FirstMessageDeliveries,
+			MeshMessageDeliveries: ts.MeshMessageDeliveries, InvalidMessageDeliveries: ts.InvalidMessageDeliveries,
+		}
+	}
+	return out
 }
 
 // ID is the observer's peer ID.
