@@ -36,9 +36,9 @@ type gossipTrace struct {
 	rejected   *prometheus.CounterVec
 	delay      *prometheus.HistogramVec
 
-	mu     sync.Mutex
-	scores map[peer.ID]*pubsub.PeerScoreSnapshot
-	low    map[peer.ID]bool // peers below the gossip threshold
+	mu       sync.Mutex
+	scores   map[peer.ID]*pubsub.PeerScoreSnapshot
+	low      map[peer.ID]bool // peers below the gossip threshold
 	onScores func(map[peer.ID]*pubsub.PeerScoreSnapshot)
 }
 
