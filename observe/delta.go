@@ -188,7 +188,8 @@ func (w *Watch) upState(g overlay.Graph, gn overlay.GraphNode, n *nodeEntry) Nod
 	return ns
 }
 
-// downState lists a node from its last message: no rates, no links.
+// downState lists a node from its last message: its figures and the
+// links it reported then, no rates.
 func (w *Watch) downState(a protocols.Addr, n *nodeEntry) NodeState {
 	ns := NodeState{Peer: n.peer, Addr: a, State: StateDown, Received: n.received, Links: []LinkState{}}
 	if n.up {
@@ -202,6 +203,13 @@ func (w *Watch) downState(a protocols.Addr, n *nodeEntry) NodeState {
 		ns.Made, ns.Interval, ns.Seq = m.Time, m.Interval, m.Seq
 		ns.Source, ns.CPUPercent, ns.MemoryUsed, ns.MemoryTotal = m.Source.String(), m.CPUPercent, m.MemoryUsed, m.MemoryTotal
 		ns.Load1, ns.Latency, ns.LossPercent, ns.Drops = m.Load1, m.Latency, m.LossPercent, m.Drops
+		for _, l := range m.Links {
+			ls := LinkState{ToAddr: l.Peer, RTT: l.RTT, RTTBy: l.RTTBy, LossPercent: l.LossPercent}
+			if to := w.nodes[l.Peer]; to != nil {
+				ls.To = to.peer
+			}
+			ns.Links = append(ns.Links, ls)
+		}
 	}
 	return ns
 }

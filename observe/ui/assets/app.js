@@ -109,43 +109,59 @@ function status() {
 }
 setInterval(status, 1000);
 
-// layout places the nodes: a spring-electrical layout for a few hundred
-// nodes, a circle beyond.
+// layout places the nodes in an abstract plane: a spring-electrical
+// layout (every pair repels, links pull, a weak pull to the centre keeps
+// lone nodes in) for up to a few hundred nodes, a circle beyond. draw
+// fits the plane into the picture.
 function layout() {
-  const svg = $("#graph");
-  const W = svg.clientWidth || 800, H = svg.clientHeight || 460;
   const peers = [...state.nodes.keys()].sort();
   peers.forEach((p, i) => {
     if (!state.pos.has(p)) {
       const a = (2 * Math.PI * i) / Math.max(1, peers.length);
-      state.pos.set(p, { x: W / 2 + (W / 3) * Math.cos(a), y: H / 2 + (H / 3) * Math.sin(a), vx: 0, vy: 0 });
+      state.pos.set(p, { x: Math.cos(a), y: Math.sin(a) });
     }
   });
-  if (peers.length > 300) return;
-  const k = Math.sqrt((W * H) / Math.max(1, peers.length)) * 0.6;
-  for (let iter = 0; iter < 20; iter++) {
-    for (const p of peers) { const a = state.pos.get(p); a.fx = 0; a.fy = 0; }
-    for (let i = 0; i < peers.length; i++) for (let j = i + 1; j < peers.length; j++) {
-      const a = state.pos.get(peers[i]), b = state.pos.get(peers[j]);
-      let dx = a.x - b.x, dy = a.y - b.y, d = Math.hypot(dx, dy) || 0.01;
-      const f = (k * k) / d;
-      a.fx += (dx / d) * f; a.fy += (dy / d) * f; b.fx -= (dx / d) * f; b.fy -= (dy / d) * f;
-    }
-    for (const n of state.nodes.values()) for (const l of n.links || []) {
-      const a = state.pos.get(n.peer), b = state.pos.get(l.to);
-      if (!a || !b) continue;
-      let dx = a.x - b.x, dy = a.y - b.y, d = Math.hypot(dx, dy) || 0.01;
-      const f = (d * d) / k / 2;
-      a.fx -= (dx / d) * f; a.fy -= (dy / d) * f; b.fx += (dx / d) * f; b.fy += (dy / d) * f;
-    }
-    for (const p of peers) {
-      const a = state.pos.get(p);
-      a.fx += (W / 2 - a.x) * 0.05; a.fy += (H / 2 - a.y) * 0.05;
-      const f = Math.hypot(a.fx, a.fy) || 1, step = Math.min(f, 8);
-      a.x = Math.max(20, Math.min(W - 20, a.x + (a.fx / f) * step));
-      a.y = Math.max(20, Math.min(H - 20, a.y + (a.fy / f) * step));
-    }
+  if (peers.length > 300 || peers.length < 2) return;
+  const k = 1 / Math.sqrt(peers.length);
+  const pts = peers.map((p) => state.pos.get(p));
+  const index = new Map(peers.map((p, i) => [p, i]));
+  const edges = new Map(); // each link once, whichever end reported it
+  for (const n of state.nodes.values()) for (const l of n.links || []) {
+    if (!index.has(l.to)) continue;
+    const i = index.get(n.peer), j = index.get(l.to);
+    edges.set(Math.min(i, j) + "," + Math.max(i, j), [i, j]);
   }
+  const rounds = Math.max(10, Math.min(100, Math.floor(5000 / pts.length)));
+  for (let iter = 0; iter < rounds; iter++) {
+    const f = pts.map(() => ({ x: 0, y: 0 }));
+    for (let i = 0; i < pts.length; i++) for (let j = i + 1; j < pts.length; j++) {
+      const dx = pts[i].x - pts[j].x, dy = pts[i].y - pts[j].y, d = Math.max(Math.hypot(dx, dy), 1e-3);
+      const r = (k * k) / d;
+      f[i].x += (dx / d) * r; f[i].y += (dy / d) * r; f[j].x -= (dx / d) * r; f[j].y -= (dy / d) * r;
+    }
+    for (const [i, j] of edges.values()) {
+      const dx = pts[i].x - pts[j].x, dy = pts[i].y - pts[j].y, d = Math.max(Math.hypot(dx, dy), 1e-3);
+      const a = (d * d) / k;
+      f[i].x -= (dx / d) * a; f[i].y -= (dy / d) * a; f[j].x += (dx / d) * a; f[j].y += (dy / d) * a;
+    }
+    pts.forEach((p, i) => {
+      f[i].x -= p.x * k; f[i].y -= p.y * k;
+      const m = Math.hypot(f[i].x, f[i].y) || 1, step = Math.min(m, 0.02);
+      p.x += (f[i].x / m) * step; p.y += (f[i].y / m) * step;
+    });
+  }
+}
+
+// screen maps the layout's plane onto the picture, with room for labels.
+function screen() {
+  const svg = $("#graph");
+  const W = svg.clientWidth || 800, H = svg.clientHeight || 460;
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (const p of state.pos.values()) { x0 = Math.min(x0, p.x); x1 = Math.max(x1, p.x); y0 = Math.min(y0, p.y); y1 = Math.max(y1, p.y); }
+  const mx = 30, mr = 130, my = 24;
+  const sx = (W - mx - mr) / Math.max(x1 - x0, 1e-6), sy = (H - 2 * my) / Math.max(y1 - y0, 1e-6);
+  const s = Math.min(sx, sy), ox = mx + (W - mx - mr - s * (x1 - x0)) / 2, oy = my + (H - 2 * my - s * (y1 - y0)) / 2;
+  return (p) => ({ x: ox + (p.x - x0) * s, y: oy + (p.y - y0) * s });
 }
 
 function nodeClasses(n) {
@@ -160,10 +176,11 @@ function nodeClasses(n) {
 function drawGraph() {
   const svg = $("#graph");
   const route = routeEdges();
+  const at = screen();
   const links = el("g", { svg: 1 }), nodes = el("g", { svg: 1 });
   for (const n of state.nodes.values()) for (const l of n.links || []) {
-    const a = state.pos.get(n.peer), b = state.pos.get(l.to);
-    if (!a || !b || (l.mutual && n.peer > l.to)) continue; // a mutual link once
+    if (!state.pos.has(n.peer) || !state.pos.has(l.to) || (l.mutual && n.peer > l.to)) continue; // a mutual link once
+    const a = at(state.pos.get(n.peer)), b = at(state.pos.get(l.to));
     const to = state.nodes.get(l.to);
     let cls = "link " + (n.state === "down" || (to && to.state === "down") ? "dead" : linkClass(l));
     if (route.has(n.peer + ">" + l.to) || route.has(l.to + ">" + n.peer)) cls += " route";
@@ -171,8 +188,8 @@ function drawGraph() {
       el("title", { svg: 1, text: `${short(n.peer)} → ${short(l.to)}: RTT ${ms(l.rtt_ns)} (${l.rtt_by}), loss ${l.loss_percent}%` })));
   }
   for (const n of state.nodes.values()) {
-    const p = state.pos.get(n.peer);
-    if (!p) continue;
+    if (!state.pos.has(n.peer)) continue;
+    const p = at(state.pos.get(n.peer));
     const g = el("g", { svg: 1, class: nodeClasses(n), "data-peer": n.peer, "data-state": n.state,
       transform: `translate(${p.x},${p.y})`, onclick: () => select(n.peer) });
     g.append(el("circle", { svg: 1, r: 9 }), el("text", { svg: 1, x: 12, y: 4, text: short(n.peer) + (n.state === "down" ? " (down)" : "") }),
