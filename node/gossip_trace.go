@@ -82,6 +82,7 @@ func newGossipTrace(log *slog.Logger) *gossipTrace {
 		t.duplicates.WithLabelValues(topic)
 		if topic != "other" {
 			t.delay.WithLabelValues(topic)
+			t.rejected.WithLabelValues(topic, rejectReason(pubsub.RejectValidationFailed))
 		}
 	}
 	return t
@@ -161,8 +162,12 @@ func (t *gossipTrace) duplicate(msg *pubsub.Message) {
 }
 
 func (t *gossipTrace) reject(msg *pubsub.Message, reason string) {
-	t.rejected.WithLabelValues(topicLabel(msg.GetTopic()), strings.ReplaceAll(reason, " ", "_")).Inc()
+	t.rejected.WithLabelValues(topicLabel(msg.GetTopic()), rejectReason(reason)).Inc()
 }
+
+// rejectReason is GossipSub's reason as a label value: "validation
+// failed" becomes "validation_failed".
+func rejectReason(r string) string { return strings.ReplaceAll(r, " ", "_") }
 
 // inspect keeps GossipSub's latest scores and logs each peer that falls
 // below the gossip threshold (once, until it climbs back).
