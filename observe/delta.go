@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/x0tta6bl4/x0tta6bl4/overlay"
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
@@ -50,9 +49,16 @@ func (w *Watch) Delta(now time.Time) Snapshot {
 	if w.healingDirty {
 		s.Healing = w.healing
 	}
+	w.Forget()
+	return s
+}
+
+// Forget drops the changes a Delta would carry: for a driver whose
+// sinks took no delta (no dashboard connected; a new one starts from a
+// full snapshot).
+func (w *Watch) Forget() {
 	clear(w.dirty)
 	w.gone, w.peersDirty, w.healingDirty, w.overrideDirty = nil, false, false, false
-	return s
 }
 
 // Changed reports whether a Delta now would carry any change (the
@@ -139,22 +145,13 @@ func quarantines(ps []Proposal) map[string]string {
 // lists, sorted by peer ID.
 func (w *Watch) nodeStates(now time.Time, addrs []protocols.Addr, ps []Proposal) []NodeState {
 	out := make([]NodeState, 0, len(addrs))
-	if len(addrs) == 0 {
-		return out
-	}
-	g := w.view.Graph(now)
 	q := quarantines(ps)
 	for _, a := range addrs {
 		n := w.nodes[a]
-		if n == nil {
+		if n == nil || n.last == nil {
 			continue
 		}
-		var ns NodeState
-		if gn, ok := g.Node(a); ok && n.up {
-			ns = w.upState(g, gn, n)
-		} else {
-			ns = w.downState(a, n)
-		}
+		ns := w.nodeState(now, a, n)
 		ns.Age = now.Sub(ns.Received)
 		ns.Anomaly = w.an.node(a)
 		ns.QuarantinedBy, ns.Quarantined = q[n.peer], q[n.peer] != ""
@@ -164,54 +161,52 @@ func (w *Watch) nodeStates(now time.Time, addrs []protocols.Addr, ps []Proposal)
 	return out
 }
 
-func (w *Watch) upState(g overlay.Graph, gn overlay.GraphNode, n *nodeEntry) NodeState {
+// nodeState is a node's figures from its latest message (rates over the
+// one before), its state, and the links it reported.
+func (w *Watch) nodeState(now time.Time, a protocols.Addr, n *nodeEntry) NodeState {
+	m := n.last
 	ns := NodeState{
-		Peer: n.peer, Addr: gn.Addr, State: StateUp,
-		Made: gn.Time, Received: n.received, Interval: gn.Interval, Seq: gn.Seq,
-		Messages: gn.Messages, Missed: gn.Missed,
-		Source: gn.Source.String(), CPUPercent: gn.CPUPercent, MemoryUsed: gn.MemoryUsed,
-		MemoryTotal: gn.MemoryTotal, Load1: gn.Load1, Latency: gn.Latency, LossPercent: gn.LossPercent,
-		Drops: gn.Drops, SendRate: gn.SendRate, ReceiveRate: gn.ReceiveRate,
+		Peer: n.peer, Addr: a, State: StateUp,
+		Made: m.Time, Received: n.received, Interval: m.Interval, Seq: m.Seq,
+		Messages: n.messages, Missed: n.missed,
+		Source: m.Source.String(), CPUPercent: m.CPUPercent, MemoryUsed: m.MemoryUsed, MemoryTotal: m.MemoryTotal,
+		Load1: m.Load1, Latency: m.Latency, LossPercent: m.LossPercent, Drops: m.Drops,
+		Links: make([]LinkState, 0, len(m.Links)),
 	}
-	if n.late {
+	up := n.up && w.view.Has(now, a)
+	switch {
+	case !n.up:
+		ns.State = StateDown
+		since := n.downSince
+		ns.DownSince = &since
+	case !up || n.late:
+		// Late, or past its hold before the next Expire.
 		ns.State = StateLate
 	}
-	links := g.LinksFrom(gn.Addr)
-	ns.Links = make([]LinkState, 0, len(links))
-	for _, l := range links {
-		ls := LinkState{ToAddr: l.To, RTT: l.RTT, RTTBy: l.RTTBy, LossPercent: l.LossPercent, Mutual: l.Mutual}
-		if to := w.nodes[l.To]; to != nil {
+	if up && n.prev != nil {
+		dt := m.Time.Sub(n.prev.Time)
+		ns.SendRate, ns.ReceiveRate = rate(n.prev.BytesSent, m.BytesSent, dt), rate(n.prev.BytesReceived, m.BytesReceived, dt)
+	}
+	for _, l := range m.Links {
+		ls := LinkState{ToAddr: l.Peer, RTT: l.RTT, RTTBy: l.RTTBy, LossPercent: l.LossPercent}
+		if to := w.nodes[l.Peer]; to != nil {
 			ls.To = to.peer
+			if up && to.up && to.last != nil {
+				_, ls.Mutual = to.last.Link(a)
+			}
 		}
 		ns.Links = append(ns.Links, ls)
 	}
 	return ns
 }
 
-// downState lists a node from its last message: its figures and the
-// links it reported then, no rates.
-func (w *Watch) downState(a protocols.Addr, n *nodeEntry) NodeState {
-	ns := NodeState{Peer: n.peer, Addr: a, State: StateDown, Received: n.received, Links: []LinkState{}}
-	if n.up {
-		// Between its hold and the next Expire: late.
-		ns.State = StateLate
-	} else {
-		since := n.downSince
-		ns.DownSince = &since
+// rate is (b-a)/dt per second; 0 if the counter went back (a reset) or dt
+// is not positive.
+func rate(a, b uint64, dt time.Duration) float64 {
+	if b < a || dt <= 0 {
+		return 0
 	}
-	if m := n.last; m != nil {
-		ns.Made, ns.Interval, ns.Seq = m.Time, m.Interval, m.Seq
-		ns.Source, ns.CPUPercent, ns.MemoryUsed, ns.MemoryTotal = m.Source.String(), m.CPUPercent, m.MemoryUsed, m.MemoryTotal
-		ns.Load1, ns.Latency, ns.LossPercent, ns.Drops = m.Load1, m.Latency, m.LossPercent, m.Drops
-		for _, l := range m.Links {
-			ls := LinkState{ToAddr: l.Peer, RTT: l.RTT, RTTBy: l.RTTBy, LossPercent: l.LossPercent}
-			if to := w.nodes[l.Peer]; to != nil {
-				ls.To = to.peer
-			}
-			ns.Links = append(ns.Links, ls)
-		}
-	}
-	return ns
+	return float64(b-a) / dt.Seconds()
 }
 
 // peerList returns the gossip peers' scores by peer ID.

@@ -74,10 +74,28 @@ type nodeEntry struct {
 	up        bool
 	late      bool
 	downSince time.Time
-	// last is the node's latest message and received when it came, for
-	// the listing of a node that is down (the view forgets it).
-	last     *protocols.Telemetry
-	received time.Time
+	// last is the node's latest message and received when it came; prev
+	// the one before of the same run (nil after a restart), for rates.
+	// Snapshots read them rather than the view's whole graph, and they
+	// list a node that is down (the view forgets it).
+	last, prev *protocols.Telemetry
+	received   time.Time
+	// messages counts the node's messages taken since it (re)joined,
+	// missed those skipped by sequence number.
+	messages, missed uint64
+}
+
+// took records m, taken at now, as the node's latest message.
+func (n *nodeEntry) took(now time.Time, m *protocols.Telemetry) {
+	switch {
+	case n.last != nil && m.Seq > n.last.Seq:
+		n.missed += uint64(m.Seq - n.last.Seq - 1)
+		n.prev = n.last
+	default:
+		n.prev = nil // the first message, or the node restarted
+	}
+	n.last, n.received = m, now
+	n.messages++
 }
 
 // NewWatch returns an empty watch.
@@ -207,7 +225,8 @@ func (w *Watch) takeTelemetry(now time.Time, from consensus.PeerID, t *protocols
 	}
 	n := w.nodes[t.Node]
 	if n != nil && n.up && wasIn {
-		n.late, n.last, n.received = false, t, now
+		n.late = false
+		n.took(now, t)
 		return []Event{ev}
 	}
 	// A join: a node new to the watch, back after it left, or after its
@@ -217,7 +236,8 @@ func (w *Watch) takeTelemetry(now time.Time, from consensus.PeerID, t *protocols
 		w.nodes[t.Node] = n
 	}
 	n.peer, n.up, n.late, n.downSince = peer, true, false, time.Time{}
-	n.last, n.received = t, now
+	n.last, n.messages, n.missed = nil, 0, 0
+	n.took(now, t)
 	w.countSeen(t.Node)
 	join := Event{Time: now, Type: EventJoin, From: peer, Node: t.Node.String()}
 	return []Event{join, ev}
@@ -292,7 +312,7 @@ func (w *Watch) Expire(now time.Time) []Event {
 		case n.up && !w.view.Has(now, a):
 			left = append(left, a)
 		case n.up:
-			late := w.late(now, a)
+			late := n.lateAt(now)
 			if late != n.late {
 				n.late = late
 				w.dirty[a] = struct{}{}
@@ -316,11 +336,10 @@ func (w *Watch) Expire(now time.Time) []Event {
 	return evs
 }
 
-// late reports whether the node's latest message is more than two of its
-// intervals old.
-func (w *Watch) late(now time.Time, a protocols.Addr) bool {
-	t, ok := w.view.Telemetry(now, a)
-	return ok && now.Sub(t.Time) > 2*t.Interval+time.Second
+// lateAt reports whether the node's latest message is more than two of
+// its intervals (and a second) old at now.
+func (n *nodeEntry) lateAt(now time.Time) bool {
+	return n.last != nil && now.Sub(n.last.Time) > 2*n.last.Interval+time.Second
 }
 
 // trimDown forgets the nodes down longest beyond MaxDown.

@@ -50,7 +50,7 @@ type Hub struct {
 	clients map[*client]bool // true once the client got its snapshot
 	events  []observe.Event  // notable events since the last flush
 	closed  bool
-	sent    time.Time // when the last delta went out
+	sent    time.Time // when the last delta went out (the flushing goroutine's)
 }
 
 type client struct {
@@ -96,8 +96,9 @@ func (h *Hub) Events(evs []observe.Event) {
 }
 
 // Flush implements Sink: a snapshot for the clients that have none yet,
-// the delta and the events for the others.
-func (h *Hub) Flush(now time.Time, delta observe.Snapshot, full func() observe.Snapshot) {
+// the delta and the events for the others. Without clients it asks for
+// neither.
+func (h *Hub) Flush(now time.Time, f *Frame) {
 	h.mu.Lock()
 	var fresh, old []*client
 	for c, ready := range h.clients {
@@ -110,18 +111,19 @@ func (h *Hub) Flush(now time.Time, delta observe.Snapshot, full func() observe.S
 	}
 	events := h.events
 	h.events = nil
+	h.mu.Unlock()
+	if len(fresh) > 0 {
+		h.send(fresh, frame("snapshot", f.Full()))
+	}
+	if len(old) == 0 {
+		return
+	}
+	delta := f.Delta()
 	changed := len(delta.Nodes) > 0 || len(delta.Gone) > 0 || delta.Proposals != nil || delta.Peers != nil || delta.Healing != nil
 	// An empty delta still carries the time and the counters, so that a
 	// dashboard can tell it is live: once a second is enough.
-	due := len(old) > 0 && (changed || now.Sub(h.sent) >= time.Second)
-	if due {
+	if changed || now.Sub(h.sent) >= time.Second {
 		h.sent = now
-	}
-	h.mu.Unlock()
-	if len(fresh) > 0 {
-		h.send(fresh, frame("snapshot", full()))
-	}
-	if due {
 		h.send(old, frame("delta", delta))
 	}
 	if len(events) > 0 && len(old) > 0 {

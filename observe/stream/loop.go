@@ -17,10 +17,42 @@ type Sink interface {
 	// events carry their payload (Event.Data); a sink that does not
 	// record strips it.
 	Events(evs []observe.Event)
-	// Flush receives, every flush interval, the changes since the last
-	// one (a delta, possibly empty), and full, which builds the whole
-	// picture; call full only during Flush.
-	Flush(now time.Time, delta observe.Snapshot, full func() observe.Snapshot)
+	// Flush is called every flush interval with the watch's picture:
+	// Frame.Delta, the changes since the last flush, and Frame.Full, the
+	// whole picture, each made only if a sink asks for it (and once);
+	// call them only during Flush.
+	Flush(now time.Time, f *Frame)
+}
+
+// Frame is one flush's picture of the watch, made on demand.
+type Frame struct {
+	delta, full  func() observe.Snapshot
+	d, s         *observe.Snapshot
+	tookDelta    bool
+	source, self string
+}
+
+// Delta returns the changes since the previous flush (observe.Watch.Delta).
+func (f *Frame) Delta() observe.Snapshot {
+	if f.d == nil {
+		d := f.stamp(f.delta())
+		f.d, f.tookDelta = &d, true
+	}
+	return *f.d
+}
+
+// Full returns the whole picture (observe.Watch.Snapshot).
+func (f *Frame) Full() observe.Snapshot {
+	if f.s == nil {
+		s := f.stamp(f.full())
+		f.s = &s
+	}
+	return *f.s
+}
+
+func (f *Frame) stamp(s observe.Snapshot) observe.Snapshot {
+	s.Source, s.Self = f.source, f.self
+	return s
 }
 
 // Config tunes a Loop.
@@ -192,30 +224,26 @@ func (l *Loop) emit(evs []observe.Event) {
 	}
 }
 
-// flush moves the watch's time to now and hands the changes to the
-// sinks.
+// flush moves the watch's time to now and hands the picture to the
+// sinks. Changes no sink took are forgotten: a dashboard that connects
+// later starts from a full snapshot.
 func (l *Loop) flush(now time.Time) {
 	var evs []observe.Event
-	var delta observe.Snapshot
-	l.withLock(func() {
-		evs = l.w.Expire(now)
-		delta = l.w.Delta(now)
-	})
+	l.withLock(func() { evs = l.w.Expire(now) })
 	l.emit(evs)
-	l.deliver(now, delta, func() observe.Snapshot {
-		var s observe.Snapshot
+	f := &Frame{source: l.cfg.Source, self: l.cfg.Self}
+	f.delta = func() (d observe.Snapshot) {
+		l.withLock(func() { d = l.w.Delta(now) })
+		return d
+	}
+	f.full = func() (s observe.Snapshot) {
 		l.withLock(func() { s = l.w.Snapshot(now) })
 		return s
-	})
-}
-
-func (l *Loop) deliver(now time.Time, delta observe.Snapshot, full func() observe.Snapshot) {
-	stamp := func(s observe.Snapshot) observe.Snapshot {
-		s.Source, s.Self = l.cfg.Source, l.cfg.Self
-		return s
 	}
-	delta = stamp(delta)
 	for _, s := range l.sinks {
-		s.Flush(now, delta, func() observe.Snapshot { return stamp(full()) })
+		s.Flush(now, f)
+	}
+	if !f.tookDelta {
+		l.withLock(l.w.Forget)
 	}
 }

@@ -38,7 +38,7 @@ func (j *JSONWriter) Events(evs []observe.Event) {
 }
 
 // Flush implements Sink: the buffered lines go out.
-func (j *JSONWriter) Flush(time.Time, observe.Snapshot, func() observe.Snapshot) {
+func (j *JSONWriter) Flush(time.Time, *Frame) {
 	if j.err == nil {
 		j.err = j.w.Flush()
 	}
@@ -83,14 +83,14 @@ func NewTableWriter(w io.Writer, interval time.Duration, rows int) *TableWriter 
 func (t *TableWriter) Events([]observe.Event) {}
 
 // Flush implements Sink.
-func (t *TableWriter) Flush(now time.Time, _ observe.Snapshot, full func() observe.Snapshot) {
+func (t *TableWriter) Flush(now time.Time, f *Frame) {
 	if now.Sub(t.last) < t.interval {
 		return
 	}
 	t.last = now
 	// Home the cursor, draw, clear what is left of an older, longer
 	// table.
-	_, _ = io.WriteString(t.w, "\x1b[H"+clearLines(observe.Table(full(), t.rows))+"\x1b[J")
+	_, _ = io.WriteString(t.w, "\x1b[H"+clearLines(observe.Table(f.Full(), t.rows))+"\x1b[J")
 }
 
 // clearLines ends every line with "clear to the end of the line", so a
