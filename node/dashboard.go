@@ -161,7 +161,7 @@ func (g *Governance) dashboardProposals(now time.Time) []observe.Proposal {
 		}
 		if t := p.Tally; t != nil {
 			op.Tally = &observe.ProposalTally{
-				Final: t.Final, Outcome: t.Outcome, QuorumMet: t.QuorumMet, Yes: t.Yes, No: t.No, Abstain: t.Abstain,
+				Basis: observe.BasisGenesis, Final: t.Final, Outcome: t.Outcome, QuorumMet: t.QuorumMet, Yes: t.Yes, No: t.No, Abstain: t.Abstain,
 				Participating: t.Participating, Total: t.Total, Ballots: len(t.Ballots),
 			}
 		}

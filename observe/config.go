@@ -41,10 +41,11 @@ type Config struct {
 	// it every join counts as a new node.
 	MaxSeen int
 
-	// Genesis is the network's genesis, for governance tallies (the
-	// allocations) and, with Verifier, to check the signatures of
-	// governance records and heads. nil tallies under a default genesis
-	// (every identity 100 tokens) and checks no signature.
+	// Genesis is the network's genesis, for governance tallies as nodes
+	// count them (allocations, membership) and, with Verifier, to check
+	// the signatures of governance records and heads. nil tallies the
+	// votes as announced (BasisAnnounced), decides nothing and checks no
+	// signature.
 	Genesis  *consensus.Genesis
 	Verifier consensus.Verifier
 	// AnnounceMaxAge and ClockSkew are the governance topic's freshness

@@ -15,11 +15,26 @@ const (
 	ProposalClosing  = "closing"
 	ProposalPassed   = "passed"
 	ProposalRejected = "rejected"
+	// ProposalClosed: past its deadline and settle delay, with no genesis
+	// to decide it by (the watch knows no allocations).
+	ProposalClosed = "closed"
+)
+
+// Tally bases (ProposalTally.Basis).
+const (
+	// BasisGenesis: counted as nodes count, under the network's genesis
+	// (consensus.Count).
+	BasisGenesis = "genesis"
+	// BasisAnnounced: every voter's latest announced vote at the power of
+	// its tokens, with no allocation or membership to check them against:
+	// what a watcher without the genesis can say.
+	BasisAnnounced = "announced"
 )
 
 // governance holds the governance records the watch has seen announced,
 // at most MaxRecords and MaxRecordsPerAuthor of each author, and tallies
-// each proposal over them with consensus.Count. It sees only what is
+// each proposal over them: with consensus.Count under the genesis when it
+// has one, else as announced (BasisAnnounced). It sees only what is
 // announced while it watches (it is not a replica of the logs): a
 // proposal made before it started stays unknown, and votes on it are
 // kept for when it shows up.
@@ -43,23 +58,9 @@ type proposalEntry struct {
 	dirty bool // a vote arrived since out was made
 }
 
-// defaultGenesis is what a node without a genesis file uses: its trust
-// domain, 100 tokens for every identity.
-func defaultGenesis() *consensus.Genesis {
-	g, err := consensus.NewGenesis("x0tta6bl4.mesh", 100, nil)
-	if err != nil {
-		panic("observe: default genesis: " + err.Error()) // a constant input
-	}
-	return g
-}
-
 func newGovernance(c Config) *governance {
-	g := c.Genesis
-	if g == nil {
-		g = defaultGenesis()
-	}
 	return &governance{
-		genesis: g, verifier: c.Verifier,
+		genesis: c.Genesis, verifier: c.Verifier,
 		maxAge: c.AnnounceMaxAge, skew: c.ClockSkew, settle: c.SettleDelay,
 		maxRecords: c.MaxRecords, maxPerAuthor: c.MaxRecordsPerAuthor,
 		records:   map[consensus.Hash]*consensus.Record{},
@@ -153,13 +154,16 @@ func (g *governance) keep(r *consensus.Record) {
 }
 
 // state is a proposal's state at now: open until its deadline, closing
-// until SettleDelay after it, then as its tally decides.
+// until SettleDelay after it, then as its tally decides (closed without a
+// genesis).
 func (g *governance) state(now time.Time, deadline int64, t *consensus.Tally) string {
 	switch ms := now.UnixMilli(); {
 	case ms <= deadline:
 		return ProposalOpen
 	case ms <= deadline+g.settle.Milliseconds():
 		return ProposalClosing
+	case g.genesis == nil:
+		return ProposalClosed
 	case t != nil && t.Outcome == consensus.Passed:
 		return ProposalPassed
 	}
@@ -214,6 +218,11 @@ func (g *governance) proposal(now time.Time, id consensus.Hash, r *consensus.Rec
 			recs = append(recs, vr)
 		}
 	}
+	if g.genesis == nil {
+		out.State = g.state(now, p.Deadline, nil)
+		out.Tally = announcedTally(recs[1:], p.Deadline)
+		return out
+	}
 	t, err := consensus.Count(g.genesis, recs, id)
 	if err != nil {
 		g.invalid++
@@ -222,6 +231,7 @@ func (g *governance) proposal(now time.Time, id consensus.Hash, r *consensus.Rec
 	out.State = g.state(now, p.Deadline, t)
 	if t != nil {
 		out.Tally = &ProposalTally{
+			Basis:   BasisGenesis,
 			Final:   out.State == ProposalPassed || out.State == ProposalRejected,
 			Outcome: t.Outcome.String(), QuorumMet: t.QuorumMet,
 			Yes: t.Yes, No: t.No, Abstain: t.Abstain, Participating: t.Participating, Total: t.Total,
@@ -229,6 +239,36 @@ func (g *governance) proposal(now time.Time, id consensus.Hash, r *consensus.Rec
 		}
 	}
 	return out
+}
+
+// announcedTally counts each voter's latest vote (highest seq) made by
+// the deadline at the power of its tokens (consensus.Power), for a watch
+// without the genesis: no allocation, membership or equivocation is
+// checked, so it is what was announced, not a decision.
+func announcedTally(votes []*consensus.Record, deadline int64) *ProposalTally {
+	latest := map[consensus.PeerID]*consensus.Record{}
+	for _, v := range votes {
+		if v.Vote == nil || v.Time > deadline {
+			continue
+		}
+		if l := latest[v.Author]; l == nil || v.Seq > l.Seq {
+			latest[v.Author] = v
+		}
+	}
+	t := &ProposalTally{Basis: BasisAnnounced, Ballots: len(latest)}
+	for _, v := range latest {
+		p := consensus.Power(v.Vote.Tokens)
+		switch v.Vote.Choice {
+		case consensus.Yes:
+			t.Yes += p
+		case consensus.No:
+			t.No += p
+		case consensus.Abstain:
+			t.Abstain += p
+		}
+	}
+	t.Participating = t.Yes + t.No + t.Abstain
+	return t
 }
 
 // actionOf is a's dashboard form; nil for none.

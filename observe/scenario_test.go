@@ -23,7 +23,7 @@ import (
 // Commands (times are offsets from the script's start; peers are named
 // by one word, their peer IDs derived from it):
 //
-//	config quorum=N down-hold=D hold=N      a fresh watch
+//	config quorum=N down-hold=D hold=N genesis=a:100,b:50   a fresh watch
 //	telemetry from=a t=1s [signer=b] [seq=N] [lag=2ms] [interval=1s] [cpu=P] [links=b:2ms:0.5,c:1ms]
 //	anomaly from=a t=1s [signer=b] [threshold=0.5] scores=b:0.9:0,c:0.1
 //	propose from=a t=1s title=T [duration=10s] [quarantine=b]
@@ -102,6 +102,19 @@ func (s *scenario) handle(t *testing.T, td *datadriven.TestData) string {
 		}
 		if v, ok := args["max-records"]; ok {
 			cfg.MaxRecordsPerAuthor = atoi(t, td, v)
+		}
+		if v, ok := args["genesis"]; ok {
+			var allocs []consensus.Allocation
+			for _, a := range strings.Split(v, ",") {
+				name, tokens, _ := strings.Cut(a, ":")
+				n, _ := strconv.ParseUint(tokens, 10, 64)
+				allocs = append(allocs, consensus.Allocation{Peer: observetest.Peer(name), Tokens: n})
+			}
+			g, err := consensus.NewGenesis("x0tta6bl4.mesh", 0, allocs)
+			if err != nil {
+				td.Fatalf(t, "genesis: %v", err)
+			}
+			cfg.Genesis = g
 		}
 		s.reset(t, cfg)
 		return ""
@@ -394,7 +407,10 @@ func (s *scenario) proposals(ps []observe.Proposal) string {
 	for _, p := range ps {
 		fmt.Fprintf(&b, "proposal %s by %s %s", s.name(p.ID), s.name(p.Author), p.State)
 		if t := p.Tally; t != nil {
-			fmt.Fprintf(&b, " yes=%d no=%d abstain=%d ballots=%d outcome=%s final=%v", t.Yes/1e6, t.No/1e6, t.Abstain/1e6, t.Ballots, t.Outcome, t.Final)
+			fmt.Fprintf(&b, " %s yes=%d no=%d abstain=%d ballots=%d", t.Basis, t.Yes/1e6, t.No/1e6, t.Abstain/1e6, t.Ballots)
+			if t.Basis == observe.BasisGenesis {
+				fmt.Fprintf(&b, " outcome=%s final=%v", t.Outcome, t.Final)
+			}
 		}
 		if p.Action != nil {
 			fmt.Fprintf(&b, " action=%s:%s", p.Action.Kind, s.name(p.Action.Peer))

@@ -120,7 +120,8 @@ type Proposal struct {
 	Threshold string          `json:"threshold"`
 	Action    *ProposalAction `json:"action,omitempty"`
 	// State is "open", "closing" (past the deadline, not final yet),
-	// "passed" or "rejected".
+	// "passed" or "rejected"; "closed" past that when the watch has no
+	// genesis to decide by.
 	State string         `json:"state"`
 	Tally *ProposalTally `json:"tally,omitempty"`
 }
@@ -135,8 +136,12 @@ type ProposalAction struct {
 	Digest string `json:"digest,omitempty"`
 }
 
-// ProposalTally is a proposal's count, powers in micro-votes.
+// ProposalTally is a proposal's count, powers in micro-votes. Basis says
+// what it rests on: "genesis" (as nodes count it; a node's own log, or a
+// watch given the genesis) or "announced" (the votes announced, unchecked;
+// Outcome, QuorumMet and Total unknown).
 type ProposalTally struct {
+	Basis         string `json:"basis"`
 	Final         bool   `json:"final"`
 	Outcome       string `json:"outcome"`
 	QuorumMet     bool   `json:"quorum_met"`

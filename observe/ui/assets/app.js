@@ -318,9 +318,10 @@ function drawProposals() {
     const deadline = left > 0 ? "in " + (left / 1000).toFixed(0) + " s" : new Date(p.deadline).toLocaleTimeString();
     const act = p.action ? p.action.kind + (p.action.peer ? " " + short(p.action.peer) : p.action.name ? " " + p.action.name : "") : "–";
     return el("tr", { class: "proposal " + p.state, "data-id": p.id },
-      el("td", { text: p.id.slice(0, 8), title: p.id }), el("td", { text: p.title }), el("td", { text: p.state + (t.final ? "" : t.outcome ? " (" + t.outcome.toLowerCase() + " so far)" : "") }),
+      el("td", { text: p.id.slice(0, 8), title: p.id }), el("td", { text: p.title }),
+      el("td", { text: p.state + (t.basis === "announced" ? " (votes as announced, no genesis)" : t.final ? "" : t.outcome ? " (" + t.outcome.toLowerCase() + " so far)" : "") }),
       el("td", { text: deadline }), el("td", { class: "num", text: votes(t.yes || 0) }), el("td", { class: "num", text: votes(t.no || 0) }),
-      el("td", { class: "num", text: votes(t.abstain || 0) }), el("td", { text: t.quorum_met ? "met" : "not met" }), el("td", { text: act }));
+      el("td", { class: "num", text: votes(t.abstain || 0) }), el("td", { text: t.basis === "announced" ? "–" : t.quorum_met ? "met" : "not met" }), el("td", { text: act }));
   });
   $("#proposals tbody").replaceChildren(...rows);
   $("#proposals-empty").hidden = rows.length > 0;
