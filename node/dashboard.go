@@ -157,7 +157,7 @@ func (g *Governance) dashboardProposals(now time.Time) []observe.Proposal {
 			Quorum: p.Quorum, Threshold: p.Threshold, State: p.State,
 		}
 		if a := p.Action; a != nil {
-			op.Action = &observe.ProposalAction{Kind: a.Kind, Peer: a.Peer, Reason: a.Reason, Name: a.Name, Value: a.Value, Digest: a.Digest}
+			op.Action = &observe.ProposalAction{Kind: a.Kind, Peer: a.Peer, Reason: a.Reason, Tokens: a.Tokens, Name: a.Name, Value: a.Value, Digest: a.Digest}
 		}
 		if t := p.Tally; t != nil {
 			op.Tally = &observe.ProposalTally{

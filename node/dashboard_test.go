@@ -9,14 +9,15 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/x0tta6bl4/x0tta6bl4/observe"
+	"github.com/x0tta6bl4/x0tta6bl4/observe/observetest"
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
@@ -136,7 +137,7 @@ func TestDashboard(t *testing.T) {
 // below the gossip threshold, and the node says so in its log, naming the
 // peer and the topic.
 func TestGossipScoreLog(t *testing.T) {
-	var logs lockedBuffer
+	var logs observetest.Buffer
 	n, err := New(localConfig(), Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
@@ -145,31 +146,9 @@ func TestGossipScoreLog(t *testing.T) {
 	if err := n.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	h, err := newAttackerHost()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ps, err := pubsub.NewGossipSub(ctx, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic, err := ps.Join(protocols.TelemetryTopic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer topic.Close()
-	sub, err := topic.Subscribe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Cancel()
-	if err := h.Connect(ctx, peer.AddrInfo{ID: n.ID(), Addrs: n.Host().Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 20*time.Second, "the attacker to see the node on the topic", func() bool { return len(topic.ListPeers()) > 0 })
+	h, topic := attackerOnTopic(t, ctx, n, protocols.TelemetryTopic)
 	waitFor(t, 30*time.Second, "the node to log the attacker's fall", func() bool {
 		_ = topic.Publish(ctx, []byte("not telemetry")) // rejected: -10 × rejects²
 		time.Sleep(100 * time.Millisecond)
@@ -188,20 +167,34 @@ func TestGossipScoreLog(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer for a logger and a reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+// attackerOnTopic connects an attacker (a libp2p host with its own
+// GossipSub, signing with its own key) to target only, joined to topic
+// and meshed with target there; the test's cleanup closes it.
+func attackerOnTopic(t *testing.T, ctx context.Context, target *Node, name string) (host.Host, *pubsub.Topic) {
+	t.Helper()
+	h, err := newAttackerHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	ps, err := pubsub.NewGossipSub(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Cancel(); topic.Close() })
+	if err := h.Connect(ctx, peer.AddrInfo{ID: target.ID(), Addrs: target.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the attacker to see the target on the topic", func() bool {
+		return len(topic.ListPeers()) > 0
+	})
+	return h, topic
 }

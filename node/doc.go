@@ -101,12 +101,24 @@
 //     the quota of the governance DHT namespaces. Routes under /v1/gov; the CLI's
 //     gov group uses them. Without a genesis (and no default_allocation)
 //     governance is off: Node.Governance is nil and the routes answer 503.
+//   - Watching (dashboard.go, gossip_trace.go): the web dashboard at GET
+//     /ui/ (observe/ui) and its server-sent events at GET /v1/events
+//     (observe/stream's hub), from the node's own observe.Watch: fed by
+//     the telemetry service (every message it takes, its own included),
+//     the anomaly and governance topics and the governance log's
+//     proposals. A GossipSub tracer counts, per topic, the messages
+//     delivered, their delay from making to delivery, the duplicates and
+//     the rejects (/metrics); the peers' scores are read every second,
+//     served at GET /v1/pubsub, and a peer falling below the gossip
+//     threshold is logged.
 //
 // Services (the Service interface) start in the order added, after the
 // host, DHT and GossipSub are up, and close in reverse order before them.
-// New builds its own in the order of the data (the mesh, then telemetry,
-// which reads the mesh's link figures, then governance), handing each
-// the few parts of the node it uses, so nothing is wired after start.
+// New builds its own in the order of the data (the dashboard's watch and
+// the gossip tracer before GossipSub, which calls the tracer; the mesh,
+// then telemetry, which reads the mesh's link figures, then governance,
+// then the dashboard, which reads them all), handing each the few parts
+// of the node it uses, so nothing is wired after start.
 // Protocol rules live in the engines' packages; node only drives them.
 // Close leaves no goroutine of the node, the host, the DHT or GossipSub
 // behind.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/x0tta6bl4/x0tta6bl4/consensus"
 )
 
 // grafanaDashboard is the part of a Grafana dashboard the test reads.
@@ -99,9 +101,16 @@ func runningMetrics(t *testing.T) map[string]bool {
 	t.Helper()
 	cfg := localConfig()
 	cfg.Telemetry.Interval = 200 * time.Millisecond
-	a := startNode(t, cfg)
+	var keys []crypto.PrivKey
+	var ids []peer.ID
+	for range 3 {
+		k, id := newKey(t)
+		keys, ids = append(keys, k), append(ids, id)
+	}
+	cfg.Governance.Genesis = writeGenesis(t, t.TempDir(), 100, ids...)
+	a := startNodeWith(t, cfg, Options{Key: keys[0]})
 	cfg.BootstrapPeers = []string{a.Addrs()[0].String()}
-	b, c := startNode(t, cfg), startNode(t, cfg)
+	b, c := startNodeWith(t, cfg, Options{Key: keys[1]}), startNodeWith(t, cfg, Options{Key: keys[2]})
 	nodes := []*Node{a, b, c}
 	waitFor(t, 30*time.Second, "mesh neighbours and full views", func() bool {
 		for _, n := range nodes {
@@ -116,15 +125,16 @@ func runningMetrics(t *testing.T) map[string]bool {
 	if _, err := a.Mesh().Ping(ctx, c.ID()); err != nil {
 		t.Fatalf("ping: %v", err)
 	}
-	_, key, _ := crypto.GenerateEd25519Key(nil)
-	nowhere, _ := peer.IDFromPublicKey(key)
+	_, nowhere := newKey(t)
 	pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
 	_, _ = a.Mesh().Ping(pctx, nowhere) // no route: the engine drops it
 	pcancel()
-	rec, err := a.Governance().Propose(ctx, "a poll", "", time.Minute, 0, 500_000, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var rec *consensus.Record
+	waitFor(t, 20*time.Second, "a to propose (after its first governance sync)", func() bool {
+		var err error
+		rec, err = a.Governance().Propose(ctx, "a poll", "", time.Minute, 0, 500_000, nil)
+		return err == nil
+	})
 	waitFor(t, 20*time.Second, "b to vote", func() bool {
 		_, err := b.Governance().Vote(ctx, rec.ID(), 1, 1)
 		return err == nil

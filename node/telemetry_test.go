@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/peer"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -455,33 +453,9 @@ func counterOf(v *prometheus.CounterVec, labels ...string) float64 {
 // counted against the attacker ignore it even when it sends a valid
 // message again.
 func testForgedAndStale(t *testing.T, target, victim *Node) {
-	h, err := newAttackerHost()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ps, err := pubsub.NewGossipSub(ctx, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic, err := ps.Join(protocols.TelemetryTopic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer topic.Close()
-	sub, err := topic.Subscribe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Cancel()
-	if err := h.Connect(ctx, peer.AddrInfo{ID: target.ID(), Addrs: target.Host().Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 20*time.Second, "the attacker to see the target on the topic", func() bool {
-		return len(topic.ListPeers()) > 0
-	})
+	h, topic := attackerOnTopic(t, ctx, target, protocols.TelemetryTopic)
 	self := protocols.AddrFromPeerID([]byte(h.ID()))
 	publish := func(m *protocols.Telemetry) {
 		t.Helper()

@@ -280,6 +280,10 @@ func actionOf(a consensus.Action) *ProposalAction {
 		return &ProposalAction{Kind: a.Kind().String(), Name: a.Name, Value: a.Value}
 	case *consensus.AcceptModel:
 		return &ProposalAction{Kind: a.Kind().String(), Name: a.Name, Digest: a.Digest.String()}
+	case *consensus.Admit:
+		return &ProposalAction{Kind: a.Kind().String(), Peer: a.Peer.String(), Tokens: a.Tokens}
+	case *consensus.Evict:
+		return &ProposalAction{Kind: a.Kind().String(), Peer: a.Peer.String()}
 	}
 	return nil
 }

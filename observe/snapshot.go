@@ -131,6 +131,7 @@ type ProposalAction struct {
 	Kind   string `json:"kind"`
 	Peer   string `json:"peer,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	Tokens uint64 `json:"tokens,omitempty"`
 	Name   string `json:"name,omitempty"`
 	Value  string `json:"value,omitempty"`
 	Digest string `json:"digest,omitempty"`

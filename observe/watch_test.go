@@ -62,14 +62,7 @@ func (w *world) anomaly(_ testing.TB, from string, at time.Duration, subject str
 	return observetest.Message(protocols.AnomalyTopic, from, w.src.Anomaly(from, now.Add(-time.Millisecond), subject, score), now)
 }
 
-func newWatch(t testing.TB) *observe.Watch {
-	t.Helper()
-	w, err := observe.NewWatch(observe.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return w
-}
+func newWatch(t testing.TB) *observe.Watch { return observetest.Watch(t) }
 
 // live takes m as a driver does: Expire, Check, Take.
 func live(w *observe.Watch, m observe.Message) []observe.Event {

@@ -1,10 +1,14 @@
 // Package observetest makes gossip messages for tests and benchmarks of
 // watchers: telemetry and anomaly scores of named peers, ready for an
-// observe.Watch, a node's topic or a synthetic publisher.
+// observe.Watch, a node's topic or a synthetic publisher; and a watch and
+// a buffer for tests.
 package observetest
 
 import (
+	"bytes"
 	"fmt"
+	"sync"
+	"testing"
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/consensus"
@@ -75,4 +79,35 @@ func must(b []byte, err error) []byte {
 		panic(fmt.Sprintf("observetest: %v", err))
 	}
 	return b
+}
+
+// Watch returns a watch with the default configuration.
+func Watch(t testing.TB) *observe.Watch {
+	t.Helper()
+	w, err := observe.NewWatch(observe.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// Buffer is a bytes.Buffer that a writer (a logger, a sink) and a
+// reader may use at once.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

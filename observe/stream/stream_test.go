@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,15 +20,6 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func newWatch(t testing.TB) *observe.Watch {
-	t.Helper()
-	w, err := observe.NewWatch(observe.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return w
-}
 
 // sse reads server-sent events from a stream.
 type sse struct {
@@ -70,9 +60,9 @@ func (s *sse) until(t *testing.T, event string, ok func([]byte) bool) []byte {
 func TestLoopHub(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w := newWatch(t)
+	w := observetest.Watch(t)
 	hub := stream.NewHub(stream.DefaultHubConfig(), nil)
-	var out syncBuffer
+	var out observetest.Buffer
 	cfg := stream.DefaultConfig()
 	cfg.FlushInterval, cfg.Self = 20*time.Millisecond, "me"
 	loop := stream.New(w, cfg, hub, stream.NewJSONWriter(&out, false))
@@ -158,7 +148,7 @@ func TestHubMaxClients(t *testing.T) {
 func TestReplay(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var rec bytes.Buffer
-	w := newWatch(t)
+	w := observetest.Watch(t)
 	cfg := stream.DefaultConfig()
 	cfg.FlushInterval = 10 * time.Millisecond
 	recorder := stream.NewJSONWriter(&rec, true)
@@ -183,7 +173,7 @@ func TestReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	var again bytes.Buffer
-	replayed := newWatch(t)
+	replayed := observetest.Watch(t)
 	start, end, err := stream.Replay(context.Background(), bytes.NewReader(rec.Bytes()), replayed, cfg, 0, stream.NewJSONWriter(&again, true))
 	if err != nil {
 		t.Fatal(err)
@@ -198,22 +188,4 @@ func TestReplay(t *testing.T) {
 	if got.NodesSeen != 3 || got.Messages != want.Messages || got.Suspects != want.Suspects {
 		t.Errorf("replayed summary %+v, live %+v", got, want)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
