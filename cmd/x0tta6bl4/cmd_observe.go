@@ -224,6 +224,13 @@ func (o *observeOutput) replay(ctx context.Context, w *observe.Watch, lc stream.
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		return err
 	}
+	if o.hub != nil && ctx.Err() == nil {
+		// The dashboard keeps showing the end of the recording, its clock
+		// stopped there, until Ctrl-C or --duration.
+		fmt.Fprintln(o.e.stderr, "replay done; the dashboard shows its end until interrupted")
+		lc.Now = func() time.Time { return end }
+		stream.New(w, lc, o.hub).Run(ctx)
+	}
 	return o.summary(w.Summary(start, end))
 }
 

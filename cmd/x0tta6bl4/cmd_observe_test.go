@@ -41,7 +41,8 @@ func TestObserveThreeDaemons(t *testing.T) {
 		startDaemon(t, bin, r, "--bootstrap", first.Addrs[0])
 	}
 
-	obs := exec.Command(bin, "observe", "--bootstrap", first.Addrs[0], "--duration", "12s", "--json")
+	recording := filepath.Join(dir, "observe.ndjson")
+	obs := exec.Command(bin, "observe", "--bootstrap", first.Addrs[0], "--duration", "12s", "--json", "--record", recording)
 	var stdout bytes.Buffer
 	obs.Stdout = &stdout
 	errPipe, err := obs.StderrPipe()
@@ -139,5 +140,20 @@ func TestObserveThreeDaemons(t *testing.T) {
 	if summary.Type != "summary" || summary.NodesSeen != 3 || !slices.Equal(summary.Topics, want) || telemetry < 15 ||
 		summary.TelemetryP50MS <= 0 || summary.TelemetryP99MS < summary.TelemetryP50MS {
 		t.Errorf("summary %+v after %d telemetry events, want nodes_seen 3 and topics %v", summary, telemetry, want)
+	}
+
+	// The recording plays back to the same summary (but the duplicates,
+	// which are not recorded).
+	out, err := exec.Command(bin, "observe", "--replay", recording, "--speed", "0", "--json").Output()
+	if err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
+	var again observe.Summary
+	if err := json.Unmarshal(lines[len(lines)-1], &again); err != nil {
+		t.Fatal(err)
+	}
+	if again.NodesSeen != 3 || again.Messages != summary.Messages || again.TelemetryP50MS != summary.TelemetryP50MS {
+		t.Errorf("replayed summary %+v, live %+v", again, summary)
 	}
 }
