@@ -3,6 +3,7 @@ package light_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,7 +22,12 @@ func TestMain(m *testing.M) {
 		runSubscriber(boot) // the load benchmark's baseline process
 		return
 	}
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		if buildOnce.bin != "" {
+			os.RemoveAll(filepath.Dir(buildOnce.bin)) // the load benchmark's binary
+		}
+		os.Exit(code)
+	}))
 }
 
 // startObserver runs a light peer bootstrapped from n, its watch fed by a
