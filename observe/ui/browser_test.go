@@ -49,11 +49,19 @@ func TestBrowser(t *testing.T) {
 	defer net.Close()
 	n0 := net.Nodes[0]
 
-	// A proposal and three votes: 2 × √100 = 20 votes YES.
-	rec, err := n0.Governance().Propose(ctx, "rotate the gateway", "a dashboard test", 10*time.Minute,
-		consensus.PPMOne/10, consensus.PPMOne/2, nil)
-	if err != nil {
-		t.Fatal(err)
+	// A proposal (once the node's first governance sync lets it write)
+	// and three votes: 2 × √100 = 20 votes YES.
+	var rec *consensus.Record
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		rec, err = n0.Governance().Propose(ctx, "rotate the gateway", "a dashboard test", 10*time.Minute,
+			consensus.PPMOne/10, consensus.PPMOne/2, nil)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	for i, choice := range []consensus.Choice{consensus.Yes, consensus.Yes, consensus.No} {
 		gov := net.Nodes[i+1].Governance()
