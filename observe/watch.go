@@ -70,6 +70,9 @@ type Watch struct {
 
 // nodeEntry is what the watch keeps of a node beside the view.
 type nodeEntry struct {
+	// from is the node's peer ID and peer its text, kept so that a
+	// message does not pay the base58 encoding again.
+	from      consensus.PeerID
 	peer      string
 	up        bool
 	late      bool
@@ -207,7 +210,13 @@ func (w *Watch) Take(m Message) []Event {
 }
 
 func (w *Watch) takeTelemetry(now time.Time, from consensus.PeerID, t *protocols.Telemetry) []Event {
-	peer := from.String()
+	n := w.nodes[t.Node]
+	var peer string
+	if n != nil && n.from == from {
+		peer = n.peer
+	} else {
+		peer = from.String()
+	}
 	wasIn := w.view.Has(now, t.Node)
 	if err := w.view.Update(now, t, peer); err != nil {
 		return nil
@@ -223,7 +232,6 @@ func (w *Watch) takeTelemetry(now time.Time, from consensus.PeerID, t *protocols
 			Load1: t.Load1, LossPercent: t.LossPercent, Links: len(t.Links), IntervalMS: t.Interval.Milliseconds(),
 		},
 	}
-	n := w.nodes[t.Node]
 	if n != nil && n.up && wasIn {
 		n.late = false
 		n.took(now, t)
@@ -235,7 +243,7 @@ func (w *Watch) takeTelemetry(now time.Time, from consensus.PeerID, t *protocols
 		n = &nodeEntry{}
 		w.nodes[t.Node] = n
 	}
-	n.peer, n.up, n.late, n.downSince = peer, true, false, time.Time{}
+	n.from, n.peer, n.up, n.late, n.downSince = from, peer, true, false, time.Time{}
 	n.last, n.messages, n.missed = nil, 0, 0
 	n.took(now, t)
 	w.countSeen(t.Node)

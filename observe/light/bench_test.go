@@ -35,6 +35,9 @@ import (
 // multiaddr to join through.
 const subscriberEnv = "X0TTA6BL4_BENCH_SUBSCRIBER"
 
+// unsignedEnv makes that subscriber expect unsigned messages.
+const unsignedEnv = "X0TTA6BL4_BENCH_UNSIGNED"
+
 // publisher is a synthetic mesh: one libp2p host that publishes the
 // telemetry of n virtual nodes, each message signed with its node's own
 // key (GossipSub's WithSecretKeyAndPeerId), each node once per interval,
@@ -48,12 +51,17 @@ type publisher struct {
 	seq   []uint32
 	links [][]protocols.TelemetryLink
 
-	cancel context.CancelFunc
-	done   chan struct{}
-	sent   atomic.Int64 // messages published
+	cancel   context.CancelFunc
+	done     chan struct{}
+	sent     atomic.Int64 // messages published
+	unsigned bool
 }
 
 func startPublisher(b *testing.B, n int, interval time.Duration) *publisher {
+	return startPublisherPolicy(b, n, interval, pubsub.StrictSign)
+}
+
+func startPublisherPolicy(b *testing.B, n int, interval time.Duration, policy pubsub.MessageSignaturePolicy) *publisher {
 	b.Helper()
 	h, err := libp2p.New(
 		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
@@ -65,7 +73,7 @@ func startPublisher(b *testing.B, n int, interval time.Duration) *publisher {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictSign))
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(policy))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -73,7 +81,7 @@ func startPublisher(b *testing.B, n int, interval time.Duration) *publisher {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := &publisher{h: h, topic: topic, cancel: cancel, done: make(chan struct{}),
+	p := &publisher{h: h, topic: topic, cancel: cancel, done: make(chan struct{}), unsigned: policy == pubsub.StrictNoSign,
 		addr: fmt.Sprintf("%s/p2p/%s", h.Addrs()[0], h.ID())}
 	for range n {
 		k, _, err := crypto.GenerateEd25519Key(rand.Reader)
@@ -119,7 +127,11 @@ func (p *publisher) run(ctx context.Context, interval time.Duration) {
 				Load1: 0.5, Links: slices.Clone(p.links[i])}
 			m.Round()
 			data, _ := m.MarshalBinary()
-			_ = p.topic.Publish(ctx, data, pubsub.WithSecretKeyAndPeerId(p.keys[i], p.ids[i]))
+			if p.unsigned {
+				_ = p.topic.Publish(ctx, data)
+			} else {
+				_ = p.topic.Publish(ctx, data, pubsub.WithSecretKeyAndPeerId(p.keys[i], p.ids[i]))
+			}
 			p.sent.Add(1)
 		}
 	}
@@ -135,6 +147,10 @@ func (p *publisher) close() {
 // topic that checks signatures (StrictSign) and reads every message, as
 // any subscriber of that traffic must, and does nothing with it.
 func runSubscriber(bootstrap string) {
+	policy := pubsub.StrictSign
+	if os.Getenv(unsignedEnv) != "" {
+		policy = pubsub.StrictNoSign
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	h, err := libp2p.New(libp2p.NoListenAddrs, libp2p.Transport(tcp.NewTCPTransport),
@@ -142,7 +158,7 @@ func runSubscriber(bootstrap string) {
 	if err != nil {
 		panic(err)
 	}
-	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictSign))
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(policy))
 	if err != nil {
 		panic(err)
 	}
@@ -301,6 +317,13 @@ func BenchmarkObserverLoad(b *testing.B) {
 	b.Run("subscriber", func(b *testing.B) {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), subscriberEnv+"="+pub.addr)
+		run(b, cmd, false)
+	})
+	b.Run("subscriber-unsigned", func(b *testing.B) {
+		upub := startPublisherPolicy(b, loadNodes, loadInterval, pubsub.StrictNoSign)
+		defer upub.close()
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), subscriberEnv+"="+upub.addr, unsignedEnv+"=1")
 		run(b, cmd, false)
 	})
 	b.Run("observer", func(b *testing.B) {

@@ -34,6 +34,13 @@ func TestMain(m *testing.M) {
 // loop; the cleanup closes them in order.
 func startObserver(t *testing.T, n *node.Node) (*light.Peer, *stream.Loop) {
 	t.Helper()
+	return startObserverAt(t, n.Addrs()[0].String(), time.Second)
+}
+
+// startObserverAt runs a light peer bootstrapped from the multiaddr boot,
+// reading GossipSub's scores every scoreEvery.
+func startObserverAt(t *testing.T, boot string, scoreEvery time.Duration) (*light.Peer, *stream.Loop) {
+	t.Helper()
 	w, err := observe.NewWatch(observe.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +49,8 @@ func startObserver(t *testing.T, n *node.Node) (*light.Peer, *stream.Loop) {
 	cfg.FlushInterval = 50 * time.Millisecond
 	loop := stream.New(w, cfg)
 	lc := light.DefaultConfig()
-	lc.Bootstrap = []string{n.Addrs()[0].String()}
+	lc.Bootstrap = []string{boot}
+	lc.ScoreInterval = scoreEvery
 	lc.RetryInterval = 200 * time.Millisecond
 	p, err := light.New(lc, loop)
 	if err != nil {
