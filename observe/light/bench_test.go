@@ -240,6 +240,8 @@ const (
 //
 //   - subscriber: a bare GossipSub subscriber of the topic, checking the
 //     signatures: the baseline, what any listener of that traffic pays;
+//   - subscriber-unsigned: that subscriber of the same traffic unsigned
+//     (a publisher of its own): the floor, GossipSub without signatures;
 //   - observer: `x0tta6bl4 observe --json` (NDJSON to /dev/null);
 //   - observer+dashboard: with --ui, and a dashboard connected to its
 //     event stream (in this process), which also measures staleness: the
@@ -250,7 +252,7 @@ const (
 // the publisher managed to offer (1,000 unless the host starved it); the
 // dashboard also staleness-p50-ms, -p99-ms and -max-ms. Run with
 // -benchtime 1x, six times in a row (-count 6 would run each case six
-// times before the next) to interleave the three.
+// times before the next) to interleave the four.
 func BenchmarkObserverLoad(b *testing.B) {
 	pub := startPublisher(b, loadNodes, loadInterval)
 	defer pub.close()
