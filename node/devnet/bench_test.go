@@ -7,6 +7,12 @@ import (
 	"testing"
 	"time"
 
+"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+
 	"github.com/x0tta6bl4/x0tta6bl4/internal/cputime"
 )
 
@@ -57,18 +63,25 @@ func allHave(net *Net, peers int) bool {
 // BenchmarkGossip runs the gossip probe for 40 s on N nodes (every node
 // publishing once a second once the meshes have formed, which on a loaded
 // machine can take 10 s of that) and reports the publish-to-receive latency
-// percentiles over all deliveries.
+// percentiles over all deliveries. Each iteration then runs the same probe
+// for 40 s on a baseline of N bare GossipSub hosts (go-libp2p TCP+TLS and
+// go-libp2p-pubsub's defaults with StrictSign: no node validators, no
+// peer scoring, no DHT, telemetry or mesh), connected as the nodes were
+// when their publishing began, and reports its percentiles and the
+// node ÷ bare ratios of the iteration (bare-p50-ms, p50-ratio, ...).
 func BenchmarkGossip(b *testing.B) {
 	for _, n := range meshSizes {
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
 			var p50, p99, delivered, cpu, nodeSeconds float64
+			var bp50, bp99, r50, r99 float64
 			for b.Loop() {
 				cpu0, t0 := cputime.Now().Seconds(), time.Now()
+				probe := &GossipProbe{}
 				s, err := Run(context.Background(), Options{
 					Nodes:    n,
-					Duration: 40 * time.Second,
+					Duration: gossipRun,
 					InMemory: true,
-					Probes:   []Probe{&GossipProbe{}},
+					Probes:   []Probe{probe},
 				})
 				if err != nil {
 					b.Fatal(err)
@@ -81,16 +94,94 @@ func BenchmarkGossip(b *testing.B) {
 				p50 += s.GossipP50Ms
 				p99 += s.GossipP99Ms
 				delivered += float64(s.GossipDelivered)
+
+				bare := bareGossip(b, probe.links)
+				bp50 += bare.GossipP50Ms
+				bp99 += bare.GossipP99Ms
+				r50 += s.GossipP50Ms / bare.GossipP50Ms
+				r99 += s.GossipP99Ms / bare.GossipP99Ms
 			}
-			b.ReportMetric(p50/float64(b.N), "p50-ms")
-			b.ReportMetric(p99/float64(b.N), "p99-ms")
-			b.ReportMetric(delivered/float64(b.N), "deliveries/op")
+			N := float64(b.N)
+			b.ReportMetric(p50/N, "p50-ms")
+			b.ReportMetric(p99/N, "p99-ms")
+			b.ReportMetric(delivered/N, "deliveries/op")
 			// CPU time per node and second of the run (start-up, DHT
 			// upkeep and gossip included): unlike the latencies, it
 			// hardly depends on how busy the machine is.
 			b.ReportMetric(cpu/nodeSeconds*1e3, "cpu-ms/node-s")
+			b.ReportMetric(bp50/N, "bare-p50-ms")
+			b.ReportMetric(bp99/N, "bare-p99-ms")
+			b.ReportMetric(r50/N, "p50-ratio")
+			b.ReportMetric(r99/N, "p99-ratio")
 		})
 	}
+}
+
+// gossipRun is how long each side of BenchmarkGossip runs.
+const gossipRun = 40 * time.Second
+
+// bareGossip runs the gossip probe for gossipRun on bare GossipSub hosts,
+// one per row of links, host i connected to the hosts links[i] names.
+func bareGossip(b *testing.B, links [][]int) Summary {
+	b.Helper()
+	if len(links) < 2 {
+		b.Fatalf("no topology from the nodes' run: %v", links)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	members := make([]GossipMember, len(links))
+	defer func() {
+		cancel()
+		for _, m := range members {
+			if m.Host != nil {
+				m.Host.Close()
+			}
+		}
+	}()
+	for i := range members {
+		h, err := libp2p.New(
+			libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+			libp2p.Transport(tcp.NewTCPTransport),
+			libp2p.Security(libp2ptls.ID, libp2ptls.New),
+			libp2p.DisableRelay(),
+		)
+		if err != nil {
+			b.Fatal(err)
+		}
+		members[i].Host = h
+		ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictSign))
+		if err != nil {
+			b.Fatal(err)
+		}
+		members[i].PubSub = ps
+	}
+	for i, js := range links {
+		for _, j := range js {
+			if j <= i {
+				continue
+			}
+			to := peer.AddrInfo{ID: members[j].Host.ID(), Addrs: members[j].Host.Addrs()}
+			if err := members[i].Host.Connect(ctx, to); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	runCtx, stop := context.WithTimeout(ctx, gossipRun)
+	defer stop()
+	probe := &GossipProbe{}
+	if err := probe.StartMembers(runCtx, members); err != nil {
+		b.Fatal(err)
+	}
+	<-runCtx.Done()
+	fctx, fcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer fcancel()
+	var s Summary
+	if err := probe.Finish(fctx, &s); err != nil {
+		b.Fatal(err)
+	}
+	if len(s.Failures) > 0 {
+		b.Fatalf("bare gossip checks failed: %v", s.Failures)
+	}
+	return s
 }
 
 // BenchmarkIdleHeap starts N nodes in one process, lets them idle for

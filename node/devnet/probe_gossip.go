@@ -10,8 +10,8 @@ import (
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/x0tta6bl4/x0tta6bl4/node"
 )
 
 // Topic is the gossip probe's test topic.
@@ -28,7 +28,7 @@ type GossipProbe struct {
 	// Interval between two publications of one node (default 1 s).
 	Interval time.Duration
 
-	nodes   []*node.Node
+	members []GossipMember
 	topics  []*pubsub.Topic
 	subs    []*pubsub.Subscription
 	cancel  context.CancelFunc
@@ -44,6 +44,9 @@ type GossipProbe struct {
 	got       [][]int         // got[receiver][publisher]: deliveries
 	latencies []time.Duration
 	progress  chan struct{} // signalled on every delivery
+	// links are the members each member was connected to when publishing
+	// began (by index), for a baseline of the same topology.
+	links [][]int
 }
 
 var _ Probe = (*GossipProbe)(nil)
@@ -51,24 +54,41 @@ var _ Probe = (*GossipProbe)(nil)
 // Name implements Probe.
 func (p *GossipProbe) Name() string { return "gossip" }
 
+// GossipMember is what the gossip probe needs of a participant: its host
+// and its GossipSub. A devnet's nodes are members; so are the bare
+// GossipSub hosts of BenchmarkGossip's baseline.
+type GossipMember struct {
+	Host   host.Host
+	PubSub *pubsub.PubSub
+}
+
 // Start implements Probe.
 func (p *GossipProbe) Start(runCtx context.Context, net *Net) error {
+	members := make([]GossipMember, len(net.Nodes))
+	for i, n := range net.Nodes {
+		members[i] = GossipMember{Host: n.Host(), PubSub: n.PubSub()}
+	}
+	return p.StartMembers(runCtx, members)
+}
+
+// StartMembers is Start over any members: it publishes until runCtx ends.
+func (p *GossipProbe) StartMembers(runCtx context.Context, members []GossipMember) error {
 	if p.Interval <= 0 {
 		p.Interval = time.Second
 	}
-	p.nodes = net.Nodes
+	p.members = members
 	p.progress = make(chan struct{}, 1)
 	p.index = map[peer.ID]int{}
-	p.sentBy = make([]int, len(net.Nodes))
-	p.got = make([][]int, len(net.Nodes))
-	for i, n := range net.Nodes {
-		p.index[n.ID()] = i
-		p.got[i] = make([]int, len(net.Nodes))
+	p.sentBy = make([]int, len(members))
+	p.got = make([][]int, len(members))
+	for i, m := range members {
+		p.index[m.Host.ID()] = i
+		p.got[i] = make([]int, len(members))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	for i, n := range net.Nodes {
-		ps := n.PubSub()
+	for i, n := range members {
+		ps := n.PubSub
 		err := ps.RegisterTopicValidator(Topic, func(_ context.Context, _ peer.ID, m *pubsub.Message) bool {
 			_, err := UnmarshalMessage(m.Data)
 			return err == nil
@@ -88,7 +108,7 @@ func (p *GossipProbe) Start(runCtx context.Context, net *Net) error {
 		}
 		p.topics = append(p.topics, t)
 		p.subs = append(p.subs, sub)
-		p.wg.Go(func() { p.receive(ctx, i, n.ID(), sub) })
+		p.wg.Go(func() { p.receive(ctx, i, n.Host.ID(), sub) })
 	}
 	p.pubDone = make(chan struct{})
 	go func() {
@@ -132,7 +152,7 @@ func (p *GossipProbe) receive(ctx context.Context, me int, self peer.ID, sub *pu
 // neighbours and two heartbeats have built the meshes, then publishes
 // until the run ends.
 func (p *GossipProbe) publish(runCtx context.Context) {
-	if len(p.nodes) < 2 {
+	if len(p.members) < 2 {
 		return
 	}
 	for {
@@ -150,6 +170,17 @@ func (p *GossipProbe) publish(runCtx context.Context) {
 	if !pause(runCtx, 2*time.Second) {
 		return
 	}
+	links := make([][]int, len(p.members))
+	for i, m := range p.members {
+		for _, q := range m.Host.Network().Peers() {
+			if j, ok := p.index[q]; ok {
+				links[i] = append(links[i], j)
+			}
+		}
+	}
+	p.mu.Lock()
+	p.links = links
+	p.mu.Unlock()
 	seq := uint64(0)
 	tick := time.NewTicker(p.Interval)
 	defer tick.Stop()
@@ -182,7 +213,7 @@ const minKnownBy = 3
 // which will graft it into their meshes or gossip to it. It also returns
 // how many nodes are not there yet.
 func (p *GossipProbe) meshed() (bool, int) {
-	knownBy := make(map[peer.ID]int, len(p.nodes))
+	knownBy := make(map[peer.ID]int, len(p.members))
 	for _, t := range p.topics {
 		for _, q := range t.ListPeers() {
 			knownBy[q]++
@@ -190,8 +221,8 @@ func (p *GossipProbe) meshed() (bool, int) {
 	}
 	waiting := 0
 	for i, t := range p.topics {
-		peers := len(p.nodes[i].Host().Network().Peers())
-		if peers == 0 || len(t.ListPeers()) == 0 || knownBy[p.nodes[i].ID()] < min(minKnownBy, peers) {
+		peers := len(p.members[i].Host.Network().Peers())
+		if peers == 0 || len(t.ListPeers()) == 0 || knownBy[p.members[i].Host.ID()] < min(minKnownBy, peers) {
 			waiting++
 		}
 	}
@@ -211,7 +242,7 @@ func (p *GossipProbe) Status() string {
 	if p.sent == 0 && p.waiting > 0 {
 		return fmt.Sprintf("gossip=waiting for %d subscriptions", p.waiting)
 	}
-	return fmt.Sprintf("gossip=%d/%d delivered", p.delivered, p.sent*(len(p.nodes)-1))
+	return fmt.Sprintf("gossip=%d/%d delivered", p.delivered, p.sent*(len(p.members)-1))
 }
 
 // Finish implements Probe.
@@ -224,7 +255,7 @@ func (p *GossipProbe) Finish(ctx context.Context, s *Summary) error {
 		defer close(drained)
 		for {
 			sent, delivered := p.counts()
-			if delivered >= sent*(len(p.nodes)-1) {
+			if delivered >= sent*(len(p.members)-1) {
 				return
 			}
 			select {
@@ -251,12 +282,12 @@ func (p *GossipProbe) Finish(ctx context.Context, s *Summary) error {
 	s.GossipDelivered = p.delivered
 	s.GossipP50Ms = percentileMs(p.latencies, 0.50)
 	s.GossipP99Ms = percentileMs(p.latencies, 0.99)
-	if len(p.nodes) < 2 {
+	if len(p.members) < 2 {
 		return nil
 	}
 	if p.sent == 0 {
 		s.Fail("gossip: no message published (run too short for the meshes to form?)")
-	} else if want := p.sent * (len(p.nodes) - 1); p.delivered != want {
+	} else if want := p.sent * (len(p.members) - 1); p.delivered != want {
 		s.Fail("gossip: %d deliveries, want %d (%s)", p.delivered, want, p.shortfalls(3))
 	}
 	return nil
