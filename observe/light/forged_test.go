@@ -118,7 +118,7 @@ func TestObserverRefusesForgedSignatures(t *testing.T) {
 		_, _ = io.Copy(io.Discard, s)
 		_ = s.Close()
 	})
-	obs, loop := startObserverAt(t, fmt.Sprintf("%s/p2p/%s", h.Addrs()[0], id), 100*time.Millisecond)
+	obs, loop := startObserverAt(t, fmt.Sprintf("%s/p2p/%s", h.Addrs()[0], id), nil, 100*time.Millisecond)
 	for h.Network().Connectedness(obs.ID()) != network.Connected {
 		if ctx.Err() != nil {
 			t.Fatal("the observer never connected to its bootstrap peer")

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"go.uber.org/goleak"
 
 	"github.com/x0tta6bl4/x0tta6bl4/node"
@@ -32,14 +33,15 @@ func TestMain(m *testing.M) {
 
 // startObserver runs a light peer bootstrapped from n, its watch fed by a
 // loop; the cleanup closes them in order.
-func startObserver(t *testing.T, n *node.Node) (*light.Peer, *stream.Loop) {
+func startObserver(t *testing.T, n *node.Node, key crypto.PrivKey) (*light.Peer, *stream.Loop) {
 	t.Helper()
-	return startObserverAt(t, n.Addrs()[0].String(), time.Second)
+	return startObserverAt(t, n.Addrs()[0].String(), key, time.Second)
 }
 
-// startObserverAt runs a light peer bootstrapped from the multiaddr boot,
-// reading GossipSub's scores every scoreEvery.
-func startObserverAt(t *testing.T, boot string, scoreEvery time.Duration) (*light.Peer, *stream.Loop) {
+// startObserverAt runs a light peer with identity key (nil: a fresh one)
+// bootstrapped from the multiaddr boot, reading GossipSub's scores every
+// scoreEvery.
+func startObserverAt(t *testing.T, boot string, key crypto.PrivKey, scoreEvery time.Duration) (*light.Peer, *stream.Loop) {
 	t.Helper()
 	w, err := observe.NewWatch(observe.DefaultConfig())
 	if err != nil {
@@ -51,6 +53,7 @@ func startObserverAt(t *testing.T, boot string, scoreEvery time.Duration) (*ligh
 	lc := light.DefaultConfig()
 	lc.Bootstrap = []string{boot}
 	lc.ScoreInterval = scoreEvery
+	lc.Key = key
 	lc.RetryInterval = 200 * time.Millisecond
 	p, err := light.New(lc, loop)
 	if err != nil {
@@ -71,17 +74,21 @@ func startObserverAt(t *testing.T, boot string, scoreEvery time.Duration) (*ligh
 }
 
 // TestObserverSeesMesh: a light peer bootstrapped from one node of three
-// sees every node in its view, and no node takes it for a mesh neighbour
-// or a next hop.
+// in closed admission, its peer ID on their [policy] allow list, sees
+// every node in its view, and no node takes it for a mesh neighbour or a
+// next hop.
 func TestObserverSeesMesh(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	net, err := devnet.Start(ctx, devnet.Options{Nodes: 3, InMemory: true})
+	key, id := newKey(t)
+	cfg := node.DefaultLocalConfig()
+	cfg.Policy.Allow = []string{id.String()}
+	net, err := devnet.Start(ctx, devnet.Options{Nodes: 3, InMemory: true, Admission: node.AdmissionClosed, Config: &cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer net.Close()
-	obs, loop := startObserver(t, net.Nodes[0])
+	obs, loop := startObserver(t, net.Nodes[0], key)
 
 	var s observe.Summary
 	deadline := time.Now().Add(60 * time.Second)
