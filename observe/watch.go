@@ -248,7 +248,40 @@ func (w *Watch) takeTelemetry(now time.Time, from consensus.PeerID, t *protocols
 	n.took(now, t)
 	w.countSeen(t.Node)
 	join := Event{Time: now, Type: EventJoin, From: peer, Node: t.Node.String()}
-	return []Event{join, ev}
+	evs := []Event{join, ev}
+	// A full view made room for this node by evicting the one heard from
+	// least recently (a non-member first): that one leaves the watch
+	// now, so that the watch's nodes stay within the view's bound.
+	if len(w.nodes) > w.cfg.View.MaxNodes {
+		evs = append(evs, w.leave(now, w.leftView(now))...)
+		w.trimDown()
+	}
+	return evs
+}
+
+// leftView returns the nodes the watch holds up that the view no longer
+// holds, in address order.
+func (w *Watch) leftView(now time.Time) []protocols.Addr {
+	var left []protocols.Addr
+	for a, n := range w.nodes {
+		if n.up && !w.view.Has(now, a) {
+			left = append(left, a)
+		}
+	}
+	slices.SortFunc(left, func(a, b protocols.Addr) int { return bytes.Compare(a[:], b[:]) })
+	return left
+}
+
+// leave marks the nodes left down at now and returns their leave events.
+func (w *Watch) leave(now time.Time, left []protocols.Addr) []Event {
+	var evs []Event
+	for _, a := range left {
+		n := w.nodes[a]
+		n.up, n.late, n.downSince = false, false, now
+		w.dirty[a] = struct{}{}
+		evs = append(evs, Event{Time: now, Type: EventLeave, From: n.peer, Node: a.String()})
+	}
+	return evs
 }
 
 // countSeen counts node among the nodes seen.
@@ -314,11 +347,10 @@ func (w *Watch) Duplicate(topic string) { w.stats.Duplicates[topicKey(topic)]++ 
 // reporters' scores older than ReportTTL stop counting (suspect events).
 func (w *Watch) Expire(now time.Time) []Event {
 	var evs []Event
-	var left []protocols.Addr
 	for a, n := range w.nodes {
 		switch {
 		case n.up && !w.view.Has(now, a):
-			left = append(left, a)
+			// left the view: below, in address order
 		case n.up:
 			late := n.lateAt(now)
 			if late != n.late {
@@ -331,13 +363,7 @@ func (w *Watch) Expire(now time.Time) []Event {
 			w.gone = append(w.gone, n.peer)
 		}
 	}
-	slices.SortFunc(left, func(a, b protocols.Addr) int { return bytes.Compare(a[:], b[:]) })
-	for _, a := range left {
-		n := w.nodes[a]
-		n.up, n.late, n.downSince = false, false, now
-		w.dirty[a] = struct{}{}
-		evs = append(evs, Event{Time: now, Type: EventLeave, From: n.peer, Node: a.String()})
-	}
+	evs = append(evs, w.leave(now, w.leftView(now))...)
 	w.view.Expire(now)
 	w.trimDown()
 	evs = append(evs, w.suspectChanges(now, w.an.expire(now))...)
