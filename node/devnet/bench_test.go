@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
