@@ -72,6 +72,8 @@ type Anomaly struct {
 	own       *protocols.AnomalyScores // the node's last published message
 	suspects  []AnomalySuspicion
 	history   []AnomalyEvent // newest last, at most maxAnomalyHistory
+	observers map[int]func(AnomalyDelivery)
+	nextObs   int
 	started   bool
 	closed    bool
 
@@ -140,6 +142,7 @@ func newAnomaly(cfg AnomalyConfig, p anomalyParts) (*Anomaly, error) {
 		now:       time.Now,
 		witnesses: w,
 		updates:   u,
+		observers: map[int]func(AnomalyDelivery){},
 	}
 	a.met = newAnomalyMetrics(a)
 	return a, nil
@@ -177,7 +180,7 @@ func (a *Anomaly) Start(ctx context.Context) error {
 	a.mu.Unlock()
 	a.stopView = a.view.OnDelivery(a.signed)
 	ctx, a.cancel = context.WithCancel(ctx)
-	a.wg.Go(func() { drain(ctx, a.topic) })
+	a.wg.Go(func() { a.receiveLoop(ctx) })
 	a.wg.Go(func() { drain(ctx, a.flTopic) })
 	a.wg.Go(func() { a.scoreLoop(ctx) })
 	a.wg.Go(func() { a.announceLoop(ctx) })
@@ -234,6 +237,58 @@ func (a *Anomaly) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) pu
 		}
 	}
 	return validationResult(v.Action())
+}
+
+// AnomalyDelivery is a score message the node accepted: its scorer's
+// peer ID, the decoded message and when the node took it.
+type AnomalyDelivery struct {
+	From peer.ID
+	// Message is the decoded message; read it, do not modify it.
+	Message  *protocols.AnomalyScores
+	Received time.Time
+}
+
+// OnScores calls f with every score message the node accepts, its own
+// included, until cancel is called: for observers (a dashboard, a
+// benchmark of the topic's latency). f runs on the topic's receive
+// goroutine, one call at a time, and must not block.
+func (a *Anomaly) OnScores(f func(AnomalyDelivery)) (cancel func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	id := a.nextObs
+	a.nextObs++
+	a.observers[id] = f
+	return func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		delete(a.observers, id)
+	}
+}
+
+// receiveLoop reads the score topic's subscription until ctx ends: the
+// validator has kept what counts; the loop hands each accepted message
+// to the observers.
+func (a *Anomaly) receiveLoop(ctx context.Context) {
+	for {
+		msg, err := a.topic.Next(ctx)
+		if err != nil {
+			return
+		}
+		m, ok := msg.ValidatorData.(*protocols.AnomalyScores)
+		if !ok {
+			continue
+		}
+		d := AnomalyDelivery{From: msg.GetFrom(), Message: m, Received: a.now()}
+		a.mu.Lock()
+		fs := make([]func(AnomalyDelivery), 0, len(a.observers))
+		for _, f := range a.observers {
+			fs = append(fs, f)
+		}
+		a.mu.Unlock()
+		for _, f := range fs {
+			f(d)
+		}
+	}
 }
 
 // drain reads a subscription until ctx ends: the validator has kept

@@ -138,3 +138,71 @@ func BenchmarkTelemetryCost(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAnomalyGossip runs the telemetry probe and the anomaly probe
+// together for 40 s on N nodes: every node's telemetry (one message per
+// node and second) and its anomaly scores of its neighbours (one message
+// per node and second, computed from that telemetry) cross the same mesh
+// at the same time, so the ratio of their p99 latencies is the cost of
+// the score path (features, the forward pass, the message, the
+// validator) over the telemetry path. Run with -benchtime 1x and -count
+// for medians.
+func BenchmarkAnomalyGossip(b *testing.B) {
+	for _, n := range meshSizes {
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
+			var telP50, telP99, anP50, anP99, ratio, size float64
+			for b.Loop() {
+				s, err := Run(context.Background(), Options{
+					Nodes:    n,
+					Duration: 40 * time.Second,
+					InMemory: true,
+					Probes:   []Probe{&TelemetryProbe{}, &AnomalyProbe{}},
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !s.OK {
+					b.Fatalf("checks failed: %v", s.Failures)
+				}
+				tp50, _ := s.Extra["telemetry_p50_ms"].(float64)
+				tp99, _ := s.Extra["telemetry_p99_ms"].(float64)
+				ap50, _ := s.Extra["anomaly_p50_ms"].(float64)
+				ap99, _ := s.Extra["anomaly_p99_ms"].(float64)
+				telP50, telP99, anP50, anP99 = telP50+tp50, telP99+tp99, anP50+ap50, anP99+ap99
+				ratio += ap99 / tp99
+				bpm, _ := s.Extra["anomaly_bytes_per_msg"].(float64)
+				size += bpm
+			}
+			N := float64(b.N)
+			b.ReportMetric(telP50/N, "telemetry-p50-ms")
+			b.ReportMetric(telP99/N, "telemetry-p99-ms")
+			b.ReportMetric(anP50/N, "anomaly-p50-ms")
+			b.ReportMetric(anP99/N, "anomaly-p99-ms")
+			b.ReportMetric(ratio/N, "p99-ratio")
+			b.ReportMetric(size/N, "anomaly-B/msg")
+		})
+	}
+}
+
+func TestAnomalyProbe(t *testing.T) {
+	s, err := Run(context.Background(), Options{
+		Nodes:    4,
+		Duration: 8 * time.Second,
+		InMemory: true,
+		Probes:   []Probe{&AnomalyProbe{Warmup: 2 * time.Second}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.OK {
+		t.Fatalf("checks failed: %v", s.Failures)
+	}
+	p50, _ := s.Extra["anomaly_p50_ms"].(float64)
+	p99, _ := s.Extra["anomaly_p99_ms"].(float64)
+	if n, _ := s.Extra["anomaly_deliveries"].(int); n == 0 || p50 <= 0 || p99 < p50 {
+		t.Errorf("deliveries %v, p50 %v, p99 %v", s.Extra["anomaly_deliveries"], p50, p99)
+	}
+	if m, _ := s.Extra["anomaly_scorers_min"].(int); m != 4 {
+		t.Errorf("anomaly_scorers_min = %v, want every node's scores at every node", s.Extra["anomaly_scorers_min"])
+	}
+}
