@@ -1,8 +1,10 @@
 package devnet
 
 import (
+	"context"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestFaultRelay(t *testing.T) {
@@ -79,4 +81,46 @@ func TestFaultPairs(t *testing.T) {
 	if decoys := len(pairs) - 9 - across; across != 4 || decoys != 2 {
 		t.Errorf("%d flows across the fault, %d across a healthy relay; want 4 and 2", across, decoys)
 	}
+}
+
+// TestFaultProbe runs the fault scenario small: a black-hole relay in a
+// ring of five from 4 s on. The hook must have dropped frames, the flows
+// across it lost them, and the summary must carry every figure; whether
+// the nodes caught it in time is the scenario's own check (s.OK), which
+// the full-size run documents (README, devnet).
+func TestFaultProbe(t *testing.T) {
+	p := &FaultProbe{Kind: FaultBlackhole, Relay: FaultRelay(TopologyRing, 5), At: 4 * time.Second}
+	s, err := Run(context.Background(), Options{
+		Nodes:     5,
+		Topology:  TopologyRing,
+		Duration:  12 * time.Second,
+		InMemory:  true,
+		MeshFault: p.Hooks(TopologyRing, 5),
+		Probes:    []Probe{p},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"anomaly_fault", "anomaly_faulty", "anomaly_flagged", "anomaly_flagged_by", "anomaly_detect_s",
+		"anomaly_false_flags", "anomaly_fault_at_s", "anomaly_fault_frames", "flows_sent", "flows_delivered"} {
+		if _, ok := s.Extra[k]; !ok {
+			t.Errorf("summary lacks %s", k)
+		}
+	}
+	if s.Extra["anomaly_faulty"] != 1 {
+		t.Errorf("anomaly_faulty = %v, want 1", s.Extra["anomaly_faulty"])
+	}
+	if f, _ := s.Extra["anomaly_fault_frames"].(uint64); f == 0 {
+		t.Errorf("the hook dropped no frame: %v", s.Extra["anomaly_fault_frames"])
+	}
+	sent, _ := s.Extra["flows_sent"].(int)
+	delivered, _ := s.Extra["flows_delivered"].(int)
+	if sent == 0 || delivered >= sent {
+		t.Errorf("flows delivered %d of %d: the black hole lost nothing", delivered, sent)
+	}
+	if at, _ := s.Extra["anomaly_fault_at_s"].(float64); at < 4 || at > 5 {
+		t.Errorf("fault at %v s, want 4", at)
+	}
+	t.Logf("flagged %v by %v nodes after %v s, %v false flags", s.Extra["anomaly_flagged"], s.Extra["anomaly_flagged_by"],
+		s.Extra["anomaly_detect_s"], s.Extra["anomaly_false_flags"])
 }
