@@ -30,7 +30,8 @@ const (
 // a gray fault hurts), and up to as many across a healthy relay. Every
 // node scores its neighbours and judges suspects as in service
 // (node.Anomaly); at the end the probe reads every node's history of
-// suspicions.
+// suspicions up to the end of the run's duration (not during the other
+// probes' finishing after it, whose teardown stalls the shared process).
 //
 // Figures: anomaly_fault (kind), anomaly_faulty (the relay's index),
 // anomaly_fault_link (for lossy: the relay and the neighbour across the
@@ -72,6 +73,7 @@ type FaultProbe struct {
 	peer    int // lossy: the relay's neighbour across the lossy link
 	began   time.Time
 	faultAt time.Time
+	endAt   time.Time // when the run's duration ended; zero before
 	flows   *Flows
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -315,7 +317,14 @@ func (p *FaultProbe) run(ctx, runCtx context.Context, pairs [][2]int) error {
 	p.faultAt = time.Now()
 	p.mu.Unlock()
 	p.armed.Store(true)
-	<-ctx.Done()
+	select {
+	case <-runCtx.Done():
+		p.mu.Lock()
+		p.endAt = time.Now()
+		p.mu.Unlock()
+		<-ctx.Done()
+	case <-ctx.Done():
+	}
 	return nil
 }
 
@@ -380,8 +389,11 @@ func (p *FaultProbe) Finish(ctx context.Context, s *Summary) error {
 	p.cancel()
 	<-p.done
 	p.mu.Lock()
-	flows, faultAt := p.flows, p.faultAt
+	flows, faultAt, endAt := p.flows, p.faultAt, p.endAt
 	p.mu.Unlock()
+	if endAt.IsZero() {
+		endAt = time.Now()
+	}
 	if flows != nil {
 		flows.Stop(time.Second)
 	}
@@ -399,7 +411,7 @@ func (p *FaultProbe) Finish(ctx context.Context, s *Summary) error {
 	for _, nd := range p.net.Nodes {
 		by := false
 		for _, ev := range nd.Anomaly().History() {
-			if ev.Kind != "suspect" {
+			if ev.Kind != "suspect" || ev.Time.After(endAt) {
 				continue
 			}
 			i, ok := p.index(ev.Subject)
