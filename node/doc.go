@@ -101,6 +101,22 @@
 //     the quota of the governance DHT namespaces. Routes under /v1/gov; the CLI's
 //     gov group uses them. Without a genesis (and no default_allocation)
 //     governance is off: Node.Governance is nil and the routes answer 503.
+//   - Anomaly (Node.Anomaly, anomaly*.go), the driver of the anomaly
+//     topic x0tta6bl4/anomaly/1: every telemetry interval the node turns
+//     its view into features (healing/anomaly), scores its neighbours with
+//     the adopted model and gossips the signed scores. The validator lets
+//     through members only, then applies anomaly.Witnesses (size, decode,
+//     scorer, skew, replay, rate per scorer, one message per scorer in a
+//     bounded table); a node is suspect when [anomaly] quorum members that
+//     neighbour it flag it from telemetry it signed, [anomaly] persistence
+//     intervals in a row. The model is the embedded default until a
+//     model:<name>@<sha256> proposal passes: the blob comes from the DHT
+//     namespace /x0model/ (content-addressed, anomaly.ModelValidator),
+//     is checked against the digest, kept in the datastore, and adopted
+//     when the node decides. The federated round (FLRound, FLPropose,
+//     FLVote) announces updates on x0tta6bl4/fl/1. Routes under
+//     /v1/anomaly; Suspicions, Scores and OnScores give observers plain
+//     data.
 //   - Watching (dashboard.go, gossip_trace.go): the web dashboard at GET
 //     /ui/ (observe/ui) and its server-sent events at GET /v1/events
 //     (observe/stream's hub), from the node's own observe.Watch: fed by
@@ -116,9 +132,11 @@
 // host, DHT and GossipSub are up, and close in reverse order before them.
 // New builds its own in the order of the data (the dashboard's watch and
 // the gossip tracer before GossipSub, which calls the tracer; the mesh,
-// then telemetry, which reads the mesh's link figures, then governance,
-// then the dashboard, which reads them all), handing each the few parts
-// of the node it uses, so nothing is wired after start.
+// then telemetry, which reads the mesh's link figures, then the anomaly
+// service, which reads the telemetry view, then governance, whose
+// decisions change the anomaly model, then the dashboard, which reads
+// them all), handing each the few parts of the node it uses, so nothing
+// is wired after start.
 // Protocol rules live in the engines' packages; node only drives them.
 // Close leaves no goroutine of the node, the host, the DHT or GossipSub
 // behind.

@@ -123,6 +123,29 @@
 // per node scored. Training calibrates every detector's threshold under
 // the same rules and learns nothing from the nodes they leave out.
 //
+// # Live rules and the federated round
+//
+// On a live node each neighbour scores the subject from its own view, and
+// a message on the anomaly topic (protocols.AnomalyScores) says so.
+// Witnesses is that topic's state machine: Receive is the validator's
+// rule (size bound, decode, the scorer is the signer, time within
+// MaxSkew, newer than the scorer's message held, the scorer's rate, one
+// message per scorer in a table of MaxReporters), Signed records the
+// telemetry message times each node signed, and Judge applies the quorum
+// and persistence rules over the view: a score counts only from a member
+// that neighbours the subject (a mutual link), with the adopted model,
+// about a subject time the subject signed, and recently. Neighbourhood
+// and ScoreMessage make a node's own message.
+//
+// Models change by governance: a blob lives in the DHT under
+// /x0model/<sha256> (ModelKey, ModelValidator). A federated round
+// fine-tunes the model in force on a node's rehearsals of its own mesh
+// (FineTune: the base's normaliser, threshold and calibration kept),
+// announces the update (protocols.FLUpdate; Updates is that topic's
+// rule), and any member proposes their FedAvg with a FedAvgClaim as the
+// proposal's description; voters check it with CheckFedAvg, which must
+// reproduce the proposed blob bit for bit.
+//
 // # Model blob
 //
 // docs/gossip.md section 5 is the normative specification of the blob,

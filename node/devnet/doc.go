@@ -50,6 +50,19 @@
 //     (sybil_identities, sybil_power == 0, gov_outcome REJECTED,
 //     gov_agree, victim_quarantined false); in closed admission they must
 //     be refused at every member's gater.
+//   - AnomalyProbe (not a default probe): the latency of the nodes' own
+//     anomaly scores on x0tta6bl4/anomaly/1 (anomaly_p50_ms,
+//     anomaly_p99_ms), beside the TelemetryProbe in BenchmarkAnomalyGossip.
+//   - FaultProbe (devnet --scenario fault): a gray fault (FaultBlackhole,
+//     FaultSlow, FaultLossy) on the most central relay from t = 10 s,
+//     through a test-only fault hook in the nodes' mesh links
+//     (Options.MeshFault, mesh.Fault), with flows across it; every node
+//     must hold the faulty node suspect within 3 s and no node a healthy
+//     one (anomaly_flagged, anomaly_detect_s, anomaly_false_flags).
+//   - FLProbe (devnet --scenario fl): a federated round end to end (local
+//     updates trained on twin rehearsals of each node's view, their
+//     average proposed, checked and voted on); every node must switch to
+//     the average (fl_nodes_switched, fl_model_digest).
 //
 // The nodes run in closed admission (Options.Admission) unless told
 // otherwise: the genesis the devnet writes lists them all, and nothing
