@@ -7,8 +7,12 @@ import (
 )
 
 // initLimit is a token bucket in its GCRA form: tat is the theoretical
-// arrival time of the next init, so it needs no timer to refill.
-type initLimit struct{ tat time.Time }
+// arrival time of the next init, so it needs no timer to refill. It is
+// kept in Unix nanoseconds: a refused packet of a flood then costs an
+// integer subtraction, not time.Time arithmetic (whose Sub checks for
+// overflow by adding back), and clocks stay within the years 1678–2262
+// that UnixNano covers.
+type initLimit struct{ tat int64 }
 
 // allow takes a token at now from a bucket refilled perSecond, holding
 // burst.
@@ -17,11 +21,12 @@ func (l *initLimit) allow(now time.Time, perSecond, burst int) bool {
 		return true
 	}
 	iv := time.Second / time.Duration(perSecond)
-	ahead := max(l.tat.Sub(now), 0) // how far the bucket is spent ahead of now
+	t := now.UnixNano()
+	ahead := max(time.Duration(l.tat-t), 0) // how far the bucket is spent ahead of now
 	if ahead > time.Duration(burst-1)*iv {
 		return false
 	}
-	l.tat = now.Add(ahead + iv)
+	l.tat = t + int64(ahead+iv)
 	return true
 }
 
