@@ -73,12 +73,8 @@ func BenchmarkForgedSourceStorm(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		msg := forgedData(len(payload))
-		marker := protocols.Addr{0xf0, 0x5e, 0x1f, 0x0d}
-		fresh, _ := (&protocols.Data{TTL: 64, Src: marker, Dst: net.Node(2).Addr, Payload: msg}).MarshalBinary()
+		fresh, src, sess := forgedFrame(net.Node(2).Addr, len(payload))
 		frame := make([]byte, len(fresh))
-		src := bytes.Index(fresh, marker[:])
-		sess := len(fresh) - len(msg) + 2
 		var i uint32
 		before := e.Stats().Delivered
 		b.ReportAllocs()
@@ -116,11 +112,8 @@ func BenchmarkForgedSourceStorm(b *testing.B) {
 	b.Run("deliver", func(b *testing.B) {
 		net := line(b)
 		e, now := net.Node(2).Engine, net.Now()
-		msg := forgedData(len(payload))
-		marker := protocols.Addr{0xf0, 0x5e, 0x1f, 0x0d}
-		fresh, _ := (&protocols.Data{TTL: 64, Src: marker, Dst: net.Node(2).Addr, Payload: msg}).MarshalBinary()
+		fresh, src, _ := forgedFrame(net.Node(2).Addr, len(payload))
 		frame := make([]byte, len(fresh))
-		src := bytes.Index(fresh, marker[:])
 		var i uint32
 		before := e.Stats().Delivered
 		b.ReportAllocs()
@@ -172,6 +165,17 @@ func forgedData(n int) []byte {
 	msg = append(msg, make([]byte, n-len(msg))...)
 	msg[HeaderSize] = 0x04 // a session frame's type byte
 	return msg
+}
+
+// forgedFrame returns a DATA frame to dst carrying a data message of n
+// bytes under a made-up session, and the offsets at which a storm's
+// sender writes a new made-up source (4 bytes of the source address) and
+// session (4 bytes of the session ID) into it.
+func forgedFrame(dst protocols.Addr, n int) (frame []byte, src, sess int) {
+	msg := forgedData(n)
+	marker := protocols.Addr{0xf0, 0x5e, 0x1f, 0x0d}
+	frame, _ = (&protocols.Data{TTL: 64, Src: marker, Dst: dst, Payload: msg}).MarshalBinary()
+	return frame, bytes.Index(frame, marker[:]), len(frame) - len(msg) + 2
 }
 
 // benchHandshake is the handshake configuration of a benchmark's node.
