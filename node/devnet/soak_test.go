@@ -25,7 +25,7 @@ var soak = flag.Duration("devnet.soak", 0, "run 20 devnet nodes for this long wi
 //
 // The nodes stand on a grid (5 columns, 4 rows; each connects to the
 // nodes left, right, above and below it), so mesh DATA crosses up to 7
-// hops. With every node connected to every other, 20 nodes in one
+// hops on a shortest path. With every node connected to every other, 20 nodes in one
 // process on two shared cores left the DHT's puts timing out throughout:
 // identity records never stored, no neighbour admitted (admission looks
 // the record up), so the mesh probe never sent. Nor does the mesh probe
