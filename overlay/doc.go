@@ -107,10 +107,14 @@
 //     copy per hop). A frame whose bytes an Outbound's Frame shares (its
 //     first byte at the same address) belongs to that Outbound: the
 //     caller must not reuse or change it until it has been written or
-//     dropped; any other frame is the caller's again when Step returns.
-//     A driver that reads into pooled buffers therefore returns such a
-//     buffer after the write, the others after Step. Step rewrites
-//     nothing in a frame it refuses or drops.
+//     dropped. Nor is a DATA payload for this node copied: its
+//     Delivery's Payload is the frame's own bytes, so a frame that
+//     made a Delivery must stay unchanged until the caller has carried
+//     the Delivery out (or copied the payload). Any other frame is the
+//     caller's again when Step returns. A driver that reads into pooled
+//     buffers therefore returns a relayed frame's buffer after the
+//     write, a delivered frame's after carrying out Ready, the others
+//     after Step. Step rewrites nothing in a frame it refuses or drops.
 //  3. Call Tick with the current time no later than NextDeadline (or
 //     periodically, every HelloInterval/4 or more often). Ticking late
 //     delays HELLOs, timeouts and dead-neighbor detection by as much.
@@ -136,7 +140,9 @@
 //     Outbounds of one broadcast, so treat them as read-only, except a
 //     relayed DATA frame (duty 2), which is the caller's own frame and
 //     goes to one neighbor only: it may be written, then its buffer
-//     reused; the Ready slices themselves are reused after Advance. A frame that cannot be
+//     reused; a delivered payload lives in the frame it came in (duty
+//     2), so an application that keeps it copies it or keeps the frame;
+//     the Ready slices themselves are reused after Advance. A frame that cannot be
 //     written (a full send queue) may be dropped: the protocol recovers
 //     from loss.
 //  6. On EventLinkDown with ReasonHelloLoss the neighbor has been silent

@@ -357,7 +357,8 @@ func (e *Engine) originate(when time.Time, dst protocols.Addr, payload, frame []
 	case dst.IsZero():
 		return fmt.Errorf("%s to the zero address: %w", op, ErrUnreachable)
 	case dst == e.self:
-		e.deliver(e.self, protocols.Addr{}, payload, 0)
+		// The payload is the caller's again when Send returns.
+		e.deliver(e.self, protocols.Addr{}, append(e.arena.alloc(len(payload)), payload...), 0)
 		return nil
 	}
 	now := e.at(when)
@@ -540,10 +541,10 @@ func (e *Engine) out(to protocols.Addr, typ protocols.Type, frame []byte) {
 }
 
 // deliver hands a payload from src, received from the neighbour via, to
-// the local application.
+// the local application, without copying it: a DATA packet's payload is
+// the stepped frame's own bytes (the caller's duties, item 2).
 func (e *Engine) deliver(src, via protocols.Addr, payload []byte, hops int) {
-	p := append(e.arena.alloc(len(payload)), payload...)
-	e.ready.Deliveries = append(e.ready.Deliveries, Delivery{From: src, Via: via, Payload: p, Hops: hops})
+	e.ready.Deliveries = append(e.ready.Deliveries, Delivery{From: src, Via: via, Payload: payload, Hops: hops})
 	e.pending++
 	e.stats.Delivered++
 }

@@ -425,7 +425,8 @@ func TestDeterminism(t *testing.T) {
 }
 
 // TestReadyOwnership checks the Ready contract: frames and payloads stay
-// intact after Advance and after later output.
+// intact after Advance and after later output, and a delivered DATA
+// payload is the stepped frame's own bytes (no copy at delivery).
 func TestReadyOwnership(t *testing.T) {
 	net := build(t, overlay.DefaultLANConfig(), 1, "line", 3, 0, 0)
 	e := net.Node(2).Engine
@@ -444,8 +445,10 @@ func TestReadyOwnership(t *testing.T) {
 	}
 	frame, payload := rd.Messages[0].Frame, rd.Deliveries[0].Payload
 	want := bytes.Clone(frame)
+	if &payload[0] != &toMe[protocols.DataHeaderSize] {
+		t.Fatalf("delivered payload %q is a copy, not the frame's bytes", payload)
+	}
 	e.Advance()
-	clear(toMe) // the caller reuses its read buffer
 	for range 200 {
 		e.Step(net.Now(), net.Node(1).Addr, data)
 		e.Tick(net.Now().Add(time.Hour))

@@ -41,7 +41,10 @@ type Delivery struct {
 	// when the node sent to itself): unlike From, the link is known, so
 	// a layer above that shares its work among unproven sources shares
 	// it by Via.
-	Via     protocols.Addr
+	Via protocols.Addr
+	// Payload is the packet's payload. For DATA from a neighbour it is
+	// the stepped frame's own bytes, not a copy (the caller's duties,
+	// item 2): valid while the caller keeps that frame unchanged.
 	Payload []byte
 	Hops    int // links crossed; 0 when the node sent to itself
 }

@@ -85,9 +85,11 @@ func (e *unknownSessionError) Error() string {
 func (e *unknownSessionError) Unwrap() error { return ErrUnknownSession }
 
 // open opens a data or token frame under s: it delivers a data frame's
-// plaintext and keeps the token a token frame carries.
+// plaintext and keeps the token a token frame carries. The plaintext is
+// opened into a buffer of its own, the Delivery's, not in place: the
+// caller keeps frame (Step), and the decryption is the one copy.
 func (e *Engine) open(now time.Time, p *peerState, s *session, kind Kind, frame []byte, hops int) error {
-	pt, err := s.s.Open(frame[pqcsec.FrameHeaderSize:pqcsec.FrameHeaderSize], frame)
+	pt, err := s.s.Open(make([]byte, 0, max(len(frame)-pqcsec.FrameOverhead, 0)), frame)
 	if err != nil {
 		return fmt.Errorf("%s from %s: %w", kind, p.addr.Short(), err)
 	}

@@ -88,7 +88,11 @@
 //     hop count and the time, in delivery order.
 //     Step refuses what it cannot use with an error (also an
 //     EventRejected) without changing state; the caller may count it.
-//     Step may open the payload in place, so the caller gives it up.
+//     Step neither keeps nor changes the payload (a data message is
+//     opened into a buffer of its own, the Delivery's), so the caller
+//     may reuse its buffer once Step returns: overlay's Delivery.Payload
+//     is the DATA frame's own bytes, which overlay/mesh reads into a
+//     pooled buffer.
 //  3. Call Tick with the current time no later than NextDeadline. Late
 //     ticks delay retransmissions, rekeys and timeouts by as much.
 //  4. After every input, while HasReady is true, carry out Ready: give

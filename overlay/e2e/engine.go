@@ -273,8 +273,10 @@ func (e *Engine) send(now time.Time, dst protocols.Addr, id pqcsec.PeerID, plain
 // shares out by link what it does for unproven sources (fresh
 // handshakes, cookies, notices) and binds its cookies to it. Step
 // returns the reason a message was refused (also reported as
-// EventRejected); the state is then unchanged. The engine may open the
-// payload in place: the caller gives it up.
+// EventRejected); the state is then unchanged. Step neither keeps nor
+// changes payload: a data message is opened into a buffer of its own
+// (the Delivery's Payload), so the caller may reuse payload's buffer
+// once Step returns.
 func (e *Engine) Step(now time.Time, src, link protocols.Addr, payload []byte, hops int) error {
 	var m Envelope
 	err := parseEnvelope(payload, &m)

@@ -159,7 +159,14 @@ func (net *chanNet) settle() {
 					if net.via != nil {
 						link = net.via(nd, to)
 					}
-					_ = to.ch.Step(net.now, nd.addr, link, bytes.Clone(p.Payload), 3)
+					buf := bytes.Clone(p.Payload)
+					_ = to.ch.Step(net.now, nd.addr, link, buf, 3)
+					// Step keeps no reference to the payload (the
+					// caller's duties, item 2): a driver reuses the
+					// buffer at once.
+					for i := range buf {
+						buf[i] = 0xa5
+					}
 				}
 			}
 		}
