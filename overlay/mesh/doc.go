@@ -56,7 +56,12 @@
 // DATA frame the node relays is sent on in the very buffer it was read
 // into, its TTL and hop count rewritten by the engine (overlay's
 // caller's duties), and the buffer goes back to the pool once the
-// writer has written it.
+// writer has written it. Send builds its plaintext in a buffer of the
+// same pools, where the channel seals it and the engine writes the DATA
+// header in front, and the writer returns that buffer too. A DATA frame
+// for this node is not copied on the way up: the channel opens it from
+// the read buffer into the buffer the subscribers get, and the read
+// buffer goes back to its pool once that is done.
 //
 // Route claims are signed with the host's Ed25519 identity key (the key
 // of its peer ID, from which its mesh address derives), which New takes

@@ -100,8 +100,9 @@ type queued struct {
 	// nanoseconds; 0 for other frames. The writer adds the time to the
 	// write to the router's relay delay.
 	relayed int64
-	// buf is the pooled read buffer that holds frame, a DATA frame the
-	// engine relays as it was read (rewritten in place); the writer
+	// buf is the pooled buffer that holds frame (after maxPrefixSize
+	// bytes of room): a DATA frame the engine relays as it was read
+	// (rewritten in place) or one sealed in Send's buffer; the writer
 	// returns it to its pool once the frame is written. nil for frames
 	// the engine made.
 	buf *[]byte

@@ -164,7 +164,10 @@ type Router struct {
 	// sealing is the buffer of the payload last handed to the channel,
 	// until the flush that carries out what the channel made of it: a
 	// packet sealed in it has the DATA header's room in front (Send).
-	sealing []byte
+	// sealingBuf is the pooled buffer that holds it, until a send queue
+	// takes it (write) with the frame sealed there.
+	sealing    []byte
+	sealingBuf *[]byte
 	// stepping is the pooled buffer of the frame being stepped, until a
 	// send queue takes it (a DATA frame the engine relays in place).
 	stepping *[]byte
@@ -183,6 +186,9 @@ type Router struct {
 	// (backpressure) instead of growing either.
 	sends chan *sendReq
 	slots chan struct{}
+	// lastDst is the destination of the latest Send and its mesh
+	// address, which Send would otherwise hash again per payload.
+	lastDst atomic.Pointer[dstAddr]
 	// flowing are the destinations with an established session, to
 	// which Send queues without waiting for the owner's verdict; the
 	// owner keeps the set (see Send).
@@ -488,7 +494,8 @@ const sendQueue = 64
 // Send sends payload to dst over an end-to-end session, setting one up
 // first if needed; delivery is not confirmed (see Ping). Send keeps no
 // reference to payload once it returns: the plaintext is built in a
-// buffer of its own.
+// buffer of its own (a pooled one, which the link writer returns to its
+// pool once the sealed frame is written).
 //
 // What the caller learns, and when:
 //   - at once, without sending: a payload over MaxPayloadSize, an invalid
@@ -524,10 +531,14 @@ func (m *Router) Send(ctx context.Context, dst peer.ID, payload []byte) error {
 	}
 	// The plaintext is built where the channel seals it in place, with
 	// room in front for the DATA header the routing engine writes there
-	// (sendPacket): the payload is copied once, here.
-	pt := make([]byte, sendHeadroom, sendHeadroom+1+len(payload)+e2e.Tailroom)
+	// (sendPacket), in a pooled frame buffer, whose room for a length
+	// prefix lets the writer send a large frame from it as it sends a
+	// relayed one (writeInPlace): the payload is copied once, here.
+	n := sendHeadroom + 1 + len(payload) + e2e.Tailroom
+	buf := getFrame(n)
+	pt := (*buf)[maxPrefixSize : maxPrefixSize+sendHeadroom : maxPrefixSize+n]
 	pt, _ = e2e.AppendPlaintext(pt, e2e.Plaintext{Kind: e2e.AppMessage, Payload: payload})
-	r := &sendReq{dst: dst, addr: protocols.AddrFromPeerID([]byte(dst)), pt: pt}
+	r := &sendReq{dst: dst, addr: m.addrOf(dst), pt: pt, buf: buf}
 	if !m.isFlowing(r.addr) {
 		r.ctx, r.reply = ctx, make(chan error, 1)
 	}
@@ -584,7 +595,25 @@ type sendReq struct {
 	dst   peer.ID
 	addr  protocols.Addr
 	pt    []byte     // the plaintext at pt[sendHeadroom:], room to seal in place
+	buf   *[]byte    // the pooled buffer pt starts in, at maxPrefixSize
 	reply chan error // nil when Send did not wait
+}
+
+// dstAddr is a destination's peer ID with its mesh address.
+type dstAddr struct {
+	id   peer.ID
+	addr protocols.Addr
+}
+
+// addrOf returns dst's mesh address, from lastDst when dst is the
+// destination of the latest Send.
+func (m *Router) addrOf(dst peer.ID) protocols.Addr {
+	if d := m.lastDst.Load(); d != nil && d.id == dst {
+		return d.addr
+	}
+	d := &dstAddr{id: dst, addr: protocols.AddrFromPeerID([]byte(dst))}
+	m.lastDst.Store(d)
+	return d.addr
 }
 
 // done answers r's Send, or for one that did not wait counts a refusal
@@ -649,7 +678,11 @@ func (m *Router) onSend(now time.Time, r *sendReq) {
 			return
 		}
 	}
-	m.sealing = r.pt
+	// The buffer goes to the pool again only from a send queue that took
+	// the frame sealed in it (write); otherwise (the channel queued the
+	// plaintext, the engine copied it, a queue was full) it is left to
+	// the collector.
+	m.sealing, m.sealingBuf = r.pt, r.buf
 	m.sendDone(r, m.channel.SendBuffer(now, r.addr, r.dst, r.pt[protocols.DataHeaderSize:]))
 }
 
@@ -1016,7 +1049,7 @@ func (m *Router) tick(now time.Time) {
 // links, engine deliveries to the channel, channel deliveries to the
 // application.
 func (m *Router) flush(now time.Time) {
-	defer func() { m.sealing = nil }()
+	defer func() { m.sealing, m.sealingBuf = nil, nil }()
 	for m.channel.HasReady() || m.engine.HasReady() {
 		if m.channel.HasReady() {
 			// Handling a delivery may make the channel send (a pong), so
@@ -1142,17 +1175,32 @@ func (m *Router) write(o overlay.Outbound, since time.Time) {
 			// pause began, so they may use the routing frames' room.
 			late = m.steppingIn != nil && m.steppingIn.paused.Load()
 		}
-		if holds(m.stepping, o.Frame) {
+		switch {
+		case holds(m.stepping, o.Frame):
 			buf = m.stepping // the frame read, relayed in place
+		case holds(m.sealingBuf, o.Frame):
+			buf = m.sealingBuf // sealed in Send's buffer
 		}
 	}
-	if !l.enqueue(o.Frame, typ, relayed, buf, late) {
+	// A tracer reads the frame after it is queued, when the writer may
+	// already have written it and pooled its buffer for another frame:
+	// while one is installed, a pooled buffer is left to the collector
+	// instead (queued without it, and no longer released here).
+	queueBuf := buf
+	if m.tracer.Load() != nil {
+		queueBuf = nil
+	}
+	if !l.enqueue(o.Frame, typ, relayed, queueBuf, late) {
 		m.st.queueDrops[typ]++
 		m.trace(TraceEvent{Kind: TraceFrameDropped, Peer: o.To, Frame: o.Frame})
 		return
 	}
-	if buf != nil {
+	switch {
+	case buf == nil:
+	case buf == m.stepping:
 		m.stepping = nil // the writer releases it
+	default:
+		m.sealingBuf = nil
 	}
 	m.queued(l, len(o.Frame))
 	m.st.framesOut[typ]++
