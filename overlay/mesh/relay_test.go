@@ -9,7 +9,8 @@ import (
 )
 
 // TestRelayInPlace: relays send DATA on in the buffer they read it into,
-// which goes back to a pool once written and is then read into again.
+// and the source sends it from the buffer Send built it in, each of which
+// goes back to a pool once written and is then read or built into again.
 // A buffer reused too early would corrupt a frame still queued, and the
 // end-to-end seal would refuse it: every payload of a stream of large and
 // small ones, through two relays, must arrive intact and in order.
