@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -309,5 +311,47 @@ func TestAdversarialIdleEviction(t *testing.T) {
 	}
 	if _, err := e.peer(source(5000)); err == nil || len(e.peers) != 64 {
 		t.Fatalf("a busy peer made way: %v, %d peers", err, len(e.peers))
+	}
+}
+
+// TestForgedDataUnderSession: a relay on the path sees a live session's
+// ID and can forge data frames under it. Each is refused (its tag does
+// not hold) without costing the sink a buffer for its plaintext: the
+// channel opens into a buffer that a refused frame leaves for the next.
+func TestForgedDataUnderSession(t *testing.T) {
+	net := newChanNet(t, 2, nil)
+	a, b := net.nodes[0], net.nodes[1]
+	var held []byte // a data frame that never reaches B, so its counter is fresh
+	net.drop = func(from, to *chanNode, env Envelope) bool {
+		if env.Kind == KindData && held == nil {
+			held = net.wire[len(net.wire)-1]
+			return true
+		}
+		return false
+	}
+	if err := net.send(a, b, string(make([]byte, 4<<10))); err != nil {
+		t.Fatal(err)
+	}
+	if held == nil {
+		t.Fatal("no data frame sent")
+	}
+	forged := slices.Clone(held)
+	forged[len(forged)-1] ^= 1 // the tag
+	const n = 200
+	step := func() {
+		if err := b.ch.Step(net.now, a.addr, a.addr, forged, 3); !errors.Is(err, pqcsec.ErrBadTag) {
+			t.Fatalf("forged frame: %v, want %v", err, pqcsec.ErrBadTag)
+		}
+		b.ch.Advance()
+	}
+	step()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range n {
+		step()
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per >= 1<<10 {
+		t.Errorf("a forged %d-byte data frame allocates %d bytes, want less than 1 KiB (its error only)", len(forged), per)
 	}
 }

@@ -87,12 +87,20 @@ func (e *unknownSessionError) Unwrap() error { return ErrUnknownSession }
 // open opens a data or token frame under s: it delivers a data frame's
 // plaintext and keeps the token a token frame carries. The plaintext is
 // opened into a buffer of its own, the Delivery's, not in place: the
-// caller keeps frame (Step), and the decryption is the one copy.
+// caller keeps frame (Step), and the decryption is the one copy. A
+// frame that fails to open leaves its buffer for the next (opening).
 func (e *Engine) open(now time.Time, p *peerState, s *session, kind Kind, frame []byte, hops int) error {
-	pt, err := s.s.Open(make([]byte, 0, max(len(frame)-pqcsec.FrameOverhead, 0)), frame)
+	n := max(len(frame)-pqcsec.FrameOverhead, 0)
+	buf := e.opening
+	if cap(buf) < n || cap(buf) > 2*n {
+		buf = make([]byte, 0, n)
+	}
+	pt, err := s.s.Open(buf[:0], frame)
 	if err != nil {
+		e.opening = buf[:0]
 		return fmt.Errorf("%s from %s: %w", kind, p.addr.Short(), err)
 	}
+	e.opening = nil
 	if s.ini != nil {
 		s.ini = nil // the responder finished: no repeated reply will come
 	}

@@ -72,6 +72,10 @@ type Engine struct {
 		addr  protocols.Addr
 		state *linkState
 	}
+	// opening is the buffer the next data frame is opened into (open):
+	// one a frame that failed to open leaves behind, so that forged
+	// frames under a live session do not cost an allocation each.
+	opening []byte
 	queued  int       // plaintext bytes queued across peers
 	inits   initLimit // fresh inits answered with a reply, from all sources
 	answers initLimit // cookies and notices sent, to all sources
