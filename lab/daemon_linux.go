@@ -44,6 +44,9 @@ type daemon struct {
 	exited chan struct{}
 	stop   bool // SIGSTOPped
 	starts int
+	// killedAt is when the fault's SIGKILL was sent, exitedAt when the
+	// process was last reaped.
+	killedAt, exitedAt time.Time
 }
 
 // prepareDaemons makes a repo per node under dir (local profile,
@@ -131,6 +134,9 @@ func (d *daemon) start() error {
 	exited := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
+		d.mu.Lock()
+		d.exitedAt = time.Now()
+		d.mu.Unlock()
 		close(exited)
 	}()
 	d.cmd, d.exited, d.stop = cmd, exited, false
@@ -160,6 +166,9 @@ func (d *daemon) signal(sig syscall.Signal) error {
 	if d.cmd == nil {
 		return fmt.Errorf("node %d: not running", d.index)
 	}
+	if sig == syscall.SIGKILL {
+		d.killedAt = time.Now()
+	}
 	if err := d.cmd.Process.Signal(sig); err != nil {
 		return fmt.Errorf("node %d: %v: %w", d.index, sig, err)
 	}
@@ -187,6 +196,18 @@ func (d *daemon) kill() {
 	case <-exited:
 	case <-time.After(5 * time.Second):
 	}
+}
+
+// killExit is how long the process took from the fault's SIGKILL until
+// it was reaped, false when it was not killed by a fault or has not
+// exited since.
+func (d *daemon) killExit() (time.Duration, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.killedAt.IsZero() || d.exitedAt.Before(d.killedAt) {
+		return 0, false
+	}
+	return d.exitedAt.Sub(d.killedAt), true
 }
 
 // restart kills the process if it runs and starts it again on its repo.

@@ -151,6 +151,18 @@ type Report struct {
 	// routing table first showed a failed node (or a cut link) as lost
 	// (-1 when none did, or there was no such fault).
 	DetectSeconds float64 `json:"detect_s"`
+	// DetectP50Seconds and DetectMaxSeconds are the median and the last
+	// of the times at which each surviving neighbour of that fault (each
+	// end of a cut link) showed it, DetectWatched how many did (within
+	// 10 s). After a kill this is the time the kernel takes to end the
+	// process and its connections' resets take to reach the neighbours'
+	// mesh drivers; the twin's links get it (see twinProfile).
+	DetectP50Seconds float64 `json:"detect_p50_s"`
+	DetectMaxSeconds float64 `json:"detect_max_s"`
+	DetectWatched    int     `json:"detect_watched"`
+	// KillExitMsMax is the longest any daemon took from a kill fault's
+	// SIGKILL until it was reaped.
+	KillExitMsMax float64 `json:"kill_exit_ms_max"`
 	// MTTR per affected flow, pooled over the fault windows (see
 	// scenario.Measure), and the delivery ratio of servable probes.
 	MTTRP50       float64 `json:"mttr_p50_s"`
@@ -230,6 +242,9 @@ type TwinReport struct {
 	// median lands on the measured p50.
 	LatencyMs float64 `json:"latency_ms"`
 	JitterMs  float64 `json:"jitter_ms"`
+	// NotifyMs is how much later than one latency the twin's drivers
+	// learn of a kill (from the lab's detect_p50_s).
+	NotifyMs float64 `json:"notify_ms"`
 	Loss      float64 `json:"loss"`
 	Detection string  `json:"detection"`
 	// Skipped lists faults the twin cannot model.
@@ -240,13 +255,20 @@ type TwinReport struct {
 // the measured p1, jitter twice (p50 − p1), so that the twin's uniform
 // delays start where the delay line's do and have its median. Loss is
 // 0: the daemons' links are TCP, which turns a lost packet into a
-// retransmission, not a lost frame (see the report's notes).
-func twinProfile(s Shaping) twin.LinkProfile {
+// retransmission, not a lost frame (see the report's notes). Its
+// NotifyDelay is the median time the lab's neighbours took to show a
+// killed node as lost (detect, in seconds; 0 when not measured) less the
+// delay line's median: the twin's driver learns of a kill one link
+// latency after it, the lab's when the killed process has ended and its
+// connections' resets have reached the neighbours' mesh drivers, which
+// takes tens to hundreds of milliseconds on a loaded host.
+func twinProfile(s Shaping, detect float64) twin.LinkProfile {
 	p1 := time.Duration(s.DelayMsP1 * float64(time.Millisecond))
 	p50 := time.Duration(s.DelayMsP50 * float64(time.Millisecond))
 	p := twin.DefaultLinkProfile()
 	p.Latency = p1
 	p.Jitter = max(0, 2*(p50-p1))
 	p.Loss = 0
+	p.NotifyDelay = max(0, time.Duration(detect*float64(time.Second))-p50).Round(time.Microsecond)
 	return p
 }

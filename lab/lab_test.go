@@ -133,7 +133,7 @@ func TestNames(t *testing.T) {
 	if pid, ok := parseNSName(nsName(1234, 7)); !ok || pid != 1234 {
 		t.Errorf("parseNSName(%q) = %d, %v", nsName(1234, 7), pid, ok)
 	}
-	for _, bad := range []string{"x0lab", "x0labn3", "x0labxn3", "other12n3", "x0lab-3"} {
+	for _, bad := range []string{Prefix, Prefix + "n3", Prefix + "xn3", "other12n3", Prefix + "-3"} {
 		if _, ok := parseNSName(bad); ok {
 			t.Errorf("parseNSName(%q) accepted", bad)
 		}
@@ -169,8 +169,11 @@ func TestTwinScenario(t *testing.T) {
 	if sc, _ := twinScenario(top, cfg, 10, 2); sc.Detection != twin.Silent {
 		t.Errorf("a stop gave %v detection", sc.Detection)
 	}
-	p := twinProfile(Shaping{DelayMsP1: 5, DelayMsP50: 5.5})
-	if p.Latency != 5*time.Millisecond || p.Jitter != time.Millisecond || p.Loss != 0 {
+	p := twinProfile(Shaping{DelayMsP1: 5, DelayMsP50: 5.5}, 0.2055)
+	if p.Latency != 5*time.Millisecond || p.Jitter != time.Millisecond || p.Loss != 0 || p.NotifyDelay != 200*time.Millisecond {
 		t.Errorf("twin profile %+v", p)
+	}
+	if p := twinProfile(Shaping{DelayMsP1: 5, DelayMsP50: 5.5}, 0); p.NotifyDelay != 0 {
+		t.Errorf("no detection measured: notify delay %v", p.NotifyDelay)
 	}
 }

@@ -14,7 +14,7 @@ import (
 // a namespace Prefix-<peer node>, the iptables chains Prefix-l<link>,
 // and the NFQUEUE queues are numbered from QueueBase.
 const (
-	Prefix    = "x0lab"
+	Prefix    = "x0lb"
 	QueueBase = 7400
 )
 

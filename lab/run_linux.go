@@ -158,7 +158,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	tr.t0 = time.Now()
 	obs.begin(ctx)
 	applied := make(chan []scenario.AppliedFault, 1)
-	detect := make(chan float64, 1)
+	detect := make(chan []float64, 1)
 	go func() { applied <- runFaults(tctx, cfg, tr.t0, nw, ds, top, detect, log) }()
 	recs := scenario.RunFlows(tctx, flows, cfg.FlowRate, tr.t0, tr.once)
 	end := time.Since(tr.t0)
@@ -179,9 +179,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	tr.mu.Lock()
 	rep.ProbeErrors = tr.errors
 	tr.mu.Unlock()
-	select {
-	case rep.DetectSeconds = <-detect:
-	default:
+	if secs := <-detect; len(secs) > 0 {
+		rep.DetectSeconds = secs[0]
+		rep.DetectP50Seconds = scenario.Percentile(secs, 0.5)
+		rep.DetectMaxSeconds = secs[len(secs)-1]
+		rep.DetectWatched = len(secs)
+	}
+	for _, d := range ds {
+		if t, ok := d.killExit(); ok {
+			rep.KillExitMsMax = max(rep.KillExitMsMax, ms(t))
+		}
 	}
 	obs.fill(rep, end)
 	for i, ends := range nw.ends {
@@ -209,7 +216,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if len(scenario.Failed(cfg.Faults)) == 0 {
 			crossing = 0
 		}
-		tw, err := runTwin(ctx, top, cfg, len(flows), crossing, rep.Shaping)
+		tw, err := runTwin(ctx, top, cfg, len(flows), crossing, rep.Shaping, rep.DetectP50Seconds)
 		if err != nil {
 			rep.Failures = append(rep.Failures, "twin: "+err.Error())
 		} else {
@@ -297,11 +304,17 @@ func countIsolation(ds []*daemon, nw *network) (processes, namespaces int) {
 }
 
 // runFaults applies each fault at its time and returns them as applied.
-// It reports the first detection of a failing fault on detect.
+// It reports when each neighbour of the first failing fault noticed it
+// on detect, in order.
 func runFaults(ctx context.Context, cfg Config, t0 time.Time, nw *network, ds []*daemon, top *twin.Topology,
-	detect chan<- float64, log *slog.Logger) []scenario.AppliedFault {
+	detect chan<- []float64, log *slog.Logger) []scenario.AppliedFault {
 	var out []scenario.AppliedFault
 	detecting := false
+	defer func() {
+		if !detecting {
+			detect <- nil
+		}
+	}()
 	for _, f := range cfg.Faults {
 		select {
 		case <-ctx.Done():
@@ -321,9 +334,11 @@ func runFaults(ctx context.Context, cfg Config, t0 time.Time, nw *network, ds []
 		if f.Fails() && !detecting && len(watch) > 0 {
 			detecting = true
 			go func(from time.Time) {
-				if d, ok := detectLoss(ctx, watch); ok {
-					detect <- d.Sub(from).Seconds()
+				var secs []float64
+				for _, d := range detectLoss(ctx, watch) {
+					secs = append(secs, d.Sub(from).Seconds())
 				}
+				detect <- secs
 			}(t0.Add(at))
 		}
 	}
@@ -393,32 +408,33 @@ func watchesFor(f scenario.Fault, nw *network, ds []*daemon, top *twin.Topology)
 	return out
 }
 
-// detectLoss polls the observers' neighbour tables every 10 ms until one
-// no longer shows its peer alive, for at most 10 s.
-func detectLoss(ctx context.Context, ws []watch) (time.Time, bool) {
-	deadline := time.Now().Add(10 * time.Second)
-	found := make(chan time.Time, len(ws))
-	pctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+// detectLoss polls the observers' neighbour tables every 10 ms until
+// each no longer shows its peer alive, for at most 10 s, and returns when
+// each did, in order (the watches that never did are left out).
+func detectLoss(ctx context.Context, ws []watch) []time.Time {
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	for _, w := range ws {
+	found := make([]time.Time, len(ws))
+	var wg sync.WaitGroup
+	for i, w := range ws {
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
 			for pctx.Err() == nil {
 				body, err := w.observer.client.MeshRoutes(pctx)
 				at := time.Now()
 				if err == nil && !neighbourAlive(body, w.lost) {
-					found <- at
+					found[i] = at
 					return
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
 		}()
 	}
-	select {
-	case at := <-found:
-		return at, true
-	case <-pctx.Done():
-		return time.Time{}, false
-	}
+	wg.Wait()
+	out := slices.DeleteFunc(found, time.Time.IsZero)
+	slices.SortFunc(out, time.Time.Compare)
+	return out
 }
 
 func neighbourAlive(b node.MeshRoutesBody, p peer.ID) bool {

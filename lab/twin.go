@@ -107,10 +107,11 @@ func flowMTTRs(ctx context.Context, t *twin.Twin, sc twin.Scenario) ([]float64, 
 }
 
 // runTwin runs the lab's topology, faults and flow counts in the twin
-// with the link profile the gate measured, and the same with one flow
+// with the link profile the gate measured (and the lab's detection
+// after a kill, detect in seconds), and the same with one flow
 // under many seeds for the twin's MTTR per flow.
-func runTwin(ctx context.Context, top *twin.Topology, cfg Config, flows, crossing int, s Shaping) (*TwinReport, error) {
-	prof := twinProfile(s)
+func runTwin(ctx context.Context, top *twin.Topology, cfg Config, flows, crossing int, s Shaping, detect float64) (*TwinReport, error) {
+	prof := twinProfile(s, detect)
 	t := twin.New("lab")
 	t.Seed = cfg.Seed
 	routing, err := twin.RoutingProfile(cfg.Routing)
@@ -144,6 +145,7 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, flows, crossin
 		Recovered:        res.Recovered,
 		LatencyMs:        ms(prof.Latency),
 		JitterMs:         ms(prof.Jitter),
+		NotifyMs:         ms(prof.NotifyDelay),
 		Loss:             prof.Loss,
 		Detection:        det,
 		Skipped:          skipped,

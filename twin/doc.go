@@ -161,7 +161,8 @@
 // Failures are Silent by default: the engines next to a dead node or cut
 // link learn of it only through their own HELLO timeouts. Under Notified
 // detection the driver at each surviving end calls LinkDown one latency
-// later, as it would when a killed process's connection is reset. A link
+// (plus the link profile's NotifyDelay) later, as it would when a killed
+// process's connection is reset. A link
 // that comes back (or a node that restarts with a fresh engine) is opened
 // with LinkUp at both ends one latency later.
 //

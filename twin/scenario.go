@@ -141,7 +141,8 @@ const (
 	Silent Detection = iota
 	// Notified failures (a killed process whose kernel resets its
 	// connections) make the driver at each surviving end call LinkDown
-	// once one link latency has passed, as a libp2p stream reset would.
+	// once one link latency (plus the link's NotifyDelay) has passed, as
+	// a libp2p stream reset would.
 	Notified
 )
 

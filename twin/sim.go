@@ -1130,7 +1130,7 @@ func (s *sim) refreshLink(li int32, notify bool) {
 		case up:
 			s.q.push(event{at: s.now + lat, kind: evNotifyUp, node: self, peer: peer, aux: li, epoch: l.epoch})
 		case notify && l.open[end]:
-			s.q.push(event{at: s.now + lat, kind: evNotifyDown, node: self, peer: peer, aux: li, epoch: l.epoch})
+			s.q.push(event{at: s.now + lat + int64(l.prof.NotifyDelay), kind: evNotifyDown, node: self, peer: peer, aux: li, epoch: l.epoch})
 		}
 	}
 }

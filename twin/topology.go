@@ -50,6 +50,12 @@ type LinkProfile struct {
 	// QueueLimit is the most time a frame may wait for the link before it
 	// is tail-dropped; 0 means no limit.
 	QueueLimit time.Duration
+	// NotifyDelay is how much later than one Latency the surviving end
+	// of the link learns of a Notified failure: the time a killed
+	// process takes to exit and its connection's reset to get through
+	// the stacks to the driver (tens to hundreds of milliseconds on a
+	// loaded host, as the namespace lab measures it). 0: one Latency.
+	NotifyDelay time.Duration
 }
 
 // DefaultLinkProfile is a switched LAN: 1 ms latency, 200 µs jitter, no
@@ -77,6 +83,8 @@ func (p LinkProfile) Validate() error {
 		return fmt.Errorf("twin: negative bandwidth %d", p.Bandwidth)
 	case p.QueueLimit < 0:
 		return fmt.Errorf("twin: negative queue limit %v", p.QueueLimit)
+	case p.NotifyDelay < 0:
+		return fmt.Errorf("twin: negative notify delay %v", p.NotifyDelay)
 	}
 	return nil
 }
