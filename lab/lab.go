@@ -244,7 +244,7 @@ type TwinReport struct {
 	JitterMs  float64 `json:"jitter_ms"`
 	// NotifyMs is how much later than one latency the twin's drivers
 	// learn of a kill (from the lab's detect_p50_s).
-	NotifyMs float64 `json:"notify_ms"`
+	NotifyMs  float64 `json:"notify_ms"`
 	Loss      float64 `json:"loss"`
 	Detection string  `json:"detection"`
 	// Skipped lists faults the twin cannot model.
