@@ -99,6 +99,16 @@ func TestRunRing(t *testing.T) {
 	if rep.DeliveryRatio < 0.95 || rep.ProbesSent == 0 || rep.Twin == nil {
 		t.Errorf("delivery %.4f of %d probes, twin %+v", rep.DeliveryRatio, rep.ProbesSent, rep.Twin)
 	}
+	// Both neighbours of the killed node saw it go, after the kernel
+	// reaped it; the twin's drivers learn of it as late as the lab's.
+	if rep.DetectWatched != 2 || rep.DetectSeconds <= 0 || rep.DetectP50Seconds < rep.DetectSeconds ||
+		rep.DetectMaxSeconds < rep.DetectP50Seconds || rep.KillExitMsMax <= 0 {
+		t.Errorf("detection: %d neighbours, first %.3f s, median %.3f s, last %.3f s; killed daemon reaped in %.1f ms",
+			rep.DetectWatched, rep.DetectSeconds, rep.DetectP50Seconds, rep.DetectMaxSeconds, rep.KillExitMsMax)
+	}
+	if rep.Twin != nil && rep.Twin.NotifyMs != ms(twinProfile(rep.Shaping, rep.DetectP50Seconds).NotifyDelay) {
+		t.Errorf("twin notify delay %.3f ms, lab detection median %.3f s", rep.Twin.NotifyMs, rep.DetectP50Seconds)
+	}
 	if *full && (rep.MTTRP99 > 2 || rep.DeliveryRatio < 0.98 || rep.TwinMTTRRatio < 0.8 || rep.TwinMTTRRatio > 1.25) {
 		t.Errorf("MTTR p99 %.3f s, delivery %.4f, twin/lab MTTR %.2f", rep.MTTRP99, rep.DeliveryRatio, rep.TwinMTTRRatio)
 	}
