@@ -49,8 +49,12 @@
 //     routing tables for the detection, and samples the daemons' memory,
 //     CPU and routing frames.
 //  6. Measures MTTR per flow and delivery (scenario.Measure), runs the
-//     twin with the gate's link profile (and, for its MTTR per flow, one
-//     flow per run under many seeds), and removes everything: daemons,
+//     twin with the gate's link profile and the lab's detection after a
+//     kill (the twin's drivers learn of a kill as late as the lab's
+//     neighbours did: a killed daemon's connections are reset only once
+//     the kernel has ended every thread of it, which a loaded host takes
+//     a hundred milliseconds and more to do) (and, for its MTTR per flow,
+//     one flow per run under many seeds), and removes everything: daemons,
 //     namespaces (and with them the veths and rules), the run directory.
 //
 // # The delay line
