@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,7 +46,19 @@ type delayLine struct {
 	maxHeld                            atomic.Int64
 	// maxLate is the most a packet was released after its time, in ns.
 	maxLate atomic.Int64
+	// stalls holds when the line released packets over stallLate after
+	// their time (at most maxStalls, the first ones), under mu.
+	stalls []time.Time
 }
+
+// stallLate is how late a release counts as a stall: the local routing
+// profile's HELLO interval. A line that holds a link's packets this much
+// longer than its delay makes the neighbours miss HELLOs, and after three
+// declare each other dead: an outage of the host, not of the mesh.
+const stallLate = 100 * time.Millisecond
+
+// maxStalls bounds what a delay line remembers of its stalls.
+const maxStalls = 4096
 
 // openDelayLine binds queue in the network namespace whose file
 // descriptor is nsFD and starts holding its packets.
@@ -141,8 +154,12 @@ func (l *delayLine) release(ctx context.Context) {
 			}
 			continue
 		}
-		if late := int64(now.Sub(l.fifo[0].due)); late > l.maxLate.Load() {
-			l.maxLate.Store(late)
+		late := now.Sub(l.fifo[0].due)
+		if int64(late) > l.maxLate.Load() {
+			l.maxLate.Store(int64(late))
+		}
+		if late > stallLate && len(l.stalls) < maxStalls {
+			l.stalls = append(l.stalls, now)
 		}
 		k := 1
 		for k < len(l.fifo) && !l.fifo[k].due.After(now.Add(timerLead)) {
@@ -158,6 +175,13 @@ func (l *delayLine) release(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// stallTimes returns when the line stalled (see stallLate).
+func (l *delayLine) stallTimes() []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.stalls)
 }
 
 // setShape changes delay and jitter from the next packet on.

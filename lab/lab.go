@@ -198,6 +198,12 @@ type Report struct {
 	// DelayLineLateMsMax is the most any packet was released after its
 	// time, gate included: a stalled lab process shows here.
 	DelayLineLateMsMax float64 `json:"delay_line_late_ms_max"`
+	// DelayLineStallsPerSecond counts, by second of traffic (as
+	// LostPerSecond), the releases of a delay line that came over 100 ms
+	// (the local profile's HELLO interval) late: a host too busy to carry
+	// the links. Any makes the run fail, since its outages may be the
+	// host's rather than the mesh's.
+	DelayLineStallsPerSecond []int `json:"delay_line_stalls_per_s"`
 	// Windows has the figures after each fault time; LostPerSecond the
 	// servable probes lost by second of traffic.
 	Windows       []scenario.Window `json:"windows"`

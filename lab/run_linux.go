@@ -201,6 +201,26 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			rep.DelayLineDrops += d
 		}
 	}
+	var stalls int
+	for _, ends := range nw.ends {
+		for _, e := range ends {
+			for _, at := range e.line.stallTimes() {
+				sec := int(at.Sub(tr.t0) / time.Second)
+				if at.Before(tr.t0) || sec > int(end/time.Second) {
+					continue // the gate's, or after traffic
+				}
+				for len(rep.DelayLineStallsPerSecond) <= sec {
+					rep.DelayLineStallsPerSecond = append(rep.DelayLineStallsPerSecond, 0)
+				}
+				rep.DelayLineStallsPerSecond[sec]++
+				stalls++
+			}
+		}
+	}
+	if stalls > 0 {
+		rep.Failures = append(rep.Failures, fmt.Sprintf("the delay lines stalled during traffic: %d releases over %v late (the latest release of the run, gate included: %.0f ms): the host was too busy to carry the links, so outages may be its own",
+			stalls, stallLate, rep.DelayLineLateMsMax))
+	}
 	if !m.Recovered {
 		rep.Failures = append(rep.Failures, "a servable flow never delivered again")
 	}
