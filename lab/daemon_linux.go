@@ -119,17 +119,24 @@ func prepareDaemons(dir, binary string, nw *network, cfgLab Config) ([]*daemon, 
 	return ds, nil
 }
 
-// start runs the daemon at its nice value. The process dies with the lab
-// (a parent-death signal) and sits in its own process group, so a Ctrl-C
-// at the terminal reaches the lab, which then stops it.
+// start runs the daemon at its nice value, in a session of its own whose
+// autogroup gets the same nice value (see setAutogroupNice). The process
+// dies with the lab (a parent-death signal) and, in its own session, is
+// not in the terminal's process group, so a Ctrl-C at the terminal
+// reaches the lab, which then stops it.
 func (d *daemon) start() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	cmd := exec.Command("ip", d.args...)
 	cmd.Stdout, cmd.Stderr = d.log, d.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 	if err := startNiced(cmd, d.nice); err != nil {
 		return fmt.Errorf("start node %d: %w", d.index, err)
+	}
+	if _, err := setAutogroupNice(cmd.Process.Pid, d.nice); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return fmt.Errorf("start node %d: session nice: %w", d.index, err)
 	}
 	exited := make(chan struct{})
 	go func() {

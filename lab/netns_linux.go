@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -447,6 +448,41 @@ func startNiced(cmd *exec.Cmd, nice int) error {
 	err := cmd.Start()
 	_ = setNice(tid, labNice)
 	return err
+}
+
+// With autogroup scheduling (kernel.sched_autogroup_enabled, on by
+// default) the kernel first shares the CPU between sessions, and only
+// within a session by the threads' nice values: a nice value alone does
+// not put the lab or a daemon ahead of another session's builds (at a
+// load average of 23 a sleeper woke up to 90 ms late at nice -10 as at
+// 0, and the daemons stalled for 300 ms, a death under the local
+// profile's HELLO timers). So each daemon runs in a session of its own
+// at its nice value, as a node alone on its host would, and the lab's
+// own session gets sessionNice for as long as it runs (everything else
+// in that session, a go command that started the lab, say, shares it).
+
+// sessionNice is the nice value of the lab's session while it runs:
+// the daemons' default, not labNice, since whatever else runs in the
+// session that started the lab gets it too.
+const sessionNice = -10
+
+// setAutogroupNice gives the autogroup (session) of process pid the nice
+// value and returns the one it had; a kernel without autogroups is no
+// error.
+func setAutogroupNice(pid, nice int) (old int, err error) {
+	path := fmt.Sprintf("/proc/%d/autogroup", pid)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	// "/autogroup-94 nice 0"
+	if _, v, ok := strings.Cut(strings.TrimSpace(string(b)), " nice "); ok {
+		old, _ = strconv.Atoi(v)
+	}
+	return old, os.WriteFile(path, []byte(strconv.Itoa(nice)), 0)
 }
 
 // lowerPriority returns every thread of the process to nice 0.

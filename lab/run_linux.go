@@ -58,6 +58,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer lowerPriority()
 	defer stopPriority()
+	if old, err := setAutogroupNice(os.Getpid(), sessionNice); err != nil {
+		log.Warn("lab: session nice", "err", err)
+	} else {
+		defer setAutogroupNice(os.Getpid(), old)
+	}
 	// The delay lines' goroutines wake on timers and packets: with more
 	// Ps than cores a woken one need not wait for another goroutine to
 	// give up a P, and the kernel (which runs the lab ahead of the rest)
