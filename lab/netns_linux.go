@@ -458,13 +458,14 @@ func startNiced(cmd *exec.Cmd, nice int) error {
 // 0, and the daemons stalled for 300 ms, a death under the local
 // profile's HELLO timers). So each daemon runs in a session of its own
 // at its nice value, as a node alone on its host would, and the lab's
-// own session gets sessionNice for as long as it runs (everything else
-// in that session, a go command that started the lab, say, shares it).
+// own session gets sessionNice for as long as it runs.
 
 // sessionNice is the nice value of the lab's session while it runs:
-// the daemons' default, not labNice, since whatever else runs in the
-// session that started the lab gets it too.
-const sessionNice = -10
+// labNice, above the daemons' sessions, since twenty daemons in sessions
+// of nice -10 outweighed a lab session of -10 and held its delay lines
+// back for up to 570 ms. Whatever else runs in the session that started
+// the lab (a go command, say) gets it too, for as long as the lab runs.
+const sessionNice = labNice
 
 // setAutogroupNice gives the autogroup (session) of process pid the nice
 // value and returns the one it had; a kernel without autogroups is no
