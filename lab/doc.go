@@ -67,7 +67,12 @@
 // order). Two goroutines per delay line: the netlink reader and the
 // releaser. The lab's threads run at nice -20 (the daemons at -10): a
 // delay line stands in for a wire, and must not wait behind a busy
-// machine's builds (nor may the daemons' 100 ms HELLO timers). Go's timers
+// machine's builds (nor may the daemons' 100 ms HELLO timers). Since the
+// kernel shares the CPU between sessions before nice values count
+// (autogroups), each daemon runs in a session of its own at its nice
+// value and the lab's session is at -20 while it runs. A release over
+// 100 ms late during traffic is a stall, and fails the run
+// (delay_line_stalls_per_s). Go's timers
 // fire up to a millisecond late, so the releaser wakes 0.3 ms early and
 // releases what is due within that: delays centre on the value set, and
 // no packet leaves more than 0.3 ms early (the gate would count one that
