@@ -10,6 +10,9 @@
 // would refuse; it never publishes; it does not speak the mesh protocol
 // (/x0tta6bl4/mesh/1.0.0) and has no identity record, so no node admits
 // it as a mesh neighbour or routes through it; in the DHT it only asks.
+// In each topic's GossipSub mesh it keeps two peers (three at most, so
+// that it takes few copies of each message and forwards few) and it
+// emits no IHAVE gossip (GossipParams).
 // Its GossipSub scores its peers like a node's does, and the scores go
 // to the watch (score events); GossipTrace, its tracer, counts the
 // duplicates GossipSub drops.

@@ -43,6 +43,12 @@ func startObserver(t *testing.T, n *node.Node, key crypto.PrivKey) (*light.Peer,
 // scoreEvery.
 func startObserverAt(t *testing.T, boot string, key crypto.PrivKey, scoreEvery time.Duration) (*light.Peer, *stream.Loop) {
 	t.Helper()
+	return startObserverBoot(t, []string{boot}, key, scoreEvery)
+}
+
+// startObserverBoot is startObserverAt with several bootstrap peers.
+func startObserverBoot(t *testing.T, boot []string, key crypto.PrivKey, scoreEvery time.Duration) (*light.Peer, *stream.Loop) {
+	t.Helper()
 	w, err := observe.NewWatch(observe.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +57,7 @@ func startObserverAt(t *testing.T, boot string, key crypto.PrivKey, scoreEvery t
 	cfg.FlushInterval = 50 * time.Millisecond
 	loop := stream.New(w, cfg)
 	lc := light.DefaultConfig()
-	lc.Bootstrap = []string{boot}
+	lc.Bootstrap = boot
 	lc.ScoreInterval = scoreEvery
 	lc.Key = key
 	lc.RetryInterval = 200 * time.Millisecond

@@ -139,6 +139,7 @@ func New(cfg Config, loop *stream.Loop) (_ *Peer, err error) {
 	th := scoreThresholds
 	p.ps, err = pubsub.NewGossipSub(p.ctx, p.host,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithGossipSubParams(GossipParams()),
 		pubsub.WithPeerScore(scoreParams(), &th),
 		pubsub.WithPeerScoreInspect(pubsub.ExtendedPeerScoreInspectFn(p.inspect), cfg.ScoreInterval),
 		pubsub.WithRawTracer(trace),
@@ -154,6 +155,22 @@ func New(cfg Config, loop *stream.Loop) (_ *Peer, err error) {
 		}
 	}
 	return p, nil
+}
+
+// GossipParams are the observer's GossipSub parameters: GossipSub's
+// defaults with a small mesh and no gossip of its own. The observer only
+// listens, so it needs few mesh peers per topic: two carry every message
+// (each one copy; the defaults' six would send up to six copies, five of
+// them duplicates it decodes and drops, and have it forward each message
+// to five peers), and three at most before it prunes. It emits no IHAVE
+// gossip (Dlazy and GossipFactor 0): the nodes gossip among themselves,
+// and the observer's IHAVEs would only make its peers fetch what they
+// have from it. It still answers IWANTs from its message cache.
+func GossipParams() pubsub.GossipSubParams {
+	gp := pubsub.DefaultGossipSubParams()
+	gp.D, gp.Dlo, gp.Dhi, gp.Dscore, gp.Dout = 2, 1, 3, 1, 0
+	gp.Dlazy, gp.GossipFactor = 0, 0
+	return gp
 }
 
 // scoreThresholds are the nodes' (node/gossip.go).
@@ -339,20 +356,21 @@ func (p *Peer) receive(sub *pubsub.Subscription) {
 	}
 }
 
-// connect keeps the observer connected: the bootstrap peers until one
-// answers (and again whenever none is connected), then nodes found under
-// the rendezvous up to TargetPeers.
+// connect keeps the observer connected: to every bootstrap peer (dialled
+// again every RetryInterval while it is not connected) and, once one
+// answers, to nodes found under the rendezvous up to TargetPeers more.
 func (p *Peer) connect() {
 	disc := drouting.NewRoutingDiscovery(p.dht)
 	tick := time.NewTicker(p.cfg.RetryInterval)
 	defer tick.Stop()
 	lastFind := time.Time{}
 	for {
-		if p.Peers() == 0 {
+		if p.Peers() < p.cfg.TargetPeers+len(p.boot) {
 			p.dialBootstrap()
-		} else if p.Peers() < p.cfg.TargetPeers+len(p.boot) && time.Since(lastFind) >= 5*p.cfg.RetryInterval {
-			lastFind = time.Now()
-			p.find(disc)
+			if p.Peers() > 0 && time.Since(lastFind) >= 5*p.cfg.RetryInterval {
+				lastFind = time.Now()
+				p.find(disc)
+			}
 		}
 		select {
 		case <-p.ctx.Done():
@@ -362,9 +380,14 @@ func (p *Peer) connect() {
 	}
 }
 
+// dialBootstrap dials the bootstrap peers the observer is not connected
+// to (a connection can drop, or a node restart), at once.
 func (p *Peer) dialBootstrap() {
 	var wg sync.WaitGroup
 	for _, ai := range p.boot {
+		if p.host.Network().Connectedness(ai.ID) == network.Connected {
+			continue
+		}
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(p.ctx, p.cfg.DialTimeout)
 			defer cancel()
