@@ -1,6 +1,9 @@
 package observe
 
 import (
+	"encoding/json"
+	"math"
+	"strconv"
 	"time"
 )
 
@@ -130,4 +133,91 @@ type TopicScore struct {
 func latencyMS(d time.Duration) *float64 {
 	ms := float64(d) / float64(time.Millisecond)
 	return &ms
+}
+
+// AppendJSON appends e's JSON encoding, the same bytes json.Marshal
+// makes, to b. A telemetry event (the one a node sends every interval)
+// is written directly, without reflection or allocation; any other
+// event, or a telemetry event with a figure or a string JSON would
+// write otherwise than plainly, goes through json.Marshal.
+func (e *Event) AppendJSON(b []byte) ([]byte, error) {
+	if out, ok := e.appendTelemetryJSON(b); ok {
+		return out, nil
+	}
+	j, err := json.Marshal(e)
+	if err != nil {
+		return b, err
+	}
+	return append(b, j...), nil
+}
+
+// appendTelemetryJSON writes a telemetry event, or reports false (with b
+// unchanged) if it is not one it can write exactly as json.Marshal does.
+func (e *Event) appendTelemetryJSON(b []byte) ([]byte, bool) {
+	t := e.Telemetry
+	if e.Type != EventTelemetry || t == nil || e.Anomaly != nil || e.Governance != nil || e.Suspect != nil ||
+		e.Score != nil || e.Data != nil || e.Time.Year() < 0 || e.Time.Year() > 9999 ||
+		!plainJSON(e.Topic) || !plainJSON(e.From) || !plainJSON(e.Node) || !plainJSON(t.Source) ||
+		!finite(t.CPUPercent) || !finite(t.Load1) || !finite(t.LossPercent) || (e.LatencyMS != nil && !finite(*e.LatencyMS)) {
+		return b, false
+	}
+	b = append(b, `{"time":"`...)
+	b = e.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","type":"telemetry"`...)
+	if e.Topic != "" {
+		b = append(append(append(b, `,"topic":"`...), e.Topic...), '"')
+	}
+	if e.From != "" {
+		b = append(append(append(b, `,"from":"`...), e.From...), '"')
+	}
+	if e.Seq != 0 {
+		b = strconv.AppendUint(append(b, `,"seq":`...), e.Seq, 10)
+	}
+	if e.LatencyMS != nil {
+		b = appendJSONFloat(append(b, `,"latency_ms":`...), *e.LatencyMS)
+	}
+	if e.Node != "" {
+		b = append(append(append(b, `,"node":"`...), e.Node...), '"')
+	}
+	b = append(append(append(b, `,"telemetry":{"source":"`...), t.Source...), '"')
+	b = appendJSONFloat(append(b, `,"cpu_percent":`...), t.CPUPercent)
+	b = strconv.AppendUint(append(b, `,"memory_used_bytes":`...), t.MemoryUsed, 10)
+	b = appendJSONFloat(append(b, `,"load1":`...), t.Load1)
+	b = appendJSONFloat(append(b, `,"packet_loss_percent":`...), t.LossPercent)
+	b = strconv.AppendInt(append(b, `,"links":`...), int64(t.Links), 10)
+	b = strconv.AppendInt(append(b, `,"interval_ms":`...), t.IntervalMS, 10)
+	return append(b, "}}"...), true
+}
+
+// plainJSON reports whether s is written in JSON as it is, between
+// quotes: printable ASCII without the characters json.Marshal escapes.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// appendJSONFloat writes a finite f as json.Marshal does: the shortest
+// decimal that reads back as f, with an exponent only below 1e-6 or from
+// 1e21 on, and no leading zero in a negative exponent's digits.
+func appendJSONFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 becomes e-9.
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }

@@ -32,7 +32,7 @@ import (
 
 // subscriberEnv makes the test binary a bare GossipSub subscriber (the
 // load benchmark's baseline) instead of running tests: its value is the
-// multiaddr to join through.
+// multiaddrs to join through, separated by commas.
 const subscriberEnv = "X0TTA6BL4_BENCH_SUBSCRIBER"
 
 // unsignedEnv makes that subscriber expect unsigned messages.
@@ -170,12 +170,14 @@ func runSubscriber(bootstrap string) {
 	if err != nil {
 		panic(err)
 	}
-	ai, err := peer.AddrInfoFromString(bootstrap)
-	if err != nil {
-		panic(err)
-	}
-	if err := h.Connect(ctx, *ai); err != nil {
-		panic(err)
+	for _, addr := range strings.Split(bootstrap, ",") {
+		ai, err := peer.AddrInfoFromString(addr)
+		if err != nil {
+			panic(err)
+		}
+		if err := h.Connect(ctx, *ai); err != nil {
+			panic(err)
+		}
 	}
 	for {
 		if _, err := sub.Next(ctx); err != nil {
@@ -240,13 +242,22 @@ const (
 //
 //   - subscriber: a bare GossipSub subscriber of the topic, checking the
 //     signatures: the baseline, what any listener of that traffic pays;
+//
 //   - subscriber-unsigned: that subscriber of the same traffic unsigned
 //     (a publisher of its own): the floor, GossipSub without signatures;
+//
 //   - observer: `x0tta6bl4 observe --json` (NDJSON to /dev/null);
+//
 //   - observer+dashboard: with --ui, and a dashboard connected to its
 //     event stream (in this process), which also measures staleness: the
 //     time from a node's message being made to the dashboard receiving
 //     that node's new figures.
+//
+//   - subscriber-relayed and observer-relayed: the subscriber and the
+//     observer joined through the publisher and three relays (GossipSub
+//     peers with its defaults, as on the nodes): copies of each message
+//     come from every peer in the listener's mesh, and it forwards each
+//     message to the others.
 //
 // Each reports %cpu (of one core, over the window) and msgs/s, the load
 // the publisher managed to offer (1,000 unless the host starved it); the
@@ -334,6 +345,56 @@ func BenchmarkObserverLoad(b *testing.B) {
 	b.Run("observer+dashboard", func(b *testing.B) {
 		run(b, exec.Command(bin, "observe", "--bootstrap", pub.addr, "--json", "--ui", "127.0.0.1:0"), true)
 	})
+	// The same traffic relayed: the listener joins through the publisher
+	// and three relays (bare GossipSub peers with GossipSub's defaults, as
+	// on the nodes), so that, as in a mesh, copies of each message come
+	// from several peers and a listener in their mesh forwards it.
+	boot := relayed(b, pub)
+	b.Run("subscriber-relayed", func(b *testing.B) {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), subscriberEnv+"="+strings.Join(boot, ","))
+		run(b, cmd, false)
+	})
+	b.Run("observer-relayed", func(b *testing.B) {
+		args := []string{"observe", "--json"}
+		for _, a := range boot {
+			args = append(args, "--bootstrap", a)
+		}
+		run(b, exec.Command(bin, args...), false)
+	})
+}
+
+// relayed starts three relays of pub's telemetry, connected to it and to
+// each other, and returns the multiaddrs of pub and the relays.
+func relayed(b *testing.B, pub *publisher) []string {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	pai, err := peer.AddrInfoFromString(pub.addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	boot := []string{pub.addr}
+	var relays []*relay
+	for range 3 {
+		r := startRelay(b, ctx)
+		for _, ai := range append([]peer.AddrInfo{*pai}, relayInfos(relays)...) {
+			if err := r.h.Connect(ctx, ai); err != nil {
+				b.Fatal(err)
+			}
+		}
+		relays = append(relays, r)
+		boot = append(boot, fmt.Sprintf("%s/p2p/%s", r.h.Addrs()[0], r.h.ID()))
+	}
+	return boot
+}
+
+func relayInfos(rs []*relay) []peer.AddrInfo {
+	var out []peer.AddrInfo
+	for _, r := range rs {
+		out = append(out, peer.AddrInfo{ID: r.h.ID(), Addrs: r.h.Addrs()})
+	}
+	return out
 }
 
 // staleness reads a dashboard's event stream and keeps, for every node

@@ -67,7 +67,7 @@ type relay struct {
 	trace *meshTrace
 }
 
-func startRelay(t *testing.T, ctx context.Context) *relay {
+func startRelay(t testing.TB, ctx context.Context) *relay {
 	t.Helper()
 	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
 		libp2p.Transport(tcp.NewTCPTransport), libp2p.Security(libp2ptls.ID, libp2ptls.New), libp2p.DisableRelay())
@@ -86,7 +86,17 @@ func startRelay(t *testing.T, ctx context.Context) *relay {
 	if r.sub, err = r.topic.Subscribe(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(r.sub.Cancel)
+	// Read what it receives, as a node does, until the test ends.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if _, err := r.sub.Next(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { r.sub.Cancel(); <-done })
 	return r
 }
 

@@ -15,6 +15,7 @@ import (
 type JSONWriter struct {
 	w        *bufio.Writer
 	enc      *json.Encoder
+	line     []byte // an event's line, reused
 	payloads bool
 	err      error
 }
@@ -33,7 +34,14 @@ func (j *JSONWriter) Events(evs []observe.Event) {
 		if !j.payloads {
 			e.Data = nil
 		}
-		j.write(e)
+		if j.err != nil {
+			return
+		}
+		// Event.AppendJSON writes what the encoder would, a telemetry
+		// event without reflection or allocation.
+		if j.line, j.err = e.AppendJSON(j.line[:0]); j.err == nil {
+			_, j.err = j.w.Write(append(j.line, '\n'))
+		}
 	}
 }
 
