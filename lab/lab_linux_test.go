@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -146,6 +147,19 @@ func TestCleanLeftovers(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- sleeper.Wait() }()
+	// ip netns exec joins the namespace before it runs sleep; on a loaded
+	// machine that can come after CleanLeftovers looked for processes in
+	// it, so wait until the namespace holds one.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		out, _ := exec.Command("ip", "netns", "pids", name).Output()
+		if len(strings.Fields(string(out))) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sleeper never entered the namespace")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	tmp := t.TempDir()
 	if err := os.Mkdir(filepath.Join(tmp, runDirName(dead)), 0o700); err != nil {
 		t.Fatal(err)
