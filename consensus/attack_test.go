@@ -212,10 +212,12 @@ func newQuarantineStory(t *testing.T) *quarantineStory {
 	return s
 }
 
-// decide runs CheckProposals at now and, as the node does with each
-// decision, sets the policy engine's quarantine list from the membership.
+// decide completes a sync round at now and runs CheckProposals, and, as
+// the node does with each decision, sets the policy engine's quarantine
+// list from the membership.
 func decide(t *testing.T, l *Log, e *pqcsec.PolicyEngine, now time.Time) []Decision {
 	t.Helper()
+	l.SyncRoundDone(now)
 	ds, err := l.CheckProposals(t.Context(), now)
 	if err != nil {
 		t.Fatal(err)

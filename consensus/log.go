@@ -61,6 +61,10 @@ type Log struct {
 	// SyncDone: its store was empty or damaged when it opened, so it may
 	// lack some of this node's own records. "" once writes are safe.
 	unsynced string
+	// roundFrom is when (Unix ms, this node's clock) the latest sync round
+	// reported by SyncRoundDone began: every head of a member and of a
+	// known author signed before then has been fetched and walked.
+	roundFrom int64
 }
 
 // damage counts what Open found damaged in the store and set aside.
@@ -485,6 +489,21 @@ func (l *Log) SyncDone() {
 		l.logger.Debug("governance log synced; writing resumes", "was", l.unsynced, "own_seq", l.own.seq)
 		l.unsynced = ""
 	}
+}
+
+// SyncRoundDone tells the log that a sync round that began at began has
+// completed: it fetched the head of every member in force and of every
+// author it knew of, from the DHT, and walked their logs (the records it
+// could not fetch yet are Missing). A proposal is decided only once such a
+// round began at or after its deadline + SettleDelay and nothing is
+// missing, or SyncWait after that (see CheckProposals), so that a vote a
+// node never heard of in gossip is still counted: the round finds it in
+// its author's head. Earlier rounds than one already reported change
+// nothing.
+func (l *Log) SyncRoundDone(began time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.roundFrom = max(l.roundFrom, began.UnixMilli())
 }
 
 // nextTime is now in Unix milliseconds, but never before the log's last
@@ -982,8 +1001,11 @@ func (l *Log) Proposals(now time.Time) []ProposalInfo {
 
 // CheckProposals decides every proposal whose deadline + SettleDelay has
 // passed at now and returns the new decisions, by deadline then ID; each
-// proposal is returned once, ever. While records are missing (see Missing)
-// it waits up to SyncWait longer. Decisions are stored durably before they
+// proposal is returned once, ever. It decides a proposal once a sync round
+// that began at or after its deadline + SettleDelay has completed (see
+// SyncRoundDone) and no record is missing (see Missing); failing that, it
+// waits up to SyncWait longer and then decides with what it holds (a
+// partitioned node still decides, and logs that it did). Decisions are stored durably before they
 // are returned. The returned decisions are the Log's only output of them:
 // the caller hands them to whatever acts on them (Decisions lists them all
 // again, after a restart say). A passed Admit, Evict or Quarantine also
@@ -1002,7 +1024,7 @@ func (l *Log) CheckProposals(ctx context.Context, now time.Time) ([]Decision, er
 			continue
 		}
 		closeAt := r.Proposal.Deadline + settle
-		if nowMs < closeAt || (len(l.wanted) > 0 && nowMs < closeAt+wait) {
+		if nowMs < closeAt || (!l.settledLocked(closeAt) && nowMs < closeAt+wait) {
 			continue
 		}
 		due = append(due, r)
@@ -1037,12 +1059,20 @@ func (l *Log) CheckProposals(ctx context.Context, now time.Time) ([]Decision, er
 	for i, d := range decisions {
 		l.decided[d.Proposal] = d
 		out[i] = *d
-		if len(l.wanted) > 0 {
-			l.logger.Warn("governance decision taken with records missing", "proposal", d.Proposal, "missing", len(l.wanted))
+		if !l.settledLocked(d.Tally.Deadline + settle) {
+			l.logger.Warn("governance decision taken without a complete sync round after the deadline (partitioned?)",
+				"proposal", d.Proposal, "missing", len(l.wanted), "last_round_began_ms", l.roundFrom)
 		}
 	}
 	l.mu.Unlock()
 	return out, nil
+}
+
+// settledLocked says whether a proposal due at closeAt (deadline +
+// SettleDelay) can be decided without waiting: a sync round that began at
+// or after closeAt has completed and no record is missing.
+func (l *Log) settledLocked(closeAt int64) bool {
+	return l.roundFrom >= closeAt && len(l.wanted) == 0
 }
 
 // Decisions returns every decision taken, by deadline then proposal ID.

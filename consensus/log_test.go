@@ -61,6 +61,7 @@ func TestLogProposeVoteDecide(t *testing.T) {
 	if st := la.Proposals(at(5*time.Minute + time.Millisecond)); len(st) != 1 || st[0].State != StateClosing {
 		t.Fatalf("proposals after the deadline: %+v", st)
 	}
+	la.SyncRoundDone(at(5*time.Minute + time.Second))
 	ds, err := la.CheckProposals(ctx, at(5*time.Minute+time.Second))
 	if err != nil || len(ds) != 1 {
 		t.Fatalf("after the settle delay: %v, %v", ds, err)
@@ -621,6 +622,7 @@ func TestLateJoinerAndRestart(t *testing.T) {
 	decideAt := at(30*time.Second + time.Second)
 	var want Hash
 	for i, l := range live {
+		l.SyncRoundDone(decideAt)
 		ds, err := l.CheckProposals(ctx, decideAt)
 		if err != nil || len(ds) != 1 {
 			t.Fatalf("node %d: %+v, %v", i, ds, err)
@@ -842,7 +844,9 @@ func TestRefusedNotMissing(t *testing.T) {
 	if miss := l.Missing(); len(miss) != 0 {
 		t.Fatalf("missing %v after the refusal", miss)
 	}
-	// Decided at deadline + settle delay, not a SyncWait later.
+	// Decided at deadline + settle delay after a sync round, not a
+	// SyncWait later.
+	l.SyncRoundDone(at(time.Minute + LocalConfig().SettleDelay))
 	if ds, err := l.CheckProposals(ctx, at(time.Minute+LocalConfig().SettleDelay)); err != nil || len(ds) != 1 {
 		t.Fatalf("decision %+v, %v", ds, err)
 	}
@@ -875,7 +879,9 @@ func TestMissingAndUnavailable(t *testing.T) {
 	if _, err := l.Ingest(ctx, at(3*time.Second), p.Encode()); err != nil {
 		t.Fatal(err)
 	}
-	// While v1 is missing, the decision waits (up to SyncWait).
+	// While v1 is missing, the decision waits (up to SyncWait), even
+	// after a sync round.
+	l.SyncRoundDone(at(time.Minute + 2*time.Second))
 	if ds, _ := l.CheckProposals(ctx, at(time.Minute+2*time.Second)); len(ds) != 0 {
 		t.Fatalf("decided with records missing: %+v", ds)
 	}
@@ -1110,5 +1116,104 @@ func TestLogConcurrentUse(t *testing.T) {
 	}
 	if len(tl.Ballots) != writers+1 || len(l.Records(self.id)) != 1+each {
 		t.Fatalf("%d ballots, %d own records", len(tl.Ballots), len(l.Records(self.id)))
+	}
+}
+
+// TestDecisionWaitsForPostDeadlineRound: a node that missed a vote's gossip
+// does not decide at deadline + SettleDelay on what it holds (it did before,
+// and so decided on other records than the nodes that heard the vote); it
+// decides once a sync round that began after then has fetched the voter's
+// head and walked to the vote, with the same tally as a node that heard
+// every vote. A node that completes no such round (partitioned) still
+// decides, SyncWait later, on what it holds.
+func TestDecisionWaitsForPostDeadlineRound(t *testing.T) {
+	ctx := t.Context()
+	g := mustGenesis(t, 10_000)
+	signers := []*testSigner{newTestSigner(1, false), newTestSigner(2, false), newTestSigner(3, false)}
+	logs := make([]*Log, len(signers))
+	for i, s := range signers {
+		logs[i] = openLog(t, g, s.author(), memStore())
+	}
+	alice, bob, carol := logs[0], logs[1], logs[2]
+	heard := openLog(t, g, newTestSigner(4, false).author(), memStore())  // heard every vote
+	missed := openLog(t, g, newTestSigner(5, false).author(), memStore()) // missed carol's
+	cut := openLog(t, g, newTestSigner(6, false).author(), memStore())    // missed it, partitioned
+
+	p, err := alice.CreateProposal(ctx, t0, "set x", "", time.Minute, 0, ppm(t, "0.5"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver := func(r *Record, to ...*Log) {
+		t.Helper()
+		for _, l := range to {
+			if _, err := l.Ingest(ctx, r.TimeOf(), r.Encode()); err != nil && !errors.Is(err, ErrDuplicate) {
+				t.Fatal(err)
+			}
+		}
+	}
+	deliver(p, bob, carol, heard, missed, cut)
+	vb, err := bob.CastVote(ctx, at(10*time.Second), p.ID(), No, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver(vb, heard, missed, cut)
+	// Carol votes at the deadline; her gossip reaches only one node.
+	vc, err := carol.CastVote(ctx, at(time.Minute), p.ID(), Yes, 400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver(vc, heard)
+
+	closeAt := at(time.Minute + LocalConfig().SettleDelay)
+	for _, l := range []*Log{heard, missed, cut} {
+		l.SyncRoundDone(at(30 * time.Second)) // a periodic round during the vote
+	}
+	if ds, err := missed.CheckProposals(ctx, closeAt); err != nil || len(ds) != 0 {
+		t.Fatalf("decided at deadline + settle delay with no round since: %+v, %v", ds, err)
+	}
+
+	// The round after the deadline: heads of the members and known authors.
+	roundAt := closeAt.Add(100 * time.Millisecond)
+	for _, author := range []*Log{alice, bob, carol} {
+		h, err := author.Head(ctx, roundAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range []*Log{heard, missed} {
+			if err := l.IngestHead(ctx, roundAt, h.Encode()); err != nil && !errors.Is(err, ErrDuplicate) {
+				t.Fatal(err)
+			}
+		}
+	}
+	if miss := missed.Missing(); len(miss) != 1 || miss[0] != vc.ID() {
+		t.Fatalf("missing %v after the heads, want carol's vote", miss)
+	}
+	missed.SyncRoundDone(roundAt)
+	if ds, _ := missed.CheckProposals(ctx, roundAt.Add(time.Second)); len(ds) != 0 {
+		t.Fatalf("decided with carol's vote missing: %+v", ds)
+	}
+	deliver(vc, missed) // the walk
+	heard.SyncRoundDone(roundAt)
+	decideAt := roundAt.Add(2 * time.Second)
+	want, err := heard.CheckProposals(ctx, decideAt)
+	if err != nil || len(want) != 1 {
+		t.Fatalf("node that heard every vote: %+v, %v", want, err)
+	}
+	got, err := missed.CheckProposals(ctx, decideAt)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("node that missed the gossip: %+v, %v", got, err)
+	}
+	if got[0].Tally.Digest() != want[0].Tally.Digest() || got[0].Outcome != Passed || len(got[0].Tally.Ballots) != 2 {
+		t.Fatalf("decisions differ: %+v against %+v", got[0].Tally, want[0].Tally)
+	}
+
+	// Partitioned: no round after the deadline, so it waits SyncWait and
+	// then decides on what it holds.
+	if ds, _ := cut.CheckProposals(ctx, closeAt.Add(LocalConfig().SyncWait-time.Millisecond)); len(ds) != 0 {
+		t.Fatalf("partitioned node decided before the sync wait: %+v", ds)
+	}
+	ds, err := cut.CheckProposals(ctx, closeAt.Add(LocalConfig().SyncWait))
+	if err != nil || len(ds) != 1 || ds[0].Outcome != Rejected || len(ds[0].Tally.Ballots) != 1 {
+		t.Fatalf("partitioned node: %+v, %v", ds, err)
 	}
 }
