@@ -106,7 +106,7 @@ func (d *Driver) runSync(ctx context.Context) {
 		}
 	}
 	for attempt := 1; ; attempt++ {
-		failed := s.round(ctx, roundInitial, 0)
+		failed, _ := s.round(ctx, roundInitial, 0)
 		if ctx.Err() != nil {
 			return
 		}
@@ -177,14 +177,26 @@ type advertisement struct {
 // notBefore, or the DHT was asked for it more than SettleDelay after
 // notBefore (by when a head put at notBefore has landed). It returns how
 // many known authors' heads it could not get (every known author has a
-// log, so "not found" counts too).
-func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (failed int) {
+// log, so "not found" counts too), and how many of those were members.
+//
+// An initial or decision round that got the head of every known member
+// tells the Log when it began (SyncRoundDone): the Log decides a proposal
+// only after such a round that began after the proposal's deadline +
+// SettleDelay. A periodic round does not: it skips authors whose head was
+// seen lately, which says nothing of records written at a deadline since.
+// Authors that are not members do not hold the report back: anyone can
+// advertise a log and withhold its head, and their votes hold no power.
+func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (failed, membersFailed int) {
 	d := s.d
 	self := d.cfg.Author.ID
 	began, asked := time.Now(), 0
+	logBegan := d.cfg.Now() // on the Log's clock
 	defer func() {
 		d.count(func(st *Stats) { st.SyncRounds++ })
-		d.lg.Debug("governance sync round", "kind", kind, "heads_asked", asked, "failed", failed, "took", time.Since(began))
+		d.lg.Debug("governance sync round", "kind", kind, "heads_asked", asked, "failed", failed, "members_failed", membersFailed, "took", time.Since(began))
+		if kind != roundPeriodic && membersFailed == 0 && ctx.Err() == nil {
+			d.log.SyncRoundDone(logBegan)
+		}
 	}()
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -320,6 +332,11 @@ func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (fa
 				case !wanted(ad.author):
 				case d.isMember(ad.author):
 					get(ad.author, true)
+				case kind == roundDecision && guests > 0:
+					// Awaited before deciding, within the round's bound on
+					// non-members, so that every node counts (as void) the
+					// same votes of theirs; a failure does not count.
+					get(ad.author, false)
 				case guests > 0:
 					// Probed in the background, within the round's
 					// bound on non-members.
@@ -355,10 +372,12 @@ func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (fa
 				// gossip may run ahead of them). Worth a retry.
 				if r.known {
 					failed++
+					membersFailed += b2i(d.isMember(r.author))
 				}
 			default:
 				if r.known {
 					failed++
+					membersFailed += b2i(d.isMember(r.author))
 				}
 				d.count(func(st *Stats) { st.FetchErrors++ })
 				d.lg.Debug("governance head fetch failed", "author", r.author, "err", r.err)
@@ -366,7 +385,7 @@ func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (fa
 			fetchKnown() // authors of the records the walk fetched
 		}
 	}
-	return failed
+	return failed, membersFailed
 }
 
 // candidates has the round fetch the heads of peers not known to have a
@@ -624,11 +643,16 @@ func (s *syncer) walk(ctx context.Context) {
 // The closing head tells every node that the author's log as of the
 // deadline is at most that head: every record timestamped at or before the
 // deadline precedes it. So the pre-decision round needs to fetch only the
-// heads of authors whose closing head has not arrived.
+// heads of authors whose closing head has not arrived: signed after the
+// latest deadline among the proposals it runs for. The round begins after
+// their deadline + SettleDelay, and the Log decides them only once such a
+// round has completed (or SyncWait later); one that could not get a known
+// member's head runs again at the next check.
 func (s *syncer) check(ctx context.Context) {
 	d := s.d
 	now := d.cfg.Now()
 	var due int64
+	var dueIDs []consensus.Hash
 	closing := false
 	for _, p := range d.log.Proposals(now) {
 		if p.State != consensus.StateClosing {
@@ -642,15 +666,18 @@ func (s *syncer) check(ctx context.Context) {
 			continue
 		}
 		s.presynced[p.ID] = true
-		if due == 0 || p.Deadline < due {
-			due = p.Deadline
-		}
+		dueIDs = append(dueIDs, p.ID)
+		due = max(due, p.Deadline)
 	}
 	if closing {
 		d.announceClosing(ctx, now)
 	}
 	if due != 0 {
-		s.round(ctx, roundDecision, due)
+		if _, membersFailed := s.round(ctx, roundDecision, due); membersFailed > 0 {
+			for _, id := range dueIDs {
+				delete(s.presynced, id)
+			}
+		}
 	}
 	decisions, err := d.log.CheckProposals(ctx, d.cfg.Now())
 	if err != nil {
