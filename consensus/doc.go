@@ -94,7 +94,12 @@
 //     time.
 //  5. Call CheckProposals periodically (every second, say) and hand the
 //     decisions it returns to the one consumer that acts on them (after a
-//     restart, Decisions lists the earlier ones again).
+//     restart, Decisions lists the earlier ones again). Once a proposal's
+//     deadline + SettleDelay has passed, run a sync round as in duty 4
+//     (every member's head and every known author's, skipping heads
+//     already seen signed after the deadline) and, if it got every
+//     member's head, call SyncRoundDone with the time the round began:
+//     the Log decides only after such a round (or SyncWait later).
 //  6. Re-publish Head and Announcement every AnnounceMaxAge/2 or so (both
 //     re-sign the head when it is that old), so that nodes that missed a
 //     message learn of new records; re-put Records(self) in the DHT
@@ -176,13 +181,19 @@
 // MaxClockSkew (default 2 s; 250 ms in LocalConfig). A record or head
 // timestamped more than MaxClockSkew after the receiver's clock is refused
 // (ReasonFuture; it is accepted once the receiver's clock catches up). A
-// node decides a proposal SettleDelay (≥ MaxClockSkew) after its deadline,
-// leaving time for votes written at the deadline by a slow clock to arrive;
-// it waits up to SyncWait longer while it knows of records it has not
-// fetched. A node decides each proposal once. Agreement between nodes
-// therefore assumes every vote timestamped before the deadline reaches every
-// node within SettleDelay (or is fetched by the sync walk before the node
-// decides). An author can backdate a vote only to no earlier than its own
+// node decides a proposal no earlier than SettleDelay (≥ MaxClockSkew)
+// after its deadline, leaving time for votes written at the deadline by a
+// slow clock to be written and put, and only once a sync round that began
+// after then has completed (SyncRoundDone: the driver fetched every
+// member's head, and those of the authors it knows, from the DHT and
+// walked their logs) and no record is missing. A vote the node never heard
+// of in gossip is therefore still counted: its author's head names it.
+// Failing that, it decides SyncWait later with what it holds (a
+// partitioned node still decides, and logs that it did so). A node decides
+// each proposal once. Agreement between nodes therefore does not depend on
+// gossip timing; it assumes only that a member's vote timestamped before
+// the deadline is in the DHT (under its head) by the time the round asks,
+// and that the round completes within SyncWait. An author can backdate a vote only to no earlier than its own
 // previous record (an earlier time breaks its chain and voids the vote), and
 // a backdated vote that arrives after other nodes decided would be counted
 // only by nodes deciding later; Tally shows the current count at any time.
