@@ -41,9 +41,10 @@ type Config struct {
 	// MaxClockSkew behind to be written and to propagate. At least
 	// MaxClockSkew.
 	SettleDelay time.Duration
-	// SyncWait is how much longer a node postpones a decision while it
-	// knows of records it has not fetched yet (see Missing). After that it
-	// decides with what it holds.
+	// SyncWait is how much longer a node postpones a decision while no
+	// sync round that began after the settle delay has completed (see
+	// SyncRoundDone) or it knows of records it has not fetched yet (see
+	// Missing). After that it decides with what it holds.
 	SyncWait time.Duration
 	// AnnounceMaxAge is the oldest head an announcement may carry. Log
 	// re-signs its head for an announcement once the head is half that old.

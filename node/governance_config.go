@@ -39,12 +39,14 @@ type GovernanceConfig struct {
 	MaxClockSkew time.Duration `toml:"max_clock_skew"`
 
 	// SettleDelay is how long after a proposal's deadline a node decides
-	// it, leaving time for votes cast at the deadline to arrive. At least
+	// it at the earliest, leaving time for votes cast at the deadline to
+	// arrive; it decides after a sync round begun then. At least
 	// MaxClockSkew.
 	SettleDelay time.Duration `toml:"settle_delay"`
 
-	// SyncWait is how much longer a node postpones a decision while it
-	// knows of records it could not fetch yet.
+	// SyncWait is how much longer a node postpones a decision while the
+	// sync round after the settle delay has not completed or it knows of
+	// records it could not fetch yet.
 	SyncWait time.Duration `toml:"sync_wait"`
 
 	// AnnounceMaxAge is the oldest head an announcement may carry; the
