@@ -40,10 +40,12 @@ func TestAgreement(t *testing.T) {
 		cut     int // a node offline until after the deadline, or -1
 		late    bool
 		noSync  bool // no periodic sync round: only the pre-decision one
+		slow    int  // head gets of the deaf node that time out, from the votes on
 		wantYes uint64
 	}{
 		{name: "gossip", nodes: 5, deaf: -1, cut: -1, wantYes: 300_000_000},
 		{name: "node that missed the votes fetches them before deciding", nodes: 6, deaf: 5, cut: -1, noSync: true, wantYes: 300_000_000},
+		{name: "node that missed the votes and whose first head fetches time out waits for a complete round", nodes: 6, deaf: 5, cut: -1, noSync: true, slow: 5, wantYes: 300_000_000},
 		{name: "partitioned node syncs after healing", nodes: 6, deaf: -1, cut: 5, wantYes: 300_000_000},
 		{name: "late joiner syncs from the DHT", nodes: 5, deaf: -1, cut: -1, late: true, wantYes: 300_000_000},
 	}
@@ -85,6 +87,7 @@ func TestAgreement(t *testing.T) {
 					// It heard the proposal, and will hear none of the votes.
 					f.mu.Lock()
 					f.deaf[nodes[tt.deaf].author.ID] = true
+					f.failHeads[nodes[tt.deaf].author.ID] = tt.slow
 					f.mu.Unlock()
 				}
 				for i := 1; i <= 4 && i < tt.nodes; i++ {

@@ -31,16 +31,17 @@ type fakeNet struct {
 	headV   *consensus.HeadValidator
 	recV    *consensus.RecordValidator
 
-	mu       sync.Mutex
-	values   map[string][]byte
-	authors  map[consensus.PeerID]bool
-	members  map[consensus.PeerID]*member
-	deaf     map[consensus.PeerID]bool // receives no gossip
-	offline  map[consensus.PeerID]bool // reaches nothing, reached by nobody
-	failPuts int                       // the next failPuts puts fail
-	noAds    bool                      // the advertisement lookup fails
-	gets     int
-	tweak    func(*Config) // applied to every driver's config by addNode
+	mu        sync.Mutex
+	values    map[string][]byte
+	authors   map[consensus.PeerID]bool
+	members   map[consensus.PeerID]*member
+	deaf      map[consensus.PeerID]bool // receives no gossip
+	offline   map[consensus.PeerID]bool // reaches nothing, reached by nobody
+	failPuts  int                       // the next failPuts puts fail
+	failHeads map[consensus.PeerID]int  // the member's next n head gets time out
+	noAds     bool                      // the advertisement lookup fails
+	gets      int
+	tweak     func(*Config) // applied to every driver's config by addNode
 	// found and notFound are how long a get takes that finds a value and
 	// one that finds none: a Kademlia lookup returns as soon as enough
 	// peers answered with the value, but asks every close peer before it
@@ -50,14 +51,15 @@ type fakeNet struct {
 
 func newFakeNet(g *consensus.Genesis) *fakeNet {
 	return &fakeNet{
-		genesis: g,
-		headV:   consensus.NewHeadValidator(g, verifier, nil),
-		recV:    consensus.NewRecordValidator(g, verifier, nil),
-		values:  map[string][]byte{},
-		authors: map[consensus.PeerID]bool{},
-		members: map[consensus.PeerID]*member{},
-		deaf:    map[consensus.PeerID]bool{},
-		offline: map[consensus.PeerID]bool{},
+		genesis:   g,
+		headV:     consensus.NewHeadValidator(g, verifier, nil),
+		recV:      consensus.NewRecordValidator(g, verifier, nil),
+		values:    map[string][]byte{},
+		authors:   map[consensus.PeerID]bool{},
+		members:   map[consensus.PeerID]*member{},
+		deaf:      map[consensus.PeerID]bool{},
+		offline:   map[consensus.PeerID]bool{},
+		failHeads: map[consensus.PeerID]int{},
 	}
 }
 
@@ -127,6 +129,11 @@ func (m *member) Get(ctx context.Context, key string) ([]byte, error) {
 	f.mu.Lock()
 	f.gets++
 	offline := f.offline[m.id]
+	timeout := false
+	if strings.HasPrefix(key, "/x0log/") && f.failHeads[m.id] > 0 {
+		f.failHeads[m.id]--
+		timeout = true
+	}
 	v, ok := f.values[key]
 	wait := f.found
 	if !ok {
@@ -135,6 +142,9 @@ func (m *member) Get(ctx context.Context, key string) ([]byte, error) {
 	f.mu.Unlock()
 	if offline {
 		return nil, errOffline
+	}
+	if timeout {
+		return nil, fmt.Errorf("get %s: %w", key, context.DeadlineExceeded)
 	}
 	if wait > 0 {
 		t := time.NewTimer(wait)
