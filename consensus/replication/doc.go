@@ -108,8 +108,15 @@
 //     decision round over the known authors whose closing head (or any
 //     head signed after the deadline) has not arrived, so that a vote whose
 //     announcement was lost is fetched from the DHT before the node
-//     decides. With every closing head delivered by gossip the decision
-//     round fetches nothing, so deciding costs no DHT lookup of a head.
+//     decides; advertised authors that are not members are awaited too
+//     (within MaxAuthors), but only the members' heads must be got. A
+//     decision round (or the initial one) that got every known member's
+//     head tells the Log when it began (Log.SyncRoundDone), and the Log
+//     decides a proposal only after such a round began after its deadline
+//     + SettleDelay, or SyncWait later; a round that missed a member's
+//     head runs again at the next check. With every closing head
+//     delivered by gossip the decision round fetches nothing, so deciding
+//     costs no DHT lookup of a head.
 //  6. Hand on. The decisions leave the Log only as CheckProposals's
 //     return value, and the driver hands them to one consumer, Apply:
 //     at Start every decision the Log took before (state a node keeps in
