@@ -224,6 +224,15 @@ func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (fa
 		defer d.mu.Unlock()
 		return notBefore == 0 || (d.headTime[a] <= notBefore && s.asked[a] <= notBefore+d.cfg.SettleDelay.Milliseconds())
 	}
+	// covered says whether a head of a signed after notBefore arrived
+	// (by gossip, say) while the round asked the DHT for it: the Log
+	// holds it and wants what it names, so a failed get leaves nothing
+	// unknown as of notBefore.
+	covered := func(a consensus.PeerID) bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return notBefore != 0 && d.headTime[a] > notBefore
+	}
 	launch := func(r headGot) {
 		running++
 		wg.Go(func() {
@@ -372,12 +381,12 @@ func (s *syncer) round(ctx context.Context, kind roundKind, notBefore int64) (fa
 				// gossip may run ahead of them). Worth a retry.
 				if r.known {
 					failed++
-					membersFailed += b2i(d.isMember(r.author))
+					membersFailed += b2i(d.isMember(r.author) && !covered(r.author))
 				}
 			default:
 				if r.known {
 					failed++
-					membersFailed += b2i(d.isMember(r.author))
+					membersFailed += b2i(d.isMember(r.author) && !covered(r.author))
 				}
 				d.count(func(st *Stats) { st.FetchErrors++ })
 				d.lg.Debug("governance head fetch failed", "author", r.author, "err", r.err)
