@@ -169,6 +169,9 @@ type Config struct {
 	// Anomaly is the [anomaly] section: how the node weighs the anomaly
 	// scores of its neighbours (see AnomalyConfig).
 	Anomaly AnomalyConfig `toml:"anomaly"`
+	// Healing is the [healing] section: the self-healing loop's mode and
+	// limits (see HealingConfig).
+	Healing HealingConfig `toml:"healing"`
 }
 
 // DefaultLANConfig is for nodes on one local network: fixed ports, short
@@ -209,6 +212,7 @@ func DefaultLANConfig() Config {
 		Governance:                DefaultGovernanceConfig(),
 		Mesh:                      DefaultMeshConfig(),
 		Anomaly:                   DefaultAnomalyConfig(),
+		Healing:                   DefaultHealingConfig(),
 	}
 }
 
@@ -395,6 +399,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.Anomaly.validate(); err != nil {
+		return err
+	}
+	if err := c.Healing.validate(); err != nil {
 		return err
 	}
 	return nil

@@ -173,6 +173,9 @@ func (n *Node) Mesh() *mesh.Router { return n.mesh.r }
 // admission) becomes a neighbor only while guests hold fewer than half of
 // the neighbor links, so that guests can never surround a node.
 func (n *Node) admitNeighbor(ctx context.Context, p peer.ID) error {
+	if err := n.bans.check(p); err != nil {
+		return err
+	}
 	rec, err := n.LookupIdentity(ctx, p)
 	if err != nil {
 		return err

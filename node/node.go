@@ -109,8 +109,10 @@ type Node struct {
 
 	mesh *meshService // the mesh router: routing and end-to-end channels (mesh.go)
 
-	trace *gossipTrace // GossipSub's deliveries, duplicates and scores (gossip_trace.go)
-	dash  *dashboard   // the web dashboard's watch and event stream (dashboard.go)
+	trace *gossipTrace   // GossipSub's deliveries, duplicates and scores (gossip_trace.go)
+	dash  *dashboard     // the web dashboard's watch and event stream (dashboard.go)
+	heal  *Heal          // the self-healing loop (heal*.go)
+	bans  *neighbourBans // neighbours the healing loop replaced, kept off the mesh
 
 	identity    *pqcsec.Identity
 	policy      *pqcsec.PolicyEngine
@@ -241,6 +243,9 @@ func New(cfg Config, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	if err := n.setupGovernance(); err != nil {
+		return nil, err
+	}
+	if err := n.setupHeal(); err != nil {
 		return nil, err
 	}
 	if err := n.setupDashboard(); err != nil {

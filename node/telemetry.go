@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -113,6 +114,8 @@ type Telemetry struct {
 	nextObs   int
 	started   bool
 	closed    bool
+
+	restart atomic.Bool // RestartCollector asked for a restart
 
 	// Owned by the publishing goroutine.
 	coll  *sharedCollector
@@ -415,7 +418,10 @@ func (t *Telemetry) publishLoop(ctx context.Context) {
 		} else {
 			t.coll = coll
 			defer func() {
-				if err := coll.release(); err != nil {
+				if t.coll == nil {
+					return
+				}
+				if err := t.coll.release(); err != nil {
 					t.log.Warn("close telemetry collector", "err", err)
 				}
 			}()
@@ -429,10 +435,36 @@ func (t *Telemetry) publishLoop(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
+		if t.restart.Swap(false) && t.coll != nil {
+			t.restartCollector()
+		}
 		if err := t.publish(ctx); err != nil && ctx.Err() == nil {
 			t.log.Debug("publish telemetry", "err", err)
 		}
 	}
+}
+
+// RestartCollector makes the service let go of its collector and take
+// it afresh before its next reading (healing's restart-component): the
+// collector is closed and opened again unless another node of the
+// process holds it too. It does not wait.
+func (t *Telemetry) RestartCollector() { t.restart.Store(true) }
+
+// restartCollector releases the collector and acquires it again.
+// Publishing goroutine only.
+func (t *Telemetry) restartCollector() {
+	if err := t.coll.release(); err != nil {
+		t.log.Warn("close telemetry collector", "err", err)
+	}
+	t.coll = nil
+	coll, err := t.pool.acquire(t.cfg.Source, t.log)
+	if err != nil {
+		t.log.Warn("telemetry collector restart failed: only link figures", "err", err)
+		t.setSource(TelemetryNone)
+		return
+	}
+	t.coll = coll
+	t.log.Info("telemetry collector restarted")
 }
 
 func (t *Telemetry) setSource(s string) {

@@ -209,6 +209,11 @@ type Router struct {
 	// relayed counts the relayed DATA frames the writers wrote, and
 	// relayDelay their total time from read to written, in nanoseconds.
 	relayed, relayDelay atomic.Int64
+	// relayShare holds the float64 bits of the relay share (0: the
+	// default, 1); shedCredit is the owner's credit under it
+	// (steer_libp2p.go).
+	relayShare atomic.Uint64
+	shedCredit float64
 
 	mu       sync.Mutex
 	state    int // 0 new, 1 started, 2 closed
@@ -229,6 +234,7 @@ type counters struct {
 	delivered, badPlaintext         uint64
 	sendErrors                      uint64
 	helloLoss, routesLost, discFail uint64
+	shed                            uint64
 }
 
 // inFrame is a frame read from a link.
@@ -932,6 +938,9 @@ type Stats struct {
 	HelloLoss         uint64 `json:"hello_loss"`
 	RoutesLost        uint64 `json:"routes_lost"`
 	DiscoveriesFailed uint64 `json:"discoveries_failed"`
+	// Shed counts relayed DATA frames dropped under a relay share below
+	// 1 (SetRelayShare).
+	Shed uint64 `json:"shed"`
 }
 
 // Stats returns the router's counters.
@@ -944,6 +953,7 @@ func (m *Router) Stats(ctx context.Context) (Stats, error) {
 			NoLink: m.st.noLink, BadFrames: m.st.badFrames, Resets: m.st.resets, Unpaused: m.st.unpaused,
 			Delivered: m.st.delivered, BadPlaintext: m.st.badPlaintext, SendErrors: m.st.sendErrors,
 			HelloLoss: m.st.helloLoss, RoutesLost: m.st.routesLost, DiscoveriesFailed: m.st.discFail,
+			Shed: m.st.shed,
 		}
 	})
 	return st, err
@@ -1169,6 +1179,10 @@ func (m *Router) write(o overlay.Outbound, since time.Time) {
 	if typ == protocols.TypeData {
 		if src, err := protocols.PeekSrc(o.Frame); err == nil && src != m.self {
 			relayed = since.UnixNano()
+			if m.shedRelay() {
+				m.trace(TraceEvent{Kind: TraceFrameDropped, Peer: o.To, Frame: o.Frame})
+				return
+			}
 			// Read from a link this node has paused (before the pause
 			// took hold): the frames already in the reader's hands and
 			// the owner's input may exceed the half queue left when the

@@ -1,0 +1,97 @@
+package node
+
+import (
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/healing"
+)
+
+// Healing modes (healing.mode).
+const (
+	// HealObserve plans, rehearses and logs, and executes nothing.
+	HealObserve = "observe"
+	// HealEnforce executes the plans that pass their rehearsal and the
+	// safety rules.
+	HealEnforce = "enforce"
+)
+
+// HealingConfig is the [healing] section of config.toml: how the node's
+// self-healing loop (package healing) acts on what it sees.
+type HealingConfig struct {
+	// Mode is "observe" (the default: every plan is made, rehearsed and
+	// logged with would_execute, nothing is executed) or "enforce". `heal
+	// mode` switches a running node; the switch lasts until it restarts.
+	Mode string `toml:"mode"`
+
+	// Rehearse runs each plan through a what-if in the digital twin
+	// built from the node's view before it executes (twin.FromView):
+	// the plan is kept only if connectivity stays at 0.95 or more and
+	// delivery recovers. false executes plans without one.
+	Rehearse bool `toml:"rehearse"`
+
+	// MaxCPUPercent is the node's CPU use, in percent, at and above
+	// which it counts as overloaded (and sheds relay traffic); 0 leaves
+	// CPU out of the judgement, as a devnet does, whose nodes share one
+	// host's CPU.
+	MaxCPUPercent float64 `toml:"max_cpu_percent"`
+
+	// Quorum is how many distinct neighbours of a node must flag it as
+	// anomalous before the loop suspects it; at least 1, 2 by default so
+	// that one liar cannot frame a node.
+	Quorum int `toml:"quorum"`
+
+	// AvoidTTL is how long an avoid (and a shed) lasts after its symptom
+	// was last seen; each cycle that still sees it extends it.
+	AvoidTTL time.Duration `toml:"avoid_ttl"`
+}
+
+// DefaultHealingConfig is every profile's healing: observe mode,
+// rehearsed plans, overloaded at 90% CPU, a quorum of 2, avoids that
+// outlive their symptom by 30 s.
+func DefaultHealingConfig() HealingConfig {
+	return HealingConfig{
+		Mode:          HealObserve,
+		Rehearse:      true,
+		MaxCPUPercent: 90,
+		Quorum:        2,
+		AvoidTTL:      30 * time.Second,
+	}
+}
+
+func (c *HealingConfig) validate() error {
+	switch {
+	case c.Mode != HealObserve && c.Mode != HealEnforce:
+		return fieldErr("healing.mode", "unknown mode %q (want observe or enforce)", c.Mode)
+	case c.MaxCPUPercent < 0 || c.MaxCPUPercent > 100 || c.MaxCPUPercent != c.MaxCPUPercent:
+		return fieldErr("healing.max_cpu_percent", "must be in 0..100 (0: leave CPU out), got %v", c.MaxCPUPercent)
+	case c.Quorum < 1:
+		return fieldErr("healing.quorum", "must be at least 1, got %d", c.Quorum)
+	case c.AvoidTTL < time.Second || c.AvoidTTL > 10*time.Minute:
+		return fieldErr("healing.avoid_ttl", "must be in 1s..10m, got %v", c.AvoidTTL)
+	}
+	return nil
+}
+
+// engineConfig is the healing engine's configuration for this section,
+// cycling every interval (the telemetry interval).
+func (c *HealingConfig) engineConfig(interval time.Duration, rehearse bool) healing.Config {
+	e := healing.DefaultConfig()
+	e.Mode = healing.ModeObserve
+	if c.Mode == HealEnforce {
+		e.Mode = healing.ModeEnforce
+	}
+	e.CycleInterval = interval
+	// Reports count for three intervals, as the anomaly service sends
+	// them every interval.
+	e.ReportTTL = max(3*interval, time.Second)
+	e.Quorum = c.Quorum
+	if c.MaxCPUPercent > 0 {
+		e.MaxCPUPercent = c.MaxCPUPercent
+	} else {
+		e.MaxCPUPercent = 100 // with SetLoad's CPU left at 0 it never trips
+	}
+	e.Strategies[healing.StrategyAvoid].TTL = c.AvoidTTL
+	e.Strategies[healing.StrategyShed].TTL = c.AvoidTTL
+	e.SkipRehearsal = !rehearse
+	return e
+}
