@@ -46,7 +46,7 @@ type Heal struct {
 	requests chan func(now time.Time)
 	jobs     chan rehearsalJob
 
-	dropped    atomic.Uint64 // reports dropped on a full queue
+	dropped    atomic.Uint64                  // reports dropped on a full queue
 	actionErrs [maxStrategy + 1]atomic.Uint64 // by healing.Strategy
 
 	mu      sync.Mutex
