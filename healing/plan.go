@@ -3,6 +3,7 @@ package healing
 import (
 	"bytes"
 	"cmp"
+	"fmt"
 	"slices"
 	"strconv"
 	"time"
@@ -104,6 +105,18 @@ func (s Status) String() string {
 // MarshalText implements encoding.TextMarshaler.
 func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText implements encoding.TextUnmarshaler, so that a client
+// of GET /v1/heal reads the statuses back.
+func (s *Status) UnmarshalText(b []byte) error {
+	for st := Status(1); int(st) <= numStatuses; st++ {
+		if statusNames[st] == string(b) {
+			*s = st
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: status %q", ErrInvalidInput, b)
+}
+
 // Final reports whether the plan is over.
 func (s Status) Final() bool {
 	return s != StatusRehearsing && s != StatusExecuted && s != StatusCleared
@@ -132,6 +145,17 @@ func (o Op) String() string {
 
 // MarshalText implements encoding.TextMarshaler.
 func (o Op) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (o *Op) UnmarshalText(b []byte) error {
+	for op := OpExecute; op <= OpRevert; op++ {
+		if op.String() == string(b) {
+			*o = op
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: op %q", ErrInvalidInput, b)
+}
 
 // Action is what a plan asks the caller to do, as plain data. Kind says
 // which fields matter:

@@ -257,6 +257,7 @@ func DefaultLocalConfig() Config {
 	c.Attest = false
 	c.Policy = LocalPolicyConfig()
 	c.Governance = LocalGovernanceConfig()
+	c.Healing = LocalHealingConfig()
 	return c
 }
 

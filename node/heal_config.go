@@ -40,6 +40,11 @@ type HealingConfig struct {
 	// that one liar cannot frame a node.
 	Quorum int `toml:"quorum"`
 
+	// SlowLinkFloor is how far above its own baseline an own link's
+	// round-trip time must rise (besides fourfold) to count as slow;
+	// most of the node's links slow at once point at the node itself.
+	SlowLinkFloor time.Duration `toml:"slow_link_floor"`
+
 	// AvoidTTL is how long an avoid (and a shed) lasts after its symptom
 	// was last seen; each cycle that still sees it extends it.
 	AvoidTTL time.Duration `toml:"avoid_ttl"`
@@ -54,8 +59,20 @@ func DefaultHealingConfig() HealingConfig {
 		Rehearse:      true,
 		MaxCPUPercent: 90,
 		Quorum:        2,
+		SlowLinkFloor: 5 * time.Millisecond,
 		AvoidTTL:      30 * time.Second,
 	}
+}
+
+// LocalHealingConfig is the local profile's healing: many nodes share
+// one host, its CPU and its scheduler, so the host's CPU says nothing of
+// one node and a busy host delays every loopback link at once; CPU is
+// left out and a link is slow only 250 ms above its baseline.
+func LocalHealingConfig() HealingConfig {
+	c := DefaultHealingConfig()
+	c.MaxCPUPercent = 0
+	c.SlowLinkFloor = 250 * time.Millisecond
+	return c
 }
 
 func (c *HealingConfig) validate() error {
@@ -66,6 +83,8 @@ func (c *HealingConfig) validate() error {
 		return fieldErr("healing.max_cpu_percent", "must be in 0..100 (0: leave CPU out), got %v", c.MaxCPUPercent)
 	case c.Quorum < 1:
 		return fieldErr("healing.quorum", "must be at least 1, got %d", c.Quorum)
+	case c.SlowLinkFloor < 0 || c.SlowLinkFloor > time.Minute:
+		return fieldErr("healing.slow_link_floor", "must be in 0..1m, got %v", c.SlowLinkFloor)
 	case c.AvoidTTL < time.Second || c.AvoidTTL > 10*time.Minute:
 		return fieldErr("healing.avoid_ttl", "must be in 1s..10m, got %v", c.AvoidTTL)
 	}
@@ -90,6 +109,7 @@ func (c *HealingConfig) engineConfig(interval time.Duration, rehearse bool) heal
 	} else {
 		e.MaxCPUPercent = 100 // with SetLoad's CPU left at 0 it never trips
 	}
+	e.SlowLinkFloor = c.SlowLinkFloor
 	e.Strategies[healing.StrategyAvoid].TTL = c.AvoidTTL
 	e.Strategies[healing.StrategyShed].TTL = c.AvoidTTL
 	e.SkipRehearsal = !rehearse

@@ -1,0 +1,301 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-datastore"
+	pebbleds "github.com/ipfs/go-ds-pebble"
+
+	"github.com/x0tta6bl4/x0tta6bl4/healing"
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
+
+// healMesh starts n fully connected nodes and waits until the first one
+// sees all of them, with their links, in its view.
+func healMesh(t *testing.T, n int) []*Node {
+	t.Helper()
+	nodes := []*Node{startNode(t, localConfig())}
+	for range n - 1 {
+		nodes = append(nodes, startNode(t, localConfig(nodes[0])))
+	}
+	waitFor(t, 40*time.Second, "every node linked to every other in the first one's view", func() bool {
+		g := nodes[0].Telemetry().Graph()
+		if len(g.Nodes) < n {
+			return false
+		}
+		for _, nd := range nodes {
+			if meshNeighbors(nd) < n-1 {
+				return false
+			}
+		}
+		return len(g.Links) >= n*(n-1)
+	})
+	return nodes
+}
+
+// testHeal builds a healing service on node a's real parts (view, mesh
+// router, connections) over ds, in enforce mode without rehearsal, with
+// the avoid strategy's T shortened to timeout so that a success is
+// judged within seconds.
+func testHeal(t *testing.T, a *Node, ds datastore.Datastore, timeout time.Duration) *Heal {
+	t.Helper()
+	hc := DefaultHealingConfig()
+	hc.Mode = HealEnforce
+	hc.Rehearse = false
+	cfg := hc.engineConfig(a.Config().Telemetry.Interval, false)
+	cfg.Strategies[healing.StrategyAvoid].Timeout = timeout
+	h, err := newHeal(cfg, healParts{
+		self:  a.Mesh().Addr(),
+		view:  a.Telemetry(),
+		links: a.Mesh(),
+		peers: a.Host().Network(),
+		act:   healActuators{avoid: a.Mesh(), shed: a.Mesh()},
+		ds:    ds,
+		log:   testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+func openPebble(t *testing.T, dir string) datastore.Batching {
+	t.Helper()
+	d, err := pebbleds.NewDatastore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestHealAvoidsSuspect: on four real nodes, two members flag a third
+// node; node a's healing loop (enforce mode) puts it on the mesh's avoid
+// list, sees the symptom clear once the reports stop, judges the avoid a
+// success, and a new loop on the same pebble datastore (a restarted
+// node) starts with that knowledge.
+func TestHealAvoidsSuspect(t *testing.T) {
+	nodes := healMesh(t, 4)
+	a, b, c, d := nodes[0], nodes[1], nodes[2], nodes[3]
+	dir := filepath.Join(t.TempDir(), "datastore")
+	ds := openPebble(t, dir)
+	h := testHeal(t, a, ds, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	addr := func(n *Node) protocols.Addr { return n.Mesh().Addr() }
+	flag := func() {
+		for _, r := range []*Node{b, c} {
+			h.Report(healing.Report{Reporter: addr(r), Subject: addr(d), Score: 0.95, Contributing: []string{"delivery"}})
+		}
+	}
+	var st HealStatus
+	waitFor(t, 20*time.Second, "an avoid of the flagged node in force", func() bool {
+		flag()
+		var err error
+		if st, err = h.Status(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, ac := range st.Active {
+			if ac.Kind == healing.StrategyAvoid && ac.Target == addr(d) {
+				return true
+			}
+		}
+		return false
+	})
+	if len(st.Avoid) != 1 || st.Avoid[0] != addr(d) {
+		t.Errorf("avoid list %v, want only %s", st.Avoid, addr(d).Short())
+	}
+	for _, ac := range st.Active {
+		if ac.Target == addr(b) || ac.Target == addr(c) {
+			t.Errorf("action against a reporter: %+v", ac)
+		}
+	}
+	if st.ActionErrors["avoid"] != 0 {
+		t.Errorf("avoid failed %d times", st.ActionErrors["avoid"])
+	}
+
+	// The reports stop: the symptom clears within T and stays away for
+	// 2T, a success the knowledge records and the datastore keeps.
+	waitFor(t, 30*time.Second, "the avoid judged a success", func() bool {
+		k, _ := h.Status(ctx)
+		for _, en := range k.Knowledge {
+			if en.Cause == healing.CauseNode && en.Strategy == healing.StrategyAvoid && en.Successes == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	hi, err := h.History(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hi.Plans) != 1 || hi.Plans[0].Status != healing.StatusSucceeded || !hi.Plans[0].WouldExecute {
+		t.Errorf("history %+v, want one succeeded plan", hi.Plans)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ds.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	ds = openPebble(t, dir)
+	defer ds.Close()
+	h2 := testHeal(t, a, ds, 5*time.Second)
+	st2, err := h2.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st2.Knowledge) != 1 || st2.Knowledge[0].Successes != 1 || st2.Knowledge[0].Strategy != healing.StrategyAvoid {
+		t.Errorf("knowledge after restart %+v, want the one avoid success", st2.Knowledge)
+	}
+	if err := h2.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHealObserveQuorum: a node in observe mode (the default) records a
+// plan against a node two members flag, executes nothing, and never
+// acts on one reporter alone.
+func TestHealObserveQuorum(t *testing.T) {
+	nodes := healMesh(t, 4)
+	a, b, c, d := nodes[0], nodes[1], nodes[2], nodes[3]
+	h := a.Heal()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	addr := func(n *Node) protocols.Addr { return n.Mesh().Addr() }
+
+	// One liar flags c for several cycles: no suspect, no plan.
+	for range 12 {
+		h.Report(healing.Report{Reporter: addr(b), Subject: addr(c), Score: 1})
+		time.Sleep(250 * time.Millisecond)
+	}
+	st, err := h.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastCycle.Suspects != 0 || len(st.Incidents) != 0 {
+		t.Errorf("one reporter made %d suspects, incidents %+v, last cycle %+v", st.LastCycle.Suspects, st.Incidents, st.LastCycle)
+	}
+
+	waitFor(t, 20*time.Second, "an observed plan against d", func() bool {
+		for _, r := range []*Node{b, c} {
+			h.Report(healing.Report{Reporter: addr(r), Subject: addr(d), Score: 0.9})
+		}
+		hi, err := h.History(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range hi.Plans {
+			if p.Status == healing.StatusObserved && p.Diagnosis.Subject == addr(d) {
+				return p.WouldExecute && p.Strategy == healing.StrategyAvoid
+			}
+		}
+		return false
+	})
+	st, err = h.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Active) != 0 || len(st.Avoid) != 0 {
+		t.Errorf("observe mode executed %+v (avoid %v)", st.Active, st.Avoid)
+	}
+	if st.Rehearsal != "off" {
+		t.Errorf("rehearsal %q without a rehearser", st.Rehearsal)
+	}
+}
+
+// TestHealAPI: status, history, mode, pause and resume over the node's
+// API, refusals, and the metrics.
+func TestHealAPI(t *testing.T) {
+	a := startNode(t, localConfig())
+	cl := NewClient(a.APIAddr())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	st, err := cl.HealStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode != healing.ModeObserve || st.Paused {
+		t.Errorf("fresh node: mode %v paused %v, want observe, running", st.Mode, st.Paused)
+	}
+	if st, err = cl.HealSetMode(ctx, "enforce"); err != nil || st.Mode != healing.ModeEnforce {
+		t.Errorf("set enforce: %v, mode %v", err, st.Mode)
+	}
+	if st, err = cl.HealPause(ctx, "maintenance"); err != nil || !st.Paused || st.PauseReason != "maintenance" {
+		t.Errorf("pause: %v, %+v", err, st)
+	}
+	if st, err = cl.HealResume(ctx); err != nil || st.Paused {
+		t.Errorf("resume: %v, paused %v", err, st.Paused)
+	}
+	var apiErr *APIError
+	if _, err := cl.HealSetMode(ctx, "yolo"); !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest {
+		t.Errorf("bad mode: %v, want 400", err)
+	}
+	if _, err := cl.HealPause(ctx, strings.Repeat("x", maxHealReason+1)); !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest {
+		t.Errorf("long reason: %v, want 400", err)
+	}
+	if _, err := cl.HealHistory(ctx); err != nil {
+		t.Errorf("history: %v", err)
+	}
+
+	resp, err := http.Get("http://" + a.APIAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`x0tta6bl4_heal_plans_total{status="executed",strategy="avoid"} 0`,
+		"x0tta6bl4_heal_enforce 1",
+		"x0tta6bl4_heal_paused 0",
+		"x0tta6bl4_heal_cycles_total",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	http.DefaultClient.CloseIdleConnections()
+}
+
+func TestHealingConfig(t *testing.T) {
+	for _, tt := range []struct {
+		edit  func(*HealingConfig)
+		field string
+	}{
+		{func(c *HealingConfig) { c.Mode = "act" }, "healing.mode"},
+		{func(c *HealingConfig) { c.MaxCPUPercent = 101 }, "healing.max_cpu_percent"},
+		{func(c *HealingConfig) { c.Quorum = 0 }, "healing.quorum"},
+		{func(c *HealingConfig) { c.AvoidTTL = time.Millisecond }, "healing.avoid_ttl"},
+	} {
+		c := DefaultHealingConfig()
+		tt.edit(&c)
+		var fe *FieldError
+		if err := c.validate(); !errors.As(err, &fe) || fe.Field != tt.field {
+			t.Errorf("%s: %v", tt.field, err)
+		}
+	}
+	cfg, err := ParseConfig([]byte("profile = \"local\"\n[healing]\nmode = \"enforce\"\nrehearse = false\nmax_cpu_percent = 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Healing.Mode != HealEnforce || cfg.Healing.Rehearse || cfg.Healing.MaxCPUPercent != 0 {
+		t.Errorf("parsed %+v", cfg.Healing)
+	}
+	e := cfg.Healing.engineConfig(time.Second, false)
+	if e.Mode != healing.ModeEnforce || !e.SkipRehearsal || e.Validate() != nil {
+		t.Errorf("engine config %+v: %v", e, e.Validate())
+	}
+}
