@@ -1,0 +1,292 @@
+package devnet
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/healing"
+	"github.com/x0tta6bl4/x0tta6bl4/node"
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
+
+// HealProbe reads what the nodes' healing loops did (node.Heal) and
+// judges it: with a Fault, whether they found it, named its cause, acted
+// against it alone and brought its flows back; without one, that they
+// did nothing at all. Figures: heal_mode, heal_plans (plans made),
+// heal_actions and heal_actions_executed (plans executed), and with a
+// fault heal_root_cause and heal_strategy (of the first plan against the
+// faulty node: executed in enforce mode, recorded in observe mode),
+// heal_detect_s (fault start to the first cycle of any node that
+// diagnosed the faulty node), heal_mttr_s (fault start to every flow
+// through the faulty node delivering again), heal_recovered,
+// heal_delivery_after (the flows' delivery from then on) and
+// heal_false_actions (executed actions against other nodes).
+type HealProbe struct {
+	// Mode is the nodes' healing mode, node.HealEnforce or
+	// node.HealObserve (set in their config; the probe only judges).
+	Mode string
+	// Fault is the fault the nodes must heal; nil for a fault-free run,
+	// where any action fails the run.
+	Fault healFault
+	// MaxMTTR bounds heal_mttr_s in enforce mode (default 5 s), and
+	// MinDelivery heal_delivery_after (default 0.99).
+	MaxMTTR     time.Duration
+	MinDelivery float64
+
+	net   *Net
+	began time.Time
+
+	mu      sync.Mutex
+	summary string
+}
+
+var _ Probe = (*HealProbe)(nil)
+
+// healFault is what the heal probe reads of the fault it judges.
+type healFault interface {
+	// faultyNodes are the indexes of the faulty nodes.
+	faultyNodes() map[int]bool
+	// faultStart is when the fault began, zero if it never did.
+	faultStart() time.Time
+	// faultFlows are the flows that cross the faulty nodes, nil if they
+	// never started.
+	faultFlows() *Flows
+}
+
+// Name implements Probe.
+func (p *HealProbe) Name() string { return "heal" }
+
+// Start implements Probe.
+func (p *HealProbe) Start(_ context.Context, net *Net) error {
+	switch p.Mode {
+	case node.HealEnforce, node.HealObserve:
+	default:
+		return fmt.Errorf("heal mode %q: want %s or %s", p.Mode, node.HealEnforce, node.HealObserve)
+	}
+	if p.MaxMTTR <= 0 {
+		p.MaxMTTR = 5 * time.Second
+	}
+	if p.MinDelivery <= 0 {
+		p.MinDelivery = 0.99
+	}
+	for i, n := range net.Nodes {
+		if n.Heal() == nil {
+			return fmt.Errorf("node %d runs no healing loop", i)
+		}
+	}
+	p.net, p.began = net, time.Now()
+	return nil
+}
+
+// Status implements Probe: plans and actions so far.
+func (p *HealProbe) Status() string {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	plans, executed := 0, 0
+	for _, n := range p.net.Running() {
+		hi, err := n.Heal().History(ctx)
+		if err != nil {
+			continue
+		}
+		for _, pl := range hi.Plans {
+			plans++
+			if !pl.Executed.IsZero() {
+				executed++
+			}
+		}
+	}
+	return fmt.Sprintf("heal=%s %d plans %d executed", p.Mode, plans, executed)
+}
+
+// healRecord is what one node's loop did, for the figures.
+type healRecord struct {
+	node   int
+	self   protocols.Addr
+	plans  []healing.Plan
+	cycles []healing.Cycle
+}
+
+// Finish implements Probe. It takes its own few seconds: the probes
+// before it may have drained the run's.
+func (p *HealProbe) Finish(_ context.Context, s *Summary) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	nodes := p.net.Running()
+	addrs := make(map[protocols.Addr]int, len(nodes))
+	var recs []healRecord
+	for i, n := range nodes {
+		addrs[n.Mesh().Addr()] = i
+		hi, err := n.Heal().History(ctx)
+		if err != nil {
+			return fmt.Errorf("node %d: %w", i, err)
+		}
+		recs = append(recs, healRecord{node: i, self: n.Mesh().Addr(), plans: hi.Plans, cycles: hi.Cycles})
+	}
+	var faulty map[int]bool
+	var faultAt time.Time
+	var flows *Flows
+	if p.Fault != nil {
+		faulty, faultAt, flows = p.Fault.faultyNodes(), p.Fault.faultStart(), p.Fault.faultFlows()
+	}
+	f := healFigures(recs, addrs, faulty, faultAt)
+	s.Set("heal_mode", p.Mode)
+	s.Set("heal_plans", f.plans)
+	s.Set("heal_actions", f.executed)
+	s.Set("heal_actions_executed", f.executed)
+	if p.Fault == nil {
+		if f.executed > 0 {
+			s.Fail("heal: %d actions in a fault-free run (%s)", f.executed, f.firstFalse)
+		}
+		return nil
+	}
+	s.Set("heal_root_cause", f.cause)
+	s.Set("heal_strategy", f.strategy)
+	s.Set("heal_detect_s", f.detect)
+	s.Set("heal_false_actions", f.falseActions)
+	mttr, delivery, recovered := -1.0, 0.0, false
+	if flows != nil && !faultAt.IsZero() {
+		r := flows.MTTR(faultAt, nil)
+		mttr, recovered = r.MTTRSeconds, r.Recovered
+		delivery = flows.deliverySince(faultAt.Add(time.Duration(r.MTTRSeconds * float64(time.Second))))
+	}
+	s.Set("heal_mttr_s", mttr)
+	s.Set("heal_recovered", recovered)
+	s.Set("heal_delivery_after", delivery)
+	if faultAt.IsZero() {
+		return nil // the fault probe fails the run
+	}
+	if f.falseActions > 0 {
+		s.Fail("heal: %d actions against healthy nodes (%s)", f.falseActions, f.firstFalse)
+	}
+	if p.Mode == node.HealObserve {
+		if f.executed > 0 {
+			s.Fail("heal: observe mode executed %d actions", f.executed)
+		}
+		if f.plans == 0 {
+			s.Fail("heal: observe mode recorded no plan")
+		}
+		return nil
+	}
+	switch {
+	case f.cause != healing.CauseNode.String():
+		s.Fail("heal: root cause %q, want node", f.cause)
+	case f.strategy != healing.StrategyAvoid.String():
+		s.Fail("heal: strategy %q, want avoid", f.strategy)
+	case !recovered:
+		s.Fail("heal: the flows through the faulty node never delivered again")
+	case mttr > p.MaxMTTR.Seconds():
+		s.Fail("heal: MTTR %.2f s, want at most %v", mttr, p.MaxMTTR)
+	case delivery < p.MinDelivery:
+		s.Fail("heal: delivery after recovery %.3f, want at least %.2f", delivery, p.MinDelivery)
+	}
+	return nil
+}
+
+// healResult are the heal probe's figures over every node's record.
+type healResult struct {
+	plans, executed, falseActions int
+	// firstFalse describes the first false action, for the failure.
+	firstFalse string
+	// cause and strategy are those of the first plan against a faulty
+	// node that passed its rehearsal and the safety rules (WouldExecute:
+	// executed in enforce mode, recorded in observe mode); "" if none.
+	cause, strategy string
+	// detect is the time from the fault to the first cycle of any node
+	// that diagnosed a faulty node; -1 if none did.
+	detect float64
+}
+
+// healFigures computes the figures: faulty are the faulty nodes' indexes
+// (nil for a fault-free run), addrs the nodes' indexes by mesh address.
+func healFigures(recs []healRecord, addrs map[protocols.Addr]int, faulty map[int]bool, faultAt time.Time) healResult {
+	r := healResult{detect: -1}
+	isFaulty := func(a protocols.Addr) bool {
+		i, ok := addrs[a]
+		return ok && faulty[i]
+	}
+	var first *healing.Plan
+	var firstAt time.Time
+	for _, rec := range recs {
+		for k := range rec.plans {
+			pl := &rec.plans[k]
+			r.plans++
+			executed := !pl.Executed.IsZero()
+			if executed {
+				r.executed++
+				target := pl.Action.Target
+				if target.IsZero() {
+					target = rec.self // shed and restarts act on the node itself
+				}
+				if !isFaulty(target) {
+					r.falseActions++
+					if r.firstFalse == "" {
+						r.firstFalse = fmt.Sprintf("node %d: %s against %s for %s", rec.node, pl.Strategy, nameOf(target, addrs), pl.Diagnosis.Cause)
+					}
+				}
+			}
+			if !isFaulty(pl.Diagnosis.Subject) || !pl.WouldExecute {
+				continue
+			}
+			at := pl.Time
+			if executed {
+				at = pl.Executed
+			}
+			if first == nil || at.Before(firstAt) {
+				first, firstAt = pl, at
+			}
+		}
+		if faultAt.IsZero() {
+			continue
+		}
+		for _, c := range rec.cycles {
+			if c.Time.Before(faultAt) {
+				continue
+			}
+			for _, d := range c.Diagnoses {
+				if isFaulty(d.Subject) {
+					if dt := c.Time.Sub(faultAt).Seconds(); r.detect < 0 || dt < r.detect {
+						r.detect = dt
+					}
+				}
+			}
+		}
+	}
+	if first != nil {
+		r.cause, r.strategy = first.Diagnosis.Cause.String(), first.Strategy.String()
+	}
+	return r
+}
+
+// nameOf names a node by its devnet index, or by its address if it is
+// none of them.
+func nameOf(a protocols.Addr, addrs map[protocols.Addr]int) string {
+	if i, ok := addrs[a]; ok {
+		return fmt.Sprintf("node %d", i)
+	}
+	return a.Short()
+}
+
+// deliverySince is the share of the flows' messages sent at or after t
+// that arrived (1 if none was sent).
+func (f *Flows) deliverySince(t time.Time) float64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sent, arrived := 0, 0
+	for _, pkts := range f.flows {
+		for _, pk := range pkts {
+			if pk.sent.Before(t) {
+				continue
+			}
+			sent++
+			if !pk.arrived.IsZero() {
+				arrived++
+			}
+		}
+	}
+	if sent == 0 {
+		return 1
+	}
+	return float64(arrived) / float64(sent)
+}
