@@ -127,6 +127,21 @@
 //     the rejects (/metrics); the peers' scores are read every second,
 //     served at GET /v1/pubsub, and a peer falling below the gossip
 //     threshold is logged.
+//   - Healing (Node.Heal, heal*.go): the driver of the node's
+//     healing.Engine. Every telemetry interval it feeds the engine the
+//     view, the mesh's own-link figures, the node's load (CPU from its
+//     telemetry where [healing] max_cpu_percent counts it, the fill of
+//     its links' send queues) and its connected peers, passes on the
+//     anomaly reports it is given (Heal.Report), and carries out the
+//     engine's Ready through narrow interfaces: the routing engine's
+//     avoid list (mesh.Router.SetAvoid), the relay share
+//     (SetRelayShare) for shed, a ban in the neighbour policy plus a
+//     dial for reconnect, a governance proposal for quarantine (never a
+//     ban of its own), and the telemetry collector's restart. Plans are
+//     rehearsed off the owner goroutine when a Rehearser is wired in;
+//     the knowledge lives in the datastore (healing.Store). Routes GET
+//     /v1/heal, /v1/heal/history, POST /v1/heal/{mode,pause,resume};
+//     metrics x0tta6bl4_heal_*.
 //
 // Services (the Service interface) start in the order added, after the
 // host, DHT and GossipSub are up, and close in reverse order before them.
@@ -134,9 +149,9 @@
 // the gossip tracer before GossipSub, which calls the tracer; the mesh,
 // then telemetry, which reads the mesh's link figures, then the anomaly
 // service, which reads the telemetry view, then governance, whose
-// decisions change the anomaly model, then the dashboard, which reads
-// them all), handing each the few parts of the node it uses, so nothing
-// is wired after start.
+// decisions change the anomaly model, then healing, which acts through
+// them, then the dashboard, which reads them all), handing each the few
+// parts of the node it uses, so nothing is wired after start.
 // Protocol rules live in the engines' packages; node only drives them.
 // Close leaves no goroutine of the node, the host, the DHT or GossipSub
 // behind.
