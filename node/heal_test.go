@@ -13,6 +13,7 @@ import (
 	"github.com/ipfs/go-datastore"
 	pebbleds "github.com/ipfs/go-ds-pebble"
 
+	"github.com/x0tta6bl4/x0tta6bl4/consensus"
 	"github.com/x0tta6bl4/x0tta6bl4/healing"
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
@@ -298,4 +299,96 @@ func TestHealingConfig(t *testing.T) {
 	if e.Mode != healing.ModeEnforce || !e.SkipRehearsal || e.Validate() != nil {
 		t.Errorf("engine config %+v: %v", e, e.Validate())
 	}
+}
+
+// TestHealActions carries out each kind of action through a real node's
+// parts: reconnect bans the bad neighbour from the mesh and dials the
+// replacement (revert lifts the ban), quarantine becomes a governance
+// proposal, shed sets the relay share, restart-component restarts the
+// collector; what cannot be done fails with a reason.
+func TestHealActions(t *testing.T) {
+	cfg := DefaultLocalConfig()
+	cfg.Telemetry.Source = TelemetryProcfs
+	a := startGovNode(t, cfg, 100)
+	b := startNode(t, localConfig(a))
+	c := startNode(t, DefaultLocalConfig()) // knows nobody: reconnect must dial it
+	waitFor(t, 20*time.Second, "a and b linked", func() bool { return meshNeighbors(a) >= 1 && meshNeighbors(b) >= 1 })
+	waitFor(t, 20*time.Second, "governance synced", func() bool { return a.Governance().Stats().Synced })
+	a.Host().Peerstore().AddAddrs(c.ID(), c.Host().Addrs(), time.Hour)
+	h := a.Heal()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	now := time.Now()
+	act := func(ac healing.Action) error {
+		var err error
+		if derr := h.do(ctx, func(now time.Time, _ *healing.Engine) { err = h.act(ctx, now, ac) }); derr != nil {
+			t.Fatal(derr)
+		}
+		return err
+	}
+
+	// reconnect: the replacement must be in the view; c is in no view,
+	// so the action fails and says why.
+	err := act(healing.Action{Op: healing.OpExecute, Kind: healing.StrategyReconnect, Peer: b.ID().String(),
+		Target: b.Mesh().Addr(), Replacement: c.Mesh().Addr(), Expires: now.Add(time.Minute)})
+	if err == nil || !strings.Contains(err.Error(), "not in the view") {
+		t.Errorf("reconnect to a peer outside the view: %v", err)
+	}
+	// Directly through the ban list: b is cut off and refused as a
+	// neighbour, c dialled.
+	if err := a.bans.Replace(ctx, b.ID(), c.ID(), time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if !a.connected(c.ID()) {
+		t.Error("replacement not connected")
+	}
+	if err := a.admitNeighbor(ctx, b.ID()); !errors.Is(err, errBanned) {
+		t.Errorf("banned neighbour admitted: %v", err)
+	}
+	if err := act(healing.Action{Op: healing.OpRevert, Kind: healing.StrategyReconnect, Peer: b.ID().String()}); err != nil {
+		t.Errorf("revert reconnect: %v", err)
+	}
+	if err := a.bans.check(b.ID()); err != nil {
+		t.Errorf("ban outlives its revert: %v", err)
+	}
+
+	// quarantine: a proposal, not a ban.
+	if err := act(healing.Action{Op: healing.OpExecute, Kind: healing.StrategyQuarantine, Peer: b.ID().String(),
+		Target: b.Mesh().Addr(), Reason: "node: suspected by 3>=2", Expires: now.Add(2 * time.Minute)}); err != nil {
+		t.Fatalf("quarantine: %v", err)
+	}
+	found := false
+	for _, p := range a.Governance().Log().Proposals(time.Now()) {
+		if q, ok := p.Action.(*consensus.Quarantine); ok && q.Peer == consensus.PeerID(b.ID()) {
+			found = strings.Contains(q.Reason, "suspected")
+		}
+	}
+	if !found {
+		for _, p := range a.Governance().Log().Proposals(time.Now()) {
+			t.Errorf("no quarantine proposal for b %s: %T %+v", b.ID(), p.Action, p.Action)
+		}
+	}
+	if a.policy.Quarantined(b.ID()) {
+		t.Error("b quarantined without a vote")
+	}
+
+	// shed and its revert.
+	if err := act(healing.Action{Op: healing.OpExecute, Kind: healing.StrategyShed, Share: 0.5}); err != nil || a.Mesh().RelayShare() != 0.5 {
+		t.Errorf("shed: %v, share %v", err, a.Mesh().RelayShare())
+	}
+	if err := act(healing.Action{Op: healing.OpRevert, Kind: healing.StrategyShed}); err != nil || a.Mesh().RelayShare() != 1 {
+		t.Errorf("revert shed: %v, share %v", err, a.Mesh().RelayShare())
+	}
+
+	// restart-component: the collector, and nothing else.
+	if err := act(healing.Action{Op: healing.OpExecute, Kind: healing.StrategyRestart, Component: "collector"}); err != nil {
+		t.Errorf("restart collector: %v", err)
+	}
+	if err := act(healing.Action{Op: healing.OpExecute, Kind: healing.StrategyRestart, Component: "kernel"}); err == nil {
+		t.Error("restarted an unknown component")
+	}
+	waitFor(t, 10*time.Second, "telemetry after the restart", func() bool {
+		m, ok := a.Telemetry().Latest()
+		return ok && m.Time.After(now) && a.Telemetry().Source() != TelemetryNone
+	})
 }
