@@ -66,7 +66,10 @@ type healParts struct {
 	links linkSource
 	load  loadSource
 	peers peerSource
-	act   healActuators
+	// reports are the anomaly service's judgements, read every cycle;
+	// nil without one (Report still takes reports).
+	reports reportSource
+	act     healActuators
 	// rehearser runs the what-ifs; nil runs plans without one.
 	rehearser healing.Rehearser
 	ds        datastore.Datastore
@@ -87,6 +90,12 @@ type linkSource interface {
 // loadSource measures the node's own load.
 type loadSource interface {
 	Load(ctx context.Context) (healing.Load, error)
+}
+
+// reportSource is the anomaly service: the reports of the members that
+// flag the nodes it holds suspect, as healing.Reports.
+type reportSource interface {
+	Reports() []healing.Report
 }
 
 // peerSource lists the connected peers (the host's network).
@@ -327,6 +336,13 @@ func (h *Heal) feed(ctx context.Context, now time.Time) {
 		addrs = append(addrs, protocols.AddrFromPeerID([]byte(id)))
 	}
 	h.engine.SetPeers(now, addrs)
+	if p.reports != nil {
+		for _, r := range p.reports.Reports() {
+			if err := h.engine.Report(now, r); err != nil {
+				h.log.Debug("anomaly report refused", "err", err)
+			}
+		}
+	}
 }
 
 // carryOut does what the engine asks until it asks nothing more.
