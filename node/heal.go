@@ -40,6 +40,7 @@ type Heal struct {
 	parts     healParts
 	store     *healing.Store
 	engine    *healing.Engine // owned by run
+	links     *linkWindow     // owned by run
 	rehearsal string          // "twin" or "off"
 
 	reports  chan healing.Report
@@ -163,8 +164,9 @@ const (
 )
 
 // newHeal returns the healing service for the engine configuration
-// cfg, its knowledge not yet loaded (Start loads it).
-func newHeal(cfg healing.Config, p healParts) (*Heal, error) {
+// cfg, its own links judged over linkCycles cycles (linkWindow), its
+// knowledge not yet loaded (Start loads it).
+func newHeal(cfg healing.Config, linkCycles int, p healParts) (*Heal, error) {
 	var seed [32]byte
 	_, _ = crand.Read(seed[:]) // never fails
 	e, err := healing.NewEngine(cfg, p.self, rand.New(rand.NewChaCha8(seed)))
@@ -179,6 +181,7 @@ func newHeal(cfg healing.Config, p healParts) (*Heal, error) {
 		parts:     p,
 		store:     healing.NewStore(p.ds),
 		engine:    e,
+		links:     newLinkWindow(linkCycles),
 		rehearsal: "off",
 		reports:   make(chan healing.Report, healReportQueue),
 		requests:  make(chan func(time.Time), 16),
@@ -318,7 +321,7 @@ func (h *Heal) run(ctx context.Context) {
 func (h *Heal) feed(ctx context.Context, now time.Time) {
 	p := &h.parts
 	h.engine.SetView(now, p.view.Graph())
-	h.engine.SetLinks(now, p.links.LinkStats())
+	h.engine.SetLinks(now, h.links.smooth(p.links.LinkStats()))
 	if p.load != nil {
 		lctx, cancel := context.WithTimeout(ctx, time.Second)
 		l, err := p.load.Load(lctx)

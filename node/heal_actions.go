@@ -57,7 +57,9 @@ func (n *Node) setupHeal() error {
 		}
 		parts.rehearser = reh
 	}
-	h, err := newHeal(c.engineConfig(n.cfg.Telemetry.Interval, rehearse), parts)
+	ecfg := c.engineConfig(n.cfg.Telemetry.Interval, rehearse)
+	parts.reports = n.newReportSource(ecfg.Threshold)
+	h, err := newHeal(ecfg, c.LinkCycles, parts)
 	if err != nil {
 		return err
 	}

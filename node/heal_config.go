@@ -45,14 +45,20 @@ type HealingConfig struct {
 	// most of the node's links slow at once point at the node itself.
 	SlowLinkFloor time.Duration `toml:"slow_link_floor"`
 
+	// LinkCycles is how many cycles in a row an own link must look bad
+	// (lossy or slow) before the loop diagnoses it: it sees each link's
+	// figures as the best of its last LinkCycles cycles, so that a host
+	// that stalls for a moment does not read as bad links. At least 1.
+	LinkCycles int `toml:"link_cycles"`
+
 	// AvoidTTL is how long an avoid (and a shed) lasts after its symptom
 	// was last seen; each cycle that still sees it extends it.
 	AvoidTTL time.Duration `toml:"avoid_ttl"`
 }
 
 // DefaultHealingConfig is every profile's healing: observe mode,
-// rehearsed plans, overloaded at 90% CPU, a quorum of 2, avoids that
-// outlive their symptom by 30 s.
+// rehearsed plans, overloaded at 90% CPU, a quorum of 2, own links
+// judged over 3 cycles, avoids that outlive their symptom by 30 s.
 func DefaultHealingConfig() HealingConfig {
 	return HealingConfig{
 		Mode:          HealObserve,
@@ -60,6 +66,7 @@ func DefaultHealingConfig() HealingConfig {
 		MaxCPUPercent: 90,
 		Quorum:        2,
 		SlowLinkFloor: 5 * time.Millisecond,
+		LinkCycles:    3,
 		AvoidTTL:      30 * time.Second,
 	}
 }
@@ -85,6 +92,8 @@ func (c *HealingConfig) validate() error {
 		return fieldErr("healing.quorum", "must be at least 1, got %d", c.Quorum)
 	case c.SlowLinkFloor < 0 || c.SlowLinkFloor > time.Minute:
 		return fieldErr("healing.slow_link_floor", "must be in 0..1m, got %v", c.SlowLinkFloor)
+	case c.LinkCycles < 1 || c.LinkCycles > 60:
+		return fieldErr("healing.link_cycles", "must be in 1..60, got %d", c.LinkCycles)
 	case c.AvoidTTL < time.Second || c.AvoidTTL > 10*time.Minute:
 		return fieldErr("healing.avoid_ttl", "must be in 1s..10m, got %v", c.AvoidTTL)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/x0tta6bl4/x0tta6bl4/consensus"
 	"github.com/x0tta6bl4/x0tta6bl4/healing"
+	"github.com/x0tta6bl4/x0tta6bl4/overlay"
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
@@ -52,7 +53,7 @@ func testHeal(t *testing.T, a *Node, ds datastore.Datastore, timeout time.Durati
 	hc.Rehearse = false
 	cfg := hc.engineConfig(a.Config().Telemetry.Interval, false)
 	cfg.Strategies[healing.StrategyAvoid].Timeout = timeout
-	h, err := newHeal(cfg, healParts{
+	h, err := newHeal(cfg, hc.LinkCycles, healParts{
 		self:  a.Mesh().Addr(),
 		view:  a.Telemetry(),
 		links: a.Mesh(),
@@ -391,4 +392,34 @@ func TestHealActions(t *testing.T) {
 		m, ok := a.Telemetry().Latest()
 		return ok && m.Time.After(now) && a.Telemetry().Source() != TelemetryNone
 	})
+}
+
+// TestLinkWindow: a link must look bad for the whole window before the
+// engine sees it bad; a dead link passes through and starts afresh.
+func TestLinkWindow(t *testing.T) {
+	a := protocols.Addr{1}
+	good := overlay.NeighborInfo{Addr: a, Alive: true, RTT: time.Millisecond, DeliveryOut: 1, DeliveryIn: 1}
+	bad := overlay.NeighborInfo{Addr: a, Alive: true, RTT: 300 * time.Millisecond, DeliveryOut: 0.5, DeliveryIn: 0.6}
+	dead := overlay.NeighborInfo{Addr: a}
+	w := newLinkWindow(3)
+	for i, tt := range []struct {
+		in   overlay.NeighborInfo
+		want overlay.NeighborInfo
+	}{
+		{good, good},
+		{bad, good}, // one bad cycle: a stall
+		{bad, good},
+		{bad, bad}, // bad for the whole window
+		{good, good},
+		{dead, dead},
+		{bad, bad}, // back, but bad from the start
+	} {
+		got := w.smooth([]overlay.NeighborInfo{tt.in})
+		if len(got) != 1 || got[0] != tt.want {
+			t.Errorf("cycle %d: engine sees %+v, want %+v", i, got, tt.want)
+		}
+	}
+	if w.smooth(nil); len(w.hist) != 0 {
+		t.Errorf("gone links kept: %v", w.hist)
+	}
 }

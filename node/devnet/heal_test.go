@@ -85,3 +85,49 @@ func TestHealFigures(t *testing.T) {
 		t.Errorf("fault-free figures %+v", r)
 	}
 }
+
+// TestFlowRecovery: a blackholed flow delivers again from the first
+// message that starts a steady second; a flow that loses one message in
+// a stall is not through the fault; one that never comes back is
+// unrecovered.
+func TestFlowRecovery(t *testing.T) {
+	at := time.Unix(100, 0)
+	flow := func(lost ...float64) []flowPacket {
+		var pkts []flowPacket
+		for s := -1.0; s < 10; s += 0.25 {
+			sent := at.Add(time.Duration(s * float64(time.Second)))
+			pk := flowPacket{sent: sent, arrived: sent.Add(10 * time.Millisecond)}
+			for _, l := range lost {
+				if s == l {
+					pk.arrived = time.Time{}
+				}
+			}
+			pkts = append(pkts, pk)
+		}
+		return pkts
+	}
+	span := func(from, to float64) []float64 {
+		var out []float64
+		for s := from; s < to; s += 0.25 {
+			out = append(out, s)
+		}
+		return out
+	}
+	f := &Flows{flows: [][]flowPacket{
+		flow(span(0, 3)...),                    // blackholed, back at 3 s
+		flow(append(span(0, 2.5), 3.25, 6)...), // back at 2.5, lost one at 3.25: steady from 3.5
+		flow(0.5),                              // a stall: not through the fault
+		flow(7),                                // a later stall
+	}}
+	mttr, affected, recovered := f.recovery(at, time.Second)
+	if mttr != 3510*time.Millisecond || affected != 2 || !recovered {
+		t.Errorf("recovery %v over %d flows, recovered %v; want 3.51s over 2, recovered", mttr, affected, recovered)
+	}
+	f.flows = append(f.flows, flow(span(0, 10)...))
+	if _, affected, recovered = f.recovery(at, time.Second); recovered || affected != 3 {
+		t.Errorf("a flow that never came back: recovered %v over %d flows", recovered, affected)
+	}
+	if d := f.deliverySince(at.Add(9 * time.Second)); d != 0.8 {
+		t.Errorf("delivery from 9 s %v, want 0.8 (the dead flow's 4 of 20)", d)
+	}
+}

@@ -20,9 +20,10 @@ import (
 // faulty node: executed in enforce mode, recorded in observe mode),
 // heal_detect_s (fault start to the first cycle of any node that
 // diagnosed the faulty node), heal_mttr_s (fault start to every flow
-// through the faulty node delivering again), heal_recovered,
-// heal_delivery_after (the flows' delivery from then on) and
-// heal_false_actions (executed actions against other nodes).
+// through the faulty node delivering again: see Flows.recovery),
+// heal_flows_affected (those flows), heal_recovered, heal_delivery_after
+// (every flow's delivery from then on) and heal_false_actions (executed
+// actions against other nodes).
 type HealProbe struct {
 	// Mode is the nodes' healing mode, node.HealEnforce or
 	// node.HealObserve (set in their config; the probe only judges).
@@ -145,12 +146,14 @@ func (p *HealProbe) Finish(_ context.Context, s *Summary) error {
 	s.Set("heal_strategy", f.strategy)
 	s.Set("heal_detect_s", f.detect)
 	s.Set("heal_false_actions", f.falseActions)
-	mttr, delivery, recovered := -1.0, 0.0, false
+	mttr, delivery, recovered, affected := -1.0, 0.0, false, 0
 	if flows != nil && !faultAt.IsZero() {
-		r := flows.MTTR(faultAt, nil)
-		mttr, recovered = r.MTTRSeconds, r.Recovered
-		delivery = flows.deliverySince(faultAt.Add(time.Duration(r.MTTRSeconds * float64(time.Second))))
+		var d time.Duration
+		d, affected, recovered = flows.recovery(faultAt, healSteady)
+		mttr = d.Seconds()
+		delivery = flows.deliverySince(faultAt.Add(d))
 	}
+	s.Set("heal_flows_affected", affected)
 	s.Set("heal_mttr_s", mttr)
 	s.Set("heal_recovered", recovered)
 	s.Set("heal_delivery_after", delivery)
@@ -266,6 +269,71 @@ func nameOf(a protocols.Addr, addrs map[protocols.Addr]int) string {
 		return fmt.Sprintf("node %d", i)
 	}
 	return a.Short()
+}
+
+// healSteady is how long a flow must deliver every message before it
+// counts as delivering again, and healAffected how soon after the fault
+// a flow must lose messages to count as one through the faulty node.
+const (
+	healSteady   = time.Second
+	healAffected = 2 * time.Second
+)
+
+// recovery measures how the flows through a fault that began at faultAt
+// came back: a flow is through it when it lost two or more of the
+// messages it sent in the healAffected after the fault (a blackholed flow
+// loses them all; a host that stalls for a moment, one); it delivers
+// again from the first message sent after the fault from which it
+// delivered every message for steady. mttr is the latest such arrival
+// after faultAt over the affected flows, recovered false if one never
+// delivered again (mttr then runs to its last message sent). Losses
+// after a flow delivers again, a later stall's, are left to the
+// delivery figure.
+func (f *Flows) recovery(faultAt time.Time, steady time.Duration) (mttr time.Duration, affected int, recovered bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	recovered = true
+	for _, pkts := range f.flows {
+		lost := 0
+		for _, pk := range pkts {
+			if !pk.sent.Before(faultAt) && pk.sent.Before(faultAt.Add(healAffected)) && pk.arrived.IsZero() {
+				lost++
+			}
+		}
+		if lost < 2 {
+			continue
+		}
+		affected++
+		back, last := time.Time{}, time.Time{}
+		for i, pk := range pkts {
+			if pk.sent.Before(faultAt) {
+				continue
+			}
+			last = pk.sent
+			if !back.IsZero() || pk.arrived.IsZero() {
+				continue
+			}
+			// pk arrived: do all messages of the next steady arrive, and
+			// did the flow run that long?
+			ok, full := true, false
+			for _, q := range pkts[i:] {
+				if q.sent.After(pk.sent.Add(steady)) {
+					full = true
+					break
+				}
+				ok = ok && !q.arrived.IsZero()
+			}
+			if ok && full {
+				back = pk.arrived
+			}
+		}
+		if back.IsZero() {
+			recovered = false
+			back = last
+		}
+		mttr = max(mttr, back.Sub(faultAt))
+	}
+	return mttr, affected, recovered
 }
 
 // deliverySince is the share of the flows' messages sent at or after t
