@@ -131,14 +131,16 @@
 //     healing.Engine. Every telemetry interval it feeds the engine the
 //     view, the mesh's own-link figures, the node's load (CPU from its
 //     telemetry where [healing] max_cpu_percent counts it, the fill of
-//     its links' send queues) and its connected peers, passes on the
-//     anomaly reports it is given (Heal.Report), and carries out the
+//     its links' send queues) and its connected peers, takes the
+//     anomaly service's suspects as its reports (and any given to
+//     Heal.Report), and carries out the
 //     engine's Ready through narrow interfaces: the routing engine's
 //     avoid list (mesh.Router.SetAvoid), the relay share
 //     (SetRelayShare) for shed, a ban in the neighbour policy plus a
 //     dial for reconnect, a governance proposal for quarantine (never a
 //     ban of its own), and the telemetry collector's restart. Plans are
-//     rehearsed off the owner goroutine when a Rehearser is wired in;
+//     rehearsed off the owner goroutine in the twin of the node's view
+//     (twin.Rehearser) unless [healing] rehearse is false;
 //     the knowledge lives in the datastore (healing.Store). Routes GET
 //     /v1/heal, /v1/heal/history, POST /v1/heal/{mode,pause,resume};
 //     metrics x0tta6bl4_heal_*.

@@ -168,8 +168,8 @@ func TestHealAvoidsSuspect(t *testing.T) {
 }
 
 // TestHealObserveQuorum: a node in observe mode (the default) records a
-// plan against a node two members flag, executes nothing, and never
-// acts on one reporter alone.
+// plan against a node two members flag, rehearsed in the twin, executes
+// nothing, and never acts on one reporter alone.
 func TestHealObserveQuorum(t *testing.T) {
 	nodes := healMesh(t, 4)
 	a, b, c, d := nodes[0], nodes[1], nodes[2], nodes[3]
@@ -201,7 +201,10 @@ func TestHealObserveQuorum(t *testing.T) {
 		}
 		for _, p := range hi.Plans {
 			if p.Status == healing.StatusObserved && p.Diagnosis.Subject == addr(d) {
-				return p.WouldExecute && p.Strategy == healing.StrategyAvoid
+				// Rehearsed in the twin of a's view: d blackholed, then
+				// avoided.
+				return p.WouldExecute && p.Strategy == healing.StrategyAvoid && p.Rehearsal != nil &&
+					p.Rehearsal.DeliveryAfter >= 0.95 && p.Rehearsal.Connectivity >= 0.95
 			}
 		}
 		return false
@@ -213,8 +216,8 @@ func TestHealObserveQuorum(t *testing.T) {
 	if len(st.Active) != 0 || len(st.Avoid) != 0 {
 		t.Errorf("observe mode executed %+v (avoid %v)", st.Active, st.Avoid)
 	}
-	if st.Rehearsal != "off" {
-		t.Errorf("rehearsal %q without a rehearser", st.Rehearsal)
+	if st.Rehearsal != "twin" {
+		t.Errorf("rehearsal %q, want the twin", st.Rehearsal)
 	}
 }
 

@@ -25,9 +25,11 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 	logLevel := fs.String("log-level", "error", "node log level on stderr: debug, info, warn or error")
 	topology := fs.String("topology", "full", "which nodes may connect: line, ring, grid or full (traffic between others crosses the mesh)")
 	scenario := fs.String("scenario", "", "add a scenario to the checks: governance (a proposal, votes, and the last node joining after the deadline), "+
-		"fault (a gray fault on one relay from t = 10 s, which the nodes' anomaly scores must find), fl (a federated round that ends with every node on the averaged model) "+
+		"fault (a gray fault on one relay from t = 10 s, which the nodes' anomaly scores must find), "+
+		"heal (the same fault, which the nodes' healing loops must route around), fl (a federated round that ends with every node on the averaged model) "+
 		"or sybil (20 fresh identities try to vote a member into quarantine)")
-	fault := fs.String("fault", devnet.FaultBlackhole, "with --scenario fault: blackhole (the relay drops the DATA it relays), slow (it holds it back 50 ms) or lossy (one of its links loses 10% of its frames)")
+	fault := fs.String("fault", devnet.FaultBlackhole, "with --scenario fault or heal: blackhole (the relay drops the DATA it relays), slow (it holds it back 50 ms) or lossy (one of its links loses 10% of its frames)")
+	healMode := fs.String("heal-mode", node.HealEnforce, "with --scenario heal: enforce (the healing loops act) or observe (they only record their plans)")
 	admission := fs.String("admission", "", "the nodes' admission: closed (only the devnet's nodes, which its genesis lists, get in; the default) or open (anyone may connect and gossip, only members vote; the sybil scenario's default)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -46,7 +48,7 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 	case "":
 	case "governance":
 		probes, holdBack = append(devnet.DefaultProbes(), &devnet.GovProbe{}), 1
-	case "fault":
+	case "fault", "heal":
 		kind, err := devnet.ParseFault(*fault)
 		if err != nil {
 			return usageError{err.Error()}
@@ -59,6 +61,12 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 		// The mesh probe wants every message delivered, which the fault
 		// forbids: the fault probe's flows carry the traffic instead.
 		probes = append(devnet.QuietProbes(), p)
+		if *scenario == "heal" {
+			if *healMode != node.HealEnforce && *healMode != node.HealObserve {
+				return usageError{fmt.Sprintf("devnet: --heal-mode %q: want enforce or observe", *healMode)}
+			}
+			probes = append(probes, &devnet.HealProbe{Mode: *healMode, Fault: p})
+		}
 	case "fl":
 		probes = append(devnet.QuietProbes(), &devnet.FLProbe{})
 	case "sybil":
@@ -71,7 +79,7 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 			*admission = node.AdmissionOpen // the fresh identities must get in for the scenario to mean anything
 		}
 	default:
-		return usageError{fmt.Sprintf("devnet: --scenario %q: want governance, fault, fl or sybil", *scenario)}
+		return usageError{fmt.Sprintf("devnet: --scenario %q: want governance, fault, heal, fl or sybil", *scenario)}
 	}
 	if *admission == "" {
 		*admission = node.AdmissionClosed
@@ -98,6 +106,12 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 		// that missed the proposal fetches it before the deadline.
 		cfg.Governance.SettleDelay = sybilSettleDelay
 		cfg.Governance.SyncInterval = sybilSyncInterval
+	}
+	if *scenario == "heal" {
+		cfg.Healing.Mode = *healMode
+		// One avoid covers the run: it lasts 2 minutes past its symptom
+		// (the faulty relay, once routed around, no longer looks faulty).
+		cfg.Healing.AvoidTTL = 2 * time.Minute
 	}
 	switch *logLevel {
 	case "debug", "info", "warn", "error":
@@ -186,6 +200,11 @@ func printSummary(e *env, s *devnet.Summary, held int) {
 		fmt.Fprintf(w, "  fault              %v on node %v from %.1fs (%v frames); flagged %v, first after %v s by %v nodes, %v false flags\n",
 			kind, s.Extra["anomaly_faulty"], s.Extra["anomaly_fault_at_s"], s.Extra["anomaly_fault_frames"], s.Extra["anomaly_flagged"],
 			s.Extra["anomaly_detect_s"], s.Extra["anomaly_flagged_by"], s.Extra["anomaly_false_flags"])
+	}
+	if mode, ok := s.Extra["heal_mode"]; ok {
+		fmt.Fprintf(w, "  healing            %v: %v plans, %v executed (%v against healthy nodes); cause %v, strategy %v; detected after %v s, flows back after %v s, delivery after %v\n",
+			mode, s.Extra["heal_plans"], s.Extra["heal_actions_executed"], s.Extra["heal_false_actions"], s.Extra["heal_root_cause"],
+			s.Extra["heal_strategy"], s.Extra["heal_detect_s"], s.Extra["heal_mttr_s"], s.Extra["heal_delivery_after"])
 	}
 	if digest, ok := s.Extra["fl_model_digest"]; ok {
 		fmt.Fprintf(w, "  federated round    %v updates averaged into %v; %v of %d nodes switched, %v ms after deciding at most\n",

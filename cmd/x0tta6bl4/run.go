@@ -28,7 +28,7 @@ var commands = []command{
 	{"peers", "[--repo DIR] [--json]", "list the running node's peers", runPeers},
 	{"config show", "[--repo DIR | --profile lan|wan|local]", "print the effective config.toml", runConfigShow},
 	{"genesis", "[--trust-domain D] [--tokens N] [--default-allocation N] [--peers FILE] [--out FILE] [--json] <peer ID>[=<tokens>]...", "write a network's genesis file listing its founders", runGenesis},
-	{"devnet", "[--nodes N] [--duration D] [--topology line|ring|grid|full] [--scenario governance|sybil] [--admission closed|open] [--json]", "run a local mesh of N nodes on 127.0.0.1 and report", runDevnet},
+	{"devnet", "[--nodes N] [--duration D] [--topology line|ring|grid|full] [--scenario governance|sybil|fault|heal|fl] [--admission closed|open] [--fault blackhole|slow|lossy] [--heal-mode enforce|observe] [--json]", "run a local mesh of N nodes on 127.0.0.1 and report", runDevnet},
 	{"twin", "simulate|cascade [--nodes N] [--fail NODE] [--fault KIND:...] [--json] ...", "rehearse failures on the digital twin", runTwin},
 	{"anomaly", "train --out FILE | eval [--json] ...", "train and judge the anomaly detectors on the digital twin", runAnomaly},
 	{"gov propose", "--title T [--description D] [--duration 5m] [--quorum 0.33] [--threshold 0.5] [--action quarantine:<peer>|admit:<peer>[:<tokens>]|evict:<peer>] [--json]", "propose a governance decision from the running node", runGovPropose},
