@@ -63,6 +63,15 @@
 //     updates trained on twin rehearsals of each node's view, their
 //     average proposed, checked and voted on); every node must switch to
 //     the average (fl_nodes_switched, fl_model_digest).
+//   - HealProbe (devnet --scenario heal, with the fault scenario's
+//     FaultProbe as its Fault; alone for a fault-free run): what the
+//     nodes' healing loops did (node.Heal's history). With a fault it
+//     must find it (heal_root_cause node, heal_strategy avoid in enforce
+//     mode), act against no healthy node (heal_false_actions), and bring
+//     the flows through the faulty node back within 5 s (heal_mttr_s,
+//     measured by Flows.recovery) with heal_delivery_after ≥ 0.99; in
+//     observe mode it must record plans and execute none; without a
+//     fault it must execute nothing.
 //
 // The nodes run in closed admission (Options.Admission) unless told
 // otherwise: the genesis the devnet writes lists them all, and nothing

@@ -139,3 +139,39 @@ func TestFlowRecovery(t *testing.T) {
 		t.Errorf("delivery from 9 s %v, want 0.8 (the dead flow's 4 of 20)", d)
 	}
 }
+
+// TestHealBlackhole: the scenario, shortened: in a 3×3 grid the
+// central relay drops the DATA it relays from t = 10 s; the healing
+// loops (enforce mode) name the cause "node", route around it with
+// "avoid" and bring its flows back within 5 s, acting against no healthy
+// node.
+func TestHealBlackhole(t *testing.T) {
+	const n = 9
+	cfg := node.DefaultLocalConfig()
+	cfg.APIAddr = ""
+	cfg.Healing.Mode = node.HealEnforce
+	cfg.Healing.AvoidTTL = 2 * time.Minute
+	fault := &FaultProbe{Kind: FaultBlackhole, Relay: FaultRelay(TopologyGrid, n)}
+	s, err := Run(context.Background(), Options{
+		Nodes:     n,
+		Duration:  25 * time.Second,
+		InMemory:  true,
+		Topology:  TopologyGrid,
+		Config:    &cfg,
+		MeshFault: fault.Hooks(TopologyGrid, n),
+		Probes:    append(QuietProbes(), fault, &HealProbe{Mode: node.HealEnforce, Fault: fault}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range s.Failures {
+		t.Errorf("check failed: %s", f)
+	}
+	for key, want := range map[string]any{"heal_root_cause": "node", "heal_strategy": "avoid", "heal_false_actions": 0, "heal_recovered": true} {
+		if s.Extra[key] != want {
+			t.Errorf("%s = %v, want %v", key, s.Extra[key], want)
+		}
+	}
+	t.Logf("detected after %v s, flows back after %v s, %v actions, delivery after %v",
+		s.Extra["heal_detect_s"], s.Extra["heal_mttr_s"], s.Extra["heal_actions"], s.Extra["heal_delivery_after"])
+}
