@@ -340,12 +340,34 @@ func (h *Heal) feed(ctx context.Context, now time.Time) {
 	}
 	h.engine.SetPeers(now, addrs)
 	if p.reports != nil {
-		for _, r := range p.reports.Reports() {
+		for _, r := range distrust(p.reports.Reports(), h.engine.Avoid()) {
 			if err := h.engine.Report(now, r); err != nil {
 				h.log.Debug("anomaly report refused", "err", err)
 			}
 		}
 	}
+}
+
+// distrust leaves out the reports of nodes that are suspect themselves
+// (the subject of a report here) or that the node avoids: a faulty node
+// still scores its neighbours, and its word must not help frame one of
+// them (a blackholing relay and one other member made a quorum against
+// a healthy node in a devnet run).
+func distrust(reports []healing.Report, avoided []protocols.Addr) []healing.Report {
+	bad := make(map[protocols.Addr]bool, len(avoided))
+	for _, a := range avoided {
+		bad[a] = true
+	}
+	for _, r := range reports {
+		bad[r.Subject] = true
+	}
+	out := reports[:0]
+	for _, r := range reports {
+		if !bad[r.Reporter] {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // carryOut does what the engine asks until it asks nothing more.

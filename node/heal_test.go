@@ -426,3 +426,25 @@ func TestLinkWindow(t *testing.T) {
 		t.Errorf("gone links kept: %v", w.hist)
 	}
 }
+
+// TestDistrust: the reports of a suspect (the subject of a report: the
+// anomaly service reports suspects only) or of an avoided node do not
+// count.
+func TestDistrust(t *testing.T) {
+	a, b, c, d, e := protocols.Addr{1}, protocols.Addr{2}, protocols.Addr{3}, protocols.Addr{4}, protocols.Addr{5}
+	in := []healing.Report{
+		{Reporter: a, Subject: d}, {Reporter: b, Subject: d}, {Reporter: c, Subject: d}, // d is suspect
+		{Reporter: d, Subject: c}, {Reporter: a, Subject: c}, // d's word against c is out, and c is suspect
+		{Reporter: e, Subject: a}, // e is avoided
+	}
+	got := distrust(in, []protocols.Addr{e})
+	want := []healing.Report{{Reporter: b, Subject: d}}
+	if len(got) != len(want) {
+		t.Fatalf("kept %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i].Reporter != want[i].Reporter || got[i].Subject != want[i].Subject {
+			t.Errorf("kept %+v, want %+v", got, want)
+		}
+	}
+}
