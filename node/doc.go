@@ -133,7 +133,9 @@
 //     telemetry where [healing] max_cpu_percent counts it, the fill of
 //     its links' send queues) and its connected peers, takes the
 //     anomaly service's suspects as its reports (and any given to
-//     Heal.Report), and carries out the
+//     Heal.Report) but not those of suspects or avoided nodes, holds
+//     the engine's actions while 40% of the view or more was suspect
+//     within 10 cycles (a detector upset by its host), and carries out the
 //     engine's Ready through narrow interfaces: the routing engine's
 //     avoid list (mesh.Router.SetAvoid), the relay share
 //     (SetRelayShare) for shed, a ban in the neighbour policy plus a

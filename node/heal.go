@@ -41,14 +41,16 @@ type Heal struct {
 	store     *healing.Store
 	engine    *healing.Engine // owned by run
 	links     *linkWindow     // owned by run
+	unrest    *unrest         // owned by run
 	rehearsal string          // "twin" or "off"
 
 	reports  chan healing.Report
 	requests chan func(now time.Time)
 	jobs     chan rehearsalJob
 
-	dropped    atomic.Uint64                  // reports dropped on a full queue
-	actionErrs [maxStrategy + 1]atomic.Uint64 // by healing.Strategy
+	dropped        atomic.Uint64                  // reports dropped on a full queue
+	operatorPaused atomic.Bool                    // Pause was called, Resume not since
+	actionErrs     [maxStrategy + 1]atomic.Uint64 // by healing.Strategy
 
 	mu      sync.Mutex
 	running bool
@@ -182,6 +184,7 @@ func newHeal(cfg healing.Config, linkCycles int, p healParts) (*Heal, error) {
 		store:     healing.NewStore(p.ds),
 		engine:    e,
 		links:     newLinkWindow(linkCycles),
+		unrest:    newUnrest(unrestCycles, cfg.MaxAnomalousFraction),
 		rehearsal: "off",
 		reports:   make(chan healing.Report, healReportQueue),
 		requests:  make(chan func(time.Time), 16),
@@ -320,7 +323,8 @@ func (h *Heal) run(ctx context.Context) {
 // feed gives the engine the node's inputs for a cycle.
 func (h *Heal) feed(ctx context.Context, now time.Time) {
 	p := &h.parts
-	h.engine.SetView(now, p.view.Graph())
+	g := p.view.Graph()
+	h.engine.SetView(now, g)
 	h.engine.SetLinks(now, h.links.smooth(p.links.LinkStats()))
 	if p.load != nil {
 		lctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -340,11 +344,20 @@ func (h *Heal) feed(ctx context.Context, now time.Time) {
 	}
 	h.engine.SetPeers(now, addrs)
 	if p.reports != nil {
+		reporters := map[protocols.Addr]int{}
 		for _, r := range distrust(p.reports.Reports(), h.engine.Avoid()) {
 			if err := h.engine.Report(now, r); err != nil {
 				h.log.Debug("anomaly report refused", "err", err)
 			}
+			reporters[r.Subject]++
 		}
+		var suspects []protocols.Addr
+		for a, n := range reporters {
+			if n >= h.engine.Config().Quorum {
+				suspects = append(suspects, a)
+			}
+		}
+		h.guard(now, suspects, len(g.Nodes))
 	}
 }
 

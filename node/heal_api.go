@@ -99,13 +99,23 @@ func (h *Heal) Pause(ctx context.Context, reason string) error {
 		return fmt.Errorf("reason: at most %d bytes", maxHealReason)
 	}
 	h.log.Info("healing paused", "reason", reason)
-	return h.do(ctx, func(now time.Time, e *healing.Engine) { e.Pause(now, reason) })
+	return h.do(ctx, func(now time.Time, e *healing.Engine) {
+		h.operatorPaused.Store(true)
+		e.Pause(now, reason)
+	})
 }
 
 // Resume undoes Pause.
 func (h *Heal) Resume(ctx context.Context) error {
 	h.log.Info("healing resumed")
-	return h.do(ctx, func(now time.Time, e *healing.Engine) { e.Resume(now) })
+	return h.do(ctx, func(now time.Time, e *healing.Engine) {
+		h.operatorPaused.Store(false)
+		if h.unrest.holding {
+			e.Pause(now, "detector unsettled") // the guard's hold outlives the operator's pause
+			return
+		}
+		e.Resume(now)
+	})
 }
 
 // routes adds GET /v1/heal, GET /v1/heal/history and POST

@@ -448,3 +448,29 @@ func TestDistrust(t *testing.T) {
 		}
 	}
 }
+
+// TestUnrest: one suspect after another within the window holds the
+// actions once they reach 40% of the view; the hold lifts when the
+// window has moved past them.
+func TestUnrest(t *testing.T) {
+	u := newUnrest(3, 0.4)
+	a, b, c, d := protocols.Addr{1}, protocols.Addr{2}, protocols.Addr{3}, protocols.Addr{4}
+	for i, tt := range []struct {
+		suspects []protocols.Addr
+		hold     bool
+	}{
+		{[]protocols.Addr{a}, false},
+		{[]protocols.Addr{a}, false}, // one node suspect for long: a fault
+		{[]protocols.Addr{b}, false},
+		{[]protocols.Addr{c, d}, true}, // b, c, d within 3 cycles: 3 of 6 ≥ 40%
+		{nil, true},                    // b, c, d still within the window
+		{nil, false},                   // c, d: 2 of 6
+	} {
+		if hold, why := u.observe(tt.suspects, 6); hold != tt.hold {
+			t.Errorf("cycle %d: hold %v (%s), want %v", i, hold, why, tt.hold)
+		}
+	}
+	if hold, _ := newUnrest(3, 0.4).observe([]protocols.Addr{a}, 2); hold {
+		t.Error("one suspect of two held: at least two are needed")
+	}
+}
