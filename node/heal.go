@@ -258,7 +258,8 @@ func (h *Heal) Report(r healing.Report) {
 	}
 }
 
-// do runs fn on the owner goroutine with the engine and waits for it.
+// do runs fn on the owner goroutine with the engine and waits for it;
+// ctx bounds the wait for the owner to take it.
 func (h *Heal) do(ctx context.Context, fn func(now time.Time, e *healing.Engine)) error {
 	h.mu.Lock()
 	running := h.running && !h.closed
@@ -275,11 +276,11 @@ func (h *Heal) do(ctx context.Context, fn func(now time.Time, e *healing.Engine)
 	case <-h.done:
 		return ErrHealClosed
 	}
+	// Once taken, fn runs soon (the owner is at most one action's
+	// timeout away) and writes what the caller reads: wait for it.
 	select {
 	case <-ran:
 		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	case <-h.done:
 		return ErrHealClosed
 	}
