@@ -54,9 +54,9 @@ func TestHealFaultFree(t *testing.T) {
 }
 
 // TestHealFigures: the figures of made-up records, against a faulty node
-// 2: the first executed plan names the cause and the strategy, actions
-// against others (the node itself included) are false, and detection
-// counts from the fault.
+// 2: most plans of the other nodes name the cause and the strategy,
+// actions against others (the node itself included) are false, and
+// detection counts from the fault.
 func TestHealFigures(t *testing.T) {
 	addr := func(i int) protocols.Addr { return protocols.Addr{byte(i + 1)} }
 	addrs := map[protocols.Addr]int{addr(0): 0, addr(1): 1, addr(2): 2}
@@ -83,13 +83,25 @@ func TestHealFigures(t *testing.T) {
 	}
 	r := healFigures(recs, addrs, map[int]bool{2: true}, at)
 	want := healResult{plans: 3, executed: 2, falseActions: 1, firstFalse: "node 0: shed against node 0 for self",
-		cause: "link", strategy: "reconnect", detect: 2}
+		cause: "link", strategy: "reconnect", detect: 2} // one each: the earlier
 	if r != want {
 		t.Errorf("figures\n got %+v\nwant %+v", r, want)
 	}
+	// The faulty node shedding first is its own business; a second
+	// avoid makes avoid the verdict.
+	addrs[addr(3)] = 3
+	recs = append(recs,
+		healRecord{node: 2, self: addr(2), plans: []healing.Plan{plan(healing.CauseSelf, 2, healing.StrategyShed, time.Second, true, protocols.Addr{})}},
+		healRecord{node: 3, self: addr(3), plans: []healing.Plan{plan(healing.CauseNode, 2, healing.StrategyAvoid, 5*time.Second, true, addr(2))}})
+	r = healFigures(recs, addrs, map[int]bool{2: true}, at)
+	want = healResult{plans: 5, executed: 4, falseActions: 1, firstFalse: "node 0: shed against node 0 for self",
+		cause: "node", strategy: "avoid", detect: 2}
+	if r != want {
+		t.Errorf("figures with the faulty node's shed and a second avoid\n got %+v\nwant %+v", r, want)
+	}
 	// Without a fault every action is false, and nothing is detected.
 	r = healFigures(recs, addrs, nil, time.Time{})
-	if r.falseActions != 2 || r.detect != -1 || r.cause != "" {
+	if r.falseActions != 4 || r.detect != -1 || r.cause != "" {
 		t.Errorf("fault-free figures %+v", r)
 	}
 }

@@ -16,8 +16,9 @@ import (
 // against it alone and brought its flows back; without one, that they
 // did nothing at all. Figures: heal_mode, heal_plans (plans made),
 // heal_actions and heal_actions_executed (plans executed), and with a
-// fault heal_root_cause and heal_strategy (of the first plan against the
-// faulty node: executed in enforce mode, recorded in observe mode),
+// fault heal_root_cause and heal_strategy (those of most plans the other
+// nodes made against the faulty node: executed in enforce mode, recorded
+// in observe mode),
 // heal_detect_s (fault start to the first cycle of any node that
 // diagnosed the faulty node), heal_mttr_s (fault start to every flow
 // through the faulty node delivering again: see Flows.recovery),
@@ -192,9 +193,12 @@ type healResult struct {
 	plans, executed, falseActions int
 	// firstFalse describes the first false action, for the failure.
 	firstFalse string
-	// cause and strategy are those of the first plan against a faulty
-	// node that passed its rehearsal and the safety rules (WouldExecute:
-	// executed in enforce mode, recorded in observe mode); "" if none.
+	// cause and strategy are those of most plans that healthy nodes made
+	// against a faulty node and that passed their rehearsal and the
+	// safety rules (WouldExecute: executed in enforce mode, recorded in
+	// observe mode), the earliest pair first among equals; "" if none.
+	// What the faulty node does about itself (a shed) is left out: the
+	// question is what the mesh made of it.
 	cause, strategy string
 	// detect is the time from the fault to the first cycle of any node
 	// that diagnosed a faulty node; -1 if none did.
@@ -209,8 +213,12 @@ func healFigures(recs []healRecord, addrs map[protocols.Addr]int, faulty map[int
 		i, ok := addrs[a]
 		return ok && faulty[i]
 	}
-	var first *healing.Plan
-	var firstAt time.Time
+	type verdict struct {
+		cause    healing.Cause
+		strategy healing.Strategy
+	}
+	count := map[verdict]int{}
+	firstAt := map[verdict]time.Time{}
 	for _, rec := range recs {
 		for k := range rec.plans {
 			pl := &rec.plans[k]
@@ -229,15 +237,17 @@ func healFigures(recs []healRecord, addrs map[protocols.Addr]int, faulty map[int
 					}
 				}
 			}
-			if !isFaulty(pl.Diagnosis.Subject) || !pl.WouldExecute {
+			if !isFaulty(pl.Diagnosis.Subject) || !pl.WouldExecute || faulty[rec.node] {
 				continue
 			}
 			at := pl.Time
 			if executed {
 				at = pl.Executed
 			}
-			if first == nil || at.Before(firstAt) {
-				first, firstAt = pl, at
+			v := verdict{pl.Diagnosis.Cause, pl.Strategy}
+			count[v]++
+			if t, ok := firstAt[v]; !ok || at.Before(t) {
+				firstAt[v] = at
 			}
 		}
 		if faultAt.IsZero() {
@@ -256,8 +266,14 @@ func healFigures(recs []healRecord, addrs map[protocols.Addr]int, faulty map[int
 			}
 		}
 	}
-	if first != nil {
-		r.cause, r.strategy = first.Diagnosis.Cause.String(), first.Strategy.String()
+	var best verdict
+	for v, n := range count {
+		if n > count[best] || n == count[best] && firstAt[v].Before(firstAt[best]) {
+			best = v
+		}
+	}
+	if count[best] > 0 {
+		r.cause, r.strategy = best.cause.String(), best.strategy.String()
 	}
 	return r
 }
