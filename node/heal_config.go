@@ -40,6 +40,10 @@ type HealingConfig struct {
 	// that one liar cannot frame a node.
 	Quorum int `toml:"quorum"`
 
+	// MinLinkDelivery is the share of HELLOs (either way) below which an
+	// own link counts as lossy, in (0, 1].
+	MinLinkDelivery float64 `toml:"min_link_delivery"`
+
 	// SlowLinkFloor is how far above its own baseline an own link's
 	// round-trip time must rise (besides fourfold) to count as slow;
 	// most of the node's links slow at once point at the node itself.
@@ -61,24 +65,29 @@ type HealingConfig struct {
 // judged over 3 cycles, avoids that outlive their symptom by 30 s.
 func DefaultHealingConfig() HealingConfig {
 	return HealingConfig{
-		Mode:          HealObserve,
-		Rehearse:      true,
-		MaxCPUPercent: 90,
-		Quorum:        2,
-		SlowLinkFloor: 5 * time.Millisecond,
-		LinkCycles:    3,
-		AvoidTTL:      30 * time.Second,
+		Mode:            HealObserve,
+		Rehearse:        true,
+		MaxCPUPercent:   90,
+		Quorum:          2,
+		MinLinkDelivery: 0.9,
+		SlowLinkFloor:   5 * time.Millisecond,
+		LinkCycles:      3,
+		AvoidTTL:        30 * time.Second,
 	}
 }
 
 // LocalHealingConfig is the local profile's healing: many nodes share
 // one host, its CPU and its scheduler, so the host's CPU says nothing of
-// one node and a busy host delays every loopback link at once; CPU is
-// left out and a link is slow only 250 ms above its baseline.
+// one node, and a busy host delays and loses the HELLOs of every
+// loopback link (HELLOs every 100 ms) for seconds at a time. CPU is left
+// out; a link is lossy below half its HELLOs, slow a second above its
+// baseline, either for 5 cycles in a row.
 func LocalHealingConfig() HealingConfig {
 	c := DefaultHealingConfig()
 	c.MaxCPUPercent = 0
-	c.SlowLinkFloor = 250 * time.Millisecond
+	c.MinLinkDelivery = 0.5
+	c.SlowLinkFloor = time.Second
+	c.LinkCycles = 5
 	return c
 }
 
@@ -90,6 +99,8 @@ func (c *HealingConfig) validate() error {
 		return fieldErr("healing.max_cpu_percent", "must be in 0..100 (0: leave CPU out), got %v", c.MaxCPUPercent)
 	case c.Quorum < 1:
 		return fieldErr("healing.quorum", "must be at least 1, got %d", c.Quorum)
+	case !(c.MinLinkDelivery > 0 && c.MinLinkDelivery <= 1):
+		return fieldErr("healing.min_link_delivery", "must be in (0, 1], got %v", c.MinLinkDelivery)
 	case c.SlowLinkFloor < 0 || c.SlowLinkFloor > time.Minute:
 		return fieldErr("healing.slow_link_floor", "must be in 0..1m, got %v", c.SlowLinkFloor)
 	case c.LinkCycles < 1 || c.LinkCycles > 60:
@@ -119,6 +130,7 @@ func (c *HealingConfig) engineConfig(interval time.Duration, rehearse bool) heal
 		e.MaxCPUPercent = 100 // with SetLoad's CPU left at 0 it never trips
 	}
 	e.SlowLinkFloor = c.SlowLinkFloor
+	e.MinLinkDelivery = c.MinLinkDelivery
 	e.Strategies[healing.StrategyAvoid].TTL = c.AvoidTTL
 	e.Strategies[healing.StrategyShed].TTL = c.AvoidTTL
 	e.SkipRehearsal = !rehearse
