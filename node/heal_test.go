@@ -236,11 +236,16 @@ func TestHealObserveQuorum(t *testing.T) {
 // API, refusals, and the metrics.
 func TestHealAPI(t *testing.T) {
 	a := startNode(t, localConfig())
-	cl := NewClient(a.APIAddr())
+	cl := NewClient(a.APIAddr()).WithToken(a.APIToken())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	st, err := cl.HealStatus(ctx)
+	// Changes need the API's token; reading does not.
+	var apiErr *APIError
+	if _, err := NewClient(a.APIAddr()).HealSetMode(ctx, "enforce"); !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized {
+		t.Errorf("mode without the token: %v, want 401", err)
+	}
+	st, err := NewClient(a.APIAddr()).HealStatus(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +261,6 @@ func TestHealAPI(t *testing.T) {
 	if st, err = cl.HealResume(ctx); err != nil || st.Paused {
 		t.Errorf("resume: %v, paused %v", err, st.Paused)
 	}
-	var apiErr *APIError
 	if _, err := cl.HealSetMode(ctx, "yolo"); !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest {
 		t.Errorf("bad mode: %v, want 400", err)
 	}
