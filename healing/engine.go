@@ -143,6 +143,9 @@ func (e *Engine) Restore(entries []Entry) error {
 	return nil
 }
 
+// Mode returns the engine's mode.
+func (e *Engine) Mode() Mode { return e.cfg.Mode }
+
 // SetMode switches between observe and enforce mode. Symptoms whose
 // plan observe mode recorded are planned afresh at the next cycle.
 func (e *Engine) SetMode(now time.Time, m Mode) error {

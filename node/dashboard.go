@@ -22,8 +22,9 @@ import (
 // dashboard is the node's own picture of the mesh for the web dashboard
 // of its API: an observe.Watch fed by the node's telemetry service
 // (every message it takes into its view, its own included), the anomaly
-// and governance topics (through the gossip trace), GossipSub's scores
-// and the governance log's proposals, owned by a stream.Loop whose hub
+// and governance topics (through the gossip trace), GossipSub's scores,
+// the governance log's proposals and the healing loop's record (its mode
+// and latest plans), owned by a stream.Loop whose hub
 // serves GET /v1/events; GET /ui/ serves the page.
 type dashboard struct {
 	loop *stream.Loop
@@ -31,6 +32,9 @@ type dashboard struct {
 	// proposals lists the governance log's proposals; nil without
 	// governance.
 	proposals func(now time.Time) []observe.Proposal
+	// healing reads the healing loop's mode and latest plans; nil
+	// without one.
+	healing func(ctx context.Context) (*observe.Healing, error)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -39,7 +43,8 @@ type dashboard struct {
 
 var _ Service = (*dashboard)(nil)
 
-// proposalInterval is how often the dashboard reads the governance log.
+// proposalInterval is how often the dashboard reads the governance log
+// and the healing loop's record.
 const proposalInterval = time.Second
 
 // newDashboard builds the dashboard's watch, loop and hub. It runs
@@ -80,6 +85,9 @@ func (n *Node) setupDashboard() error {
 	if n.gov != nil {
 		d.proposals = n.gov.dashboardProposals
 	}
+	if n.heal != nil {
+		d.healing = n.heal.dashboardHealing
+	}
 	cs := []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "x0tta6bl4_dashboard_clients",
@@ -111,13 +119,12 @@ func (n *Node) setupDashboard() error {
 func (d *dashboard) Start(ctx context.Context) error {
 	ctx, d.cancel = context.WithCancel(ctx)
 	d.wg.Go(func() { d.loop.Run(ctx) })
-	if d.proposals != nil {
+	if d.proposals != nil || d.healing != nil {
 		d.wg.Go(func() {
 			t := time.NewTicker(proposalInterval)
 			defer t.Stop()
 			for {
-				ps := d.proposals(time.Now())
-				d.loop.Do(func(w *observe.Watch) []observe.Event { w.SetProposals(ps); return nil })
+				d.readRecords(ctx)
 				select {
 				case <-ctx.Done():
 					return
@@ -127,6 +134,24 @@ func (d *dashboard) Start(ctx context.Context) error {
 		})
 	}
 	return nil
+}
+
+// readRecords hands the watch the governance log's proposals and the
+// healing loop's record. A healing loop that does not answer within the
+// interval (closing, or busy) leaves the record as it was.
+func (d *dashboard) readRecords(ctx context.Context) {
+	if d.proposals != nil {
+		ps := d.proposals(time.Now())
+		d.loop.Do(func(w *observe.Watch) []observe.Event { w.SetProposals(ps); return nil })
+	}
+	if d.healing != nil {
+		hctx, cancel := context.WithTimeout(ctx, proposalInterval)
+		h, err := d.healing(hctx)
+		cancel()
+		if err == nil {
+			d.loop.Do(func(w *observe.Watch) []observe.Event { w.SetHealing(h); return nil })
+		}
+	}
 }
 
 // Close disconnects the dashboards and stops the loop. It is safe to

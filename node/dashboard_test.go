@@ -77,6 +77,7 @@ func TestDashboard(t *testing.T) {
 	}
 	defer stream.Body.Close()
 	seen := map[string]string{}
+	var heal *observe.Healing
 	ok := readEvents(t, stream.Body, func(event string, data []byte) bool {
 		var s observe.Snapshot
 		if event != "snapshot" && event != "delta" || json.Unmarshal(data, &s) != nil {
@@ -88,10 +89,18 @@ func TestDashboard(t *testing.T) {
 		for _, n := range s.Nodes {
 			seen[n.Peer] = n.State
 		}
-		return seen[a.ID().String()] == observe.StateUp && seen[b.ID().String()] == observe.StateUp
+		if s.Healing != nil {
+			heal = s.Healing
+		}
+		return seen[a.ID().String()] == observe.StateUp && seen[b.ID().String()] == observe.StateUp && heal != nil
 	})
 	if !ok {
-		t.Fatalf("the event stream ended without both nodes up: %v", seen)
+		t.Fatalf("the event stream ended without both nodes up and the healing record: %v %+v", seen, heal)
+	}
+	// The node's own healing loop fills the dashboard's healing panel:
+	// observe mode by default, no plan in a healthy pair.
+	if heal.Mode != "observe" || len(heal.Plans) != 0 {
+		t.Errorf("healing record %+v, want observe mode and no plan", heal)
 	}
 
 	var ps PubSubBody

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/x0tta6bl4/x0tta6bl4/healing"
+	"github.com/x0tta6bl4/x0tta6bl4/observe"
 )
 
 // HealStatus is the answer to GET /v1/heal: the engine's state
@@ -293,4 +294,44 @@ func (c healCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(healModeDesc, enforce)
 	gauge(healPausedDesc, paused)
 	counter(healDroppedDesc, st.ReportsDropped)
+}
+
+// dashboardPlans is how many of the latest plans the dashboard shows.
+const dashboardPlans = 32
+
+// dashboardHealing is the healing record the web dashboard shows: the
+// mode and the latest plans, newest last.
+func (h *Heal) dashboardHealing(ctx context.Context) (*observe.Healing, error) {
+	var (
+		mode  healing.Mode
+		plans []healing.Plan
+	)
+	err := h.do(ctx, func(_ time.Time, e *healing.Engine) {
+		mode, plans = e.Mode(), e.History()
+	})
+	if err != nil {
+		return nil, err
+	}
+	plans = plans[max(0, len(plans)-dashboardPlans):]
+	out := &observe.Healing{Mode: mode.String(), Plans: make([]observe.HealingPlan, 0, len(plans))}
+	for _, p := range plans {
+		hp := observe.HealingPlan{
+			ID: p.ID, Time: p.Time, Cause: p.Diagnosis.Cause.String(), Subject: p.Diagnosis.Peer,
+			Strategy: p.Strategy.String(), State: p.Status.String(),
+		}
+		if hp.Subject == "" && !p.Diagnosis.Subject.IsZero() {
+			hp.Subject = p.Diagnosis.Subject.String()
+		}
+		switch p.Status {
+		case healing.StatusObserved:
+			hp.State, hp.WouldExecute = "would-execute", true
+		case healing.StatusCleared:
+			hp.State = healing.StatusExecuted.String() // executed, its outcome not judged yet
+		}
+		if r := p.Rehearsal; r != nil {
+			hp.HealedIn = r.HealedIn
+		}
+		out.Plans = append(out.Plans, hp)
+	}
+	return out, nil
 }

@@ -45,7 +45,7 @@ type Snapshot struct {
 	// Peers are the gossip peers of the watcher, by peer ID.
 	Peers []PeerScore `json:"peers"`
 	// Healing is the node's self-healing record, null where there is none
-	// (an observer, or a node that does not heal yet).
+	// (an observer).
 	Healing *Healing `json:"healing"`
 
 	Stats Stats `json:"stats"`
