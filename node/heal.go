@@ -308,7 +308,11 @@ func (h *Heal) run(ctx context.Context) {
 		}
 		now := time.Now()
 		if !now.Before(nextFeed) {
-			h.feed(ctx, now)
+			var late time.Duration // how late the cycle runs: a stalled host
+			if !nextFeed.IsZero() {
+				late = now.Sub(nextFeed)
+			}
+			h.feed(ctx, now, late)
 			nextFeed = now.Add(interval)
 		}
 		h.engine.Tick(now)
@@ -321,8 +325,9 @@ func (h *Heal) run(ctx context.Context) {
 	}
 }
 
-// feed gives the engine the node's inputs for a cycle.
-func (h *Heal) feed(ctx context.Context, now time.Time) {
+// feed gives the engine the node's inputs for a cycle that ran late
+// after its time.
+func (h *Heal) feed(ctx context.Context, now time.Time, late time.Duration) {
 	p := &h.parts
 	g := p.view.Graph()
 	h.engine.SetView(now, g)
@@ -358,7 +363,7 @@ func (h *Heal) feed(ctx context.Context, now time.Time) {
 				suspects = append(suspects, a)
 			}
 		}
-		h.guard(now, suspects, len(g.Nodes))
+		h.guard(now, suspects, len(g.Nodes), late)
 	}
 }
 

@@ -112,7 +112,7 @@ func (h *Heal) Resume(ctx context.Context) error {
 	return h.do(ctx, func(now time.Time, e *healing.Engine) {
 		h.operatorPaused.Store(false)
 		if h.unrest.holding {
-			e.Pause(now, "detector unsettled") // the guard's hold outlives the operator's pause
+			e.Pause(now, h.unrest.why) // the guard's hold outlives the operator's pause
 			return
 		}
 		e.Resume(now)

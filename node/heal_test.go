@@ -483,11 +483,34 @@ func TestUnrest(t *testing.T) {
 		{nil, true},                    // b, c, d still within the window
 		{nil, false},                   // c, d: 2 of 6
 	} {
-		if hold, why := u.observe(tt.suspects, 6); hold != tt.hold {
+		if hold, why := u.observe(tt.suspects, 6, 0, time.Second); hold != tt.hold {
 			t.Errorf("cycle %d: hold %v (%s), want %v", i, hold, why, tt.hold)
 		}
 	}
-	if hold, _ := newUnrest(3, 0.4).observe([]protocols.Addr{a}, 2); hold {
+	if hold, _ := newUnrest(3, 0.4).observe([]protocols.Addr{a}, 2, 0, time.Second); hold {
 		t.Error("one suspect of two held: at least two are needed")
+	}
+}
+
+// TestUnrestStall: a cycle that runs more than half an interval late (a
+// stalled host) holds the actions for stallCycles cycles, itself
+// included; a cycle a little late does not.
+func TestUnrestStall(t *testing.T) {
+	u := newUnrest(unrestCycles, 0.4)
+	a := protocols.Addr{1}
+	if hold, why := u.observe([]protocols.Addr{a}, 9, 400*time.Millisecond, time.Second); hold {
+		t.Fatalf("a cycle 400 ms late held the actions: %s", why)
+	}
+	hold, why := u.observe([]protocols.Addr{a}, 9, 2*time.Second, time.Second)
+	if !hold || !strings.Contains(why, "host stalled: a cycle ran 2s late") {
+		t.Fatalf("a cycle 2 s late: hold %v (%s)", hold, why)
+	}
+	for i := 1; i < stallCycles; i++ {
+		if hold, _ := u.observe([]protocols.Addr{a}, 9, 0, time.Second); !hold {
+			t.Fatalf("cycle %d after the stall: not held", i)
+		}
+	}
+	if hold, why := u.observe([]protocols.Addr{a}, 9, 0, time.Second); hold {
+		t.Fatalf("cycle %d after the stall: still held (%s)", stallCycles, why)
 	}
 }
