@@ -148,7 +148,8 @@
 //  6. On EventLinkDown with ReasonHelloLoss the neighbor has been silent
 //     for AllowedHelloLoss HELLO intervals; the caller may close its link
 //     (and then call LinkDown). A frame from it before that revives it.
-//  7. Call SetAvoid when the set of suspect nodes changes.
+//  7. Call SetAvoid when the set of suspect nodes changes (only nodes new
+//     to the list set off rediscoveries).
 //
 // Routes, Route, NextHop, Neighbors and Stats describe the state for
 // commands like `mesh routes`, metrics and the twin; they are read by the

@@ -418,25 +418,39 @@ func (e *Engine) Rediscover(when time.Time, dst protocols.Addr) {
 // RREQs carry the list (up to protocols.MaxRREQAvoid nodes, in address
 // order), so listed nodes neither forward nor answer them, except in the
 // last retry of a discovery; and links to listed neighbors cost
-// AvoidPenalty more. Every valid route whose next hop is listed, or that
-// carried this node's own DATA in the last ActiveRouteTimeout, is
-// rediscovered at once; the old route stays in use until a better one
-// arrives. Calling SetAvoid again with the same set does nothing.
+// AvoidPenalty more. Only nodes new to the list set off rediscoveries:
+// every valid route whose next hop is one of them, and every route that
+// carried this node's own DATA in the last ActiveRouteTimeout and is
+// long enough to cross one (three hops or more: a route of one or two
+// hops crosses no node but its next hop); the old route stays in use
+// until a better one arrives. A node leaving the list sets off nothing:
+// the routes found around it still work (rediscovering them would lead
+// the flows back through a node just avoided, and a list that changes
+// on every node at once would flood the mesh with requests). Calling
+// SetAvoid again with the same set does nothing.
 func (e *Engine) SetAvoid(when time.Time, addrs []protocols.Addr) {
 	now := e.at(when)
 	set := make(map[protocols.Addr]struct{}, len(addrs))
+	added := false
 	for _, a := range addrs {
 		if a != e.self && !a.IsZero() {
 			set[a] = struct{}{}
+			if _, ok := e.avoid[a]; !ok {
+				added = true
+			}
 		}
 	}
 	if maps.Equal(set, e.avoid) {
 		return
 	}
+	old := e.avoid
 	e.avoid = set
 	e.avoidList = slices.AppendSeq(e.avoidList[:0], maps.Keys(set))
 	e.avoiding = len(e.avoidList) > 0
 	slices.SortFunc(e.avoidList, func(a, b protocols.Addr) int { return bytes.Compare(a[:], b[:]) })
+	if !added {
+		return
+	}
 	for _, r := range e.sortedRoutes(func(r *route) bool {
 		if !r.valid {
 			return false
@@ -445,7 +459,11 @@ func (e *Engine) SetAvoid(when time.Time, addrs []protocols.Addr) {
 			return false
 		}
 		_, nextAvoided := e.avoid[r.next]
-		return nextAvoided || e.recentlySent(now, r)
+		_, nextWas := old[r.next]
+		if nextAvoided && !nextWas {
+			return true
+		}
+		return r.hops >= 3 && e.recentlySent(now, r)
 	}) {
 		if e.disc[r.dst] == nil {
 			e.startDiscovery(now, r.dst, ReasonRefresh, &e.local)
