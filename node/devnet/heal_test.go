@@ -82,7 +82,7 @@ func TestHealFigures(t *testing.T) {
 		}},
 	}
 	r := healFigures(recs, addrs, map[int]bool{2: true}, at)
-	want := healResult{plans: 3, executed: 2, falseActions: 1, firstFalse: "node 0: shed against node 0 for self",
+	want := healResult{plans: 3, executed: 2, falseActions: 1, firstFalse: "node 0: shed against node 0 for self at 00:01:44.000",
 		cause: "link", strategy: "reconnect", detect: 2} // one each: the earlier
 	if r != want {
 		t.Errorf("figures\n got %+v\nwant %+v", r, want)
@@ -94,7 +94,7 @@ func TestHealFigures(t *testing.T) {
 		healRecord{node: 2, self: addr(2), plans: []healing.Plan{plan(healing.CauseSelf, 2, healing.StrategyShed, time.Second, true, protocols.Addr{})}},
 		healRecord{node: 3, self: addr(3), plans: []healing.Plan{plan(healing.CauseNode, 2, healing.StrategyAvoid, 5*time.Second, true, addr(2))}})
 	r = healFigures(recs, addrs, map[int]bool{2: true}, at)
-	want = healResult{plans: 5, executed: 4, falseActions: 1, firstFalse: "node 0: shed against node 0 for self",
+	want = healResult{plans: 5, executed: 4, falseActions: 1, firstFalse: "node 0: shed against node 0 for self at 00:01:44.000",
 		cause: "node", strategy: "avoid", detect: 2}
 	if r != want {
 		t.Errorf("figures with the faulty node's shed and a second avoid\n got %+v\nwant %+v", r, want)

@@ -233,7 +233,11 @@ func healFigures(recs []healRecord, addrs map[protocols.Addr]int, faulty map[int
 				if !isFaulty(target) {
 					r.falseActions++
 					if r.firstFalse == "" {
-						r.firstFalse = fmt.Sprintf("node %d: %s against %s for %s", rec.node, pl.Strategy, nameOf(target, addrs), pl.Diagnosis.Cause)
+						r.firstFalse = fmt.Sprintf("node %d: %s against %s for %s at %s", rec.node, pl.Strategy, nameOf(target, addrs), pl.Diagnosis.Cause,
+							pl.Executed.UTC().Format("15:04:05.000"))
+						for _, ev := range pl.Diagnosis.Evidence {
+							r.firstFalse += fmt.Sprintf("; %s", ev)
+						}
 					}
 				}
 			}
