@@ -135,7 +135,9 @@
 //     anomaly service's suspects as its reports (and any given to
 //     Heal.Report) but not those of suspects or avoided nodes, holds
 //     the engine's actions while 40% of the view or more was suspect
-//     within 10 cycles (a detector upset by its host), and carries out the
+//     within 10 cycles (a detector upset by its host) and for 5 cycles
+//     after a cycle that ran over half an interval late (a stalled
+//     host), and carries out the
 //     engine's Ready through narrow interfaces: the routing engine's
 //     avoid list (mesh.Router.SetAvoid), the relay share
 //     (SetRelayShare) for shed, a ban in the neighbour policy plus a

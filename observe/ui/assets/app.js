@@ -331,7 +331,7 @@ function drawHealing() {
   const h = state.healing;
   if (!h) {
     $("#healing").replaceChildren(el("p", { class: "empty", text: state.source === "node"
-      ? "This node does not run the healing loop yet: no plans to show."
+      ? "The healing loop has not answered yet: no plans to show."
       : "An observer sees no healing: plans stay on the node that makes them." }));
     return;
   }
