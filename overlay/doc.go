@@ -79,6 +79,7 @@
 //		// write rd.Messages, deliver rd.Deliveries, log rd.Events
 //		e.Advance()
 //	}
+//	e.Release(frame)                       // optional: a written frame back, for reuse
 //
 // # The caller's duties
 //
@@ -144,7 +145,12 @@
 //     2), so an application that keeps it copies it or keeps the frame;
 //     the Ready slices themselves are reused after Advance. A frame that cannot be
 //     written (a full send queue) may be dropped: the protocol recovers
-//     from loss.
+//     from loss. A caller may hand an Outbound's frame back with Release
+//     once it has been written or dropped and nothing refers to it any
+//     more (each frame at most once, never a frame it gave to Step): the
+//     engine then reuses its HELLO frames instead of allocating one per
+//     neighbor and round, and ignores the rest. The twin does, since it
+//     copies every short frame as it sends it.
 //  6. On EventLinkDown with ReasonHelloLoss the neighbor has been silent
 //     for AllowedHelloLoss HELLO intervals; the caller may close its link
 //     (and then call LinkDown). A frame from it before that revives it.

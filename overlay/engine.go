@@ -61,6 +61,9 @@ type Engine struct {
 	// frames counts the frames of the other packet types, for Stats.
 	frames [protocols.TypeCount]frameCount
 	arena  arena
+	// hellos are HELLO frames the caller released (Release), reused
+	// before the arena is asked for more.
+	hellos [][]byte
 	seenQ  seenQueue
 	// avoidList is the avoid list in address order, for RREQs.
 	avoidList []protocols.Addr

@@ -231,7 +231,7 @@ func (e *Engine) sendHello(now instant, n *neighbor) {
 	}
 	i := n.outSeq % sentRing
 	n.sentAt[i] = now
-	frame, err := h.AppendBinary(e.arena.alloc(protocols.HelloSize))
+	frame, err := h.AppendBinary(e.helloBuf())
 	if err != nil {
 		return
 	}

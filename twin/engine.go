@@ -234,6 +234,8 @@ func (r *overlayRouter) drain(out *output) {
 	r.e.Advance()
 }
 
+func (r *overlayRouter) release(frame []byte) { r.e.Release(frame) }
+
 // takeMessages appends the engine's outbound frames to out.
 func (r *overlayRouter) takeMessages(out *output, msgs []overlay.Outbound) {
 	for _, m := range msgs {

@@ -16,6 +16,8 @@ var (
 	scale100k  = flag.Bool("twin.100k", false, "run TestScale at 100,000 nodes, the command of the README's Development section (minutes of CPU, a few GiB)")
 	scaleNodes = flag.Int("twin.scale-nodes", 0, "run TestScale at this many nodes (mean degree 10, 60 s) instead, to profile sizes in between")
 	scaleHeap  = flag.String("twin.scale-heap", "", "write TestScale's heap profile at half its virtual time to this file (what a run holds, which -memprofile, taken at the end, misses)")
+	scaleDur   = flag.Duration("twin.scale-duration", 0, "with -twin.scale-nodes or -twin.100k, simulate this long instead of 60 s (node-3 then fails at a sixth of it), to measure the cost of a virtual second in minutes")
+	scaleSteps = flag.Bool("twin.scale-steps", false, "log the CPU time and heap of every virtual second of TestScale")
 )
 
 // TestScale runs the path of "x0tta6bl4 twin simulate --nodes N
@@ -39,6 +41,10 @@ func TestScale(t *testing.T) {
 	case testing.Short():
 		t.Skip("short: TestScale simulates 1,000 nodes")
 	}
+	failAt := 10 * time.Second
+	if *scaleDur > 0 && wantTrace == "" {
+		dur, failAt = *scaleDur, *scaleDur/6
+	}
 	top, err := Random(n, p, true, TopologyRNG(1))
 	if err != nil {
 		t.Fatal(err)
@@ -46,10 +52,19 @@ func TestScale(t *testing.T) {
 	tw := New("scale")
 	tw.Topology = top
 	sc := Scenario{Duration: dur, Seed: 1,
-		Faults: []Fault{{At: 10 * time.Second, Kind: NodeDown, Node: "node-3"}}}
-	if *scaleHeap != "" {
-		written := false
+		Faults: []Fault{{At: failAt, Kind: NodeDown, Node: "node-3"}}}
+	cpuLast := cputime.Now()
+	if *scaleHeap != "" || *scaleSteps {
+		written := *scaleHeap == ""
 		sc.Progress = func(done, total time.Duration) {
+			if *scaleSteps {
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				cpu := cputime.Now()
+				t.Logf("at %v: CPU %v for the last second, heap in use %d MiB, sys %d MiB, GC cycles %d",
+					done, (cpu - cpuLast).Round(time.Millisecond), ms.HeapInuse>>20, ms.Sys>>20, ms.NumGC)
+				cpuLast = cpu
+			}
 			if written || done < total/2 {
 				return
 			}

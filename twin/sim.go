@@ -32,6 +32,10 @@ type router interface {
 	// drain appends everything the engine has ready to out and
 	// acknowledges it (Ready then Advance).
 	drain(out *output)
+	// release hands back a frame drain gave out once the simulator holds
+	// no reference to it (it copied or dropped it), for the engine to
+	// reuse; a router may ignore it.
+	release(frame []byte)
 	// neighbors and stats are the engine's, for the node's telemetry
 	// (nil and zero for routers that have none).
 	neighbors() []overlay.NeighborInfo
@@ -763,6 +767,12 @@ func (s *sim) pump(i int32) {
 			s.egress(i, m.to, m.frame)
 		} else {
 			s.transmit(i, m.to, m.frame)
+		}
+		// transmit and egress copy a short frame into the pool or drop
+		// it: the engine may have it back (its HELLOs, which it then
+		// reuses instead of allocating a frame per neighbor and round).
+		if len(m.frame) <= frameBuf {
+			n.r.release(m.frame)
 		}
 	}
 	for _, d := range s.out.deliveries {

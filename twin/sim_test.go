@@ -80,6 +80,8 @@ func (r *directRouter) stats() overlay.Stats { return overlay.Stats{} }
 
 func (r *directRouter) setAvoid(time.Time, []protocols.Addr) {}
 
+func (r *directRouter) release([]byte) {}
+
 func (r *directRouter) drain(out *output) {
 	out.msgs = append(out.msgs, r.pending.msgs...)
 	out.deliveries = append(out.deliveries, r.pending.deliveries...)
