@@ -581,9 +581,17 @@ func (h *hopCounter) count(s *sim, src, skip int32) []int32 {
 	return h.dist
 }
 
+// hugePageNodes is the size from which a run asks for huge pages
+// (adviseHugePages): below it, the engines' state is small enough for
+// the TLB's misses not to matter.
+const hugePageNodes = 10_000
+
 // run processes events until the end of the scenario or ctx is done.
 func (s *sim) run(ctx context.Context) error {
 	s.start()
+	if len(s.nodes) >= hugePageNodes {
+		adviseHugePages()
+	}
 	for s.q.len() > 0 && s.q.nextAt() <= s.end {
 		ev := s.q.pop()
 		s.now = ev.at
@@ -678,6 +686,9 @@ func (s *sim) process(ev *event) {
 	case evNotifyUp:
 		s.notifyUp(ev)
 	case evSample:
+		if len(s.nodes) >= hugePageNodes {
+			adviseHugePages() // what the heap grew into since
+		}
 		if s.sc.Progress != nil {
 			s.sc.Progress(time.Duration(s.now), time.Duration(s.end))
 		}
