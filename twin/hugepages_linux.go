@@ -56,9 +56,24 @@ func adviseHugePages() int64 {
 		if b <= a || b-a < 2*hugePage {
 			continue
 		}
-		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, uintptr(a), uintptr(b-a), madvCollapse); errno == 0 {
-			total += int64(b - a)
-		}
+		total += collapse(a, b)
 	}
 	return total
+}
+
+// collapse collapses [a, b), 2 MiB aligned, and returns the bytes it
+// collapsed. The kernel gives up on a whole range at the first huge page
+// it refuses (EINVAL for a few pages of the Go heap, whatever their
+// reason), so a refused range is retried page by page.
+func collapse(a, b uint64) int64 {
+	if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, uintptr(a), uintptr(b-a), madvCollapse); errno == 0 {
+		return int64(b - a)
+	}
+	var n int64
+	for p := a; p < b; p += hugePage {
+		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, uintptr(p), hugePage, madvCollapse); errno == 0 {
+			n += hugePage
+		}
+	}
+	return n
 }
