@@ -16,7 +16,7 @@ var (
 	scale100k  = flag.Bool("twin.100k", false, "run TestScale at 100,000 nodes, the command of the README's Development section (minutes of CPU, a few GiB)")
 	scaleNodes = flag.Int("twin.scale-nodes", 0, "run TestScale at this many nodes (mean degree 10, 60 s) instead, to profile sizes in between")
 	scaleHeap  = flag.String("twin.scale-heap", "", "write TestScale's heap profile at half its virtual time to this file (what a run holds, which -memprofile, taken at the end, misses)")
-	scaleDur   = flag.Duration("twin.scale-duration", 0, "with -twin.scale-nodes or -twin.100k, simulate this long instead of 60 s (node-3 then fails at a sixth of it), to measure the cost of a virtual second in minutes")
+	scaleDur   = flag.Duration("twin.scale-duration", 0, "with -twin.scale-nodes or -twin.100k, simulate this long instead of 60 s (node-3 then fails at a sixth of it, amid the first floods: the delivery bound, set for 60 s, may fail), to measure the cost of a virtual second in minutes")
 	scaleSteps = flag.Bool("twin.scale-steps", false, "log the CPU time and heap of every virtual second of TestScale")
 )
 
