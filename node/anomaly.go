@@ -121,6 +121,7 @@ type anomalyParts struct {
 func newAnomaly(cfg AnomalyConfig, p anomalyParts) (*Anomaly, error) {
 	wc := anomaly.DefaultWitnessConfig(p.interval)
 	wc.Quorum, wc.Persistence = cfg.Quorum, cfg.Persistence
+	wc.SignedTimes = max(wc.SignedTimes, cfg.Persistence+2)
 	w, err := anomaly.NewWitnesses(wc)
 	if err != nil {
 		return nil, fmt.Errorf("anomaly: %w", err)

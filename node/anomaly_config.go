@@ -10,9 +10,10 @@ type AnomalyConfig struct {
 	// it suspect. At least 1; at 2 or more one liar cannot frame a node.
 	Quorum int `toml:"quorum"`
 
-	// Persistence is how many intervals in a row a node must meet the
-	// quorum before it is suspect (the evaluation's persistence rule).
-	// At least 1.
+	// Persistence is how many consecutive score messages of a neighbour
+	// (one a telemetry interval) must flag a node before that neighbour
+	// counts for its quorum: the evaluation's persistence rule, held per
+	// scorer. From 1 to 8.
 	Persistence int `toml:"persistence"`
 }
 
@@ -26,8 +27,8 @@ func (c *AnomalyConfig) validate() error {
 	switch {
 	case c.Quorum < 1:
 		return fieldErr("anomaly.quorum", "must be at least 1, got %d", c.Quorum)
-	case c.Persistence < 1:
-		return fieldErr("anomaly.persistence", "must be at least 1, got %d", c.Persistence)
+	case c.Persistence < 1 || c.Persistence > 8:
+		return fieldErr("anomaly.persistence", "must be from 1 to 8, got %d", c.Persistence)
 	}
 	return nil
 }

@@ -17,8 +17,11 @@ type WitnessConfig struct {
 	// Quorum is how many distinct members that neighbour a node must
 	// score it at or above the threshold before it is suspect (q).
 	Quorum int
-	// Persistence is how many judgements in a row a node must meet the
-	// quorum before it counts as suspect (EvalConfig.Persistence).
+	// Persistence is how many consecutive messages of a scorer (by their
+	// sequence numbers, one interval apart) must flag a node before the
+	// scorer counts for its quorum: the evaluation's rule
+	// (EvalConfig.Persistence) held per scorer, so that one interval's
+	// scores, which stay counted for MaxAge, cannot meet it alone.
 	Persistence int
 	// MaxSkew bounds how far a message's time may lie from the receiver's
 	// clock, either way.
@@ -30,14 +33,15 @@ type WitnessConfig struct {
 	// RateInterval on average, RateBurst at once.
 	RateInterval time.Duration
 	RateBurst    int
-	// MaxReporters bounds the scorers held, one message each (a fair
-	// share: a scorer's latest message replaces its previous one, and
+	// MaxReporters bounds the scorers held, Persistence messages each (a
+	// fair share: a scorer's latest message pushes out its oldest, and
 	// holds at most protocols.MaxAnomalyScores scores). A new scorer
 	// takes the place of the one heard from least recently if that one's
 	// message is older than MaxAge; else it is refused.
 	MaxReporters int
 	// MaxSubjects bounds the nodes whose signed telemetry times are kept
-	// (Signed), SignedTimes of each.
+	// (Signed), SignedTimes of each (more than Persistence: a scorer's
+	// older messages name older times).
 	MaxSubjects int
 	SignedTimes int
 }
@@ -60,12 +64,19 @@ func (c WitnessConfig) Validate() error {
 		return fmt.Errorf("%w: quorum %d, persistence %d, want at least 1", ErrInvalidConfig, c.Quorum, c.Persistence)
 	case c.MaxSkew <= 0 || c.MaxAge <= 0 || c.RateInterval <= 0:
 		return fmt.Errorf("%w: max skew %v, max age %v, rate interval %v, want positive", ErrInvalidConfig, c.MaxSkew, c.MaxAge, c.RateInterval)
+	case c.Persistence > maxPersistence || c.SignedTimes <= c.Persistence:
+		return fmt.Errorf("%w: persistence %d, signed times %d, want persistence at most %d and below signed times",
+			ErrInvalidConfig, c.Persistence, c.SignedTimes, maxPersistence)
 	case c.RateBurst < 1 || c.MaxReporters < 1 || c.MaxSubjects < 1 || c.SignedTimes < 1:
 		return fmt.Errorf("%w: burst %d, max reporters %d, max subjects %d, signed times %d, want at least 1",
 			ErrInvalidConfig, c.RateBurst, c.MaxReporters, c.MaxSubjects, c.SignedTimes)
 	}
 	return nil
 }
+
+// maxPersistence bounds WitnessConfig.Persistence: the messages held per
+// scorer.
+const maxPersistence = 8
 
 // Witnesses is what a node makes of the anomaly scores it receives: the
 // latest message of each scorer, the times of the telemetry messages
@@ -84,23 +95,27 @@ func (c WitnessConfig) Validate() error {
 //   - from a telemetry message the subject signed (the score's subject
 //     time is one of the subject's message times the node received), so
 //     that no one judges a node on figures it did not report,
-//   - and recently (its message arrived within MaxAge);
+//   - recently (its message arrived within MaxAge),
+//   - in each of its latest Persistence messages, numbered one after the
+//     other (the evaluation's persistence rule, held per scorer),
+//   - and not itself suspect: a node the quorum holds suspect does not
+//     count as a witness against another (a black hole's neighbours look
+//     odd from where it stands, and its word is the one in doubt).
 //
-// and when it has been so for Persistence judgements in a row, as in
-// the evaluation (Persistence). One liar among the scorers cannot make a
-// node suspect while Quorum is 2 or more.
+// One liar among the scorers cannot make a node suspect while Quorum is
+// 2 or more.
 type Witnesses struct {
 	cfg       WitnessConfig
 	reporters map[protocols.Addr]*reporter
 	signed    map[protocols.Addr]*signedTimes
-	persist   Persistence
 	since     map[protocols.Addr]time.Time // current suspects, since when
 }
 
 // reporter is one scorer's state.
 type reporter struct {
 	msg    *protocols.AnomalyScores
-	at     time.Time // when msg arrived
+	prev   []*protocols.AnomalyScores // up to Persistence-1 messages before msg, oldest first
+	at     time.Time                  // when msg arrived
 	rate   rateBucket
 	judged bool // msg's scores have been counted by Judge
 }
@@ -120,7 +135,6 @@ func NewWitnesses(cfg WitnessConfig) (*Witnesses, error) {
 		cfg:       cfg,
 		reporters: map[protocols.Addr]*reporter{},
 		signed:    map[protocols.Addr]*signedTimes{},
-		persist:   Persistence{Need: cfg.Persistence},
 		since:     map[protocols.Addr]time.Time{},
 	}, nil
 }
@@ -165,6 +179,12 @@ func (w *Witnesses) Receive(now time.Time, from protocols.Addr, data []byte) (Ve
 	}
 	if !r.rate.take(now, w.cfg.RateInterval, w.cfg.RateBurst) {
 		return VerdictTooFast, nil
+	}
+	if keep := w.cfg.Persistence - 1; keep > 0 && r.msg != nil {
+		if len(r.prev) == keep {
+			r.prev = append(r.prev[:0], r.prev[1:]...)
+		}
+		r.prev = append(r.prev, r.msg)
 	}
 	r.msg, r.at, r.judged = m, now, false
 	return VerdictAccepted, m
@@ -276,9 +296,11 @@ type Judgement struct {
 // member's.
 func (w *Witnesses) Judge(now time.Time, in JudgeInput) Judgement {
 	j := Judgement{Scores: map[string]int{}}
-	flags := map[protocols.Addr][]int{} // subject → indexes into by
-	var by []protocols.Addr
-	var scores []float64
+	type flag struct {
+		by    protocols.Addr
+		score float64
+	}
+	flags := map[protocols.Addr][]flag{} // subject → scorers flagging it, by address
 	for _, a := range slices.SortedFunc(maps.Keys(w.reporters), cmpAddr) {
 		r := w.reporters[a]
 		if r.msg == nil {
@@ -312,10 +334,17 @@ func (w *Witnesses) Judge(now time.Time, in JudgeInput) Judgement {
 				continue
 			}
 			count(ScoreCounted, 1)
-			if s.Score >= in.Threshold {
-				flags[s.Subject] = append(flags[s.Subject], len(by))
-				by, scores = append(by, a), append(scores, s.Score)
+			if s.Score >= in.Threshold && w.persists(r, s.Subject, in) {
+				flags[s.Subject] = append(flags[s.Subject], flag{a, s.Score})
 			}
+		}
+	}
+	// The quorum, first over every scorer, then again without the
+	// scorers that the first round holds suspect.
+	held := map[protocols.Addr]bool{}
+	for subject, fs := range flags {
+		if len(fs) >= w.cfg.Quorum {
+			held[subject] = true
 		}
 	}
 	subjects := make([]protocols.Addr, len(in.Graph.Nodes))
@@ -323,13 +352,12 @@ func (w *Witnesses) Judge(now time.Time, in JudgeInput) Judgement {
 		subjects[i] = n.Addr
 	}
 	slices.SortFunc(subjects, cmpAddr)
-	suspect := make([]bool, len(subjects))
-	for i, a := range subjects {
-		suspect[i] = len(flags[a]) >= w.cfg.Quorum
-	}
-	w.persist.Apply(&Sample{Nodes: subjects}, suspect)
-	for i, a := range subjects {
-		if !suspect[i] {
+	for _, a := range subjects {
+		var by []flag
+		if held[a] {
+			by = slices.DeleteFunc(slices.Clone(flags[a]), func(f flag) bool { return held[f.by] })
+		}
+		if len(by) < w.cfg.Quorum {
 			delete(w.since, a)
 			continue
 		}
@@ -339,8 +367,8 @@ func (w *Witnesses) Judge(now time.Time, in JudgeInput) Judgement {
 			w.since[a] = since
 		}
 		sp := Suspicion{Subject: a, Since: since}
-		for _, k := range flags[a] {
-			sp.Reporters, sp.Scores = append(sp.Reporters, by[k]), append(sp.Scores, scores[k])
+		for _, f := range by {
+			sp.Reporters, sp.Scores = append(sp.Reporters, f.by), append(sp.Scores, f.score)
 		}
 		j.Suspects = append(j.Suspects, sp)
 	}
@@ -350,6 +378,35 @@ func (w *Witnesses) Judge(now time.Time, in JudgeInput) Judgement {
 		}
 	}
 	return j
+}
+
+// persists reports whether the scorer's Persistence-1 messages before its
+// latest, numbered one after the other up to it, each scored subject at
+// or above the threshold with the adopted model, from telemetry the
+// subject signed. The latest message the caller has checked.
+func (w *Witnesses) persists(r *reporter, subject protocols.Addr, in JudgeInput) bool {
+	need := w.cfg.Persistence - 1
+	if need <= 0 {
+		return true
+	}
+	if len(r.prev) < need {
+		return false
+	}
+	next := r.msg
+	for k := len(r.prev) - 1; k >= len(r.prev)-need; k-- {
+		m := r.prev[k]
+		if m.Seq+1 != next.Seq || m.Model != in.Model {
+			return false
+		}
+		i, ok := slices.BinarySearchFunc(m.Scores, subject, func(s protocols.AnomalyScore, a protocols.Addr) int {
+			return cmpAddr(s.Subject, a)
+		})
+		if !ok || m.Scores[i].Score < in.Threshold || !w.signedAt(subject, m.Scores[i].SubjectTime) {
+			return false
+		}
+		next = m
+	}
+	return true
 }
 
 func cmpAddr(a, b protocols.Addr) int { return bytes.Compare(a[:], b[:]) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"errors"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -45,12 +46,21 @@ var (
 	addrE = protocols.Addr{0xe}
 )
 
-// scores is one scorer's message about x at subject time st.
+// scores is one scorer's first message, about x at subject time st.
 func scores(t *testing.T, scorer protocols.Addr, at, st time.Time, model [32]byte, score float64) []byte {
 	t.Helper()
-	m := &protocols.AnomalyScores{Scorer: scorer, Time: at, Seq: 1, Model: model, Threshold: 0.6,
-		Scores: []protocols.AnomalyScore{{Subject: addrX, SubjectTime: st, Score: score,
-			Contributing: [3]uint8{protocols.NoContribution, protocols.NoContribution, protocols.NoContribution}}}}
+	return scoresOf(t, scorer, 1, at, model, map[protocols.Addr]float64{addrX: score}, st)
+}
+
+// scoresOf is a scorer's message number seq, scoring each subject at
+// subject time st.
+func scoresOf(t *testing.T, scorer protocols.Addr, seq uint32, at time.Time, model [32]byte, subjects map[protocols.Addr]float64, st time.Time) []byte {
+	t.Helper()
+	m := &protocols.AnomalyScores{Scorer: scorer, Time: at, Seq: seq, Model: model, Threshold: 0.6}
+	for _, a := range slices.SortedFunc(maps.Keys(subjects), func(p, q protocols.Addr) int { return bytes.Compare(p[:], q[:]) }) {
+		m.Scores = append(m.Scores, protocols.AnomalyScore{Subject: a, SubjectTime: st, Score: subjects[a],
+			Contributing: [3]uint8{protocols.NoContribution, protocols.NoContribution, protocols.NoContribution}})
+	}
 	b, err := m.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -282,7 +292,8 @@ func TestWitnessesPersistence(t *testing.T) {
 			score = 0.9
 		}
 		for _, a := range []protocols.Addr{addrA, addrB} {
-			if v, _ := w.Receive(now, a, scores(t, a, now, st, witnessModel, score)); v != anomaly.VerdictAccepted {
+			m := scoresOf(t, a, uint32(k+1), now, witnessModel, map[protocols.Addr]float64{addrX: score}, st)
+			if v, _ := w.Receive(now, a, m); v != anomaly.VerdictAccepted {
 				t.Fatalf("interval %d, scorer %v: %v", k, a, v)
 			}
 		}
@@ -297,6 +308,75 @@ func TestWitnessesPersistence(t *testing.T) {
 		if got[k] != want[k] {
 			t.Fatalf("suspect by interval %v, want %v", got, want)
 		}
+	}
+}
+
+// TestWitnessesPersistenceFresh checks that persistence needs that many
+// messages of each scorer, numbered one after the other: one interval's
+// flags, which stay counted for MaxAge, do not meet it in two judgements,
+// nor do two flags with a message between them that did not flag.
+func TestWitnessesPersistenceFresh(t *testing.T) {
+	st := t0.Add(-100 * time.Millisecond)
+	flagX := map[protocols.Addr]float64{addrX: 0.9}
+	t.Run("one interval judged twice", func(t *testing.T) {
+		w := newWitnesses(t, nil) // persistence 2, messages count for 2.5 s
+		w.Signed(t0, addrX, st)
+		for _, a := range []protocols.Addr{addrA, addrB} {
+			if v, _ := w.Receive(t0, a, scoresOf(t, a, 1, t0, witnessModel, flagX, st)); v != anomaly.VerdictAccepted {
+				t.Fatalf("scorer %v: %v", a, v)
+			}
+		}
+		for k := range 3 {
+			now := t0.Add(time.Duration(k) * time.Second)
+			if j := w.Judge(now, anomaly.JudgeInput{Graph: star(now), Model: witnessModel, Threshold: 0.6}); len(j.Suspects) != 0 {
+				t.Fatalf("judgement %d: suspects %+v from one interval's scores", k, j.Suspects)
+			}
+		}
+	})
+	t.Run("a message missing between two flags", func(t *testing.T) {
+		w := newWitnesses(t, nil)
+		for _, seq := range []uint32{1, 3} {
+			now := t0.Add(time.Duration(seq) * time.Second)
+			w.Signed(now, addrX, st.Add(time.Duration(seq)*time.Second))
+			for _, a := range []protocols.Addr{addrA, addrB} {
+				m := scoresOf(t, a, seq, now, witnessModel, flagX, st.Add(time.Duration(seq)*time.Second))
+				if v, _ := w.Receive(now, a, m); v != anomaly.VerdictAccepted {
+					t.Fatalf("scorer %v: %v", a, v)
+				}
+			}
+			if j := w.Judge(now, anomaly.JudgeInput{Graph: star(now), Model: witnessModel, Threshold: 0.6}); len(j.Suspects) != 0 {
+				t.Fatalf("message %d: suspects %+v across a gap", seq, j.Suspects)
+			}
+		}
+	})
+}
+
+// TestWitnessesSuspectsDoNotWitness checks that a node held suspect does
+// not count for the quorum against another: x, flagged by a, b and c,
+// flags its neighbour a, which one more node (e) flags too. a is not
+// suspect (only e's word remains), x is (b and c remain).
+func TestWitnessesSuspectsDoNotWitness(t *testing.T) {
+	w := newWitnesses(t, func(c *anomaly.WitnessConfig) { c.Persistence = 1 })
+	st := t0.Add(-100 * time.Millisecond)
+	w.Signed(t0, addrX, st)
+	w.Signed(t0, addrA, st)
+	for from, subjects := range map[protocols.Addr]map[protocols.Addr]float64{
+		addrA: {addrX: 0.9},
+		addrB: {addrX: 0.8},
+		addrC: {addrX: 0.7},
+		addrX: {addrA: 0.95},
+		addrE: {addrA: 0.65},
+	} {
+		if v, _ := w.Receive(t0, from, scoresOf(t, from, 1, t0, witnessModel, subjects, st)); v != anomaly.VerdictAccepted {
+			t.Fatalf("scorer %v: %v", from, v)
+		}
+	}
+	j := w.Judge(t0, anomaly.JudgeInput{Graph: star(t0), Model: witnessModel, Threshold: 0.6})
+	if len(j.Suspects) != 1 || j.Suspects[0].Subject != addrX {
+		t.Fatalf("suspects %+v, want x alone", j.Suspects)
+	}
+	if got := j.Suspects[0].Reporters; !slices.Equal(got, []protocols.Addr{addrB, addrC}) {
+		t.Errorf("x's reporters %v, want b and c (a is held suspect by x and e in the first round)", got)
 	}
 }
 
@@ -326,6 +406,8 @@ func TestWitnessConfigValidate(t *testing.T) {
 	for _, mut := range []func(*anomaly.WitnessConfig){
 		func(c *anomaly.WitnessConfig) { c.Quorum = 0 },
 		func(c *anomaly.WitnessConfig) { c.Persistence = 0 },
+		func(c *anomaly.WitnessConfig) { c.Persistence = 9 },
+		func(c *anomaly.WitnessConfig) { c.SignedTimes = c.Persistence },
 		func(c *anomaly.WitnessConfig) { c.MaxAge = 0 },
 		func(c *anomaly.WitnessConfig) { c.RateBurst = 0 },
 		func(c *anomaly.WitnessConfig) { c.MaxReporters = 0 },
