@@ -43,6 +43,7 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 	}
 	var probes []devnet.Probe
 	var meshFault func(int) mesh.Fault
+	telemetrySource := "" // the profile's
 	holdBack := 0
 	switch *scenario {
 	case "":
@@ -58,6 +59,7 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 		}
 		p := &devnet.FaultProbe{Kind: kind, Relay: devnet.FaultRelay(topo, *nodes)}
 		meshFault = p.Hooks(topo, *nodes)
+		telemetrySource = devnet.FaultTelemetrySource
 		// The mesh probe wants every message delivered, which the fault
 		// forbids: the fault probe's flows carry the traffic instead.
 		probes = append(devnet.QuietProbes(), p)
@@ -93,6 +95,9 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 	cfg := node.DefaultLocalConfig()
 	cfg.LogLevel = *logLevel
 	cfg.APIAddr = "" // many nodes, no operator: no API
+	if telemetrySource != "" {
+		cfg.Telemetry.Source = telemetrySource
+	}
 
 	var finish time.Duration // 0: devnet's default
 	if *scenario == "sybil" {

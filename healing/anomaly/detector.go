@@ -267,7 +267,7 @@ func scoreFlat(m *model, d perNode, node protocols.Addr, x []float64) (Predictio
 			return Prediction{}, fmt.Errorf("%w: input value %v", ErrInvalidSample, v)
 		}
 	}
-	m.norm.Flat(z)
+	m.normFlat(z)
 	return scoreNormalised(m, d, node, z), nil
 }
 
@@ -293,7 +293,7 @@ func scoreGraphFlat(m *model, d perNode, s *Sample, nodes []int) ([]Prediction, 
 	z := make([]float64, 0, m.flatDim())
 	for k, i := range idx {
 		z = s.FlatInput(z[:0], i)
-		m.norm.Flat(z)
+		m.normFlat(z)
 		out[k] = scoreNormalised(m, d, s.Nodes[i], z)
 	}
 	return out, nil

@@ -228,7 +228,7 @@ func (ps *pass) alloc() {
 	ps.raw = make([]float64, ps.nt)
 	ps.edge = make([]float64, fe)
 	for k, i := range ps.global {
-		normalise(ps.xn[k*fn:(k+1)*fn], ps.s.Node(int(i)), g.norm.NodeCenter, g.norm.NodeScale)
+		g.normNode(ps.xn[k*fn:(k+1)*fn], ps.s.Node(int(i)))
 	}
 }
 
@@ -265,8 +265,7 @@ func (ps *pass) link(l int32) {
 		fe := len(ps.edge)
 		copy(ps.edge, ps.en[int(l)*fe:(int(l)+1)*fe])
 	} else {
-		norm := &ps.g.norm
-		normalise(ps.edge, ps.s.LinkFeatures(int(l)), norm.LinkCenter, norm.LinkScale)
+		ps.g.normLink(ps.edge, ps.s, int(l))
 	}
 	o := ps.occl
 	if o.node < 0 {

@@ -126,10 +126,10 @@ func (g *GraphSAGE) fullPass(ws *workspace, s *Sample, rng *rand.Rand, dropout f
 		raw: growF(ps.raw, n), edge: growF(ps.edge, fe), en: growF(ps.en, len(s.Links)*fe)}
 	for i := range n {
 		ps.loc[i], ps.global[i] = int32(i), int32(i)
-		normalise(ps.xn[i*fn:(i+1)*fn], s.Node(i), g.norm.NodeCenter, g.norm.NodeScale)
+		g.normNode(ps.xn[i*fn:(i+1)*fn], s.Node(i))
 	}
 	for l := range s.Links {
-		normalise(ps.en[l*fe:(l+1)*fe], s.LinkFeatures(l), g.norm.LinkCenter, g.norm.LinkScale)
+		g.normLink(ps.en[l*fe:(l+1)*fe], s, l)
 	}
 	if rng != nil && dropout > 0 {
 		for _, xs := range [][]float64{ps.xn, ps.en} {

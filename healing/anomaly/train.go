@@ -297,7 +297,7 @@ func healthyRows(m *model, eps []Episode, skip recovering, limit int) []float64 
 				if k%stride == 0 {
 					n := len(rows)
 					rows = s.FlatInput(rows, i)
-					m.norm.Flat(rows[n:])
+					m.normFlat(rows[n:])
 				}
 				k++
 			}
@@ -353,7 +353,7 @@ func rawFlat(m *model, d perNode, s *Sample) []float64 {
 	z := make([]float64, 0, m.flatDim())
 	for i := range s.Nodes {
 		z = s.FlatInput(z[:0], i)
-		m.norm.Flat(z)
+		m.normFlat(z)
 		out[i] = d.raw(s.Nodes[i], z)
 		d.observe(s.Nodes[i], z, out[i] >= m.cal.cut)
 	}

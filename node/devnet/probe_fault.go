@@ -14,6 +14,16 @@ import (
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
+// FaultTelemetrySource is the telemetry source the fault scenario's
+// nodes run with: none. The nodes of a devnet share one host, and a
+// collector's figures (CPU, load, the host's and each socket's bytes)
+// are the host's, the same for every node and moving with whatever else
+// the machine runs: no one node's, and far from what any node of the
+// twin's meshes, each on a host of its own, reports. Without a collector
+// every figure a node gossips is its own (HELLO RTT and loss, DATA
+// counts), and the detector reads the host figures as unknown.
+const FaultTelemetrySource = node.TelemetryNone
+
 // Gray faults the fault scenario can put on a relay.
 const (
 	FaultBlackhole = "blackhole" // drops the DATA it relays, answers HELLOs
