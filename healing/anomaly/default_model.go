@@ -16,5 +16,5 @@ const (
 	// DefaultModelKind is its detector kind.
 	DefaultModelKind = Kind(1) // graphsage
 	// DefaultModelSHA256 is the SHA-256 of default_model.bin.
-	DefaultModelSHA256 = "4ad3eb52f76d661609ba49d05a040de70dbcf65caa253ec27500e379363bb8b2"
+	DefaultModelSHA256 = "03748e2066ef019d28bb5214c13cc7d0a81d5c0dc5146bc6055853174f3546fa"
 )
