@@ -40,7 +40,9 @@ type memberCheck interface {
 // (protocols.AnomalyTopic) and of the detector (package
 // healing/anomaly). Every telemetry interval it turns the node's view of
 // the mesh into features (anomaly.Features), scores its neighbours with
-// the adopted model and gossips the scores; it validates every score
+// the adopted model and gossips the scores (unless the model flags the
+// node itself: then it abstains for the interval, as a node whose host
+// stalls sees its neighbours through its own trouble); it validates every score
 // message (anomaly.Witnesses.Receive, members only) and keeps the latest
 // of each scorer; and it judges which nodes are suspect under the quorum
 // and persistence rules (anomaly.Witnesses.Judge). The adopted model is
@@ -330,13 +332,29 @@ func (a *Anomaly) score(ctx context.Context) error {
 	if len(nodes) == 0 {
 		return nil
 	}
+	// The node scores itself too: a node its own model flags (its host
+	// stalled, its links look dead, its relaying lags) sees its
+	// neighbours through its own trouble, and abstains.
+	targets := nodes
+	self, ok := s.Index(a.self)
+	if ok {
+		targets = append(slices.Clone(nodes), self)
+	}
 	began := time.Now()
-	preds, err := m.det.ScoreGraph(s, nodes)
+	preds, err := m.det.ScoreGraph(s, targets)
 	if err != nil {
 		return fmt.Errorf("score: %w", err)
 	}
 	a.met.scoring.Observe(time.Since(began).Seconds())
-	a.seq++
+	a.seq++ // an interval the node abstains leaves a gap: no run of flags spans it
+	if ok {
+		own := preds[len(preds)-1]
+		preds = preds[:len(nodes)]
+		if own.IsAnomaly {
+			a.met.published.WithLabelValues("abstained").Inc()
+			return nil
+		}
+	}
 	msg, err := anomaly.ScoreMessage(anomaly.Scoring{Scorer: a.self, Time: now, Seq: a.seq, Model: m.digest,
 		Threshold: m.det.Threshold()}, g, s, nodes, preds)
 	if err != nil {

@@ -30,7 +30,7 @@ func newAnomalyMetrics(a *Anomaly) *anomalyMetrics {
 		}, []string{"result", "reason"}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "x0tta6bl4_anomaly_published_total",
-			Help: "Anomaly score messages this node published, by result (ok, error).",
+			Help: "Anomaly score messages this node published, by result (ok, error), and intervals it abstained (abstained: its own model flagged it).",
 		}, []string{"result"}),
 		received: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "x0tta6bl4_anomaly_scores_received_total",

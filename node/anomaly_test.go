@@ -171,6 +171,29 @@ func TestAnomalyMesh(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("a node its own model flags abstains", func(t *testing.T) {
+		n := nodes[4]
+		scoreAs(n, addr(n), 0.99)
+		time.Sleep(2 * cfg.Telemetry.Interval)
+		before, _ := n.Anomaly().Scores()
+		time.Sleep(4 * cfg.Telemetry.Interval)
+		after, _ := n.Anomaly().Scores()
+		if before == nil || after == nil || after.Seq != before.Seq {
+			t.Errorf("published scores while its own model flagged it: seq %v then %v", before, after)
+		}
+		abstained := 0.0
+		for _, m := range gather(t, n)["x0tta6bl4_anomaly_published_total"].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == "abstained" {
+					abstained = m.GetCounter().GetValue()
+				}
+			}
+		}
+		if abstained == 0 {
+			t.Error("no abstained interval counted")
+		}
+	})
 }
 
 func TestAnomalyConfigValidate(t *testing.T) {

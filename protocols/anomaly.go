@@ -52,7 +52,8 @@ const (
 //	2      16   scorer: the sender's mesh address, non-zero; it must be
 //	            the address of the peer that signed the gossip message
 //	18     8    time: when the scores were computed, Unix nanoseconds, > 0
-//	26     4    seq: from 1, +1 per message of one run of the scorer
+//	26     4    seq: from 1, +1 per scoring interval of one run of the
+//	            scorer (an interval it abstains leaves a gap)
 //	30     32   model: SHA-256 of the model blob that scored
 //	62     2    threshold: the model's threshold, ten-thousandths, 1..9999
 //	64     1    k: the number of scores, at most 255
@@ -74,8 +75,8 @@ type AnomalyScores struct {
 	Scorer Addr
 	// Time is when the scores were computed (nanoseconds on the wire).
 	Time time.Time
-	// Seq numbers the scorer's messages from 1; it restarts with the
-	// scorer.
+	// Seq numbers the scorer's scoring intervals from 1 (an interval it
+	// abstains leaves a gap); it restarts with the scorer.
 	Seq uint32
 	// Model is the SHA-256 of the model blob that computed the scores.
 	Model [32]byte

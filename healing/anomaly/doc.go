@@ -134,8 +134,18 @@
 // telemetry message times each node signed, and Judge applies the quorum
 // and persistence rules over the view: a score counts only from a member
 // that neighbours the subject (a mutual link), with the adopted model,
-// about a subject time the subject signed, and recently. Neighbourhood
-// and ScoreMessage make a node's own message.
+// about a subject time the subject signed, and recently; persistence is
+// held per scorer (its latest messages, numbered one after the other, all
+// flag the subject), and a scorer the quorum holds suspect is no witness
+// against another. Neighbourhood and ScoreMessage make a node's own
+// message.
+//
+// A node without a collector (telemetry source none) reports no host
+// figures; Features gives them as 0, and models of CurrentSchema read
+// them, and the byte figures of the links the node reports, as unknown
+// (normalised to 0, their median). Nodes that share one host, as a
+// devnet's do, run without a collector for this reason: a shared
+// collector's figures are the host's, no one node's.
 //
 // Models change by governance: a blob lives in the DHT under
 // /x0model/<sha256> (ModelKey, ModelValidator). A federated round
@@ -200,8 +210,8 @@
 // twin for the training and held-out data (twin.TrainingData(1),
 // twin.HeldOutData(1001): other topologies and sizes, the weak end of
 // every fault), trains every kind, evaluates them and embeds the one
-// ChooseShipped picks: GraphSAGE, by far (F1 0.99 against the best
-// baseline's 0.46). Package anomalytest's synthetic meshes, which the
+// ChooseShipped picks: GraphSAGE, by far (F1 0.97 against the best
+// baseline's 0.50). Package anomalytest's synthetic meshes, which the
 // first default model was trained on, remain for the package's own
 // tests.
 package anomaly

@@ -58,7 +58,9 @@
 //     through a test-only fault hook in the nodes' mesh links
 //     (Options.MeshFault, mesh.Fault), with flows across it; every node
 //     must hold the faulty node suspect within 3 s and no node a healthy
-//     one (anomaly_flagged, anomaly_detect_s, anomaly_false_flags).
+//     one (anomaly_flagged, anomaly_detect_s, anomaly_false_flags). Its
+//     nodes run without a collector (FaultTelemetrySource): the host they
+//     share is no one node's.
 //   - FLProbe (devnet --scenario fl): a federated round end to end (local
 //     updates trained on twin rehearsals of each node's view, their
 //     average proposed, checked and voted on); every node must switch to
