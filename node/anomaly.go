@@ -307,12 +307,21 @@ func drain(ctx context.Context, t *joinedTopic) {
 func (a *Anomaly) scoreLoop(ctx context.Context) {
 	tick := time.NewTicker(a.interval)
 	defer tick.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+		// After a stall the ticker's late tick and the next come close
+		// together; scoring twice from one interval's figures would say
+		// the same thing twice.
+		now := time.Now()
+		if now.Sub(last) < a.interval/2 {
+			continue
+		}
+		last = now
 		if err := a.score(ctx); err != nil && ctx.Err() == nil {
 			a.log.Debug("anomaly scoring", "err", err)
 		}

@@ -18,10 +18,11 @@ type WitnessConfig struct {
 	// score it at or above the threshold before it is suspect (q).
 	Quorum int
 	// Persistence is how many consecutive messages of a scorer (by their
-	// sequence numbers, one interval apart) must flag a node before the
-	// scorer counts for its quorum: the evaluation's rule
+	// sequence numbers, and made at least RateInterval apart) must flag a
+	// node before the scorer counts for its quorum: the evaluation's rule
 	// (EvalConfig.Persistence) held per scorer, so that one interval's
-	// scores, which stay counted for MaxAge, cannot meet it alone.
+	// scores, which stay counted for MaxAge, cannot meet it alone, nor
+	// two messages a stalled scorer makes at once when it catches up.
 	Persistence int
 	// MaxSkew bounds how far a message's time may lie from the receiver's
 	// clock, either way.
@@ -97,7 +98,8 @@ const maxPersistence = 8
 //     that no one judges a node on figures it did not report,
 //   - recently (its message arrived within MaxAge),
 //   - in each of its latest Persistence messages, numbered one after the
-//     other (the evaluation's persistence rule, held per scorer),
+//     other and made at least RateInterval apart (the evaluation's
+//     persistence rule, held per scorer),
 //   - and not itself suspect: a node the quorum holds suspect does not
 //     count as a witness against another (a black hole's neighbours look
 //     odd from where it stands, and its word is the one in doubt).
@@ -381,7 +383,8 @@ func (w *Witnesses) Judge(now time.Time, in JudgeInput) Judgement {
 }
 
 // persists reports whether the scorer's Persistence-1 messages before its
-// latest, numbered one after the other up to it, each scored subject at
+// latest, numbered one after the other up to it and made at least
+// RateInterval apart, each scored subject at
 // or above the threshold with the adopted model, from telemetry the
 // subject signed. The latest message the caller has checked.
 func (w *Witnesses) persists(r *reporter, subject protocols.Addr, in JudgeInput) bool {
@@ -395,7 +398,7 @@ func (w *Witnesses) persists(r *reporter, subject protocols.Addr, in JudgeInput)
 	next := r.msg
 	for k := len(r.prev) - 1; k >= len(r.prev)-need; k-- {
 		m := r.prev[k]
-		if m.Seq+1 != next.Seq || m.Model != in.Model {
+		if m.Seq+1 != next.Seq || next.Time.Sub(m.Time) < w.cfg.RateInterval || m.Model != in.Model {
 			return false
 		}
 		i, ok := slices.BinarySearchFunc(m.Scores, subject, func(s protocols.AnomalyScore, a protocols.Addr) int {

@@ -333,6 +333,21 @@ func TestWitnessesPersistenceFresh(t *testing.T) {
 			}
 		}
 	})
+	t.Run("two messages a stalled scorer makes at once", func(t *testing.T) {
+		w := newWitnesses(t, nil) // RateInterval 500 ms
+		for seq := uint32(1); seq <= 2; seq++ {
+			now := t0.Add(time.Duration(seq) * 100 * time.Millisecond)
+			w.Signed(now, addrX, st)
+			for _, a := range []protocols.Addr{addrA, addrB} {
+				if v, _ := w.Receive(now, a, scoresOf(t, a, seq, now, witnessModel, flagX, st)); v != anomaly.VerdictAccepted {
+					t.Fatalf("scorer %v: %v", a, v)
+				}
+			}
+			if j := w.Judge(now, anomaly.JudgeInput{Graph: star(now), Model: witnessModel, Threshold: 0.6}); len(j.Suspects) != 0 {
+				t.Fatalf("message %d: suspects %+v from messages 100 ms apart", seq, j.Suspects)
+			}
+		}
+	})
 	t.Run("a message missing between two flags", func(t *testing.T) {
 		w := newWitnesses(t, nil)
 		for _, seq := range []uint32{1, 3} {
