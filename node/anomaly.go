@@ -304,14 +304,26 @@ func drain(ctx context.Context, t *joinedTopic) {
 	}
 }
 
+// judgesPerInterval is how often the node judges the scores it holds in
+// one interval: the scorers publish at their own phases, and a node that
+// judged once an interval would see a run of flags up to an interval
+// late. Judging is cheap beside scoring; persistence is counted over
+// the scorers' messages, not over judgements, so it does not change.
+const judgesPerInterval = 4
+
 func (a *Anomaly) scoreLoop(ctx context.Context) {
 	tick := time.NewTicker(a.interval)
 	defer tick.Stop()
+	judge := time.NewTicker(a.interval / judgesPerInterval)
+	defer judge.Stop()
 	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-judge.C:
+			a.judge()
+			continue
 		case <-tick.C:
 		}
 		// After a stall the ticker's late tick and the next come close
