@@ -163,6 +163,7 @@ func TestHealBlackhole(t *testing.T) {
 	cfg.APIAddr = ""
 	cfg.Healing.Mode = node.HealEnforce
 	cfg.Healing.AvoidTTL = 2 * time.Minute
+	cfg.Telemetry.Source = FaultTelemetrySource // as devnet --scenario heal runs it
 	fault := &FaultProbe{Kind: FaultBlackhole, Relay: FaultRelay(TopologyGrid, n)}
 	s, err := Run(context.Background(), Options{
 		Nodes:     n,
