@@ -521,7 +521,8 @@ func holds(b *[]byte, frame []byte) bool {
 	if b == nil || len(frame) == 0 || cap(*b) <= maxPrefixSize {
 		return false
 	}
-	return &frame[0] == &(*b)[maxPrefixSize]
+	first := frame[:1] // the frame's first byte, by address
+	return &first[0] == &(*b)[maxPrefixSize]
 }
 
 func readFull(br *bufio.Reader, b []byte) (int, error) {
