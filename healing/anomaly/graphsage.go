@@ -2,7 +2,6 @@ package anomaly
 
 import (
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
@@ -153,21 +152,11 @@ type pass struct {
 	raw      []float64
 	edge     []float64 // scratch: one normalised link
 	en       []float64 // every link normalised, when set (training)
-	occl     occlusion
-}
-
-// occlusion sets one input dimension of one node to its median (0 after
-// normalisation) during a pass: a node feature, or a link feature on the
-// links its neighbours report to it (in) or that it reports (out).
-type occlusion struct {
-	node int32 // global; -1 for none
-	part int   // 0 node, 1 in, 2 out
-	f    int
 }
 
 func (g *GraphSAGE) newPass(s *Sample, targets []int) *pass {
 	n := len(s.Nodes)
-	ps := &pass{g: g, s: s, occl: occlusion{node: -1}}
+	ps := &pass{g: g, s: s}
 	if len(targets) == n {
 		full := true
 		for k, i := range targets {
@@ -258,23 +247,14 @@ func (ps *pass) message(dst []float64, k int32) {
 	}
 }
 
-// link normalises link l into ps.edge, applying the occlusion if it
-// concerns l.
+// link normalises link l into ps.edge.
 func (ps *pass) link(l int32) {
 	if ps.en != nil {
 		fe := len(ps.edge)
 		copy(ps.edge, ps.en[int(l)*fe:(int(l)+1)*fe])
-	} else {
-		ps.g.normLink(ps.edge, ps.s, int(l))
-	}
-	o := ps.occl
-	if o.node < 0 {
 		return
 	}
-	ln := ps.s.Links[l]
-	if (o.part == 1 && ln.To == o.node) || (o.part == 2 && ln.From == o.node) {
-		ps.edge[o.f] = 0
-	}
+	ps.g.normLink(ps.edge, ps.s, int(l))
 }
 
 // layer1 computes h1 of local node k (in S1).
@@ -321,10 +301,22 @@ func (ps *pass) layer2(t int) {
 }
 
 // occlude returns, for target t, how much its raw score's Score falls
-// when each input dimension (Schema.InputNames order) is occluded.
+// when each input dimension (Schema.InputNames order) is occluded: set
+// to its median (0 after normalisation), a node feature, or a link
+// feature on the links its neighbours report to it (in) or that it
+// reports (out).
+//
+// The first layer is linear up to its ReLU, and occluding one dimension
+// of t changes only a few entries of the first-layer inputs of t and its
+// neighbours (t's own feature, its share of their neighbour means, the
+// occluded links' share of their message means). So each occlusion adds
+// those changes times their columns of the first layer's weights to the
+// saved pre-activations, instead of computing the layer again from the
+// features and links; only t's second layer is computed again.
 func (ps *pass) occlude(t int) []float64 {
 	g := ps.g
 	fn, fe := g.norm.dims()
+	d1, h1 := ps.d1, g.h1
 	i := ps.global[t]
 	base := g.score(ps.raw[t])
 	// The S1 nodes whose first layer target t reads: itself and its
@@ -334,6 +326,9 @@ func (ps *pass) occlude(t int) []float64 {
 		affected = append(affected, int(ps.loc[j]))
 	}
 	saved := ps.save(affected)
+	sites := ps.occlusionSites(affected, i)
+	touched := make([]bool, len(affected))
+	var changes []inputChange
 	w := make([]float64, fn+2*fe)
 	for d := range w {
 		part, f := 0, d
@@ -343,27 +338,122 @@ func (ps *pass) occlude(t int) []float64 {
 		case d >= fn:
 			part, f = 1, d-fn
 		}
-		var old float64
-		if part == 0 {
-			old = ps.xn[t*fn+f]
-			if old == 0 {
-				continue
-			}
-			ps.xn[t*fn+f] = 0
+		changes = ps.occlusionChanges(changes[:0], t, sites[part], f)
+		if len(changes) == 0 {
+			continue // the score cannot move
 		}
-		ps.occl = occlusion{node: i, part: part, f: f}
-		for _, k := range affected {
-			ps.layer1(k)
+		for _, c := range changes {
+			k := affected[c.n]
+			touched[c.n] = true
+			ps.u1[k*d1+c.at] += c.by
+			pre := ps.pre1[k*h1 : (k+1)*h1]
+			for r := range pre {
+				pre[r] += ps.w.w1[r*d1+c.at] * c.by
+			}
+		}
+		for n, k := range affected {
+			if touched[n] {
+				relu(ps.h1[k*h1:(k+1)*h1], ps.pre1[k*h1:(k+1)*h1])
+			}
 		}
 		ps.layer2(t)
 		w[d] = base - g.score(ps.raw[t])
-		ps.occl = occlusion{node: -1}
-		if part == 0 {
-			ps.xn[t*fn+f] = old
+		for n, k := range affected {
+			if touched[n] {
+				ps.restoreOne(n, k, saved)
+				touched[n] = false
+			}
 		}
 	}
-	ps.restore(affected, saved, t)
+	ps.layer2(t)
 	return w
+}
+
+// inputChange is a change of one entry of a first-layer input: entry at
+// of affected node n's input changes by by.
+type inputChange struct {
+	n, at int
+	by    float64
+}
+
+// occlusionSite is where a dimension of the occluded node enters the
+// first-layer input of affected node n: at offset at plus the feature's
+// index, with weight share (1 for the node's own feature, the mean's
+// 1/degree for a neighbour's feature or a link's), from link l (-1: a
+// node feature).
+type occlusionSite struct {
+	n, at int
+	l     int32
+	share float64
+}
+
+// occlusionSites are the sites of node i's dimensions in the first-layer
+// inputs of the affected S1 nodes (locals), by part (node, in, out), as
+// layer1 reads them.
+func (ps *pass) occlusionSites(affected []int, i int32) [3][]occlusionSite {
+	s, fn, fe := ps.s, ps.fn, ps.s.LinkDim
+	t := int(ps.loc[i])
+	var sites [3][]occlusionSite
+	for n, k := range affected {
+		g := ps.global[k]
+		lo, hi := s.adj.start[g], s.adj.start[g+1]
+		share := 1.0 // what scale does to a node's neighbour and message sums
+		if hi-lo > 1 {
+			share = 1 / float64(hi-lo)
+		}
+		if k == t {
+			sites[0] = append(sites[0], occlusionSite{n: n, l: -1, share: 1})
+		}
+		for e := lo; e < hi; e++ {
+			if s.adj.nbr[e] == i {
+				sites[0] = append(sites[0], occlusionSite{n: n, at: fn, l: -1, share: share})
+			}
+			for _, m := range [2]struct {
+				l  int32
+				at int
+			}{{s.adj.in[e], 2 * fn}, {s.adj.out[e], 2*fn + fe + 1}} {
+				if m.l < 0 {
+					continue
+				}
+				switch ln := s.Links[m.l]; i {
+				case ln.To:
+					sites[1] = append(sites[1], occlusionSite{n: n, at: m.at, l: m.l, share: share})
+				case ln.From:
+					sites[2] = append(sites[2], occlusionSite{n: n, at: m.at, l: m.l, share: share})
+				}
+			}
+		}
+	}
+	return sites
+}
+
+// occlusionChanges appends to dst the changes that setting feature f of
+// target t's sites to 0 (the median, normalised) makes to the first-layer
+// inputs.
+func (ps *pass) occlusionChanges(dst []inputChange, t int, sites []occlusionSite, f int) []inputChange {
+	for _, st := range sites {
+		var v float64
+		if st.l < 0 {
+			v = ps.xn[t*ps.fn+f]
+		} else {
+			v = ps.linkValue(st.l, f)
+		}
+		if v != 0 {
+			dst = append(dst, inputChange{n: st.n, at: st.at + f, by: -v * st.share})
+		}
+	}
+	return dst
+}
+
+// linkValue is feature f of link l normalised, as link puts it in
+// ps.edge (which it uses as scratch).
+func (ps *pass) linkValue(l int32, f int) float64 {
+	fe := ps.s.LinkDim
+	if ps.en != nil {
+		return ps.en[int(l)*fe+f]
+	}
+	ps.g.normLink(ps.edge, ps.s, int(l))
+	return ps.edge[f]
 }
 
 // savedPass is the first layer of some S1 nodes, kept across
@@ -384,15 +474,14 @@ func (ps *pass) save(affected []int) savedPass {
 	return sv
 }
 
-func (ps *pass) restore(affected []int, sv savedPass, t int) {
+// restoreOne puts back the saved first layer of affected node n, local
+// k.
+func (ps *pass) restoreOne(n, k int, sv savedPass) {
 	g := ps.g
-	_, _, _, d1, _ := g.dims()
-	for n, k := range affected {
-		copy(ps.u1[k*d1:(k+1)*d1], sv.u1[n*d1:])
-		copy(ps.pre1[k*g.h1:(k+1)*g.h1], sv.pre1[n*g.h1:])
-		copy(ps.h1[k*g.h1:(k+1)*g.h1], sv.h1[n*g.h1:])
-	}
-	ps.layer2(t)
+	d1 := ps.d1
+	copy(ps.u1[k*d1:(k+1)*d1], sv.u1[n*d1:])
+	copy(ps.pre1[k*g.h1:(k+1)*g.h1], sv.pre1[n*g.h1:])
+	copy(ps.h1[k*g.h1:(k+1)*g.h1], sv.h1[n*g.h1:])
 }
 
 // matVec sets out = W x + b, W row-major with len(out) rows.
@@ -421,6 +510,6 @@ func dot(a, b []float64) float64 {
 
 func relu(dst, x []float64) {
 	for i, v := range x {
-		dst[i] = math.Max(v, 0)
+		dst[i] = max(v, 0)
 	}
 }

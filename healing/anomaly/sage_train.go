@@ -119,7 +119,7 @@ func (g *GraphSAGE) fullPass(ws *workspace, s *Sample, rng *rand.Rand, dropout f
 	ps := &ws.ps
 	n := len(s.Nodes)
 	fn, fe, _, d1, d2 := g.dims()
-	*ps = pass{g: g, w: g.params(g.p), fn: fn, a: msgDim(fe), d1: d1, d2: d2, s: s, occl: occlusion{node: -1}, nt: n, n1: n,
+	*ps = pass{g: g, w: g.params(g.p), fn: fn, a: msgDim(fe), d1: d1, d2: d2, s: s, nt: n, n1: n,
 		loc: grow(ps.loc, n), global: grow(ps.global, n),
 		xn: growF(ps.xn, n*fn), u1: growF(ps.u1, n*d1), pre1: growF(ps.pre1, n*g.h1), h1: growF(ps.h1, n*g.h1),
 		u2: growF(ps.u2, n*d2), pre2: growF(ps.pre2, n*g.h2), h2: growF(ps.h2, n*g.h2),
