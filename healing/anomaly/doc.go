@@ -96,7 +96,9 @@
 //   - GraphSAGE: two GraphSAGE layers with the mean aggregator whose
 //     messages carry both ways of the link, then a logistic output; its
 //     Contributing come from occluding each input (setting it to its
-//     median) and measuring the fall of the score. Trained by Adam on
+//     median) and measuring the fall of the score (the first layer is
+//     not computed again per input: the occluded input's weight columns
+//     are added to its saved pre-activations). Trained by Adam on
 //     class-weighted cross-entropy with input dropout, stopped early on
 //     the validation split's average precision.
 //   - MAD: the largest robust z-score (median and MAD of healthy training
