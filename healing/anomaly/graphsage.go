@@ -395,8 +395,8 @@ func (ps *pass) occlusionSites(affected []int, i int32) [3][]occlusionSite {
 	t := int(ps.loc[i])
 	var sites [3][]occlusionSite
 	for n, k := range affected {
-		g := ps.global[k]
-		lo, hi := s.adj.start[g], s.adj.start[g+1]
+		gk := ps.global[k]
+		lo, hi := s.adj.start[gk], s.adj.start[gk+1]
 		share := 1.0 // what scale does to a node's neighbour and message sums
 		if hi-lo > 1 {
 			share = 1 / float64(hi-lo)
