@@ -38,8 +38,9 @@ type memberCheck interface {
 
 // Anomaly is the node's anomaly service, the driver of the anomaly topic
 // (protocols.AnomalyTopic) and of the detector (package
-// healing/anomaly). Every telemetry interval it turns the node's view of
-// the mesh into features (anomaly.Features), scores its neighbours with
+// healing/anomaly). Once an interval, as soon as the view holds a new
+// telemetry message of every node whose figures the scores read, it
+// turns the node's view of the mesh into features (anomaly.Features), scores its neighbours with
 // the adopted model and gossips the scores (unless the model flags the
 // node itself: then it abstains for the interval, as a node whose host
 // stalls sees its neighbours through its own trouble); it validates every score
@@ -78,6 +79,16 @@ type Anomaly struct {
 	nextObs   int
 	started   bool
 	closed    bool
+
+	// The round of telemetry the scorer awaits: delivered counts the
+	// telemetry messages the view took, heard holds that count at each
+	// node's latest, awaiting the nodes whose figures the last scores
+	// read (anomaly.Sources) and that have sent nothing newer since.
+	// fresh is signalled when awaiting empties.
+	delivered uint64
+	heard     map[protocols.Addr]uint64
+	awaiting  map[protocols.Addr]bool
+	fresh     chan struct{}
 
 	// Owned by the scoring goroutine.
 	seq  uint32
@@ -146,6 +157,9 @@ func newAnomaly(cfg AnomalyConfig, p anomalyParts) (*Anomaly, error) {
 		witnesses: w,
 		updates:   u,
 		observers: map[int]func(AnomalyDelivery){},
+		heard:     map[protocols.Addr]uint64{},
+		awaiting:  map[protocols.Addr]bool{},
+		fresh:     make(chan struct{}, 1),
 	}
 	a.met = newAnomalyMetrics(a)
 	return a, nil
@@ -209,11 +223,56 @@ func (a *Anomaly) Close() error {
 }
 
 // signed records a telemetry message the view took: its node signed a
-// message made at that time, so scores computed from it may count.
+// message made at that time, so scores computed from it may count; and
+// the scorer has heard from the node (the view calls it after taking the
+// message, so a message counted here is in every graph taken later).
 func (a *Anomaly) signed(d TelemetryDelivery) {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	a.witnesses.Signed(d.Received, d.Message.Node, d.Message.Time)
-	a.mu.Unlock()
+	a.delivered++
+	a.heard[d.Message.Node] = a.delivered
+	if a.awaiting[d.Message.Node] {
+		delete(a.awaiting, d.Message.Node)
+		if len(a.awaiting) == 0 {
+			a.signalFresh()
+		}
+	}
+}
+
+// signalFresh tells the scoring goroutine that the round it awaits is
+// complete. It does not block.
+func (a *Anomaly) signalFresh() {
+	select {
+	case a.fresh <- struct{}{}:
+	default:
+	}
+}
+
+// await makes the scorer wait for a message newer than the graph it
+// scores of every node of sources; mark is the count of messages taken
+// before that graph was. heard keeps only the nodes of g.
+func (a *Anomaly) await(mark uint64, sources []protocols.Addr, g *overlay.Graph) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	inView := make(map[protocols.Addr]bool, len(g.Nodes))
+	for _, n := range g.Nodes {
+		inView[n.Addr] = true
+	}
+	for addr := range a.heard {
+		if !inView[addr] {
+			delete(a.heard, addr)
+		}
+	}
+	clear(a.awaiting)
+	for _, addr := range sources {
+		if a.heard[addr] <= mark {
+			a.awaiting[addr] = true
+		}
+	}
+	if len(sources) > 0 && len(a.awaiting) == 0 {
+		a.signalFresh() // all of them spoke again while it scored
+	}
 }
 
 // validate is the topic validator: members only, then the topic's rule
@@ -311,9 +370,25 @@ func drain(ctx context.Context, t *joinedTopic) {
 // the scorers' messages, not over judgements, so it does not change.
 const judgesPerInterval = 4
 
+// A scorer scores once it holds a new message of every node whose
+// figures its scores read (a complete round: anomaly.Sources), but not
+// sooner than scoreMinGap intervals after its last scoring, and without
+// one at most scoreMaxGap intervals after it (a source fell silent or
+// lost a message). Scoring at a phase of its own instead left the
+// figures of a fault up to an interval unread; scoring twice from one
+// interval's figures (the late messages of a stall, then the next ones)
+// would say the same thing twice, and the persistence rule counts
+// messages.
+const (
+	scoreMinGap = 0.75
+	scoreMaxGap = 1.25
+)
+
 func (a *Anomaly) scoreLoop(ctx context.Context) {
-	tick := time.NewTicker(a.interval)
-	defer tick.Stop()
+	minGap := time.Duration(scoreMinGap * float64(a.interval))
+	maxGap := time.Duration(scoreMaxGap * float64(a.interval))
+	timer := time.NewTimer(a.interval)
+	defer timer.Stop()
 	judge := time.NewTicker(a.interval / judgesPerInterval)
 	defer judge.Stop()
 	var last time.Time
@@ -324,16 +399,15 @@ func (a *Anomaly) scoreLoop(ctx context.Context) {
 		case <-judge.C:
 			a.judge()
 			continue
-		case <-tick.C:
+		case <-a.fresh:
+			if wait := minGap - time.Since(last); wait > 0 {
+				timer.Reset(wait)
+				continue
+			}
+		case <-timer.C:
 		}
-		// After a stall the ticker's late tick and the next come close
-		// together; scoring twice from one interval's figures would say
-		// the same thing twice.
-		now := time.Now()
-		if now.Sub(last) < a.interval/2 {
-			continue
-		}
-		last = now
+		last = time.Now()
+		timer.Reset(maxGap)
 		if err := a.score(ctx); err != nil && ctx.Err() == nil {
 			a.log.Debug("anomaly scoring", "err", err)
 		}
@@ -345,11 +419,15 @@ func (a *Anomaly) scoreLoop(ctx context.Context) {
 // and publishes the scores.
 func (a *Anomaly) score(ctx context.Context) error {
 	now := a.now()
+	a.mu.Lock()
+	mark := a.delivered
+	a.mu.Unlock()
 	g := a.view.Graph()
 	s := anomaly.Features(g, a.prev, a.interval)
 	a.prev = &g
 	m := a.models.active()
 	nodes := anomaly.Neighbourhood(g, s, a.self)
+	a.await(mark, anomaly.Sources(s, nodes), &g)
 	if len(nodes) == 0 {
 		return nil
 	}

@@ -2,11 +2,13 @@ package node
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/healing/anomaly"
+	"github.com/x0tta6bl4/x0tta6bl4/overlay"
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
@@ -209,5 +211,90 @@ func TestAnomalyConfigValidate(t *testing.T) {
 		if err := tc.c.validate(); (err == nil) != tc.ok {
 			t.Errorf("%+v: %v", tc.c, err)
 		}
+	}
+}
+
+// TestAnomalyAwaitsRound checks when the scorer is told to score: once
+// every node whose figures its last scores read has sent a message the
+// graph it scored did not hold, not before, and not for nodes outside
+// those sources; a message taken while it scored counts as new.
+func TestAnomalyAwaitsRound(t *testing.T) {
+	a, err := newAnomaly(DefaultAnomalyConfig(), anomalyParts{interval: time.Second, log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := func(b byte) protocols.Addr { return protocols.Addr{b} }
+	now := time.Unix(1_800_000_000, 0)
+	deliver := func(b byte) {
+		now = now.Add(10 * time.Millisecond)
+		a.signed(TelemetryDelivery{Message: &protocols.Telemetry{Node: addr(b), Time: now}, Received: now})
+	}
+	signalled := func() bool {
+		select {
+		case <-a.fresh:
+			return true
+		default:
+			return false
+		}
+	}
+	g := &overlay.Graph{}
+	for b := byte(1); b <= 5; b++ {
+		g.Nodes = append(g.Nodes, overlay.GraphNode{Addr: addr(b)})
+		deliver(b)
+	}
+	sources := []protocols.Addr{addr(1), addr(2), addr(3)}
+
+	// The graph scored held every message so far.
+	a.mu.Lock()
+	mark := a.delivered
+	a.mu.Unlock()
+	a.await(mark, sources, g)
+	for _, b := range []byte{4, 5, 1, 2, 1} {
+		deliver(b)
+		if signalled() {
+			t.Fatalf("told to score after node %d's message, with node 3's outstanding", b)
+		}
+	}
+	deliver(3)
+	if !signalled() {
+		t.Fatal("not told to score with a new message of every source")
+	}
+	deliver(3)
+	if signalled() {
+		t.Fatal("told twice for one round")
+	}
+
+	// Node 2 spoke while the scorer scored: only 1 and 3 are awaited.
+	a.mu.Lock()
+	mark = a.delivered
+	a.mu.Unlock()
+	deliver(2)
+	a.await(mark, sources, g)
+	deliver(1)
+	if signalled() {
+		t.Fatal("told to score with node 3's message outstanding")
+	}
+	deliver(3)
+	if !signalled() {
+		t.Fatal("a message taken while scoring did not count as new")
+	}
+
+	// All spoke while it scored: told at once. A node the view dropped
+	// leaves heard.
+	a.mu.Lock()
+	mark = a.delivered
+	a.mu.Unlock()
+	deliver(1)
+	deliver(2)
+	deliver(3)
+	a.await(mark, sources, &overlay.Graph{Nodes: g.Nodes[:3]})
+	if !signalled() {
+		t.Fatal("not told at once when every source spoke while scoring")
+	}
+	a.mu.Lock()
+	_, kept := a.heard[addr(5)]
+	a.mu.Unlock()
+	if kept {
+		t.Error("heard keeps a node the view no longer holds")
 	}
 }

@@ -102,9 +102,12 @@
 //     gov group uses them. Without a genesis (and no default_allocation)
 //     governance is off: Node.Governance is nil and the routes answer 503.
 //   - Anomaly (Node.Anomaly, anomaly*.go), the driver of the anomaly
-//     topic x0tta6bl4/anomaly/1: every telemetry interval the node turns
-//     its view into features (healing/anomaly), scores its neighbours with
-//     the adopted model and gossips the signed scores. The validator lets
+//     topic x0tta6bl4/anomaly/1: once an interval, as soon as its view
+//     holds a new telemetry message of every node whose figures the
+//     scores read (anomaly.Sources; 3/4 of an interval after the last
+//     scoring at the soonest, 5/4 at the latest), the node turns its view
+//     into features (healing/anomaly), scores its neighbours with the
+//     adopted model and gossips the signed scores. The validator lets
 //     through members only, then applies anomaly.Witnesses (size, decode,
 //     scorer, skew, replay, rate per scorer, one message per scorer in a
 //     bounded table); a node is suspect when [anomaly] quorum members that

@@ -12,7 +12,8 @@
 //
 // # Usage
 //
-// A node scores its neighbourhood once per telemetry interval:
+// A node scores its neighbourhood once per telemetry interval, when it
+// holds a new message of each of the neighbourhood's Sources:
 //
 //	det, err := anomaly.DefaultModel()              // or DecodeModel(blob)
 //	s := anomaly.Features(view.Graph(now), &prevGraph, interval)

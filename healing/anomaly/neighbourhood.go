@@ -1,6 +1,7 @@
 package anomaly
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"time"
@@ -20,6 +21,37 @@ func Neighbourhood(g overlay.Graph, s *Sample, self protocols.Addr) []int {
 		}
 	}
 	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Sources returns the addresses of the nodes whose telemetry makes the
+// features of the nodes at indexes nodes of s: each of them, which
+// reports its own figures and its links, and every node with a link to
+// or from one of them, which reports its side of that link (the DATA
+// counts that relay_balance and data_delivery compare). A live scorer
+// scores once it holds a new message of each (a complete round of the
+// figures its scores read), not at a phase of its own. Sorted, no
+// repeats.
+func Sources(s *Sample, nodes []int) []protocols.Addr {
+	in := make(map[int32]bool, len(nodes))
+	for _, i := range nodes {
+		if i >= 0 && i < len(s.Nodes) {
+			in[int32(i)] = true
+		}
+	}
+	var out []protocols.Addr
+	for i := range in {
+		out = append(out, s.Nodes[i])
+	}
+	for _, l := range s.Links {
+		switch {
+		case in[l.From]:
+			out = append(out, s.Nodes[l.To])
+		case in[l.To]:
+			out = append(out, s.Nodes[l.From])
+		}
+	}
+	slices.SortFunc(out, func(a, b protocols.Addr) int { return bytes.Compare(a[:], b[:]) })
 	return slices.Compact(out)
 }
 
