@@ -71,6 +71,15 @@ type DatasetConfig struct {
 	OverloadCPU   [2]float64
 	LossyLoss     [2]float64
 	FlapPeriod    [2]time.Duration
+	// Stalls is how many host stalls strike each run, and StallLength
+	// how long each lasts (log-uniform), from two seconds in to the end:
+	// half of them stall one node, half every node at once, each for its
+	// own share (a quarter to all) of the length, as the nodes of one
+	// loaded process get the CPU unevenly. They are no faults (Stall):
+	// a detector must learn them as healthy, and the evaluation counts
+	// its flags during them as false alarms.
+	Stalls      [2]int
+	StallLength [2]time.Duration
 }
 
 // TrainingData is the data the default anomaly model is trained on: 180
@@ -100,6 +109,8 @@ func TrainingData(seed uint64) DatasetConfig {
 		OverloadCPU:   [2]float64{30, 70},
 		LossyLoss:     [2]float64{0.05, 0.2},
 		FlapPeriod:    [2]time.Duration{time.Second, 4 * time.Second},
+		Stalls:        [2]int{0, 8},
+		StallLength:   [2]time.Duration{100 * time.Millisecond, time.Second},
 	}
 }
 
@@ -145,6 +156,9 @@ func (c *DatasetConfig) validate() error {
 		return bad("latency %v", c.Latency)
 	case !(c.BackgroundLoss >= 0 && c.BackgroundLoss < 1), !(c.FlowRate > 0), c.CrossingFlows < 0:
 		return bad("background loss %v, flow rate %v, crossing flows %d", c.BackgroundLoss, c.FlowRate, c.CrossingFlows)
+	case c.Stalls[0] < 0 || c.Stalls[1] < c.Stalls[0],
+		c.Stalls[1] > 0 && (c.StallLength[0] <= 0 || c.StallLength[1] < c.StallLength[0]):
+		return bad("stalls %v of %v", c.Stalls, c.StallLength)
 	}
 	for _, p := range c.Profiles {
 		if _, err := RoutingProfile(p); err != nil {
@@ -272,6 +286,7 @@ func (c *DatasetConfig) Run(r int) (DatasetRun, error) {
 			}
 		}
 	}
+	sc.Faults = append(sc.Faults, c.stalls(rng, top)...)
 	return DatasetRun{Topology: top, Routing: routing, Scenario: sc}, nil
 }
 
@@ -415,6 +430,28 @@ func (c *DatasetConfig) fault(rng *rand.Rand, top *Topology, class anomaly.Class
 		f.Node = ""
 	}
 	return f, true
+}
+
+// stalls draws a run's host stalls.
+func (c *DatasetConfig) stalls(rng *rand.Rand, top *Topology) []Fault {
+	if c.Stalls[1] == 0 || c.Duration <= 2*time.Second {
+		return nil
+	}
+	var out []Fault
+	for range c.Stalls[0] + rng.IntN(c.Stalls[1]-c.Stalls[0]+1) {
+		at := 2*time.Second + time.Duration(rng.Int64N(int64(c.Duration-2*time.Second)))
+		length := time.Duration(logUniform(rng, float64(c.StallLength[0]), float64(c.StallLength[1])))
+		if rng.IntN(2) == 0 {
+			node := top.Nodes[rng.IntN(len(top.Nodes))].Name
+			out = append(out, Fault{At: at, Kind: Stall, Node: node, For: length.Round(time.Millisecond)})
+			continue
+		}
+		for _, n := range top.Nodes {
+			share := time.Duration(float64(length) * between(rng, [2]float64{0.25, 1}))
+			out = append(out, Fault{At: at, Kind: Stall, Node: n.Name, For: max(time.Millisecond, share.Round(time.Millisecond))})
+		}
+	}
+	return out
 }
 
 // restart takes a node no fault names down for two to four seconds.

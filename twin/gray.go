@@ -46,6 +46,9 @@ type grayNode struct {
 	// held counts the frames held back in its lanes now: its relay
 	// queue, for the healing engine's load.
 	held int
+	// stalled is when the node's Stall ends (virtual ns; 0 or past:
+	// not stalled).
+	stalled int64
 }
 
 func newGrayState(n int) *grayState { return &grayState{nodes: make([]grayNode, n)} }
@@ -72,7 +75,7 @@ func (s *sim) egress(i, to int32, frame []byte) {
 		lane = 1
 		delay += n.slow
 	}
-	at := max(s.now+delay, n.lane[lane])
+	at := max(s.now+delay, n.lane[lane], n.stalled)
 	n.lane[lane] = at
 	if n.shed > 0 && s.fac.forwardsRREQ(i, frame) && s.rng.Float64() < n.shed {
 		// Refused by a shedding driver.
@@ -96,6 +99,25 @@ func (s *sim) egress(i, to int32, frame []byte) {
 	n.held++
 	frame, buf := s.frames.copy(frame) // a relayed frame may be in the buffer of the frame that brought it
 	s.q.push(event{at: at, kind: evEgress, node: i, peer: to, epoch: s.nodes[i].restart, frame: frame, buf: buf})
+}
+
+// stall stalls the node f names, or every node, until f.For from now.
+func (s *sim) stall(f Fault) {
+	until := s.now + int64(f.For)
+	for i := range s.gray.nodes {
+		if f.Node == "" || s.top.Nodes[i].Name == f.Node {
+			n := &s.gray.nodes[i]
+			n.stalled = max(n.stalled, until)
+		}
+	}
+}
+
+// stalledUntil returns when node i's stall ends, 0 if it has none.
+func (s *sim) stalledUntil(i int32) int64 {
+	if s.gray == nil {
+		return 0
+	}
+	return s.gray.nodes[i].stalled
 }
 
 // grayLoss reports whether a Lossy fault on link li loses the frame now

@@ -3,6 +3,7 @@ package twin
 import (
 	"context"
 	"errors"
+	"math"
 	"reflect"
 	"slices"
 	"testing"
@@ -27,6 +28,8 @@ func TestParseFault(t *testing.T) {
 		{"overload:node-4:10ms:30", Fault{Kind: Overload, Node: "node-4", Delay: 10 * time.Millisecond, CPU: 30}},
 		{"lossy:node-1-node-2:0.1", Fault{Kind: Lossy, Link: [2]string{"node-1", "node-2"}, Loss: 0.1}},
 		{"flap:node-4-node-7:2s", Fault{Kind: Flap, Link: [2]string{"node-4", "node-7"}, Period: 2 * time.Second}},
+		{"stall:node-3:500ms", Fault{Kind: Stall, Node: "node-3", For: 500 * time.Millisecond}},
+		{"stall:*:1s", Fault{Kind: Stall, For: time.Second}},
 	} {
 		got, err := ParseFault(tc.spec, top)
 		if err != nil || !reflect.DeepEqual(got, tc.want) {
@@ -37,7 +40,7 @@ func TestParseFault(t *testing.T) {
 		"", "node-down:node-3", "crash:node-3", "blackhole", "blackhole:node-99", "blackhole:node-3:1.5",
 		"slow:node-3", "slow:node-3:-5ms", "slow:node-3:fast", "overload:node-3:10ms:101",
 		"lossy:node-1-node-5:0.1", "lossy:node-1-node-2:1", "lossy:node-1:0.1", "flap:node-1-node-2:0s",
-		"slow:node-3:50ms:9",
+		"slow:node-3:50ms:9", "stall:node-3", "stall:node-3:0s", "stall:node-99:1s", "stall:node-3:1s:2",
 	} {
 		if _, err := ParseFault(spec, top); !errors.Is(err, ErrScenario) {
 			t.Errorf("ParseFault(%q) = %v, want ErrScenario", spec, err)
@@ -157,6 +160,52 @@ func TestTelemetryLabels(t *testing.T) {
 	}
 }
 
+// TestTelemetryStall checks stalls: nobody is labelled; during a stall
+// of every node no telemetry message is made and the late ones are made
+// as it ends; and the DATA a stalled relay holds (its neighbours still
+// send) shows in the relay delay of the interval that holds it.
+func TestTelemetryStall(t *testing.T) {
+	at, span := 8*time.Second, 600*time.Millisecond
+	relay := NodeAddr("node-4")
+	for _, who := range []string{"", "node-4"} {
+		var obs []Observation
+		grayRun(t, Fault{At: at, For: span, Kind: Stall, Node: who}, func(o Observation) { obs = append(obs, o) })
+		var before, after float64 // node-4's largest relay delay, log1p(ms)
+		late := 0
+		for _, o := range obs {
+			base := o.Graph.Time.Add(-o.At)
+			for i, a := range o.Sample.Nodes {
+				if l := o.Sample.Labels[i]; l.Class != anomaly.Healthy || l.Ignore {
+					t.Fatalf("stall of %q: node %x at %v labelled %+v", who, a[:2], o.At, l)
+				}
+				n, _ := o.Graph.Node(a)
+				made := n.Time.Sub(base)
+				if (who == "" || a == relay) && made > at && made < at+span {
+					t.Fatalf("stall of %q: a message of a stalled node made at %v, during the stall", who, made)
+				}
+				if made == at+span {
+					late++
+				}
+				if a != relay {
+					continue
+				}
+				d := o.Sample.Node(i)[anomaly.NodeForwardDelay]
+				if o.At < at {
+					before = max(before, d)
+				} else if o.At <= at+span+2*time.Second {
+					after = max(after, d)
+				}
+			}
+		}
+		if late == 0 {
+			t.Errorf("stall of %q: no message made as the stall ended", who)
+		}
+		if who == "node-4" && (after < math.Log1p(100) || before > math.Log1p(20)) {
+			t.Errorf("node-4's relay delay log1p(ms) %.2f before its stall, %.2f after it", before, after)
+		}
+	}
+}
+
 // TestTelemetryIgnoresCrashes: a node that is down, and for a few
 // intervals after it restarts, is labelled Ignore, not healthy.
 func TestTelemetryIgnoresCrashes(t *testing.T) {
@@ -208,6 +257,7 @@ func TestDataset(t *testing.T) {
 		t.Fatalf("%d and %d episodes of %d runs", len(one), len(two), cfg.Runs)
 	}
 	classes := map[anomaly.Class]int{}
+	stalls := 0
 	for r, ep := range one {
 		for k, s := range ep.Samples {
 			if !reflect.DeepEqual(s.NodeX, two[r].Samples[k].NodeX) || !reflect.DeepEqual(s.Labels, two[r].Samples[k].Labels) {
@@ -236,8 +286,19 @@ func TestDataset(t *testing.T) {
 			t.Errorf("run %d: the faulty element relays no traffic", r)
 		}
 		classes[seen]++
+		for _, f := range run.Scenario.Faults {
+			if f.Kind == Stall {
+				stalls++
+				if f.At < 2*time.Second || f.At >= cfg.Duration || f.For <= 0 || f.For > cfg.StallLength[1] {
+					t.Errorf("run %d: stall %+v", r, f)
+				}
+			}
+		}
 	}
 	if len(classes) != len(cfg.Classes) {
 		t.Errorf("classes seen %v", classes)
+	}
+	if stalls == 0 {
+		t.Error("no run has a host stall")
 	}
 }

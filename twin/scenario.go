@@ -61,6 +61,18 @@ const (
 	// Flap takes Link down for Fault.Period, then up for Fault.Period,
 	// and so on, silently (the engines notice by HELLO loss).
 	Flap
+
+	// Stall is no fault but a host's hiccup, which a detector must not
+	// flag: Node (every node when Node is empty, as the nodes of one
+	// process stall together) processes nothing of its own for
+	// Fault.For. Its timers and its telemetry fire late, at the end
+	// (the telemetry window that holds the stall is that much longer,
+	// the next one shorter), and every frame its engine sends meanwhile,
+	// HELLOs and relayed DATA alike, waits for the end and leaves in a
+	// burst (the relayed DATA counted with the wait in its relay delay).
+	// Frames that reach it are read as they come. Its nodes stay
+	// labelled healthy.
+	Stall
 )
 
 var faultNames = [...]string{
@@ -75,6 +87,7 @@ var faultNames = [...]string{
 	Overload:  "overload",
 	Lossy:     "lossy",
 	Flap:      "flap",
+	Stall:     "stall",
 }
 
 func (k FaultKind) String() string {
@@ -107,8 +120,8 @@ type Fault struct {
 	At time.Duration
 	// Kind is what happens.
 	Kind FaultKind
-	// Node names the node for NodeDown, NodeUp, Blackhole, Slow and
-	// Overload.
+	// Node names the node for NodeDown, NodeUp, Blackhole, Slow,
+	// Overload and Stall (empty: every node).
 	Node string
 	// Link names the two ends of the link for LinkDown, LinkUp, Lossy
 	// and Flap.
@@ -117,6 +130,7 @@ type Fault struct {
 	Groups [][]string
 
 	// For is how long a gray fault lasts; 0 means to the end of the run.
+	// A Stall's length, which must be positive.
 	For time.Duration
 	// Delay is what Slow adds to each relayed DATA frame and Overload to
 	// each frame sent.
@@ -332,8 +346,10 @@ func (f *Fault) validate() error {
 	switch {
 	case f.At < 0:
 		return bad("at negative time %v", f.At)
-	case f.Kind < NodeDown || f.Kind > Flap:
+	case f.Kind < NodeDown || f.Kind > Stall:
 		return bad("kind %d", f.Kind)
+	case f.Kind == Stall && f.For <= 0:
+		return bad("stall needs a positive length, not %v", f.For)
 	case f.For < 0:
 		return bad("%s for a negative %v", f.Kind, f.For)
 	case f.Kind == Slow && f.Delay <= 0:
@@ -362,19 +378,21 @@ func (f *Fault) validate() error {
 //	                           frames each way
 //	flap:A-B:PERIOD            the link A–B goes down for PERIOD, then up
 //	                           for PERIOD, and so on
+//	stall:NODE:LENGTH          NODE processes nothing for LENGTH (no
+//	                           fault: see Stall); NODE * stalls every node
 //
-// DELAY and PERIOD are Go durations (50ms, 2s). A link's ends are split
+// DELAY, PERIOD and LENGTH are Go durations (50ms, 2s). A link's ends are split
 // at the hyphen that leaves two node names of top ("node-1-node-2").
 func ParseFault(spec string, top *Topology) (Fault, error) {
 	parts := strings.Split(spec, ":")
 	kind, err := ParseFaultKind(parts[0])
-	if err != nil || !kind.Gray() {
-		return Fault{}, fmt.Errorf("%w: fault %q: want blackhole, slow, overload, lossy or flap", ErrScenario, spec)
+	if err != nil || !(kind.Gray() || kind == Stall) {
+		return Fault{}, fmt.Errorf("%w: fault %q: want blackhole, slow, overload, lossy, flap or stall", ErrScenario, spec)
 	}
 	bad := func(format string, args ...any) (Fault, error) {
 		return Fault{}, fmt.Errorf("%w: fault %q: %s", ErrScenario, spec, fmt.Sprintf(format, args...))
 	}
-	fields := map[FaultKind][2]int{Blackhole: {2, 3}, Slow: {3, 3}, Overload: {3, 4}, Lossy: {3, 3}, Flap: {3, 3}}[kind]
+	fields := map[FaultKind][2]int{Blackhole: {2, 3}, Slow: {3, 3}, Overload: {3, 4}, Lossy: {3, 3}, Flap: {3, 3}, Stall: {3, 3}}[kind]
 	if len(parts) < fields[0] || len(parts) > fields[1] {
 		return bad("wrong number of fields")
 	}
@@ -385,7 +403,7 @@ func ParseFault(spec string, top *Topology) (Fault, error) {
 			return bad("%q is not two linked nodes A-B", parts[1])
 		}
 		f.Link = [2]string{a, b}
-	} else {
+	} else if kind != Stall || parts[1] != "*" {
 		if _, err := top.Index(parts[1]); err != nil {
 			return bad("%v", err)
 		}
@@ -418,6 +436,10 @@ func ParseFault(spec string, top *Topology) (Fault, error) {
 	case Flap:
 		if f.Period, err = time.ParseDuration(parts[2]); err != nil {
 			return bad("period: %v", err)
+		}
+	case Stall:
+		if f.For, err = time.ParseDuration(parts[2]); err != nil {
+			return bad("length: %v", err)
 		}
 	}
 	if err := f.validate(); err != nil {

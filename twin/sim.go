@@ -284,6 +284,10 @@ func newSim(top *Topology, sc Scenario, fac routerFactory) (*sim, error) {
 			named[k] = true
 		case Blackhole, Slow, Overload:
 			_, err = top.Index(f.Node)
+		case Stall:
+			if f.Node != "" {
+				_, err = top.Index(f.Node)
+			}
 		case Lossy, Flap:
 			var a, b int
 			if a, err = top.Index(f.Link[0]); err == nil {
@@ -395,7 +399,7 @@ func newSim(top *Topology, sc Scenario, fac routerFactory) (*sim, error) {
 			s.flows = append(s.flows, flow{src: p[0], dst: p[1]})
 		}
 	}
-	if sc.Telemetry != nil || slices.ContainsFunc(faults, func(f Fault) bool { return f.Kind.Gray() }) {
+	if sc.Telemetry != nil || slices.ContainsFunc(faults, func(f Fault) bool { return f.Kind.Gray() || f.Kind == Stall }) {
 		s.gray = newGrayState(len(s.nodes))
 	}
 	if sc.Telemetry != nil {
@@ -649,8 +653,14 @@ func (s *sim) process(ev *event) {
 	case evTick:
 		// Only the node's pending tick fires. A tick left over from
 		// before a restart fires only if the new engine asked for one at
-		// the very same instant, which is then this one.
+		// the very same instant, which is then this one. A stalled
+		// node's tick fires when the stall ends.
 		if n := &s.nodes[ev.node]; n.alive && ev.at == n.tickAt {
+			if until := s.stalledUntil(ev.node); until > s.now {
+				n.tickAt = until
+				s.q.pushTick(until, ev.node)
+				break
+			}
 			s.fireTick(ev.node)
 		}
 	case evFlow:
@@ -668,7 +678,7 @@ func (s *sim) process(ev *event) {
 		}
 		s.frames.release(ev.buf)
 	case evTelemetry:
-		s.tel.publish(ev.node)
+		s.tel.publish(ev.node, ev.aux)
 	case evGossip:
 		s.tel.receive(ev)
 	case evObserve:
@@ -1033,6 +1043,8 @@ func (s *sim) apply(fi int) {
 	switch f.Kind {
 	case Blackhole, Slow, Overload, Lossy, Flap:
 		s.startGray(fi)
+	case Stall:
+		s.stall(f)
 	case NodeDown, NodeUp:
 		i, _ := s.top.Index(f.Node)
 		n := &s.nodes[i]
@@ -1116,6 +1128,10 @@ func (f Fault) describe() string {
 		return f.Kind.String()
 	case f.Kind.OnLink():
 		return f.Kind.String() + " " + f.Link[0] + "–" + f.Link[1]
+	case f.Kind == Stall && f.Node == "":
+		return fmt.Sprintf("stall of every node for %v", f.For)
+	case f.Kind == Stall:
+		return fmt.Sprintf("stall %s for %v", f.Node, f.For)
 	default:
 		return f.Kind.String() + " " + f.Node
 	}

@@ -97,6 +97,8 @@ type telemetry struct {
 
 // host is the simulated host of one node.
 type host struct {
+	// late is true while a stall holds back one of its messages.
+	late    bool
 	addr    protocols.Addr
 	phase   int64 // its messages go out at phase + k·interval
 	seq     uint32
@@ -205,17 +207,31 @@ func (t *telemetry) restarted(i int32) {
 }
 
 // publish makes node i's message, if it is alive, and sends it on its
-// way to the view.
-func (t *telemetry) publish(i int32) {
+// way to the view: at its interval's tick (late 0), or, late 1, when a
+// stall that held back ticks ends (once, however many it missed, as a
+// ticker that was not read).
+func (t *telemetry) publish(i, late int32) {
 	s := t.s
-	if next := s.now + t.interval; next <= s.end {
-		s.q.push(event{at: next, kind: evTelemetry, node: i, peer: -1})
+	if late == 0 {
+		if next := s.now + t.interval; next <= s.end {
+			s.q.push(event{at: next, kind: evTelemetry, node: i, peer: -1})
+		}
+	}
+	h := &t.hosts[i]
+	if until := s.stalledUntil(i); until > s.now {
+		if late == 1 || !h.late {
+			h.late = true
+			s.q.push(event{at: until, kind: evTelemetry, node: i, peer: -1, aux: 1})
+		}
+		return
+	}
+	if late == 1 {
+		h.late = false
 	}
 	n := &s.nodes[i]
 	if !n.alive {
 		return
 	}
-	h := &t.hosts[i]
 	g := &s.gray.nodes[i]
 	h.seq++
 	nbrs := n.r.neighbors()

@@ -29,7 +29,8 @@ Run "x0tta6bl4 twin <command> -h" for the flags of a command.
 // twinFaultUsage documents --fault.
 const twinFaultUsage = `gray fault, repeatable: blackhole:NODE[:DROP] (drops DROP, default all, of the DATA NODE relays), ` +
 	`slow:NODE:DELAY (holds each relayed DATA frame DELAY), overload:NODE:DELAY[:CPU] (every frame waits DELAY, CPU +CPU points, default 50), ` +
-	`lossy:A-B:LOSS (the link loses LOSS of its frames each way), flap:A-B:PERIOD (the link goes down and up every PERIOD); from --fail-at for --fault-for`
+	`lossy:A-B:LOSS (the link loses LOSS of its frames each way), flap:A-B:PERIOD (the link goes down and up every PERIOD); from --fail-at for --fault-for; ` +
+	`and stall:NODE:LENGTH (no fault: NODE, or every node for *, processes nothing for LENGTH, from --fail-at)`
 
 // runTwin is the "twin" command group: simulate and cascade on the
 // digital twin. Results go to stdout; progress, usage and diagnostics to
@@ -266,7 +267,10 @@ func runTwinSimulate(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return usageError{fmt.Sprintf("--fault: %v", err)}
 		}
-		f.At, f.For = failAt, faultFor
+		f.At = failAt
+		if f.Kind != twin.Stall {
+			f.For = faultFor
+		}
 		sc.Faults = append(sc.Faults, f)
 	}
 	if !heal && (rehearse || healMode != "enforce") {
