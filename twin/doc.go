@@ -135,7 +135,12 @@
 // rises) and raises the CPU it reports. Held frames leave in order
 // within two lanes, relayed DATA and the rest, as from the queues of one
 // process. Lossy adds loss to a link, each way and for every frame;
-// Flap takes a link down and up, silently. With telemetry on, every node
+// Flap takes a link down and up, silently. Stall is no fault but a
+// host's hiccup (a node, or every node as in one loaded process, does
+// nothing of its own for a while: its timers and telemetry fire late,
+// what its engine sends waits and leaves in a burst, the relayed DATA
+// counted with the wait), which a detector must not flag; its nodes
+// stay labelled healthy. With telemetry on, every node
 // also has a host: a processing time per frame (tens to hundreds of
 // microseconds), a base CPU with noise, rare bursts and load, and the
 // kernel's byte, packet and retransmit counters (a frame a link loses
@@ -160,9 +165,10 @@
 // size and topology with drawn link latencies and some background loss,
 // a routing profile, at most one gray fault of drawn magnitude (on a
 // relay, or a link between relays, that some cheapest route crosses), now
-// and then a healthy node's restart, one flow from every node at
-// FlowRate and as many flows through the faulty element as through a
-// healthy relay and a healthy link. TrainingData and HeldOutData are the
+// and then a healthy node's restart, up to eight host stalls of 0.1 to
+// 1 s (one node, or every node for its own share of it), one flow from
+// every node at FlowRate and as many flows through the faulty element
+// as through a healthy relay and a healthy link. TrainingData and HeldOutData are the
 // default model's sets: the held-out one has other topologies and sizes
 // and the weak end of every fault's magnitudes.
 //
