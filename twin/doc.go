@@ -165,9 +165,9 @@
 // size and topology with drawn link latencies and some background loss,
 // a routing profile, at most one gray fault of drawn magnitude (on a
 // relay, or a link between relays, that some cheapest route crosses), now
-// and then a healthy node's restart, up to eight host stalls of 0.1 to
-// 1 s (one node, or every node for its own share of it), one flow from
-// every node at FlowRate and as many flows through the faulty element
+// and then a healthy node's restart, host stalls if DatasetConfig.Stalls
+// asks for them (one node, or every node for its own share of a stall;
+// the default sets have none), one flow from every node at FlowRate and as many flows through the faulty element
 // as through a healthy relay and a healthy link. TrainingData and HeldOutData are the
 // default model's sets: the held-out one has other topologies and sizes
 // and the weak end of every fault's magnitudes.

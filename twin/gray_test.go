@@ -245,6 +245,7 @@ func TestDataset(t *testing.T) {
 	cfg := TrainingData(3)
 	cfg.Runs, cfg.Duration, cfg.Nodes = 18, 25*time.Second, [2]int{9, 12}
 	cfg.FaultStart, cfg.FaultLength = [2]time.Duration{8 * time.Second, 10 * time.Second}, [2]time.Duration{8 * time.Second, 10 * time.Second}
+	cfg.Stalls, cfg.StallLength = [2]int{0, 3}, [2]time.Duration{100 * time.Millisecond, time.Second}
 	one, err := Dataset(context.Background(), cfg, 1, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -24,9 +24,9 @@ import (
 )
 
 // modelVersion numbers the default models: 1 was trained on synthetic
-// meshes (feature schema 1), 2 on the twin (schema 2), 3 on the twin
-// with host stalls. Raise it with each change of data or features.
-const modelVersion = 3
+// meshes (feature schema 1), 2 on the twin (schema 2). Raise it with each
+// change of data or features.
+const modelVersion = 2
 
 func main() {
 	if err := run(); err != nil {
