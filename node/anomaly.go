@@ -40,11 +40,11 @@ type memberCheck interface {
 // (protocols.AnomalyTopic) and of the detector (package
 // healing/anomaly). Once an interval, as soon as the view holds a new
 // telemetry message of every node whose figures the scores read, it
-// turns the node's view of the mesh into features (anomaly.Features), scores its neighbours with
-// the adopted model and gossips the scores (unless the model flags the
-// node itself: then it abstains for the interval, as a node whose host
-// stalls sees its neighbours through its own trouble); it validates every score
-// message (anomaly.Witnesses.Receive, members only) and keeps the latest
+// turns the node's view of the mesh into features (anomaly.Features),
+// scores its neighbours with the adopted model and gossips the scores
+// (unless the model flags the node itself: then it abstains for the
+// interval, as a node whose host stalls sees its neighbours through its
+// own trouble); it validates every score message (anomaly.Witnesses.Receive, members only) and keeps the latest
 // of each scorer; and it judges which nodes are suspect under the quorum
 // and persistence rules (anomaly.Witnesses.Judge). The adopted model is
 // the embedded default until governance passes a model proposal
