@@ -93,7 +93,7 @@ func newChannelFactory(top *Topology, routing overlay.Config, cfg e2e.Config, se
 	if err != nil {
 		return nil, err
 	}
-	f.overlayFactory = &overlayFactory{cfg: routing, book: book}
+	f.overlayFactory = &overlayFactory{cfg: routing, book: book, peers: newPeerAddrs(top, book)}
 	return f, nil
 }
 
@@ -109,7 +109,7 @@ func (f *channelFactory) newRouter(i int32, restart uint32, seed uint64) (router
 	if err != nil {
 		return nil, err
 	}
-	return &channelRouter{overlayRouter: overlayRouter{e: e, book: f.book}, ch: ch, peers: f.peers}, nil
+	return &channelRouter{overlayRouter: f.router(i, e), ch: ch, peers: f.peers}, nil
 }
 
 // channelRouter drives a node's routing engine and its end-to-end

@@ -290,3 +290,40 @@ func (q *eventQueue) pop() event {
 	e.seq = top.ord >> 32
 	return e
 }
+
+// upcoming returns the keys of the next two events, in order, and how
+// many of the two there are: the earlier of the heap tops, then the
+// earliest of the other top and the winner's root's children.
+func (q *eventQueue) upcoming() (first, second eventKey, n int) {
+	a, b := &q.near, &q.far
+	switch {
+	case a.len() == 0 && b.len() == 0:
+		return first, second, 0
+	case a.len() == 0 || (b.len() > 0 && b.top().before(a.top())):
+		a, b = b, a
+	}
+	first = a.top()
+	if b.len() > 0 {
+		second, n = b.top(), 2
+	}
+	for j := 1; j <= arity && j < a.len(); j++ {
+		if k := a.h[heapBase+j]; n < 2 || k.before(second) {
+			second, n = k, 2
+		}
+	}
+	return first, second, max(n, 1)
+}
+
+// target returns the node an event will reach and the link direction
+// its frame arrives on (-1 for an event other than a frame).
+func (q *eventQueue) target(k eventKey) (node, dir int32) {
+	low := uint32(k.ord)
+	if low&tickKey != 0 {
+		return int32(low &^ tickKey), -1
+	}
+	e := &q.slab[low]
+	if e.kind != evFrame {
+		return e.node, -1
+	}
+	return e.node, e.aux
+}

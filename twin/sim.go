@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/x0tta6bl4/x0tta6bl4/overlay"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay/e2e"
@@ -36,6 +37,10 @@ type router interface {
 	// no reference to it (it copied or dropped it), for the engine to
 	// reuse; a router may ignore it.
 	release(frame []byte)
+	// warm prefetches the engine's state an input reads, and with end
+	// the state of the link it arrives on (sim.warm); a router may
+	// ignore it.
+	warm(end *linkEnd)
 	// neighbors and stats are the engine's, for the node's telemetry
 	// (nil and zero for routers that have none).
 	neighbors() []overlay.NeighborInfo
@@ -65,6 +70,9 @@ type routerFactory interface {
 	tickInterval() time.Duration
 	// describe renders an engine event for the timeline.
 	describe(note) string
+	// warm prefetches where node i's router is kept (sim.warm); a
+	// factory may ignore it.
+	warm(i int32)
 }
 
 // output is what an engine asked its driver to do.
@@ -230,6 +238,8 @@ type sim struct {
 	reconnects []reconnected
 	byAddr     map[protocols.Addr]int32
 
+	// warmUp: the run is large enough for sim.warm to pay.
+	warmUp     bool
 	hash       uint64
 	hashPrefix int   // hash only this much of DATA frames, 0 for all
 	firstAt    int64 // first fault, -1 when none
@@ -590,14 +600,22 @@ func (h *hopCounter) count(s *sim, src, skip int32) []int32 {
 // the TLB's misses not to matter.
 const hugePageNodes = 10_000
 
+// warmNodes is the size from which a run prefetches (sim.warm): below
+// it, the state of every engine stays in cache.
+const warmNodes = 10_000
+
 // run processes events until the end of the scenario or ctx is done.
 func (s *sim) run(ctx context.Context) error {
 	s.start()
 	if len(s.nodes) >= hugePageNodes {
 		adviseHugePages()
 	}
+	s.warmUp = s.warmUp || len(s.nodes) >= warmNodes
 	for s.q.len() > 0 && s.q.nextAt() <= s.end {
 		ev := s.q.pop()
+		if s.warmUp {
+			s.warm()
+		}
 		s.now = ev.at
 		s.process(&ev)
 		if ev.kind == evSample {
@@ -608,6 +626,41 @@ func (s *sim) run(ctx context.Context) error {
 	}
 	s.now = s.end
 	return nil
+}
+
+// warm asks the CPU for the memory the next two events will read while
+// this one is processed, a step ahead of need for each level of it: for
+// the event after next the node's and its link direction's slots and
+// its engine's driver, which name where the rest is; for the next event
+// that rest, the engine itself and the neighbor the frame comes from.
+// At 100,000 nodes an input touches a dozen cache lines scattered over
+// gigabytes, each a miss that stalls the processing when it is met;
+// fetched ahead, they overlap the work of the event before. Prefetches
+// are hints: they change no value, and a wrong guess (an event scheduled
+// in between) costs only the fetch.
+func (s *sim) warm() {
+	next, after, n := s.q.upcoming()
+	if n == 0 {
+		return
+	}
+	if n == 2 {
+		if node, dir := s.q.target(after); node >= 0 {
+			prefetch(unsafe.Pointer(&s.nodes[node]))
+			if dir >= 0 {
+				prefetch(unsafe.Pointer(&s.dirs[dir]))
+			}
+			s.fac.warm(node)
+		}
+	}
+	if node, dir := s.q.target(next); node >= 0 {
+		var end *linkEnd
+		if dir >= 0 {
+			end = &s.dirs[dir].rx
+		}
+		if r := s.nodes[node].r; r != nil {
+			r.warm(end)
+		}
+	}
 }
 
 // start schedules the opening of every link, the ticks, flows, faults and
@@ -783,6 +836,16 @@ func (s *sim) pump(i int32) {
 	n := &s.nodes[i]
 	s.out.reset()
 	n.r.drain(&s.out)
+	if s.warmUp && len(s.out.msgs) > 1 {
+		// A HELLO round's frames go to every neighbor: fetch their
+		// links' directions all at once rather than one miss after
+		// another (see warm).
+		for _, m := range s.out.msgs {
+			if r := s.nbrRef(i, m.to); r != nil {
+				prefetch(unsafe.Pointer(&s.dirs[r.dir]))
+			}
+		}
+	}
 	for _, m := range s.out.msgs {
 		if s.gray != nil {
 			s.egress(i, m.to, m.frame)

@@ -81,6 +81,7 @@ func (r *directRouter) stats() overlay.Stats { return overlay.Stats{} }
 func (r *directRouter) setAvoid(time.Time, []protocols.Addr) {}
 
 func (r *directRouter) release([]byte) {}
+func (r *directRouter) warm(*linkEnd)  {}
 
 func (r *directRouter) drain(out *output) {
 	out.msgs = append(out.msgs, r.pending.msgs...)
@@ -108,6 +109,7 @@ func (f *directFactory) newRouter(i int32, _ uint32, _ uint64) (router, error) {
 
 func (f *directFactory) isData(frame []byte) bool        { return len(frame) > 0 && frame[0] == fakeData }
 func (f *directFactory) relayed(int32, []byte) bool      { return false }
+func (f *directFactory) warm(int32)                      {}
 func (f *directFactory) forwardsRREQ(int32, []byte) bool { return false }
 func (f *directFactory) addr(i int32) protocols.Addr     { return protocols.Addr{1, byte(i >> 8), byte(i)} }
 func (f *directFactory) tickInterval() time.Duration     { return time.Second }
