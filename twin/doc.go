@@ -111,8 +111,15 @@
 // allocate nothing. A run of 10,000 nodes or more asks Linux to turn the
 // heap's pages into transparent huge pages (MADV_COLLAPSE, at the start
 // and at each sample): its engines' state spans gigabytes, and on 4 KiB
-// pages nearly every input missed the TLB as well as the cache. Neither
-// changes an event.
+// pages nearly every input missed the TLB as well as the cache. Such a
+// run also prefetches: while one event is processed, the CPU is asked
+// for the node and link slots of the event after next and for the
+// engine and neighbor state of the next (their addresses are in the
+// slots fetched the step before), and a HELLO round's link directions
+// are fetched all at once, so that the misses of one input overlap the
+// work of another instead of stalling it. A frame an engine sends finds
+// its receiver among the node's neighbors' addresses, not in the
+// address book. None of this changes an event.
 //
 // Engines are ticked at the deadline overlay.Engine.NextDeadline reports,
 // never on a wall-clock ticker; Scenario.TickGranularity may round those
