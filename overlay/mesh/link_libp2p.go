@@ -171,7 +171,7 @@ func (l *link) close() {
 
 // writeLoop drains the send queue into the stream, flushing whenever the
 // queue runs empty: the frames queued while it wrote the last ones go
-// out together, in 64 KiB writes (writeBatch), and a frame that finds
+// out together, in writes of one muxer message (writeBatch), and a frame that finds
 // the writer idle goes out at once. With a Fault (tests only) it also
 // drops and holds frames back as the fault says.
 func (l *link) writeLoop() {
@@ -352,7 +352,7 @@ func writeInPlace(bw *bufio.Writer, w io.Writer, buf *[]byte, n int) error {
 // with it in one batch (readFrames), so that a batch a neighbor wrote
 // in one write reaches the owner in one hand-off and leaves in one write.
 func (l *link) readLoop() {
-	br := bufio.NewReaderSize(l.s, 16<<10)
+	br := bufio.NewReaderSize(l.s, readBuffer)
 	maxPause := l.m.cfg.Routing.HelloInterval
 	for {
 		if l.paused.Load() && !l.waitResume(maxPause) {
@@ -472,8 +472,20 @@ func (l *link) waitResume(maxPause time.Duration) bool {
 
 // writeBatch is the most a link writer hands the stream in one write,
 // and what the owner may queue on a link before it wakes the writer
-// without waiting for the end of its batch of input.
-const writeBatch = 64 << 10
+// without waiting for the end of its batch of input. It is what one
+// message of the stream muxer carries: yamux sends a write as messages
+// of at most 64 KiB with a 12-byte header each (muxHeader), so a write
+// of a full 64 KiB went out as two messages, the second of 12 bytes, in
+// a TLS record and a write system call of its own.
+const writeBatch = 64<<10 - muxHeader
+
+// muxHeader is the stream muxer's header per message (yamux's 12 bytes).
+const muxHeader = 12
+
+// readBuffer is the size of a link reader's buffer: a muxer message's
+// worth, so that the frames one write of the neighbor's brought go to
+// the owner in as few batches as maxReadBatch allows.
+const readBuffer = 64 << 10
 
 // Frames are read into pooled buffers of two sizes: room for smallFrame
 // bytes for frames up to that size (HELLOs, routing frames, small DATA),

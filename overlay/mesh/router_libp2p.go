@@ -544,9 +544,13 @@ func (m *Router) Send(ctx context.Context, dst peer.ID, payload []byte) error {
 	buf := getFrame(n)
 	pt := (*buf)[maxPrefixSize : maxPrefixSize+sendHeadroom : maxPrefixSize+n]
 	pt, _ = e2e.AppendPlaintext(pt, e2e.Plaintext{Kind: e2e.AppMessage, Payload: payload})
-	r := &sendReq{dst: dst, addr: m.addrOf(dst), pt: pt, buf: buf}
-	if !m.isFlowing(r.addr) {
-		r.ctx, r.reply = ctx, make(chan error, 1)
+	addr := m.addrOf(dst)
+	var r *sendReq
+	if m.isFlowing(addr) {
+		r = sendReqPool.Get().(*sendReq) // the owner puts it back (sendDone)
+		r.dst, r.addr, r.pt, r.buf = dst, addr, pt, buf
+	} else {
+		r = &sendReq{ctx: ctx, dst: dst, addr: addr, pt: pt, buf: buf, reply: make(chan error, 1)}
 	}
 	select {
 	case m.slots <- struct{}{}:
@@ -561,12 +565,13 @@ func (m *Router) Send(ctx context.Context, dst peer.ID, payload []byte) error {
 		return ErrClosed
 	default:
 	}
-	m.sends <- r // never blocks: a slot is held, and sends has one place per slot
-	if r.reply == nil {
+	reply := r.reply // r may be back in its pool once sent
+	m.sends <- r     // never blocks: a slot is held, and sends has one place per slot
+	if reply == nil {
 		return nil
 	}
 	select {
-	case err := <-r.reply:
+	case err := <-reply:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -595,7 +600,8 @@ func (m *Router) setFlowing(a protocols.Addr, on bool) {
 	}
 }
 
-// sendReq is a payload of Send's for the owner.
+// sendReq is a payload of Send's for the owner. Those of Sends that do
+// not wait come from sendReqPool, and sendDone puts them back.
 type sendReq struct {
 	ctx   context.Context // nil when Send did not wait
 	dst   peer.ID
@@ -604,6 +610,8 @@ type sendReq struct {
 	buf   *[]byte    // the pooled buffer pt starts in, at maxPrefixSize
 	reply chan error // nil when Send did not wait
 }
+
+var sendReqPool = sync.Pool{New: func() any { return new(sendReq) }}
 
 // dstAddr is a destination's peer ID with its mesh address.
 type dstAddr struct {
@@ -622,8 +630,9 @@ func (m *Router) addrOf(dst peer.ID) protocols.Addr {
 	return d.addr
 }
 
-// done answers r's Send, or for one that did not wait counts a refusal
-// and makes the next Send to its destination wait; and frees r's slot.
+// sendDone answers r's Send, or for one that did not wait counts a
+// refusal, makes the next Send to its destination wait, and puts r back
+// in its pool; and frees r's slot. r is not used after it.
 func (m *Router) sendDone(r *sendReq, err error) {
 	<-m.slots
 	if r.reply != nil {
@@ -635,6 +644,8 @@ func (m *Router) sendDone(r *sendReq, err error) {
 		m.setFlowing(r.addr, false)
 		m.log.Debug("mesh payload refused", "to", r.dst, "err", err)
 	}
+	*r = sendReq{}
+	sendReqPool.Put(r)
 }
 
 // onSends takes Send's input queue: the payload at hand and up to
