@@ -65,6 +65,31 @@ func ReadFrame(r *bufio.Reader, buf []byte) ([]byte, error) {
 	return buf, nil
 }
 
+// peekLength reads and checks the length prefix at the start of p, as
+// readLength does: the frame's length n and the prefix's k bytes, or
+// k == 0 if p ends inside the prefix.
+func peekLength(p []byte) (n, k int, err error) {
+	for i, b := range p[:min(len(p), maxPrefixSize)] {
+		if b == 0 && i > 0 {
+			return 0, 0, fmt.Errorf("%w: non-minimal varint", ErrBadLength)
+		}
+		n |= int(b&0x7f) << (7 * i)
+		if b < 0x80 {
+			switch {
+			case n == 0:
+				return 0, 0, ErrEmptyFrame
+			case n > protocols.MaxFrameSize:
+				return 0, 0, fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, n)
+			}
+			return n, i + 1, nil
+		}
+	}
+	if len(p) >= maxPrefixSize {
+		return 0, 0, fmt.Errorf("%w: longer than %d bytes", ErrBadLength, maxPrefixSize)
+	}
+	return 0, 0, nil
+}
+
 // readLength reads and checks a length prefix.
 func readLength(r *bufio.Reader) (int, error) {
 	var n uint64

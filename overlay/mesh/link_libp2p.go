@@ -57,6 +57,10 @@ type link struct {
 	done    chan struct{}
 
 	wantDrain atomic.Bool // the owner has parked sends on this link
+
+	// pinned counts the chunks the reader read into that are not back in
+	// their pool (see chunk).
+	pinned atomic.Int32
 }
 
 // flow is where DATA from a link went, and when.
@@ -101,11 +105,21 @@ type queued struct {
 	// write to the router's relay delay.
 	relayed int64
 	// buf is the pooled buffer that holds frame (after maxPrefixSize
-	// bytes of room): a DATA frame the engine relays as it was read
-	// (rewritten in place) or one sealed in Send's buffer; the writer
-	// returns it to its pool once the frame is written. nil for frames
-	// the engine made.
+	// bytes of room) when it was sealed in Send's buffer; the writer
+	// returns it to its pool once the frame is written. ch is the chunk
+	// that holds a DATA frame the engine relays as it was read
+	// (rewritten in place), at ch.b[off:] after its length prefix; the
+	// queue holds a reference, which the writer releases once the frame
+	// is written. Both nil for frames the engine made.
 	buf *[]byte
+	ch  *chunk
+	off int
+}
+
+// release returns the frame's buffer, or its reference to its chunk.
+func (q *queued) release() {
+	releaseFrame(q.buf)
+	q.ch.release()
 }
 
 func newLink(m *Router, p peer.ID, s network.Stream, outbound bool, now time.Time) *link {
@@ -118,25 +132,25 @@ func newLink(m *Router, p peer.ID, s network.Stream, outbound bool, now time.Tim
 // enqueue adds a frame to the send queue, or reports false if the queue
 // is full (see Config.QueueFrames) or the link closed. It does not wake
 // the writer: the owner does (Router.queued), so that the frames of one
-// batch of input go out in one write. relayed is when a
-// DATA frame this node relays was read, in Unix nanoseconds, else 0.
-// buf, if not nil, is the pooled buffer that holds frame: the queue
-// takes it if it takes the frame (the writer releases it), and the
+// batch of input go out in one write. q.relayed is when a DATA frame
+// this node relays was read, in Unix nanoseconds, else 0. q.buf or q.ch,
+// if set, hold the frame: the queue takes the buffer or the chunk
+// reference if it takes the frame (the writer releases it), and the
 // caller keeps it otherwise. late is set for a relayed DATA frame read
 // from a link the owner has paused: it may use the routing frames'
 // bounds (see Router.write).
-func (l *link) enqueue(frame []byte, typ protocols.Type, relayed int64, buf *[]byte, late bool) bool {
+func (l *link) enqueue(q queued, typ protocols.Type, late bool) bool {
 	maxFrames, maxBytes := l.m.cfg.QueueFrames, l.m.cfg.QueueBytes
 	if typ != protocols.TypeData || late {
 		maxFrames, maxBytes = 2*maxFrames, maxBytes+maxBytes/4
 	}
 	l.mu.Lock()
-	if l.closed || l.qFrames >= maxFrames || l.qBytes+len(frame) > maxBytes {
+	if l.closed || l.qFrames >= maxFrames || l.qBytes+len(q.frame) > maxBytes {
 		l.mu.Unlock()
 		return false
 	}
-	l.q = append(l.q, queued{frame: frame, relayed: relayed, buf: buf})
-	l.qBytes += len(frame)
+	l.q = append(l.q, q)
+	l.qBytes += len(q.frame)
 	l.qFrames++
 	l.mu.Unlock()
 	return true
@@ -163,8 +177,12 @@ func (l *link) close() {
 		return
 	}
 	l.closed = true
+	q := l.q
 	l.q = nil
 	l.mu.Unlock()
+	for i := range q {
+		q[i].release()
+	}
 	close(l.done)
 	_ = l.s.Reset()
 }
@@ -203,29 +221,24 @@ func (l *link) writeLoop() {
 			out, gone, goneBytes = l.fault(f, batch, &held, time.Now())
 		}
 		n := goneBytes
-		var err error
 		for _, q := range out {
-			if err == nil {
-				if q.buf != nil && len(q.frame) >= directWrite {
-					err = writeInPlace(bw, l.s, q.buf, len(q.frame))
-				} else if _, err = bw.Write(binary.AppendUvarint(prefix[:0], uint64(len(q.frame)))); err == nil {
-					_, err = bw.Write(q.frame)
-				}
-			}
 			n += len(q.frame)
 		}
+		err := l.writeFrames(bw, out, &prefix)
 		if err == nil {
 			err = bw.Flush()
 		}
+		if err == nil {
+			l.m.relayWritten(out, time.Now())
+		}
+		for i := range out {
+			out[i].release()
+		}
+		clear(batch)
 		if err != nil {
 			l.m.post(linkFailed{l: l, err: err})
 			return
 		}
-		l.m.relayWritten(out, time.Now())
-		for _, q := range out {
-			releaseFrame(q.buf)
-		}
-		clear(batch)
 		l.mu.Lock()
 		l.qBytes -= n
 		l.qFrames -= len(out) + gone
@@ -269,8 +282,8 @@ func (l *link) fault(f Fault, batch []queued, held *heldFrames, now time.Time) (
 		}
 	}
 	l.m.relayWritten(dropped, now)
-	for _, q := range dropped {
-		releaseFrame(q.buf)
+	for i := range dropped {
+		dropped[i].release()
 	}
 	return held.popDue(out, now), gone, goneBytes
 }
@@ -320,20 +333,95 @@ func (h *heldFrames) wait() <-chan time.Time {
 	return h.timer.C
 }
 
+// stop ends the timer and releases the frames still held.
 func (h *heldFrames) stop() {
 	if h.timer != nil {
 		h.timer.Stop()
 	}
+	for i := range h.q {
+		h.q[i].release()
+	}
 }
 
-// directWrite is the size from which a relayed frame goes to the stream
-// from its read buffer, its length prefix written in the room before it
-// (writeInPlace), rather than copied into the writer's buffer.
+// directWrite is the size from which frames go to the stream from the
+// buffer they are in rather than copied into the writer's buffer: a run
+// of relayed frames that lie one after the other in their chunk, their
+// length prefixes between them (writeRun), or a frame of Send's, its
+// length prefix written in the room before it (writeInPlace).
 const directWrite = 16 << 10
 
-// writeInPlace writes the frame of n bytes in read buffer buf (see
-// getFrame) to w with its length prefix, in one write from the buffer,
-// after what bw holds.
+// writeFrames writes the frames of a batch to bw, or around it from
+// their buffers (see directWrite), in order.
+func (l *link) writeFrames(bw *bufio.Writer, out []queued, prefix *[binary.MaxVarintLen64]byte) error {
+	for i := 0; i < len(out); {
+		q := &out[i]
+		switch {
+		case q.ch != nil:
+			// The run of relayed frames that follow one another in
+			// the chunk, with their prefixes as they were read.
+			start, end := q.off-prefixSize(len(q.frame)), q.off+len(q.frame)
+			for i++; i < len(out); i++ {
+				next := &out[i]
+				if next.ch != q.ch || next.off-prefixSize(len(next.frame)) != end {
+					break
+				}
+				end = next.off + len(next.frame)
+			}
+			if err := writeRun(bw, l.s, q.ch.b[start:end]); err != nil {
+				return err
+			}
+			continue
+		case q.buf != nil && len(q.frame) >= directWrite:
+			if err := writeInPlace(bw, l.s, q.buf, len(q.frame)); err != nil {
+				return err
+			}
+		default:
+			if _, err := bw.Write(binary.AppendUvarint(prefix[:0], uint64(len(q.frame)))); err != nil {
+				return err
+			}
+			if _, err := bw.Write(q.frame); err != nil {
+				return err
+			}
+		}
+		i++
+	}
+	return nil
+}
+
+// prefixSize is the length of the length prefix of a frame of n bytes.
+func prefixSize(n int) int {
+	switch {
+	case n < 1<<7:
+		return 1
+	case n < 1<<14:
+		return 2
+	}
+	return 3
+}
+
+// writeRun writes run, framed bytes, after what bw holds: the writes of
+// a muxer message's worth (writeBatch) and a rest of directWrite or more
+// straight to w, a shorter rest through bw.
+func writeRun(bw *bufio.Writer, w io.Writer, run []byte) error {
+	if len(run) >= directWrite {
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		for len(run) >= directWrite {
+			k := min(len(run), writeBatch)
+			if _, err := w.Write(run[:k]); err != nil {
+				return err
+			}
+			run = run[k:]
+		}
+	}
+	_, err := bw.Write(run)
+	return err
+}
+
+// writeInPlace writes the frame of n bytes in buffer buf (see getFrame)
+// to w with its length prefix, in one write from the buffer, after what
+// bw holds.
 func writeInPlace(bw *bufio.Writer, w io.Writer, buf *[]byte, n int) error {
 	if err := bw.Flush(); err != nil {
 		return err
@@ -352,14 +440,15 @@ func writeInPlace(bw *bufio.Writer, w io.Writer, buf *[]byte, n int) error {
 // with it in one batch (readFrames), so that a batch a neighbor wrote
 // in one write reaches the owner in one hand-off and leaves in one write.
 func (l *link) readLoop() {
-	br := bufio.NewReaderSize(l.s, readBuffer)
+	fr := newFrameReader(l.s, &l.pinned)
+	defer fr.close()
 	maxPause := l.m.cfg.Routing.HelloInterval
 	for {
 		if l.paused.Load() && !l.waitResume(maxPause) {
 			return
 		}
 		rb := batchPool.Get().(*readBatch)
-		err := l.readFrames(br, rb)
+		err := l.readFrames(fr, rb)
 		if rb.n > 0 {
 			at := time.Now()
 			for i := range rb.n {
@@ -384,44 +473,28 @@ func (l *link) readLoop() {
 	}
 }
 
-// readFrames reads a frame into rb, waiting for it, then those that br
-// already holds in full, without waiting, up to maxReadBatch.
-func (l *link) readFrames(br *bufio.Reader, rb *readBatch) error {
+// readFrames reads a frame into rb, waiting for it, then those that fr
+// already holds in full, without waiting, up to maxReadBatch. A
+// malformed length prefix after the first frame is left to be reported
+// when it comes first.
+func (l *link) readFrames(fr *frameReader, rb *readBatch) error {
 	for rb.n < len(rb.frames) {
-		if rb.n > 0 && !frameBuffered(br) {
+		frame, c, off, ok, err := fr.next()
+		switch {
+		case ok:
+			rb.frames[rb.n] = inFrame{l: l, frame: frame, ch: c, off: off}
+			rb.n++
+			continue
+		case rb.n > 0:
 			return nil
-		}
-		n, err := readLength(br)
-		if err != nil {
+		case err != nil:
 			return err
 		}
-		buf := getFrame(n)
-		frame := (*buf)[maxPrefixSize : maxPrefixSize+n]
-		if _, err := readFull(br, frame); err != nil {
-			releaseFrame(buf)
+		if err := fr.fill(); err != nil {
 			return err
 		}
-		rb.frames[rb.n] = inFrame{l: l, frame: frame, buf: buf}
-		rb.n++
 	}
 	return nil
-}
-
-// frameBuffered reports whether br holds a whole frame, its length
-// prefix included, so that reading it does not wait for the stream. A
-// malformed prefix gives false: readLength reports it when the frame is
-// read on its own.
-func frameBuffered(br *bufio.Reader) bool {
-	k := br.Buffered()
-	p, _ := br.Peek(min(k, maxPrefixSize))
-	var n int
-	for i, b := range p {
-		n |= int(b&0x7f) << (7 * i)
-		if b < 0x80 {
-			return n > 0 && k >= i+1+n
-		}
-	}
-	return false
 }
 
 // readBatch is frames a reader hands the owner at once.
@@ -435,17 +508,16 @@ const maxReadBatch = 32
 
 var batchPool = sync.Pool{New: func() any { return new(readBatch) }}
 
-// release returns the batch and the buffers of its frames to their
-// pools.
+// release returns the batch to its pool and releases its frames.
 func (rb *readBatch) release() {
 	for i := range rb.n {
-		releaseFrame(rb.frames[i].buf)
+		rb.frames[i].ch.release()
 	}
 	rb.recycle()
 }
 
-// recycle returns the batch to its pool, its frames' buffers having been
-// dealt with.
+// recycle returns the batch to its pool, its frames having been
+// released.
 func (rb *readBatch) recycle() {
 	clear(rb.frames[:rb.n])
 	rb.n = 0
@@ -482,18 +554,13 @@ const writeBatch = 64<<10 - muxHeader
 // muxHeader is the stream muxer's header per message (yamux's 12 bytes).
 const muxHeader = 12
 
-// readBuffer is the size of a link reader's buffer: a muxer message's
-// worth, so that the frames one write of the neighbor's brought go to
-// the owner in as few batches as maxReadBatch allows.
-const readBuffer = 64 << 10
-
-// Frames are read into pooled buffers of two sizes: room for smallFrame
-// bytes for frames up to that size (HELLOs, routing frames, small DATA),
-// and for MaxFrameSize bytes for the others, each after maxPrefixSize
-// bytes where a writer puts the length prefix of a frame it relays
-// (writeInPlace). A buffer goes back to its pool when the owner has
-// stepped its frame, or, for a DATA frame the engine relays as it was
-// read, when the link writer has written it.
+// Send builds its frames in pooled buffers of two sizes: room for
+// smallFrame bytes for frames up to that size, and for MaxFrameSize bytes
+// for the others, each after maxPrefixSize bytes where a writer puts the
+// length prefix of a large one (writeInPlace). A buffer goes back to its
+// pool once the link writer has written its frame. (Frames read from
+// links are in chunks.) The owner also copies a relayed frame into one
+// when the chunk it was read into may not stay pinned (maxPinned).
 const smallFrame = 4 << 10
 
 var (
@@ -527,7 +594,7 @@ func releaseFrame(b *[]byte) {
 	}
 }
 
-// holds reports whether frame is the frame read into buffer b (from
+// holds reports whether frame is the frame built in buffer b (from
 // getFrame).
 func holds(b *[]byte, frame []byte) bool {
 	if b == nil || len(frame) == 0 || cap(*b) <= maxPrefixSize {
@@ -537,12 +604,14 @@ func holds(b *[]byte, frame []byte) bool {
 	return &first[0] == &(*b)[maxPrefixSize]
 }
 
-func readFull(br *bufio.Reader, b []byte) (int, error) {
-	n, err := io.ReadFull(br, b)
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
+// sameStart reports whether a and b, both not empty, start at the same
+// byte in memory.
+func sameStart(a, b []byte) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
 	}
-	return n, err
+	first, other := a[:1], b[:1] // their first bytes, by address
+	return &first[0] == &other[0]
 }
 
 // candidate is a connected peer the router considers as a neighbor.

@@ -1,7 +1,6 @@
 package mesh
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -45,7 +44,7 @@ func TestSendQueue(t *testing.T) {
 		{protocols.TypeData, false, true, true},  // late, but 1300 > 1250
 	}
 	for i, tt := range tests {
-		if got := l.enqueue(frame, tt.typ, 0, nil, tt.late); got != tt.want {
+		if got := l.enqueue(queued{frame: frame}, tt.typ, tt.late); got != tt.want {
 			t.Fatalf("frame %d (%s): enqueue = %v, want %v", i, tt.typ, got, tt.want)
 		}
 		if got := l.congested(); got != tt.congested {
@@ -90,7 +89,7 @@ func TestWriteBatching(t *testing.T) {
 	var want []byte
 	for i := range 10 {
 		frame := bytes.Repeat([]byte{byte(i + 1)}, 1024)
-		if !l.enqueue(frame, protocols.TypeData, 0, nil, false) {
+		if !l.enqueue(queued{frame: frame}, protocols.TypeData, false) {
 			t.Fatalf("frame %d refused", i)
 		}
 		m.queued(l, len(frame))
@@ -119,16 +118,16 @@ func TestWriteBatching(t *testing.T) {
 
 	big := make([]byte, writeBatch)
 	l = newLink(m, "", s, false, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	l.enqueue(big[:writeBatch/2], protocols.TypeData, 0, nil, false)
+	l.enqueue(queued{frame: big[:writeBatch/2]}, protocols.TypeData, false)
 	m.queued(l, writeBatch/2)
-	l.enqueue(big[:writeBatch/2], protocols.TypeData, 0, nil, false)
+	l.enqueue(queued{frame: big[:writeBatch/2]}, protocols.TypeData, false)
 	m.queued(l, writeBatch/2)
 	if len(l.wake) != 1 {
 		t.Fatal("a full write's worth of frames did not wake the writer at once")
 	}
 	m.wakeWriters()
 
-	// A large relayed frame goes out from its read buffer, its prefix
+	// A large frame of Send's goes out from its buffer, its prefix
 	// written before it, between the small frames around it, in order.
 	s = &countingStream{}
 	l = newLink(m, "", s, false, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
@@ -141,9 +140,9 @@ func TestWriteBatching(t *testing.T) {
 	want, _ = AppendFrame(nil, small)
 	want, _ = AppendFrame(want, relayed)
 	want, _ = AppendFrame(want, small)
-	l.enqueue(small, protocols.TypeHello, 0, nil, false)
-	l.enqueue(relayed, protocols.TypeData, 1, buf, false)
-	l.enqueue(small, protocols.TypeHello, 0, nil, false)
+	l.enqueue(queued{frame: small}, protocols.TypeHello, false)
+	l.enqueue(queued{frame: relayed, relayed: 1, buf: buf}, protocols.TypeData, false)
+	l.enqueue(queued{frame: small}, protocols.TypeHello, false)
 	m.queued(l, 2*len(small)+len(relayed))
 	m.wakeWriters()
 	wg.Go(l.writeLoop)
@@ -204,8 +203,8 @@ func TestReadBatching(t *testing.T) {
 	} {
 		l := &link{}
 		rb := &readBatch{}
-		br := bufio.NewReaderSize(&onceReader{b: tt.stream}, 16<<10)
-		if err := l.readFrames(br, rb); err != nil {
+		fr := newFrameReader(&onceReader{b: tt.stream}, &l.pinned)
+		if err := l.readFrames(fr, rb); err != nil {
 			t.Errorf("%s: readFrames: %v", tt.name, err)
 		}
 		if rb.n != tt.want {
@@ -217,5 +216,87 @@ func TestReadBatching(t *testing.T) {
 			}
 		}
 		rb.release()
+		fr.close()
+		if n := l.pinned.Load(); n != 0 {
+			t.Errorf("%s: %d chunks not back in the pool", tt.name, n)
+		}
+	}
+}
+
+// TestRelayRuns: relayed frames that follow one another in the chunk
+// they were read into go to the stream from it, prefixes and all, in
+// writes of at most a muxer message once they make directWrite bytes; a
+// frame made elsewhere, or a gap in the chunk, ends a run; the order of
+// the frames on the stream is the queue's; and every chunk goes back to
+// its pool once the writer has written its frames.
+func TestRelayRuns(t *testing.T) {
+	var stream []byte
+	var frames [][]byte
+	for i := range 100 {
+		f := bytes.Repeat([]byte{byte(i + 1)}, 1000+i)
+		frames = append(frames, f)
+		stream, _ = AppendFrame(stream, f)
+	}
+	src := &link{}
+	fr := newFrameReader(&onceReader{b: stream}, &src.pinned)
+	var read []inFrame
+	for len(read) < len(frames) {
+		rb := &readBatch{}
+		if err := src.readFrames(fr, rb); err != nil {
+			t.Fatalf("after %d frames: %v", len(read), err)
+		}
+		read = append(read, rb.frames[:rb.n]...)
+	}
+	fr.close()
+
+	m := &Router{cfg: Config{QueueFrames: 1024, QueueBytes: 1 << 20}}
+	s := &countingStream{}
+	l := newLink(m, "", s, false, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	small := []byte("made by the engine")
+	var want []byte
+	for i, in := range read {
+		switch i {
+		case 10, 70: // a frame of the node's own between relayed ones
+			l.enqueue(queued{frame: small}, protocols.TypeHello, false)
+			want, _ = AppendFrame(want, small)
+		case 50: // frame 50 is not relayed: a gap in the chunk
+			in.ch.release()
+			continue
+		}
+		if !l.enqueue(queued{frame: in.frame, relayed: 1, ch: in.ch, off: in.off}, protocols.TypeData, false) {
+			t.Fatalf("frame %d refused", i)
+		}
+		want, _ = AppendFrame(want, frames[i])
+	}
+	m.queued(l, len(want))
+	m.wakeWriters()
+	var wg sync.WaitGroup
+	wg.Go(l.writeLoop)
+	waitFor(t, 5*time.Second, func() error {
+		if n := len(bytes.Join(s.written(), nil)); n < len(want) {
+			return fmt.Errorf("%d of %d bytes written", n, len(want))
+		}
+		return nil
+	})
+	l.close()
+	wg.Wait()
+	writes := s.written()
+	if got := bytes.Join(writes, nil); !bytes.Equal(got, want) {
+		t.Fatalf("stream got %d bytes, not the frames in order (%d bytes)", len(got), len(want))
+	}
+	for i, w := range writes {
+		if len(w) > writeBatch {
+			t.Errorf("write %d of %d bytes, over a muxer message", i, len(w))
+		}
+	}
+	// Runs: frames 0-9, 10-49, 51-69 and 70-99 (about 10, 42, 20 and
+	// 32 KB), the first short enough to go through the writer's buffer
+	// with the frame made elsewhere after it, the others straight from
+	// the chunk: five writes.
+	if len(writes) > 6 {
+		t.Errorf("%d writes for %d bytes", len(writes), len(want))
+	}
+	if n := src.pinned.Load(); n != 0 {
+		t.Errorf("%d chunks not back in the pool", n)
 	}
 }

@@ -168,9 +168,9 @@ type Router struct {
 	// takes it (write) with the frame sealed there.
 	sealing    []byte
 	sealingBuf *[]byte
-	// stepping is the pooled buffer of the frame being stepped, until a
-	// send queue takes it (a DATA frame the engine relays in place).
-	stepping *[]byte
+	// stepping is the frame being stepped, for write to know it when the
+	// engine relays it in place.
+	stepping inFrame
 	// steppingIn is the link the frame being stepped came from.
 	steppingIn *link
 	// toWake are the links the owner queued frames on since it last woke
@@ -237,11 +237,13 @@ type counters struct {
 	shed                            uint64
 }
 
-// inFrame is a frame read from a link.
+// inFrame is a frame read from a link, at ch.b[off:], holding a
+// reference to its chunk.
 type inFrame struct {
 	l     *link
 	frame []byte
-	buf   *[]byte // pooled buffer to return, nil if frame was allocated
+	ch    *chunk
+	off   int
 	at    time.Time
 }
 
@@ -1186,7 +1188,9 @@ func (m *Router) write(o overlay.Outbound, since time.Time) {
 	}
 	var relayed int64
 	var buf *[]byte
-	late := false
+	var ch *chunk
+	var off int
+	late, copied := false, false
 	if typ == protocols.TypeData {
 		if src, err := protocols.PeekSrc(o.Frame); err == nil && src != m.self {
 			relayed = since.UnixNano()
@@ -1201,8 +1205,17 @@ func (m *Router) write(o overlay.Outbound, since time.Time) {
 			late = m.steppingIn != nil && m.steppingIn.paused.Load()
 		}
 		switch {
-		case holds(m.stepping, o.Frame):
-			buf = m.stepping // the frame read, relayed in place
+		case m.stepping.ch != nil && sameStart(o.Frame, m.stepping.frame):
+			// The frame read, relayed in place: the queue takes a
+			// reference to its chunk, or, if the chunks of the link it
+			// came from are pinned enough, a copy in a buffer of its own.
+			if p := m.stepping.ch.pinned; p == nil || p.Load() < maxPinned {
+				ch, off = m.stepping.ch, m.stepping.off
+				break
+			}
+			buf = getFrame(len(o.Frame))
+			o.Frame = (*buf)[maxPrefixSize : maxPrefixSize+copy((*buf)[maxPrefixSize:], o.Frame)]
+			copied = true
 		case holds(m.sealingBuf, o.Frame):
 			buf = m.sealingBuf // sealed in Send's buffer
 		}
@@ -1210,21 +1223,25 @@ func (m *Router) write(o overlay.Outbound, since time.Time) {
 	// A tracer reads the frame after it is queued, when the writer may
 	// already have written it and pooled its buffer for another frame:
 	// while one is installed, a pooled buffer is left to the collector
-	// instead (queued without it, and no longer released here).
+	// instead (queued without it, and no longer released here). A chunk
+	// stays held by the frame being stepped until its output is traced.
 	queueBuf := buf
 	if m.tracer.Load() != nil {
 		queueBuf = nil
 	}
-	if !l.enqueue(o.Frame, typ, relayed, queueBuf, late) {
+	if ch != nil {
+		ch.hold() // the queue's reference
+	}
+	if !l.enqueue(queued{frame: o.Frame, relayed: relayed, buf: queueBuf, ch: ch, off: off}, typ, late) {
+		ch.release()
+		if copied {
+			releaseFrame(buf)
+		}
 		m.st.queueDrops[typ]++
 		m.trace(TraceEvent{Kind: TraceFrameDropped, Peer: o.To, Frame: o.Frame})
 		return
 	}
-	switch {
-	case buf == nil:
-	case buf == m.stepping:
-		m.stepping = nil // the writer releases it
-	default:
+	if buf != nil && buf == m.sealingBuf {
 		m.sealingBuf = nil
 	}
 	m.queued(l, len(o.Frame))
@@ -1234,16 +1251,16 @@ func (m *Router) write(o overlay.Outbound, since time.Time) {
 
 func (m *Router) onFrame(in inFrame) {
 	if m.links[in.l.addr] != in.l {
-		releaseFrame(in.buf)
+		in.ch.release()
 		return // from a link closed since
 	}
-	// The engine may send a DATA frame on as it was read: the buffer goes
-	// with it to the send queue (write), else back to its pool when the
-	// frame's output has been carried out.
-	m.stepping, m.steppingIn = in.buf, in.l
+	// The engine may send a DATA frame on as it was read: the send queue
+	// takes a reference to its chunk (write), and the frame's own goes
+	// once its output has been carried out.
+	m.stepping, m.steppingIn = in, in.l
 	defer func() {
-		releaseFrame(m.stepping)
-		m.stepping, m.steppingIn = nil, nil
+		in.ch.release()
+		m.stepping, m.steppingIn = inFrame{}, nil
 	}()
 	m.trace(TraceEvent{Kind: TraceFrameIn, Peer: in.l.addr, Frame: in.frame})
 	if !in.l.heard {
