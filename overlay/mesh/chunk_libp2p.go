@@ -31,10 +31,11 @@ type chunk struct {
 const chunkSize = 128 << 10
 
 // maxPinned bounds the chunks of one link's reader that its relayed
-// frames may hold in send queues (4 MiB): past it the owner copies a
-// relayed frame into a buffer of its own, so that small frames spread
-// over many chunks cannot hold a chunk each.
-const maxPinned = 32
+// frames may hold in send queues (8 MiB, room for a send queue's bytes
+// of large frames, QueueBytes and its reserve, two to a chunk): past it
+// the owner copies a relayed frame into a buffer of its own, so that
+// small frames spread over many chunks cannot hold a chunk each.
+const maxPinned = 64
 
 // minRead is the least room a reader reads into: with less left in its
 // chunk (and no frame known to fit), it moves to a new one.
