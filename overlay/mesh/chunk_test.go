@@ -3,9 +3,13 @@ package mesh
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
@@ -128,4 +132,88 @@ func errorClass(err error) error {
 		}
 	}
 	return nil
+}
+
+// TestPinnedChunks: a neighbour whose DATA is mostly for the relay
+// itself, with one frame in twenty for a next hop that holds them (a
+// slow link), cannot make the relay keep a 128 KiB chunk for every few
+// held frames: the chunks of its link that the relay has not put back
+// in the pool reach maxPinned and stay there (plus the few in the
+// reader's hands and the owner's input), the relayed frames beyond that
+// being copied out of their chunks, and every frame still arrives.
+func TestPinnedChunks(t *testing.T) {
+	tm, armed, _ := faultLine(t, func(_ protocols.Type, relayed bool) FaultAction {
+		if relayed {
+			return FaultAction{Hold: 5 * time.Second}
+		}
+		return FaultAction{}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a, b, c := tm.routers[0], tm.hosts[1].ID(), tm.hosts[2].ID()
+	if _, err := a.Ping(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	const toC, every = 800, 20
+	atB, stopB := tm.routers[1].Subscribe(toC * every)
+	defer stopB()
+	atC, stopC := tm.routers[2].Subscribe(toC)
+	defer stopC()
+	pinned := func() int32 { // of the relay's link from node 0
+		var n int32
+		_ = tm.routers[1].do(ctx, func(time.Time) {
+			for _, l := range tm.routers[1].links {
+				if l.peer == tm.hosts[0].ID() {
+					n = l.pinned.Load()
+				}
+			}
+		})
+		return n
+	}
+	armed.Store(true)
+	var most atomic.Int32
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			if n := pinned(); n > most.Load() {
+				most.Store(n)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	})
+	payload := make([]byte, 1000)
+	for k := range toC * every {
+		dst := b
+		if k%every == 0 {
+			dst = c
+		}
+		if err := a.Send(ctx, dst, payload); err != nil {
+			t.Fatalf("send %d: %v", k, err)
+		}
+	}
+	for i := range toC * (every - 1) {
+		select {
+		case <-atB:
+		case <-ctx.Done():
+			t.Fatalf("%d of %d delivered to the relay", i, toC*(every-1))
+		}
+	}
+	for i := range toC {
+		select {
+		case <-atC:
+		case <-ctx.Done():
+			t.Fatalf("%d of %d delivered through the relay", i, toC)
+		}
+	}
+	close(done)
+	wg.Wait()
+	if n := most.Load(); n < maxPinned || n > maxPinned+8 {
+		t.Errorf("the relay's link from node 0 held up to %d chunks, want %d (and a few being read)", n, maxPinned)
+	}
+	t.Logf("up to %d chunks held", most.Load())
 }

@@ -48,20 +48,36 @@
 // waited for and every frame the stream had already delivered in full
 // (up to 32); the owner steps all the frames waiting for it, then wakes
 // the writers of the links it queued frames on (at once when a link has
-// 64 KiB waiting); a writer takes its whole queue and writes it to the
-// stream in writes of up to 64 KiB, flushing when the queue is empty.
+// a write's worth waiting); a writer takes its whole queue and writes it
+// to the stream in writes of up to one muxer message (64 KiB less
+// yamux's 12-byte header, so that no write leaves a 12-byte message, TLS
+// record and system call behind it), flushing when the queue is empty.
 // So a burst that one node wrote in one write is read, stepped and
 // written on by the next in one piece, and a lone frame goes out as soon
-// as the owner has stepped it. Frames are read into pooled buffers; a
-// DATA frame the node relays is sent on in the very buffer it was read
-// into, its TTL and hop count rewritten by the engine (overlay's
-// caller's duties), and the buffer goes back to the pool once the
-// writer has written it. Send builds its plaintext in a buffer of the
-// same pools, where the channel seals it and the engine writes the DATA
-// header in front, and the writer returns that buffer too. A DATA frame
-// for this node is not copied on the way up: the channel opens it from
-// the read buffer into the buffer the subscribers get, and the read
-// buffer goes back to its pool once that is done.
+// as the owner has stepped it.
+//
+// A link reader reads its stream into pooled 128 KiB chunks, and a frame
+// read is a slice of its chunk, its length prefix right before it,
+// holding a reference to the chunk; the chunk goes back to its pool when
+// the reader has moved on and its last frame is released (the owner
+// releases a frame once it has stepped it). A DATA frame the node relays
+// is sent on in the very chunk it was read into, its TTL and hop count
+// rewritten by the engine (overlay's caller's duties): the send queue
+// takes a reference, and the writer writes relayed frames that lie one
+// after another in a chunk to the stream straight from it, prefixes and
+// all, in writes of up to a muxer message once a run makes 16 KiB
+// (shorter runs go through the writer's buffer with the other frames),
+// then releases them. So a relay copies no frame itself: the muxer
+// copies it out of the stream and into its next message. The chunks of
+// one reading link that send queues hold are bounded (64, 8 MiB): past
+// that a relayed frame is copied into a buffer of its own, so that small
+// frames spread over many chunks cannot hold a chunk each. Send builds
+// its plaintext in a pooled frame buffer, where the channel seals it and
+// the engine writes the DATA header in front, and the writer returns
+// that buffer once the frame is written. A DATA frame for this node is
+// not copied on the way up: the channel opens it from the chunk into the
+// buffer the subscribers get, and the frame is released once that is
+// done.
 //
 // Route claims are signed with the host's Ed25519 identity key (the key
 // of its peer ID, from which its mesh address derives), which New takes
