@@ -109,8 +109,10 @@ func (fr *frameReader) next() (frame []byte, c *chunk, off int, ok bool, err err
 // fill reads what the stream has, waiting for it. It reads into the
 // chunk at hand while the frame being read fits there (or, with its
 // length not yet read, while minRead bytes are left), else into a new
-// chunk that the bytes not yet taken move to. A chunk whose frames have
-// all been released is read into again from its start.
+// chunk that the bytes not yet taken move to; it reads no further than
+// a frame that ends less than minRead bytes before the end of the chunk.
+// A chunk whose frames have all been released is read into again from
+// its start.
 func (fr *frameReader) fill() error {
 	if fr.c == nil {
 		fr.c = newChunk(fr.pinned)
@@ -133,8 +135,15 @@ func (fr *frameReader) fill() error {
 		fr.c.release()
 		fr.c = c
 	}
+	end := len(fr.c.b)
+	if k > 0 && end-(fr.r+k+n) < minRead {
+		// The frame ends near the end of the chunk: read no further, so
+		// that the next one starts in a new chunk whole rather than
+		// be moved there in part.
+		end = fr.r + k + n
+	}
 	for range 100 { // as bufio does, a few reads that bring nothing
-		m, err := fr.s.Read(fr.c.b[fr.w:])
+		m, err := fr.s.Read(fr.c.b[fr.w:end])
 		fr.w += m
 		switch {
 		case m > 0:
