@@ -189,8 +189,8 @@ func (l *link) close() {
 
 // writeLoop drains the send queue into the stream, flushing whenever the
 // queue runs empty: the frames queued while it wrote the last ones go
-// out together, in writes of one muxer message (writeBatch), and a frame that finds
-// the writer idle goes out at once. With a Fault (tests only) it also
+// out together, in writes of up to one muxer message (writeBatch), and a
+// frame that finds the writer idle goes out at once. With a Fault (tests only) it also
 // drops and holds frames back as the fault says.
 func (l *link) writeLoop() {
 	bw := bufio.NewWriterSize(l.s, writeBatch)

@@ -1234,11 +1234,11 @@ func (m *Router) write(o overlay.Outbound, since time.Time) {
 	}
 	if !l.enqueue(queued{frame: o.Frame, relayed: relayed, buf: queueBuf, ch: ch, off: off}, typ, late) {
 		ch.release()
-		if copied {
-			releaseFrame(buf)
-		}
 		m.st.queueDrops[typ]++
 		m.trace(TraceEvent{Kind: TraceFrameDropped, Peer: o.To, Frame: o.Frame})
+		if copied {
+			releaseFrame(buf) // after the tracer read it
+		}
 		return
 	}
 	if buf != nil && buf == m.sealingBuf {
