@@ -145,16 +145,7 @@ func TestWriteBatching(t *testing.T) {
 	l.enqueue(queued{frame: small}, protocols.TypeHello, false)
 	m.queued(l, 2*len(small)+len(relayed))
 	m.wakeWriters()
-	wg.Go(l.writeLoop)
-	waitFor(t, 5*time.Second, func() error {
-		if n := len(bytes.Join(s.written(), nil)); n < len(want) {
-			return fmt.Errorf("%d of %d bytes written", n, len(want))
-		}
-		return nil
-	})
-	l.close()
-	wg.Wait()
-	if got := bytes.Join(s.written(), nil); !bytes.Equal(got, want) {
+	if got := bytes.Join(writeOut(t, l, s, len(want)), nil); !bytes.Equal(got, want) {
 		t.Fatalf("stream got %d bytes, not the three frames in order (%d bytes)", len(got), len(want))
 	}
 }
@@ -270,17 +261,7 @@ func TestRelayRuns(t *testing.T) {
 	}
 	m.queued(l, len(want))
 	m.wakeWriters()
-	var wg sync.WaitGroup
-	wg.Go(l.writeLoop)
-	waitFor(t, 5*time.Second, func() error {
-		if n := len(bytes.Join(s.written(), nil)); n < len(want) {
-			return fmt.Errorf("%d of %d bytes written", n, len(want))
-		}
-		return nil
-	})
-	l.close()
-	wg.Wait()
-	writes := s.written()
+	writes := writeOut(t, l, s, len(want))
 	if got := bytes.Join(writes, nil); !bytes.Equal(got, want) {
 		t.Fatalf("stream got %d bytes, not the frames in order (%d bytes)", len(got), len(want))
 	}
@@ -299,4 +280,21 @@ func TestRelayRuns(t *testing.T) {
 	if n := src.pinned.Load(); n != 0 {
 		t.Errorf("%d chunks not back in the pool", n)
 	}
+}
+
+// writeOut runs l's writer until s has n bytes, then closes l and
+// returns s's writes.
+func writeOut(t *testing.T, l *link, s *countingStream, n int) [][]byte {
+	t.Helper()
+	var wg sync.WaitGroup
+	wg.Go(l.writeLoop)
+	waitFor(t, 5*time.Second, func() error {
+		if got := len(bytes.Join(s.written(), nil)); got < n {
+			return fmt.Errorf("%d of %d bytes written", got, n)
+		}
+		return nil
+	})
+	l.close()
+	wg.Wait()
+	return s.written()
 }
