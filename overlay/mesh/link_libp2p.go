@@ -358,11 +358,13 @@ func (l *link) writeFrames(bw *bufio.Writer, out []queued, prefix *[binary.MaxVa
 		switch {
 		case q.ch != nil:
 			// The run of relayed frames that follow one another in
-			// the chunk, with their prefixes as they were read.
+			// the chunk, with their prefixes as they were read, up to
+			// a muxer message's worth of whole frames.
 			start, end := q.off-prefixSize(len(q.frame)), q.off+len(q.frame)
 			for i++; i < len(out); i++ {
 				next := &out[i]
-				if next.ch != q.ch || next.off-prefixSize(len(next.frame)) != end {
+				if next.ch != q.ch || next.off-prefixSize(len(next.frame)) != end ||
+					next.off+len(next.frame)-start > writeBatch {
 					break
 				}
 				end = next.off + len(next.frame)
@@ -399,23 +401,18 @@ func prefixSize(n int) int {
 	return 3
 }
 
-// writeRun writes run, framed bytes, after what bw holds: the writes of
-// a muxer message's worth (writeBatch) and a rest of directWrite or more
-// straight to w, a shorter rest through bw.
+// writeRun writes run, framed bytes of at most writeBatch (one muxer
+// message), after what bw holds: straight to w if it makes directWrite
+// bytes, else through bw.
 func writeRun(bw *bufio.Writer, w io.Writer, run []byte) error {
-	if len(run) >= directWrite {
-		if err := bw.Flush(); err != nil {
-			return err
-		}
-		for len(run) >= directWrite {
-			k := min(len(run), writeBatch)
-			if _, err := w.Write(run[:k]); err != nil {
-				return err
-			}
-			run = run[k:]
-		}
+	if len(run) < directWrite {
+		_, err := bw.Write(run)
+		return err
 	}
-	_, err := bw.Write(run)
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	_, err := w.Write(run)
 	return err
 }
 
