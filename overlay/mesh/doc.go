@@ -111,7 +111,12 @@
 // closed, the peer's process ended): the engine gets LinkDown at once.
 // When the engine declares a neighbor dead for HELLO loss it routes
 // around it at once; the stream stays open StaleLink longer in case the
-// neighbor was only slow, then is reset.
+// neighbor was only slow, then is reset, and this side opens no new
+// stream to it for StaleLink more (a hung process's kernel still takes
+// one). The owner never waits for the network: streams are opened and
+// reset on goroutines of their own (a reset waits for its connection
+// when the peer reads nothing), and a closed link's reader and writer
+// are released by a deadline in the past.
 //
 // Send queues. Each link's queue holds at most QueueFrames frames and
 // QueueBytes bytes; a DATA frame that does not fit is dropped (tail drop)

@@ -169,7 +169,8 @@ func (l *link) queued() int {
 	return l.qBytes
 }
 
-// close stops the link's goroutines and resets the stream. Owner only.
+// close stops the link's goroutines and resets the stream, without
+// waiting for the network. Owner only.
 func (l *link) close() {
 	l.mu.Lock()
 	if l.closed {
@@ -184,7 +185,12 @@ func (l *link) close() {
 		q[i].release()
 	}
 	close(l.done)
-	_ = l.s.Reset()
+	// A deadline in the past releases a reader or writer blocked in the
+	// stream at once (a writer can be stuck in the muxer behind a
+	// connection whose peer reads nothing); the reset itself may wait for
+	// that connection, so it runs off the owner (Router.resetStream).
+	_ = l.s.SetDeadline(time.Now())
+	l.m.resetStream(l.s)
 }
 
 // writeLoop drains the send queue into the stream, flushing whenever the
@@ -674,8 +680,7 @@ func (m *Router) onEvent(now time.Time, ev any) {
 			m.log.Debug("mesh link failed", "peer", ev.l.peer, "err", ev.err)
 			m.closeLink(now, ev.l, true)
 			if c := m.cands[ev.l.peer]; c != nil {
-				c.openRetryAt = now.Add(c.openBackoff)
-				c.openBackoff = grow(c.openBackoff)
+				m.openLater(now, c, !ev.l.deadSince.IsZero())
 			}
 			m.maintain(now)
 		}
@@ -731,7 +736,7 @@ func (m *Router) maintain(now time.Time) {
 				m.closeLink(now, l, true)
 			}
 			if c.pending != nil {
-				_ = c.pending.Reset()
+				m.resetStream(c.pending)
 				c.pending = nil
 			}
 			if !c.checking && !c.opening {
@@ -742,6 +747,7 @@ func (m *Router) maintain(now time.Time) {
 		if l != nil && !l.deadSince.IsZero() && now.Sub(l.deadSince) >= m.cfg.StaleLink {
 			m.st.resets++
 			m.closeLink(now, l, true)
+			m.openLater(now, c, true)
 			l = nil
 		}
 		switch {
@@ -758,6 +764,35 @@ func (m *Router) maintain(now time.Time) {
 			m.wg.Go(func() { m.open(p) })
 		}
 	}
+}
+
+// openLater sets when this side may open a stream to c again after its
+// link closed: after the link's backoff, which grows with each failure
+// and a frame from the peer clears; and after StaleLink at least if
+// the engine had declared the neighbor dead (HELLO loss). A hung
+// process's kernel still takes new streams on the old connection, and
+// the engine holds a new link's neighbor alive until its HELLOs fail to
+// come: reopening at once made the hung peer a live neighbor again.
+func (m *Router) openLater(now time.Time, c *candidate, dead bool) {
+	wait := c.openBackoff
+	if dead {
+		wait = max(wait, m.cfg.StaleLink)
+	}
+	c.openRetryAt = now.Add(wait)
+	c.openBackoff = grow(c.openBackoff)
+}
+
+// resetStream resets s without waiting for it. A reset can wait for the
+// stream's connection: yamux queues the reset frame behind the writes
+// of a connection whose peer reads nothing (a stopped process, whose
+// kernel still acknowledges until its buffers fill) and, once its
+// writer has given up on that connection, waits for the session to
+// shut down, which waits for TLS's close alert: 10 to 15 s in all. The
+// owner must not wait with it, or every other neighbor's HELLOs wait
+// too and the engine declares them all dead when it runs again. The
+// reset ends when the connection does; Close does not wait for it.
+func (m *Router) resetStream(s network.Stream) {
+	go func() { _ = s.Reset() }()
 }
 
 // admit asks the neighbor policy about c.
@@ -800,7 +835,7 @@ func (m *Router) onAdmit(now time.Time, r admitResult) {
 				m.closeLink(now, l, true)
 			}
 			if c.pending != nil {
-				_ = c.pending.Reset()
+				m.resetStream(c.pending)
 				c.pending = nil
 			}
 		}
@@ -811,7 +846,7 @@ func (m *Router) onAdmit(now time.Time, r admitResult) {
 		c.pending = nil
 		if m.links[addr] == nil && !m.room() {
 			m.st.resets++
-			_ = s.Reset()
+			m.resetStream(s)
 			return
 		}
 		m.linkUp(now, r.p, s, false)
@@ -845,7 +880,7 @@ func (m *Router) onOpened(now time.Time, o streamOpened) {
 	addr := protocols.AddrFromPeerID([]byte(o.p))
 	if c == nil || !c.admitted || !c.connected || m.links[addr] != nil || !m.room() {
 		m.st.resets++
-		_ = o.s.Reset()
+		m.resetStream(o.s)
 		return
 	}
 	// The backoff stays: the stream is open on this side, but the remote
@@ -868,16 +903,16 @@ func (m *Router) onInbound(now time.Time, s network.Stream) {
 	case c.admitted:
 		if m.links[addr] == nil && !m.room() {
 			m.st.resets++
-			_ = s.Reset()
+			m.resetStream(s)
 			return
 		}
 		m.linkUp(now, p, s, false)
 	case !c.checking && now.Before(c.retryAt):
 		m.st.resets++
-		_ = s.Reset() // refused recently
+		m.resetStream(s) // refused recently
 	default:
 		if c.pending != nil {
-			_ = c.pending.Reset()
+			m.resetStream(c.pending)
 		}
 		c.pending = s
 		if !c.checking {
@@ -886,7 +921,7 @@ func (m *Router) onInbound(now time.Time, s network.Stream) {
 				c.pending = nil
 				if m.links[addr] == nil && !m.room() {
 					m.st.resets++
-					_ = s.Reset()
+					m.resetStream(s)
 					return
 				}
 				m.linkUp(now, p, s, false)

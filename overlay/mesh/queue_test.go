@@ -58,7 +58,7 @@ func TestSendQueue(t *testing.T) {
 
 // countingStream is a stream that records its writes.
 type countingStream struct {
-	network.Stream // not used: the writer only writes and resets
+	network.Stream // not used: the writer only writes, and close sets a deadline and resets
 	mu             sync.Mutex
 	writes         [][]byte
 }
@@ -70,7 +70,8 @@ func (s *countingStream) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func (s *countingStream) Reset() error { return nil }
+func (s *countingStream) Reset() error                { return nil }
+func (s *countingStream) SetDeadline(time.Time) error { return nil }
 
 func (s *countingStream) written() [][]byte {
 	s.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -43,6 +44,11 @@ func runRelayChild() int {
 	key, _, err := crypto.GenerateEd25519Key(crand.Reader)
 	if err != nil {
 		return fail(err)
+	}
+	if k := os.Getenv(relayKeyEnv); k != "" {
+		if key, err = relayKey(k); err != nil {
+			return fail(err)
+		}
 	}
 	h, err := libp2p.New(
 		libp2p.Identity(key),
@@ -101,6 +107,18 @@ func runRelayChild() int {
 	return 0
 }
 
+// relayKeyEnv, when set, is the relay process's private key, hex of
+// its protobuf encoding, instead of a fresh one.
+const relayKeyEnv = "X0TTA6BL4_MESH_RELAY_KEY"
+
+func relayKey(h string) (crypto.PrivKey, error) {
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		return nil, err
+	}
+	return crypto.UnmarshalPrivateKey(b)
+}
+
 // relayProfileEnv, when set in BenchmarkRelayCPU's environment, names a
 // file for a CPU profile of the relay process.
 const relayProfileEnv = "X0TTA6BL4_MESH_RELAY_CPUPROFILE"
@@ -128,11 +146,11 @@ type relayProcess struct {
 }
 
 // startRelayProcess starts the test binary as a relay process; it ends
-// with the benchmark.
-func startRelayProcess(b *testing.B) *relayProcess {
+// with the test or benchmark. env is added to its environment.
+func startRelayProcess(b testing.TB, env ...string) *relayProcess {
 	b.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), relayChildEnv+"=1")
+	cmd.Env = append(append(os.Environ(), relayChildEnv+"=1"), env...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {

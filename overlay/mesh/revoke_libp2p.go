@@ -30,7 +30,7 @@ func (m *Router) Revoke(ctx context.Context, ps []peer.ID) error {
 				c.admitted = false
 				c.retryAt = now.Add(m.cfg.AdmitRecheck)
 				if c.pending != nil {
-					_ = c.pending.Reset()
+					m.resetStream(c.pending)
 					c.pending = nil
 				}
 			}

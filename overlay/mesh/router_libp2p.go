@@ -1423,7 +1423,7 @@ func (m *Router) shutdown() {
 	}
 	for _, c := range m.cands {
 		if c.pending != nil {
-			_ = c.pending.Reset()
+			m.resetStream(c.pending)
 		}
 	}
 }
