@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/lab/scenario"
@@ -249,10 +250,14 @@ type TwinReport struct {
 	LatencyMs float64 `json:"latency_ms"`
 	JitterMs  float64 `json:"jitter_ms"`
 	// NotifyMs is how much later than one latency the twin's drivers
-	// learn of a kill (from the lab's detect_p50_s).
-	NotifyMs  float64 `json:"notify_ms"`
-	Loss      float64 `json:"loss"`
-	Detection string  `json:"detection"`
+	// learn of a kill (from the lab's detect_p50_s) on a link whose own
+	// detection the lab did not measure; NotifyLinks links got their
+	// own (twinNotify), the largest NotifyMsMax.
+	NotifyMs    float64 `json:"notify_ms"`
+	NotifyLinks int     `json:"notify_links"`
+	NotifyMsMax float64 `json:"notify_ms_max"`
+	Loss        float64 `json:"loss"`
+	Detection   string  `json:"detection"`
 	// Skipped lists faults the twin cannot model.
 	Skipped []string `json:"skipped,omitempty"`
 }
@@ -275,6 +280,51 @@ func twinProfile(s Shaping, detect float64) twin.LinkProfile {
 	p.Latency = p1
 	p.Jitter = max(0, 2*(p50-p1))
 	p.Loss = 0
-	p.NotifyDelay = max(0, time.Duration(detect*float64(time.Second))-p50).Round(time.Microsecond)
+	p.NotifyDelay = notifyDelay(detect, p50)
 	return p
+}
+
+// notifyDelay is a detection time (in seconds) less one median link
+// delay, 0 at least.
+func notifyDelay(detect float64, p50 time.Duration) time.Duration {
+	return max(0, time.Duration(detect*float64(time.Second))-p50).Round(time.Microsecond)
+}
+
+// linkDetection is when the surviving end of topology link Link showed
+// the failed end as lost, in seconds after the fault.
+type linkDetection struct {
+	Link    int
+	Seconds float64
+}
+
+// detectionSeconds returns the times of ds in order.
+func detectionSeconds(ds []linkDetection) []float64 {
+	out := make([]float64, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, d.Seconds)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// twinNotify gives each link of top (whose profiles are set) that the
+// lab measured in ds its own NotifyDelay: the time its surviving end
+// took to show the failed end as lost less the delay line's median. When
+// six daemons are killed at once the kernel reaps them over 0.1-0.4 s
+// and each neighbour learns when its peer's resets arrive, so one
+// median for every link makes some of the twin's flows recover too
+// early and others too late. It returns how many links it set and the
+// largest delay.
+func twinNotify(top *twin.Topology, s Shaping, ds []linkDetection) (n int, most time.Duration) {
+	p50 := time.Duration(s.DelayMsP50 * float64(time.Millisecond))
+	for _, d := range ds {
+		if d.Link < 0 || d.Link >= len(top.Links) {
+			continue
+		}
+		nd := notifyDelay(d.Seconds, p50)
+		top.Links[d.Link].Profile.NotifyDelay = nd
+		n++
+		most = max(most, nd)
+	}
+	return n, most
 }

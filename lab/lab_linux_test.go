@@ -108,8 +108,10 @@ func TestRunRing(t *testing.T) {
 		t.Errorf("detection: %d neighbours, first %.3f s, median %.3f s, last %.3f s; killed daemon reaped in %.1f ms",
 			rep.DetectWatched, rep.DetectSeconds, rep.DetectP50Seconds, rep.DetectMaxSeconds, rep.KillExitMsMax)
 	}
-	if rep.Twin != nil && rep.Twin.NotifyMs != ms(twinProfile(rep.Shaping, rep.DetectP50Seconds).NotifyDelay) {
-		t.Errorf("twin notify delay %.3f ms, lab detection median %.3f s", rep.Twin.NotifyMs, rep.DetectP50Seconds)
+	if rep.Twin != nil && (rep.Twin.NotifyMs != ms(twinProfile(rep.Shaping, rep.DetectP50Seconds).NotifyDelay) ||
+		rep.Twin.NotifyLinks != rep.DetectWatched) {
+		t.Errorf("twin notify delay %.3f ms, %d links their own; lab detection median %.3f s, %d neighbours",
+			rep.Twin.NotifyMs, rep.Twin.NotifyLinks, rep.DetectP50Seconds, rep.DetectWatched)
 	}
 	if *full && (rep.MTTRP99 > 2 || rep.DeliveryRatio < 0.98 || rep.TwinMTTRRatio < 0.8 || rep.TwinMTTRRatio > 1.25) {
 		t.Errorf("MTTR p99 %.3f s, delivery %.4f, twin/lab MTTR %.2f", rep.MTTRP99, rep.DeliveryRatio, rep.TwinMTTRRatio)

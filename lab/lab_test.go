@@ -3,6 +3,7 @@ package lab
 import (
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +176,20 @@ func TestTwinScenario(t *testing.T) {
 	}
 	if p := twinProfile(Shaping{DelayMsP1: 5, DelayMsP50: 5.5}, 0); p.NotifyDelay != 0 {
 		t.Errorf("no detection measured: notify delay %v", p.NotifyDelay)
+	}
+
+	// Each link the lab measured gets its own notify delay, the others
+	// keep the median's; out-of-range links are ignored.
+	top.SetProfile(p)
+	n, most := twinNotify(top, Shaping{DelayMsP1: 5, DelayMsP50: 5.5}, []linkDetection{
+		{Link: 0, Seconds: 0.1055}, {Link: 1, Seconds: 0.004}, {Link: len(top.Links), Seconds: 1},
+	})
+	if n != 2 || most != 100*time.Millisecond || top.Links[0].Profile.NotifyDelay != 100*time.Millisecond ||
+		top.Links[1].Profile.NotifyDelay != 0 || top.Links[2].Profile.NotifyDelay != p.NotifyDelay {
+		t.Errorf("per-link notify: %d links, most %v, links %v %v %v", n, most,
+			top.Links[0].Profile.NotifyDelay, top.Links[1].Profile.NotifyDelay, top.Links[2].Profile.NotifyDelay)
+	}
+	if got := detectionSeconds([]linkDetection{{Link: 3, Seconds: 0.3}, {Link: 1, Seconds: 0.1}}); !slices.Equal(got, []float64{0.1, 0.3}) {
+		t.Errorf("detection seconds %v", got)
 	}
 }

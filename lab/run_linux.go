@@ -163,7 +163,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	tr.t0 = time.Now()
 	obs.begin(ctx)
 	applied := make(chan []scenario.AppliedFault, 1)
-	detect := make(chan []float64, 1)
+	detect := make(chan []linkDetection, 1)
 	go func() { applied <- runFaults(tctx, cfg, tr.t0, nw, ds, top, detect, log) }()
 	recs := scenario.RunFlows(tctx, flows, cfg.FlowRate, tr.t0, tr.once)
 	end := time.Since(tr.t0)
@@ -184,7 +184,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	tr.mu.Lock()
 	rep.ProbeErrors = tr.errors
 	tr.mu.Unlock()
-	if secs := <-detect; len(secs) > 0 {
+	perLink := <-detect
+	if secs := detectionSeconds(perLink); len(secs) > 0 {
 		rep.DetectSeconds = secs[0]
 		rep.DetectP50Seconds = scenario.Percentile(secs, 0.5)
 		rep.DetectMaxSeconds = secs[len(secs)-1]
@@ -241,7 +242,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if len(scenario.Failed(cfg.Faults)) == 0 {
 			crossing = 0
 		}
-		tw, err := runTwin(ctx, top, cfg, len(flows), crossing, rep.Shaping, rep.DetectP50Seconds)
+		tw, err := runTwin(ctx, top, cfg, len(flows), crossing, rep.Shaping, rep.DetectP50Seconds, perLink)
 		if err != nil {
 			rep.Failures = append(rep.Failures, "twin: "+err.Error())
 		} else {
@@ -330,9 +331,9 @@ func countIsolation(ds []*daemon, nw *network) (processes, namespaces int) {
 
 // runFaults applies each fault at its time and returns them as applied.
 // It reports when each neighbour of the first failing fault noticed it
-// on detect, in order.
+// on detect, by link.
 func runFaults(ctx context.Context, cfg Config, t0 time.Time, nw *network, ds []*daemon, top *twin.Topology,
-	detect chan<- []float64, log *slog.Logger) []scenario.AppliedFault {
+	detect chan<- []linkDetection, log *slog.Logger) []scenario.AppliedFault {
 	var out []scenario.AppliedFault
 	detecting := false
 	defer func() {
@@ -359,11 +360,13 @@ func runFaults(ctx context.Context, cfg Config, t0 time.Time, nw *network, ds []
 		if f.Fails() && !detecting && len(watch) > 0 {
 			detecting = true
 			go func(from time.Time) {
-				var secs []float64
-				for _, d := range detectLoss(ctx, watch) {
-					secs = append(secs, d.Sub(from).Seconds())
+				var out []linkDetection
+				for i, d := range detectLoss(ctx, watch) {
+					if !d.IsZero() {
+						out = append(out, linkDetection{Link: watch[i].link, Seconds: d.Sub(from).Seconds()})
+					}
 				}
-				detect <- secs
+				detect <- out
 			}(t0.Add(at))
 		}
 	}
@@ -403,10 +406,12 @@ func applyFault(ctx context.Context, f scenario.Fault, nw *network, ds []*daemon
 	return errors.Join(errs...)
 }
 
-// watch is a node whose routing table is to show a peer as lost.
+// watch is a node whose routing table is to show a peer as lost, the
+// two ends of topology link link.
 type watch struct {
 	observer *daemon
 	lost     peer.ID
+	link     int
 }
 
 // watchesFor lists who should notice a failing fault: the surviving
@@ -420,14 +425,14 @@ func watchesFor(f scenario.Fault, nw *network, ds []*daemon, top *twin.Topology)
 		for _, x := range f.Nodes {
 			for _, n := range adj[x] {
 				if !slices.Contains(f.Nodes, n) && ds[n].pid() != 0 {
-					out = append(out, watch{observer: ds[n], lost: ds[x].id})
+					out = append(out, watch{observer: ds[n], lost: ds[x].id, link: scenario.LinkIndex(top, n, x)})
 				}
 			}
 		}
 	case scenario.Partition:
 		for _, k := range nw.cutLinks(f.Groups) {
 			l := top.Links[k]
-			out = append(out, watch{ds[l.A], ds[l.B].id}, watch{ds[l.B], ds[l.A].id})
+			out = append(out, watch{ds[l.A], ds[l.B].id, k}, watch{ds[l.B], ds[l.A].id, k})
 		}
 	}
 	return out
@@ -435,7 +440,7 @@ func watchesFor(f scenario.Fault, nw *network, ds []*daemon, top *twin.Topology)
 
 // detectLoss polls the observers' neighbour tables every 10 ms until
 // each no longer shows its peer alive, for at most 10 s, and returns when
-// each did, in order (the watches that never did are left out).
+// each did, by watch (zero for those that never did).
 func detectLoss(ctx context.Context, ws []watch) []time.Time {
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -457,9 +462,7 @@ func detectLoss(ctx context.Context, ws []watch) []time.Time {
 		}()
 	}
 	wg.Wait()
-	out := slices.DeleteFunc(found, time.Time.IsZero)
-	slices.SortFunc(out, time.Time.Compare)
-	return out
+	return found
 }
 
 func neighbourAlive(b node.MeshRoutesBody, p peer.ID) bool {

@@ -108,9 +108,10 @@ func flowMTTRs(ctx context.Context, t *twin.Twin, sc twin.Scenario) ([]float64, 
 
 // runTwin runs the lab's topology, faults and flow counts in the twin
 // with the link profile the gate measured (and the lab's detection
-// after a kill, detect in seconds), and the same with one flow
+// after a kill: detect, the median in seconds, for every link, and
+// perLink for the links it was measured on), and the same with one flow
 // under many seeds for the twin's MTTR per flow.
-func runTwin(ctx context.Context, top *twin.Topology, cfg Config, flows, crossing int, s Shaping, detect float64) (*TwinReport, error) {
+func runTwin(ctx context.Context, top *twin.Topology, cfg Config, flows, crossing int, s Shaping, detect float64, perLink []linkDetection) (*TwinReport, error) {
 	prof := twinProfile(s, detect)
 	t := twin.New("lab")
 	t.Seed = cfg.Seed
@@ -121,6 +122,7 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, flows, crossin
 	t.Routing = routing
 	t.Topology = &twin.Topology{Nodes: slices.Clone(top.Nodes), Links: slices.Clone(top.Links)}
 	t.Topology.SetProfile(prof)
+	notified, notifyMax := twinNotify(t.Topology, s, perLink)
 	sc, skipped := twinScenario(top, cfg, flows, crossing)
 	res, err := t.Simulate(ctx, sc)
 	if err != nil {
@@ -146,6 +148,8 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, flows, crossin
 		LatencyMs:        ms(prof.Latency),
 		JitterMs:         ms(prof.Jitter),
 		NotifyMs:         ms(prof.NotifyDelay),
+		NotifyLinks:      notified,
+		NotifyMsMax:      ms(notifyMax),
 		Loss:             prof.Loss,
 		Detection:        det,
 		Skipped:          skipped,
