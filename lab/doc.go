@@ -51,7 +51,9 @@
 //  6. Measures MTTR per flow and delivery (scenario.Measure), runs the
 //     twin with the gate's link profile and the lab's detection after a
 //     kill (the twin's drivers learn of a kill as late as the lab's
-//     neighbours did: a killed daemon's connections are reset only once
+//     neighbours did, each link as late as its own surviving end, the
+//     median where none was watched: a killed daemon's connections are
+//     reset only once
 //     the kernel has ended every thread of it, which a loaded host takes
 //     a hundred milliseconds and more to do) (and, for its MTTR per flow,
 //     one flow per run under many seeds), and removes everything: daemons,
