@@ -113,7 +113,9 @@
 // around it at once; the stream stays open StaleLink longer in case the
 // neighbor was only slow, then is reset, and this side opens no new
 // stream to it for StaleLink more (a hung process's kernel still takes
-// one). The owner never waits for the network: streams are opened and
+// one; a peer that was only hung comes back that much later, a restarted
+// one, on a new connection, at once). The owner never waits for the
+// network: streams are opened and
 // reset on goroutines of their own (a reset waits for its connection
 // when the peer reads nothing), and a closed link's reader and writer
 // are released by a deadline in the past.

@@ -680,7 +680,7 @@ func (m *Router) onEvent(now time.Time, ev any) {
 			m.log.Debug("mesh link failed", "peer", ev.l.peer, "err", ev.err)
 			m.closeLink(now, ev.l, true)
 			if c := m.cands[ev.l.peer]; c != nil {
-				m.openLater(now, c, !ev.l.deadSince.IsZero())
+				m.openLater(now, c, false) // a new connection: the peer may have restarted
 			}
 			m.maintain(now)
 		}
@@ -769,7 +769,7 @@ func (m *Router) maintain(now time.Time) {
 // openLater sets when this side may open a stream to c again after its
 // link closed: after the link's backoff, which grows with each failure
 // and a frame from the peer clears; and after StaleLink at least if
-// the engine had declared the neighbor dead (HELLO loss). A hung
+// the link was reset for HELLO loss (dead) with its connection up. A hung
 // process's kernel still takes new streams on the old connection, and
 // the engine holds a new link's neighbor alive until its HELLOs fail to
 // come: reopening at once made the hung peer a live neighbor again.
