@@ -115,10 +115,10 @@
 // stream to it for StaleLink more (a hung process's kernel still takes
 // one; a peer that was only hung comes back that much later, a restarted
 // one, on a new connection, at once). The owner never waits for the
-// network: streams are opened and
-// reset on goroutines of their own (a reset waits for its connection
-// when the peer reads nothing), and a closed link's reader and writer
-// are released by a deadline in the past.
+// network: streams are opened and reset on goroutines of their own (a
+// reset waits for its connection when the peer reads nothing), and a
+// closed link's reader and writer are released by a deadline in the
+// past.
 //
 // Send queues. Each link's queue holds at most QueueFrames frames and
 // QueueBytes bytes; a DATA frame that does not fit is dropped (tail drop)
