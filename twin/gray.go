@@ -29,6 +29,10 @@ type grayNode struct {
 	// ns (0 without a host model): each frame takes between half and
 	// one and a half times it.
 	host int64
+	// busy sums the processing time its frames took, ns: the work its
+	// host's CPU figure reports (telemetry). The host keeps it across a
+	// restart of the node.
+	busy int64
 	// lane holds, for frames held back, when the last one of each lane
 	// (0: everything but relayed DATA; 1: relayed DATA) goes out: frames
 	// of one lane leave in order, as from one queue.
@@ -68,7 +72,9 @@ func (s *sim) egress(i, to int32, frame []byte) {
 	relayed := s.fac.relayed(i, frame)
 	delay := n.proc
 	if n.host > 0 {
-		delay += n.host/2 + s.rng.Int64N(n.host)
+		work := n.host/2 + s.rng.Int64N(n.host)
+		delay += work
+		n.busy += work
 	}
 	lane := 0
 	if relayed {

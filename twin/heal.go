@@ -68,8 +68,10 @@ type healDriver struct {
 	// which a restart keeps.
 	know    [][]healing.Entry
 	restart []uint32
-	// faulty marks the nodes some fault names.
-	faulty     []bool
+	// faultyAt is when the first fault naming each node begins, in
+	// virtual time; -1 for the nodes no fault names. Before then the node
+	// is healthy: an action against it is a false one.
+	faultyAt   []int64
 	rehearsers []*Rehearser
 	// suspect holds the nodes reported suspect at the last sample;
 	// reports are this interval's reports, graph its view.
@@ -151,7 +153,7 @@ func newHealDriver(s *sim, cfg HealConfig) (*healDriver, error) {
 		engines:    make([]*healing.Engine, n),
 		know:       make([][]healing.Entry, n),
 		restart:    make([]uint32, n),
-		faulty:     make([]bool, n),
+		faultyAt:   make([]int64, n),
 		rehearsers: make([]*Rehearser, n),
 		suspect:    map[protocols.Addr]bool{},
 		tickAt:     make([]int64, n),
@@ -165,7 +167,7 @@ func newHealDriver(s *sim, cfg HealConfig) (*healDriver, error) {
 		},
 	}
 	for i := range n {
-		h.tickAt[i] = -1
+		h.tickAt[i], h.faultyAt[i] = -1, -1
 		if err := h.newEngine(int32(i)); err != nil {
 			return nil, err
 		}
@@ -176,8 +178,8 @@ func newHealDriver(s *sim, cfg HealConfig) (*healDriver, error) {
 			names = f.Link[:]
 		}
 		for _, name := range names {
-			if k, err := s.top.Index(name); err == nil {
-				h.faulty[k] = true
+			if k, err := s.top.Index(name); err == nil && (h.faultyAt[k] < 0 || int64(f.At) < h.faultyAt[k]) {
+				h.faultyAt[k] = int64(f.At)
 			}
 		}
 	}
@@ -209,6 +211,11 @@ func (h *healDriver) restarted(i int32) {
 		h.s.sc.Logger.Error("heal", "node", h.s.top.Nodes[i].Name, "err", err)
 	}
 	h.s.reopenClosedBy(i)
+}
+
+// faulty reports whether a fault naming node i has begun.
+func (h *healDriver) faulty(i int32) bool {
+	return h.faultyAt[i] >= 0 && h.s.now >= h.faultyAt[i]
 }
 
 // index returns the node of a mesh address, or -1.
@@ -305,24 +312,25 @@ func (h *healDriver) score(smp *anomaly.Sample) {
 	h.suspect = next
 }
 
-// suspected records that a was reported suspect.
+// suspected records that a was reported suspect: in the timeline the
+// first time, and as the detection when a's fault has begun.
 func (h *healDriver) suspected(a protocols.Addr) {
-	if h.everSus[a] {
-		return
-	}
-	h.everSus[a] = true
 	s := h.s
 	i := h.index(a)
 	if i < 0 {
 		return
 	}
+	if h.faulty(i) && s.firstAt >= 0 && h.res.DetectSeconds < 0 {
+		h.res.DetectSeconds = seconds(s.now - s.firstAt)
+	}
+	if h.everSus[a] {
+		return
+	}
+	h.everSus[a] = true
 	if len(h.res.Suspects) < maxSuspectNames {
 		h.res.Suspects = append(h.res.Suspects, s.top.Nodes[i].Name)
 	}
 	s.addTimeline(-1, "suspect "+s.top.Nodes[i].Name)
-	if h.faulty[i] && s.firstAt >= 0 && h.res.DetectSeconds < 0 {
-		h.res.DetectSeconds = seconds(s.now - s.firstAt)
-	}
 }
 
 // load is node i's load as its collector and driver measure it: the CPU
@@ -424,7 +432,7 @@ func (h *healDriver) executed(i int32, a healing.Action, plans []healing.Plan) {
 	if !a.Target.IsZero() {
 		subject = h.index(a.Target)
 	}
-	if subject < 0 || !h.faulty[subject] {
+	if subject < 0 || !h.faulty(subject) {
 		h.res.FalseActions++
 	} else if h.res.ActSeconds < 0 && s.firstAt >= 0 {
 		h.res.ActSeconds = seconds(s.now - s.firstAt)

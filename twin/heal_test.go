@@ -204,3 +204,41 @@ func TestHealLarge(t *testing.T) {
 		t.Errorf("first action %s (%s) after detection at %.3f s; want avoid of a node within 5 s", h.Strategy, h.RootCause, h.DetectSeconds)
 	}
 }
+
+// TestHealHighDegreeNotOverloaded: a node of high degree is not
+// overloaded because it has many links. The hub of a 500-leaf star,
+// HELLOs every 200 ms, sends 2,500 frames a second, which its processing
+// time (20–300 µs each) keeps within a quarter of one core: its relay
+// queue stays short, so its CPU figure must not reach the engine's limit
+// either. (The CPU figure once charged 0.02 points per frame sent or
+// received, whatever the model's processing time, and the hub read 100%:
+// its engine shed and restarted its collector.)
+func TestHealHighDegreeNotOverloaded(t *testing.T) {
+	top, err := Star(501)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ocfg := overlay.DefaultLANConfig()
+	ocfg.HelloInterval = 200 * time.Millisecond
+	fac, err := newOverlayFactory(top, ocfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := Scenario{Duration: 12 * time.Second, Seed: 1, Flows: 4, Heal: &HealConfig{}}
+	s, err := newSim(top, sc, fac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	hub := s.tel.hosts[0]
+	if hub.cpuNow >= healing.DefaultConfig().MaxCPUPercent {
+		t.Errorf("the hub reports %.1f%% CPU with %d frames held", hub.cpuNow, s.gray.nodes[0].held)
+	}
+	t.Logf("hub: %.1f%% CPU, %d frames held", hub.cpuNow, s.gray.nodes[0].held)
+	h := s.result("star").Heal
+	if h.Actions["shed"] != 0 || h.Actions["restart-component"] != 0 {
+		t.Errorf("actions %v: a busy hub is not an overloaded one", h.Actions)
+	}
+}

@@ -267,11 +267,11 @@ type HealResult struct {
 	Mode string `json:"mode"`
 	// DetectSeconds is the time from the first fault until a node a
 	// fault names (a faulty node, or an end of a faulty link) was first
-	// reported suspect; -1 if none was.
+	// reported suspect once its fault had begun; -1 if none was.
 	DetectSeconds float64 `json:"detect_seconds"`
 	// ActSeconds is the time from the first fault until the first action
-	// executed against a node a fault names (by it, for shed and
-	// restart-component); -1 if none was. RootCause and Strategy are
+	// executed against a node a fault names, once its fault had begun (by
+	// it, for shed and restart-component); -1 if none was. RootCause and Strategy are
 	// that action's diagnosis and strategy.
 	ActSeconds float64 `json:"act_seconds"`
 	RootCause  string  `json:"root_cause"`
@@ -285,8 +285,11 @@ type HealResult struct {
 	Plans   uint64            `json:"plans"`
 	Actions map[string]uint64 `json:"actions"`
 	Reverts uint64            `json:"reverts"`
-	// FalseActions counts the executed actions against nodes no fault
-	// names (by them, for shed and restart-component).
+	// FalseActions counts the executed actions against healthy nodes (by
+	// them, for shed and restart-component): nodes no fault names, and
+	// nodes a fault names before it began (a detector that flags the
+	// relay a scenario's crossing flows load, before its fault, is
+	// wrong about a healthy node).
 	FalseActions uint64 `json:"false_actions"`
 	// ActionsFailed counts actions the twin could not carry out (a
 	// reconnect to a peer it cannot link to), reported to the engine.

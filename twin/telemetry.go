@@ -113,10 +113,12 @@ type host struct {
 	burst    int
 	burstCPU float64
 	// drops counts frames its links' queues refused (the kernel's
-	// drops); frames, retrans and segs are the totals at its last
-	// message, for the figures over an interval.
-	drops                 uint64
-	frames, retrans, segs uint64
+	// drops); retrans and segs are the totals at its last message, for
+	// the figures over an interval, and busy the node's processing time
+	// then (grayNode.busy).
+	drops         uint64
+	retrans, segs uint64
+	busy          int64
 	// upAt is when the node last restarted, -1 if it never did.
 	upAt int64
 	// cpuNow is the CPU it last reported, percent.
@@ -247,7 +249,6 @@ func (t *telemetry) publish(i, late int32) {
 
 	// The kernel's view of the node's links: one TCP connection per
 	// neighbor link that is up.
-	var frames uint64
 	samples := make([]overlay.LinkSample, 0, len(n.nbrs))
 	for _, nb := range n.nbrs {
 		out, in := &t.dirs[nb.dir], &t.dirs[nb.dir^1]
@@ -256,7 +257,6 @@ func (t *telemetry) publish(i, late int32) {
 		msg.BytesSent += out.bytes
 		msg.PacketsReceived += in.rxFrames
 		msg.BytesReceived += in.rxBytes
-		frames += out.frames + in.rxFrames
 		if s.links[nb.link].up {
 			samples = append(samples, overlay.LinkSample{Peer: t.hosts[nb.node].addr, Kernel: true, TCP: true,
 				Retransmits: out.lost, SegmentsSent: out.frames, BytesSent: out.bytes, BytesReceived: in.rxBytes})
@@ -278,16 +278,17 @@ func (t *telemetry) publish(i, late int32) {
 		msg.Latency = rtt / time.Duration(alive)
 	}
 
-	// The host: a base load, the work of the frames it handled, noise,
-	// now and then a burst, and an overload's extra.
-	rate := float64(frames-h.frames) / t.cfg.Interval.Seconds()
-	h.frames, h.retrans, h.segs = frames, msg.Retransmits, msg.PacketsSent
+	// The host: a base load, the work of the frames it handled (the
+	// processing time the node model charged them, on one of its
+	// cores), noise, now and then a burst, and an overload's extra.
+	work := 100 * float64(g.busy-h.busy) / float64(t.interval) / hostCores
+	h.retrans, h.segs, h.busy = msg.Retransmits, msg.PacketsSent, g.busy
 	if h.burst > 0 {
 		h.burst--
 	} else if t.rng.Float64() < 0.001 {
 		h.burst, h.burstCPU = 1+t.rng.IntN(3), 15+20*t.rng.Float64()
 	}
-	cpu := h.cpu + 0.02*rate + 2*t.rng.NormFloat64() + g.cpu
+	cpu := h.cpu + work + 2*t.rng.NormFloat64() + g.cpu
 	if h.burst > 0 {
 		cpu += h.burstCPU
 	}
