@@ -147,11 +147,13 @@
 // nothing of its own for a while: its timers and telemetry fire late,
 // what its engine sends waits and leaves in a burst, the relayed DATA
 // counted with the wait), which a detector must not flag; its nodes
-// stay labelled healthy. With telemetry on, every node
-// also has a host: a processing time per frame (tens to hundreds of
-// microseconds), a base CPU with noise, rare bursts and load, and the
-// kernel's byte, packet and retransmit counters (a frame a link loses
-// counts as a retransmit).
+// stay labelled healthy. With telemetry on, every node also has a host:
+// a processing time per frame it sends (tens to hundreds of
+// microseconds), a CPU figure that is a base with noise and rare bursts
+// plus that processing time's share of its four cores (a node of high
+// degree is busier, not overloaded, until its queue grows), load, and
+// the kernel's byte, packet and retransmit counters (a frame a link
+// loses counts as a retransmit).
 //
 // # Telemetry
 //
