@@ -86,7 +86,9 @@ type suspicion struct {
 
 // analysis is one cycle's verdict.
 type analysis struct {
-	diags    []Diagnosis
+	diags []Diagnosis
+	// sus are the suspects (self among them if suspected), sorted.
+	sus      []protocols.Addr
 	suspects int
 	// fraction is the share of the view suspect.
 	fraction float64
@@ -111,6 +113,7 @@ func (e *Engine) analyze(now time.Time) analysis {
 		if s.subject == e.self {
 			selfSus = s
 		}
+		a.sus = append(a.sus, s.subject)
 	}
 	a.suspects = len(sus)
 	if t.nView > 0 {

@@ -109,6 +109,18 @@ type Config struct {
 	// (or more) is suspect: a partition or a detector fault is likelier
 	// than that many faults. In (0, 1].
 	MaxAnomalousFraction float64
+	// A burst of new suspects is no node fault either: when at least
+	// max(MinSuspectBurst, MaxNewSuspectFraction of the view) distinct
+	// nodes became suspect within SuspectBurstWindow (a detector upset by
+	// something mesh-wide: a mass rediscovery after an avoid, a host that
+	// stalls), no first plan is made against a node that became suspect
+	// since the burst began, until SuspectBurstWindow after its last new
+	// one; a suspect acted against before is treated as usual (its
+	// ladder goes on), and actions in force are re-confirmed. SuspectBurstWindow positive,
+	// MaxNewSuspectFraction in (0, 1], MinSuspectBurst at least 2.
+	SuspectBurstWindow    time.Duration
+	MaxNewSuspectFraction float64
+	MinSuspectBurst       int
 	// BackoffBase and BackoffMax bound the rate of each action (a
 	// strategy against one target): after one is executed the next waits
 	// BackoffBase·2^f, f the action's failures in a row, capped at
@@ -160,6 +172,9 @@ func DefaultConfig() Config {
 		MinDeliveryGain:       0.05,
 		RehearsalTimeout:      10 * time.Second,
 		MaxAnomalousFraction:  0.4,
+		SuspectBurstWindow:    10 * time.Second,
+		MaxNewSuspectFraction: 0.1,
+		MinSuspectBurst:       3,
 		BackoffBase:           10 * time.Second,
 		BackoffMax:            10 * time.Minute,
 		BackoffJitter:         0.1,
@@ -237,6 +252,12 @@ func (c Config) Validate() error {
 		return bad("RehearsalTimeout", c.RehearsalTimeout, "positive")
 	case !in(c.MaxAnomalousFraction, 0, 1, true, false):
 		return bad("MaxAnomalousFraction", c.MaxAnomalousFraction, "in (0, 1]")
+	case c.SuspectBurstWindow <= 0:
+		return bad("SuspectBurstWindow", c.SuspectBurstWindow, "positive")
+	case !in(c.MaxNewSuspectFraction, 0, 1, true, false):
+		return bad("MaxNewSuspectFraction", c.MaxNewSuspectFraction, "in (0, 1]")
+	case c.MinSuspectBurst < 2:
+		return bad("MinSuspectBurst", c.MinSuspectBurst, "at least 2")
 	case c.BackoffBase <= 0 || c.BackoffMax < c.BackoffBase:
 		return bad("BackoffBase", c.BackoffBase, "positive and at most BackoffMax")
 	case !in(c.BackoffJitter, 0, 1, false, true):

@@ -82,6 +82,14 @@
 //     of the view suspect (MaxAnomalousFraction): a detector fault or a
 //     split is likelier than that many faults; actions in force are then
 //     not re-confirmed and expire.
+//   - No first plan against a node that turned suspect in a burst: when
+//     MinSuspectBurst nodes, and at least MaxNewSuspectFraction of the
+//     view, turned suspect within SuspectBurstWindow, something
+//     mesh-wide upset the detector (a mass rediscovery after an avoid, a
+//     host that stalls), not as many node faults at once. The nodes that
+//     turned suspect since the burst began wait until the window has
+//     passed without a new one; a suspect that stays suspect longer is
+//     then planned for as usual. Actions in force stay re-confirmed.
 //   - Each action (a strategy against a target) may not execute again
 //     before BackoffBase·2^f after it last did, f its failures in a row
 //     (capped at BackoffMax, jittered); all actions together at most

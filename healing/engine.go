@@ -30,6 +30,7 @@ type Engine struct {
 	topo      topology
 	topoDirty bool
 	suspect   map[protocols.Addr]bool
+	burst     burst
 
 	// Plan and execute.
 	incidents []*incident
@@ -113,6 +114,7 @@ func NewEngine(cfg Config, self protocols.Addr, rng *rand.Rand) (*Engine, error)
 		bases:    map[protocols.Addr]*linkBase{},
 		reports:  newReportTable(&cfg),
 		suspect:  map[protocols.Addr]bool{},
+		burst:    newBurst(),
 		limits:   map[actionKey]*limit{},
 		offences: map[protocols.Addr]offence{},
 		know:     knowledge{cap: cfg.KnowledgeCap},
@@ -207,7 +209,7 @@ func (e *Engine) NextDeadline() time.Time {
 // skipped cycles (Summary's count, Cycles). A partition alone leaves an
 // engine quiet: it holds plans, and there are none.
 func (e *Engine) Quiet(now time.Time) bool {
-	if len(e.incidents) > 0 || len(e.active) > 0 {
+	if len(e.incidents) > 0 || len(e.active) > 0 || len(e.burst.since) > 0 {
 		return false
 	}
 	for _, h := range e.reports.m {
@@ -254,12 +256,24 @@ func (e *Engine) cycle(now time.Time) {
 		}
 	}
 	hold := a.hold
-	if hold != "" {
+	// The burst rule holds the plans against nodes that became suspect
+	// in a burst of new suspects; the cycle is held if it holds any.
+	e.burst.observe(now, a.sus, e.topo.nView, &e.cfg)
+	held := hold
+	if held == "" {
+		for i := range a.diags {
+			if a.diags[i].Cause == CauseNode && e.burstHolds(now, e.incident(incidentKey{CauseNode, a.diags[i].Subject}), a.diags[i].Subject) {
+				held = e.burst.reason(&e.cfg)
+				break
+			}
+		}
+	}
+	if held != "" {
 		e.held++
 	}
 	e.last = Cycle{
 		Time: now, ViewNodes: e.topo.nView, Suspects: a.suspects, Anomalous: a.fraction,
-		Diagnoses: a.diags, Held: hold,
+		Diagnoses: a.diags, Held: held,
 	}
 	e.logCycle(e.last)
 
@@ -325,6 +339,9 @@ func (e *Engine) cycle(now time.Time) {
 		if inc.plan != nil || !inc.present || inc.observed || inc.resume || now.Before(inc.waitUntil) {
 			continue
 		}
+		if inc.key.cause == CauseNode && e.burstHolds(now, inc, inc.key.subject) {
+			continue
+		}
 		if inc.exhausted {
 			inc.exhausted, inc.tried = false, 0
 			inc.ladder = e.rank(&inc.diag)
@@ -332,6 +349,14 @@ func (e *Engine) cycle(now time.Time) {
 		e.planNext(now, inc)
 	}
 	e.pruneLimits(now)
+}
+
+// burstHolds reports whether the burst rule holds the first plan
+// against the suspect a, whose incident is inc (nil if none is open
+// yet): a turned suspect in a burst that is not over. An incident that
+// had a plan before goes on up its ladder.
+func (e *Engine) burstHolds(now time.Time, inc *incident, a protocols.Addr) bool {
+	return (inc == nil || inc.tried == 0) && e.burst.holds(now, a)
 }
 
 func (e *Engine) incident(k incidentKey) *incident {
