@@ -3,6 +3,7 @@ package devnet
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -237,6 +238,9 @@ func healFigures(recs []healRecord, addrs map[protocols.Addr]int, faulty map[int
 							pl.Executed.UTC().Format("15:04:05.000"))
 						for _, ev := range pl.Diagnosis.Evidence {
 							r.firstFalse += fmt.Sprintf("; %s", ev)
+							if len(ev.Features) > 0 {
+								r.firstFalse += fmt.Sprintf(" on %s", strings.Join(ev.Features, ","))
+							}
 						}
 					}
 				}
