@@ -87,7 +87,8 @@ type suspicion struct {
 // analysis is one cycle's verdict.
 type analysis struct {
 	diags []Diagnosis
-	// sus are the suspects (self among them if suspected), sorted.
+	// sus are the suspects (self among them if suspected), sorted; the
+	// engine reuses its memory the next cycle.
 	sus      []protocols.Addr
 	suspects int
 	// fraction is the share of the view suspect.
@@ -109,6 +110,7 @@ func (e *Engine) analyze(now time.Time) analysis {
 	// Suspicions: flagged by a quorum of the subject's neighbours.
 	sus := e.suspicions()
 	var selfSus *suspicion
+	a.sus = e.susBuf[:0]
 	for _, s := range sus {
 		if s.subject == e.self {
 			selfSus = s
@@ -221,6 +223,7 @@ func (e *Engine) analyze(now time.Time) analysis {
 		}
 		return bytes.Compare(x.Subject[:], y.Subject[:])
 	})
+	e.susBuf = a.sus
 	return a
 }
 

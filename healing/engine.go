@@ -31,6 +31,7 @@ type Engine struct {
 	topoDirty bool
 	suspect   map[protocols.Addr]bool
 	burst     burst
+	susBuf    []protocols.Addr // analysis.sus's memory
 
 	// Plan and execute.
 	incidents []*incident
