@@ -67,6 +67,7 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 			if *healMode != node.HealEnforce && *healMode != node.HealObserve {
 				return usageError{fmt.Sprintf("devnet: --heal-mode %q: want enforce or observe", *healMode)}
 			}
+			p.WaiveDetector = devnet.HealWaivesDetector
 			probes = append(probes, &devnet.HealProbe{Mode: *healMode, Fault: p})
 		}
 	case "fl":

@@ -83,6 +83,7 @@ func TestHealFigures(t *testing.T) {
 	}
 	r := healFigures(recs, addrs, map[int]bool{2: true}, at)
 	want := healResult{plans: 3, executed: 2, falseActions: 1, firstFalse: "node 0: shed against node 0 for self at 00:01:44.000",
+		falsePlans: 1, firstFalsePlan: "node 0: shed against node 0 for self at 00:01:44.000",
 		cause: "link", strategy: "reconnect", detect: 2} // one each: the earlier
 	if r != want {
 		t.Errorf("figures\n got %+v\nwant %+v", r, want)
@@ -95,9 +96,23 @@ func TestHealFigures(t *testing.T) {
 		healRecord{node: 3, self: addr(3), plans: []healing.Plan{plan(healing.CauseNode, 2, healing.StrategyAvoid, 5*time.Second, true, addr(2))}})
 	r = healFigures(recs, addrs, map[int]bool{2: true}, at)
 	want = healResult{plans: 5, executed: 4, falseActions: 1, firstFalse: "node 0: shed against node 0 for self at 00:01:44.000",
+		falsePlans: 1, firstFalsePlan: "node 0: shed against node 0 for self at 00:01:44.000",
 		cause: "node", strategy: "avoid", detect: 2}
 	if r != want {
 		t.Errorf("figures with the faulty node's shed and a second avoid\n got %+v\nwant %+v", r, want)
+	}
+	// Observe mode: a plan that passed its rehearsal and the safety rules
+	// against a healthy node is a false plan, though nothing executed it;
+	// one the safety rules held is not.
+	held := plan(healing.CauseNode, 1, healing.StrategyAvoid, 6*time.Second, false, addr(1))
+	held.WouldExecute = false
+	observed := []healRecord{{node: 0, self: addr(0), plans: []healing.Plan{
+		plan(healing.CauseNode, 1, healing.StrategyAvoid, 6*time.Second, false, addr(1)), held,
+		plan(healing.CauseNode, 2, healing.StrategyAvoid, 3*time.Second, false, addr(2)),
+	}}}
+	r = healFigures(observed, addrs, map[int]bool{2: true}, at)
+	if r.executed != 0 || r.falseActions != 0 || r.falsePlans != 1 || r.firstFalsePlan != "node 0: avoid against node 1 for node at 00:01:46.000" {
+		t.Errorf("observe-mode figures %+v", r)
 	}
 	// Without a fault every action is false, and nothing is detected.
 	r = healFigures(recs, addrs, nil, time.Time{})
@@ -164,7 +179,7 @@ func TestHealBlackhole(t *testing.T) {
 	cfg.Healing.Mode = node.HealEnforce
 	cfg.Healing.AvoidTTL = 2 * time.Minute
 	cfg.Telemetry.Source = FaultTelemetrySource // as devnet --scenario heal runs it
-	fault := &FaultProbe{Kind: FaultBlackhole, Relay: FaultRelay(TopologyGrid, n)}
+	fault := &FaultProbe{Kind: FaultBlackhole, Relay: FaultRelay(TopologyGrid, n), WaiveDetector: HealWaivesDetector}
 	s, err := Run(context.Background(), Options{
 		Nodes:     n,
 		Duration:  25 * time.Second,

@@ -24,8 +24,18 @@ import (
 // diagnosed the faulty node), heal_mttr_s (fault start to every flow
 // through the faulty node delivering again: see Flows.recovery),
 // heal_flows_affected (those flows), heal_recovered, heal_delivery_after
-// (every flow's delivery from then on) and heal_false_actions (executed
-// actions against other nodes).
+// (every flow's delivery from then on), heal_false_actions (executed
+// actions against other nodes) and heal_false_plans (plans against other
+// nodes that passed their rehearsal and the safety rules: what enforce
+// mode would have done to healthy nodes; in observe mode the run fails
+// on them as enforce mode fails on heal_false_actions).
+//
+// The scenario judges the loops, not the detector they act on: with a
+// fault, the fault probe's own checks of the detector (detection within
+// its MaxDetect, no healthy node held suspect) are waived
+// (HealWaivesDetector; devnet --scenario fault judges them), while a
+// suspicion of a healthy node that the loops act on, or would in
+// observe mode, fails the run.
 type HealProbe struct {
 	// Mode is the nodes' healing mode, node.HealEnforce or
 	// node.HealObserve (set in their config; the probe only judges).
@@ -46,6 +56,10 @@ type HealProbe struct {
 }
 
 var _ Probe = (*HealProbe)(nil)
+
+// HealWaivesDetector is the reason the heal scenario gives for waiving the
+// fault probe's checks of the detector (FaultProbe.WaiveDetector).
+const HealWaivesDetector = "the detector's check, judged by --scenario fault; the loops' actions on its suspects are judged by heal_false_actions and heal_false_plans"
 
 // healFault is what the heal probe reads of the fault it judges.
 type healFault interface {
@@ -148,6 +162,7 @@ func (p *HealProbe) Finish(_ context.Context, s *Summary) error {
 	s.Set("heal_strategy", f.strategy)
 	s.Set("heal_detect_s", f.detect)
 	s.Set("heal_false_actions", f.falseActions)
+	s.Set("heal_false_plans", f.falsePlans)
 	mttr, delivery, recovered, affected := -1.0, 0.0, false, 0
 	if flows != nil && !faultAt.IsZero() {
 		var d time.Duration
@@ -166,6 +181,9 @@ func (p *HealProbe) Finish(_ context.Context, s *Summary) error {
 		s.Fail("heal: %d actions against healthy nodes (%s)", f.falseActions, f.firstFalse)
 	}
 	if p.Mode == node.HealObserve {
+		if f.falsePlans > 0 {
+			s.Fail("heal: observe mode would have acted %d times against healthy nodes (%s)", f.falsePlans, f.firstFalsePlan)
+		}
 		if f.executed > 0 {
 			s.Fail("heal: observe mode executed %d actions", f.executed)
 		}
@@ -191,9 +209,10 @@ func (p *HealProbe) Finish(_ context.Context, s *Summary) error {
 
 // healResult are the heal probe's figures over every node's record.
 type healResult struct {
-	plans, executed, falseActions int
-	// firstFalse describes the first false action, for the failure.
-	firstFalse string
+	plans, executed, falseActions, falsePlans int
+	// firstFalse describes the first false action, and firstFalsePlan
+	// the first false plan, for the failure.
+	firstFalse, firstFalsePlan string
 	// cause and strategy are those of most plans that healthy nodes made
 	// against a faulty node and that passed their rehearsal and the
 	// safety rules (WouldExecute: executed in enforce mode, recorded in
@@ -225,24 +244,24 @@ func healFigures(recs []healRecord, addrs map[protocols.Addr]int, faulty map[int
 			pl := &rec.plans[k]
 			r.plans++
 			executed := !pl.Executed.IsZero()
+			target := pl.Action.Target
+			if target.IsZero() {
+				target = rec.self // shed and restarts act on the node itself
+			}
+			healthy := !isFaulty(target)
 			if executed {
 				r.executed++
-				target := pl.Action.Target
-				if target.IsZero() {
-					target = rec.self // shed and restarts act on the node itself
+			}
+			if executed && healthy {
+				r.falseActions++
+				if r.firstFalse == "" {
+					r.firstFalse = describePlan(rec.node, pl, target, addrs, pl.Executed)
 				}
-				if !isFaulty(target) {
-					r.falseActions++
-					if r.firstFalse == "" {
-						r.firstFalse = fmt.Sprintf("node %d: %s against %s for %s at %s", rec.node, pl.Strategy, nameOf(target, addrs), pl.Diagnosis.Cause,
-							pl.Executed.UTC().Format("15:04:05.000"))
-						for _, ev := range pl.Diagnosis.Evidence {
-							r.firstFalse += fmt.Sprintf("; %s", ev)
-							if len(ev.Features) > 0 {
-								r.firstFalse += fmt.Sprintf(" on %s", strings.Join(ev.Features, ","))
-							}
-						}
-					}
+			}
+			if pl.WouldExecute && healthy {
+				r.falsePlans++
+				if r.firstFalsePlan == "" {
+					r.firstFalsePlan = describePlan(rec.node, pl, target, addrs, pl.Time)
 				}
 			}
 			if !isFaulty(pl.Diagnosis.Subject) || !pl.WouldExecute || faulty[rec.node] {
@@ -284,6 +303,20 @@ func healFigures(recs []healRecord, addrs map[protocols.Addr]int, faulty map[int
 		r.cause, r.strategy = best.cause.String(), best.strategy.String()
 	}
 	return r
+}
+
+// describePlan says what node's plan pl did (or would have done) to
+// target at at, and why, for a failure.
+func describePlan(node int, pl *healing.Plan, target protocols.Addr, addrs map[protocols.Addr]int, at time.Time) string {
+	d := fmt.Sprintf("node %d: %s against %s for %s at %s", node, pl.Strategy, nameOf(target, addrs), pl.Diagnosis.Cause,
+		at.UTC().Format("15:04:05.000"))
+	for _, ev := range pl.Diagnosis.Evidence {
+		d += fmt.Sprintf("; %s", ev)
+		if len(ev.Features) > 0 {
+			d += " on " + strings.Join(ev.Features, ",")
+		}
+	}
+	return d
 }
 
 // nameOf names a node by its devnet index, or by its address if it is
