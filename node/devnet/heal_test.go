@@ -3,6 +3,7 @@ package devnet
 import (
 	"context"
 	"flag"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -85,7 +86,8 @@ func TestHealFigures(t *testing.T) {
 	want := healResult{plans: 3, executed: 2, falseActions: 1, firstFalse: "node 0: shed against node 0 for self at 00:01:44.000",
 		falsePlans: 1, firstFalsePlan: "node 0: shed against node 0 for self at 00:01:44.000",
 		cause: "link", strategy: "reconnect", detect: 2} // one each: the earlier
-	if r != want {
+	want.holds = map[string]int{}
+	if !reflect.DeepEqual(r, want) {
 		t.Errorf("figures\n got %+v\nwant %+v", r, want)
 	}
 	// The faulty node shedding first is its own business; a second
@@ -98,20 +100,22 @@ func TestHealFigures(t *testing.T) {
 	want = healResult{plans: 5, executed: 4, falseActions: 1, firstFalse: "node 0: shed against node 0 for self at 00:01:44.000",
 		falsePlans: 1, firstFalsePlan: "node 0: shed against node 0 for self at 00:01:44.000",
 		cause: "node", strategy: "avoid", detect: 2}
-	if r != want {
+	want.holds = map[string]int{}
+	if !reflect.DeepEqual(r, want) {
 		t.Errorf("figures with the faulty node's shed and a second avoid\n got %+v\nwant %+v", r, want)
 	}
 	// Observe mode: a plan that passed its rehearsal and the safety rules
 	// against a healthy node is a false plan, though nothing executed it;
 	// one the safety rules held is not.
 	held := plan(healing.CauseNode, 1, healing.StrategyAvoid, 6*time.Second, false, addr(1))
-	held.WouldExecute = false
+	held.WouldExecute, held.Status, held.Reason = false, healing.StatusHeld, "paused: host stalled: a cycle ran 700ms late"
 	observed := []healRecord{{node: 0, self: addr(0), plans: []healing.Plan{
 		plan(healing.CauseNode, 1, healing.StrategyAvoid, 6*time.Second, false, addr(1)), held,
 		plan(healing.CauseNode, 2, healing.StrategyAvoid, 3*time.Second, false, addr(2)),
 	}}}
 	r = healFigures(observed, addrs, map[int]bool{2: true}, at)
-	if r.executed != 0 || r.falseActions != 0 || r.falsePlans != 1 || r.firstFalsePlan != "node 0: avoid against node 1 for node at 00:01:46.000" {
+	if r.executed != 0 || r.falseActions != 0 || r.falsePlans != 1 || r.firstFalsePlan != "node 0: avoid against node 1 for node at 00:01:46.000" ||
+		!reflect.DeepEqual(r.holds, map[string]int{"paused": 1}) {
 		t.Errorf("observe-mode figures %+v", r)
 	}
 	// Without a fault every action is false, and nothing is detected.

@@ -16,8 +16,9 @@ import (
 // judges it: with a Fault, whether they found it, named its cause, acted
 // against it alone and brought its flows back; without one, that they
 // did nothing at all. Figures: heal_mode, heal_plans (plans made),
-// heal_actions and heal_actions_executed (plans executed), and with a
-// fault heal_root_cause and heal_strategy (those of most plans the other
+// heal_actions and heal_actions_executed (plans executed), heal_holds
+// (the holds of the safety rules, by kind), and with a fault
+// heal_root_cause and heal_strategy (those of most plans the other
 // nodes made against the faulty node: executed in enforce mode, recorded
 // in observe mode),
 // heal_detect_s (fault start to the first cycle of any node that
@@ -152,6 +153,7 @@ func (p *HealProbe) Finish(_ context.Context, s *Summary) error {
 	s.Set("heal_plans", f.plans)
 	s.Set("heal_actions", f.executed)
 	s.Set("heal_actions_executed", f.executed)
+	s.Set("heal_holds", f.holds)
 	if p.Fault == nil {
 		if f.executed > 0 {
 			s.Fail("heal: %d actions in a fault-free run (%s)", f.executed, f.firstFalse)
@@ -210,6 +212,10 @@ func (p *HealProbe) Finish(_ context.Context, s *Summary) error {
 // healResult are the heal probe's figures over every node's record.
 type healResult struct {
 	plans, executed, falseActions, falsePlans int
+	// holds counts, by the first word of the reason, the plans a safety
+	// rule held (paused, backoff, rate limit) and the changes of a
+	// cycle's hold (partition, burst) over the run.
+	holds map[string]int
 	// firstFalse describes the first false action, and firstFalsePlan
 	// the first false plan, for the failure.
 	firstFalse, firstFalsePlan string
@@ -228,7 +234,7 @@ type healResult struct {
 // healFigures computes the figures: faulty are the faulty nodes' indexes
 // (nil for a fault-free run), addrs the nodes' indexes by mesh address.
 func healFigures(recs []healRecord, addrs map[protocols.Addr]int, faulty map[int]bool, faultAt time.Time) healResult {
-	r := healResult{detect: -1}
+	r := healResult{detect: -1, holds: map[string]int{}}
 	isFaulty := func(a protocols.Addr) bool {
 		i, ok := addrs[a]
 		return ok && faulty[i]
@@ -243,6 +249,9 @@ func healFigures(recs []healRecord, addrs map[protocols.Addr]int, faulty map[int
 		for k := range rec.plans {
 			pl := &rec.plans[k]
 			r.plans++
+			if pl.Status == healing.StatusHeld {
+				r.holds[holdKind(pl.Reason)]++
+			}
 			executed := !pl.Executed.IsZero()
 			target := pl.Action.Target
 			if target.IsZero() {
@@ -277,6 +286,11 @@ func healFigures(recs []healRecord, addrs map[protocols.Addr]int, faulty map[int
 				firstAt[v] = at
 			}
 		}
+		for _, c := range rec.cycles {
+			if c.Held != "" {
+				r.holds[holdKind(c.Held)]++
+			}
+		}
 		if faultAt.IsZero() {
 			continue
 		}
@@ -303,6 +317,13 @@ func healFigures(recs []healRecord, addrs map[protocols.Addr]int, faulty map[int
 		r.cause, r.strategy = best.cause.String(), best.strategy.String()
 	}
 	return r
+}
+
+// holdKind is the first word of a hold's reason ("burst: 3 nodes ..."
+// is "burst"; "rate limit: ..." is "rate limit").
+func holdKind(reason string) string {
+	kind, _, _ := strings.Cut(reason, ":")
+	return kind
 }
 
 // describePlan says what node's plan pl did (or would have done) to
