@@ -216,10 +216,12 @@
 //     peer had restarted), failed handshakes and refused messages, summed
 //     over every node.
 //   - Healing (with Scenario.Heal, Result.Heal): when a faulty node was
-//     first reported suspect and first acted against, with which root
-//     cause and strategy; the plans made, the actions executed by
-//     strategy, reverted and failed, and those against nodes no fault
-//     names (false actions); the engine cycles run and skipped.
+//     first reported suspect and first acted against once its fault had
+//     begun, with which root cause and strategy; the plans made, the
+//     actions executed by strategy, reverted and failed, and those
+//     against healthy nodes (false actions: nodes no fault names, and a
+//     faulty node before its fault began); the engine cycles run and
+//     skipped.
 //
 // Scenario scripts in testdata/scenarios (run by TestScenarios, with
 // -rewrite to regenerate) show these figures for rings, stars, grids,
