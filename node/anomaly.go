@@ -446,6 +446,7 @@ func (a *Anomaly) score(ctx context.Context) error {
 	}
 	a.met.scoring.Observe(time.Since(began).Seconds())
 	a.seq++ // an interval the node abstains leaves a gap: no run of flags spans it
+	a.logFlags(s, targets, preds, ok)
 	if ok {
 		own := preds[len(preds)-1]
 		preds = preds[:len(nodes)]
@@ -472,6 +473,26 @@ func (a *Anomaly) score(ctx context.Context) error {
 	}
 	a.met.published.WithLabelValues("ok").Inc()
 	return nil
+}
+
+// logFlags logs, at debug level, every node of targets the scoring
+// flagged (the last is the node itself when withSelf) with the features
+// that raised its score: what a healthy node flagged was flagged for.
+func (a *Anomaly) logFlags(s *anomaly.Sample, targets []int, preds []anomaly.Prediction, withSelf bool) {
+	if !a.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	for k, p := range preds {
+		if !p.IsAnomaly {
+			continue
+		}
+		contributing := make([]string, len(p.Contributing))
+		for i, c := range p.Contributing {
+			contributing[i] = fmt.Sprintf("%s:%.2f", c.Feature, c.Weight)
+		}
+		a.log.Debug("anomaly flag", "subject", s.Nodes[targets[k]], "self", withSelf && k == len(preds)-1,
+			"score", p.Score, "contributing", contributing)
+	}
 }
 
 // judge applies the quorum and persistence rules to the scores held and
