@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -296,5 +297,48 @@ func TestAnomalyAwaitsRound(t *testing.T) {
 	a.mu.Unlock()
 	if kept {
 		t.Error("heard keeps a node the view no longer holds")
+	}
+}
+
+// TestAnomalyLogFlags: at debug level the service logs each node its
+// scoring flagged, with the features that raised its score and whether
+// it is the node itself, and nothing for the nodes it did not flag; above
+// debug level it logs nothing.
+func TestAnomalyLogFlags(t *testing.T) {
+	a1, a2, self := protocols.Addr{1}, protocols.Addr{2}, protocols.Addr{3}
+	s := &anomaly.Sample{Nodes: []protocols.Addr{a1, a2, self}}
+	preds := []anomaly.Prediction{
+		{Node: a1, Score: 0.97, IsAnomaly: true, Contributing: []anomaly.Contribution{{Feature: "forward_delay", Weight: 0.95}}},
+		{Node: a2, Score: 0.10},
+		{Node: self, Score: 0.91, IsAnomaly: true, Contributing: []anomaly.Contribution{{Feature: "in.rtt", Weight: 0.4}}},
+	}
+	for _, tt := range []struct {
+		level slog.Level
+		want  []string
+	}{
+		{slog.LevelDebug, []string{
+			"subject=" + a1.String() + " self=false score=0.97 contributing=[forward_delay:0.95]",
+			"subject=" + self.String() + " self=true score=0.91 contributing=[in.rtt:0.40]",
+		}},
+		{slog.LevelInfo, nil},
+	} {
+		var b strings.Builder
+		a := &Anomaly{log: slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: tt.level,
+			ReplaceAttr: func(_ []string, at slog.Attr) slog.Attr {
+				if at.Key == slog.TimeKey || at.Key == slog.LevelKey {
+					return slog.Attr{}
+				}
+				return at
+			}}))}
+		a.logFlags(s, []int{0, 1, 2}, preds, true)
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+			if l != "" {
+				got = append(got, strings.TrimPrefix(l, `msg="anomaly flag" `))
+			}
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("level %v: logged\n%q\nwant\n%q", tt.level, got, tt.want)
+		}
 	}
 }
