@@ -2,8 +2,14 @@ package devnet
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"github.com/x0tta6bl4/x0tta6bl4/internal/cputime"
+	"github.com/x0tta6bl4/x0tta6bl4/node"
 )
 
 // Mesh-scale benchmarks. Each iteration starts a whole devnet, so run them
@@ -222,4 +229,157 @@ func heapInuse() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapInuse)
+}
+
+// nodeCPUVariant is one configuration BenchmarkNodeCPU measures: what it
+// changes in the nodes' config and, if set, the GC percent of the process
+// while it runs.
+type nodeCPUVariant struct {
+	name   string
+	config func(*node.Config)
+	gogc   int
+}
+
+// nodeCPUVariants are the configurations BenchmarkNodeCPU compares; the
+// first, the local profile as devnet runs it, is the baseline.
+var nodeCPUVariants = []nodeCPUVariant{
+	{name: "local", config: func(*node.Config) {}},
+	{name: "tcp-only", config: func(c *node.Config) { c.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"} }},
+	{name: "quic-only", config: func(c *node.Config) { c.ListenAddrs = []string{"/ip4/127.0.0.1/udp/0/quic-v1"} }},
+	{name: "gogc-200", config: func(*node.Config) {}, gogc: 200},
+}
+
+// BenchmarkNodeCPU is the steady-state CPU cost of 20 nodes in one
+// process: each variant of the nodes' configuration starts a devnet with
+// the gossip probe, waits until the probe publishes (every node once a
+// second), lets it settle for nodeCPUSettle and then reads the process's
+// CPU time over nodeCPUWindow. Variants run one after another in every
+// iteration, their order turning each time, so their ratios to the first
+// come from the same stretch of the machine's load. Reports each
+// variant's cpu-ms/node-s, its ratio to the first, and the seconds from
+// starting the nodes until the probe published (s-to-publish: how long
+// the subscriptions took to spread).
+func BenchmarkNodeCPU(b *testing.B) {
+	const nodes = 20
+	variants := nodeCPUVariants
+	if *nodeCPUOnly != "" {
+		names := strings.Split(*nodeCPUOnly, ",")
+		variants = slices.DeleteFunc(slices.Clone(variants), func(v nodeCPUVariant) bool { return !slices.Contains(names, v.name) })
+		if len(variants) == 0 {
+			b.Fatalf("-nodecpu.variants %q names no variant", *nodeCPUOnly)
+		}
+	}
+	cpus := make([]float64, len(variants))
+	ratios := make([]float64, len(variants))
+	toPublish := make([]float64, len(variants))
+	iter := 0
+	for b.Loop() {
+		got := make([]float64, len(variants))
+		for k := range variants {
+			v := (k + iter) % len(variants)
+			var wait float64
+			got[v], wait = nodeCPU(b, nodes, variants[v])
+			toPublish[v] += wait
+		}
+		for v := range got {
+			cpus[v] += got[v]
+			ratios[v] += got[v] / got[0]
+		}
+		iter++
+	}
+	N := float64(b.N)
+	for v, variant := range variants {
+		b.ReportMetric(cpus[v]/N, variant.name+"-cpu-ms/node-s")
+		b.ReportMetric(toPublish[v]/N, variant.name+"-s-to-publish")
+		if v > 0 {
+			b.ReportMetric(ratios[v]/N, variant.name+"/"+variants[0].name)
+		}
+	}
+}
+
+// nodeCPUSettle and nodeCPUWindow are how long BenchmarkNodeCPU lets a
+// devnet publish before it measures and how long it then measures it;
+// nodeCPUMeshWait bounds the wait for the first publication.
+const (
+	nodeCPUSettle   = 5 * time.Second
+	nodeCPUWindow   = 20 * time.Second
+	nodeCPUMeshWait = 90 * time.Second
+)
+
+// nodeCPU starts nodes nodes with the local profile changed by v and the
+// gossip probe, and returns the process's CPU milliseconds per node and
+// second over nodeCPUWindow, nodeCPUSettle after the probe's first
+// publication, and the seconds until that publication.
+func nodeCPU(b *testing.B, nodes int, v nodeCPUVariant) (cpuMs, toPublish float64) {
+	b.Helper()
+	if v.gogc != 0 {
+		defer debug.SetGCPercent(debug.SetGCPercent(v.gogc))
+	}
+	cfg := node.DefaultLocalConfig()
+	v.config(&cfg)
+	began := time.Now()
+	net, err := Start(context.Background(), Options{Nodes: nodes, InMemory: true, Config: &cfg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer net.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	probe := &GossipProbe{}
+	if err := probe.Start(ctx, net); err != nil {
+		b.Fatal(err)
+	}
+	for sent, _ := probe.counts(); sent == 0; sent, _ = probe.counts() {
+		if time.Since(began) > nodeCPUMeshWait {
+			b.Fatalf("%s: the probe did not publish within %v of the start", v.name, nodeCPUMeshWait)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	toPublish = time.Since(began).Seconds()
+	time.Sleep(nodeCPUSettle)
+	stopProfile := profileWindow(b, v.name)
+	cpu0, t0 := cputime.Now(), time.Now()
+	time.Sleep(nodeCPUWindow)
+	cpu := cputime.Now() - cpu0
+	wall := time.Since(t0)
+	stopProfile()
+	cancel()
+	fctx, fcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer fcancel()
+	var s Summary
+	if err := probe.Finish(fctx, &s); err != nil {
+		b.Fatal(err)
+	}
+	return float64(cpu.Microseconds()) / 1e3 / float64(nodes) / wall.Seconds(), toPublish
+}
+
+// nodeCPUOnly, if set, names the variants BenchmarkNodeCPU runs (comma
+// separated; the first of them in nodeCPUVariants is the baseline).
+var nodeCPUOnly = flag.String("nodecpu.variants", "", "BenchmarkNodeCPU: run only these variants (comma separated)")
+
+// nodeCPUProfile, if set, is a directory where BenchmarkNodeCPU writes a
+// CPU profile of each variant's measured window (VARIANT-N.pprof).
+var nodeCPUProfile = flag.String("nodecpu.profile", "", "BenchmarkNodeCPU: write each variant's CPU profile of the measured window into this directory")
+
+// profileWindow starts a CPU profile of the variant's window when
+// -nodecpu.profile is set, and returns what stops it.
+func profileWindow(b *testing.B, variant string) func() {
+	b.Helper()
+	if *nodeCPUProfile == "" {
+		return func() {}
+	}
+	f, err := os.CreateTemp(*nodeCPUProfile, variant+"-*.pprof")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
