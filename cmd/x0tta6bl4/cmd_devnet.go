@@ -93,7 +93,7 @@ func runDevnet(ctx context.Context, e *env, args []string) error {
 	if *duration < 0 {
 		return usageError{fmt.Sprintf("devnet: --duration must not be negative, got %v", *duration)}
 	}
-	cfg := node.DefaultLocalConfig()
+	cfg := devnet.Config()
 	cfg.LogLevel = *logLevel
 	cfg.APIAddr = "" // many nodes, no operator: no API
 	if telemetrySource != "" {

@@ -37,7 +37,7 @@ type Options struct {
 	// Logger receives the nodes' logs; nil discards them.
 	Logger *slog.Logger
 	// Config is the nodes' configuration before devnet sets their
-	// bootstrap peer; the zero value means node.DefaultLocalConfig().
+	// bootstrap peer; nil means Config().
 	Config *node.Config
 	// InMemory keeps the nodes' datastores in memory instead of pebble
 	// in their ephemeral repo dirs.
@@ -106,6 +106,22 @@ func (o *Options) defaults() error {
 	return nil
 }
 
+// Config is the nodes' default configuration: the local profile
+// (node.DefaultLocalConfig) with TCP links only. Many nodes in one
+// process on a shared host are often short of CPU, and QUIC, a transport
+// in user space, suffers from that where TCP does not: its handshakes,
+// acknowledgements and retransmissions wait for the starved process
+// (its UDP receive buffers overflow meanwhile), while the kernel keeps
+// TCP's going. With QUIC links 20 nodes took tens of seconds to a minute
+// and more to spread their GossipSub subscriptions on a loaded host, with
+// TCP links a few seconds (BenchmarkNodeCPU, s-to-publish), at no more
+// CPU. Set Options.Config to run QUIC links.
+func Config() node.Config {
+	c := node.DefaultLocalConfig()
+	c.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	return c
+}
+
 // Net is a running devnet: nodes on 127.0.0.1 with ephemeral repos.
 type Net struct {
 	// Nodes are the running nodes; Nodes[0] is the bootstrap node. Nodes
@@ -128,7 +144,7 @@ func Start(ctx context.Context, opts Options) (_ *Net, err error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
-	base := node.DefaultLocalConfig()
+	base := Config()
 	if opts.Config != nil {
 		base = *opts.Config
 	}
