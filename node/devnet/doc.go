@@ -1,7 +1,9 @@
 // Package devnet runs a local mesh: N nodes in one process on 127.0.0.1
 // with ephemeral repos, connected as a topology allows (by default all
 // to all, the first one the bootstrap peer of the others),
-// measured by probes that fill one Summary.
+// measured by probes that fill one Summary. The nodes run the local
+// profile with TCP links only (Config: QUIC, in user space, stalls with a
+// starved process where TCP does not).
 //
 // # Usage
 //
