@@ -107,15 +107,13 @@ func (o *Options) defaults() error {
 }
 
 // Config is the nodes' default configuration: the local profile
-// (node.DefaultLocalConfig) with TCP links only. Many nodes in one
-// process on a shared host are often short of CPU, and QUIC, a transport
-// in user space, suffers from that where TCP does not: its handshakes,
-// acknowledgements and retransmissions wait for the starved process
-// (its UDP receive buffers overflow meanwhile), while the kernel keeps
-// TCP's going. With QUIC links 20 nodes took tens of seconds to a minute
-// and more to spread their GossipSub subscriptions on a loaded host, with
-// TCP links a few seconds (BenchmarkNodeCPU, s-to-publish), at no more
-// CPU. Set Options.Config to run QUIC links.
+// (node.DefaultLocalConfig) with TCP links only. With the local profile's
+// TCP and QUIC listeners the nodes link over QUIC, and 20 of them in one
+// process hold about 1.5 connections per pair (a QUIC and a TCP one where
+// both ends dialled at once); over TCP alone about 1.1 to 1.3, and their
+// CPU for the same gossip is about 15% less (BenchmarkNodeCPU; see
+// BENCHMARKS.md), on the transport BenchmarkGossip's bare baseline uses.
+// Set Options.Config to run QUIC links.
 func Config() node.Config {
 	c := node.DefaultLocalConfig()
 	c.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}

@@ -2,8 +2,8 @@
 // with ephemeral repos, connected as a topology allows (by default all
 // to all, the first one the bootstrap peer of the others),
 // measured by probes that fill one Summary. The nodes run the local
-// profile with TCP links only (Config: QUIC, in user space, stalls with a
-// starved process where TCP does not).
+// profile with TCP links only (Config: cheaper for many nodes in one
+// process than QUIC's).
 //
 // # Usage
 //
