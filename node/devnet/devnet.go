@@ -110,7 +110,7 @@ func (o *Options) defaults() error {
 // (node.DefaultLocalConfig) with TCP links only. With the local profile's
 // TCP and QUIC listeners the nodes link over QUIC, and 20 of them in one
 // process hold about 1.5 connections per pair (a QUIC and a TCP one where
-// both ends dialled at once); over TCP alone about 1.1 to 1.3, and their
+// both ends dialled at once); over TCP alone 1.0 to 1.3, and their
 // CPU for the same gossip is about 15% less (BenchmarkNodeCPU; see
 // BENCHMARKS.md), on the transport BenchmarkGossip's bare baseline uses.
 // Set Options.Config to run QUIC links.
