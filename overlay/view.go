@@ -326,13 +326,18 @@ type GraphLink struct {
 // Graph returns the mesh as the view holds it at now: the unexpired nodes
 // and the links they report. The result shares nothing with the view.
 func (v *View) Graph(now time.Time) Graph {
-	g := Graph{Time: now, Nodes: []GraphNode{}, Links: []GraphLink{}}
 	live := make([]*viewNode, 0, len(v.nodes))
+	links := 0
 	for _, n := range v.nodes {
 		if now.Before(n.expires) {
 			live = append(live, n)
+			links += len(n.msg.Links)
 		}
 	}
+	// Sized up front: the graph is built several times an interval (the
+	// anomaly service's scoring and judging), and growing its links by
+	// appending cost more than filling them.
+	g := Graph{Time: now, Nodes: make([]GraphNode, 0, len(live)), Links: make([]GraphLink, 0, links)}
 	slices.SortFunc(live, func(a, b *viewNode) int { return bytes.Compare(a.msg.Node[:], b.msg.Node[:]) })
 	for _, n := range live {
 		g.Nodes = append(g.Nodes, n.graphNode(now))
