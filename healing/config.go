@@ -121,6 +121,16 @@ type Config struct {
 	SuspectBurstWindow    time.Duration
 	MaxNewSuspectFraction float64
 	MinSuspectBurst       int
+	// MinTransitRate is the idle rule: no plan is made on a suspicion
+	// alone (against a suspect node, or for this node when being
+	// suspected is all the evidence about it) while the view shows its
+	// subject given fewer than MinTransitRate DATA frames a second to
+	// relay, summed over its neighbours' links to it
+	// (overlay.GraphLink.TransitSentRate). Taking a node that relays
+	// nothing out of the routes restores no delivery. A view without
+	// those rates does not hold anything. At least 0; 0 turns the rule
+	// off.
+	MinTransitRate float64
 	// BackoffBase and BackoffMax bound the rate of each action (a
 	// strategy against one target): after one is executed the next waits
 	// BackoffBase·2^f, f the action's failures in a row, capped at
@@ -175,6 +185,7 @@ func DefaultConfig() Config {
 		SuspectBurstWindow:    10 * time.Second,
 		MaxNewSuspectFraction: 0.1,
 		MinSuspectBurst:       3,
+		MinTransitRate:        0.5,
 		BackoffBase:           10 * time.Second,
 		BackoffMax:            10 * time.Minute,
 		BackoffJitter:         0.1,
@@ -258,6 +269,8 @@ func (c Config) Validate() error {
 		return bad("MaxNewSuspectFraction", c.MaxNewSuspectFraction, "in (0, 1]")
 	case c.MinSuspectBurst < 2:
 		return bad("MinSuspectBurst", c.MinSuspectBurst, "at least 2")
+	case !in(c.MinTransitRate, 0, math.MaxFloat64, false, false):
+		return bad("MinTransitRate", c.MinTransitRate, "at least 0")
 	case c.BackoffBase <= 0 || c.BackoffMax < c.BackoffBase:
 		return bad("BackoffBase", c.BackoffBase, "positive and at most BackoffMax")
 	case !in(c.BackoffJitter, 0, 1, false, true):

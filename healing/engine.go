@@ -269,6 +269,19 @@ func (e *Engine) cycle(now time.Time) {
 			}
 		}
 	}
+	// The idle rule holds the plans for suspects that relay nothing; the
+	// cycle is held if it holds one that has no plan in flight.
+	if held == "" {
+		for i := range a.diags {
+			d := &a.diags[i]
+			if inc := e.incident(incidentKey{d.Cause, d.Subject}); inc == nil || inc.plan == nil {
+				if why := e.idle(d); why != "" {
+					held = why
+					break
+				}
+			}
+		}
+	}
 	if held != "" {
 		e.held++
 	}
@@ -370,8 +383,12 @@ func (e *Engine) incident(k incidentKey) *incident {
 }
 
 // planNext makes the plan of the incident's next rung that can be
-// carried out, or marks the ladder exhausted.
+// carried out, or marks the ladder exhausted; nothing while the idle
+// rule holds the incident.
 func (e *Engine) planNext(now time.Time, inc *incident) {
+	if e.idle(&inc.diag) != "" {
+		return // held: the next cycle plans it if its subject relays by then
+	}
 	for inc.tried < len(inc.ladder) {
 		s := inc.ladder[inc.tried].Strategy
 		inc.tried++

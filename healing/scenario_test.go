@@ -114,6 +114,9 @@ func (s *scenario) handle(t *testing.T, td *datadriven.TestData) string {
 	case "report":
 		s.cmdReport(t, td)
 		return "ok"
+	case "transit":
+		s.cmdTransit(t, td)
+		return "ok"
 	case "clear":
 		for _, arg := range td.CmdArgs {
 			if arg.Key == "all" {
@@ -370,6 +373,38 @@ func graphOf(now time.Time, n int, edges [][2]int) overlay.Graph {
 		g.Nodes[i].Degree = len(g.LinksFrom(g.Nodes[i].Addr))
 	}
 	return g
+}
+
+// cmdTransit sets the DATA rates the view shows: transit all=R gives
+// every link's DATA rates, with R transit frames a second (0: the
+// nodes report the DATA plane and relay nothing); transit nA->nB=R the
+// link from A to B's.
+func (s *scenario) cmdTransit(t *testing.T, td *datadriven.TestData) {
+	for _, arg := range td.CmdArgs {
+		rate, err := strconv.ParseFloat(arg.Vals[0], 64)
+		if err != nil {
+			td.Fatalf(t, "transit %s: %v", arg.Key, err)
+		}
+		from, to := -1, -1
+		if arg.Key != "all" {
+			a, b, ok := strings.Cut(arg.Key, "->")
+			if !ok {
+				td.Fatalf(t, "transit %q: want all or nA->nB", arg.Key)
+			}
+			from, to = s.node(t, td, a), s.node(t, td, b)
+		}
+		found := false
+		for i := range s.graph.Links {
+			l := &s.graph.Links[i]
+			if from >= 0 && (l.From != addr(from) || l.To != addr(to)) {
+				continue
+			}
+			l.DataRates, l.TransitSentRate, found = true, rate, true
+		}
+		if !found {
+			td.Fatalf(t, "transit %s: no such link", arg.Key)
+		}
+	}
 }
 
 // cmdLink changes self's link to a neighbour: link N [rtt=D] [out=F]
