@@ -23,7 +23,7 @@ func TestHealFaultFree(t *testing.T) {
 	if *healQuiet > 0 {
 		d = *healQuiet
 	}
-	cfg := node.DefaultLocalConfig()
+	cfg := Config() // what x0tta6bl4 devnet runs: TCP links
 	cfg.APIAddr = ""
 	cfg.Healing.Mode = node.HealEnforce
 	probe := &HealProbe{Mode: node.HealEnforce}
@@ -178,7 +178,7 @@ func TestFlowRecovery(t *testing.T) {
 // node.
 func TestHealBlackhole(t *testing.T) {
 	const n = 9
-	cfg := node.DefaultLocalConfig()
+	cfg := Config() // what x0tta6bl4 devnet runs: TCP links
 	cfg.APIAddr = ""
 	cfg.Healing.Mode = node.HealEnforce
 	cfg.Healing.AvoidTTL = 2 * time.Minute
