@@ -12,15 +12,26 @@ import (
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
-// viewOf runs top with telemetry for a few seconds and returns the view
-// every node then holds: what a live node would hand its rehearser.
-func viewOf(t testing.TB, top *Topology) overlay.Graph {
+// viewOf runs top with telemetry for a few seconds, with the flows
+// between pairs (four random ones if none), and returns the view every
+// node holds at the last sample while the flows still run: what a live
+// node would hand its rehearser.
+func viewOf(t testing.TB, top *Topology, pairs ...[2]string) overlay.Graph {
 	t.Helper()
+	const d = 6 * time.Second
 	var g overlay.Graph
 	tw := New("view")
 	tw.Topology = top
-	_, err := tw.Simulate(context.Background(), Scenario{Duration: 6 * time.Second, Flows: 4, FlowRate: 4,
-		Telemetry: &TelemetryConfig{Observe: func(o Observation) { g = o.Graph }}})
+	sc := Scenario{Duration: d, Flows: 4, FlowRate: 4, Pairs: pairs,
+		Telemetry: &TelemetryConfig{Observe: func(o Observation) {
+			if o.At <= d {
+				g = o.Graph
+			}
+		}}}
+	if len(pairs) > 0 {
+		sc.Flows = 0
+	}
+	_, err := tw.Simulate(context.Background(), sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +169,13 @@ func TestRehearseErrors(t *testing.T) {
 // it, plans to avoid it, rehearses the plan on its view and executes it
 // with the rehearsal's figures.
 func TestRehearserDrivesEngine(t *testing.T) {
-	g := gridView(t)
+	// Two flows cross node-4, the centre: an avoid can restore them (the
+	// engine plans nothing against a node that relays nothing).
+	top, err := GridN(9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := viewOf(t, top, [2]string{"node-3", "node-5"}, [2]string{"node-1", "node-7"})
 	self := NodeAddr("node-3")
 	r, err := NewRehearser(self, RehearserConfig{})
 	if err != nil {
