@@ -90,6 +90,16 @@
 //     turned suspect since the burst began wait until the window has
 //     passed without a new one; a suspect that stays suspect longer is
 //     then planned for as usual. Actions in force stay re-confirmed.
+//   - No plan on a suspicion alone against a node that relays nothing:
+//     while the view shows a suspect given fewer than MinTransitRate
+//     DATA frames a second to relay (its neighbours' links' transit
+//     rates to it), no strategy against it is planned, first or next
+//     rung, and neither is shed for this node when being suspected is
+//     all the evidence about it. Taking a node that is on no route out
+//     of the routes restores no delivery; such a flag is the detector's
+//     reading of something else (a neighbourhood changed by the
+//     rerouting around a real fault). A view without DATA rates holds
+//     nothing.
 //   - Each action (a strategy against a target) may not execute again
 //     before BackoffBase·2^f after it last did, f its failures in a row
 //     (capped at BackoffMax, jittered); all actions together at most
