@@ -4,11 +4,13 @@ import (
 	"context"
 	"flag"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/x0tta6bl4/x0tta6bl4/healing"
+	"github.com/x0tta6bl4/x0tta6bl4/healing/anomaly"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay"
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
@@ -240,5 +242,62 @@ func TestHealHighDegreeNotOverloaded(t *testing.T) {
 	h := s.result("star").Heal
 	if h.Actions["shed"] != 0 || h.Actions["restart-component"] != 0 {
 		t.Errorf("actions %v: a busy hub is not an overloaded one", h.Actions)
+	}
+}
+
+// flagging is a detector that also flags one node, whatever its
+// figures: the detector's false flag of a healthy node.
+type flagging struct {
+	anomaly.Detector
+	node protocols.Addr
+}
+
+func (d flagging) ScoreGraph(s *anomaly.Sample, nodes []int) ([]anomaly.Prediction, error) {
+	preds, err := d.Detector.ScoreGraph(s, nodes)
+	for k := range preds {
+		if preds[k].Node == d.node {
+			preds[k].Score, preds[k].IsAnomaly = 0.95, true
+		}
+	}
+	return preds, err
+}
+
+// TestHealIdleSuspect: the detector flags node-5, the middle of the
+// grid's right edge, which relays nothing: the two flows, along the top
+// and the bottom rows, pass it by. No node acts against it: routing
+// around a node on no route restores nothing (the engine's idle rule).
+// Before the rule every node avoided it and it shed its relay share, as
+// the 1,000-node twin's nodes did to a healthy node the detector flagged
+// after the rerouting around a blackhole.
+//
+//	0 - 1 - 2
+//	3 - 4 - 5
+//	6 - 7 - 8
+func TestHealIdleSuspect(t *testing.T) {
+	top, err := GridN(9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	det, err := anomaly.DefaultModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := New("idle")
+	tw.Topology = top
+	res, err := tw.Simulate(context.Background(), Scenario{Duration: 30 * time.Second, Seed: 1,
+		Pairs: [][2]string{{"node-0", "node-2"}, {"node-8", "node-6"}},
+		Heal:  &HealConfig{Detector: flagging{Detector: det, node: NodeAddr("node-5")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := res.Heal
+	if !slices.Contains(h.Suspects, "node-5") {
+		t.Fatalf("suspects %v: want node-5 among them", h.Suspects)
+	}
+	if h.Plans != 0 || h.FalseActions != 0 || len(h.Actions) != 0 {
+		t.Errorf("%d plans, actions %v (%d false): want none against node-5, which relays nothing", h.Plans, h.Actions, h.FalseActions)
+	}
+	if res.DeliveryRatio < 0.99 {
+		t.Errorf("delivery %.4f", res.DeliveryRatio)
 	}
 }
