@@ -473,7 +473,7 @@ func (e *Engine) Rehearsed(now time.Time, plan uint64, r Rehearsal, err error) e
 		return nil
 	}
 	p.Rehearsal = &r
-	if why := e.cfg.verdict(r); why != "" {
+	if why := e.cfg.verdict(p, r); why != "" {
 		e.drop(now, inc, why)
 		return nil
 	}

@@ -46,16 +46,22 @@ func (r Rehearsal) validate() error {
 	return nil
 }
 
-// verdict says why a rehearsal rejects its plan, "" if it keeps it: the
-// plan must keep Connectivity at MinConnectivity or more, must not lower
-// delivery, and delivery must recover (reach RecoverDelivery, or gain
-// MinDeliveryGain).
-func (c *Config) verdict(r Rehearsal) string {
+// verdict says why a rehearsal rejects the plan p, "" if it keeps it:
+// the plan must keep Connectivity at MinConnectivity or more, must not
+// lower delivery, and delivery must recover (reach RecoverDelivery, or
+// gain MinDeliveryGain). A plan against a suspect node must also have
+// something to restore: its fault, rehearsed as a blackhole, must cost
+// the rehearsed flows (this node's through the suspect) delivery below
+// RecoverDelivery. If they deliver anyway, none of this node's routes
+// needs the suspect, and the plan could only move traffic for nothing.
+func (c *Config) verdict(p *Plan, r Rehearsal) string {
 	switch {
 	case r.Connectivity < c.MinConnectivity:
 		return fmt.Sprintf("rehearsal: connectivity %.2f < %.2f", r.Connectivity, c.MinConnectivity)
 	case r.DeliveryAfter < r.DeliveryBefore:
 		return fmt.Sprintf("rehearsal: delivery falls %.2f -> %.2f", r.DeliveryBefore, r.DeliveryAfter)
+	case p.Diagnosis.Cause == CauseNode && r.DeliveryBefore >= c.RecoverDelivery:
+		return fmt.Sprintf("rehearsal: nothing to restore: delivery %.2f without the plan", r.DeliveryBefore)
 	case r.DeliveryAfter < c.RecoverDelivery && r.DeliveryAfter-r.DeliveryBefore < c.MinDeliveryGain:
 		return fmt.Sprintf("rehearsal: delivery does not recover %.2f -> %.2f", r.DeliveryBefore, r.DeliveryAfter)
 	}

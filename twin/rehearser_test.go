@@ -63,20 +63,24 @@ func plan(c healing.Cause, subject string, s healing.Strategy, ev ...healing.Evi
 // (left of the centre, node-4): avoiding a blackhole recovers delivery
 // and keeps every pair connected; quarantining the centre cuts it off,
 // below the 0.95 a plan must keep; avoiding a node no flow crosses
-// changes nothing; a lossy own link is avoided.
+// changes nothing, so the plan has nothing to restore and is dropped; a
+// lossy own link is avoided. (verdict is the engine's rule, as
+// healing.Config's verdict applies it.)
 func TestRehearse(t *testing.T) {
 	g := gridView(t)
 	r, err := NewRehearser(NodeAddr("node-3"), RehearserConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	verdict := func(x healing.Rehearsal) string {
+	verdict := func(p healing.Plan, x healing.Rehearsal) string {
 		c := healing.DefaultConfig()
 		switch {
 		case x.Connectivity < c.MinConnectivity:
 			return "connectivity"
 		case x.DeliveryAfter < x.DeliveryBefore:
 			return "worse"
+		case p.Diagnosis.Cause == healing.CauseNode && x.DeliveryBefore >= c.RecoverDelivery:
+			return "nothing to restore"
 		case x.DeliveryAfter < c.RecoverDelivery && x.DeliveryAfter-x.DeliveryBefore < c.MinDeliveryGain:
 			return "no recovery"
 		}
@@ -92,7 +96,7 @@ func TestRehearse(t *testing.T) {
 	}{
 		{"avoid blackhole", plan(healing.CauseNode, "node-4", healing.StrategyAvoid), "keep", [2]float64{0, 0.8}, 1, 2 * time.Second},
 		{"quarantine blackhole", plan(healing.CauseNode, "node-4", healing.StrategyQuarantine), "connectivity", [2]float64{0, 0.8}, 8.0 * 7 / (9 * 8), 2 * time.Second},
-		{"avoid far node", plan(healing.CauseNode, "node-8", healing.StrategyAvoid), "keep", [2]float64{0.99, 1}, 1, 200 * time.Millisecond},
+		{"avoid far node", plan(healing.CauseNode, "node-8", healing.StrategyAvoid), "nothing to restore", [2]float64{0.99, 1}, 1, 200 * time.Millisecond},
 		{"avoid lossy link", plan(healing.CauseLink, "node-4", healing.StrategyAvoid,
 			healing.Evidence{What: "delivery-out", Value: 0.5, Limit: 0.9}), "keep", [2]float64{0.3, 0.99}, 1, 2 * time.Second},
 	} {
@@ -102,7 +106,7 @@ func TestRehearse(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("%+v", x)
-			if got := verdict(x); got != tc.want {
+			if got := verdict(tc.p, x); got != tc.want {
 				t.Errorf("verdict %s, want %s", got, tc.want)
 			}
 			if x.DeliveryBefore < tc.before[0] || x.DeliveryBefore > tc.before[1] {
