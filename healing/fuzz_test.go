@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"hash/crc32"
+	"slices"
 	"testing"
 	"time"
 
@@ -65,7 +66,7 @@ func FuzzDecodeEntry(f *testing.F) {
 
 // FuzzEngine drives an engine with a script read from arbitrary bytes:
 // reports from any member about any node with any score, own links that
-// change their figures, load, rehearsal answers good and bad, failed
+// change their figures, the view's DATA rates, load, rehearsal answers good and bad, failed
 // actions, mode switches, pauses and time passing. Whatever the script,
 // the engine must not panic, must keep its bounds, must never act
 // against itself, and must never execute in observe mode.
@@ -91,7 +92,7 @@ func FuzzEngine(f *testing.F) {
 			return b
 		}
 		for len(script) > 0 {
-			switch next() % 9 {
+			switch next() % 10 {
 			case 0: // a report: reporter, subject, score
 				r, s, score := int(next()%17), int(next()%17), float64(next())/255
 				if r != s && r > 0 && s > 0 {
@@ -135,6 +136,13 @@ func FuzzEngine(f *testing.F) {
 				}
 			case 8: // reports withdrawn
 				w.clear()
+			case 9: // a view link's DATA rates (the relay rules read them)
+				if len(w.graph.Links) > 0 {
+					w.graph.Links = slices.Clone(w.graph.Links) // the engine holds the last view
+					l := &w.graph.Links[int(next())%len(w.graph.Links)]
+					l.DataRates = next()%4 != 0
+					l.TransitSentRate, l.TransitReceivedRate = float64(next())/16, float64(next())/16
+				}
 			}
 			if len(w.reports) > 64 {
 				w.reports = w.reports[len(w.reports)-64:]
