@@ -37,7 +37,9 @@
 //     caller runs through its Rehearser, the twin built from the node's
 //     view, and hands back (Rehearsed). The plan is kept only if
 //     connectivity stays at MinConnectivity (0.95) or more and delivery
-//     recovers; otherwise it is dropped and the next rung rehearsed. A
+//     recovers (for a suspect node, from below RecoverDelivery: a plan
+//     whose flows deliver with the suspect blackholed has nothing to
+//     restore); otherwise it is dropped and the next rung rehearsed. A
 //     driver that cannot rehearse (the twin, running an engine on each of
 //     thousands of simulated nodes) sets Config.SkipRehearsal.
 //   - Executes: in enforce mode the plan's Action is handed out
