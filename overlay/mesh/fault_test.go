@@ -16,6 +16,12 @@ import (
 // fault hook that does what act says once armed, counting the frames it
 // touched; sessions 0 ↔ 2 are up before it is armed.
 func faultLine(t *testing.T, act func(typ protocols.Type, relayed bool) FaultAction) (tm *testMesh, armed *atomic.Bool, touched *atomic.Int64) {
+	return faultLineTuned(t, act, nil)
+}
+
+// faultLineTuned is faultLine with every router's configuration tuned
+// as tune says first.
+func faultLineTuned(t *testing.T, act func(typ protocols.Type, relayed bool) FaultAction, tune func(i int, c *Config, peers []peer.ID)) (tm *testMesh, armed *atomic.Bool, touched *atomic.Int64) {
 	armed, touched = new(atomic.Bool), new(atomic.Int64)
 	hook := FaultFunc(func(_ protocols.Addr, typ protocols.Type, relayed bool) FaultAction {
 		if !armed.Load() {
@@ -27,7 +33,10 @@ func faultLine(t *testing.T, act func(typ protocols.Type, relayed bool) FaultAct
 		}
 		return a
 	})
-	tm = startMesh(t, 3, lineEdges(3), func(i int, c *Config, _ []peer.ID) {
+	tm = startMesh(t, 3, lineEdges(3), func(i int, c *Config, peers []peer.ID) {
+		if tune != nil {
+			tune(i, c, peers)
+		}
 		if i == 1 {
 			c.Fault = hook
 		}

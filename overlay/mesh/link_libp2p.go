@@ -30,10 +30,13 @@ type link struct {
 	opened   time.Time
 
 	// Owner only.
-	parked    []*sendReq // sends waiting for the queue to drain
-	pausedBy  []*link    // links whose reading waits for this queue to drain
-	deadSince time.Time  // when the engine declared the neighbor dead, zero if alive
-	heard     bool       // a frame has come in on the link
+	parked   []*sendReq // sends waiting for the queue to drain
+	pausedBy []*link    // links whose reading waits for this queue to drain
+	// pausedOn is the link whose queue this link's reading waits for
+	// (its pausedBy holds this one), nil while it reads freely.
+	pausedOn  *link
+	deadSince time.Time // when the engine declared the neighbor dead, zero if alive
+	heard     bool      // a frame has come in on the link
 	// unwoken is what the owner queued since it last woke the writer, in
 	// bytes; toWake whether the link is on Router.toWake (wakeWriters).
 	unwoken int
@@ -44,7 +47,9 @@ type link struct {
 	flows [4]flow
 
 	// paused stops the reader before its next frame (hop-by-hop
-	// backpressure); resume wakes it.
+	// backpressure) but for one batch a HELLO interval (waitResume); the
+	// owner sets it with pausedOn, and resume wakes the reader when it
+	// clears it.
 	paused atomic.Bool
 	resume chan struct{}
 
@@ -53,10 +58,12 @@ type link struct {
 	qBytes  int // queued and not yet written
 	qFrames int // likewise, in frames
 	closed  bool
-	wake    chan struct{}
-	done    chan struct{}
-
-	wantDrain atomic.Bool // the owner has parked sends on this link
+	// wantDrain: the owner waits for the queue to drain (sends parked
+	// on the link, links paused by it); the writer tells it
+	// (Router.drained) when it does.
+	wantDrain bool
+	wake      chan struct{}
+	done      chan struct{}
 
 	// pinned counts the chunks the reader read into that are not back in
 	// their pool (see chunk).
@@ -160,6 +167,26 @@ func (l *link) enqueue(q queued, typ protocols.Type, late bool) bool {
 func (l *link) congested() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.congestedLocked()
+}
+
+// awaitDrain reports whether the link is congested and, if it is, asks
+// its writer to tell the owner when the queue has drained (see
+// writeLoop). Deciding both under the queue's lock means the writer
+// cannot find the queue drained with nobody waiting just before the
+// owner starts to wait, which left a pause to the reader's HELLO
+// interval or parked sends to the next HELLO the link carried.
+func (l *link) awaitDrain() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.congestedLocked() {
+		return false
+	}
+	l.wantDrain = true
+	return true
+}
+
+func (l *link) congestedLocked() bool {
 	return l.qBytes > l.m.cfg.QueueBytes/2 || l.qFrames > l.m.cfg.QueueFrames/2
 }
 
@@ -248,9 +275,12 @@ func (l *link) writeLoop() {
 		l.mu.Lock()
 		l.qBytes -= n
 		l.qFrames -= len(out) + gone
-		drained := l.qBytes <= l.m.cfg.QueueBytes/4 && l.qFrames <= l.m.cfg.QueueFrames/4
+		drained := l.wantDrain && l.qBytes <= l.m.cfg.QueueBytes/4 && l.qFrames <= l.m.cfg.QueueFrames/4
+		if drained {
+			l.wantDrain = false
+		}
 		l.mu.Unlock()
-		if drained && l.wantDrain.CompareAndSwap(true, false) {
+		if drained {
 			select {
 			case l.m.drained <- l:
 			case <-l.done:
@@ -529,7 +559,14 @@ func (rb *readBatch) recycle() {
 
 // waitResume waits while the owner keeps the link paused, but at most
 // maxPause (a HELLO interval): a neighbor whose frames stay unread
-// longer would be declared dead. false if the link closed.
+// longer would be declared dead. After maxPause the link stays paused:
+// the reader reads one batch (any frame of which keeps the neighbor
+// alive) and waits again, and the owner gives that batch's DATA the
+// room of DATA read before the pause (Router.write), as it was read
+// despite it. The reader used to clear the pause itself and read on, and
+// the owner took the next DATA frame for one read with no pause in force:
+// it met a queue that the frames on their way when the pause began had
+// filled past the DATA bound, and was dropped. false if the link closed.
 func (l *link) waitResume(maxPause time.Duration) bool {
 	t := time.NewTimer(maxPause)
 	defer t.Stop()
@@ -537,7 +574,7 @@ func (l *link) waitResume(maxPause time.Duration) bool {
 		select {
 		case <-l.resume:
 		case <-t.C:
-			l.paused.Store(false)
+			return true // one batch, still paused
 		case <-l.done:
 			return false
 		}
@@ -938,7 +975,11 @@ func (m *Router) linkUp(now time.Time, p peer.ID, s network.Stream, outbound boo
 		m.st.resets++
 		old.close() // the engine hears a second LinkUp instead of LinkDown
 		m.trace(TraceEvent{Kind: TraceLinkDown, Peer: old.addr, Outbound: old.outbound})
+		m.resumeReaders(old) // its queue went with it
 		l.parked = old.parked
+		if len(l.parked) > 0 {
+			l.wantDrain = true // no writer yet: it tells the owner after its first write
+		}
 	}
 	m.links[l.addr] = l
 	m.learnPeer(l.addr, p, true)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -691,9 +692,8 @@ func (m *Router) onSend(now time.Time, r *sendReq) {
 		return
 	}
 	if next, ok := m.engine.NextHop(r.addr); ok {
-		if l := m.links[next]; l != nil && (len(l.parked) > 0 || l.congested()) {
+		if l := m.links[next]; l != nil && (l.awaitDrain() || len(l.parked) > 0) {
 			l.parked = append(l.parked, r)
-			l.wantDrain.Store(true)
 			return
 		}
 	}
@@ -1202,7 +1202,7 @@ func (m *Router) write(o overlay.Outbound, since time.Time) {
 			// took hold): the frames already in the reader's hands and
 			// the owner's input may exceed the half queue left when the
 			// pause began, so they may use the routing frames' room.
-			late = m.steppingIn != nil && m.steppingIn.paused.Load()
+			late = m.steppingIn != nil && m.steppingIn.pausedOn != nil
 		}
 		switch {
 		case m.stepping.ch != nil && sameStart(o.Frame, m.stepping.frame):
@@ -1295,37 +1295,57 @@ func (m *Router) onFrame(in inFrame) {
 // every destination behind it, and one slow next hop must not stall
 // the others. Such a link is read on, and the congested link's queue
 // drops what does not fit.
+//
+// A frame from a paused link (read before the pause took hold, or in
+// the batch the reader reads each HELLO interval to keep the neighbor
+// alive) that went elsewhere than the queue the link waits for ends the
+// pause: the route moved, or the link carries other traffic.
 func (m *Router) backpressure(now time.Time, in *link, dst protocols.Addr) {
-	if in.paused.Load() {
-		return
+	var out *link // nil: delivered to this node
+	if dst != m.self {
+		next, ok := m.engine.NextHop(dst)
+		if !ok {
+			return
+		}
+		if out = m.links[next]; out == nil || out == in {
+			return
+		}
 	}
-	if dst == m.self {
-		in.flowed(nil, now)
-		return
+	if in.pausedOn != nil {
+		if out == in.pausedOn {
+			return
+		}
+		m.unpause(in)
 	}
-	next, ok := m.engine.NextHop(dst)
-	if !ok {
-		return
-	}
-	out := m.links[next]
 	switch {
-	case out == nil || out == in:
-	case !out.congested():
+	case out == nil:
+		in.flowed(nil, now)
+	case !out.awaitDrain():
 		in.flowed(out, now)
 	case in.flowsElsewhere(out, now.Add(-m.cfg.Routing.HelloInterval)):
 		m.st.unpaused++
 	default:
+		in.pausedOn = out
 		in.paused.Store(true)
-		out.pausedBy = append(out.pausedBy, in)
-		out.wantDrain.Store(true)
+		if !slices.Contains(out.pausedBy, in) {
+			out.pausedBy = append(out.pausedBy, in)
+		}
 	}
+}
+
+// unpause lets in read again.
+func (m *Router) unpause(in *link) {
+	in.pausedOn = nil
+	in.paused.Store(false)
+	wakeup(in.resume)
 }
 
 // resumeReaders lets the links paused by l read again.
 func (m *Router) resumeReaders(l *link) {
 	for _, in := range l.pausedBy {
-		in.paused.Store(false)
-		wakeup(in.resume)
+		if in.pausedOn == l {
+			m.unpause(in)
+		}
 	}
 	clear(l.pausedBy)
 	l.pausedBy = l.pausedBy[:0]
@@ -1379,11 +1399,18 @@ func (m *Router) onEngineEvent(now time.Time, ev overlay.Event) {
 	m.trace(TraceEvent{Kind: TraceEngine, Engine: ev})
 	switch ev.Kind {
 	case overlay.EventLinkDown:
+		l := m.links[ev.Peer]
 		if ev.Reason == overlay.ReasonHelloLoss {
 			m.st.helloLoss++
-			if l := m.links[ev.Peer]; l != nil {
+			if l != nil {
 				l.deadSince = now
 			}
+		}
+		if l != nil {
+			// Its queue may not drain for a long while, and the
+			// engine routes around it: the links it paused read
+			// on, their DATA going elsewhere.
+			m.resumeReaders(l)
 		}
 		m.log.Debug("mesh neighbor lost", "peer", m.peers.get(ev.Peer), "reason", ev.Reason)
 	case overlay.EventLinkUp:
@@ -1401,8 +1428,14 @@ func (m *Router) onEngineEvent(now time.Time, ev overlay.Event) {
 	}
 }
 
-// onDrained runs the sends parked on l now that its queue has drained.
+// onDrained runs the sends parked on l and lets the links it paused
+// read again, now that its queue has drained; unless it is congested
+// again already (frames read before a pause took hold may have come
+// since the writer told), when they wait for the next time.
 func (m *Router) onDrained(now time.Time, l *link) {
+	if m.links[l.addr] != l || l.awaitDrain() {
+		return
+	}
 	m.resumeReaders(l)
 	parked := l.parked
 	l.parked = nil

@@ -1,0 +1,110 @@
+package mesh
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
+
+// TestPausedRelayDropsNothing: a relay whose next hop takes nothing for
+// several HELLO intervals pauses the link the DATA comes from, and the
+// frames already on their way when the pause took hold fill the queue
+// past its DATA bound, into the routing frames' room. The reader used
+// to resume by itself after a HELLO interval (so that the neighbour is
+// not declared dead), and the owner judged the next frame it read as
+// if no pause had been asked: a DATA frame meeting a queue over the
+// DATA bound, dropped, on a path where nothing was lost. Now the reader
+// stays paused and reads one batch a HELLO interval, whose frames keep
+// the reserve: the relay drops nothing while the frames fit in it.
+//
+// Line 0-1-2, queues of 64 frames (a reserve up to 128): the relay's
+// hook holds the DATA it relays for 3 s, so that its queue towards node
+// 2 only fills; node 0 sends 80 payloads of 1 KiB (more than the DATA
+// bound), waits two HELLO intervals and sends 20 more.
+func TestPausedRelayDropsNothing(t *testing.T) {
+	const (
+		queueFrames = 64
+		first, then = 80, 20 // all 100 within the reserve of 128
+		hold        = 3 * time.Second
+		size        = 1 << 10
+	)
+	tm, armed, _ := faultLineTuned(t, func(typ protocols.Type, relayed bool) FaultAction {
+		if relayed {
+			return FaultAction{Hold: hold}
+		}
+		return FaultAction{}
+	}, func(_ int, c *Config, _ []peer.ID) {
+		c.QueueFrames, c.QueueBytes = queueFrames, 1<<20
+		c.Routing.AllowedHelloLoss = benchHelloLoss // a loaded machine must not make this a HELLO-loss test
+	})
+	src, relay, dst := tm.routers[0], tm.routers[1], tm.hosts[2].ID()
+	interval := src.cfg.Routing.HelloInterval
+	msgs, cancel := tm.routers[2].Subscribe(1 << 10)
+	defer cancel()
+	ctx, cancelCtx := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelCtx()
+	// The ping's DATA flowed to node 2 through the relay: let that age,
+	// as the benchmarks do, so that only the pause is at work.
+	time.Sleep(2 * interval)
+	armed.Store(true)
+
+	payload := func(i int) []byte {
+		p := make([]byte, size)
+		binary.LittleEndian.PutUint32(p, uint32(i))
+		return p
+	}
+	for i := range first {
+		if err := src.Send(ctx, dst, payload(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	relayDrops := func() uint64 {
+		st, err := relay.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.QueueDrops[protocols.TypeData]
+	}
+	// The relay's queue towards node 2 holds them all (held), past the
+	// DATA bound.
+	waitFor(t, 10*time.Second, func() error {
+		if d := relayDrops(); d > 0 {
+			return nil // reported below
+		}
+		nbs, err := relay.Neighbors(ctx)
+		if err != nil {
+			return err
+		}
+		for _, nb := range nbs {
+			if nb.Peer == dst && nb.Queued >= first*size {
+				return nil
+			}
+		}
+		return fmt.Errorf("the relay's queue towards node 2 does not hold the %d payloads yet: %+v", first, nbs)
+	})
+	time.Sleep(2 * interval) // the relay's reader waits out two pauses
+	for i := first; i < first+then; i++ {
+		if err := src.Send(ctx, dst, payload(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range first + then {
+		select {
+		case m := <-msgs:
+			if got := binary.LittleEndian.Uint32(m.Payload); got != uint32(i) {
+				t.Fatalf("payload %d arrived in place of %d (relay: %d DATA dropped at its queue)", got, i, relayDrops())
+			}
+		case <-ctx.Done():
+			t.Fatalf("%d of %d payloads arrived (relay: %d DATA dropped at its queue)", i, first+then, relayDrops())
+		}
+	}
+	if d := relayDrops(); d > 0 {
+		t.Fatalf("the relay dropped %d DATA frames at its queue", d)
+	}
+}
