@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -226,7 +227,8 @@ func (l *link) close() {
 // frame that finds the writer idle goes out at once. With a Fault (tests only) it also
 // drops and holds frames back as the fault says.
 func (l *link) writeLoop() {
-	bw := bufio.NewWriterSize(l.s, writeBatch)
+	w := &stallWriter{l: l, limit: l.m.cfg.StaleLink}
+	bw := bufio.NewWriterSize(w, writeBatch)
 	var batch []queued
 	var held heldFrames
 	defer held.stop()
@@ -257,7 +259,7 @@ func (l *link) writeLoop() {
 		for _, q := range out {
 			n += len(q.frame)
 		}
-		err := l.writeFrames(bw, out, &prefix)
+		err := l.writeFrames(bw, w, out, &prefix)
 		if err == nil {
 			err = bw.Flush()
 		}
@@ -269,7 +271,7 @@ func (l *link) writeLoop() {
 		}
 		clear(batch)
 		if err != nil {
-			l.m.post(linkFailed{l: l, err: err})
+			l.m.post(linkFailed{l: l, err: err, stalled: isTimeout(err)})
 			return
 		}
 		l.mu.Lock()
@@ -386,9 +388,59 @@ func (h *heldFrames) stop() {
 // length prefix written in the room before it (writeInPlace).
 const directWrite = 16 << 10
 
-// writeFrames writes the frames of a batch to bw, or around it from
-// their buffers (see directWrite), in order.
-func (l *link) writeFrames(bw *bufio.Writer, out []queued, prefix *[binary.MaxVarintLen64]byte) error {
+// stallWriter is a link's stream as its writer writes to it: no write
+// may wait longer than limit (the router's StaleLink) for the stream to
+// take its bytes. The writer moves the stream's write deadline limit
+// ahead when less than half of it is left, so that a write has between
+// half of limit and all of it, and most writes set no deadline (yamux
+// starts a timer for each).
+//
+// A neighbor that takes nothing for that long is no better than a dead
+// one, though its HELLOs may still arrive (it reads nothing, or its
+// window never opens): the link fails as a stale one does, and is not
+// opened again for StaleLink (Router.openLater); the links it paused
+// read on, the engine routes around it, and the chunks its queue holds
+// go back. A stopped neighbor was already released StaleLink after the
+// engine declared it dead; one that keeps talking was not, ever. A
+// neighbor that is only slow, or backpressured by its own next hop,
+// reads a batch at least every HELLO interval (waitResume), far inside
+// the limit.
+type stallWriter struct {
+	l     *link
+	limit time.Duration
+	until time.Time // the write deadline last set
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	if now := time.Now(); w.until.Sub(now) < w.limit/2 {
+		w.until = now.Add(w.limit)
+		_ = w.l.s.SetWriteDeadline(w.until)
+		// close sets a deadline in the past to release the writer:
+		// this one must not undo it (close marks the link closed
+		// before it sets that deadline).
+		if w.l.isClosed() {
+			return 0, ErrClosed
+		}
+	}
+	return w.l.s.Write(p)
+}
+
+// isClosed reports whether close has begun.
+func (l *link) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+// isTimeout reports whether err is a stream's deadline passing.
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &t) && t.Timeout()
+}
+
+// writeFrames writes the frames of a batch to bw, or around it to w
+// from their buffers (see directWrite), in order.
+func (l *link) writeFrames(bw *bufio.Writer, w io.Writer, out []queued, prefix *[binary.MaxVarintLen64]byte) error {
 	for i := 0; i < len(out); {
 		q := &out[i]
 		switch {
@@ -405,12 +457,12 @@ func (l *link) writeFrames(bw *bufio.Writer, out []queued, prefix *[binary.MaxVa
 				}
 				end = next.off + len(next.frame)
 			}
-			if err := writeRun(bw, l.s, q.ch.b[start:end]); err != nil {
+			if err := writeRun(bw, w, q.ch.b[start:end]); err != nil {
 				return err
 			}
 			continue
 		case q.buf != nil && len(q.frame) >= directWrite:
-			if err := writeInPlace(bw, l.s, q.buf, len(q.frame)); err != nil {
+			if err := writeInPlace(bw, w, q.buf, len(q.frame)); err != nil {
 				return err
 			}
 		default:
@@ -677,6 +729,8 @@ type (
 	linkFailed struct {
 		l   *link
 		err error
+		// stalled: a write waited out its deadline (stallWriter).
+		stalled bool
 	}
 	admitResult struct {
 		p   peer.ID
@@ -714,10 +768,16 @@ func (m *Router) onEvent(now time.Time, ev any) {
 	switch ev := ev.(type) {
 	case linkFailed:
 		if m.links[ev.l.addr] == ev.l {
-			m.log.Debug("mesh link failed", "peer", ev.l.peer, "err", ev.err)
+			m.log.Debug("mesh link failed", "peer", ev.l.peer, "err", ev.err, "stalled", ev.stalled)
+			if ev.stalled {
+				m.st.resets++ // this side gives up on it, as on a stale link
+			}
 			m.closeLink(now, ev.l, true)
 			if c := m.cands[ev.l.peer]; c != nil {
-				m.openLater(now, c, false) // a new connection: the peer may have restarted
+				// After a transport failure at once (a new connection:
+				// the peer may have restarted); a stalled one waits
+				// StaleLink, as a stale link does.
+				m.openLater(now, c, ev.stalled)
 			}
 			m.maintain(now)
 		}
@@ -806,7 +866,8 @@ func (m *Router) maintain(now time.Time) {
 // openLater sets when this side may open a stream to c again after its
 // link closed: after the link's backoff, which grows with each failure
 // and a frame from the peer clears; and after StaleLink at least if
-// the link was reset for HELLO loss (dead) with its connection up. A hung
+// the link was reset for HELLO loss with its connection up, or because
+// the peer took no bytes for StaleLink (stallWriter): dead. A hung
 // process's kernel still takes new streams on the old connection, and
 // the engine holds a new link's neighbor alive until its HELLOs fail to
 // come: reopening at once made the hung peer a live neighbor again.

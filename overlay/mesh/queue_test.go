@@ -70,8 +70,9 @@ func (s *countingStream) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func (s *countingStream) Reset() error                { return nil }
-func (s *countingStream) SetDeadline(time.Time) error { return nil }
+func (s *countingStream) Reset() error                     { return nil }
+func (s *countingStream) SetDeadline(time.Time) error      { return nil }
+func (s *countingStream) SetWriteDeadline(time.Time) error { return nil }
 
 func (s *countingStream) written() [][]byte {
 	s.mu.Lock()

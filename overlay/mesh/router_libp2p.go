@@ -87,7 +87,9 @@ type Config struct {
 	QueueBytes  int
 	// StaleLink is how long a neighbor the engine declared dead (HELLO
 	// loss) keeps its stream in case it comes back; then the stream is
-	// reset (default 10 s).
+	// reset (default 10 s). It also bounds a link write: a neighbor that
+	// takes no bytes for StaleLink (half of it at least) loses its link
+	// as a stale one does, though its HELLOs may still arrive.
 	StaleLink time.Duration
 	// Channel tunes the end-to-end channel engine (timeouts, queues,
 	// rekeying). The router fills in its Handshake from Identity,
@@ -930,7 +932,7 @@ type Stats struct {
 	QueueDrops [protocols.TypeCount]uint64 `json:"queue_drops"`
 	// NoLink counts frames for a neighbor whose link had just gone;
 	// BadFrames frames the engine refused; Resets links reset by this
-	// node (refused, stale or replaced).
+	// node (refused, stale, stalled or replaced).
 	NoLink    uint64 `json:"no_link"`
 	BadFrames uint64 `json:"bad_frames"`
 	Resets    uint64 `json:"resets"`

@@ -4,10 +4,17 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
@@ -106,5 +113,80 @@ func TestPausedRelayDropsNothing(t *testing.T) {
 	}
 	if d := relayDrops(); d > 0 {
 		t.Fatalf("the relay dropped %d DATA frames at its queue", d)
+	}
+}
+
+// TestStalledWriter: a link writer whose neighbor takes no bytes (it
+// accepted the stream and reads nothing, so the muxer's window stays
+// shut) gives up once a write has waited StaleLink at most, and reports
+// the link failed as stalled; it used to wait for ever, or until the
+// engine declared the neighbor dead, which one that still sends HELLOs
+// never is. Real hosts on loopback, over yamux as the routers use it.
+func TestStalledWriter(t *testing.T) {
+	const limit = 500 * time.Millisecond
+	hosts := make([]host.Host, 2)
+	for i := range hosts {
+		h, err := libp2p.New(
+			libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+			libp2p.Transport(tcp.NewTCPTransport),
+			libp2p.Security(libp2ptls.ID, libp2ptls.New),
+			libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+			libp2p.DisableRelay(),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = h.Close() })
+		hosts[i] = h
+	}
+	deaf := make(chan network.Stream, 1)
+	hosts[1].SetStreamHandler(ProtocolID, func(s network.Stream) { deaf <- s }) // reads nothing
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := hosts[0].Connect(ctx, peer.AddrInfo{ID: hosts[1].ID(), Addrs: hosts[1].Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := hosts[0].NewStream(ctx, hosts[1].ID(), ProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Router{cfg: Config{QueueFrames: 1 << 10, QueueBytes: 64 << 20, StaleLink: limit},
+		events: make(chan any, 1), ctx: ctx}
+	l := newLink(m, hosts[1].ID(), s, true, time.Now())
+	frame := make([]byte, 60<<10)
+	for range 64 { // 3.75 MiB, many times the stream's window
+		if !l.enqueue(queued{frame: frame}, protocols.TypeData, false) {
+			t.Fatal("queue full")
+		}
+		m.queued(l, len(frame))
+	}
+	m.wakeWriters()
+	start := time.Now()
+	var wg sync.WaitGroup
+	wg.Go(l.writeLoop)
+	defer func() {
+		l.close()
+		wg.Wait()
+	}()
+	select {
+	case <-deaf:
+	case <-ctx.Done():
+		t.Fatal("the stream never reached the neighbor")
+	}
+	select {
+	case ev := <-m.events:
+		took := time.Since(start)
+		f, ok := ev.(linkFailed)
+		switch {
+		case !ok || f.l != l:
+			t.Fatalf("the writer posted %+v, want its link failed", ev)
+		case !f.stalled:
+			t.Fatalf("the link failed with %v, not as stalled", f.err)
+		case took < limit/2:
+			t.Fatalf("the writer gave up after %v, before half of StaleLink (%v)", took, limit)
+		}
+		t.Logf("the writer gave up after %v: %v", took.Round(time.Millisecond), f.err)
+	case <-time.After(20 * limit):
+		t.Fatalf("the writer still waits %v after it began, StaleLink %v", 20*limit, limit)
 	}
 }
