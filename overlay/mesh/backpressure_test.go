@@ -22,13 +22,13 @@ import (
 // TestPausedRelayDropsNothing: a relay whose next hop takes nothing for
 // several HELLO intervals pauses the link the DATA comes from, and the
 // frames already on their way when the pause took hold fill the queue
-// past its DATA bound, into the routing frames' room. The reader used
-// to resume by itself after a HELLO interval (so that the neighbour is
-// not declared dead), and the owner judged the next frame it read as
-// if no pause had been asked: a DATA frame meeting a queue over the
-// DATA bound, dropped, on a path where nothing was lost. Now the reader
-// stays paused and reads one batch a HELLO interval, whose frames keep
-// the reserve: the relay drops nothing while the frames fit in it.
+// past its DATA bound, into the routing frames' room. The reader resumes
+// by itself after a HELLO interval (so that the neighbour is not
+// declared dead), and the owner used to judge the next frame it read as
+// if no pause were in force: a DATA frame meeting a queue over the DATA
+// bound, dropped, on a path where nothing was lost (1 or 2 frames in
+// every run). Now what a paused link's reader reads keeps the reserve
+// until the pause ends: the relay drops nothing while the frames fit.
 //
 // Line 0-1-2, queues of 64 frames (a reserve up to 128): the relay's
 // hook holds the DATA it relays for 3 s, so that its queue towards node

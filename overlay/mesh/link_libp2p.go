@@ -48,7 +48,7 @@ type link struct {
 	flows [4]flow
 
 	// paused stops the reader before its next frame (hop-by-hop
-	// backpressure) but for one batch a HELLO interval (waitResume); the
+	// backpressure), for a HELLO interval at most (waitResume); the
 	// owner sets it with pausedOn, and resume wakes the reader when it
 	// clears it.
 	paused atomic.Bool
@@ -403,7 +403,7 @@ const directWrite = 16 << 10
 // go back. A stopped neighbor was already released StaleLink after the
 // engine declared it dead; one that keeps talking was not, ever. A
 // neighbor that is only slow, or backpressured by its own next hop,
-// reads a batch at least every HELLO interval (waitResume), far inside
+// reads on at least every HELLO interval (waitResume), far inside
 // the limit.
 type stallWriter struct {
 	l     *link
@@ -611,14 +611,14 @@ func (rb *readBatch) recycle() {
 
 // waitResume waits while the owner keeps the link paused, but at most
 // maxPause (a HELLO interval): a neighbor whose frames stay unread
-// longer would be declared dead. After maxPause the link stays paused:
-// the reader reads one batch (any frame of which keeps the neighbor
-// alive) and waits again, and the owner gives that batch's DATA the
-// room of DATA read before the pause (Router.write), as it was read
-// despite it. The reader used to clear the pause itself and read on, and
-// the owner took the next DATA frame for one read with no pause in force:
-// it met a queue that the frames on their way when the pause began had
-// filled past the DATA bound, and was dropped. false if the link closed.
+// longer would be declared dead. Then the reader reads on until the
+// owner pauses it again (at the next DATA frame for the queue it waits
+// for), and the owner gives what it read meanwhile the room of DATA read
+// before the pause (Router.write): the link is still paused for it
+// (pausedOn). The owner used to take the first DATA frame read after
+// such a resume for one read with no pause in force: it met a queue
+// that the frames on their way when the pause began had filled past the
+// DATA bound, and was dropped. false if the link closed.
 func (l *link) waitResume(maxPause time.Duration) bool {
 	t := time.NewTimer(maxPause)
 	defer t.Stop()
@@ -626,7 +626,7 @@ func (l *link) waitResume(maxPause time.Duration) bool {
 		select {
 		case <-l.resume:
 		case <-t.C:
-			return true // one batch, still paused
+			l.paused.Store(false)
 		case <-l.done:
 			return false
 		}

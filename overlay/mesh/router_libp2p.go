@@ -1298,10 +1298,10 @@ func (m *Router) onFrame(in inFrame) {
 // the others. Such a link is read on, and the congested link's queue
 // drops what does not fit.
 //
-// A frame from a paused link (read before the pause took hold, or in
-// the batch the reader reads each HELLO interval to keep the neighbor
-// alive) that went elsewhere than the queue the link waits for ends the
-// pause: the route moved, or the link carries other traffic.
+// DATA from a paused link (read before the pause took hold, or after
+// its reader resumed by itself to keep the neighbor alive) for the queue
+// the link waits for pauses the reader again; DATA that went elsewhere
+// ends the pause: the route moved, or the link carries other traffic.
 func (m *Router) backpressure(now time.Time, in *link, dst protocols.Addr) {
 	var out *link // nil: delivered to this node
 	if dst != m.self {
@@ -1315,6 +1315,7 @@ func (m *Router) backpressure(now time.Time, in *link, dst protocols.Addr) {
 	}
 	if in.pausedOn != nil {
 		if out == in.pausedOn {
+			in.paused.Store(true)
 			return
 		}
 		m.unpause(in)
