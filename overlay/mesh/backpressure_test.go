@@ -190,3 +190,38 @@ func TestStalledWriter(t *testing.T) {
 		t.Fatalf("the writer still waits %v after it began, StaleLink %v", 20*limit, limit)
 	}
 }
+
+// TestPauseBookkeeping: a paused link is resumed only by the link whose
+// queue it waits for. A link paused for one queue, resumed by itself
+// and paused again for another is still on the first one's list; that
+// one draining used to let it read on while the second was still
+// congested, and the next DATA frame it read for that queue met a full
+// one with no pause in force.
+func TestPauseBookkeeping(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	m := &Router{}
+	in, first, second := newLink(m, "", nil, false, now), newLink(m, "", nil, false, now), newLink(m, "", nil, false, now)
+	pause := func(out *link) {
+		in.pausedOn = out
+		in.paused.Store(true)
+		out.pausedBy = append(out.pausedBy, in)
+	}
+	pause(first)
+	pause(second) // the route moved meanwhile
+	m.resumeReaders(first)
+	if !in.paused.Load() || in.pausedOn != second {
+		t.Fatal("the link was resumed by a queue it no longer waits for")
+	}
+	if len(first.pausedBy) != 0 {
+		t.Fatal("the drained link still lists the links it paused")
+	}
+	m.resumeReaders(second)
+	if in.paused.Load() || in.pausedOn != nil {
+		t.Fatal("the queue the link waits for drained, and it stays paused")
+	}
+	select {
+	case <-in.resume:
+	default:
+		t.Fatal("the reader was not woken")
+	}
+}
