@@ -168,7 +168,7 @@ func readFrames(h host.Host, got func()) {
 
 // logDrops logs where each node dropped frames, for a benchmark that
 // lost some.
-func (tm *testMesh) logDrops(b *testing.B) {
+func (tm *testMesh) logDrops(b testing.TB) {
 	for i, r := range tm.routers {
 		st, _ := r.Stats(context.Background())
 		b.Logf("node %d: queue drops %v, unpaused %d, engine drops %v, no link %d, hello loss %d, channel %+v",

@@ -207,6 +207,7 @@ func TestPinnedChunks(t *testing.T) {
 		select {
 		case <-atC:
 		case <-ctx.Done():
+			tm.logDrops(t)
 			t.Fatalf("%d of %d delivered through the relay", i, toC)
 		}
 	}

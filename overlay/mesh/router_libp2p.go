@@ -1300,8 +1300,9 @@ func (m *Router) onFrame(in inFrame) {
 //
 // DATA from a paused link (read before the pause took hold, or after
 // its reader resumed by itself to keep the neighbor alive) for the queue
-// the link waits for pauses the reader again; DATA that went elsewhere
-// ends the pause: the route moved, or the link carries other traffic.
+// the link waits for pauses the reader again while that queue is
+// congested; DATA that went elsewhere ends the pause: the route moved,
+// or the link carries other traffic.
 func (m *Router) backpressure(now time.Time, in *link, dst protocols.Addr) {
 	var out *link // nil: delivered to this node
 	if dst != m.self {
@@ -1314,7 +1315,7 @@ func (m *Router) backpressure(now time.Time, in *link, dst protocols.Addr) {
 		}
 	}
 	if in.pausedOn != nil {
-		if out == in.pausedOn {
+		if out == in.pausedOn && out.awaitDrain() {
 			in.paused.Store(true)
 			return
 		}
