@@ -12,9 +12,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
-	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
@@ -126,13 +123,7 @@ func TestStalledWriter(t *testing.T) {
 	const limit = 500 * time.Millisecond
 	hosts := make([]host.Host, 2)
 	for i := range hosts {
-		h, err := libp2p.New(
-			libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
-			libp2p.Transport(tcp.NewTCPTransport),
-			libp2p.Security(libp2ptls.ID, libp2ptls.New),
-			libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
-			libp2p.DisableRelay(),
-		)
+		h, err := libp2p.New(testHostOptions(nil)...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1201,9 +1201,11 @@ func (m *Router) write(o overlay.Outbound, since time.Time) {
 				return
 			}
 			// Read from a link this node has paused (before the pause
-			// took hold): the frames already in the reader's hands and
-			// the owner's input may exceed the half queue left when the
-			// pause began, so they may use the routing frames' room.
+			// took hold, or after the reader resumed itself to keep
+			// the neighbor alive): the frames already in the reader's
+			// hands and the owner's input may exceed the half queue
+			// left when the pause began, so they may use the routing
+			// frames' room.
 			late = m.steppingIn != nil && m.steppingIn.pausedOn != nil
 		}
 		switch {

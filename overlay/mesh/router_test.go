@@ -92,15 +92,7 @@ func startMesh(t testing.TB, n int, edges [][2]int, tune func(i int, c *Config, 
 	tm.gaters = gaters
 	t.Cleanup(tm.close)
 	for i := range n {
-		h, err := libp2p.New(
-			libp2p.Identity(keys[i]),
-			libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
-			libp2p.Transport(tcp.NewTCPTransport),
-			libp2p.Security(libp2ptls.ID, libp2ptls.New),
-			libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
-			libp2p.DisableRelay(),
-			libp2p.ConnectionGater(gaters[i]),
-		)
+		h, err := libp2p.New(testHostOptions(keys[i], libp2p.ConnectionGater(gaters[i]))...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,6 +128,23 @@ func startMesh(t testing.TB, n int, edges [][2]int, tune func(i int, c *Config, 
 		}
 	}
 	return tm
+}
+
+// testHostOptions are the options of a test host: TCP on loopback, TLS
+// and yamux, as nodes link, with key as its identity (nil: a new one)
+// and more after them.
+func testHostOptions(key crypto.PrivKey, more ...libp2p.Option) []libp2p.Option {
+	opts := []libp2p.Option{
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(libp2ptls.ID, libp2ptls.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.DisableRelay(),
+	}
+	if key != nil {
+		opts = append(opts, libp2p.Identity(key))
+	}
+	return append(opts, more...)
 }
 
 // allowPeer lets node i connect to p too.
