@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,7 +70,7 @@ func TestPausedRelayDropsNothing(t *testing.T) {
 		}
 	}
 	relayDrops := func() uint64 {
-		st, err := relay.Stats(ctx)
+		st, err := relay.Stats(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,5 +215,96 @@ func TestPauseBookkeeping(t *testing.T) {
 	case <-in.resume:
 	default:
 		t.Fatal("the reader was not woken")
+	}
+}
+
+// TestSecondUpstreamDropsNothing: two neighbours send through one relay
+// to the same next hop, which takes nothing for a while. The first one's
+// frames, on their way when its link was paused, fill the queue past
+// the DATA bound; the second one's first frame met that full queue
+// before its own link was paused, and was dropped, though it pauses its
+// link as the first one's did. A relayed frame that pauses the link it
+// came from now has the reserve of the frames read before a pause.
+//
+// Nodes 0 and 3 each link to relay 1 only, which links to node 2 and
+// holds the DATA it relays for 3 s; queues of 64 frames (a reserve up to
+// 128). Node 0 sends 80 payloads of 1 KiB, then node 3 sends 20.
+func TestSecondUpstreamDropsNothing(t *testing.T) {
+	const (
+		queueFrames = 64
+		first, then = 80, 20
+		hold        = 3 * time.Second
+		size        = 1 << 10
+	)
+	var armed atomic.Bool
+	tm := startMesh(t, 4, [][2]int{{0, 1}, {1, 2}, {3, 1}}, func(i int, c *Config, _ []peer.ID) {
+		c.QueueFrames, c.QueueBytes = queueFrames, 1<<20
+		c.Routing.AllowedHelloLoss = benchHelloLoss
+		if i == 1 {
+			c.Fault = FaultFunc(func(_ protocols.Addr, _ protocols.Type, relayed bool) FaultAction {
+				if relayed && armed.Load() {
+					return FaultAction{Hold: hold}
+				}
+				return FaultAction{}
+			})
+		}
+	})
+	tm.waitNeighbors([]int{1, 3, 1, 1})
+	relay, dst := tm.routers[1], tm.hosts[2].ID()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, src := range []int{0, 3} {
+		if _, err := tm.routers[src].Ping(ctx, dst); err != nil {
+			t.Fatalf("ping from %d: %v", src, err)
+		}
+	}
+	msgs, stop := tm.routers[2].Subscribe(1 << 10)
+	defer stop()
+	time.Sleep(2 * relay.cfg.Routing.HelloInterval) // the pings' flows age
+	armed.Store(true)
+	send := func(src, from, n int) {
+		for i := from; i < from+n; i++ {
+			p := make([]byte, size)
+			binary.LittleEndian.PutUint32(p, uint32(i))
+			if err := tm.routers[src].Send(ctx, dst, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	relayDrops := func() uint64 {
+		st, err := relay.Stats(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.QueueDrops[protocols.TypeData]
+	}
+	send(0, 0, first)
+	waitFor(t, 10*time.Second, func() error {
+		if relayDrops() > 0 {
+			return nil // reported below
+		}
+		nbs, err := relay.Neighbors(ctx)
+		if err != nil {
+			return err
+		}
+		for _, nb := range nbs {
+			if nb.Peer == dst && nb.Queued >= first*size {
+				return nil
+			}
+		}
+		return fmt.Errorf("the relay's queue towards node 2 does not hold node 0's %d payloads yet", first)
+	})
+	send(3, first, then)
+	seen := map[uint32]bool{}
+	for range first + then {
+		select {
+		case m := <-msgs:
+			seen[binary.LittleEndian.Uint32(m.Payload)] = true
+		case <-ctx.Done():
+			t.Fatalf("%d of %d payloads arrived (relay: %d DATA dropped at its queue)", len(seen), first+then, relayDrops())
+		}
+	}
+	if d := relayDrops(); d > 0 || len(seen) != first+then {
+		t.Fatalf("%d distinct payloads of %d arrived; the relay dropped %d DATA frames at its queue", len(seen), first+then, d)
 	}
 }

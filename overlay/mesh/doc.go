@@ -145,7 +145,9 @@
 // then its reader reads on until the next DATA frame for the same queue
 // pauses it again. DATA read from a paused link (before the pause took
 // hold, in the reader's hands or the owner's input, or after such a
-// resume) may use the routing frames' room rather than be dropped: up
+// resume), and a DATA frame that pauses the link it came from (a second
+// neighbor's, into a queue the first one's late frames filled), may use
+// the routing frames' room rather than be dropped: up
 // to 32 frames a batch and 16 batches can be on the way when a queue
 // passes half, and as many again each HELLO interval while the next hop
 // takes nothing. A pause ends when the queue drains, when the link it

@@ -1192,7 +1192,7 @@ func (m *Router) write(o overlay.Outbound, since time.Time) {
 	var buf *[]byte
 	var ch *chunk
 	var off int
-	late, copied := false, false
+	late, copied, stepped := false, false, false
 	if typ == protocols.TypeData {
 		if src, err := protocols.PeekSrc(o.Frame); err == nil && src != m.self {
 			relayed = since.UnixNano()
@@ -1207,6 +1207,7 @@ func (m *Router) write(o overlay.Outbound, since time.Time) {
 			// left when the pause began, so they may use the routing
 			// frames' room.
 			late = m.steppingIn != nil && m.steppingIn.pausedOn != nil
+			stepped = m.stepping.ch != nil && sameStart(o.Frame, m.stepping.frame)
 		}
 		switch {
 		case m.stepping.ch != nil && sameStart(o.Frame, m.stepping.frame):
@@ -1236,7 +1237,17 @@ func (m *Router) write(o overlay.Outbound, since time.Time) {
 	if ch != nil {
 		ch.hold() // the queue's reference
 	}
-	if !l.enqueue(queued{frame: o.Frame, relayed: relayed, buf: queueBuf, ch: ch, off: off}, typ, late) {
+	q := queued{frame: o.Frame, relayed: relayed, buf: queueBuf, ch: ch, off: off}
+	ok := l.enqueue(q, typ, late)
+	if !ok && !late && stepped && m.pauses(m.steppingIn, l, since) {
+		// The frame being stepped pauses its link once it is queued
+		// (backpressure): it is the last one read before that pause,
+		// and has the room of those. (Over the DATA bound, which
+		// another link's frames read before its own pause filled, it
+		// was dropped.)
+		ok = l.enqueue(q, typ, true)
+	}
+	if !ok {
 		ch.release()
 		m.st.queueDrops[typ]++
 		m.trace(TraceEvent{Kind: TraceFrameDropped, Peer: o.To, Frame: o.Frame})
@@ -1337,6 +1348,12 @@ func (m *Router) backpressure(now time.Time, in *link, dst protocols.Addr) {
 			out.pausedBy = append(out.pausedBy, in)
 		}
 	}
+}
+
+// pauses reports whether backpressure will pause in, not paused, for
+// DATA read at now that goes to out.
+func (m *Router) pauses(in, out *link, now time.Time) bool {
+	return out != in && out.congested() && !in.flowsElsewhere(out, now.Add(-m.cfg.Routing.HelloInterval))
 }
 
 // unpause lets in read again.
