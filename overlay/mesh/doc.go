@@ -140,20 +140,22 @@
 // Relays pass the pressure upstream: while the link a DATA
 // frame was forwarded on is over half full, the link it came from is
 // paused until that queue has drained to a quarter, and the stream's
-// flow control holds the sender back. A paused link is not read for a
-// HELLO interval at a time, so that the neighbor is not declared dead:
-// then its reader reads on until the next DATA frame for the same queue
-// pauses it again. DATA read from a paused link (before the pause took
-// hold, in the reader's hands or the owner's input, or after such a
-// resume), and a DATA frame that pauses the link it came from (a second
-// neighbor's, into a queue the first one's late frames filled), may use
-// the routing frames' room rather than be dropped: up
-// to 32 frames a batch and 16 batches can be on the way when a queue
-// passes half, and as many again each HELLO interval while the next hop
-// takes nothing. A pause ends when the queue drains, when the link it
-// waits for goes down, or when DATA from the paused link goes elsewhere
-// (the route moved). But a paused stream stalls every destination
-// behind it: a link
+// flow control holds the sender back. A paused link is read a batch at
+// a time, each when the owner has stepped the one before, while the
+// queue it waits for is below its DATA bound, so that DATA for other
+// places behind the bulk comes through; past the bound, a batch each
+// HELLO interval, so that the neighbor is not declared dead (any frame
+// keeps it alive). DATA read from a paused link (before the pause took
+// hold, in the reader's hands or the owner's input, or in those
+// batches), and a DATA frame that pauses the link it came from (a
+// second neighbor's, into a queue the first one's late frames filled),
+// may use the routing frames' room rather than be dropped: up to 32
+// frames a batch and 16 batches can be on the way when a queue passes
+// half, and a batch more each HELLO interval while the next hop takes
+// nothing. A pause ends when the queue drains, when the link it waits
+// for goes down, or when DATA from the paused link goes elsewhere (the
+// route moved, or other traffic comes through). But a paused stream
+// stalls every destination behind it: a link
 // whose DATA also went, within the last HELLO interval, to this node or
 // to another link that was not congested is read on, and the congested
 // link's queue drops what does not fit (Stats.Unpaused counts those
@@ -164,8 +166,8 @@
 // all of it): a neighbor that takes nothing that long, though it may
 // still send HELLOs, loses its link as a stale one does (reset, and no
 // new stream to it for StaleLink), its queue and the links it paused
-// freed. A neighbor that is only slow or backpressured reads on at
-// least every HELLO interval.
+// freed. A neighbor that is only slow or backpressured reads a batch
+// at least every HELLO interval.
 //
 // Observation: SetTracer installs a Tracer that sees every frame in and
 // out, every drop and every engine and channel event; LinkStats gives the

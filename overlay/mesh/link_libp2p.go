@@ -48,11 +48,12 @@ type link struct {
 	flows [4]flow
 
 	// paused stops the reader before its next frame (hop-by-hop
-	// backpressure), for a HELLO interval at most (waitResume); the
-	// owner sets it with pausedOn, and resume wakes the reader when it
-	// clears it.
+	// backpressure) but for a batch each HELLO interval or each probe
+	// (waitResume); the owner sets it with pausedOn, and resume wakes
+	// the reader when it clears it.
 	paused atomic.Bool
 	resume chan struct{}
+	probe  chan struct{}
 
 	mu      sync.Mutex
 	q       []queued
@@ -133,7 +134,7 @@ func (q *queued) release() {
 func newLink(m *Router, p peer.ID, s network.Stream, outbound bool, now time.Time) *link {
 	return &link{
 		m: m, addr: protocols.AddrFromPeerID([]byte(p)), peer: p, s: s, outbound: outbound, opened: now,
-		wake: make(chan struct{}, 1), done: make(chan struct{}), resume: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), done: make(chan struct{}), resume: make(chan struct{}, 1), probe: make(chan struct{}, 1),
 	}
 }
 
@@ -185,6 +186,13 @@ func (l *link) awaitDrain() bool {
 	}
 	l.wantDrain = true
 	return true
+}
+
+// belowBound reports whether the queue holds less than its DATA bound.
+func (l *link) belowBound() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.qFrames < l.m.cfg.QueueFrames && l.qBytes < l.m.cfg.QueueBytes
 }
 
 func (l *link) congestedLocked() bool {
@@ -403,7 +411,7 @@ const directWrite = 16 << 10
 // go back. A stopped neighbor was already released StaleLink after the
 // engine declared it dead; one that keeps talking was not, ever. A
 // neighbor that is only slow, or backpressured by its own next hop,
-// reads on at least every HELLO interval (waitResume), far inside
+// reads a batch at least every HELLO interval (waitResume), far inside
 // the limit.
 type stallWriter struct {
 	l     *link
@@ -611,22 +619,26 @@ func (rb *readBatch) recycle() {
 
 // waitResume waits while the owner keeps the link paused, but at most
 // maxPause (a HELLO interval): a neighbor whose frames stay unread
-// longer would be declared dead. Then the reader reads on until the
-// owner pauses it again (at the next DATA frame for the queue it waits
-// for), and the owner gives what it read meanwhile the room of DATA read
-// before the pause (Router.write): the link is still paused for it
-// (pausedOn). The owner used to take the first DATA frame read after
-// such a resume for one read with no pause in force: it met a queue
-// that the frames on their way when the pause began had filled past the
-// DATA bound, and was dropped. false if the link closed.
+// longer would be declared dead. Then, or when the owner asks for more
+// (probe), the reader reads one batch and waits again: the link stays
+// paused, and the owner gives that batch's DATA the room of DATA read
+// before the pause (Router.write). The reader used to clear the pause
+// itself after maxPause and read on: the owner took the next DATA frame
+// for one read with no pause in force, which met a queue that the frames
+// on their way when the pause began had filled past the DATA bound and
+// was dropped; and what it read before the owner paused it again (up to
+// 16 batches on a loaded machine) filled the reserve in one or two
+// such rounds. false if the link closed.
 func (l *link) waitResume(maxPause time.Duration) bool {
 	t := time.NewTimer(maxPause)
 	defer t.Stop()
 	for l.paused.Load() {
 		select {
 		case <-l.resume:
+		case <-l.probe:
+			return true // one batch, still paused
 		case <-t.C:
-			l.paused.Store(false)
+			return true // likewise
 		case <-l.done:
 			return false
 		}

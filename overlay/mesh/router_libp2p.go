@@ -1201,11 +1201,10 @@ func (m *Router) write(o overlay.Outbound, since time.Time) {
 				return
 			}
 			// Read from a link this node has paused (before the pause
-			// took hold, or after the reader resumed itself to keep
-			// the neighbor alive): the frames already in the reader's
-			// hands and the owner's input may exceed the half queue
-			// left when the pause began, so they may use the routing
-			// frames' room.
+			// took hold, or in a batch its reader read while paused):
+			// the frames already in the reader's hands and the owner's
+			// input may exceed the half queue left when the pause
+			// began, so they may use the routing frames' room.
 			late = m.steppingIn != nil && m.steppingIn.pausedOn != nil
 			stepped = m.stepping.ch != nil && sameStart(o.Frame, m.stepping.frame)
 		}
@@ -1311,11 +1310,15 @@ func (m *Router) onFrame(in inFrame) {
 // the others. Such a link is read on, and the congested link's queue
 // drops what does not fit.
 //
-// DATA from a paused link (read before the pause took hold, or after
-// its reader resumed by itself to keep the neighbor alive) for the queue
-// the link waits for pauses the reader again while that queue is
-// congested; DATA that went elsewhere ends the pause: the route moved,
-// or the link carries other traffic.
+// DATA from a paused link (read before the pause took hold, or in a
+// batch its reader read while paused) for the queue the link waits for
+// keeps it paused while that queue is congested, and asks the reader for
+// another batch while the queue is below its DATA bound: a paused link
+// is read as far as that room goes, a batch at a time, so that DATA for
+// other places behind the bulk in its stream comes through, and past it
+// a batch each HELLO interval, into the reserve. DATA that went
+// elsewhere, or to a queue no longer congested, ends the pause: the
+// route moved, or the link carries other traffic.
 func (m *Router) backpressure(now time.Time, in *link, dst protocols.Addr) {
 	var out *link // nil: delivered to this node
 	if dst != m.self {
@@ -1329,7 +1332,9 @@ func (m *Router) backpressure(now time.Time, in *link, dst protocols.Addr) {
 	}
 	if in.pausedOn != nil {
 		if out == in.pausedOn && out.awaitDrain() {
-			in.paused.Store(true)
+			if out.belowBound() {
+				wakeup(in.probe)
+			}
 			return
 		}
 		m.unpause(in)
@@ -1360,6 +1365,10 @@ func (m *Router) pauses(in, out *link, now time.Time) bool {
 func (m *Router) unpause(in *link) {
 	in.pausedOn = nil
 	in.paused.Store(false)
+	select {
+	case <-in.probe: // not for the next pause
+	default:
+	}
 	wakeup(in.resume)
 }
 
