@@ -536,8 +536,11 @@ func (l *link) readLoop() {
 	fr := newFrameReader(l.s, &l.pinned)
 	defer fr.close()
 	maxPause := l.m.cfg.Routing.HelloInterval
+	pause := time.NewTimer(maxPause) // waitResume's, reused: a paused link is read a batch at a time
+	pause.Stop()
+	defer pause.Stop()
 	for {
-		if l.paused.Load() && !l.waitResume(maxPause) {
+		if l.paused.Load() && !l.waitResume(pause, maxPause) {
 			return
 		}
 		rb := batchPool.Get().(*readBatch)
@@ -628,9 +631,10 @@ func (rb *readBatch) recycle() {
 // on their way when the pause began had filled past the DATA bound and
 // was dropped; and what it read before the owner paused it again (up to
 // 16 batches on a loaded machine) filled the reserve in one or two
-// such rounds. false if the link closed.
-func (l *link) waitResume(maxPause time.Duration) bool {
-	t := time.NewTimer(maxPause)
+// such rounds. t is the reader's timer for maxPause. false if the link
+// closed.
+func (l *link) waitResume(t *time.Timer, maxPause time.Duration) bool {
+	t.Reset(maxPause)
 	defer t.Stop()
 	for l.paused.Load() {
 		select {
