@@ -35,9 +35,12 @@ type link struct {
 	pausedBy []*link    // links whose reading waits for this queue to drain
 	// pausedOn is the link whose queue this link's reading waits for
 	// (its pausedBy holds this one), nil while it reads freely.
-	pausedOn  *link
-	deadSince time.Time // when the engine declared the neighbor dead, zero if alive
-	heard     bool      // a frame has come in on the link
+	pausedOn *link
+	// probeWanted: the owner lets the paused reader read another batch
+	// once it has stepped the one at hand (Router.onFrames).
+	probeWanted bool
+	deadSince   time.Time // when the engine declared the neighbor dead, zero if alive
+	heard       bool      // a frame has come in on the link
 	// unwoken is what the owner queued since it last woke the writer, in
 	// bytes; toWake whether the link is on Router.toWake (wakeWriters).
 	unwoken int

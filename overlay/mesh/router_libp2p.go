@@ -1056,6 +1056,15 @@ func (m *Router) onFrames(rb *readBatch) {
 	for i := range rb.n {
 		m.onFrame(rb.frames[i]) // releases the frame's buffer or passes it on
 	}
+	if l := rb.frames[0].l; rb.n > 0 && l.probeWanted {
+		// A paused link is read a batch at a time (backpressure):
+		// the next one once this one is stepped, so that it brings
+		// what came meanwhile, not a frame or two.
+		l.probeWanted = false
+		if l.pausedOn != nil {
+			wakeup(l.probe)
+		}
+	}
 	rb.recycle()
 }
 
@@ -1333,7 +1342,7 @@ func (m *Router) backpressure(now time.Time, in *link, dst protocols.Addr) {
 	if in.pausedOn != nil {
 		if out == in.pausedOn && out.awaitDrain() {
 			if out.belowBound() {
-				wakeup(in.probe)
+				in.probeWanted = true // once the batch is stepped (onFrames)
 			}
 			return
 		}
