@@ -69,30 +69,10 @@ func TestPausedRelayDropsNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	relayDrops := func() uint64 {
-		st, err := relay.Stats(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st.QueueDrops[protocols.TypeData]
-	}
+	relayDrops := func() uint64 { return dataDrops(t, relay) }
 	// The relay's queue towards node 2 holds them all (held), past the
 	// DATA bound.
-	waitFor(t, 10*time.Second, func() error {
-		if d := relayDrops(); d > 0 {
-			return nil // reported below
-		}
-		nbs, err := relay.Neighbors(ctx)
-		if err != nil {
-			return err
-		}
-		for _, nb := range nbs {
-			if nb.Peer == dst && nb.Queued >= first*size {
-				return nil
-			}
-		}
-		return fmt.Errorf("the relay's queue towards node 2 does not hold the %d payloads yet: %+v", first, nbs)
-	})
+	waitHeld(t, relay, dst, first*size)
 	time.Sleep(2 * interval) // the relay's reader waits out two pauses
 	for i := first; i < first+then; i++ {
 		if err := src.Send(ctx, dst, payload(i)); err != nil {
@@ -112,6 +92,37 @@ func TestPausedRelayDropsNothing(t *testing.T) {
 	if d := relayDrops(); d > 0 {
 		t.Fatalf("the relay dropped %d DATA frames at its queue", d)
 	}
+}
+
+// dataDrops returns the DATA frames r dropped at its send queues.
+func dataDrops(t *testing.T, r *Router) uint64 {
+	t.Helper()
+	st, err := r.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.QueueDrops[protocols.TypeData]
+}
+
+// waitHeld waits until relay's send queue towards dst holds n bytes, or
+// it has dropped DATA (which the caller reports).
+func waitHeld(t *testing.T, relay *Router, dst peer.ID, n int) {
+	t.Helper()
+	waitFor(t, 10*time.Second, func() error {
+		if dataDrops(t, relay) > 0 {
+			return nil
+		}
+		nbs, err := relay.Neighbors(context.Background())
+		if err != nil {
+			return err
+		}
+		for _, nb := range nbs {
+			if nb.Peer == dst && nb.Queued >= n {
+				return nil
+			}
+		}
+		return fmt.Errorf("the relay's queue towards %s holds less than %d bytes yet: %+v", dst, n, nbs)
+	})
 }
 
 // TestStalledWriter: a link writer whose neighbor takes no bytes (it
@@ -271,29 +282,9 @@ func TestSecondUpstreamDropsNothing(t *testing.T) {
 			}
 		}
 	}
-	relayDrops := func() uint64 {
-		st, err := relay.Stats(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st.QueueDrops[protocols.TypeData]
-	}
+	relayDrops := func() uint64 { return dataDrops(t, relay) }
 	send(0, 0, first)
-	waitFor(t, 10*time.Second, func() error {
-		if relayDrops() > 0 {
-			return nil // reported below
-		}
-		nbs, err := relay.Neighbors(ctx)
-		if err != nil {
-			return err
-		}
-		for _, nb := range nbs {
-			if nb.Peer == dst && nb.Queued >= first*size {
-				return nil
-			}
-		}
-		return fmt.Errorf("the relay's queue towards node 2 does not hold node 0's %d payloads yet", first)
-	})
+	waitHeld(t, relay, dst, first*size)
 	send(3, first, then)
 	seen := map[uint32]bool{}
 	for range first + then {
