@@ -477,7 +477,11 @@ func (a *Anomaly) score(ctx context.Context) error {
 
 // logFlags logs, at debug level, every node of targets the scoring
 // flagged (the last is the node itself when withSelf) with the features
-// that raised its score: what a healthy node flagged was flagged for.
+// that raised its score and its flat input's non-zero figures: what a
+// healthy node flagged was flagged for.
+// inputNames names the dimensions of a flat input of CurrentSchema.
+var inputNames = anomaly.CurrentSchema.InputNames()
+
 func (a *Anomaly) logFlags(s *anomaly.Sample, targets []int, preds []anomaly.Prediction, withSelf bool) {
 	if !a.log.Enabled(context.Background(), slog.LevelDebug) {
 		return
@@ -490,8 +494,15 @@ func (a *Anomaly) logFlags(s *anomaly.Sample, targets []int, preds []anomaly.Pre
 		for i, c := range p.Contributing {
 			contributing[i] = fmt.Sprintf("%s:%.2f", c.Feature, c.Weight)
 		}
+		input := s.FlatInput(nil, targets[k])
+		figures := make([]string, 0, len(input))
+		for i, v := range input {
+			if v != 0 {
+				figures = append(figures, fmt.Sprintf("%s:%.3g", inputNames[i], v))
+			}
+		}
 		a.log.Debug("anomaly flag", "subject", s.Nodes[targets[k]], "self", withSelf && k == len(preds)-1,
-			"score", p.Score, "contributing", contributing)
+			"score", p.Score, "contributing", contributing, "input", figures)
 	}
 }
 

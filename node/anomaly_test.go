@@ -301,12 +301,20 @@ func TestAnomalyAwaitsRound(t *testing.T) {
 }
 
 // TestAnomalyLogFlags: at debug level the service logs each node its
-// scoring flagged, with the features that raised its score and whether
-// it is the node itself, and nothing for the nodes it did not flag; above
+// scoring flagged, with the features that raised its score, its flat
+// input's non-zero figures and whether it is the node itself, and nothing for the nodes it did not flag; above
 // debug level it logs nothing.
 func TestAnomalyLogFlags(t *testing.T) {
 	a1, a2, self := protocols.Addr{1}, protocols.Addr{2}, protocols.Addr{3}
-	s := &anomaly.Sample{Nodes: []protocols.Addr{a1, a2, self}}
+	nodeX := make([]float64, 3*len(anomaly.CurrentSchema.Node))
+	nodeX[anomaly.NodeForwardDelay] = 4.5 // a1's
+	linkX := make([]float64, 2*len(anomaly.CurrentSchema.Link))
+	linkX[anomaly.LinkRTT] = 2 // a2 → self
+	s, err := anomaly.NewSample(time.Time{}, time.Second, []protocols.Addr{a1, a2, self}, len(anomaly.CurrentSchema.Node),
+		nodeX, []anomaly.Link{{From: 1, To: 2}, {From: 2, To: 1}}, len(anomaly.CurrentSchema.Link), linkX)
+	if err != nil {
+		t.Fatal(err)
+	}
 	preds := []anomaly.Prediction{
 		{Node: a1, Score: 0.97, IsAnomaly: true, Contributing: []anomaly.Contribution{{Feature: "forward_delay", Weight: 0.95}}},
 		{Node: a2, Score: 0.10},
@@ -317,8 +325,8 @@ func TestAnomalyLogFlags(t *testing.T) {
 		want  []string
 	}{
 		{slog.LevelDebug, []string{
-			"subject=" + a1.String() + " self=false score=0.97 contributing=[forward_delay:0.95]",
-			"subject=" + self.String() + " self=true score=0.91 contributing=[in.rtt:0.40]",
+			"subject=" + a1.String() + " self=false score=0.97 contributing=[forward_delay:0.95] input=[forward_delay:4.5]",
+			"subject=" + self.String() + " self=true score=0.91 contributing=[in.rtt:0.40] input=[in.rtt:2]",
 		}},
 		{slog.LevelInfo, nil},
 	} {
