@@ -246,6 +246,7 @@ func TestDataset(t *testing.T) {
 	cfg.Runs, cfg.Duration, cfg.Nodes = 18, 25*time.Second, [2]int{9, 12}
 	cfg.FaultStart, cfg.FaultLength = [2]time.Duration{8 * time.Second, 10 * time.Second}, [2]time.Duration{8 * time.Second, 10 * time.Second}
 	cfg.Stalls, cfg.StallLength = [2]int{0, 3}, [2]time.Duration{100 * time.Millisecond, time.Second}
+	cfg.NoCollector = 0.25
 	one, err := Dataset(context.Background(), cfg, 1, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +259,7 @@ func TestDataset(t *testing.T) {
 		t.Fatalf("%d and %d episodes of %d runs", len(one), len(two), cfg.Runs)
 	}
 	classes := map[anomaly.Class]int{}
-	stalls := 0
+	stalls, noCollector := 0, 0
 	for r, ep := range one {
 		for k, s := range ep.Samples {
 			if !reflect.DeepEqual(s.NodeX, two[r].Samples[k].NodeX) || !reflect.DeepEqual(s.Labels, two[r].Samples[k].Labels) {
@@ -287,6 +288,22 @@ func TestDataset(t *testing.T) {
 			t.Errorf("run %d: the faulty element relays no traffic", r)
 		}
 		classes[seen]++
+		// A run without collectors: every node says so and reports no
+		// host figures (as a devnet's nodes on one host); the others all
+		// run one.
+		none := run.Scenario.Telemetry.NoCollector
+		if none {
+			noCollector++
+		}
+		for _, s := range ep.Samples {
+			for i := range s.Nodes {
+				x := s.Node(i)
+				if (x[anomaly.NodeCollector] == 0) != none || none && (x[anomaly.NodeCPU] != 0 || x[anomaly.NodeLoad1] != 0 || x[anomaly.NodeSendRate] != 0) {
+					t.Fatalf("run %d (no collector %v): node %d's collector flag %v, cpu %v, load %v, send rate %v", r, none, i,
+						x[anomaly.NodeCollector], x[anomaly.NodeCPU], x[anomaly.NodeLoad1], x[anomaly.NodeSendRate])
+				}
+			}
+		}
 		for _, f := range run.Scenario.Faults {
 			if f.Kind == Stall {
 				stalls++
@@ -301,5 +318,8 @@ func TestDataset(t *testing.T) {
 	}
 	if stalls == 0 {
 		t.Error("no run has a host stall")
+	}
+	if noCollector == 0 || noCollector == cfg.Runs {
+		t.Errorf("%d of %d runs without collectors, want some (a share of %v)", noCollector, cfg.Runs, cfg.NoCollector)
 	}
 }

@@ -33,6 +33,10 @@ type TelemetryConfig struct {
 	// three intervals, so that every node has sent two messages (rates
 	// need two) while traffic flows.
 	Start time.Duration
+	// NoCollector makes every node run without a collector, as the nodes
+	// that share one host do (a devnet's): its messages say source none
+	// and carry no host figures, and its links no kernel figures.
+	NoCollector bool
 	// Observe, if set, is called on the simulator's goroutine with every
 	// sample, in order. It must not call back into the simulation; the
 	// Observation is its to keep.
@@ -301,6 +305,14 @@ func (t *telemetry) publish(i, late int32) {
 	msg.Load1, msg.Load5, msg.Load15 = h.load, h.load5, h.load15
 	msg.MemoryUsed = uint64(max(0, min(1, h.mem+0.005*t.rng.NormFloat64())) * hostMemory)
 
+	if t.cfg.NoCollector {
+		// The figures above stay drawn, so that a run's other draws are
+		// those of the same run with a collector.
+		msg.Source, samples = protocols.TelemetrySourceNone, nil
+		msg.CPUPercent, msg.Load1, msg.Load5, msg.Load15, msg.MemoryUsed, msg.MemoryTotal = 0, 0, 0, 0, 0, 0
+		msg.Latency, msg.LossPercent, msg.Retransmits, msg.Drops = 0, 0, 0, 0
+		msg.PacketsSent, msg.PacketsReceived, msg.BytesSent, msg.BytesReceived = 0, 0, 0, 0
+	}
 	msg.Links = h.figures.Merge(h.addr, samples, nbrs)
 	msg.Round()
 	b, err := msg.MarshalBinary()

@@ -21,11 +21,23 @@ type Normaliser struct {
 
 // FitNormaliser computes the normaliser of the node and link features of
 // every sample in eps, with the floors of schema (whose dimensions the
-// samples must have).
+// samples must have). For CurrentSchema the host figures of nodes
+// without a collector, and of the links they report, are left out: they
+// are unknown, not zero (unknown.go).
 func FitNormaliser(schema *Schema, eps []Episode) (Normaliser, error) {
 	fn, fe := len(schema.Node), len(schema.Link)
 	nodeCols := make([][]float64, fn)
 	linkCols := make([][]float64, fe)
+	current := schema.Hash() == currentSchemaHash
+	hostNode, hostLink := make([]bool, fn), make([]bool, fe)
+	if current {
+		for _, f := range hostNodeFeatures {
+			hostNode[f] = true
+		}
+		for _, f := range hostLinkFeatures {
+			hostLink[f] = true
+		}
+	}
 	for _, e := range eps {
 		for _, s := range e.Samples {
 			if s.NodeDim != fn || s.LinkDim != fe {
@@ -33,10 +45,18 @@ func FitNormaliser(schema *Schema, eps []Episode) (Normaliser, error) {
 					ErrInvalidSample, s.NodeDim, s.LinkDim, fn, fe)
 			}
 			for i, x := range s.NodeX {
-				nodeCols[i%fn] = append(nodeCols[i%fn], x)
+				f := i % fn
+				if hostNode[f] && unknownHost(s.NodeX[i-f:i-f+fn]) {
+					continue
+				}
+				nodeCols[f] = append(nodeCols[f], x)
 			}
 			for i, x := range s.LinkX {
-				linkCols[i%fe] = append(linkCols[i%fe], x)
+				f := i % fe
+				if hostLink[f] && unknownHost(s.Node(int(s.Links[i/fe].From))) {
+					continue
+				}
+				linkCols[f] = append(linkCols[f], x)
 			}
 		}
 	}
