@@ -475,19 +475,22 @@ func (a *Anomaly) score(ctx context.Context) error {
 	return nil
 }
 
-// logFlags logs, at debug level, every node of targets the scoring
-// flagged (the last is the node itself when withSelf) with the features
-// that raised its score and its flat input's non-zero figures: what a
-// healthy node flagged was flagged for.
 // inputNames names the dimensions of a flat input of CurrentSchema.
 var inputNames = anomaly.CurrentSchema.InputNames()
 
+// logFlags logs, at debug level, every node of targets the scoring
+// flagged (the last is the node itself when withSelf) with the features
+// that raised its score and its flat input's non-zero figures: what a
+// healthy node flagged was flagged for; and, in one line, the scores of
+// the nodes it did not flag: when a faulty node went unflagged.
 func (a *Anomaly) logFlags(s *anomaly.Sample, targets []int, preds []anomaly.Prediction, withSelf bool) {
 	if !a.log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}
+	var below []string
 	for k, p := range preds {
 		if !p.IsAnomaly {
+			below = append(below, fmt.Sprintf("%s:%.2f", s.Nodes[targets[k]], p.Score))
 			continue
 		}
 		contributing := make([]string, len(p.Contributing))
@@ -503,6 +506,9 @@ func (a *Anomaly) logFlags(s *anomaly.Sample, targets []int, preds []anomaly.Pre
 		}
 		a.log.Debug("anomaly flag", "subject", s.Nodes[targets[k]], "self", withSelf && k == len(preds)-1,
 			"score", p.Score, "contributing", contributing, "input", figures)
+	}
+	if len(below) > 0 {
+		a.log.Debug("anomaly scores", "below_threshold", below)
 	}
 }
 

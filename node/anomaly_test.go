@@ -302,7 +302,8 @@ func TestAnomalyAwaitsRound(t *testing.T) {
 
 // TestAnomalyLogFlags: at debug level the service logs each node its
 // scoring flagged, with the features that raised its score, its flat
-// input's non-zero figures and whether it is the node itself, and nothing for the nodes it did not flag; above
+// input's non-zero figures and whether it is the node itself, and the
+// scores of the nodes it did not flag in one line; above
 // debug level it logs nothing.
 func TestAnomalyLogFlags(t *testing.T) {
 	a1, a2, self := protocols.Addr{1}, protocols.Addr{2}, protocols.Addr{3}
@@ -327,6 +328,7 @@ func TestAnomalyLogFlags(t *testing.T) {
 		{slog.LevelDebug, []string{
 			"subject=" + a1.String() + " self=false score=0.97 contributing=[forward_delay:0.95] input=[forward_delay:4.5]",
 			"subject=" + self.String() + " self=true score=0.91 contributing=[in.rtt:0.40] input=[in.rtt:2]",
+			`msg="anomaly scores" below_threshold=[` + a2.String() + ":0.10]",
 		}},
 		{slog.LevelInfo, nil},
 	} {
