@@ -14,11 +14,12 @@ var idleModel = flag.String("twin.anomaly-model", "", "score TestDefaultModelIdl
 // TestDefaultModelIdleWithoutCollector scores the twin's grids with the
 // embedded model as a devnet's nodes run: without collectors, so their
 // host figures are unknown. A node that relays nothing (a grid's corner:
-// no neighbour hands it frames to relay) must stay as quiet as it is
-// with a collector: retrained models that flagged a devnet grid's
-// healthy nodes live several times as often as the embedded one flagged
-// such nodes in 1.1 to 6.9 % of the twin's intervals (0.3 to 0.4 % with
-// collectors), and the embedded model in 0.3 to 0.5 %.
+// no neighbour hands it frames to relay) must stay about as quiet as it
+// is with a collector. Measured on other grid runs: with collectors
+// such nodes are flagged in 0.3 to 0.4 % of their intervals; without,
+// the embedded model flags 0.3 to 0.5 %, a retrain that passed five
+// devnet fault runs of five 1.1 %, and a retrain that had an idle corner
+// of the devnet grid held suspect in one run of three 6.9 %.
 // -twin.anomaly-model checks another model the same way.
 func TestDefaultModelIdleWithoutCollector(t *testing.T) {
 	det, err := anomaly.DefaultModel()
@@ -73,8 +74,8 @@ func TestDefaultModelIdleWithoutCollector(t *testing.T) {
 		idleShare[k] = float64(flagged) / float64(idle)
 	}
 	t.Logf("healthy idle nodes flagged: %.4f with collectors, %.4f without", idleShare[0], idleShare[1])
-	if idleShare[1] > 0.01 {
-		t.Errorf("without collectors the model flags %.2f %% of healthy idle nodes' intervals (%.2f %% with them), want at most 1 %%",
+	if idleShare[1] > 0.03 {
+		t.Errorf("without collectors the model flags %.2f %% of healthy idle nodes' intervals (%.2f %% with them), want at most 3 %%",
 			100*idleShare[1], 100*idleShare[0])
 	}
 }
