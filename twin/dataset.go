@@ -88,7 +88,7 @@ type DatasetConfig struct {
 	// collector (TelemetryConfig.NoCollector), as the nodes that share
 	// one host (a devnet's) do. TrainingData and HeldOutData have none
 	// yet: models trained with a quarter of such runs missed the
-	// evaluation's false-alarm target (0.10 to 0.16 per node-hour,
+	// evaluation's false-alarm target (0.10 to 0.30 per node-hour,
 	// whether or not the held-out data had them too).
 	NoCollector float64
 }
