@@ -212,12 +212,12 @@ type Report struct {
 	// ProbeErrors counts the lost probes (setup included) by the error
 	// the source daemon's API gave.
 	ProbeErrors map[string]int `json:"probe_errors"`
-	// Twin is the same run in the digital twin (with --twin), and
-	// TwinMTTRRatio the twin's median MTTR per affected flow over the
-	// lab's (mttr_p50_s), 0 when either is 0. Medians, because which
-	// flows a notified failure costs a packet is chance, and the largest
-	// of a few such flows swings by a factor of two between runs of
-	// either.
+	// Twin is the same run replayed in the digital twin (with --twin),
+	// and TwinMTTRRatio the twin's MTTR over the lab's for the same
+	// flows after the same faults (Twin.PairedRatio: the sum of the
+	// twin's per-flow MTTRs over the lab's, for the flows the lab
+	// measured that lost a probe in a replay too), 0 when no flow
+	// paired.
 	Twin          *TwinReport `json:"twin,omitempty"`
 	TwinMTTRRatio float64     `json:"twin_mttr_ratio"`
 	DurationS     float64     `json:"duration_s"`
@@ -227,19 +227,36 @@ type Report struct {
 	Cleaned []string `json:"cleaned,omitempty"`
 }
 
-// TwinReport is the twin's side of the comparison.
+// TwinReport is the twin's side of the comparison: the lab's run
+// replayed Seeds times (the same topology, link profile from the gate,
+// faults at the times they took effect, and flows, each probing on the
+// lab's schedule, as pings), each replay measured as the lab's run is.
 type TwinReport struct {
-	// MTTRSeconds and MTTRP99Seconds are the median and 99th percentile
-	// of the twin's MTTR per affected flow: of FlowSamples one-flow runs
-	// (a flow through a failing node, seeds after the run's) in which the
-	// flow lost a packet. MTTRMaxSeconds is the twin's own MTTR of the
-	// whole run (the largest over its flows, one seed).
+	// MTTRSeconds, MTTRP99Seconds and MTTRMaxSeconds are the median,
+	// 99th percentile and largest of the twin's MTTR per affected flow,
+	// pooled over the replays: FlowSamples flow MTTRs in all.
 	MTTRSeconds    float64 `json:"mttr_s"`
 	MTTRP99Seconds float64 `json:"mttr_p99_s"`
 	MTTRMaxSeconds float64 `json:"mttr_max_s"`
 	FlowSamples    int     `json:"flow_samples"`
-	// DeliveryRatio, DetectionSeconds, FlowsAffected and Recovered are
-	// the whole run's.
+	Seeds          int     `json:"seeds"`
+	// Paired has each flow the lab measured an MTTR for beside the
+	// twin's MTTR of the same flow after the same fault; FlowsPaired
+	// of them lost a probe in a replay too, FlowsLabOnly in none.
+	// FlowsTwinOnly counts flows that lost a probe in at least half the
+	// replays but not in the lab. PairedLabSeconds and PairedTwinSeconds
+	// are the sums over the paired flows, PairedRatio the second over
+	// the first (the report's twin_mttr_ratio).
+	Paired            []PairedFlow `json:"paired"`
+	FlowsPaired       int          `json:"flows_paired"`
+	FlowsLabOnly      int          `json:"flows_lab_only"`
+	FlowsTwinOnly     int          `json:"flows_twin_only"`
+	PairedLabSeconds  float64      `json:"paired_lab_s"`
+	PairedTwinSeconds float64      `json:"paired_twin_s"`
+	PairedRatio       float64      `json:"paired_ratio"`
+	// DeliveryRatio, DetectionSeconds and FlowsAffected are the
+	// replays' medians (delivery as the lab counts it); Recovered is
+	// true when every replay's flows delivered again.
 	DeliveryRatio    float64 `json:"delivery_ratio"`
 	DetectionSeconds float64 `json:"detect_s"`
 	FlowsAffected    int     `json:"flows_affected"`

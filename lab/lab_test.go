@@ -156,18 +156,20 @@ func TestNames(t *testing.T) {
 // run silent, degrade has no twin counterpart.
 func TestTwinScenario(t *testing.T) {
 	top, _ := twin.Ring(5)
-	cfg := Config{Duration: 20 * time.Second, FlowRate: 10, Seed: 1, Faults: []scenario.Fault{
-		{At: 5 * time.Second, Kind: scenario.Kill, Nodes: []int{1}},
-		{At: 8 * time.Second, Kind: scenario.Restart, Nodes: []int{1}},
-		{At: 9 * time.Second, Kind: scenario.Degrade, Link: [2]int{2, 3}, SetDelay: true},
-	}}
-	sc, skipped := twinScenario(top, cfg, 10, 2)
-	if sc.Detection != twin.Notified || len(sc.Faults) != 2 || sc.Faults[0].At != 6*time.Second ||
+	cfg := Config{Duration: 20 * time.Second, FlowRate: 10, Seed: 1}
+	// The faults at the times they took effect, not as scheduled.
+	applied := []scenario.AppliedFault{
+		{Fault: scenario.Fault{At: 5 * time.Second, Kind: scenario.Kill, Nodes: []int{1}}, At: 5*time.Second + 3*time.Millisecond},
+		{Fault: scenario.Fault{At: 8 * time.Second, Kind: scenario.Restart, Nodes: []int{1}}, At: 8 * time.Second},
+		{Fault: scenario.Fault{At: 9 * time.Second, Kind: scenario.Degrade, Link: [2]int{2, 3}, SetDelay: true}, At: 9 * time.Second},
+	}
+	sc, skipped := twinScenario(top, cfg, applied)
+	if sc.Detection != twin.Notified || len(sc.Faults) != 2 || sc.Faults[0].At != 6*time.Second+3*time.Millisecond ||
 		sc.Faults[0].Node != "node-1" || sc.Faults[1].Kind != twin.NodeUp || len(skipped) != 1 {
 		t.Errorf("scenario %+v, skipped %v", sc, skipped)
 	}
-	cfg.Faults = []scenario.Fault{{At: 5 * time.Second, Kind: scenario.Stop, Nodes: []int{1}}}
-	if sc, _ := twinScenario(top, cfg, 10, 2); sc.Detection != twin.Silent {
+	stop := []scenario.AppliedFault{{Fault: scenario.Fault{At: 5 * time.Second, Kind: scenario.Stop, Nodes: []int{1}}, At: 5 * time.Second}}
+	if sc, _ := twinScenario(top, cfg, stop); sc.Detection != twin.Silent {
 		t.Errorf("a stop gave %v detection", sc.Detection)
 	}
 	p := twinProfile(Shaping{DelayMsP1: 5, DelayMsP50: 5.5}, 0.2055)
@@ -191,5 +193,59 @@ func TestTwinScenario(t *testing.T) {
 	}
 	if got := detectionSeconds([]linkDetection{{Link: 3, Seconds: 0.3}, {Link: 1, Seconds: 0.1}}); !slices.Equal(got, []float64{0.1, 0.3}) {
 		t.Errorf("detection seconds %v", got)
+	}
+}
+
+// The twin replays the lab's flows on the lab's schedule, and its
+// packets come back on the lab's clock.
+func TestReplayFlows(t *testing.T) {
+	top, _ := twin.Ring(5)
+	recs := []scenario.FlowRecord{
+		{Flow: scenario.Flow{Src: 0, Dst: 2}, Probes: []scenario.Probe{{Sent: 37 * time.Millisecond, Arrived: 48 * time.Millisecond}}},
+		{Flow: scenario.Flow{Src: 4, Dst: 1}, Probes: []scenario.Probe{{Sent: 71 * time.Millisecond, Arrived: -1}}},
+	}
+	sc := replayFlows(twin.Scenario{Flows: 30, CrossingFlows: 6}, top, recs)
+	if sc.Flows != 0 || sc.CrossingFlows != 0 || !sc.Echo || !sc.KeepPackets ||
+		!slices.Equal(sc.Pairs, [][2]string{{"node-0", "node-2"}, {"node-4", "node-1"}}) ||
+		!slices.Equal(sc.PairStarts, []time.Duration{twinFlowStart + 37*time.Millisecond, twinFlowStart + 71*time.Millisecond}) {
+		t.Errorf("replay scenario %+v", sc)
+	}
+	got := replayRecords(recs, [][]twin.PacketTimes{
+		{{Sent: twinFlowStart + 37*time.Millisecond, Arrived: twinFlowStart + 50*time.Millisecond}},
+		{{Sent: twinFlowStart + 71*time.Millisecond, Arrived: -1}},
+	})
+	if got[0].Flow != recs[0].Flow || got[0].Probes[0] != (scenario.Probe{Sent: 37 * time.Millisecond, Arrived: 50 * time.Millisecond}) ||
+		got[1].Probes[0] != (scenario.Probe{Sent: 71 * time.Millisecond, Arrived: -1}) {
+		t.Errorf("replay records %+v", got)
+	}
+}
+
+// Flows pair by window and by flow; the ratio is of the sums over the
+// flows both sides measured.
+func TestPairFlows(t *testing.T) {
+	a, b, c := scenario.Flow{Src: 0, Dst: 2}, scenario.Flow{Src: 4, Dst: 1}, scenario.Flow{Src: 1, Dst: 4}
+	window := func(fs ...scenario.AffectedFlow) scenario.Measures {
+		return scenario.Measures{Windows: []scenario.Window{{AtSeconds: 15, AffectedFlows: fs}}}
+	}
+	lab := window(scenario.AffectedFlow{Flow: a, MTTRSeconds: 0.2}, scenario.AffectedFlow{Flow: b, MTTRSeconds: 0.3})
+	replays := []scenario.Measures{
+		window(scenario.AffectedFlow{Flow: a, MTTRSeconds: 0.1}, scenario.AffectedFlow{Flow: c, MTTRSeconds: 0.5}),
+		window(scenario.AffectedFlow{Flow: a, MTTRSeconds: 0.3}, scenario.AffectedFlow{Flow: c, MTTRSeconds: 0.5}),
+		window(scenario.AffectedFlow{Flow: a, MTTRSeconds: 0.2}),
+		{}, // a replay without the window counts as one where nothing was lost
+	}
+	paired, twinOnly := pairFlows(lab, replays)
+	want := []PairedFlow{
+		{Flow: a, AtSeconds: 15, LabSeconds: 0.2, TwinSeconds: 0.2, TwinRuns: 3},
+		{Flow: b, AtSeconds: 15, LabSeconds: 0.3},
+	}
+	if !slices.Equal(paired, want) || twinOnly != 1 {
+		t.Errorf("paired %+v, twin only %d", paired, twinOnly)
+	}
+	if r, labSum, twinSum, n := pairedRatio(paired); r != 1 || labSum != 0.2 || twinSum != 0.2 || n != 1 {
+		t.Errorf("paired ratio %v (%v / %v over %d)", r, twinSum, labSum, n)
+	}
+	if r, _, _, n := pairedRatio(nil); r != 0 || n != 0 {
+		t.Errorf("nothing paired: ratio %v over %d", r, n)
 	}
 }

@@ -238,18 +238,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.Twin {
 		log.Info("lab: the same run in the twin")
-		crossing := min(cfg.CrossingFlows, len(flows))
-		if len(scenario.Failed(cfg.Faults)) == 0 {
-			crossing = 0
-		}
-		tw, err := runTwin(ctx, top, cfg, len(flows), crossing, rep.Shaping, rep.DetectP50Seconds, perLink)
+		tw, err := runTwin(ctx, top, cfg, recs, faults, end, m, rep.Shaping, rep.DetectP50Seconds, perLink)
 		if err != nil {
 			rep.Failures = append(rep.Failures, "twin: "+err.Error())
 		} else {
 			rep.Twin = tw
-			if tw.MTTRSeconds > 0 && rep.MTTRP50 > 0 {
-				rep.TwinMTTRRatio = tw.MTTRSeconds / rep.MTTRP50
-			}
+			rep.TwinMTTRRatio = tw.PairedRatio
 		}
 	}
 	rep.DurationS = time.Since(begin).Seconds()

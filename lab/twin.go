@@ -9,28 +9,22 @@ import (
 	"github.com/x0tta6bl4/x0tta6bl4/twin"
 )
 
-// twinFlowStart is when the twin's flows start; the lab's fault times
-// are from the start of traffic, so the twin's are shifted by it.
+// twinFlowStart is when the twin's traffic starts; the lab's times are
+// from the start of traffic, so the twin's are shifted by it.
 const twinFlowStart = time.Second
 
-// twinScenario is the lab run as a twin scenario: the same faults (kill
-// and stop as NodeDown, resume and restart as NodeUp, partition and
-// heal), notified detection when every failure is a kill (the kernel
-// closes a killed process's connections) and silent otherwise, and the
-// same numbers of flows, crossing flows and probes per second. It lists
-// the faults the twin cannot model.
-func twinScenario(top *twin.Topology, cfg Config, flows, crossing int) (twin.Scenario, []string) {
+// twinScenario is the lab run's faults as a twin scenario, at the times
+// they took effect in the lab: kill and stop as NodeDown, resume and
+// restart as NodeUp, partition and heal; notified detection when every
+// failure is a kill (the kernel closes a killed process's connections)
+// and silent otherwise. It lists the faults the twin cannot model.
+func twinScenario(top *twin.Topology, cfg Config, faults []scenario.AppliedFault) (twin.Scenario, []string) {
 	sc := twin.Scenario{
-		Duration:      twinFlowStart + cfg.Duration,
-		Seed:          cfg.Seed,
-		Flows:         flows,
-		CrossingFlows: crossing,
-		FlowRate:      cfg.FlowRate,
-		FlowStart:     twinFlowStart,
-		Detection:     twin.Notified,
-	}
-	if crossing == 0 {
-		sc.CrossingFlows = -1
+		Duration:  twinFlowStart + cfg.Duration,
+		Seed:      cfg.Seed,
+		FlowRate:  cfg.FlowRate,
+		FlowStart: twinFlowStart,
+		Detection: twin.Notified,
 	}
 	var skipped []string
 	names := func(nodes []int) []string {
@@ -40,7 +34,7 @@ func twinScenario(top *twin.Topology, cfg Config, flows, crossing int) (twin.Sce
 		}
 		return out
 	}
-	for _, f := range cfg.Faults {
+	for _, f := range faults {
 		at := twinFlowStart + f.At
 		switch f.Kind {
 		case scenario.Kill, scenario.Stop:
@@ -70,51 +64,148 @@ func twinScenario(top *twin.Topology, cfg Config, flows, crossing int) (twin.Sce
 	return sc, skipped
 }
 
-// twinFlowSamples is how many one-flow runs give the twin's per-flow
-// MTTR.
-const twinFlowSamples = 200
-
-// flowMTTRs runs sc with a single flow under twinFlowSamples seeds, the
-// flow crossing a failing node in the same share of the runs as sc's
-// flows do and between a random pair in the others, and returns the
-// MTTR of each run whose flow lost a packet: the twin's MTTR per
-// affected flow, which its Result (the largest over flows) does not
-// give. Flows do not contend on the twin's links at these rates, so one
-// flow per run measures what it would among many.
-func flowMTTRs(ctx context.Context, t *twin.Twin, sc twin.Scenario) ([]float64, error) {
-	var out []float64
-	crossingRuns := 0
-	if sc.Flows > 0 && sc.CrossingFlows > 0 {
-		crossingRuns = twinFlowSamples * sc.CrossingFlows / sc.Flows
-	}
-	for k := range twinFlowSamples {
-		one := sc
-		one.Flows = 1
-		one.CrossingFlows = -1
-		if k < crossingRuns {
-			one.CrossingFlows = 1
-		}
-		one.Seed = sc.Seed + 1 + uint64(k)
-		r, err := t.Simulate(ctx, one)
-		if err != nil {
-			return nil, err
-		}
-		if r.FlowsAffected > 0 {
-			out = append(out, r.MTTRSeconds)
+// replayFlows gives sc the lab's flows as they ran: the same pairs, each
+// sending its first probe as long after the start of traffic as in the
+// lab (recs, by flow) and then at the same rate, as pings (the
+// destination answers, and a probe arrives at half the round trip), with
+// every packet kept for scenario.Measure. The lab's flows start when the
+// lab's own work lets them, tens of milliseconds apart from run to run,
+// and which flows lose a probe to a kill, and how long they wait for the
+// next, turns on where their probes were when it struck: a twin that
+// drew its own flows and phases would measure other flows.
+func replayFlows(sc twin.Scenario, top *twin.Topology, recs []scenario.FlowRecord) twin.Scenario {
+	sc.Flows, sc.CrossingFlows = 0, 0
+	sc.Pairs = make([][2]string, len(recs))
+	sc.PairStarts = make([]time.Duration, len(recs))
+	for i, r := range recs {
+		sc.Pairs[i] = [2]string{top.Nodes[r.Src].Name, top.Nodes[r.Dst].Name}
+		sc.PairStarts[i] = twinFlowStart
+		if len(r.Probes) > 0 {
+			sc.PairStarts[i] += r.Probes[0].Sent
 		}
 	}
-	return out, nil
+	sc.Echo = true
+	sc.KeepPackets = true
+	return sc
 }
 
-// runTwin runs the lab's topology, faults and flow counts in the twin
-// with the link profile the gate measured (and the lab's detection
-// after a kill: detect, the median in seconds, for every link, and
-// perLink for the links it was measured on), and the same with one flow
-// under many seeds for the twin's MTTR per flow.
-func runTwin(ctx context.Context, top *twin.Topology, cfg Config, flows, crossing int, s Shaping, detect float64, perLink []linkDetection) (*TwinReport, error) {
+// replayRecords turns a replay's packets (twin.Result.Packets, in the
+// order of recs' flows) into flow records on the lab's clock.
+func replayRecords(recs []scenario.FlowRecord, packets [][]twin.PacketTimes) []scenario.FlowRecord {
+	out := make([]scenario.FlowRecord, len(recs))
+	for i, r := range recs {
+		out[i].Flow = r.Flow
+		if i >= len(packets) {
+			continue
+		}
+		out[i].Probes = make([]scenario.Probe, len(packets[i]))
+		for k, p := range packets[i] {
+			arrived := time.Duration(-1)
+			if p.Arrived >= 0 {
+				arrived = p.Arrived - twinFlowStart
+			}
+			out[i].Probes[k] = scenario.Probe{Sent: p.Sent - twinFlowStart, Arrived: arrived}
+		}
+	}
+	return out
+}
+
+// twinReplaySeeds is how many times the twin replays a lab run, under
+// seeds after the run's: the HELLO timers' phases, which decide when a
+// neighbour misses its third HELLO, and the links' jitter differ between
+// seeds, and are as unknown in the lab.
+const twinReplaySeeds = 15
+
+// PairedFlow is a flow the lab measured an MTTR for after a fault, with
+// the twin's MTTR of the same flow after the same fault.
+type PairedFlow struct {
+	scenario.Flow
+	// AtSeconds is the fault's time (the window's, from the start of
+	// traffic).
+	AtSeconds float64 `json:"at_s"`
+	// LabSeconds is the lab's MTTR of the flow; TwinSeconds the median
+	// of the twin's over the TwinRuns replays (of Seeds) in which the
+	// flow lost a probe after the fault too, 0 when none did.
+	LabSeconds  float64 `json:"lab_mttr_s"`
+	TwinSeconds float64 `json:"twin_mttr_s"`
+	TwinRuns    int     `json:"twin_runs"`
+}
+
+// pairFlows pairs each flow the lab measured an MTTR for (lab's windows'
+// affected flows) with the same flow's MTTRs in the same window of the
+// twin's replays, and counts the flows that lost a probe in at least
+// half the replays but not in the lab.
+func pairFlows(lab scenario.Measures, replays []scenario.Measures) (paired []PairedFlow, twinOnly int) {
+	for w, lw := range lab.Windows {
+		inLab := map[scenario.Flow]bool{}
+		for _, af := range lw.AffectedFlows {
+			inLab[af.Flow] = true
+			p := PairedFlow{Flow: af.Flow, AtSeconds: lw.AtSeconds, LabSeconds: af.MTTRSeconds}
+			var mttr []float64
+			for _, m := range replays {
+				if w >= len(m.Windows) {
+					continue
+				}
+				for _, tf := range m.Windows[w].AffectedFlows {
+					if tf.Flow == af.Flow {
+						mttr = append(mttr, tf.MTTRSeconds)
+					}
+				}
+			}
+			p.TwinRuns = len(mttr)
+			p.TwinSeconds = scenario.Percentile(mttr, 0.5)
+			paired = append(paired, p)
+		}
+		runs := map[scenario.Flow]int{}
+		for _, m := range replays {
+			if w < len(m.Windows) {
+				for _, tf := range m.Windows[w].AffectedFlows {
+					runs[tf.Flow]++
+				}
+			}
+		}
+		for f, n := range runs {
+			if !inLab[f] && 2*n >= len(replays) {
+				twinOnly++
+			}
+		}
+	}
+	return paired, twinOnly
+}
+
+// pairedRatio is the twin's MTTR over the lab's for the flows both
+// measured (TwinRuns > 0): the sum of the twin's per-flow medians over
+// the sum of the lab's, 0 when no flow paired. A ratio of sums rather
+// than of medians or a median of per-flow ratios: with the four or five
+// flows a single kill costs a probe, a median jumps between flows
+// whose MTTRs differ by a probe interval, while the sum weighs every
+// paired flow by its own repair time and moves by a fraction of one.
+func pairedRatio(paired []PairedFlow) (ratio, labSum, twinSum float64, n int) {
+	for _, p := range paired {
+		if p.TwinRuns == 0 {
+			continue
+		}
+		labSum += p.LabSeconds
+		twinSum += p.TwinSeconds
+		n++
+	}
+	if labSum > 0 && twinSum > 0 {
+		ratio = twinSum / labSum
+	}
+	return ratio, labSum, twinSum, n
+}
+
+// runTwin runs the lab's topology, applied faults and flows (recs, as
+// they ran) in the twin with the link profile the gate measured (and
+// the lab's detection after a kill: detect, the median in seconds, for
+// every link, and perLink for the links it was measured on), under
+// twinReplaySeeds seeds, measures each replay as the lab's run was
+// measured (lab, with scenario.Measure up to end), and pairs their
+// flows.
+func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenario.FlowRecord, faults []scenario.AppliedFault,
+	end time.Duration, lab scenario.Measures, s Shaping, detect float64, perLink []linkDetection) (*TwinReport, error) {
 	prof := twinProfile(s, detect)
 	t := twin.New("lab")
-	t.Seed = cfg.Seed
 	routing, err := twin.RoutingProfile(cfg.Routing)
 	if err != nil {
 		return nil, err
@@ -123,28 +214,54 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, flows, crossin
 	t.Topology = &twin.Topology{Nodes: slices.Clone(top.Nodes), Links: slices.Clone(top.Links)}
 	t.Topology.SetProfile(prof)
 	notified, notifyMax := twinNotify(t.Topology, s, perLink)
-	sc, skipped := twinScenario(top, cfg, flows, crossing)
-	res, err := t.Simulate(ctx, sc)
-	if err != nil {
-		return nil, err
+	sc, skipped := twinScenario(top, cfg, faults)
+	sc = replayFlows(sc, top, recs)
+	var (
+		replays            []scenario.Measures
+		pooled, delivery   []float64
+		detection, touched []float64
+	)
+	recovered := true
+	for k := range twinReplaySeeds {
+		sc.Seed = cfg.Seed + 1 + uint64(k)
+		t.Seed = sc.Seed
+		res, err := t.Simulate(ctx, sc)
+		if err != nil {
+			return nil, err
+		}
+		m := scenario.Measure(top, replayRecords(recs, res.Packets), faults, end)
+		replays = append(replays, m)
+		for _, w := range m.Windows {
+			for _, af := range w.AffectedFlows {
+				pooled = append(pooled, af.MTTRSeconds)
+			}
+		}
+		delivery = append(delivery, m.DeliveryRatio)
+		detection = append(detection, res.DetectionSeconds)
+		touched = append(touched, float64(m.FlowsAffected))
+		recovered = recovered && m.Recovered
 	}
-	perFlow, err := flowMTTRs(ctx, t, sc)
-	if err != nil {
-		return nil, err
-	}
+	paired, twinOnly := pairFlows(lab, replays)
+	ratio, labSum, twinSum, n := pairedRatio(paired)
 	det := "notified"
 	if sc.Detection == twin.Silent {
 		det = "silent"
 	}
 	return &TwinReport{
-		MTTRSeconds:      scenario.Percentile(slices.Clone(perFlow), 0.5),
-		MTTRP99Seconds:   scenario.Percentile(slices.Clone(perFlow), 0.99),
-		FlowSamples:      len(perFlow),
-		MTTRMaxSeconds:   res.MTTRSeconds,
-		DeliveryRatio:    res.DeliveryRatio,
-		DetectionSeconds: res.DetectionSeconds,
-		FlowsAffected:    res.FlowsAffected,
-		Recovered:        res.Recovered,
+		MTTRSeconds:      scenario.Percentile(slices.Clone(pooled), 0.5),
+		MTTRP99Seconds:   scenario.Percentile(slices.Clone(pooled), 0.99),
+		MTTRMaxSeconds:   scenario.Percentile(slices.Clone(pooled), 1),
+		FlowSamples:      len(pooled),
+		Seeds:            twinReplaySeeds,
+		Paired:           paired,
+		FlowsPaired:      n,
+		FlowsLabOnly:     len(paired) - n,
+		FlowsTwinOnly:    twinOnly,
+		PairedLabSeconds: labSum, PairedTwinSeconds: twinSum, PairedRatio: ratio,
+		DeliveryRatio:    scenario.Percentile(delivery, 0.5),
+		DetectionSeconds: scenario.Percentile(detection, 0.5),
+		FlowsAffected:    int(scenario.Percentile(touched, 0.5)),
+		Recovered:        recovered,
 		LatencyMs:        ms(prof.Latency),
 		JitterMs:         ms(prof.Jitter),
 		NotifyMs:         ms(prof.NotifyDelay),

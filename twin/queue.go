@@ -50,12 +50,16 @@ const (
 	// evAction: planned action number aux is carried out (a
 	// rehearsal's plan).
 	evAction
+	// evEcho: node answers the flow packet whose answer is frame, to
+	// peer (Scenario.Echo).
+	evEcho
 )
 
 var eventNames = [...]string{
 	evFrame:      "frame",
 	evTick:       "tick",
 	evFlow:       "flow",
+	evEcho:       "echo",
 	evFault:      "fault",
 	evNotifyDown: "link-down",
 	evNotifyUp:   "link-up",

@@ -93,6 +93,18 @@ type Result struct {
 	// Heal says what the healing engines did, in runs with
 	// Scenario.Heal; nil in others.
 	Heal *HealResult `json:"heal,omitempty"`
+	// Packets has, in runs with Scenario.KeepPackets, every flow's
+	// packets in the order they were sent, the flows in the order of
+	// Scenario.Pairs (or as drawn).
+	Packets [][]PacketTimes `json:"-"`
+}
+
+// PacketTimes is one flow packet: when it was sent and when it arrived
+// (with Scenario.Echo, the send time plus half the round trip), from
+// the start of the run; Arrived is negative for a packet that never
+// did.
+type PacketTimes struct {
+	Sent, Arrived time.Duration
 }
 
 // Drops counts frames lost by cause.
@@ -184,6 +196,16 @@ func (s *sim) result(name string) *Result {
 	}
 	s.deliveryStats(r)
 	s.mttr(r)
+	if s.sc.KeepPackets {
+		r.Packets = make([][]PacketTimes, len(s.flows))
+		for fi, f := range s.flows {
+			ps := make([]PacketTimes, len(f.packets))
+			for k, p := range f.packets {
+				ps[k] = PacketTimes{Sent: time.Duration(p.sent), Arrived: time.Duration(p.arrived)}
+			}
+			r.Packets[fi] = ps
+		}
+	}
 	return r
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -193,6 +194,22 @@ type Scenario struct {
 	// nodes that faults name, such as a node that restarts. Flows and
 	// CrossingFlows must then be zero.
 	Pairs [][2]string
+	// PairStarts, if set, has one time per pair of Pairs: when that
+	// flow sends its first packet, from the start of the run, instead of
+	// FlowStart plus a random offset (to replay a schedule measured
+	// elsewhere, such as the namespace lab's probes).
+	PairStarts []time.Duration
+	// Echo makes every flow a ping: the destination answers each flow
+	// packet it receives with one of the same size back to the source,
+	// and a packet counts as delivered when its answer reaches the
+	// source, at its send time plus half the round trip (the one-way
+	// time a ping measures). A flow is then affected by a failure on its
+	// way out or back, as a mesh ping is. PacketsSent and
+	// PacketsDelivered count the answers too.
+	Echo bool
+	// KeepPackets puts every flow packet's send and arrival times in
+	// Result.Packets.
+	KeepPackets bool
 	// FlowRate is the packets per second each flow sends. Default 10.
 	FlowRate float64
 	// FlowStart is when flows begin sending, each at a random offset
@@ -312,6 +329,10 @@ func (sc *Scenario) validate() error {
 		return fmt.Errorf("%w: negative flow count %d", ErrScenario, sc.Flows)
 	case len(sc.Pairs) > 0 && (sc.Flows != 0 || sc.CrossingFlows != 0):
 		return fmt.Errorf("%w: flows given as pairs and as counts", ErrScenario)
+	case len(sc.PairStarts) > 0 && len(sc.PairStarts) != len(sc.Pairs):
+		return fmt.Errorf("%w: %d flow start times for %d pairs", ErrScenario, len(sc.PairStarts), len(sc.Pairs))
+	case slices.ContainsFunc(sc.PairStarts, func(d time.Duration) bool { return d < 0 }):
+		return fmt.Errorf("%w: a negative flow start time", ErrScenario)
 	case sc.CrossingFlows > sc.Flows:
 		return fmt.Errorf("%w: %d crossing flows of %d", ErrScenario, sc.CrossingFlows, sc.Flows)
 	case sc.FlowRate < 0 || math.IsNaN(sc.FlowRate) || math.IsInf(sc.FlowRate, 0):

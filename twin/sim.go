@@ -680,7 +680,12 @@ func (s *sim) start() {
 		}
 	}
 	for fi := range s.flows {
-		at := int64(s.sc.FlowStart) + s.rng.Int64N(s.every)
+		var at int64
+		if len(s.sc.PairStarts) > 0 {
+			at = int64(s.sc.PairStarts[fi])
+		} else {
+			at = int64(s.sc.FlowStart) + s.rng.Int64N(s.every)
+		}
 		if at < int64(s.sc.Duration) {
 			s.q.push(event{at: at, kind: evFlow, node: s.flows[fi].src, peer: -1, aux: int32(fi)})
 		}
@@ -744,6 +749,8 @@ func (s *sim) process(ev *event) {
 		s.heal.decide(int(ev.aux))
 	case evAction:
 		s.carryOutPlanned(int(ev.aux))
+	case evEcho:
+		s.echo(ev)
 	case evNotifyDown:
 		s.notifyDown(ev)
 	case evNotifyUp:
@@ -998,8 +1005,12 @@ func (s *sim) arrive(ev *event) {
 }
 
 // payloadHeader is the flow packet header: flow index u32, sequence u32,
-// both big-endian, then padding to the payload size.
+// both big-endian, then padding to the payload size. An answer
+// (Scenario.Echo) has echoBit set in its flow index.
 const payloadHeader = 8
+
+// echoBit marks an answer's flow index.
+const echoBit = 1 << 31
 
 func (s *sim) emit(ev *event) {
 	f := &s.flows[ev.aux]
@@ -1031,17 +1042,53 @@ func (s *sim) deliver(at int32, d delivery) {
 	}
 	fi := binary.BigEndian.Uint32(d.payload)
 	seq := binary.BigEndian.Uint32(d.payload[4:])
-	if int(fi) >= len(s.flows) || int(seq) >= len(s.flows[fi].packets) || s.flows[fi].dst != at {
+	answer := fi&echoBit != 0
+	fi &^= echoBit
+	if int(fi) >= len(s.flows) || int(seq) >= len(s.flows[fi].packets) {
 		s.st.misdelivered++
 		return
 	}
-	p := &s.flows[fi].packets[seq]
+	f := &s.flows[fi]
+	switch {
+	case answer && (!s.sc.Echo || f.src != at), !answer && f.dst != at:
+		s.st.misdelivered++
+		return
+	case !answer && s.sc.Echo:
+		// Answered on an event of its own: the engine's output is being
+		// carried out, and pump must not run inside pump.
+		reply := slices.Clone(d.payload)
+		binary.BigEndian.PutUint32(reply, fi|echoBit)
+		s.q.push(event{at: s.now, kind: evEcho, node: at, peer: f.src, frame: reply})
+		s.st.delivered++
+		s.st.hops += uint64(d.hops)
+		return
+	}
+	p := &f.packets[seq]
 	if p.arrived >= 0 {
 		return // a duplicate
 	}
 	p.arrived = s.now
+	if answer {
+		p.arrived = p.sent + (s.now-p.sent)/2
+	}
 	s.st.delivered++
 	s.st.hops += uint64(d.hops)
+}
+
+// echo sends the answer in ev.frame from node ev.node back to the flow's
+// source ev.peer, if the node is still up.
+func (s *sim) echo(ev *event) {
+	n := &s.nodes[ev.node]
+	if !n.alive {
+		return
+	}
+	s.st.appSent++
+	s.catchUp(ev.node)
+	if err := n.r.send(s.clock(), ev.peer, ev.frame); err != nil {
+		s.st.sendErrors++
+		s.sc.Logger.Debug("echo", "node", s.top.Nodes[ev.node].Name, "err", err)
+	}
+	s.pump(ev.node)
 }
 
 func (s *sim) noted(at int32, nt note) {

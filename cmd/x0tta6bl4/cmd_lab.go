@@ -146,8 +146,14 @@ func printLabReport(w io.Writer, r *lab.Report) {
 	fmt.Fprintf(w, "control overhead %.2f frames per probe packet; daemons: RSS max %.1f MiB, CPU mean %.1f%% max %.1f%%; lab %.1f%% CPU\n",
 		r.ControlOverhead, r.RSSMiBMax, r.CPUPercentMean, r.CPUPercentMax, r.LabCPUPercent)
 	if t := r.Twin; t != nil {
-		fmt.Fprintf(w, "twin (%s, links %.2f ms + jitter %.2f ms): MTTR per flow p50 %.3f s (%d flows), run max %.3f s, delivery %.4f; twin/lab MTTR p50 %.2f\n",
-			t.Detection, t.LatencyMs, t.JitterMs, t.MTTRSeconds, t.FlowSamples, t.MTTRMaxSeconds, t.DeliveryRatio, r.TwinMTTRRatio)
+		fmt.Fprintf(w, "twin (%s, links %.2f ms + jitter %.2f ms, %d replays): MTTR per flow p50 %.3f s (%d flows), max %.3f s, delivery %.4f\n",
+			t.Detection, t.LatencyMs, t.JitterMs, t.Seeds, t.MTTRSeconds, t.FlowSamples, t.MTTRMaxSeconds, t.DeliveryRatio)
+		for _, p := range t.Paired {
+			fmt.Fprintf(w, "  flow %d→%d after %.2f s: lab %.3f s, twin %.3f s (in %d of %d replays)\n",
+				p.Src, p.Dst, p.AtSeconds, p.LabSeconds, p.TwinSeconds, p.TwinRuns, t.Seeds)
+		}
+		fmt.Fprintf(w, "twin/lab MTTR over %d paired flows %.2f (%d flows in the lab only, %d in the twin only)\n",
+			t.FlowsPaired, r.TwinMTTRRatio, t.FlowsLabOnly, t.FlowsTwinOnly)
 	}
 	fmt.Fprintf(w, "%s in %.1f s\n", okWord(r.OK), r.DurationS)
 	for _, f := range r.Failures {
