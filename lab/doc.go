@@ -48,16 +48,10 @@
 //     cut links, reshaped links), watches the failed nodes' neighbours'
 //     routing tables for the detection, and samples the daemons' memory,
 //     CPU and routing frames.
-//  6. Measures MTTR per flow and delivery (scenario.Measure), runs the
-//     twin with the gate's link profile and the lab's detection after a
-//     kill (the twin's drivers learn of a kill as late as the lab's
-//     neighbours did, each link as late as its own surviving end, the
-//     median where none was watched: a killed daemon's connections are
-//     reset only once
-//     the kernel has ended every thread of it, which a loaded host takes
-//     a hundred milliseconds and more to do) (and, for its MTTR per flow,
-//     one flow per run under many seeds), and removes everything: daemons,
-//     namespaces (and with them the veths and rules), the run directory.
+//  6. Measures MTTR per flow and delivery (scenario.Measure), replays
+//     the run in the twin (with --twin; see "The twin's replay"), and
+//     removes everything: daemons, namespaces (and with them the veths
+//     and rules), the run directory.
 //
 // # The delay line
 //
@@ -80,6 +74,36 @@
 // no packet leaves more than 0.3 ms early (the gate would count one that
 // left 0.5 ms early as bypassing). The most a packet was released late
 // is in the report (delay_line_late_ms_max).
+//
+// # The twin's replay
+//
+// The twin replays the run, not a run like it: the same topology, the
+// faults at the times they took effect, and the lab's own flows, each
+// sending its first probe as long after the start of traffic as in the
+// lab and then at the same rate, as pings (twin.Scenario.Echo: the
+// destination answers, and a probe arrives at half the round trip, as
+// the lab counts it). Its links get the gate's measured profile and the
+// lab's detection after a kill (the twin's drivers learn of a kill as
+// late as the lab's neighbours did, each link as late as its own
+// surviving end, the median where none was watched: a killed daemon's
+// connections are reset only once the kernel has ended every thread of
+// it, which a loaded host takes a hundred milliseconds and more to do).
+// Each of twinReplaySeeds replays (the seeds after the run's: HELLO
+// phases and link jitter, unknown in the lab too) is measured with
+// scenario.Measure as the lab's run is, and each flow the lab measured
+// an MTTR for is paired with the same flow's MTTR after the same fault
+// in the replays (their median, over the replays in which it lost a
+// probe too). The report's twin_mttr_ratio is the sum of the paired
+// flows' twin MTTRs over the sum of their lab MTTRs.
+//
+// Why: which of a few flows a kill costs a probe, and how long each then
+// waits for its next, turns on where the flows' probes were when the
+// kill struck, and the lab's flows start tens of milliseconds apart from
+// run to run (the lab's own work decides when). A twin that drew its own
+// flows and phases measured other flows: its median over many one-flow
+// runs against the lab's over four or five read 0.64 to 1.45 across runs
+// of the same command. A lost answer costs a ping as much as a lost
+// request, which one-way flows do not model.
 //
 // # Measures
 //

@@ -49,6 +49,12 @@
 //	})
 //	// res.Channel.Handshakes, .Rekeys, .Resets (the restart's recovery)
 //
+// To replay traffic measured elsewhere (the namespace lab does), give
+// each pair its first send time (Scenario.PairStarts), make the flows
+// pings whose destination answers (Scenario.Echo: a packet arrives at
+// half its round trip) and keep every packet's times
+// (Scenario.KeepPackets, Result.Packets).
+//
 // Gray faults leave the node or link up, so routing keeps using it, and
 // hurt the DATA it carries (Blackhole, Slow, Overload, Lossy, Flap; each
 // with its parameters and a duration, For); ParseFault reads their
