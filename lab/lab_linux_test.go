@@ -113,6 +113,13 @@ func TestRunRing(t *testing.T) {
 		t.Errorf("twin notify delay %.3f ms, %d links their own; lab detection median %.3f s, %d neighbours",
 			rep.Twin.NotifyMs, rep.Twin.NotifyLinks, rep.DetectP50Seconds, rep.DetectWatched)
 	}
+	// The twin replayed the run, and every flow the lab measured an
+	// MTTR for has its twin beside it.
+	if rep.Twin != nil && (rep.Twin.Seeds != twinReplaySeeds || len(rep.Twin.Paired) != rep.FlowsAffected ||
+		rep.Twin.FlowsPaired+rep.Twin.FlowsLabOnly != rep.FlowsAffected) {
+		t.Errorf("twin: %d replays, %d flows paired of %d listed, lab affected %d",
+			rep.Twin.Seeds, rep.Twin.FlowsPaired, len(rep.Twin.Paired), rep.FlowsAffected)
+	}
 	if *full && (rep.MTTRP99 > 2 || rep.DeliveryRatio < 0.98 || rep.TwinMTTRRatio < 0.8 || rep.TwinMTTRRatio > 1.25) {
 		t.Errorf("MTTR p99 %.3f s, delivery %.4f, twin/lab MTTR %.2f", rep.MTTRP99, rep.DeliveryRatio, rep.TwinMTTRRatio)
 	}
