@@ -161,6 +161,11 @@ type Report struct {
 	DetectP50Seconds float64 `json:"detect_p50_s"`
 	DetectMaxSeconds float64 `json:"detect_max_s"`
 	DetectWatched    int     `json:"detect_watched"`
+	// HopMs is the time a probe took per link it crossed, delay line and
+	// forwarding daemon together, before the first fault: the slope of
+	// the probes' round trips over the links they crossed out and back
+	// (0 when the probes crossed too few different numbers of links).
+	HopMs float64 `json:"hop_ms"`
 	// KillExitMsMax is the longest any daemon took from a kill fault's
 	// SIGKILL until it was reaped.
 	KillExitMsMax float64 `json:"kill_exit_ms_max"`
@@ -262,10 +267,14 @@ type TwinReport struct {
 	FlowsAffected    int     `json:"flows_affected"`
 	Recovered        bool    `json:"recovered"`
 	// LatencyMs and JitterMs are the link profile given to the twin,
-	// from the gate: the lowest delays (p1) and a uniform jitter whose
-	// median lands on the measured p50.
+	// from the gate: the lowest delays (p1) plus ForwardMs, and a
+	// uniform jitter whose median lands on the measured p50 (plus
+	// ForwardMs).
 	LatencyMs float64 `json:"latency_ms"`
 	JitterMs  float64 `json:"jitter_ms"`
+	// ForwardMs is what the lab's daemons add per link beyond its delay
+	// (hop_ms less the gate's p50), added to the twin's LatencyMs.
+	ForwardMs float64 `json:"forward_ms"`
 	// NotifyMs is how much later than one latency the twin's drivers
 	// learn of a kill (from the lab's detect_p50_s) on a link whose own
 	// detection the lab did not measure; NotifyLinks links got their
@@ -281,24 +290,36 @@ type TwinReport struct {
 
 // twinProfile is the link profile the twin gets from the gate: latency
 // the measured p1, jitter twice (p50 − p1), so that the twin's uniform
-// delays start where the delay line's do and have its median. Loss is
-// 0: the daemons' links are TCP, which turns a lost packet into a
-// retransmission, not a lost frame (see the report's notes). Its
-// NotifyDelay is the median time the lab's neighbours took to show a
-// killed node as lost (detect, in seconds; 0 when not measured) less the
-// delay line's median: the twin's driver learns of a kill one link
-// latency after it, the lab's when the killed process has ended and its
-// connections' resets have reached the neighbours' mesh drivers, which
-// takes tens to hundreds of milliseconds on a loaded host.
-func twinProfile(s Shaping, detect float64) twin.LinkProfile {
+// delays start where the delay line's do and have its median. To the
+// latency it adds forward, what a daemon takes to pass a frame on beyond
+// its link's delay (the lab's hop_ms less the gate's p50): the twin's
+// drivers forward at once, and a repair whose RREQs and RREP cross a
+// dozen links runs out of its timeout in the lab and not in a twin
+// without it. Loss is 0: the daemons' links are TCP, which turns a lost
+// packet into a retransmission, not a lost frame (see the report's
+// notes). Its NotifyDelay is the median time the lab's neighbours took
+// to show a killed node as lost (detect, in seconds; 0 when not
+// measured) less the delay line's median: the twin's driver learns of a
+// kill one link latency after it, the lab's when the killed process has
+// ended and its connections' resets have reached the neighbours' mesh
+// drivers, which takes tens to hundreds of milliseconds on a loaded
+// host.
+func twinProfile(s Shaping, detect float64, forward time.Duration) twin.LinkProfile {
 	p1 := time.Duration(s.DelayMsP1 * float64(time.Millisecond))
 	p50 := time.Duration(s.DelayMsP50 * float64(time.Millisecond))
 	p := twin.DefaultLinkProfile()
-	p.Latency = p1
+	p.Latency = p1 + max(0, forward)
 	p.Jitter = max(0, 2*(p50-p1))
 	p.Loss = 0
 	p.NotifyDelay = notifyDelay(detect, p50)
 	return p
+}
+
+// forwardTime is what the lab's daemons add to a link's delay when they
+// pass a frame on: hop, the lab's time per link crossed, less the
+// gate's median delay, 0 at least.
+func forwardTime(s Shaping, hop time.Duration) time.Duration {
+	return max(0, hop-time.Duration(s.DelayMsP50*float64(time.Millisecond))).Round(time.Microsecond)
 }
 
 // notifyDelay is a detection time (in seconds) less one median link

@@ -108,7 +108,7 @@ func TestRunRing(t *testing.T) {
 		t.Errorf("detection: %d neighbours, first %.3f s, median %.3f s, last %.3f s; killed daemon reaped in %.1f ms",
 			rep.DetectWatched, rep.DetectSeconds, rep.DetectP50Seconds, rep.DetectMaxSeconds, rep.KillExitMsMax)
 	}
-	if rep.Twin != nil && (rep.Twin.NotifyMs != ms(twinProfile(rep.Shaping, rep.DetectP50Seconds).NotifyDelay) ||
+	if rep.Twin != nil && (rep.Twin.NotifyMs != ms(twinProfile(rep.Shaping, rep.DetectP50Seconds, 0).NotifyDelay) ||
 		rep.Twin.NotifyLinks != rep.DetectWatched) {
 		t.Errorf("twin notify delay %.3f ms, %d links their own; lab detection median %.3f s, %d neighbours",
 			rep.Twin.NotifyMs, rep.Twin.NotifyLinks, rep.DetectP50Seconds, rep.DetectWatched)

@@ -172,11 +172,11 @@ func TestTwinScenario(t *testing.T) {
 	if sc, _ := twinScenario(top, cfg, stop); sc.Detection != twin.Silent {
 		t.Errorf("a stop gave %v detection", sc.Detection)
 	}
-	p := twinProfile(Shaping{DelayMsP1: 5, DelayMsP50: 5.5}, 0.2055)
+	p := twinProfile(Shaping{DelayMsP1: 5, DelayMsP50: 5.5}, 0.2055, 0)
 	if p.Latency != 5*time.Millisecond || p.Jitter != time.Millisecond || p.Loss != 0 || p.NotifyDelay != 200*time.Millisecond {
 		t.Errorf("twin profile %+v", p)
 	}
-	if p := twinProfile(Shaping{DelayMsP1: 5, DelayMsP50: 5.5}, 0); p.NotifyDelay != 0 {
+	if p := twinProfile(Shaping{DelayMsP1: 5, DelayMsP50: 5.5}, 0, 0); p.NotifyDelay != 0 {
 		t.Errorf("no detection measured: notify delay %v", p.NotifyDelay)
 	}
 
@@ -247,5 +247,40 @@ func TestPairFlows(t *testing.T) {
 	}
 	if r, _, _, n := pairedRatio(nil); r != 0 || n != 0 {
 		t.Errorf("nothing paired: ratio %v over %d", r, n)
+	}
+}
+
+// The time per link is the slope of the round trips over the links
+// crossed, medians per link count, before the first fault only; what the
+// daemons add to the delay line's median goes onto the twin's latency.
+func TestHopTime(t *testing.T) {
+	var trips []roundTrip
+	for links := 2; links <= 10; links += 2 {
+		for k := range 9 {
+			rtt := 3*time.Millisecond + time.Duration(links)*6*time.Millisecond
+			if k == 0 {
+				rtt += 80 * time.Millisecond // an outlier the median ignores
+			}
+			trips = append(trips, roundTrip{sent: time.Second, links: links, rtt: rtt})
+		}
+		// After the fault: discoveries, left out.
+		trips = append(trips, roundTrip{sent: 20 * time.Second, links: links, rtt: time.Second})
+	}
+	hop, ok := hopTime(trips, 15*time.Second)
+	if !ok || hop.Round(time.Microsecond) != 6*time.Millisecond {
+		t.Errorf("hop time %v, %v; want 6ms", hop, ok)
+	}
+	if _, ok := hopTime(trips[:9], 15*time.Second); ok {
+		t.Error("one link count gave a slope")
+	}
+	s := Shaping{DelayMsP1: 5, DelayMsP50: 5.5}
+	if f := forwardTime(s, hop); f != 500*time.Microsecond {
+		t.Errorf("forward time %v, want 500µs", f)
+	}
+	if f := forwardTime(s, 5*time.Millisecond); f != 0 {
+		t.Errorf("a hop under the delay line's median: forward time %v", f)
+	}
+	if p := twinProfile(s, 0, 500*time.Microsecond); p.Latency != 5500*time.Microsecond || p.Jitter != time.Millisecond {
+		t.Errorf("profile with forwarding %+v", p)
 	}
 }

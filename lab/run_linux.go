@@ -183,7 +183,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.LostPerSecond = m.LostPerSecond
 	tr.mu.Lock()
 	rep.ProbeErrors = tr.errors
+	until := end
+	if len(faults) > 0 {
+		until = faults[0].At
+	}
+	hop, _ := hopTime(tr.trips, until)
 	tr.mu.Unlock()
+	rep.HopMs = ms(hop)
 	perLink := <-detect
 	if secs := detectionSeconds(perLink); len(secs) > 0 {
 		rep.DetectSeconds = secs[0]
@@ -238,7 +244,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.Twin {
 		log.Info("lab: the same run in the twin")
-		tw, err := runTwin(ctx, top, cfg, recs, faults, end, m, rep.Shaping, rep.DetectP50Seconds, perLink)
+		tw, err := runTwin(ctx, top, cfg, recs, faults, end, m, rep.Shaping, hop, rep.DetectP50Seconds, perLink)
 		if err != nil {
 			rep.Failures = append(rep.Failures, "twin: "+err.Error())
 		} else {

@@ -30,6 +30,16 @@ type traffic struct {
 
 	mu     sync.Mutex
 	errors map[string]int // lost probes by cause
+	// trips are the answered probes of traffic (t0 set): when each was
+	// sent, the links it and its answer crossed, and its round trip.
+	trips []roundTrip
+}
+
+// roundTrip is one answered probe.
+type roundTrip struct {
+	sent  time.Duration // from t0
+	links int           // hops out and back
+	rtt   time.Duration
 }
 
 // lost counts a lost probe under a short cause: the API's status and
@@ -59,12 +69,51 @@ func (tr *traffic) lost(err error) {
 func (tr *traffic) once(ctx context.Context, f scenario.Flow) (time.Duration, bool) {
 	ctx, cancel := context.WithTimeout(ctx, tr.timeout+2*time.Second)
 	defer cancel()
+	var sent time.Duration
+	if !tr.t0.IsZero() {
+		sent = time.Since(tr.t0)
+	}
 	res, err := tr.clients[f.Src].MeshPing(ctx, tr.ids[f.Dst], tr.timeout)
 	if err != nil {
 		tr.lost(err)
 		return 0, false
 	}
+	if !tr.t0.IsZero() && res.Hops+res.HopsBack > 0 {
+		tr.mu.Lock()
+		tr.trips = append(tr.trips, roundTrip{sent: sent, links: res.Hops + res.HopsBack, rtt: res.RTT})
+		tr.mu.Unlock()
+	}
 	return res.RTT / 2, true
+}
+
+// hopTime is the time a probe takes per link it crosses, delay line and
+// the daemon that forwards it together: the slope of the round trip over
+// the links crossed out and back, fitted by least squares to the median
+// round trip of each link count, over the probes sent before until (the
+// first fault; routes being repaired would add their discoveries). The
+// intercept is what every probe pays once (the API, the end-to-end
+// channel at both ends). ok is false with fewer than two link counts.
+func hopTime(trips []roundTrip, until time.Duration) (perLink time.Duration, ok bool) {
+	byLinks := map[int][]float64{}
+	for _, t := range trips {
+		if t.sent < until {
+			byLinks[t.links] = append(byLinks[t.links], float64(t.rtt))
+		}
+	}
+	if len(byLinks) < 2 {
+		return 0, false
+	}
+	var n, sx, sy, sxx, sxy float64
+	for links, rtts := range byLinks {
+		x, y := float64(links), scenario.Percentile(rtts, 0.5)
+		n++
+		sx += x
+		sy += y
+		sxx += x * x
+		sxy += x * y
+	}
+	slope := (n*sxy - sx*sy) / (n*sxx - sx*sx)
+	return time.Duration(slope), slope > 0
 }
 
 // unixHTTP is an HTTP client that reaches the server on a unix socket,

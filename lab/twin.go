@@ -196,15 +196,17 @@ func pairedRatio(paired []PairedFlow) (ratio, labSum, twinSum float64, n int) {
 }
 
 // runTwin runs the lab's topology, applied faults and flows (recs, as
-// they ran) in the twin with the link profile the gate measured (and
-// the lab's detection after a kill: detect, the median in seconds, for
-// every link, and perLink for the links it was measured on), under
-// twinReplaySeeds seeds, measures each replay as the lab's run was
-// measured (lab, with scenario.Measure up to end), and pairs their
-// flows.
+// they ran) in the twin with the link profile the gate measured, the
+// daemons' forwarding time (from hop, the lab's time per link; see
+// twinProfile) and the lab's detection after a kill (detect, the median
+// in seconds, for every link, and perLink for the links it was measured
+// on), under twinReplaySeeds seeds, measures each replay as the lab's
+// run was measured (lab, with scenario.Measure up to end), and pairs
+// their flows.
 func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenario.FlowRecord, faults []scenario.AppliedFault,
-	end time.Duration, lab scenario.Measures, s Shaping, detect float64, perLink []linkDetection) (*TwinReport, error) {
-	prof := twinProfile(s, detect)
+	end time.Duration, lab scenario.Measures, s Shaping, hop time.Duration, detect float64, perLink []linkDetection) (*TwinReport, error) {
+	forward := forwardTime(s, hop)
+	prof := twinProfile(s, detect, forward)
 	t := twin.New("lab")
 	routing, err := twin.RoutingProfile(cfg.Routing)
 	if err != nil {
@@ -263,6 +265,7 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenari
 		FlowsAffected:    int(scenario.Percentile(touched, 0.5)),
 		Recovered:        recovered,
 		LatencyMs:        ms(prof.Latency),
+		ForwardMs:        ms(forward),
 		JitterMs:         ms(prof.Jitter),
 		NotifyMs:         ms(prof.NotifyDelay),
 		NotifyLinks:      notified,
