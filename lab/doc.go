@@ -82,7 +82,11 @@
 // sending its first probe as long after the start of traffic as in the
 // lab and then at the same rate, as pings (twin.Scenario.Echo: the
 // destination answers, and a probe arrives at half the round trip, as
-// the lab counts it). Its links get the gate's measured profile and the
+// the lab counts it). Its links get the gate's measured profile, what
+// the daemons add per link when they forward (hop_ms, fitted from the
+// probes before the fault, less the gate's median: the twin's drivers
+// forward at once, and a local repair around a ring that the daemons
+// cannot finish before its timeout the twin otherwise does) and the
 // lab's detection after a kill (the twin's drivers learn of a kill as
 // late as the lab's neighbours did, each link as late as its own
 // surviving end, the median where none was watched: a killed daemon's
