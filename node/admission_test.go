@@ -561,3 +561,155 @@ func TestWriteBeforeSync(t *testing.T) {
 		t.Errorf("a write after the first sync: %v", err)
 	}
 }
+
+// TestIdentityCacheCurrent: neighbour admission reuses a cached record
+// only while a lookup could not return another one.
+func TestIdentityCacheCurrent(t *testing.T) {
+	_, id := newIdentity(t)
+	t0 := time.Now()
+	rec, err := id.IssueRecord(pqcsec.RecordOptions{TrustDomain: spiffeid.RequireTrustDomainFromString("x0tta6bl4.test")}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	republish := rec.Expiry().Add(-pqcsec.DefaultRecordTTL / identityRepublishFraction)
+	for _, tt := range []struct {
+		name           string
+		fetched, asked time.Time
+		want           bool
+	}{
+		{"just fetched", t0, t0.Add(time.Second), true},
+		{"fetched a while ago", t0, t0.Add(identityRevalidate - time.Second), true},
+		{"fetched too long ago", t0, t0.Add(identityRevalidate), false},
+		{"in its republish window", republish.Add(-time.Minute), republish, false},
+		{"expired", rec.Expiry().Add(-time.Minute), rec.Expiry().Add(time.Second), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newIdentityCache()
+			c.put(rec, tt.fetched)
+			if _, ok := c.current(rec.PeerID(), tt.asked); ok != tt.want {
+				t.Errorf("current: %v, want %v", ok, tt.want)
+			}
+		})
+	}
+
+	// A lookup that returns the version held (or an older one) renews it.
+	c := newIdentityCache()
+	newer, err := id.IssueRecord(pqcsec.RecordOptions{TrustDomain: spiffeid.RequireTrustDomainFromString("x0tta6bl4.test")}, t0.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if newer.Version() <= rec.Version() {
+		t.Fatalf("versions %d then %d", rec.Version(), newer.Version())
+	}
+	c.put(newer, t0)
+	c.put(rec, t0.Add(identityRevalidate-time.Second))
+	if got, ok := c.current(rec.PeerID(), t0.Add(identityRevalidate+time.Second)); !ok || got != newer {
+		t.Errorf("after a lookup of an older version: %v %v, want the newer record", got, ok)
+	}
+	if _, ok := c.current(peer.ID("someone else"), t0); ok {
+		t.Error("current holds a record of a peer never put")
+	}
+}
+
+// identityLookups is how many identity records n looked up in the DHT.
+func identityLookups(n *Node) float64 {
+	return counterOf(n.ids.lookups, "found") + counterOf(n.ids.lookups, "error")
+}
+
+// meshNeighbor reports whether p is one of n's mesh neighbours.
+func meshNeighbor(t *testing.T, n *Node, p peer.ID) bool {
+	t.Helper()
+	nbs, err := n.Mesh().Neighbors(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nb := range nbs {
+		if nb.Peer == p {
+			return true
+		}
+	}
+	return false
+}
+
+// TestNeighbourAdmissionCache: the mesh asks neighbour admission about
+// every neighbour each minute. On the old code each answer began with a
+// DHT lookup of the neighbour's identity record (in a 20-node mesh about
+// half the DHT's work); now a current cached record is checked again
+// instead, and every rule still applies at once: a member evicted loses
+// its link and is refused without a lookup, a quarantined one likewise,
+// and a record refused for want of what a newer one may carry (an
+// attestation claim) is looked up every time.
+func TestNeighbourAdmissionCache(t *testing.T) {
+	ka, ida := newKey(t)
+	kb, idb := newKey(t)
+	kc, idc := newKey(t)
+	kd, idd := newKey(t)
+	genesis := writeGenesis(t, t.TempDir(), 100, ida, idb, idc, idd)
+	a := startNodeWith(t, closedConfig(genesis), Options{Key: ka})
+	b := startNodeWith(t, closedConfig(genesis, a), Options{Key: kb})
+	c := startNodeWith(t, closedConfig(genesis, a), Options{Key: kc})
+	waitFor(t, 30*time.Second, "the members' mesh links", func() bool {
+		return meshNeighbor(t, a, idb) && meshNeighbor(t, a, idc)
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	before := identityLookups(a)
+	if before == 0 {
+		t.Fatal("a admitted its neighbours without looking up their records")
+	}
+	for range 3 {
+		if err := a.admitNeighbor(ctx, idb); err != nil {
+			t.Fatalf("recheck of a member: %v", err)
+		}
+	}
+	if got := identityLookups(a); got != before {
+		t.Errorf("three rechecks of a neighbour looked up its record %v times, want 0", got-before)
+	}
+
+	// b evicted (what governance's decision does): its link goes, and a
+	// recheck refuses it from the cached record.
+	a.setMembers([]peer.ID{ida, idc, idd})
+	waitFor(t, 10*time.Second, "the evicted member's mesh link to close", func() bool {
+		return !meshNeighbor(t, a, idb) && !meshNeighbor(t, b, ida)
+	})
+	if err := a.admitNeighbor(ctx, idb); !errors.Is(err, ErrNotMember) {
+		t.Errorf("recheck of the evicted member: %v, want %v", err, ErrNotMember)
+	}
+	// c quarantined: refused from the cached record as well.
+	a.Policy().SetQuarantine([]peer.ID{idc})
+	if err := a.admitNeighbor(ctx, idc); !errors.Is(err, pqcsec.ErrDenied) {
+		t.Errorf("recheck of a quarantined member: %v, want %v", err, pqcsec.ErrDenied)
+	}
+	if got := identityLookups(a); got != before {
+		t.Errorf("the refusals looked up %v records, want 0", got-before)
+	}
+	time.Sleep(time.Second)
+	if meshNeighbor(t, a, idb) {
+		t.Error("the evicted member is a mesh neighbour again")
+	}
+
+	// A node that wants an attestation claim for relaying, which c's
+	// record does not carry: a newer record might, so each check looks
+	// it up again.
+	cfg := closedConfig(genesis, c)
+	cfg.Policy.AttestFor = []string{"relay"}
+	cfg.Policy.Measurements = []MeasurementConfig{{BinarySHA256: strings.Repeat("ab", 32)}}
+	d := startNodeWith(t, cfg, Options{Key: kd})
+	waitFor(t, 30*time.Second, "d to hold c's record", func() bool {
+		_, ok := d.ids.cached(idc, time.Now())
+		if !ok {
+			_ = d.admitNeighbor(ctx, idc)
+		}
+		return ok
+	})
+	before = identityLookups(d)
+	for range 2 {
+		if err := d.admitNeighbor(ctx, idc); !errors.Is(err, pqcsec.ErrDenied) {
+			t.Fatalf("relay without an attestation claim: %v, want %v", err, pqcsec.ErrDenied)
+		}
+	}
+	if got := identityLookups(d) - before; got != 2 {
+		t.Errorf("two checks refused for want of a claim looked up %v records, want 2", got)
+	}
+}

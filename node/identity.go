@@ -77,15 +77,22 @@ func (n *Node) IdentityRecord(now time.Time) (*pqcsec.Record, error) {
 }
 
 // LookupIdentity fetches and verifies p's identity record from the DHT.
-func (n *Node) LookupIdentity(ctx context.Context, p peer.ID) (*pqcsec.Record, error) {
+func (n *Node) LookupIdentity(ctx context.Context, p peer.ID) (rec *pqcsec.Record, err error) {
 	if p == n.ID() {
 		return n.IdentityRecord(time.Now())
 	}
+	defer func() {
+		result := "found"
+		if err != nil {
+			result = "error"
+		}
+		n.ids.lookups.WithLabelValues(result).Inc()
+	}()
 	b, err := n.dht.GetValue(ctx, pqcsec.RecordKey(p))
 	if err != nil {
 		return nil, fmt.Errorf("look up identity of %s: %w", p, err)
 	}
-	rec, err := pqcsec.ParseRecord(b)
+	rec, err = pqcsec.ParseRecord(b)
 	if err != nil {
 		return nil, fmt.Errorf("identity record of %s: %w", p, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 )
@@ -16,6 +17,9 @@ const (
 	identityWantQueue    = 64               // lookups waiting
 	identityFetchTimeout = 10 * time.Second // bound on one lookup
 	identityRefetch      = 30 * time.Second // a peer's record is looked up at most this often
+	// identityRevalidate is how long neighbour admission reuses a
+	// cached record before it looks the peer up again (identityCache.current).
+	identityRevalidate = 10 * time.Minute
 )
 
 // identityCache holds the verified identity records the node looked up
@@ -27,9 +31,11 @@ const (
 // for concurrent use.
 type identityCache struct {
 	wants chan peer.ID
+	// lookups counts the DHT lookups of identity records, by result.
+	lookups *prometheus.CounterVec
 
 	mu      sync.Mutex
-	recs    map[peer.ID]*pqcsec.Record
+	recs    map[peer.ID]cachedRecord
 	pending map[peer.ID]bool
 	// looked holds when each recent lookup ended, so that a peer whose
 	// record does not satisfy a check is not looked up again for every
@@ -38,14 +44,25 @@ type identityCache struct {
 	looked map[peer.ID]time.Time
 }
 
+// cachedRecord is a verified record and when the DHT last returned it
+// (or an older version of it, the newer one being kept).
+type cachedRecord struct {
+	rec     *pqcsec.Record
+	fetched time.Time
+}
+
 var _ recordCache = (*identityCache)(nil)
 
 func newIdentityCache() *identityCache {
 	return &identityCache{
 		wants:   make(chan peer.ID, identityWantQueue),
-		recs:    map[peer.ID]*pqcsec.Record{},
+		recs:    map[peer.ID]cachedRecord{},
 		pending: map[peer.ID]bool{},
 		looked:  map[peer.ID]time.Time{},
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "x0tta6bl4_identity_lookups_total",
+			Help: "Peers' identity records looked up in the DHT, by result (found, error).",
+		}, []string{"result"}),
 	}
 }
 
@@ -53,26 +70,52 @@ func newIdentityCache() *identityCache {
 func (c *identityCache) cached(p peer.ID, now time.Time) (*pqcsec.Record, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r, ok := c.recs[p]
-	if !ok || r.CheckFresh(now) != nil {
+	e, ok := c.recs[p]
+	if !ok || e.rec.CheckFresh(now) != nil {
 		return nil, false
 	}
-	return r, true
+	return e.rec, true
 }
 
-// put keeps a verified record, replacing an older one of its peer. When
-// the cache is full it first drops expired records, then an arbitrary
-// one.
+// current returns p's record if it is the one a lookup would return now,
+// as far as anything but a lookup can tell, so that neighbour admission
+// need not ask the DHT again: the record is valid at now, it is not in
+// the last tenth of its lifetime (when its peer publishes the next one,
+// publishIdentity), and the DHT returned it less than identityRevalidate
+// ago. A record is signed and immutable, so what the node checked of it
+// holds until it expires; a peer can replace it early only with a new
+// X.509-SVID or a restart, which a caller that finds the record refused
+// for want of what a newer one carries (needsRecord) looks up at once,
+// and which identityRevalidate bounds otherwise.
+func (c *identityCache) current(p peer.ID, now time.Time) (*pqcsec.Record, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.recs[p]
+	switch {
+	case !ok, e.rec.CheckFresh(now) != nil, now.Sub(e.fetched) >= identityRevalidate,
+		!now.Before(e.rec.Expiry().Add(-pqcsec.DefaultRecordTTL / identityRepublishFraction)):
+		return nil, false
+	}
+	return e.rec, true
+}
+
+// put keeps a verified record the DHT returned at now, replacing an
+// older one of its peer (a lookup that returns an older version than the
+// one held only renews when it was fetched). When the cache is full it
+// first drops expired records, then an arbitrary one: one record per
+// peer, so no peer holds more than its share.
 func (c *identityCache) put(r *pqcsec.Record, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := r.PeerID()
-	if old, ok := c.recs[p]; ok && old.Version() > r.Version() {
+	if old, ok := c.recs[p]; ok && old.rec.Version() > r.Version() {
+		old.fetched = now
+		c.recs[p] = old
 		return
 	}
 	if _, ok := c.recs[p]; !ok && len(c.recs) >= identityCacheSize {
 		for q, old := range c.recs {
-			if old.CheckFresh(now) != nil {
+			if old.rec.CheckFresh(now) != nil {
 				delete(c.recs, q)
 			}
 		}
@@ -83,7 +126,7 @@ func (c *identityCache) put(r *pqcsec.Record, now time.Time) {
 			delete(c.recs, q)
 		}
 	}
-	c.recs[p] = r
+	c.recs[p] = cachedRecord{rec: r, fetched: now}
 }
 
 // want asks for p's record to be looked up, unless a lookup of it is

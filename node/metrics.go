@@ -39,7 +39,7 @@ func newMetrics(n *Node) (*metrics, error) {
 		}, []string{"status"}),
 	}
 	cs := []prometheus.Collector{
-		m.dials, m.discovered, m.advertised, m.apiRequests, m.apiRefused, n.adm.refusals,
+		m.dials, m.discovered, m.advertised, m.apiRequests, m.apiRefused, n.adm.refusals, n.ids.lookups,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "x0tta6bl4_node_peers",
 			Help: "Connected peers.",
