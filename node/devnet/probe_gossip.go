@@ -27,6 +27,12 @@ const subscriptionBuffer = 4096
 type GossipProbe struct {
 	// Interval between two publications of one node (default 1 s).
 	Interval time.Duration
+	// Warmup is how long publishing waits once the meshes have formed
+	// (default 2 s: two heartbeats, which graft every subscriber).
+	Warmup time.Duration
+	// Publish, if set, is how long the probe publishes; it then stops,
+	// whether or not the run has ended. Zero publishes until it ends.
+	Publish time.Duration
 
 	members []GossipMember
 	topics  []*pubsub.Topic
@@ -75,6 +81,9 @@ func (p *GossipProbe) Start(runCtx context.Context, net *Net) error {
 func (p *GossipProbe) StartMembers(runCtx context.Context, members []GossipMember) error {
 	if p.Interval <= 0 {
 		p.Interval = time.Second
+	}
+	if p.Warmup <= 0 {
+		p.Warmup = 2 * time.Second
 	}
 	p.members = members
 	p.progress = make(chan struct{}, 1)
@@ -149,8 +158,8 @@ func (p *GossipProbe) receive(ctx context.Context, me int, self peer.ID, sub *pu
 }
 
 // publish waits until every node is known as a subscriber by enough
-// neighbours and two heartbeats have built the meshes, then publishes
-// until the run ends.
+// neighbours and Warmup has passed, then publishes until the run ends or
+// for Publish.
 func (p *GossipProbe) publish(runCtx context.Context) {
 	if len(p.members) < 2 {
 		return
@@ -167,7 +176,7 @@ func (p *GossipProbe) publish(runCtx context.Context) {
 			return
 		}
 	}
-	if !pause(runCtx, 2*time.Second) {
+	if !pause(runCtx, p.Warmup) {
 		return
 	}
 	links := make([][]int, len(p.members))
@@ -181,6 +190,11 @@ func (p *GossipProbe) publish(runCtx context.Context) {
 	p.mu.Lock()
 	p.links = links
 	p.mu.Unlock()
+	if p.Publish > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(runCtx, p.Publish)
+		defer cancel()
+	}
 	seq := uint64(0)
 	tick := time.NewTicker(p.Interval)
 	defer tick.Stop()
