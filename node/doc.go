@@ -72,7 +72,9 @@
 //     (415); reads need no token.
 //   - The mesh router (Node.Mesh, mesh.go): overlay/mesh's libp2p driver
 //     of the routing engine and the end-to-end channels; neighbors are
-//     connected peers whose identity record the policy engine lets relay.
+//     connected peers whose identity record the policy engine lets relay,
+//     asked again every minute (the record from the identity cache while
+//     it is current, identity_cache.go; from the DHT otherwise).
 //     Routes GET /v1/mesh/routes, POST /v1/mesh/ping and /v1/mesh/send.
 //   - Telemetry (Node.Telemetry, telemetry*.go), the driver of the
 //     telemetry topic: every [telemetry] interval the node reads its host

@@ -27,7 +27,10 @@
 //   - GossipProbe: once every node has a peer on the topic x0tta6bl4/devnet/1,
 //     every node publishes a Message every second; every other node must
 //     receive each one (gossip_delivered == gossip_sent × (nodes−1)); the
-//     latency is publish → receive on the same clock.
+//     latency is publish → receive on the same clock. GossipProbe.Warmup
+//     and .Publish set how long it waits once the meshes have formed and
+//     how long it then publishes (BenchmarkGossip runs the same schedule
+//     on the nodes and on bare GossipSub hosts).
 //   - TelemetryProbe: the nodes' own telemetry on x0tta6bl4/telemetry/1;
 //     telemetry_source, and view_complete once every node's view of the
 //     mesh holds every other node (the run fails without it), with
