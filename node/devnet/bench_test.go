@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -402,13 +403,52 @@ func nodeCPU(b *testing.B, nodes int, v nodeCPUVariant) (cpuMs, toPublish float6
 	toPublish = time.Since(began).Seconds()
 	time.Sleep(nodeCPUSettle)
 	stopProfile := profileWindow(b, v.name)
+	got0 := gossipReceived(b, net)
 	cpu0, t0 := cputime.Now(), time.Now()
 	time.Sleep(*nodeCPUWindowFlag)
 	cpu := cputime.Now() - cpu0
 	wall := time.Since(t0)
+	got := gossipReceived(b, net)
 	stopProfile()
 	finish()
-	return float64(cpu.Microseconds()) / 1e3 / float64(nodes) / wall.Seconds(), toPublish, true
+	nodeSeconds := float64(nodes) * wall.Seconds()
+	for _, topic := range slices.Sorted(maps.Keys(got)) {
+		b.ReportMetric((got[topic]-got0[topic])/nodeSeconds, v.name+"-"+topic+"-msgs/node-s")
+	}
+	return float64(cpu.Microseconds()) / 1e3 / nodeSeconds, toPublish, true
+}
+
+// gossipReceived sums over net's nodes the GossipSub messages they
+// received from peers (delivered, and dropped as duplicates), by the
+// short name of their topic: what each topic costs the transport and
+// GossipSub (the gossip probe's topic counts as "other").
+func gossipReceived(b *testing.B, net *Net) map[string]float64 {
+	b.Helper()
+	out := map[string]float64{}
+	for _, n := range net.Nodes {
+		mfs, err := n.Registry().Gather()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if name := mf.GetName(); name != "x0tta6bl4_pubsub_delivered_total" && name != "x0tta6bl4_pubsub_duplicates_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				topic := "?"
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "topic" {
+						topic = l.GetValue()
+					}
+				}
+				if i := strings.Index(topic, "/"); i >= 0 { // x0tta6bl4/telemetry/1
+					topic = strings.TrimSuffix(topic[i+1:], "/1")
+				}
+				out[topic] += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
 }
 
 // nodeCPUWindowFlag is how long BenchmarkNodeCPU measures. Work a node
