@@ -404,18 +404,44 @@ func nodeCPU(b *testing.B, nodes int, v nodeCPUVariant) (cpuMs, toPublish float6
 	time.Sleep(nodeCPUSettle)
 	stopProfile := profileWindow(b, v.name)
 	got0 := gossipReceived(b, net)
+	lookups0, govGets0 := counterSum(b, net, "x0tta6bl4_identity_lookups_total"), counterSum(b, net, "x0tta6bl4_gov_dht_fetches_total")
 	cpu0, t0 := cputime.Now(), time.Now()
 	time.Sleep(*nodeCPUWindowFlag)
 	cpu := cputime.Now() - cpu0
 	wall := time.Since(t0)
 	got := gossipReceived(b, net)
+	lookups1, govGets1 := counterSum(b, net, "x0tta6bl4_identity_lookups_total"), counterSum(b, net, "x0tta6bl4_gov_dht_fetches_total")
 	stopProfile()
 	finish()
 	nodeSeconds := float64(nodes) * wall.Seconds()
 	for _, topic := range slices.Sorted(maps.Keys(got)) {
 		b.ReportMetric((got[topic]-got0[topic])/nodeSeconds, v.name+"-"+topic+"-msgs/node-s")
 	}
+	b.ReportMetric((lookups1-lookups0)/nodeSeconds*60, v.name+"-identity-lookups/node-min")
+	b.ReportMetric((govGets1-govGets0)/nodeSeconds*60, v.name+"-gov-dht-gets/node-min")
 	return float64(cpu.Microseconds()) / 1e3 / nodeSeconds, toPublish, true
+}
+
+// counterSum sums the counter name, every label, over net's nodes: the
+// DHT lookups of identity records and of governance values are what
+// makes most of the DHT's work in a steady devnet.
+func counterSum(b *testing.B, net *Net, name string) float64 {
+	b.Helper()
+	sum := 0.0
+	for _, n := range net.Nodes {
+		mfs, err := n.Registry().Gather()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				for _, m := range mf.GetMetric() {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
 }
 
 // gossipReceived sums over net's nodes the GossipSub messages they
