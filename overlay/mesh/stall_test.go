@@ -3,10 +3,13 @@
 package mesh
 
 import (
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -114,6 +117,12 @@ func testStoppedNeighbor(t *testing.T, jam bool) {
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// The stop takes hold when each of the peer's threads next runs: on
+	// a loaded machine 0.3-33 ms after kill returned. Until then the peer
+	// reads on, and took the jam's streams (the mesh protocol) as new
+	// links from node 0 that replaced its link, a reset node 0 rightly
+	// saw as a transport failure and reopened at once.
+	waitStopped(t, pid)
 	stopped := time.Now()
 	if jam {
 		defer jamConnection(t, tm, p.info.ID, stopped.Add(watch)).Wait()
@@ -156,6 +165,41 @@ func testStoppedNeighbor(t *testing.T, jam bool) {
 	t.Logf("the link to the stopped peer was reset %v after the stop", down.Sub(stopped))
 	if down.IsZero() {
 		t.Fatalf("the link to the stopped peer was not reset within %v (StaleLink %v)", watch, stale)
+	}
+}
+
+// waitStopped waits until every thread of the process pid is stopped
+// (state T in /proc): kill returns once SIGSTOP is queued, and each
+// thread stops when it next runs.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		t.Skipf("no /proc to tell when a stopped process has stopped: %v", err)
+	}
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		tasks, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		running := 0
+		for _, task := range tasks {
+			stat, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+			if err != nil {
+				continue // the thread has ended
+			}
+			// pid (comm) state ...: comm may hold spaces and parentheses.
+			if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] != 'T' {
+				running++
+			}
+		}
+		if running == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d threads of the stopped process %d still run 5 s after SIGSTOP", running, pid)
+		}
+		time.Sleep(100 * time.Microsecond)
 	}
 }
 
