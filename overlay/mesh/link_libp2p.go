@@ -890,9 +890,15 @@ func (m *Router) maintain(now time.Time) {
 // process's kernel still takes new streams on the old connection, and
 // the engine holds a new link's neighbor alive until its HELLOs fail to
 // come: reopening at once made the hung peer a live neighbor again.
+// That StaleLink counts from the reset, which the caller has just
+// issued (closeLink), not from its now: the owner read now before, and
+// on a loaded machine may have been held up for milliseconds since, by
+// which a window counted from now let the link reopen short of
+// StaleLink after its reset.
 func (m *Router) openLater(now time.Time, c *candidate, dead bool) {
 	wait := c.openBackoff
 	if dead {
+		now = time.Now()
 		wait = max(wait, m.cfg.StaleLink)
 	}
 	c.openRetryAt = now.Add(wait)
