@@ -23,13 +23,21 @@ import (
 
 // LinkMeter is what the telemetry service needs of the routing layer: the
 // neighbor links it measures with HELLOs (round-trip time and delivery in
-// each direction) and counts DATA on, and its DATA-plane counters. The
-// node's mesh router provides it; its methods are called once per
-// telemetry interval from the telemetry goroutine and must not block.
+// each direction) and counts DATA on, and its DATA-plane counters, read
+// as of the call, or as of before it if they cannot be read before ctx
+// ends. The node's mesh router provides it; it is called once per
+// telemetry interval from the telemetry goroutine.
 type LinkMeter interface {
-	LinkStats() []overlay.NeighborInfo
-	DataPlane() protocols.TelemetryData
+	Counters(ctx context.Context) ([]overlay.NeighborInfo, protocols.TelemetryData)
 }
+
+// countersWait is how long, as a share of the telemetry interval, a
+// message waits for the routing layer's counters of its time before it
+// takes older ones: the view's rates divide a node's counters by the
+// time between its messages, so counters older than their message by a
+// lag that changes from one message to the next make rates that do not
+// hold (and the two ends of a link disagree on its DATA delivery).
+const countersWait = 0.1
 
 // peerConns is what telemetry reads of the node's connections: the
 // connected peers and the connections to each (the host's
@@ -490,8 +498,10 @@ func (t *Telemetry) publish(ctx context.Context) error {
 		dp   *protocols.TelemetryData
 	)
 	if t.meter != nil {
-		nbrs = t.meter.LinkStats()
-		d := t.meter.DataPlane()
+		cctx, cancel := context.WithTimeout(ctx, time.Duration(countersWait*float64(t.cfg.Interval)))
+		var d protocols.TelemetryData
+		nbrs, d = t.meter.Counters(cctx)
+		cancel()
 		dp = &d
 	}
 	t.seq++

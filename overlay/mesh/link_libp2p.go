@@ -826,10 +826,7 @@ func (m *Router) maintain(now time.Time) {
 	if m.ctx.Err() != nil {
 		return
 	}
-	nbs := m.engine.Neighbors()
-	m.linkStats.Store(&nbs)
-	st := m.engine.Stats()
-	m.engStats.Store(&st)
+	m.storeStats()
 	connected := map[peer.ID]bool{}
 	for _, p := range m.h.Network().Peers() {
 		connected[p] = true

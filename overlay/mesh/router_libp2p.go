@@ -881,6 +881,36 @@ func (m *Router) DataPlane() protocols.TelemetryData {
 	return d
 }
 
+// Counters returns LinkStats and DataPlane as the owner reads them now,
+// so that a telemetry message's DATA counters are those of its time
+// (the view's rates divide them by the time between two messages: a
+// snapshot up to maintainInterval older than its message, at a lag that
+// flips between two messages, read 0.75 s of frames in one interval and
+// 1.25 s in the next, and the two ends of a link disagreed by that
+// much). If the owner has not read them when ctx ends (a loop that
+// fell behind), it returns the latest stored ones, as LinkStats and
+// DataPlane do.
+func (m *Router) Counters(ctx context.Context) ([]overlay.NeighborInfo, protocols.TelemetryData) {
+	read := make(chan struct{})
+	if m.submit(ctx, func(time.Time) { m.storeStats(); close(read) }) == nil {
+		select {
+		case <-read:
+		case <-ctx.Done():
+		case <-m.done:
+		}
+	}
+	return m.LinkStats(), m.DataPlane()
+}
+
+// storeStats stores the engine's neighbor links and counters for
+// LinkStats and DataPlane. The owner calls it.
+func (m *Router) storeStats() {
+	nbs := m.engine.Neighbors()
+	m.linkStats.Store(&nbs)
+	st := m.engine.Stats()
+	m.engStats.Store(&st)
+}
+
 // relayWritten adds the relayed frames of a batch just written, at now,
 // to the relay counters. Writers call it.
 func (m *Router) relayWritten(batch []queued, now time.Time) {
