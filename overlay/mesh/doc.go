@@ -173,7 +173,11 @@
 // out, every drop and every engine and channel event; LinkStats gives the
 // HELLO measurements and each link's DATA counters, DataPlane the relayed
 // and dropped DATA and the relay delay (from reading a frame to writing
-// it on), both without blocking, for telemetry.
+// it on), both without blocking, as of the owner's last look (at most
+// a maintenance interval ago in a loop that keeps up). Counters gives
+// both as the owner reads them at the call, waiting at most until its
+// context ends: telemetry takes it, since the view's rates divide a
+// message's counters by the time between messages.
 //
 // # End-to-end channels
 //
