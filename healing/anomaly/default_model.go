@@ -9,12 +9,12 @@ package anomaly
 const (
 	// DefaultModelVersion numbers the default models; it rises with
 	// every change of their data or features.
-	DefaultModelVersion = 2
+	DefaultModelVersion = 3
 	// DefaultModelName is the model's name, which says what it is and
 	// what it was trained on.
 	DefaultModelName = "graphsage-twin"
 	// DefaultModelKind is its detector kind.
 	DefaultModelKind = Kind(1) // graphsage
 	// DefaultModelSHA256 is the SHA-256 of default_model.bin.
-	DefaultModelSHA256 = "03748e2066ef019d28bb5214c13cc7d0a81d5c0dc5146bc6055853174f3546fa"
+	DefaultModelSHA256 = "72f82b382190f390a0fa5ce0a73e1caad31f8ede2e8e13d46b2a76c74985b29a"
 )

@@ -119,7 +119,7 @@ func Features(g overlay.Graph, prev *overlay.Graph, interval time.Duration) *Sam
 			p = prevNodes[n.Addr]
 		}
 		nodeFeatures(x, n, p, lost[i], added[i])
-		x[NodeRelayBalance] = min(1, (relayed[i]+1)/(asked[i]+1))
+		x[NodeRelayBalance] = delivered(relayed[i], asked[i], interval)
 		if n.DataRates {
 			x[NodeDataReported] = 1
 			x[NodeForwardRate] = log1p(n.ForwardRate)
@@ -154,7 +154,7 @@ func Features(g overlay.Graph, prev *overlay.Graph, interval time.Duration) *Sam
 		}
 		x[LinkDataDelivery] = 1
 		if back := cur[LinkKey{to, from}]; l.DataRates && back != nil && back.DataRates {
-			x[LinkDataDelivery] = min(1, (finite(back.DataReceivedRate)+1)/(finite(l.DataSentRate)+1))
+			x[LinkDataDelivery] = delivered(finite(back.DataReceivedRate), finite(l.DataSentRate), interval)
 		}
 		if l.RTTBy == protocols.MeasureHello && l.LossBy != protocols.MeasureHello && talking(&nodes[sl.To]) {
 			x[LinkDeadTalking] = 1
@@ -162,6 +162,31 @@ func Features(g overlay.Graph, prev *overlay.Graph, interval time.Duration) *Sam
 	}
 	s.index()
 	return s
+}
+
+// DeliveryPrior is the evidence, in frames, a delivery figure (a link's
+// data_delivery, a relay's relay_balance) starts from: it reads as if
+// DeliveryPrior more frames had been sent and all had arrived. The two
+// ends of a link count over their own telemetry windows, so a frame sent
+// near the end of one end's window is counted by the other end in its
+// next: on a link that carries a handful of frames an interval, one such
+// frame read 0.8 to 0.9 with a prior of one frame, and an idle node of a
+// grid sat near the threshold for it. With DeliveryPrior frames, a
+// shortfall of one frame reads at least DeliveryPrior/(DeliveryPrior+1)
+// however few frames the link carries, while a relay that drops the
+// tens of frames an interval it is handed still reads far below 1.
+const DeliveryPrior = 8
+
+// delivered is the share of sent that arrived as got, rates per second
+// over interval, shrunk toward 1 by DeliveryPrior frames: (got·T +
+// DeliveryPrior)/(sent·T + DeliveryPrior), at most 1, T the interval in
+// seconds (1 s if not positive).
+func delivered(got, sent float64, interval time.Duration) float64 {
+	t := interval.Seconds()
+	if t <= 0 {
+		t = 1
+	}
+	return min(1, (got*t+DeliveryPrior)/(sent*t+DeliveryPrior))
 }
 
 // talking reports whether n, if not nil, is a node whose latest message
@@ -204,7 +229,7 @@ func nodeFeatures(x []float64, n, p *overlay.GraphNode, lost, added int) {
 // apart by the reporter's clock.
 func linkFeatures(x []float64, l, p *overlay.GraphLink, dt time.Duration) {
 	if l.RTTBy != protocols.MeasureNone {
-		x[LinkRTT] = log1p(ms(l.RTT))
+		x[LinkRTT] = log1p(max(rttFloor, ms(l.RTT)))
 		x[LinkRTTMeasured] = 1
 	}
 	if l.LossBy != protocols.MeasureNone {
@@ -229,6 +254,14 @@ func counterRate(a, b uint64, dt time.Duration) float64 {
 	}
 	return float64(b-a) / dt.Seconds()
 }
+
+// rttFloor is the least RTT, in ms, the rtt feature tells apart: the
+// gray faults show as RTTs milliseconds longer, while below a
+// millisecond (nodes on one host, a switch) what an RTT measures is how
+// soon the two ends' processes were scheduled; and the twin's links,
+// the data the models learn from, are no shorter than 0.3 ms one way, so
+// a model has never seen the 0.2 to 0.5 ms RTTs of nodes on one host.
+const rttFloor = 1
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 

@@ -118,6 +118,18 @@ func TestFeaturesOwnFigures(t *testing.T) {
 	if got := nodeValue(t, s, addrD, anomaly.NodeDegree); !near(got, math.Log1p(1)) {
 		t.Errorf("degree counts links to unknown nodes: %v", got)
 	}
+
+	// An RTT under a millisecond (nodes on one host) reads as 1 ms: the
+	// twin's links are never that short, and a model must not meet a
+	// figure it was never trained on.
+	g := line(t0, 1)
+	for i := range g.Links {
+		g.Links[i].RTT = 300 * time.Microsecond
+	}
+	s = anomaly.Features(g, nil, time.Second)
+	if got := linkValue(t, s, addrB, addrC, anomaly.LinkRTT); !near(got, math.Log1p(1)) {
+		t.Errorf("rtt of 0.3 ms reads %v, want log1p(1)", got)
+	}
 }
 
 // TestFeaturesChange checks the features that compare two graphs: counter
@@ -216,7 +228,7 @@ func TestFeaturesDataPlane(t *testing.T) {
 		{"reported", addrB, anomaly.NodeDataReported, 1},
 		{"forward rate", addrB, anomaly.NodeForwardRate, math.Log1p(99)},
 		{"forward delay", addrB, anomaly.NodeForwardDelay, math.Log1p(9)},
-		{"b relays nothing", addrB, anomaly.NodeRelayBalance, 1.0 / 41},
+		{"b relays nothing", addrB, anomaly.NodeRelayBalance, anomaly.DeliveryPrior / (40.0 + anomaly.DeliveryPrior)},
 		{"c asked nothing", addrC, anomaly.NodeRelayBalance, 1},
 		{"a not reported", addrA, anomaly.NodeDataReported, 0},
 	} {
@@ -224,8 +236,8 @@ func TestFeaturesDataPlane(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	if got := linkValue(t, s, addrB, addrC, anomaly.LinkDataDelivery); !near(got, 1.0/41) {
-		t.Errorf("delivery b→c = %v, want 1/41", got)
+	if want := anomaly.DeliveryPrior / (40.0 + anomaly.DeliveryPrior); !near(linkValue(t, s, addrB, addrC, anomaly.LinkDataDelivery), want) {
+		t.Errorf("delivery b→c = %v, want %v", linkValue(t, s, addrB, addrC, anomaly.LinkDataDelivery), want)
 	}
 	if got := linkValue(t, s, addrA, addrB, anomaly.LinkDataDelivery); !near(got, 1) {
 		t.Errorf("delivery a→b = %v, want 1", got)
@@ -240,6 +252,43 @@ func TestFeaturesDataPlane(t *testing.T) {
 	s = anomaly.Features(withData(line(t0, 1), rates), nil, time.Second)
 	if got := nodeValue(t, s, addrC, anomaly.NodeRelayBalance); got != 1 {
 		t.Errorf("c framed by b's claim: balance %v", got)
+	}
+}
+
+// TestFeaturesDeliveryEvidence checks that a delivery figure resting on a
+// few frames stays near 1: an idle link whose two ends' counter windows
+// split one frame of a handful read 0.8 to 0.9 with a prior of one frame,
+// which held an idle corner of a grid near the threshold. The same
+// shortfall over many frames, and a relay that drops what it is handed,
+// still read low; and the figure counts frames, not rates, so a longer
+// interval's rates carry more evidence.
+func TestFeaturesDeliveryEvidence(t *testing.T) {
+	delivery := func(sent, got float64, interval time.Duration) float64 {
+		rates := map[anomaly.LinkKey][6]float64{
+			{From: addrB, To: addrC}: {sent, 0, 0, 0, 0, 0},
+			{From: addrC, To: addrB}: {0, got, 0, 0, 0, 0},
+		}
+		s := anomaly.Features(withData(line(t0, 1), rates), nil, interval)
+		return linkValue(t, s, addrB, addrC, anomaly.LinkDataDelivery)
+	}
+	oneShort := anomaly.DeliveryPrior / (anomaly.DeliveryPrior + 1.0)
+	for _, tc := range []struct {
+		name           string
+		sent, got      float64 // frames/s b wrote to c, c read from b
+		atLeast, below float64
+	}{
+		{"one frame of five missing", 5, 4, oneShort, 1},
+		{"one frame of one missing", 1, 0, oneShort, 1},
+		{"nothing sent", 0, 0, 1, 1.1},
+		{"half of forty missing", 40, 20, 0, 0.6},
+		{"forty dropped", 40, 0, 0, 0.2},
+	} {
+		if got := delivery(tc.sent, tc.got, time.Second); got < tc.atLeast || got >= tc.below {
+			t.Errorf("%s: delivery %v, want [%v, %v)", tc.name, got, tc.atLeast, tc.below)
+		}
+	}
+	if long, short := delivery(5, 4, 4*time.Second), delivery(5, 4, time.Second); long >= short {
+		t.Errorf("one frame/s of five missing over 4 s reads %v, over 1 s %v: more frames, no more evidence", long, short)
 	}
 }
 

@@ -142,10 +142,10 @@ var CurrentSchema = Schema{
 		NodeForwardRate:    {"forward_rate", "log1p(DATA frames relayed per second) [telemetry v2]", 1},
 		NodeDataDropRate:   {"data_drop_rate", "log1p(DATA frames the node took and dropped per second) [telemetry v2]", 0.5},
 		NodeForwardDelay:   {"forward_delay", "log1p(mean ms from reading a DATA frame to relay to writing it on) [telemetry v2]", 0.3},
-		NodeRelayBalance:   {"relay_balance", "(R+1)/(S+1), at most 1, frames/s: S the transit its neighbours report sending it (each link's at most what the node reports receiving on it), R the transit they report receiving from it; 1 without figures [telemetry v2, neighbours' reports]", 0.05},
+		NodeRelayBalance:   {"relay_balance", "(R·T+P)/(S·T+P), at most 1, T the interval in s, P DeliveryPrior frames: S the transit per second its neighbours report sending it (each link's at most what the node reports receiving on it), R the transit they report receiving from it; 1 without figures [telemetry v2, neighbours' reports]", 0.05},
 	},
 	Link: []FeatureSpec{
-		LinkRTT:             {"rtt", "log1p(RTT in ms), 0 when not measured", 0.25},
+		LinkRTT:             {"rtt", "log1p(RTT in ms, at least 1 ms), 0 when not measured", 0.25},
 		LinkRTTMeasured:     {"rtt_measured", "1 when the RTT was measured (HELLO, TCP or libp2p), else 0", 1},
 		LinkLoss:            {"loss", "LossPercent/100 (HELLO or TCP), 0 when not measured", 0.02},
 		LinkLossMeasured:    {"loss_measured", "1 when the loss was measured, else 0", 1},
@@ -159,7 +159,7 @@ var CurrentSchema = Schema{
 		LinkDataReceived:    {"data_received", "log1p(DATA frames From read from To per second) [telemetry v2]", 1},
 		LinkTransitSent:     {"transit_sent", "log1p(DATA frames per second From wrote to To for To to relay: destination not To) [telemetry v2]", 1},
 		LinkTransitReceived: {"transit_received", "log1p(DATA frames per second From read from To that To relayed: source not To) [telemetry v2]", 1},
-		LinkDataDelivery:    {"data_delivery", "(To's DATA received from From + 1)/(From's DATA sent to To + 1), frames/s, at most 1; 1 when either end's figures are absent [telemetry v2, both ends' reports]", 0.05},
+		LinkDataDelivery:    {"data_delivery", "(To's DATA frames received from From + P)/(From's DATA frames sent to To + P) over an interval (rates times the interval), P DeliveryPrior frames, at most 1; 1 when either end's figures are absent [telemetry v2, both ends' reports]", 0.05},
 		LinkDeadTalking:     {"dead_talking", "1 when From reports the link with a HELLO RTT but without a HELLO loss figure (its routing engine knows To but holds it dead) while To's latest message is at most two of its intervals old, else 0: a link that failed between two live nodes, not a node that went silent", 1},
 	},
 }
