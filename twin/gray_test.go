@@ -155,8 +155,12 @@ func TestTelemetryLabels(t *testing.T) {
 			}
 		}
 	}
-	if slices.Max(faultyBalance) > 0.3 || slices.Min(healthyBalance) < 0.7 {
-		t.Errorf("node-4's relay balance %v while a blackhole, %v before", faultyBalance, healthyBalance)
+	// Two of the run's flows (4 frames/s each) cross node-4, so it is
+	// handed 8 frames a 1 s interval and, relaying none, reads
+	// DeliveryPrior/(DeliveryPrior+8); the bound is that of 6 frames
+	// missing, room for a neighbour counting some in its next window.
+	if most := anomaly.DeliveryPrior / (anomaly.DeliveryPrior + 6.0); slices.Max(faultyBalance) > most || slices.Min(healthyBalance) < 0.7 {
+		t.Errorf("node-4's relay balance %v while a blackhole (want at most %.3f), %v before", faultyBalance, most, healthyBalance)
 	}
 }
 
