@@ -243,8 +243,8 @@ func TestTelemetryIgnoresCrashes(t *testing.T) {
 }
 
 // TestDataset: a data set is the same whatever the workers, every run
-// with a fault has traffic through it, and labels follow the classes in
-// turn.
+// with a fault has traffic through it, labels follow the classes in
+// turn, and some healthy relay is busy.
 func TestDataset(t *testing.T) {
 	cfg := TrainingData(3)
 	cfg.Runs, cfg.Duration, cfg.Nodes = 18, 25*time.Second, [2]int{9, 12}
@@ -264,6 +264,7 @@ func TestDataset(t *testing.T) {
 	}
 	classes := map[anomaly.Class]int{}
 	stalls, noCollector := 0, 0
+	busiest := 0.0 // the most DATA a healthy node relayed, frames/s
 	for r, ep := range one {
 		for k, s := range ep.Samples {
 			if !reflect.DeepEqual(s.NodeX, two[r].Samples[k].NodeX) || !reflect.DeepEqual(s.Labels, two[r].Samples[k].Labels) {
@@ -282,6 +283,8 @@ func TestDataset(t *testing.T) {
 				if l.Class != anomaly.Healthy {
 					seen = l.Class
 					relayed = max(relayed, s.Node(i)[anomaly.NodeForwardRate])
+				} else if !l.Ignore {
+					busiest = max(busiest, math.Expm1(s.Node(i)[anomaly.NodeForwardRate]))
 				}
 			}
 		}
@@ -322,6 +325,12 @@ func TestDataset(t *testing.T) {
 	}
 	if stalls == 0 {
 		t.Error("no run has a host stall")
+	}
+	// The hubs: a healthy relay carries as much as the busiest relays of
+	// a sparse mesh (100 frames/s; without hubs these runs' busiest
+	// healthy relay carries 32; with them, 139).
+	if busiest < 80 {
+		t.Errorf("the busiest healthy relay carries %.0f frames/s, want hubs of at least 80", busiest)
 	}
 	if noCollector == 0 || noCollector == cfg.Runs {
 		t.Errorf("%d of %d runs without collectors, want some (a share of %v)", noCollector, cfg.Runs, cfg.NoCollector)
