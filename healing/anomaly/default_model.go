@@ -9,12 +9,12 @@ package anomaly
 const (
 	// DefaultModelVersion numbers the default models; it rises with
 	// every change of their data or features.
-	DefaultModelVersion = 3
+	DefaultModelVersion = 4
 	// DefaultModelName is the model's name, which says what it is and
 	// what it was trained on.
 	DefaultModelName = "graphsage-twin"
 	// DefaultModelKind is its detector kind.
 	DefaultModelKind = Kind(1) // graphsage
 	// DefaultModelSHA256 is the SHA-256 of default_model.bin.
-	DefaultModelSHA256 = "72f82b382190f390a0fa5ce0a73e1caad31f8ede2e8e13d46b2a76c74985b29a"
+	DefaultModelSHA256 = "b94d866ea4863cfee71759b7b02d2fcd9790ac9bf673ad6ea3782c80887d83e7"
 )
