@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"math"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -220,19 +219,7 @@ func TestHealLarge(t *testing.T) {
 // (or -twin.anomaly-model) scores every sample before the fault: the busy
 // relay, and every other node, must stay under the threshold.
 func TestDefaultModelBusyRelay(t *testing.T) {
-	det, err := anomaly.DefaultModel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if *idleModel != "" {
-		blob, err := os.ReadFile(*idleModel)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if det, err = anomaly.DecodeModel(blob); err != nil {
-			t.Fatal(err)
-		}
-	}
+	det := modelUnderTest(t)
 	busy := NodeAddr("node-3")
 	for seed := uint64(1); seed <= 4; seed++ {
 		top, err := Random(1000, 0.005, true, TopologyRNG(seed))

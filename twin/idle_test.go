@@ -9,7 +9,29 @@ import (
 	"github.com/x0tta6bl4/x0tta6bl4/healing/anomaly"
 )
 
-var idleModel = flag.String("twin.anomaly-model", "", "score TestDefaultModelIdleWithoutCollector with this model blob instead of the embedded one (a retrain's, before it is shipped)")
+var idleModel = flag.String("twin.anomaly-model", "", "score TestDefaultModelIdleWithoutCollector and TestDefaultModelBusyRelay with this model blob instead of the embedded one (a retrain's, before it is shipped)")
+
+// modelUnderTest returns the embedded default model, or the model
+// -twin.anomaly-model names.
+func modelUnderTest(t *testing.T) anomaly.Detector {
+	t.Helper()
+	if *idleModel == "" {
+		det, err := anomaly.DefaultModel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return det
+	}
+	blob, err := os.ReadFile(*idleModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	det, err := anomaly.DecodeModel(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return det
+}
 
 // TestDefaultModelIdleWithoutCollector scores the twin's grids with the
 // embedded model as a devnet's nodes run: without collectors, so their
@@ -22,19 +44,7 @@ var idleModel = flag.String("twin.anomaly-model", "", "score TestDefaultModelIdl
 // of the devnet grid held suspect in one run of three 6.9 %.
 // -twin.anomaly-model checks another model the same way.
 func TestDefaultModelIdleWithoutCollector(t *testing.T) {
-	det, err := anomaly.DefaultModel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if *idleModel != "" {
-		blob, err := os.ReadFile(*idleModel)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if det, err = anomaly.DecodeModel(blob); err != nil {
-			t.Fatal(err)
-		}
-	}
+	det := modelUnderTest(t)
 	cfg := TrainingData(7)
 	cfg.Runs, cfg.Topologies = 30, []string{"grid"}
 	fn := len(anomaly.CurrentSchema.Node)
