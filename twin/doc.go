@@ -183,7 +183,8 @@
 // and then a healthy node's restart, host stalls if DatasetConfig.Stalls
 // asks for them (one node, or every node for its own share of a stall;
 // the default sets have none), one flow from every node at FlowRate and as many flows through the faulty element
-// as through a healthy relay and a healthy link. TrainingData and HeldOutData are the
+// as through a healthy relay and a healthy link, and, if DatasetConfig.Hubs asks for them, hubs: healthy
+// relays handed many more flows (and the faulty element as many in half the runs). TrainingData and HeldOutData are the
 // default model's sets: the held-out one has other topologies and sizes
 // and the weak end of every fault's magnitudes.
 //
