@@ -134,9 +134,17 @@ func TestNames(t *testing.T) {
 	if pid, ok := parseNSName(nsName(1234, 7)); !ok || pid != 1234 {
 		t.Errorf("parseNSName(%q) = %d, %v", nsName(1234, 7), pid, ok)
 	}
-	for _, bad := range []string{Prefix, Prefix + "n3", Prefix + "xn3", "other12n3", Prefix + "-3"} {
+	for _, bad := range []string{hostPrefix, hostPrefix + "n3", hostPrefix + "xn3", "other12n3", hostPrefix + "-3"} {
 		if _, ok := parseNSName(bad); ok {
 			t.Errorf("parseNSName(%q) accepted", bad)
+		}
+	}
+	for v, want := range map[string]string{
+		"": Prefix, "l15": "l15", "ab12cd34": "ab12cd34", "ab12cd345": Prefix,
+		"15l": Prefix, "L15": Prefix, "l-15": Prefix, "l15/x": Prefix,
+	} {
+		if got := prefixFrom(v); got != want {
+			t.Errorf("prefixFrom(%q) = %q, want %q", v, got, want)
 		}
 	}
 	if len(ifName(99999)) > 15 {

@@ -3,6 +3,7 @@ package lab
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -12,18 +13,41 @@ import (
 // anything else: network namespaces are named Prefix<pid>n<node>, the
 // run's directory Prefix<pid> under the temp dir, the interfaces inside
 // a namespace Prefix-<peer node>, the iptables chains Prefix-l<link>,
-// and the NFQUEUE queues are numbered from QueueBase.
+// and the NFQUEUE queues are numbered from QueueBase. PrefixEnv, when
+// set, replaces Prefix for the namespaces and the run's directory (the
+// names that share the host), so that labs of several users of one host
+// never clean up each other's runs.
 const (
 	Prefix    = "x0lb"
+	PrefixEnv = "X0TTA6BL4_LAB_PREFIX"
 	QueueBase = 7400
 )
 
+// hostPrefix is the prefix of the names the run shares with the host:
+// PrefixEnv's value when it is a short name of lower-case letters and
+// digits starting with a letter, else Prefix.
+var hostPrefix = prefixFrom(os.Getenv(PrefixEnv))
+
+// prefixFrom is v when it is a usable name prefix (1 to 8 lower-case
+// letters and digits, a letter first), else Prefix.
+func prefixFrom(v string) string {
+	if len(v) == 0 || len(v) > 8 || v[0] < 'a' || v[0] > 'z' {
+		return Prefix
+	}
+	for _, c := range v {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return Prefix
+		}
+	}
+	return v
+}
+
 // nsName is the namespace of node i of the run of process pid.
-func nsName(pid, i int) string { return fmt.Sprintf("%s%dn%d", Prefix, pid, i) }
+func nsName(pid, i int) string { return fmt.Sprintf("%s%dn%d", hostPrefix, pid, i) }
 
 // parseNSName returns the pid of the run a namespace name belongs to.
 func parseNSName(name string) (pid int, ok bool) {
-	rest, ok := strings.CutPrefix(name, Prefix)
+	rest, ok := strings.CutPrefix(name, hostPrefix)
 	if !ok {
 		return 0, false
 	}
@@ -36,7 +60,7 @@ func parseNSName(name string) (pid int, ok bool) {
 }
 
 // runDirName is the name of the run's directory under the temp dir.
-func runDirName(pid int) string { return Prefix + strconv.Itoa(pid) }
+func runDirName(pid int) string { return hostPrefix + strconv.Itoa(pid) }
 
 // ifName is node a's interface on its link to node b.
 func ifName(b int) string { return fmt.Sprintf("%s-%d", Prefix, b) }

@@ -334,7 +334,7 @@ func CleanLeftovers(tmp string, log *slog.Logger) []string {
 	removed = append(removed, stale...)
 	dirs, _ := os.ReadDir(tmp)
 	for _, d := range dirs {
-		rest, ok := strings.CutPrefix(d.Name(), Prefix)
+		rest, ok := strings.CutPrefix(d.Name(), hostPrefix)
 		if !ok || !d.IsDir() {
 			continue
 		}
