@@ -165,6 +165,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	applied := make(chan []scenario.AppliedFault, 1)
 	detect := make(chan []linkDetection, 1)
 	go func() { applied <- runFaults(tctx, cfg, tr.t0, nw, ds, top, detect, log) }()
+	nexts := make(chan [][]int, 1)
+	go func() { nexts <- routesBefore(tctx, tr.t0, cfg.Faults, ds) }()
 	recs := scenario.RunFlows(tctx, flows, cfg.FlowRate, tr.t0, tr.once)
 	end := time.Since(tr.t0)
 	faults := <-applied
@@ -191,6 +193,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	tr.mu.Unlock()
 	rep.HopMs = ms(hop)
 	perLink := <-detect
+	var crossed []crossing
+	if failedNodes, _, ok := firstFailed(cfg.Faults); ok {
+		if next := <-nexts; next != nil {
+			crossed = pathCrossings(next, flows, failedNodes)
+		}
+	}
 	if secs := detectionSeconds(perLink); len(secs) > 0 {
 		rep.DetectSeconds = secs[0]
 		rep.DetectP50Seconds = scenario.Percentile(secs, 0.5)
@@ -244,7 +252,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.Twin {
 		log.Info("lab: the same run in the twin")
-		tw, err := runTwin(ctx, top, cfg, recs, faults, end, m, rep.Shaping, hop, rep.DetectP50Seconds, perLink)
+		tw, err := runTwin(ctx, top, cfg, recs, faults, end, m, rep.Shaping, hop, rep.DetectP50Seconds, perLink, crossed)
 		if err != nil {
 			rep.Failures = append(rep.Failures, "twin: "+err.Error())
 		} else {
@@ -596,4 +604,51 @@ func (o *observer) fill(rep *Report, traffic time.Duration) {
 	if rep.ProbesSent > 0 {
 		rep.ControlOverhead = ctl / float64(2*rep.ProbesSent)
 	}
+}
+
+// routesBefore reads every daemon's routing table routeWindow before the
+// first kill or stop of faults (t0 the start of traffic) and returns
+// next[a][b], node a's next hop towards node b on a valid route (-1 for
+// none); nil when there is no such fault, the traffic ended first, or a
+// daemon did not answer.
+func routesBefore(ctx context.Context, t0 time.Time, faults []scenario.Fault, ds []*daemon) [][]int {
+	_, at, ok := firstFailed(faults)
+	if !ok {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-time.After(time.Until(t0.Add(at - routeWindow))):
+	}
+	index := make(map[peer.ID]int, len(ds))
+	for _, d := range ds {
+		index[d.id] = d.index
+	}
+	next := make([][]int, len(ds))
+	err := eachDaemon(ds, func(d *daemon) error {
+		rctx, cancel := context.WithTimeout(ctx, routeWindow)
+		defer cancel()
+		body, err := d.client.MeshRoutes(rctx)
+		if err != nil {
+			return err
+		}
+		row := make([]int, len(ds))
+		for i := range row {
+			row[i] = -1
+		}
+		for _, r := range body.Routes {
+			b, okB := index[r.DstPeer]
+			n, okN := index[r.NextHopPeer]
+			if r.Valid && okB && okN {
+				row[b] = n
+			}
+		}
+		next[d.index] = row
+		return nil
+	})
+	if err != nil {
+		return nil
+	}
+	return next
 }

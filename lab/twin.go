@@ -113,8 +113,15 @@ func replayRecords(recs []scenario.FlowRecord, packets [][]twin.PacketTimes) []s
 // twinReplaySeeds is how many times the twin replays a lab run, under
 // seeds after the run's: the HELLO timers' phases, which decide when a
 // neighbour misses its third HELLO, and the links' jitter differ between
-// seeds, and are as unknown in the lab.
-const twinReplaySeeds = 15
+// seeds, and are as unknown in the lab. The routes the flows took before
+// the first kill or stop are not unknown (the lab reads them; see
+// routes.go): the twin tries up to twinReplayTries times as many seeds
+// for twinReplaySeeds replays whose flows crossed the failing nodes as
+// the lab's did, and fills up with the nearest others when too few did.
+const (
+	twinReplaySeeds = 15
+	twinReplayTries = 8
+)
 
 // PairedFlow is a flow the lab measured an MTTR for after a fault, with
 // the twin's MTTR of the same flow after the same fault.
@@ -204,7 +211,7 @@ func pairedRatio(paired []PairedFlow) (ratio, labSum, twinSum float64, n int) {
 // run was measured (lab, with scenario.Measure up to end), and pairs
 // their flows.
 func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenario.FlowRecord, faults []scenario.AppliedFault,
-	end time.Duration, lab scenario.Measures, s Shaping, hop time.Duration, detect float64, perLink []linkDetection) (*TwinReport, error) {
+	end time.Duration, lab scenario.Measures, s Shaping, hop time.Duration, detect float64, perLink []linkDetection, crossed []crossing) (*TwinReport, error) {
 	forward := forwardTime(s, hop)
 	prof := twinProfile(s, detect, forward)
 	t := twin.New("lab")
@@ -218,20 +225,57 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenari
 	notified, notifyMax := twinNotify(t.Topology, s, perLink)
 	sc, skipped := twinScenario(top, cfg, faults)
 	sc = replayFlows(sc, top, recs)
+	failed, failAt, routed := firstFailed(cfg.Faults)
+	routed = routed && crossed != nil
+	if routed {
+		// The fault's time as it took effect.
+		for _, f := range faults {
+			if f.Kind == scenario.Kill || f.Kind == scenario.Stop {
+				failAt = f.At
+				break
+			}
+		}
+	}
+	type replay struct {
+		m         scenario.Measures
+		detection float64
+		distance  int
+	}
+	var tried []replay
+	matched := 0
+	for k := 0; k < twinReplaySeeds*twinReplayTries && (k < twinReplaySeeds || (routed && matched < twinReplaySeeds)); k++ {
+		sc.Seed = cfg.Seed + 1 + uint64(k)
+		t.Seed = sc.Seed
+		var ct *crossingTrace
+		sc.Trace = nil
+		if routed {
+			ct = newCrossingTrace(top, failed, twinFlowStart+failAt)
+			sc.Trace = ct.observe
+		}
+		res, err := t.Simulate(ctx, sc)
+		if err != nil {
+			return nil, err
+		}
+		r := replay{m: scenario.Measure(top, replayRecords(recs, res.Packets), faults, end), detection: res.DetectionSeconds}
+		if routed {
+			r.distance = crossingDistance(crossed, ct.result())
+		}
+		if r.distance == 0 {
+			matched++
+		}
+		tried = append(tried, r)
+	}
+	// The replays whose routes met the fault as the lab's did, in seed
+	// order, then (when too few did) the nearest others.
+	slices.SortStableFunc(tried, func(a, b replay) int { return a.distance - b.distance })
 	var (
 		replays            []scenario.Measures
 		pooled, delivery   []float64
 		detection, touched []float64
 	)
 	recovered := true
-	for k := range twinReplaySeeds {
-		sc.Seed = cfg.Seed + 1 + uint64(k)
-		t.Seed = sc.Seed
-		res, err := t.Simulate(ctx, sc)
-		if err != nil {
-			return nil, err
-		}
-		m := scenario.Measure(top, replayRecords(recs, res.Packets), faults, end)
+	for _, r := range tried[:twinReplaySeeds] {
+		m := r.m
 		replays = append(replays, m)
 		for _, w := range m.Windows {
 			for _, af := range w.AffectedFlows {
@@ -239,7 +283,7 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenari
 			}
 		}
 		delivery = append(delivery, m.DeliveryRatio)
-		detection = append(detection, res.DetectionSeconds)
+		detection = append(detection, r.detection)
 		touched = append(touched, float64(m.FlowsAffected))
 		recovered = recovered && m.Recovered
 	}
@@ -255,6 +299,9 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenari
 		MTTRMaxSeconds:   scenario.Percentile(slices.Clone(pooled), 1),
 		FlowSamples:      len(pooled),
 		Seeds:            twinReplaySeeds,
+		ReplaysTried:     len(tried),
+		RoutesMatched:    min(matched, twinReplaySeeds),
+		LabCrossings:     len(crossed),
 		Paired:           paired,
 		FlowsPaired:      n,
 		FlowsLabOnly:     len(paired) - n,

@@ -1,0 +1,145 @@
+package lab
+
+import (
+	"slices"
+	"time"
+
+	"github.com/x0tta6bl4/x0tta6bl4/lab/scenario"
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+	"github.com/x0tta6bl4/x0tta6bl4/twin"
+)
+
+// A fault meets the routes that were in use when it struck, and where a
+// flow has two paths of equal length (the far side of a ring, most pairs
+// of a grid) which one the daemons chose at setup is a coin the twin
+// tosses again in every replay. It matters: in the ring-10 kill of node 3
+// the flow 0→5 runs through node 3 or the other way round; when it ran
+// through 3, node 0 rediscovers a route to 5 after the kill, and the
+// flows 2→5 and 5→2, whose own repair cannot reach 5 (it is seven hops
+// the other way, beyond the repair's TTL), find that fresh route at node
+// 0 sixty milliseconds sooner than they find 5 itself. So the twin keeps
+// the replays whose flows crossed the failing nodes before the fault as
+// the lab's did (crossingSet), and the pairing compares like with like.
+
+// routeWindow is how long before the first failing fault the lab reads
+// the daemons' routing tables, and the span before it over which a
+// twin replay's DATA through the failing nodes counts.
+const routeWindow = 300 * time.Millisecond
+
+// crossing is one direction of a flow, from node From to node To,
+// whose packets crossed a failing node before the fault.
+type crossing struct{ From, To int }
+
+// firstFailed is the nodes the first kill or stop of faults fails, and
+// its time; ok is false when there is none.
+func firstFailed(faults []scenario.Fault) (nodes []int, at time.Duration, ok bool) {
+	for _, f := range faults {
+		if f.Kind == scenario.Kill || f.Kind == scenario.Stop {
+			return f.Nodes, f.At, true
+		}
+	}
+	return nil, 0, false
+}
+
+// pathCrossings follows next (next[a][b] is a's next hop towards b, -1
+// for none) from each flow's source to its destination and back, and
+// lists the directions that pass through a node of failed. A path that
+// breaks off or loops before its end counts as far as it went.
+func pathCrossings(next [][]int, flows []scenario.Flow, failed []int) []crossing {
+	var out []crossing
+	add := func(from, to int) {
+		c := crossing{from, to}
+		if slices.Contains(out, c) {
+			return
+		}
+		at := from
+		for steps := 0; steps < len(next) && at != to; steps++ {
+			if at < 0 || at >= len(next) || to >= len(next[at]) {
+				return
+			}
+			at = next[at][to]
+			if at != to && slices.Contains(failed, at) {
+				out = append(out, c)
+				return
+			}
+		}
+	}
+	for _, f := range flows {
+		add(f.Src, f.Dst)
+		add(f.Dst, f.Src)
+	}
+	sortCrossings(out)
+	return out
+}
+
+func sortCrossings(cs []crossing) {
+	slices.SortFunc(cs, func(a, b crossing) int {
+		if a.From != b.From {
+			return a.From - b.From
+		}
+		return a.To - b.To
+	})
+}
+
+// crossingTrace collects, from a twin replay's trace, the directions of
+// flows whose DATA a failing node received in the routeWindow before
+// the fault.
+type crossingTrace struct {
+	index    map[protocols.Addr]int
+	failed   []int
+	from, to time.Duration
+	seen     []crossing
+}
+
+func newCrossingTrace(top *twin.Topology, failed []int, fault time.Duration) *crossingTrace {
+	ct := &crossingTrace{index: make(map[protocols.Addr]int, len(top.Nodes)), failed: failed,
+		from: fault - routeWindow, to: fault}
+	for i, n := range top.Nodes {
+		ct.index[twin.NodeAddr(n.Name)] = i
+	}
+	return ct
+}
+
+// observe is a twin.Scenario.Trace.
+func (ct *crossingTrace) observe(ev twin.TraceEvent) {
+	if ev.Kind != "frame" || ev.At < ct.from || ev.At >= ct.to || !slices.Contains(ct.failed, ev.Node) {
+		return
+	}
+	if t, err := protocols.PeekType(ev.Frame); err != nil || t != protocols.TypeData {
+		return
+	}
+	src, err1 := protocols.PeekSrc(ev.Frame)
+	dst, err2 := protocols.PeekDst(ev.Frame)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	a, okA := ct.index[src]
+	b, okB := ct.index[dst]
+	if c := (crossing{a, b}); okA && okB && !slices.Contains(ct.seen, c) {
+		ct.seen = append(ct.seen, c)
+	}
+}
+
+// result is the crossings seen, in order.
+func (ct *crossingTrace) result() []crossing {
+	out := slices.Clone(ct.seen)
+	sortCrossings(out)
+	return out
+}
+
+// crossingDistance counts the directions in one of a and b (both
+// sorted) but not the other.
+func crossingDistance(a, b []crossing) int {
+	n := 0
+	for _, c := range a {
+		if !slices.Contains(b, c) {
+			n++
+		}
+	}
+	for _, c := range b {
+		if !slices.Contains(a, c) {
+			n++
+		}
+	}
+	return n
+}
