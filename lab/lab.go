@@ -245,16 +245,20 @@ type TwinReport struct {
 	MTTRMaxSeconds float64 `json:"mttr_max_s"`
 	FlowSamples    int     `json:"flow_samples"`
 	Seeds          int     `json:"seeds"`
-	// LabCrossings counts the directions of the lab's flows (a ping
-	// out, its answer back) whose routes crossed the nodes of the first
-	// kill or stop just before it, from the daemons' routing tables.
+	// LabCrossings are the directions of the lab's flows (a ping out,
+	// its answer back) whose routes crossed the nodes of the first kill
+	// or stop just before it, from the daemons' routing tables.
 	// The twin ran ReplaysTried seeds for its Seeds replays and kept
 	// those whose flows crossed those nodes just as the lab's did:
 	// RoutesMatched of them did, and the rest, when fewer did, differ
 	// least (see routes.go for why).
-	LabCrossings  int `json:"lab_crossings"`
-	ReplaysTried  int `json:"replays_tried"`
-	RoutesMatched int `json:"routes_matched"`
+	LabCrossings  []Crossing `json:"lab_crossings"`
+	ReplaysTried  int        `json:"replays_tried"`
+	RoutesMatched int        `json:"routes_matched"`
+	// AnyRoutesRatio is PairedRatio over the first Seeds replays,
+	// whatever routes their flows took: the figure before the replays
+	// were chosen by their routes.
+	AnyRoutesRatio float64 `json:"any_routes_ratio"`
 	// Paired has each flow the lab measured an MTTR for beside the
 	// twin's MTTR of the same flow after the same fault; FlowsPaired
 	// of them lost a probe in a replay too, FlowsLabOnly in none.

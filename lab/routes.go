@@ -26,9 +26,12 @@ import (
 // twin replay's DATA through the failing nodes counts.
 const routeWindow = 300 * time.Millisecond
 
-// crossing is one direction of a flow, from node From to node To,
+// Crossing is one direction of a flow, from node From to node To,
 // whose packets crossed a failing node before the fault.
-type crossing struct{ From, To int }
+type Crossing struct {
+	From int `json:"from"`
+	To   int `json:"to"`
+}
 
 // firstFailed is the nodes the first kill or stop of faults fails, and
 // its time; ok is false when there is none.
@@ -45,10 +48,10 @@ func firstFailed(faults []scenario.Fault) (nodes []int, at time.Duration, ok boo
 // for none) from each flow's source to its destination and back, and
 // lists the directions that pass through a node of failed. A path that
 // breaks off or loops before its end counts as far as it went.
-func pathCrossings(next [][]int, flows []scenario.Flow, failed []int) []crossing {
-	var out []crossing
+func pathCrossings(next [][]int, flows []scenario.Flow, failed []int) []Crossing {
+	var out []Crossing
 	add := func(from, to int) {
-		c := crossing{from, to}
+		c := Crossing{from, to}
 		if slices.Contains(out, c) {
 			return
 		}
@@ -72,8 +75,8 @@ func pathCrossings(next [][]int, flows []scenario.Flow, failed []int) []crossing
 	return out
 }
 
-func sortCrossings(cs []crossing) {
-	slices.SortFunc(cs, func(a, b crossing) int {
+func sortCrossings(cs []Crossing) {
+	slices.SortFunc(cs, func(a, b Crossing) int {
 		if a.From != b.From {
 			return a.From - b.From
 		}
@@ -88,7 +91,7 @@ type crossingTrace struct {
 	index    map[protocols.Addr]int
 	failed   []int
 	from, to time.Duration
-	seen     []crossing
+	seen     []Crossing
 }
 
 func newCrossingTrace(top *twin.Topology, failed []int, fault time.Duration) *crossingTrace {
@@ -115,13 +118,13 @@ func (ct *crossingTrace) observe(ev twin.TraceEvent) {
 	}
 	a, okA := ct.index[src]
 	b, okB := ct.index[dst]
-	if c := (crossing{a, b}); okA && okB && !slices.Contains(ct.seen, c) {
+	if c := (Crossing{a, b}); okA && okB && !slices.Contains(ct.seen, c) {
 		ct.seen = append(ct.seen, c)
 	}
 }
 
 // result is the crossings seen, in order.
-func (ct *crossingTrace) result() []crossing {
+func (ct *crossingTrace) result() []Crossing {
 	out := slices.Clone(ct.seen)
 	sortCrossings(out)
 	return out
@@ -129,7 +132,7 @@ func (ct *crossingTrace) result() []crossing {
 
 // crossingDistance counts the directions in one of a and b (both
 // sorted) but not the other.
-func crossingDistance(a, b []crossing) int {
+func crossingDistance(a, b []Crossing) int {
 	n := 0
 	for _, c := range a {
 		if !slices.Contains(b, c) {

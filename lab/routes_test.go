@@ -36,15 +36,15 @@ func TestPathCrossings(t *testing.T) {
 	tests := []struct {
 		name string
 		cw   func(a, b int) bool
-		want []crossing
+		want []Crossing
 	}{
 		// 0↔5 is five hops either way: clockwise both ways, the way
 		// out crosses 3 and the way back does not.
-		{"clockwise", func(a, b int) bool { return true }, []crossing{{0, 5}, {1, 4}, {2, 4}, {4, 1}, {4, 2}}},
+		{"clockwise", func(a, b int) bool { return true }, []Crossing{{0, 5}, {1, 4}, {2, 4}, {4, 1}, {4, 2}}},
 		// Counter-clockwise both ways, the way back crosses 3.
-		{"counter-clockwise", func(a, b int) bool { return false }, []crossing{{1, 4}, {2, 4}, {4, 1}, {4, 2}, {5, 0}}},
+		{"counter-clockwise", func(a, b int) bool { return false }, []Crossing{{1, 4}, {2, 4}, {4, 1}, {4, 2}, {5, 0}}},
 		// Out clockwise and back counter-clockwise, both cross 3.
-		{"out clockwise", func(a, b int) bool { return a == 0 }, []crossing{{0, 5}, {1, 4}, {2, 4}, {4, 1}, {4, 2}, {5, 0}}},
+		{"out clockwise", func(a, b int) bool { return a == 0 }, []Crossing{{0, 5}, {1, 4}, {2, 4}, {4, 1}, {4, 2}, {5, 0}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,20 +59,20 @@ func TestPathCrossings(t *testing.T) {
 	broken := ringNext(10, func(a, b int) bool { return true })
 	broken[1][4], broken[2][4] = 2, 1 // 1 and 2 point at each other
 	broken[6][8] = -1
-	if got := pathCrossings(broken, []scenario.Flow{{Src: 1, Dst: 4}, {Src: 6, Dst: 8}}, []int{3}); !slices.Equal(got, []crossing{{4, 1}}) {
+	if got := pathCrossings(broken, []scenario.Flow{{Src: 1, Dst: 4}, {Src: 6, Dst: 8}}, []int{3}); !slices.Equal(got, []Crossing{{4, 1}}) {
 		t.Errorf("broken routes: %v", got)
 	}
 }
 
 func TestCrossingDistance(t *testing.T) {
-	a := []crossing{{0, 5}, {2, 4}}
+	a := []Crossing{{0, 5}, {2, 4}}
 	for _, tt := range []struct {
-		b    []crossing
+		b    []Crossing
 		want int
 	}{
-		{[]crossing{{0, 5}, {2, 4}}, 0},
-		{[]crossing{{2, 4}}, 1},
-		{[]crossing{{2, 4}, {5, 0}}, 2},
+		{[]Crossing{{0, 5}, {2, 4}}, 0},
+		{[]Crossing{{2, 4}}, 1},
+		{[]Crossing{{2, 4}, {5, 0}}, 2},
 		{nil, 2},
 	} {
 		if got := crossingDistance(a, tt.b); got != tt.want {
@@ -112,7 +112,7 @@ func TestCrossingTrace(t *testing.T) {
 	} {
 		ct.observe(ev)
 	}
-	if got, want := ct.result(), []crossing{{0, 5}, {4, 2}}; !slices.Equal(got, want) {
+	if got, want := ct.result(), []Crossing{{0, 5}, {4, 2}}; !slices.Equal(got, want) {
 		t.Errorf("crossings %v, want %v", got, want)
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/x0tta6bl4/x0tta6bl4/lab/scenario"
 	"github.com/x0tta6bl4/x0tta6bl4/node"
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 	"github.com/x0tta6bl4/x0tta6bl4/twin"
 )
 
@@ -193,7 +194,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	tr.mu.Unlock()
 	rep.HopMs = ms(hop)
 	perLink := <-detect
-	var crossed []crossing
+	var crossed []Crossing
 	if failedNodes, _, ok := firstFailed(cfg.Faults); ok {
 		if next := <-nexts; next != nil {
 			crossed = pathCrossings(next, flows, failedNodes)
@@ -621,34 +622,36 @@ func routesBefore(ctx context.Context, t0 time.Time, faults []scenario.Fault, ds
 		return nil
 	case <-time.After(time.Until(t0.Add(at - routeWindow))):
 	}
-	index := make(map[peer.ID]int, len(ds))
-	for _, d := range ds {
-		index[d.id] = d.index
-	}
-	next := make([][]int, len(ds))
+	// Routes name nodes by mesh address: a relay need not know the
+	// peer ID of every destination it routes to.
+	bodies := make([]node.MeshRoutesBody, len(ds))
 	err := eachDaemon(ds, func(d *daemon) error {
 		rctx, cancel := context.WithTimeout(ctx, routeWindow)
 		defer cancel()
-		body, err := d.client.MeshRoutes(rctx)
-		if err != nil {
-			return err
-		}
-		row := make([]int, len(ds))
-		for i := range row {
-			row[i] = -1
-		}
-		for _, r := range body.Routes {
-			b, okB := index[r.DstPeer]
-			n, okN := index[r.NextHopPeer]
-			if r.Valid && okB && okN {
-				row[b] = n
-			}
-		}
-		next[d.index] = row
-		return nil
+		var err error
+		bodies[d.index], err = d.client.MeshRoutes(rctx)
+		return err
 	})
 	if err != nil {
 		return nil
+	}
+	index := make(map[protocols.Addr]int, len(ds))
+	for i, b := range bodies {
+		index[b.Self] = i
+	}
+	next := make([][]int, len(ds))
+	for i, b := range bodies {
+		next[i] = make([]int, len(ds))
+		for j := range next[i] {
+			next[i][j] = -1
+		}
+		for _, r := range b.Routes {
+			dst, okD := index[r.Dst]
+			hop, okH := index[r.NextHop]
+			if r.Valid && okD && okH {
+				next[i][dst] = hop
+			}
+		}
 	}
 	return next
 }

@@ -211,7 +211,7 @@ func pairedRatio(paired []PairedFlow) (ratio, labSum, twinSum float64, n int) {
 // run was measured (lab, with scenario.Measure up to end), and pairs
 // their flows.
 func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenario.FlowRecord, faults []scenario.AppliedFault,
-	end time.Duration, lab scenario.Measures, s Shaping, hop time.Duration, detect float64, perLink []linkDetection, crossed []crossing) (*TwinReport, error) {
+	end time.Duration, lab scenario.Measures, s Shaping, hop time.Duration, detect float64, perLink []linkDetection, crossed []Crossing) (*TwinReport, error) {
 	forward := forwardTime(s, hop)
 	prof := twinProfile(s, detect, forward)
 	t := twin.New("lab")
@@ -265,6 +265,13 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenari
 		}
 		tried = append(tried, r)
 	}
+	// The first replays whatever their routes, for comparison.
+	var anyRoutes []scenario.Measures
+	for _, r := range tried[:twinReplaySeeds] {
+		anyRoutes = append(anyRoutes, r.m)
+	}
+	anyPaired, _ := pairFlows(lab, anyRoutes)
+	anyRatio, _, _, _ := pairedRatio(anyPaired)
 	// The replays whose routes met the fault as the lab's did, in seed
 	// order, then (when too few did) the nearest others.
 	slices.SortStableFunc(tried, func(a, b replay) int { return a.distance - b.distance })
@@ -301,7 +308,8 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenari
 		Seeds:            twinReplaySeeds,
 		ReplaysTried:     len(tried),
 		RoutesMatched:    min(matched, twinReplaySeeds),
-		LabCrossings:     len(crossed),
+		AnyRoutesRatio:   anyRatio,
+		LabCrossings:     crossed,
 		Paired:           paired,
 		FlowsPaired:      n,
 		FlowsLabOnly:     len(paired) - n,
