@@ -23,7 +23,10 @@
 //
 //  1. Removes what earlier runs that died left behind (CleanLeftovers):
 //     everything the lab makes is named with Prefix and the lab's process
-//     ID, so a name whose process is gone is a leftover.
+//     ID, so a name whose process is gone is a leftover. On a host that
+//     several users share, the environment variable PrefixEnv
+//     (X0TTA6BL4_LAB_PREFIX) gives the namespaces and the run's directory
+//     a prefix of one's own, so that no one's run cleans up another's.
 //  2. Makes a namespace per node (Prefix<pid>n<i>) and a veth pair per
 //     link, the ends named Prefix-<peer> inside the two namespaces, with
 //     a /30 of 198.18.0.0/15 (the benchmarking range; it never leaves the
@@ -99,6 +102,23 @@
 // in the replays (their median, over the replays in which it lost a
 // probe too). The report's twin_mttr_ratio is the sum of the paired
 // flows' twin MTTRs over the sum of their lab MTTRs.
+//
+// The replays are chosen by the routes the fault met. Where a flow has
+// two fewest-hop paths (the far side of a ring, most pairs of a grid),
+// which one the daemons took at setup decides whether a kill costs it a
+// probe, and whether the source then rediscovers and leaves fresh routes
+// that other flows' repairs find on their way: in the ring-10 kill of
+// node 3, flows 2→5 and 5→2 recovered about 60 ms sooner when 0→5 had
+// run through node 3. The lab reads every daemon's routing table
+// routeWindow before the first kill or stop and lists the directions of
+// its flows (a ping out, its answer back) whose routes crossed the
+// failing nodes (twin.lab_crossings); each replay lists the directions
+// whose DATA the failing nodes received in the same window before the
+// fault, and the twin keeps the first twinReplaySeeds replays that
+// crossed as the lab's did, trying up to twinReplayTries times as many
+// seeds, then the nearest others (twin.routes_matched,
+// twin.replays_tried). twin.any_routes_ratio is the ratio over the
+// first replays whatever their routes, the figure before this choice.
 //
 // Why: which of a few flows a kill costs a probe, and how long each then
 // waits for its next, turns on where the flows' probes were when the
