@@ -116,3 +116,73 @@ func TestCrossingTrace(t *testing.T) {
 		t.Errorf("crossings %v, want %v", got, want)
 	}
 }
+
+// TestRunTwinRoutes: the twin replays a ring-10 kill of node 3 as often
+// as it takes to find replays whose flows crossed node 3 as the lab's
+// did, and no more than it must.
+func TestRunTwinRoutes(t *testing.T) {
+	spec := scenario.TopologySpec{Name: "ring", Nodes: 10, Seed: 1, Shape: scenario.Shape{Delay: 5 * time.Millisecond}}
+	top, err := scenario.Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	faults, err := scenario.ParseFaults([]string{"kill:3@2s"}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Binary: "x0tta6bl4", Topology: spec, Faults: faults, Duration: 4 * time.Second}.withDefaults(10)
+	flows := scenario.PickFlows(top, cfg.Faults, cfg.Flows, cfg.CrossingFlows, cfg.Seed)
+	recs := make([]scenario.FlowRecord, len(flows))
+	for i, f := range flows {
+		recs[i] = scenario.FlowRecord{Flow: f, Probes: []scenario.Probe{{Sent: time.Duration(i) * 3 * time.Millisecond, Arrived: -1}}}
+	}
+	applied := []scenario.AppliedFault{{Fault: faults[0], At: 2 * time.Second}}
+	end := cfg.Duration
+	lab := scenario.Measure(top, recs, applied, end)
+	s := Shaping{DelayMsP1: 5, DelayMsP50: 5.3}
+	run := func(crossed []Crossing) *TwinReport {
+		t.Helper()
+		tw, err := runTwin(t.Context(), top, cfg, recs, applied, end, lab, s, 6*time.Millisecond, 0.01, nil, crossed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tw
+	}
+	if tw := run(nil); tw.ReplaysTried != twinReplaySeeds || tw.RoutesMatched != 0 {
+		t.Errorf("no routes known: %d replays tried, %d matched; want %d, 0", tw.ReplaysTried, tw.RoutesMatched, twinReplaySeeds)
+	}
+	// 2→4 and 4→2 cross node 3 in every replay, 7→8 never does: no
+	// replay matches, every seed allowed is tried.
+	if tw := run([]Crossing{{2, 4}, {4, 2}, {7, 8}}); tw.ReplaysTried != twinReplaySeeds*twinReplayTries || tw.RoutesMatched != 0 {
+		t.Errorf("impossible routes: %d replays tried, %d matched; want %d, 0", tw.ReplaysTried, tw.RoutesMatched, twinReplaySeeds*twinReplayTries)
+	}
+	// The crossings of the first replay are found again.
+	ct := firstReplayCrossings(t, top, cfg, recs, applied, s)
+	if tw := run(ct); tw.RoutesMatched == 0 || tw.ReplaysTried < twinReplaySeeds {
+		t.Errorf("the first replay's routes %v: %d replays tried, %d matched", ct, tw.ReplaysTried, tw.RoutesMatched)
+	}
+}
+
+// firstReplayCrossings is what runTwin's first replay crossed.
+func firstReplayCrossings(t *testing.T, top *twin.Topology, cfg Config, recs []scenario.FlowRecord, applied []scenario.AppliedFault, s Shaping) []Crossing {
+	t.Helper()
+	tw := twin.New("lab")
+	routing, err := twin.RoutingProfile(cfg.Routing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw.Routing = routing
+	tw.Topology = &twin.Topology{Nodes: slices.Clone(top.Nodes), Links: slices.Clone(top.Links)}
+	tw.Topology.SetProfile(twinProfile(s, 0.01, forwardTime(s, 6*time.Millisecond)))
+	twinNotify(tw.Topology, s, nil)
+	sc, _ := twinScenario(top, cfg, applied)
+	sc = replayFlows(sc, top, recs)
+	sc.Seed = cfg.Seed + 1
+	tw.Seed = sc.Seed
+	ct := newCrossingTrace(top, []int{3}, twinFlowStart+applied[0].At)
+	sc.Trace = ct.observe
+	if _, err := tw.Simulate(t.Context(), sc); err != nil {
+		t.Fatal(err)
+	}
+	return ct.result()
+}

@@ -260,7 +260,7 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenari
 		if routed {
 			r.distance = crossingDistance(crossed, ct.result())
 		}
-		if r.distance == 0 {
+		if routed && r.distance == 0 {
 			matched++
 		}
 		tried = append(tried, r)
