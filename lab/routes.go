@@ -46,10 +46,11 @@ func firstFailed(faults []scenario.Fault) (nodes []int, at time.Duration, ok boo
 
 // pathCrossings follows next (next[a][b] is a's next hop towards b, -1
 // for none) from each flow's source to its destination and back, and
-// lists the directions that pass through a node of failed. A path that
-// breaks off or loops before its end counts as far as it went.
+// lists the directions that pass through a node of failed (empty, not
+// nil, when none does). A path that breaks off or loops before its end
+// counts as far as it went.
 func pathCrossings(next [][]int, flows []scenario.Flow, failed []int) []Crossing {
-	var out []Crossing
+	out := []Crossing{} // none crossed: known, unlike nil
 	add := func(from, to int) {
 		c := Crossing{from, to}
 		if slices.Contains(out, c) {

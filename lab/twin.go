@@ -209,7 +209,10 @@ func pairedRatio(paired []PairedFlow) (ratio, labSum, twinSum float64, n int) {
 // in seconds, for every link, and perLink for the links it was measured
 // on), under twinReplaySeeds seeds, measures each replay as the lab's
 // run was measured (lab, with scenario.Measure up to end), and pairs
-// their flows.
+// their flows. With crossed (the lab's flows' directions through the
+// first kill or stop's nodes before it; nil when the lab could not read
+// its routes) it keeps the replays whose flows crossed those nodes as
+// the lab's did (see routes.go).
 func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenario.FlowRecord, faults []scenario.AppliedFault,
 	end time.Duration, lab scenario.Measures, s Shaping, hop time.Duration, detect float64, perLink []linkDetection, crossed []Crossing) (*TwinReport, error) {
 	forward := forwardTime(s, hop)
