@@ -20,8 +20,9 @@ import (
 const identityRepublishFraction = 10
 
 // setupIdentity gives the node its hybrid identity (opts.Identity, or an
-// ephemeral one made from the libp2p key) and the /x0id/ DHT namespace
-// that carries identity records.
+// ephemeral one made from the libp2p key), the /x0id/ DHT namespace that
+// carries identity records, and the handler of IdentityProtocol that
+// serves the node's own record to its peers.
 func (n *Node) setupIdentity(opts Options) error {
 	n.identity = opts.Identity
 	if n.identity == nil {
@@ -34,6 +35,10 @@ func (n *Node) setupIdentity(opts Options) error {
 	if n.identity.PeerID() != n.host.ID() {
 		return fmt.Errorf("hybrid identity is for %s, not this node's key %s", n.identity.PeerID(), n.host.ID())
 	}
+	if err := n.reg.Register(n.ids.asks); err != nil {
+		return fmt.Errorf("register identity metrics: %w", err)
+	}
+	n.host.SetStreamHandler(IdentityProtocol, n.serveIdentity)
 	return n.RegisterNamespace(pqcsec.RecordNamespace, pqcsec.RecordValidator{Now: time.Now})
 }
 
@@ -76,7 +81,9 @@ func (n *Node) IdentityRecord(now time.Time) (*pqcsec.Record, error) {
 	return rec, nil
 }
 
-// LookupIdentity fetches and verifies p's identity record from the DHT.
+// LookupIdentity fetches and verifies p's identity record from the DHT
+// and keeps it in the identity cache. It returns the record the cache
+// then holds: the DHT's, or a newer version the node already knew.
 func (n *Node) LookupIdentity(ctx context.Context, p peer.ID) (rec *pqcsec.Record, err error) {
 	if p == n.ID() {
 		return n.IdentityRecord(time.Now())
@@ -92,19 +99,12 @@ func (n *Node) LookupIdentity(ctx context.Context, p peer.ID) (rec *pqcsec.Recor
 	if err != nil {
 		return nil, fmt.Errorf("look up identity of %s: %w", p, err)
 	}
-	rec, err = pqcsec.ParseRecord(b)
+	now := time.Now()
+	rec, err = verifyRecord(p, b, now)
 	if err != nil {
 		return nil, fmt.Errorf("identity record of %s: %w", p, err)
 	}
-	if rec.PeerID() != p {
-		return nil, fmt.Errorf("identity record under %s names %s", p, rec.PeerID())
-	}
-	now := time.Now()
-	if err := rec.CheckFresh(now); err != nil {
-		return nil, fmt.Errorf("identity record of %s: %w", p, err)
-	}
-	n.ids.put(rec, now)
-	return rec, nil
+	return n.ids.put(rec, now), nil
 }
 
 // publishIdentity puts the node's identity record into the DHT once the

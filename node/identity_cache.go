@@ -33,6 +33,12 @@ type identityCache struct {
 	wants chan peer.ID
 	// lookups counts the DHT lookups of identity records, by result.
 	lookups *prometheus.CounterVec
+	// asks counts the records asked of the peers themselves
+	// (askIdentity), by result.
+	asks *prometheus.CounterVec
+	// asking and serving hold the peers with an identity request in
+	// flight, to them and from them (identity_exchange.go).
+	asking, serving inflight
 
 	mu      sync.Mutex
 	recs    map[peer.ID]cachedRecord
@@ -44,8 +50,8 @@ type identityCache struct {
 	looked map[peer.ID]time.Time
 }
 
-// cachedRecord is a verified record and when the DHT last returned it
-// (or an older version of it, the newer one being kept).
+// cachedRecord is a verified record and when the DHT or its peer last
+// returned it (or an older version of it, the newer one being kept).
 type cachedRecord struct {
 	rec     *pqcsec.Record
 	fetched time.Time
@@ -62,6 +68,10 @@ func newIdentityCache() *identityCache {
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "x0tta6bl4_identity_lookups_total",
 			Help: "Peers' identity records looked up in the DHT, by result (found, error).",
+		}, []string{"result"}),
+		asks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "x0tta6bl4_identity_asks_total",
+			Help: "Identity records asked of the peers themselves (" + string(IdentityProtocol) + "), by result (found; invalid: refused as a record from the DHT would be; error: not answered).",
 		}, []string{"result"}),
 	}
 }
@@ -99,19 +109,20 @@ func (c *identityCache) current(p peer.ID, now time.Time) (*pqcsec.Record, bool)
 	return e.rec, true
 }
 
-// put keeps a verified record the DHT returned at now, replacing an
-// older one of its peer (a lookup that returns an older version than the
-// one held only renews when it was fetched). When the cache is full it
-// first drops expired records, then an arbitrary one: one record per
-// peer, so no peer holds more than its share.
-func (c *identityCache) put(r *pqcsec.Record, now time.Time) {
+// put keeps a verified record the DHT or its peer returned at now,
+// replacing an older one of its peer (a record of an older version than
+// the one held only renews when it was fetched), and returns the record
+// it holds for the peer then. When the cache is full it first drops
+// expired records, then an arbitrary one: one record per peer, so no
+// peer holds more than its share.
+func (c *identityCache) put(r *pqcsec.Record, now time.Time) *pqcsec.Record {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := r.PeerID()
 	if old, ok := c.recs[p]; ok && old.rec.Version() > r.Version() {
 		old.fetched = now
 		c.recs[p] = old
-		return
+		return old.rec
 	}
 	if _, ok := c.recs[p]; !ok && len(c.recs) >= identityCacheSize {
 		for q, old := range c.recs {
@@ -127,6 +138,7 @@ func (c *identityCache) put(r *pqcsec.Record, now time.Time) {
 		}
 	}
 	c.recs[p] = cachedRecord{rec: r, fetched: now}
+	return r
 }
 
 // want asks for p's record to be looked up, unless a lookup of it is
