@@ -74,7 +74,9 @@
 //     of the routing engine and the end-to-end channels; neighbors are
 //     connected peers whose identity record the policy engine lets relay,
 //     asked again every minute (the record from the identity cache while
-//     it is current, identity_cache.go; from the DHT otherwise).
+//     it is current, identity_cache.go; else the one the peer serves on
+//     IdentityProtocol, identity_exchange.go, verified as one from the
+//     DHT is; the DHT's if the peer does not answer).
 //     Routes GET /v1/mesh/routes, POST /v1/mesh/ping and /v1/mesh/send.
 //   - Telemetry (Node.Telemetry, telemetry*.go), the driver of the
 //     telemetry topic: every [telemetry] interval the node reads its host
@@ -166,6 +168,29 @@
 // Protocol rules live in the engines' packages; node only drives them.
 // Close leaves no goroutine of the node, the host, the DHT or GossipSub
 // behind.
+//
+// # Identity protocol
+//
+// A node serves its own identity record on the libp2p protocol
+// /x0tta6bl4/id/1.0.0 (IdentityProtocol) to any connected peer, so that
+// neighbour admission need not wait for the record to reach the DHT:
+//
+//	asker → server: nothing; the asker closes its write side
+//	server → asker: record (1..11607 bytes, pqcsec's record layout,
+//	                docs/security.md §5), then the stream's end
+//
+// The asker reads at most pqcsec.MaxRecordSize + 1 bytes within 4 s and
+// applies the DHT's /x0id/ validator to them (pqcsec.RecordValidator,
+// under the key of the peer at the other end of the connection): both
+// signatures, that peer's keys, valid at now and not more than
+// MaxRecordTTL ahead. A record that fails is ErrPeerRecord (with the
+// pqcsec error) and refuses the peer; it is not looked up in the DHT
+// instead. A valid one enters the identity cache, which keeps the higher
+// version of it and the one held, and admission judges the one kept,
+// with every rule: membership, quarantine and the deny list go by the
+// peer ID whatever record it serves. One request per peer is in flight
+// each way (ErrIdentityBusy; a second served stream is reset). A peer
+// that does not speak the protocol is looked up in the DHT.
 //
 // # Repo dir
 //

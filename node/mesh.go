@@ -112,7 +112,7 @@ type recordIssuer interface {
 var _ recordIssuer = (*Node)(nil)
 
 // setupMesh gives the node its mesh router: neighbors are connected peers
-// whose DHT identity record the policy engine allows to relay; end-to-end
+// whose identity record the policy engine allows to relay; end-to-end
 // peers must be allowed to route. It adds the API routes, the metrics and
 // a service that starts with the node.
 func (n *Node) setupMesh(fault mesh.Fault) error {
