@@ -26,23 +26,15 @@ func (refuseAllRecords) Select(string, [][]byte) (int, error) {
 }
 
 // startNodeWithoutDHTRecords starts a node whose DHT takes no identity
-// record: it can neither store its own nor hold or return a peer's.
+// record: it can neither store its own nor hold or return a peer's. The
+// validator is swapped before the node's first peer is started: a node
+// publishes its record only once it has a peer.
 func startNodeWithoutDHTRecords(t *testing.T, cfg Config, opts Options) *Node {
 	t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = testLogger(t)
-	}
-	n, err := New(cfg, opts)
-	if err != nil {
-		t.Fatalf("new node: %v", err)
-	}
-	t.Cleanup(func() { n.Close() })
+	n := startNodeWith(t, cfg, opts)
 	n.ns.mu.Lock()
 	n.ns.m[pqcsec.RecordNamespace] = refuseAllRecords{}
 	n.ns.mu.Unlock()
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatalf("start node: %v", err)
-	}
 	return n
 }
 
