@@ -99,9 +99,10 @@
 // through a route it learned as a relay learns the way back.
 //
 // Neighbors. Every connected peer is a candidate; Config.Admit (the
-// node's: the peer's identity record from the DHT must pass the policy
-// engine's relay check) decides, off the loop, whether it may relay, and
-// is asked again every AdmitRecheck. Admitted peers become neighbors up to
+// node's: the peer's verified identity record, served by the peer or
+// found in the DHT, must pass the policy engine's relay check) decides,
+// off the loop, whether it may relay, and is asked again every
+// AdmitRecheck. Admitted peers become neighbors up to
 // MaxNeighbors. Of two neighbors the one with the lower peer ID opens the
 // stream; the other accepts it once it has admitted the opener. A new
 // stream from a neighbor replaces its old one (the engine hears a second
