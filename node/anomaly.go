@@ -91,8 +91,9 @@ type Anomaly struct {
 	fresh     chan struct{}
 
 	// Owned by the scoring goroutine.
-	seq  uint32
-	prev *overlay.Graph
+	seq     uint32
+	prev    *overlay.Graph
+	cadence *scoreCadence
 }
 
 var _ Service = (*Anomaly)(nil)
@@ -160,6 +161,7 @@ func newAnomaly(cfg AnomalyConfig, p anomalyParts) (*Anomaly, error) {
 		heard:     map[protocols.Addr]uint64{},
 		awaiting:  map[protocols.Addr]bool{},
 		fresh:     make(chan struct{}, 1),
+		cadence:   newScoreCadence(cfg),
 	}
 	a.met = newAnomalyMetrics(a)
 	return a, nil
@@ -451,6 +453,7 @@ func (a *Anomaly) score(ctx context.Context) error {
 		own := preds[len(preds)-1]
 		preds = preds[:len(nodes)]
 		if own.IsAnomaly {
+			a.cadence.skipped()
 			a.met.published.WithLabelValues("abstained").Inc()
 			return nil
 		}
@@ -460,17 +463,26 @@ func (a *Anomaly) score(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	why := a.cadence.decide(msg)
+	if why == "" {
+		a.cadence.skipped()
+		a.met.published.WithLabelValues("quiet").Inc()
+		return nil
+	}
 	data, err := msg.MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("encode scores: %w", err)
 	}
-	a.mu.Lock()
-	a.own = msg
-	a.mu.Unlock()
 	if err := a.topic.Publish(ctx, data); err != nil {
+		a.cadence.skipped()
 		a.met.published.WithLabelValues("error").Inc()
 		return err
 	}
+	a.cadence.published(msg)
+	a.mu.Lock()
+	a.own = msg
+	a.mu.Unlock()
+	a.met.cadence.WithLabelValues(why).Inc()
 	a.met.published.WithLabelValues("ok").Inc()
 	return nil
 }

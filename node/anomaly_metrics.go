@@ -11,6 +11,7 @@ type anomalyMetrics struct {
 	messages  *prometheus.CounterVec
 	updates   *prometheus.CounterVec
 	published *prometheus.CounterVec
+	cadence   *prometheus.CounterVec
 	received  prometheus.Counter
 	judged    *prometheus.CounterVec
 	scoring   prometheus.Histogram
@@ -30,8 +31,12 @@ func newAnomalyMetrics(a *Anomaly) *anomalyMetrics {
 		}, []string{"result", "reason"}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "x0tta6bl4_anomaly_published_total",
-			Help: "Anomaly score messages this node published, by result (ok, error), and intervals it abstained (abstained: its own model flagged it).",
+			Help: "Anomaly score messages this node published, by result (ok, error), and intervals it published none (abstained: its own model flagged it; quiet: nothing to say before the heartbeat).",
 		}, []string{"result"}),
+		cadence: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "x0tta6bl4_anomaly_publish_reasons_total",
+			Help: "Anomaly score messages this node published, by why it published that interval: first, model, flag, cleared, moved, heartbeat.",
+		}, []string{"reason"}),
 		received: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "x0tta6bl4_anomaly_scores_received_total",
 			Help: "Scores in the other nodes' score messages this node accepted.",
@@ -54,7 +59,7 @@ func newAnomalyMetrics(a *Anomaly) *anomalyMetrics {
 }
 
 func (m *anomalyMetrics) register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.messages, m.updates, m.published, m.received, m.judged, m.scoring, m.suspects, m.model} {
+	for _, c := range []prometheus.Collector{m.messages, m.updates, m.published, m.cadence, m.received, m.judged, m.scoring, m.suspects, m.model} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("register anomaly metrics: %w", err)
 		}

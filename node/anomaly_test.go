@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -205,9 +206,14 @@ func TestAnomalyConfigValidate(t *testing.T) {
 		ok bool
 	}{
 		{DefaultAnomalyConfig(), true},
-		{AnomalyConfig{Quorum: 1, Persistence: 1}, true},
-		{AnomalyConfig{Quorum: 0, Persistence: 2}, false},
-		{AnomalyConfig{Quorum: 2, Persistence: 0}, false},
+		{AnomalyConfig{Quorum: 1, Persistence: 1, Heartbeat: 1}, true},
+		{AnomalyConfig{Quorum: 0, Persistence: 2, Heartbeat: 5}, false},
+		{AnomalyConfig{Quorum: 2, Persistence: 0, Heartbeat: 5}, false},
+		{AnomalyConfig{Quorum: 2, Persistence: 2, Heartbeat: 0}, false},
+		{AnomalyConfig{Quorum: 2, Persistence: 2, Heartbeat: 61}, false},
+		{AnomalyConfig{Quorum: 2, Persistence: 2, Heartbeat: 5, PublishMargin: -0.1}, false},
+		{AnomalyConfig{Quorum: 2, Persistence: 2, Heartbeat: 5, PublishStep: 1.5}, false},
+		{AnomalyConfig{Quorum: 2, Persistence: 2, Heartbeat: 5, PublishStep: math.NaN()}, false},
 	} {
 		if err := tc.c.validate(); (err == nil) != tc.ok {
 			t.Errorf("%+v: %v", tc.c, err)

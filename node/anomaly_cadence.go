@@ -1,0 +1,105 @@
+package node
+
+import "github.com/x0tta6bl4/x0tta6bl4/protocols"
+
+// scoreCadence decides which of the node's scorings it publishes on the
+// anomaly topic: every interval while there is something to say, a
+// heartbeat otherwise. A scoring is published when
+//
+//   - it is the first, or names another model or threshold than the last
+//     message published ("first", "model");
+//   - any of its scores is at or above the threshold less the margin
+//     ("flag"): a scorer that flags a node publishes every interval, so
+//     its flagging messages keep consecutive sequence numbers, which the
+//     witnesses' persistence rule counts (anomaly.Witnesses);
+//   - the last message published had such a score and this one has none
+//     ("cleared"): a cleared flag is said at once, not left to age out
+//     of the receivers' tables;
+//   - a subject's score moved by more than the step since the last
+//     message published, or a subject came or went ("moved");
+//   - heartbeat intervals have passed since the last message published
+//     ("heartbeat"), so that observers keep the scorer's scores.
+//
+// Otherwise the interval is quiet: the scorer's sequence number still
+// advances, so a quiet interval leaves a gap that no run of flags spans.
+// Judging is unchanged by the quiet intervals: a message that flags
+// nothing counts for no suspicion, and every message that flags
+// something is published. Not safe for concurrent use.
+type scoreCadence struct {
+	heartbeat int
+	margin    float64
+	step      float64
+
+	last  *protocols.AnomalyScores // the last message published, nil before the first
+	quiet int                      // intervals since last was published, not counting the one decided
+}
+
+// Reasons for publishing a scoring, and "" for a quiet interval.
+const (
+	cadenceFirst     = "first"
+	cadenceModel     = "model"
+	cadenceFlag      = "flag"
+	cadenceCleared   = "cleared"
+	cadenceMoved     = "moved"
+	cadenceHeartbeat = "heartbeat"
+)
+
+func newScoreCadence(cfg AnomalyConfig) *scoreCadence {
+	return &scoreCadence{heartbeat: cfg.Heartbeat, margin: cfg.PublishMargin, step: cfg.PublishStep}
+}
+
+// decide says whether the scoring m is published and why ("" when not).
+// It does not change the cadence: the caller reports what it did with
+// published or skipped.
+func (c *scoreCadence) decide(m *protocols.AnomalyScores) string {
+	switch {
+	case c.last == nil:
+		return cadenceFirst
+	case m.Model != c.last.Model || m.Threshold != c.last.Threshold:
+		return cadenceModel
+	case c.flags(m):
+		return cadenceFlag
+	case c.flags(c.last):
+		return cadenceCleared
+	case c.moved(m):
+		return cadenceMoved
+	case c.quiet+1 >= c.heartbeat:
+		return cadenceHeartbeat
+	}
+	return ""
+}
+
+// flags reports whether any score of m is at or above its threshold
+// less the margin.
+func (c *scoreCadence) flags(m *protocols.AnomalyScores) bool {
+	for _, s := range m.Scores {
+		if s.Score >= m.Threshold-c.margin {
+			return true
+		}
+	}
+	return false
+}
+
+// moved reports whether m's subjects differ from the last message's or
+// a score moved by more than the step. Both are sorted by subject.
+func (c *scoreCadence) moved(m *protocols.AnomalyScores) bool {
+	if len(m.Scores) != len(c.last.Scores) {
+		return true
+	}
+	for i, s := range m.Scores {
+		p := c.last.Scores[i]
+		if s.Subject != p.Subject || s.Score-p.Score > c.step || p.Score-s.Score > c.step {
+			return true
+		}
+	}
+	return false
+}
+
+// published records that m went out.
+func (c *scoreCadence) published(m *protocols.AnomalyScores) {
+	c.last, c.quiet = m, 0
+}
+
+// skipped records an interval without a message: a quiet one, or one
+// the node abstained in.
+func (c *scoreCadence) skipped() { c.quiet++ }
