@@ -16,10 +16,10 @@ import (
 
 var (
 	testCadenceModel = [32]byte{0xc4}
-	cadenceX     = protocols.Addr{0x99}
-	cadenceY     = protocols.Addr{0x77}
-	cadenceA     = protocols.Addr{0xa}
-	cadenceB     = protocols.Addr{0xb}
+	cadenceX         = protocols.Addr{0x99}
+	cadenceY         = protocols.Addr{0x77}
+	cadenceA         = protocols.Addr{0xa}
+	cadenceB         = protocols.Addr{0xb}
 )
 
 // cadenceScoring is one interval's scoring: the score of each subject
