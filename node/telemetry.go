@@ -435,19 +435,27 @@ func (t *Telemetry) publishLoop(ctx context.Context) {
 			}()
 		}
 	}
+	// The first message waits for the node's phase (telemetry_phase.go).
+	start := time.NewTimer(untilPhase(t.now(), t.cfg.Interval, telemetryPhase(t.self, t.cfg.Interval)))
+	select {
+	case <-ctx.Done():
+		start.Stop()
+		return
+	case <-start.C:
+	}
 	tick := time.NewTicker(t.cfg.Interval)
 	defer tick.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
 		if t.restart.Swap(false) && t.coll != nil {
 			t.restartCollector()
 		}
 		if err := t.publish(ctx); err != nil && ctx.Err() == nil {
 			t.log.Debug("publish telemetry", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
 		}
 	}
 }

@@ -544,3 +544,40 @@ func newAttackerHost() (host.Host, error) {
 		libp2p.DisableRelay(),
 	)
 }
+
+// TestTelemetryPhase checks the wait for a node's phase of the interval
+// and that nodes' phases spread over it.
+func TestTelemetryPhase(t *testing.T) {
+	at := func(ms int64) time.Time { return time.UnixMilli(1_700_000_000_000 + ms) }
+	for _, tc := range []struct {
+		now   time.Time
+		phase time.Duration
+		want  time.Duration
+	}{
+		{at(0), 0, 0},
+		{at(0), 300 * time.Millisecond, 300 * time.Millisecond},
+		{at(250), 300 * time.Millisecond, 50 * time.Millisecond},
+		{at(300), 300 * time.Millisecond, 0},
+		{at(301), 300 * time.Millisecond, 999 * time.Millisecond},
+		{at(999), 0, time.Millisecond},
+		{at(12_750), 500 * time.Millisecond, 750 * time.Millisecond},
+	} {
+		if got := untilPhase(tc.now, time.Second, tc.phase); got != tc.want {
+			t.Errorf("untilPhase(%v, 1s, %v) = %v, want %v", tc.now.Sub(at(0)), tc.phase, got, tc.want)
+		}
+	}
+	// 100 nodes' phases fill every tenth of the interval.
+	var tenths [10]int
+	for i := range 100 {
+		p := telemetryPhase(protocols.AddrFromPeerID([]byte{byte(i), 0x5a}), time.Second)
+		if p < 0 || p >= time.Second {
+			t.Fatalf("phase %v outside the interval", p)
+		}
+		tenths[p/(100*time.Millisecond)]++
+	}
+	for k, n := range tenths {
+		if n == 0 {
+			t.Errorf("no phase in tenth %d of the interval: %v", k, tenths)
+		}
+	}
+}

@@ -5,12 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,6 +289,9 @@ var nodeCPUVariants = []nodeCPUVariant{
 	{name: "quic+tcp", config: func(c *node.Config) { c.ListenAddrs = node.DefaultLocalConfig().ListenAddrs }},
 	{name: "quic", config: func(c *node.Config) { c.ListenAddrs = []string{"/ip4/127.0.0.1/udp/0/quic-v1"} }},
 	{name: "gogc-200", config: func(*node.Config) {}, gogc: 200},
+	// Every node publishes its anomaly scores every interval, as before
+	// the scores were published on change.
+	{name: "heartbeat-1", config: func(c *node.Config) { c.Anomaly.Heartbeat = 1 }},
 }
 
 // BenchmarkNodeCPU is the steady-state CPU cost of 20 nodes in one
@@ -403,6 +408,7 @@ func nodeCPU(b *testing.B, nodes int, v nodeCPUVariant) (cpuMs, toPublish float6
 	toPublish = time.Since(began).Seconds()
 	time.Sleep(nodeCPUSettle)
 	stopProfile := profileWindow(b, v.name)
+	phases := recordPhases(net.Nodes[0], cfg.Telemetry.Interval)
 	got0 := gossipReceived(b, net)
 	lookups0, govGets0 := counterSum(b, net, "x0tta6bl4_identity_lookups_total"), counterSum(b, net, "x0tta6bl4_gov_dht_fetches_total")
 	cpu0, t0 := cputime.Now(), time.Now()
@@ -412,14 +418,71 @@ func nodeCPU(b *testing.B, nodes int, v nodeCPUVariant) (cpuMs, toPublish float6
 	got := gossipReceived(b, net)
 	lookups1, govGets1 := counterSum(b, net, "x0tta6bl4_identity_lookups_total"), counterSum(b, net, "x0tta6bl4_gov_dht_fetches_total")
 	stopProfile()
+	phases.stop()
 	finish()
 	nodeSeconds := float64(nodes) * wall.Seconds()
+	phases.report(b, v.name)
 	for _, topic := range slices.Sorted(maps.Keys(got)) {
 		b.ReportMetric((got[topic]-got0[topic])/nodeSeconds, v.name+"-"+topic+"-msgs/node-s")
 	}
 	b.ReportMetric((lookups1-lookups0)/nodeSeconds*60, v.name+"-identity-lookups/node-min")
 	b.ReportMetric((govGets1-govGets0)/nodeSeconds*60, v.name+"-gov-dht-gets/node-min")
 	return float64(cpu.Microseconds()) / 1e3 / nodeSeconds, toPublish, true
+}
+
+// phaseRecorder collects where in the telemetry interval the messages
+// one node takes were made (their time modulo the interval): whether
+// the nodes' telemetry and scores come in one burst or spread over the
+// interval.
+type phaseRecorder struct {
+	interval time.Duration
+	mu       sync.Mutex
+	phases   map[string][]float64 // topic → phases, as shares of the interval
+	cancels  []func()
+}
+
+func recordPhases(n *node.Node, interval time.Duration) *phaseRecorder {
+	r := &phaseRecorder{interval: interval, phases: map[string][]float64{}}
+	add := func(topic string, made time.Time) {
+		phase := float64(made.UnixNano()%int64(interval)) / float64(interval)
+		r.mu.Lock()
+		r.phases[topic] = append(r.phases[topic], phase)
+		r.mu.Unlock()
+	}
+	r.cancels = append(r.cancels,
+		n.Telemetry().OnDelivery(func(d node.TelemetryDelivery) { add("telemetry", d.Message.Time) }),
+		n.Anomaly().OnScores(func(d node.AnomalyDelivery) { add("anomaly", d.Message.Time) }))
+	return r
+}
+
+func (r *phaseRecorder) stop() {
+	for _, c := range r.cancels {
+		c()
+	}
+}
+
+// report gives each topic's phase concentration (the mean resultant
+// length of the phases on the circle: 1 when every message is made at
+// the same point of the interval, near 0 when they spread evenly) and
+// logs a ten-bucket histogram of the phases.
+func (r *phaseRecorder) report(b *testing.B, name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, topic := range slices.Sorted(maps.Keys(r.phases)) {
+		ps := r.phases[topic]
+		if len(ps) == 0 {
+			continue
+		}
+		var sx, sy float64
+		var hist [10]int
+		for _, p := range ps {
+			sx += math.Cos(2 * math.Pi * p)
+			sy += math.Sin(2 * math.Pi * p)
+			hist[min(int(p*10), 9)]++
+		}
+		b.ReportMetric(math.Hypot(sx, sy)/float64(len(ps)), name+"-"+topic+"-phase-R")
+		b.Logf("%s: %s messages by phase (tenths of the interval): %v", name, topic, hist)
+	}
 }
 
 // counterSum sums the counter name, every label, over net's nodes: the
