@@ -42,9 +42,11 @@ type memberCheck interface {
 // telemetry message of every node whose figures the scores read, it
 // turns the node's view of the mesh into features (anomaly.Features),
 // scores its neighbours with the adopted model and gossips the scores
-// (unless the model flags the node itself: then it abstains for the
-// interval, as a node whose host stalls sees its neighbours through its
-// own trouble); it validates every score message (anomaly.Witnesses.Receive, members only) and keeps the latest
+// when they say something (scoreCadence: every interval while a score
+// nears or passes the threshold, else when they move, or on a
+// heartbeat), unless the model flags the node itself: then it abstains
+// for the interval, as a node whose host stalls sees its neighbours
+// through its own trouble; it validates every score message (anomaly.Witnesses.Receive, members only) and keeps the latest
 // of each scorer; and it judges which nodes are suspect under the quorum
 // and persistence rules (anomaly.Witnesses.Judge). The adopted model is
 // the embedded default until governance passes a model proposal
@@ -418,7 +420,7 @@ func (a *Anomaly) scoreLoop(ctx context.Context) {
 }
 
 // score scores the node's neighbours in its view with the adopted model
-// and publishes the scores.
+// and publishes the scores if the cadence says so.
 func (a *Anomaly) score(ctx context.Context) error {
 	now := a.now()
 	a.mu.Lock()

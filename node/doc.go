@@ -79,7 +79,9 @@
 //     DHT is; the DHT's if the peer does not answer).
 //     Routes GET /v1/mesh/routes, POST /v1/mesh/ping and /v1/mesh/send.
 //   - Telemetry (Node.Telemetry, telemetry*.go), the driver of the
-//     telemetry topic: every [telemetry] interval the node reads its host
+//     telemetry topic: every [telemetry] interval, at a phase of the
+//     interval its address sets (telemetry_phase.go: nodes started
+//     together do not publish in one burst), the node reads its host
 //     through a bpf.Collector shared by the process's nodes (one eBPF load
 //     per process, one reading per interval; each node picks its links
 //     out of it by its connections' addresses), merges its links' figures
@@ -111,7 +113,10 @@
 //     scores read (anomaly.Sources; 3/4 of an interval after the last
 //     scoring at the soonest, 5/4 at the latest), the node turns its view
 //     into features (healing/anomaly), scores its neighbours with the
-//     adopted model and gossips the signed scores. The validator lets
+//     adopted model and gossips the signed scores when they say something
+//     (anomaly_cadence.go: every interval while a score nears or passes
+//     the threshold, the interval after, when a score moves by [anomaly]
+//     publish_step, else every [anomaly] heartbeat intervals). The validator lets
 //     through members only, then applies anomaly.Witnesses (size, decode,
 //     scorer, skew, replay, rate per scorer, one message per scorer in a
 //     bounded table); a node is suspect when [anomaly] quorum members that

@@ -88,7 +88,8 @@ const maxTelemetryGuests = 1024
 
 // Telemetry is the node's telemetry service, the driver of the telemetry
 // topic's rules (overlay.CheckTelemetry, overlay.LinkFigures) and of the
-// node's overlay.View. Every interval it reads the host's figures
+// node's overlay.View. Every interval, at the node's own phase of the
+// interval (telemetryPhase), it reads the host's figures
 // (through a collector shared by the process's nodes), joins them with
 // the node's connections and the routing layer's link measurements, and
 // publishes one protocols.Telemetry message on protocols.TelemetryTopic.

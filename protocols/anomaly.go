@@ -38,7 +38,9 @@ const (
 )
 
 // AnomalyScores is one node's anomaly scores of its neighbours, gossiped
-// on AnomalyTopic once per telemetry interval. Each score says which
+// on AnomalyTopic at most once per telemetry interval (a node may leave
+// intervals out: every one in which it flags a node, and the one after,
+// it publishes). Each score says which
 // telemetry message of its subject it was computed from, so that a
 // receiver counts it only if it holds that message (signed by the
 // subject) too; and the message names the model that scored, so that
@@ -53,7 +55,8 @@ const (
 //	            the address of the peer that signed the gossip message
 //	18     8    time: when the scores were computed, Unix nanoseconds, > 0
 //	26     4    seq: from 1, +1 per scoring interval of one run of the
-//	            scorer (an interval it abstains leaves a gap)
+//	            scorer (an interval it abstains or publishes nothing in
+//	            leaves a gap)
 //	30     32   model: SHA-256 of the model blob that scored
 //	62     2    threshold: the model's threshold, ten-thousandths, 1..9999
 //	64     1    k: the number of scores, at most 255
@@ -76,7 +79,8 @@ type AnomalyScores struct {
 	// Time is when the scores were computed (nanoseconds on the wire).
 	Time time.Time
 	// Seq numbers the scorer's scoring intervals from 1 (an interval it
-	// abstains leaves a gap); it restarts with the scorer.
+	// abstains or publishes nothing in leaves a gap); it restarts with
+	// the scorer.
 	Seq uint32
 	// Model is the SHA-256 of the model blob that computed the scores.
 	Model [32]byte
