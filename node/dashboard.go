@@ -55,6 +55,8 @@ func newDashboard(n *Node) (*dashboard, error) {
 	wc.TelemetrySkew = n.cfg.Telemetry.MaxSkew
 	wc.AnnounceMaxAge, wc.ClockSkew = n.cfg.Governance.AnnounceMaxAge, n.cfg.Governance.MaxClockSkew
 	wc.SettleDelay = n.cfg.Governance.SettleDelay
+	// A scorer's quiet scores come every [anomaly] heartbeat intervals.
+	wc.ScoreHold = max(wc.ReportTTL, time.Duration(n.cfg.Anomaly.Heartbeat+1)*n.cfg.Telemetry.Interval)
 	w, err := observe.NewWatch(wc)
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: %w", err)

@@ -14,10 +14,12 @@ import (
 // message each, so each reporter's share is at most
 // protocols.MaxAnomalyScores scores) and, by subject, the scores that
 // concern it. A subject is suspect while Quorum distinct reporters flag
-// it with scores taken less than ReportTTL ago.
+// it with scores taken less than ReportTTL ago; scores that flag no
+// node are held for ScoreHold, as reporters publish them less often.
 type anomalies struct {
 	quorum     int
 	ttl        time.Duration
+	hold       time.Duration
 	maxScorers int
 
 	scorers   map[protocols.Addr]*scorerEntry
@@ -31,6 +33,7 @@ type scorerEntry struct {
 	made     time.Time
 	received time.Time
 	subjects []protocols.Addr
+	flags    bool // a score flags its subject
 }
 
 type subjectScore struct {
@@ -42,7 +45,7 @@ type subjectScore struct {
 
 func newAnomalies(c Config) *anomalies {
 	return &anomalies{
-		quorum: c.Quorum, ttl: c.ReportTTL, maxScorers: c.MaxScorers,
+		quorum: c.Quorum, ttl: c.ReportTTL, hold: c.ScoreHold, maxScorers: c.MaxScorers,
 		scorers:   map[protocols.Addr]*scorerEntry{},
 		subjects:  map[protocols.Addr]map[protocols.Addr]subjectScore{},
 		suspects:  map[protocols.Addr]int{},
@@ -96,6 +99,7 @@ func (a *anomalies) take(now time.Time, m *protocols.AnomalyScores) []protocols.
 			a.subjects[s.Subject] = byScorer
 		}
 		byScorer[m.Scorer] = subjectScore{score: s.Score, flagged: s.Score >= m.Threshold, contributing: s.Contributing, received: now}
+		e.flags = e.flags || s.Score >= m.Threshold
 		e.subjects = append(e.subjects, s.Subject)
 		touched = append(touched, s.Subject)
 	}
@@ -121,12 +125,13 @@ func (a *anomalies) drop(scorer protocols.Addr) []protocols.Addr {
 	return e.subjects
 }
 
-// expire forgets the scorers whose scores are older than the TTL and
+// expire forgets the scorers whose scores flag a node and are older
+// than the TTL, and those whose scores are older than the hold, and
 // returns the subjects concerned.
 func (a *anomalies) expire(now time.Time) []protocols.Addr {
 	var touched []protocols.Addr
 	for s, e := range a.scorers {
-		if now.Sub(e.received) >= a.ttl {
+		if age := now.Sub(e.received); age >= a.hold || e.flags && age >= a.ttl {
 			touched = append(touched, a.drop(s)...)
 		}
 	}

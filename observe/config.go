@@ -28,6 +28,11 @@ type Config struct {
 	// scores count after they arrived.
 	Quorum    int
 	ReportTTL time.Duration
+	// ScoreHold is how long a reporter's scores that flag no node stay
+	// held after they arrived, at least ReportTTL: a node publishes such
+	// scores only when they move or on its heartbeat (its [anomaly]
+	// heartbeat, 5 intervals by default), and its flags every interval.
+	ScoreHold time.Duration
 	// MaxScorers bounds the reporters whose latest scores the watch holds
 	// (each holds at most protocols.MaxAnomalyScores scores).
 	MaxScorers int
@@ -71,6 +76,7 @@ func DefaultConfig() Config {
 		TelemetrySkew:       30 * time.Second,
 		Quorum:              h.Quorum,
 		ReportTTL:           h.ReportTTL,
+		ScoreHold:           2 * h.ReportTTL,
 		MaxScorers:          overlay.DefaultViewConfig().MaxNodes,
 		DownHold:            10 * time.Minute,
 		MaxDown:             1024,
@@ -101,6 +107,8 @@ func (c Config) Validate() error {
 		return bad("Quorum", c.Quorum, "at least 1")
 	case c.ReportTTL <= 0:
 		return bad("ReportTTL", c.ReportTTL, "positive")
+	case c.ScoreHold < c.ReportTTL:
+		return bad("ScoreHold", c.ScoreHold, "at least ReportTTL")
 	case c.MaxScorers < 1:
 		return bad("MaxScorers", c.MaxScorers, "at least 1")
 	case c.DownHold <= 0:
