@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/x0tta6bl4/x0tta6bl4/internal/cputime"
 	"github.com/x0tta6bl4/x0tta6bl4/node"
@@ -409,24 +410,31 @@ func nodeCPU(b *testing.B, nodes int, v nodeCPUVariant) (cpuMs, toPublish float6
 	time.Sleep(nodeCPUSettle)
 	stopProfile := profileWindow(b, v.name)
 	phases := recordPhases(net.Nodes[0], cfg.Telemetry.Interval)
-	got0 := gossipReceived(b, net)
-	lookups0, govGets0 := counterSum(b, net, "x0tta6bl4_identity_lookups_total"), counterSum(b, net, "x0tta6bl4_gov_dht_fetches_total")
+	got0, at0 := counterSnapshot(b, net)
 	cpu0, t0 := cputime.Now(), time.Now()
 	time.Sleep(*nodeCPUWindowFlag)
 	cpu := cputime.Now() - cpu0
 	wall := time.Since(t0)
-	got := gossipReceived(b, net)
-	lookups1, govGets1 := counterSum(b, net, "x0tta6bl4_identity_lookups_total"), counterSum(b, net, "x0tta6bl4_gov_dht_fetches_total")
+	got, at1 := counterSnapshot(b, net)
 	stopProfile()
 	phases.stop()
 	finish()
 	nodeSeconds := float64(nodes) * wall.Seconds()
 	phases.report(b, v.name)
-	for _, topic := range slices.Sorted(maps.Keys(got)) {
-		b.ReportMetric((got[topic]-got0[topic])/nodeSeconds, v.name+"-"+topic+"-msgs/node-s")
+	// The counters' window runs from the middle of one gather to the
+	// middle of the other.
+	counted := float64(nodes) * at1.Sub(at0).Seconds()
+	for _, key := range slices.Sorted(maps.Keys(got)) {
+		rate := (got[key] - got0[key]) / counted
+		switch kind, name, _ := strings.Cut(key, ":"); kind {
+		case "msgs":
+			b.ReportMetric(rate, v.name+"-"+name+"-msgs/node-s")
+		case "anomaly":
+			b.ReportMetric(rate, v.name+"-scores-"+name+"/node-s")
+		}
 	}
-	b.ReportMetric((lookups1-lookups0)/nodeSeconds*60, v.name+"-identity-lookups/node-min")
-	b.ReportMetric((govGets1-govGets0)/nodeSeconds*60, v.name+"-gov-dht-gets/node-min")
+	b.ReportMetric((got["x0tta6bl4_identity_lookups_total"]-got0["x0tta6bl4_identity_lookups_total"])/counted*60, v.name+"-identity-lookups/node-min")
+	b.ReportMetric((got["x0tta6bl4_gov_dht_fetches_total"]-got0["x0tta6bl4_gov_dht_fetches_total"])/counted*60, v.name+"-gov-dht-gets/node-min")
 	return float64(cpu.Microseconds()) / 1e3 / nodeSeconds, toPublish, true
 }
 
@@ -485,59 +493,56 @@ func (r *phaseRecorder) report(b *testing.B, name string) {
 	}
 }
 
-// counterSum sums the counter name, every label, over net's nodes: the
-// DHT lookups of identity records and of governance values are what
-// makes most of the DHT's work in a steady devnet.
-func counterSum(b *testing.B, net *Net, name string) float64 {
+// counterSnapshot sums over net's nodes, every label, the counters
+// BenchmarkNodeCPU reads, in one gather of each node's registry: the
+// GossipSub messages received from peers (delivered, and dropped as
+// duplicates) by the short name of their topic ("msgs:telemetry"; the
+// gossip probe's topic is "other"), what each topic costs the
+// transport and GossipSub; the identity lookups and governance DHT
+// gets, most of the DHT's work in a steady devnet; and the anomaly
+// service's intervals by what it published ("anomaly:quiet",
+// "anomaly:heartbeat", ...). at is the middle of the gather, which a
+// loaded host makes last seconds.
+func counterSnapshot(b *testing.B, net *Net) (counts map[string]float64, at time.Time) {
 	b.Helper()
-	sum := 0.0
-	for _, n := range net.Nodes {
-		mfs, err := n.Registry().Gather()
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() == name {
-				for _, m := range mf.GetMetric() {
-					sum += m.GetCounter().GetValue()
-				}
+	began := time.Now()
+	counts = map[string]float64{}
+	label := func(m *dto.Metric, name string) string {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == name {
+				return l.GetValue()
 			}
 		}
+		return "?"
 	}
-	return sum
-}
-
-// gossipReceived sums over net's nodes the GossipSub messages they
-// received from peers (delivered, and dropped as duplicates), by the
-// short name of their topic: what each topic costs the transport and
-// GossipSub (the gossip probe's topic counts as "other").
-func gossipReceived(b *testing.B, net *Net) map[string]float64 {
-	b.Helper()
-	out := map[string]float64{}
 	for _, n := range net.Nodes {
 		mfs, err := n.Registry().Gather()
 		if err != nil {
 			b.Fatal(err)
 		}
 		for _, mf := range mfs {
-			if name := mf.GetName(); name != "x0tta6bl4_pubsub_delivered_total" && name != "x0tta6bl4_pubsub_duplicates_total" {
-				continue
-			}
 			for _, m := range mf.GetMetric() {
-				topic := "?"
-				for _, l := range m.GetLabel() {
-					if l.GetName() == "topic" {
-						topic = l.GetValue()
+				v := m.GetCounter().GetValue()
+				switch mf.GetName() {
+				case "x0tta6bl4_pubsub_delivered_total", "x0tta6bl4_pubsub_duplicates_total":
+					topic := label(m, "topic")
+					if i := strings.Index(topic, "/"); i >= 0 { // x0tta6bl4/telemetry/1
+						topic = strings.TrimSuffix(topic[i+1:], "/1")
+					}
+					counts["msgs:"+topic] += v
+				case "x0tta6bl4_identity_lookups_total", "x0tta6bl4_gov_dht_fetches_total":
+					counts[mf.GetName()] += v
+				case "x0tta6bl4_anomaly_publish_reasons_total":
+					counts["anomaly:"+label(m, "reason")] += v
+				case "x0tta6bl4_anomaly_published_total":
+					if r := label(m, "result"); r != "ok" {
+						counts["anomaly:"+r] += v
 					}
 				}
-				if i := strings.Index(topic, "/"); i >= 0 { // x0tta6bl4/telemetry/1
-					topic = strings.TrimSuffix(topic[i+1:], "/1")
-				}
-				out[topic] += m.GetCounter().GetValue()
 			}
 		}
 	}
-	return out
+	return counts, began.Add(time.Since(began) / 2)
 }
 
 // nodeCPUWindowFlag is how long BenchmarkNodeCPU measures. Work a node
