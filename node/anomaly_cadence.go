@@ -16,7 +16,9 @@ import "github.com/x0tta6bl4/x0tta6bl4/protocols"
 //     ("cleared"): a cleared flag is said at once, not left to age out
 //     of the receivers' tables;
 //   - a subject's score moved by more than the step since the last
-//     message published, or a subject came or went ("moved");
+//     message published ("moved"); a neighbour that comes or goes
+//     waits for the heartbeat (a node's connections churn, and a score
+//     below the margin says nothing a receiver acts on);
 //   - heartbeat intervals have passed since the last message published
 //     ("heartbeat"), so that observers keep the scorer's scores.
 //
@@ -80,15 +82,12 @@ func (c *scoreCadence) flags(m *protocols.AnomalyScores) bool {
 	return false
 }
 
-// moved reports whether m's subjects differ from the last message's or
-// a score moved by more than the step. Both are sorted by subject.
+// moved reports whether the score of a subject of both m and the last
+// message moved by more than the step.
 func (c *scoreCadence) moved(m *protocols.AnomalyScores) bool {
-	if len(m.Scores) != len(c.last.Scores) {
-		return true
-	}
-	for i, s := range m.Scores {
-		p := c.last.Scores[i]
-		if s.Subject != p.Subject || s.Score-p.Score > c.step || p.Score-s.Score > c.step {
+	for _, s := range m.Scores {
+		p, ok := c.last.Score(s.Subject)
+		if ok && (s.Score-p.Score > c.step || p.Score-s.Score > c.step) {
 			return true
 		}
 	}

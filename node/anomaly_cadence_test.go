@@ -66,9 +66,10 @@ func TestScoreCadence(t *testing.T) {
 		{name: "a score that drifts is published once it moved by more than the step", scorings: []cadenceScoring{
 			s(0.1), s(0.15), s(0.19), s(0.21), s(0.25), s(0.32), s(0.2)},
 			want: "first - - moved - moved moved"},
-		{name: "a neighbour that comes or goes", scorings: []cadenceScoring{
-			s(0.1), {x: 0.1, y: 0.1, model: m}, {x: 0.1, y: 0.1, model: m}, s(0.1), s(0.1)},
-			want: "first moved - moved -"},
+		{name: "a neighbour that comes or goes waits for the heartbeat, unless it flags or moves", scorings: []cadenceScoring{
+			s(0.1), {x: 0.1, y: 0.1, model: m}, {x: 0.1, y: 0.1, model: m}, s(0.1), s(0.1), {x: 0.1, y: 0.1, model: m},
+			{x: 0.1, y: 0.3, model: m}, {x: 0.1, y: 0.8, model: m}, s(0.1)},
+			want: "first - - - - heartbeat moved flag cleared"},
 		{name: "another model", scorings: []cadenceScoring{
 			s(0.1), s(0.1), {x: 0.1, y: -1, model: other}, {x: 0.1, y: -1, model: other}},
 			want: "first - model -"},

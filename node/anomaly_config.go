@@ -21,7 +21,7 @@ type AnomalyConfig struct {
 	// interval while one of them is at or above the model's threshold
 	// less PublishMargin, the first interval after that ends, and when
 	// a score moves by more than PublishStep since the last message it
-	// published (or a neighbour comes or goes); in other intervals it
+	// published; in other intervals it
 	// publishes only every Heartbeat-th. 1 publishes every interval.
 	// From 1 to 60.
 	Heartbeat int `toml:"heartbeat"`
