@@ -163,7 +163,7 @@ func newAnomaly(cfg AnomalyConfig, p anomalyParts) (*Anomaly, error) {
 		heard:     map[protocols.Addr]uint64{},
 		awaiting:  map[protocols.Addr]bool{},
 		fresh:     make(chan struct{}, 1),
-		cadence:   newScoreCadence(cfg),
+		cadence:   newScoreCadence(cfg, protocols.AddrFromPeerID([]byte(p.self))),
 	}
 	a.met = newAnomalyMetrics(a)
 	return a, nil
@@ -455,7 +455,6 @@ func (a *Anomaly) score(ctx context.Context) error {
 		own := preds[len(preds)-1]
 		preds = preds[:len(nodes)]
 		if own.IsAnomaly {
-			a.cadence.skipped()
 			a.met.published.WithLabelValues("abstained").Inc()
 			return nil
 		}
@@ -467,7 +466,6 @@ func (a *Anomaly) score(ctx context.Context) error {
 	}
 	why := a.cadence.decide(msg)
 	if why == "" {
-		a.cadence.skipped()
 		a.met.published.WithLabelValues("quiet").Inc()
 		return nil
 	}
@@ -476,7 +474,6 @@ func (a *Anomaly) score(ctx context.Context) error {
 		return fmt.Errorf("encode scores: %w", err)
 	}
 	if err := a.topic.Publish(ctx, data); err != nil {
-		a.cadence.skipped()
 		a.met.published.WithLabelValues("error").Inc()
 		return err
 	}

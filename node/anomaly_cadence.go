@@ -1,6 +1,10 @@
 package node
 
-import "github.com/x0tta6bl4/x0tta6bl4/protocols"
+import (
+	"encoding/binary"
+
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
+)
 
 // scoreCadence decides which of the node's scorings it publishes on the
 // anomaly topic: every interval while there is something to say, a
@@ -19,8 +23,13 @@ import "github.com/x0tta6bl4/x0tta6bl4/protocols"
 //     message published ("moved"); a neighbour that comes or goes
 //     waits for the heartbeat (a node's connections churn, and a score
 //     below the margin says nothing a receiver acts on);
-//   - heartbeat intervals have passed since the last message published
-//     ("heartbeat"), so that observers keep the scorer's scores.
+//   - its sequence number is the scorer's heartbeat slot, one in every
+//     heartbeat numbers ("heartbeat"), so that observers keep the
+//     scorer's scores. The slots are offset by the scorer's address:
+//     the scorers of a mesh score together (each once the round of its
+//     neighbours' telemetry is in, and in a dense mesh that is one
+//     round for all), and heartbeats counted from their first messages
+//     went out in one burst every heartbeat intervals.
 //
 // Otherwise the interval is quiet: the scorer's sequence number still
 // advances, so a quiet interval leaves a gap that no run of flags spans.
@@ -32,8 +41,8 @@ type scoreCadence struct {
 	margin    float64
 	step      float64
 
-	last  *protocols.AnomalyScores // the last message published, nil before the first
-	quiet int                      // intervals since last was published, not counting the one decided
+	offset int                      // the scorer's heartbeat slot: seq+offset a multiple of heartbeat
+	last   *protocols.AnomalyScores // the last message published, nil before the first
 }
 
 // Reasons for publishing a scoring, and "" for a quiet interval.
@@ -46,13 +55,14 @@ const (
 	cadenceHeartbeat = "heartbeat"
 )
 
-func newScoreCadence(cfg AnomalyConfig) *scoreCadence {
-	return &scoreCadence{heartbeat: cfg.Heartbeat, margin: cfg.PublishMargin, step: cfg.PublishStep}
+func newScoreCadence(cfg AnomalyConfig, self protocols.Addr) *scoreCadence {
+	return &scoreCadence{heartbeat: cfg.Heartbeat, margin: cfg.PublishMargin, step: cfg.PublishStep,
+		offset: int(binary.BigEndian.Uint32(self[:4]) % uint32(max(cfg.Heartbeat, 1)))}
 }
 
 // decide says whether the scoring m is published and why ("" when not).
-// It does not change the cadence: the caller reports what it did with
-// published or skipped.
+// It does not change the cadence: the caller reports a message it
+// published with published.
 func (c *scoreCadence) decide(m *protocols.AnomalyScores) string {
 	switch {
 	case c.last == nil:
@@ -65,7 +75,7 @@ func (c *scoreCadence) decide(m *protocols.AnomalyScores) string {
 		return cadenceCleared
 	case c.moved(m):
 		return cadenceMoved
-	case c.quiet+1 >= c.heartbeat:
+	case (uint64(m.Seq)+uint64(c.offset))%uint64(c.heartbeat) == 0:
 		return cadenceHeartbeat
 	}
 	return ""
@@ -95,10 +105,4 @@ func (c *scoreCadence) moved(m *protocols.AnomalyScores) bool {
 }
 
 // published records that m went out.
-func (c *scoreCadence) published(m *protocols.AnomalyScores) {
-	c.last, c.quiet = m, 0
-}
-
-// skipped records an interval without a message: a quiet one, or one
-// the node abstained in.
-func (c *scoreCadence) skipped() { c.quiet++ }
+func (c *scoreCadence) published(m *protocols.AnomalyScores) { c.last = m }

@@ -44,8 +44,9 @@ func (s cadenceScoring) message(scorer protocols.Addr, seq uint32, at time.Time)
 
 // TestScoreCadence checks which intervals a scorer publishes in, and
 // why, with a threshold of 0.6, a margin of 0.1, a step of 0.1 and a
-// heartbeat of 5 unless a case says otherwise ("-" is a quiet interval,
-// "!" one whose publication failed).
+// heartbeat of 5 unless a case says otherwise, its slots at sequence
+// numbers 5, 10, ... ("-" is a quiet interval, "!" one whose
+// publication failed).
 func TestScoreCadence(t *testing.T) {
 	m := testCadenceModel
 	other := [32]byte{0x07}
@@ -59,17 +60,17 @@ func TestScoreCadence(t *testing.T) {
 	}{
 		{name: "healthy: first, then heartbeats", scorings: []cadenceScoring{
 			s(0.1), s(0.12), s(0.11), s(0.1), s(0.13), s(0.1), s(0.1), s(0.1), s(0.1), s(0.1), s(0.1)},
-			want: "first - - - - heartbeat - - - - heartbeat"},
+			want: "first - - - heartbeat - - - - heartbeat -"},
 		{name: "every interval while near or above the threshold, and once after", scorings: []cadenceScoring{
 			s(0.1), s(0.15), s(0.5), s(0.7), s(0.9), s(0.49), s(0.45), s(0.45), s(0.45), s(0.45), s(0.45), s(0.45)},
-			want: "first - flag flag flag cleared - - - - heartbeat -"},
-		{name: "a score that drifts is published once it moved by more than the step", scorings: []cadenceScoring{
+			want: "first - flag flag flag cleared - - - heartbeat - -"},
+		{name: "a score that drifts is published once it moved by more than the step", heartbeat: 10, scorings: []cadenceScoring{
 			s(0.1), s(0.15), s(0.19), s(0.21), s(0.25), s(0.32), s(0.2)},
 			want: "first - - moved - moved moved"},
 		{name: "a neighbour that comes or goes waits for the heartbeat, unless it flags or moves", scorings: []cadenceScoring{
 			s(0.1), {x: 0.1, y: 0.1, model: m}, {x: 0.1, y: 0.1, model: m}, s(0.1), s(0.1), {x: 0.1, y: 0.1, model: m},
 			{x: 0.1, y: 0.3, model: m}, {x: 0.1, y: 0.8, model: m}, s(0.1)},
-			want: "first - - - - heartbeat moved flag cleared"},
+			want: "first - - - heartbeat - - flag cleared"},
 		{name: "another model", scorings: []cadenceScoring{
 			s(0.1), s(0.1), {x: 0.1, y: -1, model: other}, {x: 0.1, y: -1, model: other}},
 			want: "first - model -"},
@@ -81,14 +82,15 @@ func TestScoreCadence(t *testing.T) {
 			want: "first - ! flag cleared -"},
 		{name: "a failed clearing is tried again", fail: map[int]bool{2: true}, scorings: []cadenceScoring{
 			s(0.8), s(0.8), s(0.1), s(0.1), s(0.1)},
-			want: "first flag ! cleared -"},
+			want: "first flag ! cleared heartbeat"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultAnomalyConfig()
 			if tc.heartbeat != 0 {
 				cfg.Heartbeat = tc.heartbeat
 			}
-			c := newScoreCadence(cfg)
+			c := newScoreCadence(cfg, cadenceA)
+			c.offset = 0
 			var got []string
 			at := time.Unix(1_700_000_000, 0)
 			for i, sc := range tc.scorings {
@@ -97,10 +99,8 @@ func TestScoreCadence(t *testing.T) {
 				switch {
 				case why == "":
 					got = append(got, "-")
-					c.skipped()
 				case tc.fail[i]:
 					got = append(got, "!")
-					c.skipped()
 				default:
 					got = append(got, why)
 					c.published(msg)
@@ -133,7 +133,7 @@ func TestScoreCadenceJudgesAlike(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cadences := []*scoreCadence{newScoreCadence(cfg), newScoreCadence(cfg)}
+		cadences := []*scoreCadence{newScoreCadence(cfg, cadenceA), newScoreCadence(cfg, cadenceB)}
 		scorers := []protocols.Addr{cadenceA, cadenceB}
 		g := cadenceGraph()
 		at := time.Unix(1_700_000_000, 0)
@@ -144,7 +144,6 @@ func TestScoreCadenceJudgesAlike(t *testing.T) {
 			for k, c := range cadences {
 				msg := cadenceScoring{x: series[k][i], y: -1, model: testCadenceModel}.message(scorers[k], uint32(i+1), now)
 				if c.decide(msg) == "" {
-					c.skipped()
 					continue
 				}
 				c.published(msg)
@@ -175,6 +174,23 @@ func TestScoreCadenceJudgesAlike(t *testing.T) {
 		t.Errorf("the cadence published %d messages, every interval %d", fewer, all)
 	}
 	t.Logf("messages: %d every interval, %d with the cadence", all, fewer)
+}
+
+// TestScoreCadenceSlots checks that the heartbeat slots of a mesh's
+// scorers spread over the heartbeat: scorers that score together must
+// not all beat in the same interval.
+func TestScoreCadenceSlots(t *testing.T) {
+	cfg := DefaultAnomalyConfig()
+	slots := make([]int, cfg.Heartbeat)
+	for i := range 20 {
+		c := newScoreCadence(cfg, protocols.AddrFromPeerID([]byte{byte(i), 0x5a}))
+		slots[c.offset]++
+	}
+	for k, n := range slots {
+		if n == 0 || n > 10 {
+			t.Errorf("slot %d holds %d of 20 scorers: %v", k, n, slots)
+		}
+	}
 }
 
 // cadenceGraph is a view where a and b neighbour x (mutual links).

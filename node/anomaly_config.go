@@ -22,7 +22,9 @@ type AnomalyConfig struct {
 	// less PublishMargin, the first interval after that ends, and when
 	// a score moves by more than PublishStep since the last message it
 	// published; in other intervals it
-	// publishes only every Heartbeat-th. 1 publishes every interval.
+	// publishes only every Heartbeat-th, at a slot its address sets (scorers
+	// that score together do not beat together). 1 publishes every
+	// interval.
 	// From 1 to 60.
 	Heartbeat int `toml:"heartbeat"`
 
