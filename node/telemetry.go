@@ -88,8 +88,7 @@ const maxTelemetryGuests = 1024
 
 // Telemetry is the node's telemetry service, the driver of the telemetry
 // topic's rules (overlay.CheckTelemetry, overlay.LinkFigures) and of the
-// node's overlay.View. Every interval, at the node's own phase of the
-// interval (telemetryPhase), it reads the host's figures
+// node's overlay.View. Every interval it reads the host's figures
 // (through a collector shared by the process's nodes), joins them with
 // the node's connections and the routing layer's link measurements, and
 // publishes one protocols.Telemetry message on protocols.TelemetryTopic.
@@ -436,27 +435,19 @@ func (t *Telemetry) publishLoop(ctx context.Context) {
 			}()
 		}
 	}
-	// The first message waits for the node's phase (telemetry_phase.go).
-	start := time.NewTimer(untilPhase(t.now(), t.cfg.Interval, telemetryPhase(t.self, t.cfg.Interval)))
-	select {
-	case <-ctx.Done():
-		start.Stop()
-		return
-	case <-start.C:
-	}
 	tick := time.NewTicker(t.cfg.Interval)
 	defer tick.Stop()
 	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 		if t.restart.Swap(false) && t.coll != nil {
 			t.restartCollector()
 		}
 		if err := t.publish(ctx); err != nil && ctx.Err() == nil {
 			t.log.Debug("publish telemetry", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
 		}
 	}
 }
