@@ -119,6 +119,8 @@ type Drops struct {
 	// Shed counts route requests a shedding node refused to forward
 	// (Scenario.Heal).
 	Shed uint64 `json:"shed"`
+	// Hook counts frames Scenario.Drop dropped.
+	Hook uint64 `json:"hook,omitempty"`
 	// StepErrors and SendErrors count engine inputs that returned an
 	// error.
 	StepErrors uint64 `json:"step_errors"`
@@ -157,7 +159,7 @@ func (s *sim) result(name string) *Result {
 		ControlFrames:    s.st.controlTx,
 		DataFrames:       s.st.dataTx,
 		Drops: Drops{
-			Loss: s.st.dropLoss, Queue: s.st.dropQueue, Down: s.st.dropDown, NoLink: s.st.dropNoLink, Gray: s.st.dropGray, Shed: s.st.dropShed,
+			Loss: s.st.dropLoss, Queue: s.st.dropQueue, Down: s.st.dropDown, NoLink: s.st.dropNoLink, Gray: s.st.dropGray, Shed: s.st.dropShed, Hook: s.st.dropHook,
 			StepErrors: s.st.stepErrors, SendErrors: s.st.sendErrors,
 		},
 		Events:         s.st.events,

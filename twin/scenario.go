@@ -266,6 +266,16 @@ type Scenario struct {
 	// Trace, if set, is called on the simulator's goroutine for every
 	// event the simulator processes, in order.
 	Trace func(TraceEvent)
+	// Drop, if set, is called on the simulator's goroutine for every
+	// frame about to be handed to a live node's engine (a "frame"
+	// event: Node receives Frame from Peer at At; Frame is only valid
+	// during the call), and a frame it returns true for is dropped
+	// there, as if lost on the link (Result.Drops.Hook counts them). It
+	// lets a caller steer what the engines learn without touching them:
+	// the namespace lab drops the route requests that would teach the
+	// twin's engines other routes than its daemons held before a fault.
+	// It must not call back into the simulation.
+	Drop func(TraceEvent) bool
 	// Logger receives debug output; nil discards it.
 	Logger *slog.Logger
 }

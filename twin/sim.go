@@ -266,6 +266,7 @@ type counters struct {
 	dropNoLink   uint64
 	dropGray     uint64
 	dropShed     uint64
+	dropHook     uint64
 	stepErrors   uint64
 	sendErrors   uint64
 	appSent      uint64
@@ -986,6 +987,11 @@ func (s *sim) arrive(ev *event) {
 	d := &s.dirs[ev.aux]
 	if !n.alive || !d.up || d.epoch != ev.epoch {
 		s.st.dropDown++
+		s.frames.release(ev.buf)
+		return
+	}
+	if s.sc.Drop != nil && s.sc.Drop(TraceEvent{At: time.Duration(ev.at), Kind: "frame", Node: int(ev.node), Peer: int(ev.peer), Frame: ev.frame}) {
+		s.st.dropHook++
 		s.frames.release(ev.buf)
 		return
 	}
