@@ -120,6 +120,21 @@
 // twin.replays_tried). twin.any_routes_ratio is the ratio over the
 // first replays whatever their routes, the figure before this choice.
 //
+// Left to their own races, the replays seldom crossed exactly as the
+// lab's flows did: every flow with two paths alike is a coin, and the
+// daemons' coins fell by timing the twin cannot know. So the replays
+// start the fault from the lab's routes (twin.steered): until the
+// fault, the twin's network drops the route requests and replies that
+// would teach a node a route by another neighbour than its next hop in
+// the lab's tables (routeSteer, through twin.Scenario.Drop; the engines
+// are untouched), for at most steerGrace per node and destination, so
+// that a discovery the lab's routes cannot be rebuilt for is delayed,
+// never failed (twin.steered_frames: the frames dropped in the median
+// replay). twin.unsteered_ratio is the ratio of replays run and chosen
+// without it, from the same run. The routes are the run's starting
+// state, as the link profile is its input: nothing the twin gets is an
+// outcome of the fault.
+//
 // Why: which of a few flows a kill costs a probe, and how long each then
 // waits for its next, turns on where the flows' probes were when the
 // kill struck, and the lab's flows start tens of milliseconds apart from

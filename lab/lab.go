@@ -255,6 +255,18 @@ type TwinReport struct {
 	LabCrossings  []Crossing `json:"lab_crossings"`
 	ReplaysTried  int        `json:"replays_tried"`
 	RoutesMatched int        `json:"routes_matched"`
+	// Steered is true when the replays started the fault from the
+	// lab's routes: until it, each replay's network dropped the route
+	// requests and replies that would have taught its engines others
+	// than the daemons held (routeSteer), SteeredFrames of them in the
+	// median replay. UnsteeredRatio and UnsteeredMatched are PairedRatio and
+	// RoutesMatched of replays run and chosen as before (by their
+	// routes, not steered), from the same run; both 0 when not
+	// steered.
+	Steered          bool    `json:"steered"`
+	SteeredFrames    float64 `json:"steered_frames"`
+	UnsteeredRatio   float64 `json:"unsteered_ratio"`
+	UnsteeredMatched int     `json:"unsteered_routes_matched"`
 	// AnyRoutesRatio is PairedRatio over the first Seeds replays,
 	// whatever routes their flows took: the figure before the replays
 	// were chosen by their routes.

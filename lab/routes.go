@@ -147,3 +147,98 @@ func crossingDistance(a, b []Crossing) int {
 	}
 	return n
 }
+
+// routeSteer makes a twin replay's engines hold, when the fault
+// strikes, the routes the lab's daemons held just before it (next, from
+// routesBefore): it is a twin.Scenario.Drop that, until the fault, drops
+// the route requests and replies that would teach a node a route by
+// another neighbour than its next hop in the lab's tables. A node learns
+// its route to a request's originator from the first copy of the request
+// it processes, and its route to a reply's destination from the reply;
+// which copy or reply comes first the daemons decided by timing (HELLO
+// phases, the links' small differences, a retransmitted TCP segment),
+// which the twin cannot know, but the routes they ended with are known,
+// and are the run's starting state, not its outcome. A node that only
+// ever hears the other way (the lab's routes came from an order of
+// discoveries the replay does not repeat) is let through after
+// steerGrace, so that steering delays a discovery and never makes it
+// fail. The engines are untouched: the twin's network drops the frames,
+// as a lossy link would, and only before the fault.
+type routeSteer struct {
+	next  [][]int
+	index map[protocols.Addr]int
+	until time.Duration
+	rreq  protocols.RREQ
+	rrep  protocols.RREP
+	// refusing holds, for a node and a route's destination, when the
+	// node's first refused frame about it since the last one let
+	// through came.
+	refusing map[[2]int]time.Duration
+	// dropped counts the frames dropped, conceded those let through
+	// after steerGrace.
+	dropped, conceded int
+}
+
+// steerGrace is how long a node's route to one destination is steered
+// against the frames that reach it: two expanding-ring attempts of the
+// local profile and more, well under a discovery's last retry.
+const steerGrace = 200 * time.Millisecond
+
+// newRouteSteer steers towards next (next[a][b], a's next hop towards
+// b, -1 for none) until the twin's time until.
+func newRouteSteer(top *twin.Topology, next [][]int, until time.Duration) *routeSteer {
+	rs := &routeSteer{next: next, index: make(map[protocols.Addr]int, len(top.Nodes)), until: until,
+		refusing: map[[2]int]time.Duration{}}
+	for i, n := range top.Nodes {
+		rs.index[twin.NodeAddr(n.Name)] = i
+	}
+	return rs
+}
+
+// drop is a twin.Scenario.Drop.
+func (rs *routeSteer) drop(ev twin.TraceEvent) bool {
+	if ev.At >= rs.until || ev.Node < 0 || ev.Node >= len(rs.next) {
+		return false
+	}
+	var about protocols.Addr // the destination of the route the frame teaches
+	switch t, err := protocols.PeekType(ev.Frame); {
+	case err != nil:
+		return false
+	case t == protocols.TypeRREQ:
+		if rs.rreq.Decode(ev.Frame) != nil {
+			return false
+		}
+		about = rs.rreq.Orig
+	case t == protocols.TypeRREP:
+		if rs.rrep.Decode(ev.Frame) != nil {
+			return false
+		}
+		about = rs.rrep.Dst
+	default:
+		return false
+	}
+	dst, ok := rs.index[about]
+	if !ok || dst >= len(rs.next[ev.Node]) {
+		return false
+	}
+	want := rs.next[ev.Node][dst]
+	if want < 0 {
+		return false
+	}
+	k := [2]int{ev.Node, dst}
+	if want == ev.Peer {
+		delete(rs.refusing, k)
+		return false
+	}
+	since, ok := rs.refusing[k]
+	if !ok {
+		since = ev.At
+		rs.refusing[k] = since
+	}
+	if ev.At-since >= steerGrace {
+		rs.conceded++
+		return false
+	}
+	rs.dropped++
+	return true
+}

@@ -140,26 +140,123 @@ func TestRunTwinRoutes(t *testing.T) {
 	end := cfg.Duration
 	lab := scenario.Measure(top, recs, applied, end)
 	s := Shaping{DelayMsP1: 5, DelayMsP50: 5.3}
-	run := func(crossed []Crossing) *TwinReport {
+	run := func(crossed []Crossing, next [][]int) *TwinReport {
 		t.Helper()
-		tw, err := runTwin(t.Context(), top, cfg, recs, applied, end, lab, s, 6*time.Millisecond, 0.01, nil, crossed)
+		tw, err := runTwin(t.Context(), top, cfg, recs, applied, end, lab, s, 6*time.Millisecond, 0.01, nil, crossed, next)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return tw
 	}
-	if tw := run(nil); tw.ReplaysTried != twinReplaySeeds || tw.RoutesMatched != 0 {
+	if tw := run(nil, nil); tw.ReplaysTried != twinReplaySeeds || tw.RoutesMatched != 0 {
 		t.Errorf("no routes known: %d replays tried, %d matched; want %d, 0", tw.ReplaysTried, tw.RoutesMatched, twinReplaySeeds)
 	}
 	// 2→4 and 4→2 cross node 3 in every replay, 7→8 never does: no
 	// replay matches, every seed allowed is tried.
-	if tw := run([]Crossing{{2, 4}, {4, 2}, {7, 8}}); tw.ReplaysTried != twinReplaySeeds*twinReplayTries || tw.RoutesMatched != 0 {
+	if tw := run([]Crossing{{2, 4}, {4, 2}, {7, 8}}, nil); tw.ReplaysTried != twinReplaySeeds*twinReplayTries || tw.RoutesMatched != 0 {
 		t.Errorf("impossible routes: %d replays tried, %d matched; want %d, 0", tw.ReplaysTried, tw.RoutesMatched, twinReplaySeeds*twinReplayTries)
 	}
 	// The crossings of the first replay are found again.
 	ct := firstReplayCrossings(t, top, cfg, recs, applied, s)
-	if tw := run(ct); tw.RoutesMatched == 0 || tw.ReplaysTried < twinReplaySeeds {
+	if tw := run(ct, nil); tw.RoutesMatched == 0 || tw.ReplaysTried < twinReplaySeeds {
 		t.Errorf("the first replay's routes %v: %d replays tried, %d matched", ct, tw.ReplaysTried, tw.RoutesMatched)
+	}
+	// Given the lab's routing tables, every replay starts the fault
+	// from them, whichever way round the ring they went, and so crosses
+	// node 3 as they do: the first replays all match, where unsteered
+	// replays did not all.
+	for _, cw := range []bool{true, false} {
+		next := ringNext(10, func(a, b int) bool { return (a < b) == cw })
+		crossed := pathCrossings(next, flows, []int{3})
+		tw := run(crossed, next)
+		if !tw.Steered || tw.SteeredFrames == 0 {
+			t.Errorf("clockwise %v: steered %v, %v route requests dropped", cw, tw.Steered, tw.SteeredFrames)
+		}
+		if tw.RoutesMatched != twinReplaySeeds || tw.ReplaysTried != twinReplaySeeds {
+			t.Errorf("clockwise %v, steered to %v: %d replays tried, %d matched; want %d, %d",
+				cw, crossed, tw.ReplaysTried, tw.RoutesMatched, twinReplaySeeds, twinReplaySeeds)
+		}
+		t.Logf("clockwise %v: unsteered %d of %d matched", cw, tw.UnsteeredMatched, twinReplaySeeds)
+	}
+}
+
+// TestRouteSteer: before the fault, a route request (reply) reaching a
+// node from a neighbour other than its next hop towards the request's
+// originator (the reply's destination) in the lab's tables is dropped,
+// for steerGrace from the first such frame since one from the next hop;
+// one from that next hop, one about a node the node had no route to,
+// any other frame, and anything at or after the fault pass.
+func TestRouteSteer(t *testing.T) {
+	top, err := twin.Ring(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := ringNext(10, func(a, b int) bool { return true })
+	next[7][0] = -1 // node 7 held no route to node 0
+	fault := 16 * time.Second
+	rs := newRouteSteer(top, next, fault)
+	addr := func(i int) protocols.Addr { return twin.NodeAddr(top.Nodes[i].Name) }
+	rreq := func(orig, dst int) []byte {
+		q := protocols.RREQ{TTL: 5, Hops: 2, ID: 7, UnknownSeq: true, Orig: addr(orig), OrigSeq: 3, Dst: addr(dst), Claim: protocols.Claim{MaxHops: 16}}
+		f, err := q.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	rrep := func(dst, orig int) []byte {
+		p := protocols.RREP{Hops: 3, Dst: addr(dst), DstSeq: 4, Orig: addr(orig), Lifetime: time.Second, Claim: protocols.Claim{MaxHops: 16}}
+		f, err := p.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	data, err := (&protocols.Data{TTL: 10, Src: addr(0), Dst: addr(5), Payload: []byte("probe")}).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fault - time.Second
+	for _, tt := range []struct {
+		name       string
+		at         time.Duration
+		node, peer int
+		frame      []byte
+		want       bool
+	}{
+		// 0→5 and back is five hops either way; clockwise, node 4's way
+		// to node 0 is through node 3, node 5's through node 6, and node
+		// 6's (four hops) through node 7.
+		{"from the next hop", before, 4, 3, rreq(0, 5), false},
+		{"from the other side", before, 4, 5, rreq(0, 5), true},
+		{"other side, far end", before, 6, 5, rreq(0, 5), true},
+		{"next hop, far end", before, 6, 7, rreq(0, 5), false},
+		{"destination, other side", before, 5, 4, rreq(0, 5), true},
+		{"no route in the lab", before, 7, 8, rreq(0, 5), false},
+		// A reply teaches the route to its destination: node 0's way to
+		// node 5 is through node 1 (clockwise, five hops).
+		{"reply from the next hop", before, 0, 1, rrep(5, 0), false},
+		{"reply from the other side", before, 0, 9, rrep(5, 0), true},
+		{"reply, other side, still refusing", before + steerGrace - 1, 0, 9, rrep(5, 0), true},
+		{"reply, other side, after the grace", before + steerGrace, 0, 9, rrep(5, 0), false},
+		{"reply from the next hop again", before + steerGrace + 1, 0, 1, rrep(5, 0), false},
+		{"reply from the other side again", before + 2*steerGrace, 0, 9, rrep(5, 0), true},
+		{"not a route request", before, 4, 5, data, false},
+		{"at the fault", fault, 4, 5, rreq(0, 5), false},
+		{"garbage", before, 4, 5, []byte{2, 2, 0}, false},
+		{"unknown originator", before, 4, 5, func() []byte {
+			q := protocols.RREQ{TTL: 5, Hops: 2, ID: 7, UnknownSeq: true, Orig: protocols.Addr{1}, OrigSeq: 3, Dst: addr(5), Claim: protocols.Claim{MaxHops: 16}}
+			f, _ := q.MarshalBinary()
+			return f
+		}(), false},
+	} {
+		ev := twin.TraceEvent{At: tt.at, Kind: "frame", Node: tt.node, Peer: tt.peer, Frame: tt.frame}
+		if got := rs.drop(ev); got != tt.want {
+			t.Errorf("%s: drop = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if rs.dropped != 6 || rs.conceded != 1 {
+		t.Errorf("%d dropped, %d let through after the grace; want 6, 1", rs.dropped, rs.conceded)
 	}
 }
 

@@ -194,9 +194,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	tr.mu.Unlock()
 	rep.HopMs = ms(hop)
 	perLink := <-detect
-	var crossed []Crossing
+	var (
+		crossed []Crossing
+		next    [][]int
+	)
 	if failedNodes, _, ok := firstFailed(cfg.Faults); ok {
-		if next := <-nexts; next != nil {
+		if next = <-nexts; next != nil {
 			crossed = pathCrossings(next, flows, failedNodes)
 		}
 	}
@@ -253,7 +256,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.Twin {
 		log.Info("lab: the same run in the twin")
-		tw, err := runTwin(ctx, top, cfg, recs, faults, end, m, rep.Shaping, hop, rep.DetectP50Seconds, perLink, crossed)
+		tw, err := runTwin(ctx, top, cfg, recs, faults, end, m, rep.Shaping, hop, rep.DetectP50Seconds, perLink, crossed, next)
 		if err != nil {
 			rep.Failures = append(rep.Failures, "twin: "+err.Error())
 		} else {

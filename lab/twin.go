@@ -212,9 +212,12 @@ func pairedRatio(paired []PairedFlow) (ratio, labSum, twinSum float64, n int) {
 // their flows. With crossed (the lab's flows' directions through the
 // first kill or stop's nodes before it; nil when the lab could not read
 // its routes) it keeps the replays whose flows crossed those nodes as
-// the lab's did (see routes.go).
+// the lab's did (see routes.go). With next (the lab's routing tables
+// before that fault, as routesBefore read them; nil when not read) the
+// replays start the fault from the lab's routes (routeSteer), and the
+// replays chosen without them are reported beside (UnsteeredRatio).
 func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenario.FlowRecord, faults []scenario.AppliedFault,
-	end time.Duration, lab scenario.Measures, s Shaping, hop time.Duration, detect float64, perLink []linkDetection, crossed []Crossing) (*TwinReport, error) {
+	end time.Duration, lab scenario.Measures, s Shaping, hop time.Duration, detect float64, perLink []linkDetection, crossed []Crossing, next [][]int) (*TwinReport, error) {
 	forward := forwardTime(s, hop)
 	prof := twinProfile(s, detect, forward)
 	t := twin.New("lab")
@@ -239,54 +242,88 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenari
 			}
 		}
 	}
+	steered := routed && next != nil && len(next) == len(top.Nodes)
+
+	// replaySet runs replays under seeds after the run's until it has
+	// twinReplaySeeds whose routes met the fault as the lab's did (or
+	// has tried twinReplayTries times as many), steering their routes
+	// before the fault to the lab's with steer, and returns them with
+	// those that did first, then the nearest others.
 	type replay struct {
 		m         scenario.Measures
 		detection float64
 		distance  int
+		steered   int
 	}
-	var tried []replay
-	matched := 0
-	for k := 0; k < twinReplaySeeds*twinReplayTries && (k < twinReplaySeeds || (routed && matched < twinReplaySeeds)); k++ {
-		sc.Seed = cfg.Seed + 1 + uint64(k)
-		t.Seed = sc.Seed
-		var ct *crossingTrace
-		sc.Trace = nil
-		if routed {
-			ct = newCrossingTrace(top, failed, twinFlowStart+failAt)
-			sc.Trace = ct.observe
+	replaySet := func(steer bool) (tried []replay, matched int, err error) {
+		for k := 0; k < twinReplaySeeds*twinReplayTries && (k < twinReplaySeeds || (routed && matched < twinReplaySeeds)); k++ {
+			sc.Seed = cfg.Seed + 1 + uint64(k)
+			t.Seed = sc.Seed
+			var ct *crossingTrace
+			sc.Trace, sc.Drop = nil, nil
+			if routed {
+				ct = newCrossingTrace(top, failed, twinFlowStart+failAt)
+				sc.Trace = ct.observe
+			}
+			var rs *routeSteer
+			if steer {
+				rs = newRouteSteer(top, next, twinFlowStart+failAt)
+				sc.Drop = rs.drop
+			}
+			res, err := t.Simulate(ctx, sc)
+			if err != nil {
+				return nil, 0, err
+			}
+			r := replay{m: scenario.Measure(top, replayRecords(recs, res.Packets), faults, end), detection: res.DetectionSeconds}
+			if routed {
+				r.distance = crossingDistance(crossed, ct.result())
+			}
+			if rs != nil {
+				r.steered = rs.dropped
+			}
+			if routed && r.distance == 0 {
+				matched++
+			}
+			tried = append(tried, r)
 		}
-		res, err := t.Simulate(ctx, sc)
-		if err != nil {
-			return nil, err
+		return tried, min(matched, twinReplaySeeds), nil
+	}
+	// nearest is the replays whose routes met the fault as the lab's
+	// did, in seed order, then (when too few did) the nearest others.
+	nearest := func(tried []replay) []replay {
+		out := slices.Clone(tried)
+		slices.SortStableFunc(out, func(a, b replay) int { return a.distance - b.distance })
+		return out[:twinReplaySeeds]
+	}
+	measures := func(rs []replay) []scenario.Measures {
+		out := make([]scenario.Measures, len(rs))
+		for i, r := range rs {
+			out[i] = r.m
 		}
-		r := replay{m: scenario.Measure(top, replayRecords(recs, res.Packets), faults, end), detection: res.DetectionSeconds}
-		if routed {
-			r.distance = crossingDistance(crossed, ct.result())
-		}
-		if routed && r.distance == 0 {
-			matched++
-		}
-		tried = append(tried, r)
+		return out
+	}
+	plain, plainMatched, err := replaySet(false)
+	if err != nil {
+		return nil, err
 	}
 	// The first replays whatever their routes, for comparison.
-	var anyRoutes []scenario.Measures
-	for _, r := range tried[:twinReplaySeeds] {
-		anyRoutes = append(anyRoutes, r.m)
-	}
-	anyPaired, _ := pairFlows(lab, anyRoutes)
+	anyPaired, _ := pairFlows(lab, measures(plain[:twinReplaySeeds]))
 	anyRatio, _, _, _ := pairedRatio(anyPaired)
-	// The replays whose routes met the fault as the lab's did, in seed
-	// order, then (when too few did) the nearest others.
-	slices.SortStableFunc(tried, func(a, b replay) int { return a.distance - b.distance })
+	tried, matched := plain, plainMatched
+	if steered {
+		if tried, matched, err = replaySet(true); err != nil {
+			return nil, err
+		}
+	}
+	chosen := nearest(tried)
 	var (
-		replays            []scenario.Measures
 		pooled, delivery   []float64
 		detection, touched []float64
+		steeredFrames      []float64
 	)
 	recovered := true
-	for _, r := range tried[:twinReplaySeeds] {
+	for _, r := range chosen {
 		m := r.m
-		replays = append(replays, m)
 		for _, w := range m.Windows {
 			for _, af := range w.AffectedFlows {
 				pooled = append(pooled, af.MTTRSeconds)
@@ -295,24 +332,29 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenari
 		delivery = append(delivery, m.DeliveryRatio)
 		detection = append(detection, r.detection)
 		touched = append(touched, float64(m.FlowsAffected))
+		steeredFrames = append(steeredFrames, float64(r.steered))
 		recovered = recovered && m.Recovered
 	}
-	paired, twinOnly := pairFlows(lab, replays)
+	paired, twinOnly := pairFlows(lab, measures(chosen))
 	ratio, labSum, twinSum, n := pairedRatio(paired)
+	plainPaired, _ := pairFlows(lab, measures(nearest(plain)))
+	plainRatio, _, _, _ := pairedRatio(plainPaired)
 	det := "notified"
 	if sc.Detection == twin.Silent {
 		det = "silent"
 	}
-	return &TwinReport{
+	rep := &TwinReport{
 		MTTRSeconds:      scenario.Percentile(slices.Clone(pooled), 0.5),
 		MTTRP99Seconds:   scenario.Percentile(slices.Clone(pooled), 0.99),
 		MTTRMaxSeconds:   scenario.Percentile(slices.Clone(pooled), 1),
 		FlowSamples:      len(pooled),
 		Seeds:            twinReplaySeeds,
 		ReplaysTried:     len(tried),
-		RoutesMatched:    min(matched, twinReplaySeeds),
+		RoutesMatched:    matched,
 		AnyRoutesRatio:   anyRatio,
 		LabCrossings:     crossed,
+		Steered:          steered,
+		SteeredFrames:    scenario.Percentile(steeredFrames, 0.5),
 		Paired:           paired,
 		FlowsPaired:      n,
 		FlowsLabOnly:     len(paired) - n,
@@ -331,5 +373,9 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenari
 		Loss:             prof.Loss,
 		Detection:        det,
 		Skipped:          skipped,
-	}, nil
+	}
+	if steered {
+		rep.UnsteeredRatio, rep.UnsteeredMatched = plainRatio, plainMatched
+	}
+	return rep, nil
 }

@@ -98,7 +98,10 @@
 // seeded from Scenario.Seed. The same topology, scenario and seed
 // therefore give the same sequence of events bit for bit; Result.TraceHash
 // is an FNV-1a hash over every event's time, kind, endpoints and frame
-// bytes, and Scenario.Trace sees each event. With the channel on, the
+// bytes, and Scenario.Trace sees each event; Scenario.Drop may drop a
+// frame on its way to an engine (the raft test network's message hook),
+// which a caller uses to steer what the engines learn without touching
+// them. With the channel on, the
 // nodes' identities and handshake randomness come from the seed too, but
 // the KEM encapsulation draws its own (the standard library's), so the
 // ciphertext in DATA frames differs from run to run: the hash then covers
