@@ -152,4 +152,12 @@
 // whose ends are still up and connected; a probe's arrival is its send
 // time plus half the round trip the source daemon measured. Delivery
 // counts the probes sent while both ends were up and connected.
+//
+// A daemon declares a neighbour dead after three HELLO intervals without
+// one. The report counts those declarations during traffic (hello_loss,
+// from the daemons' x0tta6bl4_mesh_hello_loss_total) and, when every
+// fault is a kill, how many at least were of live neighbours
+// (live_hello_loss_min: the rest beyond one per link to a killed node),
+// the mark of an owner loop or a link stalled that long: an outage that
+// is neither the fault's nor in the twin.
 package lab

@@ -204,6 +204,21 @@ type Report struct {
 	// DelayLineLateMsMax is the most any packet was released after its
 	// time, gate included: a stalled lab process shows here.
 	DelayLineLateMsMax float64 `json:"delay_line_late_ms_max"`
+	// HelloLoss counts the neighbours the daemons declared dead for
+	// HELLO loss during traffic (x0tta6bl4_mesh_hello_loss_total, summed
+	// over the daemons, the killed ones up to their last sample).
+	// LiveHelloLossMin is how many of those at least were of live
+	// neighbours, when every fault is a kill (or there is none):
+	// HelloLoss less the links watched for the kills' detection, each
+	// of which a survivor declares dead once, by HELLO loss or by its
+	// transport; -1 for other faults (a stopped daemon's neighbours may
+	// declare it dead again and again). A daemon declares a live
+	// neighbour dead when it heard none of its HELLOs for three
+	// intervals: its owner loop, the neighbour's or the link stalled that
+	// long, and the outage that follows is neither the fault's nor in the
+	// twin.
+	HelloLoss        int `json:"hello_loss"`
+	LiveHelloLossMin int `json:"live_hello_loss_min"`
 	// DelayLineStallsPerSecond counts, by second of traffic (as
 	// LostPerSecond), the releases of a delay line that came over 100 ms
 	// (the local profile's HELLO interval) late: a host too busy to carry
@@ -391,4 +406,19 @@ func twinNotify(top *twin.Topology, s Shaping, ds []linkDetection) (n int, most 
 		most = max(most, nd)
 	}
 	return n, most
+}
+
+// liveHelloLossMin is how many of hello HELLO-loss declarations during
+// traffic were at least of live neighbours, when every fault of faults
+// is a kill: each of the watched links (a survivor's end of a link to a
+// killed node) is declared dead once, by HELLO loss or by its
+// transport, so the rest were of live ones. -1 when another fault makes
+// it unknowable.
+func liveHelloLossMin(faults []scenario.Fault, hello, watched int) int {
+	for _, f := range faults {
+		if f.Kind != scenario.Kill {
+			return -1
+		}
+	}
+	return max(0, hello-watched)
 }

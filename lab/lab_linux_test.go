@@ -101,6 +101,11 @@ func TestRunRing(t *testing.T) {
 	if rep.DeliveryRatio < 0.95 || rep.ProbesSent == 0 || rep.Twin == nil {
 		t.Errorf("delivery %.4f of %d probes, twin %+v", rep.DeliveryRatio, rep.ProbesSent, rep.Twin)
 	}
+	// Only kills: how many live neighbours were declared dead is known
+	// (whether any was is the host's: not asserted).
+	if rep.LiveHelloLossMin < 0 {
+		t.Errorf("live_hello_loss_min %d with kills only", rep.LiveHelloLossMin)
+	}
 	// Both neighbours of the killed node saw it go, after the kernel
 	// reaped it; the twin's drivers learn of it as late as the lab's.
 	if rep.DetectWatched != 2 || rep.DetectSeconds <= 0 || rep.DetectP50Seconds < rep.DetectSeconds ||

@@ -124,9 +124,11 @@ x0tta6bl4_mesh_frames_sent_total{type="DATA"} 500
 x0tta6bl4_mesh_frames_sent_total{type="HELLO"} 40
 x0tta6bl4_mesh_frames_sent_total{type="RREQ"} 2
 x0tta6bl4_mesh_frames_received_total{type="HELLO"} 1000
+# TYPE x0tta6bl4_mesh_hello_loss_total counter
+x0tta6bl4_mesh_hello_loss_total 3
 `
-	if got, err := sumControl(strings.NewReader(text)); err != nil || got != 42 {
-		t.Errorf("sumControl = %v, %v, want 42", got, err)
+	if ctl, hello, err := sumMesh(strings.NewReader(text)); err != nil || ctl != 42 || hello != 3 {
+		t.Errorf("sumMesh = %v, %v, %v, want 42, 3", ctl, hello, err)
 	}
 }
 
@@ -290,5 +292,26 @@ func TestHopTime(t *testing.T) {
 	}
 	if p := twinProfile(s, 0, 500*time.Microsecond); p.Latency != 5500*time.Microsecond || p.Jitter != time.Millisecond {
 		t.Errorf("profile with forwarding %+v", p)
+	}
+}
+
+func TestLiveHelloLossMin(t *testing.T) {
+	kill := scenario.Fault{Kind: scenario.Kill, Nodes: []int{3}}
+	for _, tt := range []struct {
+		faults         []scenario.Fault
+		hello, watched int
+		want           int
+	}{
+		{nil, 0, 0, 0},
+		{nil, 4, 0, 4},                    // no fault: every one was live
+		{[]scenario.Fault{kill}, 2, 2, 0}, // both neighbours by HELLO loss
+		{[]scenario.Fault{kill}, 1, 2, 0}, // one by its transport
+		{[]scenario.Fault{kill}, 7, 2, 5}, // five more: live ones
+		{[]scenario.Fault{kill, {Kind: scenario.Restart, Nodes: []int{3}}}, 7, 2, -1},
+		{[]scenario.Fault{{Kind: scenario.Stop, Nodes: []int{3}}}, 7, 2, -1},
+	} {
+		if got := liveHelloLossMin(tt.faults, tt.hello, tt.watched); got != tt.want {
+			t.Errorf("liveHelloLossMin(%v, %d, %d) = %d, want %d", tt.faults, tt.hello, tt.watched, got, tt.want)
+		}
 	}
 }

@@ -215,6 +215,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	obs.fill(rep, end)
+	rep.LiveHelloLossMin = liveHelloLossMin(cfg.Faults, rep.HelloLoss, rep.DetectWatched)
 	for i, ends := range nw.ends {
 		for _, e := range ends {
 			rep.DelayLinePackets += e.line.packets.Load()
@@ -487,7 +488,7 @@ func neighbourAlive(b node.MeshRoutesBody, p peer.ID) bool {
 }
 
 // observer samples the daemons' memory and CPU, and their routing
-// frames at the start and end of traffic.
+// frames and HELLO-loss declarations at the start and end of traffic.
 type observer struct {
 	ds      []*daemon
 	metrics []*http.Client
@@ -500,6 +501,7 @@ type observer struct {
 	cpu0, cpuN []time.Duration
 	at0, atN   []time.Time
 	ctl0, ctlN []float64
+	hl0, hlN   []float64
 	lab0, labN usage
 }
 
@@ -509,6 +511,7 @@ func newObserver(ds []*daemon) *observer {
 	o.cpu0, o.cpuN = make([]time.Duration, n), make([]time.Duration, n)
 	o.at0, o.atN = make([]time.Time, n), make([]time.Time, n)
 	o.ctl0, o.ctlN = make([]float64, n), make([]float64, n)
+	o.hl0, o.hlN = make([]float64, n), make([]float64, n)
 	for _, d := range ds {
 		o.metrics = append(o.metrics, unixHTTP(filepath.Join(d.repo, "api.sock")))
 	}
@@ -532,14 +535,14 @@ func (o *observer) sample(ctx context.Context, first bool) {
 			o.mu.Unlock()
 		}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		v, err := controlFrames(cctx, o.metrics[i])
+		v, hl, err := meshCounters(cctx, o.metrics[i])
 		cancel()
 		if err == nil {
 			o.mu.Lock()
 			if first {
-				o.ctl0[i] = v
+				o.ctl0[i], o.hl0[i] = v, hl
 			}
-			o.ctlN[i] = v
+			o.ctlN[i], o.hlN[i] = v, hl
 			o.mu.Unlock()
 		}
 	}
@@ -601,10 +604,12 @@ func (o *observer) fill(rep *Report, traffic time.Duration) {
 	if traffic > 0 {
 		rep.LabCPUPercent = 100 * float64(o.labN.cpu-o.lab0.cpu) / float64(time.Since(o.start))
 	}
-	var ctl float64
+	var ctl, hl float64
 	for i := range o.ds {
 		ctl += o.ctlN[i] - o.ctl0[i]
+		hl += o.hlN[i] - o.hl0[i]
 	}
+	rep.HelloLoss = int(hl)
 	if rep.ProbesSent > 0 {
 		rep.ControlOverhead = ctl / float64(2*rep.ProbesSent)
 	}

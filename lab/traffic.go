@@ -128,31 +128,41 @@ func unixHTTP(socket string) *http.Client {
 	}
 }
 
-// controlFrames returns the routing frames (every type but DATA) a node
-// has sent, from its /metrics.
-func controlFrames(ctx context.Context, c *http.Client) (float64, error) {
+// meshCounters returns the routing frames (every type but DATA) a node
+// has sent and the neighbours it declared dead for HELLO loss, from its
+// /metrics.
+func meshCounters(ctx context.Context, c *http.Client) (control, helloLoss float64, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://node/metrics", nil)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
-	return sumControl(resp.Body)
+	return sumMesh(resp.Body)
 }
 
-// sumControl adds up x0tta6bl4_mesh_frames_sent_total over every type
-// but DATA in a Prometheus text exposition.
-func sumControl(r io.Reader) (float64, error) {
-	const name = "x0tta6bl4_mesh_frames_sent_total{"
-	var sum float64
+// sumMesh adds up x0tta6bl4_mesh_frames_sent_total over every type but
+// DATA, and reads x0tta6bl4_mesh_hello_loss_total, in a Prometheus text
+// exposition.
+func sumMesh(r io.Reader) (control, helloLoss float64, err error) {
+	const (
+		sent  = "x0tta6bl4_mesh_frames_sent_total{"
+		hello = "x0tta6bl4_mesh_hello_loss_total "
+	)
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		rest, ok := strings.CutPrefix(line, name)
+		if rest, ok := strings.CutPrefix(line, hello); ok {
+			if v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64); err == nil {
+				helloLoss = v
+			}
+			continue
+		}
+		rest, ok := strings.CutPrefix(line, sent)
 		if !ok {
 			continue
 		}
@@ -162,8 +172,8 @@ func sumControl(r io.Reader) (float64, error) {
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
 		if err == nil {
-			sum += v
+			control += v
 		}
 	}
-	return sum, sc.Err()
+	return control, helloLoss, sc.Err()
 }

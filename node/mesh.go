@@ -399,11 +399,12 @@ var (
 	meshHandshakeDesc = prometheus.NewDesc("x0tta6bl4_mesh_handshakes_total", "End-to-end handshakes by result (started, established, failed; rate-limited: inits from peers, cookies and notices not sent; cookie: inits answered with a cookie round; evicted: unfinished responders that gave way to an init with a cookie).", []string{"result"}, nil)
 	meshNoticesDesc   = prometheus.NewDesc("x0tta6bl4_mesh_notices_total", "End-to-end unknown-session notices by kind (sent; forged: received and not believed).", []string{"kind"}, nil)
 	meshShedDesc      = prometheus.NewDesc("x0tta6bl4_mesh_shed_total", "Relayed DATA frames dropped under a relay share below 1 (the healing loop's shed).", nil, nil)
+	meshHelloLossDesc = prometheus.NewDesc("x0tta6bl4_mesh_hello_loss_total", "Neighbors the routing engine declared dead for HELLO loss.", nil, nil)
 )
 
 func (meshCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{meshNeighborsDesc, meshRoutesDesc, meshFramesOutDesc, meshFramesInDesc,
-		meshQueueDropDesc, meshDataDesc, meshDroppedDesc, meshHandshakeDesc, meshNoticesDesc, meshShedDesc} {
+		meshQueueDropDesc, meshDataDesc, meshDroppedDesc, meshHandshakeDesc, meshNoticesDesc, meshShedDesc, meshHelloLossDesc} {
 		ch <- d
 	}
 }
@@ -437,6 +438,7 @@ func (c meshCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	counter(meshShedDesc, st.Shed)
+	counter(meshHelloLossDesc, st.HelloLoss)
 	counter(meshHandshakeDesc, st.Channel.Handshakes, "started")
 	counter(meshHandshakeDesc, st.Channel.Established, "established")
 	counter(meshHandshakeDesc, st.Channel.Failed, "failed")

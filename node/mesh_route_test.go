@@ -108,7 +108,7 @@ func TestMeshAPI(t *testing.T) {
 	defer resp.Body.Close()
 	var buf bytes.Buffer
 	_, _ = buf.ReadFrom(resp.Body)
-	for _, m := range []string{"x0tta6bl4_mesh_neighbors", `x0tta6bl4_mesh_handshakes_total{result="established"}`, `x0tta6bl4_mesh_frames_sent_total{type="HELLO"}`} {
+	for _, m := range []string{"x0tta6bl4_mesh_neighbors", `x0tta6bl4_mesh_handshakes_total{result="established"}`, `x0tta6bl4_mesh_frames_sent_total{type="HELLO"}`, "x0tta6bl4_mesh_hello_loss_total"} {
 		if !strings.Contains(buf.String(), m) {
 			t.Errorf("/metrics lacks %s", m)
 		}
