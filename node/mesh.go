@@ -400,24 +400,43 @@ var (
 	meshNoticesDesc   = prometheus.NewDesc("x0tta6bl4_mesh_notices_total", "End-to-end unknown-session notices by kind (sent; forged: received and not believed).", []string{"kind"}, nil)
 	meshShedDesc      = prometheus.NewDesc("x0tta6bl4_mesh_shed_total", "Relayed DATA frames dropped under a relay share below 1 (the healing loop's shed).", nil, nil)
 	meshHelloLossDesc = prometheus.NewDesc("x0tta6bl4_mesh_hello_loss_total", "Neighbors the routing engine declared dead for HELLO loss.", nil, nil)
+	meshOwnerDesc     = prometheus.NewDesc("x0tta6bl4_mesh_owner_seconds", "How promptly the mesh's owner goroutine serves its inputs, by what: step (each wake-up of its loop, with all it made), frame_lag (a batch of frames, from read to stepped), tick_lag (a routing timer, from its deadline to its tick). Read without the owner, so a stalled owner shows.", []string{"what"}, nil)
+	meshOwnerMaxDesc  = prometheus.NewDesc("x0tta6bl4_mesh_owner_max_seconds", "The longest mesh owner step, frame lag and tick lag since the node started (see x0tta6bl4_mesh_owner_seconds).", []string{"what"}, nil)
 )
 
 func (meshCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{meshNeighborsDesc, meshRoutesDesc, meshFramesOutDesc, meshFramesInDesc,
-		meshQueueDropDesc, meshDataDesc, meshDroppedDesc, meshHandshakeDesc, meshNoticesDesc, meshShedDesc, meshHelloLossDesc} {
+		meshQueueDropDesc, meshDataDesc, meshDroppedDesc, meshHandshakeDesc, meshNoticesDesc, meshShedDesc, meshHelloLossDesc,
+		meshOwnerDesc, meshOwnerMaxDesc} {
 		ch <- d
 	}
 }
 
 func (c meshCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	// The owner's figures first, without the owner: they must show
+	// when it is too late to answer.
+	own := c.r.Owner()
+	for _, o := range []struct {
+		what string
+		l    mesh.Latency
+	}{{"step", own.Step}, {"frame_lag", own.FrameLag}, {"tick_lag", own.TickLag}} {
+		buckets := make(map[float64]uint64, len(mesh.OwnerBuckets))
+		var cum uint64
+		for i, b := range mesh.OwnerBuckets {
+			cum += o.l.Counts[i]
+			buckets[b.Seconds()] = cum
+		}
+		ch <- prometheus.MustNewConstHistogram(meshOwnerDesc, o.l.Count(), o.l.Sum.Seconds(), buckets, o.what)
+		gauge(meshOwnerMaxDesc, o.l.Max.Seconds(), o.what)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	st, err := c.r.Stats(ctx)
 	if err != nil {
-		return // not started or closed: nothing to report
-	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+		return // not started or closed: nothing more to report
 	}
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)

@@ -39,7 +39,11 @@
 //     of nodes, end-to-end encrypted, after every pair has been set up with
 //     a ping (mesh_setup_s); every message must arrive (mesh_delivered ==
 //     mesh_sent, mesh_send_errors == 0); mesh_max_hops, mesh_p50_ms and
-//     mesh_p99_ms (send → receive) describe the paths.
+//     mesh_p99_ms (send → receive) describe the paths, and
+//     mesh_owner_step_max_ms, mesh_owner_frame_lag_max_ms,
+//     mesh_owner_tick_lag_max_ms and mesh_owner_late the slowest node's
+//     owner loop (mesh.OwnerStats: a loop late by three HELLO intervals
+//     loses its neighbours, and they lose it).
 //   - GovProbe (devnet --scenario governance, not a default probe): a
 //     quarantine proposal, votes from five nodes, and the nodes held back
 //     (Options.HoldBack) started after the deadline; every node must decide

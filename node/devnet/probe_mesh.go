@@ -25,7 +25,9 @@ import (
 // last messages and fails the run unless mesh_delivered == mesh_sent and
 // the mesh refused nothing. Figures: mesh_sent, mesh_delivered,
 // mesh_send_errors, mesh_max_hops, mesh_p50_ms and mesh_p99_ms (send to
-// receive, same clock), mesh_setup_s.
+// receive, same clock), mesh_setup_s, and the slowest mesh owner
+// (mesh_owner_step_max_ms, mesh_owner_frame_lag_max_ms,
+// mesh_owner_tick_lag_max_ms, mesh_owner_late: see ownerFigures).
 type MeshProbe struct {
 	// Interval between two sends of one node (default 250 ms).
 	Interval time.Duration
@@ -295,6 +297,7 @@ func (p *MeshProbe) Finish(ctx context.Context, s *Summary) error {
 	s.Set("mesh_p50_ms", percentileMs(p.latencies, 0.50))
 	s.Set("mesh_p99_ms", percentileMs(p.latencies, 0.99))
 	s.Set("mesh_setup_s", p.setup.Seconds())
+	p.ownerFigures(s)
 	if len(p.nodes) < 2 {
 		return nil
 	}
@@ -314,14 +317,37 @@ func (p *MeshProbe) Finish(ctx context.Context, s *Summary) error {
 	return nil
 }
 
+// ownerFigures adds the slowest mesh owner of the run: the longest step
+// of any node's owner loop, frame lag and tick lag (mesh.OwnerStats), in
+// milliseconds, and how many steps and lags of all nodes reached 100 ms
+// (the local profile's HELLO interval; three of them make a neighbour
+// dead).
+func (p *MeshProbe) ownerFigures(s *Summary) {
+	var step, frame, tick time.Duration
+	var late uint64
+	for _, n := range p.nodes {
+		o := n.Mesh().Owner()
+		step, frame, tick = max(step, o.Step.Max), max(frame, o.FrameLag.Max), max(tick, o.TickLag.Max)
+		iv := 100 * time.Millisecond
+		late += o.Step.Over(iv) + o.FrameLag.Over(iv) + o.TickLag.Over(iv)
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	s.Set("mesh_owner_step_max_ms", ms(step))
+	s.Set("mesh_owner_frame_lag_max_ms", ms(frame))
+	s.Set("mesh_owner_tick_lag_max_ms", ms(tick))
+	s.Set("mesh_owner_late", late)
+}
+
 // losses sums, over every node, what the mesh counted as lost: DATA the
-// routing engines dropped, by reason, frames dropped on full send queues,
-// and failed handshakes. Call with p.mu held.
+// routing engines dropped, by reason, frames dropped on full send queues
+// or for a link just gone, payloads refused after Send returned, channel
+// messages refused and queued plaintexts dropped, failed handshakes.
+// Call with p.mu held.
 func (p *MeshProbe) losses() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	dropped := map[string]uint64{}
-	var queue, failed, helloLoss, routesLost uint64
+	var queue, noLink, sendErrs, rejected, unsent, failed, helloLoss, routesLost uint64
 	for _, n := range p.nodes {
 		st, err := n.Mesh().Stats(ctx)
 		if err != nil {
@@ -335,12 +361,17 @@ func (p *MeshProbe) losses() string {
 		for _, v := range st.QueueDrops {
 			queue += v
 		}
+		noLink += st.NoLink
+		sendErrs += st.SendErrors
+		rejected += st.Channel.Rejected
+		unsent += st.Channel.Dropped
 		failed += st.Channel.Failed
 		helloLoss += st.HelloLoss
 		routesLost += st.RoutesLost
 	}
-	return fmt.Sprintf("engine drops %v, queue drops %d, failed handshakes %d, neighbours lost to HELLO loss %d, routes broken %d",
-		dropped, queue, failed, helloLoss, routesLost)
+	return fmt.Sprintf("engine drops %v, queue drops %d, no link %d, refused after Send %d, channel rejected %d, "+
+		"queued plaintexts dropped %d, failed handshakes %d, neighbours lost to HELLO loss %d, routes broken %d",
+		dropped, queue, noLink, sendErrs, rejected, unsent, failed, helloLoss, routesLost)
 }
 
 // MeshMessageSize is the size of a MeshMessage; payloads may be longer

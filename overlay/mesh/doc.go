@@ -178,7 +178,12 @@
 // a maintenance interval ago in a loop that keeps up). Counters gives
 // both as the owner reads them at the call, waiting at most until its
 // context ends: telemetry takes it, since the view's rates divide a
-// message's counters by the time between messages.
+// message's counters by the time between messages. Owner tells, without
+// the owner, how promptly it serves its inputs (OwnerStats: each step of
+// its loop, the lag of the frames it steps and of the engine timers it
+// runs), and the router logs a warning, at most once a second, when one
+// of them reaches a HELLO interval: a loop that late holds HELLOs back
+// both ways, and its neighbors declare it dead as it declares them.
 //
 // # End-to-end channels
 //

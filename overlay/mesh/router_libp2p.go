@@ -179,6 +179,10 @@ type Router struct {
 	// toWake are the links the owner queued frames on since it last woke
 	// their writers (wakeWriters).
 	toWake []*link
+	// owner keeps the OwnerStats; frameLag and tickLag are the largest
+	// lags of the loop's current wake-up (run).
+	owner             ownerRecorder
+	frameLag, tickLag time.Duration
 
 	frames   chan *readBatch
 	events   chan any
@@ -1019,26 +1023,37 @@ func (m *Router) run(ctx context.Context) {
 	defer maintain.Stop()
 	m.maintain(time.Now())
 	for {
+		var input ownerInput
+		var woke time.Time
+		m.frameLag, m.tickLag = 0, 0
 		select {
 		case <-ctx.Done():
 			return
 		case rb := <-m.frames:
+			input, woke = inputFrames, time.Now()
 			m.onFrames(rb)
 			m.drainFrames()
 		case ev := <-m.events:
-			m.onEvent(time.Now(), ev)
+			input, woke = inputEvent, time.Now()
+			m.onEvent(woke, ev)
 		case r := <-m.requests:
-			r.fn(time.Now())
+			input, woke = inputRequest, time.Now()
+			r.fn(woke)
 		case r := <-m.sends:
-			m.onSends(time.Now(), r)
+			input, woke = inputSends, time.Now()
+			m.onSends(woke, r)
 		case l := <-m.drained:
-			m.onDrained(time.Now(), l)
+			input, woke = inputDrained, time.Now()
+			m.onDrained(woke, l)
 		case <-timer.C:
+			input, woke = inputTimer, time.Now()
 			timerAt = time.Time{}
 		case <-m.kick:
-			m.maintain(time.Now())
+			input, woke = inputMaintain, time.Now()
+			m.maintain(woke)
 		case <-maintain.C:
-			m.maintain(time.Now())
+			input, woke = inputMaintain, time.Now()
+			m.maintain(woke)
 		}
 		// Frames already read go to the engine before its timers run: a
 		// loop that fell behind (a loaded machine) must not declare a
@@ -1048,6 +1063,7 @@ func (m *Router) run(ctx context.Context) {
 		m.tick(now)
 		m.flush(now)
 		m.wakeWriters()
+		m.stepped(input, woke, time.Now(), m.frameLag, m.tickLag)
 		next := m.engine.NextDeadline()
 		if cd := m.channel.NextDeadline(); !cd.IsZero() && (next.IsZero() || cd.Before(next)) {
 			next = cd
@@ -1083,6 +1099,11 @@ func (m *Router) drainFrames() {
 
 // onFrames steps the frames of a reader's batch in order.
 func (m *Router) onFrames(rb *readBatch) {
+	if rb.n > 0 {
+		lag := time.Since(rb.frames[0].at)
+		m.owner.frameLag.observe(lag)
+		m.frameLag = max(m.frameLag, lag)
+	}
 	for i := range rb.n {
 		m.onFrame(rb.frames[i]) // releases the frame's buffer or passes it on
 	}
@@ -1101,6 +1122,9 @@ func (m *Router) onFrames(rb *readBatch) {
 // tick runs the engine's and the channel's timers that are due.
 func (m *Router) tick(now time.Time) {
 	if d := m.engine.NextDeadline(); !d.IsZero() && !d.After(now) {
+		lag := now.Sub(d)
+		m.owner.tickLag.observe(lag)
+		m.tickLag = max(m.tickLag, lag)
 		m.engine.Tick(now)
 	}
 	if d := m.channel.NextDeadline(); !d.IsZero() && !d.After(now) {

@@ -1,0 +1,95 @@
+package mesh
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// TestOwnerStats holds node 0's owner goroutine for 250 ms on a frame it
+// steps (in the tracer, as a slow step would), and reads Owner while it
+// is held and after: it answers without the owner, the step shows with
+// its input, the frames read meanwhile show their lag, the HELLO round
+// due meanwhile its tick's lag, and the router logs a late loop.
+func TestOwnerStats(t *testing.T) {
+	const hold = 250 * time.Millisecond
+	var logs syncBuffer
+	tm := startMesh(t, 2, [][2]int{{0, 1}}, func(i int, c *Config, _ []peer.ID) {
+		c.Routing.AllowedHelloLoss = 10 // the held owner keeps its neighbor
+		if i == 0 {
+			c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		}
+	})
+	tm.waitNeighbors([]int{1, 1})
+	a := tm.routers[0]
+	waitFor(t, 5*time.Second, func() error {
+		if o := a.Owner(); o.Step.Count() == 0 || o.FrameLag.Count() == 0 || o.TickLag.Count() == 0 {
+			return fmt.Errorf("not all recorded once the link is up: %+v", o)
+		}
+		return nil
+	})
+	var armed, held atomic.Bool
+	armed.Store(true)
+	a.SetTracer(TracerFunc(func(ev TraceEvent) {
+		if ev.Kind == TraceFrameIn && armed.CompareAndSwap(true, false) {
+			held.Store(true)
+			time.Sleep(hold)
+		}
+	}))
+	waitFor(t, 5*time.Second, func() error {
+		if !held.Load() {
+			return context.DeadlineExceeded
+		}
+		return nil
+	})
+	begin := time.Now()
+	_ = a.Owner() // while held: no owner round trip
+	if took := time.Since(begin); took > 50*time.Millisecond {
+		t.Errorf("Owner took %v while the owner was held", took)
+	}
+	time.Sleep(hold + 200*time.Millisecond) // the owner runs again, and ticks
+	a.SetTracer(nil)
+	o := a.Owner()
+	if o.Step.Max < hold || o.SlowestInput != "frames" {
+		t.Errorf("longest step %v on %q, want %v at least on frames", o.Step.Max, o.SlowestInput, hold)
+	}
+	if o.Step.Over(100*time.Millisecond) == 0 {
+		t.Errorf("no step over 100 ms counted: %+v", o.Step)
+	}
+	// B's HELLOs (every 100 ms) read while the owner was held wait most
+	// of the hold, and a HELLO round fell due in it.
+	if o.FrameLag.Max < hold/2 {
+		t.Errorf("longest frame lag %v, want %v at least", o.FrameLag.Max, hold/2)
+	}
+	if o.TickLag.Max < hold/4 {
+		t.Errorf("longest tick lag %v, want %v at least", o.TickLag.Max, hold/4)
+	}
+	if !bytes.Contains(logs.Bytes(), []byte("mesh owner late")) {
+		t.Errorf("no late loop logged: %q", logs.Bytes())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger on another goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.b.Bytes())
+}
