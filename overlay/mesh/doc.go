@@ -48,10 +48,11 @@
 // waited for and every frame the stream had already delivered in full
 // (up to 32); the owner steps all the frames waiting for it, then wakes
 // the writers of the links it queued frames on (at once when a link has
-// a write's worth waiting); a writer takes its whole queue and writes it
-// to the stream in writes of up to one muxer message (64 KiB less
+// a write's worth waiting); a writer takes from its queue every routing
+// frame and then DATA, in order, up to one muxer message (64 KiB less
 // yamux's 12-byte header, so that no write leaves a 12-byte message, TLS
-// record and system call behind it), flushing when the queue is empty.
+// record and system call behind it), writes them and flushes, and takes
+// again while the queue holds more.
 // So a burst that one node wrote in one write is read, stepped and
 // written on by the next in one piece, and a lone frame goes out as soon
 // as the owner has stepped it.
@@ -125,7 +126,11 @@
 // QueueBytes bytes; a DATA frame that does not fit is dropped (tail drop)
 // and counted in Stats.QueueDrops, as an IP router would; routing frames
 // may use twice the frames and a quarter more bytes, so HELLOs, RREPs and
-// RERRs still pass a queue full of DATA. Local senders get backpressure
+// RERRs still pass a queue full of DATA, and the writer takes them ahead
+// of the DATA it has not taken yet: a HELLO waits for one write of DATA,
+// not for the queue's, which on a link whose peer reads slowly is
+// seconds of writes (its engine would declare this node dead
+// meanwhile). Local senders get backpressure
 // instead of drops: the owner parks a payload while the first hop's
 // queue holds more than half its bytes or frames not yet written, until
 // it falls to a quarter, and Send waits while 64 payloads are queued for

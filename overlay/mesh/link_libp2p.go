@@ -58,8 +58,13 @@ type link struct {
 	resume chan struct{}
 	probe  chan struct{}
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// q holds the DATA frames in order, the writer having taken
+	// q[:qHead]; cq the routing frames (HELLO, RREQ, RREP, RERR), which
+	// the writer takes ahead of any DATA not yet taken (take).
 	q       []queued
+	qHead   int
+	cq      []queued
 	qBytes  int // queued and not yet written
 	qFrames int // likewise, in frames
 	closed  bool
@@ -161,7 +166,11 @@ func (l *link) enqueue(q queued, typ protocols.Type, late bool) bool {
 		l.mu.Unlock()
 		return false
 	}
-	l.q = append(l.q, q)
+	if typ == protocols.TypeData {
+		l.q = append(l.q, q)
+	} else {
+		l.cq = append(l.cq, q)
+	}
 	l.qBytes += len(q.frame)
 	l.qFrames++
 	l.mu.Unlock()
@@ -217,11 +226,14 @@ func (l *link) close() {
 		return
 	}
 	l.closed = true
-	q := l.q
-	l.q = nil
+	q, cq := l.q[l.qHead:], l.cq
+	l.q, l.cq, l.qHead = nil, nil, 0
 	l.mu.Unlock()
 	for i := range q {
 		q[i].release()
+	}
+	for i := range cq {
+		cq[i].release()
 	}
 	close(l.done)
 	// A deadline in the past releases a reader or writer blocked in the
@@ -232,11 +244,12 @@ func (l *link) close() {
 	l.m.resetStream(l.s)
 }
 
-// writeLoop drains the send queue into the stream, flushing whenever the
-// queue runs empty: the frames queued while it wrote the last ones go
-// out together, in writes of up to one muxer message (writeBatch), and a
-// frame that finds the writer idle goes out at once. With a Fault (tests only) it also
-// drops and holds frames back as the fault says.
+// writeLoop drains the send queue into the stream a write's worth at a
+// time, routing frames first (take), flushing after each: the frames
+// queued while it wrote the last ones go out together, in writes of up
+// to one muxer message (writeBatch), and a frame that finds the writer
+// idle goes out at once. With a Fault (tests only) it also drops and
+// holds frames back as the fault says.
 func (l *link) writeLoop() {
 	w := &stallWriter{l: l, limit: l.m.cfg.StaleLink}
 	bw := bufio.NewWriterSize(w, writeBatch)
@@ -246,7 +259,7 @@ func (l *link) writeLoop() {
 	var prefix [binary.MaxVarintLen64]byte
 	for {
 		l.mu.Lock()
-		for len(l.q) == 0 && !l.closed && !held.due(time.Now()) {
+		for l.empty() && !l.closed && !held.due(time.Now()) {
 			l.mu.Unlock()
 			select {
 			case <-l.wake:
@@ -260,7 +273,7 @@ func (l *link) writeLoop() {
 			l.mu.Unlock()
 			return
 		}
-		batch, l.q = l.q, batch[:0]
+		batch = l.take(batch[:0])
 		l.mu.Unlock()
 		out, gone, goneBytes := batch, 0, 0
 		if f := l.m.cfg.Fault; f != nil {
@@ -303,6 +316,47 @@ func (l *link) writeLoop() {
 			}
 		}
 	}
+}
+
+// empty reports whether the queue holds nothing the writer has not
+// taken. l.mu held.
+func (l *link) empty() bool { return len(l.cq) == 0 && l.qHead == len(l.q) }
+
+// take appends to batch what the writer writes next, and takes it off
+// the queue: every routing frame queued, then DATA frames in order, a
+// write's worth (writeBatch with their prefixes; one frame at least).
+// So a HELLO, an RREP or an RERR waits for one write of the DATA queued
+// before it, not for all of it: on a link whose peer reads slowly (its
+// owner busy, its reader paused by backpressure) a full queue is seconds
+// of writes, and the HELLOs behind it made the peer declare this node
+// dead. Routing frames passing DATA change nothing the engines rely
+// on: DATA carries no routing state, and the routing frames keep their
+// own order. l.mu held.
+func (l *link) take(batch []queued) []queued {
+	batch = append(batch, l.cq...)
+	clear(l.cq)
+	l.cq = l.cq[:0]
+	k, n := l.qHead, 0
+	for ; k < len(l.q); k++ {
+		size := prefixSize(len(l.q[k].frame)) + len(l.q[k].frame)
+		if k > l.qHead && n+size > writeBatch {
+			break
+		}
+		n += size
+	}
+	batch = append(batch, l.q[l.qHead:k]...)
+	clear(l.q[l.qHead:k])
+	l.qHead = k
+	switch {
+	case l.qHead == len(l.q):
+		l.q, l.qHead = l.q[:0], 0
+	case l.qHead > len(l.q)/2:
+		// Keep the queue's array from growing while it never drains.
+		rest := copy(l.q, l.q[l.qHead:])
+		clear(l.q[rest:])
+		l.q, l.qHead = l.q[:rest], 0
+	}
+	return batch
 }
 
 // fault applies f to a batch taken from the queue at now: it returns the

@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -142,9 +143,9 @@ func TestWriteBatching(t *testing.T) {
 	want, _ = AppendFrame(nil, small)
 	want, _ = AppendFrame(want, relayed)
 	want, _ = AppendFrame(want, small)
-	l.enqueue(queued{frame: small}, protocols.TypeHello, false)
+	l.enqueue(queued{frame: small}, protocols.TypeData, false)
 	l.enqueue(queued{frame: relayed, relayed: 1, buf: buf}, protocols.TypeData, false)
-	l.enqueue(queued{frame: small}, protocols.TypeHello, false)
+	l.enqueue(queued{frame: small}, protocols.TypeData, false)
 	m.queued(l, 2*len(small)+len(relayed))
 	m.wakeWriters()
 	if got := bytes.Join(writeOut(t, l, s, len(want)), nil); !bytes.Equal(got, want) {
@@ -250,7 +251,7 @@ func TestRelayRuns(t *testing.T) {
 	for i, in := range read {
 		switch i {
 		case 10, 70: // a frame of the node's own between relayed ones
-			l.enqueue(queued{frame: small}, protocols.TypeHello, false)
+			l.enqueue(queued{frame: small}, protocols.TypeData, false)
 			want, _ = AppendFrame(want, small)
 		case 50: // frame 50 is not relayed: a gap in the chunk
 			in.ch.release()
@@ -299,4 +300,110 @@ func writeOut(t *testing.T, l *link, s *countingStream, n int) [][]byte {
 	l.close()
 	wg.Wait()
 	return s.written()
+}
+
+// gatedStream is a countingStream whose writes wait while gate is
+// closed (a peer that reads nothing for a while).
+type gatedStream struct {
+	countingStream
+	open    chan struct{}
+	waiting chan struct{} // a write waits at the gate
+}
+
+func (s *gatedStream) Write(b []byte) (int, error) {
+	select {
+	case <-s.open:
+	default:
+		select {
+		case s.waiting <- struct{}{}:
+		default:
+		}
+		<-s.open
+	}
+	return s.countingStream.Write(b)
+}
+
+// TestRoutingFramesFirst: a HELLO queued behind DATA on a link whose
+// peer reads nothing for a while (the writer waits in a write) goes out
+// after one write's worth of that DATA at most, not after all of it:
+// the peer's engine hears from this node while the DATA drains. The
+// writer used to take the whole queue and write it in order, so the
+// HELLO waited for 256 KiB of DATA here, seconds of a slow link, and a
+// peer whose liveness window passed meanwhile declared this node dead.
+func TestRoutingFramesFirst(t *testing.T) {
+	m := &Router{cfg: Config{QueueFrames: 1024, QueueBytes: 4 << 20}}
+	s := &gatedStream{open: make(chan struct{}), waiting: make(chan struct{}, 1)}
+	l := newLink(m, "", s, false, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	data := func(i int) []byte {
+		f := make([]byte, 1024)
+		f[0] = byte(protocols.TypeData)
+		binary.BigEndian.PutUint32(f[1:], uint32(i))
+		return f
+	}
+	queue := func(typ protocols.Type, f []byte) {
+		t.Helper()
+		if !l.enqueue(queued{frame: f}, typ, false) {
+			t.Fatalf("%s frame refused", typ)
+		}
+		m.queued(l, len(f))
+		m.wakeWriters()
+	}
+	var wg sync.WaitGroup
+	wg.Go(l.writeLoop)
+	defer wg.Wait()
+	defer l.close()
+	queue(protocols.TypeData, data(0))
+	select {
+	case <-s.waiting: // the writer waits in its first write
+	case <-time.After(5 * time.Second):
+		t.Fatal("the writer did not write")
+	}
+	const more = 256
+	for i := 1; i <= more; i++ {
+		queue(protocols.TypeData, data(i))
+	}
+	hello := []byte{byte(protocols.TypeHello), 'h', 'e', 'l', 'l', 'o'}
+	queue(protocols.TypeHello, hello)
+	queue(protocols.TypeData, data(more+1))
+	close(s.open)
+	total := 0
+	for i := 0; i <= more+1; i++ {
+		total += 2 + 1024
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if n := len(bytes.Join(s.written(), nil)); n < total+1+len(hello) {
+			return fmt.Errorf("%d of %d bytes written", n, total+1+len(hello))
+		}
+		return nil
+	})
+	got := bytes.Join(s.written(), nil)
+
+	// The frames in the order written: DATA by number, the HELLO as -1.
+	var order []int
+	for len(got) > 0 {
+		n, k := binary.Uvarint(got)
+		if k <= 0 || len(got) < k+int(n) {
+			t.Fatalf("bad framing at %d of the stream", len(order))
+		}
+		f := got[k : k+int(n)]
+		got = got[k+int(n):]
+		if bytes.Equal(f, hello) {
+			order = append(order, -1)
+		} else {
+			order = append(order, int(binary.BigEndian.Uint32(f[1:])))
+		}
+	}
+	at := slices.Index(order, -1)
+	if at < 0 || len(order) != more+3 {
+		t.Fatalf("%d frames written, HELLO at %d", len(order), at)
+	}
+	// Before the HELLO: the frame in the write that waited, and at most
+	// a write's worth (writeBatch) of the DATA queued while it waited.
+	if limit := 1 + writeBatch/(2+1024); at > limit {
+		t.Errorf("the HELLO went out after %d DATA frames (%d KiB), want %d at most", at, at, limit)
+	}
+	data0 := slices.DeleteFunc(slices.Clone(order), func(i int) bool { return i < 0 })
+	if !slices.IsSorted(data0) {
+		t.Errorf("DATA reordered: %v", data0)
+	}
 }
