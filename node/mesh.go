@@ -394,6 +394,7 @@ var (
 	meshFramesOutDesc = prometheus.NewDesc("x0tta6bl4_mesh_frames_sent_total", "Mesh frames queued on neighbor links, by packet type.", []string{"type"}, nil)
 	meshFramesInDesc  = prometheus.NewDesc("x0tta6bl4_mesh_frames_received_total", "Mesh frames read from neighbor links, by packet type.", []string{"type"}, nil)
 	meshQueueDropDesc = prometheus.NewDesc("x0tta6bl4_mesh_queue_drops_total", "Mesh frames dropped on a full send queue, by packet type.", []string{"type"}, nil)
+	meshLinkDropDesc  = prometheus.NewDesc("x0tta6bl4_mesh_link_drops_total", "Mesh frames lost with their neighbor link (queued on it, or read from it and not yet handled, when it closed or was replaced), by packet type.", []string{"type"}, nil)
 	meshDataDesc      = prometheus.NewDesc("x0tta6bl4_mesh_data_total", "DATA packets originated, forwarded and delivered by the routing engine.", []string{"what"}, nil)
 	meshDroppedDesc   = prometheus.NewDesc("x0tta6bl4_mesh_data_dropped_total", "DATA packets the routing engine dropped, by reason.", []string{"reason"}, nil)
 	meshHandshakeDesc = prometheus.NewDesc("x0tta6bl4_mesh_handshakes_total", "End-to-end handshakes by result (started, established, failed; rate-limited: inits from peers, cookies and notices not sent; cookie: inits answered with a cookie round; evicted: unfinished responders that gave way to an init with a cookie).", []string{"result"}, nil)
@@ -406,8 +407,8 @@ var (
 
 func (meshCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{meshNeighborsDesc, meshRoutesDesc, meshFramesOutDesc, meshFramesInDesc,
-		meshQueueDropDesc, meshDataDesc, meshDroppedDesc, meshHandshakeDesc, meshNoticesDesc, meshShedDesc, meshHelloLossDesc,
-		meshOwnerDesc, meshOwnerMaxDesc} {
+		meshQueueDropDesc, meshLinkDropDesc, meshDataDesc, meshDroppedDesc, meshHandshakeDesc, meshNoticesDesc, meshShedDesc,
+		meshHelloLossDesc, meshOwnerDesc, meshOwnerMaxDesc} {
 		ch <- d
 	}
 }
@@ -447,6 +448,7 @@ func (c meshCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(meshFramesOutDesc, st.FramesOut[t], t.String())
 		counter(meshFramesInDesc, st.FramesIn[t], t.String())
 		counter(meshQueueDropDesc, st.QueueDrops[t], t.String())
+		counter(meshLinkDropDesc, st.LinkDrops[t], t.String())
 	}
 	counter(meshDataDesc, st.Engine.Originated, "originated")
 	counter(meshDataDesc, st.Engine.Forwarded, "forwarded")

@@ -175,7 +175,11 @@ func New(cfg Config, opts Options) (_ *Node, err error) {
 	}
 	if n.reg == nil {
 		n.reg = prometheus.NewRegistry()
-		n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		// The scheduler's figures (go_sched_latencies_seconds: how long
+		// goroutines wait to run; go_sched_pauses_*: the world stopped)
+		// tell a node held up as a whole from one busy goroutine.
+		n.reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsScheduler)),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {

@@ -15,6 +15,7 @@ import (
 	"github.com/x0tta6bl4/x0tta6bl4/node"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay"
 	"github.com/x0tta6bl4/x0tta6bl4/overlay/mesh"
+	"github.com/x0tta6bl4/x0tta6bl4/protocols"
 )
 
 // MeshProbe sends DATA over the mesh between random pairs of nodes and
@@ -340,9 +341,10 @@ func (p *MeshProbe) ownerFigures(s *Summary) {
 
 // losses sums, over every node, what the mesh counted as lost: DATA the
 // routing engines dropped, by reason, frames dropped on full send queues
-// or for a link just gone, payloads refused after Send returned, channel
-// messages refused and queued plaintexts dropped, failed handshakes.
-// Call with p.mu held.
+// or with their link (for a link just gone, queued on a link that closed
+// or was replaced, read from it and not handled by then), payloads
+// refused after Send returned, channel messages refused and queued
+// plaintexts dropped, failed handshakes. Call with p.mu held.
 func (p *MeshProbe) losses() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -361,7 +363,7 @@ func (p *MeshProbe) losses() string {
 		for _, v := range st.QueueDrops {
 			queue += v
 		}
-		noLink += st.NoLink
+		noLink += st.NoLink + st.LinkDrops[protocols.TypeData]
 		sendErrs += st.SendErrors
 		rejected += st.Channel.Rejected
 		unsent += st.Channel.Dropped
@@ -369,7 +371,7 @@ func (p *MeshProbe) losses() string {
 		helloLoss += st.HelloLoss
 		routesLost += st.RoutesLost
 	}
-	return fmt.Sprintf("engine drops %v, queue drops %d, no link %d, refused after Send %d, channel rejected %d, "+
+	return fmt.Sprintf("engine drops %v, queue drops %d, lost with their link %d, refused after Send %d, channel rejected %d, "+
 		"queued plaintexts dropped %d, failed handshakes %d, neighbours lost to HELLO loss %d, routes broken %d",
 		dropped, queue, noLink, sendErrs, rejected, unsent, failed, helloLoss, routesLost)
 }

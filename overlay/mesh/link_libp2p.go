@@ -218,7 +218,8 @@ func (l *link) queued() int {
 }
 
 // close stops the link's goroutines and resets the stream, without
-// waiting for the network. Owner only.
+// waiting for the network; the frames still queued are lost with it
+// (Stats.LinkDrops). Owner only.
 func (l *link) close() {
 	l.mu.Lock()
 	if l.closed {
@@ -229,10 +230,14 @@ func (l *link) close() {
 	q, cq := l.q[l.qHead:], l.cq
 	l.q, l.cq, l.qHead = nil, nil, 0
 	l.mu.Unlock()
+	st := &l.m.st
 	for i := range q {
+		st.linkDrops[protocols.TypeData]++
 		q[i].release()
 	}
 	for i := range cq {
+		typ, _ := protocols.PeekType(cq[i].frame) // the engine's frames are valid
+		st.linkDrops[typ]++
 		cq[i].release()
 	}
 	close(l.done)

@@ -407,3 +407,21 @@ func TestRoutingFramesFirst(t *testing.T) {
 		t.Errorf("DATA reordered: %v", data0)
 	}
 }
+
+// TestLinkDrops: the frames still queued on a link when it closes are
+// counted as lost with it, by type.
+func TestLinkDrops(t *testing.T) {
+	m := &Router{cfg: Config{QueueFrames: 64, QueueBytes: 1 << 20}}
+	l := newLink(m, "", &countingStream{}, false, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	for _, typ := range []protocols.Type{protocols.TypeData, protocols.TypeHello, protocols.TypeData, protocols.TypeRREP} {
+		if !l.enqueue(queued{frame: []byte{protocols.MeshVersion, byte(typ)}}, typ, false) {
+			t.Fatalf("%s refused", typ)
+		}
+	}
+	l.close()
+	want := [protocols.TypeCount]uint64{}
+	want[protocols.TypeData], want[protocols.TypeHello], want[protocols.TypeRREP] = 2, 1, 1
+	if m.st.linkDrops != want {
+		t.Errorf("link drops %v, want %v", m.st.linkDrops, want)
+	}
+}

@@ -236,6 +236,7 @@ type tracerBox struct{ t Tracer }
 // counters are the router's own statistics, kept by the owner.
 type counters struct {
 	framesIn, framesOut, queueDrops [protocols.TypeCount]uint64
+	linkDrops                       [protocols.TypeCount]uint64
 	noLink, badFrames, resets       uint64
 	unpaused                        uint64
 	delivered, badPlaintext         uint64
@@ -964,6 +965,12 @@ type Stats struct {
 	FramesIn   [protocols.TypeCount]uint64 `json:"frames_in"`
 	FramesOut  [protocols.TypeCount]uint64 `json:"frames_out"`
 	QueueDrops [protocols.TypeCount]uint64 `json:"queue_drops"`
+	// LinkDrops counts frames lost with their link, by packet type:
+	// queued on it when it closed or a new stream from the neighbor
+	// replaced it, or read from it and not stepped by then. (Frames a
+	// writer had in hand when its stream failed are not counted: the
+	// peer may have read them.)
+	LinkDrops [protocols.TypeCount]uint64 `json:"link_drops"`
 	// NoLink counts frames for a neighbor whose link had just gone;
 	// BadFrames frames the engine refused; Resets links reset by this
 	// node (refused, stale, stalled or replaced).
@@ -998,7 +1005,7 @@ func (m *Router) Stats(ctx context.Context) (Stats, error) {
 	err := m.do(ctx, func(time.Time) {
 		st = Stats{
 			Engine: m.engine.Stats(), Channel: m.channel.Stats(), Neighbors: len(m.links),
-			FramesIn: m.st.framesIn, FramesOut: m.st.framesOut, QueueDrops: m.st.queueDrops,
+			FramesIn: m.st.framesIn, FramesOut: m.st.framesOut, QueueDrops: m.st.queueDrops, LinkDrops: m.st.linkDrops,
 			NoLink: m.st.noLink, BadFrames: m.st.badFrames, Resets: m.st.resets, Unpaused: m.st.unpaused,
 			Delivered: m.st.delivered, BadPlaintext: m.st.badPlaintext, SendErrors: m.st.sendErrors,
 			HelloLoss: m.st.helloLoss, RoutesLost: m.st.routesLost, DiscoveriesFailed: m.st.discFail,
@@ -1328,8 +1335,10 @@ func (m *Router) write(o overlay.Outbound, since time.Time) {
 
 func (m *Router) onFrame(in inFrame) {
 	if m.links[in.l.addr] != in.l {
+		typ, _ := protocols.PeekType(in.frame)
+		m.st.linkDrops[typ]++
 		in.ch.release()
-		return // from a link closed since
+		return // from a link closed or replaced since
 	}
 	// The engine may send a DATA frame on as it was read: the send queue
 	// takes a reference to its chunk (write), and the frame's own goes
