@@ -119,6 +119,10 @@
 //  3. Call Tick with the current time no later than NextDeadline (or
 //     periodically, every HelloInterval/4 or more often). Ticking late
 //     delays HELLOs, timeouts and dead-neighbor detection by as much.
+//     A caller that finds it ticks late by a HELLO interval or more (its
+//     process was stopped or starved, and the frames its neighbors sent
+//     meanwhile are not read yet) calls Absent with the lag first, so
+//     that its own silence is not taken for theirs.
 //  4. Pass application payloads to Send. A nil error means the engine
 //     took the payload: it is in Ready at once, or buffered while a route
 //     is discovered; EventDiscoveryFailed reports the ones dropped later.

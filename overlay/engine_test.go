@@ -556,3 +556,48 @@ func TestSendFrame(t *testing.T) {
 		t.Errorf("a frame without headroom: %v, want ErrNoHeadroom", err)
 	}
 }
+
+// TestAbsent: a node that did not run for a while (Absent) does not count
+// its own absence against its neighbors' liveness, but declares a silent
+// neighbor dead a full liveness window after the absence.
+func TestAbsent(t *testing.T) {
+	cfg := overlay.DefaultLocalConfig() // HELLO every 100 ms, dead after 3 lost
+	nb := overlaytest.AddrOf(2)
+	deadAt := func(absent bool) time.Duration {
+		e := newEngine(t, cfg, 1)
+		e.LinkUp(t0, nb)
+		for at := time.Duration(0); at <= 2*time.Second; at += 10 * time.Millisecond {
+			if at == 600*time.Millisecond && absent {
+				e.Absent(t0.Add(at), 550*time.Millisecond) // its timers served 550 ms late
+			}
+			if at > 0 && at < 600*time.Millisecond {
+				continue // the node did not run
+			}
+			e.Tick(t0.Add(at))
+			for e.HasReady() {
+				for _, ev := range e.Ready().Events {
+					if ev.Kind == overlay.EventLinkDown && ev.Reason == overlay.ReasonHelloLoss {
+						return at
+					}
+				}
+				e.Advance()
+			}
+		}
+		return -1
+	}
+	if got := deadAt(false); got != 600*time.Millisecond {
+		t.Errorf("without Absent the silent neighbor was declared dead at %v, want 600ms (the first tick after the stall)", got)
+	}
+	// Heard at 0, moved on by 550 ms: dead 300 ms after 550 ms.
+	if got := deadAt(true); got != 850*time.Millisecond {
+		t.Errorf("after Absent the silent neighbor was declared dead at %v, want 850ms", got)
+	}
+	// Gaps under a HELLO interval change nothing.
+	e := newEngine(t, cfg, 1)
+	e.LinkUp(t0, nb)
+	e.Absent(t0.Add(350*time.Millisecond), 99*time.Millisecond)
+	e.Tick(t0.Add(350 * time.Millisecond))
+	if !slices.ContainsFunc(e.Ready().Events, func(ev overlay.Event) bool { return ev.Kind == overlay.EventLinkDown }) {
+		t.Error("a 99 ms gap kept a neighbor silent for 350 ms alive")
+	}
+}

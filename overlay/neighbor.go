@@ -122,6 +122,28 @@ func (e *Engine) checkLiveness(now instant) instant {
 	return next
 }
 
+// Absent tells the engine that its node did not run for gap up to when:
+// its process was stopped or starved of CPU, which a driver sees as a
+// timer served gap late. The HELLOs its neighbors sent meanwhile are
+// still to be read, so their silence in the gap does not count against
+// them: each live neighbor's deadline moves on by gap (to no later than
+// a full liveness window from when). Without it a node that comes back
+// from a stall runs its timers before it reads what came meanwhile, and
+// declares every neighbor dead at once. A neighbor that did fail in the
+// gap is declared dead that much later. A gap of less than a HELLO
+// interval changes nothing: every liveness window has room for it.
+func (e *Engine) Absent(when time.Time, gap time.Duration) {
+	if gap < e.helloInterval {
+		return
+	}
+	now := e.at(when)
+	for _, n := range e.nbrs.list {
+		if n.alive {
+			n.lastHeard = min(n.lastHeard.after(gap), now)
+		}
+	}
+}
+
 // Link is the engine's handle on one neighbor link, for StepLink. It is
 // valid from the LinkUp that created the link until its LinkDown; a
 // LinkUp for a neighbor that is up keeps the handle.

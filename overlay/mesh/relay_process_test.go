@@ -61,6 +61,11 @@ func runRelayChild() int {
 	}
 	routing := overlay.DefaultLocalConfig()
 	routing.AllowedHelloLoss = benchHelloLoss
+	if v := os.Getenv(relayHelloLossEnv); v != "" {
+		if routing.AllowedHelloLoss, err = strconv.Atoi(v); err != nil {
+			return fail(err)
+		}
+	}
 	r, err := New(h, Config{Routing: routing, Identity: id})
 	if err != nil {
 		return fail(err)
@@ -96,6 +101,10 @@ func runRelayChild() int {
 	}
 	return 0
 }
+
+// relayHelloLossEnv, when set, is the relay process's AllowedHelloLoss
+// instead of benchHelloLoss.
+const relayHelloLossEnv = "X0TTA6BL4_MESH_RELAY_HELLO_LOSS"
 
 // relayKeyEnv, when set, is the relay process's private key, hex of
 // its protobuf encoding, instead of a fresh one.

@@ -1132,6 +1132,10 @@ func (m *Router) tick(now time.Time) {
 		lag := now.Sub(d)
 		m.owner.tickLag.observe(lag)
 		m.tickLag = max(m.tickLag, lag)
+		// Served a HELLO interval late or more: the node did not run
+		// (or its owner did not), and what the neighbors sent meanwhile
+		// may not be read yet.
+		m.engine.Absent(now, lag)
 		m.engine.Tick(now)
 	}
 	if d := m.channel.NextDeadline(); !d.IsZero() && !d.After(now) {

@@ -7,6 +7,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -241,4 +242,62 @@ func jamConnection(t *testing.T, tm *testMesh, p peer.ID, until time.Time) *sync
 	wg.Wait()
 	t.Fatalf("%d streams of 1 MiB did not jam the connection to a stopped peer", streams)
 	return nil
+}
+
+// TestStoppedNodeKeepsNeighbors stops (SIGSTOP) a node in a process of
+// its own for six HELLO intervals, twice its liveness window, three
+// times over, as a starved or paused process is, while its neighbor
+// sends HELLOs throughout. When it runs again its timers are overdue
+// and the HELLOs wait unread in its socket: it must read them before it
+// judges the neighbor, not declare it dead for a silence that was its
+// own. Without Engine.Absent it did, in each of three runs (after one
+// or two of its three stops).
+func TestStoppedNodeKeepsNeighbors(t *testing.T) {
+	const (
+		stops = 3
+		stop  = 600 * time.Millisecond // 100 ms HELLOs, dead after 3
+	)
+	tm := startMesh(t, 1, nil, func(i int, c *Config, _ []peer.ID) {
+		c.Routing.AllowedHelloLoss = 100 // node 0 keeps the stopped node
+	})
+	p := startRelayProcess(t, relayHelloLossEnv+"=3")
+	pid := p.cmd.Process.Pid
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) }) // before p.stop
+	tm.allowPeer(0, p.info.ID)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tm.hosts[0].Connect(ctx, p.info); err != nil {
+		t.Fatal(err)
+	}
+	var st Stats
+	stats := func() Stats {
+		t.Helper()
+		var st Stats
+		if err := json.Unmarshal([]byte(p.stats()), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	waitFor(t, 20*time.Second, func() error {
+		if st = stats(); st.Neighbors != 1 {
+			return fmt.Errorf("the stopped node has %d neighbors", st.Neighbors)
+		}
+		return nil
+	})
+	time.Sleep(300 * time.Millisecond) // HELLOs both ways
+	before := stats().HelloLoss
+	for range stops {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		waitStopped(t, pid)
+		time.Sleep(stop)
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if lost := stats().HelloLoss - before; lost != 0 {
+		t.Errorf("after %d stops of %v the node declared its live neighbor dead %d times", stops, stop, lost)
+	}
 }
