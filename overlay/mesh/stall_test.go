@@ -250,8 +250,8 @@ func jamConnection(t *testing.T, tm *testMesh, p peer.ID, until time.Time) *sync
 // sends HELLOs throughout. When it runs again its timers are overdue
 // and the HELLOs wait unread in its socket: it must read them before it
 // judges the neighbor, not declare it dead for a silence that was its
-// own. Without Engine.Absent it did, in each of three runs (after one
-// or two of its three stops).
+// own. Without Engine.Absent it did after 16 of 18 resumes (6 runs,
+// load 9-11); with it, after none.
 func TestStoppedNodeKeepsNeighbors(t *testing.T) {
 	const (
 		stops = 3
