@@ -20,10 +20,12 @@ import (
 )
 
 // anomalyView is what the anomaly service reads of the telemetry
-// service: the node's view of the mesh, and every telemetry message the
-// view takes (which message times each node signed).
+// service: the node's view of the mesh (with its figures for scoring,
+// who reports whom for judging), and every telemetry message the view
+// takes (which message times each node signed).
 type anomalyView interface {
 	Graph() overlay.Graph
+	Topology() overlay.Graph
 	OnDelivery(f func(TelemetryDelivery)) (cancel func())
 }
 
@@ -96,6 +98,7 @@ type Anomaly struct {
 	seq     uint32
 	prev    *overlay.Graph
 	cadence *scoreCadence
+	peerIDs map[string]peer.ID // the view's peer labels, decoded, for judging
 }
 
 var _ Service = (*Anomaly)(nil)
@@ -527,17 +530,20 @@ func (a *Anomaly) logFlags(s *anomaly.Sample, targets []int, preds []anomaly.Pre
 // records the changes of suspicion.
 func (a *Anomaly) judge() {
 	now := a.now()
-	g := a.view.Graph()
+	g := a.view.Topology()
 	m := a.models.active()
 	peers := make(map[protocols.Addr]string, len(g.Nodes))
 	for _, n := range g.Nodes {
 		peers[n.Addr] = n.Peer
 	}
+	if len(a.peerIDs) > 2*len(g.Nodes)+64 {
+		clear(a.peerIDs) // nodes came and went: start afresh
+	}
 	member := func(addr protocols.Addr) bool {
 		if a.members == nil || addr == a.self {
 			return true
 		}
-		id, err := peer.Decode(peers[addr])
+		id, err := a.peerID(peers[addr])
 		return err == nil && a.members.isMember(id)
 	}
 	a.mu.Lock()
@@ -567,6 +573,23 @@ func (a *Anomaly) judge() {
 	for reason, n := range j.Scores {
 		a.met.judged.WithLabelValues(reason).Add(float64(n))
 	}
+}
+
+// peerID decodes a peer label of the view, once per label: judging asks
+// about every scorer several times an interval. Scoring goroutine only.
+func (a *Anomaly) peerID(label string) (peer.ID, error) {
+	if id, ok := a.peerIDs[label]; ok {
+		return id, nil
+	}
+	id, err := peer.Decode(label)
+	if err != nil {
+		return "", err
+	}
+	if a.peerIDs == nil {
+		a.peerIDs = map[string]peer.ID{}
+	}
+	a.peerIDs[label] = id
+	return id, nil
 }
 
 // record appends an event to the history. Call with a.mu held.

@@ -291,6 +291,15 @@ func (t *Telemetry) Graph() overlay.Graph {
 	return t.view.Graph(now)
 }
 
+// Topology returns who reports whom in the node's view now, without the
+// figures (overlay.View.Topology).
+func (t *Telemetry) Topology() overlay.Graph {
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.view.Topology(now)
+}
+
 // Holds reports whether the node's view holds a current message of p.
 func (t *Telemetry) Holds(p peer.ID) bool {
 	now := t.now()

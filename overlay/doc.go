@@ -39,7 +39,8 @@
 // into rates between a node's two latest messages (the DATA-plane
 // counters of version 2 messages among them: the DATA each link carried
 // each way, for its neighbour to relay or relayed, which the engine
-// counts per neighbor). It holds at most MaxNodes nodes; when full, a
+// counts per neighbor); Topology is the same graph without the figures
+// (who reports whom, for judging). It holds at most MaxNodes nodes; when full, a
 // new node takes the place of the non-member heard from least recently
 // (a member's only for another member), in O(1), so that made-up
 // identities cannot keep real nodes out (view_evict.go). It is pure like

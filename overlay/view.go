@@ -375,6 +375,41 @@ func (v *View) Graph(now time.Time) Graph {
 	return g
 }
 
+// Topology returns who reports whom at now, without the figures: the
+// unexpired nodes with their identity and message bookkeeping (Addr,
+// Peer, Time, Age, Seq, Interval, Messages, Missed, Degree) and the
+// links they report with From, To, Known and Mutual; every other field,
+// every counter and rate, is zero. It costs a fraction of Graph, for
+// callers that ask only who neighbours whom (the anomaly service's
+// judging, several times an interval). The result shares nothing with
+// the view.
+func (v *View) Topology(now time.Time) Graph {
+	live := make([]*viewNode, 0, len(v.nodes))
+	links := 0
+	for _, n := range v.nodes {
+		if now.Before(n.expires) {
+			live = append(live, n)
+			links += len(n.msg.Links)
+		}
+	}
+	g := Graph{Time: now, Nodes: make([]GraphNode, len(live)), Links: make([]GraphLink, 0, links)}
+	slices.SortFunc(live, func(a, b *viewNode) int { return bytes.Compare(a.msg.Node[:], b.msg.Node[:]) })
+	for i, n := range live {
+		m := &n.msg
+		g.Nodes[i] = GraphNode{Addr: m.Node, Peer: n.label, Time: m.Time, Age: now.Sub(n.received), Seq: m.Seq,
+			Interval: m.Interval, Messages: n.messages, Missed: n.missed, Degree: len(m.Links)}
+		for _, l := range m.Links {
+			gl := GraphLink{From: m.Node, To: l.Peer}
+			if to := v.nodes[l.Peer]; to != nil && now.Before(to.expires) {
+				gl.Known = true
+				_, gl.Mutual = to.msg.Link(m.Node)
+			}
+			g.Links = append(g.Links, gl)
+		}
+	}
+	return g
+}
+
 func (n *viewNode) graphNode(now time.Time) GraphNode {
 	m := &n.msg
 	gn := GraphNode{

@@ -10,8 +10,10 @@ import (
 
 // BenchmarkViewGraph builds the graph of a full mesh of n nodes whose
 // view holds two messages of each (so that every link carries rates), as
-// the anomaly service does several times per telemetry interval; the
-// baseline, telemetry, copies each node's latest message out of the same
+// the anomaly service does once per telemetry interval, and its
+// topology (who reports whom, no figures: Topology), as the anomaly
+// service's judging does four times an interval; the baseline,
+// telemetry, copies each node's latest message out of the same
 // view (Telemetry), the floor of reading it.
 func BenchmarkViewGraph(b *testing.B) {
 	for _, n := range []int{20, 100} {
@@ -38,6 +40,14 @@ func BenchmarkViewGraph(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if g := v.Graph(now); len(g.Links) != n*(n-1) {
+					b.Fatalf("%d links, want %d", len(g.Links), n*(n-1))
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("nodes=%d/topology", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if g := v.Topology(now); len(g.Links) != n*(n-1) {
 					b.Fatalf("%d links, want %d", len(g.Links), n*(n-1))
 				}
 			}

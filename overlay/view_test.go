@@ -276,6 +276,47 @@ func TestViewGraph(t *testing.T) {
 	}
 }
 
+// TestViewTopology checks that Topology is Graph's who-reports-whom:
+// the same nodes with the same bookkeeping, the same links with the same
+// Known and Mutual, and no figures.
+func TestViewTopology(t *testing.T) {
+	v := newView(t, nil)
+	msgs := []*protocols.Telemetry{
+		telemetryMsg(1, 0, 1, 1000, 100, 2),
+		telemetryMsg(2, 0, 1, 0, 0, 1, 3),
+		telemetryMsg(3, 0, 1, 0, 0, 2, 9),
+		telemetryMsg(1, 2*time.Second, 3, 5000, 2100, 2),
+		telemetryMsg(4, 0, 1, 0, 0, 1), // 4 reports 1, which does not report 4
+	}
+	for i, m := range msgs {
+		if err := v.Update(viewT0.Add(time.Duration(i)*100*time.Millisecond), m, "peer-"+string('0'+rune(m.Node[0]))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, now := range []time.Time{viewT0.Add(time.Second), viewT0.Add(3200 * time.Millisecond)} {
+		g, top := v.Graph(now), v.Topology(now)
+		if !top.Time.Equal(now) || len(top.Nodes) != len(g.Nodes) || len(top.Links) != len(g.Links) {
+			t.Fatalf("at %v: topology %d nodes, %d links; graph %d, %d", now.Sub(viewT0), len(top.Nodes), len(top.Links), len(g.Nodes), len(g.Links))
+		}
+		for i, n := range g.Nodes {
+			want := overlay.GraphNode{Addr: n.Addr, Peer: n.Peer, Time: n.Time, Age: n.Age, Seq: n.Seq, Interval: n.Interval,
+				Messages: n.Messages, Missed: n.Missed, Degree: n.Degree}
+			if top.Nodes[i] != want {
+				t.Errorf("at %v: node %d = %+v, want %+v", now.Sub(viewT0), i, top.Nodes[i], want)
+			}
+		}
+		for i, l := range g.Links {
+			want := overlay.GraphLink{From: l.From, To: l.To, Known: l.Known, Mutual: l.Mutual}
+			if top.Links[i] != want {
+				t.Errorf("at %v: link %d = %+v, want %+v", now.Sub(viewT0), i, top.Links[i], want)
+			}
+		}
+	}
+	if l, ok := v.Topology(viewT0.Add(time.Second)).Link(viewAddr(4), viewAddr(1)); !ok || !l.Known || l.Mutual {
+		t.Errorf("link 4-1 = %+v, %v; want known, not mutual", l, ok)
+	}
+}
+
 // TestViewDataRates follows the DATA-plane figures of version 2
 // messages into the graph: counters as reported, rates only between two
 // messages that both carry them, the mean relay delay over the frames
