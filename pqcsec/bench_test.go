@@ -53,7 +53,49 @@ var benchSizes = []struct {
 // be parsed and verified once, then remembered.
 func withoutMemos(tb testing.TB) {
 	k, r, v := keysMemo.resize(0), recordMemo.resize(0), svidMemo.resize(0)
-	tb.Cleanup(func() { keysMemo.resize(k); recordMemo.resize(r); svidMemo.resize(v) })
+	n, s := nodeIDMemo.resize(0), spiffePeerMemo.resize(0)
+	tb.Cleanup(func() {
+		keysMemo.resize(k)
+		recordMemo.resize(r)
+		svidMemo.resize(v)
+		nodeIDMemo.resize(n)
+		spiffePeerMemo.resize(s)
+	})
+}
+
+// BenchmarkPolicyDecide is what a node's gossip validators and anomaly
+// judging ask of the policy engine about a message's signer, by peer ID
+// alone: its node SPIFFE ID (NodeID), then a decision (Decide, which
+// reads the peer back out of the SPIFFE ID); without-memos is the same
+// with the NodeID and PeerFromSPIFFE memos off, as before they were
+// kept.
+func BenchmarkPolicyDecide(b *testing.B) {
+	id, err := NewIdentity(testKey(b, 1), testRand(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := NewPolicyEngine(PolicyConfig{TrustDomains: []spiffeid.TrustDomain{testTD}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	decide := func(b *testing.B) {
+		for b.Loop() {
+			sid, err := NodeID(testTD, id.PeerID())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if d := e.Decide(Subject{Peer: id.PeerID(), SPIFFEID: sid}, ActionConnect, t0); !d.Allow {
+				b.Fatal(d)
+			}
+		}
+	}
+	b.Run("memos", func(b *testing.B) { b.ReportAllocs(); decide(b) })
+	b.Run("without-memos", func(b *testing.B) {
+		b.ReportAllocs()
+		n, s := nodeIDMemo.resize(0), spiffePeerMemo.resize(0)
+		defer func() { nodeIDMemo.resize(n); spiffePeerMemo.resize(s) }()
+		decide(b)
+	})
 }
 
 func BenchmarkHandshake(b *testing.B) {

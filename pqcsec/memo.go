@@ -3,6 +3,9 @@ package pqcsec
 import (
 	"crypto/sha256"
 	"sync"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
 // memo remembers what byte strings parsed and verified to, by their
@@ -51,13 +54,21 @@ func (c *memo[V]) resize(max int) int {
 }
 
 // Memo sizes: a parsed key set holds about 40 KiB (the expanded ML-DSA
-// key), so at most 20 MiB; a record adds its 4–5 KiB encoding.
+// key), so at most 20 MiB; a record adds its 4–5 KiB encoding. A node
+// SPIFFE ID and a peer ID are about 100 bytes each: the policy engine
+// turns one into the other on every decision (NodeID, PeerFromSPIFFE),
+// a node's gossip validators and judging ask it about every message's
+// signer, and each way costs two or three base58 conversions (several
+// µs) against a SHA-256 of 100 bytes.
 const (
 	keysMemoSize   = 512
 	recordMemoSize = 512
+	spiffeMemoSize = 4096
 )
 
 var (
-	keysMemo   = newMemo[*PublicKeys](keysMemoSize)
-	recordMemo = newMemo[*Record](recordMemoSize)
+	keysMemo       = newMemo[*PublicKeys](keysMemoSize)
+	recordMemo     = newMemo[*Record](recordMemoSize)
+	nodeIDMemo     = newMemo[spiffeid.ID](spiffeMemoSize)
+	spiffePeerMemo = newMemo[peer.ID](spiffeMemoSize)
 )

@@ -250,6 +250,10 @@ func NodeID(td spiffeid.TrustDomain, p peer.ID) (spiffeid.ID, error) {
 	if td.IsZero() {
 		return spiffeid.ID{}, errors.New("pqcsec: empty trust domain")
 	}
+	h := nodeIDKey(td, p)
+	if id, ok := nodeIDMemo.get(h); ok {
+		return id, nil
+	}
 	id, err := spiffeid.FromSegments(td, "node", p.String())
 	if err != nil {
 		return spiffeid.ID{}, fmt.Errorf("pqcsec: spiffe id: %w", err)
@@ -257,13 +261,32 @@ func NodeID(td spiffeid.TrustDomain, p peer.ID) (spiffeid.ID, error) {
 	if n := len(id.String()); n > MaxSPIFFEIDSize {
 		return spiffeid.ID{}, fmt.Errorf("%w: %d bytes (trust domain of %d), at most %d", ErrSPIFFEIDTooLong, n, len(td.Name()), MaxSPIFFEIDSize)
 	}
+	nodeIDMemo.put(h, id)
 	return id, nil
+}
+
+// nodeIDKey is the memo key of td's node SPIFFE ID for p: a trust domain
+// name holds no NUL byte.
+func nodeIDKey(td spiffeid.TrustDomain, p peer.ID) [sha256.Size]byte {
+	return sha256.Sum256([]byte(td.Name() + "\x00" + string(p)))
 }
 
 // PeerFromSPIFFE returns the peer ID named by a node SPIFFE ID (path
 // /node/<peer ID>). The peer ID must be in its canonical text form, as
 // NodeID writes it (ErrMalformed otherwise): each node has one SPIFFE ID.
 func PeerFromSPIFFE(id spiffeid.ID) (peer.ID, error) {
+	h := sha256.Sum256([]byte(id.String()))
+	if p, ok := spiffePeerMemo.get(h); ok {
+		return p, nil
+	}
+	p, err := peerFromSPIFFE(id)
+	if err == nil {
+		spiffePeerMemo.put(h, p)
+	}
+	return p, err
+}
+
+func peerFromSPIFFE(id spiffeid.ID) (peer.ID, error) {
 	rest, ok := strings.CutPrefix(id.Path(), "/node/")
 	if !ok || strings.Contains(rest, "/") {
 		return "", malformed("spiffe id %q: path is not /node/<peer ID>", id)

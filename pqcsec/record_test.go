@@ -3,6 +3,7 @@ package pqcsec
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -351,6 +352,49 @@ func TestRecordValidityEdges(t *testing.T) {
 		}
 		if err := rec.checkValid(tc.now, MaxRecordTTL); !errors.Is(err, tc.want) || tc.want == nil && err != nil {
 			t.Errorf("handshake check at expiry%+v: %v, want %v", tc.now.Sub(exp), err, tc.want)
+		}
+	}
+}
+
+// NodeID and PeerFromSPIFFE remember what they computed: asked again,
+// and asked after the canonical form was remembered about the same peer
+// in another form or trust domain, they answer as they did without the
+// memos.
+func TestSPIFFEIDMemos(t *testing.T) {
+	a, b := testIdentity(t, 1), testIdentity(t, 2)
+	other := spiffeid.RequireTrustDomainFromString("elsewhere.example")
+	asCID := spiffeid.RequireFromSegments(testTD, "node", peer.ToCid(a.PeerID()).String())
+	type answer struct {
+		id, p string
+		err   bool
+	}
+	ask := func() []answer {
+		var out []answer
+		for _, td := range []spiffeid.TrustDomain{testTD, other} {
+			for _, id := range []*Identity{a, b} {
+				sid, err := NodeID(td, id.PeerID())
+				p, perr := PeerFromSPIFFE(sid)
+				out = append(out, answer{sid.String(), p.String(), err != nil || perr != nil})
+			}
+		}
+		_, err := PeerFromSPIFFE(asCID)
+		return append(out, answer{asCID.String(), "", err != nil})
+	}
+	n, s := nodeIDMemo.resize(0), spiffePeerMemo.resize(0)
+	want := ask()
+	nodeIDMemo.resize(n)
+	spiffePeerMemo.resize(s)
+	for round := range 2 { // the first fills the memos, the second reads them
+		if got := ask(); !slices.Equal(got, want) {
+			t.Errorf("round %d: %v, want %v", round, got, want)
+		}
+	}
+	if !want[len(want)-1].err {
+		t.Error("the CID form was accepted")
+	}
+	for i, w := range want[:4] {
+		if w.err || w.p != []*Identity{a, b}[i%2].PeerID().String() {
+			t.Errorf("answer %d: %+v", i, w)
 		}
 	}
 }
