@@ -68,6 +68,7 @@ func (e *Engine) startDiscovery(now instant, dst protocols.Addr, why Reason, cla
 		return nil
 	}
 	d := &discovery{dst: dst, reason: why, class: class}
+	e.stats.Discoveries[why]++
 	e.disc[dst] = d
 	e.ndisc++
 	e.event(Event{Kind: EventDiscovery, Reason: why, Peer: dst})
@@ -165,6 +166,7 @@ func (e *Engine) serveTokens(now instant) {
 // emitRREQ sends d's current RREQ, whose token it has.
 func (e *Engine) emitRREQ(now instant, d *discovery) {
 	d.state = discActive
+	e.stats.RREQsOriginated++
 	e.seq = nextSeq(e.seq)
 	e.rreqID++
 	own := e.own()

@@ -258,6 +258,12 @@ type Stats struct {
 	// (MaxDiscoveries), DiscoveriesRefused those not started because
 	// MaxWaitingDiscoveries were waiting already.
 	DiscoveriesQueued, DiscoveriesRefused uint64
+	// Discoveries counts the discoveries started, by Reason (ReasonSend,
+	// ReasonRepair or ReasonRefresh); RREQsOriginated the RREQs this node
+	// sent for them (one per attempt: expanding ring and retries), each
+	// a flood under a new sequence number.
+	Discoveries     [numReasons]uint64
+	RREQsOriginated uint64
 	// Unanswered counts payloads Answer refused for want of a route.
 	Unanswered uint64
 }

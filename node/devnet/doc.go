@@ -43,7 +43,10 @@
 //     mesh_owner_step_max_ms, mesh_owner_frame_lag_max_ms,
 //     mesh_owner_tick_lag_max_ms and mesh_owner_late the slowest node's
 //     owner loop (mesh.OwnerStats: a loop late by three HELLO intervals
-//     loses its neighbours, and they lose it).
+//     loses its neighbours, and they lose it); what route discovery cost,
+//     summed over the nodes: mesh_discoveries (by reason),
+//     mesh_rreqs_originated, mesh_claims_signed, mesh_claims_verified
+//     (signature checks of others' route claims) and mesh_hello_loss.
 //   - GovProbe (devnet --scenario governance, not a default probe): a
 //     quarantine proposal, votes from five nodes, and the nodes held back
 //     (Options.HoldBack) started after the deadline; every node must decide

@@ -28,7 +28,10 @@ import (
 // mesh_send_errors, mesh_max_hops, mesh_p50_ms and mesh_p99_ms (send to
 // receive, same clock), mesh_setup_s, and the slowest mesh owner
 // (mesh_owner_step_max_ms, mesh_owner_frame_lag_max_ms,
-// mesh_owner_tick_lag_max_ms, mesh_owner_late: see ownerFigures).
+// mesh_owner_tick_lag_max_ms, mesh_owner_late: see ownerFigures), and
+// what route discovery cost (mesh_discoveries, mesh_rreqs_originated,
+// mesh_claims_signed, mesh_claims_verified, mesh_hello_loss: see
+// routingFigures).
 type MeshProbe struct {
 	// Interval between two sends of one node (default 250 ms).
 	Interval time.Duration
@@ -299,6 +302,7 @@ func (p *MeshProbe) Finish(ctx context.Context, s *Summary) error {
 	s.Set("mesh_p99_ms", percentileMs(p.latencies, 0.99))
 	s.Set("mesh_setup_s", p.setup.Seconds())
 	p.ownerFigures(s)
+	p.routingFigures(s)
 	if len(p.nodes) < 2 {
 		return nil
 	}
@@ -337,6 +341,39 @@ func (p *MeshProbe) ownerFigures(s *Summary) {
 	s.Set("mesh_owner_frame_lag_max_ms", ms(frame))
 	s.Set("mesh_owner_tick_lag_max_ms", ms(tick))
 	s.Set("mesh_owner_late", late)
+}
+
+// routingFigures adds, summed over every node, what route discovery
+// cost: the discoveries started by reason (mesh_discoveries), the RREQs
+// originated for them (mesh_rreqs_originated, each a flood under a new
+// claim), the claims signed and the claims of others verified
+// (mesh_claims_signed, mesh_claims_verified), and the neighbours declared
+// dead for HELLO loss (mesh_hello_loss).
+func (p *MeshProbe) routingFigures(s *Summary) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	disc := map[string]uint64{}
+	var rreqs, signed, verified, helloLoss uint64
+	for _, n := range p.nodes {
+		st, err := n.Mesh().Stats(ctx)
+		if err != nil {
+			continue
+		}
+		for r, v := range st.Engine.Discoveries {
+			if v > 0 {
+				disc[overlay.Reason(r).String()] += v
+			}
+		}
+		rreqs += st.Engine.RREQsOriginated
+		signed += st.Engine.ClaimsSigned
+		verified += st.Engine.ClaimsVerified
+		helloLoss += st.HelloLoss
+	}
+	s.Set("mesh_discoveries", disc)
+	s.Set("mesh_rreqs_originated", rreqs)
+	s.Set("mesh_claims_signed", signed)
+	s.Set("mesh_claims_verified", verified)
+	s.Set("mesh_hello_loss", helloLoss)
 }
 
 // losses sums, over every node, what the mesh counted as lost: DATA the
