@@ -93,6 +93,11 @@ func (e *Engine) checkClaim(addr protocols.Addr, seq uint32, hops uint8, hash pr
 		return nil, hash
 	}
 	next := protocols.NextChainHash(hash)
+	if known == nil || known.seq != seq || known.Claim != *pc {
+		// Not the claim the caller holds: perhaps one this node checked
+		// in another packet that left it nowhere else (claimCache).
+		known = e.claims.get(addr, seq)
+	}
 	if known != nil && known.seq == seq && known.Claim == *pc {
 		if !known.covers(hash, hops) {
 			return nil, hash
@@ -107,5 +112,59 @@ func (e *Engine) checkClaim(addr protocols.Addr, seq uint32, hops uint8, hash pr
 	if !e.keys.Verifier.Verify(&pc.Key, pc.ClaimMessage(buf[:0], addr, seq), &pc.Sig) {
 		return nil, hash
 	}
-	return &claim{seq: seq, Claim: *pc, low: hops, lowLink: hash}, next
+	c := &claim{seq: seq, Claim: *pc, low: hops, lowLink: hash}
+	e.claims.put(addr, c)
+	return c, next
+}
+
+// claimCache holds up to max claims this engine verified itself, by
+// address and sequence number, so that a claim met again in a packet
+// that left it nowhere else costs no second signature check: a live
+// neighbor's claim relayed by a third node (a live neighbor's own route
+// never takes it), or a late copy of an RREQ whose duplicate-suppression
+// entry has expired, while its originator has made newer claims since.
+// The claim added longest ago gives way to a new one: a peer that signs
+// many claims can push others' out, which costs this node signature
+// checks again, never a claim it did not verify. A zero max keeps
+// nothing.
+type claimCache struct {
+	max   int
+	m     map[claimKey]*claim
+	order []claimKey // the keys in m, oldest first from next once full
+	next  int
+}
+
+// claimKey names the claim of an address to one of its sequence numbers.
+type claimKey struct {
+	addr protocols.Addr
+	seq  uint32
+}
+
+// get returns the claim of addr to seq in the cache, or nil.
+func (cc *claimCache) get(addr protocols.Addr, seq uint32) *claim {
+	return cc.m[claimKey{addr, seq}] // a nil map reads as empty
+}
+
+// put adds c, the claim of addr to c.seq, to the cache, or replaces the
+// one it holds for them.
+func (cc *claimCache) put(addr protocols.Addr, c *claim) {
+	if cc.max == 0 {
+		return
+	}
+	if cc.m == nil {
+		cc.m = make(map[claimKey]*claim)
+	}
+	k := claimKey{addr, c.seq}
+	if _, ok := cc.m[k]; ok {
+		cc.m[k] = c
+		return
+	}
+	if len(cc.order) < cc.max {
+		cc.order = append(cc.order, k)
+	} else {
+		delete(cc.m, cc.order[cc.next])
+		cc.order[cc.next] = k
+		cc.next = (cc.next + 1) % cc.max
+	}
+	cc.m[k] = c
 }

@@ -109,3 +109,34 @@ func TestOwnClaim(t *testing.T) {
 		t.Fatalf("a new sequence number needs a new claim with a new chain")
 	}
 }
+
+// TestClaimCache: a claim per address and sequence number; the claim
+// added longest ago gives way; a zero bound keeps nothing.
+func TestClaimCache(t *testing.T) {
+	a, b := protocols.Addr{1}, protocols.Addr{2}
+	a1, a2, b1 := &claim{seq: 1}, &claim{seq: 2}, &claim{seq: 1}
+	cc := claimCache{max: 2}
+	cc.put(a, a1)
+	cc.put(a, a2) // a newer claim of a: both stay
+	if cc.get(a, 1) != a1 || cc.get(a, 2) != a2 || cc.get(b, 1) != nil {
+		t.Fatalf("a's claims: %v %v; b's %v", cc.get(a, 1), cc.get(a, 2), cc.get(b, 1))
+	}
+	again := &claim{seq: 2}
+	cc.put(a, again) // the same key: replaced, nothing evicted
+	if cc.get(a, 2) != again || cc.get(a, 1) != a1 {
+		t.Fatalf("after a's claim to 2 again: %v %v", cc.get(a, 1), cc.get(a, 2))
+	}
+	cc.put(b, b1) // full: a's claim to 1, added first, gives way
+	if cc.get(a, 1) != nil || cc.get(a, 2) != again || cc.get(b, 1) != b1 || len(cc.m) != 2 {
+		t.Fatalf("after b: %v %v %v, %d entries", cc.get(a, 1), cc.get(a, 2), cc.get(b, 1), len(cc.m))
+	}
+	cc.put(a, a1) // then a's claim to 2
+	if cc.get(a, 2) != nil || cc.get(b, 1) != b1 || cc.get(a, 1) != a1 || len(cc.m) != 2 {
+		t.Fatalf("after a again: %v %v %v, %d entries", cc.get(a, 1), cc.get(a, 2), cc.get(b, 1), len(cc.m))
+	}
+	off := claimCache{}
+	off.put(a, a1)
+	if off.get(a, 1) != nil {
+		t.Fatal("a cache of size 0 kept a claim")
+	}
+}

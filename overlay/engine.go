@@ -80,6 +80,7 @@ type Engine struct {
 
 	routes map[protocols.Addr]*route
 	seen   map[seenKey]seenRREQ
+	claims claimCache
 	disc   map[protocols.Addr]*discovery
 	queued int // payload bytes buffered across discoveries
 	avoid  map[protocols.Addr]struct{}
@@ -157,6 +158,7 @@ func NewEngine(cfg Config, keys Keys, rng *rand.Rand) (*Engine, error) {
 		rreqID:        rng.Uint32(),
 		routes:        make(map[protocols.Addr]*route),
 		seen:          make(map[seenKey]seenRREQ),
+		claims:        claimCache{max: cfg.ClaimCache},
 		disc:          make(map[protocols.Addr]*discovery),
 		avoid:         make(map[protocols.Addr]struct{}),
 		shares:        make(map[protocols.Addr]*share),

@@ -298,6 +298,7 @@ func TestConfigValidate(t *testing.T) {
 		{"routes shorter than activity", func(c *Config) { c.MyRouteTimeout = time.Second }, "MyRouteTimeout"},
 		{"threshold past diameter", func(c *Config) { c.TTLThreshold = 40 }, "TTLThreshold"},
 		{"data ttl below diameter", func(c *Config) { c.DataTTL = 16 }, "DataTTL"},
+		{"negative claim cache", func(c *Config) { c.ClaimCache = -1 }, "ClaimCache"},
 		{"no rreq rate", func(c *Config) { c.RREQRateLimit = 0 }, "RREQRateLimit"},
 		{"forward rate without burst", func(c *Config) { c.ForwardBurst = 0 }, "ForwardRateLimit"},
 		{"queue smaller than a payload", func(c *Config) { c.MaxQueuedBytes = 1000 }, "MaxQueuedBytes"},

@@ -358,7 +358,7 @@ func (s *scenario) cmdStats(t *testing.T, td *datadriven.TestData) string {
 		n    uint64
 	}{{"duplicates", st.Duplicates}, {"rate-limited", st.RateLimited},
 		{"rerr-dropped", st.RERRDropped}, {"decode-errors", st.DecodeErrors},
-		{"forged", st.Forged}, {"seq-refused", st.SeqRefused}, {"direct-kept", st.DirectKept},
+		{"claims-verified", st.ClaimsVerified}, {"forged", st.Forged}, {"seq-refused", st.SeqRefused}, {"direct-kept", st.DirectKept},
 		{"routes-evicted", st.RoutesEvicted}, {"routes-refused", st.RoutesRefused}, {"seen-evicted", st.SeenEvicted},
 		{"discoveries-queued", st.DiscoveriesQueued}, {"discoveries-refused", st.DiscoveriesRefused},
 		{"unanswered", st.Unanswered}} {
