@@ -326,19 +326,11 @@ type GraphLink struct {
 // Graph returns the mesh as the view holds it at now: the unexpired nodes
 // and the links they report. The result shares nothing with the view.
 func (v *View) Graph(now time.Time) Graph {
-	live := make([]*viewNode, 0, len(v.nodes))
-	links := 0
-	for _, n := range v.nodes {
-		if now.Before(n.expires) {
-			live = append(live, n)
-			links += len(n.msg.Links)
-		}
-	}
+	live, links := v.live(now)
 	// Sized up front: the graph is built several times an interval (the
 	// anomaly service's scoring and judging), and growing its links by
 	// appending cost more than filling them.
 	g := Graph{Time: now, Nodes: make([]GraphNode, 0, len(live)), Links: make([]GraphLink, 0, links)}
-	slices.SortFunc(live, func(a, b *viewNode) int { return bytes.Compare(a.msg.Node[:], b.msg.Node[:]) })
 	for _, n := range live {
 		g.Nodes = append(g.Nodes, n.graphNode(now))
 		for _, l := range n.msg.Links {
@@ -384,16 +376,8 @@ func (v *View) Graph(now time.Time) Graph {
 // judging, several times an interval). The result shares nothing with
 // the view.
 func (v *View) Topology(now time.Time) Graph {
-	live := make([]*viewNode, 0, len(v.nodes))
-	links := 0
-	for _, n := range v.nodes {
-		if now.Before(n.expires) {
-			live = append(live, n)
-			links += len(n.msg.Links)
-		}
-	}
+	live, links := v.live(now)
 	g := Graph{Time: now, Nodes: make([]GraphNode, len(live)), Links: make([]GraphLink, 0, links)}
-	slices.SortFunc(live, func(a, b *viewNode) int { return bytes.Compare(a.msg.Node[:], b.msg.Node[:]) })
 	for i, n := range live {
 		m := &n.msg
 		g.Nodes[i] = GraphNode{Addr: m.Node, Peer: n.label, Time: m.Time, Age: now.Sub(n.received), Seq: m.Seq,
@@ -408,6 +392,20 @@ func (v *View) Topology(now time.Time) Graph {
 		}
 	}
 	return g
+}
+
+// live returns the nodes unexpired at now, sorted by address, and how
+// many links they report in all.
+func (v *View) live(now time.Time) (live []*viewNode, links int) {
+	live = make([]*viewNode, 0, len(v.nodes))
+	for _, n := range v.nodes {
+		if now.Before(n.expires) {
+			live = append(live, n)
+			links += len(n.msg.Links)
+		}
+	}
+	slices.SortFunc(live, func(a, b *viewNode) int { return bytes.Compare(a.msg.Node[:], b.msg.Node[:]) })
+	return live, links
 }
 
 func (n *viewNode) graphNode(now time.Time) GraphNode {
