@@ -98,15 +98,9 @@ func testStoppedNeighbor(t *testing.T, jam bool, hold time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startRelayProcess(t, relayKeyEnv+"="+hex.EncodeToString(raw))
-	pid := p.cmd.Process.Pid
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) }) // before p.stop
-	tm.allowPeer(0, p.info.ID)
+	p, pid := connectRelayProcess(t, tm, relayKeyEnv+"="+hex.EncodeToString(raw))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := tm.hosts[0].Connect(ctx, p.info); err != nil {
-		t.Fatal(err)
-	}
 	pAddr := protocols.AddrFromPeerID([]byte(p.info.ID))
 	bAddr := b.Addr()
 	alive := func(nbs []Neighbor, addr protocols.Addr) bool {
@@ -260,15 +254,7 @@ func TestStoppedNodeKeepsNeighbors(t *testing.T) {
 	tm := startMesh(t, 1, nil, func(i int, c *Config, _ []peer.ID) {
 		c.Routing.AllowedHelloLoss = 100 // node 0 keeps the stopped node
 	})
-	p := startRelayProcess(t, relayHelloLossEnv+"=3")
-	pid := p.cmd.Process.Pid
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) }) // before p.stop
-	tm.allowPeer(0, p.info.ID)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := tm.hosts[0].Connect(ctx, p.info); err != nil {
-		t.Fatal(err)
-	}
+	p, pid := connectRelayProcess(t, tm, relayHelloLossEnv+"=3")
 	var st Stats
 	stats := func() Stats {
 		t.Helper()
@@ -300,4 +286,21 @@ func TestStoppedNodeKeepsNeighbors(t *testing.T) {
 	if lost := stats().HelloLoss - before; lost != 0 {
 		t.Errorf("after %d stops of %v the node declared its live neighbor dead %d times", stops, stop, lost)
 	}
+}
+
+// connectRelayProcess starts a relay process with env, lets node 0 of tm
+// admit it and connects them; a stopped process is resumed before it is
+// stopped for good at the test's end. It returns the process and its pid.
+func connectRelayProcess(t *testing.T, tm *testMesh, env string) (*relayProcess, int) {
+	t.Helper()
+	p := startRelayProcess(t, env)
+	pid := p.cmd.Process.Pid
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) }) // before p.stop
+	tm.allowPeer(0, p.info.ID)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tm.hosts[0].Connect(ctx, p.info); err != nil {
+		t.Fatal(err)
+	}
+	return p, pid
 }
