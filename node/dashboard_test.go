@@ -186,7 +186,10 @@ func attackerOnTopic(t *testing.T, ctx context.Context, target *Node, name strin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	ps, err := pubsub.NewGossipSub(ctx, h)
+	// It publishes to every peer on the topic (flood publishing), not to
+	// its mesh alone: a target that prunes it after a reject still gets
+	// its messages, as it would from a determined attacker.
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithFloodPublish(true))
 	if err != nil {
 		t.Fatal(err)
 	}

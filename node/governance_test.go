@@ -339,8 +339,10 @@ func TestGovernanceAPI(t *testing.T) {
 		}
 	}
 
-	// After the deadline: votes are refused, then the node decides.
-	waitFor(t, 10*time.Second, "the deadline", func() bool { return time.Now().After(p.Deadline) })
+	// After the deadline: votes are refused, then the node decides. The
+	// deadline is in milliseconds and includes its last one (a vote
+	// stamped in it counts), so wait until that millisecond is over.
+	waitFor(t, 10*time.Second, "the deadline", func() bool { return time.Now().After(p.Deadline.Add(time.Millisecond)) })
 	_, err = c.GovVote(ctx, p.ID, GovVoteRequest{Choice: "no", Tokens: 1})
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Status != http.StatusConflict || !strings.Contains(ae.Message, "deadline") {
