@@ -88,6 +88,7 @@ type FaultProbe struct {
 	net     *Net
 	peer    int // lossy: the relay's neighbour across the lossy link
 	began   time.Time
+	warmAt  time.Time // when every flow's session was up: the fault waits for it
 	faultAt time.Time
 	endAt   time.Time // when the run's duration ended; zero before
 	flows   *Flows
@@ -324,6 +325,7 @@ func (p *FaultProbe) run(ctx, runCtx context.Context, pairs [][2]int) error {
 	}
 	p.mu.Lock()
 	p.flows = &Flows{Pairs: pairs, Rate: p.FlowRate}
+	p.warmAt = time.Now()
 	p.mu.Unlock()
 	p.flows.Start(nodes)
 	if !pause(runCtx, time.Until(p.began.Add(p.At))) {
