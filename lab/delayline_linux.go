@@ -49,6 +49,15 @@ type delayLine struct {
 	// stalls holds when the line released packets over stallLate after
 	// their time (at most maxStalls, the first ones), under mu.
 	stalls []time.Time
+	// trace, when set, records every packet's times, under mu.
+	trace *lineTrace
+}
+
+// lineTrace records when a delay line read each packet, when it was due
+// and when the line released it, in the order the packets came: where a
+// late arrival's time went (the tests' diagnosis of the gate).
+type lineTrace struct {
+	read, due, released []time.Time
 }
 
 // stallLate is how late a release counts as a stall: the local routing
@@ -105,8 +114,13 @@ func (l *delayLine) hold(a nfqueue.Attribute) int {
 	}
 	now := time.Now()
 	l.mu.Lock()
-	l.fifo = append(l.fifo, held{id: *a.PacketID, due: l.sched.next(now)})
+	due := l.sched.next(now)
+	l.fifo = append(l.fifo, held{id: *a.PacketID, due: due})
 	n := len(l.fifo)
+	if l.trace != nil {
+		l.trace.read = append(l.trace.read, now)
+		l.trace.due = append(l.trace.due, due)
+	}
 	l.mu.Unlock()
 	l.packets.Add(1)
 	if int64(n) > l.maxHeld.Load() {
@@ -166,6 +180,11 @@ func (l *delayLine) release(ctx context.Context) {
 			k++
 		}
 		last := l.fifo[k-1].id
+		if l.trace != nil {
+			for range k {
+				l.trace.released = append(l.trace.released, now)
+			}
+		}
 		l.fifo = l.fifo[:copy(l.fifo, l.fifo[k:])]
 		l.mu.Unlock()
 		if err := l.nf.SetVerdictBatch(last, nfqueue.NfAccept); err != nil {

@@ -79,6 +79,9 @@ type direction struct {
 	set      scenario.Shape
 	sent     int
 	delays   []time.Duration // of the probes that arrived
+	// sentAt and arrivedAt are each probe's send time and kernel receive
+	// time, by sequence number (zero when it did not arrive).
+	sentAt, arrivedAt []time.Time
 }
 
 // probeCount is how many probes each of directions gets so that the

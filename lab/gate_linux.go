@@ -23,6 +23,19 @@ const (
 // shaping. It runs before the daemons start, on idle links.
 func runGate(ctx context.Context, nw *network) Shaping {
 	start := time.Now()
+	dirs, errs := probeLinks(ctx, nw)
+	s := judge(dirs)
+	for _, err := range errs {
+		s.Failures = append(s.Failures, err.Error())
+		s.OK = false
+	}
+	s.Seconds = time.Since(start).Seconds()
+	return s
+}
+
+// probeLinks sends the gate's probes across every link both ways, all
+// directions at once, and returns what each direction found.
+func probeLinks(ctx context.Context, nw *network) ([]direction, []error) {
 	type job struct {
 		from, to int
 		src, dst *end
@@ -67,13 +80,7 @@ func runGate(ctx context.Context, nw *network) Shaping {
 		}()
 	}
 	wg.Wait()
-	s := judge(dirs)
-	for _, err := range errs {
-		s.Failures = append(s.Failures, err.Error())
-		s.OK = false
-	}
-	s.Seconds = time.Since(start).Seconds()
-	return s
+	return dirs, errs
 }
 
 // probeDirection sends n probes from node from's end src to node to's
@@ -101,6 +108,7 @@ func probeDirection(ctx context.Context, nw *network, from, to int, src, dst *en
 	}
 	defer tx.Close()
 
+	d.sentAt, d.arrivedAt = make([]time.Time, n), make([]time.Time, n)
 	got := make(chan []time.Duration, 1)
 	go func() {
 		var delays []time.Duration
@@ -118,6 +126,7 @@ func probeDirection(ctx context.Context, nw *network, from, to int, src, dst *en
 				continue
 			}
 			seen[seq] = true
+			d.arrivedAt[seq] = at
 			delays = append(delays, at.Sub(sent))
 		}
 		got <- delays
@@ -126,7 +135,8 @@ func probeDirection(ctx context.Context, nw *network, from, to int, src, dst *en
 	defer tick.Stop()
 	var payload []byte
 	for seq := range n {
-		payload = encodeProbe(payload[:0], uint64(seq), time.Now())
+		d.sentAt[seq] = time.Now()
+		payload = encodeProbe(payload[:0], uint64(seq), d.sentAt[seq])
 		if _, err := tx.Write(payload); err != nil && !errors.Is(err, unix.EPERM) {
 			// EPERM is the loss rule's drop, seen by the sender.
 			return d, fmt.Errorf("probe %d→%d: send: %w", from, to, err)
