@@ -186,9 +186,10 @@
 // message's counters by the time between messages. Owner tells, without
 // the owner, how promptly it serves its inputs (OwnerStats: each step of
 // its loop, the lag of the frames it steps and of the engine timers it
-// runs), and the router logs a warning, at most once a second, when one
-// of them reaches a HELLO interval: a loop that late holds HELLOs back
-// both ways, and its neighbors declare it dead as it declares them.
+// runs), and the router logs a warning when one of them reaches a HELLO
+// interval (each late stretch as it begins, and at most once a second
+// while loops stay late): a loop that late holds HELLOs back both
+// ways, and its neighbors declare it dead as it declares them.
 //
 // # End-to-end channels
 //

@@ -38,8 +38,10 @@ func (r *latencyRecorder) load() Latency {
 type ownerRecorder struct {
 	step, frameLag, tickLag latencyRecorder
 	slowest                 atomic.Uint32 // the ownerInput of the longest step
-	// lastWarn is when the owner last logged a late loop (owner only).
+	// lastWarn is when the owner last logged a late loop, late whether
+	// its last loop was one (owner only).
 	lastWarn time.Time
+	late     bool
 }
 
 // Owner returns how promptly the owner goroutine has served its inputs
@@ -54,9 +56,13 @@ func (m *Router) Owner() OwnerStats {
 }
 
 // stepped records a wake-up of the owner's loop for input, from woke to
-// done, and logs it (at most once a second) if it, the lag of the
-// frames it stepped or of the timers it ran reached a HELLO interval:
-// the engine's neighbors then wait for its HELLOs, and it for theirs.
+// done, and logs it if it, the lag of the frames it stepped or of the
+// timers it ran reached a HELLO interval: the engine's neighbors then
+// wait for its HELLOs, and it for theirs. Each late stretch is logged
+// when it begins (the first late loop after one on time), and while
+// loops stay late (a backlog of frames) at most once a second: so that
+// each stall shows, when and how long (the namespace lab replays them
+// in the twin), and a backlog does not flood the log.
 func (m *Router) stepped(input ownerInput, woke, done time.Time, frameLag, tickLag time.Duration) {
 	o := &m.owner
 	took := done.Sub(woke)
@@ -64,7 +70,10 @@ func (m *Router) stepped(input ownerInput, woke, done time.Time, frameLag, tickL
 		o.slowest.Store(uint32(input))
 	}
 	iv := m.cfg.Routing.HelloInterval
-	if iv <= 0 || (took < iv && frameLag < iv && tickLag < iv) || done.Sub(o.lastWarn) < time.Second {
+	late := iv > 0 && (took >= iv || frameLag >= iv || tickLag >= iv)
+	wasLate := o.late
+	o.late = late
+	if !late || (wasLate && done.Sub(o.lastWarn) < time.Second) {
 		return
 	}
 	o.lastWarn = done

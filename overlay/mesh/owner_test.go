@@ -93,3 +93,33 @@ func (s *syncBuffer) Bytes() []byte {
 	defer s.mu.Unlock()
 	return bytes.Clone(s.b.Bytes())
 }
+
+// TestOwnerLateLogged: each late stretch of the owner's loop is logged
+// as it begins, however soon after the last, so that every stall shows;
+// loops that stay late (a backlog) are logged at most once a second.
+func TestOwnerLateLogged(t *testing.T) {
+	var logs syncBuffer
+	m := &Router{log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	m.cfg.Routing.HelloInterval = 100 * time.Millisecond
+	t0 := time.Date(2026, 12, 8, 1, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	for _, s := range []struct {
+		woke, done int // ms
+		tickLag    time.Duration
+	}{
+		{0, 1, 0},                            // on time
+		{1, 2, 150 * time.Millisecond},       // a stall: logged
+		{2, 3, 0},                            // on time
+		{300, 301, 200 * time.Millisecond},   // another, 300 ms on: logged
+		{301, 420, 0},                        // a step of 119 ms right after: still late, not logged
+		{420, 421, 0},                        // on time
+		{1500, 1501, 300 * time.Millisecond}, // logged
+		{1501, 1502, 300 * time.Millisecond}, // still late
+		{2600, 2601, 300 * time.Millisecond}, // still late, a second after the last warning: logged
+	} {
+		m.stepped(inputTimer, at(s.woke), at(s.done), 0, s.tickLag)
+	}
+	if n := bytes.Count(logs.Bytes(), []byte("mesh owner late")); n != 4 {
+		t.Errorf("%d late loops logged, want 4:\n%s", n, logs.Bytes())
+	}
+}
