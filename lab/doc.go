@@ -135,6 +135,21 @@
 // state, as the link profile is its input: nothing the twin gets is an
 // outcome of the fault.
 //
+// The replays carry the daemons' own stalls (OwnerStall): on a host of
+// two cores a daemon at times does not run for hundreds of
+// milliseconds (most of all after six kills at once, when the
+// survivors rediscover their routes together), and its neighbours,
+// hearing no HELLO from it for three intervals, declare it dead. Each
+// daemon's router says so itself (its "mesh owner late" warning: the
+// step, frame lag and timer lag that reached a HELLO interval, at most
+// once a second); the lab reads them from the daemons' logs and each
+// replay stalls the node for as long, from the time it began
+// (twin.Stall: it sends nothing and runs no timer until the stall
+// ends). twin.unstalled_ratio is the ratio of replays without them,
+// from the same run. Like the detection and the link profile, a stall
+// is the host's, measured by the daemon, not an outcome of the fault's
+// repair.
+//
 // Why: which of a few flows a kill costs a probe, and how long each then
 // waits for its next, turns on where the flows' probes were when the
 // kill struck, and the lab's flows start tens of milliseconds apart from

@@ -63,6 +63,10 @@ type Config struct {
 	// Keep leaves the run's directory (repos, daemon logs) in place, for
 	// a look after the run; the next run removes it.
 	Keep bool
+	// GateAdvisory runs on after a failed shaping gate: the run still
+	// fails (its report has the gate's failures and OK false), and its
+	// figures are for a look at what a loaded host does, not results.
+	GateAdvisory bool
 	// ReadyTimeout bounds the wait for every node's mesh neighbours and
 	// every flow's first answer. Default 90 s.
 	ReadyTimeout time.Duration
@@ -219,6 +223,11 @@ type Report struct {
 	// twin.
 	HelloLoss        int `json:"hello_loss"`
 	LiveHelloLossMin int `json:"live_hello_loss_min"`
+	// OwnerStalls are the stretches of traffic in which a daemon's mesh
+	// owner served nothing for a HELLO interval or more, by its own
+	// warnings (at most one a second each; see OwnerStall). The twin
+	// replays them.
+	OwnerStalls []OwnerStall `json:"owner_stalls"`
 	// DelayLineStallsPerSecond counts, by second of traffic (as
 	// LostPerSecond), the releases of a delay line that came over 100 ms
 	// (the local profile's HELLO interval) late: a host too busy to carry
@@ -282,6 +291,15 @@ type TwinReport struct {
 	SteeredFrames    float64 `json:"steered_frames"`
 	UnsteeredRatio   float64 `json:"unsteered_ratio"`
 	UnsteeredMatched int     `json:"unsteered_routes_matched"`
+	// Stalls is how many of the lab's OwnerStalls the replays carried
+	// (as twin Stall faults of their nodes), StallMsMax the longest.
+	// UnstalledRatio is PairedRatio of replays without them, run and
+	// chosen otherwise alike, from the same run (the figure before the
+	// twin replayed the daemons' stalls); equal to PairedRatio when the
+	// lab had none.
+	Stalls         int     `json:"stalls"`
+	StallMsMax     float64 `json:"stall_ms_max"`
+	UnstalledRatio float64 `json:"unstalled_ratio"`
 	// AnyRoutesRatio is PairedRatio over the first Seeds replays,
 	// whatever routes their flows took: the figure before the replays
 	// were chosen by their routes.

@@ -142,7 +142,7 @@ func TestRunTwinRoutes(t *testing.T) {
 	s := Shaping{DelayMsP1: 5, DelayMsP50: 5.3}
 	run := func(crossed []Crossing, next [][]int) *TwinReport {
 		t.Helper()
-		tw, err := runTwin(t.Context(), top, cfg, recs, applied, end, lab, s, 6*time.Millisecond, 0.01, nil, crossed, next)
+		tw, err := runTwin(t.Context(), top, cfg, recs, applied, end, lab, s, 6*time.Millisecond, 0.01, nil, crossed, next, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -109,8 +109,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		for _, f := range rep.Shaping.Failures {
 			rep.Failures = append(rep.Failures, "shaping: "+f)
 		}
-		rep.DurationS = time.Since(begin).Seconds()
-		return rep, nil
+		if !cfg.GateAdvisory {
+			rep.DurationS = time.Since(begin).Seconds()
+			return rep, nil
+		}
+		log.Warn("lab: the gate failed; running on (advisory), the run fails")
 	}
 
 	ds, err := prepareDaemons(dir, cfg.Binary, nw, cfg)
@@ -255,9 +258,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if rep.Processes != len(ds) || rep.Namespaces != len(ds) {
 		rep.Failures = append(rep.Failures, fmt.Sprintf("%d processes in %d namespaces, want %d each", rep.Processes, rep.Namespaces, len(ds)))
 	}
+	for _, d := range ds {
+		if f, err := os.Open(filepath.Join(d.repo, "daemon.log")); err == nil {
+			rep.OwnerStalls = append(rep.OwnerStalls, ownerStalls(f, d.index, tr.t0, end)...)
+			f.Close()
+		}
+	}
+	sortStalls(rep.OwnerStalls)
 	if cfg.Twin {
 		log.Info("lab: the same run in the twin")
-		tw, err := runTwin(ctx, top, cfg, recs, faults, end, m, rep.Shaping, hop, rep.DetectP50Seconds, perLink, crossed, next)
+		tw, err := runTwin(ctx, top, cfg, recs, faults, end, m, rep.Shaping, hop, rep.DetectP50Seconds, perLink, crossed, next, rep.OwnerStalls)
 		if err != nil {
 			rep.Failures = append(rep.Failures, "twin: "+err.Error())
 		} else {

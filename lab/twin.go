@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -110,6 +111,33 @@ func replayRecords(recs []scenario.FlowRecord, packets [][]twin.PacketTimes) []s
 	return out
 }
 
+// withStalls gives sc the daemons' stalls (OwnerStall, on the lab's
+// clock) as twin Stall faults of their nodes, and returns the longest.
+// A stalled twin node sends nothing and runs no timer until the stall
+// ends, as the daemon did; its neighbours then miss its HELLOs as the
+// daemons' did. The stalls are the host's, measured by the daemons
+// themselves, as the gate measures the links: not an outcome of the
+// fault's repair (its MTTR or delivery).
+func withStalls(sc twin.Scenario, top *twin.Topology, stalls []OwnerStall) (twin.Scenario, time.Duration) {
+	if len(stalls) == 0 {
+		return sc, 0
+	}
+	var longest time.Duration
+	out := slices.Clone(sc.Faults)
+	for _, st := range stalls {
+		if st.Node < 0 || st.Node >= len(top.Nodes) {
+			continue
+		}
+		d := max(time.Millisecond, time.Duration(st.Seconds*float64(time.Second)).Round(time.Millisecond))
+		longest = max(longest, d)
+		out = append(out, twin.Fault{At: twinFlowStart + time.Duration(st.AtSeconds*float64(time.Second)),
+			Kind: twin.Stall, Node: top.Nodes[st.Node].Name, For: d})
+	}
+	slices.SortStableFunc(out, func(a, b twin.Fault) int { return cmp.Compare(a.At, b.At) })
+	sc.Faults = out
+	return sc, longest
+}
+
 // twinReplaySeeds is how many times the twin replays a lab run, under
 // seeds after the run's: the HELLO timers' phases, which decide when a
 // neighbour misses its third HELLO, and the links' jitter differ between
@@ -216,8 +244,12 @@ func pairedRatio(paired []PairedFlow) (ratio, labSum, twinSum float64, n int) {
 // before that fault, as routesBefore read them; nil when not read) the
 // replays start the fault from the lab's routes (routeSteer), and the
 // replays chosen without them are reported beside (UnsteeredRatio).
+// With stalls (the daemons' OwnerStalls) every replay stalls their nodes
+// as they stalled (withStalls), and replays without them, otherwise
+// alike, are reported beside (UnstalledRatio).
 func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenario.FlowRecord, faults []scenario.AppliedFault,
-	end time.Duration, lab scenario.Measures, s Shaping, hop time.Duration, detect float64, perLink []linkDetection, crossed []Crossing, next [][]int) (*TwinReport, error) {
+	end time.Duration, lab scenario.Measures, s Shaping, hop time.Duration, detect float64, perLink []linkDetection, crossed []Crossing, next [][]int,
+	stalls []OwnerStall) (*TwinReport, error) {
 	forward := forwardTime(s, hop)
 	prof := twinProfile(s, detect, forward)
 	t := twin.New("lab")
@@ -231,6 +263,8 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenari
 	notified, notifyMax := twinNotify(t.Topology, s, perLink)
 	sc, skipped := twinScenario(top, cfg, faults)
 	sc = replayFlows(sc, top, recs)
+	unstalled := sc
+	sc, stallMax := withStalls(sc, top, stalls)
 	failed, failAt, routed := firstFailed(cfg.Faults)
 	routed = routed && crossed != nil
 	if routed {
@@ -255,7 +289,7 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenari
 		distance  int
 		steered   int
 	}
-	replaySet := func(steer bool) (tried []replay, matched int, err error) {
+	replaySet := func(sc twin.Scenario, steer bool) (tried []replay, matched int, err error) {
 		for k := 0; k < twinReplaySeeds*twinReplayTries && (k < twinReplaySeeds || (routed && matched < twinReplaySeeds)); k++ {
 			sc.Seed = cfg.Seed + 1 + uint64(k)
 			t.Seed = sc.Seed
@@ -302,7 +336,7 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenari
 		}
 		return out
 	}
-	plain, plainMatched, err := replaySet(false)
+	plain, plainMatched, err := replaySet(sc, false)
 	if err != nil {
 		return nil, err
 	}
@@ -311,9 +345,19 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenari
 	anyRatio, _, _, _ := pairedRatio(anyPaired)
 	tried, matched := plain, plainMatched
 	if steered {
-		if tried, matched, err = replaySet(true); err != nil {
+		if tried, matched, err = replaySet(sc, true); err != nil {
 			return nil, err
 		}
+	}
+	// The same replays without the daemons' stalls, for comparison.
+	stillRatio := 0.0
+	if len(stalls) > 0 {
+		still, _, err := replaySet(unstalled, steered)
+		if err != nil {
+			return nil, err
+		}
+		stillPaired, _ := pairFlows(lab, measures(nearest(still)))
+		stillRatio, _, _, _ = pairedRatio(stillPaired)
 	}
 	chosen := nearest(tried)
 	var (
@@ -376,6 +420,10 @@ func runTwin(ctx context.Context, top *twin.Topology, cfg Config, recs []scenari
 	}
 	if steered {
 		rep.UnsteeredRatio, rep.UnsteeredMatched = plainRatio, plainMatched
+	}
+	rep.Stalls, rep.StallMsMax, rep.UnstalledRatio = len(stalls), ms(stallMax), ratio
+	if len(stalls) > 0 {
+		rep.UnstalledRatio = stillRatio
 	}
 	return rep, nil
 }

@@ -40,6 +40,7 @@ func runLabRun(ctx context.Context, e *env, args []string) error {
 	verbose := fs.Bool("v", false, "progress on stderr")
 	daemonLog := fs.String("daemon-log-level", "warn", "the daemons' log level (their logs are daemon.log in each repo, see --keep)")
 	keep := fs.Bool("keep", false, "keep the run's directory (repos, daemon logs) for a look afterwards; the next run removes it")
+	gateAdvisory := fs.Bool("gate-advisory", false, "run on after a failed shaping gate (the run still fails): to look at a loaded host's figures")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -89,6 +90,7 @@ func runLabRun(ctx context.Context, e *env, args []string) error {
 		Twin:           *withTwin,
 		Seed:           *seed,
 		Keep:           *keep,
+		GateAdvisory:   *gateAdvisory,
 		DaemonLogLevel: *daemonLog,
 		Logger:         slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
 	})
