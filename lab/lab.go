@@ -60,8 +60,9 @@ type Config struct {
 	Seed uint64
 	// TempDir holds the run's directory. Default os.TempDir().
 	TempDir string
-	// Keep leaves the run's directory (repos, daemon logs) in place, for
-	// a look after the run; the next run removes it.
+	// Keep leaves the run's directory (repos, daemon logs, and the
+	// twin's inputs in twin-inputs.json for Replay) in place, for a look
+	// after the run; the next run removes it.
 	Keep bool
 	// GateAdvisory runs on after a failed shaping gate: the run still
 	// fails (its report has the gate's failures and OK false), and its

@@ -265,9 +265,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	sortStalls(rep.OwnerStalls)
+	in := ReplayInputs{Topology: cfg.Topology, Faults: cfg.Faults, Routing: cfg.Routing, Seed: cfg.Seed, Duration: cfg.Duration,
+		FlowRate: cfg.FlowRate, Records: recs, Applied: faults, End: end, Shaping: rep.Shaping, Hop: hop,
+		DetectP50: rep.DetectP50Seconds, PerLink: perLink, Crossed: crossed, Next: next, Stalls: rep.OwnerStalls}
+	if cfg.Keep {
+		if err := writeReplayInputs(filepath.Join(dir, replayFile), in); err != nil {
+			log.Warn("lab: save the twin's inputs", "err", err)
+		}
+	}
 	if cfg.Twin {
 		log.Info("lab: the same run in the twin")
-		tw, err := runTwin(ctx, top, cfg, recs, faults, end, m, rep.Shaping, hop, rep.DetectP50Seconds, perLink, crossed, next, rep.OwnerStalls)
+		tw, err := Replay(ctx, in)
 		if err != nil {
 			rep.Failures = append(rep.Failures, "twin: "+err.Error())
 		} else {

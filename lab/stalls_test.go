@@ -101,3 +101,53 @@ func TestRunTwinStalls(t *testing.T) {
 			plain.MTTRMaxSeconds, stalled.MTTRMaxSeconds)
 	}
 }
+
+// TestReplayInputs: a run's twin inputs, saved and read back, give the
+// twin's report the run got.
+func TestReplayInputs(t *testing.T) {
+	spec := scenario.TopologySpec{Name: "ring", Nodes: 10, Seed: 1, Shape: scenario.Shape{Delay: 5 * time.Millisecond}}
+	faults, err := scenario.ParseFaults([]string{"kill:3@2s"}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, err := scenario.Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Binary: "x0tta6bl4", Topology: spec, Faults: faults, Duration: 4 * time.Second}.withDefaults(10)
+	flows := scenario.PickFlows(top, cfg.Faults, cfg.Flows, cfg.CrossingFlows, cfg.Seed)
+	recs := make([]scenario.FlowRecord, len(flows))
+	for i, f := range flows {
+		recs[i] = scenario.FlowRecord{Flow: f, Probes: []scenario.Probe{{Sent: 7 * time.Millisecond * time.Duration(i), Arrived: -1}}}
+	}
+	next := ringNext(10, func(a, b int) bool { return a < b })
+	in := ReplayInputs{Topology: spec, Faults: faults, Routing: cfg.Routing, Seed: cfg.Seed, Duration: cfg.Duration, FlowRate: cfg.FlowRate,
+		Records: recs, Applied: []scenario.AppliedFault{{Fault: faults[0], At: 2*time.Second + 3*time.Millisecond}}, End: cfg.Duration,
+		Shaping: Shaping{DelayMsP1: 5, DelayMsP50: 5.3}, Hop: 6 * time.Millisecond, DetectP50: 0.02,
+		PerLink: []linkDetection{{Link: 2, Seconds: 0.05}}, Crossed: pathCrossings(next, flows, []int{3}), Next: next,
+		Stalls: []OwnerStall{{Node: 4, AtSeconds: 2.1, Seconds: 0.3}}}
+	want, err := Replay(t.Context(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := t.TempDir() + "/" + replayFile
+	if err := writeReplayInputs(path, in); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadReplayInputs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Replay(t.Context(), back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.PairedRatio != want.PairedRatio || got.MTTRSeconds != want.MTTRSeconds || got.ReplaysTried != want.ReplaysTried ||
+		got.Stalls != 1 || got.NotifyLinks != want.NotifyLinks || got.SteeredFrames != want.SteeredFrames || !got.Steered ||
+		len(got.Paired) != len(want.Paired) {
+		t.Errorf("replayed from the file: %+v\nwant %+v", got, want)
+	}
+	if want.FlowSamples == 0 || want.NotifyLinks != 1 {
+		t.Errorf("the replay measured %d flow MTTRs, %d links notified on their own; want some, 1", want.FlowSamples, want.NotifyLinks)
+	}
+}

@@ -147,20 +147,52 @@ func printLabReport(w io.Writer, r *lab.Report) {
 	}
 	fmt.Fprintf(w, "control overhead %.2f frames per probe packet; daemons: RSS max %.1f MiB, CPU mean %.1f%% max %.1f%%; lab %.1f%% CPU\n",
 		r.ControlOverhead, r.RSSMiBMax, r.CPUPercentMean, r.CPUPercentMax, r.LabCPUPercent)
-	if t := r.Twin; t != nil {
-		fmt.Fprintf(w, "twin (%s, links %.2f ms + jitter %.2f ms, %d replays): MTTR per flow p50 %.3f s (%d flows), max %.3f s, delivery %.4f\n",
-			t.Detection, t.LatencyMs, t.JitterMs, t.Seeds, t.MTTRSeconds, t.FlowSamples, t.MTTRMaxSeconds, t.DeliveryRatio)
-		for _, p := range t.Paired {
-			fmt.Fprintf(w, "  flow %d→%d after %.2f s: lab %.3f s, twin %.3f s (in %d of %d replays)\n",
-				p.Src, p.Dst, p.AtSeconds, p.LabSeconds, p.TwinSeconds, p.TwinRuns, t.Seeds)
-		}
-		fmt.Fprintf(w, "twin/lab MTTR over %d paired flows %.2f (%d flows in the lab only, %d in the twin only)\n",
-			t.FlowsPaired, r.TwinMTTRRatio, t.FlowsLabOnly, t.FlowsTwinOnly)
+	if r.Twin != nil {
+		printTwinReport(w, r.Twin)
 	}
 	fmt.Fprintf(w, "%s in %.1f s\n", okWord(r.OK), r.DurationS)
 	for _, f := range r.Failures {
 		fmt.Fprintf(w, "  failure: %s\n", f)
 	}
+}
+
+func printTwinReport(w io.Writer, t *lab.TwinReport) {
+	fmt.Fprintf(w, "twin (%s, links %.2f ms + jitter %.2f ms, %d replays, %d daemon stalls): MTTR per flow p50 %.3f s (%d flows), max %.3f s, delivery %.4f\n",
+		t.Detection, t.LatencyMs, t.JitterMs, t.Seeds, t.Stalls, t.MTTRSeconds, t.FlowSamples, t.MTTRMaxSeconds, t.DeliveryRatio)
+	for _, p := range t.Paired {
+		fmt.Fprintf(w, "  flow %d→%d after %.2f s: lab %.3f s, twin %.3f s (in %d of %d replays)\n",
+			p.Src, p.Dst, p.AtSeconds, p.LabSeconds, p.TwinSeconds, p.TwinRuns, t.Seeds)
+	}
+	fmt.Fprintf(w, "twin/lab MTTR over %d paired flows %.2f, %.2f without the stalls (%d flows in the lab only, %d in the twin only)\n",
+		t.FlowsPaired, t.PairedRatio, t.UnstalledRatio, t.FlowsLabOnly, t.FlowsTwinOnly)
+}
+
+// runLabReplay runs the twin's side of a kept lab run again from the
+// inputs it saved.
+func runLabReplay(ctx context.Context, e *env, args []string) error {
+	fs := e.newFlags("lab replay")
+	asJSON := fs.Bool("json", false, "print the twin's report as one JSON object")
+	noStalls := fs.Bool("no-stalls", false, "leave out the daemons' stalls")
+	pos, err := parseWant(fs, args, 1, "lab replay [--json] [--no-stalls] FILE (twin-inputs.json of a run kept with --keep)")
+	if err != nil {
+		return err
+	}
+	in, err := lab.ReadReplayInputs(pos[0])
+	if err != nil {
+		return err
+	}
+	if *noStalls {
+		in.Stalls = nil
+	}
+	rep, err := lab.Replay(ctx, in)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e, rep)
+	}
+	printTwinReport(e.stdout, rep)
+	return nil
 }
 
 func okWord(ok bool) string {

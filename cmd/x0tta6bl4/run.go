@@ -45,6 +45,7 @@ var commands = []command{
 	{"mesh", "ping|routes|send ... (x0tta6bl4 mesh help)", "the running node's mesh: ping a peer, list routes, send a message", runMesh},
 	{"lab run", "[--nodes N] [--topology line|ring|grid|random|file] [--delay D] [--loss P] [--fail KIND:NODES@T]... [--duration D] [--twin] [--json] ...", "real daemons in network namespaces on shaped links, with faults (root)", runLabRun},
 	{"lab clean", "", "remove what lab runs that died left behind", runLabClean},
+	{"lab replay", "[--json] [--no-stalls] FILE", "the twin's side of a kept lab run again, from its twin-inputs.json", runLabReplay},
 	{"observe", "--bootstrap MULTIADDR... [--duration D] [--json] [--record FILE] [--ui HOST:PORT] | --replay FILE [--speed N]", "watch a mesh from the gossip topics as a light peer: live table, NDJSON, dashboard", runObserve},
 }
 
