@@ -169,7 +169,8 @@ type Report struct {
 	// HopMs is the time a probe took per link it crossed, delay line and
 	// forwarding daemon together, before the first fault: the slope of
 	// the probes' round trips over the links they crossed out and back
-	// (0 when the probes crossed too few different numbers of links).
+	// (the median of the slopes between link counts; 0 when the probes
+	// crossed too few different numbers of links; see hopTime).
 	HopMs float64 `json:"hop_ms"`
 	// KillExitMsMax is the longest any daemon took from a kill fault's
 	// SIGKILL until it was reaped.

@@ -280,6 +280,20 @@ func TestHopTime(t *testing.T) {
 	if !ok || hop.Round(time.Microsecond) != 6*time.Millisecond {
 		t.Errorf("hop time %v, %v; want 6ms", hop, ok)
 	}
+	// A link count that a route held for a moment crossed, its probes
+	// caught in a stall: a least-squares line through the medians read
+	// 113 ms here; the median of the slopes stays at 6 ms. A link count
+	// crossed by fewer than hopMinTrips probes does not count at all.
+	skewed := slices.Clone(trips)
+	for range hopMinTrips {
+		skewed = append(skewed, roundTrip{sent: time.Second, links: 14, rtt: 600 * time.Millisecond})
+	}
+	for range hopMinTrips - 1 {
+		skewed = append(skewed, roundTrip{sent: time.Second, links: 16, rtt: 2 * time.Second})
+	}
+	if hop, ok := hopTime(skewed, 15*time.Second); !ok || hop.Round(time.Microsecond) != 6*time.Millisecond {
+		t.Errorf("with a sparse slow link count: hop time %v, %v; want 6ms", hop, ok)
+	}
 	if _, ok := hopTime(trips[:9], 15*time.Second); ok {
 		t.Error("one link count gave a slope")
 	}
