@@ -39,7 +39,8 @@
 //     ways, with kernel receive timestamps on one clock; each direction's
 //     median within ±10% or ±1 ms of the delay set, its p99 within delay
 //     + jitter + 5 ms, the loss within ±20%, and no probe early enough to
-//     have gone around the delay line. A run whose gate fails stops there.
+//     have gone around the delay line. A run whose gate fails stops there
+//     (with GateAdvisory it runs on, and still fails).
 //  4. Makes a repo per node (local profile, listening on its link
 //     addresses, API on a unix socket in the repo, a genesis listing
 //     every node) and starts "x0tta6bl4 daemon" in each namespace,
