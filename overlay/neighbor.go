@@ -55,6 +55,10 @@ type neighbor struct {
 	rDirect             bool
 	rRiding             bool   // the route has no timer (canRide)
 	intervalMS          uint16 // its advertised HELLO interval, 0 until its first HELLO
+	// lateMS is how late its HELLOs have been arriving, in ms: the
+	// latest delay of a HELLO past the time its sequence number was
+	// due, decaying (see lateness). It widens the liveness window.
+	lateMS uint16
 	// rerr holds RERR entries waiting for a token, nil when none have.
 	rerr *[]protocols.Unreachable
 	// data counts the DATA frames on the link (never nil; kept apart so
@@ -77,9 +81,44 @@ func (e *Engine) heard(now instant, n *neighbor) {
 }
 
 // liveness returns how long a neighbor that advertises the HELLO
-// interval iv (0 if none yet) may stay silent before it is declared dead.
-func (e *Engine) liveness(iv time.Duration) time.Duration {
-	return time.Duration(e.cfg.AllowedHelloLoss) * max(e.helloInterval, iv)
+// interval iv (0 if none yet) and whose HELLOs arrive late by late (see
+// lateness) may stay silent before it is declared dead:
+// AllowedHelloLoss × max(HelloInterval, iv) + lateAllowance × late, at
+// most AllowedHelloLoss × MaxHelloInterval.
+func (e *Engine) liveness(iv, late time.Duration) time.Duration {
+	loss := time.Duration(e.cfg.AllowedHelloLoss)
+	return min(loss*max(e.helloInterval, iv)+lateAllowance*late, loss*max(e.helloInterval, e.cfg.MaxHelloInterval))
+}
+
+// lateAllowance is how many times a link's HELLO lateness (see
+// lateness) its liveness window grows by: room for two HELLOs in a row
+// as late as the latest late one.
+const lateAllowance = 2
+
+// lateDecay is by how much, as a fraction 1/lateDecay, a link's HELLO
+// lateness falls with each HELLO that is less late: with HELLOs every
+// 100 ms it halves in about 1.1 s.
+const lateDecay = 16
+
+// lateness updates n's HELLO lateness with a HELLO whose sequence number
+// is shift after the latest one, which came at n.inAt, arriving at now:
+// it was due shift advertised intervals (iv) after the latest, and is
+// late by what it took beyond that. Lost HELLOs in between are not
+// lateness: the sample counts from when this one was due. The lateness
+// rises to a sample at once and falls back by 1/lateDecay a HELLO, so
+// that a link whose HELLOs come late in bursts (its neighbor's process,
+// the links' or this node's receive path starved of CPU, frames queued
+// behind others) keeps the room it needed across the bursts. Such a
+// neighbor is then not declared dead for a silence of its usual
+// lateness; one that stops is declared dead that much later, never
+// later than a neighbor advertising MaxHelloInterval would be.
+func (n *neighbor) lateness(now instant, shift uint32, iv time.Duration) {
+	late := now.since(n.inAt.after(time.Duration(shift) * iv))
+	ms := uint16(0)
+	if late > 0 {
+		ms = uint16(min(late/time.Millisecond, math.MaxUint16))
+	}
+	n.lateMS = max(ms, n.lateMS-(n.lateMS+lateDecay-1)/lateDecay)
 }
 
 // deadline returns when n is declared dead unless heard before.
@@ -167,7 +206,7 @@ func (e *Engine) LinkUp(when time.Time, nbr protocols.Addr) {
 		e.resetLink(now, n)
 		e.event(Event{Kind: EventLinkUp, Reason: ReasonRestart, Peer: nbr})
 	} else {
-		n = &neighbor{addr: nbr, owner: e, live: e.liveness(0), data: new(protocols.DataCounts)}
+		n = &neighbor{addr: nbr, owner: e, live: e.liveness(0, 0), data: new(protocols.DataCounts)}
 		e.nbrs.add(n)
 		e.event(Event{Kind: EventLinkUp, Reason: ReasonTransport, Peer: nbr})
 	}
@@ -207,7 +246,7 @@ func (e *Engine) resetLink(now instant, n *neighbor) {
 	}
 	*n = neighbor{
 		addr: n.addr, owner: n.owner, alive: n.alive, lastHeard: n.lastHeard,
-		live: e.liveness(0), outSeq: n.outSeq, rerr: n.rerr, data: n.data,
+		live: e.liveness(0, 0), outSeq: n.outSeq, rerr: n.rerr, data: n.data,
 	}
 }
 
@@ -275,8 +314,13 @@ func (e *Engine) stepHello(now instant, n *neighbor, h *protocols.Hello) {
 		e.event(Event{Kind: EventLinkUp, Reason: ReasonRestart, Peer: n.addr})
 	}
 	n.instance, n.hasInstance = h.Instance, true
-	if ms := uint16(h.Interval / time.Millisecond); ms != n.intervalMS {
-		n.intervalMS, n.live = ms, e.liveness(min(h.Interval, e.cfg.MaxHelloInterval))
+	iv := min(h.Interval, e.cfg.MaxHelloInterval)
+	lateMS := n.lateMS
+	if n.inLen > 0 && seqNewer(h.Seq, n.inSeq) && h.Seq-n.inSeq <= protocols.HelloWindow {
+		n.lateness(now, h.Seq-n.inSeq, iv)
+	}
+	if ms := uint16(h.Interval / time.Millisecond); ms != n.intervalMS || n.lateMS != lateMS {
+		n.intervalMS, n.live = ms, e.liveness(iv, time.Duration(n.lateMS)*time.Millisecond)
 	}
 	e.heard(now, n)
 
