@@ -304,6 +304,16 @@ func (e *Engine) stepRREQ(now instant, n *neighbor, q *protocols.RREQ) error {
 		}
 		known = s.claim
 	} else if r := e.routes[q.Orig]; r != nil {
+		if r.valid && seqNewer(r.seq, q.OrigSeq) {
+			// A late copy of an old request: the originator has made a
+			// newer claim since (a later attempt, or news it gave of
+			// itself), so this attempt is over. Its duplicate-suppression
+			// entry expired while the copy was held up (owners running
+			// seconds behind), and taken for new it would flood the mesh
+			// again.
+			e.stats.StaleRREQs++
+			return nil
+		}
 		known = r.claim
 	}
 

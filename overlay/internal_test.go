@@ -522,9 +522,11 @@ func TestSeenExpiry(t *testing.T) {
 	e.LinkUp(t0, nbr)
 	e.Advance()
 	orig := DigestKeys(protocols.Addr{7})
+	// One originator sequence number for all: a request under an older
+	// number than a valid route's would be dropped as stale instead.
 	rreq := func(id uint32) []byte {
 		q := &protocols.RREQ{TTL: 1, ID: id, UnknownSeq: true, Dst: protocols.Addr{9},
-			Orig: protocols.Addr{7}, OrigSeq: id, Claim: protocols.Claim{MaxHops: 1}}
+			Orig: protocols.Addr{7}, OrigSeq: 1, Claim: protocols.Claim{MaxHops: 1}}
 		q.Claim.Top = protocols.NextChainHash(q.Hash)
 		q.Claim.Key = orig.Signer.PublicKey()
 		q.Claim.Sig = orig.Signer.Sign(q.Claim.ClaimMessage(nil, q.Orig, q.OrigSeq))

@@ -233,6 +233,11 @@ type Stats struct {
 	// Duplicates counts RREQs suppressed as duplicates, or because the
 	// duplicate-suppression cache (MaxSeenRREQs) was full.
 	Duplicates uint64
+	// StaleRREQs counts RREQs dropped as late copies of an old request:
+	// not in the duplicate-suppression cache (a first copy, or one whose
+	// entry expired), their originator's sequence number older than that
+	// of a valid route to the originator.
+	StaleRREQs uint64
 	// RateLimited counts RREQs not forwarded because of ForwardRateLimit.
 	RateLimited uint64
 	// RERRDropped counts RERR entries lost because MaxPendingRERR was full.

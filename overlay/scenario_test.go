@@ -356,7 +356,7 @@ func (s *scenario) cmdStats(t *testing.T, td *datadriven.TestData) string {
 	for _, c := range []struct {
 		name string
 		n    uint64
-	}{{"duplicates", st.Duplicates}, {"rate-limited", st.RateLimited},
+	}{{"duplicates", st.Duplicates}, {"stale", st.StaleRREQs}, {"rate-limited", st.RateLimited},
 		{"rerr-dropped", st.RERRDropped}, {"decode-errors", st.DecodeErrors},
 		{"claims-verified", st.ClaimsVerified}, {"forged", st.Forged}, {"seq-refused", st.SeqRefused}, {"direct-kept", st.DirectKept},
 		{"routes-evicted", st.RoutesEvicted}, {"routes-refused", st.RoutesRefused}, {"seen-evicted", st.SeenEvicted},

@@ -46,7 +46,8 @@
 //     loses its neighbours, and they lose it); what route discovery cost,
 //     summed over the nodes: mesh_discoveries (by reason),
 //     mesh_rreqs_originated, mesh_claims_signed, mesh_claims_verified
-//     (signature checks of others' route claims) and mesh_hello_loss.
+//     (signature checks of others' route claims), mesh_rreqs_stale (late
+//     copies of old requests dropped) and mesh_hello_loss.
 //   - GovProbe (devnet --scenario governance, not a default probe): a
 //     quarantine proposal, votes from five nodes, and the nodes held back
 //     (Options.HoldBack) started after the deadline; every node must decide

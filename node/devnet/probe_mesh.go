@@ -30,8 +30,8 @@ import (
 // (mesh_owner_step_max_ms, mesh_owner_frame_lag_max_ms,
 // mesh_owner_tick_lag_max_ms, mesh_owner_late: see ownerFigures), and
 // what route discovery cost (mesh_discoveries, mesh_rreqs_originated,
-// mesh_claims_signed, mesh_claims_verified, mesh_hello_loss: see
-// routingFigures).
+// mesh_claims_signed, mesh_claims_verified, mesh_rreqs_stale,
+// mesh_hello_loss: see routingFigures).
 type MeshProbe struct {
 	// Interval between two sends of one node (default 250 ms).
 	Interval time.Duration
@@ -347,13 +347,14 @@ func (p *MeshProbe) ownerFigures(s *Summary) {
 // cost: the discoveries started by reason (mesh_discoveries), the RREQs
 // originated for them (mesh_rreqs_originated, each a flood under a new
 // claim), the claims signed and the claims of others verified
-// (mesh_claims_signed, mesh_claims_verified), and the neighbours declared
+// (mesh_claims_signed, mesh_claims_verified), the RREQs dropped as late
+// copies of old requests (mesh_rreqs_stale), and the neighbours declared
 // dead for HELLO loss (mesh_hello_loss).
 func (p *MeshProbe) routingFigures(s *Summary) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	disc := map[string]uint64{}
-	var rreqs, signed, verified, helloLoss uint64
+	var rreqs, signed, verified, stale, helloLoss uint64
 	for _, n := range p.nodes {
 		st, err := n.Mesh().Stats(ctx)
 		if err != nil {
@@ -367,12 +368,14 @@ func (p *MeshProbe) routingFigures(s *Summary) {
 		rreqs += st.Engine.RREQsOriginated
 		signed += st.Engine.ClaimsSigned
 		verified += st.Engine.ClaimsVerified
+		stale += st.Engine.StaleRREQs
 		helloLoss += st.HelloLoss
 	}
 	s.Set("mesh_discoveries", disc)
 	s.Set("mesh_rreqs_originated", rreqs)
 	s.Set("mesh_claims_signed", signed)
 	s.Set("mesh_claims_verified", verified)
+	s.Set("mesh_rreqs_stale", stale)
 	s.Set("mesh_hello_loss", helloLoss)
 }
 
