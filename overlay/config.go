@@ -24,7 +24,9 @@ type Config struct {
 	// AllowedHelloLoss is how many HELLO intervals a neighbor may stay
 	// silent before the engine declares it dead (ALLOWED_HELLO_LOSS).
 	// Dead after AllowedHelloLoss × max(HelloInterval, the neighbor's
-	// advertised interval) without a frame from it.
+	// advertised interval), plus twice how late its HELLOs have lately
+	// come (at most AllowedHelloLoss × MaxHelloInterval in all), without
+	// a frame from it.
 	AllowedHelloLoss int
 	// NodeTraversalTime is a conservative estimate of the time one hop
 	// takes, one way, including processing (NODE_TRAVERSAL_TIME). It sizes
@@ -151,7 +153,8 @@ type Config struct {
 	// advertise for its liveness: a neighbor is declared dead after
 	// AllowedHelloLoss × max(HelloInterval, min(its interval,
 	// MaxHelloInterval)) of silence, so one that advertises 65.5 s is
-	// not kept alive for minutes. From HelloInterval to 65535 ms;
+	// not kept alive for minutes; and however late its HELLOs come,
+	// after AllowedHelloLoss × MaxHelloInterval at most. From HelloInterval to 65535 ms;
 	// 4 × HelloInterval in the profiles.
 	MaxHelloInterval time.Duration
 	// SeqWindow is how far ahead of the sequence number a node holds for
@@ -273,8 +276,10 @@ func (c *Config) ringTraversalTime(ttl int) time.Duration {
 }
 
 // DetectionTime is the longest a dead neighbor that sent HELLOs every
-// HelloInterval goes unnoticed: AllowedHelloLoss × HelloInterval, plus
-// however late the caller calls Tick.
+// HelloInterval, on time, goes unnoticed: AllowedHelloLoss ×
+// HelloInterval, plus however late the caller calls Tick. One whose
+// HELLOs came late goes unnoticed for up to twice that lateness more
+// (docs/protocol.md §8.4).
 func (c *Config) DetectionTime() time.Duration {
 	return time.Duration(c.AllowedHelloLoss) * c.HelloInterval
 }

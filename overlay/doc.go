@@ -157,8 +157,10 @@
 //     neighbor and round, and ignores the rest. The twin does, since it
 //     copies every short frame as it sends it.
 //  6. On EventLinkDown with ReasonHelloLoss the neighbor has been silent
-//     for AllowedHelloLoss HELLO intervals; the caller may close its link
-//     (and then call LinkDown). A frame from it before that revives it.
+//     for AllowedHelloLoss HELLO intervals, plus twice how late its
+//     HELLOs have lately come (docs/protocol.md §8.4); the caller may
+//     close its link (and then call LinkDown). A frame from it before
+//     that revives it.
 //  7. Call SetAvoid when the set of suspect nodes changes (only nodes new
 //     to the list set off rediscoveries).
 //
