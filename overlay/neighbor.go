@@ -449,6 +449,7 @@ func (n *neighbor) info(e *Engine) NeighborInfo {
 		DeliveryIn:  ratio(uint64(bits.OnesCount32(n.inBits&windowMask(n.inLen))), uint64(n.inLen)),
 		Cost:        time.Duration(e.linkCost(n)) * time.Microsecond,
 		Avoided:     avoided,
+		Late:        time.Duration(n.lateMS) * time.Millisecond,
 		DataCounts:  *n.data,
 	}
 }

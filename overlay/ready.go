@@ -206,6 +206,10 @@ type NeighborInfo struct {
 	// Cost is the link cost used for new routes, penalty included.
 	Cost    time.Duration `json:"cost_ns"`
 	Avoided bool          `json:"avoided"`
+	// Late is how late its HELLOs have lately come, in whole
+	// milliseconds: its liveness window is twice that longer
+	// (docs/protocol.md §8.4).
+	Late time.Duration `json:"late_ns"`
 	// DataCounts count the DATA frames handed out for the neighbor and
 	// taken from it since the link came up (a LinkDown starts them
 	// again), transit and relay ones among them. Telemetry carries them.

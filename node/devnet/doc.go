@@ -47,7 +47,9 @@
 //     summed over the nodes: mesh_discoveries (by reason),
 //     mesh_rreqs_originated, mesh_claims_signed, mesh_claims_verified
 //     (signature checks of others' route claims), mesh_rreqs_stale (late
-//     copies of old requests dropped) and mesh_hello_loss.
+//     copies of old requests dropped), mesh_hello_loss, and how late the
+//     live links' HELLOs have lately come at the end
+//     (mesh_hello_late_p50_ms, mesh_hello_late_max_ms).
 //   - GovProbe (devnet --scenario governance, not a default probe): a
 //     quarantine proposal, votes from five nodes, and the nodes held back
 //     (Options.HoldBack) started after the deadline; every node must decide

@@ -31,7 +31,8 @@ import (
 // mesh_owner_tick_lag_max_ms, mesh_owner_late: see ownerFigures), and
 // what route discovery cost (mesh_discoveries, mesh_rreqs_originated,
 // mesh_claims_signed, mesh_claims_verified, mesh_rreqs_stale,
-// mesh_hello_loss: see routingFigures).
+// mesh_hello_loss, mesh_hello_late_p50_ms, mesh_hello_late_max_ms: see
+// routingFigures).
 type MeshProbe struct {
 	// Interval between two sends of one node (default 250 ms).
 	Interval time.Duration
@@ -348,14 +349,22 @@ func (p *MeshProbe) ownerFigures(s *Summary) {
 // originated for them (mesh_rreqs_originated, each a flood under a new
 // claim), the claims signed and the claims of others verified
 // (mesh_claims_signed, mesh_claims_verified), the RREQs dropped as late
-// copies of old requests (mesh_rreqs_stale), and the neighbours declared
-// dead for HELLO loss (mesh_hello_loss).
+// copies of old requests (mesh_rreqs_stale), the neighbours declared
+// dead for HELLO loss (mesh_hello_loss), and how late the live links'
+// HELLOs have lately come at the end (overlay.NeighborInfo.Late:
+// mesh_hello_late_p50_ms, mesh_hello_late_max_ms).
 func (p *MeshProbe) routingFigures(s *Summary) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	disc := map[string]uint64{}
 	var rreqs, signed, verified, stale, helloLoss uint64
+	var late []time.Duration
 	for _, n := range p.nodes {
+		for _, nb := range n.Mesh().LinkStats() {
+			if nb.Alive {
+				late = append(late, nb.Late)
+			}
+		}
 		st, err := n.Mesh().Stats(ctx)
 		if err != nil {
 			continue
@@ -377,6 +386,8 @@ func (p *MeshProbe) routingFigures(s *Summary) {
 	s.Set("mesh_claims_verified", verified)
 	s.Set("mesh_rreqs_stale", stale)
 	s.Set("mesh_hello_loss", helloLoss)
+	s.Set("mesh_hello_late_p50_ms", percentileMs(late, 0.50))
+	s.Set("mesh_hello_late_max_ms", percentileMs(late, 1))
 }
 
 // losses sums, over every node, what the mesh counted as lost: DATA the
