@@ -304,13 +304,15 @@ func (e *Engine) stepRREQ(now instant, n *neighbor, q *protocols.RREQ) error {
 		}
 		known = s.claim
 	} else if r := e.routes[q.Orig]; r != nil {
-		if r.valid && seqNewer(r.seq, q.OrigSeq) {
-			// A late copy of an old request: the originator has made a
-			// newer claim since (a later attempt, or news it gave of
-			// itself), so this attempt is over. Its duplicate-suppression
-			// entry expired while the copy was held up (owners running
-			// seconds behind), and taken for new it would flood the mesh
-			// again.
+		if r.valid && seqNewer(r.seq, q.OrigSeq) && e.claims.get(q.Orig, q.OrigSeq) != nil {
+			// A late copy of a request this node has handled: it checked
+			// the originator's claim to this number before, and holds a
+			// newer one since. Its duplicate-suppression entry expired
+			// while the copy was held up (owners running seconds
+			// behind), and taken for new it would flood the mesh again.
+			// (A first copy under an older number is still handled: the
+			// newer one may be a number the originator adopted for
+			// another node's request while its own discovery goes on.)
 			e.stats.StaleRREQs++
 			return nil
 		}

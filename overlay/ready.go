@@ -238,9 +238,9 @@ type Stats struct {
 	// duplicate-suppression cache (MaxSeenRREQs) was full.
 	Duplicates uint64
 	// StaleRREQs counts RREQs dropped as late copies of an old request:
-	// not in the duplicate-suppression cache (a first copy, or one whose
-	// entry expired), their originator's sequence number older than that
-	// of a valid route to the originator.
+	// no longer in the duplicate-suppression cache, their originator's
+	// claim one this node checked before (ClaimCache), and a valid route
+	// to the originator holding a newer sequence number.
 	StaleRREQs uint64
 	// RateLimited counts RREQs not forwarded because of ForwardRateLimit.
 	RateLimited uint64
