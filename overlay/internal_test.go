@@ -618,3 +618,44 @@ func TestLayout(t *testing.T) {
 		t.Errorf("neighbor is %d bytes, want 177 to 192", s)
 	}
 }
+
+// TestLateness checks a link's HELLO lateness: it rises to a larger
+// sample at once, counts from when the HELLO's sequence number was due
+// (lost HELLOs are not lateness), falls by a sixteenth, rounded up, with
+// each HELLO that is on time, down to zero, also from its largest value.
+func TestLateness(t *testing.T) {
+	const iv = 100 * time.Millisecond
+	at := instant(time.Hour)
+	n := &neighbor{inAt: at}
+	step := func(shift uint32, late time.Duration) uint16 {
+		at = n.inAt.after(time.Duration(shift)*iv + late)
+		n.lateness(at, shift, iv)
+		n.inAt = at
+		return n.lateMS
+	}
+	if got := step(1, 148*time.Millisecond); got != 148 {
+		t.Fatalf("a HELLO 148 ms late: lateness %d ms, want 148", got)
+	}
+	if got := step(1, 0); got != 148-10 {
+		t.Errorf("on time after it: %d ms, want 138 (148 less 148/16 rounded up)", got)
+	}
+	if got := step(3, 0); got != 138-9 {
+		t.Errorf("two HELLOs lost, the third on time: %d ms, want 129 (loss is not lateness)", got)
+	}
+	if got := step(1, -12*time.Millisecond); got != 129-9 {
+		t.Errorf("a HELLO early: %d ms, want 120", got)
+	}
+	for range 200 {
+		step(1, 0)
+	}
+	if n.lateMS != 0 {
+		t.Errorf("after 200 HELLOs on time: %d ms, want 0", n.lateMS)
+	}
+	n.lateMS = math.MaxUint16
+	if got := step(1, 0); got != math.MaxUint16-4096 {
+		t.Errorf("from the largest lateness: %d ms, want %d", got, math.MaxUint16-4096)
+	}
+	if got := step(1, 100*time.Second); got != math.MaxUint16 {
+		t.Errorf("a HELLO 100 s late: %d ms, want %d (the largest)", got, math.MaxUint16)
+	}
+}

@@ -118,7 +118,8 @@ func (n *neighbor) lateness(now instant, shift uint32, iv time.Duration) {
 	if late > 0 {
 		ms = uint16(min(late/time.Millisecond, math.MaxUint16))
 	}
-	n.lateMS = max(ms, n.lateMS-(n.lateMS+lateDecay-1)/lateDecay)
+	fall := uint16((uint32(n.lateMS) + lateDecay - 1) / lateDecay) // a 1/lateDecay, rounded up
+	n.lateMS = max(ms, n.lateMS-fall)
 }
 
 // deadline returns when n is declared dead unless heard before.
