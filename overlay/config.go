@@ -157,6 +157,13 @@ type Config struct {
 	// after AllowedHelloLoss × MaxHelloInterval at most. From HelloInterval to 65535 ms;
 	// 4 × HelloInterval in the profiles.
 	MaxHelloInterval time.Duration
+	// LateAllowance is how many times a link's HELLO lateness (how late
+	// its HELLOs have lately come, docs/protocol.md §8.4) its liveness
+	// window grows by, within AllowedHelloLoss × MaxHelloInterval: 2 in
+	// the profiles, room for two HELLOs in a row as late as the latest
+	// late one. 0 judges silence by AllowedHelloLoss intervals alone.
+	// 0 to 16.
+	LateAllowance int
 	// SeqWindow is how far ahead of the sequence number a node holds for
 	// a destination, in sequence numbers, news about it may be: route
 	// information further ahead is refused, an RERR may not raise a
@@ -225,6 +232,7 @@ func DefaultLANConfig() Config {
 		SeqWindow:               1 << 20,
 		MaxDiscoveries:          64,
 		MaxWaitingDiscoveries:   1024,
+		LateAllowance:           2,
 	}
 	c.derive()
 	return c
@@ -354,6 +362,8 @@ func (c *Config) validate() error {
 		return bad("AvoidPenalty", c.AvoidPenalty, "must not be negative")
 	case c.MaxHelloInterval < c.HelloInterval || c.MaxHelloInterval > 65535*time.Millisecond:
 		return bad("MaxHelloInterval", c.MaxHelloInterval, "must be HelloInterval to 65535ms")
+	case c.LateAllowance < 0 || c.LateAllowance > 16:
+		return bad("LateAllowance", c.LateAllowance, "must be 0 to 16")
 	case c.SeqWindow < 1 || c.SeqWindow > 1<<30:
 		return bad("SeqWindow", c.SeqWindow, "must be 1 to 2^30")
 	case c.MaxDiscoveries < 1:

@@ -83,17 +83,12 @@ func (e *Engine) heard(now instant, n *neighbor) {
 // liveness returns how long a neighbor that advertises the HELLO
 // interval iv (0 if none yet) and whose HELLOs arrive late by late (see
 // lateness) may stay silent before it is declared dead:
-// AllowedHelloLoss × max(HelloInterval, iv) + lateAllowance × late, at
+// AllowedHelloLoss × max(HelloInterval, iv) + LateAllowance × late, at
 // most AllowedHelloLoss × MaxHelloInterval.
 func (e *Engine) liveness(iv, late time.Duration) time.Duration {
 	loss := time.Duration(e.cfg.AllowedHelloLoss)
-	return min(loss*max(e.helloInterval, iv)+lateAllowance*late, loss*max(e.helloInterval, e.cfg.MaxHelloInterval))
+	return min(loss*max(e.helloInterval, iv)+time.Duration(e.cfg.LateAllowance)*late, loss*max(e.helloInterval, e.cfg.MaxHelloInterval))
 }
-
-// lateAllowance is how many times a link's HELLO lateness (see
-// lateness) its liveness window grows by: room for two HELLOs in a row
-// as late as the latest late one.
-const lateAllowance = 2
 
 // lateDecay is by how much, as a fraction 1/lateDecay, a link's HELLO
 // lateness falls with each HELLO that is less late: with HELLOs every

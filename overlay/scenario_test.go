@@ -183,6 +183,7 @@ func (s *scenario) cmdNew(t *testing.T, td *datadriven.TestData) {
 	td.MaybeScanArgs(t, "max-waiting", &c.MaxWaitingDiscoveries)
 	td.MaybeScanArgs(t, "max-routes", &c.MaxRoutes)
 	td.MaybeScanArgs(t, "max-seen", &c.MaxSeenRREQs)
+	td.MaybeScanArgs(t, "late-allowance", &c.LateAllowance)
 	var seed uint64 = 1
 	td.MaybeScanArgs(t, "seed", &seed)
 	s.net = overlaytest.New(*c, seed)

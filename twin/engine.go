@@ -167,6 +167,12 @@ func newOverlayFactoryAt(top *Topology, cfg overlay.Config, addrs []protocols.Ad
 	// little and keep, across 100,000 engines, claims alive for nothing.
 	// It changes no engine's behaviour, only its cost.
 	cfg.ClaimCache = 0
+	// The twin's links are late only by the delay they model, and with
+	// the lateness allowance (docs/protocol.md §8.4) its gray-fault runs
+	// judged by `anomaly eval` read F1 0.76 and 0.89 false alarms per
+	// node-hour against 0.98 and 0 without: kept off until that is
+	// understood.
+	cfg.LateAllowance = 0
 	return &overlayFactory{cfg: cfg, book: book, peers: newPeerAddrs(top, book), first: make([]overlayRouter, len(top.Nodes))}, nil
 }
 
