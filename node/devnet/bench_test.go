@@ -410,6 +410,10 @@ func nodeCPU(b *testing.B, nodes int, v nodeCPUVariant) (cpuMs, toPublish float6
 	time.Sleep(nodeCPUSettle)
 	stopProfile := profileWindow(b, v.name)
 	phases := recordPhases(net.Nodes[0], cfg.Telemetry.Interval)
+	var quiet *quietRecorder
+	if *nodeCPUQuiet {
+		quiet = recordQuiet(net.Nodes[0], cfg.Telemetry.Interval)
+	}
 	got0, at0 := counterSnapshot(b, net)
 	cpu0, t0 := cputime.Now(), time.Now()
 	time.Sleep(*nodeCPUWindowFlag)
@@ -418,6 +422,9 @@ func nodeCPU(b *testing.B, nodes int, v nodeCPUVariant) (cpuMs, toPublish float6
 	got, at1 := counterSnapshot(b, net)
 	stopProfile()
 	phases.stop()
+	if quiet != nil {
+		quiet.finish(b, v.name)
+	}
 	finish()
 	nodeSeconds := float64(nodes) * wall.Seconds()
 	phases.report(b, v.name)
