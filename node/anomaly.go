@@ -527,11 +527,24 @@ func (a *Anomaly) logFlags(s *anomaly.Sample, targets []int, preds []anomaly.Pre
 }
 
 // judge applies the quorum and persistence rules to the scores held and
-// records the changes of suspicion.
+// records the changes of suspicion. It leaves a judgement out while the
+// witnesses are settled (anomaly.Witnesses.Settled: no message since
+// the last judgement, no suspect, no score at or above the threshold
+// held): it would find no suspect and count no score, so it skips the
+// view's topology and the rules.
 func (a *Anomaly) judge() {
+	m := a.models.active()
+	threshold := math.Round(m.det.Threshold()*1e4) / 1e4
+	a.mu.Lock()
+	settled := a.witnesses.Settled(m.digest, threshold)
+	a.mu.Unlock()
+	if settled {
+		a.met.judges.WithLabelValues("settled").Inc()
+		return
+	}
+	a.met.judges.WithLabelValues("judged").Inc()
 	now := a.now()
 	g := a.view.Topology()
-	m := a.models.active()
 	peers := make(map[protocols.Addr]string, len(g.Nodes))
 	for _, n := range g.Nodes {
 		peers[n.Addr] = n.Peer
@@ -547,8 +560,7 @@ func (a *Anomaly) judge() {
 		return err == nil && a.members.isMember(id)
 	}
 	a.mu.Lock()
-	j := a.witnesses.Judge(now, anomaly.JudgeInput{Graph: g, Model: m.digest,
-		Threshold: math.Round(m.det.Threshold()*1e4) / 1e4, Member: member})
+	j := a.witnesses.Judge(now, anomaly.JudgeInput{Graph: g, Model: m.digest, Threshold: threshold, Member: member})
 	before := make(map[protocols.Addr]bool, len(a.suspects))
 	for _, s := range a.suspects {
 		before[s.Subject] = true

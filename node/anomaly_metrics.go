@@ -14,6 +14,7 @@ type anomalyMetrics struct {
 	cadence   *prometheus.CounterVec
 	received  prometheus.Counter
 	judged    *prometheus.CounterVec
+	judges    *prometheus.CounterVec
 	scoring   prometheus.Histogram
 	suspects  prometheus.GaugeFunc
 	model     *anomalyModelInfo
@@ -45,6 +46,10 @@ func newAnomalyMetrics(a *Anomaly) *anomalyMetrics {
 			Name: "x0tta6bl4_anomaly_scores_judged_total",
 			Help: "Scores held when judging suspects, counted once per message, by reason: counted, or left out (stale, not-member, model, subject-time, not-neighbour).",
 		}, []string{"reason"}),
+		judges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "x0tta6bl4_anomaly_judgements_total",
+			Help: "Judgements of the scores held, by outcome: judged, or settled (left out: no new message, no suspect and no score at or above the threshold held, so the judgement would have found nothing).",
+		}, []string{"outcome"}),
 		scoring: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "x0tta6bl4_anomaly_scoring_seconds",
 			Help:    "Time to score the node's neighbourhood once.",
@@ -59,7 +64,7 @@ func newAnomalyMetrics(a *Anomaly) *anomalyMetrics {
 }
 
 func (m *anomalyMetrics) register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.messages, m.updates, m.published, m.cadence, m.received, m.judged, m.scoring, m.suspects, m.model} {
+	for _, c := range []prometheus.Collector{m.messages, m.updates, m.published, m.cadence, m.received, m.judged, m.judges, m.scoring, m.suspects, m.model} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("register anomaly metrics: %w", err)
 		}

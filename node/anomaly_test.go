@@ -120,7 +120,7 @@ func TestAnomalyMesh(t *testing.T) {
 		families := gather(t, nodes[2])
 		for _, name := range []string{
 			"x0tta6bl4_anomaly_messages_total", "x0tta6bl4_anomaly_published_total", "x0tta6bl4_anomaly_scores_received_total",
-			"x0tta6bl4_anomaly_scores_judged_total", "x0tta6bl4_anomaly_suspects", "x0tta6bl4_anomaly_model_info",
+			"x0tta6bl4_anomaly_scores_judged_total", "x0tta6bl4_anomaly_judgements_total", "x0tta6bl4_anomaly_suspects", "x0tta6bl4_anomaly_model_info",
 			"x0tta6bl4_anomaly_scoring_seconds",
 		} {
 			if families[name] == nil {

@@ -382,6 +382,37 @@ func (w *Witnesses) Judge(now time.Time, in JudgeInput) Judgement {
 	return j
 }
 
+// Settled reports whether every Judge from now on would find no suspect
+// and count no score, whatever its time, graph and members, until a
+// message is received (Receive) or the adopted model or its threshold
+// changes: every message held has been judged, no node is suspect, and
+// no message held (latest of its scorer) scores a node at or above
+// threshold with model. A node may then leave its judgements out: they
+// would say nothing new. Signed does not unsettle it (a subject time
+// matters only to a score at or above the threshold).
+func (w *Witnesses) Settled(model [32]byte, threshold float64) bool {
+	if len(w.since) > 0 {
+		return false
+	}
+	for _, r := range w.reporters {
+		if r.msg == nil {
+			continue
+		}
+		if !r.judged {
+			return false
+		}
+		if r.msg.Model != model {
+			continue
+		}
+		for _, s := range r.msg.Scores {
+			if s.Score >= threshold {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // persists reports whether the scorer's Persistence-1 messages before its
 // latest, numbered one after the other up to it and made at least
 // RateInterval apart, each scored subject at

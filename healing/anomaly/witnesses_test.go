@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -480,5 +481,91 @@ func FuzzWitnessesReceive(f *testing.F) {
 			t.Fatalf("%d scorers held after one sender", w.Len())
 		}
 		w.Judge(t0.Add(time.Second), anomaly.JudgeInput{Graph: star(t0), Model: witnessModel, Threshold: 0.6})
+	})
+}
+
+// TestWitnessesSettled checks that a settled table judges as nothing:
+// through a seeded run of messages (flagging or not, of the adopted
+// model or not), signed times, views and members, every Judge made
+// while Settled holds finds no suspect and counts no score; and that a
+// held flag keeps the table unsettled until its subject time is signed
+// and the flag makes a suspect.
+func TestWitnessesSettled(t *testing.T) {
+	t.Run("a flag waits for its subject's signature", func(t *testing.T) {
+		w := newWitnesses(t, func(c *anomaly.WitnessConfig) { c.Persistence = 1 })
+		st := t0.Add(-100 * time.Millisecond)
+		for _, a := range []protocols.Addr{addrA, addrB} {
+			if v, _ := w.Receive(t0, a, scores(t, a, t0, st, witnessModel, 0.9)); v != anomaly.VerdictAccepted {
+				t.Fatalf("scorer %v: %v", a, v)
+			}
+		}
+		if w.Settled(witnessModel, 0.6) {
+			t.Fatal("settled with unjudged messages")
+		}
+		if j := w.Judge(t0, anomaly.JudgeInput{Graph: star(t0), Model: witnessModel, Threshold: 0.6}); len(j.Suspects) != 0 {
+			t.Fatalf("suspects %+v before x signed its message", j.Suspects)
+		}
+		if w.Settled(witnessModel, 0.6) {
+			t.Fatal("settled while flags are held")
+		}
+		if !w.Settled(witnessModel, 0.95) {
+			t.Error("not settled although no score reaches the threshold")
+		}
+		w.Signed(t0, addrX, st)
+		if j := w.Judge(t0, anomaly.JudgeInput{Graph: star(t0), Model: witnessModel, Threshold: 0.6}); len(j.Suspects) != 1 {
+			t.Fatalf("suspects %+v once x signed, want x", j.Suspects)
+		}
+	})
+	t.Run("seeded run", func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(7, 18))
+		w := newWitnesses(t, func(c *anomaly.WitnessConfig) { c.Quorum, c.Persistence = 1, 1 })
+		scorers := []protocols.Addr{addrA, addrB, addrC, addrD, addrE, addrX}
+		seqs := map[protocols.Addr]uint32{}
+		settled, judged := 0, 0
+		for k := range 4000 {
+			now := t0.Add(time.Duration(k) * 50 * time.Millisecond)
+			st := now.Truncate(time.Second).Add(-time.Duration(rng.IntN(2)) * time.Second)
+			switch op := rng.IntN(10); {
+			case op < 4: // a scorer's message
+				a := scorers[rng.IntN(len(scorers))]
+				model := witnessModel
+				if rng.IntN(8) == 0 {
+					model = otherModel
+				}
+				subjects := map[protocols.Addr]float64{}
+				for _, s := range scorers {
+					if s != a && rng.IntN(2) == 0 {
+						subjects[s] = float64(rng.IntN(71)) / 100 // at or above 0.6 one time in seven
+					}
+				}
+				seqs[a]++
+				w.Receive(now, a, scoresOf(t, a, seqs[a], now, model, subjects, st))
+			case op < 6:
+				w.Signed(now, scorers[rng.IntN(len(scorers))], st)
+			default: // a judgement, of a view and members that vary
+				g := star(now)
+				for i := range g.Links {
+					if rng.IntN(6) == 0 {
+						g.Links[i].Mutual = false
+					}
+				}
+				out := scorers[rng.IntN(len(scorers))]
+				in := anomaly.JudgeInput{Graph: g, Model: witnessModel, Threshold: 0.6,
+					Member: func(a protocols.Addr) bool { return a != out }}
+				was := w.Settled(witnessModel, 0.6)
+				j := w.Judge(now, in)
+				judged++
+				if was {
+					settled++
+					if len(j.Suspects) != 0 || len(j.Scores) != 0 {
+						t.Fatalf("step %d: settled, yet the judgement found %+v, counted %v", k, j.Suspects, j.Scores)
+					}
+				}
+			}
+		}
+		if settled == 0 || settled == judged {
+			t.Fatalf("settled in %d of %d judgements: the run does not test both sides", settled, judged)
+		}
+		t.Logf("settled in %d of %d judgements", settled, judged)
 	})
 }

@@ -438,6 +438,8 @@ func nodeCPU(b *testing.B, nodes int, v nodeCPUVariant) (cpuMs, toPublish float6
 			b.ReportMetric(rate, v.name+"-"+name+"-msgs/node-s")
 		case "anomaly":
 			b.ReportMetric(rate, v.name+"-scores-"+name+"/node-s")
+		case "judgements":
+			b.ReportMetric(rate, v.name+"-judgements-"+name+"/node-s")
 		}
 	}
 	b.ReportMetric((got["x0tta6bl4_identity_lookups_total"]-got0["x0tta6bl4_identity_lookups_total"])/counted*60, v.name+"-identity-lookups/node-min")
@@ -541,6 +543,8 @@ func counterSnapshot(b *testing.B, net *Net) (counts map[string]float64, at time
 					counts[mf.GetName()] += v
 				case "x0tta6bl4_anomaly_publish_reasons_total":
 					counts["anomaly:"+label(m, "reason")] += v
+				case "x0tta6bl4_anomaly_judgements_total":
+					counts["judgements:"+label(m, "outcome")] += v
 				case "x0tta6bl4_anomaly_published_total":
 					if r := label(m, "result"); r != "ok" {
 						counts["anomaly:"+r] += v
