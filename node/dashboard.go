@@ -26,6 +26,14 @@ import (
 // the governance log's proposals and the healing loop's record (its mode
 // and latest plans), owned by a stream.Loop whose hub
 // serves GET /v1/events; GET /ui/ serves the page.
+//
+// The watch is fed only while a dashboard is connected (watching): a
+// node nobody watches does not keep a second picture of the mesh for
+// nobody. A dashboard that connects to an idle node sees the mesh fill
+// in as messages come: every node within a telemetry interval (its
+// rates within two), the scores that flag within an interval, quiet
+// scores within [anomaly] heartbeat intervals, the proposals and the
+// healing record within proposalInterval.
 type dashboard struct {
 	loop *stream.Loop
 	hub  *stream.Hub
@@ -42,6 +50,10 @@ type dashboard struct {
 }
 
 var _ Service = (*dashboard)(nil)
+
+// watching reports whether a dashboard is connected: the watch is fed
+// only then.
+func (d *dashboard) watching() bool { return d.hub.Clients() > 0 }
 
 // proposalInterval is how often the dashboard reads the governance log
 // and the healing loop's record.
@@ -74,12 +86,18 @@ func newDashboard(n *Node) (*dashboard, error) {
 func (n *Node) setupDashboard() error {
 	d := n.dash
 	n.telemetry.OnDelivery(func(td TelemetryDelivery) {
+		if !d.watching() {
+			return
+		}
 		d.loop.Message(observe.Message{
 			Topic: protocols.TelemetryTopic, From: consensus.PeerID(td.From), Received: td.Received, Decoded: td.Message,
 		})
 	})
 	n.trace.mu.Lock()
 	n.trace.onScores = func(scores map[peer.ID]*pubsub.PeerScoreSnapshot) {
+		if !d.watching() {
+			return
+		}
 		now, m := time.Now(), light.Scores(scores)
 		d.loop.Do(func(w *observe.Watch) []observe.Event { return w.Scores(now, m) })
 	}
@@ -139,9 +157,12 @@ func (d *dashboard) Start(ctx context.Context) error {
 }
 
 // readRecords hands the watch the governance log's proposals and the
-// healing loop's record. A healing loop that does not answer within the
+// healing loop's record, while a dashboard is connected. A healing loop that does not answer within the
 // interval (closing, or busy) leaves the record as it was.
 func (d *dashboard) readRecords(ctx context.Context) {
+	if !d.watching() {
+		return
+	}
 	if d.proposals != nil {
 		ps := d.proposals(time.Now())
 		d.loop.Do(func(w *observe.Watch) []observe.Event { w.SetProposals(ps); return nil })

@@ -68,6 +68,12 @@ func TestDashboard(t *testing.T) {
 	if strings.Contains(string(page), "http://") || strings.Contains(string(page), "https://") {
 		t.Errorf("the page names another origin:\n%s", page)
 	}
+	// Nobody watches yet: the node's view takes b's telemetry, the
+	// dashboard's watch nothing.
+	waitFor(t, 20*time.Second, "b's telemetry in a's view", func() bool { return a.Telemetry().Holds(b.ID()) })
+	if n := a.dash.loop.Taken(); n != 0 {
+		t.Fatalf("the dashboard's watch took %d messages with no dashboard connected", n)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events", nil)

@@ -132,7 +132,7 @@
 //     (observe/stream's hub), from the node's own observe.Watch: fed by
 //     the telemetry service (every message it takes, its own included),
 //     the anomaly and governance topics and the governance log's
-//     proposals. A GossipSub tracer counts, per topic, the messages
+//     proposals, while a dashboard is connected. A GossipSub tracer counts, per topic, the messages
 //     delivered, their delay from making to delivery, the duplicates and
 //     the rejects (/metrics); the peers' scores are read every second,
 //     served at GET /v1/pubsub, and a peer falling below the gossip

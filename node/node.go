@@ -212,7 +212,11 @@ func New(cfg Config, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.trace = newGossipTrace(n.log)
-	n.trace.watch = func(m observe.Message) { n.dash.loop.Message(m) }
+	n.trace.watch = func(m observe.Message) {
+		if n.dash.watching() {
+			n.dash.loop.Message(m)
+		}
+	}
 	if err := n.trace.register(n.reg); err != nil {
 		return nil, fmt.Errorf("gossip metrics: %w", err)
 	}
