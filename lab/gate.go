@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,10 +53,50 @@ type Shaping struct {
 	// process waits tens of milliseconds for a CPU a few times a minute on
 	// a loaded machine) delays every link at once; the figures are the
 	// last attempt's.
-	Seconds  float64  `json:"seconds"`
-	Attempts int      `json:"attempts"`
-	OK       bool     `json:"ok"`
-	Failures []string `json:"failures"`
+	Seconds  float64 `json:"seconds"`
+	Attempts int     `json:"attempts"`
+	// HostSteal is the share of the host's CPU time its hypervisor
+	// withheld while the last attempt probed (steal time in /proc/stat;
+	// 0 on bare metal). A virtual machine's vCPUs held back stall every
+	// delay line at once: a gate that fails on its p99 with a steal of
+	// a tenth or more failed for its host.
+	HostSteal float64  `json:"host_steal"`
+	OK        bool     `json:"ok"`
+	Failures  []string `json:"failures"`
+}
+
+// cpuTimes are the host's CPU times from the "cpu" line of /proc/stat,
+// in clock ticks: all of them, and the steal.
+type cpuTimes struct{ total, steal uint64 }
+
+// parseCPUTimes reads the "cpu" line of /proc/stat (user, nice, system,
+// idle, iowait, irq, softirq, steal, ...; guest time is already in user).
+func parseCPUTimes(line string) (cpuTimes, bool) {
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return cpuTimes{}, false
+	}
+	var c cpuTimes
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return cpuTimes{}, false
+		}
+		c.total += n
+		if i == 7 {
+			c.steal = n
+		}
+	}
+	return c, true
+}
+
+// stealShare is the share of the CPU time from a to b that was stolen,
+// 0 when no time passed.
+func stealShare(a, b cpuTimes) float64 {
+	if b.total <= a.total || b.steal < a.steal {
+		return 0
+	}
+	return float64(b.steal-a.steal) / float64(b.total-a.total)
 }
 
 // gateAttempts bounds the gate's attempts.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,8 +25,12 @@ const (
 // shaping. It runs before the daemons start, on idle links.
 func runGate(ctx context.Context, nw *network) Shaping {
 	start := time.Now()
+	before, okBefore := readCPUTimes()
 	dirs, errs := probeLinks(ctx, nw)
 	s := judge(dirs)
+	if after, ok := readCPUTimes(); ok && okBefore {
+		s.HostSteal = stealShare(before, after)
+	}
 	for _, err := range errs {
 		s.Failures = append(s.Failures, err.Error())
 		s.OK = false
@@ -186,4 +192,14 @@ func rxTime(oob []byte) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// readCPUTimes reads the host's CPU times from /proc/stat.
+func readCPUTimes() (cpuTimes, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuTimes{}, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return parseCPUTimes(line)
 }

@@ -329,3 +329,38 @@ func TestLiveHelloLossMin(t *testing.T) {
 		}
 	}
 }
+
+func TestCPUTimes(t *testing.T) {
+	for _, tt := range []struct {
+		line  string
+		ok    bool
+		total uint64
+		steal uint64
+	}{
+		{"cpu  700927 1152947 276346 1363798 3651 0 52367 140216 0 0", true, 3690252, 140216},
+		{"cpu  1 2 3 4 5 6 7 8", true, 36, 8},
+		{"cpu0 1 2 3 4 5 6 7 8 0 0", false, 0, 0},
+		{"cpu  1 2 3 4 5 6 7", false, 0, 0},
+		{"cpu  1 2 3 4 5 6 7 x 0 0", false, 0, 0},
+		{"", false, 0, 0},
+	} {
+		c, ok := parseCPUTimes(tt.line)
+		if ok != tt.ok || c.total != tt.total || c.steal != tt.steal {
+			t.Errorf("%q: %+v %v, want total %d steal %d %v", tt.line, c, ok, tt.total, tt.steal, tt.ok)
+		}
+	}
+	a := cpuTimes{total: 1000, steal: 10}
+	for _, tt := range []struct {
+		b    cpuTimes
+		want float64
+	}{
+		{cpuTimes{total: 1200, steal: 60}, 0.25},
+		{cpuTimes{total: 1000, steal: 10}, 0},
+		{cpuTimes{total: 900, steal: 20}, 0},
+		{cpuTimes{total: 1100, steal: 5}, 0},
+	} {
+		if got := stealShare(a, tt.b); got != tt.want {
+			t.Errorf("stealShare(%+v, %+v) = %v, want %v", a, tt.b, got, tt.want)
+		}
+	}
+}

@@ -100,7 +100,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if rep.Shaping.OK || !rep.Shaping.delayOnly() || ctx.Err() != nil {
 			break
 		}
-		log.Info("lab: the gate's delays are out of bounds; probing again", "attempt", attempt)
+		log.Info("lab: the gate's delays are out of bounds; probing again", "attempt", attempt, "host_steal", rep.Shaping.HostSteal)
 	}
 	rep.Shaping.Seconds = time.Since(gateStart).Seconds()
 	for _, ends := range nw.ends {
@@ -109,6 +109,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	if !rep.Shaping.OK {
+		if rep.Shaping.HostSteal >= 0.1 {
+			log.Warn("lab: the host's hypervisor withheld its CPUs while the gate probed: the delay lines stalled with them",
+				"host_steal", rep.Shaping.HostSteal)
+		}
 		for _, f := range rep.Shaping.Failures {
 			rep.Failures = append(rep.Failures, "shaping: "+f)
 		}
