@@ -117,10 +117,10 @@ func TestCrossingTrace(t *testing.T) {
 	}
 }
 
-// TestRunTwinRoutes: the twin replays a ring-10 kill of node 3 as often
-// as it takes to find replays whose flows crossed node 3 as the lab's
-// did, and no more than it must.
-func TestRunTwinRoutes(t *testing.T) {
+// ringKill3 is the twin side's setting the lab tests share: a ring of
+// ten with 5 ms links, node 3 killed at 2 s, 4 s of traffic.
+func ringKill3(t *testing.T) (scenario.TopologySpec, *twin.Topology, []scenario.Fault, Config) {
+	t.Helper()
 	spec := scenario.TopologySpec{Name: "ring", Nodes: 10, Seed: 1, Shape: scenario.Shape{Delay: 5 * time.Millisecond}}
 	top, err := scenario.Build(spec)
 	if err != nil {
@@ -130,7 +130,14 @@ func TestRunTwinRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Binary: "x0tta6bl4", Topology: spec, Faults: faults, Duration: 4 * time.Second}.withDefaults(10)
+	return spec, top, faults, Config{Binary: "x0tta6bl4", Topology: spec, Faults: faults, Duration: 4 * time.Second}.withDefaults(10)
+}
+
+// TestRunTwinRoutes: the twin replays a ring-10 kill of node 3 as often
+// as it takes to find replays whose flows crossed node 3 as the lab's
+// did, and no more than it must.
+func TestRunTwinRoutes(t *testing.T) {
+	_, top, faults, cfg := ringKill3(t)
 	flows := scenario.PickFlows(top, cfg.Faults, cfg.Flows, cfg.CrossingFlows, cfg.Seed)
 	recs := make([]scenario.FlowRecord, len(flows))
 	for i, f := range flows {

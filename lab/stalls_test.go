@@ -60,16 +60,7 @@ func near(a, b float64) bool { return a-b < 1e-6 && b-a < 1e-6 }
 // flow recovers within a rediscovery; the report says what the replays
 // carried.
 func TestRunTwinStalls(t *testing.T) {
-	spec := scenario.TopologySpec{Name: "ring", Nodes: 10, Seed: 1, Shape: scenario.Shape{Delay: 5 * time.Millisecond}}
-	top, err := scenario.Build(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	faults, err := scenario.ParseFaults([]string{"kill:3@2s"}, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Binary: "x0tta6bl4", Topology: spec, Faults: faults, Duration: 4 * time.Second}.withDefaults(10)
+	_, top, faults, cfg := ringKill3(t)
 	flows := []scenario.Flow{{Src: 2, Dst: 4}, {Src: 4, Dst: 1}, {Src: 6, Dst: 9}}
 	recs := make([]scenario.FlowRecord, len(flows))
 	for i, f := range flows {
@@ -105,16 +96,7 @@ func TestRunTwinStalls(t *testing.T) {
 // TestReplayInputs: a run's twin inputs, saved and read back, give the
 // twin's report the run got.
 func TestReplayInputs(t *testing.T) {
-	spec := scenario.TopologySpec{Name: "ring", Nodes: 10, Seed: 1, Shape: scenario.Shape{Delay: 5 * time.Millisecond}}
-	faults, err := scenario.ParseFaults([]string{"kill:3@2s"}, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	top, err := scenario.Build(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Binary: "x0tta6bl4", Topology: spec, Faults: faults, Duration: 4 * time.Second}.withDefaults(10)
+	spec, top, faults, cfg := ringKill3(t)
 	flows := scenario.PickFlows(top, cfg.Faults, cfg.Flows, cfg.CrossingFlows, cfg.Seed)
 	recs := make([]scenario.FlowRecord, len(flows))
 	for i, f := range flows {
