@@ -133,16 +133,23 @@ func ringKill3(t *testing.T) (scenario.TopologySpec, *twin.Topology, []scenario.
 	return spec, top, faults, Config{Binary: "x0tta6bl4", Topology: spec, Faults: faults, Duration: 4 * time.Second}.withDefaults(10)
 }
 
+// oneLostProbe records one probe per flow, the i-th sent at i × 3 ms,
+// none arrived.
+func oneLostProbe(flows []scenario.Flow) []scenario.FlowRecord {
+	recs := make([]scenario.FlowRecord, len(flows))
+	for i, f := range flows {
+		recs[i] = scenario.FlowRecord{Flow: f, Probes: []scenario.Probe{{Sent: time.Duration(i) * 3 * time.Millisecond, Arrived: -1}}}
+	}
+	return recs
+}
+
 // TestRunTwinRoutes: the twin replays a ring-10 kill of node 3 as often
 // as it takes to find replays whose flows crossed node 3 as the lab's
 // did, and no more than it must.
 func TestRunTwinRoutes(t *testing.T) {
 	_, top, faults, cfg := ringKill3(t)
 	flows := scenario.PickFlows(top, cfg.Faults, cfg.Flows, cfg.CrossingFlows, cfg.Seed)
-	recs := make([]scenario.FlowRecord, len(flows))
-	for i, f := range flows {
-		recs[i] = scenario.FlowRecord{Flow: f, Probes: []scenario.Probe{{Sent: time.Duration(i) * 3 * time.Millisecond, Arrived: -1}}}
-	}
+	recs := oneLostProbe(flows)
 	applied := []scenario.AppliedFault{{Fault: faults[0], At: 2 * time.Second}}
 	end := cfg.Duration
 	lab := scenario.Measure(top, recs, applied, end)

@@ -62,10 +62,7 @@ func near(a, b float64) bool { return a-b < 1e-6 && b-a < 1e-6 }
 func TestRunTwinStalls(t *testing.T) {
 	_, top, faults, cfg := ringKill3(t)
 	flows := []scenario.Flow{{Src: 2, Dst: 4}, {Src: 4, Dst: 1}, {Src: 6, Dst: 9}}
-	recs := make([]scenario.FlowRecord, len(flows))
-	for i, f := range flows {
-		recs[i] = scenario.FlowRecord{Flow: f, Probes: []scenario.Probe{{Sent: time.Duration(i) * 3 * time.Millisecond, Arrived: -1}}}
-	}
+	recs := oneLostProbe(flows)
 	applied := []scenario.AppliedFault{{Fault: faults[0], At: 2 * time.Second}}
 	end := cfg.Duration
 	lab := scenario.Measure(top, recs, applied, end)
