@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -48,11 +49,10 @@ type Shaping struct {
 	// Bypassed counts probes that arrived too soon to have been delayed.
 	Bypassed int `json:"bypassed"`
 	// Seconds is how long the gate took, Attempts how many times it
-	// probed: a gate that fails only on its delays probes again (up to
-	// gateAttempts times), since a transient stall of the host (the lab
-	// process waits tens of milliseconds for a CPU a few times a minute on
-	// a loaded machine) delays every link at once; the figures are the
-	// last attempt's.
+	// probed: a gate that fails only on its delays probes again (see
+	// retryGate), since a transient stall of the host (the lab process
+	// waiting for a CPU, or the hypervisor withholding the vCPUs) delays
+	// every link at once; the figures are the last attempt's.
 	Seconds  float64 `json:"seconds"`
 	Attempts int     `json:"attempts"`
 	// HostSteal is the share of the host's CPU time its hypervisor
@@ -99,8 +99,38 @@ func stealShare(a, b cpuTimes) float64 {
 	return float64(b.steal-a.steal) / float64(b.total-a.total)
 }
 
-// gateAttempts bounds the gate's attempts.
-const gateAttempts = 3
+// The gate's retries: a gate that fails only on its delays probes again
+// while it has made fewer than gateAttempts attempts and has run for less
+// than gateBudget. On a virtual machine the hypervisor withholds the
+// vCPUs now and then (steal), for seconds at a time on a busy host, and
+// every delay line stalls with them; the budget lets such a spell pass
+// without letting a lab that cannot shape its links run on.
+const (
+	gateAttempts = 10
+	gateBudget   = 60 * time.Second
+)
+
+// retryGate runs probe until its gate passes, fails on something other
+// than its delays, ctx ends, or the next attempt would not fit the
+// budget (judged by the longest attempt so far); elapsed is the time
+// since the gate began, retrying is told of each failed attempt before
+// the next. It returns the last attempt's figures with Attempts set.
+func retryGate(ctx context.Context, probe func() Shaping, elapsed func() time.Duration, retrying func(Shaping)) Shaping {
+	var (
+		s       Shaping
+		longest time.Duration
+	)
+	for attempt := 1; ; attempt++ {
+		before := elapsed()
+		s = probe()
+		s.Attempts = attempt
+		longest = max(longest, elapsed()-before)
+		if s.OK || !s.delayOnly() || ctx.Err() != nil || attempt >= gateAttempts || elapsed()+longest > gateBudget {
+			return s
+		}
+		retrying(s)
+	}
+}
 
 // delayOnly reports whether every failure is a delay (median or p99)
 // out of bounds: what a stall of the host causes, unlike lost or

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"slices"
@@ -70,6 +71,54 @@ func TestDelayOnly(t *testing.T) {
 	}
 	if (Shaping{Failures: []string{"link 0→1: delay p99 12 ms over 10 ms", "3 probes bypassed the delay line"}}).delayOnly() || (Shaping{}).delayOnly() {
 		t.Error("a bypass (or nothing) counted as delay-only")
+	}
+}
+
+func TestRetryGate(t *testing.T) {
+	late := Shaping{Failures: []string{"link 0→1: delay p99 12.00 ms over 10.00 ms"}}
+	lossy := Shaping{Failures: []string{"loss 0.0300, want 0.0100 ± 20%"}}
+	pass := Shaping{OK: true}
+	for _, tc := range []struct {
+		name      string
+		results   []Shaping // what each attempt finds (the last repeats)
+		each      time.Duration
+		attempts  int
+		ok        bool
+		cancelled bool
+	}{
+		{"passes at once", []Shaping{pass}, 5 * time.Second, 1, true, false},
+		{"a stall passes", []Shaping{late, late, late, pass}, 5 * time.Second, 4, true, false},
+		{"lossy links are not retried", []Shaping{lossy, pass}, 5 * time.Second, 1, false, false},
+		{"a late gate stops at the attempts' bound", []Shaping{late}, time.Second, gateAttempts, false, false},
+		{"a late gate stops when the next would overrun the budget", []Shaping{late}, 25 * time.Second, 2, false, false},
+		{"a cancelled run stops", []Shaping{late}, time.Second, 1, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancelled {
+				cancel()
+			}
+			var clock time.Duration
+			calls, retries := 0, 0
+			s := retryGate(ctx, func() Shaping {
+				clock += tc.each
+				r := tc.results[min(calls, len(tc.results)-1)]
+				calls++
+				return r
+			}, func() time.Duration { return clock }, func(s Shaping) {
+				if s.Attempts != retries+1 {
+					t.Errorf("told of attempt %d, want %d", s.Attempts, retries+1)
+				}
+				retries++
+			})
+			if s.Attempts != tc.attempts || calls != tc.attempts || retries != tc.attempts-1 || s.OK != tc.ok {
+				t.Errorf("attempts %d (probed %d, retried %d), ok %v; want %d attempts, ok %v", s.Attempts, calls, retries, s.OK, tc.attempts, tc.ok)
+			}
+			if clock > gateBudget {
+				t.Errorf("the gate ran %v, over its budget %v", clock, gateBudget)
+			}
+		})
 	}
 }
 

@@ -94,14 +94,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer nw.close()
 	log.Info("lab: checking the shaping")
 	gateStart := time.Now()
-	for attempt := 1; attempt <= gateAttempts; attempt++ {
-		rep.Shaping = runGate(ctx, nw)
-		rep.Shaping.Attempts = attempt
-		if rep.Shaping.OK || !rep.Shaping.delayOnly() || ctx.Err() != nil {
-			break
-		}
-		log.Info("lab: the gate's delays are out of bounds; probing again", "attempt", attempt, "host_steal", rep.Shaping.HostSteal)
-	}
+	rep.Shaping = retryGate(ctx, func() Shaping { return runGate(ctx, nw) }, func() time.Duration { return time.Since(gateStart) },
+		func(s Shaping) {
+			log.Info("lab: the gate's delays are out of bounds; probing again", "attempt", s.Attempts,
+				"delay_ms_p99", s.DelayMsP99, "host_steal", s.HostSteal)
+		})
 	rep.Shaping.Seconds = time.Since(gateStart).Seconds()
 	for _, ends := range nw.ends {
 		for _, e := range ends {
