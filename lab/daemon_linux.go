@@ -67,6 +67,9 @@ func prepareDaemons(dir, binary string, nw *network, cfgLab Config) ([]*daemon, 
 		cfg.Governance.Genesis = filepath.Join("..", "genesis.toml")
 		cfg.LogLevel = cfgLab.DaemonLogLevel
 		cfg.Mesh.Routing = cfgLab.Routing
+		// Stalls of half a HELLO interval already make a local repair's
+		// timer run out: log them, so the twin replays them too.
+		cfg.Mesh.LateWarn = cfg.Mesh.RoutingConfig(cfg.Profile).HelloInterval / 2
 		repo := filepath.Join(dir, fmt.Sprintf("node-%d", i))
 		r, err := node.InitRepo(repo, cfg)
 		if err != nil {

@@ -12,7 +12,8 @@ import (
 // served nothing: its routing timers ran late and the frames it read
 // waited, by its own account (the router's "mesh owner late" warning,
 // logged when a step, the lag of the frames it stepped or of the timers
-// it ran reached a HELLO interval, at most once a second). On a host of
+// it ran reached the daemon's mesh late_warn, half a HELLO interval in
+// the lab, and while loops stay late at most once a second). On a host of
 // two cores that runs twenty daemons, a daemon does not run for
 // hundreds of milliseconds at times (most of all when six others are
 // killed at once and the survivors rediscover their routes together),

@@ -48,6 +48,11 @@ type MeshConfig struct {
 	// replaced by a fresh handshake, which also checks the peer's record
 	// and the policy again. Within a session keys ratchet every 2 minutes.
 	RekeyInterval time.Duration `toml:"rekey_interval"`
+
+	// LateWarn is how late the router's loop may run before it warns
+	// "mesh owner late" ("0s": one HELLO interval of the routing
+	// profile, when neighbors start to miss this node's HELLOs).
+	LateWarn time.Duration `toml:"late_warn"`
 }
 
 // DefaultMeshConfig is every profile's mesh section.
@@ -75,6 +80,8 @@ func (c *MeshConfig) validate() error {
 		return fieldErr("mesh.handshake_timeout", "must be at least 1ms, got %v", c.HandshakeTimeout)
 	case c.RekeyInterval < time.Second:
 		return fieldErr("mesh.rekey_interval", "must be at least 1s, got %v", c.RekeyInterval)
+	case c.LateWarn < 0:
+		return fieldErr("mesh.late_warn", "must not be negative, got %v", c.LateWarn)
 	}
 	return nil
 }
@@ -127,6 +134,7 @@ func (n *Node) setupMesh(fault mesh.Fault) error {
 		QueueBytes:   c.QueueBytes,
 		Channel:      e2e.Config{HandshakeTimeout: c.HandshakeTimeout, RekeyInterval: c.RekeyInterval},
 		Logger:       n.log.With("service", "mesh"),
+		LateWarn:     c.LateWarn,
 		Fault:        fault,
 	})
 	if err != nil {

@@ -57,8 +57,8 @@ func (m *Router) Owner() OwnerStats {
 
 // stepped records a wake-up of the owner's loop for input, from woke to
 // done, and logs it if it, the lag of the frames it stepped or of the
-// timers it ran reached a HELLO interval: the engine's neighbors then
-// wait for its HELLOs, and it for theirs. Each late stretch is logged
+// timers it ran reached Config.LateWarn (a HELLO interval unless set: the
+// engine's neighbors then wait for its HELLOs, and it for theirs). Each late stretch is logged
 // when it begins (the first late loop after one on time), and while
 // loops stay late (a backlog of frames) at most once a second: so that
 // each stall shows, when and how long (the namespace lab replays them
@@ -69,7 +69,7 @@ func (m *Router) stepped(input ownerInput, woke, done time.Time, frameLag, tickL
 	if o.step.observe(took) {
 		o.slowest.Store(uint32(input))
 	}
-	iv := m.cfg.Routing.HelloInterval
+	iv := m.cfg.LateWarn
 	late := iv > 0 && (took >= iv || frameLag >= iv || tickLag >= iv)
 	wasLate := o.late
 	o.late = late
@@ -78,5 +78,5 @@ func (m *Router) stepped(input ownerInput, woke, done time.Time, frameLag, tickL
 	}
 	o.lastWarn = done
 	m.log.Warn("mesh owner late", "input", input.String(), "step", took, "frame_lag", frameLag,
-		"tick_lag", tickLag, "hello_interval", iv)
+		"tick_lag", tickLag, "hello_interval", m.cfg.Routing.HelloInterval)
 }

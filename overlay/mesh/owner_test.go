@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/x0tta6bl4/x0tta6bl4/overlay"
+	"github.com/x0tta6bl4/x0tta6bl4/pqcsec"
 )
 
 // TestOwnerStats holds node 0's owner goroutine for 250 ms on a frame it
@@ -101,6 +104,7 @@ func TestOwnerLateLogged(t *testing.T) {
 	var logs syncBuffer
 	m := &Router{log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	m.cfg.Routing.HelloInterval = 100 * time.Millisecond
+	m.cfg.LateWarn = m.cfg.Routing.HelloInterval // withDefaults' default
 	t0 := time.Date(2026, 12, 8, 1, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	for _, s := range []struct {
@@ -121,5 +125,37 @@ func TestOwnerLateLogged(t *testing.T) {
 	}
 	if n := bytes.Count(logs.Bytes(), []byte("mesh owner late")); n != 4 {
 		t.Errorf("%d late loops logged, want 4:\n%s", n, logs.Bytes())
+	}
+}
+
+// TestOwnerLateWarnThreshold: a stall shorter than a HELLO interval is
+// logged only where LateWarn asks for it (the lab's daemons), and the
+// default is the HELLO interval.
+func TestOwnerLateWarnThreshold(t *testing.T) {
+	routing := overlay.DefaultLocalConfig()
+	for _, tc := range []struct {
+		name     string
+		lateWarn time.Duration
+		want     int
+	}{
+		{"default: one HELLO interval", 0, 1},
+		{"half an interval", routing.HelloInterval / 2, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Config{Routing: routing, Identity: &pqcsec.Identity{}, LateWarn: tc.lateWarn}.withDefaults()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs syncBuffer
+			m := &Router{cfg: cfg, log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+			t0 := time.Date(2026, 12, 8, 4, 0, 0, 0, time.UTC)
+			at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+			m.stepped(inputFrames, at(0), at(1), routing.HelloInterval*6/10, 0) // frames 60% of an interval late
+			m.stepped(inputTimer, at(1), at(2), 0, 0)
+			m.stepped(inputTimer, at(500), at(501), 0, routing.HelloInterval) // timers a whole interval late
+			if n := bytes.Count(logs.Bytes(), []byte("mesh owner late")); n != tc.want {
+				t.Errorf("%d late loops logged, want %d:\n%s", n, tc.want, logs.Bytes())
+			}
+		})
 	}
 }

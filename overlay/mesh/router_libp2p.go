@@ -97,6 +97,12 @@ type Config struct {
 	Channel e2e.Config
 	// Logger receives the router's logs; nil discards them.
 	Logger *slog.Logger
+	// LateWarn is how late the owner's loop may run (a step, the lag of
+	// the frames it steps or of the timers it runs) before the router
+	// warns "mesh owner late" (default: one HELLO interval, when the
+	// neighbors start to miss its HELLOs). The namespace lab sets it
+	// lower, to replay shorter stalls in the twin.
+	LateWarn time.Duration
 	// Fault, for tests only, makes the router's link writers drop or
 	// hold back frames as a gray failure would (see Fault); nil, as in
 	// service, writes every frame as it comes.
@@ -130,6 +136,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.LateWarn == 0 {
+		c.LateWarn = c.Routing.HelloInterval
 	}
 	if c.Rand == nil {
 		c.Rand = crand.Reader
