@@ -137,7 +137,9 @@ const (
 
 // nodeGossip runs BenchmarkGossip's schedule on a devnet of n nodes and
 // returns its summary, the topology of its publishing, and the process's
-// CPU seconds and the wall seconds of its publishing window.
+// CPU seconds and the wall seconds of its publishing window; it reports
+// the phase concentration of the telemetry and scores node 0 took
+// (nodes-telemetry-phase-R, nodes-anomaly-phase-R: see recordPhases).
 func nodeGossip(b *testing.B, n int) (s Summary, links [][]int, cpu, wall float64) {
 	b.Helper()
 	net, err := Start(context.Background(), Options{Nodes: n, InMemory: true})
@@ -149,7 +151,14 @@ func nodeGossip(b *testing.B, n int) (s Summary, links [][]int, cpu, wall float6
 	for i, nd := range net.Nodes {
 		members[i] = GossipMember{Host: nd.Host(), PubSub: nd.PubSub()}
 	}
-	return gossipWindow(b, "nodes", members)
+	// Where in the interval the nodes' telemetry and scores are made
+	// (node 0's view): a herd publishing at one instant competes with
+	// the probe's bursts when the two meet.
+	phases := recordPhases(net.Nodes[0], Config().Telemetry.Interval)
+	s, links, cpu, wall = gossipWindow(b, "nodes", members)
+	phases.stop()
+	phases.report(b, "nodes")
+	return s, links, cpu, wall
 }
 
 // bareGossip runs BenchmarkGossip's schedule on bare GossipSub hosts, one
