@@ -79,9 +79,7 @@
 //     DHT is; the DHT's if the peer does not answer).
 //     Routes GET /v1/mesh/routes, POST /v1/mesh/ping and /v1/mesh/send.
 //   - Telemetry (Node.Telemetry, telemetry*.go), the driver of the
-//     telemetry topic: every [telemetry] interval, at a random phase of
-//     the interval drawn at start (nodes started together do not publish
-//     in one burst; the twin's hosts have such phases), the node reads its host
+//     telemetry topic: every [telemetry] interval the node reads its host
 //     through a bpf.Collector shared by the process's nodes (one eBPF load
 //     per process, one reading per interval; each node picks its links
 //     out of it by its connections' addresses), merges its links' figures

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
@@ -107,9 +106,6 @@ type Telemetry struct {
 	pool   *collectorPool
 	now    func() time.Time
 	adm    telemetryAdmission // nil: everyone may publish
-	// phase is how long publishing waits before its ticker starts, so
-	// the first message comes phase + Interval after Start.
-	phase time.Duration
 
 	topic  *joinedTopic
 	cancel context.CancelFunc
@@ -150,18 +146,6 @@ type telemetryParts struct {
 	// members says which nodes are members, for the view's eviction
 	// policy; nil makes every node a non-member.
 	members interface{ isMemberAddr(protocols.Addr) bool }
-	// phase delays the ticker's start (telemetryPhase), in [0, Interval).
-	phase time.Duration
-}
-
-// telemetryPhase draws where in the interval a node publishes. Nodes
-// started within a fraction of an interval of each other (a devnet on a
-// quiet host, a lab brought up at once, daemons a host restarts
-// together) would otherwise publish in one burst every interval, and
-// every node would then check and relay all of their signed messages at
-// the same instant, ahead of whatever else it carries.
-func telemetryPhase(rng *rand.Rand, interval time.Duration) time.Duration {
-	return time.Duration(rng.Int64N(int64(interval)))
 }
 
 // setupTelemetry gives the node its telemetry service, fed by the mesh
@@ -179,7 +163,6 @@ func (n *Node) setupTelemetry(meter LinkMeter) error {
 		log:    n.log,
 
 		members: n.members,
-		phase:   telemetryPhase(newRand(), n.cfg.Telemetry.Interval),
 	})
 	if err != nil {
 		return err
@@ -217,7 +200,6 @@ func newTelemetry(cfg TelemetryConfig, p telemetryParts) (*Telemetry, error) {
 		pool:      p.pool,
 		now:       time.Now,
 		adm:       p.adm,
-		phase:     p.phase,
 		guests:    newGuestLimiter(cfg.Interval/2, time.Duration(cfg.HoldIntervals)*cfg.Interval, maxTelemetryGuests),
 		view:      view,
 		observers: map[int]func(TelemetryDelivery){},
@@ -461,11 +443,6 @@ func (t *Telemetry) publishLoop(ctx context.Context) {
 				}
 			}()
 		}
-	}
-	select {
-	case <-ctx.Done():
-		return
-	case <-time.After(t.phase):
 	}
 	tick := time.NewTicker(t.cfg.Interval)
 	defer tick.Stop()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
@@ -217,63 +216,6 @@ func TestTelemetryLinks(t *testing.T) {
 	}
 	if _, err := msg.MarshalBinary(); err != nil {
 		t.Fatalf("built message does not encode: %v", err)
-	}
-}
-
-// TestTelemetryPhase checks that a node's publishing waits its phase
-// before the ticker starts, so that nodes started together publish at
-// phases of their own: the first message comes phase + Interval after
-// Start (without the phase, after Interval), and the phases drawn lie
-// within the interval and differ.
-func TestTelemetryPhase(t *testing.T) {
-	h, err := newAttackerHost()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() {
-		cancel()
-		_ = h.Close()
-	})
-	ps, err := newPubSub(ctx, h, localConfig(), func(peer.ID) float64 { return 0 })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := localConfig().Telemetry
-	cfg.Source = TelemetryNone
-	cfg.Interval = 500 * time.Millisecond
-	const phase = 450 * time.Millisecond
-	svc, err := newTelemetry(cfg, telemetryParts{
-		self: h.ID(), gossip: gossip{ps: ps, ctx: ctx}, conns: h.Network(), rtts: h.Peerstore(),
-		log: slog.New(slog.DiscardHandler), phase: phase,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	began := time.Now()
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
-	waitFor(t, 10*time.Second, "the first message", func() bool {
-		_, ok := svc.Latest()
-		return ok
-	})
-	if got := time.Since(began); got < phase+cfg.Interval {
-		t.Errorf("first message %v after Start, want at least phase + interval = %v", got, phase+cfg.Interval)
-	}
-
-	rng := rand.New(rand.NewPCG(1, 2))
-	seen := map[time.Duration]bool{}
-	for range 100 {
-		p := telemetryPhase(rng, time.Second)
-		if p < 0 || p >= time.Second {
-			t.Fatalf("phase %v outside [0, 1s)", p)
-		}
-		seen[p] = true
-	}
-	if len(seen) < 90 {
-		t.Errorf("100 phases drawn, %d distinct", len(seen))
 	}
 }
 
