@@ -136,6 +136,7 @@ func TestMeshConfig(t *testing.T) {
 		{"[mesh]\nqueue_bytes = 10\n", "mesh.queue_bytes"},
 		{"[mesh]\nhandshake_timeout = \"0s\"\n", "mesh.handshake_timeout"},
 		{"[mesh]\nrekey = \"1s\"\n", "mesh.rekey"},
+		{"[mesh]\nlate_warn = \"-1ms\"\n", "mesh.late_warn"},
 	} {
 		_, err := ParseConfig([]byte(tt.toml))
 		var fe *FieldError
